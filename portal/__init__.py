@@ -1,0 +1,45 @@
+"""Account Portal: create_app() builds the Flask application."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """config -> extensions -> blueprints -> errors -> cli."""
+    from portal import access, cli, db, security_headers
+    from portal.accounts.routes import bp as accounts_bp
+    from portal.auth.routes import bp as auth_bp
+    from portal.config import load_config
+    from portal.errors import register_error_handlers
+    from portal.extensions import csrf, htmx
+    from portal.permissions import can
+
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(load_config(Path(app.instance_path)))
+    app.config.update(overrides or {})
+    app.permanent_session_lifetime = app.config["SESSION_MAX_HOURS"] * 3600
+
+    db.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    access.init_app(app)
+    security_headers.init_app(app)
+    app.jinja_env.globals["can"] = can
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(accounts_bp)
+
+    register_error_handlers(app)
+    cli.init_app(app)
+    return app

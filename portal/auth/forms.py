@@ -1,0 +1,29 @@
+"""Sign-up and sign-in forms."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, HiddenField, PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, Regexp
+
+from portal.forms import LOGIN_MESSAGE, LOGIN_PATTERN, GoodPassword, lower, strip, valid_email
+
+
+class SignupForm(FlaskForm):
+    account_name = StringField("Account name", [DataRequired(), Length(max=100)], filters=[strip])
+    login = StringField("Login", [DataRequired(), Length(min=2, max=64), Regexp(LOGIN_PATTERN, message=LOGIN_MESSAGE)],
+                        filters=[lower])
+    email = EmailField("Email", [DataRequired(), valid_email], filters=[lower])
+    first_name = StringField("First name", [DataRequired(), Length(max=100)], filters=[strip])
+    last_name = StringField("Last name", [DataRequired(), Length(max=100)], filters=[strip])
+    password = PasswordField("Password", [DataRequired(), GoodPassword("login", "email", "account_name")])
+    password_confirmation = PasswordField(
+        "Repeat the password", [DataRequired(), EqualTo("password", message="The two passwords differ.")]
+    )
+
+
+class LoginForm(FlaskForm):
+    # No "required" rules: an empty field is checked like any wrong password (same answer, same time).
+    login = StringField("Login or email", filters=[strip])
+    password = PasswordField("Password")
+    next = HiddenField()

@@ -1,0 +1,59 @@
+"""Operator commands: flask --app app portal migrate | create-account | demo."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from portal import db, migrate
+
+portal_cli = AppGroup("portal", help="Account Portal operations.")
+
+
+@portal_cli.command("migrate")
+def migrate_command() -> None:
+    """Bring the database schema up to date."""
+    migrate.upgrade(current_app)
+    click.echo("Database is up to date.")
+
+
+@portal_cli.command("create-account")
+@click.option("--name", required=True, help="The account's name.")
+@click.option("--login", required=True, help="The owner's login name.")
+@click.option("--email", required=True, help="The owner's email address.")
+@click.option("--first-name", default="", help="The owner's first name.")
+@click.option("--last-name", default="", help="The owner's last name.")
+@click.password_option(help="The owner's password (asked for when not given).")
+def create_account_command(name: str, login: str, email: str, first_name: str, last_name: str,
+                           password: str) -> None:
+    """Create an account with its owner."""
+    from portal.accounts.services import OwnerDetails, create_account
+    from portal.auth.passwords import password_problems
+
+    problems = password_problems(password, [login, email, name])
+    if problems:
+        raise click.BadParameter(problems[0], param_hint="--password")
+    migrate.upgrade(current_app)
+    account, owner = create_account(name, OwnerDetails(login, email, password, first_name, last_name))
+    db.session.commit()
+    click.echo(f"Created account {account.name!r} ({account.id}); owner {owner.login} <{owner.email}>.")
+
+
+@portal_cli.command("demo")
+@click.option("--users", "user_count", default=50, show_default=True, help="How many users besides the owner.")
+def demo_command(user_count: int) -> None:
+    """Seed a demo account (kept if it exists) and print how to sign in."""
+    from portal.demo import DEMO_LOGIN, DEMO_PASSWORD, seed_demo
+
+    migrate.upgrade(current_app)
+    account = seed_demo(user_count)
+    db.session.commit()
+    base = current_app.config["EXTERNAL_BASE_URL"]
+    click.echo(f"Demo account {account.name!r} is ready.")
+    click.echo(f"Sign in at {base}/login with login {DEMO_LOGIN!r} and password {DEMO_PASSWORD!r}.")
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands."""
+    app.cli.add_command(portal_cli)

@@ -1,0 +1,71 @@
+"""Settings from the environment, with the checks production needs."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _dev_secret_key(instance_path: Path) -> str:
+    """A random key made once and kept in instance/, so dev sessions survive restarts."""
+    path = instance_path / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable portal."""
+
+
+def load_config(instance_path: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Build the Flask config from environment variables (see the README's table)."""
+    env = dict(os.environ if env is None else env)
+    production = env.get("PORTAL_ENV", "development") == "production"
+    instance_path.mkdir(parents=True, exist_ok=True)
+
+    secret_key = env.get("SECRET_KEY")
+    if not secret_key:
+        if production:
+            raise ConfigError("SECRET_KEY must be set when PORTAL_ENV=production.")
+        secret_key = _dev_secret_key(instance_path)
+    elif production and len(secret_key) < 32:
+        raise ConfigError("SECRET_KEY must be at least 32 characters in production.")
+
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{instance_path / 'portal.db'}"
+    if database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+
+    secure_cookies = _flag(env.get("SESSION_COOKIE_SECURE"), default=production)
+    return {
+        "PORTAL_ENV": "production" if production else "development",
+        "SECRET_KEY": secret_key,
+        "DATABASE_URL": database_url,
+        "EXTERNAL_BASE_URL": env.get("EXTERNAL_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        # Cookies: HttpOnly, SameSite=Lax; Secure and the __Host- prefix when served over HTTPS.
+        "SESSION_COOKIE_SECURE": secure_cookies,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_NAME": "__Host-portal" if secure_cookies else "portal",
+        "REMEMBER_COOKIE_SECURE": secure_cookies,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "SESSION_IDLE_MINUTES": int(env.get("SESSION_IDLE_MINUTES", "30")),
+        "SESSION_MAX_HOURS": int(env.get("SESSION_MAX_HOURS", "12")),
+        "WTF_CSRF_TIME_LIMIT": int(env.get("WTF_CSRF_TIME_LIMIT", "3600")),
+        "SMTP_HOST": env.get("SMTP_HOST", ""),
+        "SMTP_PORT": int(env.get("SMTP_PORT", "25")),
+        "SMTP_USERNAME": env.get("SMTP_USERNAME", ""),
+        "SMTP_PASSWORD": env.get("SMTP_PASSWORD", ""),
+        "SMTP_STARTTLS": _flag(env.get("SMTP_STARTTLS"), default=False),
+        "MAIL_FROM": env.get("MAIL_FROM", "Account Portal <portal@localhost>"),
+        "SQL_ECHO": _flag(env.get("SQL_ECHO"), default=False),
+    }

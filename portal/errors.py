@@ -1,0 +1,83 @@
+"""Domain errors raised by services, and the error pages (full page, or a message for htmx)."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, current_app, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from portal.rendering import render, retarget_to_messages, wants_fragment
+
+
+class DomainError(Exception):
+    """A rule of the domain refused the action; the message is safe to show."""
+
+    status = 400
+    title = "Bad request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(DomainError):
+    status, title = 404, "Not found"
+
+
+class Forbidden(DomainError):
+    status, title = 403, "Forbidden"
+
+
+class Conflict(DomainError):
+    status, title = 409, "Conflict"
+
+
+class Invalid(DomainError):
+    status, title = 422, "Invalid input"
+
+
+MESSAGES = {
+    400: "The request could not be understood. If you left a page open for a long time, reload it and try again.",
+    401: "Please sign in.",
+    403: "You do not have permission to do that.",
+    404: "There is nothing here, or it is not yours to see.",
+    405: "That page does not take this kind of request.",
+    409: "Someone else changed this at the same time. Reload to see their change, then try again.",
+    422: "Some of what you entered is not valid.",
+    429: "Too many attempts. Wait a little and try again.",
+    500: "Something went wrong on our side. It has been logged; please try again.",
+}
+
+
+def error_page(status: int, title: str, message: str) -> Response:
+    """The error in the site's layout, or only its message for an htmx request."""
+    response = render("errors/error.html", "error", status=status, status_code=status, title=title,
+                      message=message)
+    if wants_fragment():
+        retarget_to_messages(response)
+    return response
+
+
+def _http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    if status < 400:  # routing redirects (a missing trailing slash) are answers, not errors
+        return error.get_response()
+    message = MESSAGES.get(status, error.description or "")
+    if status == 400 and getattr(error, "description", "").startswith("The CSRF"):
+        message = "This form has expired. Reload the page and try again."
+    return error_page(status, error.name, message)
+
+
+def _domain_error(error: DomainError) -> Response:
+    return error_page(error.status, error.title, error.message)
+
+
+def _unexpected(error: Exception) -> Response:
+    current_app.logger.exception("Unhandled error on %s %s", request.method, request.path)
+    return error_page(500, InternalServerError.name, MESSAGES[500])
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Every HTTP and domain error, and anything unexpected, gets a page without internals."""
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(DomainError, _domain_error)
+    app.register_error_handler(Exception, _unexpected)

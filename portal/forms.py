@@ -1,0 +1,49 @@
+"""Field helpers shared by the forms of several features."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from wtforms import Field, ValidationError
+
+from portal.auth.passwords import password_problems
+
+LOGIN_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+LOGIN_MESSAGE = "Use lower-case letters, digits, dots, dashes and underscores; start with a letter or digit."
+
+
+def strip(value: Any) -> Any:
+    """A WTForms filter: surrounding spaces never count."""
+    return value.strip() if isinstance(value, str) else value
+
+
+def lower(value: Any) -> Any:
+    """A WTForms filter for logins and emails, which are compared without regard to case."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def valid_email(_form: Any, field: Field) -> None:
+    """An email address of at most 90 characters (seed 003), checked for form only, not DNS."""
+    if not field.data:
+        return
+    if len(field.data) > 90:
+        raise ValidationError("Use at most 90 characters.")
+    try:
+        validate_email(field.data, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise ValidationError(str(error)) from None
+
+
+class GoodPassword:
+    """The password policy; other fields of the form (login, email, account name) are context."""
+
+    def __init__(self, *context_fields: str) -> None:
+        self.context_fields = context_fields
+
+    def __call__(self, form: Any, field: Field) -> None:
+        words = [str(form[name].data or "") for name in self.context_fields if name in form]
+        words += getattr(form, "password_context", [])
+        problems = password_problems(field.data or "", words)
+        if problems:
+            raise ValidationError(problems[0])

@@ -1,0 +1,24 @@
+"""Bring a database's schema up to date with the Alembic migrations (never create_all)."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from flask import Flask
+
+from portal import ROOT
+
+
+def alembic_config() -> Config:
+    """Alembic's config pointing at the repository's migrations."""
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    return config
+
+
+def upgrade(app: Flask, revision: str = "head") -> None:
+    """Run the migrations up to the revision on the app's database."""
+    config = alembic_config()
+    with app.extensions["portal.engine"].begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)

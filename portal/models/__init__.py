@@ -1,0 +1,9 @@
+"""All models, imported together so that relationships and Alembic see every table."""
+
+from portal.models.account import Account
+from portal.models.group import Group, GroupMember
+from portal.models.login_session import LoginSession
+from portal.models.role import Role, RoleAssignment
+from portal.models.user import User, UserStatus
+
+__all__ = ["Account", "Group", "GroupMember", "LoginSession", "Role", "RoleAssignment", "User", "UserStatus"]

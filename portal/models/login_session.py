@@ -1,0 +1,29 @@
+"""A signed-in browser session, recorded server-side so it can be listed and ended."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.db import Base, created_at, utcnow, uuid_pk
+
+
+class LoginSession(Base):
+    __tablename__ = "login_sessions"
+
+    id: Mapped[uuid_pk]
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # SHA-256 of the random token kept in the cookie; the token itself is never stored.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    active_role_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    ip_address: Mapped[str] = mapped_column(String(45), default="")
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[created_at]
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def is_expired(self, now: datetime, idle: timedelta, absolute: timedelta) -> bool:
+        """Whether the idle or the absolute timeout has passed."""
+        return now - self.last_seen_at > idle or now - self.created_at > absolute

@@ -1,0 +1,98 @@
+"""A person in an account, with the full profile of seed 001 and a status of seed 002."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from flask_login import UserMixin
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.db import Base, created_at, str100, utcnow, uuid_pk
+
+if TYPE_CHECKING:
+    from portal.models.account import Account
+    from portal.models.role import RoleAssignment
+
+
+class UserStatus(StrEnum):
+    PENDING = "pending"  # invited, has not accepted yet
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+class User(UserMixin, Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("account_id", "login"),
+        UniqueConstraint("account_id", "email"),
+        CheckConstraint("status IN ('pending', 'active', 'disabled')", name="status"),
+        # At most one owner per account.
+        Index(
+            "uq_users_one_owner",
+            "account_id",
+            unique=True,
+            sqlite_where=text("is_owner"),
+            postgresql_where=text("is_owner"),
+        ),
+        Index("ix_users_email", "email"),
+        Index("ix_users_login", "login"),
+    )
+
+    id: Mapped[uuid_pk]
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    # Stored lower-cased: logins and emails are unique per account without regard to case.
+    login: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str] = mapped_column(String(90))
+    first_name: Mapped[str100] = mapped_column(default="")
+    last_name: Mapped[str100] = mapped_column(default="")
+    company_name: Mapped[str100] = mapped_column(default="")
+    address: Mapped[str] = mapped_column(String(255), default="")
+    postal_code: Mapped[str] = mapped_column(String(20), default="")
+    city: Mapped[str100] = mapped_column(default="")
+    state: Mapped[str100] = mapped_column(default="")
+    country: Mapped[str100] = mapped_column(default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(16), default=UserStatus.ACTIVE.value)
+    is_owner: Mapped[bool] = mapped_column(default=False)
+    is_sso: Mapped[bool] = mapped_column(default=False)
+    mfa_enabled: Mapped[bool] = mapped_column(default=False)
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[created_at]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+    account: Mapped[Account] = relationship(lazy="raise")
+    role_assignments: Mapped[list[RoleAssignment]] = relationship(
+        back_populates="user", lazy="raise", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def full_name(self) -> str:
+        """First and last name, or the login when both are empty."""
+        name = f"{self.first_name} {self.last_name}".strip()
+        return name or self.login
+
+    @property
+    def is_active_user(self) -> bool:
+        """Whether the person may sign in."""
+        return self.status == UserStatus.ACTIVE
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login: a disabled or pending user is not signed in
+        return self.is_active_user
+
+    def get_id(self) -> str | None:
+        """Flask-Login keeps the server-side session's token in the cookie, not the user id."""
+        token: str | None = self.__dict__.get("session_token")
+        return token
+
+    def __repr__(self) -> str:
+        return f"<User {self.login!r} of {self.account_id}>"

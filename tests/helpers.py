@@ -1,0 +1,158 @@
+"""Test helpers: typed factories, a client that carries the CSRF token, the tenants of SECURITY.md."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import event, select
+from werkzeug.test import TestResponse
+
+from portal import db
+from portal.accounts.services import OwnerDetails, create_account
+from portal.auth.passwords import hash_password
+from portal.models import Account, Role, RoleAssignment, User
+
+PASSWORD = "correct-horse-battery-staple"
+HX = {"HX-Request": "true"}
+_TOKEN = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+_HASH_CACHE: dict[str, str] = {}
+# The users of a tenant, by attribute name, and the built-in role each holds.
+TENANT_ROLES = {"admin": "account-admin", "user_manager": "user-manager", "group_manager": "group-manager",
+                "auditor": "auditor", "member": "member", "no_role": None}
+
+
+def csrf_token_in(html: str) -> str:
+    """The CSRF token a page carries in its layout."""
+    match = _TOKEN.search(html)
+    assert match, "page has no csrf-token meta tag"
+    return match.group(1)
+
+
+def _hash(password: str) -> str:
+    # Hashing is deliberately slow; tests reuse one hash per password.
+    if password not in _HASH_CACHE:
+        _HASH_CACHE[password] = hash_password(password)
+    return _HASH_CACHE[password]
+
+
+class Client:
+    """A test client that posts with its session's CSRF token unless told not to."""
+
+    def __init__(self, flask_client: FlaskClient) -> None:
+        self.raw = flask_client
+
+    def get(self, url: str, hx: bool = False, **kwargs: Any) -> TestResponse:
+        return self.raw.get(url, headers=HX if hx else None, **kwargs)
+
+    def csrf(self) -> str:
+        """A fresh token for this session: every page in the layout carries one (a 404 will do)."""
+        return csrf_token_in(self.raw.get("/__csrf__").get_data(as_text=True))
+
+    def post(self, url: str, data: dict[str, Any] | None = None, hx: bool = False, csrf: bool = True,
+             **kwargs: Any) -> TestResponse:
+        data = dict(data or {})
+        if csrf:
+            data.setdefault("csrf_token", self.csrf())
+        return self.raw.post(url, data=data, headers=HX if hx else None, **kwargs)
+
+    def sign_in(self, login: str, password: str = PASSWORD) -> TestResponse:
+        response = self.post("/login", {"login": login, "password": password})
+        assert response.status_code == 303, response.get_data(as_text=True)[:500]
+        return response
+
+
+@dataclass
+class Tenant:
+    """An account with one user per built-in role, plus one with no role (SECURITY.md fixtures)."""
+
+    account: Account
+    owner: User
+    users: dict[str, User] = field(default_factory=dict)
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.account.id
+
+    def __getattr__(self, name: str) -> User:
+        try:
+            return self.__dict__["users"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class Portal:
+    """Factories that commit, and signed-in clients."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def account(self, name: str = "Acme", login: str = "owner", email: str | None = None,
+                password: str = PASSWORD) -> tuple[Account, User]:
+        with self.app.app_context():
+            account, owner = create_account(name, OwnerDetails(login, email or f"{login}@example.com", "x" * 12))
+            owner.password_hash = _hash(password)
+            db.session.commit()
+            return account, owner
+
+    def user(self, account: Account, login: str, roles: tuple[str, ...] = ("member",), password: str = PASSWORD,
+             default: bool = True, **fields: Any) -> User:
+        with self.app.app_context():
+            fields.setdefault("email", f"{login}@example.com")
+            fields.setdefault("first_name", login.title())
+            user = User(account_id=account.id, login=login, password_hash=_hash(password), **fields)
+            db.session.add(user)
+            db.session.flush()
+            for name in roles:
+                role_id = db.session.scalar(select(Role.id).where(Role.account_id == account.id, Role.name == name))
+                db.session.add(RoleAssignment(user_id=user.id, role_id=role_id, is_default=default))
+            db.session.commit()
+            return user
+
+    def tenant(self, name: str = "A") -> Tenant:
+        account, owner = self.account(f"Tenant {name}", login=f"owner-{name.lower()}")
+        tenant = Tenant(account, owner)
+        for key, role in TENANT_ROLES.items():
+            roles = (role,) if role else ()
+            tenant.users[key] = self.user(account, f"{key.replace('_', '-')}-{name.lower()}", roles=roles)
+        return tenant
+
+    def client(self, user: User | None = None, password: str = PASSWORD) -> Client:
+        client = Client(self.app.test_client())
+        if user is not None:
+            client.sign_in(user.login, password)
+        return client
+
+    def get(self, model: type, id_: Any) -> Any:
+        """A fresh copy of a row, read outside any request."""
+        with self.app.app_context():
+            return db.session.get(model, id_)
+
+    def scalar(self, statement: Any) -> Any:
+        with self.app.app_context():
+            return db.session.scalar(statement)
+
+    def count_statements(self) -> StatementCounter:
+        return StatementCounter(self.app)
+
+
+class StatementCounter:
+    """Counts SQL statements sent while the block runs: `with portal.count_statements() as n: ...`."""
+
+    def __init__(self, app: Flask) -> None:
+        self.engine = app.extensions["portal.engine"]
+        self.count = 0
+
+    def _on_execute(self, *_args: Any) -> None:
+        self.count += 1
+
+    def __enter__(self) -> StatementCounter:
+        event.listen(self.engine, "before_cursor_execute", self._on_execute)
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._on_execute)
