@@ -7,9 +7,9 @@ from pathlib import Path
 from alembic import context
 from sqlalchemy import Connection
 
+from portal import models  # noqa: F401  (every table registers with Base.metadata)
 from portal.config import load_config
 from portal.db import Base, make_engine
-from portal import models  # noqa: F401  (every table registers with Base.metadata)
 
 config = context.config
 target_metadata = Base.metadata

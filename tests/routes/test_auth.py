@@ -30,13 +30,20 @@ def test_signup_creates_account_owner_and_builtin_roles_and_signs_in(portal: Por
     response = client.post("/signup", SIGNUP)
     assert response.status_code == 303
     owner = portal.scalar(select(User))
-    assert (owner.login, owner.email, owner.is_owner, owner.status) == ("peter.gibbons", "peter@example.com", True, "active")
+    assert (owner.login, owner.email, owner.is_owner, owner.status) == (
+        "peter.gibbons",
+        "peter@example.com",
+        True,
+        "active",
+    )
     assert owner.password_hash.startswith("$argon2id$")
     assert response.headers["Location"] == f"/accounts/{owner.account_id}/users"
     assert portal.scalar(select(Account.name)) == "Initech"
     with portal.app.app_context():
         roles = set(db.session.scalars(select(Role.name).where(Role.account_id == owner.account_id)))
-        held = db.session.scalar(select(func.count()).select_from(RoleAssignment).where(RoleAssignment.user_id == owner.id))
+        held = db.session.scalar(
+            select(func.count()).select_from(RoleAssignment).where(RoleAssignment.user_id == owner.id)
+        )
     assert roles == {"account-admin", "user-manager", "group-manager", "auditor", "member"}
     assert held == 1
     page = client.get(response.headers["Location"])
@@ -111,7 +118,7 @@ def _normalised(body: str, login: str) -> str:
 def _form_token(body: str) -> str:
     marker = 'name="csrf_token" type="hidden" value="'
     start = body.index(marker) + len(marker)
-    return body[start:body.index('"', start)]
+    return body[start : body.index('"', start)]
 
 
 def test_failed_sign_ins_are_indistinguishable(portal: Portal) -> None:
@@ -120,15 +127,23 @@ def test_failed_sign_ins_are_indistinguishable(portal: Portal) -> None:
     other, _ = portal.account("Other", login="stranger")
     portal.user(account, "disabled", status="disabled")
     portal.user(account, "pending", status="pending")
-    cases = [("nobody", PASSWORD), ("owner", "wrong password here"), ("disabled", PASSWORD),
-             ("pending", PASSWORD), ("stranger", "the owner's password?"), ("owner", "")]
+    cases = [
+        ("nobody", PASSWORD),
+        ("owner", "wrong password here"),
+        ("disabled", PASSWORD),
+        ("pending", PASSWORD),
+        ("stranger", "the owner's password?"),
+        ("owner", ""),
+    ]
     answers = set()
     for login, password in cases:
         response = portal.client().post("/login", {"login": login, "password": password})
         body = response.get_data(as_text=True)
         assert response.status_code == 401
         assert "Invalid login or password." in body
-        headers = sorted((k, v) for k, v in response.headers if k not in {"Content-Security-Policy", "Set-Cookie", "Content-Length"})
+        headers = sorted(
+            (k, v) for k, v in response.headers if k not in {"Content-Security-Policy", "Set-Cookie", "Content-Length"}
+        )
         answers.add((_normalised(body, login), tuple(headers)))
     assert len(answers) == 1
 
@@ -149,7 +164,13 @@ def test_every_failed_sign_in_costs_one_verification(portal: Portal, monkeypatch
             return getattr(real, name)
 
     monkeypatch.setattr(passwords, "_hasher", Spy())
-    for login, password in [("nobody", PASSWORD), ("owner", ""), ("", ""), ("disabled", PASSWORD), ("owner", "nope-nope-nope")]:
+    for login, password in [
+        ("nobody", PASSWORD),
+        ("owner", ""),
+        ("", ""),
+        ("disabled", PASSWORD),
+        ("owner", "nope-nope-nope"),
+    ]:
         calls.clear()
         portal.client().post("/login", {"login": login, "password": password})
         assert len(calls) == 1, (login, password)
@@ -216,7 +237,9 @@ def test_logout_is_post_only_and_needs_csrf(portal: Portal) -> None:
     assert portal.scalar(select(func.count()).select_from(LoginSession)) == 1
 
 
-@pytest.mark.parametrize(("field", "age"), [("last_seen_at", timedelta(minutes=31)), ("created_at", timedelta(hours=12, minutes=1))])
+@pytest.mark.parametrize(
+    ("field", "age"), [("last_seen_at", timedelta(minutes=31)), ("created_at", timedelta(hours=12, minutes=1))]
+)
 def test_idle_and_absolute_timeouts(portal: Portal, field: str, age: timedelta) -> None:
     """S4: 30 minutes idle, 12 hours absolute, enforced on the server."""
     account, owner = portal.account()

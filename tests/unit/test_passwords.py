@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from argon2 import PasswordHasher, Type
-from argon2 import extract_parameters
+from argon2 import PasswordHasher, Type, extract_parameters
 
 from portal.auth.passwords import hash_password, needs_rehash, password_problems, verify_password
 
@@ -53,7 +52,11 @@ def test_common_passwords_are_refused(password: str) -> None:
 
 @pytest.mark.parametrize(
     ("password", "context"),
-    [("Initech2026!!", ["Initech"]), ("peter.gibbons99", ["peter.gibbons"]), ("gibbonsmail#1", ["gibbonsmail@example.com"])],
+    [
+        ("Initech2026!!", ["Initech"]),
+        ("peter.gibbons99", ["peter.gibbons"]),
+        ("gibbonsmail#1", ["gibbonsmail@example.com"]),
+    ],
 )
 def test_context_words_are_refused(password: str, context: list[str]) -> None:
     assert "login, email" in password_problems(password, context)[0]
