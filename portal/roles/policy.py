@@ -1,0 +1,68 @@
+"""Who may act on whom, and who may grant what: the no-escalation rules (SECURITY A4, A5).
+
+Rank is measured in permissions: an actor may act on a user only when every permission the
+user holds (through any role, active or not) is one the actor holds now. So only the owner
+or an account-admin acts on an account-admin, and nobody but the owner acts on the owner.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy import select
+
+from portal import db
+from portal.errors import Forbidden
+from portal.models import Role, RoleAssignment, User
+from portal.permissions import Permission, parse_permissions
+
+
+def held_permissions(user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, frozenset[Permission]]:
+    """Every permission each user holds through any of their roles (one query for all)."""
+    ids = list(user_ids)
+    held: dict[uuid.UUID, set[Permission]] = defaultdict(set)
+    if ids:
+        rows = db.session.execute(
+            select(RoleAssignment.user_id, Role.permissions)
+            .join(Role, Role.id == RoleAssignment.role_id)
+            .where(RoleAssignment.user_id.in_(ids))
+        )
+        for user_id, permissions in rows:
+            held[user_id] |= parse_permissions(permissions)
+    return {user_id: frozenset(held.get(user_id, ())) for user_id in ids}
+
+
+def refusal_to_act_on(actor: User, actor_permissions: frozenset[Permission], target: User,
+                      target_permissions: frozenset[Permission]) -> str | None:
+    """Why the actor may not act on the target, or None when they may."""
+    if target.is_owner and not actor.is_owner:
+        return "Only the owner can change the owner."
+    missing = target_permissions - actor_permissions
+    if missing:
+        names = ", ".join(sorted(p.value for p in missing))
+        return f"{target.full_name} holds permissions you do not have ({names})."
+    return None
+
+
+def ensure_may_act_on(actor: User, actor_permissions: frozenset[Permission], target: User) -> None:
+    """Raise Forbidden unless the actor outranks or equals the target."""
+    reason = refusal_to_act_on(actor, actor_permissions, target, held_permissions([target.id])[target.id])
+    if reason:
+        raise Forbidden(reason)
+
+
+def refusal_to_grant(actor_permissions: frozenset[Permission], role: Role) -> str | None:
+    """Why the actor may not grant the role (it holds permissions they lack), or None."""
+    missing = parse_permissions(role.permissions) - actor_permissions
+    if missing:
+        return f"You need {', '.join(sorted(p.value for p in missing))} to grant the role {role.name}."
+    return None
+
+
+def ensure_may_grant(actor_permissions: frozenset[Permission], role: Role) -> None:
+    """Raise Forbidden unless every permission of the role is the actor's own."""
+    reason = refusal_to_grant(actor_permissions, role)
+    if reason:
+        raise Forbidden(reason)
