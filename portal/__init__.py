@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """config -> extensions -> blueprints -> errors -> cli."""
-    from portal import access, cli, db, security_headers
+    from portal import access, cli, correlation, db, security_headers
     from portal.accounts.routes import bp as accounts_bp
     from portal.auth.routes import bp as auth_bp
     from portal.config import load_config
@@ -33,6 +33,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)
+    correlation.init_app(app)
     access.init_app(app)
     security_headers.init_app(app)
     app.jinja_env.globals["can"] = can

@@ -8,6 +8,7 @@ from flask_login import current_user, login_user, logout_user
 
 from portal import db
 from portal.accounts.services import OwnerDetails, create_account
+from portal.audit.services import record
 from portal.auth import login_sessions, services
 from portal.auth.forms import LoginForm, SignupForm
 from portal.auth.redirects import safe_next
@@ -52,9 +53,12 @@ def login() -> ResponseReturnValue:
     form.validate_on_submit()  # CSRF was checked before the view; fields have no rules
     user = services.authenticate(form.login.data or "", form.password.data or "")
     if user is None:
+        record("auth.sign_in_failed", changes={"login": (form.login.data or "")[:100]})
+        db.session.commit()
         return render("auth/login.html", "login_form", status=401, form=form, error=SIGN_IN_FAILED)
     services.record_sign_in(user, form.password.data or "")
     _sign_in(user)
+    record("auth.sign_in", user, actor=user)
     db.session.commit()
     return redirect_after_post(safe_next(form.next.data) or _home(user))
 
@@ -78,6 +82,7 @@ def signup() -> ResponseReturnValue:
     )
     _sign_in(owner)
     services.record_sign_in(owner, form.password.data)
+    record("account.create", owner, actor=owner, changes={"account_name": form.account_name.data})
     db.session.commit()
     flash(f"Welcome! Your account {form.account_name.data} is ready.", "success")
     return redirect_after_post(_home(owner))
@@ -87,6 +92,7 @@ def signup() -> ResponseReturnValue:
 @signed_in
 def logout() -> ResponseReturnValue:
     login_sessions.end(g.login_session.id)
+    record("auth.sign_out", current_user)
     db.session.commit()
     logout_user()
     session.clear()

@@ -1,0 +1,58 @@
+"""Writing audit events, in the same transaction as the change they describe."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from flask import g, has_request_context, request
+from flask_login import current_user
+
+from portal import db
+from portal.models import AuditEvent, Group, Role, User
+
+# Values of fields with such names never reach the log: only the fact that they changed.
+_SECRET = re.compile(r"password|token|secret|hash|code|key", re.I)
+
+
+def _describe(target: Any) -> tuple[str, str, str]:
+    if isinstance(target, User):
+        return "user", str(target.id), target.login
+    if isinstance(target, Role):
+        return "role", str(target.id), target.name
+    if isinstance(target, Group):
+        return "group", str(target.id), target.name
+    if target is None:
+        return "", "", ""
+    return type(target).__name__.lower(), str(getattr(target, "id", "")), str(target)[:200]
+
+
+def _scrub(changes: dict[str, Any]) -> dict[str, Any]:
+    return {key: "[changed]" if _SECRET.search(key) else value for key, value in changes.items()}
+
+
+def record(action: str, target: Any = None, *, changes: dict[str, Any] | None = None,
+           account_id: uuid.UUID | None = None, actor: User | None = None) -> AuditEvent:
+    """Add an audit event to the session: actor, action, target, changes, address, correlation id."""
+    if actor is None and has_request_context() and current_user.is_authenticated:
+        actor = current_user
+    target_type, target_id, target_label = _describe(target)
+    if account_id is None:
+        account_id = getattr(target, "account_id", None) or (actor.account_id if actor else None)
+    event = AuditEvent(
+        account_id=account_id,
+        actor_id=actor.id if actor else None,
+        actor_label=actor.login if actor else "",
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        target_label=target_label,
+        changes=_scrub(changes or {}),
+    )
+    if has_request_context():
+        event.ip_address = (request.remote_addr or "")[:45]
+        event.user_agent = request.user_agent.string[:255]
+        event.correlation_id = g.get("correlation_id", "")
+    db.session.add(event)
+    return event
