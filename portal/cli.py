@@ -49,7 +49,7 @@ def demo_command(user_count: int) -> None:
     migrate.upgrade(current_app)
     account = seed_demo(user_count)
     db.session.commit()
-    base = current_app.config["EXTERNAL_BASE_URL"]
+    base = current_app.config["PORTAL_BASE_URL"]
     click.echo(f"Demo account {account.name!r} is ready.")
     click.echo(f"Sign in at {base}/login with login {DEMO_LOGIN!r} and password {DEMO_PASSWORD!r}.")
 

@@ -50,7 +50,7 @@ def load_config(instance_path: Path, env: dict[str, str] | None = None) -> dict[
         "PORTAL_ENV": "production" if production else "development",
         "SECRET_KEY": secret_key,
         "DATABASE_URL": database_url,
-        "EXTERNAL_BASE_URL": env.get("EXTERNAL_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        "PORTAL_BASE_URL": env.get("PORTAL_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         # Cookies: HttpOnly, SameSite=Lax; Secure and the __Host- prefix when served over HTTPS.
         "SESSION_COOKIE_SECURE": secure_cookies,
         "SESSION_COOKIE_HTTPONLY": True,

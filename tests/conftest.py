@@ -43,7 +43,7 @@ def make_test_app(database_url: str, **overrides: object) -> Flask:
             "TESTING": True,
             "DATABASE_URL": database_url,
             "SECRET_KEY": "test-secret-key-that-is-long-enough-1234",
-            "EXTERNAL_BASE_URL": "http://portal.example.com",
+            "PORTAL_BASE_URL": "http://portal.example.com",
             **overrides,
         }
     )

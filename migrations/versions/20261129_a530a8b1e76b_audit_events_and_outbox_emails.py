@@ -27,6 +27,7 @@ def upgrade() -> None:
     sa.Column('to_address', sa.String(length=254), nullable=False),
     sa.Column('subject', sa.String(length=200), nullable=False),
     sa.Column('body_text', sa.Text(), nullable=False),
+    sa.Column('body_html', sa.Text(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.String(length=500), nullable=False),
