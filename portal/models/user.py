@@ -38,8 +38,13 @@ class User(UserMixin, Base):
             sqlite_where=text("is_owner"),
             postgresql_where=text("is_owner"),
         ),
+        # Sign-in looks a login or email up across accounts.
         Index("ix_users_email", "email"),
         Index("ix_users_login", "login"),
+        # Keyset paging of the users list, one index per sort order (id breaks ties).
+        Index("ix_users_account_id_created_at", "account_id", "created_at", "id"),
+        Index("ix_users_account_id_first_name", "account_id", "first_name", "last_name", "id"),
+        Index("ix_users_account_id_last_login_at", "account_id", "last_login_at", "id"),
     )
 
     id: Mapped[uuid_pk]

@@ -108,6 +108,9 @@ def test_sign_in_follows_a_safe_next_only(portal: Portal) -> None:
         assert response.headers["Location"].startswith("/accounts/"), evil
 
 
+PER_RESPONSE_HEADERS = {"Content-Security-Policy", "Set-Cookie", "Content-Length", "X-Correlation-Id"}
+
+
 def _normalised(body: str, login: str) -> str:
     """The body with what differs by design blanked: tokens, the CSP nonce, the login as typed."""
     body = body.replace(csrf_token_in(body), "TOKEN").replace(_form_token(body), "TOKEN")
@@ -141,9 +144,7 @@ def test_failed_sign_ins_are_indistinguishable(portal: Portal) -> None:
         body = response.get_data(as_text=True)
         assert response.status_code == 401
         assert "Invalid login or password." in body
-        headers = sorted(
-            (k, v) for k, v in response.headers if k not in {"Content-Security-Policy", "Set-Cookie", "Content-Length", "X-Correlation-Id"}
-        )
+        headers = sorted((k, v) for k, v in response.headers if k not in PER_RESPONSE_HEADERS)
         answers.add((_normalised(body, login), tuple(headers)))
     assert len(answers) == 1
 
