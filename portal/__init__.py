@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """config -> extensions -> blueprints -> errors -> cli."""
-    from portal import access, cli, correlation, db, security_headers
+    from portal import access, cli, correlation, db, security_headers, templating
     from portal.accounts.routes import bp as accounts_bp
     from portal.auth.routes import bp as auth_bp
     from portal.config import load_config
@@ -36,6 +36,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     correlation.init_app(app)
     access.init_app(app)
     security_headers.init_app(app)
+    templating.init_app(app)
     app.jinja_env.globals["can"] = can
 
     app.register_blueprint(auth_bp)

@@ -44,6 +44,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
 
+def searchable(length: int) -> String:
+    """A string searched by prefix and sorted: byte-ordered ("C" collation) on PostgreSQL, so that a
+    range condition on its b-tree index is exactly a prefix match. SQLite compares bytes already."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")  # type: ignore[return-value]
+
+
 uuid_pk = Annotated[uuid.UUID, mapped_column(primary_key=True, default=uuid.uuid4)]
 created_at = Annotated[datetime, mapped_column(UTCDateTime, default=utcnow)]
 str100 = Annotated[str, mapped_column(String(100))]

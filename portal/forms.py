@@ -6,11 +6,12 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from wtforms import Field, ValidationError
+from wtforms.validators import DataRequired, Length, Regexp
 
 from portal.auth.passwords import password_problems
 
-LOGIN_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
-LOGIN_MESSAGE = "Use lower-case letters, digits, dots, dashes and underscores; start with a letter or digit."
+LOGIN_PATTERN = r"^[a-z][a-z0-9._-]*$"
+LOGIN_MESSAGE = "Use letters, digits, dots, dashes and underscores, starting with a letter."
 
 
 def strip(value: Any) -> Any:
@@ -21,6 +22,11 @@ def strip(value: Any) -> Any:
 def lower(value: Any) -> Any:
     """A WTForms filter for logins and emails, which are compared without regard to case."""
     return value.strip().lower() if isinstance(value, str) else value
+
+
+def login_rules() -> list[Any]:
+    """A login: 3 to 32 characters, letters, digits, ".", "_", "-", starting with a letter (stored lower-case)."""
+    return [DataRequired(), Length(min=3, max=32), Regexp(LOGIN_PATTERN, message=LOGIN_MESSAGE)]
 
 
 def valid_email(_form: Any, field: Field) -> None:

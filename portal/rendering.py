@@ -47,3 +47,10 @@ def retarget_to_messages(response: Response) -> Response:
     response.headers["HX-Retarget"] = "#messages"
     response.headers["HX-Reswap"] = "innerHTML"
     return response
+
+
+def redirect_or_render(location: str, template: str, block: str, **context: Any) -> Response:
+    """After a successful form: 303 for a plain form; for htmx, the changed block in place."""
+    if wants_fragment():
+        return render(template, block, **context)
+    return redirect(location, 303)

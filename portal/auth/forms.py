@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length, Regexp
+from wtforms.validators import DataRequired, EqualTo, Length
 
-from portal.forms import LOGIN_MESSAGE, LOGIN_PATTERN, GoodPassword, lower, strip, valid_email
+from portal.forms import GoodPassword, login_rules, lower, strip, valid_email
 
 
 class SignupForm(FlaskForm):
     account_name = StringField("Account name", [DataRequired(), Length(max=100)], filters=[strip])
-    login = StringField("Login", [DataRequired(), Length(min=2, max=64), Regexp(LOGIN_PATTERN, message=LOGIN_MESSAGE)],
-                        filters=[lower])
+    login = StringField("Login", login_rules(), filters=[lower])
     email = EmailField("Email", [DataRequired(), valid_email], filters=[lower])
     first_name = StringField("First name", [DataRequired(), Length(max=100)], filters=[strip])
     last_name = StringField("Last name", [DataRequired(), Length(max=100)], filters=[strip])

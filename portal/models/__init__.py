@@ -1,6 +1,6 @@
 """All models, imported together so that relationships and Alembic see every table."""
 
-from portal.models.account import Account
+from portal.models.account import Account, AccountUserCount
 from portal.models.audit import AuditEvent
 from portal.models.group import Group, GroupMember
 from portal.models.login_session import LoginSession
@@ -10,6 +10,7 @@ from portal.models.user import User, UserStatus
 
 __all__ = [
     "Account",
+    "AccountUserCount",
     "AuditEvent",
     "EmailStatus",
     "OutboxEmail",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import Base, created_at, str100, uuid_pk
@@ -17,3 +20,17 @@ class Account(Base):
 
     def __repr__(self) -> str:
         return f"<Account {self.id} {self.name!r}>"
+
+
+class AccountUserCount(Base):
+    """How many users (the owner aside) an account has in each status.
+
+    Kept by database triggers (see the "users list indexes" migration), so that whichever code
+    adds, removes or changes a user, the users page shows its row count without counting rows.
+    """
+
+    __tablename__ = "account_user_counts"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(default=0)

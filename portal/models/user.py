@@ -8,10 +8,10 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.db import Base, created_at, str100, utcnow, uuid_pk
+from portal.db import Base, created_at, searchable, str100, utcnow, uuid_pk
 
 if TYPE_CHECKING:
     from portal.models.account import Account
@@ -45,15 +45,18 @@ class User(UserMixin, Base):
         Index("ix_users_account_id_created_at", "account_id", "created_at", "id"),
         Index("ix_users_account_id_first_name", "account_id", "first_name", "last_name", "id"),
         Index("ix_users_account_id_last_login_at", "account_id", "last_login_at", "id"),
+        # Case-insensitive prefix search on names (emails and logins are stored lower-cased).
+        Index("ix_users_account_id_lower_first_name", "account_id", func.lower(text("first_name"))),
+        Index("ix_users_account_id_lower_last_name", "account_id", func.lower(text("last_name"))),
     )
 
     id: Mapped[uuid_pk]
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     # Stored lower-cased: logins and emails are unique per account without regard to case.
-    login: Mapped[str] = mapped_column(String(64))
-    email: Mapped[str] = mapped_column(String(90))
-    first_name: Mapped[str100] = mapped_column(default="")
-    last_name: Mapped[str100] = mapped_column(default="")
+    login: Mapped[str] = mapped_column(searchable(64))
+    email: Mapped[str] = mapped_column(searchable(90))
+    first_name: Mapped[str] = mapped_column(searchable(100), default="")
+    last_name: Mapped[str] = mapped_column(searchable(100), default="")
     company_name: Mapped[str100] = mapped_column(default="")
     address: Mapped[str] = mapped_column(String(255), default="")
     postal_code: Mapped[str] = mapped_column(String(20), default="")

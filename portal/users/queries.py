@@ -1,13 +1,242 @@
-"""Read side of users: the owner, and the list of everyone else."""
+"""Read side of users: the owner, the filtered and paged list, one user, the CSV rows."""
 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, tuple_
+from sqlalchemy.orm import InstrumentedAttribute
 
 from portal import db
-from portal.models import User
+from portal.db import utcnow
+from portal.errors import NotFound
+from portal.models import AccountUserCount, GroupMember, Role, RoleAssignment, User, UserStatus
+from portal.pagination import COUNT_CAP, END, Page, decode_cursor, encode_cursor
+
+
+@dataclass(frozen=True)
+class Sort:
+    """A sort order of the list: its columns (the last one unique) and its natural direction."""
+
+    label: str
+    columns: tuple[InstrumentedAttribute[Any], ...]
+    converters: tuple[Callable[[str], Any], ...]
+    descending: bool
+    nullable: bool = False  # the first column may be NULL (never signed in): NULLs come last
+
+
+SORTS: dict[str, Sort] = {
+    "name": Sort("Name", (User.first_name, User.last_name, User.id), (str, str, uuid.UUID), False),
+    "email": Sort("Email", (User.email,), (str,), False),
+    "created": Sort("Newest", (User.created_at, User.id), (datetime.fromisoformat, uuid.UUID), True),
+    "last_sign_in": Sort(
+        "Last sign-in", (User.last_login_at, User.id), (datetime.fromisoformat, uuid.UUID), True, nullable=True
+    ),
+}
+STATUSES = [s.value for s in UserStatus]
+
+
+@dataclass(frozen=True)
+class UserFilter:
+    """What the list is narrowed to; parsed from the query string, invalid values ignored."""
+
+    q: str = ""
+    status: str = ""
+    role_id: uuid.UUID | None = None
+    dormant_days: int | None = None
+    sort: str = "name"
+
+    @classmethod
+    def from_args(cls, args: Any) -> UserFilter:
+        status = args.get("status", "")
+        sort = args.get("sort", "name")
+        try:
+            role_id = uuid.UUID(args.get("role", "")) if args.get("role") else None
+        except ValueError:
+            role_id = None
+        try:
+            dormant = int(args.get("dormant", "")) if args.get("dormant") else None
+        except ValueError:
+            dormant = None
+        return cls(
+            q=args.get("q", "").strip()[:100],
+            status=status if status in STATUSES else "",
+            role_id=role_id,
+            dormant_days=dormant if dormant and 0 < dormant <= 3650 else None,
+            sort=sort if sort in SORTS else "name",
+        )
+
+    @property
+    def narrows_beyond_status(self) -> bool:
+        return bool(self.q or self.role_id or self.dormant_days)
+
+
+def _prefix(column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
+    """column starts with prefix, as a range an index can serve."""
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return and_(column >= prefix, column < upper)
+
+
+def _search(q: str) -> ColumnElement[bool]:
+    """Prefix search on email, login, first or last name; "ada lov" matches first and last name."""
+    term = q.lower()
+    first, last = func.lower(User.first_name), func.lower(User.last_name)
+    options = [_prefix(User.email, term), _prefix(User.login, term), _prefix(first, term), _prefix(last, term)]
+    if " " in term:
+        given, family = term.split(" ", 1)
+        if given and family.strip():
+            options.append(and_(_prefix(first, given), _prefix(last, family.strip())))
+    return or_(*options)
+
+
+def _filtered(account_id: uuid.UUID, f: UserFilter) -> Select[tuple[User]]:
+    statement = select(User).where(User.account_id == account_id, User.is_owner.is_(False))
+    if f.q:
+        statement = statement.where(_search(f.q))
+    if f.status:
+        statement = statement.where(User.status == f.status)
+    if f.role_id:
+        statement = statement.where(
+            User.id.in_(select(RoleAssignment.user_id).where(RoleAssignment.role_id == f.role_id))
+        )
+    if f.dormant_days:
+        cutoff = utcnow() - timedelta(days=f.dormant_days)
+        statement = statement.where(
+            User.status != UserStatus.PENDING.value,
+            or_(User.last_login_at < cutoff, and_(User.last_login_at.is_(None), User.created_at < cutoff)),
+        )
+    return statement
+
+
+def _count(account_id: uuid.UUID, f: UserFilter) -> tuple[int, bool]:
+    """The row count: exact and free from the trigger-kept counts, or counted up to COUNT_CAP."""
+    if not f.narrows_beyond_status:
+        statement = select(func.coalesce(func.sum(AccountUserCount.n), 0)).where(
+            AccountUserCount.account_id == account_id
+        )
+        if f.status:
+            statement = statement.where(AccountUserCount.status == f.status)
+        return int(db.session.scalar(statement) or 0), False
+    capped = _filtered(account_id, f).with_only_columns(User.id).limit(COUNT_CAP + 1).subquery()
+    n = int(db.session.scalar(select(func.count()).select_from(capped)) or 0)
+    return min(n, COUNT_CAP), n > COUNT_CAP
+
+
+def _ordered(statement: Select[tuple[User]], sort: Sort, forward: bool, nulls: bool = False) -> Select[tuple[User]]:
+    """Ordered by the sort, forward or backward; with nulls=True NULLs go last in the natural order
+    (only the offset path needs it: the keyset paths keep NULL and dated rows apart)."""
+    descending = sort.descending == forward
+    clauses = [c.desc() if descending else c.asc() for c in sort.columns]
+    if nulls and sort.nullable:
+        clauses[0] = clauses[0].nulls_last() if forward else clauses[0].nulls_first()
+    return statement.order_by(*clauses)
+
+
+def _beyond(columns: Sequence[InstrumentedAttribute[Any]], values: Sequence[Any], ascending: bool) -> ColumnElement[bool]:
+    row = tuple_(*columns)
+    bound = tuple_(*(literal(v, c.type) for c, v in zip(columns, values, strict=True)))
+    return row > bound if ascending else row < bound
+
+
+def _seek(statement: Select[tuple[User]], sort: Sort, key: tuple[Any, ...], forward: bool) -> Select[tuple[User]]:
+    """Rows strictly after (forward) or before (backward) the key, in the sort's natural order."""
+    ascending = forward != sort.descending
+    if not sort.nullable:
+        return statement.where(_beyond(sort.columns, key, ascending))
+    column = sort.columns[0]
+    if key[0] is None:  # the key is in the NULL tail, which comes after every dated row
+        in_tail = and_(column.is_(None), _beyond(sort.columns[1:], key[1:], ascending))
+        return statement.where(in_tail if forward else or_(in_tail, column.is_not(None)))
+    dated = and_(column.is_not(None), _beyond(sort.columns, key, ascending))
+    return statement.where(or_(dated, column.is_(None)) if forward else dated)
+
+
+def _fetch(statement: Select[tuple[User]], sort: Sort, forward: bool, limit: int) -> list[User]:
+    if not sort.nullable:
+        return list(db.session.scalars(_ordered(statement, sort, forward).limit(limit)))
+    # Dated rows, then the NULL tail: two index-friendly queries rather than one that is not.
+    column = sort.columns[0]
+    dated = _ordered(statement.where(column.is_not(None)), sort, forward)
+    tail = statement.where(column.is_(None)).order_by(User.id.desc() if sort.descending == forward else User.id.asc())
+    first, second = (dated, tail) if forward else (tail, dated)
+    rows = list(db.session.scalars(first.limit(limit)))
+    if len(rows) < limit:
+        rows += db.session.scalars(second.limit(limit - len(rows)))
+    return rows
+
+
+def _key(user: User, sort: Sort) -> tuple[Any, ...]:
+    return tuple(getattr(user, c.key) for c in sort.columns)
+
+
+def list_users(account_id: uuid.UUID, f: UserFilter, start: int, take: int, after: str | None = None,
+               before: str | None = None) -> Page[User]:
+    """One page of the account's users (owner aside): by cursor when the link carries one, else by offset."""
+    sort = SORTS[f.sort]
+    total, capped = _count(account_id, f)
+    base = _filtered(account_id, f)
+    after_key = decode_cursor(after, sort.converters)
+    before_key = decode_cursor(before, sort.converters)
+    if after_key is None and (before == END or before_key is not None):
+        if before_key is not None:
+            statement, limit = _seek(base, sort, before_key, forward=False), take
+        else:  # the last page: read the list from its end
+            statement, limit = base, (total - start if not capped and total > start else take)
+        rows = _fetch(statement, sort, False, max(1, min(limit, take)))[::-1]
+        return _page(rows, start, take, total, capped, sort, has_more=start + len(rows) < total or capped)
+    if after_key is not None:
+        rows = _fetch(_seek(base, sort, after_key, forward=True), sort, True, take + 1)
+    elif start:
+        rows = list(db.session.scalars(_ordered(base, sort, True, nulls=True).offset(start).limit(take + 1)))
+    else:
+        rows = _fetch(base, sort, True, take + 1)
+    return _page(rows[:take], start, take, total, capped, sort, has_more=len(rows) > take)
+
+
+def _page(rows: list[User], start: int, take: int, total: int, capped: bool, sort: Sort,
+          has_more: bool) -> Page[User]:
+    return Page(
+        items=rows,
+        start=start,
+        take=take,
+        total=max(total, start + len(rows)),
+        total_is_capped=capped,
+        next_cursor=encode_cursor(_key(rows[-1], sort)) if rows and has_more else None,
+        prev_cursor=encode_cursor(_key(rows[0], sort)) if rows and start > 0 else None,
+    )
+@dataclass
+class UserRow:
+    """A user with what the list shows beside the profile: role names and group count."""
+
+    user: User
+    roles: list[str]
+    group_count: int
+
+
+def with_details(users: Sequence[User]) -> list[UserRow]:
+    """Roles and group counts for a page of users: two queries, whatever the page size."""
+    ids = [u.id for u in users]
+    roles: dict[uuid.UUID, list[str]] = defaultdict(list)
+    groups: dict[uuid.UUID, int] = {}
+    if ids:
+        for user_id, name, is_default in db.session.execute(
+            select(RoleAssignment.user_id, Role.name, RoleAssignment.is_default)
+            .join(Role, Role.id == RoleAssignment.role_id)
+            .where(RoleAssignment.user_id.in_(ids))
+            .order_by(Role.name)
+        ):
+            roles[user_id].append(name if is_default else f"{name} (not default)")
+        groups = dict(
+            db.session.execute(  # type: ignore[arg-type]
+                select(GroupMember.user_id, func.count()).where(GroupMember.user_id.in_(ids)).group_by(GroupMember.user_id)
+            ).all()
+        )
+    return [UserRow(u, roles.get(u.id, []), groups.get(u.id, 0)) for u in users]
 
 
 def owner_of(account_id: uuid.UUID) -> User | None:
@@ -15,9 +244,49 @@ def owner_of(account_id: uuid.UUID) -> User | None:
     return db.session.scalars(select(User).where(User.account_id == account_id, User.is_owner)).first()
 
 
-def first_users(account_id: uuid.UUID, limit: int = 20) -> tuple[list[User], int]:
-    """The newest users other than the owner, and how many there are."""
-    base = select(User).where(User.account_id == account_id, User.is_owner.is_(False))
-    users = db.session.scalars(base.order_by(User.created_at.desc(), User.id).limit(limit)).all()
-    total = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    return list(users), total
+def user_in_account(account_id: uuid.UUID, user_id: uuid.UUID) -> User:
+    """The user with this id in this account; NotFound when missing or in another account."""
+    user = db.session.scalars(select(User).where(User.id == user_id, User.account_id == account_id)).first()
+    if user is None:
+        raise NotFound("No such user in this account.")
+    return user
+
+
+def user_by_login(account_id: uuid.UUID, login: str) -> User:
+    """The user with this login in this account (seed 001 addresses users by login or id)."""
+    user = db.session.scalars(
+        select(User).where(User.account_id == account_id, User.login == login.strip().lower())
+    ).first()
+    if user is None:
+        raise NotFound("No such user in this account.")
+    return user
+
+
+def users_in_account(account_id: uuid.UUID, user_ids: Sequence[uuid.UUID]) -> list[User]:
+    """The users among these ids that belong to the account (others are silently not there)."""
+    if not user_ids:
+        return []
+    return list(db.session.scalars(select(User).where(User.account_id == account_id, User.id.in_(user_ids))))
+
+
+def matching_ids(account_id: uuid.UUID, f: UserFilter, limit: int) -> list[uuid.UUID]:
+    """Ids of the users the filter matches ("select all N matching"), at most limit of them."""
+    statement = _ordered(_filtered(account_id, f), SORTS[f.sort], True, nulls=True)
+    return list(db.session.scalars(statement.with_only_columns(User.id).limit(limit)))
+
+
+def iter_users(account_id: uuid.UUID, f: UserFilter, chunk: int = 1000) -> Iterator[UserRow]:
+    """Every user the filter matches, in sort order, read a chunk at a time (for the CSV export)."""
+    sort = SORTS[f.sort]
+    base = _filtered(account_id, f)
+    key: tuple[Any, ...] | None = None
+    while True:
+        statement = base if key is None else _seek(base, sort, key, forward=True)
+        rows = _fetch(statement, sort, True, chunk)
+        if not rows:
+            return
+        yield from with_details(rows)
+        db.session.expunge_all()  # keep memory flat however long the list
+        key = _key(rows[-1], sort)
+        if len(rows) < chunk:
+            return

@@ -1,19 +1,272 @@
-"""The account's users."""
+"""The account's users: list, search, export, create, view, edit, password, MFA reset, disable, delete."""
 
 from __future__ import annotations
 
-from flask import Blueprint, g
+import csv
+import io
+import uuid
+from collections.abc import Callable, Iterator
+
+from flask import Blueprint, Response, flash, g, redirect, request, stream_with_context, url_for
 from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
 
-from portal.permissions import Permission, require
-from portal.rendering import render
-from portal.users import queries
+from portal import db
+from portal.errors import Forbidden, Invalid, NotFound
+from portal.models import Group, Role, User
+from portal.pagination import parse_from, parse_take
+from portal.permissions import Permission, can, require
+from portal.rendering import redirect_after_post, redirect_or_render, render
+from portal.users import queries, services
+from portal.users.forms import BulkForm, ResetMfaForm, SetPasswordForm, UserCreateForm, UserEditForm
+from portal.users.services import Actor, EditConflict
 
-bp = Blueprint("users", __name__, url_prefix="/users")
+bp = Blueprint("users", __name__)
+
+LIST_PARAMS = {"q", "status", "role", "dormant", "sort", "take", "from", "after", "before"}
+BULK_LIMIT = 5_000  # "all matching" acts on at most this many users in one request
 
 
-@bp.get("")
+def _actor() -> Actor:
+    return Actor(current_user, g.permissions)
+
+
+def _account_roles() -> list[Role]:
+    return list(db.session.scalars(select(Role).where(Role.account_id == g.account.id).order_by(Role.name)))
+
+
+def _account_groups() -> list[Group]:
+    return list(db.session.scalars(select(Group).where(Group.account_id == g.account.id).order_by(Group.name)))
+
+
+def _list_context(args: MultiDict[str, str], report: list[services.BulkOutcome] | None = None) -> dict[str, object]:
+    """The list as the query string (or, after a bulk action, the form) filters it."""
+    filters = queries.UserFilter.from_args(args)
+    page = queries.list_users(
+        g.account.id, filters, parse_from(args.get("from")), parse_take(args.get("take")),
+        after=args.get("after"), before=args.get("before"),
+    )
+    page.query = MultiDict((k, v) for k, v in args.items(multi=True) if k in LIST_PARAMS)
+    return {
+        "owner": queries.owner_of(g.account.id),
+        "page": page,
+        "rows": queries.with_details(page.items),
+        "filters": filters,
+        "sorts": queries.SORTS,
+        "statuses": queries.STATUSES,
+        "roles": _account_roles(),
+        "groups": _account_groups(),
+        "report": report,
+    }
+
+
+@bp.get("/users")
 @require(Permission.USERS_READ)
 def index() -> ResponseReturnValue:
-    users, total = queries.first_users(g.account.id)
-    return render("users/index.html", "users", owner=queries.owner_of(g.account.id), users=users, total=total)
+    return render("users/index.html", "users_table", **_list_context(request.args))
+
+
+@bp.get("/users.csv")
+@require(Permission.USERS_READ)
+def export() -> ResponseReturnValue:
+    filters = queries.UserFilter.from_args(request.args)
+    account_id = g.account.id
+    columns = ["id", "login", "email", "first_name", "last_name", "company_name", "address", "postal_code",
+               "city", "state", "country", "phone", "status", "roles", "mfa", "groups", "last_sign_in", "created"]
+
+    def lines() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(columns)
+        for n, row in enumerate(queries.iter_users(account_id, filters), start=1):
+            u = row.user
+            writer.writerow([u.id, u.login, u.email, u.first_name, u.last_name, u.company_name, u.address,
+                             u.postal_code, u.city, u.state, u.country, u.phone, u.status, ";".join(row.roles),
+                             "on" if u.mfa_enabled else "off", row.group_count,
+                             u.last_login_at.isoformat() if u.last_login_at else "", u.created_at.isoformat()])
+            if n % 500 == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    response = Response(stream_with_context(lines()), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="users-{g.account.id}.csv"'
+    return response
+
+
+@bp.get("/users/new")
+@require(Permission.USERS_WRITE)
+def new() -> ResponseReturnValue:
+    form = UserCreateForm(account_id=g.account.id)
+    form.roles.choices = [(str(r.id), r.name) for r in _account_roles()]
+    return render("users/new.html", "user_form", form=form)
+
+
+@bp.post("/users")
+@require(Permission.USERS_WRITE)
+def create() -> ResponseReturnValue:
+    form = UserCreateForm(account_id=g.account.id)
+    form.roles.choices = [(str(r.id), r.name) for r in _account_roles()]
+    if not form.validate_on_submit():
+        return render("users/new.html", "user_form", status=422, form=form)
+    user = services.create_user(g.account.id, form.profile(), form.password.data, form.temporary.data,
+                                form.roles.data or [], _actor())
+    db.session.commit()
+    flash(f"{user.full_name} was created.", "success")
+    return redirect_after_post(url_for(".show", user_id=user.id))
+
+
+def _show_context(user_id: uuid.UUID) -> dict[str, object]:
+    user = queries.user_in_account(g.account.id, user_id)
+    return {"user": user, "row": queries.with_details([user])[0]}
+
+
+@bp.get("/users/<uuid:user_id>")
+@require(Permission.USERS_READ)
+def show(user_id: uuid.UUID) -> ResponseReturnValue:
+    return render("users/show.html", "user_summary", **_show_context(user_id))
+
+
+@bp.get("/users/<string:login>")
+@require(Permission.USERS_READ)
+def by_login(login: str) -> ResponseReturnValue:
+    return redirect(url_for(".show", user_id=queries.user_by_login(g.account.id, login).id))
+
+
+@bp.route("/users/<uuid:user_id>/edit", methods=["GET", "POST"])
+@require(Permission.USERS_WRITE)
+def edit(user_id: uuid.UUID) -> ResponseReturnValue:
+    user = queries.user_in_account(g.account.id, user_id)
+    form = UserEditForm(obj=user, account_id=g.account.id, user_id=user.id)
+    if request.method == "GET":
+        form.version.data = str(user.version)
+        return render("users/edit.html", "user_form", form=form, user=user)
+    if not form.validate_on_submit():
+        return render("users/edit.html", "user_form", status=422, form=form, user=user)
+    try:
+        changes = services.update_profile(user, form.profile(), int(form.version.data), _actor())
+    except EditConflict as conflict:
+        theirs = conflict.user
+        differences = {name: getattr(theirs, name) for name, value in form.profile().items()
+                       if getattr(theirs, name) != value}
+        form.version.data = str(theirs.version)  # saving again now overwrites, knowingly
+        return render("users/edit.html", "user_form", status=409, form=form, user=theirs,
+                      conflict=conflict.message, differences=differences)
+    db.session.commit()
+    flash("Saved." if changes else "Nothing changed.", "success")
+    return redirect_after_post(url_for(".show", user_id=user.id))
+
+
+@bp.route("/users/<uuid:user_id>/password", methods=["GET", "POST"])
+@require(Permission.USERS_PASSWORD)
+def password(user_id: uuid.UUID) -> ResponseReturnValue:
+    user = queries.user_in_account(g.account.id, user_id)
+    form = SetPasswordForm(user=user)
+    if request.method == "GET" or not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return render("users/password.html", "password_form", status=status, form=form, user=user)
+    services.set_password(user, form.password.data, form.temporary.data, _actor())
+    db.session.commit()
+    flash(f"{user.full_name}'s password was set; they were signed out everywhere.", "success")
+    return redirect_after_post(url_for(".show", user_id=user.id))
+
+
+@bp.route("/users/<uuid:user_id>/reset-mfa", methods=["GET", "POST"])
+@require(Permission.USERS_MFA_RESET)
+def reset_mfa(user_id: uuid.UUID) -> ResponseReturnValue:
+    user = queries.user_in_account(g.account.id, user_id)
+    form = ResetMfaForm()
+    if request.method == "GET" or not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return render("users/reset_mfa.html", "reset_mfa_form", status=status, form=form, user=user)
+    services.reset_mfa(user, form.reason.data, _actor())
+    db.session.commit()
+    flash(f"{user.full_name}'s MFA was reset; they were signed out everywhere.", "success")
+    return redirect_after_post(url_for(".show", user_id=user.id))
+
+
+def _status_change(user_id: uuid.UUID, change: Callable[[User, Actor], None]) -> ResponseReturnValue:
+    user = queries.user_in_account(g.account.id, user_id)
+    change(user, _actor())
+    db.session.commit()
+    flash(f"{user.full_name} is {user.status}.", "success")
+    return redirect_or_render(url_for(".show", user_id=user.id), "users/show.html", "user_summary",
+                              **_show_context(user_id))
+
+
+@bp.post("/users/<uuid:user_id>/disable")
+@require(Permission.USERS_WRITE)
+def disable(user_id: uuid.UUID) -> ResponseReturnValue:
+    return _status_change(user_id, services.disable_user)
+
+
+@bp.post("/users/<uuid:user_id>/enable")
+@require(Permission.USERS_WRITE)
+def enable(user_id: uuid.UUID) -> ResponseReturnValue:
+    return _status_change(user_id, services.enable_user)
+
+
+@bp.get("/users/<uuid:user_id>/delete")
+@require(Permission.USERS_WRITE)
+def confirm_delete(user_id: uuid.UUID) -> ResponseReturnValue:
+    return render("users/delete.html", **_show_context(user_id))
+
+
+@bp.post("/users/<uuid:user_id>/delete")
+@bp.delete("/users/<uuid:user_id>")
+@require(Permission.USERS_WRITE)
+def delete(user_id: uuid.UUID) -> ResponseReturnValue:
+    user = queries.user_in_account(g.account.id, user_id)
+    name = user.full_name
+    services.delete_user(user, _actor())
+    db.session.commit()
+    flash(f"{name} was deleted.", "success")
+    return redirect_after_post(url_for(".index"))
+
+
+@bp.post("/users/bulk")
+@require(Permission.USERS_WRITE)
+def bulk() -> ResponseReturnValue:
+    form = BulkForm()
+    if not form.validate_on_submit():
+        raise Invalid("Choose one of the actions.")
+    filters = queries.UserFilter.from_args(request.form)
+    ids = queries.matching_ids(g.account.id, filters, BULK_LIMIT) if form.all_matching.data else form.ids()
+    users = queries.users_in_account(g.account.id, ids)
+    if len(users) != len(set(ids)) and not form.all_matching.data:
+        raise NotFound("Some of the selected users are not in this account.")
+    actor = _actor()
+    action = form.action.data
+    if action == "grant_role":
+        if not can(Permission.ROLES_WRITE):
+            raise Forbidden("You need the roles:write permission to grant roles.")
+        role = _one_in_account(Role, form.role_id.data)
+        outcomes = services.apply_bulk(users, lambda u: services.grant_role(u, role, actor), f"granted {role.name}")
+    elif action == "add_to_group":
+        if not can(Permission.GROUPS_WRITE):
+            raise Forbidden("You need the groups:write permission to change groups.")
+        group = _one_in_account(Group, form.group_id.data)
+        outcomes = services.apply_bulk(
+            users, lambda u: services.add_to_group(u, group.id, group.name, actor), f"added to {group.name}"
+        )
+    else:
+        act = {"disable": services.disable_user, "enable": services.enable_user, "delete": services.delete_user}
+        past = {"disable": "disabled", "enable": "enabled", "delete": "deleted"}[action]
+        outcomes = services.apply_bulk(users, lambda u: act[action](u, actor), past)
+    db.session.commit()
+    return render("users/index.html", "users_table", **_list_context(request.form, report=outcomes))
+
+
+def _one_in_account(model: type[Role] | type[Group], raw_id: str | None) -> Role | Group:
+    try:
+        found = db.session.scalars(
+            select(model).where(model.id == uuid.UUID(raw_id or ""), model.account_id == g.account.id)
+        ).first()
+    except ValueError:
+        found = None
+    if found is None:
+        raise NotFound(f"No such {model.__name__.lower()} in this account.")
+    return found

@@ -56,7 +56,7 @@ def test_signup_creates_account_owner_and_builtin_roles_and_signs_in(portal: Por
     ("field", "value", "message"),
     [
         ("email", "not-an-email", "email address"),
-        ("login", "Bad Login!", "lower-case letters"),
+        ("login", "Bad Login!", "starting with a letter"),
         ("password", "short", "at least 12"),
         ("password", "password1234", "too common"),
         ("password", "Initech2026!!", "account"),

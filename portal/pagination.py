@@ -1,0 +1,113 @@
+"""The Page every list uses: `from`/`take` as seed 002 names them, with keyset cursors for speed.
+
+`from` is the index of the page's first row, so a page can be bookmarked; the links a page
+offers also carry a cursor (the sort key of the row next to them), so following them seeks
+through an index instead of counting `from` rows: deep pages cost what the first one does.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from math import ceil
+from typing import Any, Generic, TypeVar
+
+from werkzeug.datastructures import MultiDict
+
+T = TypeVar("T")
+
+DEFAULT_TAKE = 20
+MAX_TAKE = 100
+COUNT_CAP = 10_000  # filtered lists count at most this many rows, then say "10,000+"
+END = "end"  # a `before` cursor meaning "the last page"
+
+
+def parse_take(value: str | None) -> int:
+    """The page size asked for, kept between 1 and 100 (default 20)."""
+    try:
+        return max(1, min(MAX_TAKE, int(value or DEFAULT_TAKE)))
+    except ValueError:
+        return DEFAULT_TAKE
+
+
+def parse_from(value: str | None) -> int:
+    """The index of the first row asked for (default 0)."""
+    try:
+        return max(0, int(value or 0))
+    except ValueError:
+        return 0
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    """An opaque, URL-safe token for a row's sort key."""
+    raw = json.dumps([None if v is None else str(v) for v in values], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(token: str | None, converters: Sequence[Callable[[str], Any]]) -> tuple[Any, ...] | None:
+    """The sort key inside a token, typed by the converters; None when absent or malformed."""
+    if not token:
+        return None
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if not isinstance(raw, list) or len(raw) != len(converters):
+            return None
+        return tuple(None if v is None else convert(v) for convert, v in zip(converters, raw, strict=True))
+    except (ValueError, TypeError):
+        return None
+
+
+@dataclass
+class Page(Generic[T]):
+    """One page of a list, with what the pager shows and the cursors its links carry."""
+
+    items: list[T]
+    start: int  # index of the first item (`from`)
+    take: int
+    total: int
+    total_is_capped: bool = False
+    next_cursor: str | None = None
+    prev_cursor: str | None = None
+    query: MultiDict[str, str] = field(default_factory=MultiDict)
+
+    @property
+    def current_page(self) -> int:
+        """1-based number of this page."""
+        return self.start // self.take + 1
+
+    @property
+    def page_count(self) -> int:
+        return max(1, ceil(self.total / self.take))
+
+    @property
+    def has_next(self) -> bool:
+        return self.next_cursor is not None
+
+    @property
+    def has_prev(self) -> bool:
+        return self.start > 0
+
+    @property
+    def last_start(self) -> int:
+        return (self.page_count - 1) * self.take
+
+    def args(self, **changes: Any) -> dict[str, Any]:
+        """The list's query string with paging changed; None drops a parameter."""
+        args: dict[str, Any] = {k: v for k, v in self.query.items() if k not in {"from", "after", "before"}}
+        args["take"] = self.take
+        args.update(changes)
+        return {k: v for k, v in args.items() if v not in (None, "")}
+
+    def first_args(self) -> dict[str, Any]:
+        return self.args()
+
+    def next_args(self) -> dict[str, Any]:
+        return self.args(**{"from": self.start + len(self.items), "after": self.next_cursor})
+
+    def prev_args(self) -> dict[str, Any]:
+        return self.args(**{"from": max(0, self.start - self.take), "before": self.prev_cursor})
+
+    def last_args(self) -> dict[str, Any]:
+        return self.args(**{"from": self.last_start, "before": END})

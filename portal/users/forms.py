@@ -1,0 +1,134 @@
+"""Forms of the users pages: create, edit, set password, reset MFA, bulk actions."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    ValidationError,
+)
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from portal import db
+from portal.forms import GoodPassword, login_rules, lower, strip, valid_email
+from portal.models import User
+
+PROFILE_FIELDS = ("company_name", "first_name", "last_name", "address", "postal_code", "city", "state",
+                  "country", "phone")
+
+
+def _unique_in_account(column: str, label: str) -> Any:
+    def check(form: UserProfileForm, field: Any) -> None:
+        if not field.data:
+            return
+        statement = select(User.id).where(User.account_id == form.account_id, getattr(User, column) == field.data)
+        if form.user_id is not None:
+            statement = statement.where(User.id != form.user_id)
+        if db.session.scalar(statement) is not None:
+            raise ValidationError(f"This {label} is already taken in this account.")
+
+    return check
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """A set of checkboxes for choosing several values."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class UserProfileForm(FlaskForm):
+    """The profile of seed 001; uniqueness is checked within the account given to the constructor."""
+
+    login = StringField("Login", [*login_rules(), _unique_in_account("login", "login")], filters=[lower])
+    email = EmailField("Email", [DataRequired(), valid_email, _unique_in_account("email", "email")], filters=[lower])
+    first_name = StringField("First name", [Length(max=100)], filters=[strip])
+    last_name = StringField("Last name", [Length(max=100)], filters=[strip])
+    company_name = StringField("Company", [Length(max=100)], filters=[strip])
+    address = StringField("Address", [Length(max=255)], filters=[strip])
+    postal_code = StringField("Postal code", [Length(max=20)], filters=[strip])
+    city = StringField("City", [Length(max=100)], filters=[strip])
+    state = StringField("State", [Length(max=100)], filters=[strip])
+    country = StringField("Country", [Length(max=100)], filters=[strip])
+    phone = StringField("Phone", [Length(max=40)], filters=[strip])
+
+    def __init__(self, *args: Any, account_id: uuid.UUID, user_id: uuid.UUID | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.account_id = account_id
+        self.user_id = user_id
+
+    def profile(self) -> dict[str, str]:
+        """The submitted profile fields, login and email included (never anything else: A7)."""
+        return {name: self[name].data or "" for name in ("login", "email", *PROFILE_FIELDS)}
+
+
+class UserCreateForm(UserProfileForm):
+    password = PasswordField("Password", [DataRequired(), GoodPassword("login", "email")])
+    password_confirmation = PasswordField(
+        "Repeat the password", [DataRequired(), EqualTo("password", message="The two passwords differ.")]
+    )
+    temporary = BooleanField("Temporary: they choose a new one at their next sign-in", default=True)
+    roles = MultiCheckboxField("Roles", coerce=str)
+
+
+class UserEditForm(UserProfileForm):
+    version = HiddenField(validators=[InputRequired()])
+
+    def validate_version(self, field: Any) -> None:
+        if not str(field.data).isdigit():
+            raise ValidationError("The form is missing its version; reload the page.")
+
+
+class SetPasswordForm(FlaskForm):
+    password = PasswordField("New password", [DataRequired(), GoodPassword()])
+    password_confirmation = PasswordField(
+        "Repeat the password", [DataRequired(), EqualTo("password", message="The two passwords differ.")]
+    )
+    temporary = BooleanField("Temporary: they choose a new one at their next sign-in", default=True)
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.password_context = [user.login, user.email]
+
+
+class ResetMfaForm(FlaskForm):
+    reason = TextAreaField("Reason", [DataRequired(), Length(max=500)], filters=[strip])
+
+
+BULK_ACTIONS = [
+    ("disable", "Disable"),
+    ("enable", "Enable"),
+    ("delete", "Delete"),
+    ("grant_role", "Grant a role"),
+    ("add_to_group", "Add to a group"),
+]
+
+
+class BulkForm(FlaskForm):
+    action = SelectField("Action", choices=BULK_ACTIONS, validators=[DataRequired()])
+    user_ids = SelectMultipleField("Users", choices=[], validate_choice=False)
+    all_matching = BooleanField("All matching users")
+    role_id = StringField("Role", [Optional()])
+    group_id = StringField("Group", [Optional()])
+
+    def ids(self) -> list[uuid.UUID]:
+        """The selected ids that are well-formed (a malformed one is simply not a user here)."""
+        parsed = []
+        for raw in self.user_ids.data or []:
+            try:
+                parsed.append(uuid.UUID(raw))
+            except ValueError:
+                continue
+        return parsed

@@ -1,0 +1,199 @@
+"""State changes on users: create, edit, password, MFA reset, disable, enable, delete, bulk.
+
+Every action checks the same rules (portal.roles.policy): nobody but the owner acts on the
+owner, nobody acts on a user holding permissions they lack, nobody disables or deletes
+themselves. Each writes one audit event; none commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
+
+from portal import db
+from portal.audit.services import record
+from portal.auth import login_sessions
+from portal.auth.passwords import hash_password
+from portal.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from portal.models import GroupMember, Role, RoleAssignment, User, UserStatus
+from portal.permissions import Permission
+from portal.roles import policy
+
+Permissions = frozenset[Permission]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, and the permissions active in their session."""
+
+    user: User
+    permissions: Permissions
+
+
+class EditConflict(Conflict):
+    """Someone else saved the user since the form was loaded."""
+
+    def __init__(self, user: User) -> None:
+        super().__init__("Someone else changed this user while you were editing. Review their changes below.")
+        self.user = user
+
+
+def _ensure_may_act_on(actor: Actor, target: User) -> None:
+    policy.ensure_may_act_on(actor.user, actor.permissions, target)
+
+
+def _ensure_not_owner_or_self(actor: Actor, target: User, verb: str) -> None:
+    if target.is_owner:
+        raise Invalid(f"The account owner cannot be {verb}d.")
+    if target.id == actor.user.id:
+        raise Invalid(f"You cannot {verb} yourself.")
+
+
+def _roles_in_account(account_id: uuid.UUID, role_ids: Sequence[str]) -> list[Role]:
+    ids = []
+    for raw in role_ids:
+        try:
+            ids.append(uuid.UUID(raw))
+        except ValueError:
+            raise NotFound("No such role in this account.") from None
+    if not ids:
+        return []
+    roles = list(db.session.scalars(select(Role).where(Role.account_id == account_id, Role.id.in_(ids))))
+    if len(roles) != len(set(ids)):
+        raise NotFound("No such role in this account.")
+    return roles
+
+
+def create_user(account_id: uuid.UUID, profile: dict[str, str], password: str, temporary: bool,
+                role_ids: Sequence[str], actor: Actor) -> User:
+    """A new active user with a password (temporary by default: SECURITY P6) and roles."""
+    roles = _roles_in_account(account_id, role_ids)
+    for role in roles:
+        policy.ensure_may_grant(actor.permissions, role)
+    user = User(account_id=account_id, status=UserStatus.ACTIVE.value, password_hash=hash_password(password),
+                must_change_password=temporary, **profile)
+    db.session.add(user)
+    db.session.flush()
+    for role in roles:
+        db.session.add(RoleAssignment(user_id=user.id, role_id=role.id, is_default=True))
+    record("user.create", user, changes={**{k: v for k, v in profile.items() if v},
+                                         "roles": sorted(r.name for r in roles), "password": True})
+    return user
+
+
+def update_profile(user: User, profile: dict[str, str], expected_version: int, actor: Actor) -> dict[str, Any]:
+    """Save the profile fields that changed; EditConflict when the user changed since the form was read."""
+    _ensure_may_act_on(actor, user)
+    if user.version != expected_version:
+        raise EditConflict(user)
+    changes = {k: [getattr(user, k), v] for k, v in profile.items() if getattr(user, k) != v}
+    if not changes:
+        return {}
+    for key, (_old, new) in changes.items():
+        setattr(user, key, new)
+    try:
+        db.session.flush()  # the version column guards the gap between our read and this write
+    except StaleDataError:
+        db.session.rollback()
+        raise EditConflict(db.session.get(User, user.id) or user) from None
+    record("user.update", user, changes=changes)
+    return changes
+
+
+def set_password(user: User, password: str, temporary: bool, actor: Actor) -> None:
+    """An admin sets the user's password (seed 001 ChangeUserPassword); they are signed out everywhere."""
+    _ensure_may_act_on(actor, user)
+    if user.is_owner:
+        raise Forbidden("Only the owner can change the owner's password, from their own page.")
+    user.password_hash = hash_password(password)
+    user.must_change_password = temporary
+    login_sessions.end_all(user.id)
+    record("user.set_password", user, changes={"password": True, "temporary": temporary})
+
+
+def reset_mfa(user: User, reason: str, actor: Actor) -> None:
+    """Clear the user's second factor and sign them out everywhere (seed 000; never the owner)."""
+    if user.is_owner:
+        raise Invalid("The owner's MFA cannot be reset; the owner recovers it with a recovery code.")
+    _ensure_may_act_on(actor, user)
+    user.mfa_enabled = False
+    login_sessions.end_all(user.id)
+    record("user.reset_mfa", user, changes={"reason": reason})
+
+
+def disable_user(user: User, actor: Actor) -> None:
+    """A disabled user cannot sign in and is signed out everywhere."""
+    _ensure_may_act_on(actor, user)
+    _ensure_not_owner_or_self(actor, user, "disable")
+    if user.status == UserStatus.PENDING:
+        raise Invalid(f"{user.full_name} has not accepted their invitation; revoke it instead.")
+    if user.status != UserStatus.DISABLED:
+        user.status = UserStatus.DISABLED.value
+        login_sessions.end_all(user.id)
+        record("user.disable", user, changes={"status": ["active", "disabled"]})
+
+
+def enable_user(user: User, actor: Actor) -> None:
+    """A disabled user may sign in again."""
+    _ensure_may_act_on(actor, user)
+    if user.status == UserStatus.PENDING:
+        raise Invalid(f"{user.full_name} has not accepted their invitation yet.")
+    if user.status != UserStatus.ACTIVE:
+        user.status = UserStatus.ACTIVE.value
+        record("user.enable", user, changes={"status": ["disabled", "active"]})
+
+
+def delete_user(user: User, actor: Actor) -> None:
+    """Remove the user; roles, group memberships and sessions go with them."""
+    _ensure_may_act_on(actor, user)
+    _ensure_not_owner_or_self(actor, user, "delete")
+    record("user.delete", user, changes={"login": user.login, "email": user.email})
+    db.session.delete(user)
+
+
+def grant_role(user: User, role: Role, actor: Actor) -> None:
+    """Give the user the role as a default role (a no-op when they hold it)."""
+    _ensure_may_act_on(actor, user)
+    policy.ensure_may_grant(actor.permissions, role)
+    held = db.session.get(RoleAssignment, (user.id, role.id))
+    if held is None:
+        db.session.add(RoleAssignment(user_id=user.id, role_id=role.id, is_default=True))
+        record("user.grant_role", user, changes={"role": role.name})
+
+
+def add_to_group(user: User, group_id: uuid.UUID, group_name: str, actor: Actor) -> None:
+    """Make the user a member of the group (a no-op when they are)."""
+    _ensure_may_act_on(actor, user)
+    exists = db.session.scalar(select(GroupMember.id).where(GroupMember.group_id == group_id,
+                                                            GroupMember.user_id == user.id))
+    if exists is None:
+        db.session.add(GroupMember(group_id=group_id, user_id=user.id))
+        record("user.add_to_group", user, changes={"group": group_name})
+
+
+@dataclass
+class BulkOutcome:
+    """What a bulk action did to one user, or why it did not."""
+
+    user: User
+    done: bool
+    message: str
+
+
+def apply_bulk(users: Sequence[User], action: Callable[[User], None], done_message: str) -> list[BulkOutcome]:
+    """Apply one action to each user with the single action's rules; refusals are reported, not raised."""
+    outcomes = []
+    for user in users:
+        try:
+            with db.session.begin_nested():
+                action(user)
+            outcomes.append(BulkOutcome(user, True, done_message))
+        except DomainError as error:
+            outcomes.append(BulkOutcome(user, False, error.message))
+    return outcomes
+

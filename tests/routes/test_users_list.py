@@ -1,0 +1,220 @@
+"""The users page: owner apart, columns, keyset paging in every sort, search, filters, CSV, counts."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import uuid
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, insert, select
+
+from portal import db
+from portal.db import utcnow
+from portal.models import Account, AccountUserCount, Group, GroupMember, Role, RoleAssignment, User
+from tests.helpers import Portal
+
+NAMES = ["Ada", "Grace", "alan", "Barbara", "Edsger", "Donald", "Ken", "Dennis", "Margaret", "Frances"]
+
+
+def seed_users(app: Flask, account: Account, n: int, start: int = 0) -> list[uuid.UUID]:
+    """n users inserted in one statement (no password hashing), with varied names, dates and statuses."""
+    now = utcnow()
+    rows = []
+    for i in range(start, start + n):
+        rows.append({
+            "id": uuid.uuid4(), "account_id": account.id, "login": f"user{i:05d}", "email": f"user{i:05d}@example.com",
+            "first_name": NAMES[i % len(NAMES)], "last_name": f"Family{i % 7}",
+            "status": ["active", "active", "active", "disabled", "pending"][i % 5],
+            "created_at": now - timedelta(minutes=i % 37, seconds=i),
+            "last_login_at": None if i % 3 == 0 else now - timedelta(hours=i % 11, seconds=i),
+            "updated_at": now, "version": 1,
+        })
+    with app.app_context():
+        db.session.execute(insert(User), rows)
+        db.session.commit()
+    return [r["id"] for r in rows]
+
+
+def page_ids(body: str) -> list[str]:
+    return re.findall(r'<tr id="user-([0-9a-f-]{36})"', body)
+
+
+def link(body: str, label: str) -> str | None:
+    match = re.search(r'<a href="([^"]+)"[^>]*>' + re.escape(label), body)
+    return match.group(1).replace("&amp;", "&") if match else None
+
+
+@pytest.fixture
+def owner_client(portal: Portal):  # type: ignore[no-untyped-def]
+    account, owner = portal.account()
+    return account, owner, portal.client(owner)
+
+
+def test_owner_is_shown_apart_and_rows_have_every_column(portal: Portal, owner_client) -> None:  # type: ignore[no-untyped-def]
+    account, owner, client = owner_client
+    member = portal.user(account, "grace", roles=("member", "auditor"), first_name="Grace", last_name="Hopper",
+                         mfa_enabled=True, last_login_at=utcnow())
+    with portal.app.app_context():
+        group = Group(account_id=account.id, name="Navy")
+        db.session.add(group)
+        db.session.flush()
+        db.session.add(GroupMember(group_id=group.id, user_id=member.id))
+        db.session.commit()
+    body = client.get(f"/accounts/{account.id}/users").get_data(as_text=True)
+    assert 'id="owner"' in body and "owner@example.com" in body
+    assert page_ids(body) == [str(member.id)]  # the owner is not in the list
+    row = body[body.index(f'id="user-{member.id}"'):]
+    row = row[: row.index("</tr>")]
+    for text in ("Grace Hopper", "grace", "grace@example.com", "auditor, member", "active", "<td>on</td>", "<td>1</td>"):
+        assert text in row
+    assert "Page 1 of 1 · 1 user · 20 per page" in " ".join(body.split())
+
+
+def test_list_statement_count_does_not_grow_with_users(portal: Portal, owner_client) -> None:  # type: ignore[no-untyped-def]
+    account, _owner, client = owner_client
+    url = f"/accounts/{account.id}/users?take=100"
+    seed_users(portal.app, account, 10)
+    client.get(url)
+    with portal.count_statements() as small:
+        assert client.get(url).status_code == 200
+    seed_users(portal.app, account, 990, start=10)
+    with portal.app.app_context():
+        role_id = db.session.scalar(select(Role.id).where(Role.account_id == account.id, Role.name == "member"))
+        ids = db.session.scalars(select(User.id).where(User.account_id == account.id, User.is_owner.is_(False)))
+        db.session.execute(insert(RoleAssignment), [{"user_id": i, "role_id": role_id, "is_default": True} for i in ids])
+        db.session.commit()
+    with portal.count_statements() as large:
+        body = client.get(url).get_data(as_text=True)
+    assert len(page_ids(body)) == 100
+    assert large.count == small.count <= 12
+
+
+@pytest.mark.parametrize("sort", ["name", "email", "created", "last_sign_in"])
+def test_cursor_paging_visits_every_user_once_forwards_and_backwards(portal: Portal, owner_client, sort: str) -> None:  # type: ignore[no-untyped-def]
+    account, _owner, client = owner_client
+    expected_count = len(seed_users(portal.app, account, 47))
+    url = f"/accounts/{account.id}/users?sort={sort}&take=10"
+    seen: list[str] = []
+    pages = []
+    while url:
+        body = client.get(url).get_data(as_text=True)
+        pages.append(page_ids(body))
+        seen += pages[-1]
+        url = link(body, "Next")
+    assert len(seen) == len(set(seen)) == expected_count
+    assert [len(p) for p in pages] == [10, 10, 10, 10, 7]
+    # The same order as a plain sorted query (offset paging agrees with the cursors).
+    offset_body = client.get(f"/accounts/{account.id}/users?sort={sort}&take=10&from=20").get_data(as_text=True)
+    assert page_ids(offset_body) == pages[2]
+    # Last, then Previous all the way back.
+    body = client.get(f"/accounts/{account.id}/users?sort={sort}&take=10").get_data(as_text=True)
+    body = client.get(link(body, "Last")).get_data(as_text=True)
+    assert page_ids(body) == pages[-1] and "Page 5 of 5" in " ".join(body.split())
+    back = [page_ids(body)]
+    while (prev := link(body, "‹ Previous")) is not None:
+        body = client.get(prev).get_data(as_text=True)
+        back.append(page_ids(body))
+    assert back[::-1] == pages
+
+
+def test_sorted_by_name_and_email(portal: Portal, owner_client) -> None:  # type: ignore[no-untyped-def]
+    account, _owner, client = owner_client
+    seed_users(portal.app, account, 12)
+    with portal.app.app_context():
+        by_name = [str(i) for i in db.session.scalars(
+            select(User.id).where(User.account_id == account.id, User.is_owner.is_(False))
+            .order_by(User.first_name, User.last_name, User.id))]
+    body = client.get(f"/accounts/{account.id}/users?sort=name&take=100").get_data(as_text=True)
+    assert page_ids(body) == by_name
+
+
+def test_take_is_bounded(portal: Portal, owner_client) -> None:  # type: ignore[no-untyped-def]
+    account, _owner, client = owner_client
+    seed_users(portal.app, account, 130)
+    for take, shown in (("500", 100), ("0", 1), ("abc", 20), ("", 20)):
+        body = client.get(f"/accounts/{account.id}/users?take={take}").get_data(as_text=True)
+        assert len(page_ids(body)) == shown, take
+
+
+@pytest.mark.parametrize(
+    ("q", "logins"),
+    [("user0001", {"user00010", "user00011", "user00012"}), ("USER00010@", {"user00010"}),
+     ("grace", {"user00001", "user00011"}), ("family3", {"user00003", "user00010"}), ("ada family0", {"user00000"}),
+     ("nobody", set())],
+)
+def test_search_by_email_login_or_name(portal: Portal, owner_client, q: str, logins: set[str]) -> None:  # type: ignore[no-untyped-def]
+    account, _owner, client = owner_client
+    seed_users(portal.app, account, 13)
+    for hx in (False, True):
+        response = client.get(f"/accounts/{account.id}/users", query_string={"q": q}, hx=hx)
+        body = response.get_data(as_text=True)
+        found = set(re.findall(r"<td>(user\d{5})</td>", body))
+        assert found == logins, (q, hx)
+        assert ("<html" in body) is not hx
+        assert ('id="users_table"' in body)
+
+
+def test_filters_by_status_role_and_dormancy(portal: Portal, owner_client) -> None:  # type: ignore[no-untyped-def]
+    account, _owner, client = owner_client
+    portal.user(account, "old", roles=("auditor",), last_login_at=utcnow() - timedelta(days=100),
+                created_at=utcnow() - timedelta(days=400))
+    portal.user(account, "fresh", last_login_at=utcnow() - timedelta(days=1))
+    portal.user(account, "never", created_at=utcnow() - timedelta(days=200))
+    portal.user(account, "invited", status="pending", created_at=utcnow() - timedelta(days=200))
+    portal.user(account, "off", status="disabled")
+    with portal.app.app_context():
+        auditor = db.session.scalar(select(Role.id).where(Role.account_id == account.id, Role.name == "auditor"))
+
+    def logins(**query: str) -> set[str]:
+        body = client.get(f"/accounts/{account.id}/users", query_string=query).get_data(as_text=True)
+        return set(re.findall(r"<td>([a-z]+)</td>\s*<td>[a-z]+@example.com", body))
+
+    assert logins(status="disabled") == {"off"}
+    assert logins(status="pending") == {"invited"}
+    assert logins(role=str(auditor)) == {"old"}
+    assert logins(dormant="90") == {"old", "never"}
+    assert logins(dormant="90", status="active") == {"old", "never"}
+    assert logins(status="bogus") == {"old", "fresh", "never", "invited", "off"}
+
+
+def test_csv_export_streams_the_filtered_list(portal: Portal, owner_client) -> None:  # type: ignore[no-untyped-def]
+    account, _owner, client = owner_client
+    seed_users(portal.app, account, 25)
+    response = client.get(f"/accounts/{account.id}/users.csv?status=active&sort=email")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.is_streamed
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert len(rows) == 15 and {r["status"] for r in rows} == {"active"}
+    assert [r["email"] for r in rows] == sorted(r["email"] for r in rows)
+    assert "owner@example.com" not in response.get_data(as_text=True)
+
+
+def test_csv_reads_in_chunks(portal: Portal) -> None:
+    from portal.users import queries
+
+    account, _ = portal.account()
+    seed_users(portal.app, account, 23)
+    with portal.app.app_context():
+        rows = list(queries.iter_users(account.id, queries.UserFilter(sort="last_sign_in"), chunk=5))
+    assert len({r.user.id for r in rows}) == 23
+
+
+def test_user_counts_follow_every_change(portal: Portal, owner_client) -> None:  # type: ignore[no-untyped-def]
+    """The trigger-kept counts agree with counting rows, after inserts, status changes and deletes."""
+    account, _owner, _client = owner_client
+    ids = seed_users(portal.app, account, 20)
+    other, _ = portal.account("Other", login="other")
+    seed_users(portal.app, other, 3, start=100)
+    with portal.app.app_context():
+        db.session.get(User, ids[0]).status = "disabled"
+        db.session.delete(db.session.get(User, ids[1]))
+        db.session.commit()
+        kept = dict(db.session.execute(select(AccountUserCount.status, AccountUserCount.n)
+                                       .where(AccountUserCount.account_id == account.id)).all())
+        real = dict(db.session.execute(select(User.status, func.count()).where(
+            User.account_id == account.id, User.is_owner.is_(False)).group_by(User.status)).all())
+    assert {k: v for k, v in kept.items() if v} == real
