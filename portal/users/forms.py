@@ -25,8 +25,17 @@ from portal import db
 from portal.forms import GoodPassword, login_rules, lower, strip, valid_email
 from portal.models import User
 
-PROFILE_FIELDS = ("company_name", "first_name", "last_name", "address", "postal_code", "city", "state",
-                  "country", "phone")
+PROFILE_FIELDS = (
+    "company_name",
+    "first_name",
+    "last_name",
+    "address",
+    "postal_code",
+    "city",
+    "state",
+    "country",
+    "phone",
+)
 
 
 def _unique_in_account(column: str, label: str) -> Any:
@@ -107,13 +116,7 @@ class ResetMfaForm(FlaskForm):
     reason = TextAreaField("Reason", [DataRequired(), Length(max=500)], filters=[strip])
 
 
-BULK_ACTIONS = [
-    ("disable", "Disable"),
-    ("enable", "Enable"),
-    ("delete", "Delete"),
-    ("grant_role", "Grant a role"),
-    ("add_to_group", "Add to a group"),
-]
+BULK_ACTIONS = ["disable", "enable", "delete", "grant_role", "add_to_group"]
 
 
 class BulkForm(FlaskForm):

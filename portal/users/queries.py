@@ -137,7 +137,9 @@ def _ordered(statement: Select[tuple[User]], sort: Sort, forward: bool, nulls: b
     return statement.order_by(*clauses)
 
 
-def _beyond(columns: Sequence[InstrumentedAttribute[Any]], values: Sequence[Any], ascending: bool) -> ColumnElement[bool]:
+def _beyond(
+    columns: Sequence[InstrumentedAttribute[Any]], values: Sequence[Any], ascending: bool
+) -> ColumnElement[bool]:
     row = tuple_(*columns)
     bound = tuple_(*(literal(v, c.type) for c, v in zip(columns, values, strict=True)))
     return row > bound if ascending else row < bound
@@ -174,8 +176,9 @@ def _key(user: User, sort: Sort) -> tuple[Any, ...]:
     return tuple(getattr(user, c.key) for c in sort.columns)
 
 
-def list_users(account_id: uuid.UUID, f: UserFilter, start: int, take: int, after: str | None = None,
-               before: str | None = None) -> Page[User]:
+def list_users(
+    account_id: uuid.UUID, f: UserFilter, start: int, take: int, after: str | None = None, before: str | None = None
+) -> Page[User]:
     """One page of the account's users (owner aside): by cursor when the link carries one, else by offset."""
     sort = SORTS[f.sort]
     total, capped = _count(account_id, f)
@@ -198,8 +201,7 @@ def list_users(account_id: uuid.UUID, f: UserFilter, start: int, take: int, afte
     return _page(rows[:take], start, take, total, capped, sort, has_more=len(rows) > take)
 
 
-def _page(rows: list[User], start: int, take: int, total: int, capped: bool, sort: Sort,
-          has_more: bool) -> Page[User]:
+def _page(rows: list[User], start: int, take: int, total: int, capped: bool, sort: Sort, has_more: bool) -> Page[User]:
     return Page(
         items=rows,
         start=start,
@@ -209,6 +211,8 @@ def _page(rows: list[User], start: int, take: int, total: int, capped: bool, sor
         next_cursor=encode_cursor(_key(rows[-1], sort)) if rows and has_more else None,
         prev_cursor=encode_cursor(_key(rows[0], sort)) if rows and start > 0 else None,
     )
+
+
 @dataclass
 class UserRow:
     """A user with what the list shows beside the profile: role names and group count."""
@@ -233,7 +237,9 @@ def with_details(users: Sequence[User]) -> list[UserRow]:
             roles[user_id].append(name if is_default else f"{name} (not default)")
         groups = dict(
             db.session.execute(  # type: ignore[arg-type]
-                select(GroupMember.user_id, func.count()).where(GroupMember.user_id.in_(ids)).group_by(GroupMember.user_id)
+                select(GroupMember.user_id, func.count())
+                .where(GroupMember.user_id.in_(ids))
+                .group_by(GroupMember.user_id)
             ).all()
         )
     return [UserRow(u, roles.get(u.id, []), groups.get(u.id, 0)) for u in users]

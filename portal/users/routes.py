@@ -45,8 +45,12 @@ def _list_context(args: MultiDict[str, str], report: list[services.BulkOutcome] 
     """The list as the query string (or, after a bulk action, the form) filters it."""
     filters = queries.UserFilter.from_args(args)
     page = queries.list_users(
-        g.account.id, filters, parse_from(args.get("from")), parse_take(args.get("take")),
-        after=args.get("after"), before=args.get("before"),
+        g.account.id,
+        filters,
+        parse_from(args.get("from")),
+        parse_take(args.get("take")),
+        after=args.get("after"),
+        before=args.get("before"),
     )
     page.query = MultiDict((k, v) for k, v in args.items(multi=True) if k in LIST_PARAMS)
     return {
@@ -73,8 +77,26 @@ def index() -> ResponseReturnValue:
 def export() -> ResponseReturnValue:
     filters = queries.UserFilter.from_args(request.args)
     account_id = g.account.id
-    columns = ["id", "login", "email", "first_name", "last_name", "company_name", "address", "postal_code",
-               "city", "state", "country", "phone", "status", "roles", "mfa", "groups", "last_sign_in", "created"]
+    columns = [
+        "id",
+        "login",
+        "email",
+        "first_name",
+        "last_name",
+        "company_name",
+        "address",
+        "postal_code",
+        "city",
+        "state",
+        "country",
+        "phone",
+        "status",
+        "roles",
+        "mfa",
+        "groups",
+        "last_sign_in",
+        "created",
+    ]
 
     def lines() -> Iterator[str]:
         buffer = io.StringIO()
@@ -82,10 +104,28 @@ def export() -> ResponseReturnValue:
         writer.writerow(columns)
         for n, row in enumerate(queries.iter_users(account_id, filters), start=1):
             u = row.user
-            writer.writerow([u.id, u.login, u.email, u.first_name, u.last_name, u.company_name, u.address,
-                             u.postal_code, u.city, u.state, u.country, u.phone, u.status, ";".join(row.roles),
-                             "on" if u.mfa_enabled else "off", row.group_count,
-                             u.last_login_at.isoformat() if u.last_login_at else "", u.created_at.isoformat()])
+            writer.writerow(
+                [
+                    u.id,
+                    u.login,
+                    u.email,
+                    u.first_name,
+                    u.last_name,
+                    u.company_name,
+                    u.address,
+                    u.postal_code,
+                    u.city,
+                    u.state,
+                    u.country,
+                    u.phone,
+                    u.status,
+                    ";".join(row.roles),
+                    "on" if u.mfa_enabled else "off",
+                    row.group_count,
+                    u.last_login_at.isoformat() if u.last_login_at else "",
+                    u.created_at.isoformat(),
+                ]
+            )
             if n % 500 == 0:
                 yield buffer.getvalue()
                 buffer.seek(0)
@@ -112,8 +152,9 @@ def create() -> ResponseReturnValue:
     form.roles.choices = [(str(r.id), r.name) for r in _account_roles()]
     if not form.validate_on_submit():
         return render("users/new.html", "user_form", status=422, form=form)
-    user = services.create_user(g.account.id, form.profile(), form.password.data, form.temporary.data,
-                                form.roles.data or [], _actor())
+    user = services.create_user(
+        g.account.id, form.profile(), form.password.data, form.temporary.data, form.roles.data or [], _actor()
+    )
     db.session.commit()
     flash(f"{user.full_name} was created.", "success")
     return redirect_after_post(url_for(".show", user_id=user.id))
@@ -150,11 +191,19 @@ def edit(user_id: uuid.UUID) -> ResponseReturnValue:
         changes = services.update_profile(user, form.profile(), int(form.version.data), _actor())
     except EditConflict as conflict:
         theirs = conflict.user
-        differences = {name: getattr(theirs, name) for name, value in form.profile().items()
-                       if getattr(theirs, name) != value}
+        differences = {
+            name: getattr(theirs, name) for name, value in form.profile().items() if getattr(theirs, name) != value
+        }
         form.version.data = str(theirs.version)  # saving again now overwrites, knowingly
-        return render("users/edit.html", "user_form", status=409, form=form, user=theirs,
-                      conflict=conflict.message, differences=differences)
+        return render(
+            "users/edit.html",
+            "user_form",
+            status=409,
+            form=form,
+            user=theirs,
+            conflict=conflict.message,
+            differences=differences,
+        )
     db.session.commit()
     flash("Saved." if changes else "Nothing changed.", "success")
     return redirect_after_post(url_for(".show", user_id=user.id))
@@ -193,8 +242,9 @@ def _status_change(user_id: uuid.UUID, change: Callable[[User, Actor], None]) ->
     change(user, _actor())
     db.session.commit()
     flash(f"{user.full_name} is {user.status}.", "success")
-    return redirect_or_render(url_for(".show", user_id=user.id), "users/show.html", "user_summary",
-                              **_show_context(user_id))
+    return redirect_or_render(
+        url_for(".show", user_id=user.id), "users/show.html", "user_summary", **_show_context(user_id)
+    )
 
 
 @bp.post("/users/<uuid:user_id>/disable")
@@ -216,7 +266,6 @@ def confirm_delete(user_id: uuid.UUID) -> ResponseReturnValue:
 
 
 @bp.post("/users/<uuid:user_id>/delete")
-@bp.delete("/users/<uuid:user_id>")
 @require(Permission.USERS_WRITE)
 def delete(user_id: uuid.UUID) -> ResponseReturnValue:
     user = queries.user_in_account(g.account.id, user_id)
@@ -225,6 +274,13 @@ def delete(user_id: uuid.UUID) -> ResponseReturnValue:
     db.session.commit()
     flash(f"{name} was deleted.", "success")
     return redirect_after_post(url_for(".index"))
+
+
+@bp.delete("/users/<uuid:user_id>")
+@require(Permission.USERS_WRITE)
+def delete_by_verb(user_id: uuid.UUID) -> ResponseReturnValue:
+    """htmx's hx-delete on the user resource: the same as the delete form."""
+    return delete(user_id)
 
 
 @bp.post("/users/bulk")

@@ -69,20 +69,34 @@ def _roles_in_account(account_id: uuid.UUID, role_ids: Sequence[str]) -> list[Ro
     return roles
 
 
-def create_user(account_id: uuid.UUID, profile: dict[str, str], password: str, temporary: bool,
-                role_ids: Sequence[str], actor: Actor) -> User:
+def create_user(
+    account_id: uuid.UUID,
+    profile: dict[str, str],
+    password: str,
+    temporary: bool,
+    role_ids: Sequence[str],
+    actor: Actor,
+) -> User:
     """A new active user with a password (temporary by default: SECURITY P6) and roles."""
     roles = _roles_in_account(account_id, role_ids)
     for role in roles:
         policy.ensure_may_grant(actor.permissions, role)
-    user = User(account_id=account_id, status=UserStatus.ACTIVE.value, password_hash=hash_password(password),
-                must_change_password=temporary, **profile)
+    user = User(
+        account_id=account_id,
+        status=UserStatus.ACTIVE.value,
+        password_hash=hash_password(password),
+        must_change_password=temporary,
+        **profile,
+    )
     db.session.add(user)
     db.session.flush()
     for role in roles:
         db.session.add(RoleAssignment(user_id=user.id, role_id=role.id, is_default=True))
-    record("user.create", user, changes={**{k: v for k, v in profile.items() if v},
-                                         "roles": sorted(r.name for r in roles), "password": True})
+    record(
+        "user.create",
+        user,
+        changes={**{k: v for k, v in profile.items() if v}, "roles": sorted(r.name for r in roles), "password": True},
+    )
     return user
 
 
@@ -169,8 +183,9 @@ def grant_role(user: User, role: Role, actor: Actor) -> None:
 def add_to_group(user: User, group_id: uuid.UUID, group_name: str, actor: Actor) -> None:
     """Make the user a member of the group (a no-op when they are)."""
     _ensure_may_act_on(actor, user)
-    exists = db.session.scalar(select(GroupMember.id).where(GroupMember.group_id == group_id,
-                                                            GroupMember.user_id == user.id))
+    exists = db.session.scalar(
+        select(GroupMember.id).where(GroupMember.group_id == group_id, GroupMember.user_id == user.id)
+    )
     if exists is None:
         db.session.add(GroupMember(group_id=group_id, user_id=user.id))
         record("user.add_to_group", user, changes={"group": group_name})
@@ -196,4 +211,3 @@ def apply_bulk(users: Sequence[User], action: Callable[[User], None], done_messa
         except DomainError as error:
             outcomes.append(BulkOutcome(user, False, error.message))
     return outcomes
-

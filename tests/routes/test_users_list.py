@@ -25,14 +25,21 @@ def seed_users(app: Flask, account: Account, n: int, start: int = 0) -> list[uui
     now = utcnow()
     rows = []
     for i in range(start, start + n):
-        rows.append({
-            "id": uuid.uuid4(), "account_id": account.id, "login": f"user{i:05d}", "email": f"user{i:05d}@example.com",
-            "first_name": NAMES[i % len(NAMES)], "last_name": f"Family{i % 7}",
-            "status": ["active", "active", "active", "disabled", "pending"][i % 5],
-            "created_at": now - timedelta(minutes=i % 37, seconds=i),
-            "last_login_at": None if i % 3 == 0 else now - timedelta(hours=i % 11, seconds=i),
-            "updated_at": now, "version": 1,
-        })
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "account_id": account.id,
+                "login": f"user{i:05d}",
+                "email": f"user{i:05d}@example.com",
+                "first_name": NAMES[i % len(NAMES)],
+                "last_name": f"Family{i % 7}",
+                "status": ["active", "active", "active", "disabled", "pending"][i % 5],
+                "created_at": now - timedelta(minutes=i % 37, seconds=i),
+                "last_login_at": None if i % 3 == 0 else now - timedelta(hours=i % 11, seconds=i),
+                "updated_at": now,
+                "version": 1,
+            }
+        )
     with app.app_context():
         db.session.execute(insert(User), rows)
         db.session.commit()
@@ -56,8 +63,15 @@ def owner_client(portal: Portal):  # type: ignore[no-untyped-def]
 
 def test_owner_is_shown_apart_and_rows_have_every_column(portal: Portal, owner_client) -> None:  # type: ignore[no-untyped-def]
     account, owner, client = owner_client
-    member = portal.user(account, "grace", roles=("member", "auditor"), first_name="Grace", last_name="Hopper",
-                         mfa_enabled=True, last_login_at=utcnow())
+    member = portal.user(
+        account,
+        "grace",
+        roles=("member", "auditor"),
+        first_name="Grace",
+        last_name="Hopper",
+        mfa_enabled=True,
+        last_login_at=utcnow(),
+    )
     with portal.app.app_context():
         group = Group(account_id=account.id, name="Navy")
         db.session.add(group)
@@ -67,9 +81,17 @@ def test_owner_is_shown_apart_and_rows_have_every_column(portal: Portal, owner_c
     body = client.get(f"/accounts/{account.id}/users").get_data(as_text=True)
     assert 'id="owner"' in body and "owner@example.com" in body
     assert page_ids(body) == [str(member.id)]  # the owner is not in the list
-    row = body[body.index(f'id="user-{member.id}"'):]
+    row = body[body.index(f'id="user-{member.id}"') :]
     row = row[: row.index("</tr>")]
-    for text in ("Grace Hopper", "grace", "grace@example.com", "auditor, member", "active", "<td>on</td>", "<td>1</td>"):
+    for text in (
+        "Grace Hopper",
+        "grace",
+        "grace@example.com",
+        "auditor, member",
+        "active",
+        "<td>on</td>",
+        "<td>1</td>",
+    ):
         assert text in row
     assert "Page 1 of 1 · 1 user · 20 per page" in " ".join(body.split())
 
@@ -85,7 +107,9 @@ def test_list_statement_count_does_not_grow_with_users(portal: Portal, owner_cli
     with portal.app.app_context():
         role_id = db.session.scalar(select(Role.id).where(Role.account_id == account.id, Role.name == "member"))
         ids = db.session.scalars(select(User.id).where(User.account_id == account.id, User.is_owner.is_(False)))
-        db.session.execute(insert(RoleAssignment), [{"user_id": i, "role_id": role_id, "is_default": True} for i in ids])
+        db.session.execute(
+            insert(RoleAssignment), [{"user_id": i, "role_id": role_id, "is_default": True} for i in ids]
+        )
         db.session.commit()
     with portal.count_statements() as large:
         body = client.get(url).get_data(as_text=True)
@@ -125,9 +149,14 @@ def test_sorted_by_name_and_email(portal: Portal, owner_client) -> None:  # type
     account, _owner, client = owner_client
     seed_users(portal.app, account, 12)
     with portal.app.app_context():
-        by_name = [str(i) for i in db.session.scalars(
-            select(User.id).where(User.account_id == account.id, User.is_owner.is_(False))
-            .order_by(User.first_name, User.last_name, User.id))]
+        by_name = [
+            str(i)
+            for i in db.session.scalars(
+                select(User.id)
+                .where(User.account_id == account.id, User.is_owner.is_(False))
+                .order_by(User.first_name, User.last_name, User.id)
+            )
+        ]
     body = client.get(f"/accounts/{account.id}/users?sort=name&take=100").get_data(as_text=True)
     assert page_ids(body) == by_name
 
@@ -142,9 +171,14 @@ def test_take_is_bounded(portal: Portal, owner_client) -> None:  # type: ignore[
 
 @pytest.mark.parametrize(
     ("q", "logins"),
-    [("user0001", {"user00010", "user00011", "user00012"}), ("USER00010@", {"user00010"}),
-     ("grace", {"user00001", "user00011"}), ("family3", {"user00003", "user00010"}), ("ada family0", {"user00000"}),
-     ("nobody", set())],
+    [
+        ("user0001", {"user00010", "user00011", "user00012"}),
+        ("USER00010@", {"user00010"}),
+        ("grace", {"user00001", "user00011"}),
+        ("family3", {"user00003", "user00010"}),
+        ("ada family0", {"user00000"}),
+        ("nobody", set()),
+    ],
 )
 def test_search_by_email_login_or_name(portal: Portal, owner_client, q: str, logins: set[str]) -> None:  # type: ignore[no-untyped-def]
     account, _owner, client = owner_client
@@ -155,13 +189,18 @@ def test_search_by_email_login_or_name(portal: Portal, owner_client, q: str, log
         found = set(re.findall(r"<td>(user\d{5})</td>", body))
         assert found == logins, (q, hx)
         assert ("<html" in body) is not hx
-        assert ('id="users_table"' in body)
+        assert 'id="users_table"' in body
 
 
 def test_filters_by_status_role_and_dormancy(portal: Portal, owner_client) -> None:  # type: ignore[no-untyped-def]
     account, _owner, client = owner_client
-    portal.user(account, "old", roles=("auditor",), last_login_at=utcnow() - timedelta(days=100),
-                created_at=utcnow() - timedelta(days=400))
+    portal.user(
+        account,
+        "old",
+        roles=("auditor",),
+        last_login_at=utcnow() - timedelta(days=100),
+        created_at=utcnow() - timedelta(days=400),
+    )
     portal.user(account, "fresh", last_login_at=utcnow() - timedelta(days=1))
     portal.user(account, "never", created_at=utcnow() - timedelta(days=200))
     portal.user(account, "invited", status="pending", created_at=utcnow() - timedelta(days=200))
@@ -213,8 +252,16 @@ def test_user_counts_follow_every_change(portal: Portal, owner_client) -> None: 
         db.session.get(User, ids[0]).status = "disabled"
         db.session.delete(db.session.get(User, ids[1]))
         db.session.commit()
-        kept = dict(db.session.execute(select(AccountUserCount.status, AccountUserCount.n)
-                                       .where(AccountUserCount.account_id == account.id)).all())
-        real = dict(db.session.execute(select(User.status, func.count()).where(
-            User.account_id == account.id, User.is_owner.is_(False)).group_by(User.status)).all())
+        kept = dict(
+            db.session.execute(
+                select(AccountUserCount.status, AccountUserCount.n).where(AccountUserCount.account_id == account.id)
+            ).all()
+        )
+        real = dict(
+            db.session.execute(
+                select(User.status, func.count())
+                .where(User.account_id == account.id, User.is_owner.is_(False))
+                .group_by(User.status)
+            ).all()
+        )
     assert {k: v for k, v in kept.items() if v} == real
