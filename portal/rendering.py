@@ -18,7 +18,8 @@ def wants_fragment() -> bool:
 def render(template: str, block: str | None = None, status: int = 200, **context: Any) -> Response:
     """The named block for an htmx request, the whole page otherwise; varies on HX-Request."""
     if block is not None and wants_fragment():
-        body = render_block(template, block, **context)
+        # Messages flashed by the action travel with the fragment (out of band), not to the next page.
+        body = render_block(template, block, **context) + render_template("_messages_oob.html")
     else:
         body = render_template(template, **context)
     response = make_response(body, status)

@@ -1,0 +1,84 @@
+"""An admin creates a user, finds them by live search, edits them and deletes them, in Chromium."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.helpers import PASSWORD, Portal
+from tests.routes.test_users_list import seed_users
+
+pytestmark = pytest.mark.browser
+
+
+def sign_in(page: Page, base_url: str, login: str) -> None:
+    page.goto(f"{base_url}/login")
+    page.get_by_label("Login or email").fill(login)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+
+
+def test_create_search_edit_delete(page: Page, base_url: str, portal: Portal, screenshot_dir: Path) -> None:
+    account, _owner = portal.account("Initech", login="peter")
+    seed_users(portal.app, account, 45)
+    sign_in(page, base_url, "peter")
+    page.screenshot(path=screenshot_dir / "users-list.png", full_page=True)
+
+    page.get_by_role("button", name="New user").click()
+    page.get_by_label("Login").fill("milton")
+    page.get_by_label("Email").fill("milton@initech.example.com")
+    page.get_by_label("First name").fill("Milton")
+    page.get_by_label("Last name").fill("Waddams")
+    page.get_by_label("City").fill("Austin")
+    page.get_by_label("Password", exact=True).fill("my red stapler please")
+    page.get_by_label("Repeat the password").fill("my red stapler please")
+    page.get_by_label("auditor").check()
+    page.get_by_role("button", name="Create the user").click()
+    expect(page.get_by_role("heading", name="Milton Waddams")).to_be_visible()
+    expect(page.get_by_text("Milton Waddams was created.")).to_be_visible()
+
+    page.get_by_role("link", name="Users", exact=True).first.click()
+    page.get_by_role("searchbox", name="Search users").press_sequentially("milt", delay=40)
+    expect(page.locator("#users_table tbody tr")).to_have_count(1)
+    expect(page).to_have_url(re.compile(r"q=milt"))
+    page.screenshot(path=screenshot_dir / "users-search.png", full_page=True)
+
+    page.get_by_role("link", name="Milton Waddams").click()
+    page.get_by_role("button", name="Edit").click()
+    page.get_by_label("City").fill("Basement")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Saved.")).to_be_visible()
+    expect(page.get_by_text("Basement")).to_be_visible()
+
+    page.get_by_role("button", name="Disable").click()
+    expect(page.locator("#user_summary .status")).to_have_text("disabled")
+    page.screenshot(path=screenshot_dir / "user-show.png", full_page=True)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_text("Milton Waddams was deleted.")).to_be_visible()
+    expect(page.locator("#users_table")).not_to_contain_text("Milton")
+
+
+def test_paging_and_search_without_javascript(browser: Browser, base_url: str, portal: Portal,
+                                               screenshot_dir: Path) -> None:
+    account, _owner = portal.account("Initech", login="peter")
+    seed_users(portal.app, account, 45)
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    sign_in(page, base_url, "peter")
+    expect(page.get_by_text("Page 1 of 3")).to_be_visible()
+    page.get_by_role("link", name="Next ›").click()
+    expect(page.get_by_text("Page 2 of 3")).to_be_visible()
+    page.get_by_role("link", name="Last »").click()
+    expect(page.get_by_text("Page 3 of 3")).to_be_visible()
+    expect(page.locator("#users_table tbody tr")).to_have_count(5)
+    page.get_by_role("searchbox", name="Search users").fill("user0004")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#users_table tbody tr")).to_have_count(5)  # user00040 to user00044
+    page.screenshot(path=screenshot_dir / "users-no-js-search.png", full_page=True)
+    context.close()
