@@ -12,12 +12,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """config -> extensions -> blueprints -> errors -> cli."""
-    from portal import access, cli, correlation, db, security_headers, templating
+    from portal import access, cli, correlation, db, proxies, rate_limits, request_log, security_headers, templating
     from portal.accounts.routes import bp as accounts_bp
     from portal.auth.routes import bp as auth_bp
     from portal.config import load_config
     from portal.errors import register_error_handlers
     from portal.extensions import csrf, htmx
+    from portal.invitations.routes import public_bp as invitation_accept_bp
+    from portal.me.routes import bp as me_bp
     from portal.permissions import can
 
     app = Flask(
@@ -34,6 +36,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     htmx.init_app(app)
     correlation.init_app(app)
+    request_log.init_app(app)
+    proxies.init_app(app)
     access.init_app(app)
     security_headers.init_app(app)
     templating.init_app(app)
@@ -41,7 +45,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(accounts_bp)
+    app.register_blueprint(me_bp)
+    app.register_blueprint(invitation_accept_bp)
 
     register_error_handlers(app)
+    rate_limits.init_app(app)  # after the blueprints: it picks routes by URL
     cli.init_app(app)
     return app

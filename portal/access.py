@@ -42,6 +42,23 @@ def _sign_in_first() -> Response:
     return redirect(target)
 
 
+# Pages a person may open while they must first choose a password, or set up MFA.
+PASSWORD_SETUP = {"me.password", "auth.logout"}
+MFA_SETUP = {"me.mfa_page", "me.mfa_confirm", "me.reauth", "auth.logout"}
+
+
+def _setup_first() -> Response | None:
+    """Someone with an admin-set temporary password (P6), or without MFA in an account that requires
+    it, is sent to that page first."""
+    if current_user.must_change_password and request.endpoint not in PASSWORD_SETUP:
+        target = url_for("me.password")
+    elif g.user_account.require_mfa and not current_user.mfa_enabled and request.endpoint not in MFA_SETUP:
+        target = url_for("me.mfa_page")
+    else:
+        return None
+    return client_redirect(target) if htmx else redirect(target)
+
+
 def enforce_access() -> Response | None:
     """Refuse the request unless the view's declared rule allows it (deny by default)."""
     if request.endpoint is None or request.endpoint == "static":
@@ -53,6 +70,8 @@ def enforce_access() -> Response | None:
         return None
     if not current_user.is_authenticated:
         return _sign_in_first()
+    if (setup := _setup_first()) is not None:
+        return setup
     g.permissions = effective_permissions(current_user, g.get("login_session"))
     if "account_id" in g:
         # The tenant guard: a person only ever sees their own account; others do not exist.

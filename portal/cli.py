@@ -54,6 +54,17 @@ def demo_command(user_count: int) -> None:
     click.echo(f"Sign in at {base}/login with login {DEMO_LOGIN!r} and password {DEMO_PASSWORD!r}.")
 
 
+@portal_cli.command("send-mail")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between passes when looping.")
+@click.option("--batch", default=50, show_default=True, help="Emails claimed per pass.")
+def send_mail_command(once: bool, interval: float, batch: int) -> None:
+    """Deliver the outbox over SMTP (several workers may run side by side)."""
+    from portal.mail.worker import run
+
+    run(once=once, interval=interval, batch=batch, echo=click.echo)
+
+
 def init_app(app: Flask) -> None:
     """Register the commands."""
     app.cli.add_command(portal_cli)

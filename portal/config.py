@@ -67,5 +67,12 @@ def load_config(instance_path: Path, env: dict[str, str] | None = None) -> dict[
         "SMTP_PASSWORD": env.get("SMTP_PASSWORD", ""),
         "SMTP_STARTTLS": _flag(env.get("SMTP_STARTTLS"), default=False),
         "MAIL_FROM": env.get("MAIL_FROM", "Account Portal <portal@localhost>"),
+        "INVITATION_TTL_DAYS": int(env.get("INVITATION_TTL_DAYS", "7")),
+        "INVITATIONS_PER_DAY": int(env.get("INVITATIONS_PER_DAY", "500")),
         "SQL_ECHO": _flag(env.get("SQL_ECHO"), default=False),
+        # Abuse protection (issue 8): see portal/rate_limits.py and portal/proxies.py.
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_PER_ADDRESS": env.get("RATELIMIT_PER_ADDRESS", "30 per minute;300 per hour"),
+        "RATELIMIT_PER_LOGIN": env.get("RATELIMIT_PER_LOGIN", "10 per minute;60 per hour"),
+        "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0")),
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException
 
 from portal.rendering import render, retarget_to_messages, wants_fragment
 
@@ -73,7 +73,7 @@ def _domain_error(error: DomainError) -> Response:
 
 def _unexpected(error: Exception) -> Response:
     current_app.logger.exception("Unhandled error on %s %s", request.method, request.path)
-    return error_page(500, InternalServerError.name, MESSAGES[500])
+    return error_page(500, "Internal Server Error", MESSAGES[500])
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -1,9 +1,15 @@
 """Flask extensions, created unbound and initialised by create_app()."""
 
 from flask_htmx import HTMX
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_wtf import CSRFProtect
 
 csrf = CSRFProtect()
 htmx = HTMX()
 login_manager = LoginManager()
+# Rate limits (portal.rate_limits decides which routes, and how much); storage: RATELIMIT_STORAGE_URI.
+# A storage outage lets requests through (logged): the database lockout still guards sign-in.
+limiter = Limiter(get_remote_address, key_prefix="portal", strategy="moving-window", swallow_errors=True,
+                  headers_enabled=False)

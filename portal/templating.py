@@ -6,6 +6,8 @@ from datetime import datetime
 
 from flask import Flask
 
+from portal.db import utcnow
+
 
 def when(value: datetime | None, empty: str = "never") -> str:
     """A UTC timestamp as "2026-11-29 08:14", or a word when there is none."""
@@ -21,3 +23,4 @@ def init_app(app: Flask) -> None:
     """Register the filters."""
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["day"] = day
+    app.jinja_env.globals["now"] = utcnow

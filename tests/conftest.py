@@ -8,6 +8,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -115,3 +116,76 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
 def screenshot_dir() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+class SmtpServer:
+    """A real SMTP server (aiosmtpd) on loopback that keeps what it receives.
+
+    `messages` holds each received email, parsed; `stop()` and `start()` simulate an outage
+    (connections are refused in between); `refuse[address] = "550 …"` makes it refuse a recipient.
+    """
+
+    def __init__(self) -> None:
+        import socket
+
+        with socket.socket() as probe:  # Controller(port=0) does not work: bind a free port first
+            probe.bind(("127.0.0.1", 0))
+            self.port: int = probe.getsockname()[1]
+        self.host = "127.0.0.1"
+        self.messages: list[Any] = []
+        self.refuse: dict[str, str] = {}
+        self._controller: Any = None
+
+    async def handle_RCPT(self, _server: Any, _session: Any, envelope: Any, address: str, _options: Any) -> str:
+        reply = self.refuse.get(address.lower())
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+        import email
+        import email.policy
+
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 Message accepted for delivery"
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        if self._controller is None:
+            self._controller = Controller(self, hostname=self.host, port=self.port)
+            self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[Any]:
+        """The messages, once at least `count` have arrived (or the timeout passed)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.messages
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A running SmtpServer on a free loopback port (see the class); stopped after the test."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _reset_rate_limits() -> Iterator[None]:
+    """Each test starts with no rate-limit counts (the limiter's in-memory storage outlives apps)."""
+    yield
+    from portal.extensions import limiter
+
+    if getattr(limiter, "_storage", None) is not None:
+        limiter.reset()

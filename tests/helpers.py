@@ -156,3 +156,78 @@ class StatementCounter:
 
     def __exit__(self, *_exc: Any) -> None:
         event.remove(self.engine, "before_cursor_execute", self._on_execute)
+
+
+def make_role(portal: Portal, account: Account, name: str, permissions: tuple[str, ...] = (),
+              holders: tuple[User, ...] = (), default: bool = True, description: str = "") -> Role:
+    """A custom role of the account, held by the given users (roles tests, the authorization matrix)."""
+    with portal.app.app_context():
+        role = Role(account_id=account.id, name=name, description=description, permissions=sorted(permissions),
+                    is_builtin=False)
+        db.session.add(role)
+        db.session.flush()
+        for user in holders:
+            db.session.add(RoleAssignment(user_id=user.id, role_id=role.id, is_default=default))
+        db.session.commit()
+        return role
+
+
+def role_named(portal: Portal, account: Account, name: str) -> Role | None:
+    """The account's role of that name, read fresh."""
+    return portal.scalar(select(Role).where(Role.account_id == account.id, Role.name == name))
+
+
+def make_group(portal: Portal, account: Account, name: str = "Engineering", members: tuple[User, ...] = (),
+               description: str = "") -> Any:
+    """A group of the account with these members (groups tests)."""
+    from portal.models import Group, GroupMember
+
+    with portal.app.app_context():
+        group = Group(account_id=account.id, name=name, description=description)
+        db.session.add(group)
+        db.session.flush()
+        db.session.add_all(GroupMember(group_id=group.id, user_id=user.id) for user in members)
+        db.session.commit()
+        return group
+
+
+def add_many_members(portal: Portal, account: Account, group: Any, n: int, prefix: str = "bulk") -> None:
+    """n new users of the account, all members of the group, inserted in bulk (paging and scale tests)."""
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from portal.db import utcnow
+    from portal.models import GroupMember
+
+    start = utcnow() - timedelta(days=1)
+    users = [{"id": uuid.uuid4(), "account_id": account.id, "login": f"{prefix}{i:06d}",
+              "email": f"{prefix}{i:06d}@example.com", "first_name": "Bulk", "last_name": f"Person{i:06d}"}
+             for i in range(n)]
+    members = [{"id": uuid.uuid4(), "group_id": group.id, "user_id": user["id"],
+                "created_at": start + timedelta(seconds=i)} for i, user in enumerate(users)]
+    with portal.app.app_context():
+        for i in range(0, n, 1000):  # a commit per chunk: the user-count trigger's row stays small
+            db.session.execute(insert(User), users[i : i + 1000])
+            db.session.execute(insert(GroupMember), members[i : i + 1000])
+            db.session.commit()
+
+
+INVITE_LINK = re.compile(r"(https?://[^/\s\"<>]+)/invitations/accept/([A-Za-z0-9_-]+)")
+
+
+def emails_to(portal: Portal, address: str) -> list[Any]:
+    """The outbox emails to an address, oldest first, read fresh."""
+    from portal.models import OutboxEmail
+
+    with portal.app.app_context():
+        return list(db.session.scalars(
+            select(OutboxEmail).where(OutboxEmail.to_address == address).order_by(OutboxEmail.created_at)
+        ))
+
+
+def invitation_token(portal: Portal, address: str) -> str:
+    """The accept-link token in the latest invitation email to the address."""
+    match = INVITE_LINK.search(emails_to(portal, address)[-1].body_text)
+    assert match, "no invitation link in the email"
+    return match.group(2)

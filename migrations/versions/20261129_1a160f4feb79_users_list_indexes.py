@@ -34,6 +34,9 @@ SQLITE_TRIGGERS = [
        END""",
 ]
 
+# PostgreSQL: statement-level triggers over transition tables, so that a bulk insert of many
+# users updates each counter row once per statement, not once per row (per-row updates of one
+# row in one transaction grow a version chain and get slower with every row).
 POSTGRESQL_TRIGGERS = [
     """CREATE FUNCTION account_user_counts_on_account() RETURNS trigger LANGUAGE plpgsql AS $$
        BEGIN
@@ -43,18 +46,36 @@ POSTGRESQL_TRIGGERS = [
        END $$""",
     """CREATE TRIGGER trg_accounts_user_counts AFTER INSERT ON accounts
        FOR EACH ROW EXECUTE FUNCTION account_user_counts_on_account()""",
-    """CREATE FUNCTION account_user_counts_on_user() RETURNS trigger LANGUAGE plpgsql AS $$
+    """CREATE FUNCTION account_user_counts_apply() RETURNS trigger LANGUAGE plpgsql AS $$
        BEGIN
-         IF TG_OP IN ('UPDATE', 'DELETE') AND NOT OLD.is_owner THEN
-           UPDATE account_user_counts SET n = n - 1 WHERE account_id = OLD.account_id AND status = OLD.status;
-         END IF;
-         IF TG_OP IN ('UPDATE', 'INSERT') AND NOT NEW.is_owner THEN
-           UPDATE account_user_counts SET n = n + 1 WHERE account_id = NEW.account_id AND status = NEW.status;
+         IF TG_OP = 'INSERT' THEN
+           UPDATE account_user_counts c SET n = c.n + d.k
+           FROM (SELECT account_id, status, count(*) AS k FROM new_rows WHERE NOT is_owner
+                 GROUP BY account_id, status) d
+           WHERE c.account_id = d.account_id AND c.status = d.status;
+         ELSIF TG_OP = 'DELETE' THEN
+           UPDATE account_user_counts c SET n = c.n - d.k
+           FROM (SELECT account_id, status, count(*) AS k FROM old_rows WHERE NOT is_owner
+                 GROUP BY account_id, status) d
+           WHERE c.account_id = d.account_id AND c.status = d.status;
+         ELSE
+           UPDATE account_user_counts c SET n = c.n + d.k
+           FROM (SELECT account_id, status, sum(k) AS k FROM (
+                   SELECT account_id, status, -1 AS k FROM old_rows WHERE NOT is_owner
+                   UNION ALL
+                   SELECT account_id, status, 1 AS k FROM new_rows WHERE NOT is_owner) moves
+                 GROUP BY account_id, status HAVING sum(k) <> 0) d
+           WHERE c.account_id = d.account_id AND c.status = d.status;
          END IF;
          RETURN NULL;
        END $$""",
-    """CREATE TRIGGER trg_users_count AFTER INSERT OR DELETE OR UPDATE OF status, is_owner ON users
-       FOR EACH ROW EXECUTE FUNCTION account_user_counts_on_user()""",
+    """CREATE TRIGGER trg_users_count_insert AFTER INSERT ON users REFERENCING NEW TABLE AS new_rows
+       FOR EACH STATEMENT EXECUTE FUNCTION account_user_counts_apply()""",
+    """CREATE TRIGGER trg_users_count_delete AFTER DELETE ON users REFERENCING OLD TABLE AS old_rows
+       FOR EACH STATEMENT EXECUTE FUNCTION account_user_counts_apply()""",
+    """CREATE TRIGGER trg_users_count_update AFTER UPDATE ON users
+       REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+       FOR EACH STATEMENT EXECUTE FUNCTION account_user_counts_apply()""",
 ]
 
 
@@ -88,9 +109,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER trg_users_count ON users")
+        for name in ("trg_users_count_insert", "trg_users_count_delete", "trg_users_count_update"):
+            op.execute(f"DROP TRIGGER {name} ON users")
         op.execute("DROP TRIGGER trg_accounts_user_counts ON accounts")
-        op.execute("DROP FUNCTION account_user_counts_on_user()")
+        op.execute("DROP FUNCTION account_user_counts_apply()")
         op.execute("DROP FUNCTION account_user_counts_on_account()")
     else:
         for name in ("trg_accounts_user_counts", "trg_users_count_insert", "trg_users_count_delete",

@@ -5,9 +5,20 @@ portal.access then checks that the signed-in person belongs to that account (404
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from flask import Blueprint, g
+from flask import Blueprint, flash, g, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from portal import db
+from portal.accounts import ownership
+from portal.accounts.forms import AccountSettingsForm, TransferForm
+from portal.errors import Forbidden, NotFound
+from portal.models import User
+from portal.permissions import Permission, require
+from portal.rendering import redirect_after_post, render
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts/<uuid:account_id>")
 
@@ -26,10 +37,79 @@ def _add_account_id(_endpoint: str, values: dict[str, Any]) -> None:
 
 def _nest_feature_blueprints() -> None:
     """Every account feature lives under /accounts/<account_id>; nested once, at import."""
+    from portal.audit.routes import bp as audit_bp
+    from portal.groups.routes import bp as groups_bp
+    from portal.invitations.routes import bp as invitations_bp
+    from portal.mail.routes import bp as outbox_bp
+    from portal.roles.assignment_routes import bp as user_roles_bp
+    from portal.roles.routes import bp as roles_bp
     from portal.users.routes import bp as users_bp
 
-    for child in (users_bp,):
+    for child in (users_bp, roles_bp, user_roles_bp, invitations_bp, outbox_bp, groups_bp, audit_bp):
         bp.register_blueprint(child)
 
 
 _nest_feature_blueprints()
+
+
+# --- the owner's account pages (issue 7) -------------------------------------------------------------
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@require(Permission.ACCOUNT_MANAGE)
+def settings() -> ResponseReturnValue:
+    form = AccountSettingsForm(obj=g.account)
+    if request.method == "GET" or not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return render("accounts/settings.html", "settings_form", status=status, form=form)
+    ownership.update_settings(g.account, form.name.data, form.require_mfa.data, current_user)
+    db.session.commit()
+    flash("The account's settings were saved.", "success")
+    return redirect_after_post(url_for(".settings"))
+
+
+def _transfer_context(form: TransferForm | None = None) -> dict[str, object]:
+    form = form or TransferForm()
+    candidates = ownership.eligible_new_owners(g.account.id)
+    form.new_owner_id.choices = [(str(u.id), f"{u.full_name} ({u.email})") for u in candidates]
+    proposal = ownership.pending_transfer(g.account.id)
+    proposed = db.session.get(User, proposal.to_user_id) if proposal else None
+    return {"form": form, "candidates": candidates, "proposal": proposal, "proposed": proposed}
+
+
+@bp.get("/transfer")
+@require(Permission.ACCOUNT_MANAGE)
+def transfer() -> ResponseReturnValue:
+    if not current_user.is_owner:
+        raise Forbidden("Only the owner can hand over the account.")
+    return render("accounts/transfer.html", "transfer", **_transfer_context())
+
+
+@bp.post("/transfer")
+@require(Permission.ACCOUNT_MANAGE)
+def propose_transfer() -> ResponseReturnValue:
+    if not current_user.is_owner:
+        raise Forbidden("Only the owner can hand over the account.")
+    form = TransferForm()
+    context = _transfer_context(form)
+    if not form.validate_on_submit():
+        return render("accounts/transfer.html", "transfer", status=422, **context)
+    try:
+        new_owner_id = uuid.UUID(form.new_owner_id.data)
+    except ValueError:
+        raise NotFound("No such user in this account.") from None
+    ownership.propose_transfer(current_user, new_owner_id, form.current_password.data)
+    db.session.commit()
+    flash("The proposal was sent. Nothing changes until they accept it.", "success")
+    return redirect_after_post(url_for(".transfer"))
+
+
+@bp.post("/transfer/cancel")
+@require(Permission.ACCOUNT_MANAGE)
+def cancel_transfer() -> ResponseReturnValue:
+    if not current_user.is_owner:
+        raise Forbidden("Only the owner can hand over the account.")
+    ownership.cancel_transfer(current_user)
+    db.session.commit()
+    flash("The proposal was cancelled.", "success")
+    return redirect_after_post(url_for(".transfer"))

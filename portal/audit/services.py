@@ -10,7 +10,7 @@ from flask import g, has_request_context, request
 from flask_login import current_user
 
 from portal import db
-from portal.models import AuditEvent, Group, Role, User
+from portal.models import Account, AuditEvent, Group, Role, User
 
 # Values of fields with such names never reach the log: only the fact that they changed.
 _SECRET = re.compile(r"password|token|secret|hash|code|key", re.I)
@@ -23,6 +23,8 @@ def _describe(target: Any) -> tuple[str, str, str]:
         return "role", str(target.id), target.name
     if isinstance(target, Group):
         return "group", str(target.id), target.name
+    if isinstance(target, Account):
+        return "account", str(target.id), target.name
     if target is None:
         return "", "", ""
     return type(target).__name__.lower(), str(getattr(target, "id", "")), str(target)[:200]

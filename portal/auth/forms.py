@@ -26,3 +26,21 @@ class LoginForm(FlaskForm):
     login = StringField("Login or email", filters=[strip])
     password = PasswordField("Password")
     next = HiddenField()
+
+
+class MfaStepForm(FlaskForm):
+    """The second sign-in step: a code from the app, or one of the recovery codes."""
+
+    code = StringField("Code from your authenticator app", filters=[strip])
+    recovery_code = StringField("Or a recovery code", filters=[strip])
+
+
+class PasswordResetRequestForm(FlaskForm):
+    email = EmailField("Email", [DataRequired(), valid_email], filters=[lower])
+
+
+class PasswordResetForm(FlaskForm):
+    password = PasswordField("New password", [DataRequired(), GoodPassword()])
+    password_confirmation = PasswordField(
+        "Repeat the password", [DataRequired(), EqualTo("password", message="The two passwords differ.")]
+    )

@@ -35,22 +35,21 @@ class SignedIn:
     account: Account
 
 
-def start(user: User, ip_address: str, user_agent: str) -> str:
-    """Record a new session for the user, with their default roles active; returns its token."""
+def start(user: User, ip_address: str, user_agent: str) -> tuple[str, LoginSession]:
+    """Record a new session for the user, with their default roles active; returns its token and row."""
     token = secrets.token_urlsafe(32)
     default_role_ids = db.session.scalars(
         select(RoleAssignment.role_id).where(RoleAssignment.user_id == user.id, RoleAssignment.is_default)
     ).all()
-    db.session.add(
-        LoginSession(
-            user_id=user.id,
-            token_hash=_digest(token),
-            active_role_ids=[str(role_id) for role_id in default_role_ids],
-            ip_address=ip_address[:45],
-            user_agent=user_agent[:255],
-        )
+    login_session = LoginSession(
+        user_id=user.id,
+        token_hash=_digest(token),
+        active_role_ids=[str(role_id) for role_id in default_role_ids],
+        ip_address=ip_address[:45],
+        user_agent=user_agent[:255],
     )
-    return token
+    db.session.add(login_session)
+    return token, login_session
 
 
 def resolve(token: str, idle: timedelta, absolute: timedelta) -> SignedIn | None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime, timedelta
+
 from flask import Blueprint, flash, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
@@ -9,27 +12,41 @@ from flask_login import current_user, login_user, logout_user
 from portal import db
 from portal.accounts.services import OwnerDetails, create_account
 from portal.audit.services import record
-from portal.auth import login_sessions, services
-from portal.auth.forms import LoginForm, SignupForm
+from portal.auth import lockout, login_sessions, mfa, services
+from portal.auth import password_reset as password_reset_service
+from portal.auth.forms import (
+    LoginForm,
+    MfaStepForm,
+    PasswordResetForm,
+    PasswordResetRequestForm,
+    SignupForm,
+)
 from portal.auth.redirects import safe_next
+from portal.db import utcnow
 from portal.models import User
-from portal.permissions import public, signed_in
+from portal.permissions import Permission, public, signed_in
 from portal.rendering import redirect_after_post, render
+from portal.roles.queries import effective_permissions
 
 bp = Blueprint("auth", __name__)
 
 SIGN_IN_FAILED = "Invalid login or password."
+MFA_FAILED = "That code is not valid. Use the current code from your app, or an unused recovery code."
+MFA_STEP_TIME = timedelta(minutes=5)
 
 
 def _home(user: User) -> str:
-    return url_for("accounts.users.index", account_id=user.account_id)
+    """The users page for those who may read it; everyone else starts on their own profile."""
+    if Permission.USERS_READ in effective_permissions(user, g.get("login_session")):
+        return url_for("accounts.users.index", account_id=user.account_id)
+    return url_for("me.profile")
 
 
 def _sign_in(user: User) -> None:
     """A fresh session: the pre-sign-in cookie (and its CSRF token) is never reused."""
     session.clear()
     session.permanent = True
-    token = login_sessions.start(user, request.remote_addr or "", request.user_agent.string)
+    token, g.login_session = login_sessions.start(user, request.remote_addr or "", request.user_agent.string)
     user.session_token = token  # type: ignore[attr-defined]
     login_user(user)
 
@@ -51,16 +68,68 @@ def login() -> ResponseReturnValue:
             return redirect(_home(current_user))
         return render("auth/login.html", form=form)
     form.validate_on_submit()  # CSRF was checked before the view; fields have no rules
-    user = services.authenticate(form.login.data or "", form.password.data or "")
+    user = lockout.authenticate(form.login.data or "", form.password.data or "")  # services.authenticate, throttled
     if user is None:
         record("auth.sign_in_failed", changes={"login": (form.login.data or "")[:100]})
         db.session.commit()
         return render("auth/login.html", "login_form", status=401, form=form, error=SIGN_IN_FAILED)
-    services.record_sign_in(user, form.password.data or "")
+    services.rehash_if_needed(user, form.password.data or "")
+    target = safe_next(form.next.data)
+    if user.mfa_enabled:
+        # The password was right; the session is not signed in until the second factor is too.
+        session.clear()
+        session["mfa_pending"] = {"user_id": str(user.id), "since": utcnow().isoformat(), "next": target}
+        db.session.commit()
+        return redirect_after_post(url_for(".login_mfa"))
+    return _complete_sign_in(user, target)
+
+
+def _complete_sign_in(user: User, target: str | None) -> ResponseReturnValue:
+    services.record_sign_in(user)
     _sign_in(user)
     record("auth.sign_in", user, actor=user)
     db.session.commit()
-    return redirect_after_post(safe_next(form.next.data) or _home(user))
+    return redirect_after_post(target or _home(user))
+
+
+def _pending_mfa_user() -> tuple[User, str | None] | None:
+    """The user who gave the right password for this browser less than MFA_STEP_MINUTES ago."""
+    pending = session.get("mfa_pending")
+    if not isinstance(pending, dict):
+        return None
+    try:
+        since = datetime.fromisoformat(pending["since"])
+        user = db.session.get(User, uuid.UUID(pending["user_id"]))
+    except (KeyError, ValueError, TypeError):
+        return None
+    if user is None or not user.is_active_user or utcnow() - since > MFA_STEP_TIME:
+        return None
+    return user, pending.get("next")
+
+
+@bp.route("/login/mfa", methods=["GET", "POST"])
+@public
+def login_mfa() -> ResponseReturnValue:
+    pending = _pending_mfa_user()
+    if pending is None:
+        session.pop("mfa_pending", None)
+        flash("Please sign in again.", "info")
+        return redirect(url_for(".login"))
+    user, target = pending
+    form = MfaStepForm()
+    if request.method == "GET":
+        return render("auth/login_mfa.html", form=form)
+    form.validate_on_submit()
+    code, recovery = (form.code.data or "").strip(), (form.recovery_code.data or "").strip()
+    if lockout.check_second_factor(user, lambda: bool(
+            (code and mfa.accept_code(user, code))
+            or (recovery and not code and mfa.use_recovery_code(user, recovery)))):
+        if recovery and not code:
+            record("auth.recovery_code_used", user, actor=user)
+        return _complete_sign_in(user, target)
+    record("auth.mfa_failed", user, actor=user)
+    db.session.commit()
+    return render("auth/login_mfa.html", "mfa_form", status=401, form=form, error=MFA_FAILED)
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -81,7 +150,7 @@ def signup() -> ResponseReturnValue:
         ),
     )
     _sign_in(owner)
-    services.record_sign_in(owner, form.password.data)
+    services.record_sign_in(owner)
     record("account.create", owner, actor=owner, changes={"account_name": form.account_name.data})
     db.session.commit()
     flash(f"Welcome! Your account {form.account_name.data} is ready.", "success")
@@ -98,3 +167,37 @@ def logout() -> ResponseReturnValue:
     session.clear()
     flash("You are signed out.", "success")
     return redirect(url_for(".login"), 303)
+
+
+@bp.route("/password-reset", methods=["GET", "POST"])
+@public
+def password_reset() -> ResponseReturnValue:
+    form = PasswordResetRequestForm()
+    if not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return render("auth/password_reset.html", "reset_form", status=status, form=form)
+    password_reset_service.request_reset(form.email.data)
+    db.session.commit()
+    # The same answer whether or not the address is known (L3).
+    flash("If that address belongs to an account, a link to choose a new password is on its way. "
+          "It works for one hour.", "success")
+    return redirect_after_post(url_for(".login"))
+
+
+@bp.route("/password-reset/<token>", methods=["GET", "POST"])
+@public
+def password_reset_choose(token: str) -> ResponseReturnValue:
+    form = PasswordResetForm()
+    user = password_reset_service.user_for_token(token)
+    if user is None:
+        return render("auth/password_reset_invalid.html", status=410)
+    form.password_context = [user.login, user.email]  # type: ignore[attr-defined]
+    if not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return render("auth/password_reset_choose.html", "choose_form", status=status, form=form, token=token)
+    if password_reset_service.reset_password(token, form.password.data) is None:
+        return render("auth/password_reset_invalid.html", status=410)
+    db.session.commit()
+    # No automatic sign-in (M6): the new password, and the second factor if any, are asked for.
+    flash("Your password was changed. Sign in with it now.", "success")
+    return redirect_after_post(url_for(".login"))

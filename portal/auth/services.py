@@ -39,13 +39,18 @@ def authenticate(identifier: str, password: str) -> User | None:
     return None
 
 
-def record_sign_in(user: User, password: str) -> None:
-    """Note the sign-in time, and re-hash a password made with weaker parameters.
-
-    A plain UPDATE, so that signing in does not bump the optimistic-lock version an admin's
-    open edit form carries.
-    """
-    values: dict[str, object] = {"last_login_at": utcnow()}
+def rehash_if_needed(user: User, password: str) -> None:
+    """Re-hash a password that was hashed with weaker parameters than today's (SECURITY P2)."""
     if user.password_hash and needs_rehash(user.password_hash):
-        values["password_hash"] = hash_password(password)
+        _quiet_update(user, password_hash=hash_password(password))
+
+
+def record_sign_in(user: User) -> None:
+    """Note the sign-in time."""
+    _quiet_update(user, last_login_at=utcnow())
+
+
+def _quiet_update(user: User, **values: object) -> None:
+    """A plain UPDATE, so that signing in does not bump the optimistic-lock version an admin's
+    open edit form carries."""
     db.session.execute(update(User).where(User.id == user.id).values(**values))

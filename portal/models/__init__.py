@@ -2,8 +2,11 @@
 
 from portal.models.account import Account, AccountUserCount
 from portal.models.audit import AuditEvent
+from portal.models.credentials import ApiKey, OwnershipTransfer, PasswordResetToken, RecoveryCode
 from portal.models.group import Group, GroupMember
+from portal.models.invitation import Invitation, InvitationGroup, InvitationRole, InvitationStatus
 from portal.models.login_session import LoginSession
+from portal.models.login_throttle import LoginThrottle
 from portal.models.outbox import EmailStatus, OutboxEmail
 from portal.models.role import Role, RoleAssignment
 from portal.models.user import User, UserStatus
@@ -11,12 +14,21 @@ from portal.models.user import User, UserStatus
 __all__ = [
     "Account",
     "AccountUserCount",
+    "ApiKey",
+    "OwnershipTransfer",
+    "PasswordResetToken",
+    "RecoveryCode",
     "AuditEvent",
     "EmailStatus",
     "OutboxEmail",
     "Group",
     "GroupMember",
+    "Invitation",
+    "InvitationGroup",
+    "InvitationRole",
+    "InvitationStatus",
     "LoginSession",
+    "LoginThrottle",
     "Role",
     "RoleAssignment",
     "User",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import Base, created_at, str100, utcnow, uuid_pk
@@ -13,7 +13,11 @@ from portal.db import Base, created_at, str100, utcnow, uuid_pk
 
 class Group(Base):
     __tablename__ = "groups"
-    __table_args__ = (UniqueConstraint("account_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("account_id", "name"),
+        # Names are unique in an account without regard to case.
+        Index("uq_groups_account_id_lower_name", "account_id", func.lower(text("name")), unique=True),
+    )
 
     id: Mapped[uuid_pk]
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -25,7 +29,11 @@ class Group(Base):
 
 class GroupMember(Base):
     __tablename__ = "group_members"
-    __table_args__ = (UniqueConstraint("group_id", "user_id"),)
+    __table_args__ = (
+        UniqueConstraint("group_id", "user_id"),
+        # The members page: newest first, keyset-paged.
+        Index("ix_group_members_group_id_created_at", "group_id", "created_at", "id"),
+    )
 
     id: Mapped[uuid_pk]
     group_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))

@@ -22,6 +22,8 @@ class LoginSession(Base):
     ip_address: Mapped[str] = mapped_column(String(45), default="")
     user_agent: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[created_at]
+    # When the person last proved who they are (sign-in or re-authentication): sensitive actions need it recent.
+    authenticated_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     def is_expired(self, now: datetime, idle: timedelta, absolute: timedelta) -> bool:

@@ -20,7 +20,11 @@ class EmailStatus(StrEnum):
 
 class OutboxEmail(Base):
     __tablename__ = "outbox_emails"
-    __table_args__ = (Index("ix_outbox_emails_status_next_attempt_at", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_emails_status_next_attempt_at", "status", "next_attempt_at"),
+        # The owner's outbox page, newest first, and the daily invitation limit (the last 24 hours).
+        Index("ix_outbox_emails_account_id_created_at", "account_id", "created_at", "id"),
+    )
 
     id: Mapped[uuid_pk]
     account_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -37,3 +41,6 @@ class OutboxEmail(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
     created_at: Mapped[created_at]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.to_address}"

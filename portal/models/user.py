@@ -70,6 +70,10 @@ class User(UserMixin, Base):
     is_owner: Mapped[bool] = mapped_column(default=False)
     is_sso: Mapped[bool] = mapped_column(default=False)
     mfa_enabled: Mapped[bool] = mapped_column(default=False)
+    # The TOTP secret, encrypted with a key derived from SECRET_KEY (portal.auth.mfa); never shown again.
+    mfa_secret: Mapped[str | None] = mapped_column(String(255))
+    # The last TOTP time step accepted: a code is never accepted twice (SECURITY M1).
+    mfa_last_counter: Mapped[int | None]
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[created_at]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

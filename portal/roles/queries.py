@@ -1,12 +1,23 @@
-"""Read side of roles: what a person may do."""
+"""Read side of roles: what a person may do, the account's roles, their members, a user's roles."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC
+from typing import Any
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.orm import contains_eager
+from werkzeug.datastructures import MultiDict
 
 from portal import db
+from portal.errors import NotFound
 from portal.models import LoginSession, Role, RoleAssignment, User
+from portal.pagination import Page, decode_cursor, encode_cursor, parse_from, parse_take
 from portal.permissions import ALL_PERMISSIONS, Permission, parse_permissions
+from portal.roles import policy
 
 
 def effective_permissions(user: User, login_session: LoginSession | None) -> frozenset[Permission]:
@@ -24,3 +35,225 @@ def effective_permissions(user: User, login_session: LoginSession | None) -> fro
         if active is None or str(role_id) in active:
             held |= parse_permissions(permissions)
     return frozenset(held)
+
+
+def permissions_of(role: Role) -> frozenset[Permission]:
+    """The role's permissions as the catalogue knows them."""
+    return parse_permissions(role.permissions)
+
+
+def in_catalogue_order(permissions: frozenset[Permission]) -> list[Permission]:
+    """Permissions in the order of the catalogue (users, invitations, roles, groups, audit, account)."""
+    return [p for p in Permission if p in permissions]
+
+
+def role_version(role: Role) -> str:
+    """The optimistic-lock token of a role (its last change), as the edit form carries it."""
+    return role.updated_at.astimezone(UTC).isoformat()
+
+
+# --- The account's roles ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoleRow:
+    """A line of the roles list."""
+
+    role: Role
+    member_count: int
+
+    @property
+    def permissions(self) -> list[Permission]:
+        return in_catalogue_order(permissions_of(self.role))
+
+    @property
+    def has_all(self) -> bool:
+        return permissions_of(self.role) == ALL_PERMISSIONS
+
+
+def roles_with_member_counts(account_id: uuid.UUID) -> list[RoleRow]:
+    """Every role of the account with how many users hold it, built-in roles first (one statement)."""
+    members = (
+        select(func.count())
+        .select_from(RoleAssignment)
+        .where(RoleAssignment.role_id == Role.id)
+        .correlate(Role)
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        select(Role, members)
+        .where(Role.account_id == account_id)
+        .order_by(Role.is_builtin.desc(), func.lower(Role.name), Role.id)
+    ).all()
+    return [RoleRow(role, count) for role, count in rows]
+
+
+def account_roles(account_id: uuid.UUID) -> list[Role]:
+    """The account's roles by name, built-in ones first."""
+    return list(
+        db.session.scalars(
+            select(Role).where(Role.account_id == account_id).order_by(Role.is_builtin.desc(), func.lower(Role.name))
+        )
+    )
+
+
+def role_in_account(account_id: uuid.UUID, role_id: uuid.UUID) -> Role:
+    """The role, or NotFound when it is missing or belongs to another account."""
+    role = db.session.scalar(select(Role).where(Role.id == role_id, Role.account_id == account_id))
+    if role is None:
+        raise NotFound("No such role.")
+    return role
+
+
+def role_name_taken(account_id: uuid.UUID, name: str, except_role_id: uuid.UUID | None = None) -> bool:
+    """Whether another role of the account has this name, compared without regard to case."""
+    statement = select(Role.id).where(Role.account_id == account_id, func.lower(Role.name) == name.lower())
+    if except_role_id is not None:
+        statement = statement.where(Role.id != except_role_id)
+    return db.session.scalar(statement.limit(1)) is not None
+
+
+def member_count(role_id: uuid.UUID) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(RoleAssignment).where(RoleAssignment.role_id == role_id)
+    ) or 0
+
+
+@dataclass(frozen=True)
+class Member:
+    """A holder of a role, on the role's page."""
+
+    user: User
+    is_default: bool
+
+
+def role_members(role: Role, args: Mapping[str, str]) -> Page[Member]:
+    """One page of the role's holders by login (`from`, `take`; an `after` cursor seeks by index)."""
+    take = parse_take(args.get("take"))
+    start = parse_from(args.get("from"))
+    after = decode_cursor(args.get("after"), (str, uuid.UUID))
+    statement = (
+        select(User, RoleAssignment.is_default)
+        .join(RoleAssignment, RoleAssignment.user_id == User.id)
+        .where(RoleAssignment.role_id == role.id, User.account_id == role.account_id)
+        .order_by(User.login, User.id)
+    )
+    if after is not None:
+        statement = statement.where(tuple_(User.login, User.id) > tuple_(*after))
+    else:
+        statement = statement.offset(start)
+    rows = db.session.execute(statement.limit(take + 1)).all()
+    items = [Member(user, is_default) for user, is_default in rows[:take]]
+    next_cursor = encode_cursor((items[-1].user.login, items[-1].user.id)) if len(rows) > take else None
+    return Page(items=items, start=start, take=take, total=member_count(role.id), next_cursor=next_cursor,
+                query=MultiDict({"take": str(take)}))
+
+
+# --- One user's roles: the panel on the user page ----------------------------------------------
+
+
+def user_in_account(account_id: uuid.UUID, user_id: uuid.UUID) -> User:
+    """The user, or NotFound when they are missing or belong to another account."""
+    user = db.session.scalar(select(User).where(User.id == user_id, User.account_id == account_id))
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+def held_roles(user_id: uuid.UUID) -> list[RoleAssignment]:
+    """The user's role assignments with their roles, by role name (one statement)."""
+    return list(
+        db.session.scalars(
+            select(RoleAssignment)
+            .join(Role, Role.id == RoleAssignment.role_id)
+            .where(RoleAssignment.user_id == user_id)
+            .options(contains_eager(RoleAssignment.role))
+            .order_by(Role.is_builtin.desc(), func.lower(Role.name))
+        )
+    )
+
+
+@dataclass(frozen=True)
+class HeldRole:
+    """A role the user holds; `refusal` says why the actor may not change it (None: they may)."""
+
+    role: Role
+    is_default: bool
+    refusal: str | None = None
+
+
+@dataclass(frozen=True)
+class RefusedRole:
+    """A role the actor may not grant, and why."""
+
+    role: Role
+    reason: str
+
+
+@dataclass(frozen=True)
+class PermissionSource:
+    """One of the user's permissions and the held roles it comes from (empty for the owner's)."""
+
+    permission: Permission
+    roles: list[HeldRole] = field(default_factory=list)
+
+    @property
+    def at_sign_in(self) -> bool:
+        """Whether a default role grants it, so that it is active when the user signs in."""
+        return any(held.is_default for held in self.roles)
+
+
+def user_roles_panel(account_id: uuid.UUID, user: User, actor: User,
+                     actor_permissions: frozenset[Permission]) -> dict[str, Any]:
+    """Everything templates/roles/_user_roles.html shows, as the context variable `roles_panel`.
+
+    Keys: user_id, is_owner, may_write (the actor holds roles:write), may_act (may_write and the
+    policy lets the actor act on the user), refusal (why not, or None), assignments (HeldRole:
+    role, is_default, refusal), grantable (Role: not held, the actor may grant), ungrantable
+    (RefusedRole: role, reason), permissions (PermissionSource: permission, roles, at_sign_in),
+    error (None; a route sets a message when the last change was refused).
+    Two statements: the user's assignments and the account's roles.
+    """
+    assignments = held_roles(user.id)
+    held_ids = {a.role_id for a in assignments}
+    user_permissions = frozenset().union(*(permissions_of(a.role) for a in assignments))
+    may_write = Permission.ROLES_WRITE in actor_permissions
+    refusal = None if may_write else "You need the roles:write permission to change roles."
+    refusal = refusal or policy.refusal_to_act_on(actor, actor_permissions, user, user_permissions)
+
+    held: list[HeldRole] = []
+    for assignment in assignments:
+        reason = refusal or policy.refusal_to_grant(actor_permissions, assignment.role)
+        held.append(HeldRole(assignment.role, assignment.is_default, reason))
+
+    grantable: list[Role] = []
+    ungrantable: list[RefusedRole] = []
+    for role in account_roles(account_id):
+        if role.id in held_ids:
+            continue
+        reason = policy.refusal_to_grant(actor_permissions, role)
+        if reason is None:
+            grantable.append(role)
+        else:
+            ungrantable.append(RefusedRole(role, reason))
+
+    if user.is_owner:
+        permissions = [PermissionSource(p) for p in Permission]
+    else:
+        permissions = [
+            PermissionSource(p, [h for h in held if p in permissions_of(h.role)])
+            for p in Permission
+            if p in user_permissions
+        ]
+    return {
+        "user_id": user.id,
+        "is_owner": user.is_owner,
+        "may_write": may_write,
+        "may_act": refusal is None,
+        "refusal": refusal,
+        "assignments": held,
+        "grantable": grantable,
+        "ungrantable": ungrantable,
+        "permissions": permissions,
+        "error": None,
+    }

@@ -15,10 +15,12 @@ from werkzeug.datastructures import MultiDict
 
 from portal import db
 from portal.errors import Forbidden, Invalid, NotFound
+from portal.groups.queries import user_groups_panel
 from portal.models import Group, Role, User
 from portal.pagination import parse_from, parse_take
 from portal.permissions import Permission, can, require
 from portal.rendering import redirect_after_post, redirect_or_render, render
+from portal.roles.queries import user_roles_panel
 from portal.users import queries, services
 from portal.users.forms import BulkForm, ResetMfaForm, SetPasswordForm, UserCreateForm, UserEditForm
 from portal.users.services import Actor, EditConflict
@@ -162,7 +164,12 @@ def create() -> ResponseReturnValue:
 
 def _show_context(user_id: uuid.UUID) -> dict[str, object]:
     user = queries.user_in_account(g.account.id, user_id)
-    return {"user": user, "row": queries.with_details([user])[0]}
+    return {
+        "user": user,
+        "row": queries.with_details([user])[0],
+        "roles_panel": user_roles_panel(g.account.id, user, current_user, g.permissions),
+        "groups_panel": user_groups_panel(g.account.id, user) if can(Permission.GROUPS_READ) else None,
+    }
 
 
 @bp.get("/users/<uuid:user_id>")

@@ -318,3 +318,14 @@ def test_htmx_login_failure_swaps_the_form(portal: Portal) -> None:
 
 def test_htmx_header_on_a_full_page(portal: Portal) -> None:
     assert HX["HX-Request"] == "true"
+
+
+def test_people_without_users_read_land_on_their_profile(portal: Portal) -> None:
+    account, _owner = portal.account()
+    member = portal.user(account, "member", roles=("member",))
+    response = portal.client().post("/login", {"login": "member", "password": PASSWORD})
+    assert response.headers["Location"] == "/me"
+    portal.user(account, "manager", roles=("user-manager",))
+    response = portal.client().post("/login", {"login": "manager", "password": PASSWORD})
+    assert response.headers["Location"] == f"/accounts/{account.id}/users"
+    assert member.login == "member"

@@ -12,7 +12,10 @@ from flask import Flask
 from portal.permissions import PUBLIC
 from tests.helpers import Portal
 
-PUBLIC_ENDPOINTS = {"auth.index", "auth.login", "auth.signup", "static"}
+PUBLIC_ENDPOINTS = {
+    "auth.index", "auth.login", "auth.login_mfa", "auth.signup", "auth.password_reset", "auth.password_reset_choose",
+    "invitation_accept.accept", "static",
+}
 
 
 def test_every_view_declares_its_access(app: Flask) -> None:

@@ -1,0 +1,89 @@
+"""The audit log page and its CSV export; the owner's "clear lockout" on a user's page."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, flash, g, request, stream_with_context, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from werkzeug.datastructures import MultiDict
+
+from portal import db
+from portal.audit import queries
+from portal.auth import lockout
+from portal.errors import Forbidden
+from portal.pagination import parse_from, parse_take
+from portal.permissions import Permission, require
+from portal.rendering import redirect_or_render, render
+from portal.users.queries import user_in_account
+
+bp = Blueprint("audit", __name__)
+
+LIST_PARAMS = {"actor", "action", "target", "target_type", "since", "until", "take", "from", "after", "before"}
+CSV_COLUMNS = ["time", "actor", "actor_id", "action", "target_type", "target_id", "target_label", "changes",
+               "ip_address", "user_agent", "correlation_id"]
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@bp.get("/audit")
+@require(Permission.AUDIT_READ)
+def index() -> ResponseReturnValue:
+    args = request.args
+    filters = queries.AuditFilter.from_args(args)
+    page = queries.list_events(g.account.id, filters, parse_from(args.get("from")), parse_take(args.get("take")),
+                               after=args.get("after"), before=args.get("before"))
+    page.query = MultiDict((k, v) for k, v in args.items(multi=True) if k in LIST_PARAMS)
+    return render("audit/index.html", "audit_table", page=page, filters=filters,
+                  describe=queries.describe_changes)
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell a spreadsheet will not run: text that starts like a formula gets a leading quote."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+@bp.get("/audit.csv")
+@require(Permission.AUDIT_READ)
+def export() -> ResponseReturnValue:
+    filters = queries.AuditFilter.from_args(request.args)
+    account_id = g.account.id
+
+    def lines() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        for n, e in enumerate(queries.iter_events(account_id, filters), start=1):
+            writer.writerow([_cell(v) for v in (
+                e.created_at.isoformat(), e.actor_label, e.actor_id or "", e.action, e.target_type, e.target_id,
+                e.target_label, json.dumps(e.changes or {}, ensure_ascii=False, sort_keys=True, default=str),
+                e.ip_address, e.user_agent, e.correlation_id,
+            )])
+            if n % 500 == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    response = Response(stream_with_context(lines()), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="audit-{account_id}.csv"'
+    return response
+
+
+@bp.post("/users/<uuid:user_id>/lockout/clear")
+@require(Permission.USERS_WRITE)
+def clear_lockout(user_id: uuid.UUID) -> ResponseReturnValue:
+    if not current_user.is_owner:
+        raise Forbidden("Only the account owner can clear a sign-in lockout.")
+    user = user_in_account(g.account.id, user_id)
+    lockout.clear_lockout(user, current_user)
+    db.session.commit()
+    flash(f"{user.full_name} can try to sign in again: their failed attempts are forgotten.", "success")
+    return redirect_or_render(url_for("accounts.users.show", user_id=user.id), "audit/_lockout.html", "user_lockout",
+                              user=user, lockout=lockout.lockout_status(user))

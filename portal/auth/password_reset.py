@@ -1,0 +1,87 @@
+"""Forgotten passwords: a single-use link valid for an hour, sent only to stored addresses (SECURITY R1–R4)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from portal import db
+from portal.audit.services import record
+from portal.auth import login_sessions
+from portal.auth.passwords import hash_password
+from portal.db import utcnow
+from portal.mail.outbox import enqueue, external_url
+from portal.models import Account, PasswordResetToken, User, UserStatus
+
+VALID_FOR = timedelta(hours=1)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def request_reset(email: str) -> None:
+    """Send a reset link to every active user with this address (one per account); say nothing either way.
+
+    A newer link replaces older ones (R1). Nothing about the account changes until a link is used.
+    """
+    rows = db.session.execute(
+        select(User, Account.name)
+        .join(Account, Account.id == User.account_id)
+        .where(User.email == email.strip().lower(), User.status == UserStatus.ACTIVE.value)
+    ).all()
+    now = utcnow()
+    for user, account_name in rows:
+        db.session.execute(
+            update(PasswordResetToken)
+            .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
+            .values(used_at=now)
+        )
+        token = secrets.token_urlsafe(32)
+        db.session.add(PasswordResetToken(user_id=user.id, token_hash=_digest(token), expires_at=now + VALID_FOR))
+        enqueue("password_reset", user.email, "Reset your Account Portal password", account_id=user.account_id,
+                user=user, account_name=account_name, reset_url=external_url("auth.password_reset_choose", token=token))
+        record("auth.password_reset_requested", user, actor=user)
+
+
+def user_for_token(token: str) -> User | None:
+    """The active user an unused, unexpired link belongs to."""
+    row = db.session.execute(
+        select(PasswordResetToken, User)
+        .join(User, User.id == PasswordResetToken.user_id)
+        .where(PasswordResetToken.token_hash == _digest(token))
+    ).first()
+    if row is None:
+        return None
+    reset, user = row
+    if reset.used_at is not None or reset.expires_at <= utcnow() or not user.is_active_user:
+        return None
+    return user
+
+
+def reset_password(token: str, password: str) -> User | None:
+    """Use the link: set the password and sign the user out everywhere; None if the link is not valid.
+
+    The token is consumed by one conditional UPDATE, so two uses at once cannot both succeed.
+    """
+    user = user_for_token(token)
+    if user is None:
+        return None
+    used = db.session.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.token_hash == _digest(token), PasswordResetToken.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if not used.rowcount:
+        return None
+    user.password_hash = hash_password(password)
+    user.must_change_password = False
+    login_sessions.end_all(user.id)
+    record("auth.password_reset", user, actor=user, changes={"password": True})
+    enqueue("security_notice", user.email, "Your password was reset", account_id=user.account_id, user=user,
+            message="The password of your Account Portal sign-in was reset with an emailed link.")
+    return user

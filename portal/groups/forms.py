@@ -1,0 +1,133 @@
+"""Forms of the groups screens: the group itself, adding members, replacing them, confirmations.
+
+Each form binds only its own fields (SECURITY A7): account, ids and dates never come from input.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import Field, HiddenField, StringField, TextAreaField, ValidationError
+from wtforms.validators import DataRequired, Length
+from wtforms.widgets import TextArea
+
+from portal.forms import strip
+from portal.groups import queries
+from portal.models import Group, User
+
+MAX_ENTRIES = 5_000  # per request; 5,000 addresses of 90 characters stay under Werkzeug's form limit
+_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+class MembersField(Field):
+    """`members`: user ids, emails or logins; given as several values (checkboxes of the picker)
+    and/or as text separated by commas, semicolons or new lines. Entries are kept in order, once."""
+
+    widget = TextArea()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.data: list[str] = []
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        entries = (entry for value in valuelist for entry in _SEPARATORS.split(value))
+        self.data = list(dict.fromkeys(entry for entry in entries if entry))
+
+    def _value(self) -> str:
+        return "\n".join(self.data or [])
+
+
+def _version_of(group: Group) -> str:
+    return queries.encode_cursor(group.updated_at, group.id)
+
+
+class GroupForm(FlaskForm):
+    """Create or edit a group: a name unique in the account without regard to case, a description."""
+
+    name = StringField("Name", [DataRequired(), Length(max=100)], filters=[strip])
+    description = TextAreaField("Description", [Length(max=255)], filters=[strip])
+    # The optimistic lock: the group's updated_at when the form was shown.
+    version = HiddenField()
+
+    def __init__(self, *args: Any, account_id: uuid.UUID, group: Group | None = None, **kwargs: Any) -> None:
+        if group is not None:
+            kwargs.setdefault("version", _version_of(group))
+        super().__init__(*args, obj=group, **kwargs)
+        self.account_id = account_id
+        self.group = group
+
+    def validate_name(self, field: Field) -> None:
+        if field.data and queries.name_taken(self.account_id, field.data, self.group.id if self.group else None):
+            raise ValidationError("Another group already has this name.")
+
+    def is_stale(self) -> bool:
+        """Whether someone saved the group since this form was shown."""
+        return self.group is not None and self.version.data != _version_of(self.group)
+
+    def changes(self) -> dict[str, str]:
+        return {"name": self.name.data or "", "description": self.description.data or ""}
+
+
+class AddMembersForm(FlaskForm):
+    """Add people to a group by id, email or login; all of them must be users of the account."""
+
+    members = MembersField("Emails, logins or user ids",
+                           description="Several at once: separate them with commas or new lines.")
+    return_to = HiddenField()
+
+    def __init__(self, *args: Any, account_id: uuid.UUID, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.account_id = account_id
+        self.users: list[User] = []
+
+    def validate_members(self, field: MembersField) -> None:
+        if not field.data:
+            raise ValidationError("Choose at least one person.")
+        if len(field.data) > MAX_ENTRIES:
+            raise ValidationError(f"Add at most {MAX_ENTRIES:,} people at once.")
+        found = queries.resolve_people(self.account_id, field.data)
+        if found.unknown:
+            raise ValidationError(_unknown_message(found.unknown))
+        self.users = found.users
+
+
+class ReplaceMembersForm(FlaskForm):
+    """The whole new set of members (possibly empty); previewed first, then applied."""
+
+    members = MembersField("Members",
+                           description="One email, login or user id per line (or separated by commas).")
+    # Set by the preview: the set of members the previewed change was computed against.
+    expected = HiddenField()
+    action = HiddenField()
+
+    def __init__(self, *args: Any, account_id: uuid.UUID, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.account_id = account_id
+        self.users: list[User] = []
+
+    def validate_members(self, field: MembersField) -> None:
+        if len(field.data) > MAX_ENTRIES:
+            raise ValidationError(f"Give at most {MAX_ENTRIES:,} people at once.")
+        found = queries.resolve_people(self.account_id, field.data)
+        if found.unknown:
+            raise ValidationError(_unknown_message(found.unknown))
+        self.users = found.users
+
+
+class ConfirmForm(FlaskForm):
+    """A confirmed action (delete a group, remove a member): `confirm=yes`, and where to go back to."""
+
+    confirm = HiddenField()
+    return_to = HiddenField()
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirm.data == "yes"
+
+
+def _unknown_message(unknown: list[str]) -> str:
+    shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5:,} more" if len(unknown) > 5 else "")
+    return f"Not a user of this account: {shown}."

@@ -1,0 +1,510 @@
+"""Read side of groups: the list with member counts, members paged by keyset, the people picker,
+and the panel of a user's memberships shown on the user page.
+
+Counting members is capped (COUNT over at most COUNT_CAP + 1 index entries), so that neither the
+groups list nor a members page ever scans a 100,000-member group to print its size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, or_, select, tuple_
+
+from portal import db
+from portal.errors import NotFound
+from portal.models import Group, GroupMember, User, UserStatus
+
+COUNT_CAP = 10_000
+TAKE_DEFAULT = 20
+TAKE_MAX = 100
+PICKER_LIMIT = 10
+PANEL_GROUPS_LIMIT = 100
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def member_status(user_status: str) -> str:
+    """Seed 003's member status: `pending` while the user has not accepted the invitation."""
+    return "pending" if user_status == UserStatus.PENDING else "accepted"
+
+
+def count_label(count: int, singular: str, plural: str) -> str:
+    """"1 member", "1,234 members", or "more than 10,000 members" for a capped count."""
+    if count > COUNT_CAP:
+        return f"more than {COUNT_CAP:,} {plural}"
+    return f"{count:,} {singular if count == 1 else plural}"
+
+
+# --- groups -------------------------------------------------------------------------------------
+
+
+def group_in_account(account_id: uuid.UUID, group_id: uuid.UUID) -> Group:
+    """The group, or NotFound when it is missing or belongs to another account."""
+    group = db.session.scalar(select(Group).where(Group.id == group_id, Group.account_id == account_id))
+    if group is None:
+        raise NotFound("No such group.")
+    return group
+
+
+def name_taken(account_id: uuid.UUID, name: str, except_group_id: uuid.UUID | None = None) -> bool:
+    """Whether another group of the account has this name, compared without regard to case."""
+    query = select(Group.id).where(Group.account_id == account_id, func.lower(Group.name) == name.lower())
+    if except_group_id is not None:
+        query = query.where(Group.id != except_group_id)
+    return db.session.scalar(query.limit(1)) is not None
+
+
+def _capped_count(query: Select[Any]) -> int:
+    """COUNT(*) of the query's rows, reading at most COUNT_CAP + 1 of them."""
+    return db.session.scalar(select(func.count()).select_from(query.limit(COUNT_CAP + 1).subquery())) or 0
+
+
+def member_count(group_id: uuid.UUID) -> int:
+    """How many members the group has, capped at COUNT_CAP + 1 (see count_label)."""
+    return _capped_count(select(literal(1)).where(GroupMember.group_id == group_id))
+
+
+def _member_count_column() -> Any:
+    """The capped member count of each group in a groups query, as a correlated subquery."""
+    first = (
+        select(literal(1).label("one"))
+        .where(GroupMember.group_id == Group.id)
+        .correlate(Group)
+        .limit(COUNT_CAP + 1)
+        .subquery()
+    )
+    return select(func.count()).select_from(first).scalar_subquery()
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    group: Group
+    member_count: int
+
+    @property
+    def members_label(self) -> str:
+        return count_label(self.member_count, "member", "members")
+
+
+@dataclass(frozen=True)
+class GroupsPage:
+    """One page of the groups list with seed 002's paging figures."""
+
+    rows: list[GroupRow]
+    total: int
+    start: int
+    take: int
+    q: str
+
+    @property
+    def page(self) -> int:
+        return self.start // self.take + 1
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.take))
+
+    @property
+    def prev_start(self) -> int | None:
+        return max(0, self.start - self.take) if self.start > 0 else None
+
+    @property
+    def next_start(self) -> int | None:
+        return self.start + self.take if self.start + self.take < self.total else None
+
+
+def list_groups(account_id: uuid.UUID, q: str = "", start: int = 0, take: int = TAKE_DEFAULT) -> GroupsPage:
+    """Groups by name, searched by a part of the name, with their member counts: two statements.
+
+    The page is served by the unique (account_id, name) index; an account has few groups, so
+    OFFSET paging is cheap here (member lists, which can be huge, use keyset paging).
+    """
+    where: list[ColumnElement[bool]] = [Group.account_id == account_id]
+    if q:
+        where.append(func.lower(Group.name).contains(q.lower(), autoescape=True))
+    total = db.session.scalar(select(func.count()).select_from(Group).where(*where)) or 0
+    rows = db.session.execute(
+        select(Group, _member_count_column().label("member_count"))
+        .where(*where)
+        .order_by(Group.name, Group.id)
+        .offset(start)
+        .limit(take)
+    ).all()
+    return GroupsPage([GroupRow(group, count) for group, count in rows], total, start, take, q)
+
+
+# --- members ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    """A membership with what the members pages show of its user (seed 003's MemberGetResponse)."""
+
+    id: uuid.UUID
+    group_id: uuid.UUID
+    created_at: datetime
+    user_id: uuid.UUID
+    email: str
+    login: str
+    first_name: str
+    last_name: str
+    user_status: str
+
+    @property
+    def status(self) -> str:
+        return member_status(self.user_status)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip() or self.login
+
+    @property
+    def cursor(self) -> str:
+        return encode_cursor(self.created_at, self.id)
+
+
+def _member_columns() -> Any:
+    return select(
+        GroupMember.id, GroupMember.group_id, GroupMember.created_at, User.id, User.email, User.login,
+        User.first_name, User.last_name, User.status,
+    ).join(User, User.id == GroupMember.user_id)
+
+
+def encode_cursor(created_at: datetime, member_id: uuid.UUID) -> str:
+    """A keyset position: microseconds since the epoch and the member id (ties are broken by id)."""
+    return f"{(created_at - _EPOCH) // timedelta(microseconds=1)}.{member_id.hex}"
+
+
+def decode_cursor(token: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """The position a cursor names, or None when it is missing or malformed."""
+    if not token:
+        return None
+    micros, _, hex_id = token.partition(".")
+    try:
+        return _EPOCH + timedelta(microseconds=int(micros)), uuid.UUID(hex=hex_id)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _prefix(column: Any, prefix: str) -> ColumnElement[bool]:
+    """`column` starts with `prefix`, as a range an index can serve (columns compare by code point:
+    byte order on SQLite, "C" collation on PostgreSQL)."""
+    last = ord(prefix[-1])
+    if last >= 0x10FFFF:
+        return column.startswith(prefix, autoescape=True)  # type: ignore[no-any-return]
+    return and_(column >= prefix, column < prefix[:-1] + chr(last + 1))
+
+
+def person_matches(q: str) -> ColumnElement[bool]:
+    """A user whose email, login, first or last name starts with q (any case); "ann lee" matches
+    first name "Ann" with a last name starting "Lee"."""
+    q = q.strip().lower()
+    conditions = [
+        _prefix(User.email, q),
+        _prefix(User.login, q),
+        _prefix(func.lower(User.first_name), q),
+        _prefix(func.lower(User.last_name), q),
+    ]
+    first, _, last = q.partition(" ")
+    if last.strip():
+        conditions.append(and_(func.lower(User.first_name) == first, _prefix(func.lower(User.last_name),
+                                                                              last.strip())))
+    return or_(*conditions)
+
+
+@dataclass(frozen=True)
+class MembersPage:
+    """A page of a group's members, newest first, with keyset cursors to the pages around it."""
+
+    rows: list[MemberRow]
+    count: int  # capped at COUNT_CAP + 1: members, or members matching q
+    start: int  # the position of the first row, for "21–40"; exact when paged from the first page
+    take: int
+    q: str
+    next_cursor: str | None
+    prev_cursor: str | None
+
+    @property
+    def first(self) -> int:
+        return self.start + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        return self.start + len(self.rows)
+
+    @property
+    def page(self) -> int:
+        return self.start // self.take + 1
+
+    @property
+    def pages(self) -> int | None:
+        """The page count, unless the count was capped."""
+        return None if self.count > COUNT_CAP else max(1, -(-self.count // self.take))
+
+    @property
+    def count_label(self) -> str:
+        if self.q:
+            return count_label(self.count, "match", "matches")
+        return count_label(self.count, "member", "members")
+
+
+def members_page(group: Group, q: str = "", take: int = TAKE_DEFAULT, after: str | None = None,
+                 before: str | None = None, start: int = 0) -> MembersPage:
+    """Members of a group, newest first, searched by email or name: a capped count and one page.
+
+    With `after` or `before` (cursors of a neighbouring page's last or first row) the page is found
+    by keyset on (created_at, id), which an index on group_members (group_id, created_at, id) serves
+    at any depth; `start` is then only the position shown. Without a cursor, `start` is an offset
+    (seed 002's `from`), for links from elsewhere.
+    """
+    base = _member_columns().where(GroupMember.group_id == group.id)
+    if q.strip():
+        # The account condition lets the users' (account_id, …) indexes find the matches first.
+        base = base.where(User.account_id == group.account_id, person_matches(q))
+        count = _capped_count(base.with_only_columns(literal(1)))
+    else:
+        count = member_count(group.id)  # the group_members index alone, no join
+    position = tuple_(GroupMember.created_at, GroupMember.id)
+    newest_first = (GroupMember.created_at.desc(), GroupMember.id.desc())
+    after_key, before_key = decode_cursor(after), decode_cursor(before)
+    if before_key is not None:
+        rows = db.session.execute(
+            base.where(position > tuple_(*before_key))
+            .order_by(GroupMember.created_at, GroupMember.id)
+            .limit(take + 1)
+        ).all()
+        if len(rows) <= take:  # reached the first page: show it whole
+            return members_page(group, q, take)
+        rows = list(reversed(rows[:take]))
+        has_prev, has_next, start = True, True, max(start, take)
+    else:
+        query = base.order_by(*newest_first)
+        # Keyset when a cursor is given; seed 002's `from` as an offset otherwise.
+        query = query.where(position < tuple_(*after_key)) if after_key is not None else query.offset(start)
+        rows = list(db.session.execute(query.limit(take + 1)).all())
+        has_next = len(rows) > take
+        rows = rows[:take]
+        has_prev = after_key is not None or start > 0
+    members = [MemberRow(*row) for row in rows]
+    return MembersPage(
+        rows=members,
+        count=count,
+        start=start,
+        take=take,
+        q=q.strip(),
+        next_cursor=members[-1].cursor if has_next and members else None,
+        prev_cursor=members[0].cursor if has_prev and members else None,
+    )
+
+
+def member_in_group(group: Group, member_id: uuid.UUID) -> MemberRow:
+    """One membership of the group with its user's details, or NotFound."""
+    row = db.session.execute(
+        _member_columns().where(GroupMember.id == member_id, GroupMember.group_id == group.id)
+    ).first()
+    if row is None:
+        raise NotFound("No such member in this group.")
+    return MemberRow(*row)
+
+
+def current_member_user_ids(group_id: uuid.UUID) -> set[uuid.UUID]:
+    """The user ids of every member of the group (to replace the whole set)."""
+    return set(db.session.scalars(select(GroupMember.user_id).where(GroupMember.group_id == group_id)))
+
+
+def member_emails(group_id: uuid.UUID, limit: int) -> list[str]:
+    """The members' emails in the order they joined, at most `limit` of them."""
+    return list(
+        db.session.scalars(
+            select(User.email)
+            .join(GroupMember, GroupMember.user_id == User.id)
+            .where(GroupMember.group_id == group_id)
+            .order_by(GroupMember.created_at, GroupMember.id)
+            .limit(limit)
+        )
+    )
+
+
+def fingerprint(user_ids: Iterable[uuid.UUID]) -> str:
+    """A short digest of a set of members: a preview is applied only to the set it was made from."""
+    digest = hashlib.sha256("".join(sorted(i.hex for i in user_ids)).encode())
+    return digest.hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class ReplacementPlan:
+    """Who replacing a group's members with a set of users adds and removes, and the fingerprint of
+    the set it starts from (so that a reviewed plan is applied only to that set)."""
+
+    added: list[User]
+    removed: list[User]
+    unchanged: int
+    expected: str
+
+
+def plan_replacement(group_id: uuid.UUID, users: Sequence[User]) -> ReplacementPlan:
+    """Compare the group's members with the wanted users (reads only)."""
+    current = current_member_user_ids(group_id)
+    wanted = {user.id for user in users}
+    removed_ids = sorted(current - wanted)
+    removed: list[User] = []
+    for i in range(0, len(removed_ids), 500):
+        removed.extend(db.session.scalars(select(User).where(User.id.in_(removed_ids[i : i + 500]))))
+    removed.sort(key=lambda user: user.email)
+    return ReplacementPlan(
+        added=[user for user in users if user.id not in current],
+        removed=removed,
+        unchanged=len(current & wanted),
+        expected=fingerprint(current),
+    )
+
+
+# --- resolving people: form bodies and the picker -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The users that entries of a `members` field name in the account, and entries naming nobody."""
+
+    users: list[User]
+    unknown: list[str]
+
+
+def _as_uuid(entry: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(entry)
+    except ValueError:
+        return None
+
+
+def resolve_people(account_id: uuid.UUID, entries: Sequence[str]) -> Resolution:
+    """Users of *this* account named by id, email or login, in the entries' order, in one query.
+
+    An id or address of another account's user resolves to nothing, like one that does not exist
+    (SECURITY A3: ids in form bodies are scoped to the account).
+    """
+    ids = {entry: _as_uuid(entry) for entry in entries}
+    wanted_ids = {value for value in ids.values() if value is not None}
+    words = {entry.lower() for entry, value in ids.items() if value is None}
+    emails = {word for word in words if "@" in word}
+    logins = words - emails
+    conditions = []
+    if wanted_ids:
+        conditions.append(User.id.in_(wanted_ids))
+    if emails:
+        conditions.append(User.email.in_(emails))
+    if logins:
+        conditions.append(User.login.in_(logins))
+    found: list[User] = []
+    if conditions:
+        found = list(db.session.scalars(select(User).where(User.account_id == account_id, or_(*conditions))))
+    by_id = {user.id: user for user in found}
+    by_email = {user.email: user for user in found}
+    by_login = {user.login: user for user in found}
+    users: dict[uuid.UUID, User] = {}
+    unknown: list[str] = []
+    for entry in entries:
+        as_id = ids[entry]
+        user = by_id.get(as_id) if as_id is not None else by_email.get(entry.lower()) or by_login.get(entry.lower())
+        if user is None:
+            unknown.append(entry)
+        else:
+            users.setdefault(user.id, user)
+    return Resolution(list(users.values()), unknown)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    user: User
+    is_member: bool
+
+
+@dataclass(frozen=True)
+class Picker:
+    """What the add-members picker shows: the people already chosen, then those matching `q`."""
+
+    q: str
+    selected: list[User]
+    matches: list[Candidate]
+
+
+def picker(account_id: uuid.UUID, group_id: uuid.UUID, q: str, selected_ids: Iterable[str]) -> Picker:
+    """The account's users matching q (at most PICKER_LIMIT, members flagged), and the chosen ones."""
+    wanted = [value for value in (_as_uuid(s) for s in selected_ids) if value is not None][:TAKE_MAX]
+    selected: list[User] = []
+    if wanted:
+        found = {u.id: u for u in db.session.scalars(
+            select(User).where(User.account_id == account_id, User.id.in_(wanted)))}
+        selected = [found[i] for i in dict.fromkeys(wanted) if i in found]
+    matches: list[Candidate] = []
+    q = q.strip()[:100]
+    if q:
+        chosen = {u.id for u in selected}
+        is_member = exists().where(GroupMember.group_id == group_id, GroupMember.user_id == User.id)
+        rows = db.session.execute(
+            select(User, is_member.label("is_member"))
+            .where(User.account_id == account_id, person_matches(q))
+            .order_by(User.email)
+            .limit(PICKER_LIMIT + len(chosen))
+        ).all()
+        matches = [Candidate(user, bool(member)) for user, member in rows if user.id not in chosen][:PICKER_LIMIT]
+    return Picker(q, selected, matches)
+
+
+# --- the user page's panel ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Membership:
+    """One of a user's groups, for the user page."""
+
+    member_id: uuid.UUID
+    group_id: uuid.UUID
+    group_name: str
+    created_at: datetime
+    status: str
+
+
+@dataclass(frozen=True)
+class GroupChoice:
+    id: uuid.UUID
+    name: str
+
+
+def user_groups_panel(account_id: uuid.UUID, user: User) -> dict[str, Any]:
+    """What templates/groups/_user_groups.html shows on a user's page, in two statements.
+
+    memberships: the user's groups (name, member id, status, date added), by group name;
+    other_groups: groups the user is not in (at most PANEL_GROUPS_LIMIT), to add them;
+    more_groups: whether there are more such groups than listed.
+    """
+    status = member_status(user.status)
+    memberships = [
+        Membership(member_id, group_id, name, added, status)
+        for member_id, group_id, name, added in db.session.execute(
+            select(GroupMember.id, Group.id, Group.name, GroupMember.created_at)
+            .join(Group, Group.id == GroupMember.group_id)
+            .where(GroupMember.user_id == user.id, Group.account_id == account_id)
+            .order_by(Group.name)
+        )
+    ]
+    in_group = exists().where(GroupMember.group_id == Group.id, GroupMember.user_id == user.id)
+    others = [
+        GroupChoice(group_id, name)
+        for group_id, name in db.session.execute(
+            select(Group.id, Group.name)
+            .where(Group.account_id == account_id, ~in_group)
+            .order_by(Group.name)
+            .limit(PANEL_GROUPS_LIMIT + 1)
+        )
+    ]
+    return {
+        "memberships": memberships,
+        "other_groups": others[:PANEL_GROUPS_LIMIT],
+        "more_groups": len(others) > PANEL_GROUPS_LIMIT,
+    }

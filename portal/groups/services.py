@@ -1,0 +1,176 @@
+"""State changes of groups and their members. They never commit, and each one is audited.
+
+Group membership grants no permission (groups carry no roles), so changing members is a matter of
+`groups:write` alone; should groups ever carry roles, every addition passes through
+_insert_members, where the no-escalation check (roles.policy) would go.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+
+from portal import db
+from portal.audit.services import record
+from portal.db import utcnow
+from portal.errors import Conflict, NotFound
+from portal.groups import queries
+from portal.models import Group, GroupMember, User
+
+AUDITED_EMAILS = 50  # an audit event names at most this many people; counts are always exact
+_CHUNK = 500  # ids per IN list (SQLite allows 32,766 parameters per statement)
+
+
+def _chunks(items: Sequence[uuid.UUID]) -> Iterable[Sequence[uuid.UUID]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+def _emails(users: Sequence[User]) -> list[str]:
+    return [user.email for user in users[:AUDITED_EMAILS]]
+
+
+@contextmanager
+def _unique_name(name: str) -> Iterator[None]:
+    """Run the change in a savepoint, so that a name taken at the same moment by someone else (the
+    form checked it just before) becomes a Conflict and leaves the transaction usable."""
+    try:
+        with db.session.begin_nested():
+            yield
+    except IntegrityError:
+        raise Conflict(f"Another group is already named {name}.") from None
+
+
+def create_group(account_id: uuid.UUID, name: str, description: str) -> Group:
+    """A new group in the account."""
+    group = Group(account_id=account_id, name=name, description=description)
+    with _unique_name(name):
+        db.session.add(group)
+    record("group.create", group, changes={"name": name, "description": description})
+    return group
+
+
+def update_group(group: Group, name: str, description: str) -> None:
+    """Rename or redescribe a group; the audit event holds what changed, before and after."""
+    changes = {
+        key: [getattr(group, key), value]
+        for key, value in (("name", name), ("description", description))
+        if getattr(group, key) != value
+    }
+    if not changes:
+        return
+    with _unique_name(name):
+        group.name, group.description = name, description
+    record("group.update", group, changes=changes)
+
+
+def delete_group(group: Group) -> None:
+    """Delete a group; its memberships go with it (the users stay)."""
+    count = queries.member_count(group.id)
+    record("group.delete", group, changes={"name": group.name, "members": count})
+    db.session.delete(group)
+    db.session.flush()
+
+
+@dataclass
+class MembersChange:
+    """What adding or replacing did: who was added, who removed, who was already there."""
+
+    added: list[User] = field(default_factory=list)
+    removed: list[User] = field(default_factory=list)
+    unchanged: int = 0
+
+    def summary(self) -> str:
+        """What happened, in a sentence for the page."""
+        parts = []
+        if self.added:
+            parts.append(f"added {_names(self.added)}")
+        if self.removed:
+            parts.append(f"removed {_names(self.removed)}")
+        if self.unchanged and self.removed:
+            parts.append(f"{self.unchanged:,} unchanged")
+        elif self.unchanged:
+            were = "was already a member" if self.unchanged == 1 else "were already members"
+            parts.append(f"{self.unchanged:,} {were}")
+        if not (self.added or self.removed):
+            parts.insert(0, "nothing changed")
+        text = "; ".join(parts)
+        return text[0].upper() + text[1:] + "."
+
+
+def _names(users: Sequence[User]) -> str:
+    shown = ", ".join(user.email for user in users[:3])
+    return shown + (f" and {len(users) - 3:,} more" if len(users) > 3 else "")
+
+
+def _check_same_account(group: Group, users: Iterable[User]) -> None:
+    # The forms resolve people within the account already; this keeps the service safe on its own.
+    if any(user.account_id != group.account_id for user in users):
+        raise NotFound("No such user in this account.")
+
+
+def _insert_members(group: Group, users: Sequence[User]) -> None:
+    """Insert memberships; one added at the same moment by someone else is skipped, not an error."""
+    if not users:
+        return
+    dialect = db.session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    now = utcnow()
+    rows = [{"id": uuid.uuid4(), "group_id": group.id, "user_id": user.id, "created_at": now} for user in users]
+    for i in range(0, len(rows), _CHUNK):
+        db.session.execute(insert(GroupMember).values(rows[i : i + _CHUNK]).on_conflict_do_nothing())
+
+
+def _existing(group: Group, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    found: set[uuid.UUID] = set()
+    for chunk in _chunks(user_ids):
+        found.update(db.session.scalars(
+            select(GroupMember.user_id).where(GroupMember.group_id == group.id, GroupMember.user_id.in_(chunk))))
+    return found
+
+
+def add_members(group: Group, users: Sequence[User]) -> MembersChange:
+    """Add people to a group; those already in it are left as they are (not an error)."""
+    _check_same_account(group, users)
+    already = _existing(group, [user.id for user in users])
+    change = MembersChange(added=[u for u in users if u.id not in already], unchanged=len(already))
+    _insert_members(group, change.added)
+    if change.added:
+        record("group.members.add", group, changes={"added": _emails(change.added), "added_count": len(change.added)})
+    return change
+
+
+def replace_members(group: Group, users: Sequence[User], expected: str | None = None) -> MembersChange:
+    """Make the group's members exactly `users` (seed 003's PUT), in the caller's one transaction.
+
+    `expected` is the fingerprint of the set the caller previewed the change against: when the
+    members changed since, Conflict is raised and nothing is done.
+    """
+    _check_same_account(group, users)
+    plan = queries.plan_replacement(group.id, users)
+    if expected is not None and expected != plan.expected:
+        raise Conflict("The members changed since you reviewed the change. Review it again.")
+    for chunk in _chunks([user.id for user in plan.removed]):
+        db.session.execute(
+            delete(GroupMember).where(GroupMember.group_id == group.id, GroupMember.user_id.in_(chunk))
+        )
+    _insert_members(group, plan.added)
+    if plan.added or plan.removed:
+        record("group.members.replace", group, changes={
+            "added": _emails(plan.added), "added_count": len(plan.added),
+            "removed": _emails(plan.removed), "removed_count": len(plan.removed),
+        })
+    return MembersChange(added=plan.added, removed=plan.removed, unchanged=plan.unchanged)
+
+
+def remove_member(group: Group, member: queries.MemberRow) -> None:
+    """Take one person out of a group."""
+    db.session.execute(delete(GroupMember).where(GroupMember.id == member.id, GroupMember.group_id == group.id))
+    record("group.members.remove", group, changes={"removed": member.email, "user_id": str(member.user_id)})

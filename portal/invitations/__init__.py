@@ -1,0 +1,1 @@
+"""Invitations: invite people with roles and groups; they accept through an emailed link."""

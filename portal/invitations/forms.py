@@ -1,0 +1,101 @@
+"""Forms: invite, edit an invitation, and accept one."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import IntegerField, PasswordField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, ValidationError
+from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget
+
+from portal.forms import GoodPassword, login_rules, lower, strip
+from portal.invitations import queries
+from portal.models import Group, Role
+
+MAX_ADDRESSES = 100
+_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+def split_addresses(text: str | None) -> list[str]:
+    """The addresses in a box of text (commas, semicolons, spaces or new lines between), lower-cased,
+    each once, in the order given."""
+    seen: dict[str, None] = {}
+    for part in _SEPARATORS.split(text or ""):
+        if part:
+            seen.setdefault(part.lower(), None)
+    return list(seen)
+
+
+def _as_uuid(value: object) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+class CheckboxesField(SelectMultipleField):
+    """Checkboxes of ids. Any well-formed id is accepted here: the service looks it up in the
+    account, so another account's id is a 404, not a form error."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    def __init__(self, label: str, **kwargs: Any) -> None:
+        super().__init__(label, coerce=_as_uuid, validate_choice=False, **kwargs)
+
+
+class _RolesAndGroups(FlaskForm):
+    roles = CheckboxesField("Roles")
+    groups = CheckboxesField("Groups")
+
+    def offer(self, roles: list[Role], groups: list[Group]) -> None:
+        """The roles (only those the inviter may grant) and groups to show as checkboxes."""
+        self.roles.choices = [(role.id, role.name) for role in roles]
+        self.groups.choices = [(group.id, group.name) for group in groups]
+
+
+class InviteForm(_RolesAndGroups):
+    emails = TextAreaField(
+        "Email addresses",
+        [DataRequired(message="Enter at least one email address.")],
+        description="One or many, separated by commas or new lines (at most 100 at once).",
+    )
+
+    @property
+    def addresses(self) -> list[str]:
+        return split_addresses(self.emails.data)
+
+    def validate_emails(self, field: TextAreaField) -> None:
+        count = len(self.addresses)
+        if count == 0:
+            raise ValidationError("Enter at least one email address.")
+        if count > MAX_ADDRESSES:
+            raise ValidationError(f"Invite at most {MAX_ADDRESSES} addresses at once (you entered {count}).")
+
+
+class InvitationEditForm(_RolesAndGroups):
+    version = IntegerField(widget=HiddenInput(),
+                           validators=[InputRequired(message="The form is missing its version; reload the page.")])
+
+
+class AcceptForm(FlaskForm):
+    """The invited person chooses a login, their names and a password; the email is the invited one."""
+
+    login = StringField("Login", login_rules(), filters=[lower])
+    first_name = StringField("First name", [DataRequired(), Length(max=100)], filters=[strip])
+    last_name = StringField("Last name", [DataRequired(), Length(max=100)], filters=[strip])
+    password = PasswordField("Password", [DataRequired(), GoodPassword("login", "first_name", "last_name")])
+    password_confirmation = PasswordField(
+        "Repeat the password", [DataRequired(), EqualTo("password", message="The two passwords differ.")]
+    )
+
+    def __init__(self, *args: Any, account_id: uuid.UUID, user_id: uuid.UUID, context: list[str],
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.account_id = account_id
+        self.user_id = user_id
+        self.password_context = context  # the invited email and the account's name
+
+    def validate_login(self, field: StringField) -> None:
+        if field.data and queries.login_taken(self.account_id, field.data, except_user_id=self.user_id):
+            raise ValidationError("This login is taken in this account; choose another.")

@@ -1,0 +1,287 @@
+"""Read side of invitations: the list, one invitation, a token's invitation, what may be offered."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from math import ceil
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import aliased
+
+from portal import db
+from portal.errors import NotFound
+from portal.models import (
+    Account,
+    Group,
+    Invitation,
+    InvitationGroup,
+    InvitationRole,
+    InvitationStatus,
+    OutboxEmail,
+    Role,
+    User,
+)
+from portal.permissions import Permission
+from portal.roles.policy import refusal_to_grant
+
+FILTERS = tuple(s.value for s in InvitationStatus)
+
+
+def token_digest(token: str) -> str:
+    """What is stored of a token: its SHA-256, in hex."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass
+class InvitationRow:
+    """An invitation as the list shows it, with everything loaded (no lazy loads in templates)."""
+
+    invitation: Invitation
+    status: InvitationStatus
+    inviter_name: str
+    email: OutboxEmail | None
+    role_names: list[str] = field(default_factory=list)
+    group_names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class InvitationPage:
+    """One page of the list (`from`/`take`, seed 002's counts)."""
+
+    rows: list[InvitationRow]
+    start: int
+    take: int
+    total: int
+    status: str
+
+    @property
+    def current_page(self) -> int:
+        return self.start // self.take + 1
+
+    @property
+    def page_count(self) -> int:
+        return max(1, ceil(self.total / self.take))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.start > 0
+
+    @property
+    def has_next(self) -> bool:
+        return self.start + len(self.rows) < self.total
+
+    def args(self, start: int) -> dict[str, object]:
+        """Query-string values for the page starting at `start`, keeping the filter."""
+        args: dict[str, object] = {"from": max(0, start), "take": self.take}
+        if self.status:
+            args["status"] = self.status
+        return args
+
+
+def _filtered(account_id: uuid.UUID, status: str, now: datetime) -> Select[Invitation]:
+    statement = select(Invitation).where(Invitation.account_id == account_id)
+    if status == InvitationStatus.PENDING:
+        statement = statement.where(Invitation.status == InvitationStatus.PENDING.value, Invitation.expires_at > now)
+    elif status == InvitationStatus.EXPIRED:
+        statement = statement.where(Invitation.status == InvitationStatus.PENDING.value, Invitation.expires_at <= now)
+    elif status:
+        statement = statement.where(Invitation.status == status)
+    return statement
+
+
+def _rows(invitations: Sequence[Any], now: datetime) -> list[InvitationRow]:
+    """List rows from (invitation, inviter or None, email or None) tuples, with role and group names."""
+    ids = [invitation.id for invitation, _, _ in invitations]
+    roles: dict[uuid.UUID, list[str]] = defaultdict(list)
+    groups: dict[uuid.UUID, list[str]] = defaultdict(list)
+    if ids:
+        for invitation_id, name in db.session.execute(
+            select(InvitationRole.invitation_id, Role.name).join(Role, Role.id == InvitationRole.role_id)
+            .where(InvitationRole.invitation_id.in_(ids)).order_by(Role.name)
+        ):
+            roles[invitation_id].append(name)
+        for invitation_id, name in db.session.execute(
+            select(InvitationGroup.invitation_id, Group.name).join(Group, Group.id == InvitationGroup.group_id)
+            .where(InvitationGroup.invitation_id.in_(ids)).order_by(Group.name)
+        ):
+            groups[invitation_id].append(name)
+    return [
+        InvitationRow(
+            invitation=invitation,
+            status=invitation.effective_status(now),
+            inviter_name=inviter.full_name if inviter else "(deleted user)",
+            email=email,
+            role_names=roles[invitation.id],
+            group_names=groups[invitation.id],
+        )
+        for invitation, inviter, email in invitations
+    ]
+
+
+def _with_inviter_and_email(statement: Select[Invitation]) -> Select[Invitation, User, OutboxEmail]:
+    inviter = aliased(User)
+    return (
+        statement.add_columns(inviter, OutboxEmail)
+        .outerjoin(inviter, inviter.id == Invitation.invited_by_id)
+        .outerjoin(OutboxEmail, OutboxEmail.id == Invitation.email_id)
+    )
+
+
+def invitation_page(account_id: uuid.UUID, status: str, start: int, take: int, now: datetime) -> InvitationPage:
+    """A page of the account's invitations, newest first, in three statements whatever its size.
+
+    Ordered by (created_at, id) within the account: served by ix_invitations_account_id_created_at,
+    or by ix_invitations_account_id_status_created_at when filtered by status.
+    """
+    status = status if status in FILTERS else ""
+    filtered = _filtered(account_id, status, now)
+    rows = db.session.execute(
+        _with_inviter_and_email(filtered)
+        .order_by(Invitation.created_at.desc(), Invitation.id.desc())
+        .offset(start)
+        .limit(take)
+    ).all()
+    total = db.session.scalar(select(func.count()).select_from(filtered.subquery())) or 0
+    return InvitationPage(_rows(rows, now), start, take, total, status)
+
+
+def invitation_row(account_id: uuid.UUID, invitation_id: uuid.UUID, now: datetime) -> InvitationRow:
+    """One invitation of the account as a list row; 404 when missing or another account's."""
+    row = db.session.execute(
+        _with_inviter_and_email(select(Invitation).where(Invitation.account_id == account_id,
+                                                         Invitation.id == invitation_id))
+    ).first()
+    if row is None:
+        raise NotFound("There is no such invitation.")
+    return _rows([row], now)[0]
+
+
+def invitation_in_account(account_id: uuid.UUID, invitation_id: uuid.UUID) -> Invitation:
+    """The account's invitation, or NotFound (the same for another account's id)."""
+    invitation = db.session.scalars(
+        select(Invitation).where(Invitation.account_id == account_id, Invitation.id == invitation_id)
+    ).first()
+    if invitation is None:
+        raise NotFound("There is no such invitation.")
+    return invitation
+
+
+def role_ids_of(invitation_id: uuid.UUID) -> list[uuid.UUID]:
+    """The roles the invitation grants on acceptance."""
+    return list(db.session.scalars(select(InvitationRole.role_id).where(InvitationRole.invitation_id == invitation_id)))
+
+
+def group_ids_of(invitation_id: uuid.UUID) -> list[uuid.UUID]:
+    """The groups the invitation joins."""
+    return list(
+        db.session.scalars(select(InvitationGroup.group_id).where(InvitationGroup.invitation_id == invitation_id))
+    )
+
+
+def grantable_roles(account_id: uuid.UUID, permissions: frozenset[Permission]) -> list[Role]:
+    """The account's roles whose every permission the actor holds: the only ones they may invite with."""
+    roles = db.session.scalars(select(Role).where(Role.account_id == account_id).order_by(Role.name)).all()
+    return [role for role in roles if refusal_to_grant(permissions, role) is None]
+
+
+def ungrantable_roles_of(invitation: Invitation, permissions: frozenset[Permission]) -> list[str]:
+    """Names of the invitation's roles the actor could not grant (they may then not edit it)."""
+    roles = db.session.scalars(
+        select(Role).join(InvitationRole, InvitationRole.role_id == Role.id)
+        .where(InvitationRole.invitation_id == invitation.id, Role.account_id == invitation.account_id)
+        .order_by(Role.name)
+    )
+    return [role.name for role in roles if refusal_to_grant(permissions, role)]
+
+
+def groups_of(account_id: uuid.UUID) -> list[Group]:
+    """The account's groups, by name."""
+    return list(db.session.scalars(select(Group).where(Group.account_id == account_id).order_by(Group.name)))
+
+
+def roles_by_id(account_id: uuid.UUID, role_ids: list[uuid.UUID]) -> list[Role]:
+    """The account's roles with these ids; NotFound when one is missing or another account's."""
+    wanted = set(role_ids)
+    roles = list(db.session.scalars(select(Role).where(Role.account_id == account_id, Role.id.in_(wanted)))) \
+        if wanted else []
+    if len(roles) != len(wanted):
+        raise NotFound("There is no such role.")
+    return sorted(roles, key=lambda role: role.name)
+
+
+def groups_by_id(account_id: uuid.UUID, group_ids: list[uuid.UUID]) -> list[Group]:
+    """The account's groups with these ids; NotFound when one is missing or another account's."""
+    wanted = set(group_ids)
+    groups = list(db.session.scalars(select(Group).where(Group.account_id == account_id, Group.id.in_(wanted)))) \
+        if wanted else []
+    if len(groups) != len(wanted):
+        raise NotFound("There is no such group.")
+    return sorted(groups, key=lambda group: group.name)
+
+
+def users_by_email(account_id: uuid.UUID, emails: list[str]) -> dict[str, User]:
+    """The account's users holding any of these (lower-cased) addresses, by address."""
+    if not emails:
+        return {}
+    users = db.session.scalars(select(User).where(User.account_id == account_id, User.email.in_(emails)))
+    return {user.email: user for user in users}
+
+
+def pending_invitations_by_user(user_ids: list[uuid.UUID]) -> dict[uuid.UUID, Invitation]:
+    """The pending (possibly expired) invitation of each of these users."""
+    if not user_ids:
+        return {}
+    invitations = db.session.scalars(
+        select(Invitation).where(Invitation.user_id.in_(user_ids),
+                                 Invitation.status == InvitationStatus.PENDING.value)
+    )
+    return {invitation.user_id: invitation for invitation in invitations if invitation.user_id is not None}
+
+
+def login_taken(account_id: uuid.UUID, login: str, except_user_id: uuid.UUID | None = None) -> bool:
+    """Whether another user of the account already has this login."""
+    statement = select(User.id).where(User.account_id == account_id, User.login == login)
+    if except_user_id is not None:
+        statement = statement.where(User.id != except_user_id)
+    return db.session.scalar(statement.limit(1)) is not None
+
+
+def sent_in_last_day(account_id: uuid.UUID, now: datetime) -> int:
+    """Invitation emails (new and resent) the account queued in the last 24 hours: what the daily limit counts."""
+    return db.session.scalar(
+        select(func.count()).where(OutboxEmail.account_id == account_id, OutboxEmail.kind == "invitation",
+                                   OutboxEmail.created_at >= now - timedelta(days=1))
+    ) or 0
+
+
+@dataclass
+class Invited:
+    """What the accept page needs: the invitation, its account, who invited, the pending user."""
+
+    invitation: Invitation
+    account: Account
+    inviter: User | None
+    user: User
+
+
+def by_token(token: str) -> Invited | None:
+    """The invitation a token belongs to, with its account, inviter and pending user; None if unknown."""
+    inviter = aliased(User)
+    invitee = aliased(User)
+    row = db.session.execute(
+        select(Invitation, Account, inviter, invitee)
+        .join(Account, Account.id == Invitation.account_id)
+        .outerjoin(inviter, inviter.id == Invitation.invited_by_id)
+        .join(invitee, invitee.id == Invitation.user_id)
+        .where(Invitation.token_hash == token_digest(token))
+    ).first()
+    if row is None:
+        return None
+    invitation, account, inviting_user, user = row
+    return Invited(invitation, account, inviting_user, user)

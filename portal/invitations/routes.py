@@ -1,0 +1,143 @@
+"""Invitations: the admin pages under /accounts/<account_id>/invitations, and the public accept page."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, flash, g, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from portal import db
+from portal.auth import login_sessions
+from portal.auth.routes import _complete_sign_in
+from portal.errors import Forbidden
+from portal.invitations import clock, queries, services
+from portal.invitations.forms import AcceptForm, InvitationEditForm, InviteForm
+from portal.pagination import parse_from, parse_take
+from portal.permissions import Permission, public, require
+from portal.rendering import redirect_after_post, render, wants_fragment
+
+bp = Blueprint("invitations", __name__, url_prefix="/invitations")
+public_bp = Blueprint("invitation_accept", __name__, url_prefix="/invitations/accept")
+
+
+@bp.get("")
+@require(Permission.INVITATIONS_READ)
+def index() -> ResponseReturnValue:
+    page = queries.invitation_page(g.account.id, request.args.get("status", ""), parse_from(request.args.get("from")),
+                                   parse_take(request.args.get("take")), clock.now())
+    return render("invitations/index.html", "invitations", page=page, filters=queries.FILTERS)
+
+
+def _offer(form: InviteForm | InvitationEditForm) -> None:
+    form.offer(queries.grantable_roles(g.account.id, g.permissions), queries.groups_of(g.account.id))
+
+
+@bp.get("/new")
+@require(Permission.INVITATIONS_WRITE)
+def new() -> ResponseReturnValue:
+    form = InviteForm()
+    _offer(form)
+    return render("invitations/new.html", form=form, outcome=None)
+
+
+@bp.post("")
+@require(Permission.INVITATIONS_WRITE)
+def create() -> ResponseReturnValue:
+    form = InviteForm()
+    _offer(form)
+    if not form.validate_on_submit():
+        return render("invitations/new.html", "invite_form", status=422, form=form, outcome=None)
+    outcome = services.invite(g.account, current_user, g.permissions, form.addresses, form.roles.data or [],
+                              form.groups.data or [])
+    db.session.commit()
+    if not outcome.refused:
+        count = len(outcome.invited)
+        names = f": {', '.join(i.email for i in outcome.invited)}" if count <= 5 else ""
+        flash(f"Invited {count} {'person' if count == 1 else 'people'}{names}.", "success")
+        return redirect_after_post(url_for(".index"))
+    # The refused addresses stay in the box, each with its reason, to be fixed and sent again.
+    form.emails.data = "\n".join(refusal.address for refusal in outcome.refused)
+    return render("invitations/new.html", "invite_form", status=200 if outcome.invited else 422, form=form,
+                  outcome=outcome)
+
+
+@bp.route("/<uuid:invitation_id>/edit", methods=["GET", "POST"])
+@require(Permission.INVITATIONS_WRITE)
+def edit(invitation_id: uuid.UUID) -> ResponseReturnValue:
+    row = queries.invitation_row(g.account.id, invitation_id, clock.now())
+    invitation = row.invitation
+    data = None
+    if request.method == "GET":
+        data = {"roles": queries.role_ids_of(invitation.id), "groups": queries.group_ids_of(invitation.id),
+                "version": invitation.version}
+    form = InvitationEditForm(data=data)
+    _offer(form)
+    if not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return render("invitations/edit.html", "edit_form", status=status, form=form, row=row,
+                      ungrantable=queries.ungrantable_roles_of(invitation, g.permissions))
+    services.update_invitation(invitation, g.permissions, form.roles.data or [], form.groups.data or [],
+                               expected_version=form.version.data)
+    db.session.commit()
+    flash(f"The invitation to {row.invitation.email} is updated.", "success")
+    return redirect_after_post(url_for(".index"))
+
+
+def _row_or_list(invitation_id: uuid.UUID, message: str) -> ResponseReturnValue:
+    """htmx: the invitation's row, updated in place; otherwise back to the list with a message."""
+    if wants_fragment():
+        row = queries.invitation_row(g.account.id, invitation_id, clock.now())
+        return render_template("invitations/_row.html", row=row)
+    flash(message, "success")
+    return redirect_after_post(url_for(".index"))
+
+
+@bp.post("/<uuid:invitation_id>/resend")
+@require(Permission.INVITATIONS_WRITE)
+def resend(invitation_id: uuid.UUID) -> ResponseReturnValue:
+    invitation = queries.invitation_in_account(g.account.id, invitation_id)
+    services.resend(invitation, g.account, current_user)
+    db.session.commit()
+    return _row_or_list(invitation_id,
+                        f"The invitation to {invitation.email} is sent again; the old link no longer works.")
+
+
+@bp.post("/<uuid:invitation_id>/revoke")
+@require(Permission.INVITATIONS_WRITE)
+def revoke(invitation_id: uuid.UUID) -> ResponseReturnValue:
+    invitation = queries.invitation_in_account(g.account.id, invitation_id)
+    services.revoke(invitation, current_user)
+    db.session.commit()
+    return _row_or_list(invitation_id, f"The invitation to {invitation.email} is revoked.")
+
+
+@bp.post("/<uuid:invitation_id>/retry")
+@require(Permission.INVITATIONS_WRITE)
+def retry(invitation_id: uuid.UUID) -> ResponseReturnValue:
+    invitation = queries.invitation_in_account(g.account.id, invitation_id)
+    services.retry_delivery(invitation)
+    db.session.commit()
+    return _row_or_list(invitation_id, f"The email to {invitation.email} is queued again.")
+
+
+@public_bp.route("/<token>", methods=["GET", "POST"])
+@public
+def accept(token: str) -> ResponseReturnValue:
+    invited = services.open_invitation(token)  # 410, the same page, for every kind of dead link
+    if current_user.is_authenticated and current_user.email != invited.invitation.email:
+        raise Forbidden("This invitation was sent to another email address. Sign out, then open the link again.")
+    form = AcceptForm(account_id=invited.account.id, user_id=invited.user.id,
+                      context=[invited.invitation.email, invited.account.name])
+    if not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return render("invitations/accept.html", "accept_form", status=status, form=form, invited=invited,
+                      token=token)
+    user = services.accept(invited, services.Acceptance(form.login.data, form.first_name.data, form.last_name.data,
+                                                        form.password.data))
+    if current_user.is_authenticated:
+        login_sessions.end(g.login_session.id)
+    response = _complete_sign_in(user, None)  # the sign-in every path shares: session, audit, commit
+    flash(f"Welcome to {invited.account.name}!", "success")
+    return response

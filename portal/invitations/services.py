@@ -1,0 +1,382 @@
+"""Invitation state changes: invite, resend, revoke, edit, retry delivery, accept. Never commits.
+
+Each change writes its audit event and, where it sends mail, its outbox email in the caller's
+transaction, so the pending user, the invitation, its memberships and its email exist together
+or not at all (SECURITY I5).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from sqlalchemy import delete, select, update
+
+from portal import db
+from portal.audit.services import record
+from portal.auth.passwords import hash_password
+from portal.errors import Conflict, DomainError, Forbidden
+from portal.invitations import clock, queries
+from portal.mail import delivery, outbox
+from portal.models import (
+    Account,
+    Group,
+    GroupMember,
+    Invitation,
+    InvitationGroup,
+    InvitationRole,
+    InvitationStatus,
+    OutboxEmail,
+    Role,
+    RoleAssignment,
+    User,
+    UserStatus,
+)
+from portal.permissions import ALL_PERMISSIONS, Permission
+from portal.roles.policy import ensure_may_grant, held_permissions, refusal_to_grant
+
+GONE_MESSAGE = (
+    "This invitation link is not valid. It may have expired, been replaced by a newer one, "
+    "been revoked or been used already. Ask the person who invited you to send a new one."
+)
+
+
+class InvitationGone(DomainError):
+    """One answer for an unknown, used, revoked, replaced or expired link (SECURITY I1)."""
+
+    status, title = 410, "Invitation not valid"
+
+    def __init__(self) -> None:
+        super().__init__(GONE_MESSAGE)
+
+
+class DailyLimitReached(DomainError):
+    status, title = 429, "Too many invitations"
+
+
+@dataclass
+class Refusal:
+    """An address that was not invited, and why; `invitation_id` when resending is the way out."""
+
+    address: str
+    reason: str
+    invitation_id: uuid.UUID | None = None
+
+
+@dataclass
+class InviteOutcome:
+    invited: list[Invitation] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """What the invited person chose on the accept page."""
+
+    login: str
+    first_name: str
+    last_name: str
+    password: str
+
+
+def _ttl() -> timedelta:
+    return timedelta(days=current_app.config["INVITATION_TTL_DAYS"])
+
+
+def _daily_limit() -> int:
+    return int(current_app.config["INVITATIONS_PER_DAY"])
+
+
+def _new_token() -> tuple[str, str]:
+    """A random link token (32 bytes from `secrets`) and the digest that is all we store."""
+    token = secrets.token_urlsafe(32)
+    return token, queries.token_digest(token)
+
+
+def address_problem(address: str) -> str | None:
+    """Why an address cannot be invited (form only, no DNS), or None."""
+    if len(address) > 90:
+        return "Longer than 90 characters."
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as error:
+        return str(error)
+    return None
+
+
+_LOGIN_NOISE = re.compile(r"[^a-z0-9._-]+")
+
+
+def _placeholder_login(account_id: uuid.UUID, address: str) -> str:
+    """A login for the pending user, from the address; the person chooses their own on accepting."""
+    stem = _LOGIN_NOISE.sub("", address.partition("@")[0].lower()).lstrip("0123456789._-")[:20] or "invited"
+    for _ in range(10):
+        login = f"{stem}-{secrets.token_hex(3)}"
+        if not queries.login_taken(account_id, login):
+            return login
+    raise Conflict("Could not find a free login for the invited user; try again.")  # pragma: no cover
+
+
+def _send(invitation: Invitation, token: str, account: Account, inviter: User) -> OutboxEmail:
+    email = outbox.enqueue(
+        "invitation",
+        invitation.email,
+        f"{inviter.full_name} invited you to {account.name} on Account Portal",
+        account_id=account.id,
+        accept_url=outbox.external_url("invitation_accept.accept", token=token),
+        account_name=account.name,
+        inviter_name=inviter.full_name,
+        expires_at=invitation.expires_at,
+    )
+    db.session.flush()  # the email row first: the invitation points at it
+    invitation.email_id = email.id
+    return email
+
+
+def _remaining_today(account_id: uuid.UUID, now: datetime) -> int:
+    limit = _daily_limit()
+    remaining = limit - queries.sent_in_last_day(account_id, now)
+    if remaining <= 0:
+        raise DailyLimitReached(
+            f"This account has sent its {limit} invitations for the last 24 hours. Try again later."
+        )
+    return remaining
+
+
+def invite(account: Account, actor: User, actor_permissions: frozenset[Permission], addresses: list[str],
+           role_ids: list[uuid.UUID], group_ids: list[uuid.UUID]) -> InviteOutcome:
+    """Invite each valid address; report each refused one with its reason (refused ones change nothing).
+
+    Per invited address: a pending user, the invitation (token hashed), its roles to grant on
+    acceptance, pending group memberships, the outbox email and an audit event.
+    """
+    roles = queries.roles_by_id(account.id, role_ids)  # another account's id: 404
+    for role in roles:
+        ensure_may_grant(actor_permissions, role)  # no escalation by inviting (A4): 403
+    groups = queries.groups_by_id(account.id, group_ids)
+    now = clock.now()
+    remaining = _remaining_today(account.id, now)
+    outcome = InviteOutcome()
+    problems = {address: address_problem(address) for address in addresses}
+    users = queries.users_by_email(account.id, [a for a, problem in problems.items() if problem is None])
+    pending = queries.pending_invitations_by_user([u.id for u in users.values() if u.status == UserStatus.PENDING])
+    for address in addresses:
+        user = users.get(address)
+        if problems[address]:
+            outcome.refused.append(Refusal(address, f"Not a valid address: {problems[address]}"))
+        elif user is not None and user.id in pending:
+            outcome.refused.append(Refusal(address, "Already invited.", pending[user.id].id))
+        elif user is not None:
+            outcome.refused.append(Refusal(address, "Already a user of this account."))
+        elif remaining <= 0:
+            outcome.refused.append(
+                Refusal(address, f"The account's limit of {_daily_limit()} invitations a day is reached.")
+            )
+        else:
+            outcome.invited.append(_create(account, actor, address, roles, groups, now))
+            remaining -= 1
+    return outcome
+
+
+def _create(account: Account, actor: User, address: str, roles: list[Role], groups: list[Group],
+            now: datetime) -> Invitation:
+    user = User(
+        id=uuid.uuid4(),
+        account_id=account.id,
+        login=_placeholder_login(account.id, address),
+        email=address,
+        status=UserStatus.PENDING.value,
+        password_hash=None,
+    )
+    token, digest = _new_token()
+    db.session.add(user)
+    db.session.flush()  # rows below refer to it and have no ORM relationship to order them by
+    invitation = Invitation(
+        id=uuid.uuid4(),
+        account_id=account.id,
+        user_id=user.id,
+        email=address,
+        token_hash=digest,
+        status=InvitationStatus.PENDING.value,
+        expires_at=now + _ttl(),
+        invited_by_id=actor.id,
+        sent_count=1,
+        last_sent_at=now,
+    )
+    db.session.add(invitation)
+    db.session.flush()
+    db.session.add_all(InvitationRole(invitation_id=invitation.id, role_id=role.id) for role in roles)
+    db.session.add_all(InvitationGroup(invitation_id=invitation.id, group_id=group.id) for group in groups)
+    # The memberships exist from now on; they are "pending" while their user is.
+    db.session.add_all(GroupMember(group_id=group.id, user_id=user.id) for group in groups)
+    _send(invitation, token, account, actor)
+    record("invitation.create", invitation, actor=actor, changes={
+        "email": address, "user_id": str(user.id), "roles": [r.name for r in roles],
+        "groups": [g.name for g in groups], "expires_at": invitation.expires_at.isoformat(),
+    })
+    return invitation
+
+
+def _ensure_open(invitation: Invitation, action: str) -> None:
+    if invitation.status != InvitationStatus.PENDING:
+        raise Conflict(f"This invitation was {invitation.status} already; it cannot be {action}.")
+
+
+def resend(invitation: Invitation, account: Account, actor: User) -> None:
+    """A new token and a new expiry (the old link dies), a new email, times sent + 1."""
+    _ensure_open(invitation, "resent")
+    if invitation.user_id is None:
+        raise Conflict("The invited user was deleted; revoke this invitation and invite them again.")
+    now = clock.now()
+    _remaining_today(account.id, now)
+    inviter = db.session.get(User, invitation.invited_by_id) if invitation.invited_by_id else None
+    token, digest = _new_token()
+    invitation.token_hash = digest
+    invitation.expires_at = now + _ttl()
+    invitation.sent_count += 1
+    invitation.last_sent_at = now
+    _send(invitation, token, account, inviter or actor)
+    record("invitation.resend", invitation, actor=actor,
+           changes={"sent_count": invitation.sent_count, "expires_at": invitation.expires_at.isoformat()})
+
+
+def revoke(invitation: Invitation, actor: User) -> None:
+    """The link dies at once and the pending user (with their pending memberships) is removed."""
+    _ensure_open(invitation, "revoked")
+    user_id = invitation.user_id
+    invitation.status = InvitationStatus.REVOKED.value
+    invitation.user_id = None
+    db.session.flush()
+    if user_id is not None:
+        db.session.execute(
+            delete(User).where(User.id == user_id, User.status == UserStatus.PENDING.value)
+            .execution_options(synchronize_session=False)
+        )
+    record("invitation.revoke", invitation, actor=actor,
+           changes={"email": invitation.email, "pending_user_removed": user_id is not None})
+
+
+def update_invitation(invitation: Invitation, actor_permissions: frozenset[Permission],
+                      role_ids: list[uuid.UUID], group_ids: list[uuid.UUID], expected_version: int) -> None:
+    """Replace the roles to grant and the groups to join of a not-yet-accepted invitation."""
+    _ensure_open(invitation, "changed")
+    roles = queries.roles_by_id(invitation.account_id, role_ids)
+    groups = queries.groups_by_id(invitation.account_id, group_ids)
+    old_roles = queries.roles_by_id(invitation.account_id, queries.role_ids_of(invitation.id))
+    old_groups = queries.groups_by_id(invitation.account_id, queries.group_ids_of(invitation.id))
+    for role in old_roles:
+        if refusal_to_grant(actor_permissions, role):
+            raise Forbidden(f"This invitation grants the role {role.name}, which you cannot grant.")
+    for role in roles:
+        ensure_may_grant(actor_permissions, role)
+    bumped = db.session.execute(
+        update(Invitation).where(Invitation.id == invitation.id, Invitation.version == expected_version)
+        .values(version=Invitation.version + 1).execution_options(synchronize_session=False)
+    )
+    if bumped.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("Someone else changed this invitation at the same time. Reload it and try again.")
+    db.session.expire(invitation)
+    _replace_roles(invitation.id, {r.id for r in old_roles}, {r.id for r in roles})
+    _replace_groups(invitation.id, invitation.user_id, {g.id for g in old_groups}, {g.id for g in groups})
+    record("invitation.update", invitation, changes={
+        "roles": {"from": [r.name for r in old_roles], "to": [r.name for r in roles]},
+        "groups": {"from": [g.name for g in old_groups], "to": [g.name for g in groups]},
+    })
+
+
+def _replace_roles(invitation_id: uuid.UUID, old: set[uuid.UUID], new: set[uuid.UUID]) -> None:
+    if old - new:
+        db.session.execute(delete(InvitationRole).where(InvitationRole.invitation_id == invitation_id,
+                                                        InvitationRole.role_id.in_(old - new)))
+    db.session.add_all(InvitationRole(invitation_id=invitation_id, role_id=role_id) for role_id in new - old)
+
+
+def _replace_groups(invitation_id: uuid.UUID, user_id: uuid.UUID | None, old: set[uuid.UUID],
+                    new: set[uuid.UUID]) -> None:
+    """The invitation's groups, and the pending user's memberships with them."""
+    if old - new:
+        db.session.execute(delete(InvitationGroup).where(InvitationGroup.invitation_id == invitation_id,
+                                                         InvitationGroup.group_id.in_(old - new)))
+        if user_id is not None:
+            db.session.execute(delete(GroupMember).where(GroupMember.user_id == user_id,
+                                                         GroupMember.group_id.in_(old - new)))
+    db.session.add_all(InvitationGroup(invitation_id=invitation_id, group_id=group_id) for group_id in new - old)
+    if user_id is not None:
+        member_of = set(db.session.scalars(select(GroupMember.group_id).where(GroupMember.user_id == user_id)))
+        db.session.add_all(GroupMember(group_id=group_id, user_id=user_id) for group_id in new - old - member_of)
+
+
+def retry_delivery(invitation: Invitation) -> None:
+    """Queue the invitation's failed email again."""
+    if invitation.email_id is None:
+        raise Conflict("This invitation has no email to retry.")
+    delivery.retry(invitation.email_id, invitation.account_id)
+
+
+def _inviter_permissions(inviter: User | None) -> frozenset[Permission] | None:
+    """What the inviter may grant *now*; None when they may no longer invite at all (I4)."""
+    if inviter is None or not inviter.is_active_user:
+        return None
+    held = ALL_PERMISSIONS if inviter.is_owner else held_permissions([inviter.id])[inviter.id]
+    return held if Permission.INVITATIONS_WRITE in held else None
+
+
+def open_invitation(token: str) -> queries.Invited:
+    """The invitation behind a link, if it may still be accepted; InvitationGone for every other case."""
+    invited = queries.by_token(token)
+    if (
+        invited is None
+        or not invited.invitation.is_usable(clock.now())
+        or invited.user.status != UserStatus.PENDING
+        or _inviter_permissions(invited.inviter) is None
+    ):
+        raise InvitationGone()
+    return invited
+
+
+def accept(invited: queries.Invited, details: Acceptance) -> User:
+    """Consume the invitation with one conditional UPDATE (two concurrent accepts: one wins, I2),
+    then activate the user and grant the roles the inviter may still grant (I4)."""
+    password_hash = hash_password(details.password)  # slow: done before the write lock is taken
+    invitation, user = invited.invitation, invited.user
+    now = clock.now()
+    consumed = db.session.execute(
+        update(Invitation)
+        .where(
+            Invitation.id == invitation.id,
+            Invitation.token_hash == invitation.token_hash,
+            Invitation.user_id == user.id,
+            Invitation.status == InvitationStatus.PENDING.value,
+            Invitation.expires_at > now,
+        )
+        .values(status=InvitationStatus.ACCEPTED.value, accepted_at=now, version=Invitation.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if consumed.rowcount != 1:  # type: ignore[attr-defined]
+        raise InvitationGone()
+    db.session.expire(invitation)
+    user.login = details.login
+    user.first_name = details.first_name
+    user.last_name = details.last_name
+    user.password_hash = password_hash
+    user.must_change_password = False
+    user.status = UserStatus.ACTIVE.value  # and so its group memberships are accepted
+    may_grant = _inviter_permissions(invited.inviter) or frozenset()
+    roles = db.session.scalars(
+        select(Role).join(InvitationRole, InvitationRole.role_id == Role.id)
+        .where(InvitationRole.invitation_id == invitation.id, Role.account_id == invitation.account_id)
+        .order_by(Role.name)
+    ).all()
+    granted = [role for role in roles if refusal_to_grant(may_grant, role) is None]
+    db.session.add_all(RoleAssignment(user_id=user.id, role_id=role.id, is_default=True) for role in granted)
+    record("invitation.accept", invitation, actor=user, account_id=invitation.account_id, changes={
+        "login": details.login,
+        "roles_granted": [r.name for r in granted],
+        "roles_withheld": [r.name for r in roles if r not in granted],
+    })
+    return user

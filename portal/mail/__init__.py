@@ -1,0 +1,1 @@
+"""Email: written to the outbox in the transaction that causes it, delivered by a worker over SMTP."""

@@ -1,0 +1,1 @@
+"""Self-service pages of the signed-in person (/me)."""

@@ -1,0 +1,146 @@
+"""The signed-in person's credentials: password, MFA, sign-in sessions and API keys.
+
+Every change writes an audit event and, where someone else might be using the account,
+sends a notice to the person's address through the outbox (SECURITY M4, R4).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from portal import db
+from portal.audit.services import record
+from portal.auth import login_sessions, mfa
+from portal.auth.passwords import hash_password, verify_password
+from portal.db import utcnow
+from portal.errors import Invalid, NotFound
+from portal.mail.outbox import enqueue
+from portal.models import ApiKey, LoginSession, User
+
+API_KEY_PREFIX = "ap_"
+
+
+def notify(user: User, subject: str, message: str) -> None:
+    """A security notice to the user's own address (through the outbox, in this transaction)."""
+    enqueue("security_notice", user.email, subject, account_id=user.account_id, user=user, message=message)
+
+
+def change_password(user: User, current: str, new: str, keep_session: uuid.UUID | None) -> None:
+    """The person's own password: the current one first (P5); every other session ends (S3)."""
+    if not verify_password(user.password_hash, current):
+        raise Invalid("Your current password is not right.")
+    user.password_hash = hash_password(new)
+    user.must_change_password = False
+    login_sessions.end_all(user.id, keep=keep_session)
+    record("me.change_password", user, actor=user, changes={"password": True})
+    notify(user, "Your password was changed", "The password of your Account Portal sign-in was just changed.")
+
+
+def confirm_mfa(user: User, sealed_secret: str, code: str, keep_session: uuid.UUID | None) -> list[str]:
+    """Turn MFA on once the code proves the app holds the secret; returns the recovery codes (shown once)."""
+    secret = mfa.unseal(sealed_secret)
+    step = mfa.matching_step(secret, code) if secret else None
+    if secret is None or step is None:
+        raise Invalid("That code does not match. Check your phone's clock and try the current code.")
+    codes = mfa.enable(user, secret, step)
+    login_sessions.end_all(user.id, keep=keep_session)
+    record("me.mfa_enable", user, actor=user)
+    notify(user, "Two-step sign-in is on", "Two-step sign-in (MFA) was turned on for your account.")
+    return codes
+
+
+def disable_mfa(user: User, current: str, code: str) -> None:
+    """Turn MFA off: needs the password and a current code (or a recovery code)."""
+    if not verify_password(user.password_hash, current):
+        raise Invalid("Your current password is not right.")
+    if not (mfa.accept_code(user, code) or mfa.use_recovery_code(user, code)):
+        raise Invalid("That code is not valid.")
+    mfa.disable(user)
+    record("me.mfa_disable", user, actor=user)
+    notify(user, "Two-step sign-in is off", "Two-step sign-in (MFA) was turned off for your account.")
+
+
+def regenerate_recovery_codes(user: User, code: str) -> list[str]:
+    """New recovery codes, proven with a current code; the old ones stop working."""
+    if not mfa.accept_code(user, code):
+        raise Invalid("That code is not valid.")
+    codes = mfa.replace_recovery_codes(user.id)
+    record("me.recovery_codes_regenerate", user, actor=user)
+    notify(user, "New recovery codes", "New MFA recovery codes were made; the old ones no longer work.")
+    return codes
+
+
+def my_sessions(user_id: uuid.UUID) -> list[LoginSession]:
+    """The person's live sessions, most recently used first."""
+    return list(
+        db.session.scalars(
+            select(LoginSession).where(LoginSession.user_id == user_id).order_by(LoginSession.last_seen_at.desc())
+        )
+    )
+
+
+def end_session(user: User, session_id: uuid.UUID) -> None:
+    """Sign one of the person's own sessions out."""
+    found = db.session.scalar(
+        select(LoginSession.id).where(LoginSession.id == session_id, LoginSession.user_id == user.id)
+    )
+    if found is None:
+        raise NotFound("No such session.")
+    login_sessions.end(session_id)
+    record("me.session_end", user, actor=user, changes={"session": str(session_id)})
+
+
+def end_other_sessions(user: User, keep: uuid.UUID) -> None:
+    """Sign every other session of the person out."""
+    login_sessions.end_all(user.id, keep=keep)
+    record("me.sessions_end_others", user, actor=user)
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_api_key(user: User, name: str, expires_at: datetime | None) -> str:
+    """A new key (256 bits, shown once); only its SHA-256 is stored (SECURITY K1)."""
+    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    db.session.add(ApiKey(user_id=user.id, name=name, prefix=key[:10], key_hash=_digest(key), expires_at=expires_at))
+    record("me.api_key_create", user, actor=user, changes={"name": name, "expires_at": str(expires_at or "")})
+    return key
+
+
+def my_api_keys(user_id: uuid.UUID) -> list[ApiKey]:
+    """The person's keys, newest first, revoked ones included."""
+    return list(db.session.scalars(select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.created_at.desc())))
+
+
+def revoke_api_key(user: User, key_id: uuid.UUID) -> ApiKey:
+    """Revoke one of the person's own keys."""
+    key = db.session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user.id))
+    if key is None:
+        raise NotFound("No such API key.")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        record("me.api_key_revoke", user, actor=user, changes={"name": key.name})
+    return key
+
+
+def user_for_api_key(key: str) -> User | None:
+    """The active user a usable key belongs to (touching its last-used time), or None."""
+    if not key.startswith(API_KEY_PREFIX):
+        return None
+    row = db.session.execute(
+        select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.key_hash == _digest(key))
+    ).first()
+    if row is None:
+        return None
+    api_key, user = row
+    now = utcnow()
+    if not api_key.is_usable(now) or not user.is_active_user:
+        return None
+    db.session.execute(update(ApiKey).where(ApiKey.id == api_key.id).values(last_used_at=now))
+    return user

@@ -1,0 +1,83 @@
+"""Forms of the signed-in person's own pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import DateField, EmailField, PasswordField, StringField, ValidationError
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
+
+from portal.db import utcnow
+from portal.forms import GoodPassword, lower, strip, valid_email
+from portal.models import User
+
+
+class ProfileForm(FlaskForm):
+    """Names, company, address and phone; changing the email needs the current password."""
+
+    first_name = StringField("First name", [Length(max=100)], filters=[strip])
+    last_name = StringField("Last name", [Length(max=100)], filters=[strip])
+    company_name = StringField("Company", [Length(max=100)], filters=[strip])
+    address = StringField("Address", [Length(max=255)], filters=[strip])
+    postal_code = StringField("Postal code", [Length(max=20)], filters=[strip])
+    city = StringField("City", [Length(max=100)], filters=[strip])
+    state = StringField("State", [Length(max=100)], filters=[strip])
+    country = StringField("Country", [Length(max=100)], filters=[strip])
+    phone = StringField("Phone", [Length(max=40)], filters=[strip])
+    email = EmailField("Email", [DataRequired(), valid_email], filters=[lower])
+    current_password = PasswordField("Current password (only to change the email)")
+
+    FIELDS = ("first_name", "last_name", "company_name", "address", "postal_code", "city", "state", "country",
+              "phone")
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def validate_current_password(self, field: Any) -> None:
+        if self.email.data and self.email.data != self.user.email and not field.data:
+            raise ValidationError("Enter your current password to change your email.")
+
+    def profile(self) -> dict[str, str]:
+        """The submitted profile fields (never anything else)."""
+        return {name: self[name].data or "" for name in self.FIELDS}
+
+
+class PasswordChangeForm(FlaskForm):
+    current_password = PasswordField("Current password", [DataRequired()])
+    password = PasswordField("New password", [DataRequired(), GoodPassword()])
+    password_confirmation = PasswordField(
+        "Repeat the new password", [DataRequired(), EqualTo("password", message="The two passwords differ.")]
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.password_context = [user.login, user.email]
+
+
+class MfaConfirmForm(FlaskForm):
+    code = StringField("Code from your authenticator app", [DataRequired(), Length(min=6, max=8)], filters=[strip])
+
+
+class MfaDisableForm(FlaskForm):
+    current_password = PasswordField("Current password", [DataRequired()])
+    code = StringField("A code from your app, or a recovery code", [DataRequired()], filters=[strip])
+
+
+class RecoveryCodesForm(FlaskForm):
+    code = StringField("Code from your authenticator app", [DataRequired()], filters=[strip])
+
+
+class ApiKeyForm(FlaskForm):
+    name = StringField("Name", [DataRequired(), Length(max=100)], filters=[strip])
+    expires_on = DateField("Expires on (optional)", [Optional()])
+
+    def validate_expires_on(self, field: Any) -> None:
+        if field.data and field.data <= utcnow().date():
+            raise ValidationError("Choose a date after today.")
+
+
+class ReauthForm(FlaskForm):
+    password = PasswordField("Password", [DataRequired()])
+    code = StringField("Code from your authenticator app", filters=[strip])

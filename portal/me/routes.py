@@ -1,0 +1,289 @@
+"""The signed-in person's own pages: profile, password, MFA, sessions, API keys, active roles."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, time, timedelta
+
+from flask import Blueprint, flash, g, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, logout_user
+from markupsafe import Markup
+
+from portal import db
+from portal.accounts import ownership
+from portal.audit.services import record
+from portal.auth import mfa
+from portal.auth.passwords import verify_password
+from portal.auth.redirects import safe_next
+from portal.db import utcnow
+from portal.errors import Invalid
+from portal.me import credentials, services
+from portal.me import profile as profile_service
+from portal.me.forms import (
+    ApiKeyForm,
+    MfaConfirmForm,
+    MfaDisableForm,
+    PasswordChangeForm,
+    ProfileForm,
+    ReauthForm,
+    RecoveryCodesForm,
+)
+from portal.permissions import signed_in
+from portal.rendering import redirect_after_post, redirect_or_render, render
+from portal.roles.queries import held_roles
+
+bp = Blueprint("me", __name__, url_prefix="/me")
+
+
+@bp.get("/roles")
+@signed_in
+def roles() -> ResponseReturnValue:
+    return render("me/roles.html", "my_roles", held=held_roles(current_user.id),
+                  active=set(g.login_session.active_role_ids))
+
+
+def _set_active(role_id: uuid.UUID, active: bool) -> ResponseReturnValue:
+    assignment = services.set_role_active(g.login_session, current_user, role_id, active)
+    db.session.commit()
+    flash(f"{assignment.role.name} is {'active' if active else 'inactive'} for this session.", "success")
+    # A whole page, even for htmx: the navigation depends on the active roles.
+    return redirect_after_post(url_for(".roles"))
+
+
+@bp.post("/roles/<uuid:role_id>/activate")
+@signed_in
+def activate_role(role_id: uuid.UUID) -> ResponseReturnValue:
+    return _set_active(role_id, True)
+
+
+@bp.post("/roles/<uuid:role_id>/deactivate")
+@signed_in
+def deactivate_role(role_id: uuid.UUID) -> ResponseReturnValue:
+    return _set_active(role_id, False)
+
+
+# --- profile, password, MFA, sessions, API keys (issue 7) --------------------------------------------
+
+RECENT_SIGN_IN = timedelta(minutes=10)
+
+
+def _needs_recent_sign_in() -> ResponseReturnValue | None:
+    """Sensitive actions want a sign-in from the last ten minutes (SECURITY S6); else the re-auth page."""
+    if utcnow() - g.login_session.authenticated_at <= RECENT_SIGN_IN:
+        return None
+    flash("Please confirm it is you before this change.", "info")
+    return redirect_after_post(url_for(".reauth", next=request.full_path.rstrip("?")))
+
+
+@bp.route("", methods=["GET", "POST"])
+@signed_in
+def profile() -> ResponseReturnValue:
+    form = ProfileForm(obj=current_user, user=current_user)
+    if request.method == "GET" or not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return render("me/profile.html", "profile_form", status=status, form=form,
+                      offer=ownership.transfer_offered_to(current_user))
+    changes = profile_service.update_my_profile(current_user, form.profile(), form.email.data,
+                                                form.current_password.data or "")
+    db.session.commit()
+    flash("Your profile was saved." if changes else "Nothing changed.", "success")
+    return redirect_after_post(url_for(".profile"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@signed_in
+def password() -> ResponseReturnValue:
+    form = PasswordChangeForm(user=current_user)
+    if request.method == "GET" or not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return render("me/password.html", "password_form", status=status, form=form)
+    credentials.change_password(current_user, form.current_password.data, form.password.data, g.login_session.id)
+    db.session.commit()
+    flash("Your password was changed; your other sessions were signed out.", "success")
+    return redirect_after_post(url_for(".profile"))
+
+
+def _enrolment_secret() -> str:
+    """The secret being enrolled, kept sealed in the session until a code confirms it."""
+    sealed = session.get("mfa_enrol")
+    secret = mfa.unseal(sealed) if sealed else None
+    if secret is None:
+        secret = mfa.new_secret()
+        session["mfa_enrol"] = mfa.seal(secret)
+    return secret
+
+
+def _mfa_context(**extra: object) -> dict[str, object]:
+    context: dict[str, object] = {"remaining": mfa.remaining_recovery_codes(current_user.id)}
+    if not current_user.mfa_enabled:
+        secret = _enrolment_secret()
+        uri = mfa.provisioning_uri(secret, current_user, g.user_account.name)
+        context.update(secret=secret, qr=Markup(mfa.qr_svg(uri)), confirm_form=MfaConfirmForm())
+    else:
+        context.update(disable_form=MfaDisableForm(), codes_form=RecoveryCodesForm())
+    return {**context, **extra}
+
+
+@bp.get("/mfa")
+@signed_in
+def mfa_page() -> ResponseReturnValue:
+    return render("me/mfa.html", "mfa", **_mfa_context())
+
+
+@bp.post("/mfa")
+@signed_in
+def mfa_confirm() -> ResponseReturnValue:
+    if (reauth := _needs_recent_sign_in()) is not None:
+        return reauth
+    form = MfaConfirmForm()
+    if current_user.mfa_enabled or not form.validate_on_submit():
+        return render("me/mfa.html", "mfa", status=422, **_mfa_context(confirm_form=form))
+    try:
+        codes = credentials.confirm_mfa(current_user, session.get("mfa_enrol", ""), form.code.data, g.login_session.id)
+    except Invalid as error:
+        form.code.errors = [error.message]
+        return render("me/mfa.html", "mfa", status=422, **_mfa_context(confirm_form=form))
+    session.pop("mfa_enrol", None)
+    db.session.commit()
+    return render("me/mfa.html", "mfa", **_mfa_context(new_codes=codes))
+
+
+@bp.post("/mfa/disable")
+@signed_in
+def mfa_disable() -> ResponseReturnValue:
+    if (reauth := _needs_recent_sign_in()) is not None:
+        return reauth
+    form = MfaDisableForm()
+    if not form.validate_on_submit():
+        return render("me/mfa.html", "mfa", status=422, **_mfa_context(disable_form=form))
+    if g.user_account.require_mfa:
+        raise Invalid("Your account requires two-step sign-in; it cannot be turned off.")
+    try:
+        credentials.disable_mfa(current_user, form.current_password.data, form.code.data)
+    except Invalid as error:
+        db.session.commit()  # a used code stays used
+        form.code.errors = [error.message]
+        return render("me/mfa.html", "mfa", status=422, **_mfa_context(disable_form=form))
+    db.session.commit()
+    flash("Two-step sign-in is off.", "success")
+    return redirect_after_post(url_for(".mfa_page"))
+
+
+@bp.post("/mfa/recovery-codes")
+@signed_in
+def mfa_recovery_codes() -> ResponseReturnValue:
+    if (reauth := _needs_recent_sign_in()) is not None:
+        return reauth
+    form = RecoveryCodesForm()
+    if not current_user.mfa_enabled or not form.validate_on_submit():
+        return render("me/mfa.html", "mfa", status=422, **_mfa_context(codes_form=form))
+    try:
+        codes = credentials.regenerate_recovery_codes(current_user, form.code.data)
+    except Invalid as error:
+        form.code.errors = [error.message]
+        return render("me/mfa.html", "mfa", status=422, **_mfa_context(codes_form=form))
+    db.session.commit()
+    return render("me/mfa.html", "mfa", **_mfa_context(new_codes=codes))
+
+
+@bp.route("/reauth", methods=["GET", "POST"])
+@signed_in
+def reauth() -> ResponseReturnValue:
+    form = ReauthForm()
+    target = safe_next(request.args.get("next")) or url_for(".profile")
+    if request.method == "GET" or not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return render("me/reauth.html", "reauth_form", status=status, form=form)
+    ok = verify_password(current_user.password_hash, form.password.data)
+    if ok and current_user.mfa_enabled:
+        ok = mfa.accept_code(current_user, form.code.data or "")
+    if not ok:
+        record("me.reauth_failed", current_user, actor=current_user)
+        db.session.commit()
+        return render("me/reauth.html", "reauth_form", status=401, form=form,
+                      error="That did not match. Try again.")
+    g.login_session.authenticated_at = utcnow()
+    db.session.commit()
+    return redirect_after_post(target)
+
+
+@bp.get("/sessions")
+@signed_in
+def sessions() -> ResponseReturnValue:
+    return render("me/sessions.html", "my_sessions", sessions=credentials.my_sessions(current_user.id))
+
+
+@bp.post("/sessions/<uuid:session_id>/end")
+@signed_in
+def end_session(session_id: uuid.UUID) -> ResponseReturnValue:
+    credentials.end_session(current_user, session_id)
+    db.session.commit()
+    if session_id == g.login_session.id:
+        logout_user()
+        session.clear()
+        return redirect_after_post(url_for("auth.login"))
+    flash("That session was signed out.", "success")
+    return redirect_or_render(url_for(".sessions"), "me/sessions.html", "my_sessions",
+                              sessions=credentials.my_sessions(current_user.id))
+
+
+@bp.post("/sessions/end-others")
+@signed_in
+def end_other_sessions() -> ResponseReturnValue:
+    credentials.end_other_sessions(current_user, g.login_session.id)
+    db.session.commit()
+    flash("Every other session was signed out.", "success")
+    return redirect_or_render(url_for(".sessions"), "me/sessions.html", "my_sessions",
+                              sessions=credentials.my_sessions(current_user.id))
+
+
+@bp.get("/api-keys")
+@signed_in
+def api_keys() -> ResponseReturnValue:
+    return render("me/api_keys.html", "api_keys", form=ApiKeyForm(), keys=credentials.my_api_keys(current_user.id))
+
+
+@bp.post("/api-keys")
+@signed_in
+def create_api_key() -> ResponseReturnValue:
+    if (reauth := _needs_recent_sign_in()) is not None:
+        return reauth
+    form = ApiKeyForm()
+    if not form.validate_on_submit():
+        return render("me/api_keys.html", "api_keys", status=422, form=form,
+                      keys=credentials.my_api_keys(current_user.id))
+    expires = datetime.combine(form.expires_on.data, time.min, tzinfo=UTC) if form.expires_on.data else None
+    key = credentials.create_api_key(current_user, form.name.data, expires)
+    db.session.commit()
+    # Shown once, now: only its hash is kept.
+    return render("me/api_keys.html", "api_keys", form=ApiKeyForm(formdata=None), new_key=key,
+                  keys=credentials.my_api_keys(current_user.id))
+
+
+@bp.post("/api-keys/<uuid:key_id>/revoke")
+@signed_in
+def revoke_api_key(key_id: uuid.UUID) -> ResponseReturnValue:
+    key = credentials.revoke_api_key(current_user, key_id)
+    db.session.commit()
+    flash(f"The key {key.name} was revoked.", "success")
+    return redirect_or_render(url_for(".api_keys"), "me/api_keys.html", "api_keys", form=ApiKeyForm(formdata=None),
+                              keys=credentials.my_api_keys(current_user.id))
+
+
+@bp.post("/ownership/accept")
+@signed_in
+def accept_ownership() -> ResponseReturnValue:
+    ownership.accept_transfer(current_user)
+    db.session.commit()
+    flash(f"You are now the owner of {g.user_account.name}.", "success")
+    return redirect_after_post(url_for(".profile"))
+
+
+@bp.post("/ownership/decline")
+@signed_in
+def decline_ownership() -> ResponseReturnValue:
+    ownership.decline_transfer(current_user)
+    db.session.commit()
+    flash("You declined the ownership.", "success")
+    return redirect_after_post(url_for(".profile"))

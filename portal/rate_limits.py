@@ -1,0 +1,131 @@
+"""Rate limits on the steps a guesser repeats (issue 8, SECURITY L4): sign-in and its MFA step,
+password reset, invitation accept, sign-up, re-authentication.
+
+Each guarded route gets two limits (flask-limiter, storage RATELIMIT_STORAGE_URI): one per client
+address (RATELIMIT_PER_ADDRESS) and one per identity (RATELIMIT_PER_LOGIN): the token in the URL,
+else the login or email typed, else the person part-way through sign-in or signed in. Both count
+every attempt, right or wrong, before the view runs. Over a limit: 429 with a readable page, or
+the message alone for htmx, and a Retry-After header.
+
+Routes are chosen here by URL pattern when the app is built, so feature modules need no
+decorator and a route that does not exist yet is simply skipped. The brute-force lockout
+(portal.auth.lockout) is separate: it counts failures per login in the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response, current_app, request, session
+from flask_limiter import RateLimitExceeded
+from flask_limiter.util import get_remote_address
+from flask_login import current_user
+from limits import parse_many
+from werkzeug.routing import Rule
+
+from portal.errors import error_page
+from portal.extensions import limiter
+from portal.request_log import log_event, loggable_path
+
+# (URL rule pattern, methods limited). A rule with a secret in its path (<token>) is limited on
+# GET as well: opening the link checks the token.
+GUARDED: list[tuple[re.Pattern[str], frozenset[str]]] = [
+    (re.compile(r"^/login(/|$)"), frozenset({"POST"})),
+    (re.compile(r"^/password-reset(/|$)"), frozenset({"POST"})),
+    (re.compile(r"^/invitations/accept/"), frozenset({"POST"})),
+    (re.compile(r"^/signup$"), frozenset({"POST"})),
+    # Steps that check the current password again: an oracle for whoever holds a stolen session.
+    (re.compile(r"^/(me/)?re-?auth"), frozenset({"POST"})),
+    (re.compile(r"^/me/(password|email|mfa)"), frozenset({"POST"})),
+    (re.compile(r"^/accounts/<uuid:account_id>/transfer$"), frozenset({"POST"})),
+]
+_SECRET_ARG = re.compile(r"token|secret|code|key", re.I)
+
+
+def per_address_limit() -> str:
+    """The per-address limit string from the config (read per request: tests lower it)."""
+    return str(current_app.config["RATELIMIT_PER_ADDRESS"])
+
+
+def per_login_limit() -> str:
+    """The per-identity limit string from the config."""
+    return str(current_app.config["RATELIMIT_PER_LOGIN"])
+
+
+def _digest(value: str) -> str:
+    # Keys may live in Redis: no login, email or token goes there in clear.
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(secret, b"ratelimit:" + value.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def identity() -> str:
+    """Whom the attempt is about: the URL's token, the login or email typed, or the person."""
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, str) and _SECRET_ARG.search(name):
+            return "token:" + _digest(value)
+    for field in ("login", "email"):
+        typed = request.form.get(field, "").strip().lower()
+        if typed:
+            return "login:" + _digest(typed)
+    pending = session.get("mfa_pending")
+    if isinstance(pending, dict) and pending.get("user_id"):
+        return "user:" + str(pending["user_id"])
+    if current_user.is_authenticated:
+        return "user:" + str(current_user.id)
+    return "address:" + get_remote_address()
+
+
+def _guarded_methods(rule: Rule) -> frozenset[str]:
+    methods: set[str] = set()
+    for pattern, limited in GUARDED:
+        if pattern.search(rule.rule):
+            methods |= limited & (rule.methods or set())
+            if any(_SECRET_ARG.search(argument) for argument in rule.arguments):
+                methods |= {"GET"} & (rule.methods or set())
+    return frozenset(methods)
+
+
+def _limit(view: Callable[..., Any], methods: frozenset[str]) -> Callable[..., Any]:
+    for provider, key_func in ((per_address_limit, get_remote_address), (per_login_limit, identity)):
+        view = limiter.limit(provider, key_func=key_func, methods=sorted(methods))(view)
+    return view
+
+
+def guarded_endpoints(app: Flask) -> dict[str, frozenset[str]]:
+    """The endpoints that get limits, with the methods limited."""
+    endpoints: dict[str, frozenset[str]] = {}
+    for rule in app.url_map.iter_rules():
+        methods = _guarded_methods(rule)
+        if methods:
+            endpoints[rule.endpoint] = endpoints.get(rule.endpoint, frozenset()) | methods
+    return endpoints
+
+
+def _wait_words(seconds: int) -> str:
+    if seconds <= 60:
+        return "a minute"
+    if seconds < 3600:
+        return f"{(seconds + 59) // 60} minutes"
+    return "an hour"
+
+
+def _too_many(error: RateLimitExceeded) -> Response:
+    seconds = int(error.limit.limit.get_expiry())
+    log_event("rate_limited", path=loggable_path(), method=request.method, limit=str(error.limit.limit))
+    response = error_page(429, "Too many attempts", f"Too many attempts. Wait {_wait_words(seconds)} and try again.")
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Bind the limiter and put the limits on the guarded routes (call after the blueprints)."""
+    for key in ("RATELIMIT_PER_ADDRESS", "RATELIMIT_PER_LOGIN"):
+        parse_many(app.config[key])  # a typo in a limit fails at start, not at the first sign-in
+    limiter.init_app(app)
+    for endpoint, methods in guarded_endpoints(app).items():
+        app.view_functions[endpoint] = _limit(app.view_functions[endpoint], methods)
+    app.register_error_handler(RateLimitExceeded, _too_many)

@@ -1,0 +1,68 @@
+"""The role form (new and edit), and the forms that grant a role and mark it default."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, SelectMultipleField, StringField, TextAreaField, ValidationError
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length
+
+from portal.forms import strip
+from portal.permissions import Permission
+from portal.roles import queries
+
+
+class RoleForm(FlaskForm):
+    """Create or edit a custom role: `name` (unique in the account, any case), `description`, `permissions`."""
+
+    name = StringField("Name", [DataRequired(message="Give the role a name."), Length(min=2, max=64)],
+                       filters=[strip])
+    description = TextAreaField("Description", [Length(max=255)], filters=[strip])
+    permissions = SelectMultipleField("Permissions", choices=[SelectChoice(p.value, p.description) for p in Permission])
+    version = HiddenField()
+
+    def __init__(self, *args: Any, account_id: uuid.UUID, role_id: uuid.UUID | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.account_id = account_id
+        self.role_id = role_id
+
+    def validate_name(self, field: StringField) -> None:
+        if field.data and queries.role_name_taken(self.account_id, field.data, self.role_id):
+            raise ValidationError("Another role of the account has this name.")
+
+    def chosen_permissions(self) -> frozenset[Permission]:
+        return frozenset(Permission(value) for value in self.permissions.data or [])
+
+
+class UserRoleForm(FlaskForm):
+    """Grant a role to a user, or change whether a held role is default: `role_id`, `default`."""
+
+    role_id = StringField("Role", [DataRequired(message="Choose a role.")], filters=[strip])
+    default = BooleanField("Default (active at sign-in)")
+
+    def validate_role_id(self, field: StringField) -> None:
+        try:
+            uuid.UUID(field.data or "")
+        except ValueError:
+            raise ValidationError("Choose a role.") from None
+
+    def role_uuid(self) -> uuid.UUID:
+        return uuid.UUID(self.role_id.data)
+
+
+class DefaultFlagForm(FlaskForm):
+    """Mark a held role default or not; without `default`, the flag is toggled."""
+
+    default = StringField()
+
+    def wanted(self) -> bool | None:
+        """True or False as asked; None (toggle) when `default` is absent or unreadable."""
+        value = (self.default.data or "").strip().lower()
+        if value in {"1", "true", "on", "yes", "y"}:
+            return True
+        if value in {"0", "false", "off", "no", "n"}:
+            return False
+        return None

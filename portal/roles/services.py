@@ -1,0 +1,211 @@
+"""Changing roles and who holds them. Every path checks the no-escalation rules (SECURITY A4, A5).
+
+The rules, in one place for every caller (pages, bulk actions, the API):
+- a role's permissions are always a subset of the actor's own: nobody creates, edits or grants a
+  role holding a permission they do not hold, nor edits or deletes a role holding one;
+- built-in roles are neither edited nor deleted;
+- a role is granted, changed or taken away only when the policy lets the actor act on the user
+  (nobody but the owner acts on the owner; only the owner or an account-admin on an account-admin);
+- a person cannot take roles:write away from themselves through a role edit, a role deletion or
+  removing their own role while it is their last held source of roles:write (the owner is exempt:
+  they hold every permission whatever their roles). The owner always remains, so the account is
+  never locked out; this rule keeps an admin from cutting off the branch they sit on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from portal import db
+from portal.audit.services import record
+from portal.errors import Conflict, Forbidden, Invalid, NotFound
+from portal.models import LoginSession, Role, RoleAssignment, User
+from portal.permissions import Permission
+from portal.roles import policy
+from portal.roles.queries import permissions_of, role_version
+
+BUILTIN_REFUSAL = "Built-in roles cannot be changed or deleted."
+
+
+def _values(permissions: Iterable[Permission]) -> list[str]:
+    return sorted(p.value for p in permissions)
+
+
+def _ensure_may_give(actor_permissions: frozenset[Permission], permissions: frozenset[Permission]) -> None:
+    missing = permissions - actor_permissions
+    if missing:
+        names = ", ".join(sorted(p.value for p in missing))
+        raise Forbidden(f"You cannot give a role permissions you do not hold yourself ({names}).")
+
+
+def _ensure_keeps_roles_write(actor: User, role_id: uuid.UUID, after: frozenset[Permission] | None,
+                              held_after: bool = True) -> None:
+    """Refuse a change that takes the actor's last held source of roles:write away from them.
+
+    `after` is the role's permissions once changed (None: the role is deleted); held_after=False
+    when the change takes the role itself away from the actor.
+    """
+    if actor.is_owner:
+        return
+    sources_before, sources_after = 0, 0
+    for assignment in db.session.scalars(select(RoleAssignment).where(RoleAssignment.user_id == actor.id)):
+        permissions = permissions_of(assignment.role)
+        if Permission.ROLES_WRITE in permissions:
+            sources_before += 1
+        if assignment.role_id == role_id:
+            permissions = after if (after is not None and held_after) else frozenset()
+        if Permission.ROLES_WRITE in permissions:
+            sources_after += 1
+    if sources_before and not sources_after:
+        raise Invalid(
+            "This change would take the roles:write permission away from you: it is your last role "
+            "that has it. Ask the owner or another administrator to make it."
+        )
+
+
+def _flush_named(role: Role) -> None:
+    """Flush, turning a name taken at the same moment by someone else into a clear refusal.
+
+    The form checks the name first; this covers two people saving the same name at once.
+    """
+    name = role.name
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()  # the request changes nothing; the refusal is rendered afterwards
+        raise Conflict(f"Another role was named {name} a moment ago. Choose another name.") from None
+
+
+# --- Roles ---------------------------------------------------------------------------------------
+
+
+def refusal_to_change(role: Role, actor_permissions: frozenset[Permission]) -> str | None:
+    """Why the actor may not edit or delete the role, or None when they may (pages hide the buttons)."""
+    if Permission.ROLES_WRITE not in actor_permissions:
+        return "You need the roles:write permission to change roles."
+    if role.is_builtin:
+        return BUILTIN_REFUSAL
+    missing = permissions_of(role) - actor_permissions
+    if missing:
+        names = ", ".join(sorted(p.value for p in missing))
+        return f"The role {role.name} holds permissions you do not have ({names}); you cannot change it."
+    return None
+
+
+def ensure_may_change(role: Role, actor_permissions: frozenset[Permission]) -> None:
+    """Raise Forbidden unless the actor may edit or delete the role."""
+    reason = refusal_to_change(role, actor_permissions)
+    if reason:
+        raise Forbidden(reason)
+
+
+def create_role(account_id: uuid.UUID, *, name: str, description: str, permissions: frozenset[Permission],
+                actor: User, actor_permissions: frozenset[Permission]) -> Role:
+    """A custom role of the account, holding only permissions the actor holds."""
+    _ensure_may_give(actor_permissions, permissions)
+    role = Role(account_id=account_id, name=name, description=description, permissions=_values(permissions),
+                is_builtin=False)
+    db.session.add(role)
+    _flush_named(role)
+    record("role.create", role, actor=actor,
+           changes={"name": name, "description": description, "permissions": _values(permissions)})
+    return role
+
+
+def update_role(role: Role, *, name: str, description: str, permissions: frozenset[Permission],
+                expected_version: str, actor: User, actor_permissions: frozenset[Permission]) -> Role:
+    """Change a custom role; refused for built-in roles, escalation, lock-out and a stale form (409)."""
+    ensure_may_change(role, actor_permissions)
+    _ensure_may_give(actor_permissions, permissions)
+    if expected_version != role_version(role):
+        raise Conflict("Someone else changed this role while you were editing it. "
+                       "Reload the page to see their change, then make yours again.")
+    _ensure_keeps_roles_write(actor, role.id, permissions)
+    before = {"name": role.name, "description": role.description, "permissions": sorted(role.permissions)}
+    after = {"name": name, "description": description, "permissions": _values(permissions)}
+    changes = {key: [before[key], after[key]] for key in before if before[key] != after[key]}
+    role.name, role.description, role.permissions = name, description, _values(permissions)
+    if changes:
+        _flush_named(role)
+        record("role.update", role, actor=actor, changes=changes)
+    return role
+
+
+def delete_role(role: Role, *, actor: User, actor_permissions: frozenset[Permission]) -> int:
+    """Delete a custom role and every assignment of it; returns how many users held it."""
+    ensure_may_change(role, actor_permissions)
+    _ensure_keeps_roles_write(actor, role.id, None)
+    holders = db.session.scalars(select(RoleAssignment.user_id).where(RoleAssignment.role_id == role.id)).all()
+    db.session.execute(delete(RoleAssignment).where(RoleAssignment.role_id == role.id))
+    record("role.delete", role, actor=actor,
+           changes={"name": role.name, "permissions": sorted(role.permissions), "holders": len(holders)})
+    db.session.delete(role)
+    return len(holders)
+
+
+# --- Who holds which role ------------------------------------------------------------------------
+
+
+def _ensure_may_assign(user: User, role: Role, actor: User, actor_permissions: frozenset[Permission]) -> None:
+    if role.account_id != user.account_id:
+        raise NotFound("No such role.")
+    policy.ensure_may_act_on(actor, actor_permissions, user)
+    policy.ensure_may_grant(actor_permissions, role)
+
+
+def _assignment(user: User, role: Role) -> RoleAssignment | None:
+    return db.session.get(RoleAssignment, (user.id, role.id))
+
+
+def assign_role(user: User, role: Role, *, is_default: bool, actor: User,
+                actor_permissions: frozenset[Permission]) -> RoleAssignment:
+    """Grant the role to the user, or change whether it is a default role when they hold it already.
+
+    A newly granted role is active from the user's next sign-in when it is a default role (or once
+    they activate it on /me/roles); live sessions keep the roles they have active.
+    """
+    _ensure_may_assign(user, role, actor, actor_permissions)
+    assignment = _assignment(user, role)
+    if assignment is None:
+        assignment = RoleAssignment(user_id=user.id, role_id=role.id, is_default=is_default)
+        db.session.add(assignment)
+        record("role.grant", user, actor=actor, changes={"role": role.name, "default": is_default})
+    elif assignment.is_default != is_default:
+        assignment.is_default = is_default
+        record("role.default", user, actor=actor, changes={"role": role.name, "default": is_default})
+    return assignment
+
+
+def set_default(user: User, role: Role, is_default: bool | None, *, actor: User,
+                actor_permissions: frozenset[Permission]) -> RoleAssignment:
+    """Mark a held role default (active at sign-in) or not; None toggles the flag."""
+    _ensure_may_assign(user, role, actor, actor_permissions)
+    assignment = _assignment(user, role)
+    if assignment is None:
+        raise NotFound(f"{user.full_name} does not hold the role {role.name}.")
+    if is_default is None:
+        is_default = not assignment.is_default
+    if assignment.is_default != is_default:
+        assignment.is_default = is_default
+        record("role.default", user, actor=actor, changes={"role": role.name, "default": is_default})
+    return assignment
+
+
+def remove_role(user: User, role: Role, *, actor: User, actor_permissions: frozenset[Permission]) -> None:
+    """Take the role away; it stops counting on the user's very next request (SECURITY A6)."""
+    _ensure_may_assign(user, role, actor, actor_permissions)
+    assignment = _assignment(user, role)
+    if assignment is None:
+        raise NotFound(f"{user.full_name} does not hold the role {role.name}.")
+    if user.id == actor.id:
+        _ensure_keeps_roles_write(actor, role.id, permissions_of(role), held_after=False)
+    db.session.delete(assignment)
+    # Forget it in live sessions too, so that granting it again later does not silently reactivate it.
+    for login_session in db.session.scalars(select(LoginSession).where(LoginSession.user_id == user.id)):
+        if str(role.id) in login_session.active_role_ids:
+            login_session.active_role_ids = [r for r in login_session.active_role_ids if r != str(role.id)]
+    record("role.revoke", user, actor=actor, changes={"role": role.name})

@@ -1,0 +1,522 @@
+"""The admin side of invitations: list, invite, per-address report, edit, resend, revoke, retry,
+daily limit, permissions and tenant isolation (issue 5; SECURITY I4, I5, A3, A4, L3, R2)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from portal import db
+from portal.invitations import clock
+from portal.models import (
+    AuditEvent,
+    GroupMember,
+    Invitation,
+    InvitationGroup,
+    InvitationRole,
+    OutboxEmail,
+    RoleAssignment,
+    User,
+)
+from tests.helpers import Client, Portal, Tenant, emails_to, invitation_token, make_group, role_named
+
+
+@pytest.fixture
+def tenant(portal: Portal) -> Tenant:
+    return portal.tenant("A")
+
+
+def url(tenant: Tenant, suffix: str = "") -> str:
+    return f"/accounts/{tenant.id}/invitations{suffix}"
+
+
+def invite(client: Client, tenant: Tenant, emails: str, roles: tuple[Any, ...] = (), groups: tuple[Any, ...] = (),
+           **kwargs: Any) -> Any:
+    data = {"emails": emails, "roles": [str(r.id) for r in roles], "groups": [str(g.id) for g in groups]}
+    return client.post(url(tenant), data, **kwargs)
+
+
+def invitation_of(portal: Portal, email: str) -> Invitation:
+    return portal.scalar(select(Invitation).where(Invitation.email == email).order_by(Invitation.created_at.desc()))
+
+
+def count(portal: Portal, model: type, *where: Any) -> int:
+    return portal.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def snapshot(portal: Portal) -> tuple[int, ...]:
+    """Row counts of everything inviting touches."""
+    return tuple(count(portal, model) for model in (User, Invitation, InvitationRole, InvitationGroup, GroupMember,
+                                                    OutboxEmail, RoleAssignment))
+
+
+# --- inviting -------------------------------------------------------------------------------------------------
+
+
+def test_invite_one_creates_pending_user_invitation_memberships_and_email(portal: Portal, tenant: Tenant) -> None:
+    engineering = make_group(portal, tenant.account, "Engineering")
+    user_manager_role = role_named(portal, tenant.account, "user-manager")
+    client = portal.client(tenant.admin)
+    response = invite(client, tenant, "Jane.Doe@Example.com", roles=(user_manager_role,), groups=(engineering,))
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(url(tenant))
+    assert "Invited 1 person: jane.doe@example.com." in client.get(url(tenant)).get_data(as_text=True)
+
+    invitation = invitation_of(portal, "jane.doe@example.com")
+    user = portal.get(User, invitation.user_id)
+    assert user.status == "pending" and user.password_hash is None and user.email == "jane.doe@example.com"
+    assert re.fullmatch(r"jane\.doe-[0-9a-f]{6}", user.login)
+    assert invitation.status == "pending" and invitation.sent_count == 1 and invitation.invited_by_id == tenant.admin.id
+    assert re.fullmatch(r"[0-9a-f]{64}", invitation.token_hash)
+    assert abs(invitation.expires_at - (clock.now() + timedelta(days=7))) < timedelta(minutes=1)
+    # Roles wait on the invitation; the group membership exists now (pending while the user is).
+    assert count(portal, InvitationRole, InvitationRole.invitation_id == invitation.id) == 1
+    assert count(portal, RoleAssignment, RoleAssignment.user_id == user.id) == 0
+    assert count(portal, GroupMember, GroupMember.user_id == user.id, GroupMember.group_id == engineering.id) == 1
+    # The email: queued in the same transaction, linked to the invitation, link from PORTAL_BASE_URL (R2).
+    [email] = emails_to(portal, "jane.doe@example.com")
+    assert email.status == "queued" and email.id == invitation.email_id and email.account_id == tenant.id
+    assert "http://portal.example.com/invitations/accept/" in email.body_text
+    assert "http://portal.example.com/invitations/accept/" in email.body_html
+    assert "Admin-A" in email.subject and "Tenant A" in email.subject
+    token = invitation_token(portal, "jane.doe@example.com")
+    assert len(token) >= 43 and token not in invitation.token_hash  # 32 random bytes; only a digest is stored
+    # Audited, without the token.
+    event = portal.scalar(select(AuditEvent).where(AuditEvent.action == "invitation.create"))
+    assert event.actor_id == tenant.admin.id and event.target_id == str(invitation.id)
+    assert event.changes["email"] == "jane.doe@example.com" and event.changes["roles"] == ["user-manager"]
+    assert token not in str(event.changes)
+
+
+def test_invite_many_reports_each_refused_address_and_invites_the_rest(portal: Portal, tenant: Tenant) -> None:
+    client = portal.client(tenant.admin)
+    assert invite(client, tenant, "pending@example.com").status_code == 303
+    pending = invitation_of(portal, "pending@example.com")
+    before = count(portal, User)
+    text = ("new1@example.com, not-an-address\nmember-a@example.com;pending@example.com\n\n"
+            "new2@example.com NEW1@example.com")
+    response = invite(client, tenant, text)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "2 invited, 3 not invited." in html
+    assert "new1@example.com: invited." in html and "new2@example.com: invited." in html
+    assert "not-an-address: Not a valid address" in html
+    assert "member-a@example.com: Already a user of this account." in html
+    assert "pending@example.com: Already invited." in html
+    assert f'action="{url(tenant, f"/{pending.id}/resend")}"' in html  # the way out: resend
+    # The refused addresses are left in the box; the invited ones are gone from it.
+    box = re.search(r"<textarea[^>]*>(.*?)</textarea>", html, re.S).group(1)
+    assert box.split() == ["not-an-address", "member-a@example.com", "pending@example.com"]
+    assert count(portal, User) == before + 2
+    assert count(portal, Invitation, Invitation.email == "pending@example.com") == 1  # nothing new for it
+    assert len(emails_to(portal, "pending@example.com")) == 1
+
+
+def test_all_refused_is_422_and_changes_nothing(portal: Portal, tenant: Tenant) -> None:
+    client = portal.client(tenant.admin)
+    before = snapshot(portal)
+    response = invite(client, tenant, "owner-a@example.com, @bad", hx=True)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "<html" not in html and 'id="invite_form"' in html and "0 invited, 2 not invited." in html
+    assert snapshot(portal) == before
+
+
+@pytest.mark.parametrize("emails, message", [
+    ("", "Enter at least one email address."),
+    (" , ,\n", "Enter at least one email address."),
+    (",".join(f"p{i}@example.com" for i in range(101)), "Invite at most 100 addresses at once (you entered 101)."),
+])
+def test_invalid_form_is_422_with_the_error_at_the_field(portal: Portal, tenant: Tenant, emails: str,
+                                                          message: str) -> None:
+    client = portal.client(tenant.admin)
+    before = snapshot(portal)
+    for hx in (False, True):
+        response = invite(client, tenant, emails, hx=hx)
+        assert response.status_code == 422
+        assert message in response.get_data(as_text=True)
+        assert ("<html" in response.get_data(as_text=True)) is not hx
+    assert snapshot(portal) == before
+
+
+def test_one_hundred_addresses_at_once(portal: Portal, tenant: Tenant) -> None:
+    response = invite(portal.client(tenant.admin), tenant, "\n".join(f"p{i}@example.com" for i in range(100)))
+    assert response.status_code == 303
+    assert count(portal, Invitation) == 100 and count(portal, OutboxEmail) == 100
+
+
+def test_the_form_offers_only_roles_the_inviter_may_grant(portal: Portal, tenant: Tenant) -> None:
+    make_group(portal, tenant.account, "Support")
+    html = portal.client(tenant.user_manager).get(url(tenant, "/new")).get_data(as_text=True)
+    checkbox = r'<input id="roles-\d+" name="roles" type="checkbox" value="[^"]+">\s*(\S+)</label>'
+    offered = set(re.findall(checkbox, html))
+    assert offered == {"member", "user-manager"}
+    assert "Support" in html
+    admin_html = portal.client(tenant.admin).get(url(tenant, "/new")).get_data(as_text=True)
+    assert "account-admin" in admin_html
+
+
+def test_inviting_with_a_role_one_may_not_grant_is_403_and_changes_nothing(portal: Portal, tenant: Tenant) -> None:
+    """A4: no escalation by inviting."""
+    before = snapshot(portal)
+    admin_role = role_named(portal, tenant.account, "account-admin")
+    response = invite(portal.client(tenant.user_manager), tenant, "x@example.com", roles=(admin_role,))
+    assert response.status_code == 403
+    assert "account:manage" in response.get_data(as_text=True)
+    assert snapshot(portal) == before
+
+
+def test_foreign_role_and_group_ids_are_404(portal: Portal, tenant: Tenant) -> None:
+    """A3: ids in form bodies are scoped to the account."""
+    other = portal.tenant("B")
+    their_role = role_named(portal, other.account, "member")
+    their_group = make_group(portal, other.account, "Theirs")
+    client = portal.client(tenant.admin)
+    before = snapshot(portal)
+    assert invite(client, tenant, "x@example.com", roles=(their_role,)).status_code == 404
+    assert invite(client, tenant, "x@example.com", groups=(their_group,)).status_code == 404
+    assert client.post(url(tenant), {"emails": "x@example.com", "roles": "not-a-uuid"}).status_code == 422
+    assert snapshot(portal) == before
+
+
+def test_an_address_of_another_account_is_invited_like_any_other(portal: Portal, tenant: Tenant) -> None:
+    """L3: nothing tells an admin that an address exists in another account."""
+    other = portal.tenant("B")
+    client = portal.client(tenant.admin)
+    known = invite(client, tenant, other.member.email)
+    unknown = invite(client, tenant, "nobody-anywhere@example.com")
+    assert known.status_code == unknown.status_code == 303
+    assert count(portal, User, User.account_id == tenant.id, User.email == other.member.email) == 1
+    assert portal.get(User, other.member.id).status == "active"
+
+
+def test_a_failure_while_inviting_leaves_nothing_behind(portal: Portal, tenant: Tenant, app: Flask,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """I5: the user, invitation, memberships and email are one transaction."""
+    from portal.mail import outbox
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("mail templates are broken")
+
+    group = make_group(portal, tenant.account, "Ops")
+    before = snapshot(portal)
+    monkeypatch.setattr(outbox, "enqueue", broken)
+    response = invite(portal.client(tenant.admin), tenant, "a@example.com\nb@example.com", groups=(group,))
+    assert response.status_code == 500
+    assert "mail templates" not in response.get_data(as_text=True)
+    assert snapshot(portal) == before
+
+
+def test_links_never_come_from_the_host_header(portal: Portal, tenant: Tenant) -> None:
+    """R2."""
+    client = portal.client(tenant.admin)
+    token = client.csrf()
+    cookie = client.raw.get_cookie("portal")
+    client.raw.set_cookie("portal", cookie.value, domain="evil.test")  # the session, sent to the spoofed host
+    response = client.raw.post(url(tenant), data={"emails": "h@example.com", "csrf_token": token},
+                               headers={"Host": "evil.test", "X-Forwarded-Host": "evil.test"})
+    assert response.status_code == 303
+    [email] = emails_to(portal, "h@example.com")
+    assert "evil.test" not in email.body_text + email.body_html
+    assert "http://portal.example.com/invitations/accept/" in email.body_text
+
+
+# --- the list -------------------------------------------------------------------------------------------------
+
+
+def _invite_several(portal: Portal, tenant: Tenant, n: int, prefix: str = "p") -> list[Invitation]:
+    client = portal.client(tenant.admin)
+    for i in range(n):
+        assert invite(client, tenant, f"{prefix}{i}@example.com").status_code == 303
+    with portal.app.app_context():
+        return list(db.session.scalars(select(Invitation).order_by(Invitation.created_at)))
+
+
+def _set(portal: Portal, invitation_id: uuid.UUID, **values: Any) -> None:
+    from sqlalchemy import update
+
+    with portal.app.app_context():
+        db.session.execute(update(Invitation).where(Invitation.id == invitation_id).values(**values))
+        db.session.commit()
+
+
+def _emails_listed(html: str) -> list[str]:
+    return re.findall(r'<tr id="invitation-[^"]+">\s*<td>([^<]+)</td>', html)
+
+
+def test_list_shows_each_invitation_and_filters_by_status(portal: Portal, tenant: Tenant) -> None:
+    group = make_group(portal, tenant.account, "Design")
+    member_role = role_named(portal, tenant.account, "member")
+    client = portal.client(tenant.admin)
+    invite(client, tenant, "a@example.com", roles=(member_role,), groups=(group,))
+    invite(client, tenant, "b@example.com")
+    invite(client, tenant, "c@example.com")
+    invite(client, tenant, "d@example.com")
+    b, c, d = (invitation_of(portal, f"{x}@example.com") for x in "bcd")
+    _set(portal, b.id, expires_at=clock.now() - timedelta(seconds=1))
+    _set(portal, c.id, status="accepted", accepted_at=clock.now())
+    client.post(url(tenant, f"/{d.id}/revoke"))
+
+    html = client.get(url(tenant)).get_data(as_text=True)
+    assert _emails_listed(html) == ["d@example.com", "c@example.com", "b@example.com", "a@example.com"]
+    row_a = html[html.index("a@example.com"):]
+    row_a = row_a[:row_a.index("</tr>")]
+    for text in ("pending", "member", "Design", "Admin-A", '"sent-count">1×<', "queued"):
+        assert text in row_a, text
+    assert "4 invitations" in html
+    for status, expected in [("pending", ["a@example.com"]), ("expired", ["b@example.com"]),
+                             ("accepted", ["c@example.com"]), ("revoked", ["d@example.com"])]:
+        page = client.get(url(tenant, f"?status={status}")).get_data(as_text=True)
+        assert _emails_listed(page) == expected, status
+        assert '<span class="status' in page
+    assert len(_emails_listed(client.get(url(tenant, "?status=bogus")).get_data(as_text=True))) == 4
+
+
+def test_list_pages_with_from_and_take_and_answers_htmx_with_the_block(portal: Portal, tenant: Tenant) -> None:
+    _invite_several(portal, tenant, 5)
+    client = portal.client(tenant.admin)
+    first = client.get(url(tenant, "?take=2")).get_data(as_text=True)
+    assert _emails_listed(first) == ["p4@example.com", "p3@example.com"]
+    assert "Page 1 of 3" in first and "5 invitations" in first
+    assert f'href="{url(tenant, "?from=2&amp;take=2")}"' in first
+    second = client.get(url(tenant, "?from=2&take=2"), hx=True)
+    html = second.get_data(as_text=True)
+    assert "<html" not in html and html.lstrip().startswith('<section id="invitations">')
+    assert _emails_listed(html) == ["p2@example.com", "p1@example.com"]
+    assert "Page 2 of 3" in html
+    assert _emails_listed(client.get(url(tenant, "?from=4&take=2")).get_data(as_text=True)) == ["p0@example.com"]
+    assert len(_emails_listed(client.get(url(tenant, "?take=1000")).get_data(as_text=True))) == 5  # at most 100
+
+
+def test_list_runs_the_same_statements_for_2_or_30_invitations(portal: Portal, tenant: Tenant) -> None:
+    """No N+1: roles, groups, inviter and delivery state are loaded per page, not per row."""
+    role = role_named(portal, tenant.account, "member")
+    group = make_group(portal, tenant.account, "G")
+    client = portal.client(tenant.admin)
+    invite(client, tenant, "\n".join(f"s{i}@example.com" for i in range(2)), roles=(role,), groups=(group,))
+    client.get(url(tenant))
+    with portal.count_statements() as small:
+        client.get(url(tenant, "?take=100"))
+    invite(client, tenant, "\n".join(f"t{i}@example.com" for i in range(28)), roles=(role,), groups=(group,))
+    with portal.count_statements() as large:
+        html = client.get(url(tenant, "?take=100")).get_data(as_text=True)
+    assert len(_emails_listed(html)) == 30
+    assert large.count == small.count
+
+
+def test_nav_shows_invitations_to_those_who_may_read_them(portal: Portal, tenant: Tenant) -> None:
+    link = f'href="{url(tenant)}">Invitations</a>'
+    assert link in portal.client(tenant.user_manager).get(url(tenant)).get_data(as_text=True)
+    assert link in portal.client(tenant.auditor).get(url(tenant)).get_data(as_text=True)
+    member_page = portal.client(tenant.member).get(f"/accounts/{tenant.id}/invitations").get_data(as_text=True)
+    assert link not in member_page
+
+
+# --- permissions and tenants ----------------------------------------------------------------------------------
+
+
+def test_permissions(portal: Portal, tenant: Tenant) -> None:
+    """A2: read for auditors and user managers; write for user managers and admins; nothing for others."""
+    [invitation] = _invite_several(portal, tenant, 1)
+    reads = {"owner": 200, "admin": 200, "user_manager": 200, "auditor": 200, "group_manager": 403,
+             "member": 403, "no_role": 403}
+    for name, status in reads.items():
+        user = tenant.owner if name == "owner" else getattr(tenant, name)
+        client = portal.client(user)
+        for hx in (False, True):
+            assert client.get(url(tenant), hx=hx).status_code == status, (name, hx)
+        may_write = name in {"owner", "admin", "user_manager"}
+        assert client.get(url(tenant, "/new")).status_code == (200 if may_write else 403), name
+        if not may_write:
+            before = snapshot(portal)
+            assert invite(client, tenant, "nope@example.com").status_code == 403
+            for action in ("resend", "revoke", "retry", "edit"):
+                assert client.post(url(tenant, f"/{invitation.id}/{action}"), {"version": 1}).status_code == 403
+            assert snapshot(portal) == before
+
+
+def test_foreign_and_unknown_invitation_ids_are_the_same_404(portal: Portal, tenant: Tenant) -> None:
+    """A3 and L3: another account's invitation does not exist, for every action."""
+    other = portal.tenant("B")
+    their_client = portal.client(other.admin)
+    assert invite(their_client, other, "theirs@example.com").status_code == 303
+    theirs = invitation_of(portal, "theirs@example.com")
+    client = portal.client(tenant.admin)
+    before = snapshot(portal)
+    for action in ("resend", "revoke", "retry", "edit"):
+        foreign = client.post(url(tenant, f"/{theirs.id}/{action}"), {"version": 1})
+        missing = client.post(url(tenant, f"/{uuid.uuid4()}/{action}"), {"version": 1})
+        assert foreign.status_code == missing.status_code == 404
+        assert foreign.get_data() == missing.get_data() or _normalise(foreign) == _normalise(missing)
+    assert client.get(url(tenant, f"/{theirs.id}/edit")).status_code == 404
+    assert snapshot(portal) == before
+    assert portal.get(Invitation, theirs.id).status == "pending"
+
+
+def _normalise(response: Any) -> str:
+    html = response.get_data(as_text=True)
+    return re.sub(r'(csrf-token" content|nonce)="[^"]+"', "", html)
+
+
+def test_posts_without_csrf_are_400(portal: Portal, tenant: Tenant) -> None:
+    [invitation] = _invite_several(portal, tenant, 1)
+    client = portal.client(tenant.admin)
+    before = snapshot(portal)
+    assert client.post(url(tenant), {"emails": "x@example.com"}, csrf=False).status_code == 400
+    for action in ("resend", "revoke", "retry", "edit"):
+        assert client.post(url(tenant, f"/{invitation.id}/{action}"), {"version": 1}, csrf=False).status_code == 400
+    assert snapshot(portal) == before
+
+
+# --- resend, revoke, edit, retry ------------------------------------------------------------------------------
+
+
+def test_resend_rotates_the_token_resets_the_expiry_and_counts(portal: Portal, tenant: Tenant,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """I4: the old link dies."""
+    [invitation] = _invite_several(portal, tenant, 1)
+    old_token = invitation_token(portal, "p0@example.com")
+    _set(portal, invitation.id, expires_at=clock.now() - timedelta(days=1))  # expired: resend revives it
+    client = portal.client(tenant.user_manager)
+    response = client.post(url(tenant, f"/{invitation.id}/resend"))
+    assert response.status_code == 303
+    assert "is sent again; the old link no longer works." in client.get(url(tenant)).get_data(as_text=True)
+    after = portal.get(Invitation, invitation.id)
+    assert after.sent_count == 2 and after.token_hash != invitation.token_hash
+    assert after.expires_at > clock.now() + timedelta(days=6, hours=23)
+    assert after.invited_by_id == tenant.admin.id  # the inviter stays the one who chose the roles
+    emails = emails_to(portal, "p0@example.com")
+    assert len(emails) == 2 and after.email_id == emails[-1].id
+    new_token = invitation_token(portal, "p0@example.com")
+    assert new_token != old_token
+    anonymous = portal.client()
+    assert anonymous.get(f"/invitations/accept/{old_token}").status_code == 410
+    assert anonymous.get(f"/invitations/accept/{new_token}").status_code == 200
+    event = portal.scalar(select(AuditEvent).where(AuditEvent.action == "invitation.resend"))
+    assert event.actor_id == tenant.user_manager.id and event.changes["sent_count"] == 2
+
+
+def test_resend_with_htmx_answers_the_updated_row(portal: Portal, tenant: Tenant) -> None:
+    [invitation] = _invite_several(portal, tenant, 1)
+    response = portal.client(tenant.admin).post(url(tenant, f"/{invitation.id}/resend"), hx=True)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert html.lstrip().startswith(f'<tr id="invitation-{invitation.id}">') and "<html" not in html
+    assert '<span class="sent-count">2×</span>' in html
+
+
+def test_revoke_kills_the_link_and_removes_the_pending_user(portal: Portal, tenant: Tenant) -> None:
+    group = make_group(portal, tenant.account, "Ops")
+    client = portal.client(tenant.admin)
+    invite(client, tenant, "r@example.com", groups=(group,))
+    invitation = invitation_of(portal, "r@example.com")
+    token = invitation_token(portal, "r@example.com")
+    response = client.post(url(tenant, f"/{invitation.id}/revoke"), hx=True)
+    assert response.status_code == 200 and "revoked" in response.get_data(as_text=True)
+    after = portal.get(Invitation, invitation.id)
+    assert after.status == "revoked" and after.user_id is None
+    assert portal.get(User, invitation.user_id) is None
+    assert count(portal, GroupMember, GroupMember.user_id == invitation.user_id) == 0
+    assert portal.client().get(f"/invitations/accept/{token}").status_code == 410
+    assert client.post(url(tenant, f"/{invitation.id}/revoke")).status_code == 409
+    assert client.post(url(tenant, f"/{invitation.id}/resend")).status_code == 409
+    # Revoked: the address may be invited afresh.
+    assert invite(client, tenant, "r@example.com").status_code == 303
+    event = portal.scalar(select(AuditEvent).where(AuditEvent.action == "invitation.revoke"))
+    assert event.changes == {"email": "r@example.com", "pending_user_removed": True}
+
+
+def test_edit_replaces_roles_and_groups_before_acceptance(portal: Portal, tenant: Tenant) -> None:
+    old_group, new_group = make_group(portal, tenant.account, "Old"), make_group(portal, tenant.account, "New")
+    member = role_named(portal, tenant.account, "member")
+    user_manager = role_named(portal, tenant.account, "user-manager")
+    client = portal.client(tenant.admin)
+    invite(client, tenant, "e@example.com", roles=(member,), groups=(old_group,))
+    invitation = invitation_of(portal, "e@example.com")
+    page = client.get(url(tenant, f"/{invitation.id}/edit")).get_data(as_text=True)
+    assert re.search(rf'value="{member.id}" checked', page) or re.search(rf'checked[^>]*value="{member.id}"', page)
+    assert f'name="version" type="hidden" value="{invitation.version}"' in page
+    response = client.post(url(tenant, f"/{invitation.id}/edit"), {
+        "roles": [str(user_manager.id)], "groups": [str(new_group.id)], "version": invitation.version})
+    assert response.status_code == 303
+    with portal.app.app_context():
+        assert list(db.session.scalars(select(InvitationRole.role_id))) == [user_manager.id]
+        assert list(db.session.scalars(select(InvitationGroup.group_id))) == [new_group.id]
+        assert list(db.session.scalars(select(GroupMember.group_id).where(GroupMember.user_id == invitation.user_id))) \
+            == [new_group.id]
+    # The version moved on: a form opened before the save is refused.
+    stale = client.post(url(tenant, f"/{invitation.id}/edit"),
+                        {"roles": [str(member.id)], "version": invitation.version})
+    assert stale.status_code == 409
+    assert portal.scalar(select(InvitationRole.role_id)) == user_manager.id
+    event = portal.scalar(select(AuditEvent).where(AuditEvent.action == "invitation.update"))
+    assert event.changes["roles"] == {"from": ["member"], "to": ["user-manager"]}
+
+
+def test_edit_refusals(portal: Portal, tenant: Tenant) -> None:
+    admin_role = role_named(portal, tenant.account, "account-admin")
+    member = role_named(portal, tenant.account, "member")
+    client = portal.client(tenant.admin)
+    invite(client, tenant, "f@example.com", roles=(admin_role,))
+    invitation = invitation_of(portal, "f@example.com")
+    # Missing version: the form again, 422, nothing changed.
+    response = client.post(url(tenant, f"/{invitation.id}/edit"), {"roles": [str(member.id)]}, hx=True)
+    assert response.status_code == 422 and 'id="edit_form"' in response.get_data(as_text=True)
+    # A user manager cannot touch an invitation that grants account-admin, nor grant it (A4).
+    manager = portal.client(tenant.user_manager)
+    page = manager.get(url(tenant, f"/{invitation.id}/edit")).get_data(as_text=True)
+    assert "This invitation grants account-admin, which you cannot grant yourself" in page
+    assert 'name="version"' not in page
+    response = manager.post(url(tenant, f"/{invitation.id}/edit"), {"roles": [str(member.id)], "version": 1})
+    assert response.status_code == 403
+    assert portal.scalar(select(InvitationRole.role_id)) == admin_role.id
+    # Accepted or revoked: 409.
+    client.post(url(tenant, f"/{invitation.id}/revoke"))
+    response = client.post(url(tenant, f"/{invitation.id}/edit"),
+                           {"roles": [str(member.id)], "version": portal.get(Invitation, invitation.id).version})
+    assert response.status_code == 409
+
+
+def test_delivery_state_is_shown_and_a_failed_email_can_be_retried(portal: Portal, tenant: Tenant) -> None:
+    [invitation] = _invite_several(portal, tenant, 1)
+    client = portal.client(tenant.admin)
+    assert client.post(url(tenant, f"/{invitation.id}/retry")).status_code == 409  # queued: nothing to retry
+    from sqlalchemy import update
+    with portal.app.app_context():
+        db.session.execute(update(OutboxEmail).values(status="failed", attempts=6,
+                                                      last_error="550 5.1.1 Mailbox does not exist"))
+        db.session.commit()
+    html = client.get(url(tenant)).get_data(as_text=True)
+    assert "Failed: 550 5.1.1 Mailbox does not exist" in html and "Retry delivery" in html
+    response = client.post(url(tenant, f"/{invitation.id}/retry"), hx=True)
+    assert response.status_code == 200
+    assert "queued" in response.get_data(as_text=True) and "Retry delivery" not in response.get_data(as_text=True)
+    email = portal.get(OutboxEmail, invitation.email_id)
+    assert email.status == "queued" and email.attempts == 0
+    assert portal.scalar(select(AuditEvent.action).where(AuditEvent.action == "email.retry")) == "email.retry"
+
+
+def test_the_daily_limit_stops_a_runaway_script(portal: Portal, tenant: Tenant, app: Flask,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(app.config, "INVITATIONS_PER_DAY", 3)
+    client = portal.client(tenant.admin)
+    assert invite(client, tenant, "l1@example.com").status_code == 303
+    response = invite(client, tenant, "l2@example.com, l3@example.com, l4@example.com")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "l4@example.com: The account&#39;s limit of 3 invitations a day is reached." in html
+    assert count(portal, Invitation) == 3
+    before = snapshot(portal)
+    assert invite(client, tenant, "l5@example.com").status_code == 429
+    l1 = invitation_of(portal, "l1@example.com")
+    assert client.post(url(tenant, f"/{l1.id}/resend")).status_code == 429
+    assert snapshot(portal) == before
+    # Another account has its own limit.
+    other = portal.tenant("B")
+    assert invite(portal.client(other.admin), other, "b1@example.com").status_code == 303

@@ -1,0 +1,189 @@
+"""The signed-in person's own pages: profile, password, MFA, sessions, API keys, recent sign-in."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import timedelta
+
+import pyotp
+import pytest
+from sqlalchemy import func, select, update
+
+from portal import db
+from portal.db import utcnow
+from portal.me.credentials import user_for_api_key
+from portal.models import ApiKey, AuditEvent, LoginSession, OutboxEmail, RecoveryCode, User
+from tests.helpers import PASSWORD, Client, Portal, Tenant
+
+NEW_PASSWORD = "seven silver salmon swim upstream"
+
+
+@pytest.fixture
+def a(portal: Portal) -> Tenant:
+    return portal.tenant("A")
+
+
+def notices(portal: Portal) -> list[tuple[str, str]]:
+    with portal.app.app_context():
+        return [tuple(r) for r in db.session.execute(select(OutboxEmail.to_address, OutboxEmail.subject))]
+
+
+def test_profile_edit_and_email_change_needs_the_password(portal: Portal, a: Tenant) -> None:
+    client = portal.client(a.member)
+    assert client.get("/me").status_code == 200
+    form = {"first_name": "Mem", "last_name": "Ber", "city": "Oslo", "email": "member-a@example.com"}
+    assert client.post("/me", form).status_code == 303
+    assert portal.get(User, a.member.id).city == "Oslo"
+    assert client.post("/me", {**form, "email": "new@example.com"}).status_code == 422  # no password given
+    assert client.post("/me", {**form, "email": "new@example.com", "current_password": "wrong!"}).status_code == 422
+    assert client.post("/me", {**form, "email": "admin-a@example.com", "current_password": PASSWORD}).status_code == 422
+    assert portal.get(User, a.member.id).email == "member-a@example.com"
+    assert client.post("/me", {**form, "email": "New@Example.com", "current_password": PASSWORD}).status_code == 303
+    assert portal.get(User, a.member.id).email == "new@example.com"
+    assert ("member-a@example.com", "Your email address was changed") in notices(portal)
+
+
+def test_profile_ignores_privileged_fields(portal: Portal, a: Tenant) -> None:
+    """A7."""
+    client = portal.client(a.member)
+    client.post(
+        "/me",
+        {
+            "email": "member-a@example.com",
+            "is_owner": "y",
+            "status": "disabled",
+            "login": "root",
+            "account_id": "x",
+            "mfa_enabled": "y",
+        },
+    )
+    user = portal.get(User, a.member.id)
+    assert (user.is_owner, user.status, user.login, user.mfa_enabled) == (False, "active", "member-a", False)
+
+
+def test_own_password_change(portal: Portal, a: Tenant) -> None:
+    """P5 and S3: the current password is needed; other sessions end, this one stays."""
+    other, client = portal.client(a.member), portal.client(a.member)
+    bad = {"current_password": "not it", "password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD}
+    assert client.post("/me/password", bad).status_code == 422
+    weak = {"current_password": PASSWORD, "password": "member-a-2026", "password_confirmation": "member-a-2026"}
+    assert client.post("/me/password", weak).status_code == 422
+    good = {"current_password": PASSWORD, "password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD}
+    assert client.post("/me/password", good).status_code == 303
+    assert client.get("/me").status_code == 200
+    assert other.get("/me").status_code == 302
+    assert ("member-a@example.com", "Your password was changed") in notices(portal)
+    portal.client(a.member, password=NEW_PASSWORD)
+
+
+def enrol(client: Client) -> tuple[str, list[str]]:
+    page = client.get("/me/mfa").get_data(as_text=True)
+    secret = re.search(r'<code id="mfa_secret">([A-Z2-7]+)</code>', page).group(1)  # type: ignore[union-attr]
+    assert "<svg" in page
+    response = client.post("/me/mfa", {"code": pyotp.TOTP(secret).now()})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Your recovery codes" in body
+    return secret, re.findall(r"<li><code>([a-z2-7]{5}-[a-z2-7]{5})</code></li>", body)
+
+
+def test_mfa_enrolment_and_sign_in(portal: Portal, a: Tenant) -> None:
+    other, client = portal.client(a.member), portal.client(a.member)
+    assert client.post("/me/mfa", {"code": "123456"}).status_code == 422
+    secret, codes = enrol(client)
+    assert len(codes) == 10
+    user = portal.get(User, a.member.id)
+    assert user.mfa_enabled and secret not in (user.mfa_secret or "")
+    assert other.get("/me").status_code == 302  # M4: other sessions end
+    assert ("member-a@example.com", "Two-step sign-in is on") in notices(portal)
+    # The codes are shown once: the page no longer has them.
+    assert codes[0] not in client.get("/me/mfa").get_data(as_text=True)
+    fresh = portal.client()
+    assert fresh.post("/login", {"login": "member-a", "password": PASSWORD}).headers["Location"] == "/login/mfa"
+    assert fresh.post("/login/mfa", {"recovery_code": codes[0]}).status_code == 303
+
+
+def test_mfa_disable_needs_password_and_code(portal: Portal, a: Tenant) -> None:
+    client = portal.client(a.member)
+    secret, codes = enrol(client)
+    assert client.post("/me/mfa/disable", {"current_password": "wrong", "code": codes[1]}).status_code == 422
+    assert client.post("/me/mfa/disable", {"current_password": PASSWORD, "code": "000000"}).status_code == 422
+    assert portal.get(User, a.member.id).mfa_enabled
+    assert client.post("/me/mfa/disable", {"current_password": PASSWORD, "code": codes[1]}).status_code == 303
+    user = portal.get(User, a.member.id)
+    assert not user.mfa_enabled and user.mfa_secret is None
+    assert portal.scalar(select(func.count()).select_from(RecoveryCode)) == 0
+
+
+def test_recovery_codes_regenerate(portal: Portal, a: Tenant) -> None:
+    client = portal.client(a.member)
+    secret, old = enrol(client)
+    totp = pyotp.TOTP(secret)
+    code = totp.at(utcnow() + timedelta(seconds=30))  # the enrolment used the current step
+    response = client.post("/me/mfa/recovery-codes", {"code": code})
+    new = re.findall(r"<li><code>([a-z2-7]{5}-[a-z2-7]{5})</code></li>", response.get_data(as_text=True))
+    assert response.status_code == 200 and len(new) == 10 and not set(new) & set(old)
+
+
+def test_sensitive_changes_need_a_recent_sign_in(portal: Portal, a: Tenant) -> None:
+    """S6: an API key or MFA change with a sign-in older than 10 minutes goes through re-authentication."""
+    client = portal.client(a.member)
+    with portal.app.app_context():
+        db.session.execute(update(LoginSession).values(authenticated_at=utcnow() - timedelta(minutes=11)))
+        db.session.commit()
+    response = client.post("/me/api-keys", {"name": "ci"})
+    assert response.status_code == 303 and response.headers["Location"].startswith("/me/reauth?next=/me/api-keys")
+    assert portal.scalar(select(func.count()).select_from(ApiKey)) == 0
+    assert client.post("/me/reauth?next=/me/api-keys", {"password": "wrong"}).status_code == 401
+    response = client.post("/me/reauth?next=/me/api-keys", {"password": PASSWORD})
+    assert response.status_code == 303 and response.headers["Location"] == "/me/api-keys"
+    assert client.post("/me/api-keys", {"name": "ci"}).status_code == 200
+
+
+def test_api_keys_are_shown_once_and_stored_hashed(portal: Portal, a: Tenant) -> None:
+    """K1."""
+    client = portal.client(a.member)
+    assert client.post("/me/api-keys", {"name": ""}).status_code == 422
+    assert client.post("/me/api-keys", {"name": "old", "expires_on": "2001-01-01"}).status_code == 422
+    body = client.post("/me/api-keys", {"name": "deploy", "expires_on": "2099-01-01"}).get_data(as_text=True)
+    key = re.search(r'<code id="new_api_key">(ap_[\w-]+)</code>', body).group(1)  # type: ignore[union-attr]
+    assert len(key) > 40
+    stored = portal.scalar(select(ApiKey))
+    assert stored.key_hash == hashlib.sha256(key.encode()).hexdigest() and key not in stored.prefix + stored.key_hash
+    assert key not in client.get("/me/api-keys").get_data(as_text=True)
+    with portal.app.app_context():
+        assert user_for_api_key(key).id == a.member.id
+        db.session.commit()
+    assert portal.scalar(select(ApiKey.last_used_at)) is not None
+    assert client.post(f"/me/api-keys/{stored.id}/revoke").status_code == 303
+    with portal.app.app_context():
+        assert user_for_api_key(key) is None
+    # Someone else's key is not yours to revoke.
+    assert portal.client(a.admin).post(f"/me/api-keys/{stored.id}/revoke").status_code == 404
+    events = portal.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action.like("me.api_key%")))
+    assert events == 2
+
+
+def test_disabled_user_api_key_stops_working(portal: Portal, a: Tenant) -> None:
+    client = portal.client(a.member)
+    body = client.post("/me/api-keys", {"name": "x"}).get_data(as_text=True)
+    key = re.search(r'<code id="new_api_key">(ap_[\w-]+)</code>', body).group(1)  # type: ignore[union-attr]
+    portal.client(a.admin).post(f"/accounts/{a.id}/users/{a.member.id}/disable")
+    with portal.app.app_context():
+        assert user_for_api_key(key) is None
+
+
+def test_sessions_list_and_sign_out(portal: Portal, a: Tenant) -> None:
+    first, second, third = portal.client(a.member), portal.client(a.member), portal.client(a.member)
+    page = first.get("/me/sessions").get_data(as_text=True)
+    ids = re.findall(r'<tr id="session-([0-9a-f-]{36})"', page)
+    assert len(ids) == 3 and "this one" in page
+    with portal.app.app_context():
+        mine = db.session.scalars(select(LoginSession.id).order_by(LoginSession.created_at)).all()
+    assert first.post(f"/me/sessions/{mine[1]}/end").status_code == 303
+    assert second.get("/me").status_code == 302 and third.get("/me").status_code == 200
+    assert first.post("/me/sessions/end-others").status_code == 303
+    assert third.get("/me").status_code == 302 and first.get("/me").status_code == 200
+    # Another person's session is not found.
+    admin = portal.client(a.admin)
+    assert admin.post(f"/me/sessions/{mine[0]}/end").status_code == 404
