@@ -12,7 +12,7 @@ from portal.audit.services import record
 from portal.auth.passwords import verify_password
 from portal.db import utcnow
 from portal.errors import Forbidden, Invalid, NotFound
-from portal.mail.outbox import enqueue
+from portal.mail.notices import security_notice
 from portal.models import Account, OwnershipTransfer, Role, RoleAssignment, User
 
 PROPOSAL_VALID_FOR = timedelta(days=7)
@@ -58,10 +58,6 @@ def pending_transfer(account_id: uuid.UUID) -> OwnershipTransfer | None:
     )
 
 
-def _notify(user: User, subject: str, message: str) -> None:
-    enqueue("security_notice", user.email, subject, account_id=user.account_id, user=user, message=message)
-
-
 def propose_transfer(owner: User, new_owner_id: uuid.UUID, current_password: str) -> OwnershipTransfer:
     """Step one: the owner, with their password, proposes an active account-admin."""
     if not owner.is_owner:
@@ -76,10 +72,10 @@ def propose_transfer(owner: User, new_owner_id: uuid.UUID, current_password: str
                                  expires_at=utcnow() + PROPOSAL_VALID_FOR)
     db.session.add(proposal)
     record("account.transfer_propose", candidate, actor=owner)
-    _notify(candidate, "You are offered the ownership of an account",
+    security_notice(candidate, "You are offered the ownership of an account",
             f"{owner.full_name} proposes to make you the owner of the account. Accept or decline it from "
             "your profile page within 7 days.")
-    _notify(owner, "You proposed to hand over your account",
+    security_notice(owner, "You proposed to hand over your account",
             f"You proposed to make {candidate.full_name} the owner. Nothing changes until they accept.")
     return proposal
 
@@ -120,8 +116,8 @@ def accept_transfer(user: User) -> None:
     db.session.expire(user)
     proposal.status, proposal.decided_at = "accepted", utcnow()
     record("account.transfer_accept", user, actor=user, changes={"from": old_owner.login})
-    _notify(user, "You are now the owner", "You accepted the ownership of the account.")
-    _notify(old_owner, "Your account has a new owner",
+    security_notice(user, "You are now the owner", "You accepted the ownership of the account.")
+    security_notice(old_owner, "Your account has a new owner",
             f"{user.full_name} accepted the ownership. You remain an account-admin.")
 
 

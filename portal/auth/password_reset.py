@@ -13,6 +13,7 @@ from portal.audit.services import record
 from portal.auth import login_sessions
 from portal.auth.passwords import hash_password
 from portal.db import utcnow
+from portal.mail.notices import security_notice
 from portal.mail.outbox import enqueue, external_url
 from portal.models import Account, PasswordResetToken, User, UserStatus
 
@@ -82,6 +83,6 @@ def reset_password(token: str, password: str) -> User | None:
     user.must_change_password = False
     login_sessions.end_all(user.id)
     record("auth.password_reset", user, actor=user, changes={"password": True})
-    enqueue("security_notice", user.email, "Your password was reset", account_id=user.account_id, user=user,
-            message="The password of your Account Portal sign-in was reset with an emailed link.")
+    security_notice(user, "Your password was reset",
+                    "The password of your Account Portal sign-in was reset with an emailed link.")
     return user

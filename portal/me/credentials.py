@@ -19,15 +19,10 @@ from portal.auth import login_sessions, mfa
 from portal.auth.passwords import hash_password, verify_password
 from portal.db import utcnow
 from portal.errors import Invalid, NotFound
-from portal.mail.outbox import enqueue
+from portal.mail.notices import security_notice
 from portal.models import ApiKey, LoginSession, User
 
 API_KEY_PREFIX = "ap_"
-
-
-def notify(user: User, subject: str, message: str) -> None:
-    """A security notice to the user's own address (through the outbox, in this transaction)."""
-    enqueue("security_notice", user.email, subject, account_id=user.account_id, user=user, message=message)
 
 
 def change_password(user: User, current: str, new: str, keep_session: uuid.UUID | None) -> None:
@@ -38,7 +33,7 @@ def change_password(user: User, current: str, new: str, keep_session: uuid.UUID 
     user.must_change_password = False
     login_sessions.end_all(user.id, keep=keep_session)
     record("me.change_password", user, actor=user, changes={"password": True})
-    notify(user, "Your password was changed", "The password of your Account Portal sign-in was just changed.")
+    security_notice(user, "Your password was changed", "The password of your Account Portal sign-in was just changed.")
 
 
 def confirm_mfa(user: User, sealed_secret: str, code: str, keep_session: uuid.UUID | None) -> list[str]:
@@ -50,7 +45,7 @@ def confirm_mfa(user: User, sealed_secret: str, code: str, keep_session: uuid.UU
     codes = mfa.enable(user, secret, step)
     login_sessions.end_all(user.id, keep=keep_session)
     record("me.mfa_enable", user, actor=user)
-    notify(user, "Two-step sign-in is on", "Two-step sign-in (MFA) was turned on for your account.")
+    security_notice(user, "Two-step sign-in is on", "Two-step sign-in (MFA) was turned on for your account.")
     return codes
 
 
@@ -62,7 +57,7 @@ def disable_mfa(user: User, current: str, code: str) -> None:
         raise Invalid("That code is not valid.")
     mfa.disable(user)
     record("me.mfa_disable", user, actor=user)
-    notify(user, "Two-step sign-in is off", "Two-step sign-in (MFA) was turned off for your account.")
+    security_notice(user, "Two-step sign-in is off", "Two-step sign-in (MFA) was turned off for your account.")
 
 
 def regenerate_recovery_codes(user: User, code: str) -> list[str]:
@@ -71,7 +66,7 @@ def regenerate_recovery_codes(user: User, code: str) -> list[str]:
         raise Invalid("That code is not valid.")
     codes = mfa.replace_recovery_codes(user.id)
     record("me.recovery_codes_regenerate", user, actor=user)
-    notify(user, "New recovery codes", "New MFA recovery codes were made; the old ones no longer work.")
+    security_notice(user, "New recovery codes", "New MFA recovery codes were made; the old ones no longer work.")
     return codes
 
 

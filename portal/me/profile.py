@@ -10,7 +10,7 @@ from portal import db
 from portal.audit.services import record
 from portal.auth.passwords import verify_password
 from portal.errors import Invalid
-from portal.mail.outbox import enqueue
+from portal.mail.notices import security_notice
 from portal.models import User
 
 
@@ -25,8 +25,8 @@ def update_my_profile(user: User, profile: dict[str, str], email: str, current_p
         )
         if taken is not None:
             raise Invalid("That email is already used by someone in your account.")
-        enqueue("security_notice", user.email, "Your email address was changed", account_id=user.account_id,
-                user=user, message=f"The email of your Account Portal sign-in was changed to {email}.")
+        security_notice(user, "Your email address was changed",
+                        f"The email of your Account Portal sign-in was changed to {email}.")
         changes["email"] = [user.email, email]
     for key, (_old, new) in changes.items():
         setattr(user, key, new)

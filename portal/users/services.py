@@ -17,9 +17,10 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from portal import db
 from portal.audit.services import record
-from portal.auth import login_sessions
+from portal.auth import login_sessions, mfa
 from portal.auth.passwords import hash_password
 from portal.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from portal.mail.notices import security_notice
 from portal.models import GroupMember, Role, RoleAssignment, User, UserStatus
 from portal.permissions import Permission
 from portal.roles import policy
@@ -128,6 +129,9 @@ def set_password(user: User, password: str, temporary: bool, actor: Actor) -> No
     user.must_change_password = temporary
     login_sessions.end_all(user.id)
     record("user.set_password", user, changes={"password": True, "temporary": temporary})
+    security_notice(user, "An administrator set your password",
+                    f"{actor.user.full_name} set a new password for your sign-in"
+                    + (". You choose your own when you next sign in." if temporary else "."))
 
 
 def reset_mfa(user: User, reason: str, actor: Actor) -> None:
@@ -135,9 +139,11 @@ def reset_mfa(user: User, reason: str, actor: Actor) -> None:
     if user.is_owner:
         raise Invalid("The owner's MFA cannot be reset; the owner recovers it with a recovery code.")
     _ensure_may_act_on(actor, user)
-    user.mfa_enabled = False
+    mfa.disable(user)
     login_sessions.end_all(user.id)
     record("user.reset_mfa", user, changes={"reason": reason})
+    security_notice(user, "Your two-step sign-in was reset",
+                    f"{actor.user.full_name} reset your two-step sign-in (MFA). Set it up again when you next sign in.")
 
 
 def disable_user(user: User, actor: Actor) -> None:

@@ -425,3 +425,19 @@ def test_bulk_grant_role_and_add_to_group_follow_the_single_rules(portal: Portal
     refused = manager.post(url(a, "/bulk"), {"action": "grant_role", "role_id": str(admin_role), "user_ids": targets})
     assert refused.status_code == 403
     assert count(portal, RoleAssignment, RoleAssignment.role_id == admin_role) == 2  # the owner and the admin
+
+
+def test_password_set_and_mfa_reset_notify_the_user(portal: Portal, a: Tenant) -> None:
+    from portal import db
+    from portal.models import OutboxEmail
+
+    admin = portal.client(a.admin)
+    form = {"password": "a brand new secret phrase", "password_confirmation": "a brand new secret phrase"}
+    admin.post(url(a, f"/{a.member.id}/password"), form)
+    admin.post(url(a, f"/{a.member.id}/reset-mfa"), {"reason": "lost phone"})
+    with portal.app.app_context():
+        mails = db.session.execute(select(OutboxEmail.to_address, OutboxEmail.subject, OutboxEmail.body_text)).all()
+    subjects = {(to, subject) for to, subject, _ in mails}
+    assert ("member-a@example.com", "An administrator set your password") in subjects
+    assert ("member-a@example.com", "Your two-step sign-in was reset") in subjects
+    assert all("a brand new secret phrase" not in body for _, _, body in mails)
