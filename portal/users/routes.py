@@ -14,6 +14,8 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from portal import db
+from portal.audit.queries import recent_events_for
+from portal.auth.lockout import lockout_status
 from portal.errors import Forbidden, Invalid, NotFound
 from portal.groups.queries import user_groups_panel
 from portal.models import Group, Role, User
@@ -169,6 +171,8 @@ def _show_context(user_id: uuid.UUID) -> dict[str, object]:
         "row": queries.with_details([user])[0],
         "roles_panel": user_roles_panel(g.account.id, user, current_user, g.permissions),
         "groups_panel": user_groups_panel(g.account.id, user) if can(Permission.GROUPS_READ) else None,
+        "lockout": lockout_status(user) if current_user.is_owner else None,
+        "recent_events": recent_events_for(g.account.id, user.id) if can(Permission.AUDIT_READ) else [],
     }
 
 
