@@ -15,7 +15,7 @@ from portal.auth import login_sessions
 from portal.errors import Forbidden, NotFound
 from portal.extensions import htmx, login_manager
 from portal.models import User
-from portal.permissions import PUBLIC
+from portal.permissions import API_KEY, PUBLIC
 from portal.rendering import client_redirect
 from portal.roles.queries import effective_permissions
 
@@ -68,6 +68,10 @@ def enforce_access() -> Response | None:
         raise Forbidden("This page declares no access rule.")
     if rule == PUBLIC:
         return None
+    if isinstance(rule, tuple) and rule[0] == API_KEY:
+        from portal.api.v1 import authenticate  # the API's own check: a key, never a cookie
+
+        return authenticate(rule[1])
     if not current_user.is_authenticated:
         return _sign_in_first()
     if (setup := _setup_first()) is not None:

@@ -84,6 +84,7 @@ BUILTIN_ROLES: dict[str, tuple[str, frozenset[Permission]]] = {
 # Access markers a view carries; portal.access reads them.
 PUBLIC = "public"
 SIGNED_IN = "signed-in"
+API_KEY = "api-key"
 
 
 def require(*permissions: Permission) -> Callable[[F], F]:
@@ -91,6 +92,16 @@ def require(*permissions: Permission) -> Callable[[F], F]:
 
     def mark(view: F) -> F:
         view._access = frozenset(permissions)  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def require_api_key(*permissions: Permission) -> Callable[[F], F]:
+    """Declare a JSON API view: an API key (never a session cookie) with these permissions."""
+
+    def mark(view: F) -> F:
+        view._access = (API_KEY, frozenset(permissions))  # type: ignore[attr-defined]
         return view
 
     return mark

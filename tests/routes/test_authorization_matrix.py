@@ -9,6 +9,7 @@ caller, in the order of CALLERS:
     A  allowed: the access check let the request through, so any answer but 403, 404, the sign-in
        redirect or a 5xx (the body is empty or invalid, so 200, 303, 400, 401, 409, 422… all count)
     P  passes: like A, but a 404 is fine too (a public page for an unknown token, nothing to cancel)
+    K  key only: 401 (the JSON API takes an API key, never a session cookie; tests/routes/test_api.py)
 
 Every request is made with and without HX-Request: htmx never changes the decision. POSTs carry a
 valid CSRF token and an empty body; the ids in a URL are real rows of tenant A, made fresh for each
@@ -62,6 +63,9 @@ MATRIX: dict[str, str] = {
     "GET me.roles":                                  "L    A    A    A    A    A    A    A",
     "POST me.activate_role":                         "L    A    A    A    A    A    A    N",
     "POST me.deactivate_role":                       "L    A    A    A    A    A    A    N",
+    # The JSON API answers API keys only (tests/routes/test_api.py): every cookie caller gets 401
+    "GET api_v1.list_users":                         "K    K    K    K    K    K    K    K",
+    "GET api_v1.get_user":                           "K    K    K    K    K    K    K    K",
     "GET me.profile":                                "L    A    A    A    A    A    A    A",
     "POST me.profile":                               "L    A    A    A    A    A    A    A",
     "GET me.password":                               "L    A    A    A    A    A    A    A",
@@ -323,6 +327,8 @@ def _verdict(expected: str, response: TestResponse, hx: bool) -> bool:
         return status == 403
     if expected == "N":
         return status == 404
+    if expected == "K":  # the JSON API: a session cookie is never enough, only an API key
+        return status == 401
     denied = status == 403 or _is_sign_in_redirect(response, hx)
     if expected == "P":
         return not denied
@@ -366,7 +372,7 @@ def test_every_row_has_a_route(app: Flask) -> None:
 def test_rows_are_well_formed() -> None:
     for key, row in MATRIX.items():
         classes = row.split()
-        assert len(classes) == len(CALLERS) and set(classes) <= set("LDNAP"), key
+        assert len(classes) == len(CALLERS) and set(classes) <= set("LDNAPK"), key
 
 
 @pytest.mark.parametrize("caller", CALLERS)
