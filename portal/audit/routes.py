@@ -7,7 +7,6 @@ import io
 import json
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 from flask import Blueprint, Response, flash, g, request, stream_with_context, url_for
 from flask.typing import ResponseReturnValue
@@ -17,6 +16,7 @@ from werkzeug.datastructures import MultiDict
 from portal import db
 from portal.audit import queries
 from portal.auth import lockout
+from portal.csv_cells import cell
 from portal.errors import Forbidden
 from portal.pagination import parse_from, parse_take
 from portal.permissions import Permission, require
@@ -28,7 +28,6 @@ bp = Blueprint("audit", __name__)
 LIST_PARAMS = {"actor", "action", "target", "target_type", "since", "until", "take", "from", "after", "before"}
 CSV_COLUMNS = ["time", "actor", "actor_id", "action", "target_type", "target_id", "target_label", "changes",
                "ip_address", "user_agent", "correlation_id"]
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @bp.get("/audit")
@@ -43,12 +42,6 @@ def index() -> ResponseReturnValue:
                   describe=queries.describe_changes)
 
 
-def _cell(value: Any) -> str:
-    """A CSV cell a spreadsheet will not run: text that starts like a formula gets a leading quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
 @bp.get("/audit.csv")
 @require(Permission.AUDIT_READ)
 def export() -> ResponseReturnValue:
@@ -60,7 +53,7 @@ def export() -> ResponseReturnValue:
         writer = csv.writer(buffer)
         writer.writerow(CSV_COLUMNS)
         for n, e in enumerate(queries.iter_events(account_id, filters), start=1):
-            writer.writerow([_cell(v) for v in (
+            writer.writerow([cell(v) for v in (
                 e.created_at.isoformat(), e.actor_label, e.actor_id or "", e.action, e.target_type, e.target_id,
                 e.target_label, json.dumps(e.changes or {}, ensure_ascii=False, sort_keys=True, default=str),
                 e.ip_address, e.user_agent, e.correlation_id,

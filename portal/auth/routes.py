@@ -70,7 +70,10 @@ def login() -> ResponseReturnValue:
     form.validate_on_submit()  # CSRF was checked before the view; fields have no rules
     user = lockout.authenticate(form.login.data or "", form.password.data or "")  # services.authenticate, throttled
     if user is None:
-        record("auth.sign_in_failed", changes={"login": (form.login.data or "")[:100]})
+        typed = {"login": (form.login.data or "")[:100]}
+        # Seen by each account the login or email belongs to (on the user's page and in its log).
+        for named in services.users_named(form.login.data or "") or [None]:
+            record("auth.sign_in_failed", named, changes=typed)
         db.session.commit()
         return render("auth/login.html", "login_form", status=401, form=form, error=SIGN_IN_FAILED)
     services.rehash_if_needed(user, form.password.data or "")

@@ -13,23 +13,28 @@ from portal.models import User
 MAX_CANDIDATES = 5
 
 
+def users_named(identifier: str) -> list[User]:
+    """The users (of any account) whose login or email this is, most recently signed in first."""
+    identifier = identifier.strip().lower()
+    if not identifier:
+        return []
+    return list(
+        db.session.scalars(
+            select(User)
+            .where(or_(User.login == identifier, User.email == identifier))
+            .order_by(User.last_login_at.desc().nulls_last(), User.created_at)
+            .limit(MAX_CANDIDATES)
+        )
+    )
+
+
 def authenticate(identifier: str, password: str) -> User | None:
     """The active user whose login or email and password match, or None.
 
     Every failing path costs at least one argon2 verification, so an unknown login, an
     empty password and a disabled user answer in about the time of a wrong password.
     """
-    identifier = identifier.strip().lower()
-    candidates = (
-        db.session.scalars(
-            select(User)
-            .where(or_(User.login == identifier, User.email == identifier))
-            .order_by(User.last_login_at.desc().nulls_last(), User.created_at)
-            .limit(MAX_CANDIDATES)
-        ).all()
-        if identifier
-        else []
-    )
+    candidates = users_named(identifier)
     if not candidates or not password:
         spend_one_verification(password)
         return None

@@ -16,6 +16,7 @@ from werkzeug.datastructures import MultiDict
 from portal import db
 from portal.audit.queries import recent_events_for
 from portal.auth.lockout import lockout_status
+from portal.csv_cells import cell
 from portal.errors import Forbidden, Invalid, NotFound
 from portal.groups.queries import user_groups_panel
 from portal.models import Group, Role, User
@@ -108,28 +109,11 @@ def export() -> ResponseReturnValue:
         writer.writerow(columns)
         for n, row in enumerate(queries.iter_users(account_id, filters), start=1):
             u = row.user
-            writer.writerow(
-                [
-                    u.id,
-                    u.login,
-                    u.email,
-                    u.first_name,
-                    u.last_name,
-                    u.company_name,
-                    u.address,
-                    u.postal_code,
-                    u.city,
-                    u.state,
-                    u.country,
-                    u.phone,
-                    u.status,
-                    ";".join(row.roles),
-                    "on" if u.mfa_enabled else "off",
-                    row.group_count,
-                    u.last_login_at.isoformat() if u.last_login_at else "",
-                    u.created_at.isoformat(),
-                ]
-            )
+            values = (u.id, u.login, u.email, u.first_name, u.last_name, u.company_name, u.address, u.postal_code,
+                      u.city, u.state, u.country, u.phone, u.status, ";".join(row.roles),
+                      "on" if u.mfa_enabled else "off", row.group_count,
+                      u.last_login_at.isoformat() if u.last_login_at else "", u.created_at.isoformat())
+            writer.writerow([cell(v) for v in values])
             if n % 500 == 0:
                 yield buffer.getvalue()
                 buffer.seek(0)

@@ -81,3 +81,28 @@ def test_too_many_sign_ins_get_a_readable_answer(page: Page, browser: Browser, b
     expect(plain.get_by_role("heading", name="429 · Too many attempts")).to_be_visible()
     plain.screenshot(path=screenshot_dir / "sign-in-429-page.png", full_page=True)
     context.close()
+
+
+def test_owner_sees_and_clears_a_lockout_on_the_user_page(page: Page, browser: Browser, base_url: str,
+                                                          portal: Portal, screenshot_dir: Path) -> None:
+    account, _owner = portal.account("Initech", login="peter")
+    milton = portal.user(account, "milton", first_name="Milton", last_name="Waddams")
+    for _ in range(5):
+        portal.client().post("/login", {"login": "milton", "password": "stapler stapler stapler"})
+    _sign_in(page, base_url, "peter", PASSWORD)
+    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+    page.goto(f"{base_url}/accounts/{account.id}/users/{milton.id}")
+    panel = page.locator("#user_lockout")
+    expect(panel).to_contain_text("Sign-in locked")
+    expect(panel).to_contain_text("5 failed attempts in a row")
+    expect(page.locator("#user_events")).to_be_visible()
+    page.screenshot(path=screenshot_dir / "user-locked.png", full_page=True)
+    panel.get_by_role("button", name="Clear the lockout").click()
+    expect(page.get_by_text("their failed attempts are forgotten")).to_be_visible()
+    expect(panel).not_to_contain_text("Sign-in locked")
+    page.screenshot(path=screenshot_dir / "user-lockout-cleared.png", full_page=True)
+
+    other = browser.new_context().new_page()
+    _sign_in(other, base_url, "milton", PASSWORD)  # the right password works again at once
+    expect(other.get_by_text("Invalid login or password.")).not_to_be_visible()
+    expect(other).not_to_have_url(re.compile(r"/login$"))

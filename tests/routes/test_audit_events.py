@@ -74,9 +74,9 @@ def sign_in(portal: Portal, t: Tenant) -> Expected:
 
 
 def sign_in_failure(portal: Portal, t: Tenant) -> Expected:
-    # As it stands: an anonymous event outside any account, holding the login typed (not the password).
+    # Nobody is signed in; the event names the user whose login was typed, in their account.
     response = act(portal.client(), "/login", {"login": t.member.login, "password": "wrong password here"})
-    return Expected(response, None, "", "", None)
+    return Expected(response, None, "user", str(t.member.id), t.id)
 
 
 def sign_out(portal: Portal, t: Tenant) -> Expected:

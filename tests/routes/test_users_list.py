@@ -265,3 +265,10 @@ def test_user_counts_follow_every_change(portal: Portal, owner_client) -> None: 
             ).all()
         )
     assert {k: v for k, v in kept.items() if v} == real
+
+
+def test_csv_cells_never_start_a_formula(portal: Portal, owner_client) -> None:  # type: ignore[no-untyped-def]
+    account, _owner, client = owner_client
+    portal.user(account, "mallory", first_name="=HYPERLINK(\"http://evil.example\")", last_name="+1")
+    rows = list(csv.DictReader(io.StringIO(client.get(f"/accounts/{account.id}/users.csv").get_data(as_text=True))))
+    assert rows[0]["first_name"].startswith("'=") and rows[0]["last_name"] == "'+1"
