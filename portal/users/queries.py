@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, tuple_, union
 from sqlalchemy.orm import InstrumentedAttribute
 
 from portal import db
@@ -82,8 +82,12 @@ def _prefix(column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
     return and_(column >= prefix, column < upper)
 
 
-def _search(q: str) -> ColumnElement[bool]:
-    """Prefix search on email, login, first or last name; "ada lov" matches first and last name."""
+def _search(account_id: uuid.UUID, q: str) -> Any:
+    """Prefix search on email, login, first or last name; "ada lov" matches first and last name.
+
+    One indexed range scan per column, united, as a subquery to join: a single WHERE with OR, or
+    an IN over the union, makes SQLite walk the whole account in sort order instead.
+    """
     term = q.lower()
     first, last = func.lower(User.first_name), func.lower(User.last_name)
     options = [_prefix(User.email, term), _prefix(User.login, term), _prefix(first, term), _prefix(last, term)]
@@ -91,13 +95,16 @@ def _search(q: str) -> ColumnElement[bool]:
         given, family = term.split(" ", 1)
         if given and family.strip():
             options.append(and_(_prefix(first, given), _prefix(last, family.strip())))
-    return or_(*options)
+    ranges = [select(User.id).where(User.account_id == account_id, option) for option in options]
+    return union(*ranges).subquery("matches")
 
 
 def _filtered(account_id: uuid.UUID, f: UserFilter) -> Select[tuple[User]]:
-    statement = select(User).where(User.account_id == account_id, User.is_owner.is_(False))
-    if f.q:
-        statement = statement.where(_search(f.q))
+    statement = select(User)
+    if f.q:  # the matches drive the query: a few index ranges, then their rows by primary key
+        matches = _search(account_id, f.q)
+        statement = statement.join(matches, matches.c.id == User.id)
+    statement = statement.where(User.account_id == account_id, User.is_owner.is_(False))
     if f.status:
         statement = statement.where(User.status == f.status)
     if f.role_id:
