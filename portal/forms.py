@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from wtforms import Field, ValidationError
+from flask_wtf import FlaskForm
+from wtforms import Field, StringField, ValidationError
 from wtforms.validators import DataRequired, Length, Regexp
 
 from portal.auth.passwords import password_problems
@@ -53,3 +54,34 @@ class GoodPassword:
         problems = password_problems(field.data or "", words)
         if problems:
             raise ValidationError(problems[0])
+
+
+PROFILE_FIELDS = (
+    "first_name",
+    "last_name",
+    "company_name",
+    "address",
+    "postal_code",
+    "city",
+    "state",
+    "country",
+    "phone",
+)
+
+
+class ProfileFieldsForm(FlaskForm):
+    """The profile fields of seed 001 besides login and email, shared by the admin's and the person's forms."""
+
+    first_name = StringField("First name", [Length(max=100)], filters=[strip])
+    last_name = StringField("Last name", [Length(max=100)], filters=[strip])
+    company_name = StringField("Company", [Length(max=100)], filters=[strip])
+    address = StringField("Address", [Length(max=255)], filters=[strip])
+    postal_code = StringField("Postal code", [Length(max=20)], filters=[strip])
+    city = StringField("City", [Length(max=100)], filters=[strip])
+    state = StringField("State", [Length(max=100)], filters=[strip])
+    country = StringField("Country", [Length(max=100)], filters=[strip])
+    phone = StringField("Phone", [Length(max=40)], filters=[strip])
+
+    def profile_fields(self) -> dict[str, str]:
+        """The submitted profile fields (never anything else: SECURITY A7)."""
+        return {name: self[name].data or "" for name in PROFILE_FIELDS}

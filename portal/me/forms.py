@@ -9,27 +9,15 @@ from wtforms import DateField, EmailField, PasswordField, StringField, Validatio
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from portal.db import utcnow
-from portal.forms import GoodPassword, lower, strip, valid_email
+from portal.forms import GoodPassword, ProfileFieldsForm, lower, strip, valid_email
 from portal.models import User
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(ProfileFieldsForm):
     """Names, company, address and phone; changing the email needs the current password."""
 
-    first_name = StringField("First name", [Length(max=100)], filters=[strip])
-    last_name = StringField("Last name", [Length(max=100)], filters=[strip])
-    company_name = StringField("Company", [Length(max=100)], filters=[strip])
-    address = StringField("Address", [Length(max=255)], filters=[strip])
-    postal_code = StringField("Postal code", [Length(max=20)], filters=[strip])
-    city = StringField("City", [Length(max=100)], filters=[strip])
-    state = StringField("State", [Length(max=100)], filters=[strip])
-    country = StringField("Country", [Length(max=100)], filters=[strip])
-    phone = StringField("Phone", [Length(max=40)], filters=[strip])
     email = EmailField("Email", [DataRequired(), valid_email], filters=[lower])
     current_password = PasswordField("Current password (only to change the email)")
-
-    FIELDS = ("first_name", "last_name", "company_name", "address", "postal_code", "city", "state", "country",
-              "phone")
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -38,10 +26,6 @@ class ProfileForm(FlaskForm):
     def validate_current_password(self, field: Any) -> None:
         if self.email.data and self.email.data != self.user.email and not field.data:
             raise ValidationError("Enter your current password to change your email.")
-
-    def profile(self) -> dict[str, str]:
-        """The submitted profile fields (never anything else)."""
-        return {name: self[name].data or "" for name in self.FIELDS}
 
 
 class PasswordChangeForm(FlaskForm):

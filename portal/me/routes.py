@@ -84,7 +84,7 @@ def profile() -> ResponseReturnValue:
         status = 422 if request.method == "POST" else 200
         return render("me/profile.html", "profile_form", status=status, form=form,
                       offer=ownership.transfer_offered_to(current_user))
-    changes = profile_service.update_my_profile(current_user, form.profile(), form.email.data,
+    changes = profile_service.update_my_profile(current_user, form.profile_fields(), form.email.data,
                                                 form.current_password.data or "")
     db.session.commit()
     flash("Your profile was saved." if changes else "Nothing changed.", "success")

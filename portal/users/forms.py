@@ -22,20 +22,8 @@ from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Opt
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal import db
-from portal.forms import GoodPassword, login_rules, lower, strip, valid_email
+from portal.forms import GoodPassword, ProfileFieldsForm, login_rules, lower, strip, valid_email
 from portal.models import User
-
-PROFILE_FIELDS = (
-    "company_name",
-    "first_name",
-    "last_name",
-    "address",
-    "postal_code",
-    "city",
-    "state",
-    "country",
-    "phone",
-)
 
 
 def _unique_in_account(column: str, label: str) -> Any:
@@ -58,20 +46,11 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class UserProfileForm(FlaskForm):
+class UserProfileForm(ProfileFieldsForm):
     """The profile of seed 001; uniqueness is checked within the account given to the constructor."""
 
     login = StringField("Login", [*login_rules(), _unique_in_account("login", "login")], filters=[lower])
     email = EmailField("Email", [DataRequired(), valid_email, _unique_in_account("email", "email")], filters=[lower])
-    first_name = StringField("First name", [Length(max=100)], filters=[strip])
-    last_name = StringField("Last name", [Length(max=100)], filters=[strip])
-    company_name = StringField("Company", [Length(max=100)], filters=[strip])
-    address = StringField("Address", [Length(max=255)], filters=[strip])
-    postal_code = StringField("Postal code", [Length(max=20)], filters=[strip])
-    city = StringField("City", [Length(max=100)], filters=[strip])
-    state = StringField("State", [Length(max=100)], filters=[strip])
-    country = StringField("Country", [Length(max=100)], filters=[strip])
-    phone = StringField("Phone", [Length(max=40)], filters=[strip])
 
     def __init__(self, *args: Any, account_id: uuid.UUID, user_id: uuid.UUID | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -80,7 +59,7 @@ class UserProfileForm(FlaskForm):
 
     def profile(self) -> dict[str, str]:
         """The submitted profile fields, login and email included (never anything else: A7)."""
-        return {name: self[name].data or "" for name in ("login", "email", *PROFILE_FIELDS)}
+        return {"login": self.login.data or "", "email": self.email.data or "", **self.profile_fields()}
 
 
 class UserCreateForm(UserProfileForm):
