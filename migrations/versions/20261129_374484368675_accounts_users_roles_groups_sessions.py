@@ -84,7 +84,7 @@ def upgrade() -> None:
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.create_index('ix_users_email', ['email'], unique=False)
         batch_op.create_index('ix_users_login', ['login'], unique=False)
-        batch_op.create_index('uq_users_one_owner', ['account_id'], unique=True, sqlite_where=sa.text('is_owner'), postgresql_where=sa.text('is_owner'))
+        batch_op.create_index('uq_users_one_owner', ['account_id'], unique=True, sqlite_where=sa.text('is_owner = 1'), postgresql_where=sa.text('is_owner'))
 
     op.create_table('group_members',
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -145,7 +145,7 @@ def downgrade() -> None:
 
     op.drop_table('group_members')
     with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_index('uq_users_one_owner', sqlite_where=sa.text('is_owner'), postgresql_where=sa.text('is_owner'))
+        batch_op.drop_index('uq_users_one_owner', sqlite_where=sa.text('is_owner = 1'), postgresql_where=sa.text('is_owner'))
         batch_op.drop_index('ix_users_login')
         batch_op.drop_index('ix_users_email')
 

@@ -35,7 +35,8 @@ class User(UserMixin, Base):
             "uq_users_one_owner",
             "account_id",
             unique=True,
-            sqlite_where=text("is_owner"),
+            # "= 1" as SQLAlchemy writes the condition on SQLite, so that queries can use the index.
+            sqlite_where=text("is_owner = 1"),
             postgresql_where=text("is_owner"),
         ),
         # Sign-in looks a login or email up across accounts.

@@ -272,3 +272,22 @@ def test_csv_cells_never_start_a_formula(portal: Portal, owner_client) -> None: 
     portal.user(account, "mallory", first_name="=HYPERLINK(\"http://evil.example\")", last_name="+1")
     rows = list(csv.DictReader(io.StringIO(client.get(f"/accounts/{account.id}/users.csv").get_data(as_text=True))))
     assert rows[0]["first_name"].startswith("'=") and rows[0]["last_name"] == "'+1"
+
+
+def test_the_owner_lookup_uses_its_index(portal: Portal) -> None:
+    """The owner is found through the partial unique index, not by walking the account's users.
+
+    SQLite uses a partial index only when the query states its condition as written ("is_owner = 1");
+    PostgreSQL's planner decides by statistics, so only SQLite's plan is asserted.
+    """
+    from portal.users import queries
+
+    account, _owner = portal.account()
+    engine = portal.app.extensions["portal.engine"]
+    if engine.dialect.name == "sqlite":
+        compiled = select(User.id).where(User.account_id == account.id, User.is_owner).compile(engine)
+        with engine.connect() as connection:
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", (account.id.hex,)).all()
+        assert "uq_users_one_owner" in " ".join(str(row) for row in plan)
+    with portal.app.app_context():
+        assert queries.owner_of(account.id).is_owner
