@@ -62,9 +62,15 @@ def users(t: Tenant, path: str = "") -> str:
     return f"/accounts/{t.id}/users{path}"
 
 
-NEW_USER = {"login": "grace", "email": "grace@example.com", "first_name": "Grace", "last_name": "Hopper",
-            "password": "cobol compilers rule the sea", "password_confirmation": "cobol compilers rule the sea",
-            "temporary": "y"}
+NEW_USER = {
+    "login": "grace",
+    "email": "grace@example.com",
+    "first_name": "Grace",
+    "last_name": "Hopper",
+    "password": "cobol compilers rule the sea",
+    "password_confirmation": "cobol compilers rule the sea",
+    "temporary": "y",
+}
 
 
 def sign_in(portal: Portal, t: Tenant) -> Expected:
@@ -85,10 +91,19 @@ def sign_out(portal: Portal, t: Tenant) -> Expected:
 
 
 def sign_up(portal: Portal, _t: Tenant) -> Expected:
-    response = act(portal.client(), "/signup", {
-        "account_name": "Initech", "login": "peter", "email": "peter@initech.example.com", "first_name": "Peter",
-        "last_name": "Gibbons", "password": "tps reports need cover sheets", "password_confirmation":
-        "tps reports need cover sheets"})
+    response = act(
+        portal.client(),
+        "/signup",
+        {
+            "account_name": "Initech",
+            "login": "peter",
+            "email": "peter@initech.example.com",
+            "first_name": "Peter",
+            "last_name": "Gibbons",
+            "password": "tps reports need cover sheets",
+            "password_confirmation": "tps reports need cover sheets",
+        },
+    )
     owner = _user(portal, "peter")
     return Expected(response, owner, "user", str(owner.id), owner.account_id, "peter")
 
@@ -100,8 +115,13 @@ def user_create(portal: Portal, t: Tenant) -> Expected:
 
 def user_update(portal: Portal, t: Tenant) -> Expected:
     member = portal.get(User, t.member.id)
-    form = {"login": member.login, "email": member.email, "first_name": "Renamed", "last_name": member.last_name,
-            "version": str(member.version)}
+    form = {
+        "login": member.login,
+        "email": member.email,
+        "first_name": "Renamed",
+        "last_name": member.last_name,
+        "version": str(member.version),
+    }
     response = act(portal.client(t.admin), users(t, f"/{member.id}/edit"), form)
     return Expected(response, t.admin, "user", str(member.id), t.id)
 
@@ -143,7 +163,89 @@ def user_lockout_clear(portal: Portal, t: Tenant) -> Expected:
     return Expected(response, t.owner, "user", str(t.member.id), t.id)
 
 
+def _made(portal: Portal, model: type, **where: Any) -> Any:
+    with portal.app.app_context():
+        return db.session.scalars(select(model).filter_by(**where)).one()
+
+
+def role_create(portal: Portal, t: Tenant) -> Expected:
+    response = act(
+        portal.client(t.admin), f"/accounts/{t.id}/roles", {"name": "Helpdesk", "permissions": ["users:read"]}
+    )
+    from portal.models import Role
+
+    role = _made(portal, Role, account_id=t.id, name="Helpdesk")
+    return Expected(response, t.admin, "role", str(role.id), t.id)
+
+
+def role_grant(portal: Portal, t: Tenant) -> Expected:
+    auditor = role_named(portal, t, "auditor")
+    response = act(
+        portal.client(t.admin), users(t, f"/{t.member.id}/roles"), {"role_id": str(auditor.id), "default": "y"}
+    )
+    return Expected(response, t.admin, "user", str(t.member.id), t.id)
+
+
+def group_create(portal: Portal, t: Tenant) -> Expected:
+    from portal.models import Group
+
+    response = act(portal.client(t.admin), f"/accounts/{t.id}/groups", {"name": "Night shift"})
+    group = _made(portal, Group, account_id=t.id, name="Night shift")
+    return Expected(response, t.admin, "group", str(group.id), t.id)
+
+
+def group_members_add(portal: Portal, t: Tenant) -> Expected:
+    from portal.models import Group
+
+    act(portal.client(t.admin), f"/accounts/{t.id}/groups", {"name": "Day shift"})
+    group = _made(portal, Group, account_id=t.id, name="Day shift")
+    response = act(portal.client(t.admin), f"/accounts/{t.id}/groups/{group.id}/members", {"members": str(t.member.id)})
+    return Expected(response, t.admin, "group", str(group.id), t.id)
+
+
+def invitation_create(portal: Portal, t: Tenant) -> Expected:
+    from portal.models import Invitation
+
+    response = act(portal.client(t.admin), f"/accounts/{t.id}/invitations", {"emails": "newbie@example.com"})
+    invitation = _made(portal, Invitation, account_id=t.id, email="newbie@example.com")
+    return Expected(response, t.admin, "invitation", str(invitation.id), t.id)
+
+
+def me_change_password(portal: Portal, t: Tenant) -> Expected:
+    form = {
+        "current_password": PASSWORD,
+        "password": "a fresh passphrase of mine",
+        "password_confirmation": "a fresh passphrase of mine",
+    }
+    response = act(portal.client(t.member), "/me/password", form)
+    return _as_user(portal, t.member, response)
+
+
+def me_update_profile(portal: Portal, t: Tenant) -> Expected:
+    response = act(portal.client(t.member), "/me", {"email": "member-a@example.com", "city": "Oslo"})
+    return _as_user(portal, t.member, response)
+
+
+def me_api_key_create(portal: Portal, t: Tenant) -> Expected:
+    response = act(portal.client(t.member), "/me/api-keys", {"name": "ci"})
+    return _as_user(portal, t.member, response)
+
+
+def account_update(portal: Portal, t: Tenant) -> Expected:
+    response = act(portal.client(t.owner), f"/accounts/{t.id}/settings", {"name": "Renamed Inc"})
+    return Expected(response, t.owner, "account", str(t.id), t.id)
+
+
 ACTIONS: dict[str, Callable[[Portal, Tenant], Expected]] = {
+    "role.create": role_create,
+    "role.grant": role_grant,
+    "group.create": group_create,
+    "group.members.add": group_members_add,
+    "invitation.create": invitation_create,
+    "me.change_password": me_change_password,
+    "me.update_profile": me_update_profile,
+    "me.api_key_create": me_api_key_create,
+    "account.update": account_update,
     "auth.sign_in": sign_in,
     "auth.sign_in_failed": sign_in_failure,
     "auth.sign_out": sign_out,
@@ -163,8 +265,9 @@ ACTIONS: dict[str, Callable[[Portal, Tenant], Expected]] = {
 def test_each_action_leaves_exactly_one_event(portal: Portal, action: str) -> None:
     tenant = portal.tenant("A")
     expected = ACTIONS[action](portal, tenant)
-    assert expected.response.status_code < 400 or action == "auth.sign_in_failed", \
-        expected.response.get_data(as_text=True)[:300]
+    assert expected.response.status_code < 400 or action == "auth.sign_in_failed", expected.response.get_data(
+        as_text=True
+    )[:300]
     correlation = expected.response.headers["X-Correlation-Id"]
     assert correlation.startswith("audit-case-")
     with portal.app.app_context():
@@ -213,15 +316,22 @@ def all_log_lines() -> Iterator[AllLines]:
     root.setLevel(old_level)
 
 
-def test_no_password_token_or_code_reaches_an_event_or_a_log_line(portal: Portal, all_log_lines: AllLines,
-                                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_no_password_token_or_code_reaches_an_event_or_a_log_line(
+    portal: Portal, all_log_lines: AllLines, caplog: pytest.LogCaptureFixture
+) -> None:
     """H4: sign in, fail, sign up, create a user, set a password, accept an invitation, reset a
     password, pass the MFA step; then grep every stored event and every log record."""
     caplog.set_level(logging.DEBUG)
     t = portal.tenant("A")
-    secrets_used = [PASSWORD, "wrong-Secret-guess-1", "tps reports need cover sheets",
-                    NEW_USER["password"], "a brand new secret phrase", "violet harbor lantern 42",
-                    "lighthouse keepers knit sweaters"]
+    secrets_used = [
+        PASSWORD,
+        "wrong-Secret-guess-1",
+        "tps reports need cover sheets",
+        NEW_USER["password"],
+        "a brand new secret phrase",
+        "violet harbor lantern 42",
+        "lighthouse keepers knit sweaters",
+    ]
 
     act(portal.client(), "/login", {"login": t.member.login, "password": "wrong-Secret-guess-1"})
     portal.client(t.member)
@@ -236,9 +346,16 @@ def test_no_password_token_or_code_reaches_an_event_or_a_log_line(portal: Portal
     secrets_used.append(invite)
     invited = portal.client()
     invited.get(f"/invitations/accept/{invite}")
-    accepted = invited.post(f"/invitations/accept/{invite}", {
-        "login": "jdoe", "first_name": "Jane", "last_name": "Doe", "password": "violet harbor lantern 42",
-        "password_confirmation": "violet harbor lantern 42"})
+    accepted = invited.post(
+        f"/invitations/accept/{invite}",
+        {
+            "login": "jdoe",
+            "first_name": "Jane",
+            "last_name": "Doe",
+            "password": "violet harbor lantern 42",
+            "password_confirmation": "violet harbor lantern 42",
+        },
+    )
     assert accepted.status_code == 303
 
     portal.client().post("/password-reset", {"email": t.auditor.email})
@@ -248,14 +365,19 @@ def test_no_password_token_or_code_reaches_an_event_or_a_log_line(portal: Portal
     secrets_used.append(reset)
     resetting = portal.client()
     resetting.get(f"/password-reset/{reset}")
-    done = resetting.post(f"/password-reset/{reset}", {"password": "lighthouse keepers knit sweaters",
-                                                       "password_confirmation": "lighthouse keepers knit sweaters"})
+    done = resetting.post(
+        f"/password-reset/{reset}",
+        {"password": "lighthouse keepers knit sweaters", "password_confirmation": "lighthouse keepers knit sweaters"},
+    )
     assert done.status_code == 303
 
     secret = mfa.new_secret()
     with portal.app.app_context():
-        db.session.execute(update(User).where(User.id == t.group_manager.id)
-                           .values(mfa_secret=mfa.seal(secret), mfa_enabled=True, mfa_last_counter=None))
+        db.session.execute(
+            update(User)
+            .where(User.id == t.group_manager.id)
+            .values(mfa_secret=mfa.seal(secret), mfa_enabled=True, mfa_last_counter=None)
+        )
         db.session.commit()
     client = portal.client()
     client.post("/login", {"login": t.group_manager.login, "password": PASSWORD})
@@ -268,8 +390,12 @@ def test_no_password_token_or_code_reaches_an_event_or_a_log_line(portal: Portal
         events = list(db.session.scalars(select(AuditEvent)))
         hashes = [h for h in db.session.scalars(select(User.password_hash)) if h]
         throttles = list(db.session.scalars(select(LoginThrottle.key)))
-    stored = "\n".join(json.dumps({c.name: str(getattr(e, c.key)) for c in AuditEvent.__table__.columns}
-                                  | {"changes": e.changes}, default=str) for e in events)
+    stored = "\n".join(
+        json.dumps(
+            {c.name: str(getattr(e, c.key)) for c in AuditEvent.__table__.columns} | {"changes": e.changes}, default=str
+        )
+        for e in events
+    )
     logged = "\n".join(all_log_lines.lines + [r.getMessage() for r in caplog.records])
     assert len(events) >= 15 and '"event":"request"' in logged and "auth.sign_in_failed" in stored
     for text in secrets_used + hashes:
