@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
@@ -13,6 +14,7 @@ from portal.models import Account, Group, GroupMember, User
 from tests.helpers import Portal
 
 
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection", "ignore:autogenerate skipping")
 def test_migrations_from_empty_match_the_models(app: Flask) -> None:
     """The session's database was migrated from empty (conftest); nothing differs from the models."""
     with app.extensions["portal.engine"].connect() as connection:
