@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,18 +132,19 @@ class Server:
                 self.process.wait()
         self.process = None
 
-    def busy(self, window: float = 0.5) -> float:
-        """Cores the workers use over a short window (requests still being served)."""
-        pids = self.worker_pids()
+    def busy(self, window: float = 0.5, also: Callable[[], list[int]] | None = None) -> float:
+        """Cores the workers (and `also`: the database server) use over a short window."""
+        pids = self.worker_pids() + (also() if also else [])
         before = sum(cpu_ticks(pid) for pid in pids)
         time.sleep(window)
         return (sum(cpu_ticks(pid) for pid in pids) - before) / CLOCK_TICKS / window
 
-    def settle(self, wait: float = 10.0) -> bool:
+    def settle(self, wait: float = 10.0, also: Callable[[], list[int]] | None = None) -> bool:
         """Wait for the workers to go idle; False when they are still busy after `wait` seconds (a
-        backlog of slow requests that wrk gave up on, which the workers would serve for minutes)."""
+        backlog of slow requests that wrk gave up on, which the workers would serve for minutes).
+        A worker waiting on PostgreSQL uses no CPU itself: pass the database's processes as `also`."""
         deadline = time.monotonic() + wait
-        while self.busy() > 0.1:
+        while self.busy(also=also) > 0.1:
             if time.monotonic() > deadline:
                 return False
         return True

@@ -13,6 +13,7 @@ import io
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -191,6 +192,7 @@ def summarize_speedscope(path: Path, top: int = 30) -> str:
 
 def profile(db: str, users: int, page: str, duration: float, pg_port: int, name: str = "",
             whatif: list[str] | None = None) -> Path:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop the server and the cluster
     PROFILES.mkdir(parents=True, exist_ok=True)
     options = Options(users=[users], dbs=[db], pg_port=pg_port)
     options.data_dir.mkdir(parents=True, exist_ok=True)
@@ -234,14 +236,14 @@ def _profile(info: SeedInfo, db: str, users: int, page: str, duration: float, na
     suffix = f"-whatif-{'+'.join(whatif)}" if whatif else ""
     stem = PROFILES / (name or f"{db}-{users}-{page if not page.startswith('/') else 'path'}{suffix}")
     # For the export, the statements of one chunk are enough (the whole export in-process takes minutes).
-    explained = explain_page(info, f"{url}?q=user1" if page == "csv" else url)
+    explained = explain_page(info, f"{url}?q=user12345" if page == "csv" else url)
     Path(f"{stem}.sql.txt").write_text(explained + "\n")
     server = portal_server(info, options.data_dir / "logs" / "profile.log", whatif,
                            timeout=0 if page == "csv" else 30)
     with server:
         cookie = load.sign_in(server.port, "/login", {"login": info.owner_login,
                                                       "password": info.owner_password}, 303)
-        warm_url = url if page != "csv" else f"{url}?q=user1"  # not ten full exports
+        warm_url = url if page != "csv" else f"{url}?q=user12345"  # a few rows, not ten full exports
         for _ in range(10):
             load.fetch(server.port, warm_url, cookie)
         speedscope = Path(f"{stem}.speedscope.json")

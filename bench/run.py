@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -214,7 +215,8 @@ def warm(server: Server, path: str, cookie: str, requests: int, seconds: float =
             break
 
 
-def run_load(options: Options, url: str, cookie: str, meter: CpuMeter, server: Server) -> load.LoadResult:
+def run_load(options: Options, url: str, cookie: str, meter: CpuMeter, server: Server,
+             database: Callable[[], list[int]] | None = None) -> load.LoadResult:
     with meter:
         if options.loader == "wrk":
             result = load.run_wrk(url, cookie, options.duration, options.threads, options.connections)
@@ -222,7 +224,7 @@ def run_load(options: Options, url: str, cookie: str, meter: CpuMeter, server: S
             result = load.run_python(url, cookie, options.duration, options.connections)
     result.foreign_cpu = round(meter.foreign, 2)
     result.rss_kb = tuple(server.rss_kb())
-    if not server.settle():
+    if not server.settle(also=database):
         # Requests slower than the run leave a backlog in the listen queue that the workers would
         # go on serving (for minutes at a second or more each), under the next measurement: start
         # the server again instead, and warm it up.
@@ -419,6 +421,7 @@ def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: S
             server.start()
         own = lambda: [pid for s in servers.values() for pid in s.all_pids()] + (cluster.pids() if cluster else [])  # noqa: E731
         meter = CpuMeter(own)
+        database = cluster.pids if cluster else None
         portal = servers["portal"]
         cookie = load.sign_in(portal.port, "/login", {"login": info.owner_login, "password": info.owner_password}, 303)
         sizes = {}
@@ -448,7 +451,7 @@ def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: S
                 if round_no > 1 and name == next(iter(pages)):
                     cookie = load.sign_in(portal.port, "/login",
                                           {"login": info.owner_login, "password": info.owner_password}, 303)
-                mine = run_load(options, f"http://127.0.0.1:{portal.port}{url}", cookie, meter, portal)
+                mine = run_load(options, f"http://127.0.0.1:{portal.port}{url}", cookie, meter, portal, database)
                 ceiling = run_load(options, f"http://127.0.0.1:{servers['ceiling'].port}/bytes/{sizes[name]}", "",
                                    meter, servers["ceiling"])
                 this_round["pages"][name] = {"portal": mine.as_dict(), "ceiling": ceiling.as_dict()}
@@ -461,7 +464,7 @@ def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: S
                 _check_body(mine, sizes[name], name)
             if "fab" in servers:
                 fab_result = run_load(options, f"http://127.0.0.1:{servers['fab'].port}{FAB_LIST}", fab_cookie, meter,
-                                      servers["fab"])
+                                      servers["fab"], database)
                 this_round["fab"] = fab_result.as_dict()
                 log(f"    FAB list {fab_result.rps:8.1f} req/s p50 {fab_result.p50_ms:6.2f} "
                     f"p99 {fab_result.p99_ms:7.2f} ms"
@@ -501,6 +504,8 @@ def _check_body(result: load.LoadResult, size: int, name: str) -> None:
 
 
 def run(options: Options) -> dict[str, Any]:
+    # A SIGTERM (kill <pid>) unwinds like Ctrl-C, so the servers and the PostgreSQL cluster stop too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if options.loader == "wrk" and not load.have_wrk():
         options.log("wrk is not installed (apt-get install -y wrk): using the Python load loop")
         options.loader = "python"
