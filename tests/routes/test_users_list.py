@@ -192,6 +192,37 @@ def test_search_by_email_login_or_name(portal: Portal, owner_client, q: str, log
         assert 'id="users_table"' in body
 
 
+@pytest.mark.parametrize("sort", ["name", "last_sign_in"])
+def test_a_broad_search_walks_the_sort_index_and_finds_the_same_users(  # type: ignore[no-untyped-def]
+    portal: Portal, owner_client, monkeypatch: pytest.MonkeyPatch, sort: str
+) -> None:
+    """Past the threshold a search walks the sort's index instead of sorting its matches: the same
+    users, in the same order, page by page; the count then says "N+" instead of counting them all."""
+    from portal.users import queries
+
+    account, _owner, client = owner_client
+    seed_users(portal.app, account, 60)
+    url = f"/accounts/{account.id}/users?q=user0000&sort={sort}&take=4"
+
+    def every_page(start: str) -> tuple[list[str], str]:
+        seen, body, next_url = [], "", start
+        while next_url:
+            body = client.get(next_url).get_data(as_text=True)
+            seen += page_ids(body)
+            next_url = link(body, "Next")
+        return seen, " ".join(client.get(start).get_data(as_text=True).split())
+
+    joined, joined_first = every_page(url)
+    assert len(joined) == 10 and "10 users" in joined_first
+    monkeypatch.setattr(queries, "BROAD_STEPS", (5,))  # more than 5 matches is broad
+    walked, walked_first = every_page(url)
+    assert walked == joined
+    assert "5+ users" in walked_first and "Last »" not in walked_first
+    # The CSV of a broad search has every match.
+    exported = client.get(f"/accounts/{account.id}/users.csv?q=user0000&sort={sort}").get_data(as_text=True)
+    assert len(list(csv.DictReader(io.StringIO(exported)))) == 10
+
+
 def test_filters_by_status_role_and_dormancy(portal: Portal, owner_client) -> None:  # type: ignore[no-untyped-def]
     account, _owner, client = owner_client
     portal.user(
