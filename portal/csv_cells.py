@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = frozenset("=+-@\t\r")
 
 
 def cell(value: Any) -> str:
     """The value as a CSV cell; text that starts like a formula gets a leading quote."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return "'" + text if text and text[0] in _FORMULA_START else text
