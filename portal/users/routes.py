@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from flask import Blueprint, Response, flash, g, redirect, request, stream_with_context, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from werkzeug.datastructures import MultiDict
 
 from portal import db
@@ -38,12 +38,18 @@ def _actor() -> Actor:
     return Actor(current_user, g.permissions)
 
 
-def _account_roles() -> list[Role]:
-    return list(db.session.scalars(select(Role).where(Role.account_id == g.account.id).order_by(Role.name)))
+def _account_roles() -> list[Row[tuple[uuid.UUID, str]]]:
+    """The account's roles as (id, name) rows, for the pickers."""
+    return list(
+        db.session.execute(select(Role.id, Role.name).where(Role.account_id == g.account.id).order_by(Role.name))
+    )
 
 
-def _account_groups() -> list[Group]:
-    return list(db.session.scalars(select(Group).where(Group.account_id == g.account.id).order_by(Group.name)))
+def _account_groups() -> list[Row[tuple[uuid.UUID, str]]]:
+    """The account's groups as (id, name) rows, for the pickers."""
+    return list(
+        db.session.execute(select(Group.id, Group.name).where(Group.account_id == g.account.id).order_by(Group.name))
+    )
 
 
 def _list_context(args: MultiDict[str, str], report: list[services.BulkOutcome] | None = None) -> dict[str, object]:
