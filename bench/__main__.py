@@ -65,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     profile.add_argument("--whatif", default="", help="bench/whatif.py fixes to apply")
     profile.add_argument("--no-snapshot", action="store_true", help="run the working tree itself, not a frozen copy")
 
+    split = commands.add_parser("breakdown", help="where the users page's time goes in-process (SQLite)")
+    split.add_argument("--users", type=int, default=100_000, help="a seeded SQLite size in bench/.data")
+    split.add_argument("--runs", type=int, default=300)
+
     report = commands.add_parser("report", help="markdown tables of one or more results files")
     report.add_argument("files", type=Path, nargs="+")
     report.add_argument("--before", type=Path, nargs="*", default=[], help="earlier results: a before/after table")
@@ -94,6 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         from bench.profile import profile as run_profile
 
         run_profile(args.db, args.users, args.page, args.duration, args.pg_port, args.name, _whatif(args.whatif))
+        return 0
+    if args.command == "breakdown":
+        from bench.breakdown import breakdown, describe
+        from bench.run import Options, portal_database
+
+        info = portal_database(Options(users=[args.users], dbs=["sqlite"]), "sqlite", args.users, None)
+        print(describe(breakdown(info, args.runs)))
         return 0
     if args.command == "report":
         from bench.report import compare
