@@ -59,8 +59,29 @@ def decode_cursor(token: str | None, converters: Sequence[Callable[[str], Any]])
         return None
 
 
+class PageNumbers:
+    """What a pager counts, for any list shown `take` rows at a time from row `start` of `total`."""
+
+    start: int
+    take: int
+    total: int
+
+    @property
+    def current_page(self) -> int:
+        """1-based number of this page."""
+        return self.start // self.take + 1
+
+    @property
+    def page_count(self) -> int:
+        return max(1, ceil(self.total / self.take))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.start > 0
+
+
 @dataclass
-class Page(Generic[T]):
+class Page(PageNumbers, Generic[T]):
     """One page of a list, with what the pager shows and the cursors its links carry."""
 
     items: list[T]
@@ -73,21 +94,8 @@ class Page(Generic[T]):
     query: MultiDict[str, str] = field(default_factory=MultiDict)
 
     @property
-    def current_page(self) -> int:
-        """1-based number of this page."""
-        return self.start // self.take + 1
-
-    @property
-    def page_count(self) -> int:
-        return max(1, ceil(self.total / self.take))
-
-    @property
     def has_next(self) -> bool:
         return self.next_cursor is not None
-
-    @property
-    def has_prev(self) -> bool:
-        return self.start > 0
 
     @property
     def last_start(self) -> int:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import uuid
 from collections.abc import Iterator
 
-from flask import Blueprint, Response, flash, g, request, stream_with_context, url_for
+from flask import Blueprint, flash, g, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
@@ -16,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 from portal import db
 from portal.audit import queries
 from portal.auth import lockout
-from portal.csv_cells import cell
+from portal.csv_cells import csv_download
 from portal.errors import Forbidden
 from portal.pagination import parse_from, parse_take
 from portal.permissions import Permission, require
@@ -48,25 +46,15 @@ def export() -> ResponseReturnValue:
     filters = queries.AuditFilter.from_args(request.args)
     account_id = g.account.id
 
-    def lines() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(CSV_COLUMNS)
-        for n, e in enumerate(queries.iter_events(account_id, filters), start=1):
-            writer.writerow([cell(v) for v in (
+    def rows() -> Iterator[tuple[object, ...]]:
+        for e in queries.iter_events(account_id, filters):
+            yield (
                 e.created_at.isoformat(), e.actor_label, e.actor_id or "", e.action, e.target_type, e.target_id,
                 e.target_label, json.dumps(e.changes or {}, ensure_ascii=False, sort_keys=True, default=str),
                 e.ip_address, e.user_agent, e.correlation_id,
-            )])
-            if n % 500 == 0:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
+            )
 
-    response = Response(stream_with_context(lines()), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="audit-{account_id}.csv"'
-    return response
+    return csv_download(f"audit-{account_id}.csv", CSV_COLUMNS, rows())
 
 
 @bp.post("/users/<uuid:user_id>/lockout/clear")

@@ -8,7 +8,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from math import ceil
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -27,6 +26,7 @@ from portal.models import (
     Role,
     User,
 )
+from portal.pagination import PageNumbers
 from portal.permissions import Permission
 from portal.roles.policy import refusal_to_grant
 
@@ -51,7 +51,7 @@ class InvitationRow:
 
 
 @dataclass
-class InvitationPage:
+class InvitationPage(PageNumbers):
     """One page of the list (`from`/`take`, seed 002's counts)."""
 
     rows: list[InvitationRow]
@@ -59,18 +59,6 @@ class InvitationPage:
     take: int
     total: int
     status: str
-
-    @property
-    def current_page(self) -> int:
-        return self.start // self.take + 1
-
-    @property
-    def page_count(self) -> int:
-        return max(1, ceil(self.total / self.take))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.start > 0
 
     @property
     def has_next(self) -> bool:

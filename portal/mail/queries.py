@@ -4,34 +4,22 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from math import ceil
 
 from sqlalchemy import func, select
 
 from portal import db
 from portal.models import OutboxEmail
+from portal.pagination import PageNumbers
 
 
 @dataclass
-class OutboxPage:
+class OutboxPage(PageNumbers):
     """One page of the outbox (`from`/`take` as every list)."""
 
     emails: list[OutboxEmail]
     start: int
     take: int
     total: int
-
-    @property
-    def current_page(self) -> int:
-        return self.start // self.take + 1
-
-    @property
-    def page_count(self) -> int:
-        return max(1, ceil(self.total / self.take))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.start > 0
 
     @property
     def has_next(self) -> bool:

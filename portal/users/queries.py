@@ -169,24 +169,26 @@ class Counted:
     broad: bool = False
 
 
+def _broad_past(account_id: uuid.UUID, f: UserFilter, rows_wanted: int) -> int | None:
+    """The threshold the filter's search is broad past (see BROAD_STEPS); None when it is narrow or
+    there is no search."""
+    if not f.q:
+        return None
+    threshold = broad_threshold(_account_size(account_id), rows_wanted)
+    return threshold if _is_broad(account_id, f.q, threshold) else None
+
+
 def _count(account_id: uuid.UUID, f: UserFilter, rows_wanted: int) -> Counted:
     """The row count: exact and free from the trigger-kept counts, or counted up to COUNT_CAP; a
     broad search alone is not counted past its threshold (counting it would cost what sorting does)."""
     if not f.narrows_beyond_status:
         return Counted(_account_size(account_id, f.status))
-    broad = False
-    if f.q:
-        threshold = broad_threshold(_account_size(account_id), rows_wanted)
-        broad = _is_broad(account_id, f.q, threshold)
-        if broad and not (f.status or f.role_id or f.dormant_days):
-            return Counted(threshold, capped=True, broad=True)
+    threshold = _broad_past(account_id, f, rows_wanted)
+    if threshold is not None and not (f.status or f.role_id or f.dormant_days):
+        return Counted(threshold, capped=True, broad=True)
     capped = _filtered(account_id, f).with_only_columns(User.id).limit(COUNT_CAP + 1).subquery()
     n = int(db.session.scalar(select(func.count()).select_from(capped)) or 0)
-    return Counted(min(n, COUNT_CAP), n > COUNT_CAP, broad)
-
-
-def _broad(account_id: uuid.UUID, f: UserFilter, rows_wanted: int) -> bool:
-    return bool(f.q) and _is_broad(account_id, f.q, broad_threshold(_account_size(account_id), rows_wanted))
+    return Counted(min(n, COUNT_CAP), n > COUNT_CAP, broad=threshold is not None)
 
 
 def _ordered(statement: Select[tuple[User]], sort: Sort, forward: bool, nulls: bool = False) -> Select[tuple[User]]:
@@ -349,7 +351,8 @@ def users_in_account(account_id: uuid.UUID, user_ids: Sequence[uuid.UUID]) -> li
 
 def matching_ids(account_id: uuid.UUID, f: UserFilter, limit: int) -> list[uuid.UUID]:
     """Ids of the users the filter matches ("select all N matching"), at most limit of them."""
-    statement = _ordered(_filtered(account_id, f, _broad(account_id, f, limit)), SORTS[f.sort], True, nulls=True)
+    broad = _broad_past(account_id, f, limit) is not None
+    statement = _ordered(_filtered(account_id, f, broad), SORTS[f.sort], True, nulls=True)
     return list(db.session.scalars(statement.with_only_columns(User.id).limit(limit)))
 
 
@@ -366,7 +369,7 @@ def iter_users(account_id: uuid.UUID, f: UserFilter, chunk: int = 1000) -> Itera
     """Every user the filter matches, in sort order, read a chunk at a time (for the CSV export); each
     row's user is a plain row of EXPORT_COLUMNS."""
     sort = SORTS[f.sort]
-    base = _filtered(account_id, f, _broad(account_id, f, chunk))
+    base = _filtered(account_id, f, _broad_past(account_id, f, chunk) is not None)
     key: tuple[Any, ...] | None = None
     while True:
         statement = base if key is None else _seek(base, sort, key, forward=True)

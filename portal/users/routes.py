@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from collections.abc import Callable, Iterator
 
-from flask import Blueprint, Response, flash, g, redirect, request, stream_with_context, url_for
+from flask import Blueprint, flash, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import Row, select
@@ -16,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 from portal import db
 from portal.audit.queries import recent_events_for
 from portal.auth.lockout import lockout_status
-from portal.csv_cells import cell
+from portal.csv_cells import csv_download
 from portal.errors import Forbidden, Invalid, NotFound
 from portal.groups.queries import user_groups_panel
 from portal.models import Group, Role, User
@@ -109,26 +107,15 @@ def export() -> ResponseReturnValue:
         "created",
     ]
 
-    def lines() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(columns)
-        for n, row in enumerate(queries.iter_users(account_id, filters), start=1):
+    def rows() -> Iterator[tuple[object, ...]]:
+        for row in queries.iter_users(account_id, filters):
             u = row.user
-            values = (u.id, u.login, u.email, u.first_name, u.last_name, u.company_name, u.address, u.postal_code,
-                      u.city, u.state, u.country, u.phone, u.status, ";".join(row.roles),
-                      "on" if u.mfa_enabled else "off", row.group_count,
-                      u.last_login_at.isoformat() if u.last_login_at else "", u.created_at.isoformat())
-            writer.writerow([cell(v) for v in values])
-            if n % 500 == 0:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
+            yield (u.id, u.login, u.email, u.first_name, u.last_name, u.company_name, u.address, u.postal_code,
+                   u.city, u.state, u.country, u.phone, u.status, ";".join(row.roles),
+                   "on" if u.mfa_enabled else "off", row.group_count,
+                   u.last_login_at.isoformat() if u.last_login_at else "", u.created_at.isoformat())
 
-    response = Response(stream_with_context(lines()), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="users-{g.account.id}.csv"'
-    return response
+    return csv_download(f"users-{account_id}.csv", columns, rows())
 
 
 @bp.get("/users/new")
