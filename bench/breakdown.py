@@ -45,8 +45,7 @@ def breakdown(info: SeedInfo, runs: int = 300) -> dict[str, float]:
         client = app.test_client()
         token = _TOKEN.search(client.get("/login").get_data(as_text=True))
         assert token, "the login page carries no CSRF token"
-        client.post("/login", data={"login": info.owner_login, "password": info.owner_password,
-                                    "csrf_token": token.group(1)})
+        client.post("/login", data={**info.sign_in_fields(), "csrf_token": token.group(1)})
         url = f"/accounts/{info.account_id}/users"
         size = len(client.get(url).get_data())
         bare = Flask("bare")

@@ -62,8 +62,7 @@ def _probe(info: SeedInfo, timing_runs: int, extra: bool) -> tuple[dict[str, str
     client = app.test_client()
     token = _TOKEN.search(client.get("/login").get_data(as_text=True))
     assert token, "the login page carries no CSRF token"
-    answer = client.post("/login", data={"login": info.owner_login, "password": info.owner_password,
-                                         "csrf_token": token.group(1)})
+    answer = client.post("/login", data={**info.sign_in_fields(), "csrf_token": token.group(1)})
     if answer.status_code != 303:
         raise RuntimeError(f"signing in answered {answer.status_code}")
     urls = page_urls(info, has_members)

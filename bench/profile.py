@@ -57,8 +57,7 @@ def explain_page(info: SeedInfo, url: str) -> str:
     with contextlib.redirect_stderr(io.StringIO()):
         token = re.search(r'<meta name="csrf-token" content="([^"]+)"', client.get("/login").get_data(as_text=True))
         assert token
-        client.post("/login", data={"login": info.owner_login, "password": info.owner_password,
-                                    "csrf_token": token.group(1)})
+        client.post("/login", data={**info.sign_in_fields(), "csrf_token": token.group(1)})
         client.get(url)
 
         def before(_c: Any, _cur: Any, _s: str, _p: Any, context: Any, _many: bool) -> None:
@@ -241,8 +240,7 @@ def _profile(info: SeedInfo, db: str, users: int, page: str, duration: float, na
     server = portal_server(info, options.data_dir / "logs" / "profile.log", whatif,
                            timeout=0 if page == "csv" else 30)
     with server:
-        cookie = load.sign_in(server.port, "/login", {"login": info.owner_login,
-                                                      "password": info.owner_password}, 303)
+        cookie = load.sign_in(server.port, "/login", info.sign_in_fields(), 303)
         warm_url = url if page != "csv" else f"{url}?q=user12345"  # a few rows, not ten full exports
         for _ in range(10):
             load.fetch(server.port, warm_url, cookie)

@@ -423,7 +423,7 @@ def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: S
         meter = CpuMeter(own)
         database = cluster.pids if cluster else None
         portal = servers["portal"]
-        cookie = load.sign_in(portal.port, "/login", {"login": info.owner_login, "password": info.owner_password}, 303)
+        cookie = load.sign_in(portal.port, "/login", info.sign_in_fields(), 303)
         sizes = {}
         for name, url in pages.items():
             answer = load.fetch(portal.port, url, cookie)
@@ -450,7 +450,7 @@ def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: S
                 # Signing in again keeps the session fresh however long the run (idle timeout).
                 if round_no > 1 and name == next(iter(pages)):
                     cookie = load.sign_in(portal.port, "/login",
-                                          {"login": info.owner_login, "password": info.owner_password}, 303)
+                                          info.sign_in_fields(), 303)
                 mine = run_load(options, f"http://127.0.0.1:{portal.port}{url}", cookie, meter, portal, database)
                 ceiling = run_load(options, f"http://127.0.0.1:{servers['ceiling'].port}/bytes/{sizes[name]}", "",
                                    meter, servers["ceiling"])
@@ -485,7 +485,7 @@ def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: S
                 portal.timeout = 0
                 portal.start()
                 cookie = load.sign_in(portal.port, "/login",
-                                      {"login": info.owner_login, "password": info.owner_password}, 303)
+                                      info.sign_in_fields(), 303)
                 result = stream_csv(portal, csv_path, cookie)
             config["csv"] = result
     finally:

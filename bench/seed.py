@@ -63,6 +63,11 @@ class SeedInfo:
     seconds: float
     schema: str = ""  # the Alembic head the database was migrated to
     seed_version: int = SEED_VERSION
+    owner_account: str = "bench-corp"  # the account's sign-in name
+
+    def sign_in_fields(self) -> dict[str, str]:
+        """The owner's sign-in form: account, login, password."""
+        return {"account": self.owner_account, "login": self.owner_login, "password": self.owner_password}
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2))
@@ -203,7 +208,7 @@ def _create_account(app: Flask) -> tuple[uuid.UUID, dict[str, uuid.UUID], list[u
 
     with app.app_context():
         account, _owner = create_account(
-            "Bench Corp", OwnerDetails(OWNER_LOGIN, OWNER_EMAIL, OWNER_PASSWORD, "Bench", "Owner")
+            "Bench Corp", OwnerDetails(OWNER_LOGIN, OWNER_EMAIL, OWNER_PASSWORD, "Bench", "Owner"), "bench-corp"
         )
         groups = [Group(account_id=account.id, name=name, description=f"About {share:.0%} of the people")
                   for name, share in GROUPS]

@@ -10,12 +10,14 @@ from importlib import resources
 from sqlalchemy import select
 
 from portal import db
+from portal.accounts import sign_in_names
 from portal.accounts.services import OwnerDetails, create_account
 from portal.auth.passwords import hash_password
 from portal.db import utcnow
 from portal.models import Account, Group, GroupMember, Role, RoleAssignment, User, UserStatus
 
 DEMO_ACCOUNT = "Acme Robotics (demo)"
+DEMO_SIGN_IN_NAME = "demo"
 DEMO_LOGIN = "demo"
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "violet-harbor-lantern-42"
@@ -43,7 +45,8 @@ def seed_demo(user_count: int = 50, seed: int = 7) -> Account:
     if existing is not None:
         return existing
     account, _owner = create_account(
-        DEMO_ACCOUNT, OwnerDetails(DEMO_LOGIN, DEMO_EMAIL, DEMO_PASSWORD, "Dana", "Demo")
+        DEMO_ACCOUNT, OwnerDetails(DEMO_LOGIN, DEMO_EMAIL, DEMO_PASSWORD, "Dana", "Demo"),
+        sign_in_name=None if sign_in_names.is_taken(DEMO_SIGN_IN_NAME) else DEMO_SIGN_IN_NAME,
     )
     roles = {role.name: role for role in db.session.scalars(select(Role).where(Role.account_id == account.id))}
     groups = [Group(account_id=account.id, name=name, description=text) for name, text in GROUPS.items()]

@@ -35,6 +35,7 @@ from portal.request_log import log_event, loggable_path
 # GET as well: opening the link checks the token.
 GUARDED: list[tuple[re.Pattern[str], frozenset[str]]] = [
     (re.compile(r"^/login(/|$)"), frozenset({"POST"})),
+    (re.compile(r"^/a/<sign_in_name>/(login|password-reset)$"), frozenset({"POST"})),
     (re.compile(r"^/password-reset(/|$)"), frozenset({"POST"})),
     (re.compile(r"^/invitations/accept/"), frozenset({"POST"})),
     (re.compile(r"^/signup$"), frozenset({"POST"})),
@@ -63,14 +64,16 @@ def _digest(value: str) -> str:
 
 
 def identity() -> str:
-    """Whom the attempt is about: the URL's token, the login or email typed, or the person."""
+    """Whom the attempt is about: the URL's token, the login or email typed (in the account named),
+    or the person."""
     for name, value in (request.view_args or {}).items():
         if isinstance(value, str) and _SECRET_ARG.search(name):
             return "token:" + _digest(value)
+    account = str((request.view_args or {}).get("sign_in_name") or request.form.get("account", "")).strip().lower()
     for field in ("login", "email"):
         typed = request.form.get(field, "").strip().lower()
-        if typed:
-            return "login:" + _digest(typed)
+        if typed:  # a login names a person only within its account
+            return "login:" + _digest(f"{account}\n{typed}")
     pending = session.get("mfa_pending")
     if isinstance(pending, dict) and pending.get("user_id"):
         return "user:" + str(pending["user_id"])

@@ -26,6 +26,17 @@ TENANT_ROLES = {"admin": "account-admin", "user_manager": "user-manager", "group
                 "auditor": "auditor", "member": "member", "no_role": None}
 
 
+def sign_in_name_of(app: Flask, login: str) -> str:
+    """The sign-in name of the one account that has a user with this login or email (tests only)."""
+    with app.app_context():
+        names = db.session.scalars(
+            select(Account.sign_in_name).join(User, User.account_id == Account.id)
+            .where((User.login == login.lower()) | (User.email == login.lower()))
+        ).all()
+    assert len(names) == 1, f"{login!r} is in {len(names)} accounts: say which"
+    return names[0]
+
+
 def csrf_token_in(html: str) -> str:
     """The CSRF token a page carries in its layout."""
     match = _TOKEN.search(html)
@@ -60,8 +71,11 @@ class Client:
             data.setdefault("csrf_token", self.csrf())
         return self.raw.post(url, data=data, headers=HX if hx else None, **kwargs)
 
-    def sign_in(self, login: str, password: str = PASSWORD) -> TestResponse:
-        response = self.post("/login", {"login": login, "password": password})
+    def sign_in(self, login: str, password: str = PASSWORD, account: str | None = None) -> TestResponse:
+        """Sign in to the account with that sign-in name (by default: the one account holding the login)."""
+        if account is None:
+            account = sign_in_name_of(self.raw.application, login)
+        response = self.post("/login", {"account": account, "login": login, "password": password})
         assert response.status_code == 303, response.get_data(as_text=True)[:500]
         return response
 
@@ -124,8 +138,12 @@ class Portal:
     def client(self, user: User | None = None, password: str = PASSWORD) -> Client:
         client = Client(self.app.test_client())
         if user is not None:
-            client.sign_in(user.login, password)
+            client.sign_in(user.login, password, account=self.sign_in_name(user))
         return client
+
+    def sign_in_name(self, user: User) -> str:
+        """The sign-in name of the user's account."""
+        return str(self.scalar(select(Account.sign_in_name).where(Account.id == user.account_id)))
 
     def get(self, model: type, id_: Any) -> Any:
         """A fresh copy of a row, read outside any request."""

@@ -18,10 +18,13 @@ from portal.models import Account, OwnershipTransfer, Role, RoleAssignment, User
 PROPOSAL_VALID_FOR = timedelta(days=7)
 
 
-def update_settings(account: Account, name: str, require_mfa: bool, actor: User) -> None:
-    """The account's name and whether every user must use two-step sign-in."""
-    changes = {k: [getattr(account, k), v] for k, v in {"name": name, "require_mfa": require_mfa}.items()
-               if getattr(account, k) != v}
+def update_settings(account: Account, name: str, sign_in_name: str, require_mfa: bool, actor: User) -> None:
+    """The account's name, its sign-in name (the owner's to change: every bookmark and email link
+    uses it) and whether every user must use two-step sign-in."""
+    wanted = {"name": name, "sign_in_name": sign_in_name, "require_mfa": require_mfa}
+    changes = {k: [getattr(account, k), v] for k, v in wanted.items() if getattr(account, k) != v}
+    if "sign_in_name" in changes and not actor.is_owner:
+        raise Forbidden("Only the owner can change the account's sign-in name.")
     for key, (_old, new) in changes.items():
         setattr(account, key, new)
     if changes:

@@ -16,6 +16,7 @@ from portal import db
 from portal.accounts import ownership
 from portal.accounts.forms import AccountSettingsForm, TransferForm
 from portal.errors import Forbidden, NotFound
+from portal.mail.outbox import external_url
 from portal.models import User
 from portal.permissions import Permission, require
 from portal.rendering import redirect_after_post, render
@@ -58,11 +59,15 @@ _nest_feature_blueprints()
 @bp.route("/settings", methods=["GET", "POST"])
 @require(Permission.ACCOUNT_MANAGE)
 def settings() -> ResponseReturnValue:
-    form = AccountSettingsForm(obj=g.account)
+    form = AccountSettingsForm(account=g.account)
+    if not current_user.is_owner:  # shown, not editable: only the owner changes the sign-in name
+        form.sign_in_name.data = g.account.sign_in_name
+    sign_in_url = external_url("auth.account_login", sign_in_name=g.account.sign_in_name)
     if request.method == "GET" or not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
-        return render("accounts/settings.html", "settings_form", status=status, form=form)
-    ownership.update_settings(g.account, form.name.data, form.require_mfa.data, current_user)
+        return render("accounts/settings.html", "settings_form", status=status, form=form, sign_in_url=sign_in_url)
+    ownership.update_settings(g.account, form.name.data, form.sign_in_name.data, form.require_mfa.data,
+                              current_user)
     db.session.commit()
     flash("The account's settings were saved.", "success")
     return redirect_after_post(url_for(".settings"))

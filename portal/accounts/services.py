@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from portal import db
+from portal.accounts import sign_in_names
 from portal.auth.passwords import hash_password
 from portal.models import Account, Role, RoleAssignment, User, UserStatus
 from portal.permissions import BUILTIN_ROLES
@@ -37,9 +38,15 @@ def create_builtin_roles(account: Account) -> dict[str, Role]:
     return roles
 
 
-def create_account(name: str, owner: OwnerDetails) -> tuple[Account, User]:
-    """A new account with its built-in roles and its owner (who also holds account-admin)."""
-    account = Account(name=name.strip())
+def create_account(name: str, owner: OwnerDetails, sign_in_name: str | None = None) -> tuple[Account, User]:
+    """A new account with its built-in roles and its owner (who also holds account-admin).
+
+    Without a sign-in name, one is made from the account's name (portal.accounts.sign_in_names.suggest).
+    """
+    account = Account(
+        name=name.strip(),
+        sign_in_name=sign_in_names.normalise(sign_in_name) if sign_in_name else sign_in_names.suggest(name),
+    )
     db.session.add(account)
     db.session.flush()
     roles = create_builtin_roles(account)

@@ -1,19 +1,21 @@
 """Brute-force lockout, as Keycloak does it (SECURITY L1, L2, L4).
 
-Failures are counted per login identifier, as typed and normalised, whether or not anyone has
-that login: an unknown login locks exactly like a real one, so the lockout says nothing about
-who exists. After MAX_FAILURES failures in a row the identifier waits FIRST_WAIT; each further
-failure doubles the wait, up to MAX_WAIT. A failure more than FAILURE_RESET after the previous
-one starts a new count; a success ends it. While the wait runs, every attempt (the right
-password too) gets the ordinary "Invalid login or password." answer, costs one password
-verification like any other attempt, and is not counted (Keycloak counts nothing while an
-account is temporarily disabled).
+Failures are counted per (account, identifier) — the login or email as typed and normalised,
+within the account the sign-in name resolves to — whether or not anyone has that login: an
+unknown login locks exactly like a real one, so the lockout says nothing about who exists, and
+nothing done against one account touches another's people. They are also counted per client
+address (a higher threshold: one address guessing across many logins). After MAX_FAILURES
+failures in a row the identifier waits FIRST_WAIT; each further failure doubles the wait, up to
+MAX_WAIT. A failure more than FAILURE_RESET after the previous one starts a new count; a success
+ends it. While the wait runs, every attempt (the right password too) gets the ordinary "Invalid
+login or password." answer, costs one password verification like any other attempt, and is not
+counted (Keycloak counts nothing while an account is temporarily disabled).
 
 The second factor has its own count, keyed by the user (`user_key`), checked with
-`second_factor_allowed` and fed with `register_failure` / `register_success`.
+`check_second_factor`.
 
-Identifiers are stored as an HMAC under SECRET_KEY: a password typed into the login field by
-mistake never lands in the table. Nothing here commits: the sign-in view's commit does.
+Keys are stored as an HMAC under SECRET_KEY: a password typed into the login field by mistake
+never lands in the table. Nothing here commits: the sign-in view's commit does.
 """
 
 from __future__ import annotations
@@ -30,14 +32,17 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal import db
+from portal.accounts import sign_in_names
 from portal.audit.services import record
 from portal.auth import services
 from portal.auth.passwords import spend_one_verification
 from portal.db import utcnow
-from portal.models import LoginThrottle, User
+from portal.models import Account, LoginThrottle, User
 from portal.request_log import log_event
 
 MAX_FAILURES = 5
+# Failures in a row from one client address before it waits (counted across logins and accounts).
+ADDRESS_MAX_FAILURES = 30
 FIRST_WAIT = timedelta(minutes=1)
 MAX_WAIT = timedelta(minutes=15)
 FAILURE_RESET = timedelta(hours=12)
@@ -48,15 +53,21 @@ def now() -> datetime:
     return utcnow()
 
 
-def normalise(identifier: str) -> str:
-    """A login or an email as sign-in compares it: trimmed, lower-cased."""
-    return identifier.strip().lower()
-
-
-def key_for(identifier: str) -> str:
-    """The stored key of an identifier: HMAC-SHA256 under the app's secret key."""
+def key_for(value: str) -> str:
+    """The stored key of a counted thing: HMAC-SHA256 under the app's secret key."""
     secret = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(secret, b"login:" + normalise(identifier).encode(), hashlib.sha256).hexdigest()
+    return hmac.new(secret, b"login:" + value.encode(), hashlib.sha256).hexdigest()
+
+
+def identifier_key(account: Account | None, sign_in_name: str, identifier: str) -> str:
+    """The key of a login or email within an account; an unknown account's name counts on its own."""
+    scope = str(account.id) if account is not None else "name:" + sign_in_names.normalise(sign_in_name)
+    return key_for(f"{scope}\n{services.normalise(identifier)}")
+
+
+def address_key(address: str) -> str:
+    """The key of a client address."""
+    return key_for(f"#address:{address}")
 
 
 def user_key(user: User) -> str:
@@ -64,11 +75,11 @@ def user_key(user: User) -> str:
     return key_for(f"#user:{user.id}")
 
 
-def wait_after(failures: int) -> timedelta:
-    """How long an identifier waits after this many failures in a row (nothing below the threshold)."""
-    if failures < MAX_FAILURES:
+def wait_after(failures: int, threshold: int = MAX_FAILURES) -> timedelta:
+    """How long a key waits after this many failures in a row (nothing below the threshold)."""
+    if failures < threshold:
         return timedelta(0)
-    doublings = min(failures - MAX_FAILURES, 10)  # 2**10 minutes is far beyond the cap already
+    doublings = min(failures - threshold, 10)  # 2**10 minutes is far beyond the cap already
     return min(FIRST_WAIT * 2**doublings, MAX_WAIT)
 
 
@@ -82,7 +93,7 @@ def is_locked(key: str) -> bool:
     return _locked_until(key) is not None
 
 
-def register_failure(key: str) -> int:
+def register_failure(key: str, threshold: int = MAX_FAILURES) -> int:
     """Count one more failure in a row; start or lengthen the wait when due. The new count."""
     moment = now()
     stale = moment - FAILURE_RESET
@@ -102,7 +113,7 @@ def register_failure(key: str) -> int:
     failures = int(db.session.execute(statement).scalar_one())
     if failures == 1:
         _prune(stale)
-    wait = wait_after(failures)
+    wait = wait_after(failures, threshold)
     if wait:
         db.session.execute(update(LoginThrottle).where(LoginThrottle.key == key).values(locked_until=moment + wait))
         log_event("lockout", key=key[:12], failures=failures, wait_seconds=int(wait.total_seconds()))
@@ -119,26 +130,23 @@ def _prune(stale: datetime) -> None:
     db.session.execute(delete(LoginThrottle).where(LoginThrottle.last_failure_at < stale))
 
 
-def authenticate(identifier: str, password: str) -> User | None:
-    """services.authenticate behind the lockout: None while the identifier waits, and failures counted.
+def authenticate(sign_in_name: str, identifier: str, password: str, address: str) -> services.Attempt:
+    """services.authenticate behind the lockout of (account, identifier) and of the client address.
 
-    A locked identifier is answered like a wrong password, after the same one verification.
+    While either waits, the attempt fails like a wrong password, after the same one verification.
     """
-    key = key_for(identifier)
-    if is_locked(key):
+    account, user = services.resolve(sign_in_name, identifier)
+    keys = identifier_key(account, sign_in_name, identifier), address_key(address)
+    if any(is_locked(key) for key in keys):
         spend_one_verification(password)
-        return None
-    user = services.authenticate(identifier, password)
-    if user is None:
-        register_failure(key)
+        return services.Attempt(account, user)
+    attempt = services.authenticate(sign_in_name, identifier, password)
+    if attempt.succeeded:
+        register_success(*keys)
     else:
-        register_success(key)
-    return user
-
-
-def second_factor_allowed(user: User) -> bool:
-    """Whether the user may try a second-factor code now (False while their code count is locked)."""
-    return not is_locked(user_key(user))
+        register_failure(keys[0])
+        register_failure(keys[1], ADDRESS_MAX_FAILURES)
+    return attempt
 
 
 def check_second_factor(user: User, verify: Callable[[], bool]) -> bool:
@@ -175,8 +183,10 @@ class LockoutStatus:
 
 
 def _user_keys(user: User) -> list[str]:
-    """Every key a user's failures are counted under: their login, their email, their second factor."""
-    return [key_for(user.login), key_for(user.email), user_key(user)]
+    """Every key a user's failures are counted under: their login and email in their account, their
+    second factor."""
+    account = db.session.get(Account, user.account_id)
+    return [identifier_key(account, "", user.login), identifier_key(account, "", user.email), user_key(user)]
 
 
 def _rows(keys: Iterable[str]) -> list[LoginThrottle]:
@@ -198,8 +208,7 @@ def lockout_status(user: User) -> LockoutStatus | None:
 
 
 def clear_lockout(user: User, actor: User) -> None:
-    """The owner ends a user's lockout and failure count (the login and email keys are shared with
-    same-named users of other accounts: clearing only lets attempts resume, it grants nothing)."""
+    """The owner ends a user's lockout and failure count (their login, email and second-factor keys)."""
     status = lockout_status(user)
     register_success(*_user_keys(user))
     record("user.lockout_clear", user, actor=actor,

@@ -10,12 +10,12 @@ from sqlalchemy import select, update
 
 from portal import db
 from portal.audit.services import record
-from portal.auth import login_sessions
+from portal.auth import login_sessions, services
 from portal.auth.passwords import hash_password
 from portal.db import utcnow
 from portal.mail.notices import security_notice
 from portal.mail.outbox import enqueue, external_url
-from portal.models import Account, PasswordResetToken, User, UserStatus
+from portal.models import PasswordResetToken, User
 
 VALID_FOR = timedelta(hours=1)
 
@@ -24,28 +24,26 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def request_reset(email: str) -> None:
-    """Send a reset link to every active user with this address (one per account); say nothing either way.
+def request_reset(sign_in_name: str, identifier: str) -> None:
+    """Send a reset link to the one active user (account, login or email) names; say nothing either way.
 
-    A newer link replaces older ones (R1). Nothing about the account changes until a link is used.
+    The link goes only to the user's stored, verified address. A newer link replaces older ones
+    (R1). Nothing about the account changes until a link is used.
     """
-    rows = db.session.execute(
-        select(User, Account.name)
-        .join(Account, Account.id == User.account_id)
-        .where(User.email == email.strip().lower(), User.status == UserStatus.ACTIVE.value)
-    ).all()
+    account, user = services.resolve(sign_in_name, identifier)
+    if account is None or user is None or not user.is_active_user:
+        return
     now = utcnow()
-    for user, account_name in rows:
-        db.session.execute(
-            update(PasswordResetToken)
-            .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
-            .values(used_at=now)
-        )
-        token = secrets.token_urlsafe(32)
-        db.session.add(PasswordResetToken(user_id=user.id, token_hash=_digest(token), expires_at=now + VALID_FOR))
-        enqueue("password_reset", user.email, "Reset your Account Portal password", account_id=user.account_id,
-                user=user, account_name=account_name, reset_url=external_url("auth.password_reset_choose", token=token))
-        record("auth.password_reset_requested", user, actor=user)
+    db.session.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    token = secrets.token_urlsafe(32)
+    db.session.add(PasswordResetToken(user_id=user.id, token_hash=_digest(token), expires_at=now + VALID_FOR))
+    enqueue("password_reset", user.email, "Reset your Account Portal password", account_id=user.account_id,
+            user=user, account_name=account.name, reset_url=external_url("auth.password_reset_choose", token=token))
+    record("auth.password_reset_requested", user, actor=user)
 
 
 def user_for_token(token: str) -> User | None:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from flask import Blueprint, flash, g, redirect, request, session, url_for
+from flask import Blueprint, Response, current_app, flash, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 
 from portal import db
+from portal.accounts import sign_in_names
 from portal.accounts.services import OwnerDetails, create_account
 from portal.audit.services import record
-from portal.auth import lockout, login_sessions, mfa, services
+from portal.auth import account_finder, lockout, login_sessions, mfa, services
 from portal.auth import password_reset as password_reset_service
 from portal.auth.forms import (
+    FindAccountsForm,
     LoginForm,
     MfaStepForm,
     PasswordResetForm,
@@ -23,7 +25,8 @@ from portal.auth.forms import (
 )
 from portal.auth.redirects import safe_next
 from portal.db import utcnow
-from portal.models import User
+from portal.mail.outbox import external_url
+from portal.models import Account, User
 from portal.permissions import Permission, public, signed_in
 from portal.rendering import redirect_after_post, render
 from portal.roles.queries import effective_permissions
@@ -33,6 +36,9 @@ bp = Blueprint("auth", __name__)
 SIGN_IN_FAILED = "Invalid login or password."
 MFA_FAILED = "That code is not valid. Use the current code from your app, or an unused recovery code."
 MFA_STEP_TIME = timedelta(minutes=5)
+# The account this browser last signed in to, to pre-fill the sign-in form (a name, not a secret).
+ACCOUNT_COOKIE = "portal_account"
+ACCOUNT_COOKIE_AGE = 400 * 24 * 3600
 
 
 def _home(user: User) -> str:
@@ -45,6 +51,7 @@ def _home(user: User) -> str:
 def _sign_in(user: User) -> None:
     """A fresh session: the pre-sign-in cookie (and its CSRF token) is never reused."""
     session.clear()
+    g.user_account = db.session.get(Account, user.account_id)
     session.permanent = True
     token, g.login_session = login_sessions.start(user, request.remote_addr or "", request.user_agent.string)
     user.session_token = token  # type: ignore[attr-defined]
@@ -62,29 +69,63 @@ def index() -> ResponseReturnValue:
 @bp.route("/login", methods=["GET", "POST"])
 @public
 def login() -> ResponseReturnValue:
+    return _login(None)
+
+
+@bp.route("/a/<sign_in_name>/login", methods=["GET", "POST"])
+@public
+def account_login(sign_in_name: str) -> ResponseReturnValue:
+    return _login(sign_in_name)
+
+
+def _login(sign_in_name: str | None) -> ResponseReturnValue:
+    """The sign-in form: the account (fixed by the URL, else typed, pre-filled with the last one
+    used in this browser), the login or email, the password."""
     form = LoginForm(next=request.args.get("next", ""))
     if request.method == "GET":
         if current_user.is_authenticated:
             return redirect(_home(current_user))
-        return render("auth/login.html", form=form)
+        form.account.data = sign_in_name or request.cookies.get(ACCOUNT_COOKIE, "")
+        return render("auth/login.html", form=form, **_login_context(sign_in_name))
     form.validate_on_submit()  # CSRF was checked before the view; fields have no rules
-    user = lockout.authenticate(form.login.data or "", form.password.data or "")  # services.authenticate, throttled
-    if user is None:
-        typed = {"login": (form.login.data or "")[:100]}
-        # Seen by each account the login or email belongs to (on the user's page and in its log).
-        for named in services.users_named(form.login.data or "") or [None]:
-            record("auth.sign_in_failed", named, changes=typed)
+    if sign_in_name is not None:
+        form.account.data = sign_in_name
+    typed_account, typed_login = form.account.data or "", form.login.data or ""
+    attempt = lockout.authenticate(typed_account, typed_login, form.password.data or "", request.remote_addr or "")
+    if not attempt.succeeded or attempt.user is None:
+        if attempt.account is not None:  # seen only by the account the attempt named (nowhere when none)
+            record("auth.sign_in_failed", attempt.user, account_id=attempt.account.id,
+                   changes={"login": typed_login[:100]})
         db.session.commit()
-        return render("auth/login.html", "login_form", status=401, form=form, error=SIGN_IN_FAILED)
+        return render("auth/login.html", "login_form", status=401, form=form, error=SIGN_IN_FAILED,
+                      **_login_context(sign_in_name))
+    user = attempt.user
     services.rehash_if_needed(user, form.password.data or "")
     target = safe_next(form.next.data)
     if user.mfa_enabled:
         # The password was right; the session is not signed in until the second factor is too.
         session.clear()
-        session["mfa_pending"] = {"user_id": str(user.id), "since": utcnow().isoformat(), "next": target}
+        session["mfa_pending"] = {"user_id": str(user.id), "account_id": str(user.account_id),
+                                  "since": utcnow().isoformat(), "next": target}
         db.session.commit()
-        return redirect_after_post(url_for(".login_mfa"))
+        return remember_account(redirect_after_post(url_for(".login_mfa")), attempt.account)
     return _complete_sign_in(user, target)
+
+
+def _login_context(sign_in_name: str | None) -> dict[str, object]:
+    """Where the form posts, and the account's name when the URL names one that exists."""
+    if sign_in_name is None:
+        return {"action": url_for(".login"), "fixed_account": None}
+    return {"action": url_for(".account_login", sign_in_name=sign_in_name),
+            "fixed_account": sign_in_names.account_named(sign_in_name), "sign_in_name": sign_in_name}
+
+
+def remember_account(response: Response, account: Account | None) -> Response:
+    """Let this browser pre-fill the account it last signed in to (a plain cookie: a name, no secret)."""
+    if account is not None:
+        response.set_cookie(ACCOUNT_COOKIE, account.sign_in_name, max_age=ACCOUNT_COOKIE_AGE, httponly=True,
+                            samesite="Lax", secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")))
+    return response
 
 
 def _complete_sign_in(user: User, target: str | None) -> ResponseReturnValue:
@@ -92,7 +133,7 @@ def _complete_sign_in(user: User, target: str | None) -> ResponseReturnValue:
     _sign_in(user)
     record("auth.sign_in", user, actor=user)
     db.session.commit()
-    return redirect_after_post(target or _home(user))
+    return remember_account(redirect_after_post(target or _home(user)), g.user_account)
 
 
 def _pending_mfa_user() -> tuple[User, str | None] | None:
@@ -103,9 +144,11 @@ def _pending_mfa_user() -> tuple[User, str | None] | None:
     try:
         since = datetime.fromisoformat(pending["since"])
         user = db.session.get(User, uuid.UUID(pending["user_id"]))
+        account_id = uuid.UUID(pending["account_id"])
     except (KeyError, ValueError, TypeError):
         return None
-    if user is None or not user.is_active_user or utcnow() - since > MFA_STEP_TIME:
+    if (user is None or user.account_id != account_id or not user.is_active_user
+            or utcnow() - since > MFA_STEP_TIME):
         return None
     return user, pending.get("next")
 
@@ -142,7 +185,7 @@ def signup() -> ResponseReturnValue:
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
         return render("auth/signup.html", "signup_form", status=status, form=form)
-    _account, owner = create_account(
+    account, owner = create_account(
         form.account_name.data,
         OwnerDetails(
             login=form.login.data,
@@ -151,13 +194,16 @@ def signup() -> ResponseReturnValue:
             first_name=form.first_name.data,
             last_name=form.last_name.data,
         ),
+        sign_in_name=form.sign_in_name.data or None,
     )
     _sign_in(owner)
     services.record_sign_in(owner)
-    record("account.create", owner, actor=owner, changes={"account_name": form.account_name.data})
+    record("account.create", owner, actor=owner,
+           changes={"account_name": form.account_name.data, "sign_in_name": account.sign_in_name})
     db.session.commit()
-    flash(f"Welcome! Your account {form.account_name.data} is ready.", "success")
-    return redirect_after_post(_home(owner))
+    flash(f"Welcome! Your account {account.name} is ready. Its people sign in at "
+          f"{external_url('auth.account_login', sign_in_name=account.sign_in_name)}", "success")
+    return remember_account(redirect_after_post(_home(owner)), account)
 
 
 @bp.post("/logout")
@@ -175,15 +221,49 @@ def logout() -> ResponseReturnValue:
 @bp.route("/password-reset", methods=["GET", "POST"])
 @public
 def password_reset() -> ResponseReturnValue:
+    return _password_reset(None)
+
+
+@bp.route("/a/<sign_in_name>/password-reset", methods=["GET", "POST"])
+@public
+def account_password_reset(sign_in_name: str) -> ResponseReturnValue:
+    return _password_reset(sign_in_name)
+
+
+def _password_reset(sign_in_name: str | None) -> ResponseReturnValue:
+    """Ask for a reset link: the account (fixed by the URL, else typed), then the login or email."""
     form = PasswordResetRequestForm()
+    if sign_in_name is not None:
+        form.account.data = sign_in_name
+    elif request.method == "GET":
+        form.account.data = request.cookies.get(ACCOUNT_COOKIE, "")
+    action = (url_for(".account_password_reset", sign_in_name=sign_in_name) if sign_in_name is not None
+              else url_for(".password_reset"))
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
-        return render("auth/password_reset.html", "reset_form", status=status, form=form)
-    password_reset_service.request_reset(form.email.data)
+        return render("auth/password_reset.html", "reset_form", status=status, form=form, action=action,
+                      sign_in_name=sign_in_name)
+    password_reset_service.request_reset(form.account.data, form.login.data)
     db.session.commit()
-    # The same answer whether or not the address is known (L3).
-    flash("If that address belongs to an account, a link to choose a new password is on its way. "
-          "It works for one hour.", "success")
+    # The same answer whether or not the account and the person exist (L3).
+    flash("If that account has such a person, a link to choose a new password is on its way to their "
+          "email address. It works for one hour.", "success")
+    return redirect_after_post(url_for(".account_login", sign_in_name=sign_in_name) if sign_in_name
+                               else url_for(".login"))
+
+
+@bp.route("/login/find", methods=["GET", "POST"])
+@public
+def find_accounts() -> ResponseReturnValue:
+    """Forgot which account: the sign-in links of every account holding the address, by email."""
+    form = FindAccountsForm()
+    if not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return render("auth/find_accounts.html", "find_form", status=status, form=form)
+    account_finder.send_sign_in_links(form.email.data)
+    db.session.commit()
+    # The same answer whether or not any account holds the address (L3).
+    flash("If that address belongs to any account, an email listing their sign-in links is on its way.", "success")
     return redirect_after_post(url_for(".login"))
 
 

@@ -1,47 +1,67 @@
-"""Signing in: finding the person behind a login or email and checking their password."""
+"""Signing in: finding the one person behind (account, login or email) and checking their password."""
 
 from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import or_, select, update
 
 from portal import db
+from portal.accounts import sign_in_names
 from portal.auth.passwords import hash_password, needs_rehash, spend_one_verification, verify_password
 from portal.db import utcnow
-from portal.models import User
-
-# A login or an email may exist in several accounts; each is tried, up to this many.
-MAX_CANDIDATES = 5
+from portal.models import Account, User
 
 
-def users_named(identifier: str) -> list[User]:
-    """The users (of any account) whose login or email this is, most recently signed in first."""
-    identifier = identifier.strip().lower()
-    if not identifier:
-        return []
-    return list(
-        db.session.scalars(
-            select(User)
-            .where(or_(User.login == identifier, User.email == identifier))
-            .order_by(User.last_login_at.desc().nulls_last(), User.created_at)
-            .limit(MAX_CANDIDATES)
-        )
-    )
+@dataclass(frozen=True)
+class Attempt:
+    """What a sign-in attempt resolved to: the account and user it names (either may be None), and
+    whether the password was right for an active user."""
+
+    account: Account | None
+    user: User | None
+    succeeded: bool = False
 
 
-def authenticate(identifier: str, password: str) -> User | None:
-    """The active user whose login or email and password match, or None.
+def normalise(identifier: str) -> str:
+    """A login or an email as sign-in compares it: trimmed, lower-cased."""
+    return identifier.strip().lower()
 
-    Every failing path costs at least one argon2 verification, so an unknown login, an
-    empty password and a disabled user answer in about the time of a wrong password.
+
+def user_in_account(account_id: uuid.UUID, identifier: str) -> User | None:
+    """The one user of the account whose login, else whose email, this is.
+
+    Logins cannot hold "@" and emails must, and both are unique per account, so at most one
+    user matches; the login is preferred should both ever match.
     """
-    candidates = users_named(identifier)
-    if not candidates or not password:
-        spend_one_verification(password)
+    identifier = normalise(identifier)
+    if not identifier:
         return None
-    for user in candidates:
-        if verify_password(user.password_hash, password) and user.is_active_user:
-            return user
-    return None
+    users = db.session.scalars(
+        select(User).where(User.account_id == account_id, or_(User.login == identifier, User.email == identifier))
+    ).all()
+    return next((u for u in users if u.login == identifier), users[0] if users else None)
+
+
+def resolve(sign_in_name: str, identifier: str) -> tuple[Account | None, User | None]:
+    """The account named and its user named, each None when there is no such thing."""
+    account = sign_in_names.account_named(sign_in_name)
+    return account, user_in_account(account.id, identifier) if account is not None else None
+
+
+def authenticate(sign_in_name: str, identifier: str, password: str) -> Attempt:
+    """Check the password of the one user (account, login or email) names.
+
+    An unknown account, an unknown user, an empty password, a disabled or pending user and a
+    wrong password all cost exactly one argon2 verification and fail alike (SECURITY L1, L2).
+    """
+    account, user = resolve(sign_in_name, identifier)
+    if user is None or not user.password_hash or not password:
+        spend_one_verification(password)
+        return Attempt(account, user)
+    succeeded = verify_password(user.password_hash, password) and user.is_active_user
+    return Attempt(account, user, succeeded)
 
 
 def rehash_if_needed(user: User, password: str) -> None:

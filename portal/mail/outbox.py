@@ -13,7 +13,7 @@ from flask import current_app, render_template
 
 from portal import db
 from portal.db import utcnow
-from portal.models import EmailStatus, OutboxEmail
+from portal.models import Account, EmailStatus, OutboxEmail
 
 
 def external_url(endpoint: str, **values: Any) -> str:
@@ -22,10 +22,19 @@ def external_url(endpoint: str, **values: Any) -> str:
     return f"{current_app.config['PORTAL_BASE_URL']}{path}"
 
 
+def _sign_in_link(account_id: uuid.UUID | None) -> dict[str, str]:
+    """The account's own sign-in page, which every email about an account links to."""
+    account = db.session.get(Account, account_id) if account_id is not None else None
+    if account is None:
+        return {}
+    return {"sign_in_url": external_url("auth.account_login", sign_in_name=account.sign_in_name),
+            "sign_in_account": account.name}
+
+
 def enqueue(kind: str, to_address: str, subject: str, *, account_id: uuid.UUID | None = None,
             **context: Any) -> OutboxEmail:
     """Render templates/email/<kind>.txt and .html and add the email to the session (no commit)."""
-    context = {"subject": subject, **context}
+    context = {"subject": subject, **_sign_in_link(account_id), **context}
     email = OutboxEmail(
         id=uuid.uuid4(),  # known before the flush, so the causing row can point at it
         account_id=account_id,

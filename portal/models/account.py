@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import Base, created_at, str100, uuid_pk
@@ -12,9 +12,13 @@ from portal.db import Base, created_at, str100, uuid_pk
 
 class Account(Base):
     __tablename__ = "accounts"
+    __table_args__ = (Index("uq_accounts_sign_in_name", "sign_in_name", unique=True),)
 
     id: Mapped[uuid_pk]
     name: Mapped[str100]
+    # The short name people sign in to (/a/<sign_in_name>/login): letters, digits and hyphens,
+    # stored lower-cased, unique across the deployment (portal.accounts.sign_in_names).
+    sign_in_name: Mapped[str] = mapped_column(String(40))
     require_mfa: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[created_at]
 

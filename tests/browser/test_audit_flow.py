@@ -9,13 +9,14 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 
-from tests.helpers import PASSWORD, Portal
+from tests.helpers import PASSWORD, Portal, sign_in_name_of
 
 pytestmark = pytest.mark.browser
 
 
-def _sign_in(page: Page, base_url: str, login: str, password: str) -> None:
+def _sign_in(portal: Portal, page: Page, base_url: str, login: str, password: str) -> None:
     page.goto(f"{base_url}/login")
+    page.get_by_label("Account sign-in name").fill(sign_in_name_of(portal.app, login))
     page.get_by_label("Login or email").fill(login)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
@@ -25,9 +26,9 @@ def test_owner_reads_and_filters_the_audit_log(page: Page, base_url: str, portal
                                                screenshot_dir: Path) -> None:
     account, _owner = portal.account("Initech", login="peter")
     portal.user(account, "milton", first_name="Milton")
-    _sign_in(page, base_url, "milton", "not his password")
+    _sign_in(portal, page, base_url, "milton", "not his password")
     expect(page.get_by_text("Invalid login or password.")).to_be_visible()
-    _sign_in(page, base_url, "peter", PASSWORD)
+    _sign_in(portal, page, base_url, "peter", PASSWORD)
     expect(page.get_by_role("heading", name="Users")).to_be_visible()
 
     page.get_by_role("link", name="Audit log").click()
@@ -55,7 +56,7 @@ def test_audit_log_without_javascript(browser: Browser, base_url: str, portal: P
     account, _owner = portal.account("Globex", login="hank")
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
-    _sign_in(page, base_url, "hank", PASSWORD)
+    _sign_in(portal, page, base_url, "hank", PASSWORD)
     page.goto(f"{base_url}/accounts/{account.id}/audit")
     page.get_by_label("Actor").fill("nobody")
     page.get_by_role("button", name="Filter").click()
@@ -71,15 +72,15 @@ def test_too_many_sign_ins_get_a_readable_answer(page: Page, browser: Browser, b
     monkeypatch.setitem(app.config, "RATELIMIT_PER_LOGIN", "2 per minute")
     portal.account("Initrode", login="samir")
     for _ in range(2):
-        _sign_in(page, base_url, "samir", "guess guess guess")
+        _sign_in(portal, page, base_url, "samir", "guess guess guess")
         expect(page.get_by_text("Invalid login or password.")).to_be_visible()
-    _sign_in(page, base_url, "samir", PASSWORD)
+    _sign_in(portal, page, base_url, "samir", PASSWORD)
     expect(page.locator("#messages")).to_contain_text("Too many attempts. Wait a minute and try again.")
     page.screenshot(path=screenshot_dir / "sign-in-429-htmx.png", full_page=True)
 
     context = browser.new_context(java_script_enabled=False)
     plain = context.new_page()
-    _sign_in(plain, base_url, "samir", PASSWORD)
+    _sign_in(portal, plain, base_url, "samir", PASSWORD)
     expect(plain.get_by_role("heading", name="429 · Too many attempts")).to_be_visible()
     plain.screenshot(path=screenshot_dir / "sign-in-429-page.png", full_page=True)
     context.close()
@@ -90,8 +91,8 @@ def test_owner_sees_and_clears_a_lockout_on_the_user_page(page: Page, browser: B
     account, _owner = portal.account("Initech", login="peter")
     milton = portal.user(account, "milton", first_name="Milton", last_name="Waddams")
     for _ in range(5):
-        portal.client().post("/login", {"login": "milton", "password": "stapler stapler stapler"})
-    _sign_in(page, base_url, "peter", PASSWORD)
+        portal.client().post("/login", {"account": "initech", "login": "milton", "password": "stapler stapler stapler"})
+    _sign_in(portal, page, base_url, "peter", PASSWORD)
     expect(page.get_by_role("heading", name="Users")).to_be_visible()
     page.goto(f"{base_url}/accounts/{account.id}/users/{milton.id}")
     panel = page.locator("#user_lockout")
@@ -105,6 +106,6 @@ def test_owner_sees_and_clears_a_lockout_on_the_user_page(page: Page, browser: B
     page.screenshot(path=screenshot_dir / "user-lockout-cleared.png", full_page=True)
 
     other = browser.new_context().new_page()
-    _sign_in(other, base_url, "milton", PASSWORD)  # the right password works again at once
+    _sign_in(portal, other, base_url, "milton", PASSWORD)  # the right password works again at once
     expect(other.get_by_text("Invalid login or password.")).not_to_be_visible()
     expect(other).not_to_have_url(re.compile(r"/login$"))

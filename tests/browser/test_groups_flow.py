@@ -12,13 +12,14 @@ from sqlalchemy import select
 
 from portal import db
 from portal.models import Group, GroupMember, User
-from tests.helpers import PASSWORD, Portal, make_group
+from tests.helpers import PASSWORD, Portal, make_group, sign_in_name_of
 
 pytestmark = pytest.mark.browser
 
 
-def _sign_in(page: Page, base_url: str, login: str) -> None:
+def _sign_in(portal: Portal, page: Page, base_url: str, login: str) -> None:
     page.goto(f"{base_url}/login")
+    page.get_by_label("Account sign-in name").fill(sign_in_name_of(portal.app, login))
     page.get_by_label("Login or email").fill(login)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
@@ -45,7 +46,7 @@ def _people(portal: Portal) -> None:
 def test_group_members_picker_replace_and_remove(page: Page, base_url: str, portal: Portal,
                                                  screenshot_dir: Path) -> None:
     _people(portal)
-    _sign_in(page, base_url, "peter")
+    _sign_in(portal, page, base_url, "peter")
     page.get_by_role("link", name="Groups", exact=True).click()
     expect(page.get_by_role("heading", name="Groups")).to_be_visible()
     page.get_by_role("button", name="New group").click()
@@ -127,7 +128,7 @@ def test_groups_without_javascript(browser: Browser, base_url: str, portal: Port
     _people(portal)
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
-    _sign_in(page, base_url, "peter")
+    _sign_in(portal, page, base_url, "peter")
     page.goto(f"{base_url}/")
     page.get_by_role("link", name="Groups", exact=True).click()
     page.get_by_role("button", name="New group").click()

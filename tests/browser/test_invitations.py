@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 from portal import db
 from portal.mail import delivery
 from tests.conftest import SmtpServer
-from tests.helpers import INVITE_LINK, PASSWORD, Portal, make_group
+from tests.helpers import INVITE_LINK, PASSWORD, Portal, make_group, sign_in_name_of
 
 pytestmark = pytest.mark.browser
 
@@ -35,8 +35,9 @@ def _run_mail_worker(app: Flask) -> None:
         db.session.remove()
 
 
-def _sign_in(page: Page, base_url: str, login: str) -> None:
+def _sign_in(portal: Portal, page: Page, base_url: str, login: str) -> None:
     page.goto(f"{base_url}/login")
+    page.get_by_label("Account sign-in name").fill(sign_in_name_of(portal.app, login))
     page.get_by_label("Login or email").fill(login)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
@@ -58,7 +59,7 @@ def test_invite_receive_accept_and_land_signed_in(page: Page, browser: Browser, 
                                                   screenshot_dir: Path) -> None:
     account, _owner = portal.account("Initech", login="peter")
     make_group(portal, account, "Engineering")
-    _sign_in(page, base_url, "peter")
+    _sign_in(portal, page, base_url, "peter")
 
     # A typo first: the form says which address failed and why, and keeps it to fix.
     _invite(page, "milton@example.com, milton-at-example")
@@ -120,7 +121,7 @@ def test_accept_without_javascript(browser: Browser, base_url: str, portal: Port
     make_group(portal, account, "Engineering")
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
-    _sign_in(page, base_url, "hank")
+    _sign_in(portal, page, base_url, "hank")
     _invite(page, "homer@example.com")
     expect(page.get_by_text("Invited 1 person: homer@example.com.")).to_be_visible()
 
@@ -152,7 +153,7 @@ def test_without_smtp_the_owner_follows_the_link_from_the_outbox(page: Page, bro
     monkeypatch.setitem(app.config, "PORTAL_BASE_URL", live_server)
     account, _owner = portal.account("Umbrella", login="alice")
     make_group(portal, account, "Engineering")
-    _sign_in(page, base_url, "alice")
+    _sign_in(portal, page, base_url, "alice")
     _invite(page, "chris@example.com")
     page.get_by_role("button", name="Outbox").click()
     expect(page.get_by_role("heading", name="Outbox")).to_be_visible()

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.browser
 
 def test_enrol_sign_out_sign_in_with_a_code(page: Page, base_url: str, portal: Portal, screenshot_dir: Path) -> None:
     account, _owner = portal.account("Initech", login="peter")
-    page.goto(f"{base_url}/login")
+    page.goto(f"{base_url}/a/initech/login")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_text("to Initech")).to_be_visible()
     page.get_by_label("Login or email").fill("peter")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
@@ -38,6 +40,7 @@ def test_enrol_sign_out_sign_in_with_a_code(page: Page, base_url: str, portal: P
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_text("You are signed out.")).to_be_visible()
 
+    expect(page.get_by_label("Account sign-in name")).to_have_value("initech")  # this browser remembers it
     page.get_by_label("Login or email").fill("peter")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.helpers import PASSWORD, Portal
+from tests.helpers import PASSWORD, Portal, sign_in_name_of
 
 pytestmark = pytest.mark.browser
 
@@ -25,8 +25,9 @@ def shown(permissions: set[str]) -> set[str]:
     return {item for item, permission in NAV.items() if permission in permissions}
 
 
-def sign_in(page: Page, base_url: str, login: str) -> None:
+def sign_in(portal: Portal, page: Page, base_url: str, login: str) -> None:
     page.goto(f"{base_url}/login")
+    page.get_by_label("Account sign-in name").fill(sign_in_name_of(portal.app, login))
     page.get_by_label("Login or email").fill(login)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
@@ -48,7 +49,7 @@ def nav_items(page: Page) -> set[str]:
 def test_custom_role_granted_and_used(page: Page, base_url: str, portal: Portal, screenshot_dir: Path) -> None:
     account, _owner = portal.account("Initech", login="peter")
     sam = portal.user(account, "samir", roles=("member",), first_name="Samir", last_name="Nagheenanajar")
-    sign_in(page, base_url, "peter")
+    sign_in(portal, page, base_url, "peter")
     page.get_by_role("link", name="Roles", exact=True).click()
     expect(page.get_by_role("heading", name="Roles")).to_be_visible()
     expect(page.locator("#roles tbody tr")).to_have_count(5)
@@ -84,7 +85,7 @@ def test_custom_role_granted_and_used(page: Page, base_url: str, portal: Portal,
     sign_out(page, "peter")
 
     # Samir sees exactly what the role allows.
-    sign_in(page, base_url, "samir")
+    sign_in(portal, page, base_url, "samir")
     expect(page.get_by_role("heading", name="Users")).to_be_visible()
     allowed = {"users:read", "roles:read"}
     assert nav_items(page) == shown(allowed)
@@ -105,7 +106,7 @@ def test_roles_without_javascript(browser: Browser, base_url: str, portal: Porta
     account, _owner = portal.account("Globex", login="hank")
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
-    sign_in(page, base_url, "hank")
+    sign_in(portal, page, base_url, "hank")
     page.goto(f"{base_url}/accounts/{account.id}/roles/new")
     page.get_by_label("Name").fill("MEMBER")
     page.get_by_role("button", name="Create the role").click()
@@ -127,7 +128,7 @@ def test_roles_without_javascript(browser: Browser, base_url: str, portal: Porta
 
 def test_delete_with_javascript_confirms(page: Page, base_url: str, portal: Portal) -> None:
     account, _owner = portal.account("Hooli", login="gavin")
-    sign_in(page, base_url, "gavin")
+    sign_in(portal, page, base_url, "gavin")
     page.goto(f"{base_url}/accounts/{account.id}/roles/new")
     page.get_by_label("Name").fill("Short-lived")
     page.get_by_role("button", name="Create the role").click()
@@ -152,7 +153,7 @@ def test_activate_a_held_role_for_the_session(page: Page, base_url: str, portal:
         auditor = db.session.scalar(select(Role).where(Role.account_id == account.id, Role.name == "auditor"))
         db.session.add(RoleAssignment(user_id=nina.id, role_id=auditor.id, is_default=False))
         db.session.commit()
-    sign_in(page, base_url, "nina")
+    sign_in(portal, page, base_url, "nina")
     assert nav_items(page) == shown(USER_MANAGER)
     response = page.goto(f"{base_url}/accounts/{account.id}/roles/{auditor.id}")
     assert response is not None and response.status == 200

@@ -42,6 +42,7 @@ def test_sign_up_sign_out_sign_in(page: Page, base_url: str, screenshot_dir: Pat
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_text("You are signed out.")).to_be_visible()
 
+    expect(page.get_by_label("Account sign-in name")).to_have_value("initech")  # this browser remembers it
     page.get_by_label("Login or email").fill("peter@example.com")
     page.get_by_label("Password").fill("wrong password, surely")
     page.get_by_role("button", name="Sign in").click()

@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.helpers import PASSWORD, Portal
+from tests.helpers import PASSWORD, Portal, sign_in_name_of
 from tests.routes.test_users_list import seed_users
 
 pytestmark = pytest.mark.browser
 
 
-def sign_in(page: Page, base_url: str, login: str) -> None:
+def sign_in(portal: Portal, page: Page, base_url: str, login: str) -> None:
     page.goto(f"{base_url}/login")
+    page.get_by_label("Account sign-in name").fill(sign_in_name_of(portal.app, login))
     page.get_by_label("Login or email").fill(login)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
@@ -25,7 +26,7 @@ def sign_in(page: Page, base_url: str, login: str) -> None:
 def test_create_search_edit_delete(page: Page, base_url: str, portal: Portal, screenshot_dir: Path) -> None:
     account, _owner = portal.account("Initech", login="peter")
     seed_users(portal.app, account, 45)
-    sign_in(page, base_url, "peter")
+    sign_in(portal, page, base_url, "peter")
     page.screenshot(path=screenshot_dir / "users-list.png", full_page=True)
 
     page.get_by_role("button", name="New user").click()
@@ -70,7 +71,7 @@ def test_paging_and_search_without_javascript(browser: Browser, base_url: str, p
     seed_users(portal.app, account, 45)
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
-    sign_in(page, base_url, "peter")
+    sign_in(portal, page, base_url, "peter")
     expect(page.get_by_text("Page 1 of 3")).to_be_visible()
     page.get_by_role("link", name="Next ›").click()
     expect(page.get_by_text("Page 2 of 3")).to_be_visible()

@@ -296,7 +296,8 @@ def test_the_user_page_shows_recent_events_when_included(portal: Portal, a: Tena
 def _sign_in_with(portal: Portal, correlation: str | None) -> tuple[str, AuditEvent]:
     client = portal.client()
     headers = {"X-Correlation-Id": correlation} if correlation is not None else {}
-    response = client.raw.post("/login", data={"login": "owner-a", "password": PASSWORD, "csrf_token": client.csrf()},
+    response = client.raw.post("/login", data={"account": "tenant-a", "login": "owner-a", "password": PASSWORD,
+                                               "csrf_token": client.csrf()},
                                headers=headers)
     assert response.status_code == 303
     echoed = response.headers["X-Correlation-Id"]

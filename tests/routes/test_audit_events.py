@@ -75,13 +75,15 @@ NEW_USER = {
 
 def sign_in(portal: Portal, t: Tenant) -> Expected:
     client = portal.client()
-    response = act(client, "/login", {"login": t.member.login, "password": PASSWORD})
+    response = act(client, "/login", {"account": portal.sign_in_name(t.member), "login": t.member.login,
+                                     "password": PASSWORD})
     return _as_user(portal, t.member, response, "member-a")
 
 
 def sign_in_failure(portal: Portal, t: Tenant) -> Expected:
     # Nobody is signed in; the event names the user whose login was typed, in their account.
-    response = act(portal.client(), "/login", {"login": t.member.login, "password": "wrong password here"})
+    response = act(portal.client(), "/login", {"account": portal.sign_in_name(t.member), "login": t.member.login,
+                                               "password": "wrong password here"})
     return Expected(response, None, "user", str(t.member.id), t.id)
 
 
@@ -333,7 +335,8 @@ def test_no_password_token_or_code_reaches_an_event_or_a_log_line(
         "lighthouse keepers knit sweaters",
     ]
 
-    act(portal.client(), "/login", {"login": t.member.login, "password": "wrong-Secret-guess-1"})
+    act(portal.client(), "/login", {"account": portal.sign_in_name(t.member), "login": t.member.login,
+                                    "password": "wrong-Secret-guess-1"})
     portal.client(t.member)
     sign_up(portal, t)
     user_create(portal, t)
@@ -358,7 +361,7 @@ def test_no_password_token_or_code_reaches_an_event_or_a_log_line(
     )
     assert accepted.status_code == 303
 
-    portal.client().post("/password-reset", {"email": t.auditor.email})
+    portal.client().post("/password-reset", {"account": portal.sign_in_name(t.auditor), "login": t.auditor.email})
     with portal.app.app_context():
         body = db.session.scalars(select(OutboxEmail.body_text).where(OutboxEmail.kind == "password_reset")).one()
     reset = re.search(r"/password-reset/(\S+)", body).group(1)  # type: ignore[union-attr]
@@ -380,7 +383,8 @@ def test_no_password_token_or_code_reaches_an_event_or_a_log_line(
         )
         db.session.commit()
     client = portal.client()
-    client.post("/login", {"login": t.group_manager.login, "password": PASSWORD})
+    client.post("/login", {"account": portal.sign_in_name(t.group_manager), "login": t.group_manager.login,
+                           "password": PASSWORD})
     client.post("/login/mfa", {"code": "123456" if pyotp.TOTP(secret).now() != "123456" else "654321"})
     code = pyotp.TOTP(secret).now()
     assert client.post("/login/mfa", {"code": code}).status_code == 303

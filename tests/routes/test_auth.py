@@ -93,7 +93,7 @@ def test_sign_in_by_login_or_email_lands_on_the_users_page(portal: Portal) -> No
     account, owner = portal.account()
     for identifier in ("owner", "OWNER@example.com"):
         client = portal.client()
-        response = client.post("/login", {"login": identifier, "password": PASSWORD})
+        response = client.post("/login", {"account": "ACME ", "login": identifier, "password": PASSWORD})
         assert response.status_code == 303
         assert response.headers["Location"] == f"/accounts/{account.id}/users"
     assert portal.get(User, owner.id).last_login_at is not None
@@ -101,21 +101,23 @@ def test_sign_in_by_login_or_email_lands_on_the_users_page(portal: Portal) -> No
 
 def test_sign_in_follows_a_safe_next_only(portal: Portal) -> None:
     portal.account()
-    ok = portal.client().post("/login", {"login": "owner", "password": PASSWORD, "next": "/some/page?x=1"})
+    ok = portal.client().post("/login", {"account": "acme", "login": "owner", "password": PASSWORD,
+                                         "next": "/some/page?x=1"})
     assert ok.headers["Location"] == "/some/page?x=1"
     for evil in ("//evil.com", "/\t/evil.com", "https:evil.com", "////evil.com"):
-        response = portal.client().post("/login", {"login": "owner", "password": PASSWORD, "next": evil})
+        response = portal.client().post("/login", {"account": "acme", "login": "owner", "password": PASSWORD,
+                                                   "next": evil})
         assert response.headers["Location"].startswith("/accounts/"), evil
 
 
 PER_RESPONSE_HEADERS = {"Content-Security-Policy", "Set-Cookie", "Content-Length", "X-Correlation-Id"}
 
 
-def _normalised(body: str, login: str) -> str:
-    """The body with what differs by design blanked: tokens, the CSP nonce, the login as typed."""
+def _normalised(body: str, login: str, account: str = "acme") -> str:
+    """The body with what differs by design blanked: tokens, the CSP nonce, the account and login as typed."""
     body = body.replace(csrf_token_in(body), "TOKEN").replace(_form_token(body), "TOKEN")
     body = re.sub(r'nonce="[^"]+"', 'nonce="N"', body)
-    return body.replace(f'value="{login}"', 'value="LOGIN"')
+    return body.replace(f'value="{login}"', 'value="LOGIN"').replace(f'value="{account}"', 'value="ACCOUNT"')
 
 
 def _form_token(body: str) -> str:
@@ -125,27 +127,30 @@ def _form_token(body: str) -> str:
 
 
 def test_failed_sign_ins_are_indistinguishable(portal: Portal) -> None:
-    """L1: unknown login, wrong password, disabled, pending and other-tenant users get the same answer."""
+    """L1: unknown account, unknown login, wrong password, disabled, pending and other-tenant users
+    (the right password of a user of another account) get the same answer."""
     account, _owner = portal.account()
-    other, _ = portal.account("Other", login="stranger")
+    portal.account("Other", login="stranger")
     portal.user(account, "disabled", status="disabled")
     portal.user(account, "pending", status="pending")
     cases = [
-        ("nobody", PASSWORD),
-        ("owner", "wrong password here"),
-        ("disabled", PASSWORD),
-        ("pending", PASSWORD),
-        ("stranger", "the owner's password?"),
-        ("owner", ""),
+        ("acme", "nobody", PASSWORD),
+        ("acme", "owner", "wrong password here"),
+        ("acme", "disabled", PASSWORD),
+        ("acme", "pending", PASSWORD),
+        ("acme", "stranger", PASSWORD),
+        ("other", "owner", PASSWORD),
+        ("nowhere", "owner", PASSWORD),
+        ("acme", "owner", ""),
     ]
     answers = set()
-    for login, password in cases:
-        response = portal.client().post("/login", {"login": login, "password": password})
+    for account_name, login, password in cases:
+        response = portal.client().post("/login", {"account": account_name, "login": login, "password": password})
         body = response.get_data(as_text=True)
-        assert response.status_code == 401
+        assert response.status_code == 401, (account_name, login)
         assert "Invalid login or password." in body
         headers = sorted((k, v) for k, v in response.headers if k not in PER_RESPONSE_HEADERS)
-        answers.add((_normalised(body, login), tuple(headers)))
+        answers.add((_normalised(body, login, account_name), tuple(headers)))
     assert len(answers) == 1
 
 
@@ -165,16 +170,17 @@ def test_every_failed_sign_in_costs_one_verification(portal: Portal, monkeypatch
             return getattr(real, name)
 
     monkeypatch.setattr(passwords, "_hasher", Spy())
-    for login, password in [
-        ("nobody", PASSWORD),
-        ("owner", ""),
-        ("", ""),
-        ("disabled", PASSWORD),
-        ("owner", "nope-nope-nope"),
+    for account_name, login, password in [
+        ("acme", "nobody", PASSWORD),
+        ("nowhere", "owner", PASSWORD),
+        ("acme", "owner", ""),
+        ("", "", ""),
+        ("acme", "disabled", PASSWORD),
+        ("acme", "owner", "nope-nope-nope"),
     ]:
         calls.clear()
-        portal.client().post("/login", {"login": login, "password": password})
-        assert len(calls) == 1, (login, password)
+        portal.client().post("/login", {"account": account_name, "login": login, "password": password})
+        assert len(calls) == 1, (account_name, login, password)
 
 
 def test_sign_in_rehashes_a_weak_hash(portal: Portal) -> None:
@@ -311,7 +317,8 @@ def test_cookie_flags_in_production(database_url: str, app: object) -> None:
 
 def test_htmx_login_failure_swaps_the_form(portal: Portal) -> None:
     portal.account()
-    response = portal.client().post("/login", {"login": "owner", "password": "wrong wrong wrong"}, hx=True)
+    response = portal.client().post("/login", {"account": "acme", "login": "owner", "password": "wrong wrong wrong"},
+                                    hx=True)
     assert response.status_code == 401
     assert response.get_data(as_text=True).lstrip().startswith('<form id="login_form"')
 
@@ -323,9 +330,9 @@ def test_htmx_header_on_a_full_page(portal: Portal) -> None:
 def test_people_without_users_read_land_on_their_profile(portal: Portal) -> None:
     account, _owner = portal.account()
     member = portal.user(account, "member", roles=("member",))
-    response = portal.client().post("/login", {"login": "member", "password": PASSWORD})
+    response = portal.client().post("/login", {"account": "acme", "login": "member", "password": PASSWORD})
     assert response.headers["Location"] == "/me"
     portal.user(account, "manager", roles=("user-manager",))
-    response = portal.client().post("/login", {"login": "manager", "password": PASSWORD})
+    response = portal.client().post("/login", {"account": "acme", "login": "manager", "password": PASSWORD})
     assert response.headers["Location"] == f"/accounts/{account.id}/users"
     assert member.login == "member"

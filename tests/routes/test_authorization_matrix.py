@@ -48,6 +48,12 @@ MATRIX: dict[str, str] = {
     "GET auth.index":                                "A    A    A    A    A    A    A    A",
     "GET auth.login":                                "A    A    A    A    A    A    A    A",
     "POST auth.login":                               "A    A    A    A    A    A    A    A",
+    "GET auth.account_login":                        "A    A    A    A    A    A    A    A",
+    "POST auth.account_login":                       "A    A    A    A    A    A    A    A",
+    "GET auth.find_accounts":                        "A    A    A    A    A    A    A    A",
+    "POST auth.find_accounts":                       "A    A    A    A    A    A    A    A",
+    "GET auth.account_password_reset":               "A    A    A    A    A    A    A    A",
+    "POST auth.account_password_reset":              "A    A    A    A    A    A    A    A",
     "GET auth.signup":                               "A    A    A    A    A    A    A    A",
     "POST auth.signup":                              "A    A    A    A    A    A    A    A",
     "POST auth.logout":                              "L    A    A    A    A    A    A    A",
@@ -266,6 +272,7 @@ def _owner_key(case: Case) -> Any:
 # The value of each URL variable, by name.
 ID_FACTORIES: dict[str, Callable[[Case], str]] = {
     "account_id": lambda case: str(case.tenant.id),
+    "sign_in_name": lambda case: case.tenant.account.sign_in_name,
     "user_id": lambda case: str(_target(case).id),
     "login": lambda case: _target(case).login,
     "role_id": lambda case: str(_role(case).id),

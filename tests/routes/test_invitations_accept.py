@@ -222,7 +222,8 @@ def test_a_pending_user_cannot_sign_in(portal: Portal, tenant: Tenant) -> None:
     invitation, _ = invite(portal, tenant)
     user = portal.get(User, invitation.user_id)
     for login in (user.login, user.email):
-        response = portal.client().post("/login", {"login": login, "password": ""})
+        response = portal.client().post("/login", {"account": portal.sign_in_name(user), "login": login,
+                                                   "password": ""})
         assert response.status_code == 401
 
 

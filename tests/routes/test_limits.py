@@ -27,7 +27,7 @@ def sign_in(client: Client, login: str, password: str = "wrong password here", h
             **kwargs: Any) -> TestResponse:
     """POST /login with the session's CSRF token; extra kwargs (headers, environ_base) go to the test client."""
     headers = {**(HX if hx else {}), **kwargs.pop("headers", {})}
-    data = {"login": login, "password": password, "csrf_token": client.csrf()}
+    data = {"account": "acme", "login": login, "password": password, "csrf_token": client.csrf()}
     return client.raw.post("/login", data=data, headers=headers, **kwargs)
 
 
@@ -46,7 +46,8 @@ def test_the_third_attempt_on_one_login_is_429_with_a_readable_page(portal: Port
     with portal.app.app_context():
         from portal import db
 
-        assert db.session.query(LoginThrottle).count() == 1  # the refused attempt reached no password check
+        # the login's count and the address's: the refused attempt reached no password check
+        assert db.session.query(LoginThrottle).count() == 2
 
 
 def test_htmx_gets_the_message_in_the_message_area(portal: Portal, low_limits: None) -> None:
@@ -85,7 +86,8 @@ def test_pages_and_other_routes_are_not_limited(portal: Portal, low_limits: None
 
 def test_password_reset_and_invitation_links_are_limited(portal: Portal, low_limits: None) -> None:
     client = portal.client()
-    statuses = [client.post("/password-reset", {"email": "who@example.com"}).status_code for _ in range(3)]
+    reset = {"account": "acme", "login": "who@example.com"}
+    statuses = [client.post("/password-reset", reset).status_code for _ in range(3)]
     assert statuses[:2] != [429, 429] and statuses[2] == 429
     # Opening an invitation link checks its token: GET counts too, per token and per address.
     other = portal.client()

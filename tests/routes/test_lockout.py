@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal import db
+from portal.accounts import sign_in_names
 from portal.auth import lockout, mfa, passwords
 from portal.models import AuditEvent, LoginThrottle, User
 from tests.helpers import PASSWORD, Portal, Tenant
@@ -50,28 +51,36 @@ def a(portal: Portal) -> Tenant:
     return portal.tenant("A")
 
 
-def attempt(portal: Portal, login: str, password: str, hx: bool = False) -> tuple[int, str]:
-    response = portal.client().post("/login", {"login": login, "password": password}, hx=hx)
+ACCOUNT = "tenant-a"  # tenant A's sign-in name
+
+
+def attempt(portal: Portal, login: str, password: str, hx: bool = False, account: str = ACCOUNT) -> tuple[int, str]:
+    response = portal.client().post("/login", {"account": account, "login": login, "password": password}, hx=hx)
     return response.status_code, response.get_data(as_text=True)
 
 
-def fail(portal: Portal, login: str, times: int) -> None:
+def fail(portal: Portal, login: str, times: int, account: str = ACCOUNT) -> None:
     for _ in range(times):
-        assert attempt(portal, login, WRONG)[0] == 401
+        assert attempt(portal, login, WRONG, account=account)[0] == 401
 
 
-def locked_for(portal: Portal, identifier: str) -> float | None:
+def key_of(identifier: str, account: str = ACCOUNT) -> str:
+    """The lockout key of a login or email in the account of that sign-in name (inside an app context)."""
+    return lockout.identifier_key(sign_in_names.account_named(account), account, identifier)
+
+
+def locked_for(portal: Portal, identifier: str, account: str = ACCOUNT) -> float | None:
     """Seconds of lock left for an identifier at the frozen clock's time, or None."""
     with portal.app.app_context():
-        row = db.session.get(LoginThrottle, lockout.key_for(identifier))
+        row = db.session.get(LoginThrottle, key_of(identifier, account))
         if row is None or row.locked_until is None:
             return None
         return (row.locked_until - lockout.now()).total_seconds()
 
 
-def failures(portal: Portal, identifier: str) -> int:
+def failures(portal: Portal, identifier: str, account: str = ACCOUNT) -> int:
     with portal.app.app_context():
-        row = db.session.get(LoginThrottle, lockout.key_for(identifier))
+        row = db.session.get(LoginThrottle, key_of(identifier, account))
         return row.failures if row else 0
 
 
@@ -173,7 +182,8 @@ def test_identifiers_are_normalised_and_never_stored_in_clear(portal: Portal, a:
     fail(portal, "my secret password typed as a login", 1)
     with portal.app.app_context():
         keys = list(db.session.scalars(select(LoginThrottle.key)))
-    assert len(keys) == 2 and all(len(k) == 64 and "owner" not in k for k in keys)
+    # the two identifiers and the client address, each an HMAC
+    assert len(keys) == 3 and all(len(k) == 64 and "owner" not in k and "127.0" not in k for k in keys)
 
 
 def test_stale_counts_are_pruned(portal: Portal, a: Tenant, clock: Clock) -> None:
@@ -182,7 +192,8 @@ def test_stale_counts_are_pruned(portal: Portal, a: Tenant, clock: Clock) -> Non
     clock.tick(13 * 3600)
     fail(portal, "three", 1)  # a new count sweeps the ones nobody touched for 12 hours
     with portal.app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(LoginThrottle)) == 1
+        # "three" and the client address (its count went stale too, and started again at 1)
+        assert db.session.scalar(select(func.count()).select_from(LoginThrottle)) == 2
 
 
 def test_a_lock_is_logged(portal: Portal, a: Tenant, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
@@ -209,7 +220,8 @@ def test_wrong_codes_lock_the_second_factor(portal: Portal, a: Tenant, clock: Cl
     """L4: five wrong codes, then the right one is refused until the wait is over."""
     secret = _enrol(portal, a.member)
     client = portal.client()
-    assert client.post("/login", {"login": a.member.login, "password": PASSWORD}).headers["Location"] == "/login/mfa"
+    response = client.post("/login", {"account": ACCOUNT, "login": a.member.login, "password": PASSWORD})
+    assert response.headers["Location"] == "/login/mfa"
     for _ in range(5):
         assert client.post("/login/mfa", {"code": "000000"}).status_code == 401
     assert client.post("/login/mfa", {"code": pyotp.TOTP(secret).now()}).status_code == 401
@@ -322,7 +334,7 @@ def test_clear_appears_in_the_users_page_when_included(portal: Portal, a: Tenant
     if "audit/_lockout.html" not in show.read_text():
         pytest.skip("templates/users/show.html does not include audit/_lockout.html yet")
     with portal.app.app_context():
-        db.session.add(LoginThrottle(key=lockout.key_for(a.member.login), failures=5,
+        db.session.add(LoginThrottle(key=key_of(a.member.login), failures=5,
                                      last_failure_at=datetime.now(UTC),
                                      locked_until=datetime.now(UTC) + timedelta(minutes=1)))
         db.session.commit()

@@ -99,7 +99,8 @@ def test_mfa_enrolment_and_sign_in(portal: Portal, a: Tenant) -> None:
     # The codes are shown once: the page no longer has them.
     assert codes[0] not in client.get("/me/mfa").get_data(as_text=True)
     fresh = portal.client()
-    assert fresh.post("/login", {"login": "member-a", "password": PASSWORD}).headers["Location"] == "/login/mfa"
+    signed = fresh.post("/login", {"account": "tenant-a", "login": "member-a", "password": PASSWORD})
+    assert signed.headers["Location"] == "/login/mfa"
     assert fresh.post("/login/mfa", {"recovery_code": codes[0]}).status_code == 303
 
 

@@ -28,7 +28,7 @@ def enrolled(portal: Portal) -> tuple[User, list[str]]:
 
 
 def password_step(client: Client, login: str = "owner") -> None:
-    response = client.post("/login", {"login": login, "password": PASSWORD})
+    response = client.post("/login", {"account": "acme", "login": login, "password": PASSWORD})
     assert response.status_code == 303 and response.headers["Location"] == "/login/mfa"
 
 

@@ -33,11 +33,11 @@ def test_same_answer_whether_or_not_the_address_exists(portal: Portal) -> None:
     answers = []
     for email in ("owner@example.com", "nobody@example.com"):
         client = portal.client()
-        response = client.post("/password-reset", {"email": email})
+        response = client.post("/password-reset", {"account": "acme", "login": email})
         assert response.status_code == 303 and response.headers["Location"] == "/login"
         body = client.get("/login").get_data(as_text=True)
         answers.append(re.sub(r'(content|value|nonce)="[^"]+"', "X", body))
-    assert "If that address belongs to an account" in answers[0]
+    assert "If that account has such a person" in answers[0]
     assert answers[0] == answers[1]
     assert portal.scalar(select(func.count()).select_from(OutboxEmail)) == 1
 
@@ -46,7 +46,7 @@ def test_link_resets_once_signs_out_everywhere_and_does_not_sign_in(portal: Port
     account, owner = portal.account()
     elsewhere = portal.client(owner)
     client = portal.client()
-    client.post("/password-reset", {"email": "OWNER@example.com"})
+    client.post("/password-reset", {"account": "acme", "login": "OWNER@example.com"})
     [link] = reset_links(portal)
     assert link.startswith("http://portal.example.com/password-reset/")  # R2: the configured base URL
     token = link.rsplit("/", 1)[1]
@@ -71,8 +71,8 @@ def test_link_resets_once_signs_out_everywhere_and_does_not_sign_in(portal: Port
 def test_expired_and_replaced_links_fail(portal: Portal) -> None:
     portal.account()
     client = portal.client()
-    client.post("/password-reset", {"email": "owner@example.com"})
-    client.post("/password-reset", {"email": "owner@example.com"})
+    client.post("/password-reset", {"account": "acme", "login": "owner@example.com"})
+    client.post("/password-reset", {"account": "acme", "login": "owner@example.com"})
     first, second = reset_links(portal)
     assert client.get(path(first)).status_code == 410  # R1: a newer link kills older ones
     assert client.get(path(second)).status_code == 200
@@ -86,7 +86,7 @@ def test_expired_and_replaced_links_fail(portal: Portal) -> None:
 def test_new_password_follows_the_policy_and_nothing_changes_before(portal: Portal) -> None:
     _account, owner = portal.account()
     client = portal.client()
-    client.post("/password-reset", {"email": "owner@example.com"})
+    client.post("/password-reset", {"account": "acme", "login": "owner@example.com"})
     [link] = reset_links(portal)
     before = portal.get(User, owner.id).password_hash
     assert (
@@ -101,7 +101,7 @@ def test_new_password_follows_the_policy_and_nothing_changes_before(portal: Port
 def test_disabled_users_get_no_link(portal: Portal) -> None:
     account, _owner = portal.account()
     portal.user(account, "gone", status="disabled")
-    portal.client().post("/password-reset", {"email": "gone@example.com"})
+    portal.client().post("/password-reset", {"account": "acme", "login": "gone@example.com"})
     assert reset_links(portal) == []
 
 
@@ -110,7 +110,8 @@ def test_duplicated_email_parameter_sends_to_the_stored_address_only(portal: Por
     portal.account()
     client = portal.client()
     client.raw.post(
-        "/password-reset", data={"email": ["owner@example.com", "attacker@example.com"], "csrf_token": client.csrf()}
+        "/password-reset",
+        data={"account": "acme", "login": ["owner@example.com", "attacker@example.com"], "csrf_token": client.csrf()},
     )
     with portal.app.app_context():
         recipients = set(db.session.scalars(select(OutboxEmail.to_address)))

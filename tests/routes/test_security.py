@@ -13,7 +13,8 @@ from portal.permissions import PUBLIC
 from tests.helpers import Portal
 
 PUBLIC_ENDPOINTS = {
-    "auth.index", "auth.login", "auth.login_mfa", "auth.signup", "auth.password_reset", "auth.password_reset_choose",
+    "auth.index", "auth.login", "auth.account_login", "auth.find_accounts", "auth.account_password_reset",
+    "auth.login_mfa", "auth.signup", "auth.password_reset", "auth.password_reset_choose",
     "invitation_accept.accept", "static",
 }
 

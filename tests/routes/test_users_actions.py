@@ -319,7 +319,8 @@ def test_disable_and_enable(portal: Portal, a: Tenant) -> None:
     assert admin.post(url(a, f"/{a.member.id}/disable")).status_code == 303
     assert portal.get(User, a.member.id).status == "disabled"
     assert victim.get("/").headers["Location"] == "/login"
-    assert portal.client().post("/login", {"login": "member-a", "password": PASSWORD}).status_code == 401
+    assert portal.client().post("/login", {"account": "tenant-a", "login": "member-a", "password": PASSWORD}
+                                ).status_code == 401
     response = admin.post(url(a, f"/{a.member.id}/enable"), hx=True)
     assert response.status_code == 200 and response.get_data(as_text=True).lstrip().startswith(
         '<section id="user_summary"'
