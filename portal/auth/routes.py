@@ -85,7 +85,7 @@ def _login(sign_in_name: str | None) -> ResponseReturnValue:
     if request.method == "GET":
         if current_user.is_authenticated:
             return redirect(_home(current_user))
-        form.account.data = sign_in_name or request.cookies.get(ACCOUNT_COOKIE, "")
+        form.account.data = sign_in_name or request.args.get("account", request.cookies.get(ACCOUNT_COOKIE, ""))
         return render("auth/login.html", form=form, **_login_context(sign_in_name))
     form.validate_on_submit()  # CSRF was checked before the view; fields have no rules
     if sign_in_name is not None:

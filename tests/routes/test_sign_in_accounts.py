@@ -220,3 +220,41 @@ def test_only_the_owner_changes_the_sign_in_name(portal: Portal) -> None:
     assert sign_in(portal, "tenant-a", t.member.login, PASSWORD) == 401
     (event,) = audit_of(portal, t.account, "account.update")
     assert event.changes == {"sign_in_name": ["tenant-a", "tenant-alpha"]}
+
+
+def test_another_account_link_clears_the_remembered_account(portal: Portal) -> None:
+    _account, owner = portal.account("Initech", login="peter")
+    client = portal.client(owner)
+    client.post("/logout")
+    page = client.get("/a/initech/login").get_data(as_text=True)
+    assert 'href="/login?account="' in page
+    assert 'name="account" type="text" value=""' in client.get("/login?account=").get_data(as_text=True)
+    assert 'name="account" type="text" value="initech"' in client.get("/login").get_data(as_text=True)
+
+
+def test_sign_in_routes_never_cross_accounts(portal: Portal) -> None:
+    """Tenant isolation of the sign-in routes: credentials work only through their own account's name,
+    whichever route carries it, and a reset asked through one account never mails another's person."""
+    a, b = portal.tenant("A"), portal.tenant("B")
+    twin = portal.user(b.account, "member-a", password="the twin's own passphrase")  # B's namesake of A's member
+    people = [(a, a.member, PASSWORD), (b, twin, "the twin's own passphrase"), (b, b.owner, PASSWORD)]
+    for tenant, user, password in people:
+        for named in (a, b):
+            expected = 303 if named is tenant else 401
+            name = named.account.sign_in_name
+            assert sign_in(portal, name, user.login, password) == expected, (name, user.login)
+            assert sign_in(portal, name, user.email, password) == expected, (name, user.email)
+            client = Client(portal.app.test_client())
+            assert client.post(f"/a/{name}/login", {"login": user.login, "password": password}
+                               ).status_code == expected
+    with portal.app.app_context():
+        db.session.execute(OutboxEmail.__table__.delete())
+        db.session.commit()
+    portal.client().post("/a/tenant-b/password-reset", {"login": a.owner.email})
+    portal.client().post("/a/tenant-a/password-reset", {"login": "member-a"})
+    mailed = {e.to_address for e in (emails_to(portal, a.member.email) + emails_to(portal, twin.email)
+                                     + emails_to(portal, a.owner.email))}
+    # "member-a" in tenant A is A's member (member-a@example.com); B's twin has the same address, but
+    # the reset names A's person, so exactly one email, about A.
+    (email,) = emails_to(portal, "member-a@example.com")
+    assert mailed == {"member-a@example.com"} and "in Tenant A" in email.body_text
