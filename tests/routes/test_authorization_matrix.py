@@ -56,7 +56,8 @@ MATRIX: dict[str, str] = {
     "GET auth.password_reset":                       "P    P    P    P    P    P    P    P",
     "POST auth.password_reset":                      "P    P    P    P    P    P    P    P",
     "GET auth.password_reset_choose":                "P    P    P    P    P    P    P    P",
-    "POST auth.password_reset_choose":               "P    P    P    P    P    P    P    P",
+    "GET auth.password_reset_form":                  "P    P    P    P    P    P    P    P",
+    "POST auth.password_reset_form":                 "P    P    P    P    P    P    P    P",
     "GET invitation_accept.accept":                  "P    P    P    P    P    P    P    P",
     "POST invitation_accept.accept":                 "P    P    P    P    P    P    P    P",
     # Self-service (/me): anyone signed in; a role of another account is not theirs (404)
