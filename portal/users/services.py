@@ -1,4 +1,4 @@
-"""State changes on users: create, edit, password, MFA reset, disable, enable, delete, bulk.
+"""State changes on users: create, edit, password, MFA reset, sign out, disable, enable, delete, bulk.
 
 Every action checks the same rules (portal.roles.policy): nobody but the owner acts on the
 owner, nobody acts on a user holding permissions they lack, nobody disables or deletes
@@ -159,6 +159,14 @@ def disable_user(user: User, actor: Actor) -> None:
         revoked = credentials.revoke_all_api_keys(user.id)
         # The keys' names, under a field name without "key" (the audit log hides the values of those).
         record("user.disable", user, changes={"status": ["active", "disabled"], "revoked_api_access": revoked})
+
+
+def sign_out_everywhere(user: User, actor: Actor, keep: uuid.UUID | None = None) -> int:
+    """End all of the user's sessions (the acting person's own current one kept); how many ended."""
+    _ensure_may_act_on(actor, user)
+    ended = login_sessions.end_all(user.id, keep=keep)
+    record("user.sign_out_everywhere", user, changes={"sessions_ended": ended})
+    return ended
 
 
 def enable_user(user: User, actor: Actor) -> None:

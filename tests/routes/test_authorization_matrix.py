@@ -105,6 +105,7 @@ MATRIX: dict[str, str] = {
     "DELETE accounts.users.delete_by_verb":          "L    D    A    D    D    A    A    N",
     "POST accounts.users.disable":                   "L    D    A    D    D    A    A    N",
     "POST accounts.users.enable":                    "L    D    A    D    D    A    A    N",
+    "POST accounts.users.sign_out":                  "L    D    A    D    D    A    A    N",
     "POST accounts.users.bulk":                      "L    D    A    D    D    A    A    N",
     "GET accounts.users.password":                   "L    D    A    D    D    A    A    N",
     "POST accounts.users.password":                  "L    D    A    D    D    A    A    N",
