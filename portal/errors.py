@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from portal import db
 from portal.rendering import render, retarget_to_messages, wants_fragment
 
 
@@ -48,16 +49,35 @@ MESSAGES = {
 }
 
 
+def discard_request_changes() -> None:
+    """Roll the request's session back, so that an error page renders on a usable session.
+
+    Every error handler calls this first: the failed request's changes were never committed, and
+    after a database error (a unique violation at flush, a lost connection) the session refuses
+    every query until it is rolled back, so the page's layout could not even read who is signed in.
+    """
+    try:
+        db.session.rollback()
+    except Exception:  # the connection itself is gone: the pool replaces it; the page must still go out
+        current_app.logger.exception("Rolling back after an error failed")
+
+
 def error_page(status: int, title: str, message: str) -> Response:
     """The error in the site's layout, or only its message for an htmx request."""
-    response = render("errors/error.html", "error", status=status, status_code=status, title=title,
-                      message=message)
+    try:
+        response = render("errors/error.html", "error", status=status, status_code=status, title=title,
+                          message=message)
+    except Exception:  # the layout needs the database (who is signed in); without it, the bare message
+        current_app.logger.exception("Rendering the %s page failed", status)
+        response = make_response(render_template("errors/bare.html", status_code=status, title=title,
+                                                  message=message), status)
     if wants_fragment():
         retarget_to_messages(response)
     return response
 
 
 def _http_error(error: HTTPException) -> Response:
+    discard_request_changes()
     status = error.code or 500
     if status < 400:  # routing redirects (a missing trailing slash) are answers, not errors
         return error.get_response()
@@ -68,11 +88,13 @@ def _http_error(error: HTTPException) -> Response:
 
 
 def _domain_error(error: DomainError) -> Response:
+    discard_request_changes()
     return error_page(error.status, error.title, error.message)
 
 
 def _unexpected(error: Exception) -> Response:
     current_app.logger.exception("Unhandled error on %s %s", request.method, request.path)
+    discard_request_changes()
     return error_page(500, "Internal Server Error", MESSAGES[500])
 
 

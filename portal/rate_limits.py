@@ -27,7 +27,7 @@ from flask_login import current_user
 from limits import parse_many
 from werkzeug.routing import Rule
 
-from portal.errors import error_page
+from portal.errors import discard_request_changes, error_page
 from portal.extensions import limiter
 from portal.request_log import log_event, loggable_path
 
@@ -117,6 +117,7 @@ def _wait_words(seconds: int) -> str:
 
 
 def _too_many(error: RateLimitExceeded) -> Response:
+    discard_request_changes()  # the page's layout reads who is signed in: on a clean session
     seconds = int(error.limit.limit.get_expiry())
     log_event("rate_limited", path=loggable_path(), method=request.method, limit=str(error.limit.limit))
     response = error_page(429, "Too many attempts", f"Too many attempts. Wait {_wait_words(seconds)} and try again.")

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
+from sqlalchemy import inspect
 
 REQUEST_LOGGER = "portal.requests"
 EVENT_LOGGER = "portal.events"
@@ -51,17 +52,21 @@ def loggable_path() -> str:
     return path if len(path) <= MAX_PATH else path[:MAX_PATH] + "…"
 
 
+def _row_id(row: Any) -> str:
+    """A loaded row's primary key, read without a query: after an error page's rollback the row's
+    columns are expired, and the database may be unreachable by then."""
+    state = inspect(row, raiseerr=False) if row is not None else None
+    return str(state.identity[0]) if state is not None and state.identity else ""
+
+
 def _who() -> dict[str, str]:
     """The signed-in user and the account, when the request loaded them (never loads them itself)."""
-    user = g.get("_login_user")
-    if user is not None and getattr(user, "is_authenticated", False):
-        user_id, account_id = str(user.id), str(user.account_id)
-    elif g.get("login_session") is not None:  # signed out during this request: who it was
-        user_id, account_id = str(g.login_session.user_id), str(getattr(g.get("user_account"), "id", ""))
-    else:
-        user_id, account_id = "", ""
-    account = g.get("account")
-    return {"user_id": user_id, "account_id": str(account.id) if account is not None else account_id}
+    user_id = _row_id(g.get("_login_user"))  # the anonymous user is no row: ""
+    ended = g.get("login_session")
+    if not user_id and ended is not None:  # signed out during this request: who it was
+        user_id = str(inspect(ended).dict.get("user_id") or "")
+    account_id = _row_id(g.get("account")) or (_row_id(g.get("user_account")) if user_id else "")
+    return {"user_id": user_id, "account_id": account_id}
 
 
 def _start() -> None:

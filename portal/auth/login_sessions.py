@@ -79,9 +79,9 @@ def end(login_session_id: uuid.UUID) -> None:
     db.session.execute(delete(LoginSession).where(LoginSession.id == login_session_id))
 
 
-def end_all(user_id: uuid.UUID, keep: uuid.UUID | None = None) -> None:
-    """End every session of a user, except the one to keep (the acting person's own)."""
+def end_all(user_id: uuid.UUID, keep: uuid.UUID | None = None) -> int:
+    """End every session of a user, except the one to keep (the acting person's own); how many ended."""
     statement = delete(LoginSession).where(LoginSession.user_id == user_id)
     if keep is not None:
         statement = statement.where(LoginSession.id != keep)
-    db.session.execute(statement)
+    return int(db.session.execute(statement).rowcount)  # type: ignore[attr-defined]

@@ -267,20 +267,41 @@ def find_accounts() -> ResponseReturnValue:
     return redirect_after_post(url_for(".login"))
 
 
-@bp.route("/password-reset/<token>", methods=["GET", "POST"])
+# The link's token travels no further than its first request (SECURITY R3): it moves into the session and
+# the form lives at a URL without it, so neither the Referer of the page's requests nor the history holds it.
+RESET_TOKEN_KEY = "password_reset_token"
+
+
+@bp.get("/password-reset/<token>")
 @public
 def password_reset_choose(token: str) -> ResponseReturnValue:
-    form = PasswordResetForm()
-    user = password_reset_service.user_for_token(token)
-    if user is None:
+    """The emailed link: a valid token goes into the session, then to the form at a token-less URL."""
+    if password_reset_service.user_for_token(token) is None:
+        session.pop(RESET_TOKEN_KEY, None)
         return render("auth/password_reset_invalid.html", status=410)
+    session[RESET_TOKEN_KEY] = token
+    return redirect(url_for(".password_reset_form"), 303)
+
+
+@bp.route("/password-reset/choose", methods=["GET", "POST"])
+@public
+def password_reset_form() -> ResponseReturnValue:
+    """Choose the new password, for the link opened in this browser (its token is in the session)."""
+    token = session.get(RESET_TOKEN_KEY)
+    user = password_reset_service.user_for_token(token) if isinstance(token, str) else None
+    if user is None:
+        session.pop(RESET_TOKEN_KEY, None)
+        return render("auth/password_reset_invalid.html", status=410)
+    form = PasswordResetForm()
     form.password_context = [user.login, user.email]  # type: ignore[attr-defined]
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
-        return render("auth/password_reset_choose.html", "choose_form", status=status, form=form, token=token)
+        return render("auth/password_reset_choose.html", "choose_form", status=status, form=form)
     if password_reset_service.reset_password(token, form.password.data) is None:
+        session.pop(RESET_TOKEN_KEY, None)
         return render("auth/password_reset_invalid.html", status=410)
     db.session.commit()
+    session.pop(RESET_TOKEN_KEY, None)
     # No automatic sign-in (M6): the new password, and the second factor if any, are asked for.
     flash("Your password was changed. Sign in with it now.", "success")
     return redirect_after_post(url_for(".login"))

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 
 from portal import db
 from portal.audit.services import record
@@ -169,33 +170,54 @@ def invite(account: Account, actor: User, actor_permissions: frozenset[Permissio
         user = users.get(address)
         if problems[address]:
             outcome.refused.append(Refusal(address, f"Not a valid address: {problems[address]}"))
-        elif user is not None and user.id in pending:
-            outcome.refused.append(Refusal(address, "Already invited.", pending[user.id].id))
         elif user is not None:
-            outcome.refused.append(Refusal(address, "Already a user of this account."))
+            outcome.refused.append(_refusal_for_holder(address, user, pending))
         elif remaining <= 0:
             outcome.refused.append(
                 Refusal(address, f"The account's limit of {_daily_limit()} invitations a day is reached.")
             )
-        else:
-            outcome.invited.append(_create(account, actor, address, roles, groups, now))
+        elif (invitation := _create(account, actor, address, roles, groups, now)) is not None:
+            outcome.invited.append(invitation)
             remaining -= 1
+        else:  # someone invited (or added) the address a moment ago, in a request running alongside this one
+            outcome.refused.append(_refusal_taken_meanwhile(account.id, address))
     return outcome
 
 
+def _refusal_for_holder(address: str, user: User | None, pending: dict[uuid.UUID, Invitation]) -> Refusal:
+    """Why an address held by a user of the account (invited, or a member already) is not invited again."""
+    if user is not None and user.id in pending:
+        return Refusal(address, "Already invited.", pending[user.id].id)
+    if user is not None:
+        return Refusal(address, "Already a user of this account.")
+    return Refusal(address, "Already invited.")
+
+
+def _refusal_taken_meanwhile(account_id: uuid.UUID, address: str) -> Refusal:
+    """The refusal for an address another request took while this one was inviting it."""
+    user = queries.users_by_email(account_id, [address]).get(address)
+    pending = queries.pending_invitations_by_user([user.id]) if user is not None else {}
+    return _refusal_for_holder(address, user, pending)
+
+
 def _create(account: Account, actor: User, address: str, roles: list[Role], groups: list[Group],
-            now: datetime) -> Invitation:
-    user = User(
-        id=uuid.uuid4(),
-        account_id=account.id,
-        login=_placeholder_login(account.id, address),
-        email=address,
-        status=UserStatus.PENDING.value,
-        password_hash=None,
-    )
+            now: datetime) -> Invitation | None:
+    """The pending user, the invitation and its email; None when the address was taken meanwhile.
+
+    The check before (users_by_email) and this insert are not atomic: two requests inviting one address
+    at once both pass the check, and the database's unique (account, email) decides. The insert runs in
+    a savepoint so that the loser's transaction stays usable and the address is simply refused.
+    """
+    login = _placeholder_login(account.id, address)
+    user = User(id=uuid.uuid4(), account_id=account.id, login=login, email=address,
+                status=UserStatus.PENDING.value, password_hash=None)
+    try:
+        with db.session.begin_nested():
+            db.session.add(user)
+            db.session.flush()  # rows below refer to it and have no ORM relationship to order them by
+    except IntegrityError:
+        return None
     token, digest = _new_token()
-    db.session.add(user)
-    db.session.flush()  # rows below refer to it and have no ORM relationship to order them by
     invitation = Invitation(
         id=uuid.uuid4(),
         account_id=account.id,

@@ -124,6 +124,17 @@ def revoke_api_key(user: User, key_id: uuid.UUID) -> ApiKey:
     return key
 
 
+def revoke_all_api_keys(user_id: uuid.UUID) -> list[str]:
+    """Revoke every live key of a user (they are disabled: no key comes back when they are enabled); their names."""
+    keys = db.session.scalars(
+        select(ApiKey).where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None)).order_by(ApiKey.created_at)
+    ).all()
+    now = utcnow()
+    for key in keys:
+        key.revoked_at = now
+    return [key.name for key in keys]
+
+
 def user_for_api_key(key: str) -> User | None:
     """The active user a usable key belongs to (touching its last-used time), or None."""
     if not key.startswith(API_KEY_PREFIX):

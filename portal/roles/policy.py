@@ -46,6 +46,11 @@ def refusal_to_act_on(actor: User, actor_permissions: frozenset[Permission], tar
     return None
 
 
+def may_act_on(actor: User, actor_permissions: frozenset[Permission], target: User) -> bool:
+    """Whether the actor outranks or equals the target (what pages ask before offering an action)."""
+    return refusal_to_act_on(actor, actor_permissions, target, held_permissions([target.id])[target.id]) is None
+
+
 def ensure_may_act_on(actor: User, actor_permissions: frozenset[Permission], target: User) -> None:
     """Raise Forbidden unless the actor outranks or equals the target."""
     reason = refusal_to_act_on(actor, actor_permissions, target, held_permissions([target.id])[target.id])

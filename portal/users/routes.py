@@ -1,4 +1,4 @@
-"""The account's users: list, search, export, create, view, edit, password, MFA reset, disable, delete."""
+"""The account's users: list, search, export, create, view, edit, password, MFA reset, sign out, disable, delete."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ from portal.auth.lockout import lockout_status
 from portal.csv_cells import csv_download
 from portal.errors import Forbidden, Invalid, NotFound
 from portal.groups.queries import user_groups_panel
-from portal.models import Group, Role, User
+from portal.models import Group, Role, User, UserStatus
 from portal.pagination import parse_from, parse_take
 from portal.permissions import Permission, can, require
 from portal.rendering import redirect_after_post, redirect_or_render, render
+from portal.roles.policy import may_act_on
 from portal.roles.queries import user_roles_panel
 from portal.users import queries, services
 from portal.users.forms import BulkForm, ResetMfaForm, SetPasswordForm, UserCreateForm, UserEditForm
@@ -149,6 +150,8 @@ def _show_context(user_id: uuid.UUID) -> dict[str, object]:
         "roles_panel": user_roles_panel(g.account.id, user, current_user, g.permissions),
         "groups_panel": user_groups_panel(g.account.id, user) if can(Permission.GROUPS_READ) else None,
         "lockout": lockout_status(user) if current_user.is_owner else None,
+        "may_sign_out": (can(Permission.USERS_WRITE) and user.id != current_user.id
+                         and user.status == UserStatus.ACTIVE and may_act_on(current_user, g.permissions, user)),
         "recent_events": recent_events_for(g.account.id, user.id) if can(Permission.AUDIT_READ) else [],
     }
 
@@ -223,6 +226,20 @@ def reset_mfa(user_id: uuid.UUID) -> ResponseReturnValue:
     db.session.commit()
     flash(f"{user.full_name}'s MFA was reset; they were signed out everywhere.", "success")
     return redirect_after_post(url_for(".show", user_id=user.id))
+
+
+@bp.post("/users/<uuid:user_id>/sign-out")
+@require(Permission.USERS_WRITE)
+def sign_out(user_id: uuid.UUID) -> ResponseReturnValue:
+    """Sign out everywhere: end all of the user's sessions (an admin's own current one is kept)."""
+    user = queries.user_in_account(g.account.id, user_id)
+    ended = services.sign_out_everywhere(user, _actor(), keep=g.login_session.id)
+    db.session.commit()
+    flash(f"{user.full_name} was signed out everywhere ({ended} {'session' if ended == 1 else 'sessions'} ended).",
+          "success")
+    return redirect_or_render(
+        url_for(".show", user_id=user.id), "users/show.html", "user_summary", **_show_context(user_id)
+    )
 
 
 def _status_change(user_id: uuid.UUID, change: Callable[[User, Actor], None]) -> ResponseReturnValue:

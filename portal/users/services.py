@@ -1,4 +1,4 @@
-"""State changes on users: create, edit, password, MFA reset, disable, enable, delete, bulk.
+"""State changes on users: create, edit, password, MFA reset, sign out, disable, enable, delete, bulk.
 
 Every action checks the same rules (portal.roles.policy): nobody but the owner acts on the
 owner, nobody acts on a user holding permissions they lack, nobody disables or deletes
@@ -21,6 +21,7 @@ from portal.auth import login_sessions, mfa
 from portal.auth.passwords import hash_password
 from portal.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from portal.mail.notices import security_notice
+from portal.me import credentials
 from portal.models import GroupMember, Role, RoleAssignment, User, UserStatus
 from portal.permissions import Permission
 from portal.roles import policy
@@ -147,7 +148,7 @@ def reset_mfa(user: User, reason: str, actor: Actor) -> None:
 
 
 def disable_user(user: User, actor: Actor) -> None:
-    """A disabled user cannot sign in and is signed out everywhere."""
+    """A disabled user cannot sign in, is signed out everywhere and loses their API keys for good (K1)."""
     _ensure_may_act_on(actor, user)
     _ensure_not_owner_or_self(actor, user, "disable")
     if user.status == UserStatus.PENDING:
@@ -155,7 +156,17 @@ def disable_user(user: User, actor: Actor) -> None:
     if user.status != UserStatus.DISABLED:
         user.status = UserStatus.DISABLED.value
         login_sessions.end_all(user.id)
-        record("user.disable", user, changes={"status": ["active", "disabled"]})
+        revoked = credentials.revoke_all_api_keys(user.id)
+        # The keys' names, under a field name without "key" (the audit log hides the values of those).
+        record("user.disable", user, changes={"status": ["active", "disabled"], "revoked_api_access": revoked})
+
+
+def sign_out_everywhere(user: User, actor: Actor, keep: uuid.UUID | None = None) -> int:
+    """End all of the user's sessions (the acting person's own current one kept); how many ended."""
+    _ensure_may_act_on(actor, user)
+    ended = login_sessions.end_all(user.id, keep=keep)
+    record("user.sign_out_everywhere", user, changes={"sessions_ended": ended})
+    return ended
 
 
 def enable_user(user: User, actor: Actor) -> None:

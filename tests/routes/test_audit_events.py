@@ -367,9 +367,9 @@ def test_no_password_token_or_code_reaches_an_event_or_a_log_line(
     reset = re.search(r"/password-reset/(\S+)", body).group(1)  # type: ignore[union-attr]
     secrets_used.append(reset)
     resetting = portal.client()
-    resetting.get(f"/password-reset/{reset}")
+    assert resetting.get(f"/password-reset/{reset}").headers["Location"] == "/password-reset/choose"
     done = resetting.post(
-        f"/password-reset/{reset}",
+        "/password-reset/choose",
         {"password": "lighthouse keepers knit sweaters", "password_confirmation": "lighthouse keepers knit sweaters"},
     )
     assert done.status_code == 303

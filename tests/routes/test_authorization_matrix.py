@@ -62,7 +62,8 @@ MATRIX: dict[str, str] = {
     "GET auth.password_reset":                       "P    P    P    P    P    P    P    P",
     "POST auth.password_reset":                      "P    P    P    P    P    P    P    P",
     "GET auth.password_reset_choose":                "P    P    P    P    P    P    P    P",
-    "POST auth.password_reset_choose":               "P    P    P    P    P    P    P    P",
+    "GET auth.password_reset_form":                  "P    P    P    P    P    P    P    P",
+    "POST auth.password_reset_form":                 "P    P    P    P    P    P    P    P",
     "GET invitation_accept.accept":                  "P    P    P    P    P    P    P    P",
     "POST invitation_accept.accept":                 "P    P    P    P    P    P    P    P",
     # Self-service (/me): anyone signed in; a role of another account is not theirs (404)
@@ -110,6 +111,7 @@ MATRIX: dict[str, str] = {
     "DELETE accounts.users.delete_by_verb":          "L    D    A    D    D    A    A    N",
     "POST accounts.users.disable":                   "L    D    A    D    D    A    A    N",
     "POST accounts.users.enable":                    "L    D    A    D    D    A    A    N",
+    "POST accounts.users.sign_out":                  "L    D    A    D    D    A    A    N",
     "POST accounts.users.bulk":                      "L    D    A    D    D    A    A    N",
     "GET accounts.users.password":                   "L    D    A    D    D    A    A    N",
     "POST accounts.users.password":                  "L    D    A    D    D    A    A    N",

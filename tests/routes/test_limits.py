@@ -100,7 +100,8 @@ def test_guarded_routes_are_chosen_by_url(app: Flask) -> None:
     assert guarded["auth.login"] == {"POST"}
     assert guarded["auth.login_mfa"] == {"POST"}
     assert guarded["auth.password_reset"] == {"POST"}
-    assert guarded["auth.password_reset_choose"] == {"GET", "POST"}
+    assert guarded["auth.password_reset_choose"] == {"GET"}
+    assert guarded["auth.password_reset_form"] == {"POST"}
     assert guarded["invitation_accept.accept"] == {"GET", "POST"}
     assert guarded["auth.signup"] == {"POST"}
     for endpoint in ("auth.logout", "accounts.users.index", "accounts.users.create", "accounts.audit.index"):

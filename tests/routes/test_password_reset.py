@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
+from flask import Flask
 from sqlalchemy import func, select, update
+from werkzeug.test import TestResponse
 
 from portal import db
 from portal.db import utcnow
 from portal.models import LoginSession, OutboxEmail, PasswordResetToken, User
-from tests.helpers import PASSWORD, Portal
+from tests.helpers import PASSWORD, Client, Portal
 
 NEW_PASSWORD = "lighthouse keepers knit sweaters"
 
@@ -25,6 +28,17 @@ def reset_links(portal: Portal) -> list[str]:
 
 def path(link: str) -> str:
     return link.removeprefix("http://portal.example.com")
+
+
+CHOOSE = "/password-reset/choose"
+
+
+def open_link(client: Client, link: str) -> TestResponse:
+    """Open an emailed link as a browser does: it moves the token into the session and redirects."""
+    response = client.get(path(link))
+    if response.status_code == 303:
+        assert response.headers["Location"] == CHOOSE
+    return response
 
 
 def test_same_answer_whether_or_not_the_address_exists(portal: Portal) -> None:
@@ -51,20 +65,19 @@ def test_link_resets_once_signs_out_everywhere_and_does_not_sign_in(portal: Port
     assert link.startswith("http://portal.example.com/password-reset/")  # R2: the configured base URL
     token = link.rsplit("/", 1)[1]
     assert portal.scalar(select(PasswordResetToken.token_hash)) != token  # stored hashed
-    assert client.get(path(link)).status_code == 200
-    response = client.post(path(link), {"password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD})
+    assert open_link(client, link).status_code == 303
+    assert client.get(CHOOSE).status_code == 200
+    response = client.post(CHOOSE, {"password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD})
     assert response.status_code == 303 and response.headers["Location"] == "/login"  # M6: no auto sign-in
     assert client.get(f"/accounts/{account.id}/users").status_code == 302
     assert portal.scalar(select(func.count()).select_from(LoginSession)) == 0  # R4: every session ended
     assert elsewhere.get(f"/accounts/{account.id}/users").status_code == 302
-    # Used once: the link is dead now, and the new password works.
-    assert client.get(path(link)).status_code == 410
-    assert (
-        client.post(
-            path(link), {"password": "another one entirely", "password_confirmation": "another one entirely"}
-        ).status_code
-        == 410
-    )
+    # Used once: the link is dead now, the session forgot it, and the new password works.
+    assert client.get(CHOOSE).status_code == 410
+    assert open_link(client, link).status_code == 410
+    again = {"password": "another one entirely", "password_confirmation": "another one entirely"}
+    assert client.post(CHOOSE, again).status_code == 410
+    assert client.post(path(link), again).status_code == 405  # the link itself takes no password
     portal.client(owner, password=NEW_PASSWORD)
 
 
@@ -74,12 +87,16 @@ def test_expired_and_replaced_links_fail(portal: Portal) -> None:
     client.post("/password-reset", {"account": "acme", "login": "owner@example.com"})
     client.post("/password-reset", {"account": "acme", "login": "owner@example.com"})
     first, second = reset_links(portal)
-    assert client.get(path(first)).status_code == 410  # R1: a newer link kills older ones
-    assert client.get(path(second)).status_code == 200
+    assert open_link(client, first).status_code == 410  # R1: a newer link kills older ones
+    assert open_link(client, second).status_code == 303
+    assert client.get(CHOOSE).status_code == 200
     with portal.app.app_context():
         db.session.execute(update(PasswordResetToken).values(expires_at=utcnow() - timedelta(seconds=1)))
         db.session.commit()
-    assert client.get(path(second)).status_code == 410
+    # Expired while the form was open: the form refuses it, and so does the link.
+    assert client.post(CHOOSE, {"password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD}).status_code == 410
+    assert client.get(CHOOSE).status_code == 410
+    assert open_link(client, second).status_code == 410
     assert client.get("/password-reset/not-a-real-token").status_code == 410
 
 
@@ -89,11 +106,9 @@ def test_new_password_follows_the_policy_and_nothing_changes_before(portal: Port
     client.post("/password-reset", {"account": "acme", "login": "owner@example.com"})
     [link] = reset_links(portal)
     before = portal.get(User, owner.id).password_hash
-    assert (
-        client.post(path(link), {"password": "password1234", "password_confirmation": "password1234"}).status_code
-        == 422
-    )
-    assert client.post(path(link), {"password": NEW_PASSWORD, "password_confirmation": "different"}).status_code == 422
+    assert open_link(client, link).status_code == 303
+    assert client.post(CHOOSE, {"password": "password1234", "password_confirmation": "password1234"}).status_code == 422
+    assert client.post(CHOOSE, {"password": NEW_PASSWORD, "password_confirmation": "different"}).status_code == 422
     assert portal.get(User, owner.id).password_hash == before
     portal.client(owner, password=PASSWORD)  # the old password still works until a valid reset
 
@@ -116,3 +131,63 @@ def test_duplicated_email_parameter_sends_to_the_stored_address_only(portal: Por
     with portal.app.app_context():
         recipients = set(db.session.scalars(select(OutboxEmail.to_address)))
     assert recipients <= {"owner@example.com"}
+
+
+def test_the_token_leaves_the_url_before_the_form_is_shown(portal: Portal) -> None:
+    """R3: the link redirects to a URL without the token; the form page and its form carry none of it."""
+    portal.account()
+    client = portal.client()
+    client.post("/password-reset", {"account": "acme", "login": "owner@example.com"})
+    [link] = reset_links(portal)
+    token = link.rsplit("/", 1)[1]
+    response = client.get(path(link))
+    assert response.status_code == 303 and response.headers["Location"] == CHOOSE
+    assert response.get_data(as_text=True).count(token) == 0
+    assert response.headers["Referrer-Policy"] == "same-origin" and response.headers["Cache-Control"] == "no-store"
+    page = client.get(CHOOSE)
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200 and token not in body
+    assert f'action="{CHOOSE}"' in body and f'hx-post="{CHOOSE}"' in body
+    assert page.headers["Referrer-Policy"] == "same-origin"
+    # htmx: a refused password answers the form block alone, still without the token.
+    refused = client.post(CHOOSE, {"password": "short", "password_confirmation": "short"}, hx=True)
+    assert refused.status_code == 422 and token not in refused.get_data(as_text=True)
+    assert refused.get_data(as_text=True).lstrip().startswith('<form id="choose_form"')
+
+
+def test_the_form_needs_a_link_opened_in_this_browser(portal: Portal) -> None:
+    """Another browser (another session) cannot use the form; nothing changes without the link."""
+    _account, owner = portal.account()
+    client = portal.client()
+    client.post("/password-reset", {"account": "acme", "login": "owner@example.com"})
+    [link] = reset_links(portal)
+    assert open_link(client, link).status_code == 303
+    before = portal.get(User, owner.id).password_hash
+    stranger = portal.client()
+    assert stranger.get(CHOOSE).status_code == 410
+    assert stranger.post(CHOOSE, {"password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD}).status_code == 410
+    assert portal.get(User, owner.id).password_hash == before
+    assert client.post(CHOOSE, {"password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD},
+                       csrf=False).status_code == 400  # CSRF still applies
+    assert portal.get(User, owner.id).password_hash == before
+    assert client.post(CHOOSE, {"password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD}).status_code == 303
+    assert portal.get(User, owner.id).password_hash != before
+
+
+def test_choosing_is_rate_limited(portal: Portal, app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The token-less form is still a guessing surface: its POST is limited as the link's was."""
+    from portal import rate_limits
+
+    guarded = rate_limits.guarded_endpoints(app)
+    assert guarded["auth.password_reset_choose"] == {"GET"}  # opening the link checks its token
+    assert guarded["auth.password_reset_form"] == {"POST"}
+    monkeypatch.setitem(app.config, "RATELIMIT_PER_LOGIN", "2 per minute")
+    monkeypatch.setitem(app.config, "RATELIMIT_PER_ADDRESS", "3 per minute")
+    portal.account()
+    client = portal.client()
+    client.post("/password-reset", {"account": "acme", "login": "owner@example.com"})
+    [link] = reset_links(portal)
+    assert open_link(client, link).status_code == 303
+    weak = {"password": "short", "password_confirmation": "short"}
+    elsewhere = {"REMOTE_ADDR": "198.51.100.7"}
+    assert [client.post(CHOOSE, weak, environ_base=elsewhere).status_code for _ in range(3)] == [422, 422, 429]
