@@ -17,10 +17,12 @@ from portal.auth.lockout import lockout_status
 from portal.csv_cells import csv_download
 from portal.errors import Forbidden, Invalid, NotFound
 from portal.groups.queries import user_groups_panel
-from portal.models import Group, Role, User
+from portal.invitations.queries import pending_invitations_by_user
+from portal.models import Group, Role, User, UserStatus
 from portal.pagination import parse_from, parse_take
 from portal.permissions import Permission, can, require
 from portal.rendering import redirect_after_post, redirect_or_render, render
+from portal.roles import policy
 from portal.roles.queries import user_roles_panel
 from portal.users import queries, services
 from portal.users.forms import BulkForm, ResetMfaForm, SetPasswordForm, UserCreateForm, UserEditForm
@@ -143,8 +145,11 @@ def create() -> ResponseReturnValue:
 
 def _show_context(user_id: uuid.UUID) -> dict[str, object]:
     user = queries.user_in_account(g.account.id, user_id)
+    pending = user.status == UserStatus.PENDING
     return {
         "user": user,
+        "refusal": policy.refusal_for(current_user, g.permissions, user),  # None: the viewer may act on them
+        "invitation": pending_invitations_by_user([user.id]).get(user.id) if pending else None,
         "row": queries.with_details([user])[0],
         "roles_panel": user_roles_panel(g.account.id, user, current_user, g.permissions),
         "groups_panel": user_groups_panel(g.account.id, user) if can(Permission.GROUPS_READ) else None,
@@ -169,6 +174,7 @@ def by_login(login: str) -> ResponseReturnValue:
 @require(Permission.USERS_WRITE)
 def edit(user_id: uuid.UUID) -> ResponseReturnValue:
     user = queries.user_in_account(g.account.id, user_id)
+    services.ensure_may_edit(user, _actor())
     form = UserEditForm(obj=user, account_id=g.account.id, user_id=user.id)
     if request.method == "GET":
         form.version.data = str(user.version)
@@ -201,6 +207,7 @@ def edit(user_id: uuid.UUID) -> ResponseReturnValue:
 @require(Permission.USERS_PASSWORD)
 def password(user_id: uuid.UUID) -> ResponseReturnValue:
     user = queries.user_in_account(g.account.id, user_id)
+    services.ensure_may_edit(user, _actor())
     form = SetPasswordForm(user=user)
     if request.method == "GET" or not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
@@ -215,6 +222,7 @@ def password(user_id: uuid.UUID) -> ResponseReturnValue:
 @require(Permission.USERS_MFA_RESET)
 def reset_mfa(user_id: uuid.UUID) -> ResponseReturnValue:
     user = queries.user_in_account(g.account.id, user_id)
+    services.ensure_may_reset_mfa(user, _actor())
     form = ResetMfaForm()
     if request.method == "GET" or not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200

@@ -44,8 +44,26 @@ class EditConflict(Conflict):
         self.user = user
 
 
+class InvitedUser(Conflict):
+    """The user has not accepted their invitation: only the invitation can be changed (issue 13)."""
+
+    def __init__(self, user: User) -> None:
+        super().__init__(
+            f"{user.email} has not accepted their invitation yet, so their profile, email and password cannot "
+            "be changed. Edit, resend or revoke the invitation instead (Invitations page)."
+        )
+
+
 def _ensure_may_act_on(actor: Actor, target: User) -> None:
     policy.ensure_may_act_on(actor.user, actor.permissions, target)
+
+
+def ensure_may_edit(user: User, actor: Actor) -> None:
+    """Forbidden unless the actor outranks the user; InvitedUser while the user is pending (their address is
+    the invitation's, and their sign-in is theirs to choose on accepting)."""
+    _ensure_may_act_on(actor, user)
+    if user.status == UserStatus.PENDING:
+        raise InvitedUser(user)
 
 
 def _ensure_not_owner_or_self(actor: Actor, target: User, verb: str) -> None:
@@ -103,7 +121,7 @@ def create_user(
 
 def update_profile(user: User, profile: dict[str, str], expected_version: int, actor: Actor) -> dict[str, Any]:
     """Save the profile fields that changed; EditConflict when the user changed since the form was read."""
-    _ensure_may_act_on(actor, user)
+    ensure_may_edit(user, actor)
     if user.version != expected_version:
         raise EditConflict(user)
     changes = {k: [getattr(user, k), v] for k, v in profile.items() if getattr(user, k) != v}
@@ -122,7 +140,7 @@ def update_profile(user: User, profile: dict[str, str], expected_version: int, a
 
 def set_password(user: User, password: str, temporary: bool, actor: Actor) -> None:
     """An admin sets the user's password (seed 001 ChangeUserPassword); they are signed out everywhere."""
-    _ensure_may_act_on(actor, user)
+    ensure_may_edit(user, actor)
     if user.is_owner:
         raise Forbidden("Only the owner can change the owner's password, from their own page.")
     user.password_hash = hash_password(password)
@@ -134,11 +152,16 @@ def set_password(user: User, password: str, temporary: bool, actor: Actor) -> No
                     + (". You choose your own when you next sign in." if temporary else "."))
 
 
-def reset_mfa(user: User, reason: str, actor: Actor) -> None:
-    """Clear the user's second factor and sign them out everywhere (seed 000; never the owner)."""
+def ensure_may_reset_mfa(user: User, actor: Actor) -> None:
+    """Invalid for the owner (seed 000), else the rules of ensure_may_edit."""
     if user.is_owner:
         raise Invalid("The owner's MFA cannot be reset; the owner recovers it with a recovery code.")
-    _ensure_may_act_on(actor, user)
+    ensure_may_edit(user, actor)
+
+
+def reset_mfa(user: User, reason: str, actor: Actor) -> None:
+    """Clear the user's second factor and sign them out everywhere (seed 000; never the owner)."""
+    ensure_may_reset_mfa(user, actor)
     mfa.disable(user)
     login_sessions.end_all(user.id)
     record("user.reset_mfa", user, changes={"reason": reason})
