@@ -15,6 +15,8 @@ from portal import db
 from portal.audit.queries import recent_events_for
 from portal.auth.lockout import lockout_status
 from portal.csv_cells import csv_download
+from portal.email_changes import queries as email_change_queries
+from portal.email_changes import services as email_changes
 from portal.errors import Forbidden, Invalid, NotFound
 from portal.groups.queries import user_groups_panel
 from portal.invitations.queries import pending_invitations_by_user
@@ -150,6 +152,7 @@ def _show_context(user_id: uuid.UUID) -> dict[str, object]:
         "user": user,
         "refusal": policy.refusal_for(current_user, g.permissions, user),  # None: the viewer may act on them
         "invitation": pending_invitations_by_user([user.id]).get(user.id) if pending else None,
+        "pending_email": None if pending else email_change_queries.pending_email(user.id),
         "row": queries.with_details([user])[0],
         "roles_panel": user_roles_panel(g.account.id, user, current_user, g.permissions),
         "groups_panel": user_groups_panel(g.account.id, user) if can(Permission.GROUPS_READ) else None,
@@ -182,7 +185,7 @@ def edit(user_id: uuid.UUID) -> ResponseReturnValue:
     if not form.validate_on_submit():
         return render("users/edit.html", "user_form", status=422, form=form, user=user)
     try:
-        changes = services.update_profile(user, form.profile(), int(form.version.data), _actor())
+        saved = services.update_profile(user, form.profile(), int(form.version.data), _actor())
     except EditConflict as conflict:
         theirs = conflict.user
         differences = {
@@ -199,7 +202,9 @@ def edit(user_id: uuid.UUID) -> ResponseReturnValue:
             differences=differences,
         )
     db.session.commit()
-    flash("Saved." if changes else "Nothing changed.", "success")
+    messages = (["Saved."] if saved.changes else []) + (
+        [email_changes.pending_message(saved.email_change)] if saved.email_change else [])
+    flash(" ".join(messages) or "Nothing changed.", "success")
     return redirect_after_post(url_for(".show", user_id=user.id))
 
 
@@ -231,6 +236,19 @@ def reset_mfa(user_id: uuid.UUID) -> ResponseReturnValue:
     db.session.commit()
     flash(f"{user.full_name}'s MFA was reset; they were signed out everywhere.", "success")
     return redirect_after_post(url_for(".show", user_id=user.id))
+
+
+@bp.post("/users/<uuid:user_id>/email-change/cancel")
+@require(Permission.USERS_WRITE)
+def cancel_email_change(user_id: uuid.UUID) -> ResponseReturnValue:
+    user = queries.user_in_account(g.account.id, user_id)
+    change = email_changes.cancel_change(user, current_user, g.permissions)
+    db.session.commit()
+    flash(f"The change of {user.full_name}'s email to {change.new_email} was cancelled; its link no longer works.",
+          "success")
+    return redirect_or_render(
+        url_for(".show", user_id=user.id), "users/show.html", "user_summary", **_show_context(user_id)
+    )
 
 
 def _status_change(user_id: uuid.UUID, change: Callable[[User, Actor], None]) -> ResponseReturnValue:

@@ -19,9 +19,10 @@ from portal import db
 from portal.audit.services import record
 from portal.auth import login_sessions, mfa
 from portal.auth.passwords import hash_password
+from portal.email_changes import services as email_changes
 from portal.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from portal.mail.notices import security_notice
-from portal.models import GroupMember, Role, RoleAssignment, User, UserStatus
+from portal.models import EmailChange, GroupMember, Role, RoleAssignment, User, UserStatus
 from portal.permissions import Permission
 from portal.roles import policy
 
@@ -119,23 +120,39 @@ def create_user(
     return user
 
 
-def update_profile(user: User, profile: dict[str, str], expected_version: int, actor: Actor) -> dict[str, Any]:
-    """Save the profile fields that changed; EditConflict when the user changed since the form was read."""
+@dataclass(frozen=True)
+class ProfileUpdate:
+    """What saving the edit form did: the fields changed now, and the email change opened (pending until
+    the new address confirms it), if any."""
+
+    changes: dict[str, Any]
+    email_change: EmailChange | None = None
+
+
+def update_profile(user: User, profile: dict[str, str], expected_version: int, actor: Actor) -> ProfileUpdate:
+    """Save the profile fields that changed; a new email only opens a pending change (SECURITY E1).
+
+    EditConflict when the user changed since the form was read (nothing is saved or requested then).
+    """
     ensure_may_edit(user, actor)
     if user.version != expected_version:
         raise EditConflict(user)
-    changes = {k: [getattr(user, k), v] for k, v in profile.items() if getattr(user, k) != v}
-    if not changes:
-        return {}
+    new_email = profile.get("email", user.email)
+    fields = {k: v for k, v in profile.items() if k != "email"}
+    changes = {k: [getattr(user, k), v] for k, v in fields.items() if getattr(user, k) != v}
     for key, (_old, new) in changes.items():
         setattr(user, key, new)
-    try:
-        db.session.flush()  # the version column guards the gap between our read and this write
-    except StaleDataError:
-        db.session.rollback()
-        raise EditConflict(db.session.get(User, user.id) or user) from None
-    record("user.update", user, changes=changes)
-    return changes
+    if changes:
+        try:
+            db.session.flush()  # the version column guards the gap between our read and this write
+        except StaleDataError:
+            db.session.rollback()
+            raise EditConflict(db.session.get(User, user.id) or user) from None
+        record("user.update", user, changes=changes)
+    email_change = None
+    if new_email != user.email:
+        email_change = email_changes.request_change(user, new_email, actor.user)
+    return ProfileUpdate(changes, email_change)
 
 
 def set_password(user: User, password: str, temporary: bool, actor: Actor) -> None:

@@ -14,7 +14,7 @@ from tests.helpers import Portal
 
 PUBLIC_ENDPOINTS = {
     "auth.index", "auth.login", "auth.login_mfa", "auth.signup", "auth.password_reset", "auth.password_reset_choose",
-    "invitation_accept.accept", "static",
+    "invitation_accept.accept", "email_change.open_link", "email_change.confirm", "static",
 }
 
 
