@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import cast
 
 from sqlalchemy import select, union_all
 
@@ -38,7 +39,7 @@ def held_permissions(user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, frozenset
             .join(Role, Role.id == InvitationRole.role_id)
             .where(Invitation.user_id.in_(ids), Invitation.status == InvitationStatus.PENDING.value)
         )
-        rows = db.session.execute(union_all(assigned, invited))
+        rows = cast(Iterable[tuple[uuid.UUID, list[str]]], db.session.execute(union_all(assigned, invited)))
         for user_id, permissions in rows:
             held[user_id] |= parse_permissions(permissions)
     return {user_id: frozenset(held.get(user_id, ())) for user_id in ids}
