@@ -234,7 +234,7 @@ def test_the_persons_own_change_needs_a_recent_sign_in(portal: Portal, a: Tenant
     assert response.status_code == 303
     html = client.get("/me").get_data(as_text=True)
     assert "Your profile was saved. " + PENDING_FLASH in html
-    assert "Email change pending" in html and "asked by\n    you" in html
+    assert "Email change pending" in html and "asked by you on" in html
     member = portal.get(User, a.member.id)
     assert (member.email, member.city) == ("member-a@example.com", "Oslo")
     [notice] = emails_to(portal, "member-a@example.com")
