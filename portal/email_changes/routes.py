@@ -18,12 +18,16 @@ from portal.rendering import redirect_after_post, render
 
 bp = Blueprint("email_change", __name__, url_prefix="/email-change")
 SESSION_KEY = "email_change_token"
+MAX_TOKEN_LENGTH = 100
 
 
 @bp.get("/<token>")
 @public
 def open_link(token: str) -> ResponseReturnValue:
-    session[SESSION_KEY] = token
+    if len(token) <= MAX_TOKEN_LENGTH:  # a real one is 43 characters; nothing huge goes into the cookie
+        session[SESSION_KEY] = token
+    else:
+        session.pop(SESSION_KEY, None)
     return redirect(url_for(".confirm"), 303)
 
 

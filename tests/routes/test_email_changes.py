@@ -318,3 +318,11 @@ def test_the_link_is_rate_limited_and_never_logged(app: Any, portal: Portal, a: 
         response = open_link(portal.client(), token)
     assert response.status_code == 200 and response.headers["Referrer-Policy"] == "same-origin"
     assert "/email-change/[redacted]" in caplog.text and token not in caplog.text
+
+
+def test_a_made_up_or_huge_link_gets_the_same_invalid_page(portal: Portal) -> None:
+    client = portal.client()
+    for token in ("x" * 43, "y" * 5000):
+        assert open_link(client, token).status_code == 410
+    cookie = client.raw.get_cookie(portal.app.config["SESSION_COOKIE_NAME"])
+    assert cookie is not None and len(cookie.value) < 1000
