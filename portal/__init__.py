@@ -17,6 +17,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from portal.api.v1 import bp as api_bp
     from portal.auth.routes import bp as auth_bp
     from portal.config import load_config
+    from portal.email_changes.routes import bp as email_change_bp
     from portal.errors import register_error_handlers
     from portal.extensions import csrf, htmx
     from portal.invitations.routes import public_bp as invitation_accept_bp
@@ -49,6 +50,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_bp)
     app.register_blueprint(me_bp)
     app.register_blueprint(invitation_accept_bp)
+    app.register_blueprint(email_change_bp)
 
     register_error_handlers(app)
     rate_limits.init_app(app)  # after the blueprints: it picks routes by URL

@@ -1,5 +1,5 @@
 """Rate limits on the steps a guesser repeats (issue 8, SECURITY L4): sign-in and its MFA step,
-password reset, invitation accept, sign-up, re-authentication.
+password reset, invitation accept, email-change confirmation, sign-up, re-authentication.
 
 Each guarded route gets two limits (flask-limiter, storage RATELIMIT_STORAGE_URI): one per client
 address (RATELIMIT_PER_ADDRESS) and one per identity (RATELIMIT_PER_LOGIN): the token in the URL,
@@ -38,6 +38,7 @@ GUARDED: list[tuple[re.Pattern[str], frozenset[str]]] = [
     (re.compile(r"^/a/<sign_in_name>/(login|password-reset)$"), frozenset({"POST"})),
     (re.compile(r"^/password-reset(/|$)"), frozenset({"POST"})),
     (re.compile(r"^/invitations/accept/"), frozenset({"POST"})),
+    (re.compile(r"^/email-change(/|$)"), frozenset({"POST"})),  # the confirm page takes a password
     (re.compile(r"^/signup$"), frozenset({"POST"})),
     # Steps that check the current password again: an oracle for whoever holds a stolen session.
     (re.compile(r"^/(me/)?re-?auth"), frozenset({"POST"})),

@@ -98,7 +98,7 @@ def _row_or_list(invitation_id: uuid.UUID, message: str) -> ResponseReturnValue:
 @require(Permission.INVITATIONS_WRITE)
 def resend(invitation_id: uuid.UUID) -> ResponseReturnValue:
     invitation = queries.invitation_in_account(g.account.id, invitation_id)
-    services.resend(invitation, g.account, current_user)
+    services.resend(invitation, g.account, current_user, g.permissions)
     db.session.commit()
     return _row_or_list(invitation_id,
                         f"The invitation to {invitation.email} is sent again; the old link no longer works.")
@@ -108,7 +108,7 @@ def resend(invitation_id: uuid.UUID) -> ResponseReturnValue:
 @require(Permission.INVITATIONS_WRITE)
 def revoke(invitation_id: uuid.UUID) -> ResponseReturnValue:
     invitation = queries.invitation_in_account(g.account.id, invitation_id)
-    services.revoke(invitation, current_user)
+    services.revoke(invitation, current_user, g.permissions)
     db.session.commit()
     return _row_or_list(invitation_id, f"The invitation to {invitation.email} is revoked.")
 

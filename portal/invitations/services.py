@@ -39,7 +39,7 @@ from portal.models import (
     UserStatus,
 )
 from portal.permissions import ALL_PERMISSIONS, Permission
-from portal.roles.policy import ensure_may_grant, held_permissions, refusal_to_grant
+from portal.roles.policy import ensure_may_act_on, ensure_may_grant, held_permissions, refusal_to_grant
 
 GONE_MESSAGE = (
     "This invitation link is not valid. It may have expired, been replaced by a newer one, "
@@ -249,11 +249,19 @@ def _ensure_open(invitation: Invitation, action: str) -> None:
         raise Conflict(f"This invitation was {invitation.status} already; it cannot be {action}.")
 
 
-def resend(invitation: Invitation, account: Account, actor: User) -> None:
+def _ensure_within_rank(invitation: Invitation, actor: User, actor_permissions: frozenset[Permission]) -> None:
+    """Forbidden unless the actor may act on the invited person, who ranks by the roles invited with."""
+    invited = db.session.get(User, invitation.user_id) if invitation.user_id is not None else None
+    if invited is not None:
+        ensure_may_act_on(actor, actor_permissions, invited)
+
+
+def resend(invitation: Invitation, account: Account, actor: User, actor_permissions: frozenset[Permission]) -> None:
     """A new token and a new expiry (the old link dies), a new email, times sent + 1."""
     _ensure_open(invitation, "resent")
     if invitation.user_id is None:
         raise Conflict("The invited user was deleted; revoke this invitation and invite them again.")
+    _ensure_within_rank(invitation, actor, actor_permissions)
     now = clock.now()
     _remaining_today(account.id, now)
     inviter = db.session.get(User, invitation.invited_by_id) if invitation.invited_by_id else None
@@ -267,9 +275,10 @@ def resend(invitation: Invitation, account: Account, actor: User) -> None:
            changes={"sent_count": invitation.sent_count, "expires_at": invitation.expires_at.isoformat()})
 
 
-def revoke(invitation: Invitation, actor: User) -> None:
+def revoke(invitation: Invitation, actor: User, actor_permissions: frozenset[Permission]) -> None:
     """The link dies at once and the pending user (with their pending memberships) is removed."""
     _ensure_open(invitation, "revoked")
+    _ensure_within_rank(invitation, actor, actor_permissions)
     user_id = invitation.user_id
     invitation.status = InvitationStatus.REVOKED.value
     invitation.user_id = None
@@ -366,7 +375,9 @@ def accept(invited: queries.Invited, details: Acceptance) -> User:
     then activate the user and grant the roles the inviter may still grant (I4)."""
     password_hash = hash_password(details.password)  # slow: done before the write lock is taken
     invitation, user = invited.invitation, invited.user
-    now = clock.now()
+    address, now = invitation.email, clock.now()
+    if user.email != address and queries.users_by_email(user.account_id, [address]):
+        raise Conflict("Another user of this account has the invited address now. Ask for a new invitation.")
     consumed = db.session.execute(
         update(Invitation)
         .where(
@@ -382,6 +393,7 @@ def accept(invited: queries.Invited, details: Acceptance) -> User:
     if consumed.rowcount != 1:  # type: ignore[attr-defined]
         raise InvitationGone()
     db.session.expire(invitation)
+    user.email = address  # the link went to this address: the account is its, whatever the pending row says
     user.login = details.login
     user.first_name = details.first_name
     user.last_name = details.last_name

@@ -14,18 +14,10 @@ from portal.models import User
 
 
 class ProfileForm(ProfileFieldsForm):
-    """Names, company, address and phone; changing the email needs the current password."""
+    """Names, company, address and phone; a new email needs a recent sign-in and is confirmed from the new
+    address before it takes effect."""
 
     email = EmailField("Email", [DataRequired(), valid_email], filters=[lower])
-    current_password = PasswordField("Current password (only to change the email)")
-
-    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.user = user
-
-    def validate_current_password(self, field: Any) -> None:
-        if self.email.data and self.email.data != self.user.email and not field.data:
-            raise ValidationError("Enter your current password to change your email.")
 
 
 class PasswordChangeForm(FlaskForm):

@@ -17,6 +17,8 @@ from portal.auth import mfa
 from portal.auth.passwords import verify_password
 from portal.auth.redirects import safe_next
 from portal.db import utcnow
+from portal.email_changes import queries as email_change_queries
+from portal.email_changes import services as email_changes
 from portal.errors import Invalid
 from portal.me import credentials, services
 from portal.me import profile as profile_service
@@ -76,19 +78,36 @@ def _needs_recent_sign_in() -> ResponseReturnValue | None:
     return redirect_after_post(url_for(".reauth", next=request.full_path.rstrip("?")))
 
 
+def _profile_context(form: ProfileForm) -> dict[str, object]:
+    return {"form": form, "offer": ownership.transfer_offered_to(current_user),
+            "pending_email": email_change_queries.pending_email(current_user.id)}
+
+
 @bp.route("", methods=["GET", "POST"])
 @signed_in
 def profile() -> ResponseReturnValue:
-    form = ProfileForm(obj=current_user, user=current_user)
+    form = ProfileForm(obj=current_user)
     if request.method == "GET" or not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
-        return render("me/profile.html", "profile_form", status=status, form=form,
-                      offer=ownership.transfer_offered_to(current_user))
-    changes = profile_service.update_my_profile(current_user, form.profile_fields(), form.email.data,
-                                                form.current_password.data or "")
+        return render("me/profile.html", "profile_form", status=status, **_profile_context(form))
+    if form.email.data != current_user.email and (reauth := _needs_recent_sign_in()) is not None:
+        return reauth  # nothing is saved: the whole form is sent again after re-authenticating
+    saved = profile_service.update_my_profile(current_user, form.profile_fields(), form.email.data)
     db.session.commit()
-    flash("Your profile was saved." if changes else "Nothing changed.", "success")
+    messages = (["Your profile was saved."] if saved.changes else []) + (
+        [email_changes.pending_message(saved.email_change)] if saved.email_change else [])
+    flash(" ".join(messages) or "Nothing changed.", "success")
     return redirect_after_post(url_for(".profile"))
+
+
+@bp.post("/email-change/cancel")
+@signed_in
+def cancel_email_change() -> ResponseReturnValue:
+    change = email_changes.cancel_change(current_user, current_user, g.permissions)
+    db.session.commit()
+    flash(f"The change of your email to {change.new_email} was cancelled; its link no longer works.", "success")
+    return redirect_or_render(url_for(".profile"), "me/profile.html", "pending_email",
+                              **_profile_context(ProfileForm(obj=current_user, formdata=None)))
 
 
 @bp.route("/password", methods=["GET", "POST"])

@@ -3,6 +3,7 @@
 from portal.models.account import Account, AccountUserCount
 from portal.models.audit import AuditEvent
 from portal.models.credentials import ApiKey, OwnershipTransfer, PasswordResetToken, RecoveryCode
+from portal.models.email_change import EmailChange
 from portal.models.group import Group, GroupMember
 from portal.models.invitation import Invitation, InvitationGroup, InvitationRole, InvitationStatus
 from portal.models.login_session import LoginSession
@@ -19,6 +20,7 @@ __all__ = [
     "PasswordResetToken",
     "RecoveryCode",
     "AuditEvent",
+    "EmailChange",
     "EmailStatus",
     "OutboxEmail",
     "Group",

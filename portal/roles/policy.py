@@ -3,6 +3,8 @@
 Rank is measured in permissions: an actor may act on a user only when every permission the
 user holds (through any role, active or not) is one the actor holds now. So only the owner
 or an account-admin acts on an account-admin, and nobody but the owner acts on the owner.
+A pending user holds no role yet: they rank by the roles their pending invitation grants on
+acceptance (groups carry no permissions), so nobody acts on them who could not grant those roles.
 """
 
 from __future__ import annotations
@@ -10,25 +12,34 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import select, union_all
 
 from portal import db
 from portal.errors import Forbidden
-from portal.models import Role, RoleAssignment, User
+from portal.models import Invitation, InvitationRole, InvitationStatus, Role, RoleAssignment, User
 from portal.permissions import Permission, parse_permissions
 
 
 def held_permissions(user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, frozenset[Permission]]:
-    """Every permission each user holds through any of their roles (one query for all)."""
+    """Every permission each user holds through any of their roles, or, while they are invited, through the
+    roles their pending (possibly expired: resending revives it) invitation grants (one query for all)."""
     ids = list(user_ids)
     held: dict[uuid.UUID, set[Permission]] = defaultdict(set)
     if ids:
-        rows = db.session.execute(
-            select(RoleAssignment.user_id, Role.permissions)
+        assigned = (
+            select(RoleAssignment.user_id.label("user_id"), Role.permissions.label("permissions"))
             .join(Role, Role.id == RoleAssignment.role_id)
             .where(RoleAssignment.user_id.in_(ids))
         )
+        invited = (
+            select(Invitation.user_id.label("user_id"), Role.permissions.label("permissions"))
+            .join(InvitationRole, InvitationRole.invitation_id == Invitation.id)
+            .join(Role, Role.id == InvitationRole.role_id)
+            .where(Invitation.user_id.in_(ids), Invitation.status == InvitationStatus.PENDING.value)
+        )
+        rows = cast(Iterable[tuple[uuid.UUID, list[str]]], db.session.execute(union_all(assigned, invited)))
         for user_id, permissions in rows:
             held[user_id] |= parse_permissions(permissions)
     return {user_id: frozenset(held.get(user_id, ())) for user_id in ids}
@@ -46,14 +57,19 @@ def refusal_to_act_on(actor: User, actor_permissions: frozenset[Permission], tar
     return None
 
 
+def refusal_for(actor: User, actor_permissions: frozenset[Permission], target: User) -> str | None:
+    """Why the actor may not act on the target as ranked now (invited roles count for a pending user), or None."""
+    return refusal_to_act_on(actor, actor_permissions, target, held_permissions([target.id])[target.id])
+
+
 def may_act_on(actor: User, actor_permissions: frozenset[Permission], target: User) -> bool:
     """Whether the actor outranks or equals the target (what pages ask before offering an action)."""
-    return refusal_to_act_on(actor, actor_permissions, target, held_permissions([target.id])[target.id]) is None
+    return refusal_for(actor, actor_permissions, target) is None
 
 
 def ensure_may_act_on(actor: User, actor_permissions: frozenset[Permission], target: User) -> None:
     """Raise Forbidden unless the actor outranks or equals the target."""
-    reason = refusal_to_act_on(actor, actor_permissions, target, held_permissions([target.id])[target.id])
+    reason = refusal_for(actor, actor_permissions, target)
     if reason:
         raise Forbidden(reason)
 

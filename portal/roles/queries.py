@@ -14,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 
 from portal import db
 from portal.errors import NotFound
-from portal.models import LoginSession, Role, RoleAssignment, User
+from portal.models import LoginSession, Role, RoleAssignment, User, UserStatus
 from portal.pagination import Page, decode_cursor, encode_cursor, parse_from, parse_take
 from portal.permissions import ALL_PERMISSIONS, Permission, parse_permissions
 from portal.roles import policy
@@ -219,7 +219,9 @@ def user_roles_panel(account_id: uuid.UUID, user: User, actor: User,
     user_permissions = frozenset().union(*(permissions_of(a.role) for a in assignments))
     may_write = Permission.ROLES_WRITE in actor_permissions
     refusal = None if may_write else "You need the roles:write permission to change roles."
-    refusal = refusal or policy.refusal_to_act_on(actor, actor_permissions, user, user_permissions)
+    # The rank rule (portal.roles.policy): the held roles, loaded above; a pending user's invited ones.
+    rank = policy.held_permissions([user.id])[user.id] if user.status == UserStatus.PENDING else user_permissions
+    refusal = refusal or policy.refusal_to_act_on(actor, actor_permissions, user, rank)
 
     held: list[HeldRole] = []
     for assignment in assignments:

@@ -10,13 +10,23 @@ from datetime import datetime, timedelta
 from math import isqrt
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, tuple_, union
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, tuple_, union, union_all
 from sqlalchemy.orm import InstrumentedAttribute
 
 from portal import db
 from portal.db import utcnow
 from portal.errors import NotFound
-from portal.models import AccountUserCount, GroupMember, Role, RoleAssignment, User, UserStatus
+from portal.models import (
+    AccountUserCount,
+    GroupMember,
+    Invitation,
+    InvitationRole,
+    InvitationStatus,
+    Role,
+    RoleAssignment,
+    User,
+    UserStatus,
+)
 from portal.pagination import COUNT_CAP, END, Page, decode_cursor, encode_cursor
 
 
@@ -297,18 +307,27 @@ class UserRow:
 
 
 def with_details(users: Sequence[Any]) -> list[UserRow]:
-    """Roles and group counts for a page of users: two queries, whatever the page size."""
+    """Roles and group counts for a page of users: two queries, whatever the page size. A pending user's roles
+    are those of their invitation, marked "(invited)": what they rank by until they accept."""
     ids = [u.id for u in users]
     roles: dict[uuid.UUID, list[str]] = defaultdict(list)
     groups: dict[uuid.UUID, int] = {}
     if ids:
-        for user_id, name, is_default in db.session.execute(
-            select(RoleAssignment.user_id, Role.name, RoleAssignment.is_default)
+        held = (
+            select(RoleAssignment.user_id.label("user_id"), Role.name.label("name"),
+                   case((RoleAssignment.is_default, literal("")), else_=literal(" (not default)")).label("note"))
             .join(Role, Role.id == RoleAssignment.role_id)
             .where(RoleAssignment.user_id.in_(ids))
-            .order_by(Role.name)
-        ):
-            roles[user_id].append(name if is_default else f"{name} (not default)")
+        )
+        invited = (
+            select(Invitation.user_id, Role.name, literal(" (invited)"))
+            .join(InvitationRole, InvitationRole.invitation_id == Invitation.id)
+            .join(Role, Role.id == InvitationRole.role_id)
+            .where(Invitation.user_id.in_(ids), Invitation.status == InvitationStatus.PENDING.value)
+        )
+        both = union_all(held, invited).subquery()
+        for user_id, name, note in db.session.execute(select(both).order_by(both.c.name)):
+            roles[user_id].append(f"{name}{note}")
         groups = dict(
             db.session.execute(  # type: ignore[arg-type]
                 select(GroupMember.user_id, func.count())

@@ -15,13 +15,16 @@ from portal import db
 from portal.audit.queries import recent_events_for
 from portal.auth.lockout import lockout_status
 from portal.csv_cells import csv_download
+from portal.email_changes import queries as email_change_queries
+from portal.email_changes import services as email_changes
 from portal.errors import Forbidden, Invalid, NotFound
 from portal.groups.queries import user_groups_panel
+from portal.invitations.queries import pending_invitations_by_user
 from portal.models import Group, Role, User, UserStatus
 from portal.pagination import parse_from, parse_take
 from portal.permissions import Permission, can, require
 from portal.rendering import redirect_after_post, redirect_or_render, render
-from portal.roles.policy import may_act_on
+from portal.roles import policy
 from portal.roles.queries import user_roles_panel
 from portal.users import queries, services
 from portal.users.forms import BulkForm, ResetMfaForm, SetPasswordForm, UserCreateForm, UserEditForm
@@ -144,14 +147,18 @@ def create() -> ResponseReturnValue:
 
 def _show_context(user_id: uuid.UUID) -> dict[str, object]:
     user = queries.user_in_account(g.account.id, user_id)
+    pending = user.status == UserStatus.PENDING
     return {
         "user": user,
+        "refusal": policy.refusal_for(current_user, g.permissions, user),  # None: the viewer may act on them
+        "invitation": pending_invitations_by_user([user.id]).get(user.id) if pending else None,
+        "pending_email": None if pending else email_change_queries.pending_email(user.id),
         "row": queries.with_details([user])[0],
         "roles_panel": user_roles_panel(g.account.id, user, current_user, g.permissions),
         "groups_panel": user_groups_panel(g.account.id, user) if can(Permission.GROUPS_READ) else None,
         "lockout": lockout_status(user) if current_user.is_owner else None,
         "may_sign_out": (can(Permission.USERS_WRITE) and user.id != current_user.id
-                         and user.status == UserStatus.ACTIVE and may_act_on(current_user, g.permissions, user)),
+                         and user.status == UserStatus.ACTIVE and policy.may_act_on(current_user, g.permissions, user)),
         "recent_events": recent_events_for(g.account.id, user.id) if can(Permission.AUDIT_READ) else [],
     }
 
@@ -172,6 +179,7 @@ def by_login(login: str) -> ResponseReturnValue:
 @require(Permission.USERS_WRITE)
 def edit(user_id: uuid.UUID) -> ResponseReturnValue:
     user = queries.user_in_account(g.account.id, user_id)
+    services.ensure_may_edit(user, _actor())
     form = UserEditForm(obj=user, account_id=g.account.id, user_id=user.id)
     if request.method == "GET":
         form.version.data = str(user.version)
@@ -179,7 +187,7 @@ def edit(user_id: uuid.UUID) -> ResponseReturnValue:
     if not form.validate_on_submit():
         return render("users/edit.html", "user_form", status=422, form=form, user=user)
     try:
-        changes = services.update_profile(user, form.profile(), int(form.version.data), _actor())
+        saved = services.update_profile(user, form.profile(), int(form.version.data), _actor())
     except EditConflict as conflict:
         theirs = conflict.user
         differences = {
@@ -196,7 +204,9 @@ def edit(user_id: uuid.UUID) -> ResponseReturnValue:
             differences=differences,
         )
     db.session.commit()
-    flash("Saved." if changes else "Nothing changed.", "success")
+    messages = (["Saved."] if saved.changes else []) + (
+        [email_changes.pending_message(saved.email_change)] if saved.email_change else [])
+    flash(" ".join(messages) or "Nothing changed.", "success")
     return redirect_after_post(url_for(".show", user_id=user.id))
 
 
@@ -204,6 +214,7 @@ def edit(user_id: uuid.UUID) -> ResponseReturnValue:
 @require(Permission.USERS_PASSWORD)
 def password(user_id: uuid.UUID) -> ResponseReturnValue:
     user = queries.user_in_account(g.account.id, user_id)
+    services.ensure_may_edit(user, _actor())
     form = SetPasswordForm(user=user)
     if request.method == "GET" or not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
@@ -218,6 +229,7 @@ def password(user_id: uuid.UUID) -> ResponseReturnValue:
 @require(Permission.USERS_MFA_RESET)
 def reset_mfa(user_id: uuid.UUID) -> ResponseReturnValue:
     user = queries.user_in_account(g.account.id, user_id)
+    services.ensure_may_reset_mfa(user, _actor())
     form = ResetMfaForm()
     if request.method == "GET" or not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
@@ -236,6 +248,19 @@ def sign_out(user_id: uuid.UUID) -> ResponseReturnValue:
     ended = services.sign_out_everywhere(user, _actor(), keep=g.login_session.id)
     db.session.commit()
     flash(f"{user.full_name} was signed out everywhere ({ended} {'session' if ended == 1 else 'sessions'} ended).",
+          "success")
+    return redirect_or_render(
+        url_for(".show", user_id=user.id), "users/show.html", "user_summary", **_show_context(user_id)
+    )
+
+
+@bp.post("/users/<uuid:user_id>/email-change/cancel")
+@require(Permission.USERS_WRITE)
+def cancel_email_change(user_id: uuid.UUID) -> ResponseReturnValue:
+    user = queries.user_in_account(g.account.id, user_id)
+    change = email_changes.cancel_change(user, current_user, g.permissions)
+    db.session.commit()
+    flash(f"The change of {user.full_name}'s email to {change.new_email} was cancelled; its link no longer works.",
           "success")
     return redirect_or_render(
         url_for(".show", user_id=user.id), "users/show.html", "user_summary", **_show_context(user_id)

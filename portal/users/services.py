@@ -19,10 +19,11 @@ from portal import db
 from portal.audit.services import record
 from portal.auth import login_sessions, mfa
 from portal.auth.passwords import hash_password
+from portal.email_changes import services as email_changes
 from portal.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from portal.mail.notices import security_notice
 from portal.me import credentials
-from portal.models import GroupMember, Role, RoleAssignment, User, UserStatus
+from portal.models import EmailChange, GroupMember, Role, RoleAssignment, User, UserStatus
 from portal.permissions import Permission
 from portal.roles import policy
 
@@ -45,8 +46,26 @@ class EditConflict(Conflict):
         self.user = user
 
 
+class InvitedUser(Conflict):
+    """The user has not accepted their invitation: only the invitation can be changed (issue 13)."""
+
+    def __init__(self, user: User) -> None:
+        super().__init__(
+            f"{user.email} has not accepted their invitation yet, so their profile, email and password cannot "
+            "be changed. Edit, resend or revoke the invitation instead (Invitations page)."
+        )
+
+
 def _ensure_may_act_on(actor: Actor, target: User) -> None:
     policy.ensure_may_act_on(actor.user, actor.permissions, target)
+
+
+def ensure_may_edit(user: User, actor: Actor) -> None:
+    """Forbidden unless the actor outranks the user; InvitedUser while the user is pending (their address is
+    the invitation's, and their sign-in is theirs to choose on accepting)."""
+    _ensure_may_act_on(actor, user)
+    if user.status == UserStatus.PENDING:
+        raise InvitedUser(user)
 
 
 def _ensure_not_owner_or_self(actor: Actor, target: User, verb: str) -> None:
@@ -102,28 +121,44 @@ def create_user(
     return user
 
 
-def update_profile(user: User, profile: dict[str, str], expected_version: int, actor: Actor) -> dict[str, Any]:
-    """Save the profile fields that changed; EditConflict when the user changed since the form was read."""
-    _ensure_may_act_on(actor, user)
+@dataclass(frozen=True)
+class ProfileUpdate:
+    """What saving the edit form did: the fields changed now, and the email change opened (pending until
+    the new address confirms it), if any."""
+
+    changes: dict[str, Any]
+    email_change: EmailChange | None = None
+
+
+def update_profile(user: User, profile: dict[str, str], expected_version: int, actor: Actor) -> ProfileUpdate:
+    """Save the profile fields that changed; a new email only opens a pending change (SECURITY E1).
+
+    EditConflict when the user changed since the form was read (nothing is saved or requested then).
+    """
+    ensure_may_edit(user, actor)
     if user.version != expected_version:
         raise EditConflict(user)
-    changes = {k: [getattr(user, k), v] for k, v in profile.items() if getattr(user, k) != v}
-    if not changes:
-        return {}
+    new_email = profile.get("email", user.email)
+    fields = {k: v for k, v in profile.items() if k != "email"}
+    changes = {k: [getattr(user, k), v] for k, v in fields.items() if getattr(user, k) != v}
     for key, (_old, new) in changes.items():
         setattr(user, key, new)
-    try:
-        db.session.flush()  # the version column guards the gap between our read and this write
-    except StaleDataError:
-        db.session.rollback()
-        raise EditConflict(db.session.get(User, user.id) or user) from None
-    record("user.update", user, changes=changes)
-    return changes
+    if changes:
+        try:
+            db.session.flush()  # the version column guards the gap between our read and this write
+        except StaleDataError:
+            db.session.rollback()
+            raise EditConflict(db.session.get(User, user.id) or user) from None
+        record("user.update", user, changes=changes)
+    email_change = None
+    if new_email != user.email:
+        email_change = email_changes.request_change(user, new_email, actor.user)
+    return ProfileUpdate(changes, email_change)
 
 
 def set_password(user: User, password: str, temporary: bool, actor: Actor) -> None:
     """An admin sets the user's password (seed 001 ChangeUserPassword); they are signed out everywhere."""
-    _ensure_may_act_on(actor, user)
+    ensure_may_edit(user, actor)
     if user.is_owner:
         raise Forbidden("Only the owner can change the owner's password, from their own page.")
     user.password_hash = hash_password(password)
@@ -135,11 +170,16 @@ def set_password(user: User, password: str, temporary: bool, actor: Actor) -> No
                     + (". You choose your own when you next sign in." if temporary else "."))
 
 
-def reset_mfa(user: User, reason: str, actor: Actor) -> None:
-    """Clear the user's second factor and sign them out everywhere (seed 000; never the owner)."""
+def ensure_may_reset_mfa(user: User, actor: Actor) -> None:
+    """Invalid for the owner (seed 000), else the rules of ensure_may_edit."""
     if user.is_owner:
         raise Invalid("The owner's MFA cannot be reset; the owner recovers it with a recovery code.")
-    _ensure_may_act_on(actor, user)
+    ensure_may_edit(user, actor)
+
+
+def reset_mfa(user: User, reason: str, actor: Actor) -> None:
+    """Clear the user's second factor and sign them out everywhere (seed 000; never the owner)."""
+    ensure_may_reset_mfa(user, actor)
     mfa.disable(user)
     login_sessions.end_all(user.id)
     record("user.reset_mfa", user, changes={"reason": reason})

@@ -36,7 +36,7 @@ from werkzeug.test import TestResponse
 
 from portal import db
 from portal.db import utcnow
-from portal.models import Group, GroupMember, Invitation, RoleAssignment, User, UserStatus
+from portal.models import EmailChange, Group, GroupMember, Invitation, RoleAssignment, User, UserStatus
 from tests.helpers import PASSWORD, Client, Portal, Tenant, make_role
 
 CALLERS = ("anonymous", "member", "user_manager", "group_manager", "auditor", "admin", "owner", "other_admin")
@@ -66,6 +66,9 @@ MATRIX: dict[str, str] = {
     "POST auth.password_reset_form":                 "P    P    P    P    P    P    P    P",
     "GET invitation_accept.accept":                  "P    P    P    P    P    P    P    P",
     "POST invitation_accept.accept":                 "P    P    P    P    P    P    P    P",
+    "GET email_change.open_link":                    "A    A    A    A    A    A    A    A",  # to the page
+    "GET email_change.confirm":                      "P    P    P    P    P    P    P    P",  # 410: no link
+    "POST email_change.confirm":                     "P    P    P    P    P    P    P    P",
     # Self-service (/me): anyone signed in; a role of another account is not theirs (404)
     "GET me.roles":                                  "L    A    A    A    A    A    A    A",
     "POST me.activate_role":                         "L    A    A    A    A    A    A    N",
@@ -91,6 +94,7 @@ MATRIX: dict[str, str] = {
     "POST me.revoke_api_key":                        "L    N    N    N    N    N    A    N",  # the owner's key
     "POST me.accept_ownership":                      "L    N    N    N    N    N    N    N",  # nothing offered
     "POST me.decline_ownership":                     "L    N    N    N    N    N    N    N",
+    "POST me.cancel_email_change":                   "L    N    N    N    N    N    N    N",  # nothing pending
     # The account: settings need account:manage; the ownership transfer is the owner's alone
     "GET accounts.settings":                         "L    D    D    D    D    A    A    N",
     "POST accounts.settings":                        "L    D    D    D    D    A    A    N",
@@ -117,6 +121,7 @@ MATRIX: dict[str, str] = {
     "POST accounts.users.password":                  "L    D    A    D    D    A    A    N",
     "GET accounts.users.reset_mfa":                  "L    D    A    D    D    A    A    N",
     "POST accounts.users.reset_mfa":                 "L    D    A    D    D    A    A    N",
+    "POST accounts.users.cancel_email_change":       "L    D    A    D    D    A    A    N",  # the target's
     "POST accounts.audit.clear_lockout":             "L    D    D    D    D    D    A    N",  # the owner's
     # The audit log: audit:read
     "GET accounts.audit.index":                      "L    D    D    D    A    A    A    N",
@@ -190,11 +195,15 @@ class Case:
 
 
 def _target(case: Case) -> User:
-    """A fresh user of tenant A with no role: anyone who may act on users may act on them."""
+    """A fresh user of tenant A with no role (anyone who may act on users may act on them), with a pending
+    email change (so that cancelling it is allowed, not a 404)."""
     def make() -> User:
         user = User(account_id=case.tenant.id, login=f"t-{secrets.token_hex(4)}", password_hash=None,
                     email=f"t-{secrets.token_hex(4)}@example.com", first_name="Target")
         db.session.add(user)
+        db.session.flush()
+        db.session.add(EmailChange(account_id=case.tenant.id, user_id=user.id, new_email=f"n-{user.email}",
+                                   token_hash=secrets.token_hex(32), expires_at=utcnow() + timedelta(hours=1)))
         db.session.flush()
         return user
     return case.once("target", make)  # type: ignore[no-any-return]
