@@ -29,7 +29,7 @@ def test_pending_cancel_and_confirm(page: Page, browser: Browser, base_url: str,
                                     screenshot_dir: Path) -> None:
     account, _owner = portal.account("Initech", login="peter")
     milton = portal.user(account, "milton", email="milton@initech.example.com")
-    sign_in(page, base_url, "peter")
+    sign_in(portal, page, base_url, "peter")
 
     _change_email(page, base_url, account.id, milton.id, "milton@basement.example.com")
     expect(page.get_by_text("milton@initech.example.com").first).to_be_visible()  # still in force
