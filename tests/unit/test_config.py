@@ -35,7 +35,7 @@ def test_defaults_to_sqlite_in_instance(tmp_path: Path) -> None:
 
 def test_production_cookies_are_secure_with_the_host_prefix(tmp_path: Path) -> None:
     config = load_config(tmp_path, {"PORTAL_ENV": "production", "SECRET_KEY": "k" * 40,
-                                    "DATABASE_URL": "postgresql://u@h/db"})
+                                    "DATABASE_URL": "postgresql://u@h/db", "REDIS_URL": "redis://r:6379/0"})
     assert config["SESSION_COOKIE_SECURE"] is True
     assert config["SESSION_COOKIE_NAME"] == "__Host-portal"
     assert config["DATABASE_URL"] == "postgresql+psycopg://u@h/db"
