@@ -32,8 +32,6 @@ from flask_limiter import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from limits import parse_many
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from werkzeug.routing import Rule
 
 from portal.config import MEMORY_STORAGE
@@ -63,6 +61,9 @@ def storage_options(uri: str) -> dict[str, Any]:
     """Client options for the store: short timeouts and one immediate retry (a connection that broke
     when Redis restarted is replaced at once) for Redis; nothing for the others."""
     if uri.split(":", 1)[0] in {"redis", "rediss", "redis+unix", "valkey", "valkeys", "valkey+unix"}:
+        from redis.backoff import NoBackoff  # imported only when Redis is used
+        from redis.retry import Retry
+
         return {"socket_timeout": STORE_TIMEOUT, "socket_connect_timeout": STORE_TIMEOUT,
                 "retry": Retry(NoBackoff(), 1)}
     return {}
