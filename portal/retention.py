@@ -90,9 +90,10 @@ def _delete_batch(rule: Rule, cutoff: datetime, limit: int) -> int:
     return len(ids)
 
 
-def sweep_batch(limit: int = BATCH, now: datetime | None = None,
+def sweep_batch(limit: int | None = None, now: datetime | None = None,
                 should_stop: Callable[[], bool] = lambda: False) -> SweepReport:
-    """Delete at most `limit` rows of each kind past its retention (each batch committed on its own)."""
+    """Delete at most `limit` (BATCH) rows of each kind past its retention (each batch committed on its own)."""
+    limit = limit or BATCH
     moment = now or utcnow()
     report = SweepReport()
     for rule in RULES:
