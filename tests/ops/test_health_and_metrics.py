@@ -36,6 +36,8 @@ def test_healthz_answers_without_the_database(app: Flask) -> None:
     response = down.test_client().get("/healthz")
     assert response.status_code == 200 and response.get_json() == {"status": "ok"}
     assert "Set-Cookie" not in response.headers
+    page = down.test_client().get("/a/acme/login")  # a page that reads the database: the error page, no internals
+    assert page.status_code == 500 and "OperationalError" not in page.get_data(as_text=True)
 
 
 def test_readyz_checks_the_database_and_the_schema(app: Flask) -> None:
