@@ -16,12 +16,14 @@ from sqlalchemy.engine import make_url
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 
-if not DATABASE_URL.startswith("postgresql"):
-    pytest.skip("the topology tests need PostgreSQL (DATABASE_URL=postgresql+psycopg://…; .ci/run's second pass)",
-                allow_module_level=True)
-if not REDIS_URL:
-    pytest.skip("the topology tests need Redis (TEST_REDIS_URL=redis://…; .ci/run starts Debian's redis-server)",
-                allow_module_level=True)
+# Each test module of this folder carries it: `pytestmark = needs_postgresql_and_redis`.
+needs_postgresql_and_redis = [
+    pytest.mark.skipif(not DATABASE_URL.startswith("postgresql"),
+                       reason="the topology tests need PostgreSQL (DATABASE_URL=postgresql+psycopg://…; "
+                              ".ci/run's second pass)"),
+    pytest.mark.skipif(not REDIS_URL, reason="the topology tests need Redis (TEST_REDIS_URL=redis://…; .ci/run "
+                                             "starts Debian's redis-server for its PostgreSQL pass)"),
+]
 
 
 @pytest.fixture(scope="module")

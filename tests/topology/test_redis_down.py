@@ -15,8 +15,10 @@ from portal import migrate
 from tests.conftest import make_test_app
 from tests.helpers import PASSWORD, Portal
 from tests.live import Browser, Gunicorn, RedisServer, portal_env, running, wait_until
+from tests.topology.conftest import needs_postgresql_and_redis
 
 PER_LOGIN = 4
+pytestmark = needs_postgresql_and_redis
 
 
 def _events(server: Gunicorn, name: str) -> int:

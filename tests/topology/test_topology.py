@@ -24,11 +24,12 @@ from portal.ops.metrics import sample
 from tests.conftest import SmtpServer, make_test_app
 from tests.helpers import PASSWORD, Portal
 from tests.live import Browser, Gunicorn, Process, flask_command, form_values, portal_env, running, worker
-from tests.topology.conftest import REDIS_URL
+from tests.topology.conftest import REDIS_URL, needs_postgresql_and_redis
 
 OWNER_PASSWORD = "violet-harbor-lantern-42"
 PER_LOGIN = 8  # the rate limit under test: RATELIMIT_PER_LOGIN = "8 per minute"
 METRICS_TOKEN = "topology-metrics-token-0123456789"
+pytestmark = needs_postgresql_and_redis
 
 
 @dataclass
