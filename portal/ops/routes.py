@@ -44,7 +44,7 @@ def _bearer_matches(expected: str) -> bool:
     return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), expected)
 
 
-@bp.get("/metrics")
+@bp.get("/metrics", endpoint="metrics")
 @public
 @unlogged
 @limiter.exempt

@@ -16,6 +16,7 @@ PUBLIC_ENDPOINTS = {
     "auth.index", "auth.login", "auth.account_login", "auth.find_accounts", "auth.account_password_reset",
     "auth.login_mfa", "auth.signup", "auth.password_reset", "auth.password_reset_choose",
     "invitation_accept.accept", "static",
+    "ops.healthz", "ops.readyz", "ops.metrics",  # probes, and the scrape that checks its own bearer token
 }
 
 
