@@ -381,8 +381,9 @@ def _engine(url: str) -> Any:
 
 def portal_server(info: SeedInfo, log: Path, whatif: list[str], timeout: int = 30) -> Server:
     """The portal under gunicorn (2 sync workers), configured for production but over plain HTTP."""
+    # Rate-limit counts per process on purpose: the benchmark signs in once and measures pages, not limits.
     env = {"DATABASE_URL": info.database_url, "SECRET_KEY": SECRET_KEY, "PORTAL_ENV": "production",
-           "SESSION_COOKIE_SECURE": "0", "PORTAL_BASE_URL": "http://127.0.0.1"}
+           "SESSION_COOKIE_SECURE": "0", "PORTAL_BASE_URL": "http://127.0.0.1", "RATELIMIT_STORAGE_URI": "memory://"}
     app = "app:app"
     if whatif:
         env.update({"BENCH_WHATIF": ",".join(whatif), "BENCH_WHATIF_SERVE": "1"})

@@ -22,6 +22,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from portal.extensions import csrf, htmx
     from portal.invitations.routes import public_bp as invitation_accept_bp
     from portal.me.routes import bp as me_bp
+    from portal.ops.routes import bp as ops_bp
     from portal.permissions import can
 
     app = Flask(
@@ -51,6 +52,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(me_bp)
     app.register_blueprint(invitation_accept_bp)
     app.register_blueprint(email_change_bp)
+    app.register_blueprint(ops_bp)
 
     register_error_handlers(app)
     rate_limits.init_app(app)  # after the blueprints: it picks routes by URL

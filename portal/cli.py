@@ -1,6 +1,8 @@
-"""Operator commands: flask --app app portal migrate | create-account | demo."""
+"""Operator commands: flask --app app portal migrate [--check] | create-account | demo | worker (send-mail)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import click
 from flask import Flask, current_app
@@ -12,10 +14,24 @@ portal_cli = AppGroup("portal", help="Account Portal operations.")
 
 
 @portal_cli.command("migrate")
-def migrate_command() -> None:
-    """Bring the database schema up to date."""
-    migrate.upgrade(current_app)
-    click.echo("Database is up to date.")
+@click.option("--check", is_flag=True,
+              help="Change nothing; exit 1 when the schema is behind this code (for deploy scripts).")
+def migrate_command(check: bool) -> None:
+    """Bring the database schema up to date (or, with --check, say whether it is)."""
+    if not check:
+        migrate.upgrade(current_app)
+        click.echo("Database is up to date.")
+        return
+    with current_app.extensions["portal.engine"].connect() as connection:
+        state = migrate.schema_state(connection)
+    database, code = ", ".join(state.database) or "empty", ", ".join(state.code)
+    if state.status == "current":
+        click.echo(f"Schema is up to date ({code}).")
+    elif state.status == "ahead":
+        click.echo(f"Schema is ahead of this code (database {database}, code {code}): a newer release migrated it.")
+    else:
+        click.echo(f"Schema is behind (database {database}, code {code}): run `flask portal migrate`.", err=True)
+        raise SystemExit(1)
 
 
 @portal_cli.command("create-account")
@@ -65,15 +81,35 @@ def demo_command(user_count: int) -> None:
     click.echo(f"Sign in at {link} with login {DEMO_LOGIN!r} and password {DEMO_PASSWORD!r}.")
 
 
-@portal_cli.command("send-mail")
-@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
-@click.option("--interval", default=5.0, show_default=True, help="Seconds between passes when looping.")
-@click.option("--batch", default=50, show_default=True, help="Emails claimed per pass.")
-def send_mail_command(once: bool, interval: float, batch: int) -> None:
-    """Deliver the outbox over SMTP (several workers may run side by side)."""
-    from portal.mail.worker import run
+def _worker_options(command: Callable[..., None]) -> Callable[..., None]:
+    options = [
+        click.option("--once", is_flag=True, help="One batch of each duty, then exit."),
+        click.option("--interval", default=5.0, show_default=True,
+                     help="Seconds between outbox passes when nothing is due."),
+        click.option("--batch", default=50, show_default=True, help="Emails claimed per pass."),
+        click.option("--sweep-interval", default=3600.0, show_default=True,
+                     help="Seconds between retention sweeps (each sweep deletes in batches until done)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
-    run(once=once, interval=interval, batch=batch, echo=click.echo)
+
+@portal_cli.command("worker")
+@_worker_options
+def worker_command(once: bool, interval: float, batch: int, sweep_interval: float) -> None:
+    """Deliver the outbox over SMTP and sweep old rows, until SIGTERM (several workers may run side by side)."""
+    from portal.worker import run
+
+    run(once=once, interval=interval, batch=batch, sweep_interval=sweep_interval, echo=click.echo)
+
+
+@portal_cli.command("send-mail")
+@_worker_options
+def send_mail_command(once: bool, interval: float, batch: int, sweep_interval: float) -> None:
+    """The worker under its former name (see `worker`)."""
+    worker_command.callback(once=once, interval=interval, batch=batch,  # type: ignore[misc]
+                            sweep_interval=sweep_interval)
 
 
 def init_app(app: Flask) -> None:

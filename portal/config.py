@@ -27,6 +27,16 @@ class ConfigError(RuntimeError):
     """The environment does not describe a runnable portal."""
 
 
+MEMORY_STORAGE = "memory://"
+
+
+def _days(env: dict[str, str], name: str, default: int) -> int:
+    value = int(env.get(name) or default)
+    if value < 0:
+        raise ConfigError(f"{name} must be a number of days (0 keeps forever).")
+    return value
+
+
 def load_config(instance_path: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Build the Flask config from environment variables (see the README's table)."""
     env = dict(os.environ if env is None else env)
@@ -46,6 +56,13 @@ def load_config(instance_path: Path, env: dict[str, str] | None = None) -> dict[
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
 
     secure_cookies = _flag(env.get("SESSION_COOKIE_SECURE"), default=production)
+    redis_url = env.get("REDIS_URL", "")
+    storage_uri = env.get("RATELIMIT_STORAGE_URI") or redis_url or MEMORY_STORAGE
+    if production and not env.get("RATELIMIT_STORAGE_URI") and not redis_url:
+        raise ConfigError(
+            "Set REDIS_URL (or RATELIMIT_STORAGE_URI) when PORTAL_ENV=production: rate-limit counts must be shared "
+            "by every worker and server. To count in each process on purpose, set RATELIMIT_STORAGE_URI=memory://."
+        )
     return {
         "PORTAL_ENV": "production" if production else "development",
         "SECRET_KEY": secret_key,
@@ -71,8 +88,17 @@ def load_config(instance_path: Path, env: dict[str, str] | None = None) -> dict[
         "INVITATIONS_PER_DAY": int(env.get("INVITATIONS_PER_DAY", "500")),
         "SQL_ECHO": _flag(env.get("SQL_ECHO"), default=False),
         # Abuse protection (issue 8): see portal/rate_limits.py and portal/proxies.py.
-        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # Shared state lives in shared stores (issue 19): rate-limit counts in Redis when REDIS_URL is set.
+        "REDIS_URL": redis_url,
+        "RATELIMIT_STORAGE_URI": storage_uri,
         "RATELIMIT_PER_ADDRESS": env.get("RATELIMIT_PER_ADDRESS", "30 per minute;300 per hour"),
         "RATELIMIT_PER_LOGIN": env.get("RATELIMIT_PER_LOGIN", "10 per minute;60 per hour"),
         "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0")),
+        # /metrics answers only a bearer of this token; unset: /metrics is off (404).
+        "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),
+        # Retention (days; 0 keeps forever): the worker deletes older rows in batches (portal/retention.py).
+        "AUDIT_RETENTION_DAYS": _days(env, "AUDIT_RETENTION_DAYS", 400),
+        "OUTBOX_RETENTION_DAYS": _days(env, "OUTBOX_RETENTION_DAYS", 30),
+        "SESSION_RETENTION_DAYS": _days(env, "SESSION_RETENTION_DAYS", 30),
+        "TOKEN_RETENTION_DAYS": _days(env, "TOKEN_RETENTION_DAYS", 30),
     }

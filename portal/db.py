@@ -95,6 +95,10 @@ def _sqlite_begin_before_savepoint(connection: Connection, _name: str) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# Seconds before a connection attempt to a PostgreSQL that does not answer fails.
+CONNECT_TIMEOUT = 5
+
+
 def make_engine(url: str, echo: bool = False) -> Engine:
     """An engine for the URL; SQLite gets foreign keys, WAL, a busy timeout and working savepoints."""
     if url.startswith("sqlite"):
@@ -102,7 +106,9 @@ def make_engine(url: str, echo: bool = False) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "savepoint", _sqlite_begin_before_savepoint)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # A database that stops answering fails a request after CONNECT_TIMEOUT seconds instead of hanging it.
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10,
+                         connect_args={"connect_timeout": CONNECT_TIMEOUT})
 
 
 def init_app(app: Flask) -> None:

@@ -10,6 +10,8 @@ csrf = CSRFProtect()
 htmx = HTMX()
 login_manager = LoginManager()
 # Rate limits (portal.rate_limits decides which routes, and how much); storage: RATELIMIT_STORAGE_URI.
-# A storage outage lets requests through (logged): the database lockout still guards sign-in.
+# While the storage (Redis) is unreachable, each process counts in its own memory (logged) and goes back
+# to the storage once it answers again: limits fail open to per-process counts, never to no limit at all,
+# and the database lockout still guards sign-in (docs/operations.md).
 limiter = Limiter(get_remote_address, key_prefix="portal", strategy="moving-window", swallow_errors=True,
-                  headers_enabled=False)
+                  headers_enabled=False, in_memory_fallback_enabled=True)

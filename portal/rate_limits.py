@@ -10,12 +10,19 @@ the message alone for htmx, and a Retry-After header.
 Routes are chosen here by URL pattern when the app is built, so feature modules need no
 decorator and a route that does not exist yet is simply skipped. The brute-force lockout
 (portal.auth.lockout) is separate: it counts failures per login in the database.
+
+The counts live in RATELIMIT_STORAGE_URI (REDIS_URL by default), shared by every worker and
+server (issue 19). Production refuses to start without a shared store unless the operator sets
+RATELIMIT_STORAGE_URI=memory:// on purpose (then a warning is logged at start). While the store
+is unreachable each process counts in its own memory — limits fail open to per-process counts,
+never to none — and goes back to the store when it answers (both logged to portal.events).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +34,7 @@ from flask_login import current_user
 from limits import parse_many
 from werkzeug.routing import Rule
 
+from portal.config import MEMORY_STORAGE
 from portal.errors import discard_request_changes, error_page
 from portal.extensions import limiter
 from portal.request_log import log_event, loggable_path
@@ -46,6 +54,20 @@ GUARDED: list[tuple[re.Pattern[str], frozenset[str]]] = [
     (re.compile(r"^/accounts/<uuid:account_id>/transfer$"), frozenset({"POST"})),
 ]
 _SECRET_ARG = re.compile(r"token|secret|code|key", re.I)
+# Seconds a request waits for Redis before counting in memory instead: a hung Redis must not hang sign-in.
+STORE_TIMEOUT = 0.5
+
+
+def storage_options(uri: str) -> dict[str, Any]:
+    """Client options for the store: short timeouts and one immediate retry (a connection that broke
+    when Redis restarted is replaced at once) for Redis; nothing for the others."""
+    if uri.split(":", 1)[0] in {"redis", "rediss", "redis+unix", "valkey", "valkeys", "valkey+unix"}:
+        from redis.backoff import NoBackoff  # imported only when Redis is used
+        from redis.retry import Retry
+
+        return {"socket_timeout": STORE_TIMEOUT, "socket_connect_timeout": STORE_TIMEOUT,
+                "retry": Retry(NoBackoff(), 1)}
+    return {}
 
 
 def per_address_limit() -> str:
@@ -126,10 +148,37 @@ def _too_many(error: RateLimitExceeded) -> Response:
     return response
 
 
+class _StoreOutage(logging.Filter):
+    """flask-limiter's notes about its store going away and coming back, as portal.events lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith("Rate limit storage unreachable"):
+            log_event("rate_limit_store_unreachable", counting="per process until it answers")
+            return False
+        if message.startswith("Rate limit storage recovered"):
+            log_event("rate_limit_store_recovered", level=logging.INFO)
+            return False
+        return record.levelno >= logging.WARNING  # its INFO lines repeat what _too_many logs
+
+
+def _watch_the_store() -> None:
+    flask_limiter_logger = logging.getLogger("flask-limiter")
+    flask_limiter_logger.setLevel(logging.INFO)  # "recovered" is an INFO line
+    if not any(isinstance(f, _StoreOutage) for f in flask_limiter_logger.filters):
+        flask_limiter_logger.addFilter(_StoreOutage())
+
+
 def init_app(app: Flask) -> None:
     """Bind the limiter and put the limits on the guarded routes (call after the blueprints)."""
     for key in ("RATELIMIT_PER_ADDRESS", "RATELIMIT_PER_LOGIN"):
         parse_many(app.config[key])  # a typo in a limit fails at start, not at the first sign-in
+    uri = str(app.config["RATELIMIT_STORAGE_URI"])
+    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", storage_options(uri))
+    if app.config.get("PORTAL_ENV") == "production" and uri.startswith(MEMORY_STORAGE):
+        log_event("rate_limits_per_process", reason="RATELIMIT_STORAGE_URI=memory:// was set on purpose",
+                  effect="each worker process counts on its own: limits are looser by the number of processes")
+    _watch_the_store()
     limiter.init_app(app)
     for endpoint, methods in guarded_endpoints(app).items():
         app.view_functions[endpoint] = _limit(app.view_functions[endpoint], methods)

@@ -8,7 +8,11 @@ argument named like `token`, e.g. /invitations/accept/<token>, shows as "[redact
 
 The lines go to stderr through the loggers "portal.requests" and "portal.events" (configure
 those loggers to send them elsewhere). Werkzeug's own access lines, which print the raw path
-with its tokens, are dropped.
+with its tokens, are dropped. Views marked @unlogged (the probes /healthz, /readyz, /metrics)
+write no request line and are not counted in the request metrics.
+
+Every request line is also counted in the Prometheus metrics (portal.ops.metrics), and so is
+every event.
 """
 
 from __future__ import annotations
@@ -18,11 +22,14 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, current_app, g, has_request_context, request
 from sqlalchemy import inspect
+
+from portal.ops import metrics
 
 REQUEST_LOGGER = "portal.requests"
 EVENT_LOGGER = "portal.events"
@@ -31,6 +38,18 @@ _SECRET_ARG = re.compile(r"token|secret|password|code|key", re.I)
 
 requests_logger = logging.getLogger(REQUEST_LOGGER)
 events_logger = logging.getLogger(EVENT_LOGGER)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def unlogged(view: F) -> F:
+    """Mark a view whose requests are neither logged nor counted (health probes, the metrics scrape)."""
+    view._unlogged = True  # type: ignore[attr-defined]
+    return view
+
+
+def _is_unlogged() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "_unlogged", False))
 
 
 def json_line(fields: dict[str, Any]) -> str:
@@ -74,8 +93,12 @@ def _start() -> None:
 
 
 def _log_request(response: Response) -> Response:
+    if _is_unlogged():
+        return response
     started = g.get("request_started")
-    duration = round((time.perf_counter() - started) * 1000, 1) if started is not None else None
+    seconds = time.perf_counter() - started if started is not None else None
+    duration = round(seconds * 1000, 1) if seconds is not None else None
+    metrics.observe_request(request.endpoint, request.method, request.path, response.status_code, seconds)
     requests_logger.info(json_line({
         "ts": _timestamp(),
         "event": "request",
@@ -96,6 +119,7 @@ def log_event(event: str, level: int = logging.WARNING, **fields: Any) -> None:
     if has_request_context():
         context = {**_who(), "ip": request.remote_addr or "", "correlation_id": g.get("correlation_id", "")}
     events_logger.log(level, json_line({"ts": _timestamp(), "event": event, **fields, **context}))
+    metrics.count_event(event)
 
 
 class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]

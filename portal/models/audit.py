@@ -24,6 +24,8 @@ class AuditEvent(Base):
               "id"),
         # A user's own recent actions (the user page); also serves the foreign key's ON DELETE SET NULL.
         Index("ix_audit_events_actor_id_created_at", "actor_id", "created_at", "id"),
+        # The retention sweep: events older than AUDIT_RETENTION_DAYS, across accounts (portal/retention.py).
+        Index("ix_audit_events_created_at", "created_at"),
     )
 
     id: Mapped[uuid_pk]

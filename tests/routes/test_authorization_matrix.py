@@ -46,6 +46,10 @@ MATRIX: dict[str, str] = {
     # Public pages and the layout's assets
     "GET static":                                    "A    A    A    A    A    A    A    A",
     "GET auth.index":                                "A    A    A    A    A    A    A    A",
+    # Probes and the scrape (issue 19): public; /metrics is 404 without METRICS_TOKEN's bearer.
+    "GET ops.healthz":                               "A    A    A    A    A    A    A    A",
+    "GET ops.readyz":                                "A    A    A    A    A    A    A    A",
+    "GET ops.metrics":                               "N    N    N    N    N    N    N    N",
     "GET auth.login":                                "A    A    A    A    A    A    A    A",
     "POST auth.login":                               "A    A    A    A    A    A    A    A",
     "GET auth.account_login":                        "A    A    A    A    A    A    A    A",

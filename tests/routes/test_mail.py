@@ -237,7 +237,7 @@ def test_the_send_mail_command(mail_app: Flask, tenant: Tenant, smtp_server: Smt
 
 def test_the_send_mail_command_loops_until_stopped(mail_app: Flask, tenant: Tenant, smtp_server: SmtpServer,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from portal.mail import worker
+    from portal import worker
 
     passes: list[int] = []
     real = worker.deliver_due
@@ -253,7 +253,7 @@ def test_the_send_mail_command_loops_until_stopped(mail_app: Flask, tenant: Tena
     monkeypatch.setattr(worker, "deliver_due", counting)
     result = mail_app.test_cli_runner().invoke(args=["portal", "send-mail", "--interval", "0.01"])
     assert result.exit_code == 0, result.output
-    assert "Mail worker stopped." in result.output
+    assert "Worker stopped." in result.output
     assert [m["To"] for m in smtp_server.wait_for(1)] == ["later@example.com"]
 
 

@@ -16,6 +16,7 @@ PUBLIC_ENDPOINTS = {
     "auth.index", "auth.login", "auth.account_login", "auth.find_accounts", "auth.account_password_reset",
     "auth.login_mfa", "auth.signup", "auth.password_reset", "auth.password_reset_choose", "auth.password_reset_form",
     "invitation_accept.accept", "email_change.open_link", "email_change.confirm", "static",
+    "ops.healthz", "ops.readyz", "ops.metrics",  # probes, and the scrape that checks its own bearer token
 }
 
 

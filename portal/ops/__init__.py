@@ -1,0 +1,1 @@
+"""Running the portal as a service (issue 19): health and readiness, Prometheus metrics."""
