@@ -22,7 +22,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from portal.invitations.routes import public_bp as invitation_accept_bp
     from portal.me.routes import bp as me_bp
     from portal.permissions import can
-    from portal.request_checks import refuse_nul
+    from portal.request_checks import check_request
 
     app = Flask(
         __name__,
@@ -35,10 +35,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.permanent_session_lifetime = app.config["SESSION_MAX_HOURS"] * 3600
 
     db.init_app(app)
+    app.before_request(check_request)  # before the CSRF check reads the form, and before any query
     csrf.init_app(app)
     htmx.init_app(app)
     correlation.init_app(app)
-    app.before_request(refuse_nul)  # before the access check and every view: a NUL never reaches a query
     request_log.init_app(app)
     proxies.init_app(app)
     access.init_app(app)

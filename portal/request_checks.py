@@ -1,9 +1,12 @@
-"""Checks every request passes before any view sees it: no NUL character anywhere.
+"""Checks every request passes before anything reads it: no NUL character anywhere, no nameless form field.
 
 PostgreSQL text cannot hold a NUL (\\0) byte: a NUL reaching a query is a database error, a 500. No
 address, header, parameter or form field of ours has a use for one (RFC 9110 calls a NUL in a header
 "invalid and dangerous"), so a request carrying one is refused once, here, before any view or query
 runs: 400 with a clear message, nothing read or changed.
+
+A multipart form part without a name is read as a field named None, which the CSRF check (it looks
+through the field names for a token) fails on with a 500; no browser sends one, so it is refused too.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from flask import Response, request
 from portal.errors import error_page
 
 NUL = "\x00"
+NAMELESS = "The form is malformed: one of its fields has no name. Reload the page and try again."
 MESSAGE = ("The request contains a NUL character (\\0), which no address, parameter or form field may hold. "
            "Remove it and try again.")
 
@@ -53,8 +57,10 @@ def _pairs(pairs: Iterable[tuple[str, str]]) -> Iterator[str]:
         yield value
 
 
-def refuse_nul() -> Response | None:
-    """400 when the path, a header, a query parameter or a submitted field holds a NUL character."""
+def check_request() -> Response | None:
+    """400 when a form field has no name, or the path, a header, a parameter or a field holds a NUL character."""
+    if request.method not in {"GET", "HEAD", "OPTIONS"} and (None in request.form or None in request.files):
+        return error_page(400, "Bad request", NAMELESS)
     if any(NUL in text for text in _request_strings()):
         return error_page(400, "Bad request", MESSAGE)
     return None

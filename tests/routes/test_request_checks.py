@@ -154,3 +154,21 @@ def _invitation_id(portal: Portal, email: str) -> uuid.UUID:
     from portal.models import Invitation
 
     return portal.scalar(select(Invitation.id).where(Invitation.email == email))
+
+
+# --- malformed forms ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("part", [b'Content-Disposition: form-data\r\n\r\nvalue',
+                                  b'Content-Disposition: form-data; filename="x.csv"\r\n\r\nvalue'])
+def test_a_form_field_without_a_name_is_refused(portal: Portal, a: Tenant, owner: Client, part: bytes) -> None:
+    """Found by the fuzz: a multipart part without a name became a field named None, and the CSRF check,
+    looking through the field names for its token, failed on it (500) on every POST, signed in or not."""
+    from portal.request_checks import NAMELESS
+
+    body = b"--b\r\n" + part + b"\r\n--b--\r\n"
+    before = db_state.take(portal.app)
+    for client, path in ((portal.app.test_client(), "/login"), (owner.raw, f"/accounts/{a.id}/groups")):
+        response = client.post(path, data=body, content_type="multipart/form-data; boundary=b")
+        assert response.status_code == 400 and NAMELESS in response.get_data(as_text=True)
+    assert not db_state.compare(before, db_state.take(portal.app))
