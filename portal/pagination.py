@@ -11,6 +11,7 @@ import base64
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from math import ceil
 from typing import Any, Generic, TypeVar
 
@@ -56,16 +57,29 @@ def encode_cursor(values: Sequence[Any]) -> str:
 
 
 def decode_cursor(token: str | None, converters: Sequence[Callable[[str], Any]]) -> tuple[Any, ...] | None:
-    """The sort key inside a token, typed by the converters; None when absent or malformed."""
+    """The sort key inside a token, typed by the converters; None when absent or malformed.
+
+    A token comes from the query string, so anyone can forge one: a NUL (PostgreSQL refuses it) or a
+    value a converter cannot read makes it malformed, never an error."""
     if not token:
         return None
     try:
         raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         if not isinstance(raw, list) or len(raw) != len(converters):
             return None
+        if any(not isinstance(v, str) or "\x00" in v for v in raw if v is not None):
+            return None
         return tuple(None if v is None else convert(v) for convert, v in zip(converters, raw, strict=True))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         return None
+
+
+def utc_datetime(text: str) -> datetime:
+    """A cursor's timestamp: ISO 8601 with its offset, in UTC (a naive or out-of-range one is a ValueError)."""
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError("a cursor's timestamp carries its offset")
+    return value.astimezone(UTC)  # OverflowError near year 1 or 9999: decode_cursor's "malformed"
 
 
 class PageNumbers:

@@ -153,5 +153,13 @@ def restore(app: Flask, baseline: Dump, current: Dump | None = None) -> None:
     raise AssertionError(f"the database could not be restored:\n{compare(baseline, take(app)).summary()}")
 
 
+def empty(app: Flask) -> None:
+    """Every table emptied (the schema stays)."""
+    engine = app.extensions["portal.engine"]
+    with engine.begin() as connection:
+        for table in reversed(_tables()):
+            connection.execute(delete(table))
+
+
 def _matches(table: Table, row: Row) -> Any:
     return and_(*(column == row[column.name] for column in table.primary_key.columns))

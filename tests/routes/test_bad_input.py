@@ -1,5 +1,6 @@
-"""Bad input that once crashed PostgreSQL (issue 13 §4): a NUL anywhere, numbers past any page, versions past
-the column. Each is refused or clamped (400, 422, or the last page), never a 500, and nothing changes."""
+"""Bad input that once answered 500: a NUL anywhere, numbers past any page, versions past the column (issue 13
+§4, PostgreSQL), and what the fuzz (tests/fuzz) found. Each is refused or clamped (400, 422, or the last page),
+never a 500, and nothing changes."""
 
 from __future__ import annotations
 
@@ -172,3 +173,51 @@ def test_a_form_field_without_a_name_is_refused(portal: Portal, a: Tenant, owner
         response = client.post(path, data=body, content_type="multipart/form-data; boundary=b")
         assert response.status_code == 400 and NAMELESS in response.get_data(as_text=True)
     assert not db_state.compare(before, db_state.take(portal.app))
+
+
+# --- forged paging cursors ----------------------------------------------------------------------------------
+
+
+def _cursor(*values: object) -> str:
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(list(values)).encode()).decode().rstrip("=")
+
+
+FORGED = [
+    ("sort=created", _cursor("2026-01-01T00:00:00", "{id}")),  # no offset: the UTC column refused it
+    ("sort=last_sign_in", _cursor("0001-01-01", "{id}")),
+    ("sort=created", _cursor("9999-12-31T23:59:59-23:59", "{id}")),  # past year 9999 in UTC: OverflowError
+    ("sort=created", _cursor("2026-01-01T00:00:00+00:00", -433)),  # a number where the id goes
+    ("sort=email", _cursor("a\x00")),  # a NUL inside the token, out of the request check's sight
+    ("sort=name", _cursor("a", ["b"], "{id}")),
+]
+
+
+@pytest.mark.parametrize(("sort", "token"), FORGED,
+                         ids=["naive", "naive-date", "past-9999", "number-for-id", "nul", "list-for-text"])
+def test_a_forged_cursor_is_ignored(portal: Portal, a: Tenant, owner: Client, sort: str, token: str) -> None:
+    """Found by the fuzz: a cursor is the query string's, anyone can forge one; the users list and the audit log
+    answered 500 to a timestamp without offset, out of range, or a number where text goes."""
+    token = _cursor(*[a.member.id.hex if v == "{id}" else v for v in _decode(token)])
+    for url in (f"/accounts/{a.id}/users?{sort}&after={token}", f"/accounts/{a.id}/users?{sort}&before={token}",
+                f"/accounts/{a.id}/audit?after={token}", f"/accounts/{a.id}/audit?before={token}"):
+        response = owner.get(url)
+        assert response.status_code == 200, url
+        assert owner.get(url, hx=True).status_code == 200, url
+
+
+def _decode(token: str) -> list[object]:
+    import base64
+    import json
+
+    return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_the_audit_log_takes_the_first_and_last_days(portal: Portal, a: Tenant, owner: Client, day: str) -> None:
+    """Found by the fuzz: `until=9999-12-31` (the day after it overflows) answered 500."""
+    for query in (f"until={day}", f"since={day}", f"since={day}&until={day}"):
+        assert owner.get(f"/accounts/{a.id}/audit?{query}").status_code == 200, query
+        assert owner.get(f"/accounts/{a.id}/audit.csv?{query}").status_code == 200, query
