@@ -34,12 +34,21 @@ def _key(table: Table, row: Row) -> tuple[Any, ...]:
     return tuple(row[column.name] for column in table.primary_key.columns)
 
 
-def take(app: Flask) -> Dump:
-    """Every row of every table, by table name and primary key (volatile columns left out)."""
+def table_names() -> list[str]:
+    """The tables, parents first: the order of take()'s dump and of fingerprint()'s parts."""
+    return [table.name for table in _tables()]
+
+
+def take(app: Flask, names: Iterable[str] | None = None) -> Dump:
+    """Every row of every table (or of the tables named), by table name and primary key (volatile columns
+    left out)."""
     engine = app.extensions["portal.engine"]
+    wanted = set(names) if names is not None else None
     dump: Dump = {}
     with engine.connect() as connection:
         for table in _tables():
+            if wanted is not None and table.name not in wanted:
+                continue
             skip = VOLATILE_COLUMNS.get(table.name, set())
             columns = [column for column in table.columns if column.name not in skip]
             rows = (dict(row._mapping) for row in connection.execute(select(*columns)))
@@ -74,7 +83,8 @@ def fingerprint(app: Flask) -> tuple[Any, ...]:
 
 def write_mark(app: Flask) -> Any:
     """A mark that moves whenever anything is written, cheaper than a fingerprint: PostgreSQL's WAL insert
-    position (one tiny query). None where there is no such thing (SQLite: its fingerprint is cheap anyway)."""
+    position (one tiny query). None elsewhere: SQLite's fingerprint is cheap (its files' sizes and times did not
+    prove a reliable mark)."""
     engine = app.extensions["portal.engine"]
     if engine.dialect.name != "postgresql":
         return None
@@ -143,15 +153,18 @@ def compare(before: Dump, after: Dump) -> Difference:
 
 
 def restore(app: Flask, baseline: Dump, current: Dump | None = None) -> None:
-    """Put the database back as it was in `baseline` (now `current`, when known), touching only the rows that differ.
+    """Put the database back as it was in `baseline`, touching only the rows that differ; `current` is the
+    database now, when known, and may hold only the tables that changed (then only those are looked at).
 
     Added rows are removed children first, changed rows set back, removed rows put back parents first.
     Every foreign key cascades or sets NULL, and triggers keep per-account user counts, so removing a
     row can move others: the next pass settles them."""
     engine = app.extensions["portal.engine"]
     tables = _tables()
+    names = list(current) if current is not None else table_names()
     for _attempt in range(4):
-        difference = compare(baseline, current if current is not None else take(app))
+        before = {name: baseline.get(name, {}) for name in names}
+        difference = compare(before, current if current is not None else take(app, names))
         current = None
         if not difference:
             return
