@@ -24,6 +24,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from portal.me.routes import bp as me_bp
     from portal.ops.routes import bp as ops_bp
     from portal.permissions import can
+    from portal.request_checks import check_request
 
     app = Flask(
         __name__,
@@ -36,6 +37,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.permanent_session_lifetime = app.config["SESSION_MAX_HOURS"] * 3600
 
     db.init_app(app)
+    app.before_request(check_request)  # before the CSRF check reads the form, and before any query
     csrf.init_app(app)
     htmx.init_app(app)
     correlation.init_app(app)

@@ -42,6 +42,20 @@ def valid_email(_form: Any, field: Field) -> None:
         raise ValidationError(str(error)) from None
 
 
+MAX_VERSION = 2**31 - 1  # the largest value of the databases' INTEGER version columns
+VERSION_MESSAGE = "The form is missing its version; reload the page."
+
+
+def lock_version(_form: Any, field: Field) -> None:
+    """The optimistic-lock version a form carries: a whole number the version column can hold.
+
+    Anything else is the sign of a damaged form, refused with the field's error; a number past the
+    column's range would otherwise reach the database's comparison and overflow there."""
+    text = str(field.data if field.data is not None else "")
+    if not (text.isascii() and text.isdigit() and int(text) <= MAX_VERSION):
+        raise ValidationError(VERSION_MESSAGE)
+
+
 class GoodPassword:
     """The password policy; other fields of the form (login, email, account name) are context."""
 

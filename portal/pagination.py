@@ -11,6 +11,7 @@ import base64
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from math import ceil
 from typing import Any, Generic, TypeVar
 
@@ -21,23 +22,32 @@ T = TypeVar("T")
 DEFAULT_TAKE = 20
 MAX_TAKE = 100
 COUNT_CAP = 10_000  # filtered lists count at most this many rows, then say "10,000+"
+MAX_FROM = 1_000_000_000  # beyond any list: past the last page, yet far inside a 64-bit OFFSET
 END = "end"  # a `before` cursor meaning "the last page"
+
+
+def parse_int(value: str | None, default: int, lowest: int, highest: int) -> int:
+    """A whole-number parameter kept between lowest and highest; absent or unreadable, the default.
+
+    Every number read from a query string goes through here: an unbounded one would overflow the
+    database's integers (a 500 on PostgreSQL) instead of meaning "the last page"."""
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except (ValueError, TypeError):  # not a number, or more digits than Python converts
+        return default
+    return min(max(number, lowest), highest)
 
 
 def parse_take(value: str | None) -> int:
     """The page size asked for, kept between 1 and 100 (default 20)."""
-    try:
-        return max(1, min(MAX_TAKE, int(value or DEFAULT_TAKE)))
-    except ValueError:
-        return DEFAULT_TAKE
+    return parse_int(value, DEFAULT_TAKE, 1, MAX_TAKE)
 
 
 def parse_from(value: str | None) -> int:
-    """The index of the first row asked for (default 0)."""
-    try:
-        return max(0, int(value or 0))
-    except ValueError:
-        return 0
+    """The index of the first row asked for (default 0), at most MAX_FROM."""
+    return parse_int(value, 0, 0, MAX_FROM)
 
 
 def encode_cursor(values: Sequence[Any]) -> str:
@@ -47,16 +57,29 @@ def encode_cursor(values: Sequence[Any]) -> str:
 
 
 def decode_cursor(token: str | None, converters: Sequence[Callable[[str], Any]]) -> tuple[Any, ...] | None:
-    """The sort key inside a token, typed by the converters; None when absent or malformed."""
+    """The sort key inside a token, typed by the converters; None when absent or malformed.
+
+    A token comes from the query string, so anyone can forge one: a NUL (PostgreSQL refuses it) or a
+    value a converter cannot read makes it malformed, never an error."""
     if not token:
         return None
     try:
         raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         if not isinstance(raw, list) or len(raw) != len(converters):
             return None
+        if any(not isinstance(v, str) or "\x00" in v for v in raw if v is not None):
+            return None
         return tuple(None if v is None else convert(v) for convert, v in zip(converters, raw, strict=True))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         return None
+
+
+def utc_datetime(text: str) -> datetime:
+    """A cursor's timestamp: ISO 8601 with its offset, in UTC (a naive or out-of-range one is a ValueError)."""
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError("a cursor's timestamp carries its offset")
+    return value.astimezone(UTC)  # OverflowError near year 1 or 9999: decode_cursor's "malformed"
 
 
 class PageNumbers:

@@ -17,10 +17,10 @@ from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_
 
 from portal import db
 from portal.models import AuditEvent
-from portal.pagination import COUNT_CAP, END, Page, decode_cursor, encode_cursor
+from portal.pagination import COUNT_CAP, END, Page, decode_cursor, encode_cursor, utc_datetime
 
 EventSelect = Select[Any]  # a select of AuditEvent rows (spelled Any: SQLAlchemy 2.0 and 2.1 type it differently)
-_CURSOR = (datetime.fromisoformat, uuid.UUID)
+_CURSOR = (utc_datetime, uuid.UUID)
 _ORDER = (AuditEvent.created_at, AuditEvent.id)
 
 
@@ -106,7 +106,7 @@ def _filtered(account_id: uuid.UUID, f: AuditFilter) -> EventSelect:
         statement = statement.where(AuditEvent.target_type == f.target_type)
     if f.since:
         statement = statement.where(AuditEvent.created_at >= datetime.combine(f.since, time.min, UTC))
-    if f.until:
+    if f.until and f.until < date.max:  # until the last day there is: no end (the day after would overflow)
         end = datetime.combine(f.until + timedelta(days=1), time.min, UTC)
         statement = statement.where(AuditEvent.created_at < end)
     return statement

@@ -15,6 +15,7 @@ from portal.errors import Conflict, Invalid, NotFound
 from portal.groups import queries, services
 from portal.groups.forms import AddMembersForm, ConfirmForm, GroupForm, ReplaceMembersForm
 from portal.models import Group, User
+from portal.pagination import parse_from, parse_int
 from portal.permissions import Permission, can, require
 from portal.rendering import redirect_after_post, render, wants_fragment
 
@@ -26,17 +27,8 @@ REPLACE_PREFILL_MAX = 1_000  # the replace form lists the current members up to 
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _int_arg(name: str, default: int, lowest: int, highest: int) -> int:
-    """A whole-number query parameter, clamped; anything unreadable is the default."""
-    try:
-        value = int(request.args.get(name, default))
-    except ValueError:
-        return default
-    return min(max(value, lowest), highest)
-
-
 def _take() -> int:
-    return _int_arg("take", queries.TAKE_DEFAULT, 1, queries.TAKE_MAX)
+    return parse_int(request.args.get("take"), queries.TAKE_DEFAULT, 1, queries.TAKE_MAX)
 
 
 def _url(endpoint: str, **params: Any) -> str:
@@ -117,7 +109,7 @@ def _group_page(group: Group, page: queries.MembersPage, add_form: AddMembersFor
 def index() -> ResponseReturnValue:
     take = _take()
     q = request.args.get("q", "").strip()[:100]
-    page = queries.list_groups(g.account.id, q, _int_arg("from", 0, 0, 1_000_000), take)
+    page = queries.list_groups(g.account.id, q, parse_from(request.args.get("from")), take)
     links = {
         "prev": _url("accounts.groups.index", q=q, take=take, **{"from": page.prev_start})
         if page.prev_start is not None else None,
@@ -193,7 +185,7 @@ def _members_view(group_id: uuid.UUID) -> ResponseReturnValue:
         take=_take(),
         after=request.args.get("after"),
         before=request.args.get("before"),
-        start=_int_arg("from", 0, 0, 1_000_000_000),
+        start=parse_from(request.args.get("from")),
     )
     return render("groups/show.html", "member_list", **_group_page(group, page))
 

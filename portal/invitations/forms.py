@@ -11,7 +11,7 @@ from wtforms import IntegerField, PasswordField, SelectMultipleField, StringFiel
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, ValidationError
 from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget
 
-from portal.forms import GoodPassword, login_rules, lower, strip
+from portal.forms import VERSION_MESSAGE, GoodPassword, lock_version, login_rules, lower, strip
 from portal.invitations import queries
 from portal.models import Group, Role
 
@@ -74,8 +74,7 @@ class InviteForm(_RolesAndGroups):
 
 
 class InvitationEditForm(_RolesAndGroups):
-    version = IntegerField(widget=HiddenInput(),
-                           validators=[InputRequired(message="The form is missing its version; reload the page.")])
+    version = IntegerField(widget=HiddenInput(), validators=[InputRequired(message=VERSION_MESSAGE), lock_version])
 
 
 class AcceptForm(FlaskForm):

@@ -22,7 +22,16 @@ from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Opt
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal import db
-from portal.forms import GoodPassword, ProfileFieldsForm, login_rules, lower, strip, valid_email
+from portal.forms import (
+    VERSION_MESSAGE,
+    GoodPassword,
+    ProfileFieldsForm,
+    lock_version,
+    login_rules,
+    lower,
+    strip,
+    valid_email,
+)
 from portal.models import User
 
 
@@ -72,11 +81,7 @@ class UserCreateForm(UserProfileForm):
 
 
 class UserEditForm(UserProfileForm):
-    version = HiddenField(validators=[InputRequired()])
-
-    def validate_version(self, field: Any) -> None:
-        if not str(field.data).isdigit():
-            raise ValidationError("The form is missing its version; reload the page.")
+    version = HiddenField(validators=[InputRequired(message=VERSION_MESSAGE), lock_version])
 
 
 class SetPasswordForm(FlaskForm):

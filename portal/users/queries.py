@@ -6,7 +6,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from math import isqrt
 from typing import Any
 
@@ -27,7 +27,7 @@ from portal.models import (
     User,
     UserStatus,
 )
-from portal.pagination import COUNT_CAP, END, Page, decode_cursor, encode_cursor
+from portal.pagination import COUNT_CAP, END, Page, decode_cursor, encode_cursor, utc_datetime
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,9 @@ class Sort:
 SORTS: dict[str, Sort] = {
     "name": Sort("Name", (User.first_name, User.last_name, User.id), (str, str, uuid.UUID), False),
     "email": Sort("Email", (User.email,), (str,), False),
-    "created": Sort("Newest", (User.created_at, User.id), (datetime.fromisoformat, uuid.UUID), True),
+    "created": Sort("Newest", (User.created_at, User.id), (utc_datetime, uuid.UUID), True),
     "last_sign_in": Sort(
-        "Last sign-in", (User.last_login_at, User.id), (datetime.fromisoformat, uuid.UUID), True, nullable=True
+        "Last sign-in", (User.last_login_at, User.id), (utc_datetime, uuid.UUID), True, nullable=True
     ),
 }
 STATUSES = [s.value for s in UserStatus]
