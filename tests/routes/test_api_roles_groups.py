@@ -44,7 +44,8 @@ def test_list_and_read_roles(portal: Portal, a: Tenant, admin: Api) -> None:
     assert data["row_count"] == 5 and data["page_count"] == 2 and data["next"].endswith("from=3")
     admin_role = data["roles"][0]
     assert set(admin_role) == {"id", "name", "description", "built_in", "permissions", "member_count", "version"}
-    assert admin_role["built_in"] is True and len(admin_role["permissions"]) == 12 and admin_role["member_count"] == 2  # the owner and the admin
+    assert admin_role["built_in"] is True and len(admin_role["permissions"]) == 12
+    assert admin_role["member_count"] == 2  # the owner and the admin
     one = admin.get(f"{base(a)}/roles/{admin_role['id']}")
     assert one.get_json() == admin_role and one.headers["ETag"] == f'"{admin_role["version"]}"'
 
