@@ -47,8 +47,8 @@ spec = SpecTree(
     security={"bearer": []},
 )
 
-# The errors every operation may answer (API.md), by when they can happen.
-ALWAYS = (401, 403, 404, 429)
+# The errors every operation may answer (API.md), by when they can happen (422: text with NUL in a path).
+ALWAYS = (401, 403, 404, 422, 429)
 WITH_BODY = (400, 415, 422)
 
 
@@ -57,7 +57,7 @@ def operation(*permissions: Permission, answers: dict[int, type[BaseModel] | Non
               ) -> Callable[[F], F]:
     """Declare an API operation: the key must hold `permissions`; `answers` maps each success status to its
     model (None: no body); `errors` adds statuses beyond 401/403/404/429 (and 400/415/422 with a body)."""
-    statuses = {*ALWAYS, *errors, *(WITH_BODY if body is not None else ()), *((422,) if query is not None else ())}
+    statuses = {*ALWAYS, *errors, *(WITH_BODY if body is not None else ())}
 
     def decorate(view: F) -> F:
         codes: dict[str, Any] = {f"HTTP_{status}": model for status, model in answers.items()}
