@@ -17,8 +17,6 @@ Create Date: 2026-12-01 22:51:29.712929
 
 from __future__ import annotations
 
-import json
-
 import sqlalchemy as sa
 from alembic import op
 
@@ -52,7 +50,8 @@ def upgrade() -> None:
     op.create_index('ix_api_idempotency_keys_created_at', 'api_idempotency_keys', ['created_at'], unique=False)
 
     op.add_column('api_keys', sa.Column('scopes', sa.JSON(), nullable=False, server_default='[]'))
-    op.execute(sa.text("UPDATE api_keys SET scopes = :all").bindparams(all=json.dumps(ALL_PERMISSIONS)))
+    api_keys = sa.table("api_keys", sa.column("scopes", sa.JSON()))
+    op.execute(api_keys.update().values(scopes=ALL_PERMISSIONS))
 
     op.add_column('audit_events', sa.Column('via', sa.String(length=8), nullable=False, server_default='web'))
     op.add_column('audit_events', sa.Column('api_key_id', sa.Uuid(), nullable=True))
