@@ -7,6 +7,7 @@ the second waits for the first's write lock instead, and the outcome must be the
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -25,10 +26,8 @@ def _held_at_a_barrier(original: Callable[..., Any], parties: int = 2) -> Callab
     barrier = threading.Barrier(parties)
 
     def held(*args: Any, **kwargs: Any) -> Any:
-        try:
+        with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait(timeout=1.5)
-        except threading.BrokenBarrierError:
-            pass
         return original(*args, **kwargs)
 
     return held
