@@ -318,3 +318,21 @@ def test_a_pending_user_changes_only_through_their_invitation(portal: Portal, a:
     assert admin.put(users(a, f"/{pending['id']}/roles"), json={"roles": []}).status_code == 409
     assert count(portal, Invitation) == 1 and count(portal, OutboxEmail, OutboxEmail.kind == "invitation") == 1
     assert count(portal, GroupMember) == 0 and PASSWORD
+
+
+def test_the_list_costs_a_constant_number_of_statements(portal: Portal, a: Tenant, admin: Api) -> None:
+    """As the users page: one page of the list is a fixed set of statements, however long the page or the list
+    (roles, invitations and groups of all its users are read at once), by offset or by keyset cursor."""
+    from tests.helpers import add_many_members
+
+    group = make_group(portal, a.account, "Everyone")
+    add_many_members(portal, a.account, group, 120)
+    counts = []
+    for query in ("?take=5", "?take=100", "?take=100&from=50"):
+        with portal.count_statements() as counter:
+            assert admin.get(users(a, query)).status_code == 200
+        counts.append(counter.count)
+    following = admin.get(users(a, "?take=10")).get_json()["next"]
+    with portal.count_statements() as counter:
+        assert len(admin.get(following).get_json()["users"]) == 10
+    assert len(set(counts)) == 1 and counter.count == counts[0] and counts[0] <= 12, (counts, counter.count)
