@@ -44,7 +44,6 @@ def member_model(row: MemberRow | User) -> schemas.Member:
 
 def _answer(group: Group, status: int = 200, created: bool = False) -> object:
     db.session.flush()
-    db.session.refresh(group)
     location = url_for("api_v1.get_group", account_id=group.account_id, group_id=group.id) if created else None
     return answer(group_model(group, queries.member_count(group.id)), status, version=queries.group_version(group),
                   location=location)

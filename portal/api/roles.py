@@ -32,7 +32,6 @@ def role_model(role: Role, member_count: int) -> schemas.Role:
 
 def _answer(role: Role, status: int = 200, created: bool = False) -> object:
     db.session.flush()
-    db.session.refresh(role)
     location = url_for("api_v1.get_role", account_id=role.account_id, role_id=role.id) if created else None
     return answer(role_model(role, queries.member_count(role.id)), status, version=queries.role_version(role),
                   location=location)

@@ -64,7 +64,6 @@ def user_models(users: Sequence[User]) -> list[schemas.User]:
 def user_answer(user: User, status: int = 200, created: bool = False) -> object:
     """One user, with its version as ETag (and its Location when just created)."""
     db.session.flush()
-    db.session.refresh(user)
     location = url_for("api_v1.get_user", account_id=user.account_id, user=user.id) if created else None
     return answer(user_models([user])[0], status, version=str(user.version), location=location)
 
