@@ -9,6 +9,8 @@ portal's one limiter (portal.extensions.limiter, so the same storage), announced
 
 from __future__ import annotations
 
+import time
+
 from flask import Flask, Response, current_app, g, request
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse
@@ -39,18 +41,12 @@ def _count(identity: str, hit: bool) -> bool:
     except Exception:  # noqa: BLE001 - as the limiter's swallow_errors: never fail a request on the storage
         current_app.logger.exception("The API rate-limit storage failed")
         return True
-    g.api_rate = (item.amount, max(0, remaining), max(0, int(reset - _now())))
+    g.api_rate = (item.amount, max(0, remaining), max(0, int(reset - time.time())))
     return allowed
 
 
-def _now() -> float:
-    import time
-
-    return time.time()
-
-
 def _too_many() -> Response:
-    _limit_, _remaining, reset = g.api_rate
+    _amount, _remaining, reset = g.api_rate
     log_event("rate_limited", path=request.path, method=request.method, limit=str(_limit()))
     return from_api_error(ApiError.one(429, "Too many requests for this key. Wait and try again.",
                                        headers={"Retry-After": str(max(1, reset))}))

@@ -25,7 +25,7 @@ from portal.api.errors import ApiError, from_validation
 from portal.api.schemas import Error, Paging
 from portal.extensions import csrf
 from portal.pagination import PageNumbers
-from portal.permissions import API_KEY, Permission
+from portal.permissions import Permission, require_api_key
 
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound=BaseModel)
@@ -85,9 +85,8 @@ def operation(*permissions: Permission, answers: dict[int, type[BaseModel] | Non
                 db.session.commit()  # the request's one commit
             return response
 
-        run._access = (API_KEY, frozenset(permissions))  # type: ignore[attr-defined]
         run._api_statuses = frozenset({*answers, *statuses})  # type: ignore[attr-defined]
-        return run  # type: ignore[return-value]
+        return require_api_key(*permissions)(run)  # type: ignore[return-value]
 
     return decorate
 
