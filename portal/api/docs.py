@@ -150,8 +150,11 @@ def _fields(schema: dict[str, Any], components: dict[str, Any]) -> list[dict[str
     fields = []
     for name, sub in schema.get("properties", {}).items():
         resolved = _resolve(sub, components)
+        options = [_resolve(option, components) for option in sub.get("anyOf", [])]
+        description = resolved.get("description") or next((o["description"] for o in options if o.get("description")),
+                                                          "")
         fields.append({"name": name, "type": _type_name(sub, components), "required": name in required,
-                       "description": resolved.get("description") or sub.get("description", "")})
+                       "description": description})
     return fields
 
 

@@ -201,10 +201,13 @@ class UserCreate(ProfileFields):
     email: Email
     login: Login | None = None
     password: Password | None = None
-    password_confirmation: str | None = None
+    password_confirmation: str | None = Field(None, description="The password again (checked when given).",
+                                              examples=["violet-harbor-lantern-42"])
     temporary: bool = Field(True, description="The person chooses a new password at their next sign-in.")
-    roles: list[Reference] = Field(default_factory=list, max_length=100, description="Role names or ids.")
-    groups: list[Reference] = Field(default_factory=list, max_length=100, description="Group names or ids.")
+    roles: list[Reference] = Field(default_factory=list, max_length=100, description="Role names or ids.",
+                                   examples=[["auditor"]])
+    groups: list[Reference] = Field(default_factory=list, max_length=100, description="Group names or ids.",
+                                    examples=[["Engineering"]])
 
     @model_validator(mode="after")
     def _password_rules(self) -> UserCreate:
@@ -277,7 +280,7 @@ class RolesReplace(Body):
 
 class PasswordSet(Body):
     password: Password
-    password_confirmation: str
+    password_confirmation: str = Field(description="The password again.", examples=["violet-harbor-lantern-42"])
     temporary: bool = Field(True, description="The person chooses a new password at their next sign-in.")
 
     @model_validator(mode="after")
