@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json as jsonlib
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
+import jsonschema_rs
 from flask import Flask
 from sqlalchemy import select
 from werkzeug.test import TestResponse
@@ -25,8 +28,41 @@ def key_for(portal: Portal, user: User, scopes: tuple[str, ...] | None = None, n
         return key
 
 
+_DOCUMENTS: dict[int, dict[str, Any]] = {}
+
+
+def _document(app: Flask) -> dict[str, Any]:
+    if id(app) not in _DOCUMENTS:
+        _DOCUMENTS[id(app)] = app.test_client().get("/api/v1/openapi.json").get_json()
+    return _DOCUMENTS[id(app)]
+
+
+def assert_documented(app: Flask, method: str, url: str, response: TestResponse) -> None:
+    """The answer is one the OpenAPI document promises: its status is listed for the operation, and its body
+    matches the schema listed for that status (every contract test checks the document this way)."""
+    document = _document(app)
+    path = urlsplit(url).path
+    for template, item in document["paths"].items():
+        pattern = "^" + re.sub(r"\\{\w+\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path) and method.lower() in item:
+            operation = item[method.lower()]
+            break
+    else:
+        return  # not an operation of the API (an unknown path, another method): 404 or 405, checked by tests
+    responses = operation["responses"]
+    assert str(response.status_code) in responses, (method, template, response.status_code, responses.keys())
+    schema = responses[str(response.status_code)].get("content", {}).get("application/json", {}).get("schema")
+    if schema is None:
+        assert not response.get_data(), (method, template, response.status_code)
+        return
+    validator = jsonschema_rs.Draft202012Validator({**schema, "components": document["components"]})
+    errors = [str(error) for error in validator.iter_errors(response.get_json())]
+    assert not errors, (method, template, response.status_code, errors[:3])
+
+
 class Api:
-    """A test client that sends an API key and JSON: api.get(url), api.post(url, json=…), …"""
+    """A test client that sends an API key and JSON: api.get(url), api.post(url, json=…), … Every answer is
+    checked against the OpenAPI document (assert_documented)."""
 
     def __init__(self, app: Flask, key: str | None) -> None:
         self.raw = app.test_client()
@@ -40,7 +76,9 @@ class Api:
              data: Any = None, **kwargs: Any) -> TestResponse:
         if json is not None:
             data, headers = jsonlib.dumps(json), {"Content-Type": "application/json", **(headers or {})}
-        return self.raw.open(url, method=method, headers=self.headers(headers), data=data, **kwargs)
+        response = self.raw.open(url, method=method, headers=self.headers(headers), data=data, **kwargs)
+        assert_documented(self.raw.application, method, url, response)
+        return response
 
     def get(self, url: str, **kwargs: Any) -> TestResponse:
         return self.open("GET", url, **kwargs)

@@ -47,8 +47,9 @@ spec = SpecTree(
     security={"bearer": []},
 )
 
-# The errors every operation may answer (API.md), by when they can happen (422: text with NUL in a path).
-ALWAYS = (401, 403, 404, 422, 429)
+# The errors every operation may answer (API.md), by when they can happen (422: text with NUL in a path;
+# 500: the last resort, as JSON without internals).
+ALWAYS = (401, 403, 404, 422, 429, 500)
 WITH_BODY = (400, 415, 422)
 
 

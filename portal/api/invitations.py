@@ -59,7 +59,7 @@ def list_invitations(account_id: uuid.UUID, query: schemas.InvitationsQuery) -> 
 
 @bp.post("/accounts/<uuid:account_id>/invitations")
 @operation(Permission.INVITATIONS_WRITE, body=schemas.InvitationCreate,
-           answers={201: schemas.InvitationsCreated}, errors=(409,), tags=TAGS)
+           answers={201: schemas.InvitationsAnswer}, errors=(409,), tags=TAGS)
 def create_invitations(account_id: uuid.UUID, body: schemas.InvitationCreate) -> object:
     """Invite one address (`email`: 201 Invitation) or up to 100 (`emails`: 201 with `invited` and `refused`,
     seed 002), with roles to grant and groups to join; each invited person is a pending user until they accept.

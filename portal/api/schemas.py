@@ -352,6 +352,10 @@ class InvitationsCreated(Answer):
     refused: list[Refused]
 
 
+class InvitationsAnswer(RootModel[Invitation | InvitationsCreated]):
+    """POST /invitations: an Invitation for `email`, who was invited and who refused for `emails`."""
+
+
 class InvitationUpdate(Body):
     roles: list[Reference] | None = Field(None, max_length=100)
     groups: list[Reference] | None = Field(None, max_length=100)
