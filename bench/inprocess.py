@@ -9,6 +9,7 @@ import io
 import re
 import statistics
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -36,7 +37,8 @@ class Probe:
 
 
 def page_urls(info: SeedInfo, has_members_page: bool) -> dict[str, str | None]:
-    """The measured pages (the deep page is found by following links, see probe())."""
+    """The measured pages (the deep pages are found by following links, see probe()). The JSON API's list of
+    users ("api users", "api deep": its keyset `after` half-way down) sits beside the users page."""
     base = f"/accounts/{info.account_id}"
     return {
         "users": f"{base}/users",
@@ -44,7 +46,42 @@ def page_urls(info: SeedInfo, has_members_page: bool) -> dict[str, str | None]:
         "deep": None,
         "user": f"{base}/users/{info.sample_user_id}",
         "members": f"{base}/groups/{info.big_group_id}/members" if has_members_page else None,
+        "api users": f"/api/v1{base}/users",
+        "api deep": None,
     }
+
+
+def api_credential(app: Any, info: SeedInfo) -> str:
+    """A new API key of the seeded account's owner, as the Authorization header's value ("Bearer …")."""
+    from sqlalchemy import select
+
+    from portal import db
+    from portal.me.credentials import create_api_key
+    from portal.models import User
+
+    with app.app_context():
+        owner = db.session.scalars(select(User).where(User.login == info.owner_login,
+                                                      User.is_owner.is_(True))).one()
+        key = create_api_key(owner, "bench", None)
+        db.session.commit()
+    return f"Bearer {key}"
+
+
+def api_deep_page(app: Any, info: SeedInfo) -> str:
+    """The API's users list half-way down, by its keyset cursor (`after` = the email before that row), as the
+    `next` link of the page before it reads."""
+    from sqlalchemy import select
+
+    from portal import db
+    from portal.models import User
+    from portal.pagination import encode_cursor
+
+    start = max(1, info.users // 2)
+    with app.app_context():
+        email = db.session.scalar(select(User.email).where(User.account_id == uuid.UUID(info.account_id),
+                                                           User.is_owner.is_(False))
+                                  .order_by(User.email).offset(start - 1).limit(1))
+    return f"/api/v1/accounts/{info.account_id}/users?from={start}&after={encode_cursor([email])}"
 
 
 def probe(info: SeedInfo, timing_runs: int = 7, extra: bool = True) -> tuple[dict[str, str | None], list[Probe]]:
@@ -67,15 +104,22 @@ def _probe(info: SeedInfo, timing_runs: int, extra: bool) -> tuple[dict[str, str
         raise RuntimeError(f"signing in answered {answer.status_code}")
     urls = page_urls(info, has_members)
     urls["deep"] = deep_page(lambda url: client.get(url).get_data(as_text=True), urls["users"] or "")
+    urls["api deep"] = api_deep_page(app, info)
+    bearer = {"Authorization": api_credential(app, info)}
+
+    def get(url: str) -> Any:
+        return client.get(url, headers=bearer if url.startswith("/api/") else None)
+
     measured = dict(urls)
     if extra:  # not loaded with wrk: a bookmarked offset without a cursor, and the unfiltered count of a search
         measured["offset (no cursor)"] = f"/accounts/{info.account_id}/users?from={info.users // 2}"
+        measured["api offset (no cursor)"] = f"/api/v1/accounts/{info.account_id}/users?from={info.users // 2}"
     probes = []
     for name, url in measured.items():
         if url is None:
             probes.append(Probe(name, "", 0, 0, 0.0, 0, "page not in this build"))
             continue
-        client.get(url)  # warm: templates compiled, pages cached
+        get(url)  # warm: templates compiled, pages cached
         count = 0
 
         def on_execute(*_args: object) -> None:
@@ -83,12 +127,12 @@ def _probe(info: SeedInfo, timing_runs: int, extra: bool) -> tuple[dict[str, str
             count += 1
 
         event.listen(engine, "before_cursor_execute", on_execute)
-        response = client.get(url)
+        response = get(url)
         event.remove(engine, "before_cursor_execute", on_execute)
         timings = []
         for _ in range(timing_runs):
             started = time.perf_counter()
-            client.get(url)
+            get(url)
             timings.append((time.perf_counter() - started) * 1000)
         probes.append(Probe(name, url, response.status_code, count, round(statistics.median(timings), 2),
                             len(response.get_data())))

@@ -31,11 +31,17 @@ class Fetched:
         return self.body.decode("utf-8", "replace")
 
 
+def credential_header(cookie: str) -> tuple[str, str]:
+    """The header that carries a credential: "Bearer <key>" (the JSON API's pages) goes in Authorization,
+    anything else is a signed-in Cookie header."""
+    return ("Authorization", cookie) if cookie.startswith("Bearer ") else ("Cookie", cookie)
+
+
 def fetch(port: int, path: str, cookie: str = "", method: str = "GET", form: dict[str, str] | None = None,
           timeout: float = 120.0) -> Fetched:
     """One request on a fresh connection (gunicorn's sync workers close it anyway)."""
     connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
-    headers = {"Cookie": cookie} if cookie else {}
+    headers = dict([credential_header(cookie)]) if cookie else {}
     body = None
     if form is not None:
         body = urllib.parse.urlencode(form)
@@ -138,7 +144,7 @@ def run_wrk(url: str, cookie: str, seconds: float, threads: int, connections: in
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
                "--timeout", "30s"]
     if cookie:
-        command += ["-H", f"Cookie: {cookie}"]
+        command += ["-H", ": ".join(credential_header(cookie))]
     output = subprocess.run(command + [url], capture_output=True, text=True, check=True,
                             timeout=seconds + 60).stdout
     return parse_wrk(output)

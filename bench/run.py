@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import load
-from bench.inprocess import probe
+from bench.inprocess import api_credential, probe
 from bench.pg import DEFAULT_PORT, Cluster
 from bench.procs import CLOCK_TICKS, Server, busy_ticks, cpu_ticks
 from bench.seed import SECRET_KEY, SeedInfo, migrations_fingerprint, schema_fingerprint, schema_head, seed
@@ -373,6 +373,13 @@ def measure(options: Options, db: str, n: int, cluster: Cluster | None) -> dict[
             engine.dispose()
 
 
+def _app(info: SeedInfo) -> Any:
+    """The portal's app on the seeded database, in this process (to make an API key for the load runs)."""
+    from portal import create_app
+
+    return create_app({"DATABASE_URL": info.database_url, "SECRET_KEY": SECRET_KEY})
+
+
 def _engine(url: str) -> Any:
     from portal.db import make_engine
 
@@ -425,13 +432,18 @@ def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: S
         database = cluster.pids if cluster else None
         portal = servers["portal"]
         cookie = load.sign_in(portal.port, "/login", info.sign_in_fields(), 303)
+        bearer = api_credential(_app(info), info)  # the JSON API's pages: a key, never the cookie
+
+        def credential(name: str) -> str:
+            return bearer if name.startswith("api") else cookie
+
         sizes = {}
         for name, url in pages.items():
-            answer = load.fetch(portal.port, url, cookie)
+            answer = load.fetch(portal.port, url, credential(name))
             if answer.status != 200:
                 raise RuntimeError(f"{name} {url} answered {answer.status} over HTTP")
             sizes[name] = len(answer.body)
-            warm(portal, url, cookie, options.warmup)
+            warm(portal, url, credential(name), options.warmup)
             warm(servers["ceiling"], f"/bytes/{sizes[name]}", "", options.warmup)
         config["sizes"] = sizes
         fab_cookie = ""
@@ -452,7 +464,8 @@ def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: S
                 if round_no > 1 and name == next(iter(pages)):
                     cookie = load.sign_in(portal.port, "/login",
                                           info.sign_in_fields(), 303)
-                mine = run_load(options, f"http://127.0.0.1:{portal.port}{url}", cookie, meter, portal, database)
+                mine = run_load(options, f"http://127.0.0.1:{portal.port}{url}", credential(name), meter, portal,
+                                database)
                 ceiling = run_load(options, f"http://127.0.0.1:{servers['ceiling'].port}/bytes/{sizes[name]}", "",
                                    meter, servers["ceiling"])
                 this_round["pages"][name] = {"portal": mine.as_dict(), "ceiling": ceiling.as_dict()}

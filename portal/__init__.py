@@ -12,9 +12,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """config -> extensions -> blueprints -> errors -> cli."""
-    from portal import access, cli, correlation, db, proxies, rate_limits, request_log, security_headers, templating
+    from portal import (
+        access,
+        api,
+        cli,
+        correlation,
+        db,
+        proxies,
+        rate_limits,
+        request_log,
+        security_headers,
+        templating,
+    )
     from portal.accounts.routes import bp as accounts_bp
-    from portal.api.v1 import bp as api_bp
     from portal.auth.routes import bp as auth_bp
     from portal.config import load_config
     from portal.email_changes.routes import bp as email_change_bp
@@ -50,7 +60,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(accounts_bp)
-    app.register_blueprint(api_bp)
+    api.init_app(app)
     app.register_blueprint(me_bp)
     app.register_blueprint(invitation_accept_bp)
     app.register_blueprint(email_change_bp)

@@ -69,7 +69,7 @@ def enforce_access() -> Response | None:
     if rule == PUBLIC:
         return None
     if isinstance(rule, tuple) and rule[0] == API_KEY:
-        from portal.api.v1 import authenticate  # the API's own check: a key, never a cookie
+        from portal.api.auth import authenticate  # the API's own check: a key, never a cookie
 
         return authenticate(rule[1])
     if not current_user.is_authenticated:

@@ -93,6 +93,9 @@ def load_config(instance_path: Path, env: dict[str, str] | None = None) -> dict[
         "RATELIMIT_STORAGE_URI": storage_uri,
         "RATELIMIT_PER_ADDRESS": env.get("RATELIMIT_PER_ADDRESS", "30 per minute;300 per hour"),
         "RATELIMIT_PER_LOGIN": env.get("RATELIMIT_PER_LOGIN", "10 per minute;60 per hour"),
+        # Requests one API key may make (GitHub's REST API allows 5,000 an hour; this is per minute, so that a
+        # burst is allowed and a runaway script is stopped soon).
+        "RATELIMIT_API": env.get("RATELIMIT_API", "600 per minute"),
         "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0")),
         # /metrics answers only a bearer of this token; unset: /metrics is off (404).
         "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),

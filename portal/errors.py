@@ -15,9 +15,10 @@ class DomainError(Exception):
     status = 400
     title = "Bad request"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.field = field  # the one input field at fault, when there is one (the JSON API names it)
 
 
 class NotFound(DomainError):
@@ -76,9 +77,19 @@ def error_page(status: int, title: str, message: str) -> Response:
     return response
 
 
+def _api() -> bool:
+    from portal.api.errors import is_api_request
+
+    return is_api_request()
+
+
 def _http_error(error: HTTPException) -> Response:
     discard_request_changes()
     status = error.code or 500
+    if _api() and status >= 400:  # the JSON API never answers with a page
+        from portal.api.errors import from_http
+
+        return from_http(error)
     if status < 400:  # routing redirects (a missing trailing slash) are answers, not errors
         return error.get_response()
     message = MESSAGES.get(status, error.description or "")
@@ -89,12 +100,20 @@ def _http_error(error: HTTPException) -> Response:
 
 def _domain_error(error: DomainError) -> Response:
     discard_request_changes()
+    if _api():
+        from portal.api.errors import from_domain
+
+        return from_domain(error)
     return error_page(error.status, error.title, error.message)
 
 
 def _unexpected(error: Exception) -> Response:
     current_app.logger.exception("Unhandled error on %s %s", request.method, request.path)
     discard_request_changes()
+    if _api():
+        from portal.api.errors import unexpected
+
+        return unexpected()
     return error_page(500, "Internal Server Error", MESSAGES[500])
 
 

@@ -1,18 +1,19 @@
-"""Field helpers shared by the forms of several features."""
+"""Field helpers shared by the forms of several features; the rules themselves are in portal.field_rules."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
 from flask_wtf import FlaskForm
 from wtforms import Field, StringField, ValidationError
-from wtforms.validators import DataRequired, Length, Regexp
+from wtforms.validators import DataRequired, Length
 
-from portal.auth.passwords import password_problems
+from portal.field_rules import LOGIN_MESSAGE, LOGIN_PATTERN, PROFILE_LIMITS, email_problem, login_problem
+from portal.field_rules import password_problem as _password_problem
 
-LOGIN_PATTERN = r"^[a-z][a-z0-9._-]*$"
-LOGIN_MESSAGE = "Use letters, digits, dots, dashes and underscores, starting with a letter."
+__all__ = ["LOGIN_MESSAGE", "LOGIN_PATTERN", "PROFILE_FIELDS", "GoodPassword", "ProfileFieldsForm", "check",
+           "login_rules", "lower", "strip", "valid_email"]
 
 
 def strip(value: Any) -> Any:
@@ -25,21 +26,23 @@ def lower(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
 
+def check(problem: Callable[[str], str | None]) -> Callable[[Any, Field], None]:
+    """A WTForms validator from a shared rule of portal.field_rules (an empty field is left to DataRequired)."""
+
+    def validator(_form: Any, field: Field) -> None:
+        message = problem(field.data) if field.data else None
+        if message:
+            raise ValidationError(message)
+
+    return validator
+
+
 def login_rules() -> list[Any]:
-    """A login: 3 to 32 characters, letters, digits, ".", "_", "-", starting with a letter (stored lower-case)."""
-    return [DataRequired(), Length(min=3, max=32), Regexp(LOGIN_PATTERN, message=LOGIN_MESSAGE)]
+    """A login: required, and portal.field_rules.login_problem."""
+    return [DataRequired(), check(login_problem)]
 
 
-def valid_email(_form: Any, field: Field) -> None:
-    """An email address of at most 90 characters (seed 003), checked for form only, not DNS."""
-    if not field.data:
-        return
-    if len(field.data) > 90:
-        raise ValidationError("Use at most 90 characters.")
-    try:
-        validate_email(field.data, check_deliverability=False)
-    except EmailNotValidError as error:
-        raise ValidationError(str(error)) from None
+valid_email = check(email_problem)
 
 
 MAX_VERSION = 2**31 - 1  # the largest value of the databases' INTEGER version columns
@@ -65,36 +68,26 @@ class GoodPassword:
     def __call__(self, form: Any, field: Field) -> None:
         words = [str(form[name].data or "") for name in self.context_fields if name in form]
         words += getattr(form, "password_context", [])
-        problems = password_problems(field.data or "", words)
-        if problems:
-            raise ValidationError(problems[0])
+        problem = _password_problem(field.data or "", words)
+        if problem:
+            raise ValidationError(problem)
 
 
-PROFILE_FIELDS = (
-    "first_name",
-    "last_name",
-    "company_name",
-    "address",
-    "postal_code",
-    "city",
-    "state",
-    "country",
-    "phone",
-)
+PROFILE_FIELDS = tuple(PROFILE_LIMITS)
 
 
 class ProfileFieldsForm(FlaskForm):
     """The profile fields of seed 001 besides login and email, shared by the admin's and the person's forms."""
 
-    first_name = StringField("First name", [Length(max=100)], filters=[strip])
-    last_name = StringField("Last name", [Length(max=100)], filters=[strip])
-    company_name = StringField("Company", [Length(max=100)], filters=[strip])
-    address = StringField("Address", [Length(max=255)], filters=[strip])
-    postal_code = StringField("Postal code", [Length(max=20)], filters=[strip])
-    city = StringField("City", [Length(max=100)], filters=[strip])
-    state = StringField("State", [Length(max=100)], filters=[strip])
-    country = StringField("Country", [Length(max=100)], filters=[strip])
-    phone = StringField("Phone", [Length(max=40)], filters=[strip])
+    first_name = StringField("First name", [Length(max=PROFILE_LIMITS["first_name"])], filters=[strip])
+    last_name = StringField("Last name", [Length(max=PROFILE_LIMITS["last_name"])], filters=[strip])
+    company_name = StringField("Company", [Length(max=PROFILE_LIMITS["company_name"])], filters=[strip])
+    address = StringField("Address", [Length(max=PROFILE_LIMITS["address"])], filters=[strip])
+    postal_code = StringField("Postal code", [Length(max=PROFILE_LIMITS["postal_code"])], filters=[strip])
+    city = StringField("City", [Length(max=PROFILE_LIMITS["city"])], filters=[strip])
+    state = StringField("State", [Length(max=PROFILE_LIMITS["state"])], filters=[strip])
+    country = StringField("Country", [Length(max=PROFILE_LIMITS["country"])], filters=[strip])
+    phone = StringField("Phone", [Length(max=PROFILE_LIMITS["phone"])], filters=[strip])
 
     def profile_fields(self) -> dict[str, str]:
         """The submitted profile fields (never anything else: SECURITY A7)."""

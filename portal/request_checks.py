@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from flask import Response, request
+from flask import request
 
-from portal.errors import error_page
+from portal.errors import DomainError
 
 NUL = "\x00"
 NAMELESS = "The form is malformed: one of its fields has no name. Reload the page and try again."
@@ -57,11 +57,14 @@ def _pairs(pairs: Iterable[tuple[str, str]]) -> Iterator[str]:
         yield value
 
 
-def check_request() -> Response | None:
-    """400 when a form field has no name, or the path, a header, a parameter or a field holds a NUL character."""
+def check_request() -> None:
+    """400 when a form field has no name, or the path, a header, a parameter or a field holds a NUL character.
+
+    Raised, not answered here, so that the error handlers answer in the request's own form: the error page,
+    the htmx message, or the JSON API's error body under /api/.
+    """
     if request.method not in {"GET", "HEAD", "OPTIONS"} and (None in request.form or None in request.files):
-        return error_page(400, "Bad request", NAMELESS)
+        raise DomainError(NAMELESS)
     if any(NUL in text for text in _request_strings()):
-        return error_page(400, "Bad request", MESSAGE)
-    return None
+        raise DomainError(MESSAGE)
 

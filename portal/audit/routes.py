@@ -25,7 +25,7 @@ bp = Blueprint("audit", __name__)
 
 LIST_PARAMS = {"actor", "action", "target", "target_type", "since", "until", "take", "from", "after", "before"}
 CSV_COLUMNS = ["time", "actor", "actor_id", "action", "target_type", "target_id", "target_label", "changes",
-               "ip_address", "user_agent", "correlation_id"]
+               "ip_address", "user_agent", "correlation_id", "via", "api_key_id", "api_key_name"]
 
 
 @bp.get("/audit")
@@ -51,7 +51,7 @@ def export() -> ResponseReturnValue:
             yield (
                 e.created_at.isoformat(), e.actor_label, e.actor_id or "", e.action, e.target_type, e.target_id,
                 e.target_label, json.dumps(e.changes or {}, ensure_ascii=False, sort_keys=True, default=str),
-                e.ip_address, e.user_agent, e.correlation_id,
+                e.ip_address, e.user_agent, e.correlation_id, e.via, e.api_key_id or "", e.api_key_name,
             )
 
     return csv_download(f"audit-{account_id}.csv", CSV_COLUMNS, rows())

@@ -34,11 +34,30 @@ def _scrub(changes: dict[str, Any]) -> dict[str, Any]:
     return {key: "[changed]" if _SECRET.search(key) else value for key, value in changes.items()}
 
 
+VIAS = ("web", "api", "scim", "cli")
+
+
+def _request_actor() -> User | None:
+    """Who the request acts for: the API key's owner (portal.api.auth sets g.api_user), or the person signed in."""
+    api_user: User | None = g.get("api_user")
+    if api_user is not None:
+        return api_user
+    return current_user if current_user.is_authenticated else None  # type: ignore[return-value]
+
+
 def record(action: str, target: Any = None, *, changes: dict[str, Any] | None = None,
-           account_id: uuid.UUID | None = None, actor: User | None = None) -> AuditEvent:
-    """Add an audit event to the session: actor, action, target, changes, address, correlation id."""
-    if actor is None and has_request_context() and current_user.is_authenticated:
-        actor = current_user
+           account_id: uuid.UUID | None = None, actor: User | None = None, via: str | None = None) -> AuditEvent:
+    """Add an audit event to the session: actor, action, target, changes, address, correlation id, and how the
+    change came in (`via`: given, else the request's — "api" with the key's id and name when an API key made
+    the request, "web" for a page — or "cli" outside any request)."""
+    in_request = has_request_context()
+    if actor is None and in_request:
+        actor = _request_actor()
+    api_key = g.get("api_key") if in_request else None
+    if via is None and in_request:  # a surface of its own (SCIM) may set g.audit_via
+        via = g.get("audit_via") or ("api" if api_key is not None else "web")
+    via = via or "cli"
+    assert via in VIAS, via
     target_type, target_id, target_label = _describe(target)
     if account_id is None:
         account_id = getattr(target, "account_id", None) or (actor.account_id if actor else None)
@@ -51,7 +70,10 @@ def record(action: str, target: Any = None, *, changes: dict[str, Any] | None = 
         target_id=target_id,
         target_label=target_label,
         changes=_scrub(changes or {}),
+        via=via,
     )
+    if api_key is not None and via == "api":
+        event.api_key_id, event.api_key_name = api_key.id, api_key.name
     if has_request_context():
         event.ip_address = (request.remote_addr or "")[:45]
         event.user_agent = request.user_agent.string[:255]

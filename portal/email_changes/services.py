@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -58,19 +59,21 @@ def _who(requester: User, user: User) -> str:
     return "You" if requester.id == user.id else f"{requester.full_name} ({requester.login})"
 
 
-def request_change(user: User, new_email: str, requested_by: User) -> EmailChange:
+def request_change(user: User, new_email: str, requested_by: User,
+                   also_changed: dict[str, Any] | None = None) -> EmailChange:
     """Open a change of the user's email to new_email: the link to the new address, a notice to the old one.
 
     A newer request cancels an older open one (its link dies). The caller has checked that requested_by
-    may act on the user (or is the user, freshly re-authenticated).
+    may act on the user (or is the user, freshly re-authenticated). `also_changed`: other fields the same
+    save changed, recorded in this one audit event.
     """
     new_email = new_email.strip().lower()
     if user.status == UserStatus.PENDING:
         raise Conflict("An invited person's address is the invitation's; it changes only with a new invitation.")
     if new_email == user.email:
-        raise Invalid("That is the current address already.")
+        raise Invalid("That is the current address already.", field="email")
     if queries.email_taken(user.account_id, new_email, user.id):
-        raise Invalid(TAKEN_MESSAGE)
+        raise Invalid(TAKEN_MESSAGE, field="email")
     now = utcnow()
     db.session.execute(
         update(EmailChange)
@@ -100,7 +103,8 @@ def request_change(user: User, new_email: str, requested_by: User) -> EmailChang
                     "confirms it with a link sent there, together with your password. You can cancel it on "
                     f"your profile page: {external_url('me.profile')}")
     record("user.email_change_requested", user, actor=requested_by,
-           changes={"email": [user.email, new_email], "expires_at": change.expires_at.isoformat()})
+           changes={**(also_changed or {}), "email": [user.email, new_email],
+                    "expires_at": change.expires_at.isoformat()})
     return change
 
 

@@ -15,7 +15,7 @@ from wtforms.validators import DataRequired, Length
 from wtforms.widgets import TextArea
 
 from portal.forms import strip
-from portal.groups import queries
+from portal.groups import queries, services
 from portal.models import Group, User
 
 MAX_ENTRIES = 5_000  # per request; 5,000 addresses of 90 characters stay under Werkzeug's form limit
@@ -41,14 +41,14 @@ class MembersField(Field):
 
 
 def _version_of(group: Group) -> str:
-    return queries.encode_cursor(group.updated_at, group.id)
+    return queries.group_version(group)
 
 
 class GroupForm(FlaskForm):
     """Create or edit a group: a name unique in the account without regard to case, a description."""
 
-    name = StringField("Name", [DataRequired(), Length(max=100)], filters=[strip])
-    description = TextAreaField("Description", [Length(max=255)], filters=[strip])
+    name = StringField("Name", [DataRequired()], filters=[strip])
+    description = TextAreaField("Description", [Length(max=services.DESCRIPTION_MAX)], filters=[strip])
     # The optimistic lock: the group's updated_at when the form was shown.
     version = HiddenField()
 
@@ -60,8 +60,10 @@ class GroupForm(FlaskForm):
         self.group = group
 
     def validate_name(self, field: Field) -> None:
-        if field.data and queries.name_taken(self.account_id, field.data, self.group.id if self.group else None):
-            raise ValidationError("Another group already has this name.")
+        problem = services.name_problem(self.account_id, field.data, self.group.id if self.group else None) \
+            if field.data else None
+        if problem:
+            raise ValidationError(problem)
 
     def is_stale(self) -> bool:
         """Whether someone saved the group since this form was shown."""

@@ -51,6 +51,35 @@ def group_in_account(account_id: uuid.UUID, group_id: uuid.UUID) -> Group:
     return group
 
 
+def group_version(group: Group) -> str:
+    """The optimistic-lock token of a group (its last change), as its edit form and the API's ETag carry it."""
+    return encode_cursor(group.updated_at, group.id)
+
+
+def groups_by_reference(account_id: uuid.UUID, references: Sequence[str]) -> tuple[list[Group], list[str]]:
+    """The account's groups named by id or name (any case), once each in the order given, and the references
+    that name none (another account's id names none: SECURITY A3). One statement."""
+    ids = {ref: _as_uuid(ref) for ref in references}
+    names = {ref.lower() for ref, as_id in ids.items() if as_id is None}
+    wanted_ids = {as_id for as_id in ids.values() if as_id is not None}
+    found = list(db.session.scalars(select(Group).where(
+        Group.account_id == account_id,
+        or_(Group.id.in_(wanted_ids) if wanted_ids else literal(False),
+            func.lower(Group.name).in_(names) if names else literal(False)),
+    ))) if references else []
+    by_id = {group.id: group for group in found}
+    by_name = {group.name.lower(): group for group in found}
+    groups: dict[uuid.UUID, Group] = {}
+    unknown = []
+    for ref, as_id in ids.items():
+        group = by_id.get(as_id) if as_id is not None else by_name.get(ref.lower())
+        if group is None:
+            unknown.append(ref)
+        else:
+            groups.setdefault(group.id, group)
+    return list(groups.values()), unknown
+
+
 def name_taken(account_id: uuid.UUID, name: str, except_group_id: uuid.UUID | None = None) -> bool:
     """Whether another group of the account has this name, compared without regard to case."""
     query = select(Group.id).where(Group.account_id == account_id, func.lower(Group.name) == name.lower())
@@ -468,6 +497,30 @@ class Membership:
     group_name: str
     created_at: datetime
     status: str
+
+
+def memberships_by_user(user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[tuple[uuid.UUID, str, datetime]]]:
+    """Each user's groups as (group id, name, date added), by group name, in one statement."""
+    found: dict[uuid.UUID, list[tuple[uuid.UUID, str, datetime]]] = {}
+    if user_ids:
+        for user_id, group_id, name, added in db.session.execute(
+            select(GroupMember.user_id, Group.id, Group.name, GroupMember.created_at)
+            .join(Group, Group.id == GroupMember.group_id)
+            .where(GroupMember.user_id.in_(user_ids))
+            .order_by(Group.name)
+        ):
+            found.setdefault(user_id, []).append((group_id, name, added))
+    return found
+
+
+def member_by_user(group: Group, user_id: uuid.UUID) -> MemberRow:
+    """The membership of a user in the group, with their details (the API names members by user id)."""
+    row = db.session.execute(
+        _member_columns().where(GroupMember.group_id == group.id, GroupMember.user_id == user_id)
+    ).first()
+    if row is None:
+        raise NotFound("No such member in this group.")
+    return MemberRow(*row)
 
 
 @dataclass(frozen=True)

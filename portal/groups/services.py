@@ -24,6 +24,8 @@ from portal.errors import Conflict, NotFound
 from portal.groups import queries
 from portal.models import Group, GroupMember, User
 
+NAME_MAX = 100
+DESCRIPTION_MAX = 255
 AUDITED_EMAILS = 50  # an audit event names at most this many people; counts are always exact
 _CHUNK = 500  # ids per IN list (SQLite allows 32,766 parameters per statement)
 
@@ -46,6 +48,15 @@ def _unique_name(name: str) -> Iterator[None]:
             yield
     except IntegrityError:
         raise Conflict(f"Another group is already named {name}.") from None
+
+
+def name_problem(account_id: uuid.UUID, name: str, group_id: uuid.UUID | None = None) -> str | None:
+    """What is wrong with a group name: at most 100 characters, unique in the account without regard to case."""
+    if len(name) > NAME_MAX:
+        return f"Field cannot be longer than {NAME_MAX} characters."
+    if queries.name_taken(account_id, name, group_id):
+        return "Another group already has this name."
+    return None
 
 
 def create_group(account_id: uuid.UUID, name: str, description: str) -> Group:

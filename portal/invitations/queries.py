@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, literal, select, tuple_
 from sqlalchemy.orm import aliased
 
 from portal import db
@@ -26,7 +26,7 @@ from portal.models import (
     Role,
     User,
 )
-from portal.pagination import PageNumbers
+from portal.pagination import PageNumbers, decode_cursor, encode_cursor
 from portal.permissions import Permission
 from portal.roles.policy import refusal_to_grant
 
@@ -48,17 +48,19 @@ class InvitationRow:
     email: OutboxEmail | None
     role_names: list[str] = field(default_factory=list)
     group_names: list[str] = field(default_factory=list)
+    inviter: User | None = None
 
 
 @dataclass
 class InvitationPage(PageNumbers):
-    """One page of the list (`from`/`take`, seed 002's counts)."""
+    """One page of the list (`from`/`take`, seed 002's counts; `next_cursor` seeks the next page by index)."""
 
     rows: list[InvitationRow]
     start: int
     take: int
     total: int
     status: str
+    next_cursor: str | None = None
 
     @property
     def has_next(self) -> bool:
@@ -72,8 +74,10 @@ class InvitationPage(PageNumbers):
         return args
 
 
-def _filtered(account_id: uuid.UUID, status: str, now: datetime) -> Select[Invitation]:
+def _filtered(account_id: uuid.UUID, status: str, now: datetime, email: str = "") -> Select[Invitation]:
     statement = select(Invitation).where(Invitation.account_id == account_id)
+    if email:  # seed 002's email search: a prefix of the (lower-cased) address
+        statement = statement.where(Invitation.email.startswith(email.strip().lower(), autoescape=True))
     if status == InvitationStatus.PENDING:
         statement = statement.where(Invitation.status == InvitationStatus.PENDING.value, Invitation.expires_at > now)
     elif status == InvitationStatus.EXPIRED:
@@ -107,6 +111,7 @@ def _rows(invitations: Sequence[Any], now: datetime) -> list[InvitationRow]:
             email=email,
             role_names=roles[invitation.id],
             group_names=groups[invitation.id],
+            inviter=inviter,
         )
         for invitation, inviter, email in invitations
     ]
@@ -121,22 +126,28 @@ def _with_inviter_and_email(statement: Select[Invitation]) -> Select[Invitation,
     )
 
 
-def invitation_page(account_id: uuid.UUID, status: str, start: int, take: int, now: datetime) -> InvitationPage:
+def invitation_page(account_id: uuid.UUID, status: str, start: int, take: int, now: datetime, email: str = "",
+                    after: str | None = None) -> InvitationPage:
     """A page of the account's invitations, newest first, in three statements whatever its size.
 
     Ordered by (created_at, id) within the account: served by ix_invitations_account_id_created_at,
-    or by ix_invitations_account_id_status_created_at when filtered by status.
+    or by ix_invitations_account_id_status_created_at when filtered by status. With `after` (the cursor of the
+    previous page's last row) the page is found by keyset, else `start` is an offset.
     """
     status = status if status in FILTERS else ""
-    filtered = _filtered(account_id, status, now)
-    rows = db.session.execute(
-        _with_inviter_and_email(filtered)
-        .order_by(Invitation.created_at.desc(), Invitation.id.desc())
-        .offset(start)
-        .limit(take)
-    ).all()
+    filtered = _filtered(account_id, status, now, email)
+    statement = _with_inviter_and_email(filtered).order_by(Invitation.created_at.desc(), Invitation.id.desc())
+    key = decode_cursor(after, (datetime.fromisoformat, uuid.UUID))
+    if key is not None:
+        statement = statement.where(tuple_(Invitation.created_at, Invitation.id)
+                                    < tuple_(literal(key[0], Invitation.created_at.type), literal(key[1])))
+    else:
+        statement = statement.offset(start)
+    rows = db.session.execute(statement.limit(take + 1)).all()
     total = db.session.scalar(select(func.count()).select_from(filtered.subquery())) or 0
-    return InvitationPage(_rows(rows, now), start, take, total, status)
+    last = rows[take - 1][0] if len(rows) > take else None
+    return InvitationPage(_rows(rows[:take], now), start, take, total, status,
+                          next_cursor=encode_cursor((last.created_at, last.id)) if last is not None else None)
 
 
 def invitation_row(account_id: uuid.UUID, invitation_id: uuid.UUID, now: datetime) -> InvitationRow:
@@ -230,6 +241,31 @@ def pending_invitations_by_user(user_ids: list[uuid.UUID]) -> dict[uuid.UUID, In
                                  Invitation.status == InvitationStatus.PENDING.value)
     )
     return {invitation.user_id: invitation for invitation in invitations if invitation.user_id is not None}
+
+
+def invitation_status_by_user(user_ids: Sequence[uuid.UUID], now: datetime) -> dict[uuid.UUID, InvitationStatus]:
+    """The status of each user's latest invitation (pending, expired or accepted), for those who had one
+    (one statement; a revoked invitation has no user any more)."""
+    if not user_ids:
+        return {}
+    found: dict[uuid.UUID, InvitationStatus] = {}
+    for invitation in db.session.scalars(
+        select(Invitation).where(Invitation.user_id.in_(user_ids)).order_by(Invitation.created_at)
+    ):
+        if invitation.user_id is not None:
+            found[invitation.user_id] = invitation.effective_status(now)
+    return found
+
+
+def pending_invitation_of(account_id: uuid.UUID, user_id: uuid.UUID) -> Invitation:
+    """The pending (possibly expired) invitation of a user of the account; NotFound when there is none."""
+    invitation = db.session.scalars(
+        select(Invitation).where(Invitation.account_id == account_id, Invitation.user_id == user_id,
+                                 Invitation.status == InvitationStatus.PENDING.value)
+    ).first()
+    if invitation is None:
+        raise NotFound("This user has no pending invitation.")
+    return invitation
 
 
 def login_taken(account_id: uuid.UUID, login: str, except_user_id: uuid.UUID | None = None) -> bool:

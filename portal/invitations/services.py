@@ -62,11 +62,15 @@ class DailyLimitReached(DomainError):
 
 @dataclass
 class Refusal:
-    """An address that was not invited, and why; `invitation_id` when resending is the way out."""
+    """An address that was not invited, and why; `invitation_id` when resending is the way out.
+
+    `kind`: invalid (not an address), taken (invited already, or a user of the account), limit (the daily limit).
+    """
 
     address: str
     reason: str
     invitation_id: uuid.UUID | None = None
+    kind: str = "taken"
 
 
 @dataclass
@@ -150,10 +154,12 @@ def _remaining_today(account_id: uuid.UUID, now: datetime) -> int:
 
 
 def invite(account: Account, actor: User, actor_permissions: frozenset[Permission], addresses: list[str],
-           role_ids: list[uuid.UUID], group_ids: list[uuid.UUID]) -> InviteOutcome:
+           role_ids: list[uuid.UUID], group_ids: list[uuid.UUID], profile: dict[str, str] | None = None
+           ) -> InviteOutcome:
     """Invite each valid address; report each refused one with its reason (refused ones change nothing).
 
-    Per invited address: a pending user, the invitation (token hashed), its roles to grant on
+    Per invited address: a pending user (with `profile`'s fields, if given: the API's POST /users names the
+    person; they may change them on accepting), the invitation (token hashed), its roles to grant on
     acceptance, pending group memberships, the outbox email and an audit event.
     """
     roles = queries.roles_by_id(account.id, role_ids)  # another account's id: 404
@@ -169,14 +175,15 @@ def invite(account: Account, actor: User, actor_permissions: frozenset[Permissio
     for address in addresses:
         user = users.get(address)
         if problems[address]:
-            outcome.refused.append(Refusal(address, f"Not a valid address: {problems[address]}"))
+            outcome.refused.append(Refusal(address, f"Not a valid address: {problems[address]}", kind="invalid"))
         elif user is not None:
             outcome.refused.append(_refusal_for_holder(address, user, pending))
         elif remaining <= 0:
             outcome.refused.append(
-                Refusal(address, f"The account's limit of {_daily_limit()} invitations a day is reached.")
+                Refusal(address, f"The account's limit of {_daily_limit()} invitations a day is reached.",
+                        kind="limit")
             )
-        elif (invitation := _create(account, actor, address, roles, groups, now)) is not None:
+        elif (invitation := _create(account, actor, address, roles, groups, now, profile or {})) is not None:
             outcome.invited.append(invitation)
             remaining -= 1
         else:  # someone invited (or added) the address a moment ago, in a request running alongside this one
@@ -201,7 +208,7 @@ def _refusal_taken_meanwhile(account_id: uuid.UUID, address: str) -> Refusal:
 
 
 def _create(account: Account, actor: User, address: str, roles: list[Role], groups: list[Group],
-            now: datetime) -> Invitation | None:
+            now: datetime, profile: dict[str, str]) -> Invitation | None:
     """The pending user, the invitation and its email; None when the address was taken meanwhile.
 
     The check before (users_by_email) and this insert are not atomic: two requests inviting one address
@@ -210,7 +217,7 @@ def _create(account: Account, actor: User, address: str, roles: list[Role], grou
     """
     login = _placeholder_login(account.id, address)
     user = User(id=uuid.uuid4(), account_id=account.id, login=login, email=address,
-                status=UserStatus.PENDING.value, password_hash=None)
+                status=UserStatus.PENDING.value, password_hash=None, **profile)
     try:
         with db.session.begin_nested():
             db.session.add(user)
@@ -240,6 +247,7 @@ def _create(account: Account, actor: User, address: str, roles: list[Role], grou
     record("invitation.create", invitation, actor=actor, changes={
         "email": address, "user_id": str(user.id), "roles": [r.name for r in roles],
         "groups": [g.name for g in groups], "expires_at": invitation.expires_at.isoformat(),
+        **{k: v for k, v in profile.items() if v},
     })
     return invitation
 

@@ -21,6 +21,8 @@ from portal.db import utcnow
 from portal.errors import Invalid, NotFound
 from portal.mail.notices import security_notice
 from portal.models import ApiKey, LoginSession, User
+from portal.permissions import ALL_PERMISSIONS, Permission, parse_permissions
+from portal.roles.policy import held_permissions
 
 API_KEY_PREFIX = "ap_"
 
@@ -100,12 +102,33 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_api_key(user: User, name: str, expires_at: datetime | None) -> str:
-    """A new key (256 bits, shown once); only its SHA-256 is stored (SECURITY K1)."""
+def grantable_scopes(user: User) -> frozenset[Permission]:
+    """The permissions a person may put on a key of theirs: what they hold through any of their roles (the
+    owner: everything). A key never holds more than its maker did when it was made."""
+    return ALL_PERMISSIONS if user.is_owner else held_permissions([user.id])[user.id]
+
+
+def create_api_key(user: User, name: str, expires_at: datetime | None,
+                   scopes: frozenset[Permission] | None = None) -> str:
+    """A new key (256 bits, shown once) with these scopes (default: all the maker holds; never more); only its
+    SHA-256 is stored (SECURITY K1)."""
+    held = grantable_scopes(user)
+    chosen = held if scopes is None else scopes
+    beyond = chosen - held
+    if beyond:
+        raise Invalid(f"A key cannot hold permissions you do not hold ({', '.join(sorted(p.value for p in beyond))}).")
     key = API_KEY_PREFIX + secrets.token_urlsafe(32)
-    db.session.add(ApiKey(user_id=user.id, name=name, prefix=key[:10], key_hash=_digest(key), expires_at=expires_at))
-    record("me.api_key_create", user, actor=user, changes={"name": name, "expires_at": str(expires_at or "")})
+    values = sorted(p.value for p in chosen)
+    db.session.add(ApiKey(user_id=user.id, name=name, prefix=key[:10], key_hash=_digest(key), expires_at=expires_at,
+                          scopes=values))
+    record("me.api_key_create", user, actor=user,
+           changes={"name": name, "expires_at": str(expires_at or ""), "scopes": values})
     return key
+
+
+def scopes_of(key: ApiKey) -> frozenset[Permission]:
+    """The key's scopes as the catalogue knows them."""
+    return parse_permissions(key.scopes or [])
 
 
 def my_api_keys(user_id: uuid.UUID) -> list[ApiKey]:
@@ -137,6 +160,12 @@ def revoke_all_api_keys(user_id: uuid.UUID) -> list[str]:
 
 def user_for_api_key(key: str) -> User | None:
     """The active user a usable key belongs to (touching its last-used time), or None."""
+    found = authenticate_api_key(key)
+    return found[1] if found is not None else None
+
+
+def authenticate_api_key(key: str) -> tuple[ApiKey, User] | None:
+    """A usable key and its active owner (touching the key's last-used time), or None."""
     if not key.startswith(API_KEY_PREFIX):
         return None
     row = db.session.execute(
@@ -149,4 +178,4 @@ def user_for_api_key(key: str) -> User | None:
     if not api_key.is_usable(now) or not user.is_active_user:
         return None
     db.session.execute(update(ApiKey).where(ApiKey.id == api_key.id).values(last_used_at=now))
-    return user
+    return api_key, user

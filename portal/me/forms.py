@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, EmailField, PasswordField, StringField, ValidationError
+from wtforms import DateField, EmailField, PasswordField, SelectMultipleField, StringField, ValidationError
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.db import utcnow
 from portal.forms import GoodPassword, ProfileFieldsForm, lower, strip, valid_email
 from portal.models import User
+from portal.permissions import Permission
 
 
 class ProfileForm(ProfileFieldsForm):
@@ -46,12 +49,35 @@ class RecoveryCodesForm(FlaskForm):
 
 
 class ApiKeyForm(FlaskForm):
+    """A new key: its name, an optional expiry and its scopes (checkboxes of the permissions the maker holds).
+
+    The page always sends `scopes` (a hidden empty value before the checkboxes), so that unticking every box
+    is told apart from a client that never offered them: only the latter gets the default (all held).
+    """
+
     name = StringField("Name", [DataRequired(), Length(max=100)], filters=[strip])
     expires_on = DateField("Expires on (optional)", [Optional()])
+    scopes = SelectMultipleField("Permissions", choices=[SelectChoice(p.value, p.value) for p in Permission],
+                                 validate_choice=False, widget=ListWidget(prefix_label=False),
+                                 option_widget=CheckboxInput())
 
     def validate_expires_on(self, field: Any) -> None:
         if field.data and field.data <= utcnow().date():
             raise ValidationError("Choose a date after today.")
+
+    def validate_scopes(self, field: SelectMultipleField) -> None:
+        known = {p.value for p in Permission}
+        chosen = [value for value in field.data or [] if value]
+        if any(value not in known for value in chosen):
+            raise ValidationError("Choose permissions from the list.")
+        if field.raw_data and not chosen:
+            raise ValidationError("Choose at least one permission.")
+
+    def chosen_scopes(self) -> frozenset[Permission] | None:
+        """The ticked permissions; None when the form did not offer them (the default: all held)."""
+        if not self.scopes.raw_data:
+            return None
+        return frozenset(Permission(value) for value in self.scopes.data or [] if value)
 
 
 class ReauthForm(FlaskForm):

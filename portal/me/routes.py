@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, time, timedelta
 
-from flask import Blueprint, flash, g, request, session, url_for
+from flask import Blueprint, flash, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, logout_user
 from markupsafe import Markup
@@ -31,8 +31,8 @@ from portal.me.forms import (
     ReauthForm,
     RecoveryCodesForm,
 )
-from portal.permissions import signed_in
-from portal.rendering import redirect_after_post, redirect_or_render, render
+from portal.permissions import Permission, signed_in
+from portal.rendering import redirect_after_post, redirect_or_render, render, wants_fragment
 from portal.roles.queries import held_roles
 
 bp = Blueprint("me", __name__, url_prefix="/me")
@@ -257,10 +257,19 @@ def end_other_sessions() -> ResponseReturnValue:
                               sessions=credentials.my_sessions(current_user.id))
 
 
+def _api_keys_page(form: ApiKeyForm, status: int = 200, new_key: str | None = None) -> ResponseReturnValue:
+    """The keys page: the form (scopes offered: what the person holds, ticked by default) and the keys."""
+    held = credentials.grantable_scopes(current_user)
+    if not form.is_submitted() or new_key:
+        form.scopes.data = sorted(p.value for p in held)
+    return render("me/api_keys.html", "api_keys", status=status, form=form, new_key=new_key,
+                  offered=[p for p in Permission if p in held], keys=credentials.my_api_keys(current_user.id))
+
+
 @bp.get("/api-keys")
 @signed_in
 def api_keys() -> ResponseReturnValue:
-    return render("me/api_keys.html", "api_keys", form=ApiKeyForm(), keys=credentials.my_api_keys(current_user.id))
+    return _api_keys_page(ApiKeyForm())
 
 
 @bp.post("/api-keys")
@@ -270,14 +279,16 @@ def create_api_key() -> ResponseReturnValue:
         return reauth
     form = ApiKeyForm()
     if not form.validate_on_submit():
-        return render("me/api_keys.html", "api_keys", status=422, form=form,
-                      keys=credentials.my_api_keys(current_user.id))
+        return _api_keys_page(form, status=422)
     expires = datetime.combine(form.expires_on.data, time.min, tzinfo=UTC) if form.expires_on.data else None
-    key = credentials.create_api_key(current_user, form.name.data, expires)
+    try:
+        key = credentials.create_api_key(current_user, form.name.data, expires, form.chosen_scopes())
+    except Invalid as refusal:  # a permission the person does not hold
+        form.scopes.errors = [refusal.message]
+        return _api_keys_page(form, status=422)
     db.session.commit()
     # Shown once, now: only its hash is kept.
-    return render("me/api_keys.html", "api_keys", form=ApiKeyForm(formdata=None), new_key=key,
-                  keys=credentials.my_api_keys(current_user.id))
+    return _api_keys_page(ApiKeyForm(formdata=None), new_key=key)
 
 
 @bp.post("/api-keys/<uuid:key_id>/revoke")
@@ -286,8 +297,9 @@ def revoke_api_key(key_id: uuid.UUID) -> ResponseReturnValue:
     key = credentials.revoke_api_key(current_user, key_id)
     db.session.commit()
     flash(f"The key {key.name} was revoked.", "success")
-    return redirect_or_render(url_for(".api_keys"), "me/api_keys.html", "api_keys", form=ApiKeyForm(formdata=None),
-                              keys=credentials.my_api_keys(current_user.id))
+    if not wants_fragment():  # a plain form: back to the page (303); htmx: the section in place
+        return redirect(url_for(".api_keys"), 303)
+    return _api_keys_page(ApiKeyForm(formdata=None))
 
 
 @bp.post("/ownership/accept")

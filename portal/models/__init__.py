@@ -2,7 +2,7 @@
 
 from portal.models.account import Account, AccountUserCount
 from portal.models.audit import AuditEvent
-from portal.models.credentials import ApiKey, OwnershipTransfer, PasswordResetToken, RecoveryCode
+from portal.models.credentials import ApiKey, IdempotencyKey, OwnershipTransfer, PasswordResetToken, RecoveryCode
 from portal.models.email_change import EmailChange
 from portal.models.group import Group, GroupMember
 from portal.models.invitation import Invitation, InvitationGroup, InvitationRole, InvitationStatus
@@ -16,6 +16,7 @@ __all__ = [
     "Account",
     "AccountUserCount",
     "ApiKey",
+    "IdempotencyKey",
     "OwnershipTransfer",
     "PasswordResetToken",
     "RecoveryCode",

@@ -41,6 +41,12 @@ class AuditEvent(Base):
     ip_address: Mapped[str] = mapped_column(String(45), default="")
     user_agent: Mapped[str] = mapped_column(String(255), default="")
     correlation_id: Mapped[str] = mapped_column(String(64), default="")
+    # How the change came in: web (a page), api (an API key), scim, cli (commands and workers).
+    via: Mapped[str] = mapped_column(String(8), default="web")
+    # The API key that made it, by id and by name: a record, not a reference (no foreign key), so that the
+    # event keeps both after the key and its owner are gone.
+    api_key_id: Mapped[uuid.UUID | None]
+    api_key_name: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[created_at]
 
     def __repr__(self) -> str:

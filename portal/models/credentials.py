@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import Base, created_at, uuid_pk
@@ -24,7 +24,7 @@ class RecoveryCode(Base):
 
 
 class ApiKey(Base):
-    """A key that acts with its owner's permissions; only its SHA-256 is kept (SECURITY K1)."""
+    """A key that acts with its scopes ∩ its owner's default-role permissions; only its SHA-256 is kept (K1)."""
 
     __tablename__ = "api_keys"
 
@@ -34,6 +34,8 @@ class ApiKey(Base):
     # The visible start of the key ("ap_Xy12…"), to tell keys apart in lists and logs.
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The permissions chosen when the key was made (never more than the maker held then).
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
     expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
@@ -69,4 +71,28 @@ class OwnershipTransfer(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, accepted, cancelled
     expires_at: Mapped[datetime]
     decided_at: Mapped[datetime | None]
+    created_at: Mapped[created_at]
+
+
+class IdempotencyKey(Base):
+    """The first answer to a POST sent with an Idempotency-Key, per API key, replayed for 24 hours.
+
+    The row is inserted before the change it guards, in the same transaction: two requests with one
+    key at once meet on the unique (api_key_id, key), and the second replays the first's answer.
+    """
+
+    __tablename__ = "api_idempotency_keys"
+    __table_args__ = (
+        UniqueConstraint("api_key_id", "key"),
+        Index("ix_api_idempotency_keys_created_at", "created_at"),  # expired rows are deleted by range
+    )
+
+    id: Mapped[uuid_pk]
+    api_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    # SHA-256 of the method, path and body: the same key with another request is refused.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(default=0)
+    body: Mapped[str] = mapped_column(Text, default="")
+    headers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     created_at: Mapped[created_at]

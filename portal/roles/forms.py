@@ -12,15 +12,14 @@ from wtforms.validators import DataRequired, Length
 
 from portal.forms import strip
 from portal.permissions import Permission
-from portal.roles import queries
+from portal.roles import services
 
 
 class RoleForm(FlaskForm):
     """Create or edit a custom role: `name` (unique in the account, any case), `description`, `permissions`."""
 
-    name = StringField("Name", [DataRequired(message="Give the role a name."), Length(min=2, max=64)],
-                       filters=[strip])
-    description = TextAreaField("Description", [Length(max=255)], filters=[strip])
+    name = StringField("Name", [DataRequired(message="Give the role a name.")], filters=[strip])
+    description = TextAreaField("Description", [Length(max=services.DESCRIPTION_MAX)], filters=[strip])
     permissions = SelectMultipleField("Permissions", choices=[SelectChoice(p.value, p.description) for p in Permission])
     version = HiddenField()
 
@@ -30,8 +29,9 @@ class RoleForm(FlaskForm):
         self.role_id = role_id
 
     def validate_name(self, field: StringField) -> None:
-        if field.data and queries.role_name_taken(self.account_id, field.data, self.role_id):
-            raise ValidationError("Another role of the account has this name.")
+        problem = services.name_problem(self.account_id, field.data, self.role_id) if field.data else None
+        if problem:
+            raise ValidationError(problem)
 
     def chosen_permissions(self) -> frozenset[Permission]:
         return frozenset(Permission(value) for value in self.permissions.data or [])

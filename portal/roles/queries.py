@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, literal, or_, select, tuple_
 from sqlalchemy.orm import contains_eager
 from werkzeug.datastructures import MultiDict
 
@@ -35,6 +35,20 @@ def effective_permissions(user: User, login_session: LoginSession | None) -> fro
         if active is None or str(role_id) in active:
             held |= parse_permissions(permissions)
     return frozenset(held)
+
+
+def default_role_permissions(user: User) -> frozenset[Permission]:
+    """What the user holds at sign-in: everything for the owner, else what their default roles grant (one statement).
+
+    An API key acts with its scopes intersected with this, read on every request (SECURITY A6)."""
+    if user.is_owner:
+        return ALL_PERMISSIONS
+    rows = db.session.scalars(
+        select(Role.permissions)
+        .join(RoleAssignment, RoleAssignment.role_id == Role.id)
+        .where(RoleAssignment.user_id == user.id, RoleAssignment.is_default.is_(True))
+    ).all()
+    return frozenset().union(*(parse_permissions(permissions) for permissions in rows))
 
 
 def permissions_of(role: Role) -> frozenset[Permission]:
@@ -103,6 +117,37 @@ def role_in_account(account_id: uuid.UUID, role_id: uuid.UUID) -> Role:
     if role is None:
         raise NotFound("No such role.")
     return role
+
+
+def roles_by_reference(account_id: uuid.UUID, references: list[str]) -> tuple[list[Role], list[str]]:
+    """The account's roles named by id or name (any case), in the order given, once each, and the references
+    that name none (another account's id names none: SECURITY A3). One statement."""
+    ids = {ref: _as_uuid(ref) for ref in references}
+    names = {ref.lower() for ref, as_id in ids.items() if as_id is None}
+    wanted_ids = {as_id for as_id in ids.values() if as_id is not None}
+    found = list(db.session.scalars(select(Role).where(
+        Role.account_id == account_id,
+        or_(Role.id.in_(wanted_ids) if wanted_ids else literal(False),
+            func.lower(Role.name).in_(names) if names else literal(False)),
+    ))) if references else []
+    by_id = {role.id: role for role in found}
+    by_name = {role.name.lower(): role for role in found}
+    roles: dict[uuid.UUID, Role] = {}
+    unknown = []
+    for ref, as_id in ids.items():
+        role = by_id.get(as_id) if as_id is not None else by_name.get(ref.lower())
+        if role is None:
+            unknown.append(ref)
+        else:
+            roles.setdefault(role.id, role)
+    return list(roles.values()), unknown
+
+
+def _as_uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
 
 
 def role_name_taken(account_id: uuid.UUID, name: str, except_role_id: uuid.UUID | None = None) -> bool:

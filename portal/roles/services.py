@@ -22,13 +22,29 @@ from sqlalchemy.exc import IntegrityError
 
 from portal import db
 from portal.audit.services import record
+from portal.db import utcnow
 from portal.errors import Conflict, Forbidden, Invalid, NotFound
-from portal.models import LoginSession, Role, RoleAssignment, User
+from portal.models import LoginSession, Role, RoleAssignment, User, UserStatus
 from portal.permissions import Permission
-from portal.roles import policy
+from portal.roles import policy, queries
 from portal.roles.queries import permissions_of, role_version
 
 BUILTIN_REFUSAL = "Built-in roles cannot be changed or deleted."
+NAME_MIN, NAME_MAX = 2, 64
+DESCRIPTION_MAX = 255
+
+
+class BuiltinRoleRefusal(Forbidden):
+    """A built-in role was to be changed or deleted: 403 on the pages, 409 (the role's state) in the JSON API."""
+
+
+def name_problem(account_id: uuid.UUID, name: str, role_id: uuid.UUID | None = None) -> str | None:
+    """What is wrong with a role name: 2 to 64 characters, unique in the account without regard to case."""
+    if not NAME_MIN <= len(name) <= NAME_MAX:
+        return f"Field must be between {NAME_MIN} and {NAME_MAX} characters long."
+    if queries.role_name_taken(account_id, name, role_id):
+        return "Another role of the account has this name."
+    return None
 
 
 def _values(permissions: Iterable[Permission]) -> list[str]:
@@ -97,8 +113,10 @@ def refusal_to_change(role: Role, actor_permissions: frozenset[Permission]) -> s
 
 
 def ensure_may_change(role: Role, actor_permissions: frozenset[Permission]) -> None:
-    """Raise Forbidden unless the actor may edit or delete the role."""
+    """Raise Forbidden unless the actor may edit or delete the role (BuiltinRoleRefusal for a built-in one)."""
     reason = refusal_to_change(role, actor_permissions)
+    if reason == BUILTIN_REFUSAL:
+        raise BuiltinRoleRefusal(reason)
     if reason:
         raise Forbidden(reason)
 
@@ -204,8 +222,59 @@ def remove_role(user: User, role: Role, *, actor: User, actor_permissions: froze
     if user.id == actor.id:
         _ensure_keeps_roles_write(actor, role.id, permissions_of(role), held_after=False)
     db.session.delete(assignment)
-    # Forget it in live sessions too, so that granting it again later does not silently reactivate it.
-    for login_session in db.session.scalars(select(LoginSession).where(LoginSession.user_id == user.id)):
-        if str(role.id) in login_session.active_role_ids:
-            login_session.active_role_ids = [r for r in login_session.active_role_ids if r != str(role.id)]
+    _forget_in_sessions(user, {role.id})
     record("role.revoke", user, actor=actor, changes={"role": role.name})
+
+
+def _forget_in_sessions(user: User, role_ids: set[uuid.UUID]) -> None:
+    """Deactivate taken-away roles in the user's live sessions, so that granting one again later does not
+    silently reactivate it."""
+    gone = {str(role_id) for role_id in role_ids}
+    for login_session in db.session.scalars(select(LoginSession).where(LoginSession.user_id == user.id)):
+        if gone & set(login_session.active_role_ids):
+            login_session.active_role_ids = [r for r in login_session.active_role_ids if r not in gone]
+
+
+def replace_roles(user: User, roles: list[Role], default_ids: set[uuid.UUID], *, actor: User,
+                  actor_permissions: frozenset[Permission]) -> dict[str, list[str]]:
+    """Make the user's roles exactly `roles`, those in default_ids default (seed 002's PUT): one audit event.
+
+    Each role granted, taken away or re-flagged passes the checks of a single grant or removal (the rank rule,
+    no escalation, not the actor's last roles:write); an invited person's roles are their invitation's.
+    Returns what changed: granted, revoked, made default, made not default (role names).
+    """
+    if user.status == UserStatus.PENDING:
+        raise Conflict(f"{user.email} has not accepted their invitation yet: change the roles of the invitation.")
+    policy.ensure_may_act_on(actor, actor_permissions, user)
+    held = {assignment.role_id: assignment for assignment in
+            db.session.scalars(select(RoleAssignment).where(RoleAssignment.user_id == user.id))}
+    wanted = {role.id: role for role in roles}
+    granted = [role for role in roles if role.id not in held]
+    revoked = [assignment for role_id, assignment in held.items() if role_id not in wanted]
+    flagged = [held[role.id] for role in roles
+               if role.id in held and held[role.id].is_default != (role.id in default_ids)]
+    for role in [*granted, *(a.role for a in revoked), *(a.role for a in flagged)]:
+        _ensure_may_assign(user, role, actor, actor_permissions)
+    if user.id == actor.id and not actor.is_owner:
+        after = frozenset().union(*(permissions_of(role) for role in roles))
+        before = frozenset().union(*(permissions_of(a.role) for a in held.values()))
+        if Permission.ROLES_WRITE in before and Permission.ROLES_WRITE not in after:
+            raise Invalid("This change would take the roles:write permission away from you: it is your last role "
+                          "that has it. Ask the owner or another administrator to make it.")
+    for role in granted:
+        db.session.add(RoleAssignment(user_id=user.id, role_id=role.id, is_default=role.id in default_ids))
+    for assignment in revoked:
+        db.session.delete(assignment)
+    for assignment in flagged:
+        assignment.is_default = not assignment.is_default
+    _forget_in_sessions(user, {a.role_id for a in revoked})
+    changes = {
+        "granted": sorted(role.name for role in granted),
+        "revoked": sorted(a.role.name for a in revoked),
+        "made_default": sorted(a.role.name for a in flagged if a.is_default),
+        "made_not_default": sorted(a.role.name for a in flagged if not a.is_default),
+    }
+    if any(changes.values()):
+        user.updated_at = utcnow()  # the user's version moves: an ETag read before the change no longer matches
+        record("role.replace", user, actor=actor, changes=changes)
+    return changes

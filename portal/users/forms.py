@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import (
     BooleanField,
     EmailField,
@@ -21,7 +20,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from portal import db
+from portal.field_rules import PASSWORDS_DIFFER
 from portal.forms import (
     VERSION_MESSAGE,
     GoodPassword,
@@ -33,17 +32,15 @@ from portal.forms import (
     valid_email,
 )
 from portal.models import User
+from portal.users import queries
+from portal.users.services import password_context
 
 
-def _unique_in_account(column: str, label: str) -> Any:
+def _unique_in_account(column: str) -> Any:
     def check(form: UserProfileForm, field: Any) -> None:
-        if not field.data:
-            return
-        statement = select(User.id).where(User.account_id == form.account_id, getattr(User, column) == field.data)
-        if form.user_id is not None:
-            statement = statement.where(User.id != form.user_id)
-        if db.session.scalar(statement) is not None:
-            raise ValidationError(f"This {label} is already taken in this account.")
+        problem = queries.taken_problem(form.account_id, column, field.data, form.user_id) if field.data else None
+        if problem:
+            raise ValidationError(problem)
 
     return check
 
@@ -58,8 +55,8 @@ class MultiCheckboxField(SelectMultipleField):
 class UserProfileForm(ProfileFieldsForm):
     """The profile of seed 001; uniqueness is checked within the account given to the constructor."""
 
-    login = StringField("Login", [*login_rules(), _unique_in_account("login", "login")], filters=[lower])
-    email = EmailField("Email", [DataRequired(), valid_email, _unique_in_account("email", "email")], filters=[lower])
+    login = StringField("Login", [*login_rules(), _unique_in_account("login")], filters=[lower])
+    email = EmailField("Email", [DataRequired(), valid_email, _unique_in_account("email")], filters=[lower])
 
     def __init__(self, *args: Any, account_id: uuid.UUID, user_id: uuid.UUID | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -74,7 +71,7 @@ class UserProfileForm(ProfileFieldsForm):
 class UserCreateForm(UserProfileForm):
     password = PasswordField("Password", [DataRequired(), GoodPassword("login", "email")])
     password_confirmation = PasswordField(
-        "Repeat the password", [DataRequired(), EqualTo("password", message="The two passwords differ.")]
+        "Repeat the password", [DataRequired(), EqualTo("password", message=PASSWORDS_DIFFER)]
     )
     temporary = BooleanField("Temporary: they choose a new one at their next sign-in", default=True)
     roles = MultiCheckboxField("Roles", coerce=str)
@@ -87,13 +84,13 @@ class UserEditForm(UserProfileForm):
 class SetPasswordForm(FlaskForm):
     password = PasswordField("New password", [DataRequired(), GoodPassword()])
     password_confirmation = PasswordField(
-        "Repeat the password", [DataRequired(), EqualTo("password", message="The two passwords differ.")]
+        "Repeat the password", [DataRequired(), EqualTo("password", message=PASSWORDS_DIFFER)]
     )
     temporary = BooleanField("Temporary: they choose a new one at their next sign-in", default=True)
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.password_context = [user.login, user.email]
+        self.password_context = password_context(user)
 
 
 class ResetMfaForm(FlaskForm):

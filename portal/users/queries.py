@@ -10,7 +10,7 @@ from datetime import timedelta
 from math import isqrt
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, tuple_, union, union_all
+from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, tuple_, union, union_all
 from sqlalchemy.orm import InstrumentedAttribute
 
 from portal import db
@@ -306,6 +306,44 @@ class UserRow:
     group_count: int
 
 
+@dataclass(frozen=True)
+class HeldRoleName:
+    """A role a user holds (or, while invited, will hold), by name."""
+
+    name: str
+    is_default: bool
+    invited: bool = False
+
+    @property
+    def label(self) -> str:
+        """The name as the list shows it: "(not default)" or "(invited)" after it where that applies."""
+        return self.name + (" (invited)" if self.invited else "" if self.is_default else " (not default)")
+
+
+def role_names_by_user(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[HeldRoleName]]:
+    """The roles of each user by name, in one statement: held ones, and a pending user's invited ones (which
+    become default roles on accepting: what they rank by until then)."""
+    roles: dict[uuid.UUID, list[HeldRoleName]] = defaultdict(list)
+    if not ids:
+        return roles
+    held = (
+        select(RoleAssignment.user_id.label("user_id"), Role.name.label("name"),
+               RoleAssignment.is_default.label("is_default"), literal(False).label("invited"))
+        .join(Role, Role.id == RoleAssignment.role_id)
+        .where(RoleAssignment.user_id.in_(ids))
+    )
+    invited = (
+        select(Invitation.user_id, Role.name, literal(True), literal(True))
+        .join(InvitationRole, InvitationRole.invitation_id == Invitation.id)
+        .join(Role, Role.id == InvitationRole.role_id)
+        .where(Invitation.user_id.in_(ids), Invitation.status == InvitationStatus.PENDING.value)
+    )
+    both = union_all(held, invited).subquery()
+    for user_id, name, is_default, is_invited in db.session.execute(select(both).order_by(both.c.name)):
+        roles[user_id].append(HeldRoleName(name, bool(is_default), bool(is_invited)))
+    return roles
+
+
 def with_details(users: Sequence[Any]) -> list[UserRow]:
     """Roles and group counts for a page of users: two queries, whatever the page size. A pending user's roles
     are those of their invitation, marked "(invited)": what they rank by until they accept."""
@@ -313,21 +351,8 @@ def with_details(users: Sequence[Any]) -> list[UserRow]:
     roles: dict[uuid.UUID, list[str]] = defaultdict(list)
     groups: dict[uuid.UUID, int] = {}
     if ids:
-        held = (
-            select(RoleAssignment.user_id.label("user_id"), Role.name.label("name"),
-                   case((RoleAssignment.is_default, literal("")), else_=literal(" (not default)")).label("note"))
-            .join(Role, Role.id == RoleAssignment.role_id)
-            .where(RoleAssignment.user_id.in_(ids))
-        )
-        invited = (
-            select(Invitation.user_id, Role.name, literal(" (invited)"))
-            .join(InvitationRole, InvitationRole.invitation_id == Invitation.id)
-            .join(Role, Role.id == InvitationRole.role_id)
-            .where(Invitation.user_id.in_(ids), Invitation.status == InvitationStatus.PENDING.value)
-        )
-        both = union_all(held, invited).subquery()
-        for user_id, name, note in db.session.execute(select(both).order_by(both.c.name)):
-            roles[user_id].append(f"{name}{note}")
+        for user_id, names in role_names_by_user(ids).items():
+            roles[user_id] = [held.label for held in names]
         groups = dict(
             db.session.execute(  # type: ignore[arg-type]
                 select(GroupMember.user_id, func.count())
@@ -349,6 +374,25 @@ def user_in_account(account_id: uuid.UUID, user_id: uuid.UUID) -> User:
     if user is None:
         raise NotFound("No such user in this account.")
     return user
+
+
+def user_by_reference(account_id: uuid.UUID, reference: str) -> User:
+    """The user named by id or by login in this account (seed 001: "either the login or id"); NotFound else."""
+    try:
+        return user_in_account(account_id, uuid.UUID(reference))
+    except ValueError:
+        return user_by_login(account_id, reference)
+
+
+def taken_problem(account_id: uuid.UUID, column: str, value: str, except_user_id: uuid.UUID | None = None
+                  ) -> str | None:
+    """"This login/email is already taken in this account." when another user of the account has the value."""
+    statement = select(User.id).where(User.account_id == account_id, getattr(User, column) == value)
+    if except_user_id is not None:
+        statement = statement.where(User.id != except_user_id)
+    if db.session.scalar(statement.limit(1)) is not None:
+        return f"This {column} is already taken in this account."
+    return None
 
 
 def user_by_login(account_id: uuid.UUID, login: str) -> User:

@@ -23,7 +23,7 @@ from portal.email_changes import services as email_changes
 from portal.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from portal.mail.notices import security_notice
 from portal.me import credentials
-from portal.models import EmailChange, GroupMember, Role, RoleAssignment, User, UserStatus
+from portal.models import EmailChange, Group, GroupMember, Role, RoleAssignment, User, UserStatus
 from portal.permissions import Permission
 from portal.roles import policy
 
@@ -75,6 +75,22 @@ def _ensure_not_owner_or_self(actor: Actor, target: User, verb: str) -> None:
         raise Invalid(f"You cannot {verb} yourself.")
 
 
+def password_context(user: User) -> list[str]:
+    """Words a password set for the user must not be built from (SECURITY P4): their login and email."""
+    return [user.login, user.email]
+
+
+def ensure_free(account_id: uuid.UUID, profile: dict[str, str], user_id: uuid.UUID | None = None) -> None:
+    """Invalid (naming the field) when the profile's login or email is another user's in the account."""
+    from portal.users.queries import taken_problem  # the read side imports nothing of this module
+
+    for column in ("login", "email"):
+        value = profile.get(column)
+        problem = taken_problem(account_id, column, value, user_id) if value else None
+        if problem:
+            raise Invalid(problem, field=column)
+
+
 def _roles_in_account(account_id: uuid.UUID, role_ids: Sequence[str]) -> list[Role]:
     ids = []
     for raw in role_ids:
@@ -97,11 +113,25 @@ def create_user(
     temporary: bool,
     role_ids: Sequence[str],
     actor: Actor,
+    groups: Sequence[Group] = (),
 ) -> User:
-    """A new active user with a password (temporary by default: SECURITY P6) and roles."""
+    """A new active user with a password (temporary by default: SECURITY P6), roles and groups: one audit event.
+
+    Setting someone's password takes users:password (P6); granting roles takes roles:write and only roles
+    whose permissions the actor holds (A4); joining groups takes groups:write.
+    """
+    if Permission.USERS_PASSWORD not in actor.permissions:
+        raise Forbidden("Creating a user with a password needs the users:password permission.")
     roles = _roles_in_account(account_id, role_ids)
     for role in roles:
         policy.ensure_may_grant(actor.permissions, role)
+    if roles and Permission.ROLES_WRITE not in actor.permissions:
+        raise Forbidden("Granting roles needs the roles:write permission.")
+    if groups and Permission.GROUPS_WRITE not in actor.permissions:
+        raise Forbidden("Adding a user to groups needs the groups:write permission.")
+    if any(group.account_id != account_id for group in groups):
+        raise NotFound("No such group in this account.")
+    ensure_free(account_id, profile)
     user = User(
         account_id=account_id,
         status=UserStatus.ACTIVE.value,
@@ -113,10 +143,12 @@ def create_user(
     db.session.flush()
     for role in roles:
         db.session.add(RoleAssignment(user_id=user.id, role_id=role.id, is_default=True))
+    db.session.add_all(GroupMember(group_id=group.id, user_id=user.id) for group in groups)
     record(
         "user.create",
         user,
-        changes={**{k: v for k, v in profile.items() if v}, "roles": sorted(r.name for r in roles), "password": True},
+        changes={**{k: v for k, v in profile.items() if v}, "roles": sorted(r.name for r in roles), "password": True,
+                 **({"groups": sorted(g.name for g in groups)} if groups else {})},
     )
     return user
 
@@ -140,6 +172,7 @@ def update_profile(user: User, profile: dict[str, str], expected_version: int, a
         raise EditConflict(user)
     new_email = profile.get("email", user.email)
     fields = {k: v for k, v in profile.items() if k != "email"}
+    ensure_free(user.account_id, fields, user.id)
     changes = {k: [getattr(user, k), v] for k, v in fields.items() if getattr(user, k) != v}
     for key, (_old, new) in changes.items():
         setattr(user, key, new)
@@ -149,10 +182,11 @@ def update_profile(user: User, profile: dict[str, str], expected_version: int, a
         except StaleDataError:
             db.session.rollback()
             raise EditConflict(db.session.get(User, user.id) or user) from None
-        record("user.update", user, changes=changes)
     email_change = None
-    if new_email != user.email:
-        email_change = email_changes.request_change(user, new_email, actor.user)
+    if new_email != user.email:  # one audit event for the whole save: the request names the other changes too
+        email_change = email_changes.request_change(user, new_email, actor.user, also_changed=changes)
+    elif changes:
+        record("user.update", user, changes=changes)
     return ProfileUpdate(changes, email_change)
 
 

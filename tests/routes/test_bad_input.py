@@ -120,15 +120,18 @@ def test_numbers_past_any_page_are_clamped(portal: Portal, a: Tenant, owner: Cli
         assert owner.get(f"{url}?{query}", hx=True).status_code == 200, (url, query)
 
 
-def test_the_api_clamps_numbers_too(portal: Portal, a: Tenant) -> None:
+def test_the_api_refuses_numbers_out_of_range_per_field(portal: Portal, a: Tenant) -> None:
     from tests.routes.test_api import bearer, key_for
 
     headers = bearer(key_for(portal, a.admin))
     client = portal.app.test_client()
-    last = client.get(f"/api/v1/accounts/{a.id}/users?from={HUGE}&take={HUGE}", headers=headers)
-    assert last.status_code == 200
-    assert last.json is not None and last.json["users"] == [] and last.json["pageSize"] == 100
-    assert client.get(f"/api/v1/accounts/{a.id}/users?from=-{HUGE}", headers=headers).status_code == 200
+    # The API's contract (API.md) bounds `from` and `take`: out of range is a 422 naming each field, never a 500.
+    both = client.get(f"/api/v1/accounts/{a.id}/users?from={HUGE}&take={HUGE}", headers=headers)
+    assert both.status_code == 422 and both.json is not None
+    assert [(e["code"], e["field"]) for e in both.json["errors"]] == [("InvalidArgument", "from"),
+                                                                      ("InvalidArgument", "take")]
+    below = client.get(f"/api/v1/accounts/{a.id}/users?from=-{HUGE}", headers=headers)
+    assert below.status_code == 422 and below.json is not None and below.json["errors"][0]["field"] == "from"
 
 
 @pytest.mark.parametrize("version", [HUGE, "2147483648", "²", "-1"])

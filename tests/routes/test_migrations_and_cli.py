@@ -88,3 +88,44 @@ def test_the_sign_in_name_migration_names_existing_accounts(tmp_path: object) ->
     assert [names[i] for i in ids] == ["acme", "acme-2", "account", "cafe-zurich"]
     assert "trg_accounts_user_counts" in triggers
     engine.dispose()
+
+
+def test_the_api_migration_gives_existing_keys_every_permission(tmp_path: object) -> None:
+    """Keys made before scopes keep working: they get the whole catalogue (bounded, as every key, by their
+    owner's default roles); earlier audit events are marked as made on the pages."""
+    import json
+    import uuid
+    from pathlib import Path
+
+    from sqlalchemy import text
+
+    from portal import migrate
+    from portal.permissions import Permission
+    from tests.conftest import make_test_app
+
+    app = make_test_app(f"sqlite:///{Path(str(tmp_path)) / 'old.db'}")
+    migrate.upgrade(app, "467c289d28a3")
+    engine = app.extensions["portal.engine"]
+    account, user = uuid.uuid4().hex, uuid.uuid4().hex
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO accounts (id, name, sign_in_name, require_mfa, created_at) "
+                                "VALUES (:id, 'Old', 'old', 0, '2026-01-01 00:00:00')"), {"id": account})
+        connection.execute(text("INSERT INTO users (id, account_id, login, email, first_name, last_name, company_name, "
+                                "address, postal_code, city, state, country, phone, must_change_password, status, "
+                                "is_owner, is_sso, mfa_enabled, version, created_at, updated_at) VALUES (:id, :a, "
+                                "'old', 'old@example.com', '', '', '', '', '', '', '', '', '', 0, 'active', 1, 0, 0, "
+                                "1, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"), {"id": user, "a": account})
+        connection.execute(text("INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at) VALUES "
+                                "(:id, :u, 'ci', 'ap_x', 'h', '2026-01-01 00:00:00')"), {"id": uuid.uuid4().hex,
+                                                                                       "u": user})
+        connection.execute(text("INSERT INTO audit_events (id, account_id, actor_label, action, target_type, "
+                                "target_id, target_label, changes, ip_address, user_agent, correlation_id, "
+                                "created_at) VALUES (:id, :a, 'old', 'user.update', '', '', '', '{}', '', '', '', "
+                                "'2026-01-01 00:00:00')"), {"id": uuid.uuid4().hex, "a": account})
+    migrate.upgrade(app)
+    with engine.connect() as connection:
+        scopes = connection.execute(text("SELECT scopes FROM api_keys")).scalar_one()
+        via = connection.execute(text("SELECT via, api_key_name FROM audit_events")).one()
+    assert json.loads(scopes) == [p.value for p in Permission]
+    assert tuple(via) == ("web", "")
+    engine.dispose()

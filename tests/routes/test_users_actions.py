@@ -442,3 +442,15 @@ def test_password_set_and_mfa_reset_notify_the_user(portal: Portal, a: Tenant) -
     assert ("member-a@example.com", "An administrator set your password") in subjects
     assert ("member-a@example.com", "Your two-step sign-in was reset") in subjects
     assert all("a brand new secret phrase" not in body for _, _, body in mails)
+
+
+def test_granting_roles_at_creation_takes_roles_write(portal: Portal, a: Tenant) -> None:
+    """One rule for the page and the API (portal.users.services.create_user): a user-manager, who cannot grant
+    roles on the user page, is not offered them on the new-user page either, and cannot post them."""
+    member = portal.scalar(select(Role.id).where(Role.account_id == a.id, Role.name == "member"))
+    client = portal.client(a.user_manager)
+    assert 'name="roles"' not in client.get(url(a, "/new")).get_data(as_text=True)
+    assert 'name="roles"' in portal.client(a.admin).get(url(a, "/new")).get_data(as_text=True)
+    response = client.post(url(a), {**NEW, "roles": [str(member)]})
+    assert response.status_code == 403 and "roles:write" in response.get_data(as_text=True)
+    assert client.post(url(a), NEW).status_code == 303

@@ -1,0 +1,168 @@
+"""Groups and their members in the JSON API (seed 003): groups CRUD; members list, add, replace, read, remove.
+
+A member is named by its user's id (seed 003's "account member identifier"). Every change goes through
+portal.groups.services, the service of the groups pages.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import url_for
+
+from portal import db
+from portal.api import schemas
+from portal.api.core import answer, bp, check_version, operation, paging
+from portal.api.errors import ApiError
+from portal.groups import queries, services
+from portal.groups.queries import MemberRow
+from portal.models import Group, User
+from portal.pagination import COUNT_CAP, PageNumbers
+from portal.permissions import Permission
+
+TAGS = ["groups"]
+GROUP = "/accounts/<uuid:account_id>/groups/<uuid:group_id>"
+
+
+class _Numbers(PageNumbers):
+    def __init__(self, start: int, take: int, total: int) -> None:
+        self.start, self.take, self.total = start, take, total
+
+
+def group_model(group: Group, member_count: int) -> schemas.Group:
+    """The API's Group."""
+    return schemas.Group(id=group.id, name=group.name, description=group.description, member_count=member_count,
+                         created_at=group.created_at, version=queries.group_version(group))
+
+
+def member_model(row: MemberRow | User) -> schemas.Member:
+    """The API's Member: the user's id, email and seed 003's status."""
+    if isinstance(row, User):
+        return schemas.Member(id=row.id, email=row.email, status=queries.member_status(row.status))
+    return schemas.Member(id=row.user_id, email=row.email, status=row.status)
+
+
+def _answer(group: Group, status: int = 200, created: bool = False) -> object:
+    db.session.flush()
+    location = url_for("api_v1.get_group", account_id=group.account_id, group_id=group.id) if created else None
+    return answer(group_model(group, queries.member_count(group.id)), status, version=queries.group_version(group),
+                  location=location)
+
+
+def _name(account_id: uuid.UUID, name: str, group_id: uuid.UUID | None = None) -> None:
+    problem = services.name_problem(account_id, name, group_id)
+    if problem:
+        raise ApiError.one(422, problem, field="name")
+
+
+@bp.get("/accounts/<uuid:account_id>/groups")
+@operation(Permission.GROUPS_READ, query=schemas.GroupsQuery, answers={200: schemas.GroupsPage}, tags=TAGS)
+def list_groups(account_id: uuid.UUID, query: schemas.GroupsQuery) -> object:
+    """List the groups by name, with their member counts; `q` searches a part of the name."""
+    page = queries.list_groups(account_id, (query.q or "").strip(), query.from_, query.take)
+    numbers = _Numbers(query.from_, query.take, page.total)
+    return answer(schemas.GroupsPage(
+        groups=[group_model(row.group, row.member_count) for row in page.rows],
+        **paging(numbers, next_args={"from": page.next_start} if page.next_start is not None else None)))
+
+
+@bp.post("/accounts/<uuid:account_id>/groups")
+@operation(Permission.GROUPS_WRITE, body=schemas.GroupCreate, answers={201: schemas.Group}, errors=(409,),
+           tags=TAGS)
+def create_group(account_id: uuid.UUID, body: schemas.GroupCreate) -> object:
+    """Create a group (its name unique in the account, any case)."""
+    _name(account_id, body.name)
+    return _answer(services.create_group(account_id, body.name, body.description), 201, created=True)
+
+
+@bp.get(GROUP)
+@operation(Permission.GROUPS_READ, answers={200: schemas.Group}, tags=TAGS)
+def get_group(account_id: uuid.UUID, group_id: uuid.UUID) -> object:
+    """Read one group."""
+    return _answer(queries.group_in_account(account_id, group_id))
+
+
+@bp.patch(GROUP)
+@operation(Permission.GROUPS_WRITE, body=schemas.GroupUpdate, answers={200: schemas.Group}, errors=(409, 412),
+           tags=TAGS)
+def update_group(account_id: uuid.UUID, group_id: uuid.UUID, body: schemas.GroupUpdate) -> object:
+    """Rename or redescribe a group."""
+    group = queries.group_in_account(account_id, group_id)
+    check_version(queries.group_version(group))
+    name = body.name if body.name is not None else group.name
+    _name(account_id, name, group.id)
+    services.update_group(group, name, body.description if body.description is not None else group.description)
+    return _answer(group)
+
+
+@bp.delete(GROUP)
+@operation(Permission.GROUPS_WRITE, answers={204: None}, errors=(412,), tags=TAGS)
+def delete_group(account_id: uuid.UUID, group_id: uuid.UUID) -> object:
+    """Delete a group; its memberships go with it (the users stay)."""
+    group = queries.group_in_account(account_id, group_id)
+    check_version(queries.group_version(group))
+    services.delete_group(group)
+    return answer(None, 204)
+
+
+@bp.get(GROUP + "/members")
+@operation(Permission.GROUPS_READ, query=schemas.ListQuery, answers={200: schemas.MembersPage}, tags=TAGS)
+def list_members(account_id: uuid.UUID, group_id: uuid.UUID, query: schemas.ListQuery) -> object:
+    """List a group's members, newest first (seed 003); `after` (inside `next`) pages by keyset."""
+    group = queries.group_in_account(account_id, group_id)
+    page = queries.members_page(group, take=query.take, after=query.after, start=query.from_)
+    capped = page.count > COUNT_CAP
+    numbers = _Numbers(page.start, page.take, min(page.count, COUNT_CAP) if capped else page.count)
+    next_args = {"from": page.start + len(page.rows), "after": page.next_cursor} if page.next_cursor else None
+    return answer(schemas.MembersPage(members=[member_model(row) for row in page.rows],
+                                      **paging(numbers, capped=capped, next_args=next_args)))
+
+
+def _people(account_id: uuid.UUID, refs: schemas.MemberRefs) -> list[User]:
+    """The users the items name (by id or email); 422 with nothing changed when one names nobody here."""
+    found = queries.resolve_people(account_id, [ref.entry for ref in refs.root])
+    if found.unknown:
+        shown = ", ".join(found.unknown[:5]) + (f" and {len(found.unknown) - 5} more" if len(found.unknown) > 5
+                                                else "")
+        raise ApiError.one(422, f"Not a user of this account: {shown}.", field="members")
+    return found.users
+
+
+@bp.post(GROUP + "/members")
+@operation(Permission.GROUPS_WRITE, body=schemas.MemberRefs, answers={200: schemas.MemberList}, tags=TAGS)
+def add_members(account_id: uuid.UUID, group_id: uuid.UUID, body: schemas.MemberRefs) -> object:
+    """Add people by `id` or `email` (seed 003); answers the members added (those already in it are left)."""
+    group = queries.group_in_account(account_id, group_id)
+    change = services.add_members(group, _people(account_id, body))
+    return answer(schemas.MemberList([member_model(user) for user in change.added]))
+
+
+@bp.put(GROUP + "/members")
+@operation(Permission.GROUPS_WRITE, body=schemas.MemberRefs, answers={200: schemas.MemberList}, errors=(409,),
+           tags=TAGS)
+def replace_members(account_id: uuid.UUID, group_id: uuid.UUID, body: schemas.MemberRefs) -> object:
+    """Make the group's members exactly these people (seed 003); answers the members now."""
+    group = queries.group_in_account(account_id, group_id)
+    users = _people(account_id, body)
+    services.replace_members(group, users)
+    return answer(schemas.MemberList([member_model(user) for user in users]))
+
+
+@bp.get(GROUP + "/members/<uuid:member_id>")
+@operation(Permission.GROUPS_READ, answers={200: schemas.MemberDetail}, tags=TAGS)
+def get_member(account_id: uuid.UUID, group_id: uuid.UUID, member_id: uuid.UUID) -> object:
+    """One member in detail: when they were added, and their user (seed 003)."""
+    row = queries.member_by_user(queries.group_in_account(account_id, group_id), member_id)
+    return answer(schemas.MemberDetail(
+        id=row.user_id, email=row.email, status=row.status, created_at=row.created_at,
+        user=schemas.MemberUser(id=row.user_id, email=row.email, first_name=row.first_name, last_name=row.last_name)))
+
+
+@bp.delete(GROUP + "/members/<uuid:member_id>")
+@operation(Permission.GROUPS_WRITE, answers={200: schemas.Member}, tags=TAGS)
+def remove_member(account_id: uuid.UUID, group_id: uuid.UUID, member_id: uuid.UUID) -> object:
+    """Take one person out of the group; answers the removed member (seed 003)."""
+    group = queries.group_in_account(account_id, group_id)
+    row = queries.member_by_user(group, member_id)
+    services.remove_member(group, row)
+    return answer(member_model(row))

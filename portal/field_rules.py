@@ -1,0 +1,67 @@
+"""Rules of single fields, shared by the pages' forms (WTForms) and the JSON API (pydantic): one copy each.
+
+Each rule is a function that returns what is wrong with a value (a sentence), or None; the forms wrap
+it as a validator (portal.forms.check), the API calls it while reading a body (portal.api.schemas).
+Lengths are constants both read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from email_validator import EmailNotValidError, validate_email
+
+from portal.auth.passwords import password_problems
+
+LOGIN_MIN, LOGIN_MAX = 3, 32
+LOGIN_PATTERN = r"^[a-z][a-z0-9._-]*$"
+LOGIN_MESSAGE = "Use letters, digits, dots, dashes and underscores, starting with a letter."
+EMAIL_MAX = 90  # seed 003
+PASSWORDS_DIFFER = "The two passwords differ."
+
+# The profile fields of seed 001 besides login and email, and their longest values.
+PROFILE_LIMITS: dict[str, int] = {
+    "first_name": 100,
+    "last_name": 100,
+    "company_name": 100,
+    "address": 255,
+    "postal_code": 20,
+    "city": 100,
+    "state": 100,
+    "country": 100,
+    "phone": 40,
+}
+
+_LOGIN = re.compile(LOGIN_PATTERN)
+
+
+def login_problem(login: str) -> str | None:
+    """A login: 3 to 32 characters, letters, digits, ".", "_", "-", starting with a letter (stored lower-case)."""
+    if not LOGIN_MIN <= len(login) <= LOGIN_MAX:
+        return f"Field must be between {LOGIN_MIN} and {LOGIN_MAX} characters long."
+    if not _LOGIN.match(login):
+        return LOGIN_MESSAGE
+    return None
+
+
+def email_problem(email: str) -> str | None:
+    """An email address of at most 90 characters (seed 003), checked for form only, not DNS."""
+    if len(email) > EMAIL_MAX:
+        return f"Use at most {EMAIL_MAX} characters."
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as error:
+        return str(error)
+    return None
+
+
+def password_problem(password: str, context: Iterable[str] = ()) -> str | None:
+    """The first problem of a new password under the policy (length, common, context words), or None."""
+    problems = password_problems(password, list(context))
+    return problems[0] if problems else None
+
+
+def confirmation_problem(password: str, confirmation: str) -> str | None:
+    """A password typed twice must be the same twice."""
+    return None if password == confirmation else PASSWORDS_DIFFER
