@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask.testing import FlaskClient
+from itsdangerous import BadSignature
 
 from portal import db
 from portal.auth import mfa
@@ -48,8 +49,8 @@ class Person:
         self._secret = self._session().get("csrf_token")
 
     def keep_token(self) -> None:
-        """After an accepted form: a new token only if the session's CSRF secret changed (it is signed into the
-        token), read from the cookie rather than asked for with a request."""
+        """After an answer: a new token only if the session's CSRF secret changed (it is signed into the token),
+        read from the cookie rather than asked for with a request."""
         if self._session().get("csrf_token") != self._secret:
             self.refresh_token()
 
@@ -61,7 +62,7 @@ class Person:
         serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
         try:
             return dict(serializer.loads(cookie.value))
-        except Exception:  # an unreadable cookie: ask the app
+        except BadSignature:  # not a cookie this app signed: the token gets asked for again
             return {}
 
 
