@@ -26,7 +26,7 @@ from portal.models import (
     Role,
     User,
 )
-from portal.pagination import PageNumbers
+from portal.pagination import OffsetPage
 from portal.permissions import Permission
 from portal.roles.policy import refusal_to_grant
 
@@ -51,7 +51,7 @@ class InvitationRow:
 
 
 @dataclass
-class InvitationPage(PageNumbers):
+class InvitationPage(OffsetPage):
     """One page of the list (`from`/`take`, seed 002's counts)."""
 
     rows: list[InvitationRow]
@@ -59,21 +59,20 @@ class InvitationPage(PageNumbers):
     take: int
     total: int
     status: str
+    q: str = ""
 
     @property
     def has_next(self) -> bool:
         return self.start + len(self.rows) < self.total
 
-    def args(self, start: int) -> dict[str, object]:
-        """Query-string values for the page starting at `start`, keeping the filter."""
-        args: dict[str, object] = {"from": max(0, start), "take": self.take}
-        if self.status:
-            args["status"] = self.status
-        return args
+    def query_args(self) -> dict[str, object]:
+        return {"q": self.q, "status": self.status}
 
 
-def _filtered(account_id: uuid.UUID, status: str, now: datetime) -> Select[Invitation]:
+def _filtered(account_id: uuid.UUID, status: str, now: datetime, q: str = "") -> Select[Invitation]:
     statement = select(Invitation).where(Invitation.account_id == account_id)
+    if q:  # addresses are stored lower-cased
+        statement = statement.where(Invitation.email.contains(q.lower(), autoescape=True))
     if status == InvitationStatus.PENDING:
         statement = statement.where(Invitation.status == InvitationStatus.PENDING.value, Invitation.expires_at > now)
     elif status == InvitationStatus.EXPIRED:
@@ -121,14 +120,17 @@ def _with_inviter_and_email(statement: Select[Invitation]) -> Select[Invitation,
     )
 
 
-def invitation_page(account_id: uuid.UUID, status: str, start: int, take: int, now: datetime) -> InvitationPage:
-    """A page of the account's invitations, newest first, in three statements whatever its size.
+def invitation_page(account_id: uuid.UUID, status: str, start: int, take: int, now: datetime,
+                    q: str = "") -> InvitationPage:
+    """A page of the account's invitations, newest first, in three statements whatever its size; `q`
+    narrows it to the addresses that contain it.
 
     Ordered by (created_at, id) within the account: served by ix_invitations_account_id_created_at,
     or by ix_invitations_account_id_status_created_at when filtered by status.
     """
     status = status if status in FILTERS else ""
-    filtered = _filtered(account_id, status, now)
+    q = q.strip()[:90]
+    filtered = _filtered(account_id, status, now, q)
     rows = db.session.execute(
         _with_inviter_and_email(filtered)
         .order_by(Invitation.created_at.desc(), Invitation.id.desc())
@@ -136,7 +138,7 @@ def invitation_page(account_id: uuid.UUID, status: str, start: int, take: int, n
         .limit(take)
     ).all()
     total = db.session.scalar(select(func.count()).select_from(filtered.subquery())) or 0
-    return InvitationPage(_rows(rows, now), start, take, total, status)
+    return InvitationPage(_rows(rows, now), start, take, total, status, q)
 
 
 def invitation_row(account_id: uuid.UUID, invitation_id: uuid.UUID, now: datetime) -> InvitationRow:

@@ -9,11 +9,11 @@ from sqlalchemy import func, select
 
 from portal import db
 from portal.models import OutboxEmail
-from portal.pagination import PageNumbers
+from portal.pagination import OffsetPage
 
 
 @dataclass
-class OutboxPage(PageNumbers):
+class OutboxPage(OffsetPage):
     """One page of the outbox (`from`/`take` as every list)."""
 
     emails: list[OutboxEmail]

@@ -102,6 +102,7 @@ MATRIX: dict[str, str] = {
     "GET accounts.users.confirm_delete":             "L    D    A    D    D    A    A    N",
     "POST accounts.users.delete":                    "L    D    A    D    D    A    A    N",
     "DELETE accounts.users.delete_by_verb":          "L    D    A    D    D    A    A    N",
+    "GET accounts.users.disable":                    "L    D    A    D    D    A    A    N",
     "POST accounts.users.disable":                   "L    D    A    D    D    A    A    N",
     "POST accounts.users.enable":                    "L    D    A    D    D    A    A    N",
     "POST accounts.users.bulk":                      "L    D    A    D    D    A    A    N",
@@ -135,6 +136,7 @@ MATRIX: dict[str, str] = {
     "POST accounts.invitations.edit":                "L    D    A    D    D    A    A    N",
     "POST accounts.invitations.resend":              "L    D    A    D    D    A    A    N",
     "POST accounts.invitations.retry":               "L    D    A    D    D    A    A    N",
+    "GET accounts.invitations.revoke":               "L    D    A    D    D    A    A    N",
     "POST accounts.invitations.revoke":              "L    D    A    D    D    A    A    N",
     # The outbox: the owner only (the route needs account:manage, and then the owner)
     "GET accounts.outbox.index":                     "L    D    D    D    D    D    A    N",
@@ -153,6 +155,7 @@ MATRIX: dict[str, str] = {
     "POST accounts.groups.add_members":              "L    D    D    A    D    A    A    N",
     "GET accounts.groups.replace_members":           "L    D    D    A    D    A    A    N",
     "POST accounts.groups.replace_members":          "L    D    D    A    D    A    A    N",
+    "GET accounts.groups.remove_member":             "L    D    D    A    D    A    A    N",
     "POST accounts.groups.remove_member":            "L    D    D    A    D    A    A    N",
     "DELETE accounts.groups.delete_member":          "L    D    D    A    D    A    A    N",
 }

@@ -361,7 +361,7 @@ def test_foreign_and_unknown_invitation_ids_are_the_same_404(portal: Portal, ten
 
 def _normalise(response: Any) -> str:
     html = response.get_data(as_text=True)
-    return re.sub(r'(csrf-token" content|nonce)="[^"]+"', "", html)
+    return re.sub(r'(csrf-token" content|nonce|name="csrf_token" value)="[^"]+"', "", html)
 
 
 def test_posts_without_csrf_are_400(portal: Portal, tenant: Tenant) -> None:
@@ -386,7 +386,8 @@ def test_resend_rotates_the_token_resets_the_expiry_and_counts(portal: Portal, t
     client = portal.client(tenant.user_manager)
     response = client.post(url(tenant, f"/{invitation.id}/resend"))
     assert response.status_code == 303
-    assert "is sent again; the old link no longer works." in client.get(url(tenant)).get_data(as_text=True)
+    assert "Sent again to p0@example.com; the old link no longer works." in client.get(url(tenant)).get_data(
+        as_text=True)
     after = portal.get(Invitation, invitation.id)
     assert after.sent_count == 2 and after.token_hash != invitation.token_hash
     assert after.expires_at > clock.now() + timedelta(days=6, hours=23)
@@ -520,3 +521,49 @@ def test_the_daily_limit_stops_a_runaway_script(portal: Portal, tenant: Tenant, 
     # Another account has its own limit.
     other = portal.tenant("B")
     assert invite(portal.client(other.admin), other, "b1@example.com").status_code == 303
+
+
+# --- issue 17: asking first, feedback in place, search by email ------------------------------------------------
+
+
+def test_revoke_asks_first_without_javascript(portal: Portal, tenant: Tenant) -> None:
+    [invitation] = _invite_several(portal, tenant, 1)
+    client = portal.client(tenant.user_manager)
+    revoke_url = url(tenant, f"/{invitation.id}/revoke")
+    listed = client.get(url(tenant)).get_data(as_text=True)
+    assert re.search(rf'<form method="get" action="{revoke_url}"[^>]*hx-post="{revoke_url}"', listed)
+    page = client.get(revoke_url)
+    body = " ".join(page.get_data(as_text=True).split())
+    assert page.status_code == 200 and "Revoke the invitation to p0@example.com?" in body
+    assert f'<form method="post" action="{revoke_url}">' in body
+    assert portal.get(Invitation, invitation.id).status == "pending"
+    assert portal.client(tenant.member).get(revoke_url).status_code == 403
+    other = portal.tenant("B")
+    assert portal.client(other.admin).get(f"/accounts/{other.id}/invitations/{invitation.id}/revoke").status_code \
+        == 404
+
+
+def test_resend_and_revoke_in_place_say_what_happened(portal: Portal, tenant: Tenant) -> None:
+    [invitation] = _invite_several(portal, tenant, 1)
+    client = portal.client(tenant.admin)
+    resent = client.post(url(tenant, f"/{invitation.id}/resend"), hx=True).get_data(as_text=True)
+    assert resent.lstrip().startswith(f'<tr id="invitation-{invitation.id}">')
+    assert '<small class="note">Sent again to p0@example.com; the old link no longer works.</small>' in resent
+    assert '<div id="messages" hx-swap-oob="innerHTML">' in resent and "2×" in resent
+    revoked = client.post(url(tenant, f"/{invitation.id}/revoke"), hx=True).get_data(as_text=True)
+    assert 'data-focus tabindex="-1">Revoked the invitation to p0@example.com.</small>' in revoked
+
+
+def test_invitations_are_searchable_by_email(portal: Portal, tenant: Tenant) -> None:
+    client = portal.client(tenant.admin)
+    for address in ("ada@example.com", "grace@navy.example.com", "alan@example.org"):
+        assert invite(client, tenant, address).status_code == 303
+
+    def listed(query: str, hx: bool = False) -> list[str]:
+        return _emails_listed(client.get(url(tenant, query), hx=hx).get_data(as_text=True))
+
+    assert sorted(listed("?q=example.com")) == ["ada@example.com", "grace@navy.example.com"]
+    assert listed("?q=GRACE", hx=True) == ["grace@navy.example.com"]
+    assert listed("?q=%25") == []  # not a pattern
+    body = client.get(url(tenant, "?q=a&take=1")).get_data(as_text=True)
+    assert f'href="{url(tenant, "?q=a&amp;from=1&amp;take=1")}"' in body  # paging keeps the search
