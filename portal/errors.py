@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, make_response, render_template, request
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from portal.rendering import render, retarget_to_messages, wants_fragment
@@ -71,7 +72,28 @@ def _domain_error(error: DomainError) -> Response:
     return error_page(error.status, error.title, error.message)
 
 
+def _schema_missing(error: Exception) -> bool:
+    """Whether a database error comes from a schema that was never built (or is behind the code)."""
+    if not isinstance(error, DBAPIError):
+        return False
+    from portal import db, migrate
+
+    db.session.remove()  # the failed transaction goes; nothing else may use it
+    try:
+        return migrate.schema_is_behind(current_app)
+    except Exception:  # the database itself is out of reach: the plain 500 says enough
+        return False
+
+
+def _not_migrated() -> Response:
+    """A page that says what to do, drawn without the database (the layout would ask it who is signed in)."""
+    current_app.logger.error("The database schema is missing or out of date: run `flask portal migrate`.")
+    return make_response(render_template("errors/not_migrated.html"), 503)
+
+
 def _unexpected(error: Exception) -> Response:
+    if _schema_missing(error):
+        return _not_migrated()
     current_app.logger.exception("Unhandled error on %s %s", request.method, request.path)
     return error_page(500, "Internal Server Error", MESSAGES[500])
 

@@ -26,3 +26,13 @@ def upgrade(app: Flask, revision: str = "head") -> None:
         warnings.filterwarnings("ignore", message="Skipped unsupported reflection of expression-based index")
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def schema_is_behind(app: Flask) -> bool:
+    """Whether the database was never migrated, or is behind the newest migration."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    with app.extensions["portal.engine"].connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision() != head

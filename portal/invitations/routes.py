@@ -39,7 +39,7 @@ def _offer(form: InviteForm | InvitationEditForm) -> None:
 def new() -> ResponseReturnValue:
     form = InviteForm()
     _offer(form)
-    return render("invitations/new.html", form=form, outcome=None)
+    return render("invitations/new.html", form=form, outcome=None, review=None)
 
 
 @bp.post("")
@@ -48,7 +48,12 @@ def create() -> ResponseReturnValue:
     form = InviteForm()
     _offer(form)
     if not form.validate_on_submit():
-        return render("invitations/new.html", "invite_form", status=422, form=form, outcome=None)
+        return render("invitations/new.html", "invite_form", status=422, form=form, outcome=None, review=None)
+    if form.needs_review:  # "Invite 12 people as member to Support?" before anything is sent
+        form.reviewed.data = form.fingerprint()
+        roles, groups = form.chosen_names()
+        return render("invitations/new.html", "invite_form", form=form, outcome=None,
+                      review={"addresses": form.addresses, "roles": roles, "groups": groups})
     outcome = services.invite(g.account, current_user, g.permissions, form.addresses, form.roles.data or [],
                               form.groups.data or [])
     db.session.commit()
@@ -59,8 +64,9 @@ def create() -> ResponseReturnValue:
         return redirect_after_post(url_for(".index"))
     # The refused addresses stay in the box, each with its reason, to be fixed and sent again.
     form.emails.data = "\n".join(refusal.address for refusal in outcome.refused)
+    form.reviewed.data = ""
     return render("invitations/new.html", "invite_form", status=200 if outcome.invited else 422, form=form,
-                  outcome=outcome)
+                  outcome=outcome, review=None)
 
 
 @bp.route("/<uuid:invitation_id>/edit", methods=["GET", "POST"])

@@ -12,6 +12,7 @@ from sqlalchemy import Row, select
 from werkzeug.datastructures import MultiDict
 
 from portal import db
+from portal.accounts import ownership
 from portal.audit.queries import recent_events_for
 from portal.auth.lockout import lockout_status
 from portal.csv_cells import csv_download
@@ -20,7 +21,7 @@ from portal.groups.queries import user_groups_panel
 from portal.models import Group, Role, User
 from portal.pagination import parse_from, parse_take
 from portal.permissions import Permission, can, require
-from portal.rendering import redirect_after_post, redirect_or_render, render
+from portal.rendering import redirect_after_post, redirect_or_render, render, wants_fragment
 from portal.roles.queries import user_roles_panel
 from portal.users import queries, services
 from portal.users.forms import BulkForm, ResetMfaForm, SetPasswordForm, UserCreateForm, UserEditForm
@@ -86,7 +87,9 @@ def _list_context(
 @bp.get("/users")
 @require(Permission.USERS_READ)
 def index() -> ResponseReturnValue:
-    return render("users/index.html", "users_table", **_list_context(request.args))
+    # An ownership offer shows here too: an admin lands on this page after signing in.
+    offer = None if wants_fragment() else ownership.transfer_offered_to(current_user)
+    return render("users/index.html", "users_table", offer=offer, **_list_context(request.args))
 
 
 @bp.get("/users.csv")

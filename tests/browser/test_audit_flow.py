@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 
+from tests.browser._signin import submit_sign_in
 from tests.helpers import PASSWORD, Portal
 
 pytestmark = pytest.mark.browser
@@ -16,9 +17,7 @@ pytestmark = pytest.mark.browser
 
 def _sign_in(page: Page, base_url: str, login: str, password: str) -> None:
     page.goto(f"{base_url}/login")
-    page.get_by_label("Login or email").fill(login)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    submit_sign_in(page, login, password)
 
 
 def test_owner_reads_and_filters_the_audit_log(page: Page, base_url: str, portal: Portal,

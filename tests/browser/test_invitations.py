@@ -13,8 +13,9 @@ from playwright.sync_api import Browser, Page, expect
 
 from portal import db
 from portal.mail import delivery
+from tests.browser._signin import sign_in
 from tests.conftest import SmtpServer
-from tests.helpers import INVITE_LINK, PASSWORD, Portal, make_group
+from tests.helpers import INVITE_LINK, Portal, make_group
 
 pytestmark = pytest.mark.browser
 
@@ -36,17 +37,14 @@ def _run_mail_worker(app: Flask) -> None:
 
 
 def _sign_in(page: Page, base_url: str, login: str) -> None:
-    page.goto(f"{base_url}/login")
-    page.get_by_label("Login or email").fill(login)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+    sign_in(page, base_url, login)
+    expect(page.get_by_role("heading", name="Users", exact=True)).to_be_visible()
 
 
 def _invite(page: Page, email: str) -> None:
     page.get_by_role("link", name="Invitations").click()
     expect(page.get_by_role("heading", name="Invitations")).to_be_visible()
-    page.get_by_role("button", name="Invite people").click()
+    page.get_by_role("link", name="Invite people").click()
     page.get_by_label("Email addresses").fill(email)
     page.get_by_label("user-manager").check()
     page.get_by_label("Engineering").check()
@@ -103,7 +101,7 @@ def test_invite_receive_accept_and_land_signed_in(page: Page, browser: Browser, 
 
     expect(invitee).to_have_url(re.compile(r"/accounts/[0-9a-f-]{36}/users$"))
     expect(invitee.get_by_text("Welcome to Initech!")).to_be_visible()
-    expect(invitee.locator("nav summary")).to_have_text("Milton Waddams")
+    expect(invitee.locator(".nav-wide summary")).to_have_text("Milton Waddams")
     invitee.screenshot(path=screenshot_dir / "invitation-accepted.png", full_page=True)
 
     # The link is spent; the admin sees the invitation accepted.
@@ -154,7 +152,7 @@ def test_without_smtp_the_owner_follows_the_link_from_the_outbox(page: Page, bro
     make_group(portal, account, "Engineering")
     _sign_in(page, base_url, "alice")
     _invite(page, "chris@example.com")
-    page.get_by_role("button", name="Outbox").click()
+    page.get_by_role("main").get_by_role("link", name="Outbox").click()
     expect(page.get_by_role("heading", name="Outbox")).to_be_visible()
     expect(page.get_by_text("No mail server is configured")).to_be_visible()
     page.get_by_text("Text", exact=True).click()

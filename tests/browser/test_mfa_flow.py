@@ -10,18 +10,16 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from portal.db import utcnow
-from tests.helpers import PASSWORD, Portal
+from tests.browser._signin import sign_in, sign_out, submit_sign_in
+from tests.helpers import Portal
 
 pytestmark = pytest.mark.browser
 
 
 def test_enrol_sign_out_sign_in_with_a_code(page: Page, base_url: str, portal: Portal, screenshot_dir: Path) -> None:
     account, _owner = portal.account("Initech", login="peter")
-    page.goto(f"{base_url}/login")
-    page.get_by_label("Login or email").fill("peter")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+    sign_in(page, base_url, "peter")
+    expect(page.get_by_role("heading", name="Users", exact=True)).to_be_visible()
 
     page.goto(f"{base_url}/me/mfa")
     expect(page.locator("figure.qr svg")).to_be_visible()
@@ -34,13 +32,8 @@ def test_enrol_sign_out_sign_in_with_a_code(page: Page, base_url: str, portal: P
     expect(page.locator("ul.codes li")).to_have_count(10)
     page.screenshot(path=screenshot_dir / "mfa-recovery-codes.png", full_page=True)
 
-    page.locator("nav summary").last.click()
-    page.get_by_role("button", name="Sign out").click()
-    expect(page.get_by_text("You are signed out.")).to_be_visible()
-
-    page.get_by_label("Login or email").fill("peter")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_out(page)
+    submit_sign_in(page, "peter")
     expect(page.get_by_role("heading", name="Two-step sign-in")).to_be_visible()
     page.get_by_label("Code from your authenticator app").fill("000000")
     page.get_by_role("button", name="Continue").click()

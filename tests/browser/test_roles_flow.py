@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.helpers import PASSWORD, Portal
+from tests.browser._signin import sign_in, sign_out
+from tests.helpers import Portal
 
 pytestmark = pytest.mark.browser
 
@@ -23,21 +24,6 @@ AUDITOR = {"users:read", "groups:read", "roles:read", "invitations:read", "audit
 def shown(permissions: set[str]) -> set[str]:
     """The navigation items these permissions show."""
     return {item for item, permission in NAV.items() if permission in permissions}
-
-
-def sign_in(page: Page, base_url: str, login: str) -> None:
-    page.goto(f"{base_url}/login")
-    page.get_by_label("Login or email").fill(login)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/login" not in url)  # htmx signs in, then the browser goes home
-    page.wait_for_load_state()
-
-
-def sign_out(page: Page, name: str) -> None:
-    page.locator("nav summary", has_text=name).click()
-    page.get_by_role("button", name="Sign out").click()
-    expect(page.get_by_text("You are signed out.")).to_be_visible()
 
 
 def nav_items(page: Page) -> set[str]:
@@ -55,7 +41,7 @@ def test_custom_role_granted_and_used(page: Page, base_url: str, portal: Portal,
     page.screenshot(path=screenshot_dir / "roles-list.png", full_page=True)
 
     # A mistake first: htmx swaps the form with the error at the field, nothing is created.
-    page.get_by_role("button", name="New role").click()
+    page.get_by_role("link", name="New role").click()
     page.get_by_label("Name").fill("account-ADMIN")
     page.get_by_label("users:read").check()
     page.get_by_role("button", name="Create the role").click()
@@ -81,7 +67,7 @@ def test_custom_role_granted_and_used(page: Page, base_url: str, portal: Portal,
     expect(panel.get_by_text("Samir Nagheenanajar holds the role Support desk (default).")).to_be_visible()
     expect(panel.locator("tbody tr", has_text="users:read")).to_contain_text("Support desk")
     page.screenshot(path=screenshot_dir / "user-roles-panel.png", full_page=True)
-    sign_out(page, "peter")
+    sign_out(page)
 
     # Samir sees exactly what the role allows.
     sign_in(page, base_url, "samir")
@@ -132,8 +118,8 @@ def test_delete_with_javascript_confirms(page: Page, base_url: str, portal: Port
     page.get_by_label("Name").fill("Short-lived")
     page.get_by_role("button", name="Create the role").click()
     expect(page.get_by_text("Role Short-lived created.")).to_be_visible()
-    page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete Short-lived").click()
     expect(page.get_by_text("Role Short-lived deleted")).to_be_visible()
     expect(page).to_have_url(re.compile(r"/roles$"))
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.browser._signin import sign_out, submit_sign_in
+
 pytestmark = pytest.mark.browser
 
 
@@ -38,17 +40,11 @@ def test_sign_up_sign_out_sign_in(page: Page, base_url: str, screenshot_dir: Pat
     expect(page.get_by_text("Welcome! Your account Initech is ready.")).to_be_visible()
     page.screenshot(path=screenshot_dir / "users-after-signup.png", full_page=True)
 
-    page.locator("nav summary", has_text="Peter Gibbons").click()
-    page.get_by_role("button", name="Sign out").click()
-    expect(page.get_by_text("You are signed out.")).to_be_visible()
-
-    page.get_by_label("Login or email").fill("peter@example.com")
-    page.get_by_label("Password").fill("wrong password, surely")
-    page.get_by_role("button", name="Sign in").click()
+    sign_out(page)
+    submit_sign_in(page, "peter@example.com", "wrong password, surely")
     expect(page.get_by_text("Invalid login or password.")).to_be_visible()
     page.screenshot(path=screenshot_dir / "login-error.png", full_page=True)
-    page.get_by_label("Password").fill("tps reports every friday")
-    page.get_by_role("button", name="Sign in").click()
+    submit_sign_in(page, "peter@example.com", "tps reports every friday")
     expect(page.get_by_role("heading", name="Users")).to_be_visible()
     expect(page.locator("article.owner")).to_contain_text("peter@example.com")
 

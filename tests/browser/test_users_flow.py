@@ -8,18 +8,16 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.helpers import PASSWORD, Portal
+from tests.browser._signin import sign_in as _sign_in
+from tests.helpers import Portal
 from tests.routes.test_users_list import seed_users
 
 pytestmark = pytest.mark.browser
 
 
 def sign_in(page: Page, base_url: str, login: str) -> None:
-    page.goto(f"{base_url}/login")
-    page.get_by_label("Login or email").fill(login)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+    _sign_in(page, base_url, login)
+    expect(page.get_by_role("heading", name="Users", exact=True)).to_be_visible()
 
 
 def test_create_search_edit_delete(page: Page, base_url: str, portal: Portal, screenshot_dir: Path) -> None:
@@ -28,7 +26,7 @@ def test_create_search_edit_delete(page: Page, base_url: str, portal: Portal, sc
     sign_in(page, base_url, "peter")
     page.screenshot(path=screenshot_dir / "users-list.png", full_page=True)
 
-    page.get_by_role("button", name="New user").click()
+    page.get_by_role("link", name="New user").click()
     page.get_by_label("Login").fill("milton")
     page.get_by_label("Email").fill("milton@initech.example.com")
     page.get_by_label("First name").fill("Milton")
@@ -48,18 +46,19 @@ def test_create_search_edit_delete(page: Page, base_url: str, portal: Portal, sc
     page.screenshot(path=screenshot_dir / "users-search.png", full_page=True)
 
     page.get_by_role("link", name="Milton Waddams").click()
-    page.get_by_role("button", name="Edit").click()
+    page.get_by_role("link", name="Edit").click()
     page.get_by_label("City").fill("Basement")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text("Saved.")).to_be_visible()
     expect(page.get_by_text("Basement")).to_be_visible()
 
     page.get_by_role("button", name="Disable").click()
+    page.get_by_role("dialog").get_by_role("button", name="Disable Milton Waddams").click()
     expect(page.locator("#user_summary .status")).to_have_text("disabled")
     page.screenshot(path=screenshot_dir / "user-show.png", full_page=True)
 
-    page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete Milton Waddams").click()
     expect(page.get_by_text("Milton Waddams was deleted.")).to_be_visible()
     expect(page.locator("#users_table")).not_to_contain_text("Milton")
 

@@ -81,6 +81,7 @@ MATRIX: dict[str, str] = {
     "POST me.end_other_sessions":                    "L    A    A    A    A    A    A    A",
     "GET me.api_keys":                               "L    A    A    A    A    A    A    A",
     "POST me.create_api_key":                        "L    A    A    A    A    A    A    A",
+    "GET me.revoke_api_key":                         "L    N    N    N    N    N    A    N",  # the owner's key
     "POST me.revoke_api_key":                        "L    N    N    N    N    N    A    N",  # the owner's key
     "POST me.accept_ownership":                      "L    N    N    N    N    N    N    N",  # nothing offered
     "POST me.decline_ownership":                     "L    N    N    N    N    N    N    N",

@@ -177,7 +177,7 @@ def test_sessions_list_and_sign_out(portal: Portal, a: Tenant) -> None:
     first, second, third = portal.client(a.member), portal.client(a.member), portal.client(a.member)
     page = first.get("/me/sessions").get_data(as_text=True)
     ids = re.findall(r'<tr id="session-([0-9a-f-]{36})"', page)
-    assert len(ids) == 3 and "this one" in page
+    assert len(ids) == 3 and "this session" in page
     with portal.app.app_context():
         mine = db.session.scalars(select(LoginSession.id).order_by(LoginSession.created_at)).all()
     assert first.post(f"/me/sessions/{mine[1]}/end").status_code == 303
