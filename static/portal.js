@@ -92,6 +92,8 @@ function busyParts(elt) {
 }
 
 document.addEventListener("htmx:beforeRequest", (event) => {
+  // Disabling a focused button blurs it: remember, with the request, what had focus first.
+  if (event.detail.xhr) event.detail.xhr.portalFocus = focusKey(document.activeElement);
   const trigger = event.detail.requestConfig?.triggeringEvent;
   const region = event.detail.target;
   if (region) region.setAttribute("aria-busy", "true");
@@ -119,8 +121,8 @@ document.addEventListener("htmx:afterRequest", (event) => {
 });
 
 // --- Focus and announcements after an in-place update. ---------------------------------------------
-// Before the swap: what had focus, and a region that will still be there (to fall back on).
-let pendingFocus = null;
+// Before the swap: what had focus, and a region that will still be there (to fall back on). Kept with the
+// request (its xhr): a second request (a list reloading itself) may be answered before the first settles.
 
 function focusKey(elt) {
   if (!elt || elt === document.body) return null;
@@ -131,9 +133,10 @@ function focusKey(elt) {
 
 document.addEventListener("htmx:beforeSwap", (event) => {
   const target = event.detail.target;
-  const active = document.activeElement;
+  const xhr = event.detail.xhr || {};
   const anchor = target?.parentElement?.closest("section[id], article[id], main");
-  pendingFocus = { key: focusKey(active), targetId: target?.id || null, anchor };
+  xhr.portalMemory = { key: focusKey(document.activeElement) || xhr.portalFocus || null, targetId: target?.id || null,
+                       anchor };
 });
 
 function focusable(elt) {
@@ -147,13 +150,17 @@ function place(elt) {
   focusable(elt).focus({ preventScroll: false });
 }
 
+// Seen by everyone: laid out, and not the 1-pixel text kept for screen readers (a focus ring there is lost).
+function shown(elt) {
+  return elt.getClientRects().length > 0 && !elt.closest(".visually-hidden");
+}
+
 function lostFocus() {
   const active = document.activeElement;
   return !active || active === document.body || active === document.documentElement || !active.isConnected;
 }
 
-function settleFocus(fresh) {
-  const memory = pendingFocus || {};
+function settleFocus(fresh, memory) {
   const wanted = fresh.querySelector("[data-focus]") || (fresh.matches("[data-focus]") ? fresh : null);
   const invalid = fresh.querySelector('[aria-invalid="true"]');
   if (invalid) return place(invalid);
@@ -161,11 +168,11 @@ function settleFocus(fresh) {
   if (!lostFocus()) return;
   const same = memory.key && document.querySelector(memory.key);
   if (same) return place(same);
-  const heading = fresh.querySelector("h1, h2, h3, legend");
+  const heading = [...fresh.querySelectorAll("h1, h2, h3, legend")].find(shown);
   if (heading) return place(heading);
   if (fresh.isConnected && fresh !== document.body) return place(fresh);
   const anchor = memory.anchor && memory.anchor.isConnected ? memory.anchor : document.querySelector("main");
-  place(anchor.querySelector("h1, h2, h3") || anchor);
+  place([...anchor.querySelectorAll("h1, h2, h3")].find(shown) || anchor);
 }
 
 function announce(fresh) {
@@ -183,17 +190,14 @@ let settled = null;  // htmx settles each swapped element (out-of-band ones too)
 document.addEventListener("htmx:afterSettle", (event) => {
   if (event.detail.xhr && event.detail.xhr === settled) return;
   settled = event.detail.xhr;
-  const memory = pendingFocus || {};
+  const memory = event.detail.xhr?.portalMemory || {};
   const target = event.detail.target;
   const fresh = (memory.targetId && document.getElementById(memory.targetId)) || (target?.isConnected ? target : null);
-  if (fresh) {
-    announce(fresh);
-    settleFocus(fresh);
-  } else {
-    settleFocus(document.querySelector("main"));
-  }
-  pendingFocus = null;
-  enhance(document);
+  // A region that went away (a removed row): what surrounded it, with its heading.
+  const region = fresh || (memory.anchor?.isConnected ? memory.anchor : document.querySelector("main"));
+  enhance(document);  // first: it shows and hides parts (the bulk bar), and focus goes only to what is shown
+  announce(region);
+  settleFocus(region, memory);
 });
 
 // --- The users list's bulk bar: appears once someone is ticked, shows the fields the action needs. --

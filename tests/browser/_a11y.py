@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, BrowserContext, Page, Route
 
 AXE = (Path(__file__).parent / "vendor" / "axe-4.14.1.min.js").read_text()
 SCREENSHOTS = Path(__file__).parent / "screenshots"
@@ -76,13 +76,52 @@ def _log(state: str, width: int, scheme: str, count: int) -> None:
         log.write(f"{state}\t{width}\t{scheme}\t{count}\n")
 
 
+_WITHOUT_JS: set[int] = set()
+
+
+def no_js_context(browser: Browser) -> BrowserContext:
+    """A browser context with JavaScript off, known to check() (axe cannot run in it: its timers never fire)."""
+    context = browser.new_context(java_script_enabled=False, reduced_motion="reduce")
+    _WITHOUT_JS.add(id(context))
+    return context
+
+
+def _as_without_js(page: Page) -> tuple[Page, BrowserContext]:
+    """The page as it is now, in a context where axe can run: its HTML served again at its address, with
+    the portal's scripts blocked, so that it is what a browser without JavaScript shows."""
+    html, url = page.content(), page.url
+    browser = page.context.browser
+    assert browser is not None
+    context = browser.new_context(reduced_motion="reduce")
+    copy = context.new_page()
+
+    def serve(route: Route) -> None:
+        if route.request.url == url:
+            route.fulfill(body=html, content_type="text/html; charset=utf-8")
+        elif route.request.url.endswith(".js"):
+            route.abort()
+        else:
+            route.continue_()
+
+    copy.route("**/*", serve)
+    copy.goto(url)
+    return copy, context
+
+
 def check(page: Page, state: str, screenshot: bool = False) -> None:
     """axe-core finds nothing at 1280 and 390 px, light and dark; nothing scrolls sideways at 390 px.
 
     The page is left as it was found (1280 px, light). With screenshot=True, saves <state>-1280.png and
     <state>-390.png in tests/browser/screenshots/ (with SCREENSHOTS_DARK=1, the -dark ones too).
     """
-    problems = findings(page, state, screenshot)
+    if id(page.context) in _WITHOUT_JS:
+        copy, context = _as_without_js(page)
+        try:
+            problems = findings(copy, state, screenshot)
+        finally:
+            context.close()
+    else:
+        problems = findings(page, state, screenshot)
     assert not problems, "\n".join(problems)
 
 
@@ -90,6 +129,7 @@ def findings(page: Page, state: str, screenshot: bool = False) -> list[str]:
     """What check() asserts there is none of, as a list (a tour of many pages reports them all at once)."""
     problems = []
     original = page.viewport_size or DESKTOP
+    page.mouse.move(0, 0)  # nothing hovered by chance (the last click's button): every state is the resting one
     for size, scheme in VARIANTS:
         page.set_viewport_size(size)
         page.emulate_media(color_scheme=scheme, reduced_motion="reduce")  # no colour transitions half-way

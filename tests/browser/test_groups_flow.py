@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from portal import db
 from portal.models import Group, GroupMember, User
+from tests.browser._a11y import check, no_js_context
 from tests.browser._signin import sign_in as _sign_in
 from tests.helpers import Portal, make_group
 
@@ -46,7 +47,7 @@ def test_group_members_picker_replace_and_remove(page: Page, base_url: str, port
     page.get_by_label("Name").fill("SUPPORT")
     page.get_by_role("button", name="Create the group").click()
     expect(page.get_by_text("Another group already has this name.")).to_be_visible()
-    page.screenshot(path=screenshot_dir / "group-form-error.png", full_page=True)
+    check(page, "group-form-error", screenshot=True)
     page.get_by_label("Name").fill("Engineering")
     page.get_by_label("Description").fill("Builds the TPS report system")
     page.get_by_role("button", name="Create the group").click()
@@ -66,14 +67,14 @@ def test_group_members_picker_replace_and_remove(page: Page, base_url: str, port
     expect(michael).to_be_visible()
     expect(page.get_by_label("Milton Waddams · milton@example.com")).to_be_checked()
     michael.check()
-    page.screenshot(path=screenshot_dir / "group-picker.png", full_page=True)
+    check(page, "group-picker", screenshot=True)
     page.get_by_role("button", name="Add members").click()
     expect(page.get_by_text("Added milton@example.com, michael@example.com.")).to_be_visible()
     expect(page.locator("#member_count")).to_have_text("2 members")
     expect(page.locator("#member_list tbody tr")).to_have_count(2)
     expect(page.locator("#candidates input")).to_have_count(0)  # the picker is reset
     assert _members(portal, "Engineering") == {"milton", "michael"}
-    page.screenshot(path=screenshot_dir / "group-members-added.png", full_page=True)
+    check(page, "group-members-added", screenshot=True)
 
     # Replace the whole set: edit the list, review who is added and removed, apply.
     page.get_by_role("link", name="Replace members").click()
@@ -87,7 +88,7 @@ def test_group_members_picker_replace_and_remove(page: Page, base_url: str, port
     expect(page.locator("#to_remove")).to_contain_text("1 to remove")
     expect(page.locator("#to_remove")).to_contain_text("michael@example.com")
     assert _members(portal, "Engineering") == {"milton", "michael"}  # nothing changed before applying
-    page.screenshot(path=screenshot_dir / "group-replace-preview.png", full_page=True)
+    check(page, "group-replace-preview", screenshot=True)
     page.get_by_role("button", name="Apply: add 2, remove 1").click()
     expect(page.get_by_text("Added samir@example.com, joanna@example.com; removed michael@example.com; 1 unchanged."))\
         .to_be_visible()
@@ -107,7 +108,7 @@ def test_group_members_picker_replace_and_remove(page: Page, base_url: str, port
     expect(page.locator("#member_list .pager")).to_contain_text(re.compile(r"Page 1 of 1\s+· 2 members"))
     assert page.evaluate("window.__same_page") is True
     assert _members(portal, "Engineering") == {"milton", "joanna"}
-    page.screenshot(path=screenshot_dir / "group-member-removed.png", full_page=True)
+    check(page, "group-member-removed", screenshot=True)
 
     # Search the members as one types.
     page.get_by_label("Search members by email or name").press_sequentially("jo", delay=40)
@@ -118,7 +119,7 @@ def test_group_members_picker_replace_and_remove(page: Page, base_url: str, port
 
 def test_groups_without_javascript(browser: Browser, base_url: str, portal: Portal, screenshot_dir: Path) -> None:
     _people(portal)
-    context = browser.new_context(java_script_enabled=False)
+    context = no_js_context(browser)
     page = context.new_page()
     _sign_in(page, base_url, "peter")
     page.goto(f"{base_url}/")
@@ -140,7 +141,7 @@ def test_groups_without_javascript(browser: Browser, base_url: str, portal: Port
     page.get_by_role("button", name="Add members").click()
     expect(page.get_by_text("Added milton@example.com, samir@example.com.")).to_be_visible()
     assert _members(portal, "Sales") == {"milton", "samir"}
-    page.screenshot(path=screenshot_dir / "group-no-js.png", full_page=True)
+    check(page, "group-no-js", screenshot=True)
 
     page.locator("#member_list tbody tr", has_text="milton@example.com").get_by_role("button", name="Remove").click()
     expect(page.get_by_role("heading", name="Remove milton@example.com from Sales?")).to_be_visible()

@@ -13,6 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from portal import db
 from portal.mail import delivery
+from tests.browser._a11y import check, no_js_context
 from tests.browser._signin import sign_in
 from tests.conftest import SmtpServer
 from tests.helpers import INVITE_LINK, Portal, make_group
@@ -41,7 +42,7 @@ def _sign_in(page: Page, base_url: str, login: str) -> None:
     expect(page.get_by_role("heading", name="Users", exact=True)).to_be_visible()
 
 
-def _invite(page: Page, email: str) -> None:
+def _invite(page: Page, email: str, several: int = 0) -> None:
     page.get_by_role("link", name="Invitations").click()
     expect(page.get_by_role("heading", name="Invitations")).to_be_visible()
     page.get_by_role("link", name="Invite people").click()
@@ -49,6 +50,11 @@ def _invite(page: Page, email: str) -> None:
     page.get_by_label("user-manager").check()
     page.get_by_label("Engineering").check()
     page.get_by_role("button", name="Send the invitations").click()
+    if several:  # several addresses: a review first, then they go
+        expect(page.get_by_role("heading", name=f"Invite {several} people as user-manager to Engineering?")) \
+            .to_be_visible()
+        check(page, "invitations-review", screenshot=True)
+        page.get_by_role("button", name=f"Send {several} invitations").click()
 
 
 def test_invite_receive_accept_and_land_signed_in(page: Page, browser: Browser, base_url: str, portal: Portal,
@@ -59,11 +65,11 @@ def test_invite_receive_accept_and_land_signed_in(page: Page, browser: Browser, 
     _sign_in(page, base_url, "peter")
 
     # A typo first: the form says which address failed and why, and keeps it to fix.
-    _invite(page, "milton@example.com, milton-at-example")
+    _invite(page, "milton@example.com, milton-at-example", several=2)
     expect(page.get_by_text("1 invited, 1 not invited.")).to_be_visible()
     expect(page.get_by_text("milton-at-example: Not a valid address")).to_be_visible()
     expect(page.get_by_label("Email addresses")).to_have_value("milton-at-example")
-    page.screenshot(path=screenshot_dir / "invitations-report.png", full_page=True)
+    check(page, "invitations-report", screenshot=True)
 
     page.get_by_role("link", name="Back to the invitations").click()
     row = page.locator("tr", has_text="milton@example.com")
@@ -94,7 +100,7 @@ def test_invite_receive_accept_and_land_signed_in(page: Page, browser: Browser, 
     invitee.get_by_label("Repeat the password").fill("red stapler basement 8")
     invitee.get_by_role("button", name="Join Initech").click()
     expect(invitee.get_by_text("The two passwords differ.")).to_be_visible()
-    invitee.screenshot(path=screenshot_dir / "invitation-accept-error.png", full_page=True)
+    check(invitee, "invitation-accept-error", screenshot=True)
     invitee.get_by_label("Password", exact=True).fill("red stapler basement 7")
     invitee.get_by_label("Repeat the password").fill("red stapler basement 7")
     invitee.get_by_role("button", name="Join Initech").click()
@@ -116,7 +122,7 @@ def test_accept_without_javascript(browser: Browser, base_url: str, portal: Port
                                    smtp_server: SmtpServer, screenshot_dir: Path) -> None:
     account, _owner = portal.account("Globex", login="hank")
     make_group(portal, account, "Engineering")
-    context = browser.new_context(java_script_enabled=False)
+    context = no_js_context(browser)
     page = context.new_page()
     _sign_in(page, base_url, "hank")
     _invite(page, "homer@example.com")
@@ -126,7 +132,7 @@ def test_accept_without_javascript(browser: Browser, base_url: str, portal: Port
     link = INVITE_LINK.search(smtp_server.wait_for(1)[0].get_body(("html",)).get_content())
     assert link
 
-    invitee_context = browser.new_context(java_script_enabled=False)
+    invitee_context = no_js_context(browser)
     invitee = invitee_context.new_page()
     invitee.goto(link.group(0))
     invitee.screenshot(path=screenshot_dir / "invitation-accept.png", full_page=True)
@@ -156,7 +162,7 @@ def test_without_smtp_the_owner_follows_the_link_from_the_outbox(page: Page, bro
     expect(page.get_by_role("heading", name="Outbox")).to_be_visible()
     expect(page.get_by_text("No mail server is configured")).to_be_visible()
     page.get_by_text("Text", exact=True).click()
-    page.screenshot(path=screenshot_dir / "outbox.png", full_page=True)
+    check(page, "outbox", screenshot=True)
     link = INVITE_LINK.search(page.locator("pre.email-body").inner_text())
     assert link and link.group(1) == base_url
 

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from portal.db import utcnow
+from tests.browser._a11y import check
 from tests.browser._signin import sign_in, sign_out, submit_sign_in
 from tests.helpers import Portal
 
@@ -28,9 +29,29 @@ def test_enrol_sign_out_sign_in_with_a_code(page: Page, base_url: str, portal: P
     totp = pyotp.TOTP(secret)
     page.get_by_label("Code from your authenticator app").fill(totp.now())
     page.get_by_role("button", name="Turn two-step sign-in on").click()
-    expect(page.get_by_text("Your recovery codes")).to_be_visible()
+    expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
     expect(page.locator("ul.codes li")).to_have_count(10)
-    page.screenshot(path=screenshot_dir / "mfa-recovery-codes.png", full_page=True)
+    codes = page.locator("ul.codes code").all_inner_texts()
+    # A clear word that it is on; focus on the codes; no code left in the forms that follow.
+    expect(page.locator("#messages")).to_contain_text("Two-step sign-in is on.")
+    expect(page.get_by_role("heading", name="Two-step sign-in is on")).to_be_visible()
+    expect(page.get_by_role("heading", name="Your recovery codes")).to_be_focused()
+    for field in page.locator("#mfa input[name=code]").all():
+        expect(field).to_have_value("")
+    check(page, "mfa-recovery-codes", screenshot=True)
+    # Download as a text file, copy, print.
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download as a text file").click()
+    assert download.value.suggested_filename == "recovery-codes.txt"
+    saved = Path(download.value.path()).read_text()
+    assert all(code in saved for code in codes) and "Account Portal recovery codes for peter" in saved
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.get_by_role("button", name="Copy the codes").click()
+    expect(page.get_by_text("Copied the codes.")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()").split() == codes
+    page.evaluate("window.print = () => { window.printed = true; }")
+    page.get_by_role("button", name="Print them").click()
+    assert page.evaluate("window.printed") is True
 
     sign_out(page)
     submit_sign_in(page, "peter")

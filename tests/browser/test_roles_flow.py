@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.browser._a11y import check, no_js_context
 from tests.browser._signin import sign_in, sign_out
 from tests.helpers import Portal
 
@@ -47,7 +48,7 @@ def test_custom_role_granted_and_used(page: Page, base_url: str, portal: Portal,
     page.get_by_role("button", name="Create the role").click()
     expect(page.get_by_text("Another role of the account has this name.")).to_be_visible()
     expect(page.get_by_label("users:read")).to_be_checked()
-    page.screenshot(path=screenshot_dir / "role-form-error.png", full_page=True)
+    check(page, "role-form-error", screenshot=True)
 
     page.get_by_label("Name").fill("Support desk")
     page.get_by_label("Description").fill("First-line support: looks people up")
@@ -66,7 +67,7 @@ def test_custom_role_granted_and_used(page: Page, base_url: str, portal: Portal,
     panel = page.locator("#user_roles")
     expect(panel.get_by_text("Samir Nagheenanajar holds the role Support desk (default).")).to_be_visible()
     expect(panel.locator("tbody tr", has_text="users:read")).to_contain_text("Support desk")
-    page.screenshot(path=screenshot_dir / "user-roles-panel.png", full_page=True)
+    check(page, "user-roles-panel", screenshot=True)
     sign_out(page)
 
     # Samir sees exactly what the role allows.
@@ -89,7 +90,7 @@ def test_custom_role_granted_and_used(page: Page, base_url: str, portal: Portal,
 
 def test_roles_without_javascript(browser: Browser, base_url: str, portal: Portal, screenshot_dir: Path) -> None:
     account, _owner = portal.account("Globex", login="hank")
-    context = browser.new_context(java_script_enabled=False)
+    context = no_js_context(browser)
     page = context.new_page()
     sign_in(page, base_url, "hank")
     page.goto(f"{base_url}/accounts/{account.id}/roles/new")
