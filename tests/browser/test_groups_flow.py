@@ -69,7 +69,8 @@ def test_group_members_picker_replace_and_remove(page: Page, base_url: str, port
     michael.check()
     check(page, "group-picker", screenshot=True)
     page.get_by_role("button", name="Add members").click()
-    expect(page.get_by_text("Added milton@example.com, michael@example.com.")).to_be_visible()
+    expect(page.locator("#add_members").get_by_text("Added milton@example.com, michael@example.com.")).to_be_visible()
+    expect(page.locator("#announcer")).to_have_text("Added milton@example.com, michael@example.com.")
     expect(page.locator("#member_count")).to_have_text("2 members")
     expect(page.locator("#member_list tbody tr")).to_have_count(2)
     expect(page.locator("#candidates input")).to_have_count(0)  # the picker is reset

@@ -66,7 +66,7 @@ def test_invite_receive_accept_and_land_signed_in(page: Page, browser: Browser, 
 
     # A typo first: the form says which address failed and why, and keeps it to fix.
     _invite(page, "milton@example.com, milton-at-example", several=2)
-    expect(page.get_by_text("1 invited, 1 not invited.")).to_be_visible()
+    expect(page.locator("#invite_report").get_by_text("1 invited, 1 not invited.")).to_be_visible()
     expect(page.get_by_text("milton-at-example: Not a valid address")).to_be_visible()
     expect(page.get_by_label("Email addresses")).to_have_value("milton-at-example")
     check(page, "invitations-report", screenshot=True)
