@@ -73,7 +73,7 @@ def settings() -> ResponseReturnValue:
     return redirect_after_post(url_for(".settings"))
 
 
-def _transfer_context(form: TransferForm | None = None) -> dict[str, object]:
+def _transfer_context(form: TransferForm | None = None) -> dict[str, Any]:
     form = form or TransferForm()
     candidates = ownership.eligible_new_owners(g.account.id)
     form.new_owner_id.choices = [(str(u.id), f"{u.full_name} ({u.email})") for u in candidates]

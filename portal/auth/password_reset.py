@@ -69,13 +69,13 @@ def reset_password(token: str, password: str) -> User | None:
     user = user_for_token(token)
     if user is None:
         return None
-    used = db.session.execute(
+    used = db.rows_changed(
         update(PasswordResetToken)
         .where(PasswordResetToken.token_hash == _digest(token), PasswordResetToken.used_at.is_(None))
         .values(used_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    if not used.rowcount:
+    if not used:
         return None
     user.password_hash = hash_password(password)
     user.must_change_password = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import Blueprint, Response, current_app, flash, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
@@ -54,7 +55,7 @@ def _sign_in(user: User) -> None:
     g.user_account = db.session.get(Account, user.account_id)
     session.permanent = True
     token, g.login_session = login_sessions.start(user, request.remote_addr or "", request.user_agent.string)
-    user.session_token = token  # type: ignore[attr-defined]
+    user.session_token = token
     login_user(user)
 
 
@@ -112,7 +113,7 @@ def _login(sign_in_name: str | None) -> ResponseReturnValue:
     return _complete_sign_in(user, target)
 
 
-def _login_context(sign_in_name: str | None) -> dict[str, object]:
+def _login_context(sign_in_name: str | None) -> dict[str, Any]:
     """Where the form posts, and the account's name when the URL names one that exists."""
     if sign_in_name is None:
         return {"action": url_for(".login"), "fixed_account": None}
@@ -287,17 +288,18 @@ def password_reset_choose(token: str) -> ResponseReturnValue:
 @public
 def password_reset_form() -> ResponseReturnValue:
     """Choose the new password, for the link opened in this browser (its token is in the session)."""
-    token = session.get(RESET_TOKEN_KEY)
-    user = password_reset_service.user_for_token(token) if isinstance(token, str) else None
+    kept = session.get(RESET_TOKEN_KEY)
+    token = kept if isinstance(kept, str) else ""
+    user = password_reset_service.user_for_token(token) if token else None
     if user is None:
         session.pop(RESET_TOKEN_KEY, None)
         return render("auth/password_reset_invalid.html", status=410)
     form = PasswordResetForm()
-    form.password_context = [user.login, user.email]  # type: ignore[attr-defined]
+    form.password_context = [user.login, user.email]
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
         return render("auth/password_reset_choose.html", "choose_form", status=status, form=form)
-    if password_reset_service.reset_password(token, form.password.data) is None:
+    if password_reset_service.reset_password(token, str(form.password.data)) is None:
         session.pop(RESET_TOKEN_KEY, None)
         return render("auth/password_reset_invalid.html", status=410)
     db.session.commit()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from flask import Blueprint, flash, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
@@ -36,6 +37,7 @@ bp = Blueprint("users", __name__)
 LIST_PARAMS = {"q", "status", "role", "dormant", "mfa", "sort", "dir", "take", "from", "after", "before"}
 FILTER_PARAMS = ("q", "status", "role", "dormant", "mfa", "sort", "dir", "take")  # what a bulk form carries along
 BULK_LISTED = 200  # the confirmation page names at most this many people
+RoleOrGroup = TypeVar("RoleOrGroup", Role, Group)
 DISABLE_DETAIL = "They are signed out everywhere at once and cannot sign in until they are enabled again."
 BULK_LIMIT = 5_000  # "all matching" acts on at most this many users in one request
 
@@ -60,7 +62,7 @@ def _account_groups() -> list[Row[tuple[uuid.UUID, str]]]:
 
 def _list_context(
     args: MultiDict[str, str], report: list[services.BulkOutcome] | None = None, bulk_form: BulkForm | None = None
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """The list as the query string (or, after a bulk action, the form) filters it; a bulk form that
     was refused comes back with its errors, its action and its ticks."""
     filters = queries.UserFilter.from_args(args)
@@ -156,7 +158,7 @@ def create() -> ResponseReturnValue:
     return redirect_after_post(url_for(".show", user_id=user.id))
 
 
-def _show_context(user_id: uuid.UUID) -> dict[str, object]:
+def _show_context(user_id: uuid.UUID) -> dict[str, Any]:
     user = queries.user_in_account(g.account.id, user_id)
     pending = user.status == UserStatus.PENDING
     return {
@@ -363,7 +365,8 @@ def bulk() -> ResponseReturnValue:
         )
     elif form.needs_confirmation:
         users.sort(key=lambda u: (u.full_name.lower(), u.email))
-        back = url_for(".index", **{k: v for k, v in request.form.items() if k in FILTER_PARAMS and v})
+        filters_kept: dict[str, Any] = {k: v for k, v in request.form.items() if k in FILTER_PARAMS and v}
+        back = url_for(".index", **filters_kept)
         return render("users/bulk_confirm.html", "users_table", form=form, users=users, listed=users[:BULK_LISTED],
                       back=back, carried={k: request.form.get(k, "") for k in FILTER_PARAMS})
     else:
@@ -374,7 +377,7 @@ def bulk() -> ResponseReturnValue:
     return render("users/index.html", "users_table", **_list_context(request.form, report=outcomes))
 
 
-def _one_in_account(model: type[Role] | type[Group], raw_id: str | None) -> Role | Group:
+def _one_in_account(model: type[RoleOrGroup], raw_id: str | None) -> RoleOrGroup:
     try:
         found = db.session.scalars(
             select(model).where(model.id == uuid.UUID(raw_id or ""), model.account_id == g.account.id)
