@@ -392,28 +392,27 @@ def finish(account: Account, args: dict[str, str]) -> Callback:
     if connection is None or not connection.client_id:
         raise SsoFailure("This account has no single sign-on connection.", "no_connection")
     state = args.get("state", "")
+    if not state and args.get("error"):  # some providers drop the state from a refusal
+        _refused(args["error"])
     if not state:
         raise SsoFailure("The answer from the identity provider has no state.", "bad_state")
     digest = _digest(state)
     auth_request = db.session.scalar(select(SsoAuthRequest).where(SsoAuthRequest.state_hash == digest))
     if auth_request is None or auth_request.connection_id != connection.id:
         raise SsoFailure("This sign-in was not started here (unknown state).", "bad_state")
-    if digest not in session.get(SESSION_KEY, []):
-        raise SsoFailure("This sign-in was started in another browser.", "bad_state")
-    session[SESSION_KEY] = [s for s in session.get(SESSION_KEY, []) if s != digest]
     used = db.session.execute(
         update(SsoAuthRequest).where(SsoAuthRequest.id == auth_request.id, SsoAuthRequest.used_at.is_(None),
                                      SsoAuthRequest.created_at > utcnow() - REQUEST_LIFETIME)
         .values(used_at=utcnow()).execution_options(synchronize_session=False))
     if not used.rowcount:  # type: ignore[attr-defined]
         raise SsoFailure("This sign-in answer was used already or is too old. Start again.", "replayed")
+    if digest not in session.get(SESSION_KEY, []):
+        raise SsoFailure("This sign-in was started in another browser.", "bad_state")
+    session[SESSION_KEY] = [s for s in session.get(SESSION_KEY, []) if s != digest]
     if auth_request.purpose != "test" and not connection.active:
         raise SsoFailure("Single sign-on is not active for this account.", "inactive")
     if args.get("error"):
-        reason = "You declined, or the identity provider refused the sign-in"
-        if args.get("error") != "access_denied":
-            reason = f"The identity provider refused the sign-in ({args['error'][:60]})"
-        raise SsoFailure(f"{reason}.", "denied")
+        _refused(args["error"])
     code = args.get("code", "")
     if not code:
         raise SsoFailure("The answer from the identity provider has no code.", "no_code")
@@ -428,6 +427,13 @@ def finish(account: Account, args: dict[str, str]) -> Callback:
     if not connection.issuer:
         connection.issuer = meta.issuer
     return Callback(auth_request, claims)
+
+
+def _refused(error: str) -> None:
+    reason = "You declined, or the identity provider refused the sign-in"
+    if error != "access_denied":
+        reason = f"The identity provider refused the sign-in ({error[:60]})"
+    raise SsoFailure(f"{reason}.", "denied")
 
 
 def record_test(connection: SsoConnection, account: Account, actor: User, claims: dict[str, Any]) -> None:
