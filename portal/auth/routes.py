@@ -157,6 +157,8 @@ def _login_context(sign_in_name: str | None, account: Account | None = None) -> 
     account = account or sign_in_names.account_named(sign_in_name)
     connection = sso.connection_of(account.id) if account is not None else None
     active = connection if connection is not None and connection.active else None
+    if active is not None:
+        sso.allow_form_redirect(active)
     return {"action": url_for(".account_login", sign_in_name=sign_in_name, **({"local": "1"} if local else {})),
             "fixed_account": account, "sign_in_name": sign_in_name, "sso_connection": active,
             "local": local, "sso_required": bool(active and active.require_sso)}

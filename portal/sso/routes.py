@@ -66,6 +66,7 @@ def start_page(sign_in_name: str) -> ResponseReturnValue:
     connection = sso.connection_of(account.id)
     if connection is None or not connection.active:
         raise NotFound("Single sign-on is not set up for this account.")
+    sso.allow_form_redirect(connection)
     return render("sso/start.html", account=account, connection=connection,
                   form=StartForm(next=request.args.get("next", "")))
 

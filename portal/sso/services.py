@@ -355,6 +355,22 @@ def record_break_glass(user: User, how: str) -> None:
                         "requires single sign-on. If this was not expected, check the audit log now.")
 
 
+def allow_form_redirect(connection: SsoConnection) -> None:
+    """Let this page's forms redirect to the provider's sign-in (CSP form-action covers redirects after a
+    form's POST): the authorization endpoint's origin, from the cached metadata (no call when cached)."""
+    from urllib.parse import urlsplit
+
+    from flask import g
+
+    try:
+        url = oidc.metadata(connection.discovery_url, connection.issuer or None).authorization_endpoint
+    except SsoFailure:
+        url = connection.discovery_url
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        g.form_action_sources = [f"{parts.scheme}://{parts.netloc}"]
+
+
 # --- the flow ------------------------------------------------------------------------------------------
 
 

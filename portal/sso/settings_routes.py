@@ -50,6 +50,8 @@ def _context(form: SsoSettingsForm | None = None, **extra: object) -> dict[str, 
             select(SsoGroupMapping, Group, Role).join(Group, Group.id == SsoGroupMapping.group_id)
             .outerjoin(Role, Role.id == SsoGroupMapping.role_id)
             .where(SsoGroupMapping.connection_id == connection.id).order_by(SsoGroupMapping.claim_value)).all()
+    if connection is not None and connection.discovery_url:
+        sso.allow_form_redirect(connection)
     fresh = connection is not None and sso.has_fresh_sso_sign_in(g.get("login_session"), connection, current_user)
     return {
         "form": form, "connection": connection, "redirect_uri": sso.redirect_uri(g.account),
