@@ -52,7 +52,8 @@ def _setup_first() -> Response | None:
     it, is sent to that page first."""
     if current_user.must_change_password and request.endpoint not in PASSWORD_SETUP:
         target = url_for("me.password")
-    elif g.user_account.require_mfa and not current_user.mfa_enabled and request.endpoint not in MFA_SETUP:
+    elif (g.user_account.require_mfa and not current_user.mfa_enabled and request.endpoint not in MFA_SETUP
+          and g.login_session.auth_method != "sso"):  # the identity provider's sign-in is the second factor
         target = url_for("me.mfa_page")
     else:
         return None
