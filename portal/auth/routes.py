@@ -103,6 +103,7 @@ def _login(sign_in_name: str | None) -> ResponseReturnValue:
     named = sign_in_names.account_named(typed_account)
     enforced = named is not None and sso.requires_sso(named.id)
     if enforced and not local:  # the same answer for everyone: this account signs in through its provider
+        assert named is not None  # enforced names an account
         return render("auth/login.html", "login_form", status=403, form=form, error=SSO_REQUIRED,
                       **_login_context(sign_in_name or named.sign_in_name, named))
     attempt = lockout.authenticate(typed_account, typed_login, form.password.data or "", request.remote_addr or "")
@@ -160,7 +161,8 @@ def _login_context(sign_in_name: str | None, account: Account | None = None) -> 
     active = connection if connection is not None and connection.active else None
     if active is not None:
         sso.allow_form_redirect(active)
-    return {"action": url_for(".account_login", sign_in_name=sign_in_name, **({"local": "1"} if local else {})),
+    kept: dict[str, Any] = {"local": "1"} if local else {}
+    return {"action": url_for(".account_login", sign_in_name=sign_in_name, **kept),
             "fixed_account": account, "sign_in_name": sign_in_name, "sso_connection": active,
             "local": local, "sso_required": bool(active and active.require_sso)}
 

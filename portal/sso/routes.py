@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from flask import Blueprint, current_app, flash, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
@@ -22,7 +23,7 @@ from portal.db import utcnow
 from portal.errors import NotFound
 from portal.models import Account, SsoAuthRequest, SsoConnection, User
 from portal.permissions import public
-from portal.rendering import render
+from portal.rendering import redirect_to, render
 from portal.sso import services as sso
 from portal.sso.forms import LinkForm, StartForm
 from portal.sso.oidc import SsoFailure
@@ -200,7 +201,7 @@ def _finish_sign_in(account: Account, connection: SsoConnection, identity: objec
     if connection.require_portal_totp and user.mfa_enabled:
         start_mfa_step(user, target, "sso")
         db.session.commit()
-        return remember_account(redirect(url_for("auth.login_mfa"), 303), account)
+        return remember_account(redirect_to(url_for("auth.login_mfa"), 303), account)
     return complete_sign_in(user, target, "sso")
 
 
@@ -235,7 +236,7 @@ def link(sign_in_name: str) -> ResponseReturnValue:
     except SsoFailure as failure:
         return failed(account, failure)
     form = LinkForm()
-    context = {"account": account, "connection": connection, "user": user, "form": form}
+    context: dict[str, Any] = {"account": account, "connection": connection, "user": user, "form": form}
     if request.method == "GET":
         return render("sso/link.html", **context)
     form.validate_on_submit()

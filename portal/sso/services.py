@@ -187,7 +187,8 @@ def save_settings(account: Account, values: ProviderSettings, actor: User) -> Ss
             connection.active = False
             connection.require_sso = False
     after = _settings_view(connection)
-    changes = {key: [before.get(key), value] for key, value in after.items() if before.get(key) != value}
+    changes: dict[str, object] = {key: [before.get(key), value] for key, value in after.items()
+                                  if before.get(key) != value}
     if values.client_secret:
         changes["client_secret"] = True
     record("sso.config_changed", account, actor=actor, changes=changes)

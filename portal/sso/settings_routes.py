@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from flask import Blueprint, flash, g, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from portal import db
 from portal.auth import login_sessions
@@ -38,13 +40,13 @@ def _mapping_form(form: MappingForm | None = None) -> MappingForm:
     return form
 
 
-def _context(form: SsoSettingsForm | None = None, **extra: object) -> dict[str, object]:
+def _context(form: SsoSettingsForm | None = None, **extra: object) -> dict[str, Any]:
     connection = sso.connection_of(g.account.id)
     if form is None:
         form = SsoSettingsForm(obj=connection) if connection is not None else SsoSettingsForm()
         if connection is not None:
             form.jit.data = {True: "on", False: "off"}.get(connection.jit_enabled, "default")  # type: ignore[arg-type]
-    mappings = []
+    mappings: Sequence[Row[SsoGroupMapping, Group, Role]] = []
     if connection is not None:
         mappings = db.session.execute(
             select(SsoGroupMapping, Group, Role).join(Group, Group.id == SsoGroupMapping.group_id)
