@@ -38,7 +38,12 @@ VIAS = ("web", "api", "scim", "cli")
 
 
 def _request_actor() -> User | None:
-    """Who the request acts for: the API key's owner (portal.api.auth sets g.api_user), or the person signed in."""
+    """Who the request acts for: the identity provider (portal.scim sets g.scim_actor, a user that is never
+    stored: no id, labelled "SCIM provisioning"), the API key's owner (portal.api.auth sets g.api_user), or the
+    person signed in."""
+    scim_actor: User | None = g.get("scim_actor")
+    if scim_actor is not None:
+        return scim_actor
     api_user: User | None = g.get("api_user")
     if api_user is not None:
         return api_user

@@ -1,0 +1,256 @@
+"""The portal's users and groups as SCIM resources (SCIM.md's mapping), the discovery documents, and the
+`attributes` / `excludedAttributes` selection (RFC 7644 §3.4.2.5)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from flask import url_for
+from scim2_models import Context, EnterpriseUser
+from scim2_models import Group as ScimGroup
+from scim2_models import User as ScimUser
+
+from portal.models import Group, User, UserStatus
+from portal.scim.filters import ENTERPRISE_URN, GROUP_URN, USER_URN
+
+LIST_URN = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+PATCH_URN = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+SCHEMA_URN = "urn:ietf:params:scim:schemas:core:2.0:Schema"
+MAX_RESULTS = 100
+
+
+def _time(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def version_of_user(user: User) -> str:
+    return f'W/"{user.version}"'
+
+
+def version_of_group(group: Group) -> str:
+    return f'W/"{int(group.updated_at.timestamp() * 1_000_000)}"'
+
+
+def _base(account_id: Any) -> str:
+    return url_for("scim.base", account_id=account_id, _external=True).rstrip("/")
+
+
+def user_resource(user: User, groups: Iterable[Group] = ()) -> dict[str, Any]:
+    """A user as SCIM's User with the enterprise extension."""
+    base = _base(user.account_id)
+    name = {"givenName": user.first_name, "familyName": user.last_name,
+            "formatted": f"{user.first_name} {user.last_name}".strip()}
+    resource: dict[str, Any] = {
+        "schemas": [USER_URN, ENTERPRISE_URN] if user.company_name else [USER_URN],
+        "id": str(user.id),
+        "userName": user.login,
+        "name": {k: v for k, v in name.items() if v},
+        "displayName": user.full_name,
+        "emails": [{"value": user.email, "type": "work", "primary": True}],
+        "active": user.status != UserStatus.DISABLED,
+        "groups": [{"value": str(g.id), "display": g.name, "$ref": f"{base}/Groups/{g.id}"} for g in groups],
+        "meta": {"resourceType": "User", "created": _time(user.created_at), "lastModified": _time(user.updated_at),
+                 "location": f"{base}/Users/{user.id}", "version": version_of_user(user)},
+    }
+    if user.external_id is not None:
+        resource["externalId"] = user.external_id
+    if not resource["name"]:
+        del resource["name"]
+    if user.phone:
+        resource["phoneNumbers"] = [{"value": user.phone, "type": "work"}]
+    address = {"streetAddress": user.address, "postalCode": user.postal_code, "locality": user.city,
+               "region": user.state, "country": user.country}
+    if any(address.values()):
+        resource["addresses"] = [{**{k: v for k, v in address.items() if v}, "type": "work", "primary": True}]
+    if user.company_name:
+        resource[ENTERPRISE_URN] = {"organization": user.company_name}
+    if not resource["groups"]:
+        del resource["groups"]
+    return resource
+
+
+def group_resource(group: Group, members: Iterable[User] | None) -> dict[str, Any]:
+    """A group as SCIM's Group; members None when they were not asked for (excludedAttributes=members)."""
+    base = _base(group.account_id)
+    resource: dict[str, Any] = {
+        "schemas": [GROUP_URN],
+        "id": str(group.id),
+        "displayName": group.name,
+        "meta": {"resourceType": "Group", "created": _time(group.created_at),
+                 "lastModified": _time(group.updated_at), "location": f"{base}/Groups/{group.id}",
+                 "version": version_of_group(group)},
+    }
+    if group.external_id is not None:
+        resource["externalId"] = group.external_id
+    if members is not None:
+        resource["members"] = [{"value": str(u.id), "display": u.full_name, "type": "User",
+                                "$ref": f"{base}/Users/{u.id}"} for u in members]
+    return resource
+
+
+def list_response(resources: list[dict[str, Any]], total: int, start: int) -> dict[str, Any]:
+    return {"schemas": [LIST_URN], "totalResults": total, "startIndex": start, "itemsPerPage": len(resources),
+            "Resources": resources}
+
+
+# --- attribute selection ---------------------------------------------------------------------------------
+
+_ALWAYS = {"id", "schemas"}
+
+
+def _names(text: str | None, urn: str) -> list[tuple[str, ...]]:
+    """`userName,name.givenName,urn:…:User:organization` as lower-cased paths (URN prefixes resolved)."""
+    paths = []
+    for raw in (text or "").split(","):
+        name = raw.strip()
+        if not name:
+            continue
+        lowered = name.lower()
+        for prefix in (ENTERPRISE_URN.lower(), urn.lower()):
+            if lowered.startswith(prefix + ":"):
+                rest = name[len(prefix) + 1:]
+                paths.append(((ENTERPRISE_URN.lower(),) if prefix == ENTERPRISE_URN.lower() else ())
+                             + tuple(p.lower() for p in rest.split(".")))
+                break
+            if lowered == prefix:
+                paths.append((prefix,))
+                break
+        else:
+            paths.append(tuple(p.lower() for p in name.split(".")))
+    return paths
+
+
+def wanted(text: str | None, urn: str, attribute: str) -> bool:
+    """Whether an attribute is asked for (for leaving out what costs: a big group's members)."""
+    return not any(path[0] == attribute.lower() and len(path) == 1 for path in _names(text, urn))
+
+
+def select_attributes(resource: dict[str, Any], attributes: str | None, excluded: str | None,
+                      urn: str) -> dict[str, Any]:
+    """The resource with only the attributes asked for, or without those excluded (id and schemas stay)."""
+    include = _names(attributes, urn)
+    if include:
+        return _keep(resource, include)
+    exclude = _names(excluded, urn)
+    if exclude:
+        return _drop(resource, exclude)
+    return resource
+
+
+def _keep(resource: dict[str, Any], paths: list[tuple[str, ...]]) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for key, value in resource.items():
+        lowered = key.lower()
+        if lowered in _ALWAYS:
+            kept[key] = value
+            continue
+        subs = [path[1:] for path in paths if path[0] == lowered]
+        if not subs:
+            continue
+        if any(not sub for sub in subs) or not isinstance(value, dict | list):
+            kept[key] = value
+        elif isinstance(value, dict):
+            kept[key] = _keep(value, subs)
+        else:
+            kept[key] = [_keep(item, subs) if isinstance(item, dict) else item for item in value]
+    return kept
+
+
+def _drop(resource: dict[str, Any], paths: list[tuple[str, ...]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in resource.items():
+        lowered = key.lower()
+        subs = [path[1:] for path in paths if path[0] == lowered]
+        if lowered in _ALWAYS or not subs:
+            result[key] = value
+        elif any(not sub for sub in subs):
+            continue
+        elif isinstance(value, dict):
+            result[key] = _drop(value, subs)
+        elif isinstance(value, list):
+            result[key] = [_drop(item, subs) if isinstance(item, dict) else item for item in value]
+        else:
+            result[key] = value
+    return result
+
+
+# --- discovery ------------------------------------------------------------------------------------------
+
+# What the portal keeps of SCIM's User, Group and enterprise User, and how (SCIM.md's mapping).
+_USER_KEPT: dict[str, list[str] | None] = {
+    "userName": None, "name": ["formatted", "familyName", "givenName"], "displayName": None, "active": None,
+    "emails": ["value", "type", "primary"], "phoneNumbers": ["value", "type"],
+    "addresses": ["streetAddress", "locality", "region", "postalCode", "country", "type", "primary"],
+    "groups": ["value", "$ref", "display"],
+}
+_READ_ONLY = {"displayName", "name.formatted", "groups"}
+_GROUP_KEPT: dict[str, list[str] | None] = {"displayName": None, "members": ["value", "$ref", "display", "type"]}
+_ENTERPRISE_KEPT: dict[str, list[str] | None] = {"organization": None}
+
+
+def _schema(model: Any, kept: dict[str, list[str] | None], location: str) -> dict[str, Any]:
+    document: dict[str, Any] = model.to_schema().model_dump(mode="json", scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+    attributes = []
+    for attribute in document["attributes"]:
+        name = attribute["name"]
+        if name not in kept:
+            continue
+        subs = kept[name]
+        if subs is not None:
+            attribute["subAttributes"] = [s for s in attribute.get("subAttributes", []) if s["name"] in subs]
+            for sub in attribute["subAttributes"]:
+                if f"{name}.{sub['name']}" in _READ_ONLY:
+                    sub["mutability"] = "readOnly"
+        if name in _READ_ONLY:
+            attribute["mutability"] = "readOnly"
+            for sub in attribute.get("subAttributes", []):
+                sub["mutability"] = "readOnly"
+        if name == "userName":
+            attribute["uniqueness"] = "server"
+        attributes.append(attribute)
+    document["attributes"] = attributes
+    document["meta"] = {"resourceType": "Schema", "location": location}
+    return document
+
+
+def schemas(base: str) -> list[dict[str, Any]]:
+    """/Schemas: every attribute the portal keeps, described (type, multiValued, required, caseExact,
+    mutability, returned, uniqueness)."""
+    return [
+        _schema(ScimUser, _USER_KEPT, f"{base}/Schemas/{USER_URN}"),
+        _schema(EnterpriseUser, _ENTERPRISE_KEPT, f"{base}/Schemas/{ENTERPRISE_URN}"),
+        _schema(ScimGroup, _GROUP_KEPT, f"{base}/Schemas/{GROUP_URN}"),
+    ]
+
+
+def resource_types(base: str) -> list[dict[str, Any]]:
+    schema = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
+    return [
+        {"schemas": [schema], "id": "User", "name": "User", "endpoint": "/Users", "description": "User Account",
+         "schema": USER_URN, "schemaExtensions": [{"schema": ENTERPRISE_URN, "required": False}],
+         "meta": {"resourceType": "ResourceType", "location": f"{base}/ResourceTypes/User"}},
+        {"schemas": [schema], "id": "Group", "name": "Group", "endpoint": "/Groups", "description": "Group",
+         "schema": GROUP_URN, "schemaExtensions": [],
+         "meta": {"resourceType": "ResourceType", "location": f"{base}/ResourceTypes/Group"}},
+    ]
+
+
+def service_provider_config(base: str) -> dict[str, Any]:
+    return {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+        "documentationUri": f"{base.split('/scim/')[0]}/api/docs",
+        "patch": {"supported": True},
+        "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
+        "filter": {"supported": True, "maxResults": MAX_RESULTS},
+        "changePassword": {"supported": False},
+        "sort": {"supported": True},
+        "etag": {"supported": True},
+        "authenticationSchemes": [{
+            "type": "oauthbearertoken", "name": "Provisioning token", "primary": True,
+            "description": "A provisioning token made on the account's Provisioning page, sent as "
+                           "Authorization: Bearer <token>.",
+        }],
+        "meta": {"resourceType": "ServiceProviderConfig", "location": f"{base}/ServiceProviderConfig"},
+    }
