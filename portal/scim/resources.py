@@ -186,6 +186,7 @@ _USER_KEPT: dict[str, list[str] | None] = {
     "groups": ["value", "$ref", "display"],
 }
 _READ_ONLY = {"displayName", "name.formatted", "groups"}
+_REQUIRED = {"emails", "displayName"}
 _GROUP_KEPT: dict[str, list[str] | None] = {"displayName": None, "members": ["value", "$ref", "display", "type"]}
 _ENTERPRISE_KEPT: dict[str, list[str] | None] = {"organization": None}
 
@@ -203,12 +204,14 @@ def _schema(model: Any, kept: dict[str, list[str] | None], location: str) -> dic
             for sub in attribute["subAttributes"]:
                 if f"{name}.{sub['name']}" in _READ_ONLY:
                     sub["mutability"] = "readOnly"
-        if name in _READ_ONLY:
+        if name in _READ_ONLY and model is not ScimGroup:
             attribute["mutability"] = "readOnly"
             for sub in attribute.get("subAttributes", []):
                 sub["mutability"] = "readOnly"
         if name == "userName":
             attribute["uniqueness"] = "server"
+        if name in _REQUIRED:  # every user of the portal has an email; every group a name
+            attribute["required"] = True
         attributes.append(attribute)
     document["attributes"] = attributes
     document["meta"] = {"resourceType": "Schema", "location": location}
