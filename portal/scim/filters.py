@@ -282,6 +282,24 @@ class _MemberCompiler(_EmailCompiler):
         return self.outer.compare("members.value", node.op, node.value)
 
 
+class _MemberRowCompiler(_MemberCompiler):
+    """Inside members[…] of a PATCH path: a condition on group_members rows themselves (no EXISTS)."""
+
+    def visit_present(self, node: Present) -> ColumnElement[bool]:
+        return true()
+
+    def visit_comparison(self, node: Comparison) -> ColumnElement[bool]:
+        if node.attr_path.attr.lower() != "value" or node.attr_path.sub_attr is not None:
+            raise invalid("Members are filtered on their value (the user's id) only.")
+        attribute = self.outer.attributes["members.value"]
+        return self.outer._condition("members.value", attribute, node.op, node.value)
+
+
+def member_condition(val_filter: FilterNode) -> ColumnElement[bool]:
+    """The condition on group_members rows of a members[…] value filter (a PATCH path)."""
+    return _MemberRowCompiler(_Compiler("Group")).visit(val_filter)
+
+
 def _python_string(constant: str, op: CompareOperator, value: str) -> bool:
     checks: dict[CompareOperator, Callable[[str, str], bool]] = {
         CompareOperator.eq: lambda c, v: c == v, CompareOperator.ne: lambda c, v: c != v,

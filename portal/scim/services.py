@@ -454,15 +454,11 @@ def _change_members(account: Account, group: Group, op: str, val_filter: Any, va
 
 
 def _filtered_member_ids(group: Group, val_filter: Any) -> list[uuid.UUID]:
-    from portal.scim.filters import _Compiler, _MemberCompiler
+    """The ids of the group's members that a path's value filter (members[value eq "…"]) selects."""
+    from portal.scim.filters import member_condition
 
-    condition = _MemberCompiler(_Compiler("Group")).visit(val_filter)
-    # The condition is EXISTS (… group_members.group_id = groups.id …): read the matching members of this group.
-    rows = db.session.scalars(
-        select(GroupMember.user_id).join(Group, Group.id == GroupMember.group_id)
-        .where(GroupMember.group_id == group.id, condition)
-    )
-    return list(rows)
+    return list(db.session.scalars(
+        select(GroupMember.user_id).where(GroupMember.group_id == group.id, member_condition(val_filter))))
 
 
 def delete_group(account: Account, group: Group) -> None:
