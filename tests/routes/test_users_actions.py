@@ -124,7 +124,7 @@ def test_create_user_with_roles(portal: Portal, a: Tenant) -> None:
         ({"login": ""}, "This field is required."),
         ({"email": ""}, "This field is required."),
         ({"password": "", "password_confirmation": ""}, "This field is required."),
-        ({"login": "1abc"}, "starting with a letter"),
+        ({"login": "-abc"}, "starting with a letter"),
         ({"login": "ab"}, "between 3 and 32"),
         ({"login": "a" * 33}, "between 3 and 32"),
         ({"login": "OWNER-A"}, "already taken"),
