@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, make_response, render_template, request
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from portal import db
@@ -121,9 +122,29 @@ def _domain_error(error: DomainError) -> Response:
     return error_page(error.status, error.title, error.message)
 
 
+def _schema_missing(error: Exception) -> bool:
+    """Whether a database error comes from a schema that was never built (or is behind the code)."""
+    if not isinstance(error, DBAPIError):
+        return False
+    from portal import migrate
+
+    try:
+        return migrate.schema_is_behind(current_app)
+    except Exception:  # the database itself is out of reach: the plain 500 says enough
+        return False
+
+
+def _not_migrated() -> Response:
+    """A page that says what to do, drawn without the database (the layout would ask it who is signed in)."""
+    current_app.logger.error("The database schema is missing or out of date: run `flask portal migrate`.")
+    return make_response(render_template("errors/not_migrated.html"), 503)
+
+
 def _unexpected(error: Exception) -> Response:
-    current_app.logger.exception("Unhandled error on %s %s", request.method, request.path)
     discard_request_changes()
+    if _schema_missing(error):
+        return _not_migrated()
+    current_app.logger.exception("Unhandled error on %s %s", request.method, request.path)
     if _scim():
         from portal.scim.errors import unexpected as scim_unexpected
 

@@ -72,3 +72,9 @@ def _known(scripts: ScriptDirectory, revision: str) -> bool:
         return scripts.get_revision(revision) is not None
     except CommandError:
         return False
+
+
+def schema_is_behind(app: Flask) -> bool:
+    """Whether the database was never migrated, or is behind the newest migration."""
+    with app.extensions["portal.engine"].connect() as connection:
+        return schema_state(connection).status == "behind"

@@ -88,6 +88,7 @@ class PageNumbers:
     start: int
     take: int
     total: int
+    total_is_capped: bool = False
 
     @property
     def current_page(self) -> int:
@@ -101,6 +102,40 @@ class PageNumbers:
     @property
     def has_prev(self) -> bool:
         return self.start > 0
+
+
+class OffsetPage(PageNumbers):
+    """A page of a list paged by `from` alone (lists that stay short: groups, invitations, the outbox),
+    with the links templates/_macros/pager.html follows. Subclasses say what else the query keeps."""
+
+    @property
+    def has_next(self) -> bool:
+        return self.start + self.take < self.total
+
+    def query_args(self) -> dict[str, Any]:
+        """The list's own parameters (a search, a filter), kept by every link."""
+        return {}
+
+    def at(self, start: int) -> dict[str, Any]:
+        """The query string of the page starting at row `start`; defaults are left out."""
+        args = {k: v for k, v in self.query_args().items() if v not in (None, "")}
+        if start > 0:
+            args["from"] = start
+        if self.take != DEFAULT_TAKE:
+            args["take"] = self.take
+        return args
+
+    def first_args(self) -> dict[str, Any]:
+        return self.at(0)
+
+    def prev_args(self) -> dict[str, Any]:
+        return self.at(max(0, self.start - self.take))
+
+    def next_args(self) -> dict[str, Any]:
+        return self.at(self.start + self.take)
+
+    def last_args(self) -> dict[str, Any] | None:
+        return self.at((self.page_count - 1) * self.take)
 
 
 @dataclass
@@ -140,5 +175,8 @@ class Page(PageNumbers, Generic[T]):
     def prev_args(self) -> dict[str, Any]:
         return self.args(**{"from": max(0, self.start - self.take), "before": self.prev_cursor})
 
-    def last_args(self) -> dict[str, Any]:
+    def last_args(self) -> dict[str, Any] | None:
+        """The last page's link, unless the count was capped (there is no knowing where it is)."""
+        if self.total_is_capped:
+            return None
         return self.args(**{"from": self.last_start, "before": END})

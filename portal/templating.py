@@ -6,6 +6,8 @@ from datetime import datetime
 
 from flask import Flask
 
+from portal import user_agents
+from portal.audit.wording import phrase
 from portal.db import utcnow
 
 
@@ -19,8 +21,40 @@ def day(value: datetime | None, empty: str = "—") -> str:
     return value.strftime("%Y-%m-%d") if value else empty
 
 
+def short_day(value: datetime | None, empty: str = "never") -> str:
+    """A UTC timestamp's date, short: "29 Nov" this year, "29 Nov 2025" before (the list's columns)."""
+    if not value:
+        return empty
+    label = f"{value.day} {value:%b}"
+    return label if value.year == utcnow().year else f"{label} {value.year}"
+
+
+def full_time(value: datetime | None, empty: str = "never") -> str:
+    """A UTC timestamp to the second, said to be UTC: "2026-11-29 08:14:05 UTC" (no microseconds)."""
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else empty
+
+
+def ago(value: datetime | None, empty: str = "never") -> str:
+    """How long ago, roughly: "just now", "5 minutes ago", "3 hours ago", "2 days ago", then the date."""
+    if not value:
+        return empty
+    seconds = max(0, int((utcnow() - value).total_seconds()))
+    for size, unit in ((86_400, "day"), (3_600, "hour"), (60, "minute")):
+        if seconds >= size:
+            n = seconds // size
+            if unit == "day" and n > 30:
+                return day(value)
+            return f"{n} {unit}{'' if n == 1 else 's'} ago"
+    return "just now"
+
+
 def init_app(app: Flask) -> None:
     """Register the filters."""
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["day"] = day
+    app.jinja_env.filters["short_day"] = short_day
+    app.jinja_env.filters["full_time"] = full_time
+    app.jinja_env.filters["ago"] = ago
+    app.jinja_env.filters["browser"] = user_agents.describe
+    app.jinja_env.globals["audit_phrase"] = phrase  # the audit log's words, on the user page too
     app.jinja_env.globals["now"] = utcnow

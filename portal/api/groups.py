@@ -60,10 +60,9 @@ def _name(account_id: uuid.UUID, name: str, group_id: uuid.UUID | None = None) -
 def list_groups(account_id: uuid.UUID, query: schemas.GroupsQuery) -> object:
     """List the groups by name, with their member counts; `q` searches a part of the name."""
     page = queries.list_groups(account_id, (query.q or "").strip(), query.from_, query.take)
-    numbers = _Numbers(query.from_, query.take, page.total)
     return answer(schemas.GroupsPage(
         groups=[group_model(row.group, row.member_count) for row in page.rows],
-        **paging(numbers, next_args={"from": page.next_start} if page.next_start is not None else None)))
+        **paging(page, next_args={"from": page.start + page.take} if page.has_next else None)))
 
 
 @bp.post("/accounts/<uuid:account_id>/groups")

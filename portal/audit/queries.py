@@ -200,24 +200,3 @@ def recent_events_for(account_id: uuid.UUID, user_id: uuid.UUID, limit: int = 10
         for event in db.session.scalars(_newest_first(statement).limit(limit)):
             events[event.id] = event
     return sorted(events.values(), key=_key, reverse=True)[:limit]
-
-
-def describe_changes(event: AuditEvent) -> list[tuple[str, str]]:
-    """An event's changes as (field, text) pairs: "old → new" for an edit's [old, new] pairs."""
-    edit = event.action.endswith(".update")
-    described = []
-    for field, value in (event.changes or {}).items():
-        if isinstance(value, list) and len(value) == 2 and (edit or field == "status"):
-            old, new = ("—" if v in (None, "") else _text(v) for v in value)
-            described.append((field, f"{old} → {new}"))
-        else:
-            described.append((field, _text(value)))
-    return described
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, list | tuple):
-        return ", ".join(_text(v) for v in value) or "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)

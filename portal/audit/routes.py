@@ -12,7 +12,7 @@ from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from portal import db
-from portal.audit import queries
+from portal.audit import queries, wording
 from portal.auth import lockout
 from portal.csv_cells import csv_download
 from portal.errors import Forbidden
@@ -36,8 +36,8 @@ def index() -> ResponseReturnValue:
     page = queries.list_events(g.account.id, filters, parse_from(args.get("from")), parse_take(args.get("take")),
                                after=args.get("after"), before=args.get("before"))
     page.query = MultiDict((k, v) for k, v in args.items(multi=True) if k in LIST_PARAMS)
-    return render("audit/index.html", "audit_table", page=page, filters=filters,
-                  describe=queries.describe_changes)
+    return render("audit/index.html", "audit_table", page=page, filters=filters, phrase=wording.phrase,
+                  describe=wording.describe_changes, names=wording.names_for(g.account.id, page.items))
 
 
 @bp.get("/audit.csv")

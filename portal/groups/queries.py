@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, or_, 
 from portal import db
 from portal.errors import NotFound
 from portal.models import Group, GroupMember, User, UserStatus
+from portal.pagination import OffsetPage, PageNumbers
 
 COUNT_CAP = 10_000
 TAKE_DEFAULT = 20
@@ -121,7 +122,7 @@ class GroupRow:
 
 
 @dataclass(frozen=True)
-class GroupsPage:
+class GroupsPage(OffsetPage):
     """One page of the groups list with seed 002's paging figures."""
 
     rows: list[GroupRow]
@@ -130,21 +131,8 @@ class GroupsPage:
     take: int
     q: str
 
-    @property
-    def page(self) -> int:
-        return self.start // self.take + 1
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.take))
-
-    @property
-    def prev_start(self) -> int | None:
-        return max(0, self.start - self.take) if self.start > 0 else None
-
-    @property
-    def next_start(self) -> int | None:
-        return self.start + self.take if self.start + self.take < self.total else None
+    def query_args(self) -> dict[str, Any]:
+        return {"q": self.q}
 
 
 def list_groups(account_id: uuid.UUID, q: str = "", start: int = 0, take: int = TAKE_DEFAULT) -> GroupsPage:
@@ -190,7 +178,9 @@ class MemberRow:
 
     @property
     def full_name(self) -> str:
-        return f"{self.first_name} {self.last_name}".strip() or self.login
+        """As User.full_name: the names, else an invitee's email, else the login."""
+        name = f"{self.first_name} {self.last_name}".strip()
+        return name or (self.email if self.user_status == UserStatus.PENDING else self.login)
 
     @property
     def cursor(self) -> str:
@@ -247,9 +237,10 @@ def person_matches(q: str) -> ColumnElement[bool]:
 
 
 @dataclass(frozen=True)
-class MembersPage:
+class MembersPage(PageNumbers):
     """A page of a group's members, newest first, with keyset cursors to the pages around it."""
 
+    group_id: uuid.UUID
     rows: list[MemberRow]
     count: int  # capped at COUNT_CAP + 1: members, or members matching q
     start: int  # the position of the first row, for "21–40"; exact when paged from the first page
@@ -267,19 +258,44 @@ class MembersPage:
         return self.start + len(self.rows)
 
     @property
-    def page(self) -> int:
-        return self.start // self.take + 1
+    def total(self) -> int:  # type: ignore[override]
+        return min(self.count, COUNT_CAP)
 
     @property
-    def pages(self) -> int | None:
-        """The page count, unless the count was capped."""
-        return None if self.count > COUNT_CAP else max(1, -(-self.count // self.take))
+    def total_is_capped(self) -> bool:  # type: ignore[override]
+        return self.count > COUNT_CAP
+
+    @property
+    def has_next(self) -> bool:
+        return self.next_cursor is not None
+
+    @property
+    def has_prev(self) -> bool:
+        return self.prev_cursor is not None
 
     @property
     def count_label(self) -> str:
         if self.q:
             return count_label(self.count, "match", "matches")
         return count_label(self.count, "member", "members")
+
+    def _args(self, **more: Any) -> dict[str, Any]:
+        args = {"q": self.q, **more}
+        if self.take != TAKE_DEFAULT:
+            args["take"] = self.take
+        return {k: v for k, v in args.items() if v not in (None, "", 0)}
+
+    def first_args(self) -> dict[str, Any]:
+        return self._args()
+
+    def prev_args(self) -> dict[str, Any]:
+        return self._args(before=self.prev_cursor, **{"from": max(self.start - self.take, 0)})
+
+    def next_args(self) -> dict[str, Any]:
+        return self._args(after=self.next_cursor, **{"from": self.start + self.take})
+
+    def last_args(self) -> None:
+        return None  # newest first, by keyset: the pager offers first, previous and next
 
 
 def members_page(group: Group, q: str = "", take: int = TAKE_DEFAULT, after: str | None = None,
@@ -321,6 +337,7 @@ def members_page(group: Group, q: str = "", take: int = TAKE_DEFAULT, after: str
         has_prev = after_key is not None or start > 0
     members = [MemberRow(*row) for row in rows]
     return MembersPage(
+        group_id=group.id,
         rows=members,
         count=count,
         start=start,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Blueprint, Response, flash, g, make_response, redirect, request, url_for
+from flask import Blueprint, Response, flash, g, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from jinja2_fragments.flask import render_block
 from werkzeug.routing import BuildError
@@ -56,6 +56,7 @@ def _fragments(template: str, block: str | None, oob_blocks: tuple[str, ...], st
     """For htmx: the block that was asked for, plus other regions of the page swapped out of band."""
     body = render_block(template, block, **context) if block else ""
     body += "".join(render_block(template, name, oob=True, **context) for name in oob_blocks)
+    body += render_template("_messages_oob.html")
     response = make_response(body, status)
     response.vary.add("HX-Request")
     return response
@@ -67,19 +68,13 @@ def _user_panel(user: User) -> Response:
                   groups_panel=queries.user_groups_panel(g.account.id, user))
 
 
-def _member_links(group: Group, page: queries.MembersPage) -> dict[str, str | None]:
+def _self_link(group: Group, page: queries.MembersPage) -> str:
+    """Where the members list reloads itself from when a member is removed in place (HX-Trigger)."""
     common = {"group_id": group.id, "q": page.q, "take": page.take}
-    return {
-        "next": _url("accounts.groups.members", after=page.next_cursor, **common, **{"from": page.start + page.take})
-        if page.next_cursor else None,
-        "prev": _url("accounts.groups.members", before=page.prev_cursor, **common,
-                     **{"from": max(page.start - page.take, 0)}) if page.prev_cursor else None,
-        "first": _url("accounts.groups.members", **common) if page.start > page.take else None,
-        # The list reloads itself from here when a member is removed in place (HX-Trigger).
-        "self": _url("accounts.groups.members", after=request.args.get("after"), before=request.args.get("before"),
-                     **common, **{"from": page.start or None}) if request.method == "GET" else
-        _url("accounts.groups.members", **common),
-    }
+    if request.method != "GET":
+        return _url("accounts.groups.members", **common)
+    return _url("accounts.groups.members", after=request.args.get("after"), before=request.args.get("before"),
+                **common, **{"from": page.start or None})
 
 
 def _group_page(group: Group, page: queries.MembersPage, add_form: AddMembersForm | None = None,
@@ -92,7 +87,7 @@ def _group_page(group: Group, page: queries.MembersPage, add_form: AddMembersFor
     return {
         "group": group,
         "members": page,
-        "links": _member_links(group, page),
+        "self_link": _self_link(group, page),
         "count": page.count if not page.q else queries.member_count(group.id),
         "add_form": add_form or AddMembersForm(account_id=g.account.id, formdata=None),
         "picker": picker,
@@ -110,13 +105,7 @@ def index() -> ResponseReturnValue:
     take = _take()
     q = request.args.get("q", "").strip()[:100]
     page = queries.list_groups(g.account.id, q, parse_from(request.args.get("from")), take)
-    links = {
-        "prev": _url("accounts.groups.index", q=q, take=take, **{"from": page.prev_start})
-        if page.prev_start is not None else None,
-        "next": _url("accounts.groups.index", q=q, take=take, **{"from": page.next_start})
-        if page.next_start is not None else None,
-    }
-    return render("groups/index.html", "groups", page=page, links=links)
+    return render("groups/index.html", "groups", page=page)
 
 
 @bp.get("/new")
@@ -229,9 +218,9 @@ def add_members(group_id: uuid.UUID) -> ResponseReturnValue:
     db.session.commit()
     if _returns_to_user():
         user = form.users[0]
+        flash(f"Added {user.full_name} to {group.name}.", "success")
         if wants_fragment():
             return _user_panel(user)
-        flash(f"{user.email} is in the group {group.name}.", "success")
         return redirect(user_page_url(user.id), 303)
     if wants_fragment():
         context = _group_page(group, queries.members_page(group), notice=change.summary())
@@ -285,26 +274,39 @@ def _remove(group_id: uuid.UUID, member_id: uuid.UUID) -> ResponseReturnValue:
     found = queries.member_in_group(group, member_id)
     services.remove_member(group, found)
     db.session.commit()
+    flash(f"Removed {found.email} from {group.name}.", "success")
     if _returns_to_user():
         user = db.session.get(User, found.user_id)
         if user is None:  # deleted at this very moment
             raise NotFound("No such user.")
         if wants_fragment():
             return _user_panel(user)
-        flash(f"{found.email} left the group {group.name}.", "success")
         return redirect(user_page_url(user.id), 303)
     if wants_fragment():  # the row goes (empty answer), the count follows out of band, the list reloads
         response = _fragments("groups/show.html", None, ("member_count",), group=group,
                               count=queries.member_count(group.id), count_label=queries.count_label)
         response.headers["HX-Trigger"] = "members-changed"
         return response
-    flash(f"{found.email} removed from {group.name}.", "success")
     return redirect(url_for("accounts.groups.show", group_id=group.id), 303)
 
 
-@bp.post("/<uuid:group_id>/members/<uuid:member_id>/delete")
+@bp.route("/<uuid:group_id>/members/<uuid:member_id>/delete", methods=["GET", "POST"])
 @require(Permission.GROUPS_WRITE)
 def remove_member(group_id: uuid.UUID, member_id: uuid.UUID) -> ResponseReturnValue:
+    """POST removes; GET (a Remove button without JavaScript) asks first, naming who and from what."""
+    if request.method == "GET":
+        group = queries.group_in_account(g.account.id, group_id)
+        found = queries.member_in_group(group, member_id)
+        back = user_page_url(found.user_id) if _returns_to_user() else url_for("accounts.groups.show",
+                                                                                 group_id=group.id)
+        return render("confirm.html", question=f"Remove {found.email} from {group.name}?",
+                      detail=f"{found.full_name} leaves the group; the user stays in the account and can be added "
+                             "again later.",
+                      action=url_for("accounts.groups.remove_member", group_id=group.id, member_id=found.id),
+                      button=f"Remove from {group.name}", back=back,
+                      fields={"return_to": "user"} if _returns_to_user() else {},
+                      crumbs=[("Groups", url_for("accounts.groups.index")),
+                              (group.name, url_for("accounts.groups.show", group_id=group.id)), ("Remove", None)])
     return _remove(group_id, member_id)
 
 
@@ -313,4 +315,3 @@ def remove_member(group_id: uuid.UUID, member_id: uuid.UUID) -> ResponseReturnVa
 def delete_member(group_id: uuid.UUID, member_id: uuid.UUID) -> ResponseReturnValue:
     """hx-delete on the member resource: the same as the POST form."""
     return _remove(group_id, member_id)
-

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, PasswordField, SelectMultipleField, StringField, TextAreaField
+from wtforms import HiddenField, IntegerField, PasswordField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, ValidationError
 from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget
 
@@ -49,9 +50,18 @@ class _RolesAndGroups(FlaskForm):
     groups = CheckboxesField("Groups")
 
     def offer(self, roles: list[Role], groups: list[Group]) -> None:
-        """The roles (only those the inviter may grant) and groups to show as checkboxes."""
+        """The roles (only those the inviter may grant, each with its description) and groups to show
+        as checkboxes."""
         self.roles.choices = [(role.id, role.name) for role in roles]
         self.groups.choices = [(group.id, group.name) for group in groups]
+        self.role_descriptions = {role.id: role.description for role in roles}
+
+    def chosen_names(self) -> tuple[list[str], list[str]]:
+        """The names of the roles and groups ticked, for the review."""
+        roles = dict(self.roles.choices or [])
+        groups = dict(self.groups.choices or [])
+        return ([str(roles[r]) for r in self.roles.data or [] if r in roles],
+                [str(groups[g]) for g in self.groups.data or [] if g in groups])
 
 
 class InviteForm(_RolesAndGroups):
@@ -60,10 +70,23 @@ class InviteForm(_RolesAndGroups):
         [DataRequired(message="Enter at least one email address.")],
         description="One or many, separated by commas or new lines (at most 100 at once).",
     )
+    # What the inviter reviewed (addresses, roles, groups): more than one invitation goes out only as reviewed.
+    reviewed = HiddenField()
 
     @property
     def addresses(self) -> list[str]:
         return split_addresses(self.emails.data)
+
+    def fingerprint(self) -> str:
+        """The addresses, roles and groups as submitted, in one short digest."""
+        parts = [",".join(self.addresses), ",".join(sorted(map(str, self.roles.data or []))),
+                 ",".join(sorted(map(str, self.groups.data or [])))]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+    @property
+    def needs_review(self) -> bool:
+        """Several invitations, not yet reviewed as they stand: the review comes first."""
+        return len(self.addresses) > 1 and self.reviewed.data != self.fingerprint()
 
     def validate_emails(self, field: TextAreaField) -> None:
         count = len(self.addresses)

@@ -26,7 +26,7 @@ from portal.models import (
     Role,
     User,
 )
-from portal.pagination import PageNumbers, decode_cursor, encode_cursor
+from portal.pagination import OffsetPage, decode_cursor, encode_cursor
 from portal.permissions import Permission
 from portal.roles.policy import refusal_to_grant
 
@@ -52,7 +52,7 @@ class InvitationRow:
 
 
 @dataclass
-class InvitationPage(PageNumbers):
+class InvitationPage(OffsetPage):
     """One page of the list (`from`/`take`, seed 002's counts; `next_cursor` seeks the next page by index)."""
 
     rows: list[InvitationRow]
@@ -61,23 +61,22 @@ class InvitationPage(PageNumbers):
     total: int
     status: str
     next_cursor: str | None = None
+    q: str = ""
 
     @property
     def has_next(self) -> bool:
         return self.start + len(self.rows) < self.total
 
-    def args(self, start: int) -> dict[str, object]:
-        """Query-string values for the page starting at `start`, keeping the filter."""
-        args: dict[str, object] = {"from": max(0, start), "take": self.take}
-        if self.status:
-            args["status"] = self.status
-        return args
+    def query_args(self) -> dict[str, object]:
+        return {"q": self.q, "status": self.status}
 
 
-def _filtered(account_id: uuid.UUID, status: str, now: datetime, email: str = "") -> Select[Invitation]:
+def _filtered(account_id: uuid.UUID, status: str, now: datetime, email: str = "", q: str = "") -> Select[Invitation]:
     statement = select(Invitation).where(Invitation.account_id == account_id)
     if email:  # seed 002's email search: a prefix of the (lower-cased) address
         statement = statement.where(Invitation.email.startswith(email.strip().lower(), autoescape=True))
+    if q:  # addresses are stored lower-cased
+        statement = statement.where(Invitation.email.contains(q.lower(), autoescape=True))
     if status == InvitationStatus.PENDING:
         statement = statement.where(Invitation.status == InvitationStatus.PENDING.value, Invitation.expires_at > now)
     elif status == InvitationStatus.EXPIRED:
@@ -127,15 +126,17 @@ def _with_inviter_and_email(statement: Select[Invitation]) -> Select[Invitation,
 
 
 def invitation_page(account_id: uuid.UUID, status: str, start: int, take: int, now: datetime, email: str = "",
-                    after: str | None = None) -> InvitationPage:
-    """A page of the account's invitations, newest first, in three statements whatever its size.
+                    after: str | None = None, q: str = "") -> InvitationPage:
+    """A page of the account's invitations, newest first, in three statements whatever its size; `email`
+    narrows it to the addresses that start with it (the API), `q` to those that contain it (the page).
 
     Ordered by (created_at, id) within the account: served by ix_invitations_account_id_created_at,
     or by ix_invitations_account_id_status_created_at when filtered by status. With `after` (the cursor of the
     previous page's last row) the page is found by keyset, else `start` is an offset.
     """
     status = status if status in FILTERS else ""
-    filtered = _filtered(account_id, status, now, email)
+    q = q.strip()[:90]
+    filtered = _filtered(account_id, status, now, email, q)
     statement = _with_inviter_and_email(filtered).order_by(Invitation.created_at.desc(), Invitation.id.desc())
     key = decode_cursor(after, (datetime.fromisoformat, uuid.UUID))
     if key is not None:
@@ -147,7 +148,7 @@ def invitation_page(account_id: uuid.UUID, status: str, start: int, take: int, n
     total = db.session.scalar(select(func.count()).select_from(filtered.subquery())) or 0
     last = rows[take - 1][0] if len(rows) > take else None
     return InvitationPage(_rows(rows[:take], now), start, take, total, status,
-                          next_cursor=encode_cursor((last.created_at, last.id)) if last is not None else None)
+                          next_cursor=encode_cursor((last.created_at, last.id)) if last is not None else None, q=q)
 
 
 def invitation_row(account_id: uuid.UUID, invitation_id: uuid.UUID, now: datetime) -> InvitationRow:

@@ -26,7 +26,7 @@ public_bp = Blueprint("invitation_accept", __name__, url_prefix="/invitations/ac
 @require(Permission.INVITATIONS_READ)
 def index() -> ResponseReturnValue:
     page = queries.invitation_page(g.account.id, request.args.get("status", ""), parse_from(request.args.get("from")),
-                                   parse_take(request.args.get("take")), clock.now())
+                                   parse_take(request.args.get("take")), clock.now(), q=request.args.get("q", ""))
     return render("invitations/index.html", "invitations", page=page, filters=queries.FILTERS)
 
 
@@ -39,7 +39,7 @@ def _offer(form: InviteForm | InvitationEditForm) -> None:
 def new() -> ResponseReturnValue:
     form = InviteForm()
     _offer(form)
-    return render("invitations/new.html", form=form, outcome=None)
+    return render("invitations/new.html", form=form, outcome=None, review=None)
 
 
 @bp.post("")
@@ -48,7 +48,12 @@ def create() -> ResponseReturnValue:
     form = InviteForm()
     _offer(form)
     if not form.validate_on_submit():
-        return render("invitations/new.html", "invite_form", status=422, form=form, outcome=None)
+        return render("invitations/new.html", "invite_form", status=422, form=form, outcome=None, review=None)
+    if form.needs_review:  # "Invite 12 people as member to Support?" before anything is sent
+        form.reviewed.data = form.fingerprint()
+        roles, groups = form.chosen_names()
+        return render("invitations/new.html", "invite_form", form=form, outcome=None,
+                      review={"addresses": form.addresses, "roles": roles, "groups": groups})
     outcome = services.invite(g.account, current_user, g.permissions, form.addresses, form.roles.data or [],
                               form.groups.data or [])
     db.session.commit()
@@ -59,8 +64,9 @@ def create() -> ResponseReturnValue:
         return redirect_after_post(url_for(".index"))
     # The refused addresses stay in the box, each with its reason, to be fixed and sent again.
     form.emails.data = "\n".join(refusal.address for refusal in outcome.refused)
+    form.reviewed.data = ""
     return render("invitations/new.html", "invite_form", status=200 if outcome.invited else 422, form=form,
-                  outcome=outcome)
+                  outcome=outcome, review=None)
 
 
 @bp.route("/<uuid:invitation_id>/edit", methods=["GET", "POST"])
@@ -86,11 +92,13 @@ def edit(invitation_id: uuid.UUID) -> ResponseReturnValue:
 
 
 def _row_or_list(invitation_id: uuid.UUID, message: str) -> ResponseReturnValue:
-    """htmx: the invitation's row, updated in place; otherwise back to the list with a message."""
+    """htmx: the invitation's row, updated in place and saying what happened (the message goes to the
+    page's message area too); otherwise back to the list with the message."""
+    flash(message, "success")
     if wants_fragment():
         row = queries.invitation_row(g.account.id, invitation_id, clock.now())
-        return render_template("invitations/_row.html", row=row)
-    flash(message, "success")
+        return render_template("invitations/_row.html", row=row, note=message) + render_template(
+            "_messages_oob.html")
     return redirect_after_post(url_for(".index"))
 
 
@@ -100,17 +108,23 @@ def resend(invitation_id: uuid.UUID) -> ResponseReturnValue:
     invitation = queries.invitation_in_account(g.account.id, invitation_id)
     services.resend(invitation, g.account, current_user, g.permissions)
     db.session.commit()
-    return _row_or_list(invitation_id,
-                        f"The invitation to {invitation.email} is sent again; the old link no longer works.")
+    return _row_or_list(invitation_id, f"Sent again to {invitation.email}; the old link no longer works.")
 
 
-@bp.post("/<uuid:invitation_id>/revoke")
+@bp.route("/<uuid:invitation_id>/revoke", methods=["GET", "POST"])
 @require(Permission.INVITATIONS_WRITE)
 def revoke(invitation_id: uuid.UUID) -> ResponseReturnValue:
+    """POST revokes; GET (the Revoke button without JavaScript) asks first."""
     invitation = queries.invitation_in_account(g.account.id, invitation_id)
+    if request.method == "GET":
+        return render("confirm.html", question=f"Revoke the invitation to {invitation.email}?",
+                      detail="The link in their email stops working, and the pending user and their pending group "
+                             "memberships are removed. You can invite them again later.",
+                      action=url_for(".revoke", invitation_id=invitation.id), button="Revoke the invitation",
+                      back=url_for(".index"), crumbs=[("Invitations", url_for(".index")), ("Revoke", None)])
     services.revoke(invitation, current_user, g.permissions)
     db.session.commit()
-    return _row_or_list(invitation_id, f"The invitation to {invitation.email} is revoked.")
+    return _row_or_list(invitation_id, f"Revoked the invitation to {invitation.email}.")
 
 
 @bp.post("/<uuid:invitation_id>/retry")

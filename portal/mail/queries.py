@@ -11,11 +11,11 @@ from sqlalchemy import func, select
 from portal import db
 from portal.db import utcnow
 from portal.models import EmailStatus, OutboxEmail
-from portal.pagination import PageNumbers
+from portal.pagination import OffsetPage
 
 
 @dataclass
-class OutboxPage(PageNumbers):
+class OutboxPage(OffsetPage):
     """One page of the outbox (`from`/`take` as every list)."""
 
     emails: list[OutboxEmail]

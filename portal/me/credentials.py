@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from portal import db
+from portal import db, user_agents
 from portal.audit.services import record
 from portal.auth import login_sessions, mfa
 from portal.auth.passwords import hash_password, verify_password
@@ -84,12 +84,14 @@ def my_sessions(user_id: uuid.UUID) -> list[LoginSession]:
 def end_session(user: User, session_id: uuid.UUID) -> None:
     """Sign one of the person's own sessions out."""
     found = db.session.scalar(
-        select(LoginSession.id).where(LoginSession.id == session_id, LoginSession.user_id == user.id)
+        select(LoginSession).where(LoginSession.id == session_id, LoginSession.user_id == user.id)
     )
     if found is None:
         raise NotFound("No such session.")
+    # The log says which browser, in words: the session's id would mean nothing once it is gone.
+    changes = {"browser": user_agents.describe(found.user_agent), "address": found.ip_address}
     login_sessions.end(session_id)
-    record("me.session_end", user, actor=user, changes={"session": str(session_id)})
+    record("me.session_end", user, actor=user, changes=changes)
 
 
 def end_other_sessions(user: User, keep: uuid.UUID) -> None:
@@ -136,11 +138,17 @@ def my_api_keys(user_id: uuid.UUID) -> list[ApiKey]:
     return list(db.session.scalars(select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.created_at.desc())))
 
 
-def revoke_api_key(user: User, key_id: uuid.UUID) -> ApiKey:
-    """Revoke one of the person's own keys."""
+def own_api_key(user: User, key_id: uuid.UUID) -> ApiKey:
+    """One of the person's own keys; NotFound for anyone else's."""
     key = db.session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user.id))
     if key is None:
         raise NotFound("No such API key.")
+    return key
+
+
+def revoke_api_key(user: User, key_id: uuid.UUID) -> ApiKey:
+    """Revoke one of the person's own keys."""
+    key = own_api_key(user, key_id)
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         record("me.api_key_revoke", user, actor=user, changes={"name": key.name})

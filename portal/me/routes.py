@@ -134,13 +134,15 @@ def _enrolment_secret() -> str:
 
 
 def _mfa_context(**extra: object) -> dict[str, object]:
+    """What the page shows; its forms start empty (a code just used never fills the next form), except
+    the one passed in `extra` with its errors."""
     context: dict[str, object] = {"remaining": mfa.remaining_recovery_codes(current_user.id)}
     if not current_user.mfa_enabled:
         secret = _enrolment_secret()
         uri = mfa.provisioning_uri(secret, current_user, g.user_account.name)
-        context.update(secret=secret, qr=Markup(mfa.qr_svg(uri)), confirm_form=MfaConfirmForm())
+        context.update(secret=secret, qr=Markup(mfa.qr_svg(uri)), confirm_form=MfaConfirmForm(formdata=None))
     else:
-        context.update(disable_form=MfaDisableForm(), codes_form=RecoveryCodesForm())
+        context.update(disable_form=MfaDisableForm(formdata=None), codes_form=RecoveryCodesForm(formdata=None))
     return {**context, **extra}
 
 
@@ -165,6 +167,7 @@ def mfa_confirm() -> ResponseReturnValue:
         return render("me/mfa.html", "mfa", status=422, **_mfa_context(confirm_form=form))
     session.pop("mfa_enrol", None)
     db.session.commit()
+    flash("Two-step sign-in is on. Keep your recovery codes somewhere safe.", "success")
     return render("me/mfa.html", "mfa", **_mfa_context(new_codes=codes))
 
 
@@ -203,6 +206,7 @@ def mfa_recovery_codes() -> ResponseReturnValue:
         form.code.errors = [error.message]
         return render("me/mfa.html", "mfa", status=422, **_mfa_context(codes_form=form))
     db.session.commit()
+    flash("New recovery codes are ready; the old ones no longer work.", "success")
     return render("me/mfa.html", "mfa", **_mfa_context(new_codes=codes))
 
 
@@ -291,9 +295,16 @@ def create_api_key() -> ResponseReturnValue:
     return _api_keys_page(ApiKeyForm(formdata=None), new_key=key)
 
 
-@bp.post("/api-keys/<uuid:key_id>/revoke")
+@bp.route("/api-keys/<uuid:key_id>/revoke", methods=["GET", "POST"])
 @signed_in
 def revoke_api_key(key_id: uuid.UUID) -> ResponseReturnValue:
+    """POST revokes; GET (the Revoke button without JavaScript) asks first."""
+    if request.method == "GET":
+        key = credentials.own_api_key(current_user, key_id)
+        return render("confirm.html", question=f"Revoke the API key {key.name}?",
+                      detail="Whatever uses it stops working at once. This cannot be undone.",
+                      action=url_for(".revoke_api_key", key_id=key.id), button=f"Revoke {key.name}",
+                      back=url_for(".api_keys"), crumbs=[("API keys", url_for(".api_keys")), ("Revoke", None)])
     key = credentials.revoke_api_key(current_user, key_id)
     db.session.commit()
     flash(f"The key {key.name} was revoked.", "success")

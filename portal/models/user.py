@@ -93,9 +93,10 @@ class User(UserMixin, Base):
 
     @property
     def full_name(self) -> str:
-        """First and last name, or the login when both are empty."""
+        """First and last name; when both are empty, an invitee's email (their login is a placeholder
+        until they accept), anyone else's login."""
         name = f"{self.first_name} {self.last_name}".strip()
-        return name or self.login
+        return name or (self.email if self.status == UserStatus.PENDING else self.login)
 
     @property
     def is_active_user(self) -> bool:

@@ -17,7 +17,7 @@ from wtforms import (
     TextAreaField,
     ValidationError,
 )
-from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.field_rules import PASSWORDS_DIFFER
@@ -98,14 +98,36 @@ class ResetMfaForm(FlaskForm):
 
 
 BULK_ACTIONS = ["disable", "enable", "delete", "grant_role", "add_to_group"]
+DESTRUCTIVE_BULK_ACTIONS = {"disable", "delete"}  # asked about first, with and without JavaScript
 
 
 class BulkForm(FlaskForm):
-    action = SelectField("Action", choices=BULK_ACTIONS, validators=[DataRequired()])
+    action = SelectField(
+        "Action", choices=BULK_ACTIONS, validators=[DataRequired(message="Choose what to do with the selected users.")],
+        validate_choice=False,
+    )
     user_ids = SelectMultipleField("Users", choices=[], validate_choice=False)
     all_matching = BooleanField("All matching users")
-    role_id = StringField("Role", [Optional()])
-    group_id = StringField("Group", [Optional()])
+    role_id = StringField("Role")
+    group_id = StringField("Group")
+    confirm = HiddenField()
+
+    def validate_action(self, field: SelectField) -> None:
+        if field.data not in BULK_ACTIONS:
+            raise ValidationError("Choose one of the actions.")
+
+    def validate_role_id(self, field: StringField) -> None:
+        if self.action.data == "grant_role" and not field.data:
+            raise ValidationError("Choose the role to grant.")
+
+    def validate_group_id(self, field: StringField) -> None:
+        if self.action.data == "add_to_group" and not field.data:
+            raise ValidationError("Choose the group to add them to.")
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """A destructive action not yet confirmed: the confirmation page (or dialog) comes first."""
+        return self.action.data in DESTRUCTIVE_BULK_ACTIONS and self.confirm.data != "yes"
 
     def ids(self) -> list[uuid.UUID]:
         """The selected ids that are well-formed (a malformed one is simply not a user here)."""

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from math import isqrt
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, tuple_, union, union_all
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, tuple_, union, union_all
 from sqlalchemy.orm import InstrumentedAttribute
 
 from portal import db
@@ -32,23 +32,42 @@ from portal.pagination import COUNT_CAP, END, Page, decode_cursor, encode_cursor
 
 @dataclass(frozen=True)
 class Sort:
-    """A sort order of the list: its columns (the last one unique) and its natural direction."""
+    """A sort order of the list: its columns (the last one unique) and its direction.
+
+    tail: which rows come after all the others, in either direction: "null" (the first column is NULL:
+    never signed in) or "empty" (the first column is '': an invitee who has not given a name yet)."""
 
     label: str
     columns: tuple[InstrumentedAttribute[Any], ...]
     converters: tuple[Callable[[str], Any], ...]
     descending: bool
-    nullable: bool = False  # the first column may be NULL (never signed in): NULLs come last
+    tail: str | None = None
+
+    def in_tail(self) -> ColumnElement[bool]:
+        """The rows that come last."""
+        column = self.columns[0]
+        return column.is_(None) if self.tail == "null" else column == ""
+
+    def before_tail(self) -> ColumnElement[bool]:
+        """The other rows, as a range an index serves."""
+        column = self.columns[0]
+        return column.is_not(None) if self.tail == "null" else column > ""
+
+    def key_in_tail(self, key: Sequence[Any]) -> bool:
+        """Whether a cursor's key is one of the tail's rows."""
+        return key[0] is None if self.tail == "null" else key[0] == ""
 
 
 SORTS: dict[str, Sort] = {
-    "name": Sort("Name", (User.first_name, User.last_name, User.id), (str, str, uuid.UUID), False),
+    "name": Sort("Name", (User.first_name, User.last_name, User.id), (str, str, uuid.UUID), False, tail="empty"),
     "email": Sort("Email", (User.email,), (str,), False),
-    "created": Sort("Newest", (User.created_at, User.id), (utc_datetime, uuid.UUID), True),
+    "created": Sort("Created", (User.created_at, User.id), (utc_datetime, uuid.UUID), True),
     "last_sign_in": Sort(
-        "Last sign-in", (User.last_login_at, User.id), (utc_datetime, uuid.UUID), True, nullable=True
+        "Last sign-in", (User.last_login_at, User.id), (utc_datetime, uuid.UUID), True, tail="null"
     ),
 }
+DIRECTIONS = ("asc", "desc")
+MFA_STATES = ("on", "off")
 STATUSES = [s.value for s in UserStatus]
 
 
@@ -61,11 +80,15 @@ class UserFilter:
     role_id: uuid.UUID | None = None
     dormant_days: int | None = None
     sort: str = "name"
+    direction: str = ""  # "asc" or "desc"; empty: the sort's own direction
+    mfa: str = ""  # "on" or "off"
 
     @classmethod
     def from_args(cls, args: Any) -> UserFilter:
         status = args.get("status", "")
         sort = args.get("sort", "name")
+        direction = args.get("dir", "")
+        mfa = args.get("mfa", "")
         try:
             role_id = uuid.UUID(args.get("role", "")) if args.get("role") else None
         except ValueError:
@@ -80,11 +103,30 @@ class UserFilter:
             role_id=role_id,
             dormant_days=dormant if dormant and 0 < dormant <= 3650 else None,
             sort=sort if sort in SORTS else "name",
+            direction=direction if direction in DIRECTIONS else "",
+            mfa=mfa if mfa in MFA_STATES else "",
         )
 
     @property
     def narrows_beyond_status(self) -> bool:
-        return bool(self.q or self.role_id or self.dormant_days)
+        return bool(self.q or self.role_id or self.dormant_days or self.mfa)
+
+    @property
+    def narrows(self) -> bool:
+        """Whether any filter is set (the list then says "No users match")."""
+        return bool(self.status or self.narrows_beyond_status)
+
+    @property
+    def order(self) -> Sort:
+        """The sort, turned round when the direction asked for is not its own."""
+        sort = SORTS[self.sort]
+        if self.direction and (self.direction == "desc") != sort.descending:
+            return replace(sort, descending=not sort.descending)
+        return sort
+
+    @property
+    def is_descending(self) -> bool:
+        return self.order.descending
 
 
 def _prefix(column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
@@ -153,6 +195,10 @@ def _filtered(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -> Sele
         statement = statement.where(
             User.id.in_(select(RoleAssignment.user_id).where(RoleAssignment.role_id == f.role_id))
         )
+    if f.mfa == "on":
+        statement = statement.where(User.mfa_enabled.is_(True))
+    elif f.mfa == "off":  # who still has to set it up: an invitee cannot yet
+        statement = statement.where(User.mfa_enabled.is_(False), User.status != UserStatus.PENDING.value)
     if f.dormant_days:
         cutoff = utcnow() - timedelta(days=f.dormant_days)
         statement = statement.where(
@@ -201,13 +247,14 @@ def _count(account_id: uuid.UUID, f: UserFilter, rows_wanted: int) -> Counted:
     return Counted(min(n, COUNT_CAP), n > COUNT_CAP, broad=threshold is not None)
 
 
-def _ordered(statement: Select[tuple[User]], sort: Sort, forward: bool, nulls: bool = False) -> Select[tuple[User]]:
-    """Ordered by the sort, forward or backward; with nulls=True NULLs go last in the natural order
-    (only the offset path needs it: the keyset paths keep NULL and dated rows apart)."""
+def _ordered(statement: Select[tuple[User]], sort: Sort, forward: bool, tail: bool = False) -> Select[tuple[User]]:
+    """Ordered by the sort, forward or backward; with tail=True the sort's tail goes last in its order
+    (only the offset path needs it: the keyset paths keep the tail and the other rows apart)."""
     descending = sort.descending == forward
-    clauses = [c.desc() if descending else c.asc() for c in sort.columns]
-    if nulls and sort.nullable:
-        clauses[0] = clauses[0].nulls_last() if forward else clauses[0].nulls_first()
+    clauses: list[Any] = [c.desc() if descending else c.asc() for c in sort.columns]
+    if tail and sort.tail:
+        last = case((sort.in_tail(), 1), else_=0)
+        clauses.insert(0, last.asc() if forward else last.desc())
     return statement.order_by(*clauses)
 
 
@@ -220,16 +267,15 @@ def _beyond(
 
 
 def _seek(statement: Select[tuple[User]], sort: Sort, key: tuple[Any, ...], forward: bool) -> Select[tuple[User]]:
-    """Rows strictly after (forward) or before (backward) the key, in the sort's natural order."""
+    """Rows strictly after (forward) or before (backward) the key, in the sort's order."""
     ascending = forward != sort.descending
-    if not sort.nullable:
+    if not sort.tail:
         return statement.where(_beyond(sort.columns, key, ascending))
-    column = sort.columns[0]
-    if key[0] is None:  # the key is in the NULL tail, which comes after every dated row
-        in_tail = and_(column.is_(None), _beyond(sort.columns[1:], key[1:], ascending))
-        return statement.where(in_tail if forward else or_(in_tail, column.is_not(None)))
-    dated = and_(column.is_not(None), _beyond(sort.columns, key, ascending))
-    return statement.where(or_(dated, column.is_(None)) if forward else dated)
+    if sort.key_in_tail(key):  # the key is in the tail, which comes after every other row
+        in_tail = and_(sort.in_tail(), _beyond(sort.columns[1:], key[1:], ascending))
+        return statement.where(in_tail if forward else or_(in_tail, sort.before_tail()))
+    head = and_(sort.before_tail(), _beyond(sort.columns, key, ascending))
+    return statement.where(or_(head, sort.in_tail()) if forward else head)
 
 
 def _fetch(
@@ -242,13 +288,13 @@ def _fetch(
             return list(db.session.connection().execute(select_.with_only_columns(*columns).limit(n)).all())
         return list(db.session.scalars(select_.limit(n)))
 
-    if not sort.nullable:
+    if not sort.tail:
         return rows(_ordered(statement, sort, forward), limit)
-    # Dated rows, then the NULL tail: two index-friendly queries rather than one that is not.
-    column = sort.columns[0]
-    dated = _ordered(statement.where(column.is_not(None)), sort, forward)
-    tail = statement.where(column.is_(None)).order_by(User.id.desc() if sort.descending == forward else User.id.asc())
-    first, second = (dated, tail) if forward else (tail, dated)
+    # The other rows, then the tail: two index-friendly queries rather than one that is not.
+    head = _ordered(statement.where(sort.before_tail()), sort, forward)
+    descending = sort.descending == forward
+    tail = statement.where(sort.in_tail()).order_by(*(c.desc() if descending else c.asc() for c in sort.columns[1:]))
+    first, second = (head, tail) if forward else (tail, head)
     found = rows(first, limit)
     if len(found) < limit:
         found += rows(second, limit - len(found))
@@ -263,7 +309,7 @@ def list_users(
     account_id: uuid.UUID, f: UserFilter, start: int, take: int, after: str | None = None, before: str | None = None
 ) -> Page[User]:
     """One page of the account's users (owner aside): by cursor when the link carries one, else by offset."""
-    sort = SORTS[f.sort]
+    sort = f.order
     counted = _count(account_id, f, take)
     total, capped = counted.total, counted.capped
     base = _filtered(account_id, f, counted.broad)
@@ -279,7 +325,7 @@ def list_users(
     if after_key is not None:
         rows = _fetch(_seek(base, sort, after_key, forward=True), sort, True, take + 1)
     elif start:
-        rows = list(db.session.scalars(_ordered(base, sort, True, nulls=True).offset(start).limit(take + 1)))
+        rows = list(db.session.scalars(_ordered(base, sort, True, tail=True).offset(start).limit(take + 1)))
     else:
         rows = _fetch(base, sort, True, take + 1)
     return _page(rows[:take], start, take, total, capped, sort, has_more=len(rows) > take)
@@ -417,7 +463,7 @@ def users_in_account(account_id: uuid.UUID, user_ids: Sequence[uuid.UUID]) -> li
 def matching_ids(account_id: uuid.UUID, f: UserFilter, limit: int) -> list[uuid.UUID]:
     """Ids of the users the filter matches ("select all N matching"), at most limit of them."""
     broad = _broad_past(account_id, f, limit) is not None
-    statement = _ordered(_filtered(account_id, f, broad), SORTS[f.sort], True, nulls=True)
+    statement = _ordered(_filtered(account_id, f, broad), f.order, True, tail=True)
     return list(db.session.scalars(statement.with_only_columns(User.id).limit(limit)))
 
 
@@ -433,7 +479,7 @@ EXPORT_COLUMNS = (
 def iter_users(account_id: uuid.UUID, f: UserFilter, chunk: int = 1000) -> Iterator[UserRow]:
     """Every user the filter matches, in sort order, read a chunk at a time (for the CSV export); each
     row's user is a plain row of EXPORT_COLUMNS."""
-    sort = SORTS[f.sort]
+    sort = f.order
     base = _filtered(account_id, f, _broad_past(account_id, f, chunk) is not None)
     key: tuple[Any, ...] | None = None
     while True:

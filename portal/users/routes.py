@@ -12,18 +12,19 @@ from sqlalchemy import Row, select
 from werkzeug.datastructures import MultiDict
 
 from portal import db
+from portal.accounts import ownership
 from portal.audit.queries import recent_events_for
 from portal.auth.lockout import lockout_status
 from portal.csv_cells import csv_download
 from portal.email_changes import queries as email_change_queries
 from portal.email_changes import services as email_changes
-from portal.errors import Forbidden, Invalid, NotFound
+from portal.errors import Forbidden, NotFound
 from portal.groups.queries import user_groups_panel
 from portal.invitations.queries import pending_invitations_by_user
 from portal.models import Group, Role, User, UserStatus
 from portal.pagination import parse_from, parse_take
 from portal.permissions import Permission, can, require
-from portal.rendering import redirect_after_post, redirect_or_render, render
+from portal.rendering import redirect_after_post, redirect_or_render, render, wants_fragment
 from portal.roles import policy
 from portal.roles.queries import user_roles_panel
 from portal.users import queries, services
@@ -32,7 +33,10 @@ from portal.users.services import Actor, EditConflict
 
 bp = Blueprint("users", __name__)
 
-LIST_PARAMS = {"q", "status", "role", "dormant", "sort", "take", "from", "after", "before"}
+LIST_PARAMS = {"q", "status", "role", "dormant", "mfa", "sort", "dir", "take", "from", "after", "before"}
+FILTER_PARAMS = ("q", "status", "role", "dormant", "mfa", "sort", "dir", "take")  # what a bulk form carries along
+BULK_LISTED = 200  # the confirmation page names at most this many people
+DISABLE_DETAIL = "They are signed out everywhere at once and cannot sign in until they are enabled again."
 BULK_LIMIT = 5_000  # "all matching" acts on at most this many users in one request
 
 
@@ -54,8 +58,11 @@ def _account_groups() -> list[Row[tuple[uuid.UUID, str]]]:
     )
 
 
-def _list_context(args: MultiDict[str, str], report: list[services.BulkOutcome] | None = None) -> dict[str, object]:
-    """The list as the query string (or, after a bulk action, the form) filters it."""
+def _list_context(
+    args: MultiDict[str, str], report: list[services.BulkOutcome] | None = None, bulk_form: BulkForm | None = None
+) -> dict[str, object]:
+    """The list as the query string (or, after a bulk action, the form) filters it; a bulk form that
+    was refused comes back with its errors, its action and its ticks."""
     filters = queries.UserFilter.from_args(args)
     page = queries.list_users(
         g.account.id,
@@ -76,13 +83,17 @@ def _list_context(args: MultiDict[str, str], report: list[services.BulkOutcome] 
         "roles": _account_roles(),
         "groups": _account_groups(),
         "report": report,
+        "bulk": bulk_form,
+        "ticked": set(bulk_form.user_ids.data or []) if bulk_form is not None else set(),
     }
 
 
 @bp.get("/users")
 @require(Permission.USERS_READ)
 def index() -> ResponseReturnValue:
-    return render("users/index.html", "users_table", **_list_context(request.args))
+    # An ownership offer shows here too: an admin lands on this page after signing in.
+    offer = None if wants_fragment() else ownership.transfer_offered_to(current_user)
+    return render("users/index.html", "users_table", offer=offer, **_list_context(request.args))
 
 
 @bp.get("/users.csv")
@@ -277,9 +288,17 @@ def _status_change(user_id: uuid.UUID, change: Callable[[User, Actor], None]) ->
     )
 
 
-@bp.post("/users/<uuid:user_id>/disable")
+@bp.route("/users/<uuid:user_id>/disable", methods=["GET", "POST"])
 @require(Permission.USERS_WRITE)
 def disable(user_id: uuid.UUID) -> ResponseReturnValue:
+    """POST disables; GET (the button without JavaScript) asks first."""
+    if request.method == "GET":
+        user = queries.user_in_account(g.account.id, user_id)
+        return render("confirm.html", question=f"Disable {user.full_name}?", detail=DISABLE_DETAIL,
+                      action=url_for(".disable", user_id=user.id), button=f"Disable {user.full_name}",
+                      back=url_for(".show", user_id=user.id),
+                      crumbs=[("Users", url_for(".index")), (user.full_name, url_for(".show", user_id=user.id)),
+                              ("Disable", None)])
     return _status_change(user_id, services.disable_user)
 
 
@@ -316,14 +335,18 @@ def delete_by_verb(user_id: uuid.UUID) -> ResponseReturnValue:
 @bp.post("/users/bulk")
 @require(Permission.USERS_WRITE)
 def bulk() -> ResponseReturnValue:
+    """Act on the ticked users (or all matching): a destructive action is confirmed first, naming who."""
     form = BulkForm()
     if not form.validate_on_submit():
-        raise Invalid("Choose one of the actions.")
+        return render("users/index.html", "users_table", status=422, **_list_context(request.form, bulk_form=form))
     filters = queries.UserFilter.from_args(request.form)
     ids = queries.matching_ids(g.account.id, filters, BULK_LIMIT) if form.all_matching.data else form.ids()
     users = queries.users_in_account(g.account.id, ids)
     if len(users) != len(set(ids)) and not form.all_matching.data:
         raise NotFound("Some of the selected users are not in this account.")
+    if not users:
+        form.user_ids.errors = ["Tick the users to act on first, or select all matching users."]
+        return render("users/index.html", "users_table", status=422, **_list_context(request.form, bulk_form=form))
     actor = _actor()
     action = form.action.data
     if action == "grant_role":
@@ -338,6 +361,11 @@ def bulk() -> ResponseReturnValue:
         outcomes = services.apply_bulk(
             users, lambda u: services.add_to_group(u, group.id, group.name, actor), f"added to {group.name}"
         )
+    elif form.needs_confirmation:
+        users.sort(key=lambda u: (u.full_name.lower(), u.email))
+        back = url_for(".index", **{k: v for k, v in request.form.items() if k in FILTER_PARAMS and v})
+        return render("users/bulk_confirm.html", "users_table", form=form, users=users, listed=users[:BULK_LISTED],
+                      back=back, carried={k: request.form.get(k, "") for k in FILTER_PARAMS})
     else:
         act = {"disable": services.disable_user, "enable": services.enable_user, "delete": services.delete_user}
         past = {"disable": "disabled", "enable": "enabled", "delete": "deleted"}[action]

@@ -9,26 +9,25 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 
-from tests.helpers import PASSWORD, Portal, sign_in_name_of
+from tests.browser._a11y import check, no_js_context
+from tests.browser._signin import submit_sign_in
+from tests.helpers import PASSWORD, Portal
 
 pytestmark = pytest.mark.browser
 
 
-def _sign_in(portal: Portal, page: Page, base_url: str, login: str, password: str) -> None:
+def _sign_in(page: Page, base_url: str, login: str, password: str) -> None:
     page.goto(f"{base_url}/login")
-    page.get_by_label("Account sign-in name").fill(sign_in_name_of(portal.app, login))
-    page.get_by_label("Login or email").fill(login)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    submit_sign_in(page, login, password)
 
 
 def test_owner_reads_and_filters_the_audit_log(page: Page, base_url: str, portal: Portal,
                                                screenshot_dir: Path) -> None:
     account, _owner = portal.account("Initech", login="peter")
     portal.user(account, "milton", first_name="Milton")
-    _sign_in(portal, page, base_url, "milton", "not his password")
+    _sign_in(page, base_url, "milton", "not his password")
     expect(page.get_by_text("Invalid login or password.")).to_be_visible()
-    _sign_in(portal, page, base_url, "peter", PASSWORD)
+    _sign_in(page, base_url, "peter", PASSWORD)
     expect(page.get_by_role("heading", name="Users")).to_be_visible()
 
     page.get_by_role("link", name="Audit log").click()
@@ -45,7 +44,7 @@ def test_owner_reads_and_filters_the_audit_log(page: Page, base_url: str, portal
     expect(table).to_contain_text("auth.sign_in_failed")
     page.get_by_label("Action").fill("user.create")
     expect(table).to_contain_text("No events match.")
-    page.screenshot(path=screenshot_dir / "audit-log-filtered.png", full_page=True)
+    check(page, "audit-log-filtered", screenshot=True)
     page.get_by_role("link", name="Clear filters").click()
     table.get_by_role("link", name="peter").first.click()  # an actor's name filters by that actor
     expect(page.get_by_label("Actor")).to_have_value("peter")
@@ -54,9 +53,9 @@ def test_owner_reads_and_filters_the_audit_log(page: Page, base_url: str, portal
 
 def test_audit_log_without_javascript(browser: Browser, base_url: str, portal: Portal) -> None:
     account, _owner = portal.account("Globex", login="hank")
-    context = browser.new_context(java_script_enabled=False)
+    context = no_js_context(browser)
     page = context.new_page()
-    _sign_in(portal, page, base_url, "hank", PASSWORD)
+    _sign_in(page, base_url, "hank", PASSWORD)
     page.goto(f"{base_url}/accounts/{account.id}/audit")
     page.get_by_label("Actor").fill("nobody")
     page.get_by_role("button", name="Filter").click()
@@ -72,17 +71,17 @@ def test_too_many_sign_ins_get_a_readable_answer(page: Page, browser: Browser, b
     monkeypatch.setitem(app.config, "RATELIMIT_PER_LOGIN", "2 per minute")
     portal.account("Initrode", login="samir")
     for _ in range(2):
-        _sign_in(portal, page, base_url, "samir", "guess guess guess")
+        _sign_in(page, base_url, "samir", "guess guess guess")
         expect(page.get_by_text("Invalid login or password.")).to_be_visible()
-    _sign_in(portal, page, base_url, "samir", PASSWORD)
+    _sign_in(page, base_url, "samir", PASSWORD)
     expect(page.locator("#messages")).to_contain_text("Too many attempts. Wait a minute and try again.")
-    page.screenshot(path=screenshot_dir / "sign-in-429-htmx.png", full_page=True)
+    check(page, "sign-in-429-htmx", screenshot=True)
 
-    context = browser.new_context(java_script_enabled=False)
+    context = no_js_context(browser)
     plain = context.new_page()
-    _sign_in(portal, plain, base_url, "samir", PASSWORD)
+    _sign_in(plain, base_url, "samir", PASSWORD)
     expect(plain.get_by_role("heading", name="429 · Too many attempts")).to_be_visible()
-    plain.screenshot(path=screenshot_dir / "sign-in-429-page.png", full_page=True)
+    check(plain, "sign-in-429-page", screenshot=True)
     context.close()
 
 
@@ -92,20 +91,20 @@ def test_owner_sees_and_clears_a_lockout_on_the_user_page(page: Page, browser: B
     milton = portal.user(account, "milton", first_name="Milton", last_name="Waddams")
     for _ in range(5):
         portal.client().post("/login", {"account": "initech", "login": "milton", "password": "stapler stapler stapler"})
-    _sign_in(portal, page, base_url, "peter", PASSWORD)
+    _sign_in(page, base_url, "peter", PASSWORD)
     expect(page.get_by_role("heading", name="Users")).to_be_visible()
     page.goto(f"{base_url}/accounts/{account.id}/users/{milton.id}")
     panel = page.locator("#user_lockout")
     expect(panel).to_contain_text("Sign-in locked")
     expect(panel).to_contain_text("5 failed attempts in a row")
     expect(page.locator("#user_events")).to_be_visible()
-    page.screenshot(path=screenshot_dir / "user-locked.png", full_page=True)
+    check(page, "user-locked", screenshot=True)
     panel.get_by_role("button", name="Clear the lockout").click()
     expect(page.get_by_text("their failed attempts are forgotten")).to_be_visible()
     expect(panel).not_to_contain_text("Sign-in locked")
-    page.screenshot(path=screenshot_dir / "user-lockout-cleared.png", full_page=True)
+    check(page, "user-lockout-cleared", screenshot=True)
 
     other = browser.new_context().new_page()
-    _sign_in(portal, other, base_url, "milton", PASSWORD)  # the right password works again at once
+    _sign_in(other, base_url, "milton", PASSWORD)  # the right password works again at once
     expect(other.get_by_text("Invalid login or password.")).not_to_be_visible()
     expect(other).not_to_have_url(re.compile(r"/login$"))

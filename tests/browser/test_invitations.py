@@ -13,8 +13,10 @@ from playwright.sync_api import Browser, Page, expect
 
 from portal import db
 from portal.mail import delivery
+from tests.browser._a11y import check, no_js_context
+from tests.browser._signin import sign_in
 from tests.conftest import SmtpServer
-from tests.helpers import INVITE_LINK, PASSWORD, Portal, make_group, sign_in_name_of
+from tests.helpers import INVITE_LINK, Portal, make_group
 
 pytestmark = pytest.mark.browser
 
@@ -35,23 +37,24 @@ def _run_mail_worker(app: Flask) -> None:
         db.session.remove()
 
 
-def _sign_in(portal: Portal, page: Page, base_url: str, login: str) -> None:
-    page.goto(f"{base_url}/login")
-    page.get_by_label("Account sign-in name").fill(sign_in_name_of(portal.app, login))
-    page.get_by_label("Login or email").fill(login)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+def _sign_in(page: Page, base_url: str, login: str) -> None:
+    sign_in(page, base_url, login)
+    expect(page.get_by_role("heading", name="Users", exact=True)).to_be_visible()
 
 
-def _invite(page: Page, email: str) -> None:
+def _invite(page: Page, email: str, several: int = 0) -> None:
     page.get_by_role("link", name="Invitations").click()
     expect(page.get_by_role("heading", name="Invitations")).to_be_visible()
-    page.get_by_role("button", name="Invite people").click()
+    page.get_by_role("link", name="Invite people").click()
     page.get_by_label("Email addresses").fill(email)
     page.get_by_label("user-manager").check()
     page.get_by_label("Engineering").check()
     page.get_by_role("button", name="Send the invitations").click()
+    if several:  # several addresses: a review first, then they go
+        expect(page.get_by_role("heading", name=f"Invite {several} people as user-manager to Engineering?")) \
+            .to_be_visible()
+        check(page, "invitations-review", screenshot=True)
+        page.get_by_role("button", name=f"Send {several} invitations").click()
 
 
 def test_invite_receive_accept_and_land_signed_in(page: Page, browser: Browser, base_url: str, portal: Portal,
@@ -59,14 +62,14 @@ def test_invite_receive_accept_and_land_signed_in(page: Page, browser: Browser, 
                                                   screenshot_dir: Path) -> None:
     account, _owner = portal.account("Initech", login="peter")
     make_group(portal, account, "Engineering")
-    _sign_in(portal, page, base_url, "peter")
+    _sign_in(page, base_url, "peter")
 
     # A typo first: the form says which address failed and why, and keeps it to fix.
-    _invite(page, "milton@example.com, milton-at-example")
-    expect(page.get_by_text("1 invited, 1 not invited.")).to_be_visible()
+    _invite(page, "milton@example.com, milton-at-example", several=2)
+    expect(page.locator("#invite_report").get_by_text("1 invited, 1 not invited.")).to_be_visible()
     expect(page.get_by_text("milton-at-example: Not a valid address")).to_be_visible()
     expect(page.get_by_label("Email addresses")).to_have_value("milton-at-example")
-    page.screenshot(path=screenshot_dir / "invitations-report.png", full_page=True)
+    check(page, "invitations-report", screenshot=True)
 
     page.get_by_role("link", name="Back to the invitations").click()
     row = page.locator("tr", has_text="milton@example.com")
@@ -97,14 +100,14 @@ def test_invite_receive_accept_and_land_signed_in(page: Page, browser: Browser, 
     invitee.get_by_label("Repeat the password").fill("red stapler basement 8")
     invitee.get_by_role("button", name="Join Initech").click()
     expect(invitee.get_by_text("The two passwords differ.")).to_be_visible()
-    invitee.screenshot(path=screenshot_dir / "invitation-accept-error.png", full_page=True)
+    check(invitee, "invitation-accept-error", screenshot=True)
     invitee.get_by_label("Password", exact=True).fill("red stapler basement 7")
     invitee.get_by_label("Repeat the password").fill("red stapler basement 7")
     invitee.get_by_role("button", name="Join Initech").click()
 
     expect(invitee).to_have_url(re.compile(r"/accounts/[0-9a-f-]{36}/users$"))
     expect(invitee.get_by_text("Welcome to Initech!")).to_be_visible()
-    expect(invitee.locator("nav summary")).to_have_text("Milton Waddams")
+    expect(invitee.locator(".nav-wide summary")).to_have_text("Milton Waddams")
     invitee.screenshot(path=screenshot_dir / "invitation-accepted.png", full_page=True)
 
     # The link is spent; the admin sees the invitation accepted.
@@ -119,9 +122,9 @@ def test_accept_without_javascript(browser: Browser, base_url: str, portal: Port
                                    smtp_server: SmtpServer, screenshot_dir: Path) -> None:
     account, _owner = portal.account("Globex", login="hank")
     make_group(portal, account, "Engineering")
-    context = browser.new_context(java_script_enabled=False)
+    context = no_js_context(browser)
     page = context.new_page()
-    _sign_in(portal, page, base_url, "hank")
+    _sign_in(page, base_url, "hank")
     _invite(page, "homer@example.com")
     expect(page.get_by_text("Invited 1 person: homer@example.com.")).to_be_visible()
 
@@ -129,7 +132,7 @@ def test_accept_without_javascript(browser: Browser, base_url: str, portal: Port
     link = INVITE_LINK.search(smtp_server.wait_for(1)[0].get_body(("html",)).get_content())
     assert link
 
-    invitee_context = browser.new_context(java_script_enabled=False)
+    invitee_context = no_js_context(browser)
     invitee = invitee_context.new_page()
     invitee.goto(link.group(0))
     invitee.screenshot(path=screenshot_dir / "invitation-accept.png", full_page=True)
@@ -153,13 +156,13 @@ def test_without_smtp_the_owner_follows_the_link_from_the_outbox(page: Page, bro
     monkeypatch.setitem(app.config, "PORTAL_BASE_URL", live_server)
     account, _owner = portal.account("Umbrella", login="alice")
     make_group(portal, account, "Engineering")
-    _sign_in(portal, page, base_url, "alice")
+    _sign_in(page, base_url, "alice")
     _invite(page, "chris@example.com")
-    page.get_by_role("button", name="Outbox").click()
+    page.get_by_role("main").get_by_role("link", name="Outbox").click()
     expect(page.get_by_role("heading", name="Outbox")).to_be_visible()
     expect(page.get_by_text("No mail server is configured")).to_be_visible()
     page.get_by_text("Text", exact=True).click()
-    page.screenshot(path=screenshot_dir / "outbox.png", full_page=True)
+    check(page, "outbox", screenshot=True)
     link = INVITE_LINK.search(page.locator("pre.email-body").inner_text())
     assert link and link.group(1) == base_url
 

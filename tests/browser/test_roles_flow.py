@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.helpers import PASSWORD, Portal, sign_in_name_of
+from tests.browser._a11y import check, no_js_context
+from tests.browser._signin import sign_in, sign_out
+from tests.helpers import Portal
 
 pytestmark = pytest.mark.browser
 
@@ -25,22 +27,6 @@ def shown(permissions: set[str]) -> set[str]:
     return {item for item, permission in NAV.items() if permission in permissions}
 
 
-def sign_in(portal: Portal, page: Page, base_url: str, login: str) -> None:
-    page.goto(f"{base_url}/login")
-    page.get_by_label("Account sign-in name").fill(sign_in_name_of(portal.app, login))
-    page.get_by_label("Login or email").fill(login)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/login" not in url)  # htmx signs in, then the browser goes home
-    page.wait_for_load_state()
-
-
-def sign_out(page: Page, name: str) -> None:
-    page.locator("nav summary", has_text=name).click()
-    page.get_by_role("button", name="Sign out").click()
-    expect(page.get_by_text("You are signed out.")).to_be_visible()
-
-
 def nav_items(page: Page) -> set[str]:
     """The feature links of the navigation bar (not the brand, not the person's menu)."""
     return {text.strip() for text in page.locator("header nav > ul:nth-of-type(2) > li > a").all_inner_texts()}
@@ -49,20 +35,20 @@ def nav_items(page: Page) -> set[str]:
 def test_custom_role_granted_and_used(page: Page, base_url: str, portal: Portal, screenshot_dir: Path) -> None:
     account, _owner = portal.account("Initech", login="peter")
     sam = portal.user(account, "samir", roles=("member",), first_name="Samir", last_name="Nagheenanajar")
-    sign_in(portal, page, base_url, "peter")
+    sign_in(page, base_url, "peter")
     page.get_by_role("link", name="Roles", exact=True).click()
     expect(page.get_by_role("heading", name="Roles")).to_be_visible()
     expect(page.locator("#roles tbody tr")).to_have_count(5)
     page.screenshot(path=screenshot_dir / "roles-list.png", full_page=True)
 
     # A mistake first: htmx swaps the form with the error at the field, nothing is created.
-    page.get_by_role("button", name="New role").click()
+    page.get_by_role("link", name="New role").click()
     page.get_by_label("Name").fill("account-ADMIN")
     page.get_by_label("users:read").check()
     page.get_by_role("button", name="Create the role").click()
     expect(page.get_by_text("Another role of the account has this name.")).to_be_visible()
     expect(page.get_by_label("users:read")).to_be_checked()
-    page.screenshot(path=screenshot_dir / "role-form-error.png", full_page=True)
+    check(page, "role-form-error", screenshot=True)
 
     page.get_by_label("Name").fill("Support desk")
     page.get_by_label("Description").fill("First-line support: looks people up")
@@ -81,11 +67,11 @@ def test_custom_role_granted_and_used(page: Page, base_url: str, portal: Portal,
     panel = page.locator("#user_roles")
     expect(panel.get_by_text("Samir Nagheenanajar holds the role Support desk (default).")).to_be_visible()
     expect(panel.locator("tbody tr", has_text="users:read")).to_contain_text("Support desk")
-    page.screenshot(path=screenshot_dir / "user-roles-panel.png", full_page=True)
-    sign_out(page, "peter")
+    check(page, "user-roles-panel", screenshot=True)
+    sign_out(page)
 
     # Samir sees exactly what the role allows.
-    sign_in(portal, page, base_url, "samir")
+    sign_in(page, base_url, "samir")
     expect(page.get_by_role("heading", name="Users")).to_be_visible()
     allowed = {"users:read", "roles:read"}
     assert nav_items(page) == shown(allowed)
@@ -104,9 +90,9 @@ def test_custom_role_granted_and_used(page: Page, base_url: str, portal: Portal,
 
 def test_roles_without_javascript(browser: Browser, base_url: str, portal: Portal, screenshot_dir: Path) -> None:
     account, _owner = portal.account("Globex", login="hank")
-    context = browser.new_context(java_script_enabled=False)
+    context = no_js_context(browser)
     page = context.new_page()
-    sign_in(portal, page, base_url, "hank")
+    sign_in(page, base_url, "hank")
     page.goto(f"{base_url}/accounts/{account.id}/roles/new")
     page.get_by_label("Name").fill("MEMBER")
     page.get_by_role("button", name="Create the role").click()
@@ -128,13 +114,13 @@ def test_roles_without_javascript(browser: Browser, base_url: str, portal: Porta
 
 def test_delete_with_javascript_confirms(page: Page, base_url: str, portal: Portal) -> None:
     account, _owner = portal.account("Hooli", login="gavin")
-    sign_in(portal, page, base_url, "gavin")
+    sign_in(page, base_url, "gavin")
     page.goto(f"{base_url}/accounts/{account.id}/roles/new")
     page.get_by_label("Name").fill("Short-lived")
     page.get_by_role("button", name="Create the role").click()
     expect(page.get_by_text("Role Short-lived created.")).to_be_visible()
-    page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete Short-lived").click()
     expect(page.get_by_text("Role Short-lived deleted")).to_be_visible()
     expect(page).to_have_url(re.compile(r"/roles$"))
 
@@ -153,7 +139,7 @@ def test_activate_a_held_role_for_the_session(page: Page, base_url: str, portal:
         auditor = db.session.scalar(select(Role).where(Role.account_id == account.id, Role.name == "auditor"))
         db.session.add(RoleAssignment(user_id=nina.id, role_id=auditor.id, is_default=False))
         db.session.commit()
-    sign_in(portal, page, base_url, "nina")
+    sign_in(page, base_url, "nina")
     assert nav_items(page) == shown(USER_MANAGER)
     response = page.goto(f"{base_url}/accounts/{account.id}/roles/{auditor.id}")
     assert response is not None and response.status == 200

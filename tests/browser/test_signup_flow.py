@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.browser._a11y import check, no_js_context
+from tests.browser._signin import sign_out, submit_sign_in
+
 pytestmark = pytest.mark.browser
 
 
@@ -30,7 +33,7 @@ def test_sign_up_sign_out_sign_in(page: Page, base_url: str, screenshot_dir: Pat
     _sign_up(page, base_url, "Initech", "peter", password="short")
     expect(page.get_by_text("Use at least 12 characters.")).to_be_visible()
     expect(page.get_by_label("Login")).to_have_value("peter")
-    page.screenshot(path=screenshot_dir / "signup-error.png", full_page=True)
+    check(page, "signup-error", screenshot=True)
 
     _sign_up(page, base_url, "Initech", "peter")
     expect(page).to_have_url(re.compile(r"/accounts/[0-9a-f-]{36}/users$"))
@@ -38,24 +41,18 @@ def test_sign_up_sign_out_sign_in(page: Page, base_url: str, screenshot_dir: Pat
     expect(page.get_by_text("Welcome! Your account Initech is ready.")).to_be_visible()
     page.screenshot(path=screenshot_dir / "users-after-signup.png", full_page=True)
 
-    page.locator("nav summary", has_text="Peter Gibbons").click()
-    page.get_by_role("button", name="Sign out").click()
-    expect(page.get_by_text("You are signed out.")).to_be_visible()
-
+    sign_out(page)
     expect(page.get_by_label("Account sign-in name")).to_have_value("initech")  # this browser remembers it
-    page.get_by_label("Login or email").fill("peter@example.com")
-    page.get_by_label("Password").fill("wrong password, surely")
-    page.get_by_role("button", name="Sign in").click()
+    submit_sign_in(page, "peter@example.com", "wrong password, surely")
     expect(page.get_by_text("Invalid login or password.")).to_be_visible()
-    page.screenshot(path=screenshot_dir / "login-error.png", full_page=True)
-    page.get_by_label("Password").fill("tps reports every friday")
-    page.get_by_role("button", name="Sign in").click()
+    check(page, "login-error", screenshot=True)
+    submit_sign_in(page, "peter@example.com", "tps reports every friday")
     expect(page.get_by_role("heading", name="Users")).to_be_visible()
     expect(page.locator("article.owner")).to_contain_text("peter@example.com")
 
 
 def test_sign_up_without_javascript(browser: Browser, base_url: str, screenshot_dir: Path) -> None:
-    context = browser.new_context(java_script_enabled=False)
+    context = no_js_context(browser)
     page = context.new_page()
     _sign_up(page, base_url, "Globex", "hank", password="password1234")
     expect(page.get_by_text("This password is too common")).to_be_visible()

@@ -8,28 +8,43 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.helpers import PASSWORD, Portal, sign_in_name_of
+from tests.browser._a11y import check, no_js_context
+from tests.browser._signin import sign_in as _sign_in
+from tests.helpers import Portal
 from tests.routes.test_users_list import seed_users
 
 pytestmark = pytest.mark.browser
 
 
-def sign_in(portal: Portal, page: Page, base_url: str, login: str) -> None:
-    page.goto(f"{base_url}/login")
-    page.get_by_label("Account sign-in name").fill(sign_in_name_of(portal.app, login))
-    page.get_by_label("Login or email").fill(login)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+def sign_in(page: Page, base_url: str, login: str) -> None:
+    _sign_in(page, base_url, login)
+    expect(page.get_by_role("heading", name="Users", exact=True)).to_be_visible()
 
 
 def test_create_search_edit_delete(page: Page, base_url: str, portal: Portal, screenshot_dir: Path) -> None:
     account, _owner = portal.account("Initech", login="peter")
     seed_users(portal.app, account, 45)
-    sign_in(portal, page, base_url, "peter")
+    sign_in(page, base_url, "peter")
     page.screenshot(path=screenshot_dir / "users-list.png", full_page=True)
+    # Column headers sort, either way, in place, and the address says so.
+    email = page.locator("#users_table thead").get_by_role("link", name="Email")
+    email.click()
+    expect(page).to_have_url(re.compile(r"sort=email&dir=asc"))
+    expect(page.locator("th[aria-sort=ascending]")).to_contain_text("Email")
+    expect(page.locator("#users_table tbody tr").first).to_contain_text("user00000@example.com")
+    page.locator("#users_table thead").get_by_role("link", name="Email").click()
+    expect(page).to_have_url(re.compile(r"sort=email&dir=desc"))
+    expect(page.locator("th[aria-sort=descending]")).to_contain_text("Email")
+    expect(page.locator("#users_table tbody tr").first).to_contain_text("user00044@example.com")
+    expect(page.locator("#users_table thead").get_by_role("link", name="Email")).to_be_focused()
+    # The filter's own selects reload the list (keeping the sort); the MFA filter as GitHub's 2FA one.
+    page.get_by_label("Two-step sign-in (MFA)").select_option("on")
+    expect(page.locator("#users_table")).to_contain_text("No users match.")
+    expect(page).to_have_url(re.compile(r"mfa=on.*sort=email&dir=desc|sort=email&dir=desc.*mfa=on"))
+    page.get_by_label("Two-step sign-in (MFA)").select_option("")
+    expect(page.locator("#users_table tbody tr")).to_have_count(20)
 
-    page.get_by_role("button", name="New user").click()
+    page.get_by_role("link", name="New user").click()
     page.get_by_label("Login").fill("milton")
     page.get_by_label("Email").fill("milton@initech.example.com")
     page.get_by_label("First name").fill("Milton")
@@ -46,21 +61,24 @@ def test_create_search_edit_delete(page: Page, base_url: str, portal: Portal, sc
     page.get_by_role("searchbox", name="Search users").press_sequentially("milt", delay=40)
     expect(page.locator("#users_table tbody tr")).to_have_count(1)
     expect(page).to_have_url(re.compile(r"q=milt"))
-    page.screenshot(path=screenshot_dir / "users-search.png", full_page=True)
+    check(page, "users-search", screenshot=True)
 
     page.get_by_role("link", name="Milton Waddams").click()
-    page.get_by_role("button", name="Edit").click()
+    page.get_by_role("link", name="Edit").click()
     page.get_by_label("City").fill("Basement")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text("Saved.")).to_be_visible()
     expect(page.get_by_text("Basement")).to_be_visible()
 
     page.get_by_role("button", name="Disable").click()
+    page.get_by_role("dialog").get_by_role("button", name="Disable Milton Waddams").click()
     expect(page.locator("#user_summary .status")).to_have_text("disabled")
+    expect(page.get_by_role("heading", name="Milton Waddams")).to_be_focused()  # the updated summary's heading
+    expect(page.locator("#messages")).to_contain_text("Milton Waddams is disabled.")
     page.screenshot(path=screenshot_dir / "user-show.png", full_page=True)
 
-    page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete Milton Waddams").click()
     expect(page.get_by_text("Milton Waddams was deleted.")).to_be_visible()
     expect(page.locator("#users_table")).not_to_contain_text("Milton")
 
@@ -69,9 +87,9 @@ def test_paging_and_search_without_javascript(browser: Browser, base_url: str, p
                                                screenshot_dir: Path) -> None:
     account, _owner = portal.account("Initech", login="peter")
     seed_users(portal.app, account, 45)
-    context = browser.new_context(java_script_enabled=False)
+    context = no_js_context(browser)
     page = context.new_page()
-    sign_in(portal, page, base_url, "peter")
+    sign_in(page, base_url, "peter")
     expect(page.get_by_text("Page 1 of 3")).to_be_visible()
     page.get_by_role("link", name="Next ›").click()
     expect(page.get_by_text("Page 2 of 3")).to_be_visible()
@@ -81,5 +99,5 @@ def test_paging_and_search_without_javascript(browser: Browser, base_url: str, p
     page.get_by_role("searchbox", name="Search users").fill("user0004")
     page.get_by_role("button", name="Filter").click()
     expect(page.locator("#users_table tbody tr")).to_have_count(5)  # user00040 to user00044
-    page.screenshot(path=screenshot_dir / "users-no-js-search.png", full_page=True)
+    check(page, "users-no-js-search", screenshot=True)
     context.close()

@@ -97,3 +97,20 @@ def test_a_cancelled_proposal_cannot_be_accepted(portal: Portal, a: Tenant) -> N
     assert owner.post(f"/accounts/{a.id}/transfer/cancel").status_code == 303
     with portal.app.app_context(), pytest.raises(NotFound):
         ownership.accept_transfer(db.session.get(User, a.admin.id))
+
+
+def test_the_offer_shows_where_the_candidate_lands_after_signing_in(portal: Portal, a: Tenant) -> None:
+    owner = portal.client(a.owner)
+    owner.post(f"/accounts/{a.id}/transfer", {"new_owner_id": str(a.admin.id), "current_password": PASSWORD})
+    candidate = portal.client(a.admin)
+    landing = candidate.get("/")
+    assert landing.status_code == 302 and landing.headers["Location"] == f"/accounts/{a.id}/users"
+    page = candidate.get(landing.headers["Location"]).get_data(as_text=True)
+    assert "You are offered the ownership of Tenant A" in page and 'action="/me/ownership/accept"' in page
+    assert "You are offered the ownership" in candidate.get("/me").get_data(as_text=True)
+    # Nobody else sees it; the list's fragments (search, paging) do not carry it.
+    assert "You are offered the ownership" not in portal.client(a.user_manager).get(f"/accounts/{a.id}/users")\
+        .get_data(as_text=True)
+    assert "You are offered" not in candidate.get(f"/accounts/{a.id}/users?q=a", hx=True).get_data(as_text=True)
+    assert candidate.post("/me/ownership/accept").status_code == 303
+    assert portal.get(User, a.admin.id).is_owner

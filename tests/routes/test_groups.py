@@ -74,16 +74,16 @@ def test_list_is_paged_with_from_and_take(portal: Portal, a: Tenant, admin: Clie
     for i in range(25):
         make_group(portal, a.account, f"Group {i:02d}")
     first = _body(admin.get(f"/accounts/{a.id}/groups"))
-    assert "Group 19" in first and "Group 20" not in first and "page 1 of 2" in first
+    assert "Group 19" in first and "Group 20" not in first and "Page 1 of 2" in first
     assert f'href="/accounts/{a.id}/groups?from=20"' in first
     second = _body(admin.get(f"/accounts/{a.id}/groups?from=20"))
-    assert "Group 20" in second and "Group 24" in second and "Group 19" not in second and "page 2 of 2" in second
+    assert "Group 20" in second and "Group 24" in second and "Group 19" not in second and "Page 2 of 2" in second
     small = _body(admin.get(f"/accounts/{a.id}/groups?take=5&from=5"))
     assert "Group 05" in small and "Group 09" in small and "Group 04" not in small and "Group 10" not in small
-    assert "page 2 of 5" in small
+    assert "Page 2 of 5" in small
     for bad in ("take=0", "take=1000", "take=x", "from=-3", "from=y"):
         assert admin.get(f"/accounts/{a.id}/groups?{bad}").status_code == 200
-    assert "100 a page" in _body(admin.get(f"/accounts/{a.id}/groups?take=1000"))
+    assert "100 per page" in _body(admin.get(f"/accounts/{a.id}/groups?take=1000"))
 
 
 def test_list_counts_members_in_one_statement_whatever_the_number_of_groups(portal: Portal, a: Tenant,

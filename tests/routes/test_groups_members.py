@@ -119,19 +119,19 @@ def test_members_are_paged_by_keyset(portal: Portal, a: Tenant, admin: Client) -
     url = f"/accounts/{a.id}/groups/{group.id}/members"
     first = _body(admin.get(url))
     assert _rows(first) == [f"bulk{i:06d}@example.com" for i in range(44, 24, -1)]
-    assert "1–20 of 45 members" in first and "page 1 of 3" in first
-    next_url = re.search(r'href="([^"]+)"[^>]*>Next<', first).group(1).replace("&amp;", "&")
+    assert "Page 1 of 3 · 45 members" in " ".join(first.split())
+    next_url = re.search(r'href="([^"]+)"[^>]*>Next ›<', first).group(1).replace("&amp;", "&")
     assert "after=" in next_url and "from=20" in next_url
     second = _body(admin.get(next_url, hx=True))
     assert _rows(second) == [f"bulk{i:06d}@example.com" for i in range(24, 4, -1)]
-    assert "21–40 of 45" in second and "page 2 of 3" in second
-    third_url = re.search(r'href="([^"]+)"[^>]*>Next<', second).group(1).replace("&amp;", "&")
+    assert "Page 2 of 3 · 45 members" in " ".join(second.split())
+    third_url = re.search(r'href="([^"]+)"[^>]*>Next ›<', second).group(1).replace("&amp;", "&")
     third = _body(admin.get(third_url))
-    assert _rows(third) == [f"bulk{i:06d}@example.com" for i in range(4, -1, -1)] and ">Next<" not in third
-    back_url = re.search(r'href="([^"]+)"[^>]*>Previous<', third).group(1).replace("&amp;", "&")
+    assert _rows(third) == [f"bulk{i:06d}@example.com" for i in range(4, -1, -1)] and ">Next ›<" not in third
+    back_url = re.search(r'href="([^"]+)"[^>]*>‹ Previous<', third).group(1).replace("&amp;", "&")
     assert "before=" in back_url
     assert _rows(_body(admin.get(back_url))) == _rows(second)
-    back_again = re.search(r'href="([^"]+)"[^>]*>Previous<', second).group(1).replace("&amp;", "&")
+    back_again = re.search(r'href="([^"]+)"[^>]*>‹ Previous<', second).group(1).replace("&amp;", "&")
     assert _rows(_body(admin.get(back_again))) == _rows(first)
     # Seed 002's `from` alone is an offset; `take` is at most 100; a broken cursor is the first page.
     assert _rows(_body(admin.get(f"{url}?from=40&take=3"))) == [f"bulk{i:06d}@example.com" for i in (4, 3, 2)]
@@ -149,7 +149,7 @@ def test_members_page_runs_the_same_statements_at_10_and_1000_members(portal: Po
     for group in (small, large):
         base = f"/accounts/{a.id}/groups/{group.id}"
         first = _body(admin.get(f"{base}/members?take=5"))
-        after = re.search(r'href="([^"]+)"[^>]*>Next<', first).group(1).replace("&amp;", "&")
+        after = re.search(r'href="([^"]+)"[^>]*>Next ›<', first).group(1).replace("&amp;", "&")
         for key, url, hx in (("page", base, False), ("members", f"{base}/members", False),
                              ("fragment", f"{base}/members", True), ("search", f"{base}/members?q=bulk", False),
                              ("next", after, True)):
@@ -168,7 +168,7 @@ def test_member_counts_are_capped(portal: Portal, a: Tenant, admin: Client, monk
     group = make_group(portal, a.account, "Big")
     add_many_members(portal, a.account, group, 45)
     body = _body(admin.get(f"/accounts/{a.id}/groups/{group.id}"))
-    assert "more than 30 members" in body and "page 1 of" not in body and ">Next<" in body
+    assert "more than 30 members" in body and "30+ members" in " ".join(body.split()) and ">Next ›<" in body
     assert "more than 30 members" in _body(admin.get(f"/accounts/{a.id}/groups"))
 
 
@@ -393,7 +393,7 @@ def test_remove_member(portal: Portal, a: Tenant, admin: Client) -> None:
     response = admin.post(f"/accounts/{a.id}/groups/{group.id}/members/{member_id}/delete")
     assert response.status_code == 303 and response.headers["Location"] == f"/accounts/{a.id}/groups/{group.id}"
     assert _member_emails(portal, group.id) == {"auditor-a@example.com"}
-    assert "member-a@example.com removed from Engineering." in _body(admin.get(response.headers["Location"]))
+    assert "Removed member-a@example.com from Engineering." in _body(admin.get(response.headers["Location"]))
     (event,) = _events(portal, "group.members.remove")
     assert event.changes == {"removed": "member-a@example.com", "user_id": str(a.member.id)}
     assert admin.post(f"/accounts/{a.id}/groups/{group.id}/members/{member_id}/delete").status_code == 404
@@ -406,12 +406,35 @@ def test_remove_member_in_place_with_htmx_post_or_delete(portal: Portal, a: Tena
     member_id = _member_id(portal, group.id, a.member)
     response = admin.post(f"/accounts/{a.id}/groups/{group.id}/members/{member_id}/delete", hx=True)
     assert response.status_code == 200 and response.headers["HX-Trigger"] == "members-changed"
-    assert _body(response) == '<strong id="member_count" hx-swap-oob="true">1 member</strong>'
+    # The row goes (nothing in its place), the count follows, and the page says what happened.
+    body = _body(response)
+    assert body.startswith('<strong id="member_count" hx-swap-oob="true">1 member</strong>')
+    assert '<div id="messages" hx-swap-oob="innerHTML">' in body
+    assert "Removed member-a@example.com from Engineering." in body
     other = _member_id(portal, group.id, a.auditor)
     response = admin.raw.delete(f"/accounts/{a.id}/groups/{group.id}/members/{other}",
                                 headers={"HX-Request": "true", "X-CSRFToken": admin.csrf()})
     assert response.status_code == 200 and "0 members" in _body(response)
     assert _member_emails(portal, group.id) == set()
+
+
+def test_remove_asks_first_without_javascript(portal: Portal, a: Tenant, admin: Client) -> None:
+    group = make_group(portal, a.account, "Engineering", members=(a.member,))
+    member_id = _member_id(portal, group.id, a.member)
+    remove_url = f"/accounts/{a.id}/groups/{group.id}/members/{member_id}/delete"
+    # The list's Remove is a GET form to the confirmation page; htmx posts instead, after a dialog.
+    page = _body(admin.get(f"/accounts/{a.id}/groups/{group.id}"))
+    assert re.search(rf'<form method="get" action="{remove_url}"[^>]*hx-post="{remove_url}"', page)
+    assert 'hx-confirm="Remove member-a@example.com from Engineering?"' in page
+    confirm = admin.get(remove_url)
+    body = " ".join(_body(confirm).split())
+    assert confirm.status_code == 200 and "Remove member-a@example.com from Engineering?" in body
+    assert f'<form method="post" action="{remove_url}">' in body
+    assert _member_emails(portal, group.id) == {"member-a@example.com"}
+    from_user_page = " ".join(_body(admin.get(f"{remove_url}?return_to=user")).split())
+    assert '<input type="hidden" name="return_to" value="user">' in from_user_page
+    assert f'href="/accounts/{a.id}/users/{a.member.id}"' in from_user_page
+    assert portal.client(a.auditor).get(remove_url).status_code == 403
 
 
 # --- the user page's panel ----------------------------------------------------------------------------
@@ -445,11 +468,15 @@ def test_adding_and_removing_from_the_user_page(portal: Portal, a: Tenant, admin
     removed = admin.post(f"{url}/{member_id}/delete", {"return_to": "user"}, hx=True)
     body = _body(removed)
     assert removed.status_code == 200 and body.lstrip().startswith('<section id="user_groups">')
+    assert "Removed member-a@example.com from Engineering." in body  # out of band, into the message area
+    # Each button says what it does.
+    assert ">Add Member-A to Engineering</button>" in body
     assert "is in no group" in body and f'formaction="{url}"' in body and 'name="return_to" value="user"' in body
     added = admin.post(url, {"members": str(a.member.id), "return_to": "user"}, hx=True)
     body = _body(added)
     assert added.status_code == 200 and body.lstrip().startswith('<section id="user_groups">')
     assert ">Engineering</a>" in body and "/delete" in body and ">accepted</span>" in body
+    assert "Added Member-A to Engineering." in body
     member_id = _member_id(portal, group.id, a.member)
     response = admin.post(f"{url}/{member_id}/delete", {"return_to": "user"})
     assert response.status_code == 303 and response.headers["Location"] == user_page

@@ -36,10 +36,19 @@ def url(tenant: Tenant, suffix: str = "") -> str:
     return f"/accounts/{tenant.id}/invitations{suffix}"
 
 
+_REVIEWED = re.compile(r'name="reviewed" type="hidden" value="([0-9a-f]+)"')
+
+
 def invite(client: Client, tenant: Tenant, emails: str, roles: tuple[Any, ...] = (), groups: tuple[Any, ...] = (),
-           **kwargs: Any) -> Any:
+           review: bool = True, **kwargs: Any) -> Any:
+    """Post the invite form; several addresses are reviewed first, then sent as reviewed (review=False: the
+    first answer, the review itself)."""
     data = {"emails": emails, "roles": [str(r.id) for r in roles], "groups": [str(g.id) for g in groups]}
-    return client.post(url(tenant), data, **kwargs)
+    response = client.post(url(tenant), data, **kwargs)
+    reviewed = _REVIEWED.search(response.get_data(as_text=True)) if review and response.status_code == 200 else None
+    if reviewed:
+        response = client.post(url(tenant), {**data, "reviewed": reviewed.group(1)}, **kwargs)
+    return response
 
 
 def invitation_of(portal: Portal, email: str) -> Invitation:
@@ -154,7 +163,8 @@ def test_one_hundred_addresses_at_once(portal: Portal, tenant: Tenant) -> None:
 def test_the_form_offers_only_roles_the_inviter_may_grant(portal: Portal, tenant: Tenant) -> None:
     make_group(portal, tenant.account, "Support")
     html = portal.client(tenant.user_manager).get(url(tenant, "/new")).get_data(as_text=True)
-    checkbox = r'<input id="roles-\d+" name="roles" type="checkbox" value="[^"]+">\s*(\S+)</label>'
+    checkbox = (r'<input (?:aria-describedby="[^"]+" )?id="roles-\d+" name="roles" type="checkbox" value="[^"]+">'
+                r'\s*(\S+)</label>')
     offered = set(re.findall(checkbox, html))
     assert offered == {"member", "user-manager"}
     assert "Support" in html
@@ -387,7 +397,8 @@ def test_resend_rotates_the_token_resets_the_expiry_and_counts(portal: Portal, t
     client = portal.client(tenant.user_manager)
     response = client.post(url(tenant, f"/{invitation.id}/resend"))
     assert response.status_code == 303
-    assert "is sent again; the old link no longer works." in client.get(url(tenant)).get_data(as_text=True)
+    assert "Sent again to p0@example.com; the old link no longer works." in client.get(url(tenant)).get_data(
+        as_text=True)
     after = portal.get(Invitation, invitation.id)
     assert after.sent_count == 2 and after.token_hash != invitation.token_hash
     assert after.expires_at > clock.now() + timedelta(days=6, hours=23)
@@ -521,3 +532,81 @@ def test_the_daily_limit_stops_a_runaway_script(portal: Portal, tenant: Tenant, 
     # Another account has its own limit.
     other = portal.tenant("B")
     assert invite(portal.client(other.admin), other, "b1@example.com").status_code == 303
+
+
+# --- issue 17: asking first, feedback in place, search by email ------------------------------------------------
+
+
+def test_revoke_asks_first_without_javascript(portal: Portal, tenant: Tenant) -> None:
+    [invitation] = _invite_several(portal, tenant, 1)
+    client = portal.client(tenant.user_manager)
+    revoke_url = url(tenant, f"/{invitation.id}/revoke")
+    listed = client.get(url(tenant)).get_data(as_text=True)
+    assert re.search(rf'<form method="get" action="{revoke_url}"[^>]*hx-post="{revoke_url}"', listed)
+    page = client.get(revoke_url)
+    body = " ".join(page.get_data(as_text=True).split())
+    assert page.status_code == 200 and "Revoke the invitation to p0@example.com?" in body
+    assert f'<form method="post" action="{revoke_url}">' in body
+    assert portal.get(Invitation, invitation.id).status == "pending"
+    assert portal.client(tenant.member).get(revoke_url).status_code == 403
+    other = portal.tenant("B")
+    assert portal.client(other.admin).get(f"/accounts/{other.id}/invitations/{invitation.id}/revoke").status_code \
+        == 404
+
+
+def test_resend_and_revoke_in_place_say_what_happened(portal: Portal, tenant: Tenant) -> None:
+    [invitation] = _invite_several(portal, tenant, 1)
+    client = portal.client(tenant.admin)
+    resent = client.post(url(tenant, f"/{invitation.id}/resend"), hx=True).get_data(as_text=True)
+    assert resent.lstrip().startswith(f'<tr id="invitation-{invitation.id}">')
+    assert '<small class="note">Sent again to p0@example.com; the old link no longer works.</small>' in resent
+    assert '<div id="messages" hx-swap-oob="innerHTML">' in resent and "2×" in resent
+    revoked = client.post(url(tenant, f"/{invitation.id}/revoke"), hx=True).get_data(as_text=True)
+    assert 'data-focus tabindex="-1">Revoked the invitation to p0@example.com.</small>' in revoked
+
+
+def test_invitations_are_searchable_by_email(portal: Portal, tenant: Tenant) -> None:
+    client = portal.client(tenant.admin)
+    for address in ("ada@example.com", "grace@navy.example.com", "alan@example.org"):
+        assert invite(client, tenant, address).status_code == 303
+
+    def listed(query: str, hx: bool = False) -> list[str]:
+        return _emails_listed(client.get(url(tenant, query), hx=hx).get_data(as_text=True))
+
+    assert sorted(listed("?q=example.com")) == ["ada@example.com", "grace@navy.example.com"]
+    assert listed("?q=GRACE", hx=True) == ["grace@navy.example.com"]
+    assert listed("?q=%25") == []  # not a pattern
+    body = client.get(url(tenant, "?q=a&take=1")).get_data(as_text=True)
+    assert f'href="{url(tenant, "?q=a&amp;from=1&amp;take=1")}"' in body  # paging keeps the search
+
+
+def test_several_invitations_are_reviewed_before_anything_is_sent(portal: Portal, tenant: Tenant) -> None:
+    support = make_group(portal, tenant.account, "Support")
+    member = role_named(portal, tenant.account, "member")
+    client = portal.client(tenant.admin)
+    before = snapshot(portal)
+    emails = "a1@example.com, a2@example.com\na3@example.com"
+    review = invite(client, tenant, emails, roles=(member,), groups=(support,), review=False)
+    body = " ".join(review.get_data(as_text=True).split())
+    assert review.status_code == 200 and "Invite 3 people as member to Support?" in body
+    assert "<li>a2@example.com</li>" in body and ">Send 3 invitations</button>" in body
+    assert snapshot(portal) == before
+    reviewed = _REVIEWED.search(review.get_data(as_text=True)).group(1)
+    # Changed after the review (one address more): reviewed again, still nothing sent.
+    changed = client.post(url(tenant), {"emails": emails + ", a4@example.com", "roles": [str(member.id)],
+                                        "groups": [str(support.id)], "reviewed": reviewed})
+    assert "Invite 4 people as member to Support?" in changed.get_data(as_text=True)
+    assert snapshot(portal) == before
+    sent = client.post(url(tenant), {"emails": emails, "roles": [str(member.id)], "groups": [str(support.id)],
+                                     "reviewed": reviewed})
+    assert sent.status_code == 303
+    assert count(portal, Invitation) == 3
+
+
+def test_one_invitation_needs_no_review_and_roles_say_what_they_allow(portal: Portal, tenant: Tenant) -> None:
+    client = portal.client(tenant.admin)
+    assert invite(client, tenant, "solo@example.com", review=False).status_code == 303
+    form = client.get(url(tenant, "/new")).get_data(as_text=True)
+    match = re.search(r'<input aria-describedby="(roles-\d+-note)" id="roles-\d+" name="roles" type="checkbox" '
+                      r'value="[^"]+">\s*auditor</label>\s*<small id="\1">([^<]+)</small>', form)
+    assert match and match.group(2).strip()

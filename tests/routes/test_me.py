@@ -175,7 +175,7 @@ def test_sessions_list_and_sign_out(portal: Portal, a: Tenant) -> None:
     first, second, third = portal.client(a.member), portal.client(a.member), portal.client(a.member)
     page = first.get("/me/sessions").get_data(as_text=True)
     ids = re.findall(r'<tr id="session-([0-9a-f-]{36})"', page)
-    assert len(ids) == 3 and "this one" in page
+    assert len(ids) == 3 and "this session" in page
     with portal.app.app_context():
         mine = db.session.scalars(select(LoginSession.id).order_by(LoginSession.created_at)).all()
     assert first.post(f"/me/sessions/{mine[1]}/end").status_code == 303
@@ -185,3 +185,59 @@ def test_sessions_list_and_sign_out(portal: Portal, a: Tenant) -> None:
     # Another person's session is not found.
     admin = portal.client(a.admin)
     assert admin.post(f"/me/sessions/{mine[0]}/end").status_code == 404
+
+
+# --- issue 17: readable sessions, recovery codes to keep, nothing left in the forms -----------------------
+
+
+def test_after_enrolment_it_says_so_and_leaves_no_code_in_the_forms(portal: Portal, a: Tenant) -> None:
+    client = portal.client(a.member)
+    page = client.get("/me/mfa").get_data(as_text=True)
+    secret = re.search(r'<code id="mfa_secret">([A-Z2-7]+)</code>', page).group(1)  # type: ignore[union-attr]
+    code = pyotp.TOTP(secret).now()
+    body = client.post("/me/mfa", {"code": code}, hx=True).get_data(as_text=True)
+    assert "Two-step sign-in is on" in body and "Two-step sign-in is on. Keep your recovery codes" in body
+    assert f'value="{code}"' not in body  # the code just used fills neither "new codes" nor "turn it off"
+    assert re.search(r'<input [^>]*name="code"[^>]*value=""', body) or 'name="code" type="text">' in body
+    codes = re.findall(r"<li><code>([a-z2-7]{5}-[a-z2-7]{5})</code></li>", body)
+    download = re.search(r'<a href="data:text/plain;charset=utf-8,([^"]+)" download="recovery-codes.txt"', body)
+    assert download and all(c in download.group(1) for c in codes)
+    assert 'data-copy-codes data-js-only hidden' in body and 'data-print-codes data-js-only hidden' in body
+
+
+def test_sessions_say_which_browser_when_and_where(portal: Portal, a: Tenant) -> None:
+    chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+    iphone = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+              "Version/17.5 Mobile/15E148 Safari/604.1")
+    clients = []
+    for browser in (chrome, iphone):
+        raw = portal.app.test_client()
+        raw.environ_base["HTTP_USER_AGENT"] = browser
+        clients.append(Client(raw))
+        clients[-1].sign_in(a.member.login)
+    mine = clients[0]
+    earlier = {"created_at": utcnow() - timedelta(hours=3), "last_seen_at": utcnow() - timedelta(hours=2)}
+    with portal.app.app_context():
+        db.session.execute(update(LoginSession).where(LoginSession.user_agent == iphone).values(**earlier))
+        db.session.commit()
+    page = " ".join(mine.get("/me/sessions").get_data(as_text=True).split())
+    assert "<strong>Chrome on Linux</strong> <span class=\"badge owner\">this session</span>" in page
+    assert "<strong>Mobile Safari on iOS</strong>" in page
+    assert ">3 hours ago</time>" in page and ">2 hours ago</time>" in page and ">just now</time>" in page
+    assert "127.0.0.1" in page
+    # Signing the iPhone out is logged with its browser, not an id that means nothing once it is gone.
+    iphone_id = portal.scalar(select(LoginSession.id).where(LoginSession.user_agent == iphone))
+    assert mine.post(f"/me/sessions/{iphone_id}/end").status_code == 303
+    event = portal.scalar(select(AuditEvent).where(AuditEvent.action == "me.session_end"))
+    assert event.changes == {"browser": "Mobile Safari on iOS", "address": "127.0.0.1"}
+
+
+def test_revoking_an_api_key_asks_first_without_javascript(portal: Portal, a: Tenant) -> None:
+    client = portal.client(a.member)
+    client.post("/me/api-keys", {"name": "deploy"})
+    key = portal.scalar(select(ApiKey).where(ApiKey.name == "deploy"))
+    page = " ".join(client.get(f"/me/api-keys/{key.id}/revoke").get_data(as_text=True).split())
+    assert "Revoke the API key deploy?" in page
+    assert f'<form method="post" action="/me/api-keys/{key.id}/revoke">' in page
+    assert portal.get(ApiKey, key.id).revoked_at is None
+    assert portal.client(a.admin).get(f"/me/api-keys/{key.id}/revoke").status_code == 404

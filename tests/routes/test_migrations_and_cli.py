@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
 from sqlalchemy import func, select
 
+from portal import migrate
 from portal.db import Base
 from portal.demo import DEMO_LOGIN, DEMO_PASSWORD
 from portal.models import Account, Group, GroupMember, User
-from tests.helpers import Portal
+from tests.conftest import make_test_app
+from tests.helpers import Client, Portal
 
 
 @pytest.mark.filterwarnings("ignore:Skipped unsupported reflection", "ignore:autogenerate skipping")
@@ -129,3 +133,15 @@ def test_the_api_migration_gives_existing_keys_every_permission(tmp_path: object
     assert json.loads(scopes) == [p.value for p in Permission]
     assert tuple(via) == ("web", "")
     engine.dispose()
+
+
+def test_a_database_never_migrated_gets_a_page_that_says_what_to_do(tmp_path: Path) -> None:
+    app = make_test_app(f"sqlite:///{tmp_path / 'never-migrated.db'}")
+    client = Client(app.test_client())
+    response = client.post("/login", {"login": "peter", "password": "whatever it is"})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 503
+    assert "The database is not set up yet" in body and "flask --app app portal migrate" in body
+    assert "Traceback" not in body and "sqlalchemy" not in body.lower()
+    migrate.upgrade(app)  # once migrated, the same request is an ordinary answer
+    assert client.post("/login", {"login": "peter", "password": "whatever it is"}).status_code == 401

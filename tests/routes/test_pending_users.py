@@ -136,7 +136,8 @@ def test_bulk_actions_follow_the_invited_rank(portal: Portal, a: Tenant) -> None
     invitation = invite(portal, a, "future@example.com", ("account-admin",))
     low = invite(portal, a, "low@example.com", ("member",))
     response = portal.client(a.user_manager).post(
-        f"/accounts/{a.id}/users/bulk", {"action": "delete", "user_ids": [str(invitation.user_id), str(low.user_id)]})
+        f"/accounts/{a.id}/users/bulk", {"action": "delete", "user_ids": [str(invitation.user_id), str(low.user_id)],
+        "confirm": "yes"})
     assert response.status_code == 200
     assert "holds permissions you do not have" in response.get_data(as_text=True)
     assert portal.get(User, invitation.user_id) is not None

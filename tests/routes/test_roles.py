@@ -57,7 +57,7 @@ def test_list_shows_every_role_with_member_counts(portal: Portal) -> None:
     builtin = role_named(portal, tenant.account, "auditor")
     assert f"/roles/{custom.id}/edit" in body and f"/roles/{custom.id}/delete" in body
     assert f"/roles/{builtin.id}/edit" not in body and f"/roles/{builtin.id}/delete" not in body
-    assert 'hx-confirm="Delete the role Support desk? 2 user(s) will lose it."' in body
+    assert 'hx-confirm="Delete the role Support desk? 2 users will lose it. This cannot be undone."' in body
     assert "New role" in body
 
 
@@ -242,7 +242,8 @@ def test_show_pages_members(portal: Portal) -> None:
     first = client.get(_url(tenant, f"/{role.id}?take=2")).get_data(as_text=True)
     assert "6 users hold this role." in first and "Page 1 of 3" in first
     assert [login for login in logins if f"<td>{login}</td>" in first] == logins[:2]
-    next_url = re.search(r'<a href="([^"]+)" hx-get="[^"]+" hx-target="#members"[^>]*>Next</a>', first)
+    next_url = re.search(r'<a href="([^"]+)" hx-get="[^"]+" hx-push-url="true" hx-target="#members"[^>]*>Next ›</a>',
+                         first)
     assert next_url
     second = client.get(next_url.group(1).replace("&amp;", "&"), hx=True)
     body = second.get_data(as_text=True)
@@ -252,7 +253,7 @@ def test_show_pages_members(portal: Portal) -> None:
     # A bookmarked `from` without a cursor gives the same rows.
     third = client.get(_url(tenant, f"/{role.id}?take=2&from=4")).get_data(as_text=True)
     assert [login for login in logins if f"<td>{login}</td>" in third] == logins[4:]
-    assert ">Next</a>" not in third
+    assert ">Next ›</a>" not in third
     # take is kept between 1 and 100
     assert "Page 1 of 6" in client.get(_url(tenant, f"/{role.id}?take=0")).get_data(as_text=True)
     assert "Page 1 of 1" in client.get(_url(tenant, f"/{role.id}?take=5000")).get_data(as_text=True)

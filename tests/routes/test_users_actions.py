@@ -375,7 +375,8 @@ def test_delete_with_htmx_verb_redirects_the_page(portal: Portal, a: Tenant) -> 
 
 def test_bulk_disable_reports_each_user(portal: Portal, a: Tenant) -> None:
     ids = [a.member.id, a.auditor.id, a.admin.id, a.owner.id]
-    response = portal.client(a.admin).post(url(a, "/bulk"), {"action": "disable", "user_ids": [str(i) for i in ids]})
+    response = portal.client(a.admin).post(url(a, "/bulk"), {"action": "disable", "user_ids": [str(i) for i in ids],
+                                                               "confirm": "yes"})
     body = " ".join(response.get_data(as_text=True).split())
     assert response.status_code == 200
     assert "2 of 4 users changed." in body
@@ -391,7 +392,7 @@ def test_bulk_with_a_foreign_id_changes_nothing(portal: Portal, a: Tenant, b: Te
 
 
 def test_bulk_all_matching_uses_the_list_filter(portal: Portal, a: Tenant) -> None:
-    form = {"action": "disable", "all_matching": "y", "q": "member", "user_ids": []}
+    form = {"action": "disable", "all_matching": "y", "q": "member", "user_ids": [], "confirm": "yes"}
     response = portal.client(a.admin).post(url(a, "/bulk"), form, hx=True)
     assert response.status_code == 200 and "<html" not in response.get_data(as_text=True)
     assert portal.get(User, a.member.id).status == "disabled"

@@ -135,7 +135,8 @@ def test_disabling_revokes_api_keys_for_good(portal: Portal, a: Tenant, how: str
     if how == "one":
         assert admin.post(users_url(a, f"/{a.user_manager.id}/disable")).status_code == 303
     else:
-        assert admin.post(users_url(a, "/bulk"), {"action": "disable", "user_ids": [str(a.user_manager.id)]}
+        assert admin.post(users_url(a, "/bulk"), {"action": "disable", "user_ids": [str(a.user_manager.id)],
+                                                             "confirm": "yes"}
                           ).status_code == 200
     assert [_api_status(portal, a, key) for key in keys] == [401, 401]
     assert admin.post(users_url(a, f"/{a.user_manager.id}/enable")).status_code == 303

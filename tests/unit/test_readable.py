@@ -1,0 +1,56 @@
+"""The words the pages use for machine values: browsers, times, audit events (issue 17)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from portal.audit.wording import describe_changes, phrase
+from portal.db import utcnow
+from portal.models import AuditEvent
+from portal.templating import ago, short_day
+from portal.user_agents import describe
+
+
+@pytest.mark.parametrize(("header", "said"), [
+    ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+     "Chrome on Linux"),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0", "Firefox on Windows"),
+    ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36",
+     "Chrome (headless) on Linux"),
+    ("curl/8.5.0", "curl"),
+    ("", "Unknown browser"),
+])
+def test_browsers_in_words(header: str, said: str) -> None:
+    assert describe(header) == said
+
+
+def test_times_in_words() -> None:
+    now = utcnow()
+    assert ago(now) == "just now"
+    assert ago(now - timedelta(minutes=1, seconds=5)) == "1 minute ago"
+    assert ago(now - timedelta(hours=5)) == "5 hours ago"
+    assert ago(now - timedelta(days=3)) == "3 days ago"
+    assert ago(datetime(2020, 2, 3, tzinfo=UTC)) == "2020-02-03"
+    assert ago(None) == "never"
+    assert short_day(datetime(2020, 2, 3, tzinfo=UTC)) == "3 Feb 2020"
+    assert short_day(now.replace(month=1, day=9)) == "9 Jan"
+
+
+def _event(action: str, target: str = "", **changes: object) -> AuditEvent:
+    return AuditEvent(action=action, target_label=target, changes=changes)
+
+
+def test_audit_events_in_words_with_names_and_plain_times() -> None:
+    assert phrase(_event("group.members.replace", "Support")) == "Replaced Support's members"
+    assert phrase(_event("role.grant", "ada", role="auditor")) == "Gave ada the role auditor"
+    assert phrase(_event("role.grant", "ada")) == "Gave ada the role …"  # a change missing: still readable
+    assert phrase(_event("some.new_thing")) == "some.new_thing"  # no phrase yet: the code itself
+    known, gone = str(uuid.uuid4()), str(uuid.uuid4())
+    event = _event("invitation.create", "ada@example.com", user_id=known, expires_at="2026-12-08T22:14:59.799527+00:00",
+                   roles=["member"], other_id=gone)
+    described = dict(describe_changes(event, {known: "Ada Lovelace (ada)"}))
+    assert described == {"user": "Ada Lovelace (ada)", "expires_at": "2026-12-08 22:14 UTC", "roles": "member",
+                         "other": "no longer in the account"}
