@@ -29,7 +29,9 @@ PROFILE_LIMITS: dict[str, int] = {
     "last_name": 100,
     "company_name": 100,
     "address": 255,
-    "postal_code": 20,
+    # 40: what Active Directory (and so Entra ID, which SCIM-provisions from it) keeps for postalCode
+    # (the Postal-Code attribute's Range-Upper), so a provisioned address is never refused for its length.
+    "postal_code": 40,
     "city": 100,
     "state": 100,
     "country": 100,

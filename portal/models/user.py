@@ -62,7 +62,7 @@ class User(UserMixin, Base):
     last_name: Mapped[str] = mapped_column(searchable(100), default="")
     company_name: Mapped[str100] = mapped_column(default="")
     address: Mapped[str] = mapped_column(String(255), default="")
-    postal_code: Mapped[str] = mapped_column(String(20), default="")
+    postal_code: Mapped[str] = mapped_column(String(40), default="")
     city: Mapped[str100] = mapped_column(default="")
     state: Mapped[str100] = mapped_column(default="")
     country: Mapped[str100] = mapped_column(default="")

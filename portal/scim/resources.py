@@ -38,7 +38,13 @@ def _base(account_id: Any) -> str:
 
 
 def user_resource(user: User, groups: Iterable[Group] = ()) -> dict[str, Any]:
-    """A user as SCIM's User with the enterprise extension."""
+    """A user as SCIM's User with the enterprise extension.
+
+    The portal keeps one email, one phone and one address, and only their values: they are answered as
+    `[{"value": …}]` without a `type` or `primary` the portal would have made up (what a provider sends of
+    those picks the one value, see services.user_fields). `name.formatted` is returned on request only
+    (`attributes=name.formatted`): it is made of the two names, and a client that wrote the names reads
+    back exactly what it wrote."""
     base = _base(user.account_id)
     name = {"givenName": user.first_name, "familyName": user.last_name,
             "formatted": f"{user.first_name} {user.last_name}".strip()}
@@ -48,7 +54,7 @@ def user_resource(user: User, groups: Iterable[Group] = ()) -> dict[str, Any]:
         "userName": user.login,
         "name": {k: v for k, v in name.items() if v},
         "displayName": user.full_name,
-        "emails": [{"value": user.email, "type": "work", "primary": True}],
+        "emails": [{"value": user.email}],
         "active": user.status != UserStatus.DISABLED,
         "groups": [{"value": str(g.id), "display": g.name, "$ref": f"{base}/Groups/{g.id}"} for g in groups],
         "meta": {"resourceType": "User", "created": _time(user.created_at), "lastModified": _time(user.updated_at),
@@ -59,11 +65,11 @@ def user_resource(user: User, groups: Iterable[Group] = ()) -> dict[str, Any]:
     if not resource["name"]:
         del resource["name"]
     if user.phone:
-        resource["phoneNumbers"] = [{"value": user.phone, "type": "work"}]
+        resource["phoneNumbers"] = [{"value": user.phone}]
     address = {"streetAddress": user.address, "postalCode": user.postal_code, "locality": user.city,
                "region": user.state, "country": user.country}
     if any(address.values()):
-        resource["addresses"] = [{**{k: v for k, v in address.items() if v}, "type": "work", "primary": True}]
+        resource["addresses"] = [{k: v for k, v in address.items() if v}]
     if user.company_name:
         resource[ENTERPRISE_URN] = {"organization": user.company_name}
     if not resource["groups"]:
@@ -71,8 +77,11 @@ def user_resource(user: User, groups: Iterable[Group] = ()) -> dict[str, Any]:
     return resource
 
 
-def group_resource(group: Group, members: Iterable[User] | None) -> dict[str, Any]:
-    """A group as SCIM's Group; members None when they were not asked for (excludedAttributes=members)."""
+def group_resource(group: Group, member_ids: Iterable[Any] | None) -> dict[str, Any]:
+    """A group as SCIM's Group; member_ids None when they were not asked for (excludedAttributes=members).
+
+    Members are `{value, $ref, type}`: their display names are one GET away, and leaving them out keeps a
+    big group's answer a read of group_members alone."""
     base = _base(group.account_id)
     resource: dict[str, Any] = {
         "schemas": [GROUP_URN],
@@ -84,9 +93,9 @@ def group_resource(group: Group, members: Iterable[User] | None) -> dict[str, An
     }
     if group.external_id is not None:
         resource["externalId"] = group.external_id
-    if members is not None:
-        resource["members"] = [{"value": str(u.id), "display": u.full_name, "type": "User",
-                                "$ref": f"{base}/Users/{u.id}"} for u in members]
+    if member_ids is not None:
+        resource["members"] = [{"value": str(user_id), "$ref": f"{base}/Users/{user_id}", "type": "User"}
+                               for user_id in member_ids]
     return resource
 
 
@@ -127,10 +136,31 @@ def wanted(text: str | None, urn: str, attribute: str) -> bool:
     return not any(path[0] == attribute.lower() and len(path) == 1 for path in _names(text, urn))
 
 
+# Attributes whose `returned` is "request": answered only when `attributes` names them.
+REQUEST_ONLY: dict[str, tuple[str, str]] = {USER_URN: ("name", "formatted")}
+
+
+def _without_request_only(resource: dict[str, Any], include: list[tuple[str, ...]], urn: str) -> dict[str, Any]:
+    path = REQUEST_ONLY.get(urn)
+    if path is None or path in include:
+        return resource
+    parent, child = path
+    key = next((k for k in resource if k.lower() == parent), None)
+    if key is None or not isinstance(resource[key], dict):
+        return resource
+    inner = {k: v for k, v in resource[key].items() if k.lower() != child}
+    result = {k: v for k, v in resource.items() if k != key}
+    if inner:
+        result[key] = inner
+    return result
+
+
 def select_attributes(resource: dict[str, Any], attributes: str | None, excluded: str | None,
                       urn: str) -> dict[str, Any]:
-    """The resource with only the attributes asked for, or without those excluded (id and schemas stay)."""
+    """The resource with only the attributes asked for, or without those excluded (id and schemas stay);
+    an attribute returned on request only is left out unless asked for by its full name."""
     include = _names(attributes, urn)
+    resource = _without_request_only(resource, include, urn)
     if include:
         return _keep(resource, include)
     exclude = _names(excluded, urn)
@@ -178,22 +208,29 @@ def _drop(resource: dict[str, Any], paths: list[tuple[str, ...]]) -> dict[str, A
 
 # --- discovery ------------------------------------------------------------------------------------------
 
-# What the portal keeps of SCIM's User, Group and enterprise User, and how (SCIM.md's mapping).
+# What the portal keeps of SCIM's User, Group and enterprise User, and how (SCIM.md's mapping): one email,
+# one phone and one address, their values only (no type, no primary).
 _USER_KEPT: dict[str, list[str] | None] = {
     "userName": None, "name": ["formatted", "familyName", "givenName"], "displayName": None, "active": None,
-    "emails": ["value", "type", "primary"], "phoneNumbers": ["value", "type"],
-    "addresses": ["streetAddress", "locality", "region", "postalCode", "country", "type", "primary"],
+    "emails": ["value"], "phoneNumbers": ["value"],
+    "addresses": ["streetAddress", "locality", "region", "postalCode", "country"],
     "groups": ["value", "$ref", "display"],
 }
 _READ_ONLY = {"displayName", "name.formatted", "groups"}
-_REQUIRED = {"emails", "displayName"}
-_GROUP_KEPT: dict[str, list[str] | None] = {"displayName": None, "members": ["value", "$ref", "display", "type"]}
+# Every user of the portal has an email (an address sent without emails is taken from an email-like userName,
+# see services.user_fields) and a state (active, when a create leaves it out); every group has a name. The
+# schema says so, so that a client that fills only what is required (scim2-tester does) sends them; a
+# sub-attribute is required when its attribute is present.
+_REQUIRED = {"User": {"emails", "emails.value", "active"}, "Group": {"displayName"}, "EnterpriseUser": set()}
+_RETURNED_ON_REQUEST = {"name.formatted"}
+_GROUP_KEPT: dict[str, list[str] | None] = {"displayName": None, "members": ["value", "$ref", "type"]}
 _ENTERPRISE_KEPT: dict[str, list[str] | None] = {"organization": None}
 
 
 def _schema(model: Any, kept: dict[str, list[str] | None], location: str) -> dict[str, Any]:
     document: dict[str, Any] = model.to_schema().model_dump(mode="json", scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
     attributes = []
+    required = _REQUIRED[model.__name__]
     for attribute in document["attributes"]:
         name = attribute["name"]
         if name not in kept:
@@ -204,13 +241,17 @@ def _schema(model: Any, kept: dict[str, list[str] | None], location: str) -> dic
             for sub in attribute["subAttributes"]:
                 if f"{name}.{sub['name']}" in _READ_ONLY:
                     sub["mutability"] = "readOnly"
+                if f"{name}.{sub['name']}" in required:
+                    sub["required"] = True
+                if f"{name}.{sub['name']}" in _RETURNED_ON_REQUEST:
+                    sub["returned"] = "request"
         if name in _READ_ONLY and model is not ScimGroup:
             attribute["mutability"] = "readOnly"
             for sub in attribute.get("subAttributes", []):
                 sub["mutability"] = "readOnly"
         if name == "userName":
             attribute["uniqueness"] = "server"
-        if name in _REQUIRED:  # every user of the portal has an email; every group a name
+        if name in required:
             attribute["required"] = True
         attributes.append(attribute)
     document["attributes"] = attributes

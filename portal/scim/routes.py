@@ -50,6 +50,38 @@ def _body() -> dict[str, Any]:
     return body
 
 
+SEARCH_URN = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+_SEARCH_KEYS = {"filter": "filter", "sortby": "sortBy", "sortorder": "sortOrder", "startindex": "startIndex",
+                "count": "count", "attributes": "attributes", "excludedattributes": "excludedAttributes"}
+
+
+def _param(name: str) -> str | None:
+    """A query parameter (filter, sortBy, attributes, …): from the URL, or from the body of a POST …/.search
+    (RFC 7644 §3.4.3), where `attributes` and `excludedAttributes` are lists."""
+    if not (request.method == "POST" and request.path.endswith("/.search")):
+        return request.args.get(name)
+    body = _lower_body()
+    value = body.get(name.lower())
+    if value is None:
+        return None
+    if isinstance(value, list) and name in {"attributes", "excludedAttributes"}:
+        return ",".join(str(item) for item in value)
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ScimError(400, f"{name} must be a string or a number.", "invalidValue")
+    return str(value)
+
+
+def _lower_body() -> dict[str, Any]:
+    body = g.get("scim_search")
+    if body is None:
+        body = {str(k).lower(): v for k, v in _body().items()}
+        unknown = set(body) - set(_SEARCH_KEYS) - {"schemas"}
+        if unknown:
+            raise ScimError(400, f"A SearchRequest has no {sorted(unknown)[0]!r}.", "invalidSyntax")
+        g.scim_search = body
+    return body
+
+
 def _check_if_match(version: str) -> None:
     """412 when If-Match names another version (weak or strong, "*" matches)."""
     header = request.headers.get("If-Match")
@@ -61,8 +93,7 @@ def _check_if_match(version: str) -> None:
 
 
 def _one(resource: dict[str, Any], version: str, status: int = 200, urn: str = USER_URN) -> Response:
-    body = resources.select_attributes(resource, request.args.get("attributes"),
-                                       request.args.get("excludedAttributes"), urn)
+    body = resources.select_attributes(resource, _param("attributes"), _param("excludedAttributes"), urn)
     headers = {"ETag": version}
     if status == 201:
         headers["Location"] = resource["meta"]["location"]
@@ -126,7 +157,7 @@ GROUP_SORTS: dict[str, tuple[Any, ...]] = {
 
 
 def _int(name: str, default: int) -> int:
-    raw = request.args.get(name)
+    raw = _param(name)
     if raw is None or raw == "":
         return default
     try:
@@ -137,8 +168,8 @@ def _int(name: str, default: int) -> int:
 
 def _sorted(statement: Select[Any], sorts: dict[str, tuple[Any, ...]], urn: str, tiebreak: Any,
             default: tuple[Any, ...]) -> Select[Any]:
-    sort_by = request.args.get("sortBy", "").strip()
-    descending = request.args.get("sortOrder", "ascending").lower() == "descending"
+    sort_by = (_param("sortBy") or "").strip()
+    descending = (_param("sortOrder") or "ascending").lower() == "descending"
     if not sort_by:
         return statement.order_by(*default, tiebreak)
     key = sort_by.lower()
@@ -167,19 +198,20 @@ def _groups_by_user(user_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Group]]:
 
 
 def _user_answer(users: list[User]) -> list[dict[str, Any]]:
-    wants_groups = resources.wanted(request.args.get("excludedAttributes"), USER_URN, "groups")
+    wants_groups = resources.wanted(_param("excludedAttributes"), USER_URN, "groups")
     groups = _groups_by_user([u.id for u in users]) if wants_groups else {}
     return [resources.select_attributes(resources.user_resource(u, groups.get(u.id, [])),
-                                        request.args.get("attributes"), request.args.get("excludedAttributes"),
-                                        USER_URN) for u in users]
+                                        _param("attributes"), _param("excludedAttributes"), USER_URN)
+            for u in users]
 
 
 @bp.get("/Users")
+@bp.post("/Users/.search")
 @require_scim_token
 def users(account_id: uuid.UUID) -> Response:
     """Users, the owner included, filtered in SQL, sorted and paged (startIndex is 1-based, count ≤ 100)."""
     start, count = _window()
-    text = request.args.get("filter")
+    text = _param("filter")
     statement = select(User).where(User.account_id == g.account.id)
     if text:
         statement = statement.where(compile_filter(text, "User"))
@@ -191,29 +223,32 @@ def users(account_id: uuid.UUID) -> Response:
     return answer(resources.list_response(_user_answer(rows), total, start))
 
 
-def _members_by_group(group_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[User]]:
-    found: dict[uuid.UUID, list[User]] = defaultdict(list)
+def _members_by_group(group_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """The member ids of each group (group_members alone, in the order they were added)."""
+    found: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     if group_ids:
-        rows = db.session.execute(select(GroupMember.group_id, User).join(User, User.id == GroupMember.user_id)
-                                  .where(GroupMember.group_id.in_(group_ids)).order_by(GroupMember.created_at))
-        for group_id, user in rows:
-            found[group_id].append(user)
+        rows = db.session.execute(select(GroupMember.group_id, GroupMember.user_id)
+                                  .where(GroupMember.group_id.in_(group_ids))
+                                  .order_by(GroupMember.created_at, GroupMember.id))
+        for group_id, user_id in rows:
+            found[group_id].append(user_id)
     return found
 
 
 def _group_answer(groups: list[Group]) -> list[dict[str, Any]]:
-    wants_members = resources.wanted(request.args.get("excludedAttributes"), GROUP_URN, "members")
+    wants_members = resources.wanted(_param("excludedAttributes"), GROUP_URN, "members")
     members = _members_by_group([g_.id for g_ in groups]) if wants_members else {}
     return [resources.select_attributes(
         resources.group_resource(group, members.get(group.id, []) if wants_members else None),
-        request.args.get("attributes"), request.args.get("excludedAttributes"), GROUP_URN) for group in groups]
+        _param("attributes"), _param("excludedAttributes"), GROUP_URN) for group in groups]
 
 
 @bp.get("/Groups")
+@bp.post("/Groups/.search")
 @require_scim_token
 def groups(account_id: uuid.UUID) -> Response:
     start, count = _window()
-    text = request.args.get("filter")
+    text = _param("filter")
     statement = select(Group).where(Group.account_id == g.account.id)
     if text:
         statement = statement.where(compile_filter(text, "Group"))
@@ -223,6 +258,15 @@ def groups(account_id: uuid.UUID) -> Response:
         statement = _sorted(statement, GROUP_SORTS, GROUP_URN, Group.id, (Group.created_at,))
         rows = list(db.session.scalars(statement.offset(start - 1).limit(count)))
     return answer(resources.list_response(_group_answer(rows), total, start))
+
+
+@bp.post("/.search")
+@require_scim_token
+def search_everything(account_id: uuid.UUID) -> Response:
+    """A search over several resource types at once (RFC 7644 §3.4.3) is not supported: 501. Search one
+    type with POST /Users/.search or /Groups/.search."""
+    raise ScimError(501, "Searching several resource types at once is not supported: "
+                         "POST /Users/.search or /Groups/.search.")
 
 
 # --- one user -------------------------------------------------------------------------------------------
@@ -303,7 +347,7 @@ def _group(group_id: str) -> Group:
 
 
 def _group_out(group: Group, status: int = 200) -> Response:
-    wants_members = resources.wanted(request.args.get("excludedAttributes"), GROUP_URN, "members")
+    wants_members = resources.wanted(_param("excludedAttributes"), GROUP_URN, "members")
     members = _members_by_group([group.id]).get(group.id, []) if wants_members else None
     return _one(resources.group_resource(group, members), resources.version_of_group(group), status, GROUP_URN)
 
@@ -339,7 +383,7 @@ def patch_group(account_id: uuid.UUID, group_id: str) -> Response:
     _check_if_match(resources.version_of_group(found))
     services.patch_group(g.account, found, _body())
     db.session.commit()
-    if request.args.get("attributes") is None and request.args.get("excludedAttributes") is None \
+    if _param("attributes") is None and _param("excludedAttributes") is None \
             and request.headers.get("Prefer", "").lower() == "return=minimal":
         return Response(status=204)
     return _group_out(found)

@@ -263,7 +263,18 @@ def _apply_user_op(resource: dict[str, Any], op: str, path: str | None, value: A
             else:
                 _set(resource, name, item, merge=op == "add")
         return
+    if path.strip().lower() == ENTERPRISE_URN.lower():  # the whole extension: {"organization": …}
+        if op == "remove":
+            resource.pop(_key(resource, ENTERPRISE_URN), None)
+            return
+        if not isinstance(value, dict):
+            raise bad(f"{ENTERPRISE_URN} takes an object.", "invalidValue")
+        current = resource.get(_key(resource, ENTERPRISE_URN)) or {}
+        resource[_key(resource, ENTERPRISE_URN)] = {**current, **value} if op == "add" else dict(value)
+        return
     urn, attr, sub, val_filter = _parse_path(path, (USER_URN, ENTERPRISE_URN))
+    if urn is None and attr.lower() in {"username", "active"} and op == "remove":
+        raise bad(f"{attr} is required: it can be replaced, not removed.", "mutability")
     if urn is not None and urn.lower() == ENTERPRISE_URN.lower():
         resource = resource.setdefault(_key(resource, ENTERPRISE_URN), {})
     if attr.lower() in _USER_READ_ONLY:
