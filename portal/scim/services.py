@@ -9,9 +9,10 @@ this" (PATCH applies its operations to the user's current SCIM form first), so o
 from __future__ import annotations
 
 import copy
+import functools
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 from flask import g
 from scim2_models import Path
@@ -19,6 +20,7 @@ from scim2_models.path import AttrPath, ValuePath
 from sqlalchemy import select
 
 from portal import db
+from portal.audit.services import one_event
 from portal.errors import Forbidden
 from portal.field_rules import PROFILE_LIMITS, email_problem, login_problem
 from portal.groups import services as groups
@@ -46,6 +48,22 @@ def actor_for(account: Account) -> users.Actor:
                     status=UserStatus.ACTIVE.value, is_owner=False)
         g.scim_actor = user
     return users.Actor(user, PERMISSIONS, provisioning=True)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def one_change(function: Callable[P, R]) -> Callable[P, R]:
+    """A SCIM request is one change: whatever services it takes, it writes one audit event (via=scim), or
+    none when it changed nothing."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with one_event():
+            return function(*args, **kwargs)
+
+    return wrapper
 
 
 def bad(detail: str, scim_type: str = "invalidValue", status: int = 400) -> ScimError:
@@ -155,6 +173,7 @@ def _ensure_unique(account_id: uuid.UUID, fields: dict[str, Any], user_id: uuid.
 # --- users ----------------------------------------------------------------------------------------------
 
 
+@one_change
 def create_user(account: Account, resource: dict[str, Any]) -> User:
     """POST /Users: a pending user who is emailed a link to choose their password (no roles)."""
     fields, active = user_fields(resource)
@@ -172,6 +191,7 @@ def _ensure_not_owner(user: User) -> None:
         raise Forbidden("The account owner is listed, but never changed through SCIM.")
 
 
+@one_change
 def replace_user(account: Account, user: User, resource: dict[str, Any]) -> None:
     """PUT /Users/{id}, and what PATCH ends as: the user takes the resource's values (absent ones cleared)."""
     _ensure_not_owner(user)
@@ -188,6 +208,7 @@ def replace_user(account: Account, user: User, resource: dict[str, Any]) -> None
             users.enable_user(user, actor)
 
 
+@one_change
 def delete_user(account: Account, user: User) -> None:
     """DELETE /Users/{id}."""
     _ensure_not_owner(user)
@@ -327,6 +348,7 @@ def _set(resource: dict[str, Any], name: str, value: Any, merge: bool) -> None:
         resource[key] = value
 
 
+@one_change
 def patch_user(account: Account, user: User, body: dict[str, Any]) -> None:
     """PATCH /Users/{id}: the operations applied to the user's SCIM form, then that form saved."""
     _ensure_not_owner(user)
@@ -387,6 +409,7 @@ def _touch(group: Group) -> None:
     group.updated_at = utcnow()
 
 
+@one_change
 def create_group(account: Account, resource: dict[str, Any]) -> Group:
     """POST /Groups, with its members if given."""
     name, external_id = _group_fields(account.id, resource, None)
@@ -399,6 +422,7 @@ def create_group(account: Account, resource: dict[str, Any]) -> Group:
     return group
 
 
+@one_change
 def replace_group(account: Account, group: Group, resource: dict[str, Any]) -> None:
     """PUT /Groups/{id}: name, external id and the whole set of members."""
     name, external_id = _group_fields(account.id, resource, group.id)
@@ -410,6 +434,7 @@ def replace_group(account: Account, group: Group, resource: dict[str, Any]) -> N
     _touch(group)
 
 
+@one_change
 def patch_group(account: Account, group: Group, body: dict[str, Any]) -> None:
     """PATCH /Groups/{id}: members added and removed by id (index-backed, the group is never read whole),
     displayName and externalId replaced."""
@@ -472,6 +497,7 @@ def _filtered_member_ids(group: Group, val_filter: Any) -> list[uuid.UUID]:
         select(GroupMember.user_id).where(GroupMember.group_id == group.id, member_condition(val_filter))))
 
 
+@one_change
 def delete_group(account: Account, group: Group) -> None:
     """DELETE /Groups/{id} (its memberships go, the users stay)."""
     actor_for(account)
