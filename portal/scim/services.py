@@ -298,6 +298,11 @@ def _apply_user_op(resource: dict[str, Any], op: str, path: str | None, value: A
         raise bad(f"{attr} is required: it can be replaced, not removed.", "mutability")
     if urn is not None and urn.lower() == ENTERPRISE_URN.lower():
         resource = resource.setdefault(_key(resource, ENTERPRISE_URN), {})
+    if (urn is None or urn.lower() == USER_URN.lower()) and attr.lower() == "displayname":
+        # Made of the two names, so read-only; Entra ID's default mapping still sends it with every update
+        # ({"op": "Replace", "path": "displayName", …}, see tests/scim/test_provider_replays.py): it is ignored,
+        # as it is in an operation without a path, rather than failing the whole request.
+        return
     if attr.lower() in _USER_READ_ONLY:
         raise bad(f"{attr} cannot be changed.", "mutability")
     if attr.lower() in _USER_MULTI:
