@@ -104,9 +104,15 @@ def _one(resource: dict[str, Any], version: str, status: int = 200, urn: str = U
 
 
 @bp.get("")
-@bp.get("/ServiceProviderConfig")
 @require_scim_token
 def base(account_id: uuid.UUID) -> Response:
+    """The base URL (what is pasted into the identity provider) answers as /ServiceProviderConfig."""
+    return answer(resources.service_provider_config(_base()))
+
+
+@bp.get("/ServiceProviderConfig")
+@require_scim_token
+def service_provider_config(account_id: uuid.UUID) -> Response:
     return answer(resources.service_provider_config(_base()))
 
 

@@ -83,6 +83,7 @@ MATRIX: dict[str, str] = {
     "GET api_docs.openapi":                          "A    A    A    A    A    A    A    A",
     # SCIM takes the account's provisioning token only (tests/scim): a cookie there is nobody: 401.
     "GET scim.base":                                 "K    K    K    K    K    K    K    K",
+    "GET scim.service_provider_config":              "K    K    K    K    K    K    K    K",
     "GET scim.resource_types":                       "K    K    K    K    K    K    K    K",
     "GET scim.resource_type":                        "K    K    K    K    K    K    K    K",
     "GET scim.schemas":                              "K    K    K    K    K    K    K    K",
@@ -94,6 +95,9 @@ MATRIX: dict[str, str] = {
     "PATCH scim.patch_user":                         "K    K    K    K    K    K    K    K",
     "DELETE scim.delete_user":                       "K    K    K    K    K    K    K    K",
     "GET scim.groups":                               "K    K    K    K    K    K    K    K",
+    "POST scim.groups":                              "K    K    K    K    K    K    K    K",
+    "POST scim.users":                               "K    K    K    K    K    K    K    K",
+    "POST scim.search_everything":                   "K    K    K    K    K    K    K    K",
     "POST scim.create_group":                        "K    K    K    K    K    K    K    K",
     "GET scim.group":                                "K    K    K    K    K    K    K    K",
     "PUT scim.replace_group":                        "K    K    K    K    K    K    K    K",

@@ -12,7 +12,8 @@ def test_create_and_read_a_user(scim: Scim) -> None:
     assert created.status_code == 201, created.get_data(as_text=True)
     assert created.mimetype == "application/scim+json"
     body = created.get_json()
-    assert created.headers["Location"].endswith(f"/Users/{body['id']}")
+    base = f"http://localhost/scim/v2/{scim.account_id}"
+    assert created.headers["Location"] == body["meta"]["location"] == f"{base}/Users/{body['id']}"
     assert created.headers["ETag"].startswith('W/"')
     assert body["userName"] == "ada@example.com" and body["active"] is True
     again = scim.get(f"/Users/{body['id']}")
