@@ -23,6 +23,7 @@ def authenticate() -> Response | None:
         return response
     g.scim_token_id = found.id
     g.scim_account_id = found.account_id
+    g.scim_token_last_used = found.last_used_at
     g.audit_via = "scim"
     state = tokens.count_request(found.id)
     if not state.allowed:
@@ -42,8 +43,9 @@ def log_answer(response: Response) -> Response:
         return response
     try:
         db.session.rollback()  # whatever the view left uncommitted was not meant to be kept
+        tokens.relax_durability()
         tokens.log_request(g.scim_account_id, request.method, request.path, response.status_code)
-        tokens.mark_used(token_id)
+        tokens.mark_used(token_id, g.get("scim_token_last_used"))
         db.session.commit()
     except Exception:  # noqa: BLE001 - the log must never turn an answer into an error
         db.session.rollback()

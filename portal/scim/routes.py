@@ -20,6 +20,7 @@ from portal.scim import resources, services
 from portal.scim.auth import log_answer
 from portal.scim.errors import ScimError, answer
 from portal.scim.filters import ENTERPRISE_URN, GROUP_URN, USER_URN, compile_filter
+from portal.users import queries as user_queries
 
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2/<uuid:account_id>")
 csrf.exempt(bp)  # a bearer token, never a cookie: nothing to forge
@@ -221,12 +222,21 @@ def users(account_id: uuid.UUID) -> Response:
     statement = select(User).where(User.account_id == g.account.id)
     if text:
         statement = statement.where(compile_filter(text, "User"))
-    total = db.session.scalar(select(func.count()).select_from(statement.subquery())) or 0
     rows: list[User] = []
     if count:
-        statement = _sorted(statement, USER_SORTS, USER_URN, User.id, (User.created_at,))
-        rows = list(db.session.scalars(statement.offset(start - 1).limit(count)))
+        ordered = _sorted(statement, USER_SORTS, USER_URN, User.id, (User.created_at,))
+        rows = list(db.session.scalars(ordered.offset(start - 1).limit(count)))
+    # The whole account: the trigger-kept counts, never a count(*) over a million rows.
+    total = _total(statement, start, count, len(rows)) if text else user_queries.account_total(g.account.id)
     return answer(resources.list_response(_user_answer(rows), total, start))
+
+
+def _total(statement: Select[Any], start: int, count: int, found: int) -> int:
+    """totalResults of a filtered list: a first page that is not full is the whole answer (a lookup by
+    userName or externalId costs no second query); otherwise the matching rows are counted."""
+    if start == 1 and count > 0 and found < count:
+        return found
+    return int(db.session.scalar(select(func.count()).select_from(statement.subquery())) or 0)
 
 
 def _members_by_group(group_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
@@ -258,11 +268,11 @@ def groups(account_id: uuid.UUID) -> Response:
     statement = select(Group).where(Group.account_id == g.account.id)
     if text:
         statement = statement.where(compile_filter(text, "Group"))
-    total = db.session.scalar(select(func.count()).select_from(statement.subquery())) or 0
     rows: list[Group] = []
     if count:
-        statement = _sorted(statement, GROUP_SORTS, GROUP_URN, Group.id, (Group.created_at,))
-        rows = list(db.session.scalars(statement.offset(start - 1).limit(count)))
+        ordered = _sorted(statement, GROUP_SORTS, GROUP_URN, Group.id, (Group.created_at,))
+        rows = list(db.session.scalars(ordered.offset(start - 1).limit(count)))
+    total = _total(statement, start, count, len(rows))
     return answer(resources.list_response(_group_answer(rows), total, start))
 
 
@@ -290,8 +300,8 @@ def _user(user_id: str) -> User:
 
 
 def _user_out(user: User, status: int = 200) -> Response:
-    return _one(resources.user_resource(user, _groups_by_user([user.id]).get(user.id, [])),
-                resources.version_of_user(user), status)
+    groups = [] if status == 201 else _groups_by_user([user.id]).get(user.id, [])  # a new user is in none
+    return _one(resources.user_resource(user, groups), resources.version_of_user(user), status)
 
 
 @bp.post("/Users")

@@ -216,6 +216,11 @@ def _account_size(account_id: uuid.UUID, status: str = "") -> int:
     return int(db.session.scalar(statement) or 0)
 
 
+def account_total(account_id: uuid.UUID) -> int:
+    """Every user of the account, the owner included (the trigger-kept counts leave the owner out): no scan."""
+    return _account_size(account_id) + 1
+
+
 @dataclass(frozen=True)
 class Counted:
     """A filter's row count (exact, or a lower bound when capped) and how its search is best run."""

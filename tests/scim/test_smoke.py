@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.helpers import Portal
 from tests.scim.conftest import Scim
 
 
@@ -76,3 +77,15 @@ def test_what_is_written_is_what_is_read(scim: Scim) -> None:
     assert removed.status_code == 200 and extension not in removed.get_json()
     kept = scim.patch(f"/Users/{made['id']}", {"Operations": [{"op": "remove", "path": "active"}]})
     assert kept.status_code == 400 and kept.get_json()["scimType"] == "mutability"
+
+
+def test_a_lookup_is_a_handful_of_statements(portal: Portal, scim: Scim) -> None:
+    """userName eq: the token, the account, the user, their groups, the request log — no count(*) (a first page
+    that is not full is its own total), no last-used write within the minute."""
+    scim.post("/Users", {"userName": "ada@example.com"})
+    scim.get("/Users")
+    with portal.count_statements() as statements:
+        found = scim.get('/Users?filter=userName eq "ada@example.com"').get_json()
+    assert found["totalResults"] == 1
+    assert statements.count <= 5
+    assert scim.get("/Users").get_json()["totalResults"] == 2  # the owner and Ada, from the kept counts
