@@ -80,12 +80,13 @@ def test_what_is_written_is_what_is_read(scim: Scim) -> None:
 
 
 def test_a_lookup_is_a_handful_of_statements(portal: Portal, scim: Scim) -> None:
-    """userName eq: the token, the account, the user, their groups, the request log — no count(*) (a first page
-    that is not full is its own total), no last-used write within the minute."""
+    """userName eq: the token, the account, the user, their groups, the request log (on PostgreSQL also the
+    SET LOCAL that lets its commit skip the WAL flush) — no count(*) (a first page that is not full is its own
+    total), no last-used write within the minute."""
     scim.post("/Users", {"userName": "ada@example.com"})
     scim.get("/Users")
     with portal.count_statements() as statements:
         found = scim.get('/Users?filter=userName eq "ada@example.com"').get_json()
     assert found["totalResults"] == 1
-    assert statements.count <= 5
+    assert statements.count <= (6 if portal.app.extensions["portal.engine"].dialect.name == "postgresql" else 5)
     assert scim.get("/Users").get_json()["totalResults"] == 2  # the owner and Ada, from the kept counts
