@@ -69,6 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     split.add_argument("--users", type=int, default=100_000, help="a seeded SQLite size in bench/.data")
     split.add_argument("--runs", type=int, default=300)
 
+    scim = commands.add_parser("scim", help="SCIM: users provisioned per second (POST), userName eq lookups per second")
+    scim.add_argument("--users", type=int, default=10_000)
+    scim.add_argument("--lookups", type=int, default=2_000)
+    scim.add_argument("--threads", type=int, default=4)
+    scim.add_argument("--database-url", default="", help="an empty PostgreSQL database; SQLite otherwise")
+    scim.add_argument("--data-dir", type=Path, default=Path(__file__).resolve().parent / ".data")
+
     report = commands.add_parser("report", help="markdown tables of one or more results files")
     report.add_argument("files", type=Path, nargs="+")
     report.add_argument("--before", type=Path, nargs="*", default=[], help="earlier results: a before/after table")
@@ -97,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
 
         run_sso(args.n)
         return 0
+    if args.command == "scim":
+        from bench.scim import main as scim_main
+
+        return scim_main(args.users, args.database_url, args.data_dir, args.threads, args.lookups)
     if args.command == "smoke":
         from bench.smoke import smoke as run_smoke
 

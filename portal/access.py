@@ -15,7 +15,7 @@ from portal.auth import login_sessions
 from portal.errors import Forbidden, NotFound
 from portal.extensions import htmx, login_manager
 from portal.models import User
-from portal.permissions import API_KEY, PUBLIC
+from portal.permissions import API_KEY, PUBLIC, SCIM_TOKEN
 from portal.rendering import client_redirect, redirect_to
 from portal.roles.queries import effective_permissions
 
@@ -73,6 +73,10 @@ def enforce_access() -> Response | None:
         from portal.api.auth import authenticate  # the API's own check: a key, never a cookie
 
         return authenticate(rule[1])
+    if rule == SCIM_TOKEN:
+        from portal.scim.auth import authenticate as authenticate_scim  # the provisioning token, never a cookie
+
+        return authenticate_scim()
     if not current_user.is_authenticated:
         return _sign_in_first()
     if (setup := _setup_first()) is not None:

@@ -96,6 +96,9 @@ def load_config(instance_path: Path, env: dict[str, str] | None = None) -> dict[
         # Requests one API key may make (GitHub's REST API allows 5,000 an hour; this is per minute, so that a
         # burst is allowed and a runaway script is stopped soon).
         "RATELIMIT_API": env.get("RATELIMIT_API", "600 per minute"),
+        # Requests one provisioning token may make (SCIM): an identity provider's first import of a big
+        # directory sends a lookup and a create per person, so more than an API key.
+        "RATELIMIT_SCIM": env.get("RATELIMIT_SCIM", "1200 per minute"),
         "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0")),
         # /metrics answers only a bearer of this token; unset: /metrics is off (404).
         "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),

@@ -86,9 +86,19 @@ def _api() -> bool:
     return is_api_request()
 
 
+def _scim() -> bool:
+    from portal.scim.errors import is_scim_request
+
+    return is_scim_request()
+
+
 def _http_error(error: HTTPException) -> Response:
     discard_request_changes()
     status = error.code or 500
+    if _scim() and status >= 400:  # SCIM answers with its own error bodies
+        from portal.scim.errors import from_http as scim_from_http
+
+        return scim_from_http(error)
     if _api() and status >= 400:  # the JSON API never answers with a page
         from portal.api.errors import from_http
 
@@ -103,6 +113,10 @@ def _http_error(error: HTTPException) -> Response:
 
 def _domain_error(error: DomainError) -> Response:
     discard_request_changes()
+    if _scim():
+        from portal.scim.errors import from_domain as scim_from_domain
+
+        return scim_from_domain(error)
     if _api():
         from portal.api.errors import from_domain
 
@@ -133,6 +147,10 @@ def _unexpected(error: Exception) -> Response:
     if _schema_missing(error):
         return _not_migrated()
     current_app.logger.exception("Unhandled error on %s %s", request.method, request.path)
+    if _scim():
+        from portal.scim.errors import unexpected as scim_unexpected
+
+        return scim_unexpected()
     if _api():
         from portal.api.errors import unexpected
 

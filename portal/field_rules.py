@@ -14,9 +14,12 @@ from email_validator import EmailNotValidError, validate_email
 
 from portal.auth.passwords import password_problems
 
-LOGIN_MIN, LOGIN_MAX = 3, 32
-LOGIN_PATTERN = r"^[a-z][a-z0-9._-]*$"
-LOGIN_MESSAGE = "Use letters, digits, dots, dashes and underscores, starting with a letter."
+# Identity providers send an email address or a UPN as the login (SCIM userName, issue 16): up to 254
+# characters of letters, digits, ".", "_", "-", "@" and "+". Every login of the older rule (3-32, starting
+# with a letter, no "@" or "+") is valid under this one.
+LOGIN_MIN, LOGIN_MAX = 3, 254
+LOGIN_PATTERN = r"^[a-z0-9][a-z0-9._@+-]*$"
+LOGIN_MESSAGE = "Use letters, digits, dots, dashes, underscores, @ and +, starting with a letter or digit."
 EMAIL_MAX = 90  # seed 003
 PASSWORDS_DIFFER = "The two passwords differ."
 
@@ -26,7 +29,9 @@ PROFILE_LIMITS: dict[str, int] = {
     "last_name": 100,
     "company_name": 100,
     "address": 255,
-    "postal_code": 20,
+    # 40: what Active Directory (and so Entra ID, which SCIM-provisions from it) keeps for postalCode
+    # (the Postal-Code attribute's Range-Upper), so a provisioned address is never refused for its length.
+    "postal_code": 40,
     "city": 100,
     "state": 100,
     "country": 100,
@@ -37,7 +42,8 @@ _LOGIN = re.compile(LOGIN_PATTERN)
 
 
 def login_problem(login: str) -> str | None:
-    """A login: 3 to 32 characters, letters, digits, ".", "_", "-", starting with a letter (stored lower-case)."""
+    """A login: 3 to 254 characters, letters, digits, ".", "_", "-", "@", "+", starting with a letter or digit
+    (stored lower-case), so that an email address or UPN is one."""
     if not LOGIN_MIN <= len(login) <= LOGIN_MAX:
         return f"Field must be between {LOGIN_MIN} and {LOGIN_MAX} characters long."
     if not _LOGIN.match(login):

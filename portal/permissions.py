@@ -84,6 +84,7 @@ BUILTIN_ROLES: dict[str, tuple[str, frozenset[Permission]]] = {
 PUBLIC = "public"
 SIGNED_IN = "signed-in"
 API_KEY = "api-key"
+SCIM_TOKEN = "scim-token"
 
 
 def require(*permissions: Permission) -> Callable[[F], F]:
@@ -104,6 +105,12 @@ def require_api_key(*permissions: Permission) -> Callable[[F], F]:
         return view
 
     return mark
+
+
+def require_scim_token(view: F) -> F:
+    """Declare a SCIM view: the account's provisioning token (never a session cookie or an API key)."""
+    view._access = SCIM_TOKEN  # type: ignore[attr-defined]
+    return view
 
 
 def signed_in(view: F) -> F:

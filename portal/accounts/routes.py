@@ -44,10 +44,12 @@ def _nest_feature_blueprints() -> None:
     from portal.mail.routes import bp as outbox_bp
     from portal.roles.assignment_routes import bp as user_roles_bp
     from portal.roles.routes import bp as roles_bp
+    from portal.scim.settings_routes import bp as provisioning_bp
     from portal.sso.settings_routes import bp as sso_settings_bp
     from portal.users.routes import bp as users_bp
 
-    for child in (users_bp, roles_bp, user_roles_bp, invitations_bp, outbox_bp, groups_bp, audit_bp, sso_settings_bp):
+    for child in (users_bp, roles_bp, user_roles_bp, invitations_bp, outbox_bp, groups_bp, audit_bp,
+                  provisioning_bp, sso_settings_bp):
         bp.register_blueprint(child)
 
 

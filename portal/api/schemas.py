@@ -53,7 +53,8 @@ def _rule(problem: Callable[[str], str | None]) -> AfterValidator:
 
 
 Login = Annotated[str, BeforeValidator(_lowered), _rule(field_rules.login_problem),
-                  Field(description="Letters, digits, `.`, `_`, `-`, starting with a letter; stored lower-case.",
+                  Field(description="Letters, digits, `.`, `_`, `-`, `@`, `+` (an email address or UPN will do), "
+                                    "starting with a letter or digit; stored lower-case.",
                         json_schema_extra={"minLength": LOGIN_MIN, "maxLength": LOGIN_MAX}, examples=["ada"])]
 Email = Annotated[str, BeforeValidator(_lowered), _rule(field_rules.email_problem),
                   Field(description=f"An email address, at most {EMAIL_MAX} characters; stored lower-case.",

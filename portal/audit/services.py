@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import g, has_request_context, request
@@ -38,7 +40,12 @@ VIAS = ("web", "api", "scim", "cli")
 
 
 def _request_actor() -> User | None:
-    """Who the request acts for: the API key's owner (portal.api.auth sets g.api_user), or the person signed in."""
+    """Who the request acts for: the identity provider (portal.scim sets g.scim_actor, a user that is never
+    stored: no id, labelled "SCIM provisioning"), the API key's owner (portal.api.auth sets g.api_user), or the
+    person signed in."""
+    scim_actor: User | None = g.get("scim_actor")
+    if scim_actor is not None:
+        return scim_actor
     api_user: User | None = g.get("api_user")
     if api_user is not None:
         return api_user
@@ -78,5 +85,57 @@ def record(action: str, target: Any = None, *, changes: dict[str, Any] | None = 
         event.ip_address = (request.remote_addr or "")[:45]
         event.user_agent = request.user_agent.string[:255]
         event.correlation_id = g.get("correlation_id", "")
+        collected: list[AuditEvent] | None = g.get("audit_collected")
+        if collected is not None:  # inside one_event(): written as one when the block ends
+            collected.append(event)
+            return event
     db.session.add(event)
     return event
+
+
+# Which of several events gathered by one_event() names the whole: the first of these actions present, else the
+# first event's. A creation or a deletion says most; a state change says more than the profile edit beside it.
+_PRIMARY = ("invitation.create", "user.create", "group.create", "user.delete", "group.delete", "user.disable",
+            "user.enable", "invitation.revoke")
+
+
+def _merged(events: list[AuditEvent]) -> AuditEvent:
+    """One event for several: the primary one's action and target, every change (an [old, new] pair changed
+    twice keeps the first old and the last new), and `steps`, the actions it stands for."""
+    actions = [event.action for event in events]
+    primary = next((events[actions.index(a)] for a in _PRIMARY if a in actions), None)
+    chosen = primary or events[0]
+    if primary is None and len({a for a in actions if a.startswith("group.members.")}) > 1:
+        chosen.action = "group.members.replace"  # members added and removed in one request
+    changes: dict[str, Any] = {}
+    for event in events:
+        for key, value in (event.changes or {}).items():
+            old = changes.get(key)
+            if isinstance(old, list) and isinstance(value, list) and len(old) == len(value) == 2 \
+                    and key not in {"added", "removed"}:
+                changes[key] = [old[0], value[1]]
+            elif isinstance(old, list) and isinstance(value, list):
+                changes[key] = old + [item for item in value if item not in old]
+            else:
+                changes[key] = value
+    changes["steps"] = actions
+    chosen.changes = changes
+    return chosen
+
+
+@contextmanager
+def one_event() -> Iterator[None]:
+    """Everything recorded inside the block is written as one audit event (none when nothing changed): a SCIM
+    request is one change, whatever services it takes — a profile edit with a deactivation, a creation of a
+    user who is disabled at once, members added and removed."""
+    if g.get("audit_collected") is not None:  # already gathering: the outer block writes
+        yield
+        return
+    collected: list[Any] = []
+    g.audit_collected = collected
+    try:
+        yield
+    finally:
+        g.audit_collected = None
+    if collected:
+        db.session.add(collected[0] if len(collected) == 1 else _merged(collected))

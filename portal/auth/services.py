@@ -32,8 +32,8 @@ def normalise(identifier: str) -> str:
 def user_in_account(account_id: uuid.UUID, identifier: str) -> User | None:
     """The one user of the account whose login, else whose email, this is.
 
-    Logins cannot hold "@" and emails must, and both are unique per account, so at most one
-    user matches; the login is preferred should both ever match.
+    A login is never another user's email in the account, nor an email another's login
+    (users.queries.taken_problem), so at most one user matches; the login is preferred.
     """
     identifier = normalise(identifier)
     if not identifier:

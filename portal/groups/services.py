@@ -59,26 +59,30 @@ def name_problem(account_id: uuid.UUID, name: str, group_id: uuid.UUID | None = 
     return None
 
 
-def create_group(account_id: uuid.UUID, name: str, description: str) -> Group:
-    """A new group in the account."""
-    group = Group(account_id=account_id, name=name, description=description)
+def create_group(account_id: uuid.UUID, name: str, description: str, external_id: str | None = None) -> Group:
+    """A new group in the account (`external_id`: the identity provider's id for it, over SCIM)."""
+    group = Group(account_id=account_id, name=name, description=description, external_id=external_id)
     with _unique_name(name):
         db.session.add(group)
-    record("group.create", group, changes={"name": name, "description": description})
+    record("group.create", group, changes={"name": name, "description": description,
+                                           **({"external_id": external_id} if external_id is not None else {})})
     return group
 
 
-def update_group(group: Group, name: str, description: str) -> None:
-    """Rename or redescribe a group; the audit event holds what changed, before and after."""
-    changes = {
-        key: [getattr(group, key), value]
-        for key, value in (("name", name), ("description", description))
-        if getattr(group, key) != value
-    }
+_KEEP = object()
+
+
+def update_group(group: Group, name: str, description: str, external_id: object = _KEEP) -> None:
+    """Rename or redescribe a group (over SCIM also its external id); the audit event holds what changed."""
+    pairs: list[tuple[str, object]] = [("name", name), ("description", description)]
+    if external_id is not _KEEP:
+        pairs.append(("external_id", external_id))
+    changes = {key: [getattr(group, key), value] for key, value in pairs if getattr(group, key) != value}
     if not changes:
         return
     with _unique_name(name):
-        group.name, group.description = name, description
+        for key, (_old, value) in changes.items():
+            setattr(group, key, value)
     record("group.update", group, changes=changes)
 
 
@@ -179,6 +183,21 @@ def replace_members(group: Group, users: Sequence[User], expected: str | None = 
             "removed": _emails(plan.removed), "removed_count": len(plan.removed),
         })
     return MembersChange(added=plan.added, removed=plan.removed, unchanged=plan.unchanged)
+
+
+def remove_members(group: Group, users: Sequence[User]) -> MembersChange:
+    """Take several people out of a group at once (one audit event); those not in it are left alone."""
+    _check_same_account(group, users)
+    present = _existing(group, [user.id for user in users])
+    change = MembersChange(removed=[u for u in users if u.id in present])
+    for chunk in _chunks([user.id for user in change.removed]):
+        db.session.execute(
+            delete(GroupMember).where(GroupMember.group_id == group.id, GroupMember.user_id.in_(chunk))
+        )
+    if change.removed:
+        record("group.members.remove", group,
+               changes={"removed": _emails(change.removed), "removed_count": len(change.removed)})
+    return change
 
 
 def remove_member(group: Group, member: queries.MemberRow) -> None:

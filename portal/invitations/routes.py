@@ -143,7 +143,8 @@ def accept(token: str) -> ResponseReturnValue:
     if current_user.is_authenticated and current_user.email != invited.invitation.email:
         raise Forbidden("This invitation was sent to another email address. Sign out, then open the link again.")
     form = AcceptForm(account_id=invited.account.id, user_id=invited.user.id,
-                      context=[invited.invitation.email, invited.account.name])
+                      context=[invited.invitation.email, invited.account.name],
+                      obj=invited.user if invited.invitation.provisioned else None)  # the provider's login, names
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
         return render("invitations/accept.html", "accept_form", status=status, form=form, invited=invited,

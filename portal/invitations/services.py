@@ -221,14 +221,15 @@ def _refusal_taken_meanwhile(account_id: uuid.UUID, address: str) -> Refusal:
 
 
 def _create(account: Account, actor: User, address: str, roles: list[Role], groups: list[Group],
-            now: datetime, profile: dict[str, str]) -> Invitation | None:
+            now: datetime, profile: dict[str, str], *, provisioned: bool = False) -> Invitation | None:
     """The pending user, the invitation and its email; None when the address was taken meanwhile.
 
     The check before (users_by_email) and this insert are not atomic: two requests inviting one address
     at once both pass the check, and the database's unique (account, email) decides. The insert runs in
     a savepoint so that the loser's transaction stays usable and the address is simply refused.
     """
-    login = _placeholder_login(account.id, address)
+    profile = dict(profile)
+    login = profile.pop("login", "") or _placeholder_login(account.id, address)
     user = User(id=uuid.uuid4(), account_id=account.id, login=login, email=address,
                 status=UserStatus.PENDING.value, password_hash=None, **profile)
     try:
@@ -249,6 +250,7 @@ def _create(account: Account, actor: User, address: str, roles: list[Role], grou
         invited_by_id=actor.id,
         sent_count=1,
         last_sent_at=now,
+        provisioned=provisioned,
     )
     db.session.add(invitation)
     db.session.flush()
@@ -262,6 +264,40 @@ def _create(account: Account, actor: User, address: str, roles: list[Role], grou
         "groups": [g.name for g in groups], "expires_at": invitation.expires_at.isoformat(),
         **{k: v for k, v in profile.items() if v},
     })
+    return invitation
+
+
+def provision(account: Account, actor: User, profile: dict[str, str]) -> User:
+    """A person the account's identity provider creates over SCIM (issue 16): a pending user with the
+    provider's login and profile, and an invitation without roles whose email lets them choose a password.
+
+    No daily invitation limit (the provisioning token has its own rate limit). Conflict when the address
+    was taken meanwhile (the caller checked it just before)."""
+    profile = dict(profile)
+    address = profile.pop("email")
+    invitation = _create(account, actor, address, [], [], clock.now(), profile, provisioned=True)
+    if invitation is None or invitation.user_id is None:
+        raise Conflict("This email is already taken in this account.")
+    user = db.session.get(User, invitation.user_id)
+    assert user is not None
+    return user
+
+
+def invite_again(user: User, account: Account, actor: User) -> Invitation:
+    """A disabled user who never chose a password, reactivated by the identity provider: pending again,
+    with a new provisioned invitation (the old links stay dead)."""
+    now = clock.now()
+    token, digest = _new_token()
+    user.status = UserStatus.PENDING.value
+    invitation = Invitation(id=uuid.uuid4(), account_id=account.id, user_id=user.id, email=user.email,
+                            token_hash=digest, status=InvitationStatus.PENDING.value, expires_at=now + _ttl(),
+                            invited_by_id=actor.id, sent_count=1, last_sent_at=now, provisioned=True)
+    db.session.add(invitation)
+    db.session.flush()
+    _send(invitation, token, account, actor)
+    record("invitation.create", invitation, actor=actor, changes={
+        "email": user.email, "user_id": str(user.id), "status": ["disabled", "pending"],
+        "expires_at": invitation.expires_at.isoformat()})
     return invitation
 
 
@@ -385,7 +421,8 @@ def open_invitation(token: str) -> queries.Invited:
         invited is None
         or not invited.invitation.is_usable(clock.now())
         or invited.user.status != UserStatus.PENDING
-        or _inviter_permissions(invited.inviter) is None
+        # An identity provider's invitation grants nothing, so it needs no inviter who still may.
+        or (not invited.invitation.provisioned and _inviter_permissions(invited.inviter) is None)
     ):
         raise InvitationGone()
     return invited
@@ -397,7 +434,7 @@ def accept(invited: queries.Invited, details: Acceptance) -> User:
     password_hash = hash_password(details.password)  # slow: done before the write lock is taken
     invitation, user = invited.invitation, invited.user
     address, now = invitation.email, clock.now()
-    if user.email != address and queries.users_by_email(user.account_id, [address]):
+    if not invitation.provisioned and user.email != address and queries.users_by_email(user.account_id, [address]):
         raise Conflict("Another user of this account has the invited address now. Ask for a new invitation.")
     consumed = db.session.execute(
         update(Invitation)
@@ -414,8 +451,9 @@ def accept(invited: queries.Invited, details: Acceptance) -> User:
     if consumed.rowcount != 1:  # type: ignore[attr-defined]
         raise InvitationGone()
     db.session.expire(invitation)
-    user.email = address  # the link went to this address: the account is its, whatever the pending row says
-    user.login = details.login
+    if not invitation.provisioned:  # the identity provider's login and address are the provider's to change
+        user.email = address  # the link went to this address: the account is its, whatever the pending row says
+        user.login = details.login
     user.first_name = details.first_name
     user.last_name = details.last_name
     user.password_hash = password_hash

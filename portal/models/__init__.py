@@ -9,6 +9,7 @@ from portal.models.invitation import Invitation, InvitationGroup, InvitationRole
 from portal.models.login_session import LoginSession
 from portal.models.login_throttle import LoginThrottle
 from portal.models.outbox import EmailStatus, OutboxEmail
+from portal.models.provisioning import ProvisioningToken, ScimRequest
 from portal.models.role import Role, RoleAssignment
 from portal.models.sso import SsoAuthRequest, SsoConnection, SsoGroupMapping, SsoIdentity, SsoRecoveryCode
 from portal.models.user import User, UserStatus
@@ -33,7 +34,9 @@ __all__ = [
     "InvitationStatus",
     "LoginSession",
     "LoginThrottle",
+    "ProvisioningToken",
     "Role",
+    "ScimRequest",
     "RoleAssignment",
     "SsoAuthRequest",
     "SsoConnection",

@@ -17,12 +17,16 @@ class Group(Base):
         UniqueConstraint("account_id", "name"),
         # Names are unique in an account without regard to case.
         Index("uq_groups_account_id_lower_name", "account_id", func.lower(text("name")), unique=True),
+        # SCIM: the identity provider's id for the group, unique per account when set.
+        Index("uq_groups_account_id_external_id", "account_id", "external_id", unique=True),
     )
 
     id: Mapped[uuid_pk]
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     name: Mapped[str100]
     description: Mapped[str] = mapped_column(String(255), default="")
+    # The identity provider's id for the group (SCIM externalId), stored as given.
+    external_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[created_at]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

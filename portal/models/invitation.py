@@ -53,6 +53,9 @@ class Invitation(Base):
     email_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("outbox_emails.id", ondelete="SET NULL"), index=True
     )
+    # Made by the account's identity provider over SCIM: no inviter and no roles; the person only chooses
+    # a password (their login and profile are the provider's).
+    provisioned: Mapped[bool] = mapped_column(default=False)
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[created_at]
 

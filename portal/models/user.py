@@ -49,18 +49,20 @@ class User(UserMixin, Base):
         # Case-insensitive prefix search on names (emails and logins are stored lower-cased).
         Index("ix_users_account_id_lower_first_name", "account_id", func.lower(text("first_name"))),
         Index("ix_users_account_id_lower_last_name", "account_id", func.lower(text("last_name"))),
+        # SCIM: the identity provider's id for the person, unique per account when set (NULLs never clash).
+        Index("uq_users_account_id_external_id", "account_id", "external_id", unique=True),
     )
 
     id: Mapped[uuid_pk]
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     # Stored lower-cased: logins and emails are unique per account without regard to case.
-    login: Mapped[str] = mapped_column(searchable(64))
+    login: Mapped[str] = mapped_column(searchable(254))
     email: Mapped[str] = mapped_column(searchable(90))
     first_name: Mapped[str] = mapped_column(searchable(100), default="")
     last_name: Mapped[str] = mapped_column(searchable(100), default="")
     company_name: Mapped[str100] = mapped_column(default="")
     address: Mapped[str] = mapped_column(String(255), default="")
-    postal_code: Mapped[str] = mapped_column(String(20), default="")
+    postal_code: Mapped[str] = mapped_column(String(40), default="")
     city: Mapped[str100] = mapped_column(default="")
     state: Mapped[str100] = mapped_column(default="")
     country: Mapped[str100] = mapped_column(default="")
@@ -70,6 +72,8 @@ class User(UserMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default=UserStatus.ACTIVE.value)
     is_owner: Mapped[bool] = mapped_column(default=False)
     is_sso: Mapped[bool] = mapped_column(default=False)
+    # The identity provider's id for the person (SCIM externalId), stored as given.
+    external_id: Mapped[str | None] = mapped_column(String(255))
     mfa_enabled: Mapped[bool] = mapped_column(default=False)
     # The TOTP secret, encrypted with a key derived from SECRET_KEY (portal.auth.mfa); never shown again.
     mfa_secret: Mapped[str | None] = mapped_column(String(255))

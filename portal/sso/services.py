@@ -33,6 +33,7 @@ from portal.models import (
     Group,
     GroupMember,
     LoginSession,
+    ProvisioningToken,
     Role,
     RoleAssignment,
     SsoAuthRequest,
@@ -71,10 +72,6 @@ def is_active(account: Account | uuid.UUID) -> bool:
 
 def scim_connected(account_id: uuid.UUID) -> bool:
     """Whether the account's identity provider provisions it over SCIM (a usable provisioning token)."""
-    try:
-        from portal.models import ProvisioningToken  # type: ignore[attr-defined]  # issue 16 (portal/scim)
-    except ImportError:
-        return False
     now = utcnow()
     tokens = db.session.scalars(select(ProvisioningToken).where(ProvisioningToken.account_id == account_id)).all()
     return any(token.is_usable(now) for token in tokens)

@@ -216,6 +216,11 @@ def _account_size(account_id: uuid.UUID, status: str = "") -> int:
     return int(db.session.scalar(statement) or 0)
 
 
+def account_total(account_id: uuid.UUID) -> int:
+    """Every user of the account, the owner included (the trigger-kept counts leave the owner out): no scan."""
+    return _account_size(account_id) + 1
+
+
 @dataclass(frozen=True)
 class Counted:
     """A filter's row count (exact, or a lower bound when capped) and how its search is best run."""
@@ -432,8 +437,10 @@ def user_by_reference(account_id: uuid.UUID, reference: str) -> User:
 
 def taken_problem(account_id: uuid.UUID, column: str, value: str, except_user_id: uuid.UUID | None = None
                   ) -> str | None:
-    """"This login/email is already taken in this account." when another user of the account has the value."""
-    statement = select(User.id).where(User.account_id == account_id, getattr(User, column) == value)
+    """"This login/email is already taken in this account." when another user of the account has the value as
+    their login or their email: a login may be an email address (issue 16), and signing in by login or email
+    must name one person."""
+    statement = select(User.id).where(User.account_id == account_id, or_(User.login == value, User.email == value))
     if except_user_id is not None:
         statement = statement.where(User.id != except_user_id)
     if db.session.scalar(statement.limit(1)) is not None:

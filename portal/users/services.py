@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from portal import db
@@ -23,7 +23,17 @@ from portal.email_changes import services as email_changes
 from portal.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from portal.mail.notices import security_notice
 from portal.me import credentials
-from portal.models import EmailChange, Group, GroupMember, Role, RoleAssignment, User, UserStatus
+from portal.models import (
+    EmailChange,
+    Group,
+    GroupMember,
+    Invitation,
+    InvitationStatus,
+    Role,
+    RoleAssignment,
+    User,
+    UserStatus,
+)
 from portal.permissions import Permission
 from portal.roles import policy
 
@@ -32,10 +42,16 @@ Permissions = frozenset[Permission]
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts, and the permissions active in their session."""
+    """Who acts, and the permissions active in their session.
+
+    `provisioning`: the account's identity provider over SCIM (issue 16). It owns the profiles it
+    provisions: it edits people who have not chosen their password yet, and an email it sends is the
+    address (the provider has verified it), not a change waiting for the new address to confirm it.
+    """
 
     user: User
     permissions: Permissions
+    provisioning: bool = False
 
 
 class EditConflict(Conflict):
@@ -64,7 +80,7 @@ def ensure_may_edit(user: User, actor: Actor) -> None:
     """Forbidden unless the actor outranks the user; InvitedUser while the user is pending (their address is
     the invitation's, and their sign-in is theirs to choose on accepting)."""
     _ensure_may_act_on(actor, user)
-    if user.status == UserStatus.PENDING:
+    if user.status == UserStatus.PENDING and not actor.provisioning:
         raise InvitedUser(user)
 
 
@@ -171,7 +187,7 @@ def update_profile(user: User, profile: dict[str, str], expected_version: int, a
     if user.version != expected_version:
         raise EditConflict(user)
     new_email = profile.get("email", user.email)
-    fields = {k: v for k, v in profile.items() if k != "email"}
+    fields = {k: v for k, v in profile.items() if k != "email" or actor.provisioning}
     ensure_free(user.account_id, fields, user.id)
     changes = {k: [getattr(user, k), v] for k, v in fields.items() if getattr(user, k) != v}
     for key, (_old, new) in changes.items():
@@ -226,17 +242,28 @@ def reset_mfa(user: User, reason: str, actor: Actor) -> None:
 
 
 def disable_user(user: User, actor: Actor) -> None:
-    """A disabled user cannot sign in, is signed out everywhere and loses their API keys for good (K1)."""
+    """A disabled user cannot sign in, is signed out everywhere and loses their API keys for good (K1).
+
+    A pending user is disabled only by the identity provider (which deactivates whoever leaves, invited
+    or not): their invitation link dies with it. Anyone else revokes the invitation instead."""
     _ensure_may_act_on(actor, user)
     _ensure_not_owner_or_self(actor, user, "disable")
-    if user.status == UserStatus.PENDING:
+    if user.status == UserStatus.PENDING and not actor.provisioning:
         raise Invalid(f"{user.full_name} has not accepted their invitation; revoke it instead.")
     if user.status != UserStatus.DISABLED:
+        was = user.status
         user.status = UserStatus.DISABLED.value
         login_sessions.end_all(user.id)
         revoked = credentials.revoke_all_api_keys(user.id)
+        if was == UserStatus.PENDING:
+            db.session.execute(
+                update(Invitation).where(Invitation.user_id == user.id,
+                                         Invitation.status == InvitationStatus.PENDING.value)
+                .values(status=InvitationStatus.REVOKED.value, version=Invitation.version + 1)
+                .execution_options(synchronize_session=False)
+            )
         # The keys' names, under a field name without "key" (the audit log hides the values of those).
-        record("user.disable", user, changes={"status": ["active", "disabled"], "revoked_api_access": revoked})
+        record("user.disable", user, changes={"status": [was, "disabled"], "revoked_api_access": revoked})
 
 
 def sign_out_everywhere(user: User, actor: Actor, keep: uuid.UUID | None = None) -> int:

@@ -143,7 +143,7 @@ def test_create_without_a_password_invites_a_pending_user(portal: Portal, a: Ten
     ({"email": "ann@example.com", "password": "violet-harbor-lantern-42"}, [("MissingParameter", "login")]),
     ({**NEW, "login": "owner-a"}, [("InvalidArgument", "login")]),
     ({**NEW, "email": "OWNER-A@example.com"}, [("InvalidArgument", "email")]),
-    ({**NEW, "login": "1abc"}, [("InvalidArgument", "login")]),
+    ({**NEW, "login": "-abc"}, [("InvalidArgument", "login")]),
     ({**NEW, "email": "x" * 80 + "@example.com"}, [("InvalidArgument", "email")]),
     ({**NEW, "password": "password1234", "password_confirmation": "password1234"}, [("InvalidArgument", "password")]),
     ({**NEW, "password_confirmation": "something else entirely"}, [("InvalidArgument", "password_confirmation")]),

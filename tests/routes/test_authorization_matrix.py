@@ -88,6 +88,32 @@ MATRIX: dict[str, str] = {
     # every cookie caller gets 401; its reference and OpenAPI document are public.
     "GET api_docs.docs":                             "A    A    A    A    A    A    A    A",
     "GET api_docs.openapi":                          "A    A    A    A    A    A    A    A",
+    # SCIM takes the account's provisioning token only (tests/scim): a cookie there is nobody: 401.
+    "GET scim.base":                                 "K    K    K    K    K    K    K    K",
+    "GET scim.service_provider_config":              "K    K    K    K    K    K    K    K",
+    "GET scim.resource_types":                       "K    K    K    K    K    K    K    K",
+    "GET scim.resource_type":                        "K    K    K    K    K    K    K    K",
+    "GET scim.schemas":                              "K    K    K    K    K    K    K    K",
+    "GET scim.schema":                               "K    K    K    K    K    K    K    K",
+    "GET scim.users":                                "K    K    K    K    K    K    K    K",
+    "POST scim.create_user":                         "K    K    K    K    K    K    K    K",
+    "GET scim.user":                                 "K    K    K    K    K    K    K    K",
+    "PUT scim.replace_user":                         "K    K    K    K    K    K    K    K",
+    "PATCH scim.patch_user":                         "K    K    K    K    K    K    K    K",
+    "DELETE scim.delete_user":                       "K    K    K    K    K    K    K    K",
+    "GET scim.groups":                               "K    K    K    K    K    K    K    K",
+    "POST scim.groups":                              "K    K    K    K    K    K    K    K",
+    "POST scim.users":                               "K    K    K    K    K    K    K    K",
+    "POST scim.search_everything":                   "K    K    K    K    K    K    K    K",
+    "POST scim.create_group":                        "K    K    K    K    K    K    K    K",
+    "GET scim.group":                                "K    K    K    K    K    K    K    K",
+    "PUT scim.replace_group":                        "K    K    K    K    K    K    K    K",
+    "PATCH scim.patch_group":                        "K    K    K    K    K    K    K    K",
+    "DELETE scim.delete_group":                      "K    K    K    K    K    K    K    K",
+    "GET accounts.provisioning.show":                "L    D    D    D    D    A    A    N",
+    "POST accounts.provisioning.make":               "L    D    D    D    D    A    A    N",
+    "POST accounts.provisioning.rotate":             "L    D    D    D    D    A    A    N",
+    "POST accounts.provisioning.revoke":             "L    D    D    D    D    A    A    N",
     "POST api_v1.add_members":                       "K    K    K    K    K    K    K    K",
     "POST api_v1.change_password":                   "K    K    K    K    K    K    K    K",
     "POST api_v1.create_group":                      "K    K    K    K    K    K    K    K",
@@ -333,6 +359,18 @@ def _owner_session(case: Case) -> Any:
     return case.once("session", make)
 
 
+def _provisioning_token(case: Case) -> Any:
+    def make() -> Any:
+        from portal.models import ProvisioningToken
+
+        row = ProvisioningToken(account_id=case.tenant.id, prefix="scim_x", token_hash=secrets.token_hex(32))
+        db.session.add(row)
+        db.session.flush()
+        return row.id
+
+    return case.once("provisioning_token", make)
+
+
 def _owner_key(case: Case) -> Any:
     def make() -> Any:
         from portal.models import ApiKey
@@ -357,6 +395,9 @@ ID_FACTORIES: dict[str, Callable[[Case], str]] = {
     "member_id": lambda case: str(_member(case).id),
     "invitation_id": lambda case: str(_invitation(case).id),
     "token": lambda case: secrets.token_urlsafe(32),
+    "token_id": lambda case: str(_provisioning_token(case)),
+    "name": lambda case: "User",
+    "urn": lambda case: "urn:ietf:params:scim:schemas:core:2.0:User",
     "filename": lambda case: "portal.css",
     # Someone else's session and key: the owner's (tenant A), never the caller's own.
     "session_id": lambda case: str(_owner_session(case)),

@@ -179,8 +179,8 @@ def test_an_invitation_expiring_between_page_and_submit_is_refused_atomically(po
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("login", "1abc", "starting with a letter"),
-    ("login", "ab", "between 3 and 32"),
+    ("login", "-abc", "starting with a letter"),
+    ("login", "ab", "between 3 and 254"),
     ("login", "owner-a", "This login is taken in this account"),
     ("password", "short", "Use at least 12 characters."),
     ("password", "password1234", "too common"),

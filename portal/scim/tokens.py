@@ -1,0 +1,167 @@
+"""Provisioning tokens: make (shown once, only its SHA-256 kept), rotate (the old one lives 24 h more),
+revoke, and the bearer check of every SCIM request, with its per-token rate limit and the request log."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from limits import parse
+from sqlalchemy import delete, select, text, update
+
+from portal import db
+from portal.audit.services import record
+from portal.db import utcnow
+from portal.errors import NotFound
+from portal.extensions import limiter
+from portal.models import Account, ProvisioningToken, ScimRequest, User
+
+PREFIX = "scim_"
+GRACE = timedelta(hours=24)
+LOG_SIZE = 20  # the provisioning page shows the last 20 requests
+TRIM_EVERY = 16  # older rows are deleted by one request in TRIM_EVERY (at random): the table stays small, and
+# a request seldom pays for the delete
+USED_EVERY = timedelta(minutes=1)  # last used is written at most this often
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _new(account: Account, actor: User) -> tuple[str, ProvisioningToken]:
+    token = PREFIX + secrets.token_urlsafe(32)
+    row = ProvisioningToken(account_id=account.id, prefix=token[:12], token_hash=_digest(token),
+                            created_by_id=actor.id)
+    db.session.add(row)
+    db.session.flush()
+    return token, row
+
+
+def usable_tokens(account_id: uuid.UUID) -> list[ProvisioningToken]:
+    """The account's tokens that still work, newest first."""
+    now = utcnow()
+    rows = db.session.scalars(
+        select(ProvisioningToken).where(ProvisioningToken.account_id == account_id,
+                                        ProvisioningToken.revoked_at.is_(None))
+        .order_by(ProvisioningToken.created_at.desc())
+    )
+    return [row for row in rows if row.is_usable(now)]
+
+
+def make_token(account: Account, actor: User) -> str:
+    """A new token (the only time it is seen). Any token that works still ends now: the page makes one at a
+    time, and rotating is the way to have two for a while."""
+    now = utcnow()
+    ended = [row.prefix for row in usable_tokens(account.id)]
+    for row in usable_tokens(account.id):
+        row.revoked_at = now
+    token, row = _new(account, actor)
+    record("provisioning_token.create", account, changes={"prefix": row.prefix, "ended": ended})
+    return token
+
+
+def rotate_token(account: Account, actor: User) -> str:
+    """A new token; those that work now keep working for 24 hours (time to paste the new one into the
+    identity provider), then die."""
+    until = utcnow() + GRACE
+    kept = []
+    for row in usable_tokens(account.id):
+        if row.expires_at is None or row.expires_at > until:
+            row.expires_at = until
+        kept.append(row.prefix)
+    token, row = _new(account, actor)
+    record("provisioning_token.rotate", account,
+           changes={"prefix": row.prefix, "old_until": until.isoformat(), "old": kept})
+    return token
+
+
+def revoke_token(account: Account, token_id: uuid.UUID) -> None:
+    """The token stops working at once."""
+    row = db.session.scalar(select(ProvisioningToken).where(ProvisioningToken.id == token_id,
+                                                            ProvisioningToken.account_id == account.id))
+    if row is None or row.revoked_at is not None:
+        raise NotFound("No such provisioning token.")
+    row.revoked_at = utcnow()
+    record("provisioning_token.revoke", account, changes={"prefix": row.prefix})
+
+
+def authenticate(account_id: uuid.UUID, token: str) -> ProvisioningToken | None:
+    """The token of this account that the bearer holds, if it works (another account's: None, so a 401)."""
+    if not token.startswith(PREFIX):
+        return None
+    row = db.session.scalar(select(ProvisioningToken).where(ProvisioningToken.token_hash == _digest(token)))
+    if row is None or row.account_id != account_id or not row.is_usable(utcnow()):
+        return None
+    return row
+
+
+def mark_used(token_id: uuid.UUID, last_used: datetime | None = None) -> None:
+    """Last used: at most once a minute per token, so that a burst of requests writes it once (the value the
+    bearer check read says whether it is due, so most requests do not write at all)."""
+    now = utcnow()
+    if last_used is not None and last_used >= now - USED_EVERY:
+        return
+    db.session.execute(
+        update(ProvisioningToken)
+        .where(ProvisioningToken.id == token_id,
+               (ProvisioningToken.last_used_at.is_(None))
+               | (ProvisioningToken.last_used_at < now - USED_EVERY))
+        .values(last_used_at=now).execution_options(synchronize_session=False)
+    )
+
+
+def relax_durability() -> None:
+    """The request log and last used are bookkeeping: on PostgreSQL their commit does not wait for the WAL to
+    reach the disk (a crash may lose the last few rows, never corrupt anything). SQLite runs with
+    synchronous=NORMAL in WAL mode already."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
+
+@dataclass(frozen=True)
+class RateState:
+    allowed: bool
+    retry_after: int
+
+
+def count_request(token_id: uuid.UUID) -> RateState:
+    """Count one request of the token against RATELIMIT_SCIM (the portal's one limiter and its storage)."""
+    item = parse(str(current_app.config["RATELIMIT_SCIM"]))
+    try:
+        allowed = limiter.limiter.hit(item, "scim", str(token_id))
+        reset, _remaining = limiter.limiter.get_window_stats(item, "scim", str(token_id))
+    except Exception:  # noqa: BLE001 - as the limiter's swallow_errors: never fail a request on the storage
+        current_app.logger.exception("The SCIM rate-limit storage failed")
+        return RateState(True, 0)
+    return RateState(allowed, max(1, int(reset - time.time())))
+
+
+def log_request(account_id: uuid.UUID, method: str, path: str, status: int) -> None:
+    """Keep the request (no body, no token) for the provisioning page, and only the last LOG_SIZE of them."""
+    db.session.add(ScimRequest(account_id=account_id, method=method[:8], path=path[:255], status=status))
+    if random.randrange(TRIM_EVERY):  # noqa: S311 - which request trims is no secret
+        return
+    db.session.flush()
+    keep = (select(ScimRequest.id).where(ScimRequest.account_id == account_id)
+            .order_by(ScimRequest.created_at.desc(), ScimRequest.id.desc()).limit(LOG_SIZE))
+    db.session.execute(delete(ScimRequest).where(ScimRequest.account_id == account_id,
+                                                 ScimRequest.id.not_in(keep.scalar_subquery()))
+                       .execution_options(synchronize_session=False))
+
+
+def recent_requests(account_id: uuid.UUID) -> list[ScimRequest]:
+    """The last LOG_SIZE SCIM requests of the account, newest first."""
+    return list(db.session.scalars(
+        select(ScimRequest).where(ScimRequest.account_id == account_id)
+        .order_by(ScimRequest.created_at.desc(), ScimRequest.id.desc()).limit(LOG_SIZE)))
+
+
+def tokens_of(account_id: uuid.UUID) -> list[ProvisioningToken]:
+    """Every token of the account that has not been revoked or run out, newest first."""
+    return usable_tokens(account_id)
