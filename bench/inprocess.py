@@ -38,7 +38,8 @@ class Probe:
 
 def page_urls(info: SeedInfo, has_members_page: bool) -> dict[str, str | None]:
     """The measured pages (the deep pages are found by following links, see probe()). The JSON API's list of
-    users ("api users", "api deep": its keyset `after` half-way down) sits beside the users page."""
+    users ("api users", "api deep": its keyset `after` half-way down) and a SCIM lookup by userName (what an
+    identity provider sends before every create) sit beside the users page."""
     base = f"/accounts/{info.account_id}"
     return {
         "users": f"{base}/users",
@@ -48,6 +49,7 @@ def page_urls(info: SeedInfo, has_members_page: bool) -> dict[str, str | None]:
         "members": f"{base}/groups/{info.big_group_id}/members" if has_members_page else None,
         "api users": f"/api/v1{base}/users",
         "api deep": None,
+        "scim lookup": None,
     }
 
 
@@ -65,6 +67,35 @@ def api_credential(app: Any, info: SeedInfo) -> str:
         key = create_api_key(owner, "bench", None)
         db.session.commit()
     return f"Bearer {key}"
+
+
+def scim_credential(app: Any, info: SeedInfo) -> str:
+    """A new provisioning token of the seeded account, as the Authorization header's value ("Bearer …")."""
+    from sqlalchemy import select
+
+    from portal import db
+    from portal.models import Account, User
+    from portal.scim.tokens import make_token
+
+    with app.test_request_context():
+        owner = db.session.scalars(select(User).where(User.login == info.owner_login,
+                                                      User.is_owner.is_(True))).one()
+        token = make_token(db.session.get_one(Account, owner.account_id), owner)
+        db.session.commit()
+    return f"Bearer {token}"
+
+
+def scim_lookup(app: Any, info: SeedInfo) -> str:
+    """`GET /Users?filter=userName eq "…"` for the sample user: an identity provider's lookup before a create."""
+    from urllib.parse import quote
+
+    from portal import db
+    from portal.models import User
+
+    with app.app_context():
+        login = db.session.get_one(User, uuid.UUID(info.sample_user_id)).login
+    condition = quote('userName eq "' + login + '"')
+    return f"/scim/v2/{info.account_id}/Users?filter={condition}"
 
 
 def api_deep_page(app: Any, info: SeedInfo) -> str:
@@ -105,9 +136,13 @@ def _probe(info: SeedInfo, timing_runs: int, extra: bool) -> tuple[dict[str, str
     urls = page_urls(info, has_members)
     urls["deep"] = deep_page(lambda url: client.get(url).get_data(as_text=True), urls["users"] or "")
     urls["api deep"] = api_deep_page(app, info)
+    urls["scim lookup"] = scim_lookup(app, info)
     bearer = {"Authorization": api_credential(app, info)}
+    provisioning = {"Authorization": scim_credential(app, info)}
 
     def get(url: str) -> Any:
+        if url.startswith("/scim/"):
+            return client.get(url, headers=provisioning)
         return client.get(url, headers=bearer if url.startswith("/api/") else None)
 
     measured = dict(urls)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import load
-from bench.inprocess import api_credential, probe
+from bench.inprocess import api_credential, probe, scim_credential
 from bench.pg import DEFAULT_PORT, Cluster
 from bench.procs import CLOCK_TICKS, Server, busy_ticks, cpu_ticks
 from bench.seed import SECRET_KEY, SeedInfo, migrations_fingerprint, schema_fingerprint, schema_head, seed
@@ -390,7 +390,9 @@ def portal_server(info: SeedInfo, log: Path, whatif: list[str], timeout: int = 3
     """The portal under gunicorn (2 sync workers), configured for production but over plain HTTP."""
     # Rate-limit counts per process on purpose: the benchmark signs in once and measures pages, not limits.
     env = {"DATABASE_URL": info.database_url, "SECRET_KEY": SECRET_KEY, "PORTAL_ENV": "production",
-           "SESSION_COOKIE_SECURE": "0", "PORTAL_BASE_URL": "http://127.0.0.1", "RATELIMIT_STORAGE_URI": "memory://"}
+           "SESSION_COOKIE_SECURE": "0", "PORTAL_BASE_URL": "http://127.0.0.1", "RATELIMIT_STORAGE_URI": "memory://",
+           # the per-key limits of the JSON API and SCIM would answer wrk with 429s: lifted for the load runs
+           "RATELIMIT_API": "100000000 per minute", "RATELIMIT_SCIM": "100000000 per minute"}
     app = "app:app"
     if whatif:
         env.update({"BENCH_WHATIF": ",".join(whatif), "BENCH_WHATIF_SERVE": "1"})
@@ -433,8 +435,11 @@ def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: S
         portal = servers["portal"]
         cookie = load.sign_in(portal.port, "/login", info.sign_in_fields(), 303)
         bearer = api_credential(_app(info), info)  # the JSON API's pages: a key, never the cookie
+        provisioning = scim_credential(_app(info), info)  # SCIM: the account's provisioning token
 
         def credential(name: str) -> str:
+            if name.startswith("scim"):
+                return provisioning
             return bearer if name.startswith("api") else cookie
 
         sizes = {}
