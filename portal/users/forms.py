@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
+    DateField,
     EmailField,
     HiddenField,
     PasswordField,
@@ -17,9 +20,10 @@ from wtforms import (
     TextAreaField,
     ValidationError,
 )
-from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from portal.db import utcnow
 from portal.field_rules import PASSWORDS_DIFFER
 from portal.forms import (
     VERSION_MESSAGE,
@@ -97,6 +101,29 @@ class ResetMfaForm(FlaskForm):
     reason = TextAreaField("Reason", [DataRequired(), Length(max=500)], filters=[strip])
 
 
+class ImportForm(FlaskForm):
+    """A CSV to import (a dry run first), or the dry run whose file to apply."""
+
+    file = FileField("CSV file")
+    send_invitations = BooleanField("Send invitations to the people created")
+    dry_run_job = HiddenField()
+
+    data_bytes: bytes = b""
+
+    def validate_file(self, field: FileField) -> None:
+        if self.dry_run_job.data:
+            return
+        upload = field.data
+        if upload is None or not getattr(upload, "filename", ""):
+            raise ValidationError("Choose a CSV file to import.")
+        from portal.users.imports import MAX_BYTES
+
+        data = upload.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise ValidationError(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it.")
+        self.data_bytes = data
+
+
 BULK_ACTIONS = ["disable", "enable", "delete", "grant_role", "add_to_group"]
 DESTRUCTIVE_BULK_ACTIONS = {"disable", "delete"}  # asked about first, with and without JavaScript
 
@@ -110,7 +137,17 @@ class BulkForm(FlaskForm):
     all_matching = BooleanField("All matching users")
     role_id = StringField("Role")
     group_id = StringField("Group")
+    expires_on = DateField("Until", validators=[Optional()])
     confirm = HiddenField()
+
+    def validate_expires_on(self, field: DateField) -> None:
+        if field.data is not None and self.expiry() is not None and self.expiry() <= utcnow():  # type: ignore[operator]
+            raise ValidationError("Choose a day from today on.")
+
+    def expiry(self) -> datetime | None:
+        """The end of the chosen day (UTC), when the grant is time-bound."""
+        day = self.expires_on.data
+        return datetime.combine(day + timedelta(days=1), time(), UTC) if day else None
 
     def validate_action(self, field: SelectField) -> None:
         if field.data not in BULK_ACTIONS:
