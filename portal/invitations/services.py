@@ -220,9 +220,10 @@ def _create(account: Account, actor: User, address: str, roles: list[Role], grou
     at once both pass the check, and the database's unique (account, email) decides. The insert runs in
     a savepoint so that the loser's transaction stays usable and the address is simply refused.
     """
-    login = _placeholder_login(account.id, address)
+    login = profile.get("login") or _placeholder_login(account.id, address)  # an import may name the login
     user = User(id=uuid.uuid4(), account_id=account.id, login=login, email=address,
-                status=UserStatus.PENDING.value, password_hash=None, **profile)
+                status=UserStatus.PENDING.value, password_hash=None,
+                **{k: v for k, v in profile.items() if k != "login"})
     try:
         with db.session.begin_nested():
             db.session.add(user)

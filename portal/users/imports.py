@@ -24,13 +24,14 @@ from typing import Any
 
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
-from wtforms import EmailField
-from wtforms.validators import DataRequired
+from wtforms import EmailField, StringField, ValidationError
+from wtforms.validators import DataRequired, Optional
 
 from portal import db
 from portal.db import utcnow
 from portal.errors import Conflict, DomainError, Invalid, NotFound
-from portal.forms import PROFILE_FIELDS, ProfileFieldsForm, lower, valid_email
+from portal.field_rules import login_problem
+from portal.forms import PROFILE_FIELDS, ProfileFieldsForm, check, lower, valid_email
 from portal.jobs import services as jobs
 from portal.models import Account, Group, GroupMember, Job, Role, RoleAssignment, User, UserStatus
 from portal.models.role import in_force
@@ -57,9 +58,19 @@ class FileProblem(Exception):
 
 
 class InviteeForm(ProfileFieldsForm):
-    """A new person's row: their address and profile (they choose their login on accepting the invitation)."""
+    """A new person's row: their address, profile and (optional) login, unique in the account as on the pages."""
 
     email = EmailField("Email", [DataRequired(), valid_email], filters=[lower])
+    login = StringField("Login", [Optional(), check(login_problem)], filters=[lower])
+
+    def __init__(self, *args: Any, account_id: uuid.UUID, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.account_id = account_id
+
+    def validate_login(self, field: StringField) -> None:
+        problem = queries.taken_problem(self.account_id, "login", field.data) if field.data else None
+        if problem:
+            raise ValidationError(problem)
 
 
 @dataclass
@@ -240,7 +251,7 @@ def _plan_new(ctx: Context, values: dict[str, str], email: str, roles: list[Role
               expires_at: datetime | None) -> Plan:
     if Permission.INVITATIONS_WRITE not in ctx.actor.permissions:
         return _refused("Adding people needs the invitations:write permission.", email)
-    form = InviteeForm(formdata=MultiDict(values), meta={"csrf": False})
+    form = InviteeForm(formdata=MultiDict(values), account_id=ctx.account.id, meta={"csrf": False})
     if not form.validate():
         return _refused(_form_problem(form), email)
     from portal.invitations.services import address_problem
@@ -249,8 +260,8 @@ def _plan_new(ctx: Context, values: dict[str, str], email: str, roles: list[Role
     if problem:
         return _refused(f"email: {problem}", email)
     note = "invited" + ("" if ctx.send_invitations else " (the invitation is not sent until you resend it)")
-    return Plan("created", note, form.email.data or email, None, form.profile_fields(), [], roles, groups,
-                expires_at)
+    profile = form.profile_fields() | ({"login": form.login.data} if form.login.data else {})
+    return Plan("created", note, form.email.data or email, None, profile, [], roles, groups, expires_at)
 
 
 def _plan_update(ctx: Context, values: dict[str, str], user: User, roles: list[Role], groups: list[Group],
