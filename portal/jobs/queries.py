@@ -76,3 +76,16 @@ def notify_finished() -> None:
     db.session.execute(update(Job).where(Job.id.in_([j.id for j in finished])).values(notified=True)
                        .execution_options(synchronize_session=False))
     db.session.commit()
+
+
+def report_page(job_id: uuid.UUID, start: int, take: int) -> list[JobItem]:
+    """Lines of the report in order, for the API (`from`, `take`)."""
+    return list(db.session.scalars(
+        select(JobItem).where(JobItem.job_id == job_id, JobItem.outcome.is_not(None)).order_by(JobItem.seq)
+        .offset(start).limit(take)))
+
+
+def handled_count(job_id: uuid.UUID) -> int:
+    """How many lines the report has so far."""
+    return int(db.session.scalar(select(func.count()).select_from(JobItem).where(
+        JobItem.job_id == job_id, JobItem.outcome.is_not(None))) or 0)
