@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
-    DateField,
     EmailField,
     HiddenField,
     PasswordField,
@@ -20,15 +18,15 @@ from wtforms import (
     TextAreaField,
     ValidationError,
 )
-from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from portal.db import utcnow
 from portal.field_rules import PASSWORDS_DIFFER
 from portal.forms import (
     VERSION_MESSAGE,
     GoodPassword,
     ProfileFieldsForm,
+    UntilForm,
     lock_version,
     login_rules,
     lower,
@@ -128,7 +126,7 @@ BULK_ACTIONS = ["disable", "enable", "delete", "grant_role", "add_to_group"]
 DESTRUCTIVE_BULK_ACTIONS = {"disable", "delete"}  # asked about first, with and without JavaScript
 
 
-class BulkForm(FlaskForm):
+class BulkForm(UntilForm):
     action = SelectField(
         "Action", choices=BULK_ACTIONS, validators=[DataRequired(message="Choose what to do with the selected users.")],
         validate_choice=False,
@@ -137,17 +135,7 @@ class BulkForm(FlaskForm):
     all_matching = BooleanField("All matching users")
     role_id = StringField("Role")
     group_id = StringField("Group")
-    expires_on = DateField("Until", validators=[Optional()])
     confirm = HiddenField()
-
-    def validate_expires_on(self, field: DateField) -> None:
-        if field.data is not None and self.expiry() is not None and self.expiry() <= utcnow():  # type: ignore[operator]
-            raise ValidationError("Choose a day from today on.")
-
-    def expiry(self) -> datetime | None:
-        """The end of the chosen day (UTC), when the grant is time-bound."""
-        day = self.expires_on.data
-        return datetime.combine(day + timedelta(days=1), time(), UTC) if day else None
 
     def validate_action(self, field: SelectField) -> None:
         if field.data not in BULK_ACTIONS:
