@@ -277,5 +277,6 @@ def run_jobs(portal: Portal, batch: int = 200, max_batches: int = 100_000) -> in
                 break
             while batches < max_batches and jobs.run_batch(held, batch):
                 batches += 1
+                db.session.remove()  # as the worker does: a fresh session for each batch
             db.session.remove()
     return batches

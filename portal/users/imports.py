@@ -14,6 +14,7 @@ The dry run and the apply share `plan_row`; the dry run stops there and writes n
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
@@ -138,12 +139,45 @@ def template() -> str:
 
 
 @dataclass
+class Known:
+    """What a batch of rows reads about its users, in a few statements for the whole batch (not per row)."""
+
+    by_email: dict[str, User] = field(default_factory=dict)
+    by_id: dict[uuid.UUID, User] = field(default_factory=dict)
+    ranks: dict[uuid.UUID, frozenset[Permission]] = field(default_factory=dict)
+    roles: dict[uuid.UUID, set[uuid.UUID]] = field(default_factory=dict)
+    groups: dict[uuid.UUID, set[uuid.UUID]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, account_id: uuid.UUID, rows: list[dict[str, str]]) -> Known:
+        emails = {row.get("email", "").strip().lower() for row in rows} - {""}
+        ids = set()
+        for row in rows:
+            with contextlib.suppress(ValueError):
+                ids.add(uuid.UUID(row.get("id", "").strip()))
+        users = list(db.session.scalars(select(User).where(
+            User.account_id == account_id, User.email.in_(emails) | User.id.in_(ids)))) if emails or ids else []
+        known = cls({u.email: u for u in users}, {u.id: u for u in users})
+        user_ids = list(known.by_id)
+        known.ranks = policy.held_permissions(user_ids)
+        now = utcnow()
+        for user_id, role_id in db.session.execute(select(RoleAssignment.user_id, RoleAssignment.role_id).where(
+                RoleAssignment.user_id.in_(user_ids), in_force(RoleAssignment.expires_at, now))):
+            known.roles.setdefault(user_id, set()).add(role_id)
+        for user_id, group_id in db.session.execute(select(GroupMember.user_id, GroupMember.group_id).where(
+                GroupMember.user_id.in_(user_ids))):
+            known.groups.setdefault(user_id, set()).add(group_id)
+        return known
+
+
+@dataclass
 class Context:
     account: Account
     actor: Actor
     roles: dict[str, Role]
     groups: dict[str, Group]
     send_invitations: bool = False
+    known: Known | None = None  # the batch's users, read ahead
 
     @classmethod
     def load(cls, account: Account, actor: Actor, send_invitations: bool) -> Context:
@@ -224,10 +258,15 @@ def _match(ctx: Context, values: dict[str, str], email: str) -> User | None:
             user_id = uuid.UUID(raw_id)
         except ValueError:
             raise Invalid(f"id: “{raw_id[:40]}” is not a user id.") from None
-        user = db.session.scalar(select(User).where(User.id == user_id, User.account_id == ctx.account.id))
+        if ctx.known is not None:
+            user = ctx.known.by_id.get(user_id)
+        else:
+            user = db.session.scalar(select(User).where(User.id == user_id, User.account_id == ctx.account.id))
         if user is None:
             raise Invalid("id: no user of this account has this id.")
         return user
+    if ctx.known is not None:
+        return ctx.known.by_email.get(email)
     return db.session.scalar(select(User).where(User.account_id == ctx.account.id, User.email == email))
 
 
@@ -266,7 +305,9 @@ def _plan_new(ctx: Context, values: dict[str, str], email: str, roles: list[Role
 
 def _plan_update(ctx: Context, values: dict[str, str], user: User, roles: list[Role], groups: list[Group],
                  expires_at: datetime | None) -> Plan:
-    refusal = policy.refusal_for(ctx.actor.user, ctx.actor.permissions, user)
+    known = ctx.known or Known.load(ctx.account.id, [values])
+    refusal = policy.refusal_to_act_on(ctx.actor.user, ctx.actor.permissions, user,
+                                       known.ranks.get(user.id, frozenset()))
     if refusal:
         return _refused(refusal, user.email)
     current = {name: getattr(user, name) or "" for name in ("login", "email", *PROFILE_FIELDS)}
@@ -279,10 +320,8 @@ def _plan_update(ctx: Context, values: dict[str, str], user: User, roles: list[R
         return _refused(_form_problem(form), user.email)
     profile = form.profile()
     changed = [name for name, value in profile.items() if current[name] != value]
-    now = utcnow()
-    held = set(db.session.scalars(select(RoleAssignment.role_id).where(
-        RoleAssignment.user_id == user.id, in_force(RoleAssignment.expires_at, now))))
-    member_of = set(db.session.scalars(select(GroupMember.group_id).where(GroupMember.user_id == user.id)))
+    held = known.roles.get(user.id, set())
+    member_of = known.groups.get(user.id, set())
     new_roles = [role for role in roles if role.id not in held]
     new_groups = [group for group in groups if group.id not in member_of]
     if not (changed or new_roles or new_groups):
@@ -392,6 +431,12 @@ class ImportUsers:
         ctx = Context.load(account, Actor(user, jobs.acting_permissions(job, user)),
                            bool(job.params.get("send_invitations")))
         dry = bool(job.params.get("dry_run"))
+        ctx.known = Known.load(account.id, [item.payload for item in items if item.payload is not None])
+        with db.session.no_autoflush:  # the items' outcomes are written together, once the batch is through
+            self._handle(job, ctx, items, dry)
+        return job.cursor >= job.total
+
+    def _handle(self, job: Job, ctx: Context, items: list[Any], dry: bool) -> None:
         for item in items:
             if item.outcome is None and item.payload is not None:
                 plan = plan_row(ctx, item.payload)
@@ -405,7 +450,6 @@ class ImportUsers:
             job.done += 1
             job.refused += item.outcome == "refused"
             job.cursor = item.seq
-        return job.cursor >= job.total
 
     def finish(self, job: Job) -> None:
         from portal.models import JobItem
