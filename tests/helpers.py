@@ -275,8 +275,11 @@ def run_jobs(portal: Portal, batch: int = 200, max_batches: int = 100_000) -> in
             held = jobs.claim()
             if held is None:
                 break
-            while batches < max_batches and jobs.run_batch(held, batch):
+            more = True
+            while batches < max_batches and (more := jobs.run_batch(held, batch)):
                 batches += 1
                 db.session.remove()  # as the worker does: a fresh session for each batch
+            if more:
+                jobs.release(held)  # stopped half-way, as a worker stopping gracefully does
             db.session.remove()
     return batches

@@ -534,6 +534,6 @@ def export_chunk(account_id: uuid.UUID, f: UserFilter, after: str | None, chunk:
 def count_matching(account_id: uuid.UUID, f: UserFilter, at_most: int) -> int:
     """How many users the filter matches, counted up to at_most (+1 tells "more than")."""
     if not f.narrows_beyond_status:
-        return min(_account_size(account_id, f.status) - (0 if f.status else 1), at_most + 1)
+        return min(_account_size(account_id, f.status), at_most + 1)  # as the list counts (_count)
     capped = _filtered(account_id, f).with_only_columns(User.id).limit(at_most + 1).subquery()
     return int(db.session.scalar(select(func.count()).select_from(capped)) or 0)
