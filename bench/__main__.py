@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("files", type=Path, nargs="+")
     report.add_argument("--before", type=Path, nargs="*", default=[], help="earlier results: a before/after table")
 
+    sso_bench = commands.add_parser("sso", help="SSO sign-in and the sign-in page with SSO on (in-process)")
+    sso_bench.add_argument("--n", type=int, default=50, help="sign-ins to time")
     args = parser.parse_args(argv)
     command = "python -m bench " + shlex.join(argv)
     if args.command in ("run", "profile") and not args.no_snapshot:
@@ -89,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
             connections=args.connections, fab=not args.no_fab, loader=args.loader, reseed=args.reseed,
             pg_port=args.pg_port, csv=not args.no_csv, out=args.out, command=command, whatif=_whatif(args.whatif),
         ))
+        return 0
+    if args.command == "sso":
+        from bench.sso import run as run_sso
+
+        run_sso(args.n)
         return 0
     if args.command == "smoke":
         from bench.smoke import smoke as run_smoke

@@ -36,6 +36,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from portal.ops.routes import bp as ops_bp
     from portal.permissions import can
     from portal.request_checks import check_request
+    from portal.sso.routes import bp as sso_bp
 
     app = Flask(
         __name__,
@@ -67,6 +68,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(invitation_accept_bp)
     app.register_blueprint(email_change_bp)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(sso_bp)
 
     register_error_handlers(app)
     rate_limits.init_app(app)  # after the blueprints: it picks routes by URL

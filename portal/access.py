@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Flask, Response, current_app, g, redirect, request, url_for
+from flask import Flask, Response, current_app, g, request, url_for
 from flask_login import current_user
 
 from portal.auth import login_sessions
@@ -16,7 +16,7 @@ from portal.errors import Forbidden, NotFound
 from portal.extensions import htmx, login_manager
 from portal.models import User
 from portal.permissions import API_KEY, PUBLIC
-from portal.rendering import client_redirect
+from portal.rendering import client_redirect, redirect_to
 from portal.roles.queries import effective_permissions
 
 
@@ -31,7 +31,7 @@ def _load_user(token: str) -> User | None:
         return None
     g.login_session = signed_in.login_session
     g.user_account = signed_in.account
-    signed_in.user.session_token = token  # type: ignore[attr-defined]
+    signed_in.user.session_token = token
     return signed_in.user
 
 
@@ -39,7 +39,7 @@ def _sign_in_first() -> Response:
     target = url_for("auth.login", next=request.full_path.rstrip("?"))
     if htmx:
         return client_redirect(target)
-    return redirect(target)
+    return redirect_to(target)
 
 
 # Pages a person may open while they must first choose a password, or set up MFA.
@@ -52,11 +52,12 @@ def _setup_first() -> Response | None:
     it, is sent to that page first."""
     if current_user.must_change_password and request.endpoint not in PASSWORD_SETUP:
         target = url_for("me.password")
-    elif g.user_account.require_mfa and not current_user.mfa_enabled and request.endpoint not in MFA_SETUP:
+    elif (g.user_account.require_mfa and not current_user.mfa_enabled and request.endpoint not in MFA_SETUP
+          and g.login_session.auth_method != "sso"):  # the identity provider's sign-in is the second factor
         target = url_for("me.mfa_page")
     else:
         return None
-    return client_redirect(target) if htmx else redirect(target)
+    return client_redirect(target) if htmx else redirect_to(target)
 
 
 def enforce_access() -> Response | None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from flask import Flask, current_app
 from flask.globals import app_ctx
-from sqlalchemy import Connection, DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy import Connection, CursorResult, DateTime, Engine, Executable, MetaData, String, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -47,7 +47,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 def searchable(length: int) -> String:
     """A string searched by prefix and sorted: byte-ordered ("C" collation) on PostgreSQL, so that a
     range condition on its b-tree index is exactly a prefix match. SQLite compares bytes already."""
-    return String(length).with_variant(String(length, collation="C"), "postgresql")  # type: ignore[return-value]
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
 uuid_pk = Annotated[uuid.UUID, mapped_column(primary_key=True, default=uuid.uuid4)]
@@ -68,12 +68,18 @@ class _AppSession(Session):
 
 
 def _app_context_id() -> int:
-    return id(app_ctx._get_current_object())
+    return id(cast(Any, app_ctx)._get_current_object())  # the context itself, not the proxy
 
 
 session: scoped_session[Session] = scoped_session(
     sessionmaker(class_=_AppSession, expire_on_commit=False), scopefunc=_app_context_id
 )
+
+
+def rows_changed(statement: Executable) -> int:
+    """Run an UPDATE or DELETE in the request's session: how many rows it changed (a conditional update's
+    answer to "did I win?")."""
+    return cast(CursorResult[Any], session.execute(statement)).rowcount
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from flask import Flask, Response, current_app, make_response, render_template, request
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
@@ -92,7 +94,7 @@ def _http_error(error: HTTPException) -> Response:
 
         return from_http(error)
     if status < 400:  # routing redirects (a missing trailing slash) are answers, not errors
-        return error.get_response()
+        return cast(Response, error.get_response())
     message = MESSAGES.get(status, error.description or "")
     if status == 400 and getattr(error, "description", "").startswith("The CSRF"):
         message = "This form has expired. Reload the page and try again."

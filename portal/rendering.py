@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask import Response, make_response, redirect, render_template
 from jinja2_fragments.flask import render_block
@@ -15,7 +15,7 @@ def wants_fragment() -> bool:
     return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
-def render(template: str, block: str | None = None, status: int = 200, **context: Any) -> Response:
+def render(template: str, block: str | None = None, *, status: int = 200, **context: Any) -> Response:
     """The named block for an htmx request, the whole page otherwise; varies on HX-Request."""
     if block is not None and wants_fragment():
         # Messages flashed by the action travel with the fragment (out of band), not to the next page.
@@ -27,13 +27,18 @@ def render(template: str, block: str | None = None, status: int = 200, **context
     return response
 
 
+def redirect_to(location: str, code: int = 302) -> Response:
+    """flask.redirect, typed as what it returns: the app's own Response class."""
+    return cast(Response, redirect(location, code))
+
+
 def redirect_after_post(location: str) -> Response:
     """After a successful form: 303 for a plain form; for htmx, a client-side redirect."""
     if htmx:
         response = make_response("", 204)
         response.headers["HX-Redirect"] = location
         return response
-    return redirect(location, 303)
+    return redirect_to(location, 303)
 
 
 def client_redirect(location: str) -> Response:
@@ -54,4 +59,4 @@ def redirect_or_render(location: str, template: str, block: str, **context: Any)
     """After a successful form: 303 for a plain form; for htmx, the changed block in place."""
     if wants_fragment():
         return render(template, block, **context)
-    return redirect(location, 303)
+    return redirect_to(location, 303)

@@ -16,10 +16,12 @@ def csp_nonce() -> str:
 
 def _set_headers(response: Response) -> Response:
     nonce = csp_nonce()
+    # A page whose form redirects to the account's identity provider names that origin (portal.sso).
+    form_action = " ".join(["'self'", *g.get("form_action_sources", ())])
     response.headers["Content-Security-Policy"] = (
         f"default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic'; style-src 'self'; "
         "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-        "frame-ancestors 'none'; form-action 'self'"
+        f"frame-ancestors 'none'; form-action {form_action}"
     )
     response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     response.headers["X-Content-Type-Options"] = "nosniff"

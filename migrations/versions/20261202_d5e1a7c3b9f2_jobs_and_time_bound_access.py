@@ -4,7 +4,7 @@ Issue 18: the jobs the worker runs (jobs, their items and stored files) and an o
 role grants and group memberships. Additive (an "expand" step): the code before it runs unchanged.
 
 Revision ID: d5e1a7c3b9f2
-Revises: 3216baf98b80
+Revises: b04ba1174a69
 Create Date: 2026-12-02 01:20:46.016288
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import portal.db
 
 revision = 'd5e1a7c3b9f2'
-down_revision = '3216baf98b80'
+down_revision = 'b04ba1174a69'
 branch_labels = None
 depends_on = None
 

@@ -45,9 +45,11 @@ def _nest_feature_blueprints() -> None:
     from portal.mail.routes import bp as outbox_bp
     from portal.roles.assignment_routes import bp as user_roles_bp
     from portal.roles.routes import bp as roles_bp
+    from portal.sso.settings_routes import bp as sso_settings_bp
     from portal.users.routes import bp as users_bp
 
-    for child in (users_bp, roles_bp, user_roles_bp, invitations_bp, outbox_bp, groups_bp, audit_bp, jobs_bp):
+    for child in (users_bp, roles_bp, user_roles_bp, invitations_bp, outbox_bp, groups_bp, audit_bp, sso_settings_bp,
+                  jobs_bp):
         bp.register_blueprint(child)
 
 
@@ -74,7 +76,7 @@ def settings() -> ResponseReturnValue:
     return redirect_after_post(url_for(".settings"))
 
 
-def _transfer_context(form: TransferForm | None = None) -> dict[str, object]:
+def _transfer_context(form: TransferForm | None = None) -> dict[str, Any]:
     form = form or TransferForm()
     candidates = ownership.eligible_new_owners(g.account.id)
     form.new_owner_id.choices = [(str(u.id), f"{u.full_name} ({u.email})") for u in candidates]

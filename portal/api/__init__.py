@@ -7,7 +7,7 @@ one module per resource (users, invitations, roles, groups, audit), docs (OpenAP
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response
 
 
 def init_app(app: Flask) -> None:
@@ -18,7 +18,7 @@ def init_app(app: Flask) -> None:
     from portal.api.errors import ApiError, from_api_error
     from portal.errors import discard_request_changes
 
-    def _api_error(error: ApiError) -> object:
+    def _api_error(error: ApiError) -> Response:
         discard_request_changes()
         return from_api_error(error)
 

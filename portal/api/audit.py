@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import cast
 
-from flask import g
+from flask import Response, g
 
 from portal.api import schemas
 from portal.api.core import answer, bp, operation, paging
@@ -21,7 +22,7 @@ def event_model(event: AuditEvent) -> schemas.AuditEvent:
         id=event.id, at=event.created_at, action=event.action,
         actor=schemas.AuditActor(id=event.actor_id, login=event.actor_label)
         if event.actor_id or event.actor_label else None,
-        via=event.via,
+        via=cast(schemas.ViaName, event.via),
         api_key=schemas.AuditKey(id=event.api_key_id, name=event.api_key_name) if event.via == "api" else None,
         target=schemas.AuditTarget(type=event.target_type, id=event.target_id, label=event.target_label)
         if event.target_type else None,
@@ -31,7 +32,7 @@ def event_model(event: AuditEvent) -> schemas.AuditEvent:
 
 @bp.get("/accounts/<uuid:account_id>/audit")
 @operation(Permission.AUDIT_READ, query=schemas.AuditQuery, answers={200: schemas.EventsPage}, tags=["audit"])
-def list_events(account_id: uuid.UUID, query: schemas.AuditQuery) -> object:
+def list_events(account_id: uuid.UUID, query: schemas.AuditQuery) -> Response:
     """The account's audit log, newest first: `actor`, `action` (or `user.*`), `target_type`, `target`,
     `since`/`until` (UTC days); `after` (inside `next`) pages by keyset."""
     filters = queries.AuditFilter.from_args(query.model_dump(exclude_none=True))
@@ -43,7 +44,7 @@ def list_events(account_id: uuid.UUID, query: schemas.AuditQuery) -> object:
 
 @bp.get("/me")
 @operation(answers={200: schemas.Me}, tags=["me"])
-def me() -> object:
+def me() -> Response:
     """The key's owner and the key itself (name, scopes, expiry): any valid key."""
     key = g.api_key
     return answer(schemas.Me(user=user_models([g.api_user])[0],

@@ -18,6 +18,7 @@ from flask import Blueprint, Response, g, request, url_for
 from pydantic import BaseModel, RootModel, ValidationError
 from spectree import Response as Responses
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
+from spectree.models import SecureType
 
 from portal import db
 from portal.api import idempotency
@@ -27,7 +28,7 @@ from portal.extensions import csrf
 from portal.pagination import PageNumbers
 from portal.permissions import Permission, require_api_key
 
-F = TypeVar("F", bound=Callable[..., Any])
+ApiView = Callable[..., Response]
 M = TypeVar("M", bound=BaseModel)
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
@@ -43,7 +44,7 @@ spec = SpecTree(
     path="api/v1/_spectree",  # never served: /api/v1/openapi.json serves the document (portal.api.docs)
     naming_strategy=lambda model: model.__name__,
     security_schemes=[SecurityScheme(name="bearer", data=SecuritySchemeData(
-        type="http", scheme="bearer", description="An API key from /me/api-keys."))],
+        type=SecureType.HTTP, scheme="bearer", description="An API key from /me/api-keys."))],
     security={"bearer": []},
 )
 
@@ -55,12 +56,12 @@ WITH_BODY = (400, 415, 422)
 
 def operation(*permissions: Permission, answers: dict[int, type[BaseModel] | None], body: type[BaseModel] | None = None,
               query: type[BaseModel] | None = None, errors: Iterable[int] = (), tags: Iterable[str] = ()
-              ) -> Callable[[F], F]:
+              ) -> Callable[[ApiView], ApiView]:
     """Declare an API operation: the key must hold `permissions`; `answers` maps each success status to its
     model (None: no body); `errors` adds statuses beyond 401/403/404/429 (and 400/415/422 with a body)."""
     statuses = {*ALWAYS, *errors, *(WITH_BODY if body is not None else ())}
 
-    def decorate(view: F) -> F:
+    def decorate(view: ApiView) -> ApiView:
         codes: dict[str, Any] = {f"HTTP_{status}": model for status, model in answers.items()}
         codes.update({f"HTTP_{status}": Error for status in sorted(statuses)})
         documented = spec.validate(query=query, json=body, resp=Responses(**codes), tags=list(tags),
@@ -87,7 +88,7 @@ def operation(*permissions: Permission, answers: dict[int, type[BaseModel] | Non
             return response
 
         run._api_statuses = frozenset({*answers, *statuses})  # type: ignore[attr-defined]
-        return require_api_key(*permissions)(run)  # type: ignore[return-value]
+        return require_api_key(*permissions)(run)
 
     return decorate
 
@@ -160,7 +161,7 @@ def paging(page: PageNumbers, *, capped: bool = False, next_args: dict[str, Any]
     if next_args is not None:
         args = {k: v for k, v in request.args.items() if k not in {"from", "after"}}
         args.update({k: v for k, v in next_args.items() if v is not None})
-        next_url = url_for(request.endpoint or "", **(request.view_args or {}), **args)
+        next_url = url_for(request.endpoint or "", **{**(request.view_args or {}), **args})
     return {"current_page": page.current_page - 1, "page_count": page.page_count, "page_size": page.take,
             "row_count": page.total, "row_count_exact": not capped, "next": next_url}
 

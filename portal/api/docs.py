@@ -161,7 +161,7 @@ def _fields(schema: dict[str, Any], components: dict[str, Any]) -> list[dict[str
 def _type_name(schema: dict[str, Any], components: dict[str, Any]) -> str:
     ref = schema.get("$ref")
     if ref:
-        return ref.rsplit("/", 1)[-1]
+        return str(ref).rsplit("/", 1)[-1]
     for key in ("anyOf", "oneOf"):
         if key in schema:
             return " or ".join(_type_name(s, components) for s in schema[key])

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import cast
 
-from flask import url_for
+from flask import Response, url_for
 
 from portal import db
 from portal.api import schemas
@@ -36,14 +37,18 @@ def group_model(group: Group, member_count: int) -> schemas.Group:
                          created_at=group.created_at, version=queries.group_version(group))
 
 
+def _status(status: str) -> schemas.MemberStatusName:
+    return cast(schemas.MemberStatusName, status)
+
+
 def member_model(row: MemberRow | User) -> schemas.Member:
     """The API's Member: the user's id, email and seed 003's status."""
     if isinstance(row, User):
-        return schemas.Member(id=row.id, email=row.email, status=queries.member_status(row.status))
-    return schemas.Member(id=row.user_id, email=row.email, status=row.status)
+        return schemas.Member(id=row.id, email=row.email, status=_status(queries.member_status(row.status)))
+    return schemas.Member(id=row.user_id, email=row.email, status=_status(row.status))
 
 
-def _answer(group: Group, status: int = 200, created: bool = False) -> object:
+def _answer(group: Group, status: int = 200, created: bool = False) -> Response:
     db.session.flush()
     location = url_for("api_v1.get_group", account_id=group.account_id, group_id=group.id) if created else None
     return answer(group_model(group, queries.member_count(group.id)), status, version=queries.group_version(group),
@@ -58,7 +63,7 @@ def _name(account_id: uuid.UUID, name: str, group_id: uuid.UUID | None = None) -
 
 @bp.get("/accounts/<uuid:account_id>/groups")
 @operation(Permission.GROUPS_READ, query=schemas.GroupsQuery, answers={200: schemas.GroupsPage}, tags=TAGS)
-def list_groups(account_id: uuid.UUID, query: schemas.GroupsQuery) -> object:
+def list_groups(account_id: uuid.UUID, query: schemas.GroupsQuery) -> Response:
     """List the groups by name, with their member counts; `q` searches a part of the name."""
     page = queries.list_groups(account_id, (query.q or "").strip(), query.from_, query.take)
     return answer(schemas.GroupsPage(
@@ -69,7 +74,7 @@ def list_groups(account_id: uuid.UUID, query: schemas.GroupsQuery) -> object:
 @bp.post("/accounts/<uuid:account_id>/groups")
 @operation(Permission.GROUPS_WRITE, body=schemas.GroupCreate, answers={201: schemas.Group}, errors=(409,),
            tags=TAGS)
-def create_group(account_id: uuid.UUID, body: schemas.GroupCreate) -> object:
+def create_group(account_id: uuid.UUID, body: schemas.GroupCreate) -> Response:
     """Create a group (its name unique in the account, any case)."""
     _name(account_id, body.name)
     return _answer(services.create_group(account_id, body.name, body.description), 201, created=True)
@@ -77,7 +82,7 @@ def create_group(account_id: uuid.UUID, body: schemas.GroupCreate) -> object:
 
 @bp.get(GROUP)
 @operation(Permission.GROUPS_READ, answers={200: schemas.Group}, tags=TAGS)
-def get_group(account_id: uuid.UUID, group_id: uuid.UUID) -> object:
+def get_group(account_id: uuid.UUID, group_id: uuid.UUID) -> Response:
     """Read one group."""
     return _answer(queries.group_in_account(account_id, group_id))
 
@@ -85,7 +90,7 @@ def get_group(account_id: uuid.UUID, group_id: uuid.UUID) -> object:
 @bp.patch(GROUP)
 @operation(Permission.GROUPS_WRITE, body=schemas.GroupUpdate, answers={200: schemas.Group}, errors=(409, 412),
            tags=TAGS)
-def update_group(account_id: uuid.UUID, group_id: uuid.UUID, body: schemas.GroupUpdate) -> object:
+def update_group(account_id: uuid.UUID, group_id: uuid.UUID, body: schemas.GroupUpdate) -> Response:
     """Rename or redescribe a group."""
     group = queries.group_in_account(account_id, group_id)
     check_version(queries.group_version(group))
@@ -97,7 +102,7 @@ def update_group(account_id: uuid.UUID, group_id: uuid.UUID, body: schemas.Group
 
 @bp.delete(GROUP)
 @operation(Permission.GROUPS_WRITE, answers={204: None}, errors=(412,), tags=TAGS)
-def delete_group(account_id: uuid.UUID, group_id: uuid.UUID) -> object:
+def delete_group(account_id: uuid.UUID, group_id: uuid.UUID) -> Response:
     """Delete a group; its memberships go with it (the users stay)."""
     group = queries.group_in_account(account_id, group_id)
     check_version(queries.group_version(group))
@@ -107,7 +112,7 @@ def delete_group(account_id: uuid.UUID, group_id: uuid.UUID) -> object:
 
 @bp.get(GROUP + "/members")
 @operation(Permission.GROUPS_READ, query=schemas.ListQuery, answers={200: schemas.MembersPage}, tags=TAGS)
-def list_members(account_id: uuid.UUID, group_id: uuid.UUID, query: schemas.ListQuery) -> object:
+def list_members(account_id: uuid.UUID, group_id: uuid.UUID, query: schemas.ListQuery) -> Response:
     """List a group's members, newest first (seed 003); `after` (inside `next`) pages by keyset."""
     group = queries.group_in_account(account_id, group_id)
     page = queries.members_page(group, take=query.take, after=query.after, start=query.from_)
@@ -130,7 +135,7 @@ def _people(account_id: uuid.UUID, refs: schemas.MemberRefs) -> list[User]:
 
 @bp.post(GROUP + "/members")
 @operation(Permission.GROUPS_WRITE, body=schemas.MemberRefs, answers={200: schemas.MemberList}, tags=TAGS)
-def add_members(account_id: uuid.UUID, group_id: uuid.UUID, body: schemas.MemberRefs) -> object:
+def add_members(account_id: uuid.UUID, group_id: uuid.UUID, body: schemas.MemberRefs) -> Response:
     """Add people by `id` or `email` (seed 003); answers the members added (those already in it are left)."""
     group = queries.group_in_account(account_id, group_id)
     people = _people(account_id, body)
@@ -150,7 +155,7 @@ def add_members(account_id: uuid.UUID, group_id: uuid.UUID, body: schemas.Member
 @bp.put(GROUP + "/members")
 @operation(Permission.GROUPS_WRITE, body=schemas.MemberRefs, answers={200: schemas.MemberList}, errors=(409,),
            tags=TAGS)
-def replace_members(account_id: uuid.UUID, group_id: uuid.UUID, body: schemas.MemberRefs) -> object:
+def replace_members(account_id: uuid.UUID, group_id: uuid.UUID, body: schemas.MemberRefs) -> Response:
     """Make the group's members exactly these people (seed 003); answers the members now."""
     group = queries.group_in_account(account_id, group_id)
     if any(ref.expires_at is not None for ref in body.root):
@@ -163,17 +168,17 @@ def replace_members(account_id: uuid.UUID, group_id: uuid.UUID, body: schemas.Me
 
 @bp.get(GROUP + "/members/<uuid:member_id>")
 @operation(Permission.GROUPS_READ, answers={200: schemas.MemberDetail}, tags=TAGS)
-def get_member(account_id: uuid.UUID, group_id: uuid.UUID, member_id: uuid.UUID) -> object:
+def get_member(account_id: uuid.UUID, group_id: uuid.UUID, member_id: uuid.UUID) -> Response:
     """One member in detail: when they were added, and their user (seed 003)."""
     row = queries.member_by_user(queries.group_in_account(account_id, group_id), member_id)
     return answer(schemas.MemberDetail(
-        id=row.user_id, email=row.email, status=row.status, created_at=row.created_at,
+        id=row.user_id, email=row.email, status=_status(row.status), created_at=row.created_at,
         user=schemas.MemberUser(id=row.user_id, email=row.email, first_name=row.first_name, last_name=row.last_name)))
 
 
 @bp.delete(GROUP + "/members/<uuid:member_id>")
 @operation(Permission.GROUPS_WRITE, answers={200: schemas.Member}, tags=TAGS)
-def remove_member(account_id: uuid.UUID, group_id: uuid.UUID, member_id: uuid.UUID) -> object:
+def remove_member(account_id: uuid.UUID, group_id: uuid.UUID, member_id: uuid.UUID) -> Response:
     """Take one person out of the group; answers the removed member (seed 003)."""
     group = queries.group_in_account(account_id, group_id)
     row = queries.member_by_user(group, member_id)

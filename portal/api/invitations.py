@@ -6,8 +6,9 @@ Every change goes through portal.invitations.services, the service of the invita
 from __future__ import annotations
 
 import uuid
+from typing import cast
 
-from flask import g, request, url_for
+from flask import Response, g, request, url_for
 
 from portal import db
 from portal.api import schemas
@@ -23,7 +24,8 @@ from portal.permissions import Permission
 
 TAGS = ["invitations"]
 INVITATION = "/accounts/<uuid:account_id>/invitations/<uuid:invitation_id>"
-REFUSAL_CODES = {"invalid": "InvalidArgument", "taken": "Conflict", "limit": "RateLimited"}
+REFUSAL_CODES: dict[str, schemas.RefusalCode] = {
+    "invalid": "InvalidArgument", "taken": "Conflict", "limit": "RateLimited"}
 
 
 def invitation_model(row: InvitationRow) -> schemas.Invitation:
@@ -31,13 +33,14 @@ def invitation_model(row: InvitationRow) -> schemas.Invitation:
     invitation = row.invitation
     return schemas.Invitation(
         id=invitation.id, user_id=invitation.user_id, email=invitation.email, roles=row.role_names,
-        groups=row.group_names, status=row.status.value, delivery=row.email.status if row.email else None,
+        groups=row.group_names, status=row.status.value,
+        delivery=cast(schemas.DeliveryName, row.email.status) if row.email else None,
         sent_count=invitation.sent_count, expires_at=invitation.expires_at, created_at=invitation.created_at,
         invited_by=schemas.Inviter(id=row.inviter.id, login=row.inviter.login) if row.inviter else None,
     )
 
 
-def _answer(account_id: uuid.UUID, invitation_id: uuid.UUID, status: int = 200, created: bool = False) -> object:
+def _answer(account_id: uuid.UUID, invitation_id: uuid.UUID, status: int = 200, created: bool = False) -> Response:
     db.session.flush()
     row = queries.invitation_row(account_id, invitation_id, clock.now())
     location = url_for("api_v1.get_invitation", account_id=account_id, invitation_id=invitation_id) \
@@ -48,7 +51,7 @@ def _answer(account_id: uuid.UUID, invitation_id: uuid.UUID, status: int = 200, 
 @bp.get("/accounts/<uuid:account_id>/invitations")
 @operation(Permission.INVITATIONS_READ, query=schemas.InvitationsQuery, answers={200: schemas.InvitationsPage},
            tags=TAGS)
-def list_invitations(account_id: uuid.UUID, query: schemas.InvitationsQuery) -> object:
+def list_invitations(account_id: uuid.UUID, query: schemas.InvitationsQuery) -> Response:
     """List the invitations, newest first; `status` (expired: pending past its expiry) and `email` (a prefix)."""
     page = queries.invitation_page(account_id, query.status or "", query.from_, query.take, clock.now(),
                                    email=query.email or "", after=query.after)
@@ -60,14 +63,14 @@ def list_invitations(account_id: uuid.UUID, query: schemas.InvitationsQuery) -> 
 @bp.post("/accounts/<uuid:account_id>/invitations")
 @operation(Permission.INVITATIONS_WRITE, body=schemas.InvitationCreate,
            answers={201: schemas.InvitationsAnswer}, errors=(409,), tags=TAGS)
-def create_invitations(account_id: uuid.UUID, body: schemas.InvitationCreate) -> object:
+def create_invitations(account_id: uuid.UUID, body: schemas.InvitationCreate) -> Response:
     """Invite one address (`email`: 201 Invitation) or up to 100 (`emails`: 201 with `invited` and `refused`,
     seed 002), with roles to grant and groups to join; each invited person is a pending user until they accept.
 
     One `email` that cannot be invited: 422 (not an address), 409 (invited already, or a user), 429 (the
     account's daily limit). A list where nobody could be invited: 422 with one error per address.
     """
-    account = db.session.get(Account, account_id)
+    account = db.session.get_one(Account, account_id)
     roles = roles_named(account_id, body.roles)
     groups = groups_named(account_id, body.groups)
     addresses = [body.email] if body.email is not None else body.emails or []
@@ -90,7 +93,7 @@ def create_invitations(account_id: uuid.UUID, body: schemas.InvitationCreate) ->
 
 @bp.get(INVITATION)
 @operation(Permission.INVITATIONS_READ, answers={200: schemas.Invitation}, tags=TAGS)
-def get_invitation(account_id: uuid.UUID, invitation_id: uuid.UUID) -> object:
+def get_invitation(account_id: uuid.UUID, invitation_id: uuid.UUID) -> Response:
     """Read one invitation."""
     return _answer(account_id, invitation_id)
 
@@ -98,7 +101,7 @@ def get_invitation(account_id: uuid.UUID, invitation_id: uuid.UUID) -> object:
 @bp.patch(INVITATION)
 @operation(Permission.INVITATIONS_WRITE, body=schemas.InvitationUpdate, answers={200: schemas.Invitation},
            errors=(409, 412), tags=TAGS)
-def update_invitation(account_id: uuid.UUID, invitation_id: uuid.UUID, body: schemas.InvitationUpdate) -> object:
+def update_invitation(account_id: uuid.UUID, invitation_id: uuid.UUID, body: schemas.InvitationUpdate) -> Response:
     """Replace the roles to grant and the groups to join of a pending invitation (else 409)."""
     invitation = queries.invitation_in_account(account_id, invitation_id)
     check_version(str(invitation.version))
@@ -115,15 +118,15 @@ def update_invitation(account_id: uuid.UUID, invitation_id: uuid.UUID, body: sch
     return _answer(account_id, invitation_id)
 
 
-def _resend(account_id: uuid.UUID, invitation_id: uuid.UUID) -> object:
+def _resend(account_id: uuid.UUID, invitation_id: uuid.UUID) -> Response:
     invitation = queries.invitation_in_account(account_id, invitation_id)
-    services.resend(invitation, db.session.get(Account, account_id), g.api_user, g.permissions)
+    services.resend(invitation, db.session.get_one(Account, account_id), g.api_user, g.permissions)
     return _answer(account_id, invitation_id, 201)
 
 
 @bp.post(INVITATION + "/resend")
 @operation(Permission.INVITATIONS_WRITE, answers={201: schemas.Invitation}, errors=(409,), tags=TAGS)
-def resend_invitation(account_id: uuid.UUID, invitation_id: uuid.UUID) -> object:
+def resend_invitation(account_id: uuid.UUID, invitation_id: uuid.UUID) -> Response:
     """Send the invitation again: a new link and a new expiry; the old link dies (seed 002). Revoked or accepted:
     409."""
     return _resend(account_id, invitation_id)
@@ -132,7 +135,7 @@ def resend_invitation(account_id: uuid.UUID, invitation_id: uuid.UUID) -> object
 @bp.post("/accounts/<uuid:account_id>/invitations/resend")
 @operation(Permission.INVITATIONS_WRITE, body=schemas.InvitationResend, answers={201: schemas.Invitation},
            errors=(409,), tags=TAGS)
-def resend_invitation_of_user(account_id: uuid.UUID, body: schemas.InvitationResend) -> object:
+def resend_invitation_of_user(account_id: uuid.UUID, body: schemas.InvitationResend) -> Response:
     """Resend the pending invitation of the user `user_id` (seed 002's form)."""
     invitation = queries.pending_invitation_of(account_id, body.user_id)
     return _resend(account_id, invitation.id)
@@ -140,7 +143,7 @@ def resend_invitation_of_user(account_id: uuid.UUID, body: schemas.InvitationRes
 
 @bp.delete(INVITATION)
 @operation(Permission.INVITATIONS_WRITE, answers={204: None}, errors=(409, 412), tags=TAGS)
-def revoke_invitation(account_id: uuid.UUID, invitation_id: uuid.UUID) -> object:
+def revoke_invitation(account_id: uuid.UUID, invitation_id: uuid.UUID) -> Response:
     """Revoke the invitation: its link dies and the pending user is removed. Already revoked or accepted: 409."""
     invitation = queries.invitation_in_account(account_id, invitation_id)
     check_version(str(invitation.version))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import g, request, url_for
+from flask import Response, g, request, url_for
 
 from portal.api import schemas
 from portal.api.core import answer, bp, operation, paging
@@ -40,7 +40,7 @@ def job_model(job: Job) -> schemas.Job:
 
 @bp.post("/accounts/<uuid:account_id>/imports")
 @operation(Permission.USERS_WRITE, query=schemas.ImportQuery, answers={202: schemas.Job}, tags=TAGS)
-def create_import(account_id: uuid.UUID, query: schemas.ImportQuery) -> object:
+def create_import(account_id: uuid.UUID, query: schemas.ImportQuery) -> Response:
     """Import users from a CSV sent as multipart/form-data field `file` (the export's columns; at most 100,000
     rows, 10 MB): `dry_run=true` (the default) reports what each row would do; `dry_run=false` applies it."""
     upload = request.files.get("file")
@@ -59,14 +59,14 @@ def create_import(account_id: uuid.UUID, query: schemas.ImportQuery) -> object:
 
 @bp.get("/accounts/<uuid:account_id>/jobs/<uuid:job_id>")
 @operation(Permission.USERS_READ, answers={200: schemas.Job}, tags=TAGS)
-def get_job(account_id: uuid.UUID, job_id: uuid.UUID) -> object:
+def get_job(account_id: uuid.UUID, job_id: uuid.UUID) -> Response:
     """A job's state and progress (`done` of `total`), and its result once it is over."""
     return answer(job_model(queries.job_in_account(account_id, job_id)))
 
 
 @bp.get("/accounts/<uuid:account_id>/jobs/<uuid:job_id>/report")
 @operation(Permission.USERS_READ, query=schemas.ListQuery, answers={200: schemas.ReportPage}, tags=TAGS)
-def job_report(account_id: uuid.UUID, job_id: uuid.UUID, query: schemas.ListQuery) -> object:
+def job_report(account_id: uuid.UUID, job_id: uuid.UUID, query: schemas.ListQuery) -> Response:
     """The job's report, a line per user or row handled so far, in order (`from`, `take`)."""
     job = queries.job_in_account(account_id, job_id)
     items: list[JobItem] = queries.report_page(job.id, query.from_, query.take)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import g, url_for
+from flask import Response, g, url_for
 
 from portal import db
 from portal.api import schemas
@@ -30,7 +30,7 @@ def role_model(role: Role, member_count: int) -> schemas.Role:
                         member_count=member_count, version=queries.role_version(role))
 
 
-def _answer(role: Role, status: int = 200, created: bool = False) -> object:
+def _answer(role: Role, status: int = 200, created: bool = False) -> Response:
     db.session.flush()
     location = url_for("api_v1.get_role", account_id=role.account_id, role_id=role.id) if created else None
     return answer(role_model(role, queries.member_count(role.id)), status, version=queries.role_version(role),
@@ -47,7 +47,7 @@ def _guard_builtin(role: Role) -> None:
 
 @bp.get("/accounts/<uuid:account_id>/permissions")
 @operation(answers={200: schemas.PermissionList}, tags=TAGS)
-def list_permissions(account_id: uuid.UUID) -> object:
+def list_permissions(account_id: uuid.UUID) -> Response:
     """The permission catalogue roles are made of (any valid key of the account)."""
     return answer(schemas.PermissionList([schemas.PermissionInfo(name=p.value, description=p.description)
                                           for p in Permission]))
@@ -55,7 +55,7 @@ def list_permissions(account_id: uuid.UUID) -> object:
 
 @bp.get("/accounts/<uuid:account_id>/roles")
 @operation(Permission.ROLES_READ, query=schemas.ListQuery, answers={200: schemas.RolesPage}, tags=TAGS)
-def list_roles(account_id: uuid.UUID, query: schemas.ListQuery) -> object:
+def list_roles(account_id: uuid.UUID, query: schemas.ListQuery) -> Response:
     """List the account's roles, built-in ones first, with how many users hold each (`from`, `take`)."""
     rows = queries.roles_with_member_counts(account_id)
     page = Page(items=rows[query.from_:query.from_ + query.take], start=query.from_, take=query.take, total=len(rows))
@@ -66,7 +66,7 @@ def list_roles(account_id: uuid.UUID, query: schemas.ListQuery) -> object:
 
 @bp.post("/accounts/<uuid:account_id>/roles")
 @operation(Permission.ROLES_WRITE, body=schemas.RoleCreate, answers={201: schemas.Role}, errors=(409,), tags=TAGS)
-def create_role(account_id: uuid.UUID, body: schemas.RoleCreate) -> object:
+def create_role(account_id: uuid.UUID, body: schemas.RoleCreate) -> Response:
     """Create a custom role from permissions the key holds."""
     problem = services.name_problem(account_id, body.name)
     if problem:
@@ -79,7 +79,7 @@ def create_role(account_id: uuid.UUID, body: schemas.RoleCreate) -> object:
 
 @bp.get(ROLE)
 @operation(Permission.ROLES_READ, answers={200: schemas.Role}, tags=TAGS)
-def get_role(account_id: uuid.UUID, role_id: uuid.UUID) -> object:
+def get_role(account_id: uuid.UUID, role_id: uuid.UUID) -> Response:
     """Read one role."""
     return _answer(queries.role_in_account(account_id, role_id))
 
@@ -87,7 +87,7 @@ def get_role(account_id: uuid.UUID, role_id: uuid.UUID) -> object:
 @bp.patch(ROLE)
 @operation(Permission.ROLES_WRITE, body=schemas.RoleUpdate, answers={200: schemas.Role}, errors=(409, 412),
            tags=TAGS)
-def update_role(account_id: uuid.UUID, role_id: uuid.UUID, body: schemas.RoleUpdate) -> object:
+def update_role(account_id: uuid.UUID, role_id: uuid.UUID, body: schemas.RoleUpdate) -> Response:
     """Change a custom role's name, description or permissions (built-in roles: 409)."""
     role = queries.role_in_account(account_id, role_id)
     _guard_builtin(role)
@@ -106,7 +106,7 @@ def update_role(account_id: uuid.UUID, role_id: uuid.UUID, body: schemas.RoleUpd
 
 @bp.delete(ROLE)
 @operation(Permission.ROLES_WRITE, answers={204: None}, errors=(409, 412, 422), tags=TAGS)
-def delete_role(account_id: uuid.UUID, role_id: uuid.UUID) -> object:
+def delete_role(account_id: uuid.UUID, role_id: uuid.UUID) -> Response:
     """Delete a custom role; whoever held it no longer does (built-in roles: 409)."""
     role = queries.role_in_account(account_id, role_id)
     _guard_builtin(role)

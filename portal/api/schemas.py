@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, RootModel, model_validator
 from pydantic_core import PydanticCustomError
@@ -64,19 +64,27 @@ Password = Annotated[str, Field(description="Checked against the password policy
 
 
 def _profile(name: str, example: str = "") -> Any:
-    return Annotated[str, BeforeValidator(_stripped), Field(max_length=PROFILE_LIMITS[name],
-                                                            examples=[example] if example else None)]
+    """The Field of a profile text: the limit of the pages' form, and an example."""
+    return Field(max_length=PROFILE_LIMITS[name], examples=[example] if example else None)
 
 
-FirstName = _profile("first_name", "Ada")
-LastName = _profile("last_name", "Lovelace")
-CompanyName = _profile("company_name", "Analytical Engines Ltd")
-Address = _profile("address", "12 St James's Square")
-PostalCode = _profile("postal_code", "SW1Y 4JH")
-City = _profile("city", "London")
-State = _profile("state")
-Country = _profile("country", "GB")
-Phone = _profile("phone", "+44 20 7946 0000")
+FirstName = Annotated[str, BeforeValidator(_stripped), _profile("first_name", "Ada")]
+LastName = Annotated[str, BeforeValidator(_stripped), _profile("last_name", "Lovelace")]
+CompanyName = Annotated[str, BeforeValidator(_stripped), _profile("company_name", "Analytical Engines Ltd")]
+Address = Annotated[str, BeforeValidator(_stripped), _profile("address", "12 St James's Square")]
+PostalCode = Annotated[str, BeforeValidator(_stripped), _profile("postal_code", "SW1Y 4JH")]
+City = Annotated[str, BeforeValidator(_stripped), _profile("city", "London")]
+State = Annotated[str, BeforeValidator(_stripped), _profile("state")]
+Country = Annotated[str, BeforeValidator(_stripped), _profile("country", "GB")]
+Phone = Annotated[str, BeforeValidator(_stripped), _profile("phone", "+44 20 7946 0000")]
+# The names of the portal's states, as the API spells them (the models keep them as plain strings).
+UserStatusName = Literal["active", "pending", "disabled"]
+InvitationStatusName = Literal["pending", "accepted", "expired", "revoked"]
+MemberStatusName = Literal["accepted", "pending"]
+DeliveryName = Literal["queued", "sent", "failed"]
+ViaName = Literal["web", "api", "scim", "cli"]
+RefusalCode = Literal["InvalidArgument", "Conflict", "RateLimited"]
+
 Reference = Annotated[str, Field(min_length=1, max_length=100, description="A name or an id.")]
 Version = Annotated[str, Field(description="The resource's version: its ETag, for If-Match.", examples=["3"])]
 
@@ -133,7 +141,7 @@ class ListQuery(BaseModel):
 class GroupMembership(Answer):
     group_id: uuid.UUID
     name: str
-    status: Literal["accepted", "pending"]
+    status: MemberStatusName
     created_at: datetime
 
 
@@ -150,11 +158,11 @@ class User(Answer):
     state: str
     country: str
     phone: str
-    status: Literal["active", "pending", "disabled"]
+    status: UserStatusName
     is_owner: bool
     mfa_enabled: bool
     is_sso_user: bool
-    invitation_status: Literal["pending", "accepted", "expired", "revoked"] | None
+    invitation_status: InvitationStatusName | None
     roles: list[str] = Field(description="Role names; an invited person's are their invitation's.")
     default_roles: list[str] = Field(description="The roles active at sign-in (seed 001).")
     group_memberships: list[GroupMembership]
@@ -172,7 +180,7 @@ class UsersPage(Paging):
 class UsersQuery(ListQuery):
     email: str | None = Field(None, max_length=100, description="A prefix of the email (seed 002).")
     q: str | None = Field(None, max_length=100, description="A prefix of the email, login, first or last name.")
-    status: Literal["active", "pending", "disabled"] | None = None
+    status: UserStatusName | None = None
     role: str | None = Field(None, max_length=100, description="A role's name or id.")
 
 
@@ -309,8 +317,8 @@ class Invitation(Answer):
     email: str
     roles: list[str]
     groups: list[str]
-    status: Literal["pending", "accepted", "expired", "revoked"]
-    delivery: Literal["queued", "sent", "failed"] | None
+    status: InvitationStatusName
+    delivery: DeliveryName | None
     sent_count: int
     expires_at: datetime
     created_at: datetime
@@ -322,7 +330,7 @@ class InvitationsPage(Paging):
 
 
 class InvitationsQuery(ListQuery):
-    status: Literal["pending", "accepted", "expired", "revoked"] | None = None
+    status: InvitationStatusName | None = None
     email: str | None = Field(None, max_length=100, description="A prefix of the address.")
 
 
@@ -343,7 +351,7 @@ class InvitationCreate(Body):
 
 class Refused(Answer):
     email: str
-    code: Literal["InvalidArgument", "Conflict", "RateLimited"]
+    code: RefusalCode
     message: str
 
 
@@ -367,7 +375,10 @@ class InvitationResend(Body):
 
 # --- roles, permissions ----------------------------------------------------------------------------------------
 
-PermissionName = Literal[tuple(p.value for p in Permission)]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # the catalogue's names, known only when the module runs
+    PermissionName = str
+else:
+    PermissionName = Literal[tuple(p.value for p in Permission)]
 
 
 class PermissionInfo(Answer):
@@ -441,7 +452,7 @@ class GroupUpdate(Body):
 class Member(Answer):
     id: uuid.UUID = Field(description="The user's id.")
     email: str
-    status: Literal["accepted", "pending"]
+    status: MemberStatusName
 
 
 class MemberList(RootModel[list[Member]]):
@@ -510,7 +521,7 @@ class AuditEvent(Answer):
     at: datetime
     action: str
     actor: AuditActor | None
-    via: Literal["web", "api", "scim", "cli"]
+    via: ViaName
     api_key: AuditKey | None = Field(description="The key that made the change, for via=api.")
     target: AuditTarget | None
     changes: dict[str, Any]

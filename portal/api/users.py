@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import cast
 
-from flask import g, request, url_for
+from flask import Response, g, request, url_for
 
 from portal import db
 from portal.api import schemas
@@ -21,7 +22,7 @@ from portal.groups.queries import member_status, memberships_by_user
 from portal.invitations import clock
 from portal.invitations import services as invitations
 from portal.invitations.queries import invitation_status_by_user
-from portal.models import Account, User
+from portal.models import Account, InvitationStatus, User
 from portal.permissions import Permission
 from portal.roles import services as roles
 from portal.roles.queries import roles_by_reference
@@ -37,6 +38,10 @@ def actor() -> Actor:
     return Actor(g.api_user, g.permissions)
 
 
+def _invitation_status(status: InvitationStatus | None) -> schemas.InvitationStatusName | None:
+    return status.value if status is not None else None
+
+
 def user_models(users: Sequence[User]) -> list[schemas.User]:
     """The API's User for each user: three statements for all of them (roles, invitations, groups)."""
     ids = [user.id for user in users]
@@ -50,10 +55,13 @@ def user_models(users: Sequence[User]) -> list[schemas.User]:
         models.append(schemas.User(
             id=user.id, login=user.login, email=user.email, first_name=user.first_name, last_name=user.last_name,
             company_name=user.company_name, address=user.address, postal_code=user.postal_code, city=user.city,
-            state=user.state, country=user.country, phone=user.phone, status=user.status, is_owner=user.is_owner,
-            mfa_enabled=user.mfa_enabled, is_sso_user=user.is_sso, invitation_status=invitation.get(user.id),
+            state=user.state, country=user.country, phone=user.phone, status=cast(schemas.UserStatusName, user.status),
+            is_owner=user.is_owner,
+            mfa_enabled=user.mfa_enabled, is_sso_user=user.is_sso,
+            invitation_status=_invitation_status(invitation.get(user.id)),
             roles=[role.name for role in names], default_roles=[role.name for role in names if role.is_default],
-            group_memberships=[schemas.GroupMembership(group_id=group_id, name=name, status=status, created_at=added)
+            group_memberships=[schemas.GroupMembership(group_id=group_id, name=name,
+                                                       status=cast(schemas.MemberStatusName, status), created_at=added)
                                for group_id, name, added in groups.get(user.id, [])],
             last_sign_in_at=user.last_login_at, created_at=user.created_at, updated_at=user.updated_at,
             version=str(user.version),
@@ -61,7 +69,7 @@ def user_models(users: Sequence[User]) -> list[schemas.User]:
     return models
 
 
-def user_answer(user: User, status: int = 200, created: bool = False) -> object:
+def user_answer(user: User, status: int = 200, created: bool = False) -> Response:
     """One user, with its version as ETag (and its Location when just created)."""
     db.session.flush()
     location = url_for("api_v1.get_user", account_id=user.account_id, user=user.id) if created else None
@@ -74,7 +82,7 @@ def _user(account_id: uuid.UUID, reference: str) -> User:
 
 @bp.get("/accounts/<uuid:account_id>/users")
 @operation(Permission.USERS_READ, query=schemas.UsersQuery, answers={200: schemas.UsersPage}, tags=TAGS)
-def list_users(account_id: uuid.UUID, query: schemas.UsersQuery) -> object:
+def list_users(account_id: uuid.UUID, query: schemas.UsersQuery) -> Response:
     """List the users: the owner apart, then a page of the others by email (seeds 000, 002).
 
     `email` or `q` search by prefix; `status` and `role` narrow; `after` (inside `next`) pages by keyset.
@@ -97,7 +105,7 @@ def list_users(account_id: uuid.UUID, query: schemas.UsersQuery) -> object:
 
 @bp.post("/accounts/<uuid:account_id>/users")
 @operation(Permission.USERS_WRITE, body=schemas.UserCreate, answers={201: schemas.User}, errors=(409,), tags=TAGS)
-def create_user(account_id: uuid.UUID, body: schemas.UserCreate) -> object:
+def create_user(account_id: uuid.UUID, body: schemas.UserCreate) -> Response:
     """Create a user. With `password`: an active user (seed 001; users:password). Without: a pending user who is
     emailed an invitation and chooses their login and password on accepting (seed 000; invitations:write).
 
@@ -113,14 +121,14 @@ def create_user(account_id: uuid.UUID, body: schemas.UserCreate) -> object:
         return user_answer(user, 201, created=True)
     if Permission.INVITATIONS_WRITE not in g.permissions:
         raise ApiError.one(403, "A user without a password is invited: that needs invitations:write.")
-    account = db.session.get(Account, account_id)
+    account = db.session.get_one(Account, account_id)
     outcome = invitations.invite(account, g.api_user, g.permissions, [body.email], [r.id for r in role_list],
                                  [group.id for group in group_list], profile={k: v for k, v in body.profile().items()
                                                                               if v})
     if outcome.refused:
         raise refusal_error(outcome.refused[0], field="email")
     invited = outcome.invited[0]
-    return user_answer(db.session.get(User, invited.user_id), 201, created=True)
+    return user_answer(db.session.get_one(User, invited.user_id), 201, created=True)
 
 
 def refusal_error(refusal: invitations.Refusal, field: str) -> ApiError:
@@ -134,7 +142,7 @@ def refusal_error(refusal: invitations.Refusal, field: str) -> ApiError:
 
 @bp.get(USER)
 @operation(Permission.USERS_READ, query=schemas.UserQuery, answers={200: schemas.User}, tags=TAGS)
-def get_user(account_id: uuid.UUID, user: str, query: schemas.UserQuery) -> object:
+def get_user(account_id: uuid.UUID, user: str, query: schemas.UserQuery) -> Response:
     """Read one user by id or login, with roles, default roles and group memberships (seeds 000, 001)."""
     return user_answer(_user(account_id, user))
 
@@ -142,7 +150,7 @@ def get_user(account_id: uuid.UUID, user: str, query: schemas.UserQuery) -> obje
 @bp.patch(USER)
 @operation(Permission.USERS_WRITE, body=schemas.UserUpdate, answers={200: schemas.User}, errors=(409, 412),
            tags=TAGS)
-def update_user(account_id: uuid.UUID, user: str, body: schemas.UserUpdate) -> object:
+def update_user(account_id: uuid.UUID, user: str, body: schemas.UserUpdate) -> Response:
     """Change profile fields, the login or the email; a new email is pending until the new address confirms it.
 
     `password`, `status` and `is_owner` are refused here (422): they have operations of their own.
@@ -162,7 +170,7 @@ def update_user(account_id: uuid.UUID, user: str, body: schemas.UserUpdate) -> o
 @bp.put(USER + "/roles")
 @operation(Permission.ROLES_WRITE, body=schemas.RolesReplace, answers={200: schemas.User}, errors=(409, 412),
            tags=TAGS)
-def replace_user_roles(account_id: uuid.UUID, user: str, body: schemas.RolesReplace) -> object:
+def replace_user_roles(account_id: uuid.UUID, user: str, body: schemas.RolesReplace) -> Response:
     """Replace the user's whole set of roles (seed 002); `default_roles`, a subset, are active at sign-in
     (default: all). Refused with nothing changed when any role is beyond the key's permissions."""
     found = _user(account_id, user)
@@ -179,7 +187,7 @@ def replace_user_roles(account_id: uuid.UUID, user: str, body: schemas.RolesRepl
 
 @bp.post(USER + "/roles")
 @operation(Permission.ROLES_WRITE, body=schemas.RoleGrant, answers={200: schemas.User}, errors=(409,), tags=TAGS)
-def grant_user_role(account_id: uuid.UUID, user: str, body: schemas.RoleGrant) -> object:
+def grant_user_role(account_id: uuid.UUID, user: str, body: schemas.RoleGrant) -> Response:
     """Grant one role (or change a held one's default flag); with `expires_at` the grant is time-bound: it counts
     for nothing from then on, and the worker removes it (one audit event, a notice to the person)."""
     found = _user(account_id, user)
@@ -192,7 +200,7 @@ def grant_user_role(account_id: uuid.UUID, user: str, body: schemas.RoleGrant) -
     return user_answer(found)
 
 
-def _set_password(account_id: uuid.UUID, user: str, body: schemas.PasswordSet) -> object:
+def _set_password(account_id: uuid.UUID, user: str, body: schemas.PasswordSet) -> Response:
     found = _user(account_id, user)
     problem = password_problem(body.password, services.password_context(found))
     if problem:
@@ -203,7 +211,7 @@ def _set_password(account_id: uuid.UUID, user: str, body: schemas.PasswordSet) -
 
 @bp.post(USER + "/password")
 @operation(Permission.USERS_PASSWORD, body=schemas.PasswordSet, answers={204: None}, errors=(409,), tags=TAGS)
-def set_password(account_id: uuid.UUID, user: str, body: schemas.PasswordSet) -> object:
+def set_password(account_id: uuid.UUID, user: str, body: schemas.PasswordSet) -> Response:
     """Set the user's password (seed 001 ChangeUserPassword; temporary by default): their sessions end and they
     are told. Never the owner's."""
     return _set_password(account_id, user, body)
@@ -211,14 +219,14 @@ def set_password(account_id: uuid.UUID, user: str, body: schemas.PasswordSet) ->
 
 @bp.post(USER + "/change_password")
 @operation(Permission.USERS_PASSWORD, body=schemas.PasswordSet, answers={204: None}, errors=(409,), tags=TAGS)
-def change_password(account_id: uuid.UUID, user: str, body: schemas.PasswordSet) -> object:
+def change_password(account_id: uuid.UUID, user: str, body: schemas.PasswordSet) -> Response:
     """The same as POST /users/{user}/password, by seed 001's name."""
     return _set_password(account_id, user, body)
 
 
 @bp.post(USER + "/reset-mfa")
 @operation(Permission.USERS_MFA_RESET, body=schemas.MfaReset, answers={204: None}, errors=(409,), tags=TAGS)
-def reset_mfa(account_id: uuid.UUID, user: str, body: schemas.MfaReset) -> object:
+def reset_mfa(account_id: uuid.UUID, user: str, body: schemas.MfaReset) -> Response:
     """Clear the user's second factor and end their sessions (seed 000); the owner's: 422."""
     services.reset_mfa(_user(account_id, user), body.reason, actor())
     return answer(None, 204)
@@ -226,7 +234,7 @@ def reset_mfa(account_id: uuid.UUID, user: str, body: schemas.MfaReset) -> objec
 
 @bp.post(USER + "/disable")
 @operation(Permission.USERS_WRITE, answers={200: schemas.User}, errors=(409, 422), tags=TAGS)
-def disable_user(account_id: uuid.UUID, user: str) -> object:
+def disable_user(account_id: uuid.UUID, user: str) -> Response:
     """Disable the user: no sign-in, sessions ended, API keys revoked for good. Not the owner nor oneself (422)."""
     found = _user(account_id, user)
     services.disable_user(found, actor())
@@ -235,7 +243,7 @@ def disable_user(account_id: uuid.UUID, user: str) -> object:
 
 @bp.post(USER + "/enable")
 @operation(Permission.USERS_WRITE, answers={200: schemas.User}, errors=(409, 422), tags=TAGS)
-def enable_user(account_id: uuid.UUID, user: str) -> object:
+def enable_user(account_id: uuid.UUID, user: str) -> Response:
     """Let a disabled user sign in again."""
     found = _user(account_id, user)
     services.enable_user(found, actor())
@@ -244,7 +252,7 @@ def enable_user(account_id: uuid.UUID, user: str) -> object:
 
 @bp.delete(USER)
 @operation(Permission.USERS_WRITE, answers={204: None}, errors=(409, 412, 422), tags=TAGS)
-def delete_user(account_id: uuid.UUID, user: str) -> object:
+def delete_user(account_id: uuid.UUID, user: str) -> Response:
     """Delete the user with their roles, memberships and sessions. Not the owner nor oneself (422)."""
     found = _user(account_id, user)
     check_version(str(found.version))

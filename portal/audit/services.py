@@ -42,7 +42,7 @@ def _request_actor() -> User | None:
     api_user: User | None = g.get("api_user")
     if api_user is not None:
         return api_user
-    return current_user if current_user.is_authenticated else None  # type: ignore[return-value]
+    return current_user if current_user.is_authenticated else None
 
 
 def record(action: str, target: Any = None, *, changes: dict[str, Any] | None = None,

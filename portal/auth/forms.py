@@ -33,6 +33,8 @@ class LoginForm(FlaskForm):
     account = StringField(ACCOUNT_LABEL, filters=[strip])
     login = StringField("Login or email", filters=[strip])
     password = PasswordField("Password")
+    # The break-glass sign-in (?local=1) while the account requires SSO: one of the account's recovery codes.
+    sso_recovery_code = StringField("Single sign-on recovery code", filters=[strip])
     next = HiddenField()
 
 

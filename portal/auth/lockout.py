@@ -80,7 +80,7 @@ def wait_after(failures: int, threshold: int = MAX_FAILURES) -> timedelta:
     if failures < threshold:
         return timedelta(0)
     doublings = min(failures - threshold, 10)  # 2**10 minutes is far beyond the cap already
-    return min(FIRST_WAIT * 2**doublings, MAX_WAIT)
+    return min(FIRST_WAIT * (1 << doublings), MAX_WAIT)
 
 
 def _locked_until(key: str) -> datetime | None:

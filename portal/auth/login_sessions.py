@@ -10,7 +10,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 
@@ -35,8 +35,11 @@ class SignedIn:
     account: Account
 
 
-def start(user: User, ip_address: str, user_agent: str) -> tuple[str, LoginSession]:
-    """Record a new session for the user, with their default roles active; returns its token and row."""
+def start(user: User, ip_address: str, user_agent: str, auth_method: str = "password",
+          expires_at: datetime | None = None) -> tuple[str, LoginSession]:
+    """Record a new session for the user, with their default roles active; returns its token and row.
+
+    `auth_method`: password, sso or break_glass; `expires_at`: an end of its own (an SSO session's)."""
     token = secrets.token_urlsafe(32)
     default_role_ids = db.session.scalars(
         select(RoleAssignment.role_id).where(RoleAssignment.user_id == user.id, RoleAssignment.is_default)
@@ -47,6 +50,8 @@ def start(user: User, ip_address: str, user_agent: str) -> tuple[str, LoginSessi
         active_role_ids=[str(role_id) for role_id in default_role_ids],
         ip_address=ip_address[:45],
         user_agent=user_agent[:255],
+        auth_method=auth_method,
+        expires_at=expires_at,
     )
     db.session.add(login_session)
     return token, login_session

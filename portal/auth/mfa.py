@@ -87,13 +87,13 @@ def accept_code(user: User, code: str, now: datetime | None = None) -> bool:
     step = matching_step(secret, code, now) if secret else None
     if step is None:
         return False
-    moved = db.session.execute(
+    moved = db.rows_changed(
         update(User)
         .where(User.id == user.id, or_(User.mfa_last_counter.is_(None), User.mfa_last_counter < step))
         .values(mfa_last_counter=step)
         .execution_options(synchronize_session=False)
     )
-    return bool(moved.rowcount)
+    return bool(moved)
 
 
 def enable(user: User, secret: str, step: int) -> list[str]:
@@ -135,13 +135,13 @@ def use_recovery_code(user: User, code: str) -> bool:
     ).all()
     for candidate in unused:
         if verify_password(candidate.code_hash, code):
-            used = db.session.execute(
+            used = db.rows_changed(
                 update(RecoveryCode)
                 .where(RecoveryCode.id == candidate.id, RecoveryCode.used_at.is_(None))
                 .values(used_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
-            return bool(used.rowcount)
+            return bool(used)
     return False
 
 

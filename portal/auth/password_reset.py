@@ -15,7 +15,7 @@ from portal.auth.passwords import hash_password
 from portal.db import utcnow
 from portal.mail.notices import security_notice
 from portal.mail.outbox import enqueue, external_url
-from portal.models import PasswordResetToken, User
+from portal.models import Account, PasswordResetToken, User
 
 VALID_FOR = timedelta(hours=1)
 
@@ -30,9 +30,18 @@ def request_reset(sign_in_name: str, identifier: str) -> None:
     The link goes only to the user's stored, verified address. A newer link replaces older ones
     (R1). Nothing about the account changes until a link is used.
     """
+    from portal.sso.services import password_refusal
+
     account, user = services.resolve(sign_in_name, identifier)
-    if account is None or user is None or not user.is_active_user:
+    if account is None or user is None or not user.is_active_user or password_refusal(user):
         return
+    send_link(user, account)
+    record("auth.password_reset_requested", user, actor=user)
+
+
+def send_link(user: User, account: Account, subject: str = "Reset your Account Portal password",
+              reason: str = "reset") -> None:
+    """A new single-use link to choose a password, to the user's stored address (older links die)."""
     now = utcnow()
     db.session.execute(
         update(PasswordResetToken)
@@ -41,9 +50,9 @@ def request_reset(sign_in_name: str, identifier: str) -> None:
     )
     token = secrets.token_urlsafe(32)
     db.session.add(PasswordResetToken(user_id=user.id, token_hash=_digest(token), expires_at=now + VALID_FOR))
-    enqueue("password_reset", user.email, "Reset your Account Portal password", account_id=user.account_id,
-            user=user, account_name=account.name, reset_url=external_url("auth.password_reset_choose", token=token))
-    record("auth.password_reset_requested", user, actor=user)
+    enqueue("password_reset", user.email, subject, account_id=user.account_id, user=user,
+            account_name=account.name, reset_url=external_url("auth.password_reset_choose", token=token),
+            reason=reason)
 
 
 def user_for_token(token: str) -> User | None:
@@ -69,13 +78,13 @@ def reset_password(token: str, password: str) -> User | None:
     user = user_for_token(token)
     if user is None:
         return None
-    used = db.session.execute(
+    used = db.rows_changed(
         update(PasswordResetToken)
         .where(PasswordResetToken.token_hash == _digest(token), PasswordResetToken.used_at.is_(None))
         .values(used_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    if not used.rowcount:
+    if not used:
         return None
     user.password_hash = hash_password(password)
     user.must_change_password = False

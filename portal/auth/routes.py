@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import Blueprint, Response, current_app, flash, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
@@ -29,11 +30,15 @@ from portal.mail.outbox import external_url
 from portal.models import Account, User
 from portal.permissions import Permission, public, signed_in
 from portal.rendering import redirect_after_post, render
+from portal.roles.policy import held_permissions
 from portal.roles.queries import effective_permissions
+from portal.sso import services as sso
 
 bp = Blueprint("auth", __name__)
 
 SIGN_IN_FAILED = "Invalid login or password."
+SSO_REQUIRED = ("This account signs in through its identity provider: use the button below. "
+                "The owner signs in with a password at the break-glass link.")
 MFA_FAILED = "That code is not valid. Use the current code from your app, or an unused recovery code."
 MFA_STEP_TIME = timedelta(minutes=5)
 # The account this browser last signed in to, to pre-fill the sign-in form (a name, not a secret).
@@ -48,13 +53,16 @@ def _home(user: User) -> str:
     return url_for("me.profile")
 
 
-def _sign_in(user: User) -> None:
-    """A fresh session: the pre-sign-in cookie (and its CSRF token) is never reused."""
+def _sign_in(user: User, method: str = "password") -> None:
+    """A fresh session: the pre-sign-in cookie (and its CSRF token) is never reused. An SSO session
+    ends when the account's SSO session length says (then back to the provider)."""
     session.clear()
     g.user_account = db.session.get(Account, user.account_id)
     session.permanent = True
-    token, g.login_session = login_sessions.start(user, request.remote_addr or "", request.user_agent.string)
-    user.session_token = token  # type: ignore[attr-defined]
+    expires_at = sso.session_end(user.account_id) if method == "sso" else None
+    token, g.login_session = login_sessions.start(user, request.remote_addr or "", request.user_agent.string,
+                                                  auth_method=method, expires_at=expires_at)
+    user.session_token = token
     login_user(user)
 
 
@@ -91,7 +99,17 @@ def _login(sign_in_name: str | None) -> ResponseReturnValue:
     if sign_in_name is not None:
         form.account.data = sign_in_name
     typed_account, typed_login = form.account.data or "", form.login.data or ""
+    local = request.args.get("local") == "1"
+    named = sign_in_names.account_named(typed_account)
+    enforced = named is not None and sso.requires_sso(named.id)
+    if enforced and not local:  # the same answer for everyone: this account signs in through its provider
+        assert named is not None  # enforced names an account
+        return render("auth/login.html", "login_form", status=403, form=form, error=SSO_REQUIRED,
+                      **_login_context(sign_in_name or named.sign_in_name, named))
     attempt = lockout.authenticate(typed_account, typed_login, form.password.data or "", request.remote_addr or "")
+    method = "password"
+    if enforced and attempt.succeeded and attempt.user is not None:
+        method, attempt = _break_glass(attempt, form.sso_recovery_code.data or "")
     if not attempt.succeeded or attempt.user is None:
         if attempt.account is not None:  # seen only by the account the attempt named (nowhere when none)
             record("auth.sign_in_failed", attempt.user, account_id=attempt.account.id,
@@ -105,19 +123,48 @@ def _login(sign_in_name: str | None) -> ResponseReturnValue:
     if user.mfa_enabled:
         # The password was right; the session is not signed in until the second factor is too.
         session.clear()
-        session["mfa_pending"] = {"user_id": str(user.id), "account_id": str(user.account_id),
-                                  "since": utcnow().isoformat(), "next": target}
+        start_mfa_step(user, target, method)
         db.session.commit()
         return remember_account(redirect_after_post(url_for(".login_mfa")), attempt.account)
-    return _complete_sign_in(user, target)
+    return complete_sign_in(user, target, method)
 
 
-def _login_context(sign_in_name: str | None) -> dict[str, object]:
-    """Where the form posts, and the account's name when the URL names one that exists."""
+def start_mfa_step(user: User, target: str | None, method: str) -> None:
+    """The first factor passed: the session waits for the second (and remembers how the first was given)."""
+    session.clear()
+    session["mfa_pending"] = {"user_id": str(user.id), "account_id": str(user.account_id),
+                              "since": utcnow().isoformat(), "next": target, "method": method}
+
+
+def _break_glass(attempt: services.Attempt, recovery_code: str) -> tuple[str, services.Attempt]:
+    """A right password while the account requires SSO: the owner goes on to their TOTP step (or gives one of
+    the account's recovery codes); an admin needs a recovery code; anyone else fails like a wrong password."""
+    user = attempt.user
+    assert user is not None and attempt.account is not None
+    if user.is_owner and user.mfa_enabled and not recovery_code:
+        return "break_glass", attempt
+    may_break_glass = user.is_owner or Permission.ACCOUNT_MANAGE in held_permissions([user.id])[user.id]
+    if recovery_code and may_break_glass and sso.use_recovery_code(attempt.account.id, recovery_code, user):
+        g.break_glass_how = "recovery code"
+        return "break_glass", attempt
+    return "password", services.Attempt(attempt.account, user, False)
+
+
+def _login_context(sign_in_name: str | None, account: Account | None = None) -> dict[str, Any]:
+    """Where the form posts, the account's name when the URL names one that exists, and its SSO connection."""
+    local = request.args.get("local") == "1"
     if sign_in_name is None:
-        return {"action": url_for(".login"), "fixed_account": None}
-    return {"action": url_for(".account_login", sign_in_name=sign_in_name),
-            "fixed_account": sign_in_names.account_named(sign_in_name), "sign_in_name": sign_in_name}
+        return {"action": url_for(".login"), "fixed_account": None, "sso_connection": None, "local": False,
+                "sso_required": False}
+    account = account or sign_in_names.account_named(sign_in_name)
+    connection = sso.connection_of(account.id) if account is not None else None
+    active = connection if connection is not None and connection.active else None
+    if active is not None:
+        sso.allow_form_redirect(active)
+    kept: dict[str, Any] = {"local": "1"} if local else {}
+    return {"action": url_for(".account_login", sign_in_name=sign_in_name, **kept),
+            "fixed_account": account, "sign_in_name": sign_in_name, "sso_connection": active,
+            "local": local, "sso_required": bool(active and active.require_sso)}
 
 
 def remember_account(response: Response, account: Account | None) -> Response:
@@ -128,15 +175,18 @@ def remember_account(response: Response, account: Account | None) -> Response:
     return response
 
 
-def _complete_sign_in(user: User, target: str | None) -> ResponseReturnValue:
+def complete_sign_in(user: User, target: str | None, method: str = "password") -> ResponseReturnValue:
+    """The person proved who they are: a new session (of that method), the sign-in recorded, then home."""
     services.record_sign_in(user)
-    _sign_in(user)
-    record("auth.sign_in", user, actor=user)
+    _sign_in(user, method)
+    record("auth.sign_in", user, actor=user, changes={"method": method} if method != "password" else None)
+    if method == "break_glass":
+        sso.record_break_glass(user, g.get("break_glass_how", "password and two-step code"))
     db.session.commit()
     return remember_account(redirect_after_post(target or _home(user)), g.user_account)
 
 
-def _pending_mfa_user() -> tuple[User, str | None] | None:
+def _pending_mfa_user() -> tuple[User, str | None, str] | None:
     """The user who gave the right password for this browser less than MFA_STEP_MINUTES ago."""
     pending = session.get("mfa_pending")
     if not isinstance(pending, dict):
@@ -150,7 +200,8 @@ def _pending_mfa_user() -> tuple[User, str | None] | None:
     if (user is None or user.account_id != account_id or not user.is_active_user
             or utcnow() - since > MFA_STEP_TIME):
         return None
-    return user, pending.get("next")
+    method = pending.get("method")
+    return user, pending.get("next"), method if method in ("password", "sso", "break_glass") else "password"
 
 
 @bp.route("/login/mfa", methods=["GET", "POST"])
@@ -161,7 +212,7 @@ def login_mfa() -> ResponseReturnValue:
         session.pop("mfa_pending", None)
         flash("Please sign in again.", "info")
         return redirect(url_for(".login"))
-    user, target = pending
+    user, target, method = pending
     form = MfaStepForm()
     if request.method == "GET":
         return render("auth/login_mfa.html", form=form)
@@ -172,7 +223,7 @@ def login_mfa() -> ResponseReturnValue:
             or (recovery and not code and mfa.use_recovery_code(user, recovery)))):
         if recovery and not code:
             record("auth.recovery_code_used", user, actor=user)
-        return _complete_sign_in(user, target)
+        return complete_sign_in(user, target, method)
     record("auth.mfa_failed", user, actor=user)
     db.session.commit()
     return render("auth/login_mfa.html", "mfa_form", status=401, form=form, error=MFA_FAILED)
@@ -287,17 +338,18 @@ def password_reset_choose(token: str) -> ResponseReturnValue:
 @public
 def password_reset_form() -> ResponseReturnValue:
     """Choose the new password, for the link opened in this browser (its token is in the session)."""
-    token = session.get(RESET_TOKEN_KEY)
-    user = password_reset_service.user_for_token(token) if isinstance(token, str) else None
+    kept = session.get(RESET_TOKEN_KEY)
+    token = kept if isinstance(kept, str) else ""
+    user = password_reset_service.user_for_token(token) if token else None
     if user is None:
         session.pop(RESET_TOKEN_KEY, None)
         return render("auth/password_reset_invalid.html", status=410)
     form = PasswordResetForm()
-    form.password_context = [user.login, user.email]  # type: ignore[attr-defined]
+    form.password_context = [user.login, user.email]
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
         return render("auth/password_reset_choose.html", "choose_form", status=status, form=form)
-    if password_reset_service.reset_password(token, form.password.data) is None:
+    if password_reset_service.reset_password(token, str(form.password.data)) is None:
         session.pop(RESET_TOKEN_KEY, None)
         return render("auth/password_reset_invalid.html", status=410)
     db.session.commit()

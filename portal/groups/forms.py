@@ -127,7 +127,7 @@ class ConfirmForm(FlaskForm):
 
     @property
     def confirmed(self) -> bool:
-        return self.confirm.data == "yes"
+        return bool(self.confirm.data == "yes")
 
 
 def _unknown_message(unknown: list[str]) -> str:

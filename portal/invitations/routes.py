@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from portal import db
 from portal.auth import login_sessions
-from portal.auth.routes import _complete_sign_in
+from portal.auth.routes import complete_sign_in
 from portal.errors import Forbidden
 from portal.invitations import clock, queries, services
 from portal.invitations.forms import AcceptForm, InvitationEditForm, InviteForm
@@ -152,6 +152,6 @@ def accept(token: str) -> ResponseReturnValue:
                                                         form.password.data))
     if current_user.is_authenticated:
         login_sessions.end(g.login_session.id)
-    response = _complete_sign_in(user, None)  # the sign-in every path shares: session, audit, commit
+    response = complete_sign_in(user, None)  # the sign-in every path shares: session, audit, commit
     flash(f"Welcome to {invited.account.name}!", "success")
     return response

@@ -128,6 +128,19 @@ def _placeholder_login(account_id: uuid.UUID, address: str) -> str:
 
 
 def _send(invitation: Invitation, token: str, account: Account, inviter: User) -> OutboxEmail:
+    """The invitation's email: the link to choose a login and password, or, while the account signs in
+    through its identity provider, only where to sign in (no password: they link at their first SSO sign-in)."""
+    from portal.sso.services import is_active as sso_active
+
+    if sso_active(account):
+        email = outbox.enqueue(
+            "sso_invitation", invitation.email,
+            f"{inviter.full_name} invited you to {account.name} on Account Portal", account_id=account.id,
+            sso_url=outbox.external_url("sso.start_page", sign_in_name=account.sign_in_name),
+            account_name=account.name, inviter_name=inviter.full_name)
+        db.session.flush()
+        invitation.email_id = email.id
+        return email
     email = outbox.enqueue(
         "invitation",
         invitation.email,

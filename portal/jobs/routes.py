@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 from flask import Blueprint, Response, flash, g, stream_with_context, url_for
 from flask.typing import ResponseReturnValue
@@ -22,7 +23,7 @@ bp = Blueprint("jobs", __name__)
 SHOWN = 100  # report lines on the page; the CSV has them all
 
 
-def _context(job_id: uuid.UUID) -> dict[str, object]:
+def _context(job_id: uuid.UUID) -> dict[str, Any]:
     job = queries.job_in_account(g.account.id, job_id)
     return {"job": job, "lines": queries.report_lines(job.id, SHOWN), "shown": SHOWN}
 

@@ -177,7 +177,8 @@ def _renew(held: Claim) -> bool:
         .values(lease_until=utcnow() + _lease())
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    renewed: int = result.rowcount  # type: ignore[attr-defined]
+    return renewed == 1
 
 
 def acting_permissions(job: Job, user: User) -> frozenset[Permission]:

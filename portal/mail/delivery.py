@@ -68,7 +68,7 @@ class SendError(Exception):
 
 def backoff(attempts: int) -> timedelta:
     """How long to wait after the given number of failed attempts (exponential, capped)."""
-    return min(BACKOFF_BASE * (2 ** max(0, attempts - 1)), BACKOFF_MAX)
+    return min(BACKOFF_BASE * (1 << max(0, attempts - 1)), BACKOFF_MAX)
 
 
 def smtp_configured() -> bool:

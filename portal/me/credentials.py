@@ -28,7 +28,13 @@ API_KEY_PREFIX = "ap_"
 
 
 def change_password(user: User, current: str, new: str, keep_session: uuid.UUID | None) -> None:
-    """The person's own password: the current one first (P5); every other session ends (S3)."""
+    """The person's own password: the current one first (P5); every other session ends (S3).
+    Refused while the account requires single sign-on (the owner apart)."""
+    from portal.errors import Forbidden
+    from portal.sso.services import password_refusal
+
+    if (refusal := password_refusal(user)) is not None:
+        raise Forbidden(refusal)
     if not verify_password(user.password_hash, current):
         raise Invalid("Your current password is not right.")
     user.password_hash = hash_password(new)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from flask import Blueprint, flash, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
@@ -133,7 +134,7 @@ def _enrolment_secret() -> str:
     return secret
 
 
-def _mfa_context(**extra: object) -> dict[str, object]:
+def _mfa_context(**extra: object) -> dict[str, Any]:
     """What the page shows; its forms start empty (a code just used never fills the next form), except
     the one passed in `extra` with its errors."""
     context: dict[str, object] = {"remaining": mfa.remaining_recovery_codes(current_user.id)}

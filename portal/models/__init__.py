@@ -11,6 +11,7 @@ from portal.models.login_session import LoginSession
 from portal.models.login_throttle import LoginThrottle
 from portal.models.outbox import EmailStatus, OutboxEmail
 from portal.models.role import Role, RoleAssignment
+from portal.models.sso import SsoAuthRequest, SsoConnection, SsoGroupMapping, SsoIdentity, SsoRecoveryCode
 from portal.models.user import User, UserStatus
 
 __all__ = [
@@ -39,6 +40,11 @@ __all__ = [
     "LoginThrottle",
     "Role",
     "RoleAssignment",
+    "SsoAuthRequest",
+    "SsoConnection",
+    "SsoGroupMapping",
+    "SsoIdentity",
+    "SsoRecoveryCode",
     "User",
     "UserStatus",
 ]

@@ -25,7 +25,12 @@ class LoginSession(Base):
     # When the person last proved who they are (sign-in or re-authentication): sensitive actions need it recent.
     authenticated_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # How the person signed in: password, sso or break_glass (the owner's password sign-in while SSO is required).
+    auth_method: Mapped[str] = mapped_column(String(16), default="password")
+    # An end of its own, before the absolute timeout: an SSO session goes back to the provider by then.
+    expires_at: Mapped[datetime | None]
 
     def is_expired(self, now: datetime, idle: timedelta, absolute: timedelta) -> bool:
         """Whether the idle or the absolute timeout has passed."""
-        return now - self.last_seen_at > idle or now - self.created_at > absolute
+        return (now - self.last_seen_at > idle or now - self.created_at > absolute
+                or (self.expires_at is not None and now >= self.expires_at))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
 from limits.storage import Storage, storage_from_string
@@ -54,10 +54,10 @@ def schema() -> Check:
 
 def _store() -> Storage:
     """A client of the rate-limit store of its own (flask-limiter's may belong to another app in tests)."""
-    store = current_app.extensions.get("portal.rate_limit_store")
+    store: Storage | None = current_app.extensions.get("portal.rate_limit_store")
     if store is None:
         uri = current_app.config["RATELIMIT_STORAGE_URI"]
-        store = storage_from_string(uri, **storage_options(uri))
+        store = cast(Storage, storage_from_string(uri, **storage_options(uri)))  # a synchronous store
         current_app.extensions["portal.rate_limit_store"] = store
     return store
 

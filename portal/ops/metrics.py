@@ -124,10 +124,10 @@ def exposition() -> tuple[bytes, str]:
 
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # prometheus_client's own
     else:
-        registry.register(_ThisProcess())  # type: ignore[arg-type]
-    registry.register(_StoreCollector())  # type: ignore[arg-type]
+        registry.register(_ThisProcess())
+    registry.register(_StoreCollector())
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 

@@ -205,7 +205,7 @@ def role_members(role: Role, args: Mapping[str, str]) -> Page[Member]:
 
 def user_in_account(account_id: uuid.UUID, user_id: uuid.UUID) -> User:
     """The user, or NotFound when they are missing or belong to another account."""
-    user = db.session.scalar(select(User).where(User.id == user_id, User.account_id == account_id))
+    user: User | None = db.session.scalar(select(User).where(User.id == user_id, User.account_id == account_id))
     if user is None:
         raise NotFound("No such user.")
     return user

@@ -136,7 +136,7 @@ class UserFilter:
         return self.order.descending
 
 
-def _prefix(column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
+def _prefix(column: ColumnElement[str] | InstrumentedAttribute[str], prefix: str) -> ColumnElement[bool]:
     """column starts with prefix, as a range an index can serve."""
     upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
     return and_(column >= prefix, column < upper)
@@ -414,7 +414,7 @@ def with_details(users: Sequence[Any]) -> list[UserRow]:
         for user_id, names in role_names_by_user(ids).items():
             roles[user_id] = [held.label for held in names]
         groups = dict(
-            db.session.execute(  # type: ignore[arg-type]
+            db.session.execute(
                 select(GroupMember.user_id, func.count())
                 .where(GroupMember.user_id.in_(ids))
                 .group_by(GroupMember.user_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from flask import Blueprint, Response, flash, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
@@ -39,6 +40,7 @@ LIST_PARAMS = {"q", "status", "role", "dormant", "mfa", "expiring", "sort", "dir
 # What a bulk form carries along.
 FILTER_PARAMS = ("q", "status", "role", "dormant", "mfa", "expiring", "sort", "dir", "take")
 BULK_LISTED = 200  # the confirmation page names at most this many people
+RoleOrGroup = TypeVar("RoleOrGroup", Role, Group)
 DISABLE_DETAIL = "They are signed out everywhere at once and cannot sign in until they are enabled again."
 BULK_INLINE = 300  # "all matching" beyond this many users runs as a job (with no upper limit)
 EXPORT_INLINE = 50_000  # an export beyond this many rows is prepared as a job
@@ -64,7 +66,7 @@ def _account_groups() -> list[Row[tuple[uuid.UUID, str]]]:
 
 def _list_context(
     args: MultiDict[str, str], report: list[services.BulkOutcome] | None = None, bulk_form: BulkForm | None = None
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """The list as the query string (or, after a bulk action, the form) filters it; a bulk form that
     was refused comes back with its errors, its action and its ticks."""
     filters = queries.UserFilter.from_args(args)
@@ -176,7 +178,7 @@ def create() -> ResponseReturnValue:
     return redirect_after_post(url_for(".show", user_id=user.id))
 
 
-def _show_context(user_id: uuid.UUID) -> dict[str, object]:
+def _show_context(user_id: uuid.UUID) -> dict[str, Any]:
     user = queries.user_in_account(g.account.id, user_id)
     pending = user.status == UserStatus.PENDING
     return {
@@ -384,16 +386,17 @@ def _bulk_target(form: BulkForm) -> tuple[Role | None, Group | None]:
     if form.action.data == "grant_role":
         if not can(Permission.ROLES_WRITE):
             raise Forbidden("You need the roles:write permission to grant roles.")
-        return _one_in_account(Role, form.role_id.data), None  # type: ignore[return-value]
+        return _one_in_account(Role, form.role_id.data), None
     if form.action.data == "add_to_group":
         if not can(Permission.GROUPS_WRITE):
             raise Forbidden("You need the groups:write permission to change groups.")
-        return None, _one_in_account(Group, form.group_id.data)  # type: ignore[return-value]
+        return None, _one_in_account(Group, form.group_id.data)
     return None, None
 
 
 def _bulk_confirm(form: BulkForm, users: list[User], total: int) -> ResponseReturnValue:
-    back = url_for(".index", **{k: v for k, v in request.form.items() if k in FILTER_PARAMS and v})
+    filters_kept: dict[str, Any] = {k: v for k, v in request.form.items() if k in FILTER_PARAMS and v}
+    back = url_for(".index", **filters_kept)
     return render("users/bulk_confirm.html", "users_table", form=form, users=users, listed=users[:BULK_LISTED],
                   total=total, back=back, carried={k: request.form.get(k, "") for k in FILTER_PARAMS})
 
@@ -421,7 +424,7 @@ def _bulk_job(form: BulkForm, filters: queries.UserFilter) -> ResponseReturnValu
     return redirect_after_post(url_for("accounts.jobs.show", job_id=job.id))
 
 
-def _one_in_account(model: type[Role] | type[Group], raw_id: str | None) -> Role | Group:
+def _one_in_account(model: type[RoleOrGroup], raw_id: str | None) -> RoleOrGroup:
     try:
         found = db.session.scalars(
             select(model).where(model.id == uuid.UUID(raw_id or ""), model.account_id == g.account.id)

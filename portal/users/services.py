@@ -196,6 +196,10 @@ def set_password(user: User, password: str, temporary: bool, actor: Actor) -> No
     ensure_may_edit(user, actor)
     if user.is_owner:
         raise Forbidden("Only the owner can change the owner's password, from their own page.")
+    from portal.sso.services import password_refusal
+
+    if (refusal := password_refusal(user)) is not None:
+        raise Forbidden(refusal)
     user.password_hash = hash_password(password)
     user.must_change_password = temporary
     login_sessions.end_all(user.id)

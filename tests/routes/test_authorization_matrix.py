@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -73,6 +74,12 @@ MATRIX: dict[str, str] = {
     "GET email_change.open_link":                    "A    A    A    A    A    A    A    A",  # to the page
     "GET email_change.confirm":                      "P    P    P    P    P    P    P    P",  # 410: no link
     "POST email_change.confirm":                     "P    P    P    P    P    P    P    P",
+    # Signing in through the account's identity provider (issue 21): public; 400 pages without a connection
+    "GET sso.start_page":                            "P    P    P    P    P    P    P    P",  # 404: no SSO
+    "POST sso.start":                                "A    A    A    A    A    A    A    A",
+    "GET sso.callback":                              "A    A    A    A    A    A    A    A",
+    "GET sso.link":                                  "A    A    A    A    A    A    A    A",
+    "POST sso.link":                                 "A    A    A    A    A    A    A    A",
     # Self-service (/me): anyone signed in; a role of another account is not theirs (404)
     "GET me.roles":                                  "L    A    A    A    A    A    A    A",
     "POST me.activate_role":                         "L    A    A    A    A    A    A    N",
@@ -143,6 +150,19 @@ MATRIX: dict[str, str] = {
     "GET accounts.transfer":                         "L    D    D    D    D    D    A    N",
     "POST accounts.propose_transfer":                "L    D    D    D    D    D    A    N",
     "POST accounts.cancel_transfer":                 "L    D    D    D    D    D    P    N",  # 404: none pending
+    # Single sign-on settings (issue 21): account:manage; with no connection yet most actions answer 409
+    "GET accounts.sso.show":                         "L    D    D    D    D    A    A    N",
+    "POST accounts.sso.save":                        "L    D    D    D    D    A    A    N",
+    "POST accounts.sso.test":                        "L    D    D    D    D    A    A    N",
+    "POST accounts.sso.reauth":                      "L    D    D    D    D    A    A    N",
+    "POST accounts.sso.activate":                    "L    D    D    D    D    A    A    N",
+    "POST accounts.sso.deactivate":                  "L    D    D    D    D    A    A    N",
+    "POST accounts.sso.require_sso":                 "L    D    D    D    D    A    A    N",
+    "POST accounts.sso.unrequire":                   "L    D    D    D    D    A    A    N",
+    "POST accounts.sso.admin_groups":                "L    D    D    D    D    A    A    N",
+    "POST accounts.sso.add_mapping":                 "L    D    D    D    D    A    A    N",
+    "POST accounts.sso.remove_mapping":              "L    D    D    D    D    P    P    N",  # 404: none
+    "POST accounts.sso.unlink":                      "L    D    D    D    D    A    A    N",
     # Users: users:read, users:write, users:password, users:mfa_reset
     "GET accounts.users.index":                      "L    D    A    A    A    A    A    N",
     "GET accounts.users.export":                     "L    D    A    A    A    A    A    N",
@@ -341,6 +361,7 @@ ID_FACTORIES: dict[str, Callable[[Case], str]] = {
     # Someone else's session and key: the owner's (tenant A), never the caller's own.
     "session_id": lambda case: str(_owner_session(case)),
     "key_id": lambda case: str(_owner_key(case)),
+    "mapping_id": lambda case: str(uuid.uuid4()),  # no such SSO group mapping: 404 to those allowed
 }
 
 

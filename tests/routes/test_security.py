@@ -18,6 +18,7 @@ PUBLIC_ENDPOINTS = {
     "invitation_accept.accept", "email_change.open_link", "email_change.confirm", "static",
     "ops.healthz", "ops.readyz", "ops.metrics",  # probes, and the scrape that checks its own bearer token
     "api_docs.openapi", "api_docs.docs",  # the JSON API's reference: what exists, not what anyone holds
+    "sso.start_page", "sso.start", "sso.callback", "sso.link",  # signing in through the account's provider
 }
 
 

@@ -1,0 +1,1 @@
+"""Single sign-on through the account's own OpenID Connect provider (issue 21)."""
