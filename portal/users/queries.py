@@ -6,11 +6,11 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from math import isqrt
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, tuple_, union, union_all
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, null, or_, select, tuple_, union, union_all
 from sqlalchemy.orm import InstrumentedAttribute
 
 from portal import db
@@ -373,11 +373,16 @@ class HeldRoleName:
     name: str
     is_default: bool
     invited: bool = False
+    expires_at: datetime | None = None
 
     @property
     def label(self) -> str:
-        """The name as the list shows it: "(not default)" or "(invited)" after it where that applies."""
-        return self.name + (" (invited)" if self.invited else "" if self.is_default else " (not default)")
+        """The name as the list shows it: "(not default)" or "(invited)" after it where that applies, and
+        "(until 12 Jan)" for a time-bound grant."""
+        from portal.templating import until_day
+
+        until = f" (until {until_day(self.expires_at)})" if self.expires_at else ""
+        return self.name + (" (invited)" if self.invited else "" if self.is_default else " (not default)") + until
 
 
 def role_names_by_user(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[HeldRoleName]]:
@@ -388,19 +393,20 @@ def role_names_by_user(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[HeldRol
         return roles
     held = (
         select(RoleAssignment.user_id.label("user_id"), Role.name.label("name"),
-               RoleAssignment.is_default.label("is_default"), literal(False).label("invited"))
+               RoleAssignment.is_default.label("is_default"), literal(False).label("invited"),
+               RoleAssignment.expires_at.label("expires_at"))
         .join(Role, Role.id == RoleAssignment.role_id)
         .where(RoleAssignment.user_id.in_(ids), in_force(RoleAssignment.expires_at, utcnow()))
     )
     invited = (
-        select(Invitation.user_id, Role.name, literal(True), literal(True))
+        select(Invitation.user_id, Role.name, literal(True), literal(True), null())
         .join(InvitationRole, InvitationRole.invitation_id == Invitation.id)
         .join(Role, Role.id == InvitationRole.role_id)
         .where(Invitation.user_id.in_(ids), Invitation.status == InvitationStatus.PENDING.value)
     )
     both = union_all(held, invited).subquery()
-    for user_id, name, is_default, is_invited in db.session.execute(select(both).order_by(both.c.name)):
-        roles[user_id].append(HeldRoleName(name, bool(is_default), bool(is_invited)))
+    for user_id, name, is_default, is_invited, expires_at in db.session.execute(select(both).order_by(both.c.name)):
+        roles[user_id].append(HeldRoleName(name, bool(is_default), bool(is_invited), expires_at))
     return roles
 
 

@@ -77,6 +77,7 @@ def test_grant_until_a_day_in_the_page_and_filter_the_list_by_it(portal):
                        {"role_id": str(auditor_role), "expires_on": "2001-01-01"}, hx=True)
     assert past.status_code == 422 and "from today on" in past.get_data(as_text=True)
     listed = client.get(_url(tenant.account, "/users?expiring=7")).get_data(as_text=True)
+    assert f"auditor (until {day.day} {day:%b})" in listed  # beside the grant in the list too
     assert tenant.member.email in listed and tenant.auditor.email not in listed
     assert tenant.member.email not in client.get(_url(tenant.account, "/users?expiring=7&q=nobody")).get_data(
         as_text=True)
