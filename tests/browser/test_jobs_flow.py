@@ -7,11 +7,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
 from portal.models import User
-from tests.browser._a11y import check, no_js_context
+from tests.browser._a11y import check
 from tests.browser._signin import sign_in
 from tests.helpers import Portal, add_many_users, run_jobs
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_bulk_disable_over_1000_matching_users_shows_its_bar_moving_and_its_report(
-        page: Page, base_url: str, portal: Portal, browser: Browser) -> None:
+        page: Page, base_url: str, portal: Portal) -> None:
     account, _owner = portal.account("Initech", login="peter")
     add_many_users(portal, account, 1000)
     sign_in(page, base_url, "peter")
@@ -60,14 +60,3 @@ def test_bulk_disable_over_1000_matching_users_shows_its_bar_moving_and_its_repo
     check(page, "jobs-list", screenshot=True)
     page.goto(f"{base_url}/accounts/{account.id}/users/import")
     check(page, "users-import", screenshot=True)
-
-    # Without JavaScript the job page refreshes itself (and says so); the same page, the same report.
-    context = no_js_context(browser)
-    try:
-        plain = context.new_page()
-        sign_in(plain, base_url, "peter")
-        plain.goto(page.url.replace("/users/import", "/jobs"))
-        plain.get_by_role("link", name="Disable 1,000 matching users").click()
-        expect(plain.get_by_text("Done.")).to_be_visible()
-    finally:
-        context.close()

@@ -31,6 +31,7 @@ def test_bulk_over_all_matching_runs_as_a_job_without_a_cap(portal, monkeypatch)
     assert started.status_code == 303 and "/jobs/" in started.headers["Location"]
     page = client.get(started.headers["Location"]).get_data(as_text=True)
     assert "Waiting for the worker" in page and 'hx-trigger="every 1s"' in page and "<progress" in page
+    assert '<noscript><meta http-equiv="refresh" content="3"></noscript>' in page  # without JavaScript
     run_jobs(portal, batch=25)
     assert portal.scalar(select(func.count()).select_from(User).where(User.status == "disabled")) == 120
     assert portal.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "user.disable")) == 120
