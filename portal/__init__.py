@@ -31,6 +31,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from portal.errors import register_error_handlers
     from portal.extensions import csrf, htmx
     from portal.invitations.routes import public_bp as invitation_accept_bp
+    from portal.jobs.queries import notify_finished
     from portal.me.routes import bp as me_bp
     from portal.ops.routes import bp as ops_bp
     from portal.permissions import can
@@ -56,6 +57,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     request_log.init_app(app)
     proxies.init_app(app)
     access.init_app(app)
+    app.before_request(notify_finished)  # after the access check: the starter of a finished job is told
     security_headers.init_app(app)
     templating.init_app(app)
     app.jinja_env.globals["can"] = can

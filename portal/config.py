@@ -107,4 +107,10 @@ def load_config(instance_path: Path, env: dict[str, str] | None = None) -> dict[
         "OUTBOX_RETENTION_DAYS": _days(env, "OUTBOX_RETENTION_DAYS", 30),
         "SESSION_RETENTION_DAYS": _days(env, "SESSION_RETENTION_DAYS", 30),
         "TOKEN_RETENTION_DAYS": _days(env, "TOKEN_RETENTION_DAYS", 30),
+        "JOB_RETENTION_DAYS": _days(env, "JOB_RETENTION_DAYS", 30),
+        # Jobs (issue 18, portal/jobs): items per batch (each batch one transaction), and how long a worker's
+        # claim on a job lasts without a batch committing (then another worker resumes it).
+        "JOB_BATCH": int(env.get("JOB_BATCH", "200")),
+        "JOB_LEASE_SECONDS": float(env.get("JOB_LEASE_SECONDS", "120")),
+        "JOB_BATCH_PAUSE": float(env.get("JOB_BATCH_PAUSE", "0")),  # tests only: seconds between batches
     }

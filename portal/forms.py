@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import Field, StringField, ValidationError
-from wtforms.validators import DataRequired, Length
+from wtforms import DateField, Field, StringField, ValidationError
+from wtforms.validators import DataRequired, Length, Optional
 
+from portal.db import utcnow
 from portal.field_rules import LOGIN_MESSAGE, LOGIN_PATTERN, PROFILE_LIMITS, email_problem, login_problem
 from portal.field_rules import password_problem as _password_problem
 
@@ -92,3 +94,19 @@ class ProfileFieldsForm(FlaskForm):
     def profile_fields(self) -> dict[str, str]:
         """The submitted profile fields (never anything else: SECURITY A7)."""
         return {name: self[name].data or "" for name in PROFILE_FIELDS}
+
+
+class UntilForm(FlaskForm):
+    """A form that may make a grant time-bound: `expires_on`, a day from today on (the grant lasts through it)."""
+
+    expires_on = DateField("Until (optional)", validators=[Optional()])
+
+    def validate_expires_on(self, field: DateField) -> None:
+        until = self.expiry()
+        if until is not None and until <= utcnow():
+            raise ValidationError("Choose a day from today on.")
+
+    def expiry(self) -> datetime | None:
+        """The end of the chosen day (UTC), or None: no expiry."""
+        day = self.expires_on.data
+        return datetime.combine(day + timedelta(days=1), time(), UTC) if day else None

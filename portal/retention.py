@@ -6,11 +6,12 @@
 | delivered outbox emails | OUTBOX_RETENTION_DAYS | 30 | sent longer ago (queued and failed ones stay) |
 | ended sessions | SESSION_RETENTION_DAYS | 30 | timed out (idle or absolute) longer ago; sign-out deletes at once |
 | used tokens | TOKEN_RETENTION_DAYS | 30 | password-reset links used or expired, MFA recovery codes used, longer ago |
+| finished jobs | JOB_RETENTION_DAYS | 30 | done, failed or cancelled longer ago (reports and files go with them) |
 
 0 keeps a kind forever. Each batch selects at most `limit` ids of one kind along an index (on
 PostgreSQL `FOR UPDATE SKIP LOCKED`, so two workers sweeping at once take different rows) and
 deletes them in a transaction of its own, so that a sweep never holds long locks and a stopping
-worker ends it between two batches. Jobs (issue 18) add their rule to RULES.
+worker ends it between two batches.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from sqlalchemy import ColumnElement, and_, delete, or_, select
 from portal import db
 from portal.db import utcnow
 from portal.mail.delivery import LEASE
-from portal.models import AuditEvent, EmailStatus, LoginSession, OutboxEmail, PasswordResetToken, RecoveryCode
+from portal.models import AuditEvent, EmailStatus, Job, LoginSession, OutboxEmail, PasswordResetToken, RecoveryCode
+from portal.models.job import OPEN_STATES
 from portal.request_log import log_event
 
 BATCH = 1000
@@ -64,6 +66,8 @@ RULES: list[Rule] = [
     Rule("password_reset_tokens", "TOKEN_RETENTION_DAYS", PasswordResetToken,
          lambda cutoff: or_(PasswordResetToken.used_at < cutoff, PasswordResetToken.expires_at < cutoff)),
     Rule("recovery_codes", "TOKEN_RETENTION_DAYS", RecoveryCode, lambda cutoff: RecoveryCode.used_at < cutoff),
+    Rule("jobs", "JOB_RETENTION_DAYS", Job,
+         lambda cutoff: and_(Job.finished_at < cutoff, Job.state.not_in(OPEN_STATES))),
 ]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
 from flask import Flask
 
@@ -29,6 +29,14 @@ def short_day(value: datetime | None, empty: str = "never") -> str:
     return label if value.year == utcnow().year else f"{label} {value.year}"
 
 
+def until_day(value: datetime | None, empty: str = "") -> str:
+    """The last day of a time-bound grant ("12 Jan"): one that ends at midnight UTC lasts through the day before."""
+    if value is None:
+        return empty
+    last = value - timedelta(microseconds=1) if value.time() == time() else value
+    return short_day(last, empty)
+
+
 def full_time(value: datetime | None, empty: str = "never") -> str:
     """A UTC timestamp to the second, said to be UTC: "2026-11-29 08:14:05 UTC" (no microseconds)."""
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else empty
@@ -53,6 +61,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["day"] = day
     app.jinja_env.filters["short_day"] = short_day
+    app.jinja_env.filters["until_day"] = until_day
     app.jinja_env.filters["full_time"] = full_time
     app.jinja_env.filters["ago"] = ago
     app.jinja_env.filters["browser"] = user_agents.describe

@@ -1,10 +1,11 @@
 """The worker behind `flask portal worker` (alias `send-mail`): duties run in batches until stopped.
 
-Duties today: deliver the outbox (portal.mail.delivery) and sweep what retention lets go
+Duties: deliver the outbox (portal.mail.delivery), run jobs a batch at a time (portal.jobs), remove
+role grants and group memberships whose time is up (portal.expiry), and sweep what retention lets go
 (portal.retention). Each duty runs one batch at a time; a duty that filled its batch runs again
 at once, one that did not waits its interval. Several workers may run side by side on one
 database: the outbox is claimed with `FOR UPDATE SKIP LOCKED` and leases, the sweep deletes
-rows it locked the same way. Jobs (issue 18) join as one more Duty.
+rows it locked the same way, and jobs are claimed with a lease per job (portal.jobs.services).
 
 Stopping: SIGTERM (or Ctrl-C) lets the batch in hand finish — every claimed email is sent and
 its outcome committed — and then the worker exits with status 0; nothing claimed is left behind
@@ -15,6 +16,7 @@ its interval: the worker outlives a database restart.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -26,7 +28,8 @@ from typing import Any
 from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
-from portal import db, retention
+from portal import db, expiry, retention
+from portal.jobs import services as jobs
 from portal.mail.delivery import deliver_due, smtp_configured
 
 Echo = Callable[[str], Any]
@@ -40,6 +43,7 @@ class Duty:
     interval: float
     batch: Callable[[], bool]
     due: float = 0.0
+    close: Callable[[], None] | None = None  # run once when the worker stops
 
 
 def _mail_duty(batch: int, interval: float, echo: Echo) -> Duty:
@@ -62,6 +66,42 @@ def _retention_duty(interval: float, stop: threading.Event, echo: Echo) -> Duty:
     return Duty("retention", interval, sweep)
 
 
+def _jobs_duty(interval: float, echo: Echo) -> Duty:
+    held: list[jobs.Claim] = []  # the job this worker is running, if any
+
+    def step() -> bool:
+        if not held:
+            claimed = jobs.claim()
+            if claimed is None:
+                return False
+            held.append(claimed)
+            echo(f"job {claimed.job_id}: started")
+        more = jobs.run_batch(held[0], int(current_app.config.get("JOB_BATCH", 200)))
+        if not more:
+            echo(f"job {held[0].job_id}: stopped working on it")
+            held.clear()
+        else:
+            jobs.pause_between_batches()
+        return True  # straight on: the next batch, or the next job
+
+    def close() -> None:
+        if held:
+            with contextlib.suppress(SQLAlchemyError):  # else the lease runs out on its own
+                jobs.release(held[0])
+
+    return Duty("jobs", interval, step, close=close)
+
+
+def _expiry_duty(interval: float, echo: Echo) -> Duty:
+    def sweep() -> bool:
+        removed = expiry.sweep_batch()
+        if removed:
+            echo(f"removed {removed} expired role grants and memberships")
+        return removed >= expiry.BATCH
+
+    return Duty("expiry", interval, sweep)
+
+
 def duties(interval: float, batch: int, sweep_interval: float, stop: threading.Event, echo: Echo) -> list[Duty]:
     """What a worker does, in order: the outbox first (people wait for it), then retention."""
     found = []
@@ -71,6 +111,8 @@ def duties(interval: float, batch: int, sweep_interval: float, stop: threading.E
         found.append(_mail_duty(batch, interval, echo))
     else:
         echo("SMTP_HOST is not set: emails stay in the outbox (the owner can read them at /accounts/<id>/outbox).")
+    found.append(_jobs_duty(interval, echo))
+    found.append(_expiry_duty(min(interval * 6, 60.0), echo))
     found.append(_retention_duty(sweep_interval, stop, echo))
     return found
 
@@ -124,6 +166,9 @@ def run(once: bool, interval: float, batch: int, sweep_interval: float = 3600.0,
     except KeyboardInterrupt:
         pass
     finally:
+        for duty in locals().get("work", []):
+            if duty.close is not None:
+                duty.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     echo("Worker stopped.")

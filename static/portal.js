@@ -217,7 +217,7 @@ function updateBulk(form) {
   if (counter) counter.textContent = count ? `${count.toLocaleString()} selected` : "Nobody selected";
   const action = form.querySelector('select[name="action"]')?.value;
   bar.querySelectorAll("[data-for-action]").forEach((field) => {
-    field.hidden = field.dataset.forAction !== action;
+    field.hidden = !field.dataset.forAction.split(" ").includes(action);
   });
 }
 

@@ -249,3 +249,37 @@ def invitation_token(portal: Portal, address: str) -> str:
     match = INVITE_LINK.search(emails_to(portal, address)[-1].body_text)
     assert match, "no invitation link in the email"
     return match.group(2)
+
+
+def add_many_users(portal: Portal, account: Account, n: int, prefix: str = "many", **fields: Any) -> list[uuid.UUID]:
+    """n new active users of the account, inserted in bulk (jobs and scale tests); their ids."""
+    from sqlalchemy import insert
+
+    users = [{"id": uuid.uuid4(), "account_id": account.id, "login": f"{prefix}{i:06d}",
+              "email": f"{prefix}{i:06d}@example.com", "first_name": "Many", "last_name": f"Person{i:06d}",
+              "status": "active", **fields} for i in range(n)]
+    with portal.app.app_context():
+        for i in range(0, n, 1000):
+            db.session.execute(insert(User), users[i : i + 1000])
+            db.session.commit()
+    return [user["id"] for user in users]
+
+
+def run_jobs(portal: Portal, batch: int = 200, max_batches: int = 100_000) -> int:
+    """Run every queued job to its end in this process, as the worker would (batches, each committed)."""
+    from portal.jobs import services as jobs
+
+    batches = 0
+    with portal.app.app_context():
+        while batches < max_batches:
+            held = jobs.claim()
+            if held is None:
+                break
+            more = True
+            while batches < max_batches and (more := jobs.run_batch(held, batch)):
+                batches += 1
+                db.session.remove()  # as the worker does: a fresh session for each batch
+            if more:
+                jobs.release(held)  # stopped half-way, as a worker stopping gracefully does
+            db.session.remove()
+    return batches

@@ -41,6 +41,7 @@ def _nest_feature_blueprints() -> None:
     from portal.audit.routes import bp as audit_bp
     from portal.groups.routes import bp as groups_bp
     from portal.invitations.routes import bp as invitations_bp
+    from portal.jobs.routes import bp as jobs_bp
     from portal.mail.routes import bp as outbox_bp
     from portal.roles.assignment_routes import bp as user_roles_bp
     from portal.roles.routes import bp as roles_bp
@@ -49,7 +50,7 @@ def _nest_feature_blueprints() -> None:
     from portal.users.routes import bp as users_bp
 
     for child in (users_bp, roles_bp, user_roles_bp, invitations_bp, outbox_bp, groups_bp, audit_bp,
-                  provisioning_bp, sso_settings_bp):
+                  provisioning_bp, sso_settings_bp, jobs_bp):
         bp.register_blueprint(child)
 
 

@@ -12,7 +12,7 @@ from flask import Flask, Response
 
 def init_app(app: Flask) -> None:
     """Register the API's blueprints (each resource module adds its routes to core.bp) and its answer hooks."""
-    from portal.api import audit, auth, groups, invitations, roles, users  # noqa: F401 - they add the routes
+    from portal.api import audit, auth, groups, invitations, jobs, roles, users  # noqa: F401 - they add the routes
     from portal.api.core import bp
     from portal.api.docs import bp as docs_bp
     from portal.api.errors import ApiError, from_api_error

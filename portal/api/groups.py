@@ -7,6 +7,7 @@ portal.groups.services, the service of the groups pages.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import cast
 
 from flask import Response, url_for
@@ -137,8 +138,18 @@ def _people(account_id: uuid.UUID, refs: schemas.MemberRefs) -> list[User]:
 def add_members(account_id: uuid.UUID, group_id: uuid.UUID, body: schemas.MemberRefs) -> Response:
     """Add people by `id` or `email` (seed 003); answers the members added (those already in it are left)."""
     group = queries.group_in_account(account_id, group_id)
-    change = services.add_members(group, _people(account_id, body))
-    return answer(schemas.MemberList([member_model(user) for user in change.added]))
+    people = _people(account_id, body)
+    named = {str(user.id): user for user in people} | {user.email: user for user in people}
+    expiries: dict[datetime | None, dict[uuid.UUID, User]] = {}
+    for ref in body.root:
+        if ref.expires_at is not None and ref.expires_at.tzinfo is None:
+            raise ApiError.one(422, "Give the time with its zone (…Z).", field="expires_at")
+        user = named[ref.entry]
+        expiries.setdefault(ref.expires_at, {})[user.id] = user
+    added: list[User] = []
+    for expires_at, users in expiries.items():
+        added += services.add_members(group, list(users.values()), expires_at).added
+    return answer(schemas.MemberList([member_model(user) for user in added]))
 
 
 @bp.put(GROUP + "/members")
@@ -147,6 +158,9 @@ def add_members(account_id: uuid.UUID, group_id: uuid.UUID, body: schemas.Member
 def replace_members(account_id: uuid.UUID, group_id: uuid.UUID, body: schemas.MemberRefs) -> Response:
     """Make the group's members exactly these people (seed 003); answers the members now."""
     group = queries.group_in_account(account_id, group_id)
+    if any(ref.expires_at is not None for ref in body.root):
+        raise ApiError.one(422, "expires_at applies when adding members (POST), not when replacing the set.",
+                           field="expires_at")
     users = _people(account_id, body)
     services.replace_members(group, users)
     return answer(schemas.MemberList([member_model(user) for user in users]))

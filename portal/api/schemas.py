@@ -481,6 +481,7 @@ class MemberRef(Body):
 
     id: uuid.UUID | None = None
     email: Annotated[str, BeforeValidator(_lowered), Field(max_length=EMAIL_MAX)] | None = None
+    expires_at: datetime | None = Field(None, description="Adding only: the membership ends then (time-bound).")
 
     @model_validator(mode="after")
     def _one(self) -> MemberRef:
@@ -557,3 +558,58 @@ class KeyInfo(Answer):
 class Me(Answer):
     user: User
     key: KeyInfo
+
+
+# --- jobs and imports (issue 18) -----------------------------------------------------------------------------
+
+
+class JobStarter(Answer):
+    id: uuid.UUID | None
+    name: str
+
+
+class Job(Answer):
+    """Long work run by the worker: its progress, and when it is over, its result."""
+
+    id: uuid.UUID
+    kind: Literal["bulk_users", "export_users", "import_users"]
+    title: str
+    state: Literal["queued", "running", "done", "failed", "cancelled"]
+    dry_run: bool = Field(False, description="An import's dry run: it reports what each row would do, and changes "
+                                             "nothing.")
+    total: int = Field(description="Units of work (users, rows): known once the worker has prepared the job.")
+    done: int
+    refused: int
+    result: dict[str, int] = Field(description="When done: counts by outcome (an import: created, updated, "
+                                               "skipped, refused).")
+    error: str = Field(description="Why it failed, when it did.")
+    started_by: JobStarter
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    report: str = Field(description="The URL of the per-row report (GET).")
+
+
+class ImportQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    dry_run: bool = Field(True, description="true (the default): report what each row would do, change nothing.")
+    send_invitations: bool = Field(False, description="Email an invitation to each person created.")
+
+
+class ReportLine(Answer):
+    n: int = Field(description="The line of the report (an import: the row's order in the file).")
+    who: str
+    outcome: Literal["done", "refused", "created", "updated", "skipped"]
+    reason: str
+
+
+class ReportPage(Paging):
+    lines: list[ReportLine]
+
+
+class RoleGrant(Body):
+    role: Reference = Field(description="The role's name or id.")
+    default: bool = Field(True, description="Active at sign-in.")
+    expires_at: datetime | None = Field(None, description="The grant ends then (time-bound access); it counts "
+                                                          "for nothing from that moment.")

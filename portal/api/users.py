@@ -185,6 +185,21 @@ def replace_user_roles(account_id: uuid.UUID, user: str, body: schemas.RolesRepl
     return user_answer(found)
 
 
+@bp.post(USER + "/roles")
+@operation(Permission.ROLES_WRITE, body=schemas.RoleGrant, answers={200: schemas.User}, errors=(409,), tags=TAGS)
+def grant_user_role(account_id: uuid.UUID, user: str, body: schemas.RoleGrant) -> Response:
+    """Grant one role (or change a held one's default flag); with `expires_at` the grant is time-bound: it counts
+    for nothing from then on, and the worker removes it (one audit event, a notice to the person)."""
+    found = _user(account_id, user)
+    role = roles_named(account_id, [body.role], field="role")[0]
+    expires_at = body.expires_at
+    if expires_at is not None and expires_at.tzinfo is None:
+        raise ApiError.one(422, "Give the time with its zone (…Z).", code="InvalidArgument", field="expires_at")
+    roles.assign_role(found, role, is_default=body.default, actor=g.api_user, actor_permissions=g.permissions,
+                      expires_at=expires_at)
+    return user_answer(found)
+
+
 def _set_password(account_id: uuid.UUID, user: str, body: schemas.PasswordSet) -> Response:
     found = _user(account_id, user)
     problem = password_problem(body.password, services.password_context(found))

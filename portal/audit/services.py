@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import g, has_request_context, request
+from flask import g, has_app_context, has_request_context, request
 from flask_login import current_user
 
 from portal import db
@@ -60,6 +60,10 @@ def record(action: str, target: Any = None, *, changes: dict[str, Any] | None = 
     in_request = has_request_context()
     if actor is None and in_request:
         actor = _request_actor()
+    elif actor is None and has_app_context():  # a job of the worker acts for the person who started it
+        actor = g.get("job_actor")
+    if via is None and not in_request and has_app_context():
+        via = g.get("audit_via")
     api_key = g.get("api_key") if in_request else None
     if via is None and in_request:  # a surface of its own (SCIM) may set g.audit_via
         via = g.get("audit_via") or ("api" if api_key is not None else "web")

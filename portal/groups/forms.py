@@ -14,7 +14,7 @@ from wtforms import Field, HiddenField, StringField, TextAreaField, ValidationEr
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import TextArea
 
-from portal.forms import strip
+from portal.forms import UntilForm, strip
 from portal.groups import queries, services
 from portal.models import Group, User
 
@@ -73,7 +73,7 @@ class GroupForm(FlaskForm):
         return {"name": self.name.data or "", "description": self.description.data or ""}
 
 
-class AddMembersForm(FlaskForm):
+class AddMembersForm(UntilForm):
     """Add people to a group by id, email or login; all of them must be users of the account."""
 
     members = MembersField("Emails, logins or user ids",

@@ -171,6 +171,7 @@ class MemberRow:
     first_name: str
     last_name: str
     user_status: str
+    expires_at: datetime | None = None  # a time-bound membership ends then
 
     @property
     def status(self) -> str:
@@ -190,7 +191,7 @@ class MemberRow:
 def _member_columns() -> Any:
     return select(
         GroupMember.id, GroupMember.group_id, GroupMember.created_at, User.id, User.email, User.login,
-        User.first_name, User.last_name, User.status,
+        User.first_name, User.last_name, User.status, GroupMember.expires_at,
     ).join(User, User.id == GroupMember.user_id)
 
 

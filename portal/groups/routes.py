@@ -214,7 +214,7 @@ def add_members(group_id: uuid.UUID) -> ResponseReturnValue:
             raise Invalid(form.members.errors[0] if form.members.errors else "The form could not be read.")
         page = queries.members_page(group)
         return render("groups/show.html", "add_members", status=422, **_group_page(group, page, add_form=form))
-    change = services.add_members(group, form.users)
+    change = services.add_members(group, form.users, form.expiry())
     db.session.commit()
     if _returns_to_user():
         user = form.users[0]

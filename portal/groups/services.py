@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -20,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from portal import db
 from portal.audit.services import record
 from portal.db import utcnow
-from portal.errors import Conflict, NotFound
+from portal.errors import Conflict, Invalid, NotFound
 from portal.groups import queries
 from portal.models import Group, GroupMember, User
 
@@ -131,14 +132,15 @@ def _check_same_account(group: Group, users: Iterable[User]) -> None:
         raise NotFound("No such user in this account.")
 
 
-def _insert_members(group: Group, users: Sequence[User]) -> None:
+def _insert_members(group: Group, users: Sequence[User], expires_at: datetime | None = None) -> None:
     """Insert memberships; one added at the same moment by someone else is skipped, not an error."""
     if not users:
         return
     dialect = db.session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     now = utcnow()
-    rows = [{"id": uuid.uuid4(), "group_id": group.id, "user_id": user.id, "created_at": now} for user in users]
+    rows = [{"id": uuid.uuid4(), "group_id": group.id, "user_id": user.id, "created_at": now,
+             "expires_at": expires_at} for user in users]
     for i in range(0, len(rows), _CHUNK):
         db.session.execute(insert(GroupMember).values(rows[i : i + _CHUNK]).on_conflict_do_nothing())
 
@@ -151,14 +153,19 @@ def _existing(group: Group, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     return found
 
 
-def add_members(group: Group, users: Sequence[User]) -> MembersChange:
-    """Add people to a group; those already in it are left as they are (not an error)."""
+def add_members(group: Group, users: Sequence[User], expires_at: datetime | None = None) -> MembersChange:
+    """Add people to a group; those already in it are left as they are (not an error). With `expires_at`
+    the new memberships are time-bound: the worker removes them then (portal.expiry)."""
     _check_same_account(group, users)
+    if expires_at is not None and expires_at <= utcnow():
+        raise Invalid("The expiry must be in the future.", field="expires_at")
     already = _existing(group, [user.id for user in users])
     change = MembersChange(added=[u for u in users if u.id not in already], unchanged=len(already))
-    _insert_members(group, change.added)
+    _insert_members(group, change.added, expires_at)
     if change.added:
-        record("group.members.add", group, changes={"added": _emails(change.added), "added_count": len(change.added)})
+        until = {"expires_at": expires_at.isoformat()} if expires_at else {}
+        record("group.members.add", group, changes={"added": _emails(change.added), "added_count": len(change.added),
+                                                    **until})
     return change
 
 

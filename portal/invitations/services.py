@@ -167,20 +167,23 @@ def _remaining_today(account_id: uuid.UUID, now: datetime) -> int:
 
 
 def invite(account: Account, actor: User, actor_permissions: frozenset[Permission], addresses: list[str],
-           role_ids: list[uuid.UUID], group_ids: list[uuid.UUID], profile: dict[str, str] | None = None
-           ) -> InviteOutcome:
+           role_ids: list[uuid.UUID], group_ids: list[uuid.UUID], profile: dict[str, str] | None = None,
+           send: bool = True, group_expires_at: datetime | None = None) -> InviteOutcome:
     """Invite each valid address; report each refused one with its reason (refused ones change nothing).
 
     Per invited address: a pending user (with `profile`'s fields, if given: the API's POST /users names the
     person; they may change them on accepting), the invitation (token hashed), its roles to grant on
     acceptance, pending group memberships, the outbox email and an audit event.
+    `send=False` (an import that sends no invitations) makes the invitation without its email, and outside
+    the daily limit: "Resend" on the invitations page sends it later. `group_expires_at` makes the
+    memberships time-bound.
     """
     roles = queries.roles_by_id(account.id, role_ids)  # another account's id: 404
     for role in roles:
         ensure_may_grant(actor_permissions, role)  # no escalation by inviting (A4): 403
     groups = queries.groups_by_id(account.id, group_ids)
     now = clock.now()
-    remaining = _remaining_today(account.id, now)
+    remaining = _remaining_today(account.id, now) if send else len(addresses)
     outcome = InviteOutcome()
     problems = {address: address_problem(address) for address in addresses}
     users = queries.users_by_email(account.id, [a for a, problem in problems.items() if problem is None])
@@ -196,7 +199,8 @@ def invite(account: Account, actor: User, actor_permissions: frozenset[Permissio
                 Refusal(address, f"The account's limit of {_daily_limit()} invitations a day is reached.",
                         kind="limit")
             )
-        elif (invitation := _create(account, actor, address, roles, groups, now, profile or {})) is not None:
+        elif (invitation := _create(account, actor, address, roles, groups, now, profile or {}, send,
+                                    group_expires_at)) is not None:
             outcome.invited.append(invitation)
             remaining -= 1
         else:  # someone invited (or added) the address a moment ago, in a request running alongside this one
@@ -221,7 +225,8 @@ def _refusal_taken_meanwhile(account_id: uuid.UUID, address: str) -> Refusal:
 
 
 def _create(account: Account, actor: User, address: str, roles: list[Role], groups: list[Group],
-            now: datetime, profile: dict[str, str], *, provisioned: bool = False) -> Invitation | None:
+            now: datetime, profile: dict[str, str], send: bool = True,
+            group_expires_at: datetime | None = None, *, provisioned: bool = False) -> Invitation | None:
     """The pending user, the invitation and its email; None when the address was taken meanwhile.
 
     The check before (users_by_email) and this insert are not atomic: two requests inviting one address
@@ -229,9 +234,10 @@ def _create(account: Account, actor: User, address: str, roles: list[Role], grou
     a savepoint so that the loser's transaction stays usable and the address is simply refused.
     """
     profile = dict(profile)
-    login = profile.pop("login", "") or _placeholder_login(account.id, address)
+    login = profile.pop("login", "") or _placeholder_login(account.id, address)  # SCIM or an import may name it
     user = User(id=uuid.uuid4(), account_id=account.id, login=login, email=address,
-                status=UserStatus.PENDING.value, password_hash=None, **profile)
+                status=UserStatus.PENDING.value, password_hash=None,
+                **{k: v for k, v in profile.items() if k != "login"})
     try:
         with db.session.begin_nested():
             db.session.add(user)
@@ -248,7 +254,7 @@ def _create(account: Account, actor: User, address: str, roles: list[Role], grou
         status=InvitationStatus.PENDING.value,
         expires_at=now + _ttl(),
         invited_by_id=actor.id,
-        sent_count=1,
+        sent_count=1 if send else 0,
         last_sent_at=now,
         provisioned=provisioned,
     )
@@ -257,8 +263,10 @@ def _create(account: Account, actor: User, address: str, roles: list[Role], grou
     db.session.add_all(InvitationRole(invitation_id=invitation.id, role_id=role.id) for role in roles)
     db.session.add_all(InvitationGroup(invitation_id=invitation.id, group_id=group.id) for group in groups)
     # The memberships exist from now on; they are "pending" while their user is.
-    db.session.add_all(GroupMember(group_id=group.id, user_id=user.id) for group in groups)
-    _send(invitation, token, account, actor)
+    db.session.add_all(GroupMember(group_id=group.id, user_id=user.id, expires_at=group_expires_at)
+                       for group in groups)
+    if send:
+        _send(invitation, token, account, actor)
     record("invitation.create", invitation, actor=actor, changes={
         "email": address, "user_id": str(user.id), "roles": [r.name for r in roles],
         "groups": [g.name for g in groups], "expires_at": invitation.expires_at.isoformat(),

@@ -6,6 +6,7 @@ from portal.models.credentials import ApiKey, IdempotencyKey, OwnershipTransfer,
 from portal.models.email_change import EmailChange
 from portal.models.group import Group, GroupMember
 from portal.models.invitation import Invitation, InvitationGroup, InvitationRole, InvitationStatus
+from portal.models.job import Job, JobFile, JobItem, JobState
 from portal.models.login_session import LoginSession
 from portal.models.login_throttle import LoginThrottle
 from portal.models.outbox import EmailStatus, OutboxEmail
@@ -32,6 +33,10 @@ __all__ = [
     "InvitationGroup",
     "InvitationRole",
     "InvitationStatus",
+    "Job",
+    "JobFile",
+    "JobItem",
+    "JobState",
     "LoginSession",
     "LoginThrottle",
     "ProvisioningToken",

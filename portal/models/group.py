@@ -43,3 +43,4 @@ class GroupMember(Base):
     group_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[created_at]
+    expires_at: Mapped[datetime | None] = mapped_column(index=True)  # time-bound membership

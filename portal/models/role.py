@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ColumnElement, ForeignKey, String, UniqueConstraint, or_
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base, created_at, utcnow, uuid_pk
@@ -32,6 +32,13 @@ class Role(Base):
         return f"<Role {self.name!r} of {self.account_id}>"
 
 
+def in_force(expires_at: ColumnElement[datetime | None] | Any, now: datetime) -> ColumnElement[bool]:
+    """A grant (role or membership) counts while it has no expiry or its expiry is still ahead: the one
+    condition every permission check and list applies, so an expired grant stops counting at once,
+    before the worker's sweep deletes it."""
+    return or_(expires_at.is_(None), expires_at > now)
+
+
 class RoleAssignment(Base):
     __tablename__ = "role_assignments"
 
@@ -43,6 +50,7 @@ class RoleAssignment(Base):
     )
     is_default: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[created_at]
+    expires_at: Mapped[datetime | None] = mapped_column(index=True)  # time-bound access: gone once passed
 
     user: Mapped[User] = relationship(back_populates="role_assignments", lazy="raise")
     role: Mapped[Role] = relationship(lazy="joined")

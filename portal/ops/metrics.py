@@ -8,8 +8,8 @@ PROMETHEUS_MULTIPROC_DIR, every worker writes its counts there (prometheus-clien
 mode) and a scrape of any worker adds them up.
 
 Read at scrape time from the shared stores, so every process reports the same: the outbox
-(emails by status, the age of the oldest queued one) and whether the database and the rate-limit
-store answer. Jobs (issue 18) add their queued/running gauges to `_StoreCollector`.
+(emails by status, the age of the oldest queued one), jobs by state, and whether the database and the
+rate-limit store answer.
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ class _StoreCollector:
         yield up
         if database.ok:
             yield from _outbox()
+            yield from _jobs()
 
 
 def _outbox() -> Iterator[Metric]:
@@ -105,6 +106,16 @@ def _outbox() -> Iterator[Metric]:
     yield GaugeMetricFamily("portal_outbox_oldest_queued_age_seconds",
                             "How long the oldest email still queued has waited (0: none waits).",
                             value=backlog.oldest_queued_age_seconds)
+
+
+def _jobs() -> Iterator[Metric]:
+    from portal.jobs.queries import counts_by_state
+
+    gauge = GaugeMetricFamily("portal_jobs", "Jobs by state (queued and running: the worker's backlog).",
+                              labels=["state"])
+    for state, count in counts_by_state().items():
+        gauge.add_metric([state], float(count))
+    yield gauge
 
 
 def exposition() -> tuple[bytes, str]:

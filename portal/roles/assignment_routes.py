@@ -19,6 +19,7 @@ from portal.permissions import Permission, require
 from portal.rendering import render, wants_fragment
 from portal.roles import queries, services
 from portal.roles.forms import DefaultFlagForm, UserRoleForm
+from portal.templating import until_day
 
 bp = Blueprint("user_roles", __name__, url_prefix="/users/<uuid:user_id>/roles")
 
@@ -55,13 +56,15 @@ def add(user_id: uuid.UUID) -> ResponseReturnValue:
     user = queries.user_in_account(g.account.id, user_id)
     form = UserRoleForm()
     if not form.validate_on_submit():
-        return _panel(user, status=422, error=form.role_id.errors[0] if form.role_id.errors else "Choose a role.")
+        errors = form.role_id.errors or form.expires_on.errors
+        return _panel(user, status=422, error=errors[0] if errors else "Choose a role.")
     role = queries.role_in_account(g.account.id, form.role_uuid())
-    services.assign_role(user, role, is_default=bool(form.default.data), actor=current_user,
-                         actor_permissions=g.permissions)
+    assignment = services.assign_role(user, role, is_default=bool(form.default.data), actor=current_user,
+                                      actor_permissions=g.permissions, expires_at=form.expiry())
     db.session.commit()
+    until = f" until {until_day(assignment.expires_at)}" if assignment.expires_at else ""
     return _answer(user, f"{user.full_name} holds the role {role.name}"
-                         f"{' (default)' if form.default.data else ''}.")
+                         f"{' (default)' if form.default.data else ''}{until}.")
 
 
 @bp.post("/<uuid:role_id>/delete")

@@ -10,7 +10,7 @@ from wtforms import BooleanField, HiddenField, SelectMultipleField, StringField,
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from portal.forms import strip
+from portal.forms import UntilForm, strip
 from portal.permissions import Permission
 from portal.roles import services
 
@@ -37,7 +37,7 @@ class RoleForm(FlaskForm):
         return frozenset(Permission(value) for value in self.permissions.data or [])
 
 
-class UserRoleForm(FlaskForm):
+class UserRoleForm(UntilForm):
     """Grant a role to a user, or change whether a held role is default: `role_id`, `default`."""
 
     role_id = StringField("Role", [DataRequired(message="Choose a role.")], filters=[strip])

@@ -17,8 +17,10 @@ from typing import cast
 from sqlalchemy import select, union_all
 
 from portal import db
+from portal.db import utcnow
 from portal.errors import Forbidden
 from portal.models import Invitation, InvitationRole, InvitationStatus, Role, RoleAssignment, User
+from portal.models.role import in_force
 from portal.permissions import Permission, parse_permissions
 
 
@@ -31,7 +33,7 @@ def held_permissions(user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, frozenset
         assigned = (
             select(RoleAssignment.user_id.label("user_id"), Role.permissions.label("permissions"))
             .join(Role, Role.id == RoleAssignment.role_id)
-            .where(RoleAssignment.user_id.in_(ids))
+            .where(RoleAssignment.user_id.in_(ids), in_force(RoleAssignment.expires_at, utcnow()))
         )
         invited = (
             select(Invitation.user_id.label("user_id"), Role.permissions.label("permissions"))

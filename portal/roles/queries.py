@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, literal, or_, select, tuple_
@@ -13,22 +13,27 @@ from sqlalchemy.orm import contains_eager
 from werkzeug.datastructures import MultiDict
 
 from portal import db
+from portal.db import utcnow
 from portal.errors import NotFound
 from portal.models import LoginSession, Role, RoleAssignment, User, UserStatus
+from portal.models.role import in_force
 from portal.pagination import Page, decode_cursor, encode_cursor, parse_from, parse_take
 from portal.permissions import ALL_PERMISSIONS, Permission, parse_permissions
 from portal.roles import policy
 
 
 def effective_permissions(user: User, login_session: LoginSession | None) -> frozenset[Permission]:
-    """The owner holds everything; anyone else holds what their roles active in this session grant."""
+    """The owner holds everything; anyone else holds what their roles active in this session grant.
+
+    A grant whose expiry has passed counts for nothing from that moment (in_force), before the worker's
+    sweep removes it; default_role_permissions (API keys) and the rank rule apply the same condition."""
     if user.is_owner:
         return ALL_PERMISSIONS
     active = set(login_session.active_role_ids) if login_session is not None else None
     rows = db.session.execute(
         select(Role.id, Role.permissions)
         .join(RoleAssignment, RoleAssignment.role_id == Role.id)
-        .where(RoleAssignment.user_id == user.id)
+        .where(RoleAssignment.user_id == user.id, in_force(RoleAssignment.expires_at, utcnow()))
     ).all()
     held: set[Permission] = set()
     for role_id, permissions in rows:
@@ -46,7 +51,8 @@ def default_role_permissions(user: User) -> frozenset[Permission]:
     rows = db.session.scalars(
         select(Role.permissions)
         .join(RoleAssignment, RoleAssignment.role_id == Role.id)
-        .where(RoleAssignment.user_id == user.id, RoleAssignment.is_default.is_(True))
+        .where(RoleAssignment.user_id == user.id, RoleAssignment.is_default.is_(True),
+               in_force(RoleAssignment.expires_at, utcnow()))
     ).all()
     return frozenset().union(*(parse_permissions(permissions) for permissions in rows))
 
@@ -211,7 +217,7 @@ def held_roles(user_id: uuid.UUID) -> list[RoleAssignment]:
         db.session.scalars(
             select(RoleAssignment)
             .join(Role, Role.id == RoleAssignment.role_id)
-            .where(RoleAssignment.user_id == user_id)
+            .where(RoleAssignment.user_id == user_id, in_force(RoleAssignment.expires_at, utcnow()))
             .options(contains_eager(RoleAssignment.role))
             .order_by(Role.is_builtin.desc(), func.lower(Role.name))
         )
@@ -225,6 +231,7 @@ class HeldRole:
     role: Role
     is_default: bool
     refusal: str | None = None
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -271,7 +278,7 @@ def user_roles_panel(account_id: uuid.UUID, user: User, actor: User,
     held: list[HeldRole] = []
     for assignment in assignments:
         reason = refusal or policy.refusal_to_grant(actor_permissions, assignment.role)
-        held.append(HeldRole(assignment.role, assignment.is_default, reason))
+        held.append(HeldRole(assignment.role, assignment.is_default, reason, assignment.expires_at))
 
     grantable: list[Role] = []
     ungrantable: list[RefusedRole] = []

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -180,21 +181,37 @@ def _assignment(user: User, role: Role) -> RoleAssignment | None:
 
 
 def assign_role(user: User, role: Role, *, is_default: bool, actor: User,
-                actor_permissions: frozenset[Permission]) -> RoleAssignment:
+                actor_permissions: frozenset[Permission], expires_at: datetime | None = None,
+                keep_default: bool = False) -> RoleAssignment:
     """Grant the role to the user, or change whether it is a default role when they hold it already.
 
     A newly granted role is active from the user's next sign-in when it is a default role (or once
-    they activate it on /me/roles); live sessions keep the roles they have active.
+    they activate it on /me/roles); live sessions keep the roles they have active. `expires_at` makes the
+    grant time-bound (it stops counting then; the worker removes it); a held role gets the new expiry.
+    `keep_default`: a held role keeps its default flag (bulk grants and imports only add).
     """
     _ensure_may_assign(user, role, actor, actor_permissions)
+    if expires_at is not None and expires_at <= utcnow():
+        raise Invalid("The expiry must be in the future.", field="expires_at")
     assignment = _assignment(user, role)
+    if assignment is not None and assignment.expires_at is not None and assignment.expires_at <= utcnow():
+        db.session.delete(assignment)  # expired, awaiting the sweep: granting it again starts afresh
+        db.session.flush()
+        assignment = None
+    until = {"expires_at": expires_at.isoformat()} if expires_at else {}
     if assignment is None:
-        assignment = RoleAssignment(user_id=user.id, role_id=role.id, is_default=is_default)
+        assignment = RoleAssignment(user_id=user.id, role_id=role.id, is_default=is_default, expires_at=expires_at)
         db.session.add(assignment)
-        record("role.grant", user, actor=actor, changes={"role": role.name, "default": is_default})
-    elif assignment.is_default != is_default:
+        record("role.grant", user, actor=actor, changes={"role": role.name, "default": is_default, **until})
+        return assignment
+    if assignment.is_default != is_default and not keep_default:
         assignment.is_default = is_default
         record("role.default", user, actor=actor, changes={"role": role.name, "default": is_default})
+    if expires_at is not None and assignment.expires_at != expires_at:
+        before = assignment.expires_at.isoformat() if assignment.expires_at else None
+        assignment.expires_at = expires_at
+        record("role.expiry", user, actor=actor, changes={"role": role.name,
+                                                          "expires_at": [before, expires_at.isoformat()]})
     return assignment
 
 
@@ -222,11 +239,11 @@ def remove_role(user: User, role: Role, *, actor: User, actor_permissions: froze
     if user.id == actor.id:
         _ensure_keeps_roles_write(actor, role.id, permissions_of(role), held_after=False)
     db.session.delete(assignment)
-    _forget_in_sessions(user, {role.id})
+    forget_in_sessions(user, {role.id})
     record("role.revoke", user, actor=actor, changes={"role": role.name})
 
 
-def _forget_in_sessions(user: User, role_ids: set[uuid.UUID]) -> None:
+def forget_in_sessions(user: User, role_ids: set[uuid.UUID]) -> None:
     """Deactivate taken-away roles in the user's live sessions, so that granting one again later does not
     silently reactivate it."""
     gone = {str(role_id) for role_id in role_ids}
@@ -267,7 +284,7 @@ def replace_roles(user: User, roles: list[Role], default_ids: set[uuid.UUID], *,
         db.session.delete(assignment)
     for assignment in flagged:
         assignment.is_default = not assignment.is_default
-    _forget_in_sessions(user, {a.role_id for a in revoked})
+    forget_in_sessions(user, {a.role_id for a in revoked})
     changes = {
         "granted": sorted(role.name for role in granted),
         "revoked": sorted(a.role.name for a in revoked),

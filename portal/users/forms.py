@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     EmailField,
@@ -25,6 +26,7 @@ from portal.forms import (
     VERSION_MESSAGE,
     GoodPassword,
     ProfileFieldsForm,
+    UntilForm,
     lock_version,
     login_rules,
     lower,
@@ -97,11 +99,34 @@ class ResetMfaForm(FlaskForm):
     reason = TextAreaField("Reason", [DataRequired(), Length(max=500)], filters=[strip])
 
 
+class ImportForm(FlaskForm):
+    """A CSV to import (a dry run first), or the dry run whose file to apply."""
+
+    file = FileField("CSV file")
+    send_invitations = BooleanField("Send invitations to the people created")
+    dry_run_job = HiddenField()
+
+    data_bytes: bytes = b""
+
+    def validate_file(self, field: FileField) -> None:
+        if self.dry_run_job.data:
+            return
+        upload = field.data
+        if upload is None or not getattr(upload, "filename", ""):
+            raise ValidationError("Choose a CSV file to import.")
+        from portal.users.imports import MAX_BYTES
+
+        data = upload.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise ValidationError(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it.")
+        self.data_bytes = data
+
+
 BULK_ACTIONS = ["disable", "enable", "delete", "grant_role", "add_to_group"]
 DESTRUCTIVE_BULK_ACTIONS = {"disable", "delete"}  # asked about first, with and without JavaScript
 
 
-class BulkForm(FlaskForm):
+class BulkForm(UntilForm):
     action = SelectField(
         "Action", choices=BULK_ACTIONS, validators=[DataRequired(message="Choose what to do with the selected users.")],
         validate_choice=False,

@@ -6,11 +6,11 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from math import isqrt
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, tuple_, union, union_all
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, null, or_, select, tuple_, union, union_all
 from sqlalchemy.orm import InstrumentedAttribute
 
 from portal import db
@@ -27,6 +27,7 @@ from portal.models import (
     User,
     UserStatus,
 )
+from portal.models.role import in_force
 from portal.pagination import COUNT_CAP, END, Page, decode_cursor, encode_cursor, utc_datetime
 
 
@@ -82,6 +83,7 @@ class UserFilter:
     sort: str = "name"
     direction: str = ""  # "asc" or "desc"; empty: the sort's own direction
     mfa: str = ""  # "on" or "off"
+    expiring_days: int | None = None  # a role grant or group membership ends within this many days
 
     @classmethod
     def from_args(cls, args: Any) -> UserFilter:
@@ -97,7 +99,12 @@ class UserFilter:
             dormant = int(args.get("dormant", "")) if args.get("dormant") else None
         except ValueError:
             dormant = None
+        try:
+            expiring = int(args.get("expiring", "")) if args.get("expiring") else None
+        except ValueError:
+            expiring = None
         return cls(
+            expiring_days=expiring if expiring and 0 < expiring <= 3650 else None,
             q=args.get("q", "").strip()[:100],
             status=status if status in STATUSES else "",
             role_id=role_id,
@@ -109,7 +116,7 @@ class UserFilter:
 
     @property
     def narrows_beyond_status(self) -> bool:
-        return bool(self.q or self.role_id or self.dormant_days or self.mfa)
+        return bool(self.q or self.role_id or self.dormant_days or self.mfa or self.expiring_days)
 
     @property
     def narrows(self) -> bool:
@@ -199,6 +206,13 @@ def _filtered(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -> Sele
         statement = statement.where(User.mfa_enabled.is_(True))
     elif f.mfa == "off":  # who still has to set it up: an invitee cannot yet
         statement = statement.where(User.mfa_enabled.is_(False), User.status != UserStatus.PENDING.value)
+    if f.expiring_days:
+        now = utcnow()
+        until = now + timedelta(days=f.expiring_days)
+        statement = statement.where(User.id.in_(union(
+            select(RoleAssignment.user_id).where(RoleAssignment.expires_at > now, RoleAssignment.expires_at <= until),
+            select(GroupMember.user_id).where(GroupMember.expires_at > now, GroupMember.expires_at <= until),
+        )))
     if f.dormant_days:
         cutoff = utcnow() - timedelta(days=f.dormant_days)
         statement = statement.where(
@@ -245,7 +259,7 @@ def _count(account_id: uuid.UUID, f: UserFilter, rows_wanted: int) -> Counted:
     if not f.narrows_beyond_status:
         return Counted(_account_size(account_id, f.status))
     threshold = _broad_past(account_id, f, rows_wanted)
-    if threshold is not None and not (f.status or f.role_id or f.dormant_days):
+    if threshold is not None and not (f.status or f.role_id or f.dormant_days or f.expiring_days):
         return Counted(threshold, capped=True, broad=True)
     capped = _filtered(account_id, f).with_only_columns(User.id).limit(COUNT_CAP + 1).subquery()
     n = int(db.session.scalar(select(func.count()).select_from(capped)) or 0)
@@ -364,11 +378,16 @@ class HeldRoleName:
     name: str
     is_default: bool
     invited: bool = False
+    expires_at: datetime | None = None
 
     @property
     def label(self) -> str:
-        """The name as the list shows it: "(not default)" or "(invited)" after it where that applies."""
-        return self.name + (" (invited)" if self.invited else "" if self.is_default else " (not default)")
+        """The name as the list shows it: "(not default)" or "(invited)" after it where that applies, and
+        "(until 12 Jan)" for a time-bound grant."""
+        from portal.templating import until_day
+
+        until = f" (until {until_day(self.expires_at)})" if self.expires_at else ""
+        return self.name + (" (invited)" if self.invited else "" if self.is_default else " (not default)") + until
 
 
 def role_names_by_user(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[HeldRoleName]]:
@@ -379,19 +398,20 @@ def role_names_by_user(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[HeldRol
         return roles
     held = (
         select(RoleAssignment.user_id.label("user_id"), Role.name.label("name"),
-               RoleAssignment.is_default.label("is_default"), literal(False).label("invited"))
+               RoleAssignment.is_default.label("is_default"), literal(False).label("invited"),
+               RoleAssignment.expires_at.label("expires_at"))
         .join(Role, Role.id == RoleAssignment.role_id)
-        .where(RoleAssignment.user_id.in_(ids))
+        .where(RoleAssignment.user_id.in_(ids), in_force(RoleAssignment.expires_at, utcnow()))
     )
     invited = (
-        select(Invitation.user_id, Role.name, literal(True), literal(True))
+        select(Invitation.user_id, Role.name, literal(True), literal(True), null())
         .join(InvitationRole, InvitationRole.invitation_id == Invitation.id)
         .join(Role, Role.id == InvitationRole.role_id)
         .where(Invitation.user_id.in_(ids), Invitation.status == InvitationStatus.PENDING.value)
     )
     both = union_all(held, invited).subquery()
-    for user_id, name, is_default, is_invited in db.session.execute(select(both).order_by(both.c.name)):
-        roles[user_id].append(HeldRoleName(name, bool(is_default), bool(is_invited)))
+    for user_id, name, is_default, is_invited, expires_at in db.session.execute(select(both).order_by(both.c.name)):
+        roles[user_id].append(HeldRoleName(name, bool(is_default), bool(is_invited), expires_at))
     return roles
 
 
@@ -496,3 +516,37 @@ def iter_users(account_id: uuid.UUID, f: UserFilter, chunk: int = 1000) -> Itera
         key = _key(rows[-1], sort)
         if len(rows) < chunk:
             return
+
+
+EXPORT_HEADER = ("id", "login", "email", "first_name", "last_name", "company_name", "address", "postal_code", "city",
+                 "state", "country", "phone", "status", "roles", "mfa", "groups", "last_sign_in", "created")
+
+
+def export_values(row: UserRow) -> tuple[object, ...]:
+    """One user's line of the CSV export (EXPORT_HEADER's columns), for the download and the export job alike."""
+    u = row.user
+    return (u.id, u.login, u.email, u.first_name, u.last_name, u.company_name, u.address, u.postal_code,
+            u.city, u.state, u.country, u.phone, u.status, ";".join(row.roles),
+            "on" if u.mfa_enabled else "off", row.group_count,
+            u.last_login_at.isoformat() if u.last_login_at else "", u.created_at.isoformat())
+
+
+def export_chunk(account_id: uuid.UUID, f: UserFilter, after: str | None, chunk: int
+                 ) -> tuple[list[UserRow], str | None]:
+    """One chunk of the export in sort order after the cursor (None: from the start), and the cursor after it
+    (None when this was the last chunk): how the export job resumes where its last commit stopped."""
+    sort = f.order
+    base = _filtered(account_id, f, _broad_past(account_id, f, chunk) is not None)
+    key = decode_cursor(after, sort.converters) if after else None
+    statement = base if key is None else _seek(base, sort, key, forward=True)
+    rows = _fetch(statement, sort, True, chunk, EXPORT_COLUMNS)
+    following = encode_cursor(_key(rows[-1], sort)) if len(rows) == chunk else None
+    return with_details(rows), following
+
+
+def count_matching(account_id: uuid.UUID, f: UserFilter, at_most: int) -> int:
+    """How many users the filter matches, counted up to at_most (+1 tells "more than")."""
+    if not f.narrows_beyond_status:
+        return min(_account_size(account_id, f.status), at_most + 1)  # as the list counts (_count)
+    capped = _filtered(account_id, f).with_only_columns(User.id).limit(at_most + 1).subquery()
+    return int(db.session.scalar(select(func.count()).select_from(capped)) or 0)

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from flask import Blueprint, flash, g, redirect, request, url_for
+from flask import Blueprint, Response, flash, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import Row, select
@@ -22,24 +22,28 @@ from portal.email_changes import services as email_changes
 from portal.errors import Forbidden, NotFound
 from portal.groups.queries import user_groups_panel
 from portal.invitations.queries import pending_invitations_by_user
+from portal.jobs import services as jobs
+from portal.jobs.kinds import BULK, EXPORT
 from portal.models import Group, Role, User, UserStatus
 from portal.pagination import parse_from, parse_take
 from portal.permissions import Permission, can, require
 from portal.rendering import redirect_after_post, redirect_or_render, render, wants_fragment
 from portal.roles import policy
 from portal.roles.queries import user_roles_panel
-from portal.users import queries, services
-from portal.users.forms import BulkForm, ResetMfaForm, SetPasswordForm, UserCreateForm, UserEditForm
+from portal.users import imports, queries, services
+from portal.users.forms import BulkForm, ImportForm, ResetMfaForm, SetPasswordForm, UserCreateForm, UserEditForm
 from portal.users.services import Actor, EditConflict
 
 bp = Blueprint("users", __name__)
 
-LIST_PARAMS = {"q", "status", "role", "dormant", "mfa", "sort", "dir", "take", "from", "after", "before"}
-FILTER_PARAMS = ("q", "status", "role", "dormant", "mfa", "sort", "dir", "take")  # what a bulk form carries along
+LIST_PARAMS = {"q", "status", "role", "dormant", "mfa", "expiring", "sort", "dir", "take", "from", "after", "before"}
+# What a bulk form carries along.
+FILTER_PARAMS = ("q", "status", "role", "dormant", "mfa", "expiring", "sort", "dir", "take")
 BULK_LISTED = 200  # the confirmation page names at most this many people
 RoleOrGroup = TypeVar("RoleOrGroup", Role, Group)
 DISABLE_DETAIL = "They are signed out everywhere at once and cannot sign in until they are enabled again."
-BULK_LIMIT = 5_000  # "all matching" acts on at most this many users in one request
+BULK_INLINE = 300  # "all matching" beyond this many users runs as a job (with no upper limit)
+EXPORT_INLINE = 50_000  # an export beyond this many rows is prepared as a job
 
 
 def _actor() -> Actor:
@@ -101,38 +105,54 @@ def index() -> ResponseReturnValue:
 @bp.get("/users.csv")
 @require(Permission.USERS_READ)
 def export() -> ResponseReturnValue:
+    """The list as CSV: streamed at once, or, past EXPORT_INLINE rows, prepared by a job (its page offers the file)."""
     filters = queries.UserFilter.from_args(request.args)
     account_id = g.account.id
-    columns = [
-        "id",
-        "login",
-        "email",
-        "first_name",
-        "last_name",
-        "company_name",
-        "address",
-        "postal_code",
-        "city",
-        "state",
-        "country",
-        "phone",
-        "status",
-        "roles",
-        "mfa",
-        "groups",
-        "last_sign_in",
-        "created",
-    ]
+    if queries.count_matching(account_id, filters, EXPORT_INLINE) > EXPORT_INLINE:
+        job = jobs.start_job(account_id, EXPORT, "Export users to CSV",
+                             {"filters": {k: v for k, v in request.args.items() if k in FILTER_PARAMS}},
+                             current_user, g.permissions)
+        db.session.commit()
+        flash("This export is big: it is being prepared. Download it from this page when it is done.", "success")
+        return redirect(url_for("accounts.jobs.show", job_id=job.id), 303)
 
     def rows() -> Iterator[tuple[object, ...]]:
         for row in queries.iter_users(account_id, filters):
-            u = row.user
-            yield (u.id, u.login, u.email, u.first_name, u.last_name, u.company_name, u.address, u.postal_code,
-                   u.city, u.state, u.country, u.phone, u.status, ";".join(row.roles),
-                   "on" if u.mfa_enabled else "off", row.group_count,
-                   u.last_login_at.isoformat() if u.last_login_at else "", u.created_at.isoformat())
+            yield queries.export_values(row)
 
-    return csv_download(f"users-{account_id}.csv", columns, rows())
+    return csv_download(f"users-{account_id}.csv", queries.EXPORT_HEADER, rows())
+
+
+@bp.route("/users/import", methods=["GET", "POST"])
+@require(Permission.USERS_WRITE)
+def import_page() -> ResponseReturnValue:
+    """Upload a CSV: a dry run job first; from its page, the same file applied (dry_run_job names it)."""
+    form = ImportForm()
+    if request.method == "GET":
+        return render("users/import.html", form=form, jobs=[])
+    if not form.validate_on_submit():
+        return render("users/import.html", form=form, status=422)
+    if form.dry_run_job.data:
+        job = imports.apply_dry_run(g.account.id, form.dry_run_job.data, form.send_invitations.data, current_user,
+                                    g.permissions)
+    else:
+        try:
+            job = imports.start_import(g.account.id, form.data_bytes, dry_run=True,
+                                       send_invitations=form.send_invitations.data, actor=current_user,
+                                       permissions=g.permissions, name=form.file.data.filename or "")
+        except imports.FileProblem as problem:
+            form.file.errors = [str(problem)]
+            return render("users/import.html", form=form, status=422)
+    db.session.commit()
+    return redirect_after_post(url_for("accounts.jobs.show", job_id=job.id))
+
+
+@bp.get("/users/import/template.csv")
+@require(Permission.USERS_WRITE)
+def import_template() -> ResponseReturnValue:
+    response = Response(imports.template(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="users-import-template.csv"'
+    return response
 
 
 @bp.get("/users/new")
@@ -342,39 +362,66 @@ def bulk() -> ResponseReturnValue:
     if not form.validate_on_submit():
         return render("users/index.html", "users_table", status=422, **_list_context(request.form, bulk_form=form))
     filters = queries.UserFilter.from_args(request.form)
-    ids = queries.matching_ids(g.account.id, filters, BULK_LIMIT) if form.all_matching.data else form.ids()
+    if form.all_matching.data and queries.count_matching(g.account.id, filters, BULK_INLINE) > BULK_INLINE:
+        return _bulk_job(form, filters)
+    ids = queries.matching_ids(g.account.id, filters, BULK_INLINE) if form.all_matching.data else form.ids()
     users = queries.users_in_account(g.account.id, ids)
     if len(users) != len(set(ids)) and not form.all_matching.data:
         raise NotFound("Some of the selected users are not in this account.")
     if not users:
         form.user_ids.errors = ["Tick the users to act on first, or select all matching users."]
         return render("users/index.html", "users_table", status=422, **_list_context(request.form, bulk_form=form))
-    actor = _actor()
-    action = form.action.data
-    if action == "grant_role":
-        if not can(Permission.ROLES_WRITE):
-            raise Forbidden("You need the roles:write permission to grant roles.")
-        role = _one_in_account(Role, form.role_id.data)
-        outcomes = services.apply_bulk(users, lambda u: services.grant_role(u, role, actor), f"granted {role.name}")
-    elif action == "add_to_group":
-        if not can(Permission.GROUPS_WRITE):
-            raise Forbidden("You need the groups:write permission to change groups.")
-        group = _one_in_account(Group, form.group_id.data)
-        outcomes = services.apply_bulk(
-            users, lambda u: services.add_to_group(u, group.id, group.name, actor), f"added to {group.name}"
-        )
-    elif form.needs_confirmation:
+    role, group = _bulk_target(form)
+    if form.needs_confirmation:
         users.sort(key=lambda u: (u.full_name.lower(), u.email))
-        filters_kept: dict[str, Any] = {k: v for k, v in request.form.items() if k in FILTER_PARAMS and v}
-        back = url_for(".index", **filters_kept)
-        return render("users/bulk_confirm.html", "users_table", form=form, users=users, listed=users[:BULK_LISTED],
-                      back=back, carried={k: request.form.get(k, "") for k in FILTER_PARAMS})
-    else:
-        act = {"disable": services.disable_user, "enable": services.enable_user, "delete": services.delete_user}
-        past = {"disable": "disabled", "enable": "enabled", "delete": "deleted"}[action]
-        outcomes = services.apply_bulk(users, lambda u: act[action](u, actor), past)
+        return _bulk_confirm(form, users, len(users))
+    action, past = services.bulk_action(form.action.data, _actor(), role, group, form.expiry())
+    outcomes = services.apply_bulk(users, action, past)
     db.session.commit()
     return render("users/index.html", "users_table", **_list_context(request.form, report=outcomes))
+
+
+def _bulk_target(form: BulkForm) -> tuple[Role | None, Group | None]:
+    """The role or group a bulk grant names (403 without the permission to grant it, 404 when foreign)."""
+    if form.action.data == "grant_role":
+        if not can(Permission.ROLES_WRITE):
+            raise Forbidden("You need the roles:write permission to grant roles.")
+        return _one_in_account(Role, form.role_id.data), None
+    if form.action.data == "add_to_group":
+        if not can(Permission.GROUPS_WRITE):
+            raise Forbidden("You need the groups:write permission to change groups.")
+        return None, _one_in_account(Group, form.group_id.data)
+    return None, None
+
+
+def _bulk_confirm(form: BulkForm, users: list[User], total: int) -> ResponseReturnValue:
+    filters_kept: dict[str, Any] = {k: v for k, v in request.form.items() if k in FILTER_PARAMS and v}
+    back = url_for(".index", **filters_kept)
+    return render("users/bulk_confirm.html", "users_table", form=form, users=users, listed=users[:BULK_LISTED],
+                  total=total, back=back, carried={k: request.form.get(k, "") for k in FILTER_PARAMS})
+
+
+def _bulk_job(form: BulkForm, filters: queries.UserFilter) -> ResponseReturnValue:
+    """"All N matching" past BULK_INLINE users: confirmed first when destructive, then run as a job whose
+    page shows its progress and report."""
+    role, group = _bulk_target(form)
+    total = queries.count_matching(g.account.id, filters, 10**9)
+    if form.needs_confirmation:
+        listed = queries.users_in_account(g.account.id, queries.matching_ids(g.account.id, filters, BULK_LISTED))
+        listed.sort(key=lambda u: (u.full_name.lower(), u.email))
+        return _bulk_confirm(form, listed, total)
+    expires_at = form.expiry()
+    params = {"action": form.action.data, "role_id": str(role.id) if role else None,
+              "group_id": str(group.id) if group else None,
+              "expires_at": expires_at.isoformat() if expires_at else None,
+              "filters": {k: v for k, v in request.form.items() if k in FILTER_PARAMS and v}}
+    verb = {"disable": "Disable", "enable": "Enable", "delete": "Delete",
+            "grant_role": f"Grant {role.name if role else ''} to",
+            "add_to_group": f"Add to {group.name if group else ''}:"}
+    job = jobs.start_job(g.account.id, BULK, f"{verb[form.action.data]} {total:,} matching users", params,
+                         current_user, g.permissions)
+    db.session.commit()
+    return redirect_after_post(url_for("accounts.jobs.show", job_id=job.id))
 
 
 def _one_in_account(model: type[RoleOrGroup], raw_id: str | None) -> RoleOrGroup:

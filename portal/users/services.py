@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -292,25 +293,34 @@ def delete_user(user: User, actor: Actor) -> None:
     db.session.delete(user)
 
 
-def grant_role(user: User, role: Role, actor: Actor) -> None:
-    """Give the user the role as a default role (a no-op when they hold it)."""
-    _ensure_may_act_on(actor, user)
-    policy.ensure_may_grant(actor.permissions, role)
-    held = db.session.get(RoleAssignment, (user.id, role.id))
-    if held is None:
-        db.session.add(RoleAssignment(user_id=user.id, role_id=role.id, is_default=True))
-        record("user.grant_role", user, changes={"role": role.name})
+def grant_role(user: User, role: Role, actor: Actor, expires_at: datetime | None = None) -> None:
+    """Give the user the role as a default role (a held one keeps its flag): the user page's own service."""
+    from portal.roles.services import assign_role  # roles' services import this module's Actor users
+
+    assign_role(user, role, is_default=True, actor=actor.user, actor_permissions=actor.permissions,
+                expires_at=expires_at, keep_default=True)
 
 
-def add_to_group(user: User, group_id: uuid.UUID, group_name: str, actor: Actor) -> None:
-    """Make the user a member of the group (a no-op when they are)."""
+def add_to_group(user: User, group: Group, actor: Actor, expires_at: datetime | None = None) -> None:
+    """Make the user a member of the group (a no-op when they are): the group page's own service."""
+    from portal.groups.services import add_members
+
     _ensure_may_act_on(actor, user)
-    exists = db.session.scalar(
-        select(GroupMember.id).where(GroupMember.group_id == group_id, GroupMember.user_id == user.id)
-    )
-    if exists is None:
-        db.session.add(GroupMember(group_id=group_id, user_id=user.id))
-        record("user.add_to_group", user, changes={"group": group_name})
+    add_members(group, [user], expires_at)
+
+
+def bulk_action(action: str, actor: Actor, role: Role | None = None, group: Group | None = None,
+                expires_at: datetime | None = None) -> tuple[Callable[[User], None], str]:
+    """The single action a bulk action applies to each user, and the words for one that was done."""
+    if action == "grant_role":
+        assert role is not None
+        return (lambda u: grant_role(u, role, actor, expires_at)), f"granted {role.name}"
+    if action == "add_to_group":
+        assert group is not None
+        return (lambda u: add_to_group(u, group, actor, expires_at)), f"added to {group.name}"
+    act = {"disable": disable_user, "enable": enable_user, "delete": delete_user}[action]
+    past = {"disable": "disabled", "enable": "enabled", "delete": "deleted"}[action]
+    return (lambda u: act(u, actor)), past
 
 
 @dataclass

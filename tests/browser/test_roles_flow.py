@@ -17,7 +17,7 @@ pytestmark = pytest.mark.browser
 
 # Every navigation item and the permission that shows it (those of base.html).
 NAV = {"Users": "users:read", "Groups": "groups:read", "Roles": "roles:read", "Invitations": "invitations:read",
-       "Audit log": "audit:read"}
+       "Audit log": "audit:read", "Jobs": "users:read"}
 USER_MANAGER = {"users:read", "groups:read", "roles:read", "invitations:read"}
 AUDITOR = {"users:read", "groups:read", "roles:read", "invitations:read", "audit:read"}
 

@@ -41,6 +41,11 @@ KEY_MATRIX: dict[str, str] = {
     "PATCH api_v1.update_user":                  "D    A    D    D    A    A    N    D    D",
     "DELETE api_v1.delete_user":                 "D    A    D    D    A    A    N    D    D",
     "PUT api_v1.replace_user_roles":             "D    D    D    D    A    A    N    D    D",
+    "POST api_v1.grant_user_role":                "D    D    D    D    A    A    N    D    D",
+    # Imports and jobs (issue 18): users:write to import, users:read to follow
+    "POST api_v1.create_import":                 "D    A    D    D    A    A    N    D    D",
+    "GET api_v1.get_job":                        "D    A    A    A    A    A    N    A    D",
+    "GET api_v1.job_report":                     "D    A    A    A    A    A    N    A    D",
     "POST api_v1.set_password":                  "D    A    D    D    A    A    N    D    D",
     "POST api_v1.change_password":               "D    A    D    D    A    A    N    D    D",
     "POST api_v1.reset_mfa":                     "D    A    D    D    A    A    N    D    D",

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import secrets
 from typing import Any
@@ -102,8 +103,11 @@ def _fresh_rows(portal: Portal, tenant: Tenant, key: str) -> dict[str, str]:
     invited = portal.app.test_client().post(
         f"/api/v1/accounts/{tenant.id}/invitations", json={"email": f"i-{tag}@example.com"},
         headers={"Authorization": f"Bearer {key}"}).get_json()
+    job = portal.app.test_client().post(
+        f"/api/v1/accounts/{tenant.id}/imports", data={"file": (io.BytesIO(b"email\nx@example.com\n"), "a.csv")},
+        headers={"Authorization": f"Bearer {key}"}, content_type="multipart/form-data").get_json()
     return {"account_id": str(tenant.id), "user": str(user.id), "group_id": str(group.id), "role_id": str(role.id),
-            "member_id": str(user.id), "invitation_id": invited["id"]}
+            "member_id": str(user.id), "invitation_id": invited["id"], "job_id": job["id"]}
 
 
 def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(

@@ -141,6 +141,10 @@ MATRIX: dict[str, str] = {
     "DELETE api_v1.remove_member":                   "K    K    K    K    K    K    K    K",
     "PUT api_v1.replace_members":                    "K    K    K    K    K    K    K    K",
     "PUT api_v1.replace_user_roles":                 "K    K    K    K    K    K    K    K",
+    "POST api_v1.grant_user_role":                   "K    K    K    K    K    K    K    K",
+    "POST api_v1.create_import":                     "K    K    K    K    K    K    K    K",
+    "GET api_v1.get_job":                            "K    K    K    K    K    K    K    K",
+    "GET api_v1.job_report":                         "K    K    K    K    K    K    K    K",
     "POST api_v1.resend_invitation":                 "K    K    K    K    K    K    K    K",
     "POST api_v1.resend_invitation_of_user":         "K    K    K    K    K    K    K    K",
     "POST api_v1.reset_mfa":                         "K    K    K    K    K    K    K    K",
@@ -195,6 +199,16 @@ MATRIX: dict[str, str] = {
     "GET accounts.users.show":                       "L    D    A    A    A    A    A    N",
     "GET accounts.users.by_login":                   "L    D    A    A    A    A    A    N",
     "GET accounts.users.new":                        "L    D    A    D    D    A    A    N",
+    # Import (issue 18): users:write
+    "GET accounts.users.import_page":                "L    D    A    D    D    A    A    N",
+    "POST accounts.users.import_page":               "L    D    A    D    D    A    A    N",
+    "GET accounts.users.import_template":            "L    D    A    D    D    A    A    N",
+    # Jobs (issue 18): users:read to follow them, users:write to cancel; a bulk job has no file (404)
+    "GET accounts.jobs.index":                       "L    D    A    A    A    A    A    N",
+    "GET accounts.jobs.show":                        "L    D    A    A    A    A    A    N",
+    "GET accounts.jobs.report":                      "L    D    A    A    A    A    A    N",
+    "GET accounts.jobs.download":                    "L    D    P    P    P    P    P    N",
+    "POST accounts.jobs.cancel":                     "L    D    A    D    D    A    A    N",
     "POST accounts.users.create":                    "L    D    A    D    D    A    A    N",
     "GET accounts.users.edit":                       "L    D    A    D    D    A    A    N",
     "POST accounts.users.edit":                      "L    D    A    D    D    A    A    N",
@@ -383,6 +397,20 @@ def _owner_key(case: Case) -> Any:
     return case.once("key", make)
 
 
+def _job(case: Case) -> uuid.UUID:
+    """A queued bulk job of tenant A, started by its owner."""
+    def make() -> uuid.UUID:
+        from portal.models import Job
+
+        job = Job(account_id=case.tenant.id, kind="bulk_users", title="Enable", started_by_id=case.tenant.owner.id,
+                  params={"action": "enable", "user_ids": []})
+        db.session.add(job)
+        db.session.flush()
+        return job.id
+
+    return case.once("job", make)
+
+
 # The value of each URL variable, by name.
 ID_FACTORIES: dict[str, Callable[[Case], str]] = {
     "account_id": lambda case: str(case.tenant.id),
@@ -403,6 +431,7 @@ ID_FACTORIES: dict[str, Callable[[Case], str]] = {
     "session_id": lambda case: str(_owner_session(case)),
     "key_id": lambda case: str(_owner_key(case)),
     "mapping_id": lambda case: str(uuid.uuid4()),  # no such SSO group mapping: 404 to those allowed
+    "job_id": lambda case: str(_job(case)),
 }
 
 

@@ -1,0 +1,291 @@
+"""Starting, claiming, running and cancelling jobs: the outbox's claim pattern, applied to long work.
+
+Why not a queue library: huey, procrastinate, pgqueuer, dramatiq and rq each need a broker we do not
+run (Redis) or serve PostgreSQL only, and none keeps what a job must keep here — per-item outcomes
+committed with the change they report, progress an admin sees, cancel between batches — so the job
+would still be our tables; the delivery worker's pattern already does the rest (see README).
+
+Claiming: a queued job, or a running one whose lease ran out (its worker died), is read with
+`FOR UPDATE SKIP LOCKED` on PostgreSQL and taken with a conditional UPDATE that sets a fresh
+`lease_token` (which is also what keeps two SQLite workers apart). Every batch begins by renewing the
+lease *with that token* (an UPDATE that locks the job's row until the batch commits), so a worker whose
+lease was taken over, or whose job was cancelled, changes nothing and lets go. The batch's changes,
+its items' outcomes and the job's progress are one transaction: killed mid-batch, a worker leaves no
+trace of it, and whoever claims the job next starts after the last committed item.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from flask import current_app, g
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from portal import db
+from portal.audit.services import record
+from portal.db import utcnow
+from portal.errors import Conflict, DomainError
+from portal.models import Job, JobFile, JobItem, JobState, User
+from portal.models.job import OPEN_STATES
+from portal.permissions import ALL_PERMISSIONS, Permission, parse_permissions
+
+log = logging.getLogger("portal.jobs")
+CHUNK_BYTES = 512 * 1024  # a stored file's chunk
+
+
+class JobKind(Protocol):
+    """What a kind of job does: prepare once (items, total), then batches until it says it is finished."""
+
+    def prepare(self, job: Job) -> None: ...
+
+    def run(self, job: Job, limit: int) -> bool:
+        """Handle up to `limit` units past job.cursor; True when nothing is left."""
+        ...
+
+    def finish(self, job: Job) -> None: ...
+
+
+KINDS: dict[str, JobKind] = {}
+
+
+def register(name: str, kind: JobKind) -> None:
+    """Make a kind of job known to the worker."""
+    KINDS[name] = kind
+
+
+class JobFailed(Exception):
+    """The job cannot go on (its starter is gone, say): it ends as failed with this reason."""
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=float(current_app.config.get("JOB_LEASE_SECONDS", 120)))
+
+
+# --- Starting and cancelling (in a request; never commits) -----------------------------------------------
+
+
+def start_job(account_id: uuid.UUID, kind: str, title: str, params: dict[str, Any], actor: User,
+              permissions: frozenset[Permission], files: dict[str, bytes] | None = None) -> Job:
+    """Queue a job that acts for `actor` with `permissions` (their session's, checked again as it runs)."""
+    job = Job(id=uuid.uuid4(), account_id=account_id, kind=kind, title=title[:200], started_by_id=actor.id,
+              started_by_name=actor.full_name[:200],
+              params={**params, "permissions": sorted(p.value for p in permissions),
+                      "via": g.get("audit_via") or ("api" if g.get("api_key") is not None else "web")})
+    db.session.add(job)
+    db.session.flush()
+    for name, data in (files or {}).items():
+        write_file(job.id, name, [data])
+    record("job.start", job, account_id=account_id, changes={"kind": kind, "title": job.title})
+    return job
+
+
+def cancel_job(job: Job) -> None:
+    """Stop a queued or running job between two batches; what it did so far stays done (Conflict when over)."""
+    result = db.session.execute(
+        update(Job).where(Job.id == job.id, Job.state.in_(OPEN_STATES))
+        .values(state=JobState.CANCELLED.value, finished_at=utcnow(), lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("This job has already finished.")
+    db.session.refresh(job)
+    record("job.cancel", job, account_id=job.account_id, changes={"kind": job.kind, "done": job.done,
+                                                                  "total": job.total})
+
+
+# --- Files, stored in chunks --------------------------------------------------------------------------------
+
+
+def write_file(job_id: uuid.UUID, name: str, parts: Iterable[bytes], start: int | None = None) -> int:
+    """Append the parts to the job's file (in chunks of CHUNK_BYTES at most); the next chunk number."""
+    seq = start if start is not None else int(db.session.scalar(
+        select(func.count()).select_from(JobFile).where(JobFile.job_id == job_id, JobFile.name == name)) or 0)
+    for part in parts:
+        for i in range(0, max(len(part), 1), CHUNK_BYTES):
+            db.session.add(JobFile(job_id=job_id, name=name, seq=seq, data=part[i:i + CHUNK_BYTES]))
+            seq += 1
+    return seq
+
+
+def has_file(job_id: uuid.UUID, name: str) -> bool:
+    """Whether the job has stored a file of this name."""
+    return db.session.scalar(
+        select(JobFile.seq).where(JobFile.job_id == job_id, JobFile.name == name).limit(1)) is not None
+
+
+def read_file(job_id: uuid.UUID, name: str) -> Iterator[bytes]:
+    """The file's chunks in order, one statement each (memory stays flat however big the file is)."""
+    seq = -1
+    while True:
+        row = db.session.execute(
+            select(JobFile.seq, JobFile.data).where(JobFile.job_id == job_id, JobFile.name == name,
+                                                    JobFile.seq > seq).order_by(JobFile.seq).limit(1)
+        ).first()
+        if row is None:
+            return
+        seq = row.seq
+        yield row.data
+
+
+# --- The worker's side --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Claim:
+    """A job this worker holds, and the token of its lease."""
+
+    job_id: uuid.UUID
+    token: uuid.UUID
+
+
+def claim(now: datetime | None = None) -> Claim | None:
+    """Take the oldest job that is queued or whose lease ran out, and commit the claim (None: nothing to do)."""
+    now = now or utcnow()
+    free = (Job.lease_until.is_(None)) | (Job.lease_until < now)
+    candidates = db.session.scalars(
+        select(Job.id).where(Job.state.in_(OPEN_STATES), free).order_by(Job.created_at).limit(5)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for job_id in candidates:
+        token = uuid.uuid4()
+        result = db.session.execute(
+            update(Job).where(Job.id == job_id, Job.state.in_(OPEN_STATES), free)
+            .values(state=JobState.RUNNING.value, lease_token=token, lease_until=now + _lease(),
+                    started_at=func.coalesce(Job.started_at, now))
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            db.session.commit()
+            return Claim(job_id, token)
+    db.session.commit()
+    return None
+
+
+def _renew(held: Claim) -> bool:
+    """Extend the lease, first thing in a batch's transaction; False when the job is no longer ours to run
+    (cancelled, finished, or taken over after our lease ran out)."""
+    result = db.session.execute(
+        update(Job).where(Job.id == held.job_id, Job.lease_token == held.token,
+                          Job.state == JobState.RUNNING.value)
+        .values(lease_until=utcnow() + _lease())
+        .execution_options(synchronize_session=False)
+    )
+    renewed: int = result.rowcount  # type: ignore[attr-defined]
+    return renewed == 1
+
+
+def acting_permissions(job: Job, user: User) -> frozenset[Permission]:
+    """What the job may do now: the permissions it was started with, and only those the starter still holds."""
+    from portal.roles.policy import held_permissions
+
+    started = parse_permissions(job.params.get("permissions", []))
+    now_held = ALL_PERMISSIONS if user.is_owner else held_permissions([user.id])[user.id]
+    return started & now_held
+
+
+def starter(job: Job) -> User:
+    """The person the job acts for; JobFailed when they are gone or may no longer sign in."""
+    user = db.session.get(User, job.started_by_id) if job.started_by_id else None
+    if user is None or user.status != "active" or user.account_id != job.account_id:
+        raise JobFailed("The person who started this job is no longer an active user of the account.")
+    return user
+
+
+def run_batch(held: Claim, limit: int) -> bool:
+    """One batch of the held job, committed with its progress; True while the job has more to do."""
+    from portal.jobs import kinds  # noqa: F401  (registers the kinds)
+    from portal.users import imports  # noqa: F401
+
+    if not _renew(held):
+        db.session.rollback()
+        return False
+    job = db.session.get(Job, held.job_id, populate_existing=True)
+    assert job is not None
+    kind = KINDS.get(job.kind)
+    try:
+        if kind is None:
+            raise JobFailed(f"This worker does not know jobs of the kind {job.kind}.")
+        g.job_actor = db.session.get(User, job.started_by_id) if job.started_by_id else None
+        g.audit_via = job.params.get("via") or "web"
+        if not job.prepared:
+            kind.prepare(job)
+            job.prepared = True
+            finished = False
+        else:
+            finished = kind.run(job, limit)
+        if finished:
+            kind.finish(job)
+            job.state, job.finished_at, job.lease_until = JobState.DONE.value, utcnow(), None
+        db.session.commit()
+        return not finished
+    except (JobFailed, DomainError) as error:
+        db.session.rollback()
+        _fail(held, str(error))
+        return False
+    except SQLAlchemyError:
+        db.session.rollback()
+        raise  # the worker logs it and tries again after its interval; the lease brings the job back
+    except Exception as error:  # a bug must not leave the job "running" for ever
+        db.session.rollback()
+        log.exception("Job %s failed", held.job_id)
+        _fail(held, f"The job stopped on an unexpected error ({type(error).__name__}).")
+        return False
+    finally:
+        g.pop("job_actor", None)
+        g.pop("audit_via", None)
+
+
+def _fail(held: Claim, reason: str) -> None:
+    db.session.execute(
+        update(Job).where(Job.id == held.job_id, Job.lease_token == held.token, Job.state.in_(OPEN_STATES))
+        .values(state=JobState.FAILED.value, error=reason[:500], finished_at=utcnow(), lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def release(held: Claim) -> None:
+    """Give the lease back (a worker stopping between batches): another worker may resume the job at once."""
+    db.session.execute(
+        update(Job).where(Job.id == held.job_id, Job.lease_token == held.token).values(lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def pending_items(job: Job, limit: int) -> list[JobItem]:
+    """The next items past the job's cursor, in order."""
+    return list(db.session.scalars(
+        select(JobItem).where(JobItem.job_id == job.id, JobItem.seq > job.cursor).order_by(JobItem.seq).limit(limit)
+    ))
+
+
+def add_items(job: Job, rows: Iterable[dict[str, Any]]) -> int:
+    """Insert the job's items (dicts of JobItem's columns, without job_id and seq) in order; how many."""
+    from sqlalchemy import insert
+
+    seq, batch = 0, []
+    for row in rows:
+        seq += 1
+        batch.append({"job_id": job.id, "seq": seq, "label": "", "message": "", "subject_id": None,
+                      "payload": None, "outcome": None, **row})
+        if len(batch) >= 1000:
+            db.session.execute(insert(JobItem), batch)
+            batch = []
+    if batch:
+        db.session.execute(insert(JobItem), batch)
+    return seq
+
+
+def pause_between_batches() -> None:
+    """JOB_BATCH_PAUSE seconds (tests and demos only: it lets a test kill a worker mid-job)."""
+    pause = float(current_app.config.get("JOB_BATCH_PAUSE", 0) or 0)
+    if pause:
+        time.sleep(pause)

@@ -1,0 +1,462 @@
+"""Importing users from CSV (issue 18): a dry run first, then the same plan applied, both as jobs.
+
+The file has the export's own columns (portal.users.queries.EXPORT_HEADER; a template is offered) plus an
+optional `access_expires` (a date or ISO time: roles and groups the row grants end then). Read-only
+columns of the export (status, mfa, last_sign_in, created) are ignored, and so is `groups` when it holds
+the export's count rather than names. A row is matched to a user by `id`, else by email; a match is
+*updated* (the profile through the edit form's rules and services.update_profile; listed roles and groups
+added, never taken away), *skipped* when nothing would change; a new address is *invited* (the invitation
+service: pending user, roles granted on accepting, groups), with or without the email. Anything else is
+*refused*, with the reason: the same forms and policy checks as the pages, row by row.
+
+The dry run and the apply share `plan_row`; the dry run stops there and writes nothing but its report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from werkzeug.datastructures import MultiDict
+from wtforms import EmailField, StringField, ValidationError
+from wtforms.validators import DataRequired, Optional
+
+from portal import db
+from portal.db import utcnow
+from portal.errors import Conflict, DomainError, Invalid, NotFound
+from portal.field_rules import login_problem
+from portal.forms import PROFILE_FIELDS, ProfileFieldsForm, check, lower, valid_email
+from portal.jobs import services as jobs
+from portal.models import Account, Group, GroupMember, Job, Role, RoleAssignment, User, UserStatus
+from portal.models.role import in_force
+from portal.permissions import Permission
+from portal.roles import policy
+from portal.users import queries
+from portal.users import services as user_services
+from portal.users.forms import UserProfileForm
+from portal.users.services import Actor
+
+IMPORT = "import_users"
+INPUT = "input"
+MAX_ROWS = 100_000
+MAX_BYTES = 10 * 1024 * 1024
+EXPIRES_COLUMN = "access_expires"
+COLUMNS = (*queries.EXPORT_HEADER, EXPIRES_COLUMN)
+IGNORED = {"status", "mfa", "last_sign_in", "created"}
+_ROLE_NOTE = re.compile(r"(\s*\((not default|invited|until [^)]*)\))+\s*$")  # the export's notes
+OUTCOMES = ("created", "updated", "skipped", "refused")
+
+
+class FileProblem(Exception):
+    """The file as a whole cannot be imported (too big, no header, no email column): said before any job."""
+
+
+class InviteeForm(ProfileFieldsForm):
+    """A new person's row: their address, profile and (optional) login, unique in the account as on the pages."""
+
+    email = EmailField("Email", [DataRequired(), valid_email], filters=[lower])
+    login = StringField("Login", [Optional(), check(login_problem)], filters=[lower])
+
+    def __init__(self, *args: Any, account_id: uuid.UUID, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.account_id = account_id
+
+    def validate_login(self, field: StringField) -> None:
+        problem = queries.taken_problem(self.account_id, "login", field.data) if field.data else None
+        if problem:
+            raise ValidationError(problem)
+
+
+@dataclass
+class ParsedRow:
+    line: int
+    values: dict[str, str] | None
+    problem: str = ""
+
+
+def parse(data: bytes) -> tuple[list[str], list[ParsedRow]]:
+    """The header and each row of the file; a row that cannot be read carries its problem (FileProblem when
+    the file itself is unusable)."""
+    if len(data) > MAX_BYTES:
+        raise FileProblem(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it.")
+    text = data.decode("utf-8-sig", errors="surrogateescape")  # bad bytes stay visible, row by row
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error):
+        raise FileProblem("The file is empty or is not CSV.") from None
+    names = [name.strip().lower().lstrip("\ufeff") for name in header]
+    if "email" not in names:
+        raise FileProblem("The first line must name the columns, email among them (download the template).")
+    if len(set(names)) != len(names):
+        raise FileProblem("A column is named twice in the first line.")
+    rows: list[ParsedRow] = []
+    while True:
+        line = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            rows.append(ParsedRow(line, None, f"Not readable as CSV: {error}."))
+            continue
+        if not any(c.strip() for c in cells):
+            continue  # a blank line
+        if len(rows) >= MAX_ROWS:
+            raise FileProblem(f"The file has more than {MAX_ROWS:,} rows; split it.")
+        if any(_bad_text(c) for c in cells):
+            rows.append(ParsedRow(line, None, "Not valid UTF-8 text (save the file as CSV UTF-8) or holds a NUL."))
+        elif len(cells) != len(names):
+            rows.append(ParsedRow(line, None, f"Has {len(cells)} cells where the first line names {len(names)}."))
+        else:
+            rows.append(ParsedRow(line, {n: c for n, c in zip(names, cells, strict=True) if n in COLUMNS}))
+    return names, rows
+
+
+def _bad_text(value: str) -> bool:
+    return "\x00" in value or any("\udc80" <= ch <= "\udcff" for ch in value)
+
+
+def template() -> str:
+    """The CSV template: the columns, and one example row."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(COLUMNS)
+    example = {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace", "roles": "auditor",
+               EXPIRES_COLUMN: ""}
+    writer.writerow([example.get(column, "") for column in COLUMNS])
+    return buffer.getvalue()
+
+
+# --- Planning one row: the rules of the pages, without writing --------------------------------------------
+
+
+@dataclass
+class Known:
+    """What a batch of rows reads about its users, in a few statements for the whole batch (not per row)."""
+
+    by_email: dict[str, User] = field(default_factory=dict)
+    by_id: dict[uuid.UUID, User] = field(default_factory=dict)
+    ranks: dict[uuid.UUID, frozenset[Permission]] = field(default_factory=dict)
+    roles: dict[uuid.UUID, set[uuid.UUID]] = field(default_factory=dict)
+    groups: dict[uuid.UUID, set[uuid.UUID]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, account_id: uuid.UUID, rows: list[dict[str, str]]) -> Known:
+        emails = {row.get("email", "").strip().lower() for row in rows} - {""}
+        ids = set()
+        for row in rows:
+            with contextlib.suppress(ValueError):
+                ids.add(uuid.UUID(row.get("id", "").strip()))
+        users = list(db.session.scalars(select(User).where(
+            User.account_id == account_id, User.email.in_(emails) | User.id.in_(ids)))) if emails or ids else []
+        known = cls({u.email: u for u in users}, {u.id: u for u in users})
+        user_ids = list(known.by_id)
+        known.ranks = policy.held_permissions(user_ids)
+        now = utcnow()
+        for user_id, role_id in db.session.execute(select(RoleAssignment.user_id, RoleAssignment.role_id).where(
+                RoleAssignment.user_id.in_(user_ids), in_force(RoleAssignment.expires_at, now))):
+            known.roles.setdefault(user_id, set()).add(role_id)
+        for user_id, group_id in db.session.execute(select(GroupMember.user_id, GroupMember.group_id).where(
+                GroupMember.user_id.in_(user_ids))):
+            known.groups.setdefault(user_id, set()).add(group_id)
+        return known
+
+
+@dataclass
+class Context:
+    account: Account
+    actor: Actor
+    roles: dict[str, Role]
+    groups: dict[str, Group]
+    send_invitations: bool = False
+    known: Known | None = None  # the batch's users, read ahead
+
+    @classmethod
+    def load(cls, account: Account, actor: Actor, send_invitations: bool) -> Context:
+        roles = {r.name.lower(): r for r in db.session.scalars(select(Role).where(Role.account_id == account.id))}
+        groups = {g.name.lower(): g for g in db.session.scalars(select(Group).where(Group.account_id == account.id))}
+        return cls(account, actor, roles, groups, send_invitations)
+
+
+@dataclass
+class Plan:
+    outcome: str  # created, updated, skipped, refused
+    message: str
+    email: str = ""
+    user: User | None = None
+    profile: dict[str, str] = field(default_factory=dict)
+    changed: list[str] = field(default_factory=list)
+    roles: list[Role] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+    expires_at: datetime | None = None
+
+
+def _refused(message: str, email: str = "") -> Plan:
+    return Plan("refused", message, email)
+
+
+def parse_expiry(raw: str) -> datetime:
+    """A date (the grant lasts through that day, UTC) or an ISO time; Invalid when unreadable or past."""
+    text = raw.strip()
+    try:
+        if len(text) == 10:
+            moment = datetime.combine(datetime.fromisoformat(text).date() + timedelta(days=1), time(), UTC)
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except ValueError:
+        raise Invalid(f"{EXPIRES_COLUMN}: “{text[:40]}” is not a date (YYYY-MM-DD) or time.") from None
+    if moment <= utcnow():
+        raise Invalid(f"{EXPIRES_COLUMN}: {text} has passed.")
+    return moment
+
+
+def _names(raw: str) -> list[str]:
+    return [_ROLE_NOTE.sub("", name).strip() for name in raw.split(";") if name.strip()]
+
+
+def _form_problem(form: Any) -> str:
+    return "; ".join(f"{name.replace('_', ' ')}: {errors[0]}" for name, errors in form.errors.items())
+
+
+def _grants(ctx: Context, values: dict[str, str]) -> tuple[list[Role], list[Group]]:
+    roles, groups = [], []
+    for name in _names(values.get("roles", "")):
+        role = ctx.roles.get(name.lower())
+        if role is None:
+            raise Invalid(f"Unknown role: {name}.")
+        if Permission.ROLES_WRITE not in ctx.actor.permissions:
+            raise Invalid("Granting roles needs the roles:write permission.")
+        refusal = policy.refusal_to_grant(ctx.actor.permissions, role)
+        if refusal:
+            raise Invalid(refusal)
+        roles.append(role)
+    raw_groups = values.get("groups", "").strip()
+    if not raw_groups.isdigit():  # the export writes a count there: nothing to add
+        for name in _names(raw_groups):
+            group = ctx.groups.get(name.lower())
+            if group is None:
+                raise Invalid(f"Unknown group: {name}.")
+            if Permission.GROUPS_WRITE not in ctx.actor.permissions:
+                raise Invalid("Adding people to groups needs the groups:write permission.")
+            groups.append(group)
+    return roles, groups
+
+
+def _match(ctx: Context, values: dict[str, str], email: str) -> User | None:
+    raw_id = values.get("id", "").strip()
+    if raw_id:
+        try:
+            user_id = uuid.UUID(raw_id)
+        except ValueError:
+            raise Invalid(f"id: “{raw_id[:40]}” is not a user id.") from None
+        if ctx.known is not None:
+            user = ctx.known.by_id.get(user_id)
+        else:
+            user = db.session.scalar(select(User).where(User.id == user_id, User.account_id == ctx.account.id))
+        if user is None:
+            raise Invalid("id: no user of this account has this id.")
+        return user
+    if ctx.known is not None:
+        return ctx.known.by_email.get(email)
+    return db.session.scalar(select(User).where(User.account_id == ctx.account.id, User.email == email))
+
+
+def plan_row(ctx: Context, values: dict[str, str]) -> Plan:
+    """What importing the row would do, and why not when it would not (never writes)."""
+    email = values.get("email", "").strip().lower()
+    if not email and not values.get("id", "").strip():
+        return _refused("email: the address is missing.")
+    try:
+        expires_at = parse_expiry(values[EXPIRES_COLUMN]) if values.get(EXPIRES_COLUMN, "").strip() else None
+        roles, groups = _grants(ctx, values)
+        user = _match(ctx, values, email)
+    except DomainError as error:
+        return _refused(error.message, email)
+    if user is None:
+        return _plan_new(ctx, values, email, roles, groups, expires_at)
+    return _plan_update(ctx, values, user, roles, groups, expires_at)
+
+
+def _plan_new(ctx: Context, values: dict[str, str], email: str, roles: list[Role], groups: list[Group],
+              expires_at: datetime | None) -> Plan:
+    if Permission.INVITATIONS_WRITE not in ctx.actor.permissions:
+        return _refused("Adding people needs the invitations:write permission.", email)
+    form = InviteeForm(formdata=MultiDict(values), account_id=ctx.account.id, meta={"csrf": False})
+    if not form.validate():
+        return _refused(_form_problem(form), email)
+    from portal.invitations.services import address_problem
+
+    problem = address_problem(form.email.data or "")
+    if problem:
+        return _refused(f"email: {problem}", email)
+    note = "invited" + ("" if ctx.send_invitations else " (the invitation is not sent until you resend it)")
+    profile = form.profile_fields() | ({"login": form.login.data} if form.login.data else {})
+    return Plan("created", note, form.email.data or email, None, profile, [], roles, groups, expires_at)
+
+
+def _plan_update(ctx: Context, values: dict[str, str], user: User, roles: list[Role], groups: list[Group],
+                 expires_at: datetime | None) -> Plan:
+    known = ctx.known or Known.load(ctx.account.id, [values])
+    refusal = policy.refusal_to_act_on(ctx.actor.user, ctx.actor.permissions, user,
+                                       known.ranks.get(user.id, frozenset()))
+    if refusal:
+        return _refused(refusal, user.email)
+    current = {name: getattr(user, name) or "" for name in ("login", "email", *PROFILE_FIELDS)}
+    merged = {name: values.get(name, value) for name, value in current.items()}
+    if not merged["login"].strip():
+        merged["login"] = user.login
+    form = UserProfileForm(formdata=MultiDict(merged), account_id=ctx.account.id, user_id=user.id,
+                           meta={"csrf": False})
+    if not form.validate():
+        return _refused(_form_problem(form), user.email)
+    profile = form.profile()
+    changed = [name for name, value in profile.items() if current[name] != value]
+    held = known.roles.get(user.id, set())
+    member_of = known.groups.get(user.id, set())
+    new_roles = [role for role in roles if role.id not in held]
+    new_groups = [group for group in groups if group.id not in member_of]
+    if not (changed or new_roles or new_groups):
+        return Plan("skipped", "Nothing to change.", user.email, user)
+    if changed and user.status == UserStatus.PENDING:
+        return _refused(user_services.InvitedUser(user).message, user.email)
+    words = ([f"changes {', '.join(c.replace('_', ' ') for c in changed)}"] if changed else []) \
+        + ([f"grants {', '.join(r.name for r in new_roles)}"] if new_roles else []) \
+        + ([f"adds to {', '.join(g.name for g in new_groups)}"] if new_groups else [])
+    return Plan("updated", "; ".join(words), user.email, user, profile if changed else {}, changed, new_roles,
+                new_groups, expires_at)
+
+
+def apply_plan(ctx: Context, plan: Plan) -> Plan:
+    """Carry the plan out through the pages' services (in the caller's transaction); DomainError refuses."""
+    from portal.invitations.services import invite
+
+    if plan.outcome == "created":
+        outcome = invite(ctx.account, ctx.actor.user, ctx.actor.permissions, [plan.email],
+                         [r.id for r in plan.roles], [g.id for g in plan.groups], plan.profile,
+                         send=ctx.send_invitations, group_expires_at=plan.expires_at)
+        if outcome.refused:
+            raise Invalid(outcome.refused[0].reason)
+    elif plan.outcome == "updated":
+        assert plan.user is not None
+        if plan.changed:
+            user_services.update_profile(plan.user, plan.profile, plan.user.version, ctx.actor)
+        for role in plan.roles:
+            user_services.grant_role(plan.user, role, ctx.actor, plan.expires_at)
+        for group in plan.groups:
+            user_services.add_to_group(plan.user, group, ctx.actor, plan.expires_at)
+    return plan
+
+
+# --- Starting ---------------------------------------------------------------------------------------------
+
+
+def start_import(account_id: uuid.UUID, data: bytes, *, dry_run: bool, send_invitations: bool, actor: User,
+                 permissions: frozenset[Permission], name: str = "") -> Job:
+    """Queue a dry run (or an apply) of the file; FileProblem, before any job, when the file is unusable."""
+    _header, rows = parse(data)
+    if not rows:
+        raise FileProblem("The file has a header but no rows.")
+    what = "Dry run" if dry_run else "Import"
+    title = f"{what}: {len(rows):,} rows" + (f" of {name[:100]}" if name else "")
+    return jobs.start_job(account_id, IMPORT, title,
+                          {"dry_run": dry_run, "send_invitations": send_invitations, "name": name[:100]},
+                          actor, permissions, files={INPUT: data})
+
+
+def apply_dry_run(account_id: uuid.UUID, raw_job_id: str, send_invitations: bool, actor: User,
+                  permissions: frozenset[Permission]) -> Job:
+    """Apply the file of a finished dry run of the account (NotFound for anything else)."""
+    from portal.jobs.queries import job_in_account
+
+    try:
+        dry = job_in_account(account_id, uuid.UUID(raw_job_id))
+    except ValueError:
+        raise NotFound("No such dry run.") from None
+    if dry.kind != IMPORT or not dry.params.get("dry_run"):
+        raise NotFound("No such dry run.")
+    if dry.state != "done":
+        raise Conflict("The dry run has not finished.")
+    data = b"".join(jobs.read_file(dry.id, INPUT))
+    return start_import(account_id, data, dry_run=False, send_invitations=send_invitations, actor=actor,
+                        permissions=permissions, name=dry.params.get("name", ""))
+
+
+# --- The job ----------------------------------------------------------------------------------------------
+
+
+class ImportUsers:
+    """A dry run (params dry_run) or an apply of an uploaded file: one item per row, its outcome the report."""
+
+    def prepare(self, job: Job) -> None:
+        data = b"".join(jobs.read_file(job.id, INPUT))
+        try:
+            _names, rows = parse(data)
+        except FileProblem as problem:
+            raise jobs.JobFailed(str(problem)) from None
+        seen: dict[str, int] = {}
+
+        def items() -> Any:
+            for row in rows:
+                if row.values is None:
+                    yield {"label": f"row {row.line}", "outcome": "refused", "message": row.problem}
+                    continue
+                key = row.values.get("id", "").strip().lower() or row.values.get("email", "").strip().lower()
+                label = f"row {row.line}: {row.values.get('email', '')[:200]}"
+                if key and key in seen:
+                    yield {"label": label, "outcome": "refused",
+                           "message": f"The same person is on row {seen[key]} already."}
+                    continue
+                if key:
+                    seen[key] = row.line
+                yield {"label": label, "payload": row.values}
+
+        job.total = jobs.add_items(job, items())
+
+    def run(self, job: Job, limit: int) -> bool:
+        items = jobs.pending_items(job, limit)
+        if not items:
+            return True
+        user = jobs.starter(job)
+        account = db.session.get(Account, job.account_id)
+        assert account is not None
+        ctx = Context.load(account, Actor(user, jobs.acting_permissions(job, user)),
+                           bool(job.params.get("send_invitations")))
+        dry = bool(job.params.get("dry_run"))
+        ctx.known = Known.load(account.id, [item.payload for item in items if item.payload is not None])
+        with db.session.no_autoflush:  # the items' outcomes are written together, once the batch is through
+            self._handle(job, ctx, items, dry)
+        return job.cursor >= job.total
+
+    def _handle(self, job: Job, ctx: Context, items: list[Any], dry: bool) -> None:
+        for item in items:
+            if item.outcome is None and item.payload is not None:
+                plan = plan_row(ctx, item.payload)
+                if not dry and plan.outcome in ("created", "updated"):
+                    try:
+                        with db.session.begin_nested():
+                            apply_plan(ctx, plan)
+                    except DomainError as error:
+                        plan = _refused(error.message, plan.email)
+                item.outcome, item.message = plan.outcome, plan.message[:500]
+            job.done += 1
+            job.refused += item.outcome == "refused"
+            job.cursor = item.seq
+
+    def finish(self, job: Job) -> None:
+        from portal.models import JobItem
+
+        counts = dict(db.session.execute(
+            select(JobItem.outcome, func.count()).where(JobItem.job_id == job.id).group_by(JobItem.outcome)).all())
+        job.result = {outcome: int(counts.get(outcome, 0)) for outcome in OUTCOMES}
+
+
+jobs.register(IMPORT, ImportUsers())
