@@ -7,7 +7,8 @@ JWKS (fetched again, at most every JWKS_MIN_REFRESH seconds, when a token names 
 exact issuer, our client id as audience, the nonce, and 120 s of leeway on the times.
 
 Discovery documents and key sets are kept in this process for METADATA_TTL: a sign-in makes one network
-call, the token exchange. Every failure is an SsoFailure with a reason that is safe to show.
+call, the token exchange, over a connection pool shared by the process (kept-alive connections, one TLS
+context), never a new client per request. Every failure is an SsoFailure with a reason that is safe to show.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+from requests.adapters import HTTPAdapter
 
 ALGORITHMS = ("RS256", "ES256")
 LEEWAY = 120
@@ -59,6 +61,20 @@ _jwks: dict[str, tuple[float, KeySet]] = {}
 fetches = {"discovery": 0, "jwks": 0}
 
 
+# One pool of connections to the providers for the whole process (urllib3's pools are thread-safe): a
+# sign-in reuses a kept-alive connection, and its TLS session, instead of opening a new one each time.
+_adapter = HTTPAdapter(pool_connections=16, pool_maxsize=16)
+_http = requests.Session()
+for _scheme in ("https://", "http://"):
+    _http.mount(_scheme, _adapter)
+
+
+def _shared_pool(client: requests.Session) -> requests.Session:
+    for scheme in ("https://", "http://"):
+        client.mount(scheme, _adapter)
+    return client
+
+
 def clear_cache() -> None:
     """Forget every cached document (tests; a changed connection's old entries just age out)."""
     with _lock:
@@ -74,7 +90,7 @@ def discovery_document_url(url: str) -> str:
 
 def _get_json(url: str) -> dict[str, Any]:
     try:
-        response = requests.get(url, timeout=HTTP_TIMEOUT, headers={"Accept": "application/json"})
+        response = _http.get(url, timeout=HTTP_TIMEOUT, headers={"Accept": "application/json"})
     except requests.RequestException as error:
         raise SsoFailure(f"The identity provider could not be reached ({type(error).__name__}).",
                          "provider_unreachable") from None
@@ -165,8 +181,8 @@ def exchange_code(meta: ProviderMetadata, client_id: str, client_secret: str, re
                   code_verifier: str) -> dict[str, Any]:
     """The token endpoint's answer for the code, sent with the PKCE verifier and the client's secret."""
     method = "client_secret_basic" if "client_secret_basic" in meta.token_auth_methods else "client_secret_post"
-    client = OAuth2Session(client_id, client_secret, redirect_uri=redirect_uri, scope=SCOPE,
-                           token_endpoint_auth_method=method, code_challenge_method="S256")
+    client = _shared_pool(OAuth2Session(client_id, client_secret, redirect_uri=redirect_uri, scope=SCOPE,
+                                        token_endpoint_auth_method=method, code_challenge_method="S256"))
     try:
         token = client.fetch_token(meta.token_endpoint, grant_type="authorization_code", code=code,
                                    code_verifier=code_verifier, timeout=HTTP_TIMEOUT)

@@ -8,6 +8,7 @@ required), `session_end(account_id)` (an SSO session's own end).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import secrets
 import uuid
@@ -121,8 +122,14 @@ def portal_totp_required(account_id: uuid.UUID) -> bool:
 
 
 def _fernet() -> Fernet:
+    return _fernet_for(current_app.config["SECRET_KEY"])
+
+
+@functools.lru_cache(maxsize=4)
+def _fernet_for(secret_key: str) -> Fernet:
+    """The sealing key, derived from SECRET_KEY once per process (not at every seal and unseal)."""
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"account-portal sso secrets").derive(
-        current_app.config["SECRET_KEY"].encode())
+        secret_key.encode())
     return Fernet(base64.urlsafe_b64encode(key))
 
 

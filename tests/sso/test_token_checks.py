@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -15,12 +16,18 @@ from portal.sso.oidc import SsoFailure
 ISSUER, CLIENT, NONCE, JWKS = "https://idp.example.com", "client-1", "nonce-1", "https://idp.example.com/jwks"
 
 
+@functools.cache
+def _generated_keys() -> tuple[RSAKey, ECKey]:
+    """The provider's two signing keys, made once for the module (RSA key generation takes a while)."""
+    rsa = RSAKey.generate_key(2048, parameters={"kid": "rsa-1"})
+    return rsa, ECKey.generate_key("P-256", parameters={"kid": "ec-1"})
+
+
 @pytest.fixture
 def keys(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """The provider's published keys (editable by the test) and how many times they were fetched."""
     oidc.clear_cache()
-    rsa = RSAKey.generate_key(2048, parameters={"kid": "rsa-1"})
-    ec = ECKey.generate_key("P-256", parameters={"kid": "ec-1"})
+    rsa, ec = _generated_keys()
     state: dict[str, Any] = {"published": [rsa, ec], "fetched": 0, "rsa": rsa, "ec": ec}
 
     def fake_get(url: str) -> dict[str, Any]:
