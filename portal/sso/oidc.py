@@ -69,7 +69,7 @@ for _scheme in ("https://", "http://"):
     _http.mount(_scheme, _adapter)
 
 
-def _shared_pool(client: requests.Session) -> requests.Session:
+def _shared_pool(client: OAuth2Session) -> OAuth2Session:
     for scheme in ("https://", "http://"):
         client.mount(scheme, _adapter)
     return client
@@ -169,11 +169,13 @@ def _has_kid(keys: KeySet, kid: str) -> bool:
 
 
 def authorization_url(meta: ProviderMetadata, client_id: str, redirect_uri: str, state: str, nonce: str,
-                      code_verifier: str) -> str:
-    """The code-flow request with PKCE S256 (the challenge made from the verifier), state and nonce."""
+                      code_verifier: str, *, fresh: bool = False) -> str:
+    """The code-flow request with PKCE S256 (the challenge made from the verifier), state and nonce; `fresh`
+    asks the provider to sign the person in again whatever session it has (prompt=login, max_age=0)."""
     client = OAuth2Session(client_id, redirect_uri=redirect_uri, scope=SCOPE, code_challenge_method="S256")
+    extra: dict[str, str] = {"prompt": "login", "max_age": "0"} if fresh else {}
     url, _state = client.create_authorization_url(meta.authorization_endpoint, state=state, nonce=nonce,
-                                                  code_verifier=code_verifier)
+                                                  code_verifier=code_verifier, **extra)
     return str(url)
 
 
@@ -197,8 +199,11 @@ def exchange_code(meta: ProviderMetadata, client_id: str, client_secret: str, re
 
 
 def validate_id_token(id_token: str, *, issuer: str, client_id: str, nonce: str, jwks_uri: str,
-                      now: float | None = None) -> dict[str, Any]:
-    """The ID token's claims, once its signature, alg, issuer, audience, nonce and times are right."""
+                      now: float | None = None, authenticated_after: float | None = None) -> dict[str, Any]:
+    """The ID token's claims, once its signature, alg, issuer, audience, nonce and times are right.
+
+    `authenticated_after` (a fresh sign-in was asked, max_age=0): the token's `auth_time`, which OpenID
+    Connect then requires, must not be older than that moment (less the leeway)."""
     try:
         header = jws.extract_compact(id_token.encode()).headers()
     except (JoseError, ValueError, TypeError):
@@ -236,4 +241,10 @@ def validate_id_token(id_token: str, *, issuer: str, client_id: str, nonce: str,
         raise SsoFailure("The ID token is meant for several clients and not authorised for this one.", "bad_azp")
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise SsoFailure("The ID token names nobody (no sub).", "bad_sub")
+    if authenticated_after is not None:
+        auth_time = claims.get("auth_time")
+        if (not isinstance(auth_time, int | float) or isinstance(auth_time, bool)
+                or auth_time < authenticated_after - LEEWAY):
+            raise SsoFailure("The identity provider did not ask you to sign in again (its auth_time is older "
+                             "than this request). Try again.", "not_fresh")
     return claims

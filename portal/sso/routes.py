@@ -165,7 +165,7 @@ def _reauthenticated(account: Account, connection: SsoConnection, result: sso.Ca
     sso.mark_reauthenticated(login_session)
     db.session.commit()
     flash(f"You signed in again through {connection.display_name}.", "success")
-    return redirect(result.request.next_path or url_for("accounts.sso.show", account_id=account.id), 303)
+    return redirect(safe_next(result.request.next_path) or url_for("me.profile"), 303)
 
 
 def _signed_in(account: Account, connection: SsoConnection, result: sso.Callback) -> ResponseReturnValue:

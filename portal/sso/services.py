@@ -398,7 +398,8 @@ def begin(connection: SsoConnection, account: Account, purpose: str, user: User 
                                   user_id=user.id if user else None, next_path=next_path[:500]))
     states = [s for s in session.get(SESSION_KEY, []) if isinstance(s, str)][-4:]
     session[SESSION_KEY] = [*states, _digest(state)]
-    return oidc.authorization_url(meta, connection.client_id, redirect_uri(account), state, nonce, verifier)
+    return oidc.authorization_url(meta, connection.client_id, redirect_uri(account), state, nonce, verifier,
+                                  fresh=purpose == "reauth")
 
 
 @dataclass
@@ -446,8 +447,10 @@ def finish(account: Account, args: dict[str, str]) -> Callback:
     id_token = tokens.get("id_token")
     if not isinstance(id_token, str):
         raise SsoFailure("The identity provider sent no ID token.", "no_id_token")
-    claims = oidc.validate_id_token(id_token, issuer=meta.issuer, client_id=connection.client_id,
-                                    nonce=auth_request.nonce, jwks_uri=meta.jwks_uri)
+    claims = oidc.validate_id_token(
+        id_token, issuer=meta.issuer, client_id=connection.client_id, nonce=auth_request.nonce,
+        jwks_uri=meta.jwks_uri,
+        authenticated_after=auth_request.created_at.timestamp() if auth_request.purpose == "reauth" else None)
     if not connection.issuer:
         connection.issuer = meta.issuer
     return Callback(auth_request, claims)
@@ -665,6 +668,15 @@ def apply_groups(connection: SsoConnection, identity: SsoIdentity, user: User, c
         record("sso.groups_applied", user, actor=user, changes={
             "groups_added": len(want_groups - current), "groups_removed": len(removed),
             "roles_added": len(new_roles), "roles_removed": len(lost)})
+
+
+def reauth_connection(user: User) -> SsoConnection | None:
+    """The connection through which this person may confirm it is them (/me/reauth): their account's, when
+    it is active and their identity is linked to it; else None (they confirm with their password)."""
+    return db.session.scalar(
+        select(SsoConnection).join(SsoIdentity, SsoIdentity.connection_id == SsoConnection.id)
+        .where(SsoIdentity.user_id == user.id, SsoConnection.account_id == user.account_id,
+               SsoConnection.active.is_(True)))
 
 
 def mark_reauthenticated(login_session: LoginSession) -> None:

@@ -134,6 +134,7 @@ MATRIX: dict[str, str] = {
     "POST me.mfa_recovery_codes":                    "L    A    A    A    A    A    A    A",
     "GET me.reauth":                                 "L    A    A    A    A    A    A    A",
     "POST me.reauth":                                "L    A    A    A    A    A    A    A",
+    "POST me.reauth_sso":                            "L    A    A    A    A    A    A    A",  # 409: not linked
     "GET me.sessions":                               "L    A    A    A    A    A    A    A",
     "POST me.end_session":                           "L    N    N    N    N    N    A    N",  # the owner's session
     "POST me.end_other_sessions":                    "L    A    A    A    A    A    A    A",

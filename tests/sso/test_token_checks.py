@@ -114,3 +114,20 @@ def test_an_unknown_kid_refreshes_the_jwks_once(keys: dict[str, Any]) -> None:
     with pytest.raises(SsoFailure) as failure:
         _check(_token(stranger))
     assert failure.value.code == "unknown_key"
+
+
+def test_a_fresh_sign_in_needs_an_auth_time_after_the_request_began(keys: dict[str, Any]) -> None:
+    """A re-authentication (prompt=login, max_age=0): the provider must say when the person signed in, and
+    that must be after we asked (within the leeway)."""
+    began = time.time()
+
+    def check(token: str) -> dict[str, Any]:
+        return oidc.validate_id_token(token, issuer=ISSUER, client_id=CLIENT, nonce=NONCE, jwks_uri=JWKS,
+                                      authenticated_after=began)
+
+    assert check(_token(keys["rsa"], auth_time=int(began) + 1))
+    assert check(_token(keys["rsa"], auth_time=int(began) - 60))  # clocks differ: the leeway
+    for stale in ({"auth_time": int(began) - 3600}, {}, {"auth_time": "yesterday"}):
+        with pytest.raises(SsoFailure) as failure:
+            check(_token(keys["rsa"], **stale))
+        assert failure.value.code == "not_fresh"
