@@ -292,6 +292,20 @@ def enable_requirement(connection: SsoConnection, account: Account, actor: User,
     return codes
 
 
+def regenerate_recovery_codes(connection: SsoConnection, account: Account, actor: User,
+                              login_session: LoginSession | None) -> list[str]:
+    """A new set of ten recovery codes while SSO stays required (the old set stops working); it takes the
+    same fresh sign-in through the connection as requiring SSO did."""
+    if not (connection.active and connection.require_sso):
+        raise Conflict("Recovery codes exist only while single sign-on is required.")
+    if not has_fresh_sso_sign_in(login_session, connection, actor):
+        raise Forbidden("Sign in through the identity provider (within the last 10 minutes) to make new "
+                        "recovery codes.")
+    codes = replace_recovery_codes(account.id)
+    record("sso.recovery_codes_regenerated", account, actor=actor, changes={"codes": len(codes)})
+    return codes
+
+
 def disable_requirement(connection: SsoConnection, account: Account, actor: User) -> int:
     """Stop requiring SSO: every SSO-only person (no password) is emailed a link to choose one."""
     from portal.auth import password_reset

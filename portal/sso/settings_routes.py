@@ -142,6 +142,16 @@ def require_sso() -> ResponseReturnValue:
         "auth.account_login", sign_in_name=g.account.sign_in_name, local="1"))
 
 
+@bp.post("/recovery-codes")
+@require(Permission.ACCOUNT_MANAGE)
+def recovery_codes() -> ResponseReturnValue:
+    """Ten new recovery codes (the old ones die) while SSO stays required; needs a fresh SSO sign-in."""
+    codes = sso.regenerate_recovery_codes(_connection(), g.account, current_user, g.get("login_session"))
+    db.session.commit()
+    return render("sso/recovery_codes.html", codes=codes, regenerated=True, break_glass_url=url_for(
+        "auth.account_login", sign_in_name=g.account.sign_in_name, local="1"))
+
+
 @bp.post("/unrequire")
 @require(Permission.ACCOUNT_MANAGE)
 def unrequire() -> ResponseReturnValue:

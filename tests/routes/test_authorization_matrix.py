@@ -159,6 +159,7 @@ MATRIX: dict[str, str] = {
     "POST accounts.sso.activate":                    "L    D    D    D    D    A    A    N",
     "POST accounts.sso.deactivate":                  "L    D    D    D    D    A    A    N",
     "POST accounts.sso.require_sso":                 "L    D    D    D    D    A    A    N",
+    "POST accounts.sso.recovery_codes":              "L    D    D    D    D    A    A    N",
     "POST accounts.sso.unrequire":                   "L    D    D    D    D    A    A    N",
     "POST accounts.sso.admin_groups":                "L    D    D    D    D    A    A    N",
     "POST accounts.sso.add_mapping":                 "L    D    D    D    D    A    A    N",
