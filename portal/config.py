@@ -104,4 +104,5 @@ def load_config(instance_path: Path, env: dict[str, str] | None = None) -> dict[
         "OUTBOX_RETENTION_DAYS": _days(env, "OUTBOX_RETENTION_DAYS", 30),
         "SESSION_RETENTION_DAYS": _days(env, "SESSION_RETENTION_DAYS", 30),
         "TOKEN_RETENTION_DAYS": _days(env, "TOKEN_RETENTION_DAYS", 30),
+        "SSO_REQUEST_RETENTION_DAYS": _days(env, "SSO_REQUEST_RETENTION_DAYS", 1),
     }

@@ -406,7 +406,6 @@ def begin(connection: SsoConnection, account: Account, purpose: str, user: User 
     """A new one-time request (state, nonce, PKCE verifier), bound to this browser; the provider's URL."""
     meta = oidc.metadata(connection.discovery_url, connection.issuer or None)
     state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(24), secrets.token_urlsafe(48)
-    db.session.execute(delete(SsoAuthRequest).where(SsoAuthRequest.created_at < utcnow() - timedelta(days=1)))
     db.session.add(SsoAuthRequest(connection_id=connection.id, state_hash=_digest(state), nonce=nonce,
                                   code_verifier_sealed=seal(verifier), purpose=purpose,
                                   user_id=user.id if user else None, next_path=next_path[:500]))
