@@ -16,13 +16,13 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from joserfc.jwk import KeySet, KeySetSerialization
 from requests.adapters import HTTPAdapter
 
 ALGORITHMS = ("RS256", "ES256")
@@ -156,7 +156,7 @@ def _key_set(jwks_uri: str, kid: str | None) -> KeySet:
     document = _get_json(jwks_uri)
     fetches["jwks"] += 1
     try:
-        keys = KeySet.import_key_set(document)  # type: ignore[arg-type]
+        keys = KeySet.import_key_set(cast(KeySetSerialization, document))  # checked by joserfc as it reads
     except (JoseError, ValueError, TypeError, KeyError):
         raise SsoFailure("The provider's key set (JWKS) could not be read.", "provider_error") from None
     with _lock:

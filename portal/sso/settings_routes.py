@@ -45,7 +45,8 @@ def _context(form: SsoSettingsForm | None = None, **extra: object) -> dict[str, 
     if form is None:
         form = SsoSettingsForm(obj=connection) if connection is not None else SsoSettingsForm()
         if connection is not None:
-            form.jit.data = {True: "on", False: "off"}.get(connection.jit_enabled, "default")  # type: ignore[arg-type]
+            jit = connection.jit_enabled
+            form.jit.data = "default" if jit is None else "on" if jit else "off"
     mappings: Sequence[Row[SsoGroupMapping, Group, Role]] = []
     if connection is not None:
         mappings = db.session.execute(
