@@ -118,8 +118,7 @@ def callback(sign_in_name: str) -> ResponseReturnValue:
             current_app.logger.exception("Unexpected error in the SSO callback")
             raise SsoFailure(f"The identity provider's answer could not be used ({type(error).__name__}).",
                              "unexpected") from None
-        connection = sso.connection_of(account.id)
-        assert connection is not None
+        connection = result.connection
         purpose = result.request.purpose
         if purpose in ("test", "reauth"):
             if not current_user.is_authenticated or current_user.id != result.request.user_id:

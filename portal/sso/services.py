@@ -418,10 +418,11 @@ def begin(connection: SsoConnection, account: Account, purpose: str, user: User 
 
 @dataclass
 class Callback:
-    """A callback that passed every check: its request and the ID token's claims."""
+    """A callback that passed every check: its request, the ID token's claims, and the connection."""
 
     request: SsoAuthRequest
     claims: dict[str, Any]
+    connection: SsoConnection
 
 
 def finish(account: Account, args: dict[str, str]) -> Callback:
@@ -467,7 +468,7 @@ def finish(account: Account, args: dict[str, str]) -> Callback:
         authenticated_after=auth_request.created_at.timestamp() if auth_request.purpose == "reauth" else None)
     if not connection.issuer:
         connection.issuer = meta.issuer
-    return Callback(auth_request, claims)
+    return Callback(auth_request, claims, connection)
 
 
 def _refused(error: str) -> None:
