@@ -36,7 +36,6 @@ from portal.permissions import Permission, signed_in
 from portal.rendering import redirect_after_post, redirect_or_render, render, wants_fragment
 from portal.roles.queries import held_roles
 from portal.sso import services as sso
-from portal.sso.forms import StartForm
 from portal.sso.routes import begin_for_signed_in
 
 bp = Blueprint("me", __name__, url_prefix="/me")
@@ -255,8 +254,6 @@ def reauth_sso() -> ResponseReturnValue:
     if connection is None:
         raise Conflict("Your user is not linked to an active single sign-on connection: confirm with your "
                        "password.")
-    form = StartForm()
-    form.validate_on_submit()
     target = safe_next(request.args.get("next")) or url_for(".profile")
     return begin_for_signed_in(g.user_account, connection, "reauth", target)
 
