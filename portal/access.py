@@ -44,7 +44,7 @@ def _sign_in_first() -> Response:
 
 # Pages a person may open while they must first choose a password, or set up MFA.
 PASSWORD_SETUP = {"me.password", "auth.logout"}
-MFA_SETUP = {"me.mfa_page", "me.mfa_confirm", "me.reauth", "auth.logout"}
+MFA_SETUP = {"me.mfa_page", "me.mfa_confirm", "me.reauth", "me.reauth_sso", "auth.logout"}
 
 
 def _setup_first() -> Response | None:

@@ -113,4 +113,5 @@ def load_config(instance_path: Path, env: dict[str, str] | None = None) -> dict[
         "JOB_BATCH": int(env.get("JOB_BATCH", "200")),
         "JOB_LEASE_SECONDS": float(env.get("JOB_LEASE_SECONDS", "120")),
         "JOB_BATCH_PAUSE": float(env.get("JOB_BATCH_PAUSE", "0")),  # tests only: seconds between batches
+        "SSO_REQUEST_RETENTION_DAYS": _days(env, "SSO_REQUEST_RETENTION_DAYS", 1),
     }

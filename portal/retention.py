@@ -5,8 +5,9 @@
 | audit events | AUDIT_RETENTION_DAYS | 400 | recorded longer ago |
 | delivered outbox emails | OUTBOX_RETENTION_DAYS | 30 | sent longer ago (queued and failed ones stay) |
 | ended sessions | SESSION_RETENTION_DAYS | 30 | timed out (idle or absolute) longer ago; sign-out deletes at once |
-| used tokens | TOKEN_RETENTION_DAYS | 30 | password-reset links used or expired, MFA recovery codes used, longer ago |
+| used tokens | TOKEN_RETENTION_DAYS | 30 | reset links used or expired, MFA and SSO recovery codes used, longer ago |
 | finished jobs | JOB_RETENTION_DAYS | 30 | done, failed or cancelled longer ago (reports and files go with them) |
+| SSO sign-in requests | SSO_REQUEST_RETENTION_DAYS | 1 | started longer ago, used or not (each serves 10 minutes) |
 
 0 keeps a kind forever. Each batch selects at most `limit` ids of one kind along an index (on
 PostgreSQL `FOR UPDATE SKIP LOCKED`, so two workers sweeping at once take different rows) and
@@ -28,7 +29,17 @@ from sqlalchemy import ColumnElement, and_, delete, or_, select
 from portal import db
 from portal.db import utcnow
 from portal.mail.delivery import LEASE
-from portal.models import AuditEvent, EmailStatus, Job, LoginSession, OutboxEmail, PasswordResetToken, RecoveryCode
+from portal.models import (
+    AuditEvent,
+    EmailStatus,
+    Job,
+    LoginSession,
+    OutboxEmail,
+    PasswordResetToken,
+    RecoveryCode,
+    SsoAuthRequest,
+    SsoRecoveryCode,
+)
 from portal.models.job import OPEN_STATES
 from portal.request_log import log_event
 
@@ -68,6 +79,12 @@ RULES: list[Rule] = [
     Rule("recovery_codes", "TOKEN_RETENTION_DAYS", RecoveryCode, lambda cutoff: RecoveryCode.used_at < cutoff),
     Rule("jobs", "JOB_RETENTION_DAYS", Job,
          lambda cutoff: and_(Job.finished_at < cutoff, Job.state.not_in(OPEN_STATES))),
+    # A sign-in request (state, nonce, sealed PKCE verifier, the claims of a link step) serves ten minutes;
+    # along ix_sso_auth_requests_created_at.
+    Rule("sso_auth_requests", "SSO_REQUEST_RETENTION_DAYS", SsoAuthRequest,
+         lambda cutoff: SsoAuthRequest.created_at < cutoff),
+    Rule("sso_recovery_codes", "TOKEN_RETENTION_DAYS", SsoRecoveryCode,
+         lambda cutoff: SsoRecoveryCode.used_at < cutoff),
 ]
 
 

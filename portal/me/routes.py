@@ -20,7 +20,7 @@ from portal.auth.redirects import safe_next
 from portal.db import utcnow
 from portal.email_changes import queries as email_change_queries
 from portal.email_changes import services as email_changes
-from portal.errors import Invalid
+from portal.errors import Conflict, Invalid
 from portal.me import credentials, services
 from portal.me import profile as profile_service
 from portal.me.forms import (
@@ -35,6 +35,8 @@ from portal.me.forms import (
 from portal.permissions import Permission, signed_in
 from portal.rendering import redirect_after_post, redirect_or_render, render, wants_fragment
 from portal.roles.queries import held_roles
+from portal.sso import services as sso
+from portal.sso.routes import begin_for_signed_in
 
 bp = Blueprint("me", __name__, url_prefix="/me")
 
@@ -211,25 +213,49 @@ def mfa_recovery_codes() -> ResponseReturnValue:
     return render("me/mfa.html", "mfa", **_mfa_context(new_codes=codes))
 
 
+def _reauth_page(form: ReauthForm, status: int = 200, **extra: object) -> ResponseReturnValue:
+    """The page: the password (and code) form for those who have one and may use it, and "Confirm with
+    <provider>" for those whose identity is linked to the account's active connection."""
+    connection = sso.reauth_connection(current_user)
+    if connection is not None:
+        sso.allow_form_redirect(connection)  # the button's POST is answered with a redirect to the provider
+    password_allowed = bool(current_user.password_hash) and sso.password_refusal(current_user) is None
+    return render("me/reauth.html", "reauth_form", status=status, form=form, sso_connection=connection,
+                  password_allowed=password_allowed, **extra)
+
+
 @bp.route("/reauth", methods=["GET", "POST"])
 @signed_in
 def reauth() -> ResponseReturnValue:
     form = ReauthForm()
     target = safe_next(request.args.get("next")) or url_for(".profile")
+    if request.method == "POST" and (refusal := sso.password_refusal(current_user)) is not None:
+        return _reauth_page(form, status=403, error=refusal)
     if request.method == "GET" or not form.validate_on_submit():
-        status = 422 if request.method == "POST" else 200
-        return render("me/reauth.html", "reauth_form", status=status, form=form)
+        return _reauth_page(form, status=422 if request.method == "POST" else 200)
     ok = verify_password(current_user.password_hash, form.password.data)
     if ok and current_user.mfa_enabled:
         ok = mfa.accept_code(current_user, form.code.data or "")
     if not ok:
         record("me.reauth_failed", current_user, actor=current_user)
         db.session.commit()
-        return render("me/reauth.html", "reauth_form", status=401, form=form,
-                      error="That did not match. Try again.")
+        return _reauth_page(form, status=401, error="That did not match. Try again.")
     g.login_session.authenticated_at = utcnow()
     db.session.commit()
     return redirect_after_post(target)
+
+
+@bp.post("/reauth/sso")
+@signed_in
+def reauth_sso() -> ResponseReturnValue:
+    """Confirm it is you through the account's identity provider: a fresh sign-in there (prompt=login,
+    max_age=0); its callback marks this session freshly authenticated and comes back to `next`."""
+    connection = sso.reauth_connection(current_user)
+    if connection is None:
+        raise Conflict("Your user is not linked to an active single sign-on connection: confirm with your "
+                       "password.")
+    target = safe_next(request.args.get("next")) or url_for(".profile")
+    return begin_for_signed_in(g.user_account, connection, "reauth", target)
 
 
 @bp.get("/sessions")

@@ -7,7 +7,8 @@ JWKS (fetched again, at most every JWKS_MIN_REFRESH seconds, when a token names 
 exact issuer, our client id as audience, the nonce, and 120 s of leeway on the times.
 
 Discovery documents and key sets are kept in this process for METADATA_TTL: a sign-in makes one network
-call, the token exchange. Every failure is an SsoFailure with a reason that is safe to show.
+call, the token exchange, over a connection pool shared by the process (kept-alive connections, one TLS
+context), never a new client per request. Every failure is an SsoFailure with a reason that is safe to show.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from joserfc.jwk import KeySet, KeySetSerialization
+from requests.adapters import HTTPAdapter
 
 ALGORITHMS = ("RS256", "ES256")
 LEEWAY = 120
@@ -59,6 +61,20 @@ _jwks: dict[str, tuple[float, KeySet]] = {}
 fetches = {"discovery": 0, "jwks": 0}
 
 
+# One pool of connections to the providers for the whole process (urllib3's pools are thread-safe): a
+# sign-in reuses a kept-alive connection, and its TLS session, instead of opening a new one each time.
+_adapter = HTTPAdapter(pool_connections=16, pool_maxsize=16)
+_http = requests.Session()
+for _scheme in ("https://", "http://"):
+    _http.mount(_scheme, _adapter)
+
+
+def _shared_pool(client: OAuth2Session) -> OAuth2Session:
+    for scheme in ("https://", "http://"):
+        client.mount(scheme, _adapter)
+    return client
+
+
 def clear_cache() -> None:
     """Forget every cached document (tests; a changed connection's old entries just age out)."""
     with _lock:
@@ -74,7 +90,7 @@ def discovery_document_url(url: str) -> str:
 
 def _get_json(url: str) -> dict[str, Any]:
     try:
-        response = requests.get(url, timeout=HTTP_TIMEOUT, headers={"Accept": "application/json"})
+        response = _http.get(url, timeout=HTTP_TIMEOUT, headers={"Accept": "application/json"})
     except requests.RequestException as error:
         raise SsoFailure(f"The identity provider could not be reached ({type(error).__name__}).",
                          "provider_unreachable") from None
@@ -140,7 +156,7 @@ def _key_set(jwks_uri: str, kid: str | None) -> KeySet:
     document = _get_json(jwks_uri)
     fetches["jwks"] += 1
     try:
-        keys = KeySet.import_key_set(document)  # type: ignore[arg-type]
+        keys = KeySet.import_key_set(cast(KeySetSerialization, document))  # checked by joserfc as it reads
     except (JoseError, ValueError, TypeError, KeyError):
         raise SsoFailure("The provider's key set (JWKS) could not be read.", "provider_error") from None
     with _lock:
@@ -153,11 +169,13 @@ def _has_kid(keys: KeySet, kid: str) -> bool:
 
 
 def authorization_url(meta: ProviderMetadata, client_id: str, redirect_uri: str, state: str, nonce: str,
-                      code_verifier: str) -> str:
-    """The code-flow request with PKCE S256 (the challenge made from the verifier), state and nonce."""
+                      code_verifier: str, *, fresh: bool = False) -> str:
+    """The code-flow request with PKCE S256 (the challenge made from the verifier), state and nonce; `fresh`
+    asks the provider to sign the person in again whatever session it has (prompt=login, max_age=0)."""
     client = OAuth2Session(client_id, redirect_uri=redirect_uri, scope=SCOPE, code_challenge_method="S256")
+    extra: dict[str, str] = {"prompt": "login", "max_age": "0"} if fresh else {}
     url, _state = client.create_authorization_url(meta.authorization_endpoint, state=state, nonce=nonce,
-                                                  code_verifier=code_verifier)
+                                                  code_verifier=code_verifier, **extra)
     return str(url)
 
 
@@ -165,8 +183,8 @@ def exchange_code(meta: ProviderMetadata, client_id: str, client_secret: str, re
                   code_verifier: str) -> dict[str, Any]:
     """The token endpoint's answer for the code, sent with the PKCE verifier and the client's secret."""
     method = "client_secret_basic" if "client_secret_basic" in meta.token_auth_methods else "client_secret_post"
-    client = OAuth2Session(client_id, client_secret, redirect_uri=redirect_uri, scope=SCOPE,
-                           token_endpoint_auth_method=method, code_challenge_method="S256")
+    client = _shared_pool(OAuth2Session(client_id, client_secret, redirect_uri=redirect_uri, scope=SCOPE,
+                                        token_endpoint_auth_method=method, code_challenge_method="S256"))
     try:
         token = client.fetch_token(meta.token_endpoint, grant_type="authorization_code", code=code,
                                    code_verifier=code_verifier, timeout=HTTP_TIMEOUT)
@@ -181,8 +199,11 @@ def exchange_code(meta: ProviderMetadata, client_id: str, client_secret: str, re
 
 
 def validate_id_token(id_token: str, *, issuer: str, client_id: str, nonce: str, jwks_uri: str,
-                      now: float | None = None) -> dict[str, Any]:
-    """The ID token's claims, once its signature, alg, issuer, audience, nonce and times are right."""
+                      now: float | None = None, authenticated_after: float | None = None) -> dict[str, Any]:
+    """The ID token's claims, once its signature, alg, issuer, audience, nonce and times are right.
+
+    `authenticated_after` (a fresh sign-in was asked, max_age=0): the token's `auth_time`, which OpenID
+    Connect then requires, must not be older than that moment (less the leeway)."""
     try:
         header = jws.extract_compact(id_token.encode()).headers()
     except (JoseError, ValueError, TypeError):
@@ -220,4 +241,10 @@ def validate_id_token(id_token: str, *, issuer: str, client_id: str, nonce: str,
         raise SsoFailure("The ID token is meant for several clients and not authorised for this one.", "bad_azp")
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise SsoFailure("The ID token names nobody (no sub).", "bad_sub")
+    if authenticated_after is not None:
+        auth_time = claims.get("auth_time")
+        if (not isinstance(auth_time, int | float) or isinstance(auth_time, bool)
+                or auth_time < authenticated_after - LEEWAY):
+            raise SsoFailure("The identity provider did not ask you to sign in again (its auth_time is older "
+                             "than this request). Try again.", "not_fresh")
     return claims

@@ -21,7 +21,7 @@ from portal.auth.redirects import safe_next
 from portal.auth.routes import complete_sign_in, remember_account, start_mfa_step
 from portal.db import utcnow
 from portal.errors import NotFound
-from portal.models import Account, SsoAuthRequest, SsoConnection, User
+from portal.models import Account, SsoAuthRequest, SsoConnection, SsoIdentity, User
 from portal.permissions import public
 from portal.rendering import redirect_to, render
 from portal.sso import services as sso
@@ -118,8 +118,7 @@ def callback(sign_in_name: str) -> ResponseReturnValue:
             current_app.logger.exception("Unexpected error in the SSO callback")
             raise SsoFailure(f"The identity provider's answer could not be used ({type(error).__name__}).",
                              "unexpected") from None
-        connection = sso.connection_of(account.id)
-        assert connection is not None
+        connection = result.connection
         purpose = result.request.purpose
         if purpose in ("test", "reauth"):
             if not current_user.is_authenticated or current_user.id != result.request.user_id:
@@ -165,7 +164,7 @@ def _reauthenticated(account: Account, connection: SsoConnection, result: sso.Ca
     sso.mark_reauthenticated(login_session)
     db.session.commit()
     flash(f"You signed in again through {connection.display_name}.", "success")
-    return redirect(result.request.next_path or url_for("accounts.sso.show", account_id=account.id), 303)
+    return redirect(safe_next(result.request.next_path) or url_for("me.profile"), 303)
 
 
 def _signed_in(account: Account, connection: SsoConnection, result: sso.Callback) -> ResponseReturnValue:
@@ -194,9 +193,9 @@ def _signed_in(account: Account, connection: SsoConnection, result: sso.Callback
     return _finish_sign_in(account, connection, identity, user, claims, result.request.next_path)
 
 
-def _finish_sign_in(account: Account, connection: SsoConnection, identity: object, user: User,
-                    claims: dict[str, object], next_path: str) -> ResponseReturnValue:
-    sso.after_sign_in(connection, identity, user, claims)  # type: ignore[arg-type]
+def _finish_sign_in(account: Account, connection: SsoConnection, identity: SsoIdentity, user: User,
+                    claims: dict[str, Any], next_path: str) -> ResponseReturnValue:
+    sso.after_sign_in(connection, identity, user, claims)
     target = safe_next(next_path)
     if connection.require_portal_totp and user.mfa_enabled:
         start_mfa_step(user, target, "sso")
@@ -251,10 +250,10 @@ def link(sign_in_name: str) -> ResponseReturnValue:
         record("sso.sign_in_failed", user, account_id=account.id, actor=user, changes={"reason": "link_reauth_failed"})
         db.session.commit()
         return render("sso/link.html", "link_form", status=401, error="That is not right. Try again.", **context)
-    taken = db.session.execute(
+    taken = db.rows_changed(
         update(SsoAuthRequest).where(SsoAuthRequest.id == auth_request.id, SsoAuthRequest.link_user_id == user.id)
         .values(link_user_id=None).execution_options(synchronize_session=False))
-    if not taken.rowcount:  # type: ignore[attr-defined]
+    if not taken:
         return failed(account, SsoFailure("This link step was used already.", "replayed"))
     claims = dict(auth_request.link_claims or {})
     session.pop(LINK_KEY, None)

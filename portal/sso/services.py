@@ -8,6 +8,7 @@ required), `session_end(account_id)` (an SSO session's own end).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import secrets
 import uuid
@@ -118,8 +119,14 @@ def portal_totp_required(account_id: uuid.UUID) -> bool:
 
 
 def _fernet() -> Fernet:
+    return _fernet_for(current_app.config["SECRET_KEY"])
+
+
+@functools.lru_cache(maxsize=4)
+def _fernet_for(secret_key: str) -> Fernet:
+    """The sealing key, derived from SECRET_KEY once per process (not at every seal and unseal)."""
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"account-portal sso secrets").derive(
-        current_app.config["SECRET_KEY"].encode())
+        secret_key.encode())
     return Fernet(base64.urlsafe_b64encode(key))
 
 
@@ -282,6 +289,20 @@ def enable_requirement(connection: SsoConnection, account: Account, actor: User,
     return codes
 
 
+def regenerate_recovery_codes(connection: SsoConnection, account: Account, actor: User,
+                              login_session: LoginSession | None) -> list[str]:
+    """A new set of ten recovery codes while SSO stays required (the old set stops working); it takes the
+    same fresh sign-in through the connection as requiring SSO did."""
+    if not (connection.active and connection.require_sso):
+        raise Conflict("Recovery codes exist only while single sign-on is required.")
+    if not has_fresh_sso_sign_in(login_session, connection, actor):
+        raise Forbidden("Sign in through the identity provider (within the last 10 minutes) to make new "
+                        "recovery codes.")
+    codes = replace_recovery_codes(account.id)
+    record("sso.recovery_codes_regenerated", account, actor=actor, changes={"codes": len(codes)})
+    return codes
+
+
 def disable_requirement(connection: SsoConnection, account: Account, actor: User) -> int:
     """Stop requiring SSO: every SSO-only person (no password) is emailed a link to choose one."""
     from portal.auth import password_reset
@@ -320,10 +341,9 @@ def use_recovery_code(account_id: uuid.UUID, code: str, user: User) -> bool:
                                                               SsoRecoveryCode.used_at.is_(None))).all()
     for candidate in unused:
         if verify_password(candidate.code_hash, code):
-            used = db.session.execute(
+            return db.rows_changed(
                 update(SsoRecoveryCode).where(SsoRecoveryCode.id == candidate.id, SsoRecoveryCode.used_at.is_(None))
-                .values(used_at=utcnow(), used_by_id=user.id).execution_options(synchronize_session=False))
-            return bool(used.rowcount)  # type: ignore[attr-defined]
+                .values(used_at=utcnow(), used_by_id=user.id).execution_options(synchronize_session=False)) > 0
     return False
 
 
@@ -382,21 +402,22 @@ def begin(connection: SsoConnection, account: Account, purpose: str, user: User 
     """A new one-time request (state, nonce, PKCE verifier), bound to this browser; the provider's URL."""
     meta = oidc.metadata(connection.discovery_url, connection.issuer or None)
     state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(24), secrets.token_urlsafe(48)
-    db.session.execute(delete(SsoAuthRequest).where(SsoAuthRequest.created_at < utcnow() - timedelta(days=1)))
     db.session.add(SsoAuthRequest(connection_id=connection.id, state_hash=_digest(state), nonce=nonce,
                                   code_verifier_sealed=seal(verifier), purpose=purpose,
                                   user_id=user.id if user else None, next_path=next_path[:500]))
     states = [s for s in session.get(SESSION_KEY, []) if isinstance(s, str)][-4:]
     session[SESSION_KEY] = [*states, _digest(state)]
-    return oidc.authorization_url(meta, connection.client_id, redirect_uri(account), state, nonce, verifier)
+    return oidc.authorization_url(meta, connection.client_id, redirect_uri(account), state, nonce, verifier,
+                                  fresh=purpose == "reauth")
 
 
 @dataclass
 class Callback:
-    """A callback that passed every check: its request and the ID token's claims."""
+    """A callback that passed every check: its request, the ID token's claims, and the connection."""
 
     request: SsoAuthRequest
     claims: dict[str, Any]
+    connection: SsoConnection
 
 
 def finish(account: Account, args: dict[str, str]) -> Callback:
@@ -414,11 +435,11 @@ def finish(account: Account, args: dict[str, str]) -> Callback:
     auth_request = db.session.scalar(select(SsoAuthRequest).where(SsoAuthRequest.state_hash == digest))
     if auth_request is None or auth_request.connection_id != connection.id:
         raise SsoFailure("This sign-in was not started here (unknown state).", "bad_state")
-    used = db.session.execute(
+    used = db.rows_changed(
         update(SsoAuthRequest).where(SsoAuthRequest.id == auth_request.id, SsoAuthRequest.used_at.is_(None),
                                      SsoAuthRequest.created_at > utcnow() - REQUEST_LIFETIME)
         .values(used_at=utcnow()).execution_options(synchronize_session=False))
-    if not used.rowcount:  # type: ignore[attr-defined]
+    if not used:
         raise SsoFailure("This sign-in answer was used already or is too old. Start again.", "replayed")
     if digest not in session.get(SESSION_KEY, []):
         raise SsoFailure("This sign-in was started in another browser.", "bad_state")
@@ -436,11 +457,13 @@ def finish(account: Account, args: dict[str, str]) -> Callback:
     id_token = tokens.get("id_token")
     if not isinstance(id_token, str):
         raise SsoFailure("The identity provider sent no ID token.", "no_id_token")
-    claims = oidc.validate_id_token(id_token, issuer=meta.issuer, client_id=connection.client_id,
-                                    nonce=auth_request.nonce, jwks_uri=meta.jwks_uri)
+    claims = oidc.validate_id_token(
+        id_token, issuer=meta.issuer, client_id=connection.client_id, nonce=auth_request.nonce,
+        jwks_uri=meta.jwks_uri,
+        authenticated_after=auth_request.created_at.timestamp() if auth_request.purpose == "reauth" else None)
     if not connection.issuer:
         connection.issuer = meta.issuer
-    return Callback(auth_request, claims)
+    return Callback(auth_request, claims, connection)
 
 
 def _refused(error: str) -> None:
@@ -655,6 +678,15 @@ def apply_groups(connection: SsoConnection, identity: SsoIdentity, user: User, c
         record("sso.groups_applied", user, actor=user, changes={
             "groups_added": len(want_groups - current), "groups_removed": len(removed),
             "roles_added": len(new_roles), "roles_removed": len(lost)})
+
+
+def reauth_connection(user: User) -> SsoConnection | None:
+    """The connection through which this person may confirm it is them (/me/reauth): their account's, when
+    it is active and their identity is linked to it; else None (they confirm with their password)."""
+    return db.session.scalar(
+        select(SsoConnection).join(SsoIdentity, SsoIdentity.connection_id == SsoConnection.id)
+        .where(SsoIdentity.user_id == user.id, SsoConnection.account_id == user.account_id,
+               SsoConnection.active.is_(True)))
 
 
 def mark_reauthenticated(login_session: LoginSession) -> None:

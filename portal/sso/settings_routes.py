@@ -45,7 +45,8 @@ def _context(form: SsoSettingsForm | None = None, **extra: object) -> dict[str, 
     if form is None:
         form = SsoSettingsForm(obj=connection) if connection is not None else SsoSettingsForm()
         if connection is not None:
-            form.jit.data = {True: "on", False: "off"}.get(connection.jit_enabled, "default")  # type: ignore[arg-type]
+            jit = connection.jit_enabled
+            form.jit.data = "default" if jit is None else "on" if jit else "off"
     mappings: Sequence[Row[SsoGroupMapping, Group, Role]] = []
     if connection is not None:
         mappings = db.session.execute(
@@ -139,6 +140,16 @@ def require_sso() -> ResponseReturnValue:
     codes = sso.enable_requirement(_connection(), g.account, current_user, g.get("login_session"))
     db.session.commit()
     return render("sso/recovery_codes.html", codes=codes, break_glass_url=url_for(
+        "auth.account_login", sign_in_name=g.account.sign_in_name, local="1"))
+
+
+@bp.post("/recovery-codes")
+@require(Permission.ACCOUNT_MANAGE)
+def recovery_codes() -> ResponseReturnValue:
+    """Ten new recovery codes (the old ones die) while SSO stays required; needs a fresh SSO sign-in."""
+    codes = sso.regenerate_recovery_codes(_connection(), g.account, current_user, g.get("login_session"))
+    db.session.commit()
+    return render("sso/recovery_codes.html", codes=codes, regenerated=True, break_glass_url=url_for(
         "auth.account_login", sign_in_name=g.account.sign_in_name, local="1"))
 
 

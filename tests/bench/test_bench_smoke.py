@@ -51,3 +51,14 @@ def test_benchmark_smoke(tmp_path: Path, smoke_database_url: str) -> None:
     # Every measured page answered under load, and the table was printed.
     for page in ("users", "search", "deep", "user"):
         assert f"\n{page} " in result.stdout, result.stdout[-3000:]
+
+
+def test_sso_benchmark_smoke() -> None:
+    """`python -m bench sso` (issue 21) with two people: it signs them in twice each through the mock
+    provider, and discovery and the JWKS are fetched once for the whole run (cached)."""
+    result = subprocess.run([sys.executable, "-m", "bench", "sso", "--n", "2"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "DATABASE_URL": ""})
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    lines = dict(line.split(None, 1) for line in result.stdout.splitlines() if line and not line.startswith("{"))
+    assert float(lines["returning_sign_in_ms_p50"]) > 0 and float(lines["provider_ms_p50"]) > 0
+    assert lines["discovery_fetches"].strip() == "1" and lines["jwks_fetches"].strip() == "1"

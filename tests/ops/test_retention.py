@@ -62,7 +62,8 @@ def test_a_sweep_deletes_what_is_past_retention_and_keeps_the_rest(app: Flask, p
         report = retention.sweep_batch()
 
     assert report.deleted == {"audit_events": 1, "outbox_emails": 1, "sessions": 2, "password_reset_tokens": 2,
-                              "recovery_codes": 1, "jobs": 0}  # jobs: tests/routes/test_jobs.py
+                              "recovery_codes": 1, "jobs": 0,  # jobs: tests/routes/test_jobs.py
+                              "sso_auth_requests": 0, "sso_recovery_codes": 0}
     assert not report.more
     assert _labels(app, AuditEvent, "target_label") == {"kept"}
     assert _labels(app, OutboxEmail, "subject") == {"kept", "queued", "failed"}
@@ -117,3 +118,33 @@ def test_the_worker_sweeps_until_nothing_is_left(app: Flask, portal: Portal, mon
     assert looped.exit_code == 0, looped.output
     assert batches[:2] == [3, 1]  # a full batch runs again at once, until a batch is not full
     assert _count(app, AuditEvent) == 0
+
+
+def test_sso_sign_in_requests_and_used_sso_recovery_codes_are_swept(app: Flask, portal: Portal) -> None:
+    """An SSO sign-in request is of use for ten minutes: the worker deletes those older than
+    SSO_REQUEST_RETENTION_DAYS (1), used or not, whether or not anyone starts a sign-in; used SSO
+    recovery codes go after TOKEN_RETENTION_DAYS like the MFA ones."""
+    from portal.models import SsoAuthRequest, SsoConnection, SsoRecoveryCode
+
+    account, owner = portal.account()
+    now = utcnow()
+    with app.app_context():
+        connection = SsoConnection(account_id=account.id, display_name="IdP", discovery_url="https://idp.example.com",
+                                   client_id="c", client_secret_sealed="x")
+        db.session.add(connection)
+        db.session.flush()
+        for label, age, used in (("abandoned", 2 * DAY, False), ("used", 2 * DAY, True),
+                                 ("in-flight", timedelta(minutes=3), False), ("today", DAY / 2, True)):
+            db.session.add(SsoAuthRequest(connection_id=connection.id, state_hash=label, nonce="n",
+                                          code_verifier_sealed="v", next_path=label, created_at=now - age,
+                                          used_at=now - age if used else None))
+        for code_hash, used in (("used-old", 31 * DAY), ("used-recently", DAY), ("unused", None)):
+            db.session.add(SsoRecoveryCode(account_id=account.id, code_hash=code_hash, created_at=now - 100 * DAY,
+                                           used_at=now - used if used else None))
+        db.session.commit()
+
+        report = retention.sweep_batch()
+
+    assert report.deleted["sso_auth_requests"] == 2 and report.deleted["sso_recovery_codes"] == 1
+    assert _labels(app, SsoAuthRequest, "next_path") == {"in-flight", "today"}
+    assert _labels(app, SsoRecoveryCode, "code_hash") == {"used-recently", "unused"}

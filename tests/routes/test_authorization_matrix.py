@@ -164,6 +164,7 @@ MATRIX: dict[str, str] = {
     "POST me.mfa_recovery_codes":                    "L    A    A    A    A    A    A    A",
     "GET me.reauth":                                 "L    A    A    A    A    A    A    A",
     "POST me.reauth":                                "L    A    A    A    A    A    A    A",
+    "POST me.reauth_sso":                            "L    A    A    A    A    A    A    A",  # 409: not linked
     "GET me.sessions":                               "L    A    A    A    A    A    A    A",
     "POST me.end_session":                           "L    N    N    N    N    N    A    N",  # the owner's session
     "POST me.end_other_sessions":                    "L    A    A    A    A    A    A    A",
@@ -188,6 +189,7 @@ MATRIX: dict[str, str] = {
     "POST accounts.sso.activate":                    "L    D    D    D    D    A    A    N",
     "POST accounts.sso.deactivate":                  "L    D    D    D    D    A    A    N",
     "POST accounts.sso.require_sso":                 "L    D    D    D    D    A    A    N",
+    "POST accounts.sso.recovery_codes":              "L    D    D    D    D    A    A    N",
     "POST accounts.sso.unrequire":                   "L    D    D    D    D    A    A    N",
     "POST accounts.sso.admin_groups":                "L    D    D    D    D    A    A    N",
     "POST accounts.sso.add_mapping":                 "L    D    D    D    D    A    A    N",

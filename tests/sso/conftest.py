@@ -34,12 +34,12 @@ class Provider:
 
 @pytest.fixture
 def provider() -> Iterator[Provider]:
-    from oidc_provider_mock import run_server_in_thread
+    from tests.sso.mock_provider import running_provider
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     oidc.clear_cache()
-    with run_server_in_thread(port=0) as server:
-        yield Provider(f"http://localhost:{server.server_port}")
+    with running_provider() as (issuer, _server):
+        yield Provider(issuer)
     oidc.clear_cache()
 
 

@@ -129,3 +129,50 @@ def test_turning_requirement_off_emails_sso_only_users_a_set_password_link(porta
                                                    OutboxEmail.kind == "password_reset"))
     assert mail is not None and "no longer requires single sign-on" in mail.body_text
     assert _count(portal, AuditEvent, AuditEvent.action == "sso.enforced") == 2
+
+
+def test_new_recovery_codes_need_a_fresh_sso_sign_in_and_kill_the_old_ones(portal: Portal,
+                                                                          provider: Provider) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from portal.models import LoginSession
+
+    tenant, admin, by_password, old = _enforce(portal, provider)
+    url = f"/accounts/{tenant.id}/settings/sso/recovery-codes"
+    assert by_password.post(url).status_code == 403  # signed in with a password, not through the provider
+    # (Without account:manage: 403, in tests/routes/test_authorization_matrix.py.)
+    settings = admin.get(f"/accounts/{tenant.id}/settings/sso").get_data(as_text=True)
+    assert "Make new recovery codes" in settings
+    page = admin.post(url)
+    assert page.status_code == 200
+    new = re.findall(r"<code>([a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4})</code>", page.get_data(as_text=True))
+    assert len(new) == 10 and not set(new) & set(old)
+    assert "no longer work" in page.get_data(as_text=True)
+    assert portal.scalar(select(SsoConnection.require_sso))  # still required
+    event = portal.scalar(select(AuditEvent).where(AuditEvent.action == "sso.recovery_codes_regenerated"))
+    assert event is not None and event.actor_id == tenant.admin.id
+    name = tenant.account.sign_in_name
+    login = f"/a/{name}/login?local=1"
+    assert portal.client().post(login, {"login": tenant.owner.login, "password": PASSWORD,
+                                        "sso_recovery_code": old[3]}).status_code == 401  # the old set is dead
+    assert portal.client().post(login, {"login": tenant.owner.login, "password": PASSWORD,
+                                        "sso_recovery_code": new[0]}).status_code == 303
+    # Ten minutes after the SSO sign-in, it takes another one.
+    with portal.app.app_context():
+        from portal import db
+        from portal.db import utcnow
+
+        db.session.execute(update(LoginSession).where(LoginSession.user_id == tenant.admin.id)
+                           .values(authenticated_at=utcnow() - timedelta(minutes=11)))
+        db.session.commit()
+    assert admin.post(url).status_code == 403
+    assert "Make new recovery codes" not in admin.get(f"/accounts/{tenant.id}/settings/sso").get_data(as_text=True)
+
+
+def test_recovery_codes_are_made_only_while_sso_is_required(portal: Portal, provider: Provider) -> None:
+    tenant, admin, _old, _codes = _enforce(portal, provider)
+    assert admin.post(f"/accounts/{tenant.id}/settings/sso/unrequire").status_code == 303
+    assert admin.post(f"/accounts/{tenant.id}/settings/sso/recovery-codes").status_code == 409
+    assert _count(portal, AuditEvent, AuditEvent.action == "sso.recovery_codes_regenerated") == 0

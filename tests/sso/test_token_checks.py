@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -15,12 +16,18 @@ from portal.sso.oidc import SsoFailure
 ISSUER, CLIENT, NONCE, JWKS = "https://idp.example.com", "client-1", "nonce-1", "https://idp.example.com/jwks"
 
 
+@functools.cache
+def _generated_keys() -> tuple[RSAKey, ECKey]:
+    """The provider's two signing keys, made once for the module (RSA key generation takes a while)."""
+    rsa = RSAKey.generate_key(2048, parameters={"kid": "rsa-1"})
+    return rsa, ECKey.generate_key("P-256", parameters={"kid": "ec-1"})
+
+
 @pytest.fixture
 def keys(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """The provider's published keys (editable by the test) and how many times they were fetched."""
     oidc.clear_cache()
-    rsa = RSAKey.generate_key(2048, parameters={"kid": "rsa-1"})
-    ec = ECKey.generate_key("P-256", parameters={"kid": "ec-1"})
+    rsa, ec = _generated_keys()
     state: dict[str, Any] = {"published": [rsa, ec], "fetched": 0, "rsa": rsa, "ec": ec}
 
     def fake_get(url: str) -> dict[str, Any]:
@@ -107,3 +114,20 @@ def test_an_unknown_kid_refreshes_the_jwks_once(keys: dict[str, Any]) -> None:
     with pytest.raises(SsoFailure) as failure:
         _check(_token(stranger))
     assert failure.value.code == "unknown_key"
+
+
+def test_a_fresh_sign_in_needs_an_auth_time_after_the_request_began(keys: dict[str, Any]) -> None:
+    """A re-authentication (prompt=login, max_age=0): the provider must say when the person signed in, and
+    that must be after we asked (within the leeway)."""
+    began = time.time()
+
+    def check(token: str) -> dict[str, Any]:
+        return oidc.validate_id_token(token, issuer=ISSUER, client_id=CLIENT, nonce=NONCE, jwks_uri=JWKS,
+                                      authenticated_after=began)
+
+    assert check(_token(keys["rsa"], auth_time=int(began) + 1))
+    assert check(_token(keys["rsa"], auth_time=int(began) - 60))  # clocks differ: the leeway
+    for stale in ({"auth_time": int(began) - 3600}, {}, {"auth_time": "yesterday"}):
+        with pytest.raises(SsoFailure) as failure:
+            check(_token(keys["rsa"], **stale))
+        assert failure.value.code == "not_fresh"

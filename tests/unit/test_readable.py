@@ -54,3 +54,36 @@ def test_audit_events_in_words_with_names_and_plain_times() -> None:
     described = dict(describe_changes(event, {known: "Ada Lovelace (ada)"}))
     assert described == {"user": "Ada Lovelace (ada)", "expires_at": "2026-12-08 22:14 UTC", "roles": "member",
                          "other": "no longer in the account"}
+
+
+def _recorded_actions() -> set[str]:
+    """Every action a service records with a literal code (record("area.verb", …)) in portal/."""
+    import re
+    from pathlib import Path
+
+    import portal
+
+    found: set[str] = set()
+    for path in Path(portal.__file__).parent.rglob("*.py"):
+        found.update(re.findall(r'record\(\s*"([a-z_]+\.[a-z_.]+)"', path.read_text(encoding="utf-8")))
+    return found
+
+
+def test_every_recorded_action_has_words() -> None:
+    from portal.audit.wording import PHRASES
+
+    actions = _recorded_actions()
+    assert {a for a in actions if a.startswith("sso.")} >= {"sso.config_changed", "sso.break_glass"}  # found
+    assert sorted(actions - PHRASES.keys()) == []
+
+
+def test_single_sign_on_events_in_words() -> None:
+    assert phrase(_event("sso.activated", "Acme")) == "Turned single sign-on on"
+    assert phrase(_event("sso.identity_linked", "Ada Lovelace", how="proven email")) == (
+        "Linked Ada Lovelace to the identity provider (proven email)")
+    assert phrase(_event("sso.sign_in_failed", "", reason="replayed")) == (
+        "Failed to sign in through the identity provider (replayed)")
+    assert phrase(_event("sso.break_glass", "Olga", how="recovery code")) == (
+        "Signed in by break-glass while single sign-on is required (recovery code)")
+    assert phrase(_event("sso.recovery_codes_regenerated", "Acme", codes=10)) == (
+        "Made new single sign-on recovery codes")
