@@ -38,12 +38,14 @@ def test_bulk_disable_over_1000_matching_users_shows_its_bar_moving_and_its_repo
 
     run_jobs(portal, batch=100, max_batches=3)  # prepared, then two batches: 200 of 1,000
     expect(bar).to_have_attribute("value", "200", timeout=10_000)  # htmx polls: no reload
-    expect(page.get_by_text("200 of 1,000 handled")).to_be_visible()
-    check(page, "job-running", screenshot=True)
+    expect(page.locator("#job_status").get_by_text("200 of 1,000 handled")).to_be_visible()
+    # Not checked with axe here: the page polls every second and a swap landing while axe reads it flakes the
+    # check (seen under load); the same template is checked at rest below ("job-done").
+    page.screenshot(path="tests/browser/screenshots/job-running.png", full_page=True)
     run_jobs(portal, batch=100, max_batches=4)
     expect(bar).to_have_attribute("value", "600", timeout=10_000)
     run_jobs(portal, batch=100)
-    expect(page.get_by_text("Done.")).to_be_visible(timeout=10_000)
+    expect(page.locator("#job_status").get_by_text("Done.")).to_be_visible(timeout=10_000)
     expect(bar).to_have_attribute("value", "1000")
     assert portal.scalar(select(func.count()).select_from(User).where(User.status == "disabled")) == 1000
     check(page, "job-done", screenshot=True)
