@@ -62,7 +62,7 @@ def counts_by_state() -> dict[str, int]:
 def notify_finished() -> None:
     """Tell the signed-in person, on their next page, about their jobs that finished since (once each)."""
     if request.method != "GET" or request.headers.get("HX-Request") or not current_user.is_authenticated \
-            or request.path.startswith(("/api/", "/static/")):
+            or request.path.startswith(("/api/", "/scim/", "/static/")):
         return
     finished = list(db.session.scalars(
         select(Job).where(Job.started_by_id == current_user.id, Job.notified.is_(False),
