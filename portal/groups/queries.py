@@ -20,6 +20,7 @@ from portal import db
 from portal.errors import NotFound
 from portal.models import Group, GroupMember, User, UserStatus
 from portal.pagination import OffsetPage, PageNumbers
+from portal.references import as_uuid, by_reference
 
 COUNT_CAP = 10_000
 TAKE_DEFAULT = 20
@@ -60,25 +61,7 @@ def group_version(group: Group) -> str:
 def groups_by_reference(account_id: uuid.UUID, references: Sequence[str]) -> tuple[list[Group], list[str]]:
     """The account's groups named by id or name (any case), once each in the order given, and the references
     that name none (another account's id names none: SECURITY A3). One statement."""
-    ids = {ref: _as_uuid(ref) for ref in references}
-    names = {ref.lower() for ref, as_id in ids.items() if as_id is None}
-    wanted_ids = {as_id for as_id in ids.values() if as_id is not None}
-    found = list(db.session.scalars(select(Group).where(
-        Group.account_id == account_id,
-        or_(Group.id.in_(wanted_ids) if wanted_ids else literal(False),
-            func.lower(Group.name).in_(names) if names else literal(False)),
-    ))) if references else []
-    by_id = {group.id: group for group in found}
-    by_name = {group.name.lower(): group for group in found}
-    groups: dict[uuid.UUID, Group] = {}
-    unknown = []
-    for ref, as_id in ids.items():
-        group = by_id.get(as_id) if as_id is not None else by_name.get(ref.lower())
-        if group is None:
-            unknown.append(ref)
-        else:
-            groups.setdefault(group.id, group)
-    return list(groups.values()), unknown
+    return by_reference(Group, account_id, references)
 
 
 def name_taken(account_id: uuid.UUID, name: str, except_group_id: uuid.UUID | None = None) -> bool:
@@ -422,12 +405,6 @@ class Resolution:
     unknown: list[str]
 
 
-def _as_uuid(entry: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(entry)
-    except ValueError:
-        return None
-
 
 def resolve_people(account_id: uuid.UUID, entries: Sequence[str]) -> Resolution:
     """Users of *this* account named by id, email or login, in the entries' order, in one query.
@@ -435,7 +412,7 @@ def resolve_people(account_id: uuid.UUID, entries: Sequence[str]) -> Resolution:
     An id or address of another account's user resolves to nothing, like one that does not exist
     (SECURITY A3: ids in form bodies are scoped to the account).
     """
-    ids = {entry: _as_uuid(entry) for entry in entries}
+    ids = {entry: as_uuid(entry) for entry in entries}
     wanted_ids = {value for value in ids.values() if value is not None}
     words = {entry.lower() for entry, value in ids.items() if value is None}
     emails = {word for word in words if "@" in word}
@@ -482,7 +459,7 @@ class Picker:
 
 def picker(account_id: uuid.UUID, group_id: uuid.UUID, q: str, selected_ids: Iterable[str]) -> Picker:
     """The account's users matching q (at most PICKER_LIMIT, members flagged), and the chosen ones."""
-    wanted = [value for value in (_as_uuid(s) for s in selected_ids) if value is not None][:TAKE_MAX]
+    wanted = [value for value in (as_uuid(s) for s in selected_ids) if value is not None][:TAKE_MAX]
     selected: list[User] = []
     if wanted:
         found = {u.id: u for u in db.session.scalars(

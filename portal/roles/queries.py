@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, literal, or_, select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import contains_eager
 from werkzeug.datastructures import MultiDict
 
@@ -19,6 +19,7 @@ from portal.models import LoginSession, Role, RoleAssignment, User, UserStatus
 from portal.models.role import in_force
 from portal.pagination import Page, decode_cursor, encode_cursor, parse_from, parse_take
 from portal.permissions import ALL_PERMISSIONS, Permission, parse_permissions
+from portal.references import by_reference
 from portal.roles import policy
 
 
@@ -128,32 +129,8 @@ def role_in_account(account_id: uuid.UUID, role_id: uuid.UUID) -> Role:
 def roles_by_reference(account_id: uuid.UUID, references: list[str]) -> tuple[list[Role], list[str]]:
     """The account's roles named by id or name (any case), in the order given, once each, and the references
     that name none (another account's id names none: SECURITY A3). One statement."""
-    ids = {ref: _as_uuid(ref) for ref in references}
-    names = {ref.lower() for ref, as_id in ids.items() if as_id is None}
-    wanted_ids = {as_id for as_id in ids.values() if as_id is not None}
-    found = list(db.session.scalars(select(Role).where(
-        Role.account_id == account_id,
-        or_(Role.id.in_(wanted_ids) if wanted_ids else literal(False),
-            func.lower(Role.name).in_(names) if names else literal(False)),
-    ))) if references else []
-    by_id = {role.id: role for role in found}
-    by_name = {role.name.lower(): role for role in found}
-    roles: dict[uuid.UUID, Role] = {}
-    unknown = []
-    for ref, as_id in ids.items():
-        role = by_id.get(as_id) if as_id is not None else by_name.get(ref.lower())
-        if role is None:
-            unknown.append(ref)
-        else:
-            roles.setdefault(role.id, role)
-    return list(roles.values()), unknown
+    return by_reference(Role, account_id, references)
 
-
-def _as_uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
 
 
 def role_name_taken(account_id: uuid.UUID, name: str, except_role_id: uuid.UUID | None = None) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Blueprint, Response, g, request, url_for
 from sqlalchemy import Select, func, select
@@ -288,15 +288,24 @@ def search_everything(account_id: uuid.UUID) -> Response:
 # --- one user -------------------------------------------------------------------------------------------
 
 
-def _user(user_id: str) -> User:
+Resource = TypeVar("Resource", User, Group)
+
+
+def _in_account(model: type[Resource], raw_id: str) -> Resource:
+    """The account's user or group by the id in the path; 404 (SCIM's body) when it is no id of this account."""
+    noun = model.__name__.lower()
     try:
-        key = uuid.UUID(user_id)
+        key = uuid.UUID(raw_id)
     except ValueError:
-        raise ScimError(404, "No such user.") from None
-    user: User | None = db.session.scalar(select(User).where(User.id == key, User.account_id == g.account.id))
-    if user is None:
-        raise ScimError(404, "No such user.")
-    return user
+        raise ScimError(404, f"No such {noun}.") from None
+    found: Resource | None = db.session.scalar(select(model).where(model.id == key, model.account_id == g.account.id))
+    if found is None:
+        raise ScimError(404, f"No such {noun}.")
+    return found
+
+
+def _user(user_id: str) -> User:
+    return _in_account(User, user_id)
 
 
 def _user_out(user: User, status: int = 200) -> Response:
@@ -352,14 +361,7 @@ def delete_user(account_id: uuid.UUID, user_id: str) -> Response:
 
 
 def _group(group_id: str) -> Group:
-    try:
-        key = uuid.UUID(group_id)
-    except ValueError:
-        raise ScimError(404, "No such group.") from None
-    group = db.session.scalar(select(Group).where(Group.id == key, Group.account_id == g.account.id))
-    if group is None:
-        raise ScimError(404, "No such group.")
-    return group
+    return _in_account(Group, group_id)
 
 
 def _group_out(group: Group, status: int = 200) -> Response:
