@@ -6,24 +6,18 @@ sign-out, and a password change, disable or delete can sign a person out everywh
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 
-from portal import db
+from portal import db, tokens
 from portal.db import utcnow
 from portal.models import Account, LoginSession, RoleAssignment, User
 
 # last_seen_at is written at most this often, so most requests do not write.
 TOUCH_INTERVAL = timedelta(seconds=60)
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass
@@ -40,13 +34,13 @@ def start(user: User, ip_address: str, user_agent: str, auth_method: str = "pass
     """Record a new session for the user, with their default roles active; returns its token and row.
 
     `auth_method`: password, sso or break_glass; `expires_at`: an end of its own (an SSO session's)."""
-    token = secrets.token_urlsafe(32)
+    token, token_hash = tokens.new_token_and_digest()
     default_role_ids = db.session.scalars(
         select(RoleAssignment.role_id).where(RoleAssignment.user_id == user.id, RoleAssignment.is_default)
     ).all()
     login_session = LoginSession(
         user_id=user.id,
-        token_hash=_digest(token),
+        token_hash=token_hash,
         active_role_ids=[str(role_id) for role_id in default_role_ids],
         ip_address=ip_address[:45],
         user_agent=user_agent[:255],
@@ -63,7 +57,7 @@ def resolve(token: str, idle: timedelta, absolute: timedelta) -> SignedIn | None
         select(LoginSession, User, Account)
         .join(User, User.id == LoginSession.user_id)
         .join(Account, Account.id == User.account_id)
-        .where(LoginSession.token_hash == _digest(token))
+        .where(LoginSession.token_hash == tokens.digest(token))
     ).first()
     if row is None:
         return None

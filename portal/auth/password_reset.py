@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from portal import db
+from portal import db, tokens
 from portal.audit.services import record
 from portal.auth import login_sessions, services
 from portal.auth.passwords import hash_password
@@ -18,10 +16,6 @@ from portal.mail.outbox import enqueue, external_url
 from portal.models import Account, PasswordResetToken, User
 
 VALID_FOR = timedelta(hours=1)
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def request_reset(sign_in_name: str, identifier: str) -> None:
@@ -48,8 +42,8 @@ def send_link(user: User, account: Account, subject: str = "Reset your Account P
         .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
         .values(used_at=now)
     )
-    token = secrets.token_urlsafe(32)
-    db.session.add(PasswordResetToken(user_id=user.id, token_hash=_digest(token), expires_at=now + VALID_FOR))
+    token, token_hash = tokens.new_token_and_digest()
+    db.session.add(PasswordResetToken(user_id=user.id, token_hash=token_hash, expires_at=now + VALID_FOR))
     enqueue("password_reset", user.email, subject, account_id=user.account_id, user=user,
             account_name=account.name, reset_url=external_url("auth.password_reset_choose", token=token),
             reason=reason)
@@ -60,7 +54,7 @@ def user_for_token(token: str) -> User | None:
     row = db.session.execute(
         select(PasswordResetToken, User)
         .join(User, User.id == PasswordResetToken.user_id)
-        .where(PasswordResetToken.token_hash == _digest(token))
+        .where(PasswordResetToken.token_hash == tokens.digest(token))
     ).first()
     if row is None:
         return None
@@ -80,7 +74,7 @@ def reset_password(token: str, password: str) -> User | None:
         return None
     used = db.rows_changed(
         update(PasswordResetToken)
-        .where(PasswordResetToken.token_hash == _digest(token), PasswordResetToken.used_at.is_(None))
+        .where(PasswordResetToken.token_hash == tokens.digest(token), PasswordResetToken.used_at.is_(None))
         .values(used_at=utcnow())
         .execution_options(synchronize_session=False)
     )

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-from portal import db
+from portal import db, tokens
 from portal.db import utcnow
 from portal.models import Account, EmailChange, User, UserStatus
-
-
-def token_digest(token: str) -> str:
-    """What is stored of a link's token: its SHA-256, in hex."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -62,7 +56,7 @@ def by_token(token: str) -> LinkedChange | None:
         select(EmailChange, user, Account)
         .join(user, user.id == EmailChange.user_id)
         .join(Account, Account.id == EmailChange.account_id)
-        .where(EmailChange.token_hash == token_digest(token))
+        .where(EmailChange.token_hash == tokens.digest(token))
     ).first()
     if row is None:
         return None

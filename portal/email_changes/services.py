@@ -11,14 +11,13 @@ themselves and then reset the password, so that users:password would mean nothin
 
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
-from portal import db
+from portal import db, tokens
 from portal.audit.services import record
 from portal.auth import mfa
 from portal.auth.passwords import verify_password
@@ -81,9 +80,9 @@ def request_change(user: User, new_email: str, requested_by: User,
         .values(cancelled_at=now)
         .execution_options(synchronize_session=False)
     )
-    token = secrets.token_urlsafe(32)
+    token, token_hash = tokens.new_token_and_digest()
     change = EmailChange(account_id=user.account_id, user_id=user.id, new_email=new_email,
-                         token_hash=queries.token_digest(token), requested_by_id=requested_by.id,
+                         token_hash=token_hash, requested_by_id=requested_by.id,
                          expires_at=now + VALID_FOR)
     try:
         with db.session.begin_nested():  # one open change per user: a request at the same moment loses

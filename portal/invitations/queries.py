@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -13,7 +12,7 @@ from typing import Any
 from sqlalchemy import Select, func, literal, select, tuple_
 from sqlalchemy.orm import aliased
 
-from portal import db
+from portal import db, tokens
 from portal.errors import NotFound
 from portal.models import (
     Account,
@@ -31,11 +30,6 @@ from portal.permissions import Permission
 from portal.roles.policy import refusal_to_grant
 
 FILTERS = tuple(s.value for s in InvitationStatus)
-
-
-def token_digest(token: str) -> str:
-    """What is stored of a token: its SHA-256, in hex."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass
@@ -304,7 +298,7 @@ def by_token(token: str) -> Invited | None:
         .join(Account, Account.id == Invitation.account_id)
         .outerjoin(inviter, inviter.id == Invitation.invited_by_id)
         .join(invitee, invitee.id == Invitation.user_id)
-        .where(Invitation.token_hash == token_digest(token))
+        .where(Invitation.token_hash == tokens.digest(token))
     ).first()
     if row is None:
         return None

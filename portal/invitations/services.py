@@ -18,7 +18,7 @@ from flask import current_app
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from portal import db
+from portal import db, tokens
 from portal.audit.services import record
 from portal.auth.passwords import hash_password
 from portal.errors import Conflict, DomainError, Forbidden
@@ -95,12 +95,6 @@ def _ttl() -> timedelta:
 
 def _daily_limit() -> int:
     return int(current_app.config["INVITATIONS_PER_DAY"])
-
-
-def _new_token() -> tuple[str, str]:
-    """A random link token (32 bytes from `secrets`) and the digest that is all we store."""
-    token = secrets.token_urlsafe(32)
-    return token, queries.token_digest(token)
 
 
 def address_problem(address: str) -> str | None:
@@ -244,7 +238,7 @@ def _create(account: Account, actor: User, address: str, roles: list[Role], grou
             db.session.flush()  # rows below refer to it and have no ORM relationship to order them by
     except IntegrityError:
         return None
-    token, digest = _new_token()
+    token, digest = tokens.new_token_and_digest()
     invitation = Invitation(
         id=uuid.uuid4(),
         account_id=account.id,
@@ -295,7 +289,7 @@ def invite_again(user: User, account: Account, actor: User) -> Invitation:
     """A disabled user who never chose a password, reactivated by the identity provider: pending again,
     with a new provisioned invitation (the old links stay dead)."""
     now = clock.now()
-    token, digest = _new_token()
+    token, digest = tokens.new_token_and_digest()
     user.status = UserStatus.PENDING.value
     invitation = Invitation(id=uuid.uuid4(), account_id=account.id, user_id=user.id, email=user.email,
                             token_hash=digest, status=InvitationStatus.PENDING.value, expires_at=now + _ttl(),
@@ -330,7 +324,7 @@ def resend(invitation: Invitation, account: Account, actor: User, actor_permissi
     now = clock.now()
     _remaining_today(account.id, now)
     inviter = db.session.get(User, invitation.invited_by_id) if invitation.invited_by_id else None
-    token, digest = _new_token()
+    token, digest = tokens.new_token_and_digest()
     invitation.token_hash = digest
     invitation.expires_at = now + _ttl()
     invitation.sent_count += 1

@@ -6,14 +6,12 @@ sends a notice to the person's address through the outbox (SECURITY M4, R4).
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
 from datetime import datetime
 
 from sqlalchemy import select, update
 
-from portal import db, user_agents
+from portal import db, tokens, user_agents
 from portal.audit.services import record
 from portal.auth import login_sessions, mfa
 from portal.auth.passwords import hash_password, verify_password
@@ -106,10 +104,6 @@ def end_other_sessions(user: User, keep: uuid.UUID) -> None:
     record("me.sessions_end_others", user, actor=user)
 
 
-def _digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
 def grantable_scopes(user: User) -> frozenset[Permission]:
     """The permissions a person may put on a key of theirs: what they hold through any of their roles (the
     owner: everything). A key never holds more than its maker did when it was made."""
@@ -125,9 +119,9 @@ def create_api_key(user: User, name: str, expires_at: datetime | None,
     beyond = chosen - held
     if beyond:
         raise Invalid(f"A key cannot hold permissions you do not hold ({', '.join(sorted(p.value for p in beyond))}).")
-    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    key, key_hash = tokens.new_token_and_digest(API_KEY_PREFIX)
     values = sorted(p.value for p in chosen)
-    db.session.add(ApiKey(user_id=user.id, name=name, prefix=key[:10], key_hash=_digest(key), expires_at=expires_at,
+    db.session.add(ApiKey(user_id=user.id, name=name, prefix=key[:10], key_hash=key_hash, expires_at=expires_at,
                           scopes=values))
     record("me.api_key_create", user, actor=user,
            changes={"name": name, "expires_at": str(expires_at or ""), "scopes": values})
@@ -183,7 +177,7 @@ def authenticate_api_key(key: str) -> tuple[ApiKey, User] | None:
     if not key.startswith(API_KEY_PREFIX):
         return None
     row = db.session.execute(
-        select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.key_hash == _digest(key))
+        select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.key_hash == tokens.digest(key))
     ).first()
     if row is None:
         return None

@@ -9,11 +9,10 @@ bearer of METRICS_TOKEN; without the token (or with METRICS_TOKEN unset) it does
 
 from __future__ import annotations
 
-import hmac
-
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from portal import tokens
 from portal.extensions import limiter
 from portal.ops import checks, metrics
 from portal.permissions import public
@@ -41,7 +40,7 @@ def readyz() -> ResponseReturnValue:
 
 def _bearer_matches(expected: str) -> bool:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), expected)
+    return bool(expected) and scheme.lower() == "bearer" and tokens.same_secret(token.strip(), expected)
 
 
 @bp.get("/metrics", endpoint="metrics")

@@ -3,9 +3,7 @@ revoke, and the bearer check of every SCIM request, with its per-token rate limi
 
 from __future__ import annotations
 
-import hashlib
 import random
-import secrets
 import time
 import uuid
 from dataclasses import dataclass
@@ -15,7 +13,7 @@ from flask import current_app
 from limits import parse
 from sqlalchemy import delete, select, text, update
 
-from portal import db
+from portal import db, tokens
 from portal.audit.services import record
 from portal.db import utcnow
 from portal.errors import NotFound
@@ -30,13 +28,9 @@ TRIM_EVERY = 16  # older rows are deleted by one request in TRIM_EVERY (at rando
 USED_EVERY = timedelta(minutes=1)  # last used is written at most this often
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def _new(account: Account, actor: User) -> tuple[str, ProvisioningToken]:
-    token = PREFIX + secrets.token_urlsafe(32)
-    row = ProvisioningToken(account_id=account.id, prefix=token[:12], token_hash=_digest(token),
+    token, token_hash = tokens.new_token_and_digest(PREFIX)
+    row = ProvisioningToken(account_id=account.id, prefix=token[:12], token_hash=token_hash,
                             created_by_id=actor.id)
     db.session.add(row)
     db.session.flush()
@@ -95,7 +89,7 @@ def authenticate(account_id: uuid.UUID, token: str) -> ProvisioningToken | None:
     """The token of this account that the bearer holds, if it works (another account's: None, so a 401)."""
     if not token.startswith(PREFIX):
         return None
-    row = db.session.scalar(select(ProvisioningToken).where(ProvisioningToken.token_hash == _digest(token)))
+    row = db.session.scalar(select(ProvisioningToken).where(ProvisioningToken.token_hash == tokens.digest(token)))
     if row is None or row.account_id != account_id or not row.is_usable(utcnow()):
         return None
     return row

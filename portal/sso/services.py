@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app, session
 from sqlalchemy import delete, select, update
 
-from portal import db
+from portal import db, tokens
 from portal.audit.services import record
 from portal.auth.passwords import hash_password, verify_password
 from portal.db import utcnow
@@ -140,10 +139,6 @@ def unseal(sealed: str) -> str:
     except InvalidToken:
         raise SsoFailure("The connection's secret cannot be read (was SECRET_KEY changed?); paste it again.",
                          "secret_unreadable") from None
-
-
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 # --- settings ----------------------------------------------------------------------------------------
@@ -401,12 +396,12 @@ def begin(connection: SsoConnection, account: Account, purpose: str, user: User 
           next_path: str = "") -> str:
     """A new one-time request (state, nonce, PKCE verifier), bound to this browser; the provider's URL."""
     meta = oidc.metadata(connection.discovery_url, connection.issuer or None)
-    state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(24), secrets.token_urlsafe(48)
-    db.session.add(SsoAuthRequest(connection_id=connection.id, state_hash=_digest(state), nonce=nonce,
+    state, nonce, verifier = tokens.new_token(), secrets.token_urlsafe(24), secrets.token_urlsafe(48)
+    db.session.add(SsoAuthRequest(connection_id=connection.id, state_hash=tokens.digest(state), nonce=nonce,
                                   code_verifier_sealed=seal(verifier), purpose=purpose,
                                   user_id=user.id if user else None, next_path=next_path[:500]))
     states = [s for s in session.get(SESSION_KEY, []) if isinstance(s, str)][-4:]
-    session[SESSION_KEY] = [*states, _digest(state)]
+    session[SESSION_KEY] = [*states, tokens.digest(state)]
     return oidc.authorization_url(meta, connection.client_id, redirect_uri(account), state, nonce, verifier,
                                   fresh=purpose == "reauth")
 
@@ -431,7 +426,7 @@ def finish(account: Account, args: dict[str, str]) -> Callback:
         _refused(args["error"])
     if not state:
         raise SsoFailure("The answer from the identity provider has no state.", "bad_state")
-    digest = _digest(state)
+    digest = tokens.digest(state)
     auth_request = db.session.scalar(select(SsoAuthRequest).where(SsoAuthRequest.state_hash == digest))
     if auth_request is None or auth_request.connection_id != connection.id:
         raise SsoFailure("This sign-in was not started here (unknown state).", "bad_state")
@@ -452,9 +447,9 @@ def finish(account: Account, args: dict[str, str]) -> Callback:
     if not code:
         raise SsoFailure("The answer from the identity provider has no code.", "no_code")
     meta = oidc.metadata(connection.discovery_url, connection.issuer or None)
-    tokens = oidc.exchange_code(meta, connection.client_id, unseal(connection.client_secret_sealed),
-                                redirect_uri(account), code, unseal(auth_request.code_verifier_sealed))
-    id_token = tokens.get("id_token")
+    granted = oidc.exchange_code(meta, connection.client_id, unseal(connection.client_secret_sealed),
+                                 redirect_uri(account), code, unseal(auth_request.code_verifier_sealed))
+    id_token = granted.get("id_token")
     if not isinstance(id_token, str):
         raise SsoFailure("The identity provider sent no ID token.", "no_id_token")
     claims = oidc.validate_id_token(

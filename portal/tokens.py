@@ -1,0 +1,36 @@
+"""Secret tokens: a new random one, the digest that is all the database keeps of it, and comparing two secrets.
+
+Sign-in sessions, password-reset links, invitation and email-change links, API keys and SCIM provisioning
+tokens are all made and looked up here. The digest is a plain SHA-256 in lower-case hex (64 characters):
+the tokens carry 256 random bits, so no salt or slow hash is needed, and a lookup by digest is one indexed
+equality. Changing the algorithm or the encoding would make every stored row unreachable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+TOKEN_BYTES = 32  # 256 bits from the operating system's CSPRNG
+
+
+def new_token(prefix: str = "") -> str:
+    """A new random token (URL-safe, 43 characters after `prefix`), shown once and never stored."""
+    return prefix + secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def digest(token: str) -> str:
+    """What is stored of a token: its SHA-256, in lower-case hex."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token_and_digest(prefix: str = "") -> tuple[str, str]:
+    """A new token and its digest: the token for the person, the digest for the database."""
+    token = new_token(prefix)
+    return token, digest(token)
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Whether two secrets are equal, in time that does not tell how much of them matched."""
+    return hmac.compare_digest(given.encode(), expected.encode())
