@@ -7,15 +7,17 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, Field, StringField, ValidationError
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import DateField, Field, SelectMultipleField, StringField, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, StopValidation
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.db import utcnow
 from portal.field_rules import LOGIN_MESSAGE, LOGIN_PATTERN, PROFILE_LIMITS, email_problem, login_problem
 from portal.field_rules import password_problem as _password_problem
+from portal.uuids import parse_uuid
 
-__all__ = ["LOGIN_MESSAGE", "LOGIN_PATTERN", "PROFILE_FIELDS", "GoodPassword", "ProfileFieldsForm", "check",
-           "login_rules", "lower", "strip", "valid_email"]
+__all__ = ["LOGIN_MESSAGE", "LOGIN_PATTERN", "PROFILE_FIELDS", "CheckboxesField", "GoodPassword", "ProfileFieldsForm",
+           "UUIDField", "check", "login_rules", "lower", "strip", "valid_email"]
 
 
 def strip(value: Any) -> Any:
@@ -59,6 +61,41 @@ def lock_version(_form: Any, field: Field) -> None:
     text = str(field.data if field.data is not None else "")
     if not (text.isascii() and text.isdigit() and int(text) <= MAX_VERSION):
         raise ValidationError(VERSION_MESSAGE)
+
+
+class UUIDField(StringField):
+    """One id (a hidden input or a select's value): `data` is a UUID, or None when left empty.
+
+    Text that is no id (portal.uuids.parse_uuid) stops the field's validation with `message`; an empty
+    field is left to the field's validators (DataRequired, Optional)."""
+
+    def __init__(self, label: str | None = None, validators: Any = None, *, message: str = "Not a valid id.",
+                 **kwargs: Any) -> None:
+        super().__init__(label, validators, **kwargs)
+        self.message = message
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        text = str(valuelist[0]).strip() if valuelist else ""
+        self.data = parse_uuid(text) if text else None
+
+    def pre_validate(self, form: Any) -> None:
+        if self.data is None and self.raw_data and str(self.raw_data[0]).strip():
+            raise StopValidation(self.message)
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return str(self.raw_data[0])
+        return "" if self.data is None else str(self.data)
+
+
+class CheckboxesField(SelectMultipleField):
+    """Several values chosen with checkboxes (`coerce` turns each into its type: `portal.uuids.to_uuid` for ids).
+
+    With `validate_choice=False` any value `coerce` reads is accepted: the service then looks the ids up in
+    the account, so another account's id is a 404, not a form error."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
 
 
 class GoodPassword:

@@ -10,22 +10,15 @@ from sqlalchemy import func, literal, or_, select
 
 from portal import db
 from portal.models import Group, Role
+from portal.uuids import parse_uuid
 
 Named = TypeVar("Named", Role, Group)
-
-
-def as_uuid(value: str) -> uuid.UUID | None:
-    """The text as a UUID, or None when it is not one."""
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
 
 
 def by_reference(model: type[Named], account_id: uuid.UUID, references: Sequence[str]) -> tuple[list[Named], list[str]]:
     """The account's rows named by id or name (any case), once each in the order given, and the references
     that name none (another account's id names none: SECURITY A3). One statement."""
-    ids = {ref: as_uuid(ref) for ref in references}
+    ids = {ref: parse_uuid(ref) for ref in references}
     names = {ref.lower() for ref, as_id in ids.items() if as_id is None}
     wanted_ids = {as_id for as_id in ids.values() if as_id is not None}
     found: list[Named] = list(db.session.scalars(select(model).where(

@@ -5,7 +5,6 @@ portal.access then checks that the signed-in person belongs to that account (404
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from flask import Blueprint, flash, g, request, url_for
@@ -20,6 +19,7 @@ from portal.mail.outbox import external_url
 from portal.models import User
 from portal.permissions import Permission, require
 from portal.rendering import redirect_after_post, render
+from portal.uuids import parse_uuid
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts/<uuid:account_id>")
 
@@ -103,10 +103,9 @@ def propose_transfer() -> ResponseReturnValue:
     context = _transfer_context(form)
     if not form.validate_on_submit():
         return render("accounts/transfer.html", "transfer", status=422, **context)
-    try:
-        new_owner_id = uuid.UUID(form.new_owner_id.data)
-    except ValueError:
-        raise NotFound("No such user in this account.") from None
+    new_owner_id = parse_uuid(form.new_owner_id.data)
+    if new_owner_id is None:
+        raise NotFound("No such user in this account.")
     ownership.propose_transfer(current_user, new_owner_id, form.current_password.data)
     db.session.commit()
     flash("The proposal was sent. Nothing changes until they accept it.", "success")

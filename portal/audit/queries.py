@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_
 from portal import db
 from portal.models import AuditEvent
 from portal.pagination import COUNT_CAP, END, Page, decode_cursor, encode_cursor, utc_datetime
+from portal.uuids import parse_uuid
 
 EventSelect = Select[Any]  # a select of AuditEvent rows (spelled Any: SQLAlchemy 2.0 and 2.1 type it differently)
 _CURSOR = (utc_datetime, uuid.UUID)
@@ -77,10 +78,8 @@ class AuditFilter:
 
 
 def _target_id(value: str) -> str | None:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return None
+    parsed = parse_uuid(value)
+    return None if parsed is None else str(parsed)
 
 
 def _action_family(action: str) -> ColumnElement[bool]:

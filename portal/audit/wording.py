@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from portal import db
 from portal.models import AuditEvent, User
+from portal.uuids import is_uuid_text
 
 # {target} is the event's target label; other names are keys of its changes.
 PHRASES: dict[str, str] = {
@@ -119,7 +120,7 @@ def names_for(account_id: uuid.UUID, events: Iterable[AuditEvent]) -> dict[str, 
     """The users that events' changes name by id, as "Ada Lovelace (ada)": one statement for a page."""
     ids: set[uuid.UUID] = set()
     for event in events:
-        ids.update(uuid.UUID(value) for value in (event.changes or {}).values() if _is_uuid(value))
+        ids.update(uuid.UUID(value) for value in (event.changes or {}).values() if is_uuid_text(value))
     if not ids:
         return {}
     rows = db.session.execute(
@@ -140,7 +141,7 @@ def describe_changes(event: AuditEvent, names: Mapping[str, str] | None = None) 
     edit = event.action.endswith(".update")
     described = []
     for field, value in (event.changes or {}).items():
-        if field.endswith("_id") and _is_uuid(value):  # a user's id: their name, or that they are gone
+        if field.endswith("_id") and is_uuid_text(value):  # a user's id: their name, or that they are gone
             described.append((field[:-3], names.get(value, "no longer in the account")))
             continue
         label = field
@@ -150,16 +151,6 @@ def describe_changes(event: AuditEvent, names: Mapping[str, str] | None = None) 
         else:
             described.append((label, _text(value, names)))
     return described
-
-
-def _is_uuid(value: Any) -> bool:
-    if not isinstance(value, str) or len(value) != 36:
-        return False
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _text(value: Any, names: Mapping[str, str]) -> str:

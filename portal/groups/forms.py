@@ -5,7 +5,6 @@ Each form binds only its own fields (SECURITY A7): account, ids and dates never 
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 
@@ -14,12 +13,12 @@ from wtforms import Field, HiddenField, StringField, TextAreaField, ValidationEr
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import TextArea
 
+from portal.entries import split_entries
 from portal.forms import UntilForm, strip
 from portal.groups import queries, services
 from portal.models import Group, User
 
 MAX_ENTRIES = 5_000  # per request; 5,000 addresses of 90 characters stay under Werkzeug's form limit
-_SEPARATORS = re.compile(r"[\s,;]+")
 
 
 class MembersField(Field):
@@ -33,8 +32,7 @@ class MembersField(Field):
         self.data: list[str] = []
 
     def process_formdata(self, valuelist: list[str]) -> None:
-        entries = (entry for value in valuelist for entry in _SEPARATORS.split(value))
-        self.data = list(dict.fromkeys(entry for entry in entries if entry))
+        self.data = split_entries(*valuelist)
 
     def _value(self) -> str:
         return "\n".join(self.data or [])

@@ -20,7 +20,8 @@ from portal import db
 from portal.errors import NotFound
 from portal.models import Group, GroupMember, User, UserStatus
 from portal.pagination import OffsetPage, PageNumbers
-from portal.references import as_uuid, by_reference
+from portal.references import by_reference
+from portal.uuids import parse_uuid, parse_uuids
 
 COUNT_CAP = 10_000
 TAKE_DEFAULT = 20
@@ -412,7 +413,7 @@ def resolve_people(account_id: uuid.UUID, entries: Sequence[str]) -> Resolution:
     An id or address of another account's user resolves to nothing, like one that does not exist
     (SECURITY A3: ids in form bodies are scoped to the account).
     """
-    ids = {entry: as_uuid(entry) for entry in entries}
+    ids = {entry: parse_uuid(entry) for entry in entries}
     wanted_ids = {value for value in ids.values() if value is not None}
     words = {entry.lower() for entry, value in ids.items() if value is None}
     emails = {word for word in words if "@" in word}
@@ -459,7 +460,7 @@ class Picker:
 
 def picker(account_id: uuid.UUID, group_id: uuid.UUID, q: str, selected_ids: Iterable[str]) -> Picker:
     """The account's users matching q (at most PICKER_LIMIT, members flagged), and the chosen ones."""
-    wanted = [value for value in (as_uuid(s) for s in selected_ids) if value is not None][:TAKE_MAX]
+    wanted = parse_uuids(selected_ids)[:TAKE_MAX]
     selected: list[User] = []
     if wanted:
         found = {u.id: u for u in db.session.scalars(

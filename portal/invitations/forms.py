@@ -3,51 +3,27 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, PasswordField, SelectMultipleField, StringField, TextAreaField
+from wtforms import HiddenField, IntegerField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, ValidationError
-from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget
+from wtforms.widgets import HiddenInput
 
-from portal.forms import VERSION_MESSAGE, GoodPassword, lock_version, login_rules, lower, strip
+from portal.entries import split_entries
+from portal.forms import VERSION_MESSAGE, CheckboxesField, GoodPassword, lock_version, login_rules, lower, strip
 from portal.invitations import queries
 from portal.models import Group, Role
+from portal.uuids import to_uuid
 
 MAX_ADDRESSES = 100
-_SEPARATORS = re.compile(r"[\s,;]+")
-
-
-def split_addresses(text: str | None) -> list[str]:
-    """The addresses in a box of text (commas, semicolons, spaces or new lines between), lower-cased,
-    each once, in the order given."""
-    seen: dict[str, None] = {}
-    for part in _SEPARATORS.split(text or ""):
-        if part:
-            seen.setdefault(part.lower(), None)
-    return list(seen)
-
-
-def _as_uuid(value: object) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-
-
-class CheckboxesField(SelectMultipleField):
-    """Checkboxes of ids. Any well-formed id is accepted here: the service looks it up in the
-    account, so another account's id is a 404, not a form error."""
-
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
-
-    def __init__(self, label: str, **kwargs: Any) -> None:
-        super().__init__(label, coerce=_as_uuid, validate_choice=False, **kwargs)
 
 
 class _RolesAndGroups(FlaskForm):
-    roles = CheckboxesField("Roles")
-    groups = CheckboxesField("Groups")
+    # Any well-formed id is accepted here: the service looks it up in the account (another account's: 404).
+    roles = CheckboxesField("Roles", coerce=to_uuid, validate_choice=False)
+    groups = CheckboxesField("Groups", coerce=to_uuid, validate_choice=False)
 
     def offer(self, roles: list[Role], groups: list[Group]) -> None:
         """The roles (only those the inviter may grant, each with its description) and groups to show
@@ -75,7 +51,8 @@ class InviteForm(_RolesAndGroups):
 
     @property
     def addresses(self) -> list[str]:
-        return split_addresses(self.emails.data)
+        """The addresses in the box, lower-cased, each once, in the order given."""
+        return split_entries((self.emails.data or "").lower())
 
     def fingerprint(self) -> str:
         """The addresses, roles and groups as submitted, in one short digest."""

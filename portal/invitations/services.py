@@ -13,7 +13,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +21,7 @@ from portal import db, tokens
 from portal.audit.services import record
 from portal.auth.passwords import hash_password
 from portal.errors import Conflict, DomainError, Forbidden
+from portal.field_rules import email_problem
 from portal.invitations import clock, queries
 from portal.mail import delivery, outbox
 from portal.models import (
@@ -97,17 +97,6 @@ def _daily_limit() -> int:
     return int(current_app.config["INVITATIONS_PER_DAY"])
 
 
-def address_problem(address: str) -> str | None:
-    """Why an address cannot be invited (form only, no DNS), or None."""
-    if len(address) > 90:
-        return "Longer than 90 characters."
-    try:
-        validate_email(address, check_deliverability=False)
-    except EmailNotValidError as error:
-        return str(error)
-    return None
-
-
 _LOGIN_NOISE = re.compile(r"[^a-z0-9._-]+")
 
 
@@ -179,7 +168,7 @@ def invite(account: Account, actor: User, actor_permissions: frozenset[Permissio
     now = clock.now()
     remaining = _remaining_today(account.id, now) if send else len(addresses)
     outcome = InviteOutcome()
-    problems = {address: address_problem(address) for address in addresses}
+    problems = {address: email_problem(address) for address in addresses}
     users = queries.users_by_email(account.id, [a for a, problem in problems.items() if problem is None])
     pending = queries.pending_invitations_by_user([u.id for u in users.values() if u.status == UserStatus.PENDING])
     for address in addresses:

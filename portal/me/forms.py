@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, EmailField, PasswordField, SelectMultipleField, StringField, ValidationError
+from wtforms import DateField, EmailField, PasswordField, StringField, ValidationError
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
-from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.db import utcnow
-from portal.forms import GoodPassword, ProfileFieldsForm, lower, strip, valid_email
+from portal.forms import CheckboxesField, GoodPassword, ProfileFieldsForm, lower, strip, valid_email
 from portal.models import User
 from portal.permissions import Permission
 
@@ -57,15 +56,14 @@ class ApiKeyForm(FlaskForm):
 
     name = StringField("Name", [DataRequired(), Length(max=100)], filters=[strip])
     expires_on = DateField("Expires on (optional)", [Optional()])
-    scopes = SelectMultipleField("Permissions", choices=[SelectChoice(p.value, p.value) for p in Permission],
-                                 validate_choice=False, widget=ListWidget(prefix_label=False),
-                                 option_widget=CheckboxInput())
+    scopes = CheckboxesField("Permissions", choices=[SelectChoice(p.value, p.value) for p in Permission],
+                             validate_choice=False)
 
     def validate_expires_on(self, field: Any) -> None:
         if field.data and field.data <= utcnow().date():
             raise ValidationError("Choose a date after today.")
 
-    def validate_scopes(self, field: SelectMultipleField) -> None:
+    def validate_scopes(self, field: CheckboxesField) -> None:
         known = {p.value for p in Permission}
         chosen = [value for value in field.data or [] if value]
         if any(value not in known for value in chosen):

@@ -6,13 +6,14 @@ import uuid
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, SelectMultipleField, StringField, TextAreaField, ValidationError
+from wtforms import BooleanField, HiddenField, StringField, TextAreaField, ValidationError
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from portal.forms import UntilForm, strip
+from portal.forms import CheckboxesField, UntilForm, UUIDField, strip
 from portal.permissions import Permission
 from portal.roles import services
+from portal.uuids import to_uuid
 
 
 class RoleForm(FlaskForm):
@@ -20,7 +21,7 @@ class RoleForm(FlaskForm):
 
     name = StringField("Name", [DataRequired(message="Give the role a name.")], filters=[strip])
     description = TextAreaField("Description", [Length(max=services.DESCRIPTION_MAX)], filters=[strip])
-    permissions = SelectMultipleField("Permissions", choices=[SelectChoice(p.value, p.description) for p in Permission])
+    permissions = CheckboxesField("Permissions", choices=[SelectChoice(p.value, p.description) for p in Permission])
     version = HiddenField()
 
     def __init__(self, *args: Any, account_id: uuid.UUID, role_id: uuid.UUID | None = None, **kwargs: Any) -> None:
@@ -40,17 +41,12 @@ class RoleForm(FlaskForm):
 class UserRoleForm(UntilForm):
     """Grant a role to a user, or change whether a held role is default: `role_id`, `default`."""
 
-    role_id = StringField("Role", [DataRequired(message="Choose a role.")], filters=[strip])
+    role_id = UUIDField("Role", [DataRequired(message="Choose a role.")], message="Choose a role.")
     default = BooleanField("Default (active at sign-in)")
 
-    def validate_role_id(self, field: StringField) -> None:
-        try:
-            uuid.UUID(field.data or "")
-        except ValueError:
-            raise ValidationError("Choose a role.") from None
-
     def role_uuid(self) -> uuid.UUID:
-        return uuid.UUID(self.role_id.data)
+        """The chosen role's id (the form has been validated)."""
+        return to_uuid(self.role_id.data)
 
 
 class DefaultFlagForm(FlaskForm):

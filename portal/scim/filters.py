@@ -11,7 +11,6 @@ else — an unknown attribute, an operator the type does not take, a value of th
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +34,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from portal.models import Group, GroupMember, User, UserStatus
 from portal.scim.errors import ScimError
+from portal.uuids import parse_uuid
 
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -192,9 +192,8 @@ class _Compiler(FilterVisitor[ColumnElement[bool]]):
         if attribute.type == "reference":
             if op not in (CompareOperator.eq, CompareOperator.ne) or not isinstance(value, str):
                 raise invalid(f"{key} is an id: only eq and ne compare it, with a string.")
-            try:
-                wanted_id = uuid.UUID(value)
-            except ValueError:
+            wanted_id = parse_uuid(value)
+            if wanted_id is None:
                 return false() if op == CompareOperator.eq else true()  # no resource has such an id
             return column == wanted_id if op == CompareOperator.eq else column != wanted_id
         if attribute.type == "dateTime":

@@ -21,6 +21,7 @@ from portal.scim.auth import log_answer
 from portal.scim.errors import ScimError, answer
 from portal.scim.filters import ENTERPRISE_URN, GROUP_URN, USER_URN, compile_filter
 from portal.users import queries as user_queries
+from portal.uuids import parse_uuid
 
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2/<uuid:account_id>")
 csrf.exempt(bp)  # a bearer token, never a cookie: nothing to forge
@@ -294,10 +295,9 @@ Resource = TypeVar("Resource", User, Group)
 def _in_account(model: type[Resource], raw_id: str) -> Resource:
     """The account's user or group by the id in the path; 404 (SCIM's body) when it is no id of this account."""
     noun = model.__name__.lower()
-    try:
-        key = uuid.UUID(raw_id)
-    except ValueError:
-        raise ScimError(404, f"No such {noun}.") from None
+    key = parse_uuid(raw_id)
+    if key is None:
+        raise ScimError(404, f"No such {noun}.")
     found: Resource | None = db.session.scalar(select(model).where(model.id == key, model.account_id == g.account.id))
     if found is None:
         raise ScimError(404, f"No such {noun}.")

@@ -33,6 +33,7 @@ from portal.scim.filters import ENTERPRISE_URN, GROUP_URN, USER_URN
 from portal.scim.resources import user_resource
 from portal.users import queries as user_queries
 from portal.users import services as users
+from portal.uuids import parse_uuid
 
 PERMISSIONS = frozenset({Permission.USERS_READ, Permission.USERS_WRITE, Permission.GROUPS_READ,
                          Permission.GROUPS_WRITE})
@@ -374,10 +375,10 @@ def _member_ids(value: Any) -> list[uuid.UUID]:
         raw = item.get("value") if isinstance(item, dict) else item
         if not isinstance(raw, str):
             raise bad("A member is {\"value\": \"<user id>\"}.")
-        try:
-            ids.append(uuid.UUID(raw))
-        except ValueError:
-            raise bad(f"No such user: {raw}.", "invalidValue", 400) from None
+        parsed = parse_uuid(raw)
+        if parsed is None:
+            raise bad(f"No such user: {raw}.", "invalidValue", 400)
+        ids.append(parsed)
     return ids
 
 

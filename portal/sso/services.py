@@ -25,6 +25,7 @@ from portal import db, tokens
 from portal.audit.services import record
 from portal.auth.passwords import hash_password, verify_password
 from portal.db import utcnow
+from portal.entries import split_entries
 from portal.errors import Conflict, Forbidden, Invalid
 from portal.mail.outbox import enqueue, external_url
 from portal.models import (
@@ -178,7 +179,7 @@ def save_settings(account: Account, values: ProviderSettings, actor: User) -> Ss
     connection.require_portal_totp = values.require_portal_totp
     connection.jit_enabled = {"on": True, "off": False}.get(values.jit)
     connection.authoritative_domains = " ".join(
-        sorted({d.strip().lower().lstrip("@") for d in values.authoritative_domains.replace(",", " ").split()}))
+        sorted({d.lstrip("@") for d in split_entries(values.authoritative_domains.lower())} - {""}))
     connection.groups_claim = values.groups_claim or "groups"
     if provider_changed:
         connection.settings_version = (connection.settings_version or 1) + 1

@@ -19,11 +19,11 @@ from wtforms import (
     ValidationError,
 )
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
-from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.field_rules import PASSWORDS_DIFFER
 from portal.forms import (
     VERSION_MESSAGE,
+    CheckboxesField,
     GoodPassword,
     ProfileFieldsForm,
     UntilForm,
@@ -36,6 +36,7 @@ from portal.forms import (
 from portal.models import User
 from portal.users import queries
 from portal.users.services import password_context
+from portal.uuids import parse_uuids
 
 
 def _unique_in_account(column: str) -> Any:
@@ -45,13 +46,6 @@ def _unique_in_account(column: str) -> Any:
             raise ValidationError(problem)
 
     return check
-
-
-class MultiCheckboxField(SelectMultipleField):
-    """A set of checkboxes for choosing several values."""
-
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
 
 
 class UserProfileForm(ProfileFieldsForm):
@@ -76,7 +70,7 @@ class UserCreateForm(UserProfileForm):
         "Repeat the password", [DataRequired(), EqualTo("password", message=PASSWORDS_DIFFER)]
     )
     temporary = BooleanField("Temporary: they choose a new one at their next sign-in", default=True)
-    roles = MultiCheckboxField("Roles", coerce=str)
+    roles = CheckboxesField("Roles", coerce=str)
 
 
 class UserEditForm(UserProfileForm):
@@ -156,10 +150,4 @@ class BulkForm(UntilForm):
 
     def ids(self) -> list[uuid.UUID]:
         """The selected ids that are well-formed (a malformed one is simply not a user here)."""
-        parsed = []
-        for raw in self.user_ids.data or []:
-            try:
-                parsed.append(uuid.UUID(raw))
-            except ValueError:
-                continue
-        return parsed
+        return parse_uuids(self.user_ids.data or [])

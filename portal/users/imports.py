@@ -14,7 +14,6 @@ The dry run and the apply share `plan_row`; the dry run stops there and writes n
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import re
@@ -42,6 +41,7 @@ from portal.users import queries
 from portal.users import services as user_services
 from portal.users.forms import UserProfileForm
 from portal.users.services import Actor
+from portal.uuids import parse_uuid, parse_uuids
 
 IMPORT = "import_users"
 INPUT = "input"
@@ -151,10 +151,7 @@ class Known:
     @classmethod
     def load(cls, account_id: uuid.UUID, rows: list[dict[str, str]]) -> Known:
         emails = {row.get("email", "").strip().lower() for row in rows} - {""}
-        ids = set()
-        for row in rows:
-            with contextlib.suppress(ValueError):
-                ids.add(uuid.UUID(row.get("id", "").strip()))
+        ids = set(parse_uuids(row.get("id", "").strip() for row in rows))
         users = list(db.session.scalars(select(User).where(
             User.account_id == account_id, User.email.in_(emails) | User.id.in_(ids)))) if emails or ids else []
         known = cls({u.email: u for u in users}, {u.id: u for u in users})
@@ -254,10 +251,9 @@ def _grants(ctx: Context, values: dict[str, str]) -> tuple[list[Role], list[Grou
 def _match(ctx: Context, values: dict[str, str], email: str) -> User | None:
     raw_id = values.get("id", "").strip()
     if raw_id:
-        try:
-            user_id = uuid.UUID(raw_id)
-        except ValueError:
-            raise Invalid(f"id: “{raw_id[:40]}” is not a user id.") from None
+        user_id = parse_uuid(raw_id)
+        if user_id is None:
+            raise Invalid(f"id: “{raw_id[:40]}” is not a user id.")
         if ctx.known is not None:
             user = ctx.known.by_id.get(user_id)
         else:
@@ -293,11 +289,6 @@ def _plan_new(ctx: Context, values: dict[str, str], email: str, roles: list[Role
     form = InviteeForm(formdata=MultiDict(values), account_id=ctx.account.id, meta={"csrf": False})
     if not form.validate():
         return _refused(_form_problem(form), email)
-    from portal.invitations.services import address_problem
-
-    problem = address_problem(form.email.data or "")
-    if problem:
-        return _refused(f"email: {problem}", email)
     note = "invited" + ("" if ctx.send_invitations else " (the invitation is not sent until you resend it)")
     profile = form.profile_fields() | ({"login": form.login.data} if form.login.data else {})
     return Plan("created", note, form.email.data or email, None, profile, [], roles, groups, expires_at)
@@ -377,10 +368,10 @@ def apply_dry_run(account_id: uuid.UUID, raw_job_id: str, send_invitations: bool
     """Apply the file of a finished dry run of the account (NotFound for anything else)."""
     from portal.jobs.queries import job_in_account
 
-    try:
-        dry = job_in_account(account_id, uuid.UUID(raw_job_id))
-    except ValueError:
-        raise NotFound("No such dry run.") from None
+    job_id = parse_uuid(raw_job_id)
+    if job_id is None:
+        raise NotFound("No such dry run.")
+    dry = job_in_account(account_id, job_id)
     if dry.kind != IMPORT or not dry.params.get("dry_run"):
         raise NotFound("No such dry run.")
     if dry.state != "done":

@@ -29,6 +29,7 @@ from portal.models import (
 )
 from portal.models.role import in_force
 from portal.pagination import COUNT_CAP, END, Page, decode_cursor, encode_cursor, utc_datetime
+from portal.uuids import parse_uuid
 
 
 @dataclass(frozen=True)
@@ -91,10 +92,7 @@ class UserFilter:
         sort = args.get("sort", "name")
         direction = args.get("dir", "")
         mfa = args.get("mfa", "")
-        try:
-            role_id = uuid.UUID(args.get("role", "")) if args.get("role") else None
-        except ValueError:
-            role_id = None
+        role_id = parse_uuid(args.get("role", ""))
         try:
             dormant = int(args.get("dormant", "")) if args.get("dormant") else None
         except ValueError:
@@ -449,10 +447,8 @@ def user_in_account(account_id: uuid.UUID, user_id: uuid.UUID) -> User:
 
 def user_by_reference(account_id: uuid.UUID, reference: str) -> User:
     """The user named by id or by login in this account (seed 001: "either the login or id"); NotFound else."""
-    try:
-        return user_in_account(account_id, uuid.UUID(reference))
-    except ValueError:
-        return user_by_login(account_id, reference)
+    user_id = parse_uuid(reference)
+    return user_by_login(account_id, reference) if user_id is None else user_in_account(account_id, user_id)
 
 
 def taken_problem(account_id: uuid.UUID, column: str, value: str, except_user_id: uuid.UUID | None = None

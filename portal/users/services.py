@@ -37,6 +37,7 @@ from portal.models import (
 )
 from portal.permissions import Permission
 from portal.roles import policy
+from portal.uuids import parse_uuids
 
 Permissions = frozenset[Permission]
 
@@ -109,12 +110,9 @@ def ensure_free(account_id: uuid.UUID, profile: dict[str, str], user_id: uuid.UU
 
 
 def _roles_in_account(account_id: uuid.UUID, role_ids: Sequence[str]) -> list[Role]:
-    ids = []
-    for raw in role_ids:
-        try:
-            ids.append(uuid.UUID(raw))
-        except ValueError:
-            raise NotFound("No such role in this account.") from None
+    ids = parse_uuids(role_ids)
+    if len(ids) < len(role_ids):
+        raise NotFound("No such role in this account.")
     if not ids:
         return []
     roles = list(db.session.scalars(select(Role).where(Role.account_id == account_id, Role.id.in_(ids))))

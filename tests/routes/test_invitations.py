@@ -103,6 +103,20 @@ def test_invite_one_creates_pending_user_invitation_memberships_and_email(portal
     assert token not in str(event.changes)
 
 
+def test_an_address_too_long_is_refused_with_the_words_of_every_email_field(portal: Portal, tenant: Tenant) -> None:
+    """One email check (portal.field_rules.email_problem): the invite box says what the user and API forms say."""
+    from portal.field_rules import EMAIL_MAX, email_problem
+
+    client = portal.client(tenant.admin)
+    long_address = "a" * (EMAIL_MAX - len("@example.com") + 1) + "@example.com"
+    before = count(portal, User)
+    response = invite(client, tenant, f"ok@example.com, {long_address}")
+    html = response.get_data(as_text=True)
+    assert f"{long_address}: Not a valid address: {email_problem(long_address)}" in html
+    assert email_problem(long_address) == f"Use at most {EMAIL_MAX} characters."
+    assert count(portal, User) == before + 1  # only ok@example.com
+
+
 def test_invite_many_reports_each_refused_address_and_invites_the_rest(portal: Portal, tenant: Tenant) -> None:
     client = portal.client(tenant.admin)
     assert invite(client, tenant, "pending@example.com").status_code == 303
