@@ -8,7 +8,6 @@ from typing import Any
 from flask import Blueprint, Response, flash, g, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from jinja2_fragments.flask import render_block
-from werkzeug.routing import BuildError
 
 from portal import db
 from portal.errors import Conflict, Invalid, NotFound
@@ -40,10 +39,7 @@ def _url(endpoint: str, **params: Any) -> str:
 
 def user_page_url(user_id: uuid.UUID) -> str:
     """The user page, /accounts/<account_id>/users/<user_id> (endpoint accounts.users.show)."""
-    try:
-        return url_for("accounts.users.show", user_id=user_id)
-    except BuildError:  # before the users pages exist the address is the same
-        return f"{url_for('accounts.users.index')}/{user_id}"
+    return url_for("accounts.users.show", user_id=user_id)
 
 
 def _returns_to_user() -> bool:

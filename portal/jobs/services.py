@@ -114,12 +114,6 @@ def write_file(job_id: uuid.UUID, name: str, parts: Iterable[bytes], start: int 
     return seq
 
 
-def has_file(job_id: uuid.UUID, name: str) -> bool:
-    """Whether the job has stored a file of this name."""
-    return db.session.scalar(
-        select(JobFile.seq).where(JobFile.job_id == job_id, JobFile.name == name).limit(1)) is not None
-
-
 def read_file(job_id: uuid.UUID, name: str) -> Iterator[bytes]:
     """The file's chunks in order, one statement each (memory stays flat however big the file is)."""
     seq = -1

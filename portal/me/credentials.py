@@ -166,12 +166,6 @@ def revoke_all_api_keys(user_id: uuid.UUID) -> list[str]:
     return [key.name for key in keys]
 
 
-def user_for_api_key(key: str) -> User | None:
-    """The active user a usable key belongs to (touching its last-used time), or None."""
-    found = authenticate_api_key(key)
-    return found[1] if found is not None else None
-
-
 def authenticate_api_key(key: str) -> tuple[ApiKey, User] | None:
     """A usable key and its active owner (touching the key's last-used time), or None."""
     if not key.startswith(API_KEY_PREFIX):

@@ -23,9 +23,6 @@ class InvitationStatus(StrEnum):
     EXPIRED = "expired"  # derived: pending and past expires_at; never stored
 
 
-STORED_STATUSES = (InvitationStatus.PENDING, InvitationStatus.ACCEPTED, InvitationStatus.REVOKED)
-
-
 class Invitation(Base):
     __tablename__ = "invitations"
     __table_args__ = (

@@ -16,8 +16,6 @@ from portal.models import Group, User, UserStatus
 from portal.scim.filters import ENTERPRISE_URN, GROUP_URN, USER_URN
 
 LIST_URN = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-PATCH_URN = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-SCHEMA_URN = "urn:ietf:params:scim:schemas:core:2.0:Schema"
 MAX_RESULTS = 100
 
 

@@ -109,12 +109,6 @@ def session_end(account_id: uuid.UUID) -> datetime:
     return utcnow() + timedelta(hours=min(hours or 12, MAX_SESSION_HOURS))
 
 
-def portal_totp_required(account_id: uuid.UUID) -> bool:
-    """Whether an SSO sign-in also asks the portal's TOTP step (of those who have it)."""
-    return bool(db.session.scalar(select(SsoConnection.require_portal_totp)
-                                  .where(SsoConnection.account_id == account_id)))
-
-
 # --- the client secret and the PKCE verifier, sealed --------------------------------------------------
 
 

@@ -49,7 +49,6 @@ MAX_ROWS = 100_000
 MAX_BYTES = 10 * 1024 * 1024
 EXPIRES_COLUMN = "access_expires"
 COLUMNS = (*queries.EXPORT_HEADER, EXPIRES_COLUMN)
-IGNORED = {"status", "mfa", "last_sign_in", "created"}
 _ROLE_NOTE = re.compile(r"(\s*\((not default|invited|until [^)]*)\))+\s*$")  # the export's notes
 OUTCOMES = ("created", "updated", "skipped", "refused")
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 
 from portal import db
 from portal.db import utcnow
-from portal.me.credentials import user_for_api_key
+from portal.me.credentials import authenticate_api_key
 from portal.models import ApiKey, AuditEvent, LoginSession, OutboxEmail, RecoveryCode, User
 from tests.helpers import PASSWORD, Client, Portal, Tenant
 
@@ -150,12 +150,12 @@ def test_api_keys_are_shown_once_and_stored_hashed(portal: Portal, a: Tenant) ->
     assert stored.key_hash == hashlib.sha256(key.encode()).hexdigest() and key not in stored.prefix + stored.key_hash
     assert key not in client.get("/me/api-keys").get_data(as_text=True)
     with portal.app.app_context():
-        assert user_for_api_key(key).id == a.member.id
+        assert authenticate_api_key(key)[1].id == a.member.id  # type: ignore[index]
         db.session.commit()
     assert portal.scalar(select(ApiKey.last_used_at)) is not None
     assert client.post(f"/me/api-keys/{stored.id}/revoke").status_code == 303
     with portal.app.app_context():
-        assert user_for_api_key(key) is None
+        assert authenticate_api_key(key) is None
     # Someone else's key is not yours to revoke.
     assert portal.client(a.admin).post(f"/me/api-keys/{stored.id}/revoke").status_code == 404
     events = portal.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action.like("me.api_key%")))
@@ -168,7 +168,7 @@ def test_disabled_user_api_key_stops_working(portal: Portal, a: Tenant) -> None:
     key = re.search(r'<code id="new_api_key">(ap_[\w-]+)</code>', body).group(1)  # type: ignore[union-attr]
     portal.client(a.admin).post(f"/accounts/{a.id}/users/{a.member.id}/disable")
     with portal.app.app_context():
-        assert user_for_api_key(key) is None
+        assert authenticate_api_key(key) is None
 
 
 def test_sessions_list_and_sign_out(portal: Portal, a: Tenant) -> None:
