@@ -521,17 +521,23 @@ def member_by_user(group: Group, user_id: uuid.UUID) -> MemberRow:
 
 @dataclass(frozen=True)
 class GroupChoice:
+    """A group the user could be added to."""
+
     id: uuid.UUID
     name: str
 
 
-def user_groups_panel(account_id: uuid.UUID, user: User) -> dict[str, Any]:
-    """What templates/groups/_user_groups.html shows on a user's page, in two statements.
+@dataclass(frozen=True)
+class GroupsPanel:
+    """What templates/groups/_user_groups.html shows on a user's page (the context variable `groups_panel`)."""
 
-    memberships: the user's groups (name, member id, status, date added), by group name;
-    other_groups: groups the user is not in (at most PANEL_GROUPS_LIMIT), to add them;
-    more_groups: whether there are more such groups than listed.
-    """
+    memberships: list[Membership]  # the user's groups, by group name
+    other_groups: list[GroupChoice]  # groups the user is not in (at most PANEL_GROUPS_LIMIT), to add them to
+    more_groups: bool  # there are more such groups than listed
+
+
+def user_groups_panel(account_id: uuid.UUID, user: User) -> GroupsPanel:
+    """The user page's groups panel, in two statements."""
     status = member_status(user.status)
     memberships = [
         Membership(member_id, group_id, name, added, status)
@@ -552,8 +558,4 @@ def user_groups_panel(account_id: uuid.UUID, user: User) -> dict[str, Any]:
             .limit(PANEL_GROUPS_LIMIT + 1)
         )
     ]
-    return {
-        "memberships": memberships,
-        "other_groups": others[:PANEL_GROUPS_LIMIT],
-        "more_groups": len(others) > PANEL_GROUPS_LIMIT,
-    }
+    return GroupsPanel(memberships, others[:PANEL_GROUPS_LIMIT], len(others) > PANEL_GROUPS_LIMIT)

@@ -8,6 +8,7 @@ portal.roles.queries.user_roles_panel). Plain form posts get a 303 to the user p
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 from flask import Blueprint, flash, g, redirect, url_for
 from flask.typing import ResponseReturnValue
@@ -31,8 +32,8 @@ def user_page(user_id: uuid.UUID) -> str:
 
 def _panel(user: User, status: int = 200, notice: str | None = None, error: str | None = None
            ) -> ResponseReturnValue:
-    panel = queries.user_roles_panel(g.account.id, user, current_user, g.permissions)
-    panel.update(notice=notice, error=error)
+    panel = replace(queries.user_roles_panel(g.account.id, user, current_user, g.permissions), notice=notice,
+                    error=error)
     return render("roles/user_roles.html", "user_roles", status=status, user=user, roles_panel=panel)
 
 

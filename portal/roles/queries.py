@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import contains_eager
@@ -232,17 +231,33 @@ class PermissionSource:
         return any(held.is_default for held in self.roles)
 
 
-def user_roles_panel(account_id: uuid.UUID, user: User, actor: User,
-                     actor_permissions: frozenset[Permission]) -> dict[str, Any]:
-    """Everything templates/roles/_user_roles.html shows, as the context variable `roles_panel`.
+@dataclass(frozen=True)
+class RolesPanel:
+    """Everything templates/roles/_user_roles.html shows of one user's roles (the context variable `roles_panel`).
 
-    Keys: user_id, is_owner, may_write (the actor holds roles:write), may_act (may_write and the
-    policy lets the actor act on the user), refusal (why not, or None), assignments (HeldRole:
-    role, is_default, refusal), grantable (Role: not held, the actor may grant), ungrantable
-    (RefusedRole: role, reason), permissions (PermissionSource: permission, roles, at_sign_in),
-    error (None; a route sets a message when the last change was refused).
-    Two statements: the user's assignments and the account's roles.
-    """
+    The template makes the words ("Yes", "until …", "(when activated)") from these values."""
+
+    user_id: uuid.UUID
+    is_owner: bool
+    may_write: bool  # the actor holds roles:write
+    refusal: str | None  # why the actor may not change this user's roles (None: they may)
+    assignments: list[HeldRole]
+    grantable: list[Role]  # not held, and the actor may grant them
+    ungrantable: list[RefusedRole]
+    permissions: list[PermissionSource]
+    notice: str | None = None  # set by a route after a change that worked
+    error: str | None = None  # set by a route when the last change was refused
+
+    @property
+    def may_act(self) -> bool:
+        """The actor may change this user's roles (they hold roles:write and the policy lets them)."""
+        return self.refusal is None
+
+
+def user_roles_panel(account_id: uuid.UUID, user: User, actor: User,
+                     actor_permissions: frozenset[Permission]) -> RolesPanel:
+    """The user page's roles panel, as the actor sees it, in two statements (the user's assignments and the
+    account's roles)."""
     assignments = held_roles(user.id)
     held_ids = {a.role_id for a in assignments}
     user_permissions = frozenset().union(*(permissions_of(a.role) for a in assignments))
@@ -276,15 +291,5 @@ def user_roles_panel(account_id: uuid.UUID, user: User, actor: User,
             for p in Permission
             if p in user_permissions
         ]
-    return {
-        "user_id": user.id,
-        "is_owner": user.is_owner,
-        "may_write": may_write,
-        "may_act": refusal is None,
-        "refusal": refusal,
-        "assignments": held,
-        "grantable": grantable,
-        "ungrantable": ungrantable,
-        "permissions": permissions,
-        "error": None,
-    }
+    return RolesPanel(user_id=user.id, is_owner=user.is_owner, may_write=may_write, refusal=refusal, assignments=held,
+                      grantable=grantable, ungrantable=ungrantable, permissions=permissions)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import delete, func, select, update
 
 from portal import db
-from portal.groups.queries import user_groups_panel
+from portal.groups.queries import GroupsPanel, user_groups_panel
 from portal.models import AuditEvent, GroupMember, User
 from tests.helpers import Client, Portal, Tenant, add_many_members, make_group
 
@@ -76,7 +76,7 @@ def test_accepting_the_invitation_makes_the_membership_accepted(portal: Portal, 
     with portal.app.app_context():  # what accepting does to the user; the membership follows by itself
         db.session.execute(update(User).where(User.id == invited.id).values(status="active"))
         db.session.commit()
-        assert user_groups_panel(a.id, db.session.get(User, invited.id))["memberships"][0].status == "accepted"
+        assert user_groups_panel(a.id, db.session.get(User, invited.id)).memberships[0].status == "accepted"
     assert ">accepted</span>" in _body(admin.get(member_url))
 
 
@@ -450,11 +450,11 @@ def test_user_groups_panel(portal: Portal, a: Tenant) -> None:
     with portal.app.app_context():
         user = db.session.get(User, invited.id)
         panel = user_groups_panel(a.id, user)
-    assert [(m.group_name, m.status) for m in panel["memberships"]] == [("Engineering", "pending"),
-                                                                        ("Sales", "pending")]
-    assert all(m.member_id and m.created_at for m in panel["memberships"])
-    assert [choice.name for choice in panel["other_groups"]] == ["Support"]
-    assert panel["more_groups"] is False
+    assert isinstance(panel, GroupsPanel)
+    assert [(m.group_name, m.status) for m in panel.memberships] == [("Engineering", "pending"), ("Sales", "pending")]
+    assert all(m.member_id and m.created_at for m in panel.memberships)
+    assert [choice.name for choice in panel.other_groups] == ["Support"]
+    assert panel.more_groups is False
 
 
 def test_adding_and_removing_from_the_user_page(portal: Portal, a: Tenant, admin: Client) -> None:

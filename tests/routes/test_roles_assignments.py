@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 
+import pytest
 from sqlalchemy import func, select
 
 from portal import db
 from portal.models import AuditEvent, LoginSession, RoleAssignment, User
 from portal.permissions import Permission
-from portal.roles.queries import user_roles_panel
+from portal.roles.queries import RolesPanel, user_roles_panel
 from tests.helpers import Portal, Tenant, make_role, role_named
 
 
@@ -81,7 +83,7 @@ def test_the_panel_says_when_the_actor_may_not_act_on_the_user(portal: Portal) -
 
 
 def test_user_roles_panel_contract(portal: Portal) -> None:
-    """The function the user page calls: its keys, and two statements whatever the roles."""
+    """The function the user page calls: a frozen RolesPanel, and two statements whatever the roles."""
     tenant = portal.tenant()
     for n in range(5):
         make_role(portal, tenant.account, f"Role {n}", ("users:read",), holders=(tenant.member,))
@@ -91,13 +93,15 @@ def test_user_roles_panel_contract(portal: Portal) -> None:
         with portal.count_statements() as counter:
             panel = user_roles_panel(tenant.id, user, actor, frozenset(Permission))
     assert counter.count == 2
-    assert set(panel) == {"user_id", "is_owner", "may_write", "may_act", "refusal", "assignments", "grantable",
-                          "ungrantable", "permissions", "error"}
-    assert panel["may_act"] and panel["may_write"] and panel["refusal"] is None
-    assert [h.role.name for h in panel["assignments"]] == ["member"] + [f"Role {n}" for n in range(5)]
-    assert [p.permission for p in panel["permissions"]] == [Permission.USERS_READ]
-    assert len(panel["permissions"][0].roles) == 5 and panel["permissions"][0].at_sign_in
-    assert {r.name for r in panel["grantable"]} == {"account-admin", "user-manager", "group-manager", "auditor"}
+    assert isinstance(panel, RolesPanel)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        panel.error = "x"  # type: ignore[misc]
+    assert panel.may_act and panel.may_write and panel.refusal is None
+    assert panel.user_id == user.id and not panel.is_owner and panel.notice is None and panel.error is None
+    assert [h.role.name for h in panel.assignments] == ["member"] + [f"Role {n}" for n in range(5)]
+    assert [p.permission for p in panel.permissions] == [Permission.USERS_READ]
+    assert len(panel.permissions[0].roles) == 5 and panel.permissions[0].at_sign_in
+    assert {r.name for r in panel.grantable} == {"account-admin", "user-manager", "group-manager", "auditor"}
 
 
 # --- Add ----------------------------------------------------------------------------------------
