@@ -20,8 +20,6 @@ never to none — and goes back to the store when it answers (both logged to por
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import re
 from collections.abc import Callable
@@ -34,6 +32,7 @@ from flask_login import current_user
 from limits import parse_many
 from werkzeug.routing import Rule
 
+from portal import tokens
 from portal.config import MEMORY_STORAGE
 from portal.errors import discard_request_changes, error_page
 from portal.extensions import limiter
@@ -82,8 +81,7 @@ def per_login_limit() -> str:
 
 def _digest(value: str) -> str:
     # Keys may live in Redis: no login, email or token goes there in clear.
-    secret = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(secret, b"ratelimit:" + value.encode(), hashlib.sha256).hexdigest()[:32]
+    return tokens.keyed_digest("ratelimit", value)[:32]
 
 
 def identity() -> str:

@@ -1,4 +1,5 @@
-"""Secret tokens: a new random one, the digest that is all the database keeps of it, and comparing two secrets.
+"""Secret tokens: a new random one, the digest that is all the database keeps of it, a keyed digest, and comparing
+two secrets.
 
 Sign-in sessions, password-reset links, invitation and email-change links, API keys and SCIM provisioning
 tokens are all made and looked up here. The digest is a plain SHA-256 in lower-case hex (64 characters):
@@ -11,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+
+from flask import current_app
 
 TOKEN_BYTES = 32  # 256 bits from the operating system's CSPRNG
 
@@ -29,6 +32,13 @@ def new_token_and_digest(prefix: str = "") -> tuple[str, str]:
     """A new token and its digest: the token for the person, the digest for the database."""
     token = new_token(prefix)
     return token, digest(token)
+
+
+def keyed_digest(purpose: str, value: str) -> str:
+    """An HMAC-SHA256 (hex) of the value under the app's SECRET_KEY, for counting something (a login, an address)
+    without keeping it in clear; `purpose` ("login", "ratelimit") keeps one use's keys apart from another's."""
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(secret, purpose.encode() + b":" + value.encode(), hashlib.sha256).hexdigest()
 
 
 def same_secret(given: str, expected: str) -> bool:

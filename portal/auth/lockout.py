@@ -20,18 +20,15 @@ never lands in the table. Nothing here commits: the sign-in view's commit does.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from portal import db
+from portal import db, tokens
 from portal.accounts import sign_in_names
 from portal.audit.services import record
 from portal.auth import services
@@ -55,8 +52,7 @@ def now() -> datetime:
 
 def key_for(value: str) -> str:
     """The stored key of a counted thing: HMAC-SHA256 under the app's secret key."""
-    secret = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(secret, b"login:" + value.encode(), hashlib.sha256).hexdigest()
+    return tokens.keyed_digest("login", value)
 
 
 def identifier_key(account: Account | None, sign_in_name: str, identifier: str) -> str:

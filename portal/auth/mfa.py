@@ -8,7 +8,6 @@ is stored encrypted with a key derived from SECRET_KEY and is never shown after 
 from __future__ import annotations
 
 import base64
-import hmac
 import secrets
 import uuid
 from datetime import datetime
@@ -21,7 +20,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from sqlalchemy import delete, or_, select, update
 
-from portal import db
+from portal import db, tokens
 from portal.auth.passwords import hash_password, verify_password
 from portal.db import utcnow
 from portal.models import RecoveryCode, User
@@ -76,7 +75,7 @@ def matching_step(secret: str, code: str, now: datetime | None = None) -> int | 
     current = int((now or utcnow()).timestamp()) // PERIOD
     found = None
     for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1):
-        if hmac.compare_digest(totp.at(step * PERIOD), code):
+        if tokens.same_secret(totp.at(step * PERIOD), code):
             found = step  # no early exit: the same work whichever step matches
     return found
 

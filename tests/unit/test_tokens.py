@@ -42,3 +42,21 @@ def test_same_secret() -> None:
     assert not tokens.same_secret("s3cret", "s3creT")
     assert not tokens.same_secret("", "s3cret")
     assert tokens.same_secret("é", "é")  # not only ASCII
+
+
+def test_keyed_digest_is_the_hmac_lockout_and_rate_limit_rows_hold() -> None:
+    import hmac
+
+    from flask import Flask
+
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = "k" * 32
+    with app.app_context():
+        for purpose in ("login", "ratelimit"):
+            expected = hmac.new(b"k" * 32, purpose.encode() + b":ada@example.com", hashlib.sha256).hexdigest()
+            assert tokens.keyed_digest(purpose, "ada@example.com") == expected
+        assert tokens.keyed_digest("login", "x") != tokens.keyed_digest("ratelimit", "x")
+        before = tokens.keyed_digest("login", "ada@example.com")
+    app.config["SECRET_KEY"] = "another"
+    with app.app_context():
+        assert tokens.keyed_digest("login", "ada@example.com") != before
