@@ -3,7 +3,6 @@ the one-time link step (branch 3). Every failure is a 400 page with its reason a
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +26,7 @@ from portal.rendering import redirect_to, render
 from portal.sso import services as sso
 from portal.sso.forms import LinkForm, StartForm
 from portal.sso.oidc import SsoFailure
+from portal.uuids import parse_uuid
 
 bp = Blueprint("sso", __name__, url_prefix="/a/<sign_in_name>/sso")
 LINK_KEY = "sso_link"
@@ -205,11 +205,8 @@ def _finish_sign_in(account: Account, connection: SsoConnection, identity: SsoId
 
 
 def _pending_link(account: Account) -> tuple[SsoAuthRequest, User, SsoConnection]:
-    raw = session.get(LINK_KEY)
-    try:
-        auth_request = db.session.get(SsoAuthRequest, uuid.UUID(str(raw)))
-    except ValueError:
-        auth_request = None
+    request_id = parse_uuid(session.get(LINK_KEY))
+    auth_request = db.session.get(SsoAuthRequest, request_id) if request_id is not None else None
     connection = sso.connection_of(account.id)
     if (auth_request is None or connection is None or auth_request.connection_id != connection.id
             or auth_request.link_user_id is None or auth_request.link_claims is None
