@@ -75,8 +75,9 @@ class UUIDField(StringField):
         self.message = message
 
     def process_formdata(self, valuelist: list[Any]) -> None:
-        text = str(valuelist[0]).strip() if valuelist else ""
-        self.data = parse_uuid(text) if text else None
+        if valuelist:  # not sent at all: the default (or the object's id) stays
+            text = str(valuelist[0]).strip()
+            self.data = parse_uuid(text) if text else None
 
     def pre_validate(self, form: Any) -> None:
         if self.data is None and self.raw_data and str(self.raw_data[0]).strip():

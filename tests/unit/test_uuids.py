@@ -80,6 +80,13 @@ def test_uuid_field_from_an_object_shows_the_id() -> None:
     assert form.role_id._value() == str(ID)
 
 
+def test_uuid_field_not_sent_keeps_its_default_and_is_required() -> None:
+    form = _IdForm(MultiDict({"other": str(ID)}))
+    assert form.role_id.data is None and form.other.data == ID
+    assert not form.validate()
+    assert form.role_id.errors == ["Choose a role."]
+
+
 class _TickForm(Form):
     ids = CheckboxesField("Ids", coerce=to_uuid, validate_choice=False)
     colours = CheckboxesField("Colours", choices=[SelectChoice("red", "Red"), SelectChoice("blue", "Blue")])
