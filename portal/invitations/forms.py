@@ -8,11 +8,11 @@ import uuid
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, PasswordField, SelectMultipleField, StringField, TextAreaField
-from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, ValidationError
-from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget
+from wtforms import HiddenField, PasswordField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
-from portal.forms import VERSION_MESSAGE, GoodPassword, lock_version, login_rules, lower, strip
+from portal.forms import GoodPassword, VersionField, login_rules, lower, strip
 from portal.invitations import queries
 from portal.models import Group, Role
 
@@ -97,7 +97,7 @@ class InviteForm(_RolesAndGroups):
 
 
 class InvitationEditForm(_RolesAndGroups):
-    version = IntegerField(widget=HiddenInput(), validators=[InputRequired(message=VERSION_MESSAGE), lock_version])
+    version = VersionField()
 
 
 class AcceptForm(FlaskForm):

@@ -18,16 +18,15 @@ from wtforms import (
     TextAreaField,
     ValidationError,
 )
-from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.field_rules import PASSWORDS_DIFFER
 from portal.forms import (
-    VERSION_MESSAGE,
     GoodPassword,
     ProfileFieldsForm,
     UntilForm,
-    lock_version,
+    VersionField,
     login_rules,
     lower,
     strip,
@@ -80,7 +79,7 @@ class UserCreateForm(UserProfileForm):
 
 
 class UserEditForm(UserProfileForm):
-    version = HiddenField(validators=[InputRequired(message=VERSION_MESSAGE), lock_version])
+    version = VersionField()
 
 
 class SetPasswordForm(FlaskForm):
