@@ -9,7 +9,7 @@ from typing import Any
 from flask_wtf import FlaskForm
 from wtforms import DateField, Field, SelectMultipleField, StringField, ValidationError
 from wtforms.validators import DataRequired, Length, Optional, StopValidation
-from wtforms.widgets import CheckboxInput, ListWidget
+from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget
 
 from portal.db import utcnow
 from portal.field_rules import LOGIN_MESSAGE, LOGIN_PATTERN, PROFILE_LIMITS, email_problem, login_problem
@@ -17,7 +17,7 @@ from portal.field_rules import password_problem as _password_problem
 from portal.uuids import parse_uuid
 
 __all__ = ["LOGIN_MESSAGE", "LOGIN_PATTERN", "PROFILE_FIELDS", "CheckboxesField", "GoodPassword", "ProfileFieldsForm",
-           "UUIDField", "check", "login_rules", "lower", "strip", "valid_email"]
+           "UUIDField", "VersionField", "check", "login_rules", "lower", "strip", "valid_email"]
 
 
 def strip(value: Any) -> Any:
@@ -53,14 +53,26 @@ MAX_VERSION = 2**31 - 1  # the largest value of the databases' INTEGER version c
 VERSION_MESSAGE = "The form is missing its version; reload the page."
 
 
-def lock_version(_form: Any, field: Field) -> None:
-    """The optimistic-lock version a form carries: a whole number the version column can hold.
+class VersionField(Field):
+    """The optimistic lock every edit form carries (portal.versioning): the version it was drawn with, hidden.
 
-    Anything else is the sign of a damaged form, refused with the field's error; a number past the
-    column's range would otherwise reach the database's comparison and overflow there."""
-    text = str(field.data if field.data is not None else "")
-    if not (text.isascii() and text.isdigit() and int(text) <= MAX_VERSION):
-        raise ValidationError(VERSION_MESSAGE)
+    Its data is that whole number, or None when the form came back without one the version column can hold
+    (a damaged form, refused with VERSION_MESSAGE: a number past the column's range would otherwise reach
+    the database's comparison and overflow there)."""
+
+    widget = HiddenInput()
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        text = str(valuelist[0]) if valuelist else ""
+        fits = text.isascii() and text.isdigit() and len(text) <= len(str(MAX_VERSION)) and int(text) <= MAX_VERSION
+        self.data = int(text) if fits else None
+
+    def pre_validate(self, form: Any) -> None:
+        if not isinstance(self.data, int):
+            raise StopValidation(VERSION_MESSAGE)
+
+    def _value(self) -> str:
+        return str(self.data) if isinstance(self.data, int) else ""
 
 
 class UUIDField(StringField):

@@ -27,6 +27,7 @@ from portal.api.schemas import Error, Paging
 from portal.extensions import csrf
 from portal.pagination import PageNumbers
 from portal.permissions import Permission, require_api_key
+from portal.versioning import Versioned, ensure_version
 
 ApiView = Callable[..., Response]
 M = TypeVar("M", bound=BaseModel)
@@ -147,11 +148,19 @@ def answer(model: BaseModel | None, status: int = 200, *, version: str | None = 
     return response
 
 
-def check_version(current: str) -> None:
-    """412 when the request's If-Match names another version (no If-Match: the write applies to the current)."""
-    if "If-Match" in request.headers and not request.if_match.contains(current):
-        raise ApiError.one(412, "The resource changed since you read it (If-Match does not match its ETag). "
-                                "Read it again, then make your change.", code="PreconditionFailed")
+def if_match(current: Versioned) -> int | None:
+    """The version the request's If-Match names, for portal.versioning.ensure_version: None without If-Match
+    (the write applies to the current version), the current one when it is among the tags (or "*"), else a
+    version no row has (the request read an older one: StaleEdit, which the API answers 412)."""
+    if "If-Match" not in request.headers:
+        return None
+    return current.version if request.if_match.contains(str(current.version)) else -1
+
+
+def check_version(current: Versioned) -> None:
+    """412 when the request's If-Match names another version than the resource's (no If-Match: the write
+    applies to the current); for writes whose service takes no expected version (deletes, role sets)."""
+    ensure_version(current, if_match(current))
 
 
 def paging(page: PageNumbers, *, capped: bool = False, next_args: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -166,4 +175,4 @@ def paging(page: PageNumbers, *, capped: bool = False, next_args: dict[str, Any]
             "row_count": page.total, "row_count_exact": not capped, "next": next_url}
 
 
-__all__ = ["Paging", "answer", "bp", "check_version", "operation", "paging", "read", "spec"]
+__all__ = ["Paging", "answer", "bp", "check_version", "if_match", "operation", "paging", "read", "spec"]

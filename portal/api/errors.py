@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from portal.errors import DomainError
+from portal.versioning import StaleEdit
 
 API_PREFIX = "/api/"
 
@@ -116,10 +117,23 @@ def from_http(error: HTTPException) -> Response:
                                     "message": message}], headers)
 
 
+STALE = {
+    412: "The resource changed since you read it (If-Match does not match its ETag). Read it again, then make "
+         "your change.",
+    409: "The resource changed while your request ran. Read it again, then make your change.",
+}
+
+
 def from_domain(error: DomainError) -> Response:
-    """A service's refusal (404, 403, 409, 422 …) as JSON, naming the field when the service did."""
+    """A service's refusal (404, 403, 409, 422 …) as JSON, naming the field when the service did.
+
+    A stale edit (portal.versioning) is 412 when the request named the version it read in If-Match, else 409."""
     status = 409 if error.status == 410 else error.status
-    item: dict[str, Any] = {"code": CODES.get(status, "InvalidArgument"), "message": error.message}
+    message = error.message
+    if isinstance(error, StaleEdit):
+        status = 412 if "If-Match" in request.headers else 409
+        message = STALE[status]
+    item: dict[str, Any] = {"code": CODES.get(status, "InvalidArgument"), "message": message}
     if error.field:
         item["field"] = error.field
     headers = {"Retry-After": "3600"} if status == 429 else {}

@@ -14,7 +14,7 @@ from flask import Response, url_for
 
 from portal import db
 from portal.api import schemas
-from portal.api.core import answer, bp, check_version, operation, paging
+from portal.api.core import answer, bp, check_version, if_match, operation, paging
 from portal.api.errors import ApiError
 from portal.groups import queries, services
 from portal.groups.queries import MemberRow
@@ -34,7 +34,7 @@ class _Numbers(PageNumbers):
 def group_model(group: Group, member_count: int) -> schemas.Group:
     """The API's Group."""
     return schemas.Group(id=group.id, name=group.name, description=group.description, member_count=member_count,
-                         created_at=group.created_at, version=queries.group_version(group))
+                         created_at=group.created_at, version=str(group.version))
 
 
 def _status(status: str) -> schemas.MemberStatusName:
@@ -51,7 +51,7 @@ def member_model(row: MemberRow | User) -> schemas.Member:
 def _answer(group: Group, status: int = 200, created: bool = False) -> Response:
     db.session.flush()
     location = url_for("api_v1.get_group", account_id=group.account_id, group_id=group.id) if created else None
-    return answer(group_model(group, queries.member_count(group.id)), status, version=queries.group_version(group),
+    return answer(group_model(group, queries.member_count(group.id)), status, version=str(group.version),
                   location=location)
 
 
@@ -93,10 +93,10 @@ def get_group(account_id: uuid.UUID, group_id: uuid.UUID) -> Response:
 def update_group(account_id: uuid.UUID, group_id: uuid.UUID, body: schemas.GroupUpdate) -> Response:
     """Rename or redescribe a group."""
     group = queries.group_in_account(account_id, group_id)
-    check_version(queries.group_version(group))
     name = body.name if body.name is not None else group.name
     _name(account_id, name, group.id)
-    services.update_group(group, name, body.description if body.description is not None else group.description)
+    services.update_group(group, name, body.description if body.description is not None else group.description,
+                          expected_version=if_match(group))
     return _answer(group)
 
 
@@ -105,7 +105,7 @@ def update_group(account_id: uuid.UUID, group_id: uuid.UUID, body: schemas.Group
 def delete_group(account_id: uuid.UUID, group_id: uuid.UUID) -> Response:
     """Delete a group; its memberships go with it (the users stay)."""
     group = queries.group_in_account(account_id, group_id)
-    check_version(queries.group_version(group))
+    check_version(group)
     services.delete_group(group)
     return answer(None, 204)
 

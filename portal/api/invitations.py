@@ -8,15 +8,14 @@ from __future__ import annotations
 import uuid
 from typing import cast
 
-from flask import Response, g, request, url_for
+from flask import Response, g, url_for
 
 from portal import db
 from portal.api import schemas
-from portal.api.core import answer, bp, check_version, operation, paging
+from portal.api.core import answer, bp, check_version, if_match, operation, paging
 from portal.api.errors import ApiError
 from portal.api.references import groups_named, roles_named
 from portal.api.users import refusal_error
-from portal.errors import Conflict
 from portal.invitations import clock, queries, services
 from portal.invitations.queries import InvitationRow
 from portal.models import Account
@@ -104,17 +103,11 @@ def get_invitation(account_id: uuid.UUID, invitation_id: uuid.UUID) -> Response:
 def update_invitation(account_id: uuid.UUID, invitation_id: uuid.UUID, body: schemas.InvitationUpdate) -> Response:
     """Replace the roles to grant and the groups to join of a pending invitation (else 409)."""
     invitation = queries.invitation_in_account(account_id, invitation_id)
-    check_version(str(invitation.version))
     roles = [r.id for r in roles_named(account_id, body.roles)] if body.roles is not None \
         else queries.role_ids_of(invitation.id)
     groups = [group.id for group in groups_named(account_id, body.groups)] if body.groups is not None \
         else queries.group_ids_of(invitation.id)
-    try:
-        services.update_invitation(invitation, g.permissions, roles, groups, expected_version=invitation.version)
-    except Conflict as conflict:
-        if "If-Match" in request.headers and invitation.status == "pending":
-            raise ApiError.one(412, conflict.message, code="PreconditionFailed") from None
-        raise
+    services.update_invitation(invitation, g.permissions, roles, groups, expected_version=if_match(invitation))
     return _answer(account_id, invitation_id)
 
 
@@ -146,6 +139,6 @@ def resend_invitation_of_user(account_id: uuid.UUID, body: schemas.InvitationRes
 def revoke_invitation(account_id: uuid.UUID, invitation_id: uuid.UUID) -> Response:
     """Revoke the invitation: its link dies and the pending user is removed. Already revoked or accepted: 409."""
     invitation = queries.invitation_in_account(account_id, invitation_id)
-    check_version(str(invitation.version))
+    check_version(invitation)
     services.revoke(invitation, g.api_user, g.permissions)
     return answer(None, 204)

@@ -12,7 +12,7 @@ from flask import Response, g, url_for
 
 from portal import db
 from portal.api import schemas
-from portal.api.core import answer, bp, check_version, operation, paging
+from portal.api.core import answer, bp, check_version, if_match, operation, paging
 from portal.api.errors import ApiError
 from portal.models import Role
 from portal.pagination import Page
@@ -27,13 +27,13 @@ def role_model(role: Role, member_count: int) -> schemas.Role:
     """The API's Role."""
     return schemas.Role(id=role.id, name=role.name, description=role.description, built_in=role.is_builtin,
                         permissions=[p.value for p in queries.in_catalogue_order(queries.permissions_of(role))],
-                        member_count=member_count, version=queries.role_version(role))
+                        member_count=member_count, version=str(role.version))
 
 
 def _answer(role: Role, status: int = 200, created: bool = False) -> Response:
     db.session.flush()
     location = url_for("api_v1.get_role", account_id=role.account_id, role_id=role.id) if created else None
-    return answer(role_model(role, queries.member_count(role.id)), status, version=queries.role_version(role),
+    return answer(role_model(role, queries.member_count(role.id)), status, version=str(role.version),
                   location=location)
 
 
@@ -91,7 +91,6 @@ def update_role(account_id: uuid.UUID, role_id: uuid.UUID, body: schemas.RoleUpd
     """Change a custom role's name, description or permissions (built-in roles: 409)."""
     role = queries.role_in_account(account_id, role_id)
     _guard_builtin(role)
-    check_version(queries.role_version(role))
     name = body.name if body.name is not None else role.name
     problem = services.name_problem(account_id, name, role.id)
     if problem:
@@ -99,7 +98,7 @@ def update_role(account_id: uuid.UUID, role_id: uuid.UUID, body: schemas.RoleUpd
     permissions = frozenset(Permission(p) for p in body.permissions) if body.permissions is not None \
         else queries.permissions_of(role)
     services.update_role(role, name=name, description=body.description if body.description is not None
-                         else role.description, permissions=permissions, expected_version=queries.role_version(role),
+                         else role.description, permissions=permissions, expected_version=if_match(role),
                          actor=g.api_user, actor_permissions=g.permissions)
     return _answer(role)
 
@@ -110,6 +109,6 @@ def delete_role(account_id: uuid.UUID, role_id: uuid.UUID) -> Response:
     """Delete a custom role; whoever held it no longer does (built-in roles: 409)."""
     role = queries.role_in_account(account_id, role_id)
     _guard_builtin(role)
-    check_version(queries.role_version(role))
+    check_version(role)
     services.delete_role(role, actor=g.api_user, actor_permissions=g.permissions)
     return answer(None, 204)

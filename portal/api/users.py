@@ -10,11 +10,11 @@ import uuid
 from collections.abc import Sequence
 from typing import cast
 
-from flask import Response, g, request, url_for
+from flask import Response, g, url_for
 
 from portal import db
 from portal.api import schemas
-from portal.api.core import answer, bp, check_version, operation, paging
+from portal.api.core import answer, bp, check_version, if_match, operation, paging
 from portal.api.errors import ApiError
 from portal.api.references import groups_named, roles_named
 from portal.field_rules import password_problem
@@ -27,7 +27,7 @@ from portal.permissions import Permission
 from portal.roles import services as roles
 from portal.roles.queries import roles_by_reference
 from portal.users import queries, services
-from portal.users.services import Actor, EditConflict
+from portal.users.services import Actor
 
 TAGS = ["users"]
 USER = "/accounts/<uuid:account_id>/users/<user>"
@@ -156,14 +156,7 @@ def update_user(account_id: uuid.UUID, user: str, body: schemas.UserUpdate) -> R
     `password`, `status` and `is_owner` are refused here (422): they have operations of their own.
     """
     found = _user(account_id, user)
-    check_version(str(found.version))
-    try:
-        services.update_profile(found, body.changes(), found.version, actor())
-    except EditConflict:  # saved by someone else between our read and our write
-        if "If-Match" in request.headers:
-            raise ApiError.one(412, "The user changed since you read it. Read it again, then make your change.",
-                               code="PreconditionFailed") from None
-        raise
+    services.update_profile(found, body.changes(), if_match(found), actor())
     return user_answer(found)
 
 
@@ -174,7 +167,7 @@ def replace_user_roles(account_id: uuid.UUID, user: str, body: schemas.RolesRepl
     """Replace the user's whole set of roles (seed 002); `default_roles`, a subset, are active at sign-in
     (default: all). Refused with nothing changed when any role is beyond the key's permissions."""
     found = _user(account_id, user)
-    check_version(str(found.version))
+    check_version(found)
     wanted = roles_named(account_id, body.roles)
     defaults = wanted if body.default_roles is None else roles_named(account_id, body.default_roles,
                                                                       field="default_roles")
@@ -255,6 +248,6 @@ def enable_user(account_id: uuid.UUID, user: str) -> Response:
 def delete_user(account_id: uuid.UUID, user: str) -> Response:
     """Delete the user with their roles, memberships and sessions. Not the owner nor oneself (422)."""
     found = _user(account_id, user)
-    check_version(str(found.version))
+    check_version(found)
     services.delete_user(found, actor())
     return answer(None, 204)

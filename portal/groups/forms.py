@@ -14,7 +14,7 @@ from wtforms.validators import DataRequired, Length
 from wtforms.widgets import TextArea
 
 from portal.entries import split_entries
-from portal.forms import UntilForm, strip
+from portal.forms import UntilForm, VersionField, strip
 from portal.groups import queries, services
 from portal.models import Group, User
 
@@ -38,21 +38,13 @@ class MembersField(Field):
         return "\n".join(self.data or [])
 
 
-def _version_of(group: Group) -> str:
-    return queries.group_version(group)
-
-
 class GroupForm(FlaskForm):
     """Create or edit a group: a name unique in the account without regard to case, a description."""
 
     name = StringField("Name", [DataRequired()], filters=[strip])
     description = TextAreaField("Description", [Length(max=services.DESCRIPTION_MAX)], filters=[strip])
-    # The optimistic lock: the group's updated_at when the form was shown.
-    version = HiddenField()
 
     def __init__(self, *args: Any, account_id: uuid.UUID, group: Group | None = None, **kwargs: Any) -> None:
-        if group is not None:
-            kwargs.setdefault("version", _version_of(group))
         super().__init__(*args, obj=group, **kwargs)
         self.account_id = account_id
         self.group = group
@@ -63,12 +55,14 @@ class GroupForm(FlaskForm):
         if problem:
             raise ValidationError(problem)
 
-    def is_stale(self) -> bool:
-        """Whether someone saved the group since this form was shown."""
-        return self.group is not None and self.version.data != _version_of(self.group)
-
     def changes(self) -> dict[str, str]:
         return {"name": self.name.data or "", "description": self.description.data or ""}
+
+
+class GroupEditForm(GroupForm):
+    """Edit a group: the group form, and the version it was drawn with (portal.versioning)."""
+
+    version = VersionField()
 
 
 class AddMembersForm(UntilForm):

@@ -54,11 +54,6 @@ def group_in_account(account_id: uuid.UUID, group_id: uuid.UUID) -> Group:
     return group
 
 
-def group_version(group: Group) -> str:
-    """The optimistic-lock token of a group (its last change), as its edit form and the API's ETag carry it."""
-    return encode_cursor(group.updated_at, group.id)
-
-
 def groups_by_reference(account_id: uuid.UUID, references: Sequence[str]) -> tuple[list[Group], list[str]]:
     """The account's groups named by id or name (any case), once each in the order given, and the references
     that name none (another account's id names none: SECURITY A3). One statement."""

@@ -12,11 +12,12 @@ from jinja2_fragments.flask import render_block
 from portal import db
 from portal.errors import Conflict, Invalid, NotFound
 from portal.groups import queries, services
-from portal.groups.forms import AddMembersForm, ConfirmForm, GroupForm, ReplaceMembersForm
+from portal.groups.forms import AddMembersForm, ConfirmForm, GroupEditForm, GroupForm, ReplaceMembersForm
 from portal.models import Group, User
 from portal.pagination import parse_from, parse_int
 from portal.permissions import Permission, can, require
 from portal.rendering import redirect_after_post, render, wants_fragment
+from portal.versioning import StaleEdit
 
 bp = Blueprint("groups", __name__, url_prefix="/groups")
 
@@ -126,18 +127,16 @@ def create() -> ResponseReturnValue:
 @require(Permission.GROUPS_WRITE)
 def edit(group_id: uuid.UUID) -> ResponseReturnValue:
     group = queries.group_in_account(g.account.id, group_id)
-    form = GroupForm(account_id=g.account.id, group=group)
+    form = GroupEditForm(account_id=g.account.id, group=group)
     if request.method == "GET":
         return render("groups/form.html", form=form, group=group)
     if not form.validate_on_submit():
         return render("groups/form.html", "group_form", status=422, form=form, group=group)
-    if form.is_stale():
-        # Show what the other person saved; saving again (with the new version) overwrites it.
-        notice = (f"Someone else saved this group while you were editing: it is now named {group.name!r}"
-                  f" with the description {group.description or '(none)'!r}. Save again to replace that.")
-        form.version.data = queries.encode_cursor(group.updated_at, group.id)
-        return render("groups/form.html", "group_form", status=409, form=form, group=group, notice=notice)
-    services.update_group(group, **form.changes())
+    try:
+        services.update_group(group, **form.changes(), expected_version=form.version.data)
+    except StaleEdit as stale:
+        form.version.data = stale.fresh.version  # saving again now overwrites, knowingly
+        return render("groups/form.html", "group_form", status=409, form=form, group=stale.fresh, stale=stale)
     db.session.commit()
     flash(f"Group {group.name} saved.", "success")
     return redirect_after_post(url_for("accounts.groups.show", group_id=group.id))

@@ -24,6 +24,7 @@ from portal.db import utcnow
 from portal.errors import Conflict, Invalid, NotFound
 from portal.groups import queries
 from portal.models import Group, GroupMember, User
+from portal.versioning import ensure_version, saving
 
 NAME_MAX = 100
 DESCRIPTION_MAX = 255
@@ -73,15 +74,20 @@ def create_group(account_id: uuid.UUID, name: str, description: str, external_id
 _KEEP = object()
 
 
-def update_group(group: Group, name: str, description: str, external_id: object = _KEEP) -> None:
-    """Rename or redescribe a group (over SCIM also its external id); the audit event holds what changed."""
+def update_group(group: Group, name: str, description: str, external_id: object = _KEEP,
+                 expected_version: int | None = None) -> None:
+    """Rename or redescribe a group (over SCIM also its external id); the audit event holds what changed.
+
+    StaleEdit when the group changed since the form was read (`expected_version`; None: the change applies
+    to the current version) or between our read and our write."""
     pairs: list[tuple[str, object]] = [("name", name), ("description", description)]
     if external_id is not _KEEP:
         pairs.append(("external_id", external_id))
+    ensure_version(group, expected_version, submitted=dict(pairs))
     changes = {key: [getattr(group, key), value] for key, value in pairs if getattr(group, key) != value}
     if not changes:
         return
-    with _unique_name(name):
+    with _unique_name(name), saving(group, submitted=dict(pairs)):
         for key, (_old, value) in changes.items():
             setattr(group, key, value)
     record("group.update", group, changes=changes)

@@ -7,12 +7,11 @@ import uuid
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, PasswordField, StringField, TextAreaField
-from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, ValidationError
-from wtforms.widgets import HiddenInput
+from wtforms import HiddenField, PasswordField, StringField, TextAreaField
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from portal.entries import split_entries
-from portal.forms import VERSION_MESSAGE, CheckboxesField, GoodPassword, lock_version, login_rules, lower, strip
+from portal.forms import CheckboxesField, GoodPassword, VersionField, login_rules, lower, strip
 from portal.invitations import queries
 from portal.models import Group, Role
 from portal.uuids import to_uuid
@@ -74,7 +73,7 @@ class InviteForm(_RolesAndGroups):
 
 
 class InvitationEditForm(_RolesAndGroups):
-    version = IntegerField(widget=HiddenInput(), validators=[InputRequired(message=VERSION_MESSAGE), lock_version])
+    version = VersionField()
 
 
 class AcceptForm(FlaskForm):

@@ -17,6 +17,7 @@ from portal.invitations.forms import AcceptForm, InvitationEditForm, InviteForm
 from portal.pagination import parse_from, parse_take
 from portal.permissions import Permission, public, require
 from portal.rendering import redirect_after_post, render, wants_fragment
+from portal.versioning import StaleEdit
 
 bp = Blueprint("invitations", __name__, url_prefix="/invitations")
 public_bp = Blueprint("invitation_accept", __name__, url_prefix="/invitations/accept")
@@ -84,8 +85,13 @@ def edit(invitation_id: uuid.UUID) -> ResponseReturnValue:
         status = 422 if request.method == "POST" else 200
         return render("invitations/edit.html", "edit_form", status=status, form=form, row=row,
                       ungrantable=queries.ungrantable_roles_of(invitation, g.permissions))
-    services.update_invitation(invitation, g.permissions, form.roles.data or [], form.groups.data or [],
-                               expected_version=form.version.data)
+    try:
+        services.update_invitation(invitation, g.permissions, form.roles.data or [], form.groups.data or [],
+                                   expected_version=form.version.data)
+    except StaleEdit as stale:
+        form.version.data = stale.fresh.version  # saving again now overwrites, knowingly
+        return render("invitations/edit.html", "edit_form", status=409, form=form, row=row, stale=stale,
+                      ungrantable=queries.ungrantable_roles_of(invitation, g.permissions))
     db.session.commit()
     flash(f"The invitation to {row.invitation.email} is updated.", "success")
     return redirect_after_post(url_for(".index"))

@@ -40,6 +40,7 @@ from portal.models import (
 )
 from portal.permissions import ALL_PERMISSIONS, Permission
 from portal.roles.policy import ensure_may_act_on, ensure_may_grant, held_permissions, refusal_to_grant
+from portal.versioning import ensure_version, saving, touch
 
 GONE_MESSAGE = (
     "This invitation link is not valid. It may have expired, been replaced by a newer one, "
@@ -341,8 +342,11 @@ def revoke(invitation: Invitation, actor: User, actor_permissions: frozenset[Per
 
 
 def update_invitation(invitation: Invitation, actor_permissions: frozenset[Permission],
-                      role_ids: list[uuid.UUID], group_ids: list[uuid.UUID], expected_version: int) -> None:
-    """Replace the roles to grant and the groups to join of a not-yet-accepted invitation."""
+                      role_ids: list[uuid.UUID], group_ids: list[uuid.UUID], expected_version: int | None) -> None:
+    """Replace the roles to grant and the groups to join of a not-yet-accepted invitation.
+
+    StaleEdit when the invitation changed since the form was read (`expected_version`; None: the change applies
+    to the current version) or between our read and our write."""
     _ensure_open(invitation, "changed")
     roles = queries.roles_by_id(invitation.account_id, role_ids)
     groups = queries.groups_by_id(invitation.account_id, group_ids)
@@ -353,15 +357,13 @@ def update_invitation(invitation: Invitation, actor_permissions: frozenset[Permi
             raise Forbidden(f"This invitation grants the role {role.name}, which you cannot grant.")
     for role in roles:
         ensure_may_grant(actor_permissions, role)
-    bumped = db.session.execute(
-        update(Invitation).where(Invitation.id == invitation.id, Invitation.version == expected_version)
-        .values(version=Invitation.version + 1).execution_options(synchronize_session=False)
-    )
-    if bumped.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict("Someone else changed this invitation at the same time. Reload it and try again.")
-    db.session.expire(invitation)
-    _replace_roles(invitation.id, {r.id for r in old_roles}, {r.id for r in roles})
-    _replace_groups(invitation.id, invitation.user_id, {g.id for g in old_groups}, {g.id for g in groups})
+    submitted = {"roles": sorted(r.name for r in roles), "groups": sorted(g.name for g in groups)}
+    ensure_version(invitation, expected_version, submitted=submitted,
+                   current={"roles": sorted(r.name for r in old_roles), "groups": sorted(g.name for g in old_groups)})
+    with saving(invitation):  # the roles and groups live in rows of their own: the version moves for them
+        touch(invitation)
+        _replace_roles(invitation.id, {r.id for r in old_roles}, {r.id for r in roles})
+        _replace_groups(invitation.id, invitation.user_id, {g.id for g in old_groups}, {g.id for g in groups})
     record("invitation.update", invitation, changes={
         "roles": {"from": [r.name for r in old_roles], "to": [r.name for r in roles]},
         "groups": {"from": [g.name for g in old_groups], "to": [g.name for g in groups]},

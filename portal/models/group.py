@@ -27,8 +27,11 @@ class Group(Base):
     description: Mapped[str] = mapped_column(String(255), default="")
     # The identity provider's id for the group (SCIM externalId), stored as given.
     external_id: Mapped[str | None] = mapped_column(String(255))
+    version: Mapped[int] = mapped_column(default=1)  # the optimistic lock (portal.versioning)
     created_at: Mapped[created_at]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class GroupMember(Base):

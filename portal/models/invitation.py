@@ -53,7 +53,7 @@ class Invitation(Base):
     # Made by the account's identity provider over SCIM: no inviter and no roles; the person only chooses
     # a password (their login and profile are the provider's).
     provisioned: Mapped[bool] = mapped_column(default=False)
-    version: Mapped[int] = mapped_column(default=1)
+    version: Mapped[int] = mapped_column(default=1)  # the optimistic lock (portal.versioning)
     created_at: Mapped[created_at]
 
     __mapper_args__ = {"version_id_col": version}

@@ -25,8 +25,11 @@ class Role(Base):
     description: Mapped[str] = mapped_column(String(255), default="")
     permissions: Mapped[list[str]] = mapped_column(JSON, default=list)
     is_builtin: Mapped[bool] = mapped_column(default=False)
+    version: Mapped[int] = mapped_column(default=1)  # the optimistic lock (portal.versioning)
     created_at: Mapped[created_at]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}
 
     def __repr__(self) -> str:
         return f"<Role {self.name!r} of {self.account_id}>"

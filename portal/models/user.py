@@ -79,7 +79,7 @@ class User(UserMixin, Base):
     mfa_secret: Mapped[str | None] = mapped_column(String(255))
     # The last TOTP time step accepted: a code is never accepted twice (SECURITY M1).
     mfa_last_counter: Mapped[int | None]
-    version: Mapped[int] = mapped_column(default=1)
+    version: Mapped[int] = mapped_column(default=1)  # the optimistic lock (portal.versioning)
     created_at: Mapped[created_at]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_login_at: Mapped[datetime | None]

@@ -6,11 +6,11 @@ import uuid
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, StringField, TextAreaField, ValidationError
+from wtforms import BooleanField, StringField, TextAreaField, ValidationError
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from portal.forms import CheckboxesField, UntilForm, UUIDField, strip
+from portal.forms import CheckboxesField, UntilForm, UUIDField, VersionField, strip
 from portal.permissions import Permission
 from portal.roles import services
 from portal.uuids import to_uuid
@@ -22,7 +22,6 @@ class RoleForm(FlaskForm):
     name = StringField("Name", [DataRequired(message="Give the role a name.")], filters=[strip])
     description = TextAreaField("Description", [Length(max=services.DESCRIPTION_MAX)], filters=[strip])
     permissions = CheckboxesField("Permissions", choices=[SelectChoice(p.value, p.description) for p in Permission])
-    version = HiddenField()
 
     def __init__(self, *args: Any, account_id: uuid.UUID, role_id: uuid.UUID | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -36,6 +35,12 @@ class RoleForm(FlaskForm):
 
     def chosen_permissions(self) -> frozenset[Permission]:
         return frozenset(Permission(value) for value in self.permissions.data or [])
+
+
+class RoleEditForm(RoleForm):
+    """Edit a custom role: the role form, and the version it was drawn with (portal.versioning)."""
+
+    version = VersionField()
 
 
 class UserRoleForm(UntilForm):

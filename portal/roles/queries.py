@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import contains_eager
@@ -65,11 +65,6 @@ def permissions_of(role: Role) -> frozenset[Permission]:
 def in_catalogue_order(permissions: frozenset[Permission]) -> list[Permission]:
     """Permissions in the order of the catalogue (users, invitations, roles, groups, audit, account)."""
     return [p for p in Permission if p in permissions]
-
-
-def role_version(role: Role) -> str:
-    """The optimistic-lock token of a role (its last change), as the edit form carries it."""
-    return role.updated_at.astimezone(UTC).isoformat()
 
 
 # --- The account's roles ---------------------------------------------------------------------

@@ -13,7 +13,8 @@ from portal.errors import Invalid
 from portal.permissions import Permission, require
 from portal.rendering import redirect_after_post, render
 from portal.roles import queries, services
-from portal.roles.forms import RoleForm
+from portal.roles.forms import RoleEditForm, RoleForm
+from portal.versioning import StaleEdit
 
 bp = Blueprint("roles", __name__, url_prefix="/roles")
 
@@ -61,9 +62,9 @@ def show(role_id: uuid.UUID) -> ResponseReturnValue:
 def edit(role_id: uuid.UUID) -> ResponseReturnValue:
     role = queries.role_in_account(g.account.id, role_id)
     services.ensure_may_change(role, g.permissions)
-    form = RoleForm(account_id=g.account.id, role_id=role.id, data={
+    form = RoleEditForm(account_id=g.account.id, role_id=role.id, data={
         "name": role.name, "description": role.description, "permissions": list(role.permissions),
-        "version": queries.role_version(role),
+        "version": role.version,
     })
     return render("roles/edit.html", role=role, form=form)
 
@@ -73,15 +74,18 @@ def edit(role_id: uuid.UUID) -> ResponseReturnValue:
 def update(role_id: uuid.UUID) -> ResponseReturnValue:
     role = queries.role_in_account(g.account.id, role_id)
     services.ensure_may_change(role, g.permissions)
-    form = RoleForm(account_id=g.account.id, role_id=role.id)
+    form = RoleEditForm(account_id=g.account.id, role_id=role.id)
     if not form.validate_on_submit():
         return render("roles/edit.html", "role_form", status=422, role=role, form=form)
     try:
         services.update_role(role, name=form.name.data, description=form.description.data or "",
-                             permissions=form.chosen_permissions(), expected_version=form.version.data or "",
+                             permissions=form.chosen_permissions(), expected_version=form.version.data,
                              actor=current_user, actor_permissions=g.permissions)
     except Invalid as refusal:  # the lock-out rule, checked before anything changes: shown in the form
         return render("roles/edit.html", "role_form", status=422, role=role, form=form, refusal=refusal.message)
+    except StaleEdit as stale:
+        form.version.data = stale.fresh.version  # saving again now overwrites, knowingly
+        return render("roles/edit.html", "role_form", status=409, role=stale.fresh, form=form, stale=stale)
     db.session.commit()
     flash(f"Role {role.name} saved.", "success")
     return redirect_after_post(url_for(".show", role_id=role.id))

@@ -28,7 +28,8 @@ from portal.errors import Conflict, Forbidden, Invalid, NotFound
 from portal.models import LoginSession, Role, RoleAssignment, User, UserStatus
 from portal.permissions import Permission
 from portal.roles import policy, queries
-from portal.roles.queries import permissions_of, role_version
+from portal.roles.queries import permissions_of
+from portal.versioning import ensure_version, saving, touch
 
 BUILTIN_REFUSAL = "Built-in roles cannot be changed or deleted."
 NAME_MIN, NAME_MAX = 2, 64
@@ -94,7 +95,11 @@ def _flush_named(role: Role) -> None:
         db.session.flush()
     except IntegrityError:
         db.session.rollback()  # the request changes nothing; the refusal is rendered afterwards
-        raise Conflict(f"Another role was named {name} a moment ago. Choose another name.") from None
+        raise _name_taken(name) from None
+
+
+def _name_taken(name: str) -> Conflict:
+    return Conflict(f"Another role was named {name} a moment ago. Choose another name.")
 
 
 # --- Roles ---------------------------------------------------------------------------------------
@@ -136,20 +141,22 @@ def create_role(account_id: uuid.UUID, *, name: str, description: str, permissio
 
 
 def update_role(role: Role, *, name: str, description: str, permissions: frozenset[Permission],
-                expected_version: str, actor: User, actor_permissions: frozenset[Permission]) -> Role:
-    """Change a custom role; refused for built-in roles, escalation, lock-out and a stale form (409)."""
+                expected_version: int | None, actor: User, actor_permissions: frozenset[Permission]) -> Role:
+    """Change a custom role; refused for built-in roles, escalation, lock-out and a stale form (StaleEdit, 409;
+    `expected_version` None: the change applies to the current version)."""
     ensure_may_change(role, actor_permissions)
     _ensure_may_give(actor_permissions, permissions)
-    if expected_version != role_version(role):
-        raise Conflict("Someone else changed this role while you were editing it. "
-                       "Reload the page to see their change, then make yours again.")
-    _ensure_keeps_roles_write(actor, role.id, permissions)
     before = {"name": role.name, "description": role.description, "permissions": sorted(role.permissions)}
     after = {"name": name, "description": description, "permissions": _values(permissions)}
+    ensure_version(role, expected_version, submitted=after)
+    _ensure_keeps_roles_write(actor, role.id, permissions)
     changes = {key: [before[key], after[key]] for key in before if before[key] != after[key]}
-    role.name, role.description, role.permissions = name, description, _values(permissions)
+    try:
+        with saving(role, submitted=after):
+            role.name, role.description, role.permissions = name, description, _values(permissions)
+    except IntegrityError:  # the name was taken a moment ago (the form checked it just before)
+        raise _name_taken(name) from None
     if changes:
-        _flush_named(role)
         record("role.update", role, actor=actor, changes=changes)
     return role
 
@@ -292,6 +299,6 @@ def replace_roles(user: User, roles: list[Role], default_ids: set[uuid.UUID], *,
         "made_not_default": sorted(a.role.name for a in flagged if not a.is_default),
     }
     if any(changes.values()):
-        user.updated_at = utcnow()  # the user's version moves: an ETag read before the change no longer matches
+        touch(user)  # the user's version moves: an ETag read before the change no longer matches
         record("role.replace", user, actor=actor, changes=changes)
     return changes

@@ -8,6 +8,7 @@ from flask import Response, request
 from werkzeug.exceptions import HTTPException
 
 from portal.errors import DomainError
+from portal.versioning import StaleEdit
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 MEDIA_TYPE = "application/scim+json"
@@ -52,7 +53,13 @@ _DOMAIN: dict[int, tuple[int, str | None]] = {
 
 
 def from_domain(error: DomainError) -> Response:
-    """A service's refusal (Forbidden, NotFound, Conflict, Invalid) as a SCIM error."""
+    """A service's refusal (Forbidden, NotFound, Conflict, Invalid) as a SCIM error; a stale edit
+    (portal.versioning) is 412 when the request named the version it read in If-Match, else 409."""
+    if isinstance(error, StaleEdit):
+        if request.headers.get("If-Match"):
+            return from_scim_error(ScimError(412, "The resource changed since you read it (If-Match does not "
+                                                  "match its version)."))
+        return from_scim_error(ScimError(409, "The resource changed while your request ran. Read it again."))
     status, scim_type = _DOMAIN.get(error.status, (error.status, None))
     return from_scim_error(ScimError(status, error.message, scim_type))
 

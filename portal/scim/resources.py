@@ -28,7 +28,7 @@ def version_of_user(user: User) -> str:
 
 
 def version_of_group(group: Group) -> str:
-    return f'W/"{int(group.updated_at.timestamp() * 1_000_000)}"'
+    return f'W/"{group.version}"'
 
 
 def _base(account_id: Any) -> str:

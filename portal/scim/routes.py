@@ -22,6 +22,7 @@ from portal.scim.errors import ScimError, answer
 from portal.scim.filters import ENTERPRISE_URN, GROUP_URN, USER_URN, compile_filter
 from portal.users import queries as user_queries
 from portal.uuids import parse_uuid
+from portal.versioning import Versioned, ensure_version
 
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2/<uuid:account_id>")
 csrf.exempt(bp)  # a bearer token, never a cookie: nothing to forge
@@ -84,14 +85,13 @@ def _lower_body() -> dict[str, Any]:
     return body
 
 
-def _check_if_match(version: str) -> None:
-    """412 when If-Match names another version (weak or strong, "*" matches)."""
+def _check_if_match(found: Versioned) -> None:
+    """412 when If-Match names another version (weak or strong, "*" matches): portal.versioning's StaleEdit."""
     header = request.headers.get("If-Match")
     if not header:
         return
     tags = {tag.strip().removeprefix("W/").strip('"') for tag in header.split(",")}
-    if "*" not in tags and version.removeprefix("W/").strip('"') not in tags:
-        raise ScimError(412, "The resource changed since you read it (If-Match does not match its version).")
+    ensure_version(found, found.version if "*" in tags or str(found.version) in tags else -1)
 
 
 def _one(resource: dict[str, Any], version: str, status: int = 200, urn: str = USER_URN) -> Response:
@@ -331,7 +331,7 @@ def user(account_id: uuid.UUID, user_id: str) -> Response:
 @require_scim_token
 def replace_user(account_id: uuid.UUID, user_id: str) -> Response:
     found = _user(user_id)
-    _check_if_match(resources.version_of_user(found))
+    _check_if_match(found)
     services.replace_user(g.account, found, _body())
     db.session.commit()
     return _user_out(found)
@@ -341,7 +341,7 @@ def replace_user(account_id: uuid.UUID, user_id: str) -> Response:
 @require_scim_token
 def patch_user(account_id: uuid.UUID, user_id: str) -> Response:
     found = _user(user_id)
-    _check_if_match(resources.version_of_user(found))
+    _check_if_match(found)
     services.patch_user(g.account, found, _body())
     db.session.commit()
     return _user_out(found)
@@ -351,7 +351,7 @@ def patch_user(account_id: uuid.UUID, user_id: str) -> Response:
 @require_scim_token
 def delete_user(account_id: uuid.UUID, user_id: str) -> Response:
     found = _user(user_id)
-    _check_if_match(resources.version_of_user(found))
+    _check_if_match(found)
     services.delete_user(g.account, found)
     db.session.commit()
     return Response(status=204)
@@ -388,7 +388,7 @@ def group(account_id: uuid.UUID, group_id: str) -> Response:
 @require_scim_token
 def replace_group(account_id: uuid.UUID, group_id: str) -> Response:
     found = _group(group_id)
-    _check_if_match(resources.version_of_group(found))
+    _check_if_match(found)
     services.replace_group(g.account, found, _body())
     db.session.commit()
     return _group_out(found)
@@ -398,7 +398,7 @@ def replace_group(account_id: uuid.UUID, group_id: str) -> Response:
 @require_scim_token
 def patch_group(account_id: uuid.UUID, group_id: str) -> Response:
     found = _group(group_id)
-    _check_if_match(resources.version_of_group(found))
+    _check_if_match(found)
     services.patch_group(g.account, found, _body())
     db.session.commit()
     if _param("attributes") is None and _param("excludedAttributes") is None \
@@ -411,7 +411,7 @@ def patch_group(account_id: uuid.UUID, group_id: str) -> Response:
 @require_scim_token
 def delete_group(account_id: uuid.UUID, group_id: str) -> Response:
     found = _group(group_id)
-    _check_if_match(resources.version_of_group(found))
+    _check_if_match(found)
     services.delete_group(g.account, found)
     db.session.commit()
     return Response(status=204)

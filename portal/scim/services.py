@@ -34,6 +34,7 @@ from portal.scim.resources import user_resource
 from portal.users import queries as user_queries
 from portal.users import services as users
 from portal.uuids import parse_uuid
+from portal.versioning import touch
 
 PERMISSIONS = frozenset({Permission.USERS_READ, Permission.USERS_WRITE, Permission.GROUPS_READ,
                          Permission.GROUPS_WRITE})
@@ -200,7 +201,7 @@ def replace_user(account: Account, user: User, resource: dict[str, Any]) -> None
     fields, active = user_fields(resource)
     _ensure_unique(account.id, fields, user.id)
     actor = actor_for(account)
-    users.update_profile(user, fields, expected_version=user.version, actor=actor)
+    users.update_profile(user, fields, expected_version=None, actor=actor)
     if active is False and user.status != UserStatus.DISABLED:
         users.disable_user(user, actor)
     elif active is True and user.status == UserStatus.DISABLED:
@@ -410,10 +411,8 @@ def _group_fields(account_id: uuid.UUID, resource: dict[str, Any], group_id: uui
 
 
 def _touch(group: Group) -> None:
-    """A membership change is a change of the group: a new lastModified and ETag."""
-    from portal.db import utcnow
-
-    group.updated_at = utcnow()
+    """A membership change is a change of the group: a new version (ETag) and lastModified."""
+    touch(group)
 
 
 @one_change

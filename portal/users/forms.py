@@ -18,16 +18,15 @@ from wtforms import (
     TextAreaField,
     ValidationError,
 )
-from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length
 
 from portal.field_rules import PASSWORDS_DIFFER
 from portal.forms import (
-    VERSION_MESSAGE,
     CheckboxesField,
     GoodPassword,
     ProfileFieldsForm,
     UntilForm,
-    lock_version,
+    VersionField,
     login_rules,
     lower,
     strip,
@@ -74,7 +73,7 @@ class UserCreateForm(UserProfileForm):
 
 
 class UserEditForm(UserProfileForm):
-    version = HiddenField(validators=[InputRequired(message=VERSION_MESSAGE), lock_version])
+    version = VersionField()
 
 
 class SetPasswordForm(FlaskForm):

@@ -32,7 +32,8 @@ from portal.roles import policy
 from portal.roles.queries import user_roles_panel
 from portal.users import imports, queries, services
 from portal.users.forms import BulkForm, ImportForm, ResetMfaForm, SetPasswordForm, UserCreateForm, UserEditForm
-from portal.users.services import Actor, EditConflict
+from portal.users.services import Actor
+from portal.versioning import StaleEdit
 
 bp = Blueprint("users", __name__)
 
@@ -215,27 +216,15 @@ def edit(user_id: uuid.UUID) -> ResponseReturnValue:
     services.ensure_may_edit(user, _actor())
     form = UserEditForm(obj=user, account_id=g.account.id, user_id=user.id)
     if request.method == "GET":
-        form.version.data = str(user.version)
+        form.version.data = user.version
         return render("users/edit.html", "user_form", form=form, user=user)
     if not form.validate_on_submit():
         return render("users/edit.html", "user_form", status=422, form=form, user=user)
     try:
-        saved = services.update_profile(user, form.profile(), int(form.version.data), _actor())
-    except EditConflict as conflict:
-        theirs = conflict.user
-        differences = {
-            name: getattr(theirs, name) for name, value in form.profile().items() if getattr(theirs, name) != value
-        }
-        form.version.data = str(theirs.version)  # saving again now overwrites, knowingly
-        return render(
-            "users/edit.html",
-            "user_form",
-            status=409,
-            form=form,
-            user=theirs,
-            conflict=conflict.message,
-            differences=differences,
-        )
+        saved = services.update_profile(user, form.profile(), form.version.data, _actor())
+    except StaleEdit as stale:
+        form.version.data = stale.fresh.version  # saving again now overwrites, knowingly
+        return render("users/edit.html", "user_form", status=409, form=form, user=stale.fresh, stale=stale)
     db.session.commit()
     messages = (["Saved."] if saved.changes else []) + (
         [email_changes.pending_message(saved.email_change)] if saved.email_change else [])

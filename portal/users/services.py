@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm.exc import StaleDataError
 
 from portal import db
 from portal.audit.services import record
@@ -38,6 +37,7 @@ from portal.models import (
 from portal.permissions import Permission
 from portal.roles import policy
 from portal.uuids import parse_uuids
+from portal.versioning import ensure_version, saving
 
 Permissions = frozenset[Permission]
 
@@ -54,14 +54,6 @@ class Actor:
     user: User
     permissions: Permissions
     provisioning: bool = False
-
-
-class EditConflict(Conflict):
-    """Someone else saved the user since the form was loaded."""
-
-    def __init__(self, user: User) -> None:
-        super().__init__("Someone else changed this user while you were editing. Review their changes below.")
-        self.user = user
 
 
 class InvitedUser(Conflict):
@@ -177,26 +169,21 @@ class ProfileUpdate:
     email_change: EmailChange | None = None
 
 
-def update_profile(user: User, profile: dict[str, str], expected_version: int, actor: Actor) -> ProfileUpdate:
+def update_profile(user: User, profile: dict[str, str], expected_version: int | None, actor: Actor) -> ProfileUpdate:
     """Save the profile fields that changed; a new email only opens a pending change (SECURITY E1).
 
-    EditConflict when the user changed since the form was read (nothing is saved or requested then).
+    StaleEdit when the user changed since the form was read (`expected_version`; None: the change applies to
+    the current version), or between our read and our write: nothing is saved or requested then.
     """
     ensure_may_edit(user, actor)
-    if user.version != expected_version:
-        raise EditConflict(user)
+    ensure_version(user, expected_version, submitted=profile)
     new_email = profile.get("email", user.email)
     fields = {k: v for k, v in profile.items() if k != "email" or actor.provisioning}
     ensure_free(user.account_id, fields, user.id)
     changes = {k: [getattr(user, k), v] for k, v in fields.items() if getattr(user, k) != v}
-    for key, (_old, new) in changes.items():
-        setattr(user, key, new)
-    if changes:
-        try:
-            db.session.flush()  # the version column guards the gap between our read and this write
-        except StaleDataError:
-            db.session.rollback()
-            raise EditConflict(db.session.get(User, user.id) or user) from None
+    with saving(user, submitted=profile):
+        for key, (_old, new) in changes.items():
+            setattr(user, key, new)
     email_change = None
     if new_email != user.email:  # one audit event for the whole save: the request names the other changes too
         email_change = email_changes.request_change(user, new_email, actor.user, also_changed=changes)

@@ -74,3 +74,46 @@ def test_two_posts_with_one_idempotency_key_make_one_row(portal: Portal, monkeyp
     assert sorted(a.headers.get("Idempotent-Replayed", "") for a in answers) == ["", "true"]
     assert portal.scalar(select(func.count()).select_from(Group)) == 1
     assert portal.scalar(select(func.count()).select_from(IdempotencyKey)) == 1
+
+
+@pytest.mark.parametrize("kind", ["role", "group", "invitation"])
+def test_two_patches_of_a_role_group_or_invitation_with_the_same_if_match_one_wins(
+        portal: Portal, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """Both pass the If-Match check at the same moment; the version column lets one write through (issue 14)."""
+    from portal.invitations import services as invitation_services
+    from portal.models import Invitation, InvitationRole, Role
+    from portal.roles import services as role_services
+    from tests.helpers import make_group, make_role, role_named
+
+    tenant = portal.tenant("A")
+    key = key_for(portal, tenant.owner)
+    base = f"/api/v1/accounts/{tenant.id}"
+    if kind == "role":
+        made = make_role(portal, tenant.account, "Support", ("users:read",))
+        url, bodies = f"{base}/roles/{made.id}", [{"description": d} for d in ("Oslo", "Rome")]
+        module, name = role_services, "update_role"
+    elif kind == "group":
+        made = make_group(portal, tenant.account, "Engineering")
+        url, bodies = f"{base}/groups/{made.id}", [{"description": d} for d in ("Oslo", "Rome")]
+        module, name = group_api.services, "update_group"
+    else:
+        created = Api(portal.app, key).post(f"{base}/invitations", json={"emails": ["new@example.com"],
+                                                                          "roles": ["member"]})
+        assert created.status_code == 201, created.get_json()
+        invitation_id = portal.scalar(select(Invitation.id))
+        url, bodies = f"{base}/invitations/{invitation_id}", [{"roles": [r]} for r in ("auditor", "user-manager")]
+        module, name = invitation_services, "update_invitation"
+    etag = Api(portal.app, key).get(url).headers["ETag"]
+    monkeypatch.setattr(module, name, _held_at_a_barrier(getattr(module, name)))
+    answers = _in_parallel(*(lambda body=body: Api(portal.app, key).patch(url, json=body, headers={"If-Match": etag})
+                             for body in bodies))
+    assert sorted(a.status_code for a in answers) == [200, 412], [a.get_json() for a in answers]
+    winner = bodies[[a.status_code for a in answers].index(200)]
+    if kind == "role":
+        assert portal.get(Role, made.id).description == winner["description"]
+    elif kind == "group":
+        assert portal.get(Group, made.id).description == winner["description"]
+    else:
+        role = role_named(portal, tenant.account, winner["roles"][0])
+        assert role is not None and portal.scalar(select(InvitationRole.role_id)) == role.id
+    assert int(Api(portal.app, key).get(url).headers["ETag"].strip('"')) == int(etag.strip('"')) + 1

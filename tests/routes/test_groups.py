@@ -199,7 +199,7 @@ def test_edit_after_someone_else_saved_is_a_conflict(portal: Portal, a: Tenant, 
     response = admin.post(f"/accounts/{a.id}/groups/{group.id}/edit",
                           {"name": "Infrastructure", "version": stale}, hx=True)
     body = _body(response)
-    assert response.status_code == 409 and "Someone else saved this group" in body and "Platform" in body
+    assert response.status_code == 409 and "Someone else changed this group" in body and "Platform" in body
     assert _groups(portal, a.id) == [("Platform", "")]
     fresh = body.split('name="version" type="hidden" value="')[1].split('"')[0]
     assert fresh != stale
@@ -254,7 +254,7 @@ def _routes(account_id: uuid.UUID, group_id: uuid.UUID, member_id: uuid.UUID,
         ("GET", f"/accounts/{account_id}/groups/new", {}, True),
         ("POST", f"/accounts/{account_id}/groups", {"name": "New"}, True),
         ("GET", f"{g}/edit", {}, True),
-        ("POST", f"{g}/edit", {"name": "Renamed"}, True),
+        ("POST", f"{g}/edit", {"name": "Renamed", "version": "1"}, True),
         ("GET", f"{g}/delete", {}, True),
         ("GET", f"{g}/candidates?pick=a", {}, True),
         ("POST", f"{g}/members", {"members": str(user_id)}, True),
