@@ -8,9 +8,10 @@ from __future__ import annotations
 import uuid
 from typing import cast
 
-from flask import Response, g, request, url_for
+from flask import Response, request, url_for
 
 from portal import db
+from portal.actors import from_request
 from portal.api import schemas
 from portal.api.core import answer, bp, check_version, operation, paging
 from portal.api.errors import ApiError
@@ -75,8 +76,8 @@ def create_invitations(account_id: uuid.UUID, body: schemas.InvitationCreate) ->
     groups = groups_named(account_id, body.groups)
     addresses = [body.email] if body.email is not None else body.emails or []
     addresses = list(dict.fromkeys(address.strip().lower() for address in addresses))
-    outcome = services.invite(account, g.api_user, g.permissions, addresses, [r.id for r in roles],
-                              [group.id for group in groups])
+    outcome = services.invite(account, addresses, [r.id for r in roles], [group.id for group in groups],
+                              actor=from_request())
     if body.email is not None:
         if outcome.refused:
             raise refusal_error(outcome.refused[0], field="email")
@@ -110,7 +111,8 @@ def update_invitation(account_id: uuid.UUID, invitation_id: uuid.UUID, body: sch
     groups = [group.id for group in groups_named(account_id, body.groups)] if body.groups is not None \
         else queries.group_ids_of(invitation.id)
     try:
-        services.update_invitation(invitation, g.permissions, roles, groups, expected_version=invitation.version)
+        services.update_invitation(invitation, roles, groups, expected_version=invitation.version,
+                                   actor=from_request())
     except Conflict as conflict:
         if "If-Match" in request.headers and invitation.status == "pending":
             raise ApiError.one(412, conflict.message, code="PreconditionFailed") from None
@@ -120,7 +122,7 @@ def update_invitation(account_id: uuid.UUID, invitation_id: uuid.UUID, body: sch
 
 def _resend(account_id: uuid.UUID, invitation_id: uuid.UUID) -> Response:
     invitation = queries.invitation_in_account(account_id, invitation_id)
-    services.resend(invitation, db.session.get_one(Account, account_id), g.api_user, g.permissions)
+    services.resend(invitation, db.session.get_one(Account, account_id), actor=from_request())
     return _answer(account_id, invitation_id, 201)
 
 
@@ -147,5 +149,5 @@ def revoke_invitation(account_id: uuid.UUID, invitation_id: uuid.UUID) -> Respon
     """Revoke the invitation: its link dies and the pending user is removed. Already revoked or accepted: 409."""
     invitation = queries.invitation_in_account(account_id, invitation_id)
     check_version(str(invitation.version))
-    services.revoke(invitation, g.api_user, g.permissions)
+    services.revoke(invitation, actor=from_request())
     return answer(None, 204)

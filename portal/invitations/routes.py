@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from portal import db
+from portal.actors import from_request
 from portal.auth import login_sessions
 from portal.auth.routes import complete_sign_in
 from portal.errors import Forbidden
@@ -54,8 +55,8 @@ def create() -> ResponseReturnValue:
         roles, groups = form.chosen_names()
         return render("invitations/new.html", "invite_form", form=form, outcome=None,
                       review={"addresses": form.addresses, "roles": roles, "groups": groups})
-    outcome = services.invite(g.account, current_user, g.permissions, form.addresses, form.roles.data or [],
-                              form.groups.data or [])
+    outcome = services.invite(g.account, form.addresses, form.roles.data or [], form.groups.data or [],
+                              actor=from_request())
     db.session.commit()
     if not outcome.refused:
         count = len(outcome.invited)
@@ -84,8 +85,8 @@ def edit(invitation_id: uuid.UUID) -> ResponseReturnValue:
         status = 422 if request.method == "POST" else 200
         return render("invitations/edit.html", "edit_form", status=status, form=form, row=row,
                       ungrantable=queries.ungrantable_roles_of(invitation, g.permissions))
-    services.update_invitation(invitation, g.permissions, form.roles.data or [], form.groups.data or [],
-                               expected_version=form.version.data)
+    services.update_invitation(invitation, form.roles.data or [], form.groups.data or [],
+                               expected_version=form.version.data, actor=from_request())
     db.session.commit()
     flash(f"The invitation to {row.invitation.email} is updated.", "success")
     return redirect_after_post(url_for(".index"))
@@ -106,7 +107,7 @@ def _row_or_list(invitation_id: uuid.UUID, message: str) -> ResponseReturnValue:
 @require(Permission.INVITATIONS_WRITE)
 def resend(invitation_id: uuid.UUID) -> ResponseReturnValue:
     invitation = queries.invitation_in_account(g.account.id, invitation_id)
-    services.resend(invitation, g.account, current_user, g.permissions)
+    services.resend(invitation, g.account, actor=from_request())
     db.session.commit()
     return _row_or_list(invitation_id, f"Sent again to {invitation.email}; the old link no longer works.")
 
@@ -122,7 +123,7 @@ def revoke(invitation_id: uuid.UUID) -> ResponseReturnValue:
                              "memberships are removed. You can invite them again later.",
                       action=url_for(".revoke", invitation_id=invitation.id), button="Revoke the invitation",
                       back=url_for(".index"), crumbs=[("Invitations", url_for(".index")), ("Revoke", None)])
-    services.revoke(invitation, current_user, g.permissions)
+    services.revoke(invitation, actor=from_request())
     db.session.commit()
     return _row_or_list(invitation_id, f"Revoked the invitation to {invitation.email}.")
 
@@ -131,7 +132,7 @@ def revoke(invitation_id: uuid.UUID) -> ResponseReturnValue:
 @require(Permission.INVITATIONS_WRITE)
 def retry(invitation_id: uuid.UUID) -> ResponseReturnValue:
     invitation = queries.invitation_in_account(g.account.id, invitation_id)
-    services.retry_delivery(invitation)
+    services.retry_delivery(invitation, actor=from_request())
     db.session.commit()
     return _row_or_list(invitation_id, f"The email to {invitation.email} is queued again.")
 
