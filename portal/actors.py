@@ -50,11 +50,6 @@ class Actor:
     def __post_init__(self) -> None:
         assert self.via is None or self.via in VIAS, self.via
 
-    @property
-    def stored(self) -> bool:
-        """Whether the actor is a stored user (the identity provider, the system and nobody are not)."""
-        return self.user.id is not None
-
 
 def _unstored(label: str) -> User:
     return User(login=label, first_name=label, last_name="", email="", status=UserStatus.ACTIVE.value, is_owner=False)

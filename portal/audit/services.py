@@ -44,7 +44,12 @@ def record(action: str, target: Any = None, *, actor: Actor, changes: dict[str, 
     are kept when the actor acted with one."""
     assert isinstance(actor, Actor), actor  # a User is no actor (its untyped base hides that from mypy)
     in_request = has_request_context()
-    via = actor.via or (g.get("audit_via") or "web" if in_request else "cli")
+    if actor.via is not None:
+        via = actor.via
+    elif in_request:  # SCIM sets g.audit_via; a request with an API key is the API's
+        via = g.get("audit_via") or ("api" if g.get("api_key") is not None else "web")
+    else:
+        via = "cli"
     assert via in VIAS, via
     target_type, target_id, target_label = _describe(target)
     if account_id is None:
@@ -60,8 +65,9 @@ def record(action: str, target: Any = None, *, actor: Actor, changes: dict[str, 
         changes=_scrub(changes or {}),
         via=via,
     )
-    if actor.api_key is not None and via == "api":
-        event.api_key_id, event.api_key_name = actor.api_key.id, actor.api_key.name
+    api_key = actor.api_key or (g.get("api_key") if in_request else None)
+    if api_key is not None and via == "api":
+        event.api_key_id, event.api_key_name = api_key.id, api_key.name
     if in_request:
         event.ip_address = (request.remote_addr or "")[:45]
         event.user_agent = request.user_agent.string[:255]
