@@ -34,7 +34,6 @@ TAGS = ["users"]
 USER = "/accounts/<uuid:account_id>/users/<user>"
 
 
-
 def _invitation_status(status: InvitationStatus | None) -> schemas.InvitationStatusName | None:
     return status.value if status is not None else None
 

@@ -19,6 +19,7 @@ from portal import db
 from portal.actors import Actor
 from portal.errors import DomainError, Forbidden, NotFound
 from portal.groups import services as groups
+from portal.jobs import services as jobs
 from portal.models import Group, Job, Role, User
 from portal.permissions import Permission
 from portal.references import Named, as_uuid
@@ -134,8 +135,6 @@ def apply(targets: Sequence[User], action: BulkAction, *, actor: Actor) -> list[
 def start_job(account_id: uuid.UUID, action: BulkAction, filters: dict[str, str], total: int, *,
               actor: Actor) -> Job:
     """The action over every user the filters match when the job begins, as a job of the worker."""
-    from portal.jobs import services as jobs
-
     expires_at = action.expires_at
     params = {"action": action.name, "role_id": str(action.role.id) if action.role else None,
               "group_id": str(action.group.id) if action.group else None,

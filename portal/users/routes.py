@@ -47,7 +47,6 @@ BULK_INLINE = 300  # "all matching" beyond this many users runs as a job (with n
 EXPORT_INLINE = 50_000  # an export beyond this many rows is prepared as a job
 
 
-
 def _account_roles() -> list[Row[tuple[uuid.UUID, str]]]:
     """The account's roles as (id, name) rows, for the pickers."""
     return list(
