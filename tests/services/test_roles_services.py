@@ -3,11 +3,14 @@ roles:write", and a refused name that leaves the request's transaction usable (a
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
 from portal import db
+from portal.actors import Actor
 from portal.errors import Conflict, Forbidden, Invalid
 from portal.models import AuditEvent, Group, Role, RoleAssignment, User
 from portal.permissions import Permission
@@ -39,19 +42,23 @@ def _holds(user: User, role: Role) -> bool:
     return db.session.get(RoleAssignment, (user.id, role.id)) is not None
 
 
+def _manager_granting(tenant: Tenant) -> Actor:
+    """The user-manager, with roles:write added to their session's permissions."""
+    manager = actor_of(tenant.user_manager.id)
+    return replace(manager, permissions=manager.permissions | {Permission.ROLES_WRITE})
+
+
 def test_nobody_grants_a_role_holding_a_permission_they_lack(app: Flask, a: Tenant) -> None:
     with app.app_context():
-        manager = actor_of(a.user_manager.id)
-        manager = type(manager)(manager.user, manager.permissions | {Permission.ROLES_WRITE})
         with pytest.raises(Forbidden, match="to grant the role account-admin"):
-            services.assign_role(_user(a.member), _role(a, "account-admin"), is_default=True, actor=manager)
+            services.assign_role(_user(a.member), _role(a, "account-admin"), is_default=True,
+                                 actor=_manager_granting(a))
         assert not _holds(a.member, _role(a, "account-admin"))
 
 
 def test_nobody_acts_on_someone_who_outranks_them(app: Flask, a: Tenant) -> None:
     with app.app_context():
-        manager = actor_of(a.user_manager.id)
-        manager = type(manager)(manager.user, manager.permissions | {Permission.ROLES_WRITE})
+        manager = _manager_granting(a)
         with pytest.raises(Forbidden, match="holds permissions you do not have"):
             services.assign_role(_user(a.admin), _role(a, "member"), is_default=True, actor=manager)
         with pytest.raises(Forbidden, match="Only the owner"):
