@@ -73,14 +73,14 @@ def scim_credential(app: Any, info: SeedInfo) -> str:
     """A new provisioning token of the seeded account, as the Authorization header's value ("Bearer …")."""
     from sqlalchemy import select
 
-    from portal import db
+    from portal import actors, db
     from portal.models import Account, User
     from portal.scim.tokens import make_token
 
     with app.test_request_context():
         owner = db.session.scalars(select(User).where(User.login == info.owner_login,
                                                       User.is_owner.is_(True))).one()
-        token = make_token(db.session.get_one(Account, owner.account_id), owner)
+        token = make_token(db.session.get_one(Account, owner.account_id), actor=actors.person(owner))
         db.session.commit()
     return f"Bearer {token}"
 

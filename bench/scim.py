@@ -27,6 +27,7 @@ def _setup(database_url: str) -> tuple[str, str]:
     code = (
         "from portal import create_app, migrate, db\n"
         "from portal.accounts.services import OwnerDetails, create_account\n"
+        "from portal import actors\n"
         "from portal.scim import tokens\n"
         f"app = create_app({{'DATABASE_URL': {database_url!r}}})\n"
         "migrate.upgrade(app)\n"
@@ -35,7 +36,7 @@ def _setup(database_url: str) -> tuple[str, str]:
         "    name = 'scim-' + uuid.uuid4().hex[:8]\n"
         "    account, owner = create_account('SCIM bench', OwnerDetails(name, name + '@example.com', 'x' * 12))\n"
         "    db.session.flush()\n"
-        "    token = tokens.make_token(account, owner)\n"
+        "    token = tokens.make_token(account, actor=actors.person(owner))\n"
         "    db.session.commit()\n"
         "    print(account.id, token)\n"
     )

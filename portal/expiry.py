@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select
 
-from portal import db
+from portal import actors, db
 from portal.audit.services import record
 from portal.db import utcnow
 from portal.mail.notices import security_notice
@@ -50,11 +50,12 @@ def sweep_batch(limit: int = BATCH) -> int:
     """Remove at most `limit` expired role grants and as many expired memberships; how many went (committed)."""
     now = utcnow()
     removed = 0
+    actor = actors.system()  # the worker's sweep: no person made the change
     for assignment, user, role in _expired_roles(now, limit):
         expired_at = assignment.expires_at
         db.session.delete(assignment)
         forget_in_sessions(user, {role.id})
-        record("role.expire", user, account_id=user.account_id, via="cli",
+        record("role.expire", user, account_id=user.account_id, actor=actor,
                changes={"role": role.name, "expired_at": expired_at.isoformat() if expired_at else None})
         security_notice(user, f"Your role {role.name} has ended",
                         f"Your role {role.name} was granted until {expired_at:%d %b %Y %H:%M} UTC; that time has "
@@ -63,7 +64,7 @@ def sweep_batch(limit: int = BATCH) -> int:
     for member, user, group in _expired_memberships(now, limit):
         expired_at = member.expires_at
         db.session.execute(delete(GroupMember).where(GroupMember.id == member.id))
-        record("group.members.expire", group, account_id=group.account_id, via="cli",
+        record("group.members.expire", group, account_id=group.account_id, actor=actor,
                changes={"removed": user.email, "user_id": str(user.id),
                         "expired_at": expired_at.isoformat() if expired_at else None})
         security_notice(user, f"Your membership of {group.name} has ended",

@@ -14,8 +14,10 @@ from werkzeug.test import TestResponse
 
 from portal import db
 from portal.accounts.services import OwnerDetails, create_account
+from portal.actors import Actor
 from portal.auth.passwords import hash_password
 from portal.models import Account, Role, RoleAssignment, User
+from portal.permissions import ALL_PERMISSIONS
 
 PASSWORD = "correct-horse-battery-staple"
 HX = {"HX-Request": "true"}
@@ -174,6 +176,15 @@ class StatementCounter:
 
     def __exit__(self, *_exc: Any) -> None:
         event.remove(self.engine, "before_cursor_execute", self._on_execute)
+
+
+def actor_of(user_id: uuid.UUID, via: str | None = None) -> Actor:
+    """The user as the actor a service takes, with every permission they hold now (inside an app context)."""
+    from portal.roles.policy import held_permissions
+
+    user = db.session.get(User, user_id)
+    assert user is not None
+    return Actor(user, ALL_PERMISSIONS if user.is_owner else held_permissions([user.id])[user.id], via=via)
 
 
 def make_role(portal: Portal, account: Account, name: str, permissions: tuple[str, ...] = (),

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from portal import db
+from portal import actors, db
+from portal.actors import Actor
 from portal.audit.services import record
 from portal.auth.passwords import verify_password
 from portal.db import utcnow
@@ -18,12 +19,12 @@ from portal.models import Account, OwnershipTransfer, Role, RoleAssignment, User
 PROPOSAL_VALID_FOR = timedelta(days=7)
 
 
-def update_settings(account: Account, name: str, sign_in_name: str, require_mfa: bool, actor: User) -> None:
+def update_settings(account: Account, name: str, sign_in_name: str, require_mfa: bool, *, actor: Actor) -> None:
     """The account's name, its sign-in name (the owner's to change: every bookmark and email link
     uses it) and whether every user must use two-step sign-in."""
     wanted = {"name": name, "sign_in_name": sign_in_name, "require_mfa": require_mfa}
     changes = {k: [getattr(account, k), v] for k, v in wanted.items() if getattr(account, k) != v}
-    if "sign_in_name" in changes and not actor.is_owner:
+    if "sign_in_name" in changes and not actor.user.is_owner:
         raise Forbidden("Only the owner can change the account's sign-in name.")
     for key, (_old, new) in changes.items():
         setattr(account, key, new)
@@ -74,7 +75,7 @@ def propose_transfer(owner: User, new_owner_id: uuid.UUID, current_password: str
     proposal = OwnershipTransfer(account_id=owner.account_id, from_user_id=owner.id, to_user_id=candidate.id,
                                  expires_at=utcnow() + PROPOSAL_VALID_FOR)
     db.session.add(proposal)
-    record("account.transfer_propose", candidate, actor=owner)
+    record("account.transfer_propose", candidate, actor=actors.person(owner))
     security_notice(candidate, "You are offered the ownership of an account",
             f"{owner.full_name} proposes to make you the owner of the account. Accept or decline it from "
             "your profile page within 7 days.")
@@ -92,7 +93,7 @@ def cancel_transfer(owner: User, quietly: bool = False) -> None:
         raise NotFound("There is no proposal to cancel.")
     proposal.status, proposal.decided_at = "cancelled", utcnow()
     if not quietly:
-        record("account.transfer_cancel", owner, actor=owner)
+        record("account.transfer_cancel", owner, actor=actors.person(owner))
 
 
 def transfer_offered_to(user: User) -> OwnershipTransfer | None:
@@ -118,7 +119,7 @@ def accept_transfer(user: User) -> None:
     db.session.expire(old_owner)
     db.session.expire(user)
     proposal.status, proposal.decided_at = "accepted", utcnow()
-    record("account.transfer_accept", user, actor=user, changes={"from": old_owner.login})
+    record("account.transfer_accept", user, actor=actors.person(user), changes={"from": old_owner.login})
     security_notice(user, "You are now the owner", "You accepted the ownership of the account.")
     security_notice(old_owner, "Your account has a new owner",
             f"{user.full_name} accepted the ownership. You remain an account-admin.")
@@ -130,4 +131,4 @@ def decline_transfer(user: User) -> None:
     if proposal is None:
         raise NotFound("There is no ownership proposal for you.")
     proposal.status, proposal.decided_at = "cancelled", utcnow()
-    record("account.transfer_decline", user, actor=user)
+    record("account.transfer_decline", user, actor=actors.person(user))

@@ -14,6 +14,7 @@ from flask_login import current_user
 from portal import db
 from portal.accounts import ownership
 from portal.accounts.forms import AccountSettingsForm, TransferForm
+from portal.actors import from_request
 from portal.errors import Forbidden, NotFound
 from portal.mail.outbox import external_url
 from portal.models import User
@@ -71,7 +72,7 @@ def settings() -> ResponseReturnValue:
         status = 422 if request.method == "POST" else 200
         return render("accounts/settings.html", "settings_form", status=status, form=form, sign_in_url=sign_in_url)
     ownership.update_settings(g.account, form.name.data, form.sign_in_name.data, form.require_mfa.data,
-                              current_user)
+                              actor=from_request())
     db.session.commit()
     flash("The account's settings were saved.", "success")
     return redirect_after_post(url_for(".settings"))

@@ -13,6 +13,7 @@ from typing import cast
 from flask import Response, url_for
 
 from portal import db
+from portal.actors import from_request
 from portal.api import schemas
 from portal.api.core import answer, bp, check_version, if_match, operation, paging
 from portal.api.errors import ApiError
@@ -77,7 +78,8 @@ def list_groups(account_id: uuid.UUID, query: schemas.GroupsQuery) -> Response:
 def create_group(account_id: uuid.UUID, body: schemas.GroupCreate) -> Response:
     """Create a group (its name unique in the account, any case)."""
     _name(account_id, body.name)
-    return _answer(services.create_group(account_id, body.name, body.description), 201, created=True)
+    group = services.create_group(account_id, body.name, body.description, actor=from_request())
+    return _answer(group, 201, created=True)
 
 
 @bp.get(GROUP)
@@ -96,7 +98,7 @@ def update_group(account_id: uuid.UUID, group_id: uuid.UUID, body: schemas.Group
     name = body.name if body.name is not None else group.name
     _name(account_id, name, group.id)
     services.update_group(group, name, body.description if body.description is not None else group.description,
-                          expected_version=if_match(group))
+                          expected_version=if_match(group), actor=from_request())
     return _answer(group)
 
 
@@ -106,7 +108,7 @@ def delete_group(account_id: uuid.UUID, group_id: uuid.UUID) -> Response:
     """Delete a group; its memberships go with it (the users stay)."""
     group = queries.group_in_account(account_id, group_id)
     check_version(group)
-    services.delete_group(group)
+    services.delete_group(group, actor=from_request())
     return answer(None, 204)
 
 
@@ -148,7 +150,7 @@ def add_members(account_id: uuid.UUID, group_id: uuid.UUID, body: schemas.Member
         expiries.setdefault(ref.expires_at, {})[user.id] = user
     added: list[User] = []
     for expires_at, users in expiries.items():
-        added += services.add_members(group, list(users.values()), expires_at).added
+        added += services.add_members(group, list(users.values()), expires_at, actor=from_request()).added
     return answer(schemas.MemberList([member_model(user) for user in added]))
 
 
@@ -162,7 +164,7 @@ def replace_members(account_id: uuid.UUID, group_id: uuid.UUID, body: schemas.Me
         raise ApiError.one(422, "expires_at applies when adding members (POST), not when replacing the set.",
                            field="expires_at")
     users = _people(account_id, body)
-    services.replace_members(group, users)
+    services.replace_members(group, users, actor=from_request())
     return answer(schemas.MemberList([member_model(user) for user in users]))
 
 
@@ -182,5 +184,5 @@ def remove_member(account_id: uuid.UUID, group_id: uuid.UUID, member_id: uuid.UU
     """Take one person out of the group; answers the removed member (seed 003)."""
     group = queries.group_in_account(account_id, group_id)
     row = queries.member_by_user(group, member_id)
-    services.remove_member(group, row)
+    services.remove_member(group, row, actor=from_request())
     return answer(member_model(row))

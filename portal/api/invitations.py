@@ -8,9 +8,10 @@ from __future__ import annotations
 import uuid
 from typing import cast
 
-from flask import Response, g, url_for
+from flask import Response, url_for
 
 from portal import db
+from portal.actors import from_request
 from portal.api import schemas
 from portal.api.core import answer, bp, check_version, if_match, operation, paging
 from portal.api.errors import ApiError
@@ -74,8 +75,8 @@ def create_invitations(account_id: uuid.UUID, body: schemas.InvitationCreate) ->
     groups = groups_named(account_id, body.groups)
     addresses = [body.email] if body.email is not None else body.emails or []
     addresses = list(dict.fromkeys(address.strip().lower() for address in addresses))
-    outcome = services.invite(account, g.api_user, g.permissions, addresses, [r.id for r in roles],
-                              [group.id for group in groups])
+    outcome = services.invite(account, addresses, [r.id for r in roles], [group.id for group in groups],
+                              actor=from_request())
     if body.email is not None:
         if outcome.refused:
             raise refusal_error(outcome.refused[0], field="email")
@@ -107,13 +108,13 @@ def update_invitation(account_id: uuid.UUID, invitation_id: uuid.UUID, body: sch
         else queries.role_ids_of(invitation.id)
     groups = [group.id for group in groups_named(account_id, body.groups)] if body.groups is not None \
         else queries.group_ids_of(invitation.id)
-    services.update_invitation(invitation, g.permissions, roles, groups, expected_version=if_match(invitation))
+    services.update_invitation(invitation, roles, groups, expected_version=if_match(invitation), actor=from_request())
     return _answer(account_id, invitation_id)
 
 
 def _resend(account_id: uuid.UUID, invitation_id: uuid.UUID) -> Response:
     invitation = queries.invitation_in_account(account_id, invitation_id)
-    services.resend(invitation, db.session.get_one(Account, account_id), g.api_user, g.permissions)
+    services.resend(invitation, db.session.get_one(Account, account_id), actor=from_request())
     return _answer(account_id, invitation_id, 201)
 
 
@@ -140,5 +141,5 @@ def revoke_invitation(account_id: uuid.UUID, invitation_id: uuid.UUID) -> Respon
     """Revoke the invitation: its link dies and the pending user is removed. Already revoked or accepted: 409."""
     invitation = queries.invitation_in_account(account_id, invitation_id)
     check_version(invitation)
-    services.revoke(invitation, g.api_user, g.permissions)
+    services.revoke(invitation, actor=from_request())
     return answer(None, 204)

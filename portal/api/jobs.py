@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Response, g, request, url_for
+from flask import Response, request, url_for
 
+from portal.actors import from_request
 from portal.api import schemas
 from portal.api.core import answer, bp, operation, paging
 from portal.api.errors import ApiError
@@ -50,7 +51,7 @@ def create_import(account_id: uuid.UUID, query: schemas.ImportQuery) -> Response
     data = upload.read(imports.MAX_BYTES + 1)
     try:
         job = imports.start_import(account_id, data, dry_run=query.dry_run, send_invitations=query.send_invitations,
-                                   actor=g.api_user, permissions=g.permissions, name=upload.filename or "")
+                                   actor=from_request(), name=upload.filename or "")
     except imports.FileProblem as problem:
         raise ApiError.one(422, str(problem), code="InvalidArgument", field="file") from None
     response = answer(job_model(job), 202, location=url_for("api_v1.get_job", account_id=account_id, job_id=job.id))

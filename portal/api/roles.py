@@ -11,6 +11,7 @@ import uuid
 from flask import Response, g, url_for
 
 from portal import db
+from portal.actors import from_request
 from portal.api import schemas
 from portal.api.core import answer, bp, check_version, if_match, operation, paging
 from portal.api.errors import ApiError
@@ -72,8 +73,7 @@ def create_role(account_id: uuid.UUID, body: schemas.RoleCreate) -> Response:
     if problem:
         raise ApiError.one(422, problem, field="name")
     role = services.create_role(account_id, name=body.name, description=body.description,
-                                permissions=frozenset(Permission(p) for p in body.permissions), actor=g.api_user,
-                                actor_permissions=g.permissions)
+                                permissions=frozenset(Permission(p) for p in body.permissions), actor=from_request())
     return _answer(role, 201, created=True)
 
 
@@ -99,7 +99,7 @@ def update_role(account_id: uuid.UUID, role_id: uuid.UUID, body: schemas.RoleUpd
         else queries.permissions_of(role)
     services.update_role(role, name=name, description=body.description if body.description is not None
                          else role.description, permissions=permissions, expected_version=if_match(role),
-                         actor=g.api_user, actor_permissions=g.permissions)
+                         actor=from_request())
     return _answer(role)
 
 
@@ -110,5 +110,5 @@ def delete_role(account_id: uuid.UUID, role_id: uuid.UUID) -> Response:
     role = queries.role_in_account(account_id, role_id)
     _guard_builtin(role)
     check_version(role)
-    services.delete_role(role, actor=g.api_user, actor_permissions=g.permissions)
+    services.delete_role(role, actor=from_request())
     return answer(None, 204)

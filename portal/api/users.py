@@ -13,6 +13,7 @@ from typing import cast
 from flask import Response, g, url_for
 
 from portal import db
+from portal.actors import from_request
 from portal.api import schemas
 from portal.api.core import answer, bp, check_version, if_match, operation, paging
 from portal.api.errors import ApiError
@@ -27,15 +28,9 @@ from portal.permissions import Permission
 from portal.roles import services as roles
 from portal.roles.queries import roles_by_reference
 from portal.users import queries, services
-from portal.users.services import Actor
 
 TAGS = ["users"]
 USER = "/accounts/<uuid:account_id>/users/<user>"
-
-
-def actor() -> Actor:
-    """The key's owner, acting with the key's permissions."""
-    return Actor(g.api_user, g.permissions)
 
 
 def _invitation_status(status: InvitationStatus | None) -> schemas.InvitationStatusName | None:
@@ -116,15 +111,14 @@ def create_user(account_id: uuid.UUID, body: schemas.UserCreate) -> Response:
     group_list = groups_named(account_id, body.groups)
     if body.password is not None:
         user = services.create_user(account_id, {"login": body.login or "", "email": body.email, **body.profile()},
-                                    body.password, body.temporary, [str(role.id) for role in role_list], actor(),
-                                    groups=group_list)
+                                    body.password, body.temporary, [str(role.id) for role in role_list],
+                                    groups=group_list, actor=from_request())
         return user_answer(user, 201, created=True)
     if Permission.INVITATIONS_WRITE not in g.permissions:
         raise ApiError.one(403, "A user without a password is invited: that needs invitations:write.")
     account = db.session.get_one(Account, account_id)
-    outcome = invitations.invite(account, g.api_user, g.permissions, [body.email], [r.id for r in role_list],
-                                 [group.id for group in group_list], profile={k: v for k, v in body.profile().items()
-                                                                              if v})
+    outcome = invitations.invite(account, [body.email], [r.id for r in role_list], [group.id for group in group_list],
+                                 profile={k: v for k, v in body.profile().items() if v}, actor=from_request())
     if outcome.refused:
         raise refusal_error(outcome.refused[0], field="email")
     invited = outcome.invited[0]
@@ -156,7 +150,7 @@ def update_user(account_id: uuid.UUID, user: str, body: schemas.UserUpdate) -> R
     `password`, `status` and `is_owner` are refused here (422): they have operations of their own.
     """
     found = _user(account_id, user)
-    services.update_profile(found, body.changes(), if_match(found), actor())
+    services.update_profile(found, body.changes(), if_match(found), actor=from_request())
     return user_answer(found)
 
 
@@ -173,8 +167,7 @@ def replace_user_roles(account_id: uuid.UUID, user: str, body: schemas.RolesRepl
                                                                       field="default_roles")
     if not {role.id for role in defaults} <= {role.id for role in wanted}:
         raise ApiError.one(422, "Default roles must be among the roles.", field="default_roles")
-    roles.replace_roles(found, wanted, {role.id for role in defaults}, actor=g.api_user,
-                        actor_permissions=g.permissions)
+    roles.replace_roles(found, wanted, {role.id for role in defaults}, actor=from_request())
     return user_answer(found)
 
 
@@ -188,7 +181,7 @@ def grant_user_role(account_id: uuid.UUID, user: str, body: schemas.RoleGrant) -
     expires_at = body.expires_at
     if expires_at is not None and expires_at.tzinfo is None:
         raise ApiError.one(422, "Give the time with its zone (…Z).", code="InvalidArgument", field="expires_at")
-    roles.assign_role(found, role, is_default=body.default, actor=g.api_user, actor_permissions=g.permissions,
+    roles.assign_role(found, role, is_default=body.default, actor=from_request(),
                       expires_at=expires_at)
     return user_answer(found)
 
@@ -198,7 +191,7 @@ def _set_password(account_id: uuid.UUID, user: str, body: schemas.PasswordSet) -
     problem = password_problem(body.password, services.password_context(found))
     if problem:
         raise ApiError.one(422, problem, field="password")
-    services.set_password(found, body.password, body.temporary, actor())
+    services.set_password(found, body.password, body.temporary, actor=from_request())
     return answer(None, 204)
 
 
@@ -221,7 +214,7 @@ def change_password(account_id: uuid.UUID, user: str, body: schemas.PasswordSet)
 @operation(Permission.USERS_MFA_RESET, body=schemas.MfaReset, answers={204: None}, errors=(409,), tags=TAGS)
 def reset_mfa(account_id: uuid.UUID, user: str, body: schemas.MfaReset) -> Response:
     """Clear the user's second factor and end their sessions (seed 000); the owner's: 422."""
-    services.reset_mfa(_user(account_id, user), body.reason, actor())
+    services.reset_mfa(_user(account_id, user), body.reason, actor=from_request())
     return answer(None, 204)
 
 
@@ -230,7 +223,7 @@ def reset_mfa(account_id: uuid.UUID, user: str, body: schemas.MfaReset) -> Respo
 def disable_user(account_id: uuid.UUID, user: str) -> Response:
     """Disable the user: no sign-in, sessions ended, API keys revoked for good. Not the owner nor oneself (422)."""
     found = _user(account_id, user)
-    services.disable_user(found, actor())
+    services.disable_user(found, actor=from_request())
     return user_answer(found)
 
 
@@ -239,7 +232,7 @@ def disable_user(account_id: uuid.UUID, user: str) -> Response:
 def enable_user(account_id: uuid.UUID, user: str) -> Response:
     """Let a disabled user sign in again."""
     found = _user(account_id, user)
-    services.enable_user(found, actor())
+    services.enable_user(found, actor=from_request())
     return user_answer(found)
 
 
@@ -249,5 +242,5 @@ def delete_user(account_id: uuid.UUID, user: str) -> Response:
     """Delete the user with their roles, memberships and sessions. Not the owner nor oneself (422)."""
     found = _user(account_id, user)
     check_version(found)
-    services.delete_user(found, actor())
+    services.delete_user(found, actor=from_request())
     return answer(None, 204)

@@ -12,6 +12,7 @@ from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from portal import db
+from portal.actors import from_request
 from portal.audit import queries, wording
 from portal.auth import lockout
 from portal.csv_cells import csv_download
@@ -63,7 +64,7 @@ def clear_lockout(user_id: uuid.UUID) -> ResponseReturnValue:
     if not current_user.is_owner:
         raise Forbidden("Only the account owner can clear a sign-in lockout.")
     user = user_in_account(g.account.id, user_id)
-    lockout.clear_lockout(user, current_user)
+    lockout.clear_lockout(user, actor=from_request())
     db.session.commit()
     flash(f"{user.full_name} can try to sign in again: their failed attempts are forgotten.", "success")
     return redirect_or_render(url_for("accounts.users.show", user_id=user.id), "audit/_lockout.html", "user_lockout",

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import g, has_app_context, has_request_context, request
-from flask_login import current_user
+from flask import g, has_request_context, request
 
 from portal import db
+from portal.actors import VIAS, Actor
 from portal.models import Account, AuditEvent, Group, Role, User
 
 # Values of fields with such names never reach the log: only the fact that they changed.
@@ -36,46 +36,28 @@ def _scrub(changes: dict[str, Any]) -> dict[str, Any]:
     return {key: "[changed]" if _SECRET.search(key) else value for key, value in changes.items()}
 
 
-VIAS = ("web", "api", "scim", "cli")
-
-
-def _request_actor() -> User | None:
-    """Who the request acts for: the identity provider (portal.scim sets g.scim_actor, a user that is never
-    stored: no id, labelled "SCIM provisioning"), the API key's owner (portal.api.auth sets g.api_user), or the
-    person signed in."""
-    scim_actor: User | None = g.get("scim_actor")
-    if scim_actor is not None:
-        return scim_actor
-    api_user: User | None = g.get("api_user")
-    if api_user is not None:
-        return api_user
-    return current_user if current_user.is_authenticated else None
-
-
-def record(action: str, target: Any = None, *, changes: dict[str, Any] | None = None,
-           account_id: uuid.UUID | None = None, actor: User | None = None, via: str | None = None) -> AuditEvent:
-    """Add an audit event to the session: actor, action, target, changes, address, correlation id, and how the
-    change came in (`via`: given, else the request's — "api" with the key's id and name when an API key made
-    the request, "web" for a page — or "cli" outside any request)."""
+def record(action: str, target: Any = None, *, actor: Actor, changes: dict[str, Any] | None = None,
+           account_id: uuid.UUID | None = None) -> AuditEvent:
+    """Add an audit event to the session: the actor (portal.actors: every caller names one), action, target,
+    changes, address, correlation id, and how the change came in — the actor's `via`, else the request's
+    (SCIM sets g.audit_via; a page is "web"), else "cli" outside any request. An API key's id and name
+    are kept when the actor acted with one."""
+    assert isinstance(actor, Actor), actor  # a User is no actor (its untyped base hides that from mypy)
     in_request = has_request_context()
-    if actor is None and in_request:
-        actor = _request_actor()
-    elif actor is None and has_app_context():  # a job of the worker acts for the person who started it
-        actor = g.get("job_actor")
-    if via is None and not in_request and has_app_context():
-        via = g.get("audit_via")
-    api_key = g.get("api_key") if in_request else None
-    if via is None and in_request:  # a surface of its own (SCIM) may set g.audit_via
-        via = g.get("audit_via") or ("api" if api_key is not None else "web")
-    via = via or "cli"
+    if actor.via is not None:
+        via = actor.via
+    elif in_request:  # SCIM sets g.audit_via; a request with an API key is the API's
+        via = g.get("audit_via") or ("api" if g.get("api_key") is not None else "web")
+    else:
+        via = "cli"
     assert via in VIAS, via
     target_type, target_id, target_label = _describe(target)
     if account_id is None:
-        account_id = getattr(target, "account_id", None) or (actor.account_id if actor else None)
+        account_id = getattr(target, "account_id", None) or actor.user.account_id
     event = AuditEvent(
         account_id=account_id,
-        actor_id=actor.id if actor else None,
-        actor_label=actor.login if actor else "",
+        actor_id=actor.user.id,
+        actor_label=actor.user.login,
         action=action,
         target_type=target_type,
         target_id=target_id,
@@ -83,9 +65,10 @@ def record(action: str, target: Any = None, *, changes: dict[str, Any] | None = 
         changes=_scrub(changes or {}),
         via=via,
     )
+    api_key = actor.api_key or (g.get("api_key") if in_request else None)
     if api_key is not None and via == "api":
         event.api_key_id, event.api_key_name = api_key.id, api_key.name
-    if has_request_context():
+    if in_request:
         event.ip_address = (request.remote_addr or "")[:45]
         event.user_agent = request.user_agent.string[:255]
         event.correlation_id = g.get("correlation_id", "")

@@ -30,6 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal import db, tokens
 from portal.accounts import sign_in_names
+from portal.actors import Actor
 from portal.audit.services import record
 from portal.auth import services
 from portal.auth.passwords import spend_one_verification
@@ -203,7 +204,7 @@ def lockout_status(user: User) -> LockoutStatus | None:
     )
 
 
-def clear_lockout(user: User, actor: User) -> None:
+def clear_lockout(user: User, *, actor: Actor) -> None:
     """The owner ends a user's lockout and failure count (their login, email and second-factor keys)."""
     status = lockout_status(user)
     register_success(*_user_keys(user))

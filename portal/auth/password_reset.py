@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from portal import db, tokens
+from portal import actors, db, tokens
 from portal.audit.services import record
 from portal.auth import login_sessions, services
 from portal.auth.passwords import hash_password
@@ -30,7 +30,7 @@ def request_reset(sign_in_name: str, identifier: str) -> None:
     if account is None or user is None or not user.is_active_user or password_refusal(user):
         return
     send_link(user, account)
-    record("auth.password_reset_requested", user, actor=user)
+    record("auth.password_reset_requested", user, actor=actors.person(user))
 
 
 def send_link(user: User, account: Account, subject: str = "Reset your Account Portal password",
@@ -83,7 +83,7 @@ def reset_password(token: str, password: str) -> User | None:
     user.password_hash = hash_password(password)
     user.must_change_password = False
     login_sessions.end_all(user.id)
-    record("auth.password_reset", user, actor=user, changes={"password": True})
+    record("auth.password_reset", user, actor=actors.person(user), changes={"password": True})
     security_notice(user, "Your password was reset",
                     "The password of your Account Portal sign-in was reset with an emailed link.")
     return user

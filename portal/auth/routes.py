@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, flash, g, redirect, request,
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 
-from portal import db
+from portal import actors, db
 from portal.accounts import sign_in_names
 from portal.accounts.services import OwnerDetails, create_account
 from portal.audit.services import record
@@ -112,7 +112,7 @@ def _login(sign_in_name: str | None) -> ResponseReturnValue:
         method, attempt = _break_glass(attempt, form.sso_recovery_code.data or "")
     if not attempt.succeeded or attempt.user is None:
         if attempt.account is not None:  # seen only by the account the attempt named (nowhere when none)
-            record("auth.sign_in_failed", attempt.user, account_id=attempt.account.id,
+            record("auth.sign_in_failed", attempt.user, account_id=attempt.account.id, actor=actors.from_request(),
                    changes={"login": typed_login[:100]})
         db.session.commit()
         return render("auth/login.html", "login_form", status=401, form=form, error=SIGN_IN_FAILED,
@@ -179,7 +179,8 @@ def complete_sign_in(user: User, target: str | None, method: str = "password") -
     """The person proved who they are: a new session (of that method), the sign-in recorded, then home."""
     services.record_sign_in(user)
     _sign_in(user, method)
-    record("auth.sign_in", user, actor=user, changes={"method": method} if method != "password" else None)
+    record("auth.sign_in", user, actor=actors.person(user),
+           changes={"method": method} if method != "password" else None)
     if method == "break_glass":
         sso.record_break_glass(user, g.get("break_glass_how", "password and two-step code"))
     db.session.commit()
@@ -222,9 +223,9 @@ def login_mfa() -> ResponseReturnValue:
             (code and mfa.accept_code(user, code))
             or (recovery and not code and mfa.use_recovery_code(user, recovery)))):
         if recovery and not code:
-            record("auth.recovery_code_used", user, actor=user)
+            record("auth.recovery_code_used", user, actor=actors.person(user))
         return complete_sign_in(user, target, method)
-    record("auth.mfa_failed", user, actor=user)
+    record("auth.mfa_failed", user, actor=actors.person(user))
     db.session.commit()
     return render("auth/login_mfa.html", "mfa_form", status=401, form=form, error=MFA_FAILED)
 
@@ -249,7 +250,7 @@ def signup() -> ResponseReturnValue:
     )
     _sign_in(owner)
     services.record_sign_in(owner)
-    record("account.create", owner, actor=owner,
+    record("account.create", owner, actor=actors.person(owner),
            changes={"account_name": form.account_name.data, "sign_in_name": account.sign_in_name})
     db.session.commit()
     flash(f"Welcome! Your account {account.name} is ready. Its people sign in at "
@@ -261,7 +262,7 @@ def signup() -> ResponseReturnValue:
 @signed_in
 def logout() -> ResponseReturnValue:
     login_sessions.end(g.login_session.id)
-    record("auth.sign_out", current_user)
+    record("auth.sign_out", current_user, actor=actors.from_request())
     db.session.commit()
     logout_user()
     session.clear()

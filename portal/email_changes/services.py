@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
-from portal import db, tokens
+from portal import actors, db, tokens
+from portal.actors import Actor
 from portal.audit.services import record
 from portal.auth import mfa
 from portal.auth.passwords import verify_password
@@ -27,7 +28,6 @@ from portal.errors import Conflict, DomainError, Invalid, NotFound
 from portal.mail.notices import security_notice
 from portal.mail.outbox import enqueue, external_url
 from portal.models import Account, EmailChange, PasswordResetToken, User, UserStatus
-from portal.permissions import Permission
 from portal.roles import policy
 
 VALID_FOR = timedelta(hours=24)
@@ -58,11 +58,11 @@ def _who(requester: User, user: User) -> str:
     return "You" if requester.id == user.id else f"{requester.full_name} ({requester.login})"
 
 
-def request_change(user: User, new_email: str, requested_by: User,
-                   also_changed: dict[str, Any] | None = None) -> EmailChange:
+def request_change(user: User, new_email: str, also_changed: dict[str, Any] | None = None, *,
+                   actor: Actor) -> EmailChange:
     """Open a change of the user's email to new_email: the link to the new address, a notice to the old one.
 
-    A newer request cancels an older open one (its link dies). The caller has checked that requested_by
+    A newer request cancels an older open one (its link dies). The caller has checked that the actor
     may act on the user (or is the user, freshly re-authenticated). `also_changed`: other fields the same
     save changed, recorded in this one audit event.
     """
@@ -82,7 +82,7 @@ def request_change(user: User, new_email: str, requested_by: User,
     )
     token, token_hash = tokens.new_token_and_digest()
     change = EmailChange(account_id=user.account_id, user_id=user.id, new_email=new_email,
-                         token_hash=token_hash, requested_by_id=requested_by.id,
+                         token_hash=token_hash, requested_by_id=actor.user.id,
                          expires_at=now + VALID_FOR)
     try:
         with db.session.begin_nested():  # one open change per user: a request at the same moment loses
@@ -91,7 +91,7 @@ def request_change(user: User, new_email: str, requested_by: User,
         raise Conflict("Another change of this email was asked for at the same moment. Reload and try again.") from None
     account = db.session.get(Account, user.account_id)
     account_name = account.name if account else ""
-    who = _who(requested_by, user)
+    who = _who(actor.user, user)
     enqueue("email_change_confirm", new_email, "Confirm your new email address for Account Portal",
             account_id=user.account_id, user=user, account_name=account_name, new_email=new_email,
             requester=who, confirm_url=external_url("email_change.open_link", token=token),
@@ -101,16 +101,16 @@ def request_change(user: User, new_email: str, requested_by: User,
                     f"{account_name}) from {user.email} to {new_email}. Nothing changes until the new address "
                     "confirms it with a link sent there, together with your password. You can cancel it on "
                     f"your profile page: {external_url('me.profile')}")
-    record("user.email_change_requested", user, actor=requested_by,
+    record("user.email_change_requested", user, actor=actor,
            changes={**(also_changed or {}), "email": [user.email, new_email],
                     "expires_at": change.expires_at.isoformat()})
     return change
 
 
-def cancel_change(user: User, actor: User, actor_permissions: frozenset[Permission]) -> EmailChange:
+def cancel_change(user: User, *, actor: Actor) -> EmailChange:
     """Cancel the user's open change (its link dies): the person themselves, or someone who may act on them."""
-    if actor.id != user.id:
-        policy.ensure_may_act_on(actor, actor_permissions, user)
+    if actor.user.id != user.id:
+        policy.ensure_may_act_on(actor.user, actor.permissions, user)
     change = queries.open_change(user.id)
     if change is None:
         raise NotFound("There is no pending email change to cancel.")
@@ -131,11 +131,11 @@ def verify_person(linked: queries.LinkedChange, signed_in: User | None, password
     if ok:
         return True
     change.failures += 1
-    record("user.email_change_failed", user, actor=None, account_id=user.account_id,
+    record("user.email_change_failed", user, actor=actors.anonymous(), account_id=user.account_id,
            changes={"new_email": change.new_email, "failures": change.failures})
     if change.failures >= MAX_FAILURES:
         change.cancelled_at = utcnow()
-        record("user.email_change_cancelled", user, actor=None, account_id=user.account_id,
+        record("user.email_change_cancelled", user, actor=actors.anonymous(), account_id=user.account_id,
                changes={"new_email": change.new_email, "reason": "too many wrong passwords"})
     return False
 
@@ -174,7 +174,7 @@ def confirm_change(linked: queries.LinkedChange) -> str:
         .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
         .values(used_at=now)
     )
-    record("user.email_change", user, actor=user, changes={"email": [old, change.new_email]})
+    record("user.email_change", user, actor=actors.person(user), changes={"email": [old, change.new_email]})
     security_notice(user, "Your email address was changed",
                     f"The email of your Account Portal sign-in ({user.login} in {linked.account.name}) was changed "
                     f"from {old} to {change.new_email}, confirmed from a link sent to the new address.",

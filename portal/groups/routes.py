@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from jinja2_fragments.flask import render_block
 
 from portal import db
+from portal.actors import from_request
 from portal.errors import Conflict, Invalid, NotFound
 from portal.groups import queries, services
 from portal.groups.forms import AddMembersForm, ConfirmForm, GroupEditForm, GroupForm, ReplaceMembersForm
@@ -117,7 +118,7 @@ def create() -> ResponseReturnValue:
     form = GroupForm(account_id=g.account.id)
     if not form.validate_on_submit():
         return render("groups/form.html", "group_form", status=422, form=form, group=None)
-    group = services.create_group(g.account.id, **form.changes())
+    group = services.create_group(g.account.id, **form.changes(), actor=from_request())
     db.session.commit()
     flash(f"Group {group.name} created.", "success")
     return redirect_after_post(url_for("accounts.groups.show", group_id=group.id))
@@ -133,7 +134,7 @@ def edit(group_id: uuid.UUID) -> ResponseReturnValue:
     if not form.validate_on_submit():
         return render("groups/form.html", "group_form", status=422, form=form, group=group)
     try:
-        services.update_group(group, **form.changes(), expected_version=form.version.data)
+        services.update_group(group, **form.changes(), expected_version=form.version.data, actor=from_request())
     except StaleEdit as stale:
         form.version.data = stale.fresh.version  # saving again now overwrites, knowingly
         return render("groups/form.html", "group_form", status=409, form=form, group=stale.fresh, stale=stale)
@@ -149,7 +150,7 @@ def delete(group_id: uuid.UUID) -> ResponseReturnValue:
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit() and form.confirmed:
         name = group.name
-        services.delete_group(group)
+        services.delete_group(group, actor=from_request())
         db.session.commit()
         flash(f"Group {name} deleted.", "success")
         return redirect_after_post(url_for("accounts.groups.index"))
@@ -209,7 +210,7 @@ def add_members(group_id: uuid.UUID) -> ResponseReturnValue:
             raise Invalid(form.members.errors[0] if form.members.errors else "The form could not be read.")
         page = queries.members_page(group)
         return render("groups/show.html", "add_members", status=422, **_group_page(group, page, add_form=form))
-    change = services.add_members(group, form.users, form.expiry())
+    change = services.add_members(group, form.users, form.expiry(), actor=from_request())
     db.session.commit()
     if _returns_to_user():
         user = form.users[0]
@@ -244,7 +245,8 @@ def replace_members(group_id: uuid.UUID) -> ResponseReturnValue:
         return render("groups/replace.html", "replace_form", **context)
     if form.action.data == "apply":
         try:
-            change = services.replace_members(group, form.users, expected=form.expected.data or None)
+            change = services.replace_members(group, form.users, expected=form.expected.data or None,
+                                               actor=from_request())
         except Conflict as conflict:
             plan = queries.plan_replacement(group.id, form.users)
             return render("groups/replace.html", "replace_form", status=409,
@@ -267,7 +269,7 @@ def member(group_id: uuid.UUID, member_id: uuid.UUID) -> ResponseReturnValue:
 def _remove(group_id: uuid.UUID, member_id: uuid.UUID) -> ResponseReturnValue:
     group = queries.group_in_account(g.account.id, group_id)
     found = queries.member_in_group(group, member_id)
-    services.remove_member(group, found)
+    services.remove_member(group, found, actor=from_request())
     db.session.commit()
     flash(f"Removed {found.email} from {group.name}.", "success")
     if _returns_to_user():

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from portal import db
+from portal.actors import Actor
 from portal.audit.services import record
 from portal.db import utcnow
 from portal.errors import Conflict, Invalid, NotFound
@@ -61,12 +62,13 @@ def name_problem(account_id: uuid.UUID, name: str, group_id: uuid.UUID | None = 
     return None
 
 
-def create_group(account_id: uuid.UUID, name: str, description: str, external_id: str | None = None) -> Group:
+def create_group(account_id: uuid.UUID, name: str, description: str, external_id: str | None = None, *,
+                 actor: Actor) -> Group:
     """A new group in the account (`external_id`: the identity provider's id for it, over SCIM)."""
     group = Group(account_id=account_id, name=name, description=description, external_id=external_id)
     with _unique_name(name):
         db.session.add(group)
-    record("group.create", group, changes={"name": name, "description": description,
+    record("group.create", group, actor=actor, changes={"name": name, "description": description,
                                            **({"external_id": external_id} if external_id is not None else {})})
     return group
 
@@ -74,8 +76,8 @@ def create_group(account_id: uuid.UUID, name: str, description: str, external_id
 _KEEP = object()
 
 
-def update_group(group: Group, name: str, description: str, external_id: object = _KEEP,
-                 expected_version: int | None = None) -> None:
+def update_group(group: Group, name: str, description: str, external_id: object = _KEEP, *,
+                 expected_version: int | None = None, actor: Actor) -> None:
     """Rename or redescribe a group (over SCIM also its external id); the audit event holds what changed.
 
     StaleEdit when the group changed since the form was read (`expected_version`; None: the change applies
@@ -90,13 +92,13 @@ def update_group(group: Group, name: str, description: str, external_id: object 
     with _unique_name(name), saving(group, submitted=dict(pairs)):
         for key, (_old, value) in changes.items():
             setattr(group, key, value)
-    record("group.update", group, changes=changes)
+    record("group.update", group, actor=actor, changes=changes)
 
 
-def delete_group(group: Group) -> None:
+def delete_group(group: Group, *, actor: Actor) -> None:
     """Delete a group; its memberships go with it (the users stay)."""
     count = queries.member_count(group.id)
-    record("group.delete", group, changes={"name": group.name, "members": count})
+    record("group.delete", group, actor=actor, changes={"name": group.name, "members": count})
     db.session.delete(group)
     db.session.flush()
 
@@ -159,7 +161,8 @@ def _existing(group: Group, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     return found
 
 
-def add_members(group: Group, users: Sequence[User], expires_at: datetime | None = None) -> MembersChange:
+def add_members(group: Group, users: Sequence[User], expires_at: datetime | None = None, *,
+                actor: Actor) -> MembersChange:
     """Add people to a group; those already in it are left as they are (not an error). With `expires_at`
     the new memberships are time-bound: the worker removes them then (portal.expiry)."""
     _check_same_account(group, users)
@@ -170,12 +173,13 @@ def add_members(group: Group, users: Sequence[User], expires_at: datetime | None
     _insert_members(group, change.added, expires_at)
     if change.added:
         until = {"expires_at": expires_at.isoformat()} if expires_at else {}
-        record("group.members.add", group, changes={"added": _emails(change.added), "added_count": len(change.added),
-                                                    **until})
+        record("group.members.add", group, actor=actor,
+               changes={"added": _emails(change.added), "added_count": len(change.added), **until})
     return change
 
 
-def replace_members(group: Group, users: Sequence[User], expected: str | None = None) -> MembersChange:
+def replace_members(group: Group, users: Sequence[User], expected: str | None = None, *,
+                    actor: Actor) -> MembersChange:
     """Make the group's members exactly `users` (seed 003's PUT), in the caller's one transaction.
 
     `expected` is the fingerprint of the set the caller previewed the change against: when the
@@ -191,14 +195,14 @@ def replace_members(group: Group, users: Sequence[User], expected: str | None = 
         )
     _insert_members(group, plan.added)
     if plan.added or plan.removed:
-        record("group.members.replace", group, changes={
+        record("group.members.replace", group, actor=actor, changes={
             "added": _emails(plan.added), "added_count": len(plan.added),
             "removed": _emails(plan.removed), "removed_count": len(plan.removed),
         })
     return MembersChange(added=plan.added, removed=plan.removed, unchanged=plan.unchanged)
 
 
-def remove_members(group: Group, users: Sequence[User]) -> MembersChange:
+def remove_members(group: Group, users: Sequence[User], *, actor: Actor) -> MembersChange:
     """Take several people out of a group at once (one audit event); those not in it are left alone."""
     _check_same_account(group, users)
     present = _existing(group, [user.id for user in users])
@@ -208,12 +212,13 @@ def remove_members(group: Group, users: Sequence[User]) -> MembersChange:
             delete(GroupMember).where(GroupMember.group_id == group.id, GroupMember.user_id.in_(chunk))
         )
     if change.removed:
-        record("group.members.remove", group,
+        record("group.members.remove", group, actor=actor,
                changes={"removed": _emails(change.removed), "removed_count": len(change.removed)})
     return change
 
 
-def remove_member(group: Group, member: queries.MemberRow) -> None:
+def remove_member(group: Group, member: queries.MemberRow, *, actor: Actor) -> None:
     """Take one person out of a group."""
     db.session.execute(delete(GroupMember).where(GroupMember.id == member.id, GroupMember.group_id == group.id))
-    record("group.members.remove", group, changes={"removed": member.email, "user_id": str(member.user_id)})
+    record("group.members.remove", group, actor=actor,
+           changes={"removed": member.email, "user_id": str(member.user_id)})

@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from portal import db
+from portal.actors import from_request
 from portal.auth import login_sessions
 from portal.auth.routes import complete_sign_in
 from portal.errors import Forbidden
@@ -55,8 +56,8 @@ def create() -> ResponseReturnValue:
         roles, groups = form.chosen_names()
         return render("invitations/new.html", "invite_form", form=form, outcome=None,
                       review={"addresses": form.addresses, "roles": roles, "groups": groups})
-    outcome = services.invite(g.account, current_user, g.permissions, form.addresses, form.roles.data or [],
-                              form.groups.data or [])
+    outcome = services.invite(g.account, form.addresses, form.roles.data or [], form.groups.data or [],
+                              actor=from_request())
     db.session.commit()
     if not outcome.refused:
         count = len(outcome.invited)
@@ -86,8 +87,8 @@ def edit(invitation_id: uuid.UUID) -> ResponseReturnValue:
         return render("invitations/edit.html", "edit_form", status=status, form=form, row=row,
                       ungrantable=queries.ungrantable_roles_of(invitation, g.permissions))
     try:
-        services.update_invitation(invitation, g.permissions, form.roles.data or [], form.groups.data or [],
-                                   expected_version=form.version.data)
+        services.update_invitation(invitation, form.roles.data or [], form.groups.data or [],
+                                   expected_version=form.version.data, actor=from_request())
     except StaleEdit as stale:
         form.version.data = stale.fresh.version  # saving again now overwrites, knowingly
         return render("invitations/edit.html", "edit_form", status=409, form=form, row=row, stale=stale,
@@ -112,7 +113,7 @@ def _row_or_list(invitation_id: uuid.UUID, message: str) -> ResponseReturnValue:
 @require(Permission.INVITATIONS_WRITE)
 def resend(invitation_id: uuid.UUID) -> ResponseReturnValue:
     invitation = queries.invitation_in_account(g.account.id, invitation_id)
-    services.resend(invitation, g.account, current_user, g.permissions)
+    services.resend(invitation, g.account, actor=from_request())
     db.session.commit()
     return _row_or_list(invitation_id, f"Sent again to {invitation.email}; the old link no longer works.")
 
@@ -128,7 +129,7 @@ def revoke(invitation_id: uuid.UUID) -> ResponseReturnValue:
                              "memberships are removed. You can invite them again later.",
                       action=url_for(".revoke", invitation_id=invitation.id), button="Revoke the invitation",
                       back=url_for(".index"), crumbs=[("Invitations", url_for(".index")), ("Revoke", None)])
-    services.revoke(invitation, current_user, g.permissions)
+    services.revoke(invitation, actor=from_request())
     db.session.commit()
     return _row_or_list(invitation_id, f"Revoked the invitation to {invitation.email}.")
 
@@ -137,7 +138,7 @@ def revoke(invitation_id: uuid.UUID) -> ResponseReturnValue:
 @require(Permission.INVITATIONS_WRITE)
 def retry(invitation_id: uuid.UUID) -> ResponseReturnValue:
     invitation = queries.invitation_in_account(g.account.id, invitation_id)
-    services.retry_delivery(invitation)
+    services.retry_delivery(invitation, actor=from_request())
     db.session.commit()
     return _row_or_list(invitation_id, f"The email to {invitation.email} is queued again.")
 

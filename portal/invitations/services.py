@@ -17,7 +17,8 @@ from flask import current_app
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from portal import db, tokens
+from portal import actors, db, tokens
+from portal.actors import Actor
 from portal.audit.services import record
 from portal.auth.passwords import hash_password
 from portal.errors import Conflict, DomainError, Forbidden
@@ -34,11 +35,11 @@ from portal.models import (
     InvitationStatus,
     OutboxEmail,
     Role,
-    RoleAssignment,
     User,
     UserStatus,
 )
 from portal.permissions import ALL_PERMISSIONS, Permission
+from portal.roles import services as role_services
 from portal.roles.policy import ensure_may_act_on, ensure_may_grant, held_permissions, refusal_to_grant
 from portal.versioning import ensure_version, saving, touch
 
@@ -150,9 +151,9 @@ def _remaining_today(account_id: uuid.UUID, now: datetime) -> int:
     return remaining
 
 
-def invite(account: Account, actor: User, actor_permissions: frozenset[Permission], addresses: list[str],
-           role_ids: list[uuid.UUID], group_ids: list[uuid.UUID], profile: dict[str, str] | None = None,
-           send: bool = True, group_expires_at: datetime | None = None) -> InviteOutcome:
+def invite(account: Account, addresses: list[str], role_ids: list[uuid.UUID], group_ids: list[uuid.UUID],
+           profile: dict[str, str] | None = None, send: bool = True, group_expires_at: datetime | None = None, *,
+           actor: Actor) -> InviteOutcome:
     """Invite each valid address; report each refused one with its reason (refused ones change nothing).
 
     Per invited address: a pending user (with `profile`'s fields, if given: the API's POST /users names the
@@ -164,7 +165,7 @@ def invite(account: Account, actor: User, actor_permissions: frozenset[Permissio
     """
     roles = queries.roles_by_id(account.id, role_ids)  # another account's id: 404
     for role in roles:
-        ensure_may_grant(actor_permissions, role)  # no escalation by inviting (A4): 403
+        ensure_may_grant(actor.permissions, role)  # no escalation by inviting (A4): 403
     groups = queries.groups_by_id(account.id, group_ids)
     now = clock.now()
     remaining = _remaining_today(account.id, now) if send else len(addresses)
@@ -183,8 +184,8 @@ def invite(account: Account, actor: User, actor_permissions: frozenset[Permissio
                 Refusal(address, f"The account's limit of {_daily_limit()} invitations a day is reached.",
                         kind="limit")
             )
-        elif (invitation := _create(account, actor, address, roles, groups, now, profile or {}, send,
-                                    group_expires_at)) is not None:
+        elif (invitation := _create(account, address, roles, groups, now, profile or {}, send,
+                                    group_expires_at, actor=actor)) is not None:
             outcome.invited.append(invitation)
             remaining -= 1
         else:  # someone invited (or added) the address a moment ago, in a request running alongside this one
@@ -208,9 +209,9 @@ def _refusal_taken_meanwhile(account_id: uuid.UUID, address: str) -> Refusal:
     return _refusal_for_holder(address, user, pending)
 
 
-def _create(account: Account, actor: User, address: str, roles: list[Role], groups: list[Group],
+def _create(account: Account, address: str, roles: list[Role], groups: list[Group],
             now: datetime, profile: dict[str, str], send: bool = True,
-            group_expires_at: datetime | None = None, *, provisioned: bool = False) -> Invitation | None:
+            group_expires_at: datetime | None = None, *, provisioned: bool = False, actor: Actor) -> Invitation | None:
     """The pending user, the invitation and its email; None when the address was taken meanwhile.
 
     The check before (users_by_email) and this insert are not atomic: two requests inviting one address
@@ -237,7 +238,7 @@ def _create(account: Account, actor: User, address: str, roles: list[Role], grou
         token_hash=digest,
         status=InvitationStatus.PENDING.value,
         expires_at=now + _ttl(),
-        invited_by_id=actor.id,
+        invited_by_id=actor.user.id,
         sent_count=1 if send else 0,
         last_sent_at=now,
         provisioned=provisioned,
@@ -250,7 +251,7 @@ def _create(account: Account, actor: User, address: str, roles: list[Role], grou
     db.session.add_all(GroupMember(group_id=group.id, user_id=user.id, expires_at=group_expires_at)
                        for group in groups)
     if send:
-        _send(invitation, token, account, actor)
+        _send(invitation, token, account, actor.user)
     record("invitation.create", invitation, actor=actor, changes={
         "email": address, "user_id": str(user.id), "roles": [r.name for r in roles],
         "groups": [g.name for g in groups], "expires_at": invitation.expires_at.isoformat(),
@@ -259,7 +260,7 @@ def _create(account: Account, actor: User, address: str, roles: list[Role], grou
     return invitation
 
 
-def provision(account: Account, actor: User, profile: dict[str, str]) -> User:
+def provision(account: Account, profile: dict[str, str], *, actor: Actor) -> User:
     """A person the account's identity provider creates over SCIM (issue 16): a pending user with the
     provider's login and profile, and an invitation without roles whose email lets them choose a password.
 
@@ -267,7 +268,7 @@ def provision(account: Account, actor: User, profile: dict[str, str]) -> User:
     was taken meanwhile (the caller checked it just before)."""
     profile = dict(profile)
     address = profile.pop("email")
-    invitation = _create(account, actor, address, [], [], clock.now(), profile, provisioned=True)
+    invitation = _create(account, address, [], [], clock.now(), profile, provisioned=True, actor=actor)
     if invitation is None or invitation.user_id is None:
         raise Conflict("This email is already taken in this account.")
     user = db.session.get(User, invitation.user_id)
@@ -275,7 +276,7 @@ def provision(account: Account, actor: User, profile: dict[str, str]) -> User:
     return user
 
 
-def invite_again(user: User, account: Account, actor: User) -> Invitation:
+def invite_again(user: User, account: Account, *, actor: Actor) -> Invitation:
     """A disabled user who never chose a password, reactivated by the identity provider: pending again,
     with a new provisioned invitation (the old links stay dead)."""
     now = clock.now()
@@ -283,10 +284,10 @@ def invite_again(user: User, account: Account, actor: User) -> Invitation:
     user.status = UserStatus.PENDING.value
     invitation = Invitation(id=uuid.uuid4(), account_id=account.id, user_id=user.id, email=user.email,
                             token_hash=digest, status=InvitationStatus.PENDING.value, expires_at=now + _ttl(),
-                            invited_by_id=actor.id, sent_count=1, last_sent_at=now, provisioned=True)
+                            invited_by_id=actor.user.id, sent_count=1, last_sent_at=now, provisioned=True)
     db.session.add(invitation)
     db.session.flush()
-    _send(invitation, token, account, actor)
+    _send(invitation, token, account, actor.user)
     record("invitation.create", invitation, actor=actor, changes={
         "email": user.email, "user_id": str(user.id), "status": ["disabled", "pending"],
         "expires_at": invitation.expires_at.isoformat()})
@@ -298,19 +299,19 @@ def _ensure_open(invitation: Invitation, action: str) -> None:
         raise Conflict(f"This invitation was {invitation.status} already; it cannot be {action}.")
 
 
-def _ensure_within_rank(invitation: Invitation, actor: User, actor_permissions: frozenset[Permission]) -> None:
+def _ensure_within_rank(invitation: Invitation, actor: Actor) -> None:
     """Forbidden unless the actor may act on the invited person, who ranks by the roles invited with."""
     invited = db.session.get(User, invitation.user_id) if invitation.user_id is not None else None
     if invited is not None:
-        ensure_may_act_on(actor, actor_permissions, invited)
+        ensure_may_act_on(actor.user, actor.permissions, invited)
 
 
-def resend(invitation: Invitation, account: Account, actor: User, actor_permissions: frozenset[Permission]) -> None:
+def resend(invitation: Invitation, account: Account, *, actor: Actor) -> None:
     """A new token and a new expiry (the old link dies), a new email, times sent + 1."""
     _ensure_open(invitation, "resent")
     if invitation.user_id is None:
         raise Conflict("The invited user was deleted; revoke this invitation and invite them again.")
-    _ensure_within_rank(invitation, actor, actor_permissions)
+    _ensure_within_rank(invitation, actor)
     now = clock.now()
     _remaining_today(account.id, now)
     inviter = db.session.get(User, invitation.invited_by_id) if invitation.invited_by_id else None
@@ -319,15 +320,15 @@ def resend(invitation: Invitation, account: Account, actor: User, actor_permissi
     invitation.expires_at = now + _ttl()
     invitation.sent_count += 1
     invitation.last_sent_at = now
-    _send(invitation, token, account, inviter or actor)
+    _send(invitation, token, account, inviter or actor.user)
     record("invitation.resend", invitation, actor=actor,
            changes={"sent_count": invitation.sent_count, "expires_at": invitation.expires_at.isoformat()})
 
 
-def revoke(invitation: Invitation, actor: User, actor_permissions: frozenset[Permission]) -> None:
+def revoke(invitation: Invitation, *, actor: Actor) -> None:
     """The link dies at once and the pending user (with their pending memberships) is removed."""
     _ensure_open(invitation, "revoked")
-    _ensure_within_rank(invitation, actor, actor_permissions)
+    _ensure_within_rank(invitation, actor)
     user_id = invitation.user_id
     invitation.status = InvitationStatus.REVOKED.value
     invitation.user_id = None
@@ -341,8 +342,8 @@ def revoke(invitation: Invitation, actor: User, actor_permissions: frozenset[Per
            changes={"email": invitation.email, "pending_user_removed": user_id is not None})
 
 
-def update_invitation(invitation: Invitation, actor_permissions: frozenset[Permission],
-                      role_ids: list[uuid.UUID], group_ids: list[uuid.UUID], expected_version: int | None) -> None:
+def update_invitation(invitation: Invitation, role_ids: list[uuid.UUID], group_ids: list[uuid.UUID],
+                      expected_version: int | None, *, actor: Actor) -> None:
     """Replace the roles to grant and the groups to join of a not-yet-accepted invitation.
 
     StaleEdit when the invitation changed since the form was read (`expected_version`; None: the change applies
@@ -353,10 +354,10 @@ def update_invitation(invitation: Invitation, actor_permissions: frozenset[Permi
     old_roles = queries.roles_by_id(invitation.account_id, queries.role_ids_of(invitation.id))
     old_groups = queries.groups_by_id(invitation.account_id, queries.group_ids_of(invitation.id))
     for role in old_roles:
-        if refusal_to_grant(actor_permissions, role):
+        if refusal_to_grant(actor.permissions, role):
             raise Forbidden(f"This invitation grants the role {role.name}, which you cannot grant.")
     for role in roles:
-        ensure_may_grant(actor_permissions, role)
+        ensure_may_grant(actor.permissions, role)
     submitted = {"roles": sorted(r.name for r in roles), "groups": sorted(g.name for g in groups)}
     ensure_version(invitation, expected_version, submitted=submitted,
                    current={"roles": sorted(r.name for r in old_roles), "groups": sorted(g.name for g in old_groups)})
@@ -364,7 +365,7 @@ def update_invitation(invitation: Invitation, actor_permissions: frozenset[Permi
         touch(invitation)
         _replace_roles(invitation.id, {r.id for r in old_roles}, {r.id for r in roles})
         _replace_groups(invitation.id, invitation.user_id, {g.id for g in old_groups}, {g.id for g in groups})
-    record("invitation.update", invitation, changes={
+    record("invitation.update", invitation, actor=actor, changes={
         "roles": {"from": [r.name for r in old_roles], "to": [r.name for r in roles]},
         "groups": {"from": [g.name for g in old_groups], "to": [g.name for g in groups]},
     })
@@ -392,11 +393,11 @@ def _replace_groups(invitation_id: uuid.UUID, user_id: uuid.UUID | None, old: se
         db.session.add_all(GroupMember(group_id=group_id, user_id=user_id) for group_id in new - old - member_of)
 
 
-def retry_delivery(invitation: Invitation) -> None:
+def retry_delivery(invitation: Invitation, *, actor: Actor) -> None:
     """Queue the invitation's failed email again."""
     if invitation.email_id is None:
         raise Conflict("This invitation has no email to retry.")
-    delivery.retry(invitation.email_id, invitation.account_id)
+    delivery.retry(invitation.email_id, invitation.account_id, actor=actor)
 
 
 def _inviter_permissions(inviter: User | None) -> frozenset[Permission] | None:
@@ -459,8 +460,10 @@ def accept(invited: queries.Invited, details: Acceptance) -> User:
         .order_by(Role.name)
     ).all()
     granted = [role for role in roles if refusal_to_grant(may_grant, role) is None]
-    db.session.add_all(RoleAssignment(user_id=user.id, role_id=role.id, is_default=True) for role in granted)
-    record("invitation.accept", invitation, actor=user, account_id=invitation.account_id, changes={
+    actor = actors.person(user)  # who accepts; the grants are the inviter's, within what they may grant now
+    for role in granted:
+        role_services.grant(user, role, actor=actor)
+    record("invitation.accept", invitation, actor=actor, account_id=invitation.account_id, changes={
         "login": details.login,
         "roles_granted": [r.name for r in granted],
         "roles_withheld": [r.name for r in roles if r not in granted],

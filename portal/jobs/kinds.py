@@ -12,25 +12,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
-from portal import db
 from portal.csv_cells import cell
+from portal.errors import NotFound
 from portal.jobs import services as jobs
 from portal.jobs.services import JobFailed
-from portal.models import Group, Job, Role
+from portal.models import Job
+from portal.users import bulk
 from portal.users import queries as user_queries
-from portal.users import services as user_services
-from portal.users.services import Actor
 
-BULK = "bulk_users"
+BULK = bulk.JOB_KIND
 EXPORT = "export_users"
 EXPORT_FILE = "export"
-
-
-def _actor(job: Job) -> Actor:
-    user = jobs.starter(job)
-    return Actor(user, jobs.acting_permissions(job, user))
 
 
 class BulkUsers:
@@ -50,21 +42,15 @@ class BulkUsers:
         items = jobs.pending_items(job, limit)
         if not items:
             return True
-        actor = _actor(job)
+        actor = jobs.job_actor(job)
         params = job.params
-        role = group = None
-        if params["action"] == "grant_role":
-            role = db.session.scalar(select(Role).where(Role.id == uuid.UUID(params["role_id"]),
-                                                        Role.account_id == job.account_id))
-            if role is None:
-                raise JobFailed("The role to grant was deleted.")
-        if params["action"] == "add_to_group":
-            group = db.session.scalar(select(Group).where(Group.id == uuid.UUID(params["group_id"]),
-                                                          Group.account_id == job.account_id))
-            if group is None:
-                raise JobFailed("The group was deleted.")
         expires_at = datetime.fromisoformat(params["expires_at"]) if params.get("expires_at") else None
-        action, past = user_services.bulk_action(params["action"], actor, role, group, expires_at)
+        try:
+            action = bulk.action_for(job.account_id, params["action"], params.get("role_id"), params.get("group_id"),
+                                     expires_at)
+        except NotFound:
+            raise JobFailed("The role to grant was deleted." if params["action"] == "grant_role"
+                            else "The group was deleted.") from None
         users = {u.id: u for u in user_queries.users_in_account(job.account_id,
                                                                 [i.subject_id for i in items if i.subject_id])}
         for item in items:
@@ -73,7 +59,7 @@ class BulkUsers:
                 item.outcome, item.message = "refused", "No longer a user of this account."
             else:
                 item.label = f"{user.full_name} ({user.email})"
-                outcome = user_services.apply_bulk([user], action, past)[0]
+                outcome = bulk.apply([user], action, actor=actor)[0]
                 item.outcome, item.message = ("done" if outcome.done else "refused"), outcome.message[:500]
             job.done += 1
             job.refused += item.outcome == "refused"

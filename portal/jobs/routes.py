@@ -11,6 +11,7 @@ from flask import Blueprint, Response, flash, g, stream_with_context, url_for
 from flask.typing import ResponseReturnValue
 
 from portal import db
+from portal.actors import from_request
 from portal.csv_cells import csv_download
 from portal.errors import NotFound
 from portal.jobs import queries, services
@@ -44,7 +45,7 @@ def show(job_id: uuid.UUID) -> ResponseReturnValue:
 @require(Permission.USERS_WRITE)
 def cancel(job_id: uuid.UUID) -> ResponseReturnValue:
     job = queries.job_in_account(g.account.id, job_id)
-    services.cancel_job(job)
+    services.cancel_job(job, actor=from_request())
     db.session.commit()
     flash(f"“{job.title}” was cancelled after {job.done:,} of {job.total:,}.", "success")
     return redirect_or_render(url_for(".show", job_id=job.id), "jobs/show.html", "job_status", **_context(job_id))

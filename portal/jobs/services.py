@@ -28,7 +28,8 @@ from flask import current_app, g
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from portal import db
+from portal import actors, db
+from portal.actors import Actor
 from portal.audit.services import record
 from portal.db import utcnow
 from portal.errors import Conflict, DomainError
@@ -71,22 +72,22 @@ def _lease() -> timedelta:
 # --- Starting and cancelling (in a request; never commits) -----------------------------------------------
 
 
-def start_job(account_id: uuid.UUID, kind: str, title: str, params: dict[str, Any], actor: User,
-              permissions: frozenset[Permission], files: dict[str, bytes] | None = None) -> Job:
-    """Queue a job that acts for `actor` with `permissions` (their session's, checked again as it runs)."""
-    job = Job(id=uuid.uuid4(), account_id=account_id, kind=kind, title=title[:200], started_by_id=actor.id,
-              started_by_name=actor.full_name[:200],
-              params={**params, "permissions": sorted(p.value for p in permissions),
-                      "via": g.get("audit_via") or ("api" if g.get("api_key") is not None else "web")})
+def start_job(account_id: uuid.UUID, kind: str, title: str, params: dict[str, Any],
+              files: dict[str, bytes] | None = None, *, actor: Actor) -> Job:
+    """Queue a job that acts for `actor` with their permissions (their session's, checked again as it runs)."""
+    job = Job(id=uuid.uuid4(), account_id=account_id, kind=kind, title=title[:200], started_by_id=actor.user.id,
+              started_by_name=actor.user.full_name[:200],
+              params={**params, "permissions": sorted(p.value for p in actor.permissions),
+                      "via": actor.via or g.get("audit_via") or "web"})
     db.session.add(job)
     db.session.flush()
     for name, data in (files or {}).items():
         write_file(job.id, name, [data])
-    record("job.start", job, account_id=account_id, changes={"kind": kind, "title": job.title})
+    record("job.start", job, actor=actor, account_id=account_id, changes={"kind": kind, "title": job.title})
     return job
 
 
-def cancel_job(job: Job) -> None:
+def cancel_job(job: Job, *, actor: Actor) -> None:
     """Stop a queued or running job between two batches; what it did so far stays done (Conflict when over)."""
     result = db.session.execute(
         update(Job).where(Job.id == job.id, Job.state.in_(OPEN_STATES))
@@ -96,8 +97,8 @@ def cancel_job(job: Job) -> None:
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict("This job has already finished.")
     db.session.refresh(job)
-    record("job.cancel", job, account_id=job.account_id, changes={"kind": job.kind, "done": job.done,
-                                                                  "total": job.total})
+    record("job.cancel", job, actor=actor, account_id=job.account_id,
+           changes={"kind": job.kind, "done": job.done, "total": job.total})
 
 
 # --- Files, stored in chunks --------------------------------------------------------------------------------
@@ -192,6 +193,13 @@ def starter(job: Job) -> User:
     return user
 
 
+def job_actor(job: Job) -> Actor:
+    """Who the job acts for: the person who started it (JobFailed when gone), with the permissions it may still
+    use, recorded as coming in the way it was started."""
+    user = starter(job)
+    return actors.for_job(job, user, acting_permissions(job, user))
+
+
 def run_batch(held: Claim, limit: int) -> bool:
     """One batch of the held job, committed with its progress; True while the job has more to do."""
     from portal.jobs import kinds  # noqa: F401  (registers the kinds)
@@ -206,8 +214,6 @@ def run_batch(held: Claim, limit: int) -> bool:
     try:
         if kind is None:
             raise JobFailed(f"This worker does not know jobs of the kind {job.kind}.")
-        g.job_actor = db.session.get(User, job.started_by_id) if job.started_by_id else None
-        g.audit_via = job.params.get("via") or "web"
         if not job.prepared:
             kind.prepare(job)
             job.prepared = True
@@ -231,9 +237,6 @@ def run_batch(held: Claim, limit: int) -> bool:
         log.exception("Job %s failed", held.job_id)
         _fail(held, f"The job stopped on an unexpected error ({type(error).__name__}).")
         return False
-    finally:
-        g.pop("job_actor", None)
-        g.pop("audit_via", None)
 
 
 def _fail(held: Claim, reason: str) -> None:

@@ -25,6 +25,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from portal import db
+from portal.actors import Actor
 from portal.audit.services import record
 from portal.db import utcnow
 from portal.errors import Conflict, NotFound
@@ -232,7 +233,7 @@ def deliver_due(now: datetime | None = None, limit: int = 50,
     return report
 
 
-def retry(email_id: uuid.UUID, account_id: uuid.UUID) -> OutboxEmail:
+def retry(email_id: uuid.UUID, account_id: uuid.UUID, *, actor: Actor) -> OutboxEmail:
     """Queue a failed email of the account again, for a fresh series of attempts (no commit)."""
     email = db.session.scalars(
         select(OutboxEmail).where(OutboxEmail.id == email_id, OutboxEmail.account_id == account_id)
@@ -244,6 +245,6 @@ def retry(email_id: uuid.UUID, account_id: uuid.UUID) -> OutboxEmail:
     email.status = EmailStatus.QUEUED.value
     email.attempts = 0
     email.next_attempt_at = utcnow()
-    record("email.retry", email, account_id=account_id,
+    record("email.retry", email, actor=actor, account_id=account_id,
            changes={"kind": email.kind, "to": email.to_address, "last_error": email.last_error})
     return email

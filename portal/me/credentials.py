@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from portal import db, tokens, user_agents
+from portal import actors, db, tokens, user_agents
 from portal.audit.services import record
 from portal.auth import login_sessions, mfa
 from portal.auth.passwords import hash_password, verify_password
@@ -38,7 +38,7 @@ def change_password(user: User, current: str, new: str, keep_session: uuid.UUID 
     user.password_hash = hash_password(new)
     user.must_change_password = False
     login_sessions.end_all(user.id, keep=keep_session)
-    record("me.change_password", user, actor=user, changes={"password": True})
+    record("me.change_password", user, actor=actors.person(user), changes={"password": True})
     security_notice(user, "Your password was changed", "The password of your Account Portal sign-in was just changed.")
 
 
@@ -50,7 +50,7 @@ def confirm_mfa(user: User, sealed_secret: str, code: str, keep_session: uuid.UU
         raise Invalid("That code does not match. Check your phone's clock and try the current code.")
     codes = mfa.enable(user, secret, step)
     login_sessions.end_all(user.id, keep=keep_session)
-    record("me.mfa_enable", user, actor=user)
+    record("me.mfa_enable", user, actor=actors.person(user))
     security_notice(user, "Two-step sign-in is on", "Two-step sign-in (MFA) was turned on for your account.")
     return codes
 
@@ -62,7 +62,7 @@ def disable_mfa(user: User, current: str, code: str) -> None:
     if not (mfa.accept_code(user, code) or mfa.use_recovery_code(user, code)):
         raise Invalid("That code is not valid.")
     mfa.disable(user)
-    record("me.mfa_disable", user, actor=user)
+    record("me.mfa_disable", user, actor=actors.person(user))
     security_notice(user, "Two-step sign-in is off", "Two-step sign-in (MFA) was turned off for your account.")
 
 
@@ -71,7 +71,7 @@ def regenerate_recovery_codes(user: User, code: str) -> list[str]:
     if not mfa.accept_code(user, code):
         raise Invalid("That code is not valid.")
     codes = mfa.replace_recovery_codes(user.id)
-    record("me.recovery_codes_regenerate", user, actor=user)
+    record("me.recovery_codes_regenerate", user, actor=actors.person(user))
     security_notice(user, "New recovery codes", "New MFA recovery codes were made; the old ones no longer work.")
     return codes
 
@@ -95,13 +95,13 @@ def end_session(user: User, session_id: uuid.UUID) -> None:
     # The log says which browser, in words: the session's id would mean nothing once it is gone.
     changes = {"browser": user_agents.describe(found.user_agent), "address": found.ip_address}
     login_sessions.end(session_id)
-    record("me.session_end", user, actor=user, changes=changes)
+    record("me.session_end", user, actor=actors.person(user), changes=changes)
 
 
 def end_other_sessions(user: User, keep: uuid.UUID) -> None:
     """Sign every other session of the person out."""
     login_sessions.end_all(user.id, keep=keep)
-    record("me.sessions_end_others", user, actor=user)
+    record("me.sessions_end_others", user, actor=actors.person(user))
 
 
 def grantable_scopes(user: User) -> frozenset[Permission]:
@@ -123,7 +123,7 @@ def create_api_key(user: User, name: str, expires_at: datetime | None,
     values = sorted(p.value for p in chosen)
     db.session.add(ApiKey(user_id=user.id, name=name, prefix=key[:10], key_hash=key_hash, expires_at=expires_at,
                           scopes=values))
-    record("me.api_key_create", user, actor=user,
+    record("me.api_key_create", user, actor=actors.person(user),
            changes={"name": name, "expires_at": str(expires_at or ""), "scopes": values})
     return key
 
@@ -151,7 +151,7 @@ def revoke_api_key(user: User, key_id: uuid.UUID) -> ApiKey:
     key = own_api_key(user, key_id)
     if key.revoked_at is None:
         key.revoked_at = utcnow()
-        record("me.api_key_revoke", user, actor=user, changes={"name": key.name})
+        record("me.api_key_revoke", user, actor=actors.person(user), changes={"name": key.name})
     return key
 
 

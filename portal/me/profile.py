@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from portal import actors
 from portal.audit.services import record
 from portal.email_changes import services as email_changes
 from portal.models import EmailChange, User
@@ -27,6 +28,6 @@ def update_my_profile(user: User, profile: dict[str, str], email: str) -> MyProf
     for key, (_old, new) in changes.items():
         setattr(user, key, new)
     if changes:
-        record("me.update_profile", user, actor=user, changes=changes)
-    email_change = email_changes.request_change(user, email, user) if email != user.email else None
+        record("me.update_profile", user, actor=actors.person(user), changes=changes)
+    email_change = email_changes.request_change(user, email, actor=actors.person(user)) if email != user.email else None
     return MyProfileUpdate(changes, email_change)

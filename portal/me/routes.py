@@ -13,6 +13,7 @@ from markupsafe import Markup
 
 from portal import db
 from portal.accounts import ownership
+from portal.actors import from_request
 from portal.audit.services import record
 from portal.auth import mfa
 from portal.auth.passwords import verify_password
@@ -106,7 +107,7 @@ def profile() -> ResponseReturnValue:
 @bp.post("/email-change/cancel")
 @signed_in
 def cancel_email_change() -> ResponseReturnValue:
-    change = email_changes.cancel_change(current_user, current_user, g.permissions)
+    change = email_changes.cancel_change(current_user, actor=from_request())
     db.session.commit()
     flash(f"The change of your email to {change.new_email} was cancelled; its link no longer works.", "success")
     return redirect_or_render(url_for(".profile"), "me/profile.html", "pending_email",
@@ -237,7 +238,7 @@ def reauth() -> ResponseReturnValue:
     if ok and current_user.mfa_enabled:
         ok = mfa.accept_code(current_user, form.code.data or "")
     if not ok:
-        record("me.reauth_failed", current_user, actor=current_user)
+        record("me.reauth_failed", current_user, actor=from_request())
         db.session.commit()
         return _reauth_page(form, status=401, error="That did not match. Try again.")
     g.login_session.authenticated_at = utcnow()

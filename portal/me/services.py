@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from portal import db
+from portal import actors, db
 from portal.audit.services import record
 from portal.errors import NotFound
 from portal.models import LoginSession, RoleAssignment, User
@@ -21,6 +21,6 @@ def set_role_active(login_session: LoginSession, user: User, role_id: uuid.UUID,
         ids.append(key)
     if set(ids) != set(login_session.active_role_ids):
         login_session.active_role_ids = ids  # a new list, so that the JSON column is written
-        record("session.role_activate" if active else "session.role_deactivate", user, actor=user,
+        record("session.role_activate" if active else "session.role_deactivate", user, actor=actors.person(user),
                changes={"role": assignment.role.name})
     return assignment

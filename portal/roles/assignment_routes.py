@@ -15,6 +15,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from portal import db
+from portal.actors import from_request
 from portal.models import User
 from portal.permissions import Permission, require
 from portal.rendering import render, wants_fragment
@@ -60,8 +61,8 @@ def add(user_id: uuid.UUID) -> ResponseReturnValue:
         errors = form.role_id.errors or form.expires_on.errors
         return _panel(user, status=422, error=errors[0] if errors else "Choose a role.")
     role = queries.role_in_account(g.account.id, form.role_uuid())
-    assignment = services.assign_role(user, role, is_default=bool(form.default.data), actor=current_user,
-                                      actor_permissions=g.permissions, expires_at=form.expiry())
+    assignment = services.assign_role(user, role, is_default=bool(form.default.data), expires_at=form.expiry(),
+                                      actor=from_request())
     db.session.commit()
     until = f" until {until_day(assignment.expires_at)}" if assignment.expires_at else ""
     return _answer(user, f"{user.full_name} holds the role {role.name}"
@@ -73,7 +74,7 @@ def add(user_id: uuid.UUID) -> ResponseReturnValue:
 def remove(user_id: uuid.UUID, role_id: uuid.UUID) -> ResponseReturnValue:
     user = queries.user_in_account(g.account.id, user_id)
     role = queries.role_in_account(g.account.id, role_id)
-    services.remove_role(user, role, actor=current_user, actor_permissions=g.permissions)
+    services.remove_role(user, role, actor=from_request())
     db.session.commit()
     return _answer(user, f"{user.full_name} no longer holds the role {role.name}.")
 
@@ -85,8 +86,7 @@ def toggle_default(user_id: uuid.UUID, role_id: uuid.UUID) -> ResponseReturnValu
     role = queries.role_in_account(g.account.id, role_id)
     form = DefaultFlagForm()
     form.validate_on_submit()  # CSRF was checked before the view; `default` is optional
-    assignment = services.set_default(user, role, form.wanted(), actor=current_user,
-                                      actor_permissions=g.permissions)
+    assignment = services.set_default(user, role, form.wanted(), actor=from_request())
     db.session.commit()
     state = "a default role" if assignment.is_default else "no longer a default role"
     return _answer(user, f"{role.name} is {state} of {user.full_name}.")

@@ -6,9 +6,9 @@ import uuid
 
 from flask import Blueprint, flash, g, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import current_user
 
 from portal import db
+from portal.actors import from_request
 from portal.errors import Invalid
 from portal.permissions import Permission, require
 from portal.rendering import redirect_after_post, render
@@ -40,8 +40,7 @@ def create() -> ResponseReturnValue:
     if not form.validate_on_submit():
         return render("roles/new.html", "role_form", status=422, form=form)
     role = services.create_role(g.account.id, name=form.name.data, description=form.description.data or "",
-                                permissions=form.chosen_permissions(), actor=current_user,
-                                actor_permissions=g.permissions)
+                                permissions=form.chosen_permissions(), actor=from_request())
     db.session.commit()
     flash(f"Role {role.name} created.", "success")
     return redirect_after_post(url_for(".show", role_id=role.id))
@@ -80,7 +79,7 @@ def update(role_id: uuid.UUID) -> ResponseReturnValue:
     try:
         services.update_role(role, name=form.name.data, description=form.description.data or "",
                              permissions=form.chosen_permissions(), expected_version=form.version.data,
-                             actor=current_user, actor_permissions=g.permissions)
+                             actor=from_request())
     except Invalid as refusal:  # the lock-out rule, checked before anything changes: shown in the form
         return render("roles/edit.html", "role_form", status=422, role=role, form=form, refusal=refusal.message)
     except StaleEdit as stale:
@@ -104,7 +103,7 @@ def confirm_delete(role_id: uuid.UUID) -> ResponseReturnValue:
 def delete(role_id: uuid.UUID) -> ResponseReturnValue:
     role = queries.role_in_account(g.account.id, role_id)
     name = role.name
-    holders = services.delete_role(role, actor=current_user, actor_permissions=g.permissions)
+    holders = services.delete_role(role, actor=from_request())
     db.session.commit()
     flash(f"Role {name} deleted; {holders} user{'' if holders == 1 else 's'} no longer hold it.", "success")
     return redirect_after_post(url_for(".index"))

@@ -15,13 +15,15 @@ The rules, in one place for every caller (pages, bulk actions, the API):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from portal import db
+from portal.actors import Actor
 from portal.audit.services import record
 from portal.db import utcnow
 from portal.errors import Conflict, Forbidden, Invalid, NotFound
@@ -60,17 +62,17 @@ def _ensure_may_give(actor_permissions: frozenset[Permission], permissions: froz
         raise Forbidden(f"You cannot give a role permissions you do not hold yourself ({names}).")
 
 
-def _ensure_keeps_roles_write(actor: User, role_id: uuid.UUID, after: frozenset[Permission] | None,
+def _ensure_keeps_roles_write(actor: Actor, role_id: uuid.UUID, after: frozenset[Permission] | None,
                               held_after: bool = True) -> None:
     """Refuse a change that takes the actor's last held source of roles:write away from them.
 
     `after` is the role's permissions once changed (None: the role is deleted); held_after=False
     when the change takes the role itself away from the actor.
     """
-    if actor.is_owner:
+    if actor.user.is_owner:
         return
     sources_before, sources_after = 0, 0
-    for assignment in db.session.scalars(select(RoleAssignment).where(RoleAssignment.user_id == actor.id)):
+    for assignment in db.session.scalars(select(RoleAssignment).where(RoleAssignment.user_id == actor.user.id)):
         permissions = permissions_of(assignment.role)
         if Permission.ROLES_WRITE in permissions:
             sources_before += 1
@@ -85,21 +87,15 @@ def _ensure_keeps_roles_write(actor: User, role_id: uuid.UUID, after: frozenset[
         )
 
 
-def _flush_named(role: Role) -> None:
-    """Flush, turning a name taken at the same moment by someone else into a clear refusal.
-
-    The form checks the name first; this covers two people saving the same name at once.
-    """
-    name = role.name
+@contextmanager
+def _unique_name(name: str) -> Iterator[None]:
+    """Run the change in a savepoint, so that a name taken at the same moment by someone else (the form
+    checked it just before) becomes a Conflict and leaves the request's transaction usable (as groups do)."""
     try:
-        db.session.flush()
+        with db.session.begin_nested():
+            yield
     except IntegrityError:
-        db.session.rollback()  # the request changes nothing; the refusal is rendered afterwards
-        raise _name_taken(name) from None
-
-
-def _name_taken(name: str) -> Conflict:
-    return Conflict(f"Another role was named {name} a moment ago. Choose another name.")
+        raise Conflict(f"Another role was named {name} a moment ago. Choose another name.") from None
 
 
 # --- Roles ---------------------------------------------------------------------------------------
@@ -128,42 +124,39 @@ def ensure_may_change(role: Role, actor_permissions: frozenset[Permission]) -> N
 
 
 def create_role(account_id: uuid.UUID, *, name: str, description: str, permissions: frozenset[Permission],
-                actor: User, actor_permissions: frozenset[Permission]) -> Role:
+                actor: Actor) -> Role:
     """A custom role of the account, holding only permissions the actor holds."""
-    _ensure_may_give(actor_permissions, permissions)
+    _ensure_may_give(actor.permissions, permissions)
     role = Role(account_id=account_id, name=name, description=description, permissions=_values(permissions),
                 is_builtin=False)
-    db.session.add(role)
-    _flush_named(role)
+    with _unique_name(name):
+        db.session.add(role)
     record("role.create", role, actor=actor,
            changes={"name": name, "description": description, "permissions": _values(permissions)})
     return role
 
 
 def update_role(role: Role, *, name: str, description: str, permissions: frozenset[Permission],
-                expected_version: int | None, actor: User, actor_permissions: frozenset[Permission]) -> Role:
+                expected_version: int | None, actor: Actor) -> Role:
     """Change a custom role; refused for built-in roles, escalation, lock-out and a stale form (StaleEdit, 409;
     `expected_version` None: the change applies to the current version)."""
-    ensure_may_change(role, actor_permissions)
-    _ensure_may_give(actor_permissions, permissions)
+    ensure_may_change(role, actor.permissions)
+    _ensure_may_give(actor.permissions, permissions)
     before = {"name": role.name, "description": role.description, "permissions": sorted(role.permissions)}
     after = {"name": name, "description": description, "permissions": _values(permissions)}
     ensure_version(role, expected_version, submitted=after)
     _ensure_keeps_roles_write(actor, role.id, permissions)
     changes = {key: [before[key], after[key]] for key in before if before[key] != after[key]}
-    try:
-        with saving(role, submitted=after):
-            role.name, role.description, role.permissions = name, description, _values(permissions)
-    except IntegrityError:  # the name was taken a moment ago (the form checked it just before)
-        raise _name_taken(name) from None
+    with _unique_name(name), saving(role, submitted=after):
+        role.name, role.description, role.permissions = name, description, _values(permissions)
     if changes:
         record("role.update", role, actor=actor, changes=changes)
     return role
 
 
-def delete_role(role: Role, *, actor: User, actor_permissions: frozenset[Permission]) -> int:
+def delete_role(role: Role, *, actor: Actor) -> int:
     """Delete a custom role and every assignment of it; returns how many users held it."""
-    ensure_may_change(role, actor_permissions)
+    ensure_may_change(role, actor.permissions)
     _ensure_keeps_roles_write(actor, role.id, None)
     holders = db.session.scalars(select(RoleAssignment.user_id).where(RoleAssignment.role_id == role.id)).all()
     db.session.execute(delete(RoleAssignment).where(RoleAssignment.role_id == role.id))
@@ -176,19 +169,18 @@ def delete_role(role: Role, *, actor: User, actor_permissions: frozenset[Permiss
 # --- Who holds which role ------------------------------------------------------------------------
 
 
-def _ensure_may_assign(user: User, role: Role, actor: User, actor_permissions: frozenset[Permission]) -> None:
+def _ensure_may_assign(user: User, role: Role, actor: Actor) -> None:
     if role.account_id != user.account_id:
         raise NotFound("No such role.")
-    policy.ensure_may_act_on(actor, actor_permissions, user)
-    policy.ensure_may_grant(actor_permissions, role)
+    policy.ensure_may_act_on(actor.user, actor.permissions, user)
+    policy.ensure_may_grant(actor.permissions, role)
 
 
 def _assignment(user: User, role: Role) -> RoleAssignment | None:
     return db.session.get(RoleAssignment, (user.id, role.id))
 
 
-def assign_role(user: User, role: Role, *, is_default: bool, actor: User,
-                actor_permissions: frozenset[Permission], expires_at: datetime | None = None,
+def assign_role(user: User, role: Role, *, is_default: bool, actor: Actor, expires_at: datetime | None = None,
                 keep_default: bool = False) -> RoleAssignment:
     """Grant the role to the user, or change whether it is a default role when they hold it already.
 
@@ -197,7 +189,7 @@ def assign_role(user: User, role: Role, *, is_default: bool, actor: User,
     grant time-bound (it stops counting then; the worker removes it); a held role gets the new expiry.
     `keep_default`: a held role keeps its default flag (bulk grants and imports only add).
     """
-    _ensure_may_assign(user, role, actor, actor_permissions)
+    _ensure_may_assign(user, role, actor)
     if expires_at is not None and expires_at <= utcnow():
         raise Invalid("The expiry must be in the future.", field="expires_at")
     assignment = _assignment(user, role)
@@ -205,12 +197,8 @@ def assign_role(user: User, role: Role, *, is_default: bool, actor: User,
         db.session.delete(assignment)  # expired, awaiting the sweep: granting it again starts afresh
         db.session.flush()
         assignment = None
-    until = {"expires_at": expires_at.isoformat()} if expires_at else {}
     if assignment is None:
-        assignment = RoleAssignment(user_id=user.id, role_id=role.id, is_default=is_default, expires_at=expires_at)
-        db.session.add(assignment)
-        record("role.grant", user, actor=actor, changes={"role": role.name, "default": is_default, **until})
-        return assignment
+        return grant(user, role, is_default=is_default, expires_at=expires_at, actor=actor)
     if assignment.is_default != is_default and not keep_default:
         assignment.is_default = is_default
         record("role.default", user, actor=actor, changes={"role": role.name, "default": is_default})
@@ -222,10 +210,23 @@ def assign_role(user: User, role: Role, *, is_default: bool, actor: User,
     return assignment
 
 
-def set_default(user: User, role: Role, is_default: bool | None, *, actor: User,
-                actor_permissions: frozenset[Permission]) -> RoleAssignment:
+def grant(user: User, role: Role, *, is_default: bool = True, expires_at: datetime | None = None,
+          actor: Actor) -> RoleAssignment:
+    """The one write of a new grant, audited "role.grant", whoever grants. It checks no rank: assign_role does,
+    for a person granting; the grants whose rules differ call it directly — an accepted invitation grants
+    what the inviter may grant *now* and reports the rest as withheld (the invited person ranks by every
+    invited role until then, so the rank check of assign_role would refuse them all), and single sign-on
+    grants what the owner's group mapping names (checked when it was mapped) and JIT's least role (member)."""
+    assignment = RoleAssignment(user_id=user.id, role_id=role.id, is_default=is_default, expires_at=expires_at)
+    db.session.add(assignment)
+    until = {"expires_at": expires_at.isoformat()} if expires_at else {}
+    record("role.grant", user, actor=actor, changes={"role": role.name, "default": is_default, **until})
+    return assignment
+
+
+def set_default(user: User, role: Role, is_default: bool | None, *, actor: Actor) -> RoleAssignment:
     """Mark a held role default (active at sign-in) or not; None toggles the flag."""
-    _ensure_may_assign(user, role, actor, actor_permissions)
+    _ensure_may_assign(user, role, actor)
     assignment = _assignment(user, role)
     if assignment is None:
         raise NotFound(f"{user.full_name} does not hold the role {role.name}.")
@@ -237,13 +238,13 @@ def set_default(user: User, role: Role, is_default: bool | None, *, actor: User,
     return assignment
 
 
-def remove_role(user: User, role: Role, *, actor: User, actor_permissions: frozenset[Permission]) -> None:
+def remove_role(user: User, role: Role, *, actor: Actor) -> None:
     """Take the role away; it stops counting on the user's very next request (SECURITY A6)."""
-    _ensure_may_assign(user, role, actor, actor_permissions)
+    _ensure_may_assign(user, role, actor)
     assignment = _assignment(user, role)
     if assignment is None:
         raise NotFound(f"{user.full_name} does not hold the role {role.name}.")
-    if user.id == actor.id:
+    if user.id == actor.user.id:
         _ensure_keeps_roles_write(actor, role.id, permissions_of(role), held_after=False)
     db.session.delete(assignment)
     forget_in_sessions(user, {role.id})
@@ -259,8 +260,8 @@ def forget_in_sessions(user: User, role_ids: set[uuid.UUID]) -> None:
             login_session.active_role_ids = [r for r in login_session.active_role_ids if r not in gone]
 
 
-def replace_roles(user: User, roles: list[Role], default_ids: set[uuid.UUID], *, actor: User,
-                  actor_permissions: frozenset[Permission]) -> dict[str, list[str]]:
+def replace_roles(user: User, roles: list[Role], default_ids: set[uuid.UUID], *,
+                  actor: Actor) -> dict[str, list[str]]:
     """Make the user's roles exactly `roles`, those in default_ids default (seed 002's PUT): one audit event.
 
     Each role granted, taken away or re-flagged passes the checks of a single grant or removal (the rank rule,
@@ -269,7 +270,7 @@ def replace_roles(user: User, roles: list[Role], default_ids: set[uuid.UUID], *,
     """
     if user.status == UserStatus.PENDING:
         raise Conflict(f"{user.email} has not accepted their invitation yet: change the roles of the invitation.")
-    policy.ensure_may_act_on(actor, actor_permissions, user)
+    policy.ensure_may_act_on(actor.user, actor.permissions, user)
     held = {assignment.role_id: assignment for assignment in
             db.session.scalars(select(RoleAssignment).where(RoleAssignment.user_id == user.id))}
     wanted = {role.id: role for role in roles}
@@ -278,8 +279,8 @@ def replace_roles(user: User, roles: list[Role], default_ids: set[uuid.UUID], *,
     flagged = [held[role.id] for role in roles
                if role.id in held and held[role.id].is_default != (role.id in default_ids)]
     for role in [*granted, *(a.role for a in revoked), *(a.role for a in flagged)]:
-        _ensure_may_assign(user, role, actor, actor_permissions)
-    if user.id == actor.id and not actor.is_owner:
+        _ensure_may_assign(user, role, actor)
+    if user.id == actor.user.id and not actor.user.is_owner:
         after = frozenset().union(*(permissions_of(role) for role in roles))
         before = frozenset().union(*(permissions_of(a.role) for a in held.values()))
         if Permission.ROLES_WRITE in before and Permission.ROLES_WRITE not in after:

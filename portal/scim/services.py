@@ -20,6 +20,7 @@ from scim2_models.path import AttrPath, ValuePath
 from sqlalchemy import select
 
 from portal import db
+from portal.actors import Actor
 from portal.audit.services import one_event
 from portal.errors import Forbidden
 from portal.field_rules import PROFILE_LIMITS, email_problem, login_problem
@@ -42,14 +43,16 @@ ACTOR_LABEL = "SCIM provisioning"
 EXTERNAL_ID_MAX = 255
 
 
-def actor_for(account: Account) -> users.Actor:
-    """The identity provider as an actor: a user that is never stored (no id), named "SCIM provisioning"."""
-    user = g.get("scim_actor")
-    if user is None:
+def actor_for(account: Account) -> Actor:
+    """The identity provider as an actor: a user that is never stored (no id), named "SCIM provisioning"
+    (kept in g, where portal.actors.from_request finds it)."""
+    actor: Actor | None = g.get("scim_actor")
+    if actor is None:
         user = User(account_id=account.id, login=ACTOR_LABEL, first_name=ACTOR_LABEL, email="",
                     status=UserStatus.ACTIVE.value, is_owner=False)
-        g.scim_actor = user
-    return users.Actor(user, PERMISSIONS, provisioning=True)
+        actor = Actor(user, PERMISSIONS, provisioning=True, via="scim")
+        g.scim_actor = actor
+    return actor
 
 
 P = ParamSpec("P")
@@ -183,9 +186,9 @@ def create_user(account: Account, resource: dict[str, Any]) -> User:
     _ensure_unique(account.id, fields)
     actor = actor_for(account)
     profile = {k: v for k, v in fields.items() if v is not None}
-    user = invitations.provision(account, actor.user, profile)
+    user = invitations.provision(account, profile, actor=actor)
     if active is False:
-        users.disable_user(user, actor)
+        users.disable_user(user, actor=actor)
     return user
 
 
@@ -203,19 +206,19 @@ def replace_user(account: Account, user: User, resource: dict[str, Any]) -> None
     actor = actor_for(account)
     users.update_profile(user, fields, expected_version=None, actor=actor)
     if active is False and user.status != UserStatus.DISABLED:
-        users.disable_user(user, actor)
+        users.disable_user(user, actor=actor)
     elif active is True and user.status == UserStatus.DISABLED:
         if user.password_hash is None:  # never chose a password: a new link to choose one
-            invitations.invite_again(user, account, actor.user)
+            invitations.invite_again(user, account, actor=actor)
         else:
-            users.enable_user(user, actor)
+            users.enable_user(user, actor=actor)
 
 
 @one_change
 def delete_user(account: Account, user: User) -> None:
     """DELETE /Users/{id}."""
     _ensure_not_owner(user)
-    users.delete_user(user, actor_for(account))
+    users.delete_user(user, actor=actor_for(account))
 
 
 # --- PATCH ----------------------------------------------------------------------------------------------
@@ -420,11 +423,11 @@ def create_group(account: Account, resource: dict[str, Any]) -> Group:
     """POST /Groups, with its members if given."""
     name, external_id = _group_fields(account.id, resource, None)
     members = _members(account.id, _member_ids(_lower_keys(resource).get("members") or []))
-    actor_for(account)
-    group = groups.create_group(account.id, name, "", external_id=external_id)
+    actor = actor_for(account)
+    group = groups.create_group(account.id, name, "", external_id=external_id, actor=actor)
     db.session.flush()
     if members:
-        groups.add_members(group, members)
+        groups.add_members(group, members, actor=actor)
     return group
 
 
@@ -432,11 +435,11 @@ def create_group(account: Account, resource: dict[str, Any]) -> Group:
 def replace_group(account: Account, group: Group, resource: dict[str, Any]) -> None:
     """PUT /Groups/{id}: name, external id and the whole set of members."""
     name, external_id = _group_fields(account.id, resource, group.id)
-    actor_for(account)
-    groups.update_group(group, name, group.description, external_id=external_id)
+    actor = actor_for(account)
+    groups.update_group(group, name, group.description, external_id=external_id, actor=actor)
     body = _lower_keys(resource)
     if "members" in body:
-        groups.replace_members(group, _members(account.id, _member_ids(body["members"] or [])))
+        groups.replace_members(group, _members(account.id, _member_ids(body["members"] or [])), actor=actor)
     _touch(group)
 
 
@@ -444,7 +447,7 @@ def replace_group(account: Account, group: Group, resource: dict[str, Any]) -> N
 def patch_group(account: Account, group: Group, body: dict[str, Any]) -> None:
     """PATCH /Groups/{id}: members added and removed by id (index-backed, the group is never read whole),
     displayName and externalId replaced."""
-    actor_for(account)
+    actor = actor_for(account)
     name, external_id = group.name, group.external_id
     for op, path, value in _operations(body):
         if path is None:
@@ -456,11 +459,11 @@ def patch_group(account: Account, group: Group, body: dict[str, Any]) -> None:
             if "externalid" in fields:
                 external_id = _text(fields["externalid"], "externalId", EXTERNAL_ID_MAX) or None
             if "members" in fields:
-                _change_members(account, group, op, None, fields["members"])
+                _change_members(account, group, op, None, fields["members"], actor=actor)
             continue
         _urn, attr, sub, val_filter = _parse_path(path, (GROUP_URN,))
         if attr.lower() == "members":
-            _change_members(account, group, op, val_filter, value)
+            _change_members(account, group, op, val_filter, value, actor=actor)
         elif attr.lower() == "displayname" and sub is None:
             if op == "remove":
                 raise bad("displayName is required.", "mutability")
@@ -473,26 +476,27 @@ def patch_group(account: Account, group: Group, body: dict[str, Any]) -> None:
             raise bad(f"Groups have no {attr}.", "invalidPath")
     if (name, external_id) != (group.name, group.external_id):
         _group_fields(account.id, {"displayName": name, "externalId": external_id}, group.id)
-        groups.update_group(group, name, group.description, external_id=external_id)
+        groups.update_group(group, name, group.description, external_id=external_id, actor=actor)
     _touch(group)
 
 
-def _change_members(account: Account, group: Group, op: str, val_filter: Any, value: Any) -> None:
+def _change_members(account: Account, group: Group, op: str, val_filter: Any, value: Any, *,
+                    actor: Actor) -> None:
     if val_filter is not None:  # members[value eq "…"]
         if op != "remove":
             raise bad("Members are added with a value list, not a filter.", "invalidPath")
         ids = _filtered_member_ids(group, val_filter)
-        groups.remove_members(group, user_queries.users_in_account(account.id, ids))
+        groups.remove_members(group, user_queries.users_in_account(account.id, ids), actor=actor)
         return
     if op == "add":
-        groups.add_members(group, _members(account.id, _member_ids(value or [])))
+        groups.add_members(group, _members(account.id, _member_ids(value or [])), actor=actor)
     elif op == "remove":
         if value is None:  # every member
-            groups.replace_members(group, [])
+            groups.replace_members(group, [], actor=actor)
         else:  # a value list instead of a path filter (Entra ID, Okta)
-            groups.remove_members(group, user_queries.users_in_account(account.id, _member_ids(value)))
+            groups.remove_members(group, user_queries.users_in_account(account.id, _member_ids(value)), actor=actor)
     else:
-        groups.replace_members(group, _members(account.id, _member_ids(value or [])))
+        groups.replace_members(group, _members(account.id, _member_ids(value or [])), actor=actor)
 
 
 def _filtered_member_ids(group: Group, val_filter: Any) -> list[uuid.UUID]:
@@ -506,5 +510,4 @@ def _filtered_member_ids(group: Group, val_filter: Any) -> list[uuid.UUID]:
 @one_change
 def delete_group(account: Account, group: Group) -> None:
     """DELETE /Groups/{id} (its memberships go, the users stay)."""
-    actor_for(account)
-    groups.delete_group(group)
+    groups.delete_group(group, actor=actor_for(account))

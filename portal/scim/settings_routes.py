@@ -7,9 +7,9 @@ import uuid
 
 from flask import Blueprint, flash, g, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import current_user
 
 from portal import db
+from portal.actors import from_request
 from portal.permissions import Permission, require
 from portal.rendering import redirect_after_post, render
 from portal.scim import tokens
@@ -33,7 +33,7 @@ def show() -> ResponseReturnValue:
 @require(Permission.ACCOUNT_MANAGE)
 def make() -> ResponseReturnValue:
     """A new token, shown in this answer only (tokens that worked stop now)."""
-    token = tokens.make_token(g.account, current_user)
+    token = tokens.make_token(g.account, actor=from_request())
     db.session.commit()
     return _page(token)
 
@@ -42,7 +42,7 @@ def make() -> ResponseReturnValue:
 @require(Permission.ACCOUNT_MANAGE)
 def rotate() -> ResponseReturnValue:
     """A new token; the old ones keep working for 24 hours."""
-    token = tokens.rotate_token(g.account, current_user)
+    token = tokens.rotate_token(g.account, actor=from_request())
     db.session.commit()
     return _page(token)
 
@@ -50,7 +50,7 @@ def rotate() -> ResponseReturnValue:
 @bp.post("/tokens/<uuid:token_id>/revoke")
 @require(Permission.ACCOUNT_MANAGE)
 def revoke(token_id: uuid.UUID) -> ResponseReturnValue:
-    tokens.revoke_token(g.account, token_id)
+    tokens.revoke_token(g.account, token_id, actor=from_request())
     db.session.commit()
     flash("The provisioning token was revoked: it stopped working.", "success")
     return redirect_after_post(url_for(".show"))

@@ -14,11 +14,12 @@ from limits import parse
 from sqlalchemy import delete, select, text, update
 
 from portal import db, tokens
+from portal.actors import Actor
 from portal.audit.services import record
 from portal.db import utcnow
 from portal.errors import NotFound
 from portal.extensions import limiter
-from portal.models import Account, ProvisioningToken, ScimRequest, User
+from portal.models import Account, ProvisioningToken, ScimRequest
 
 PREFIX = "scim_"
 GRACE = timedelta(hours=24)
@@ -28,10 +29,10 @@ TRIM_EVERY = 16  # older rows are deleted by one request in TRIM_EVERY (at rando
 USED_EVERY = timedelta(minutes=1)  # last used is written at most this often
 
 
-def _new(account: Account, actor: User) -> tuple[str, ProvisioningToken]:
+def _new(account: Account, actor: Actor) -> tuple[str, ProvisioningToken]:
     token, token_hash = tokens.new_token_and_digest(PREFIX)
     row = ProvisioningToken(account_id=account.id, prefix=token[:12], token_hash=token_hash,
-                            created_by_id=actor.id)
+                            created_by_id=actor.user.id)
     db.session.add(row)
     db.session.flush()
     return token, row
@@ -48,7 +49,7 @@ def usable_tokens(account_id: uuid.UUID) -> list[ProvisioningToken]:
     return [row for row in rows if row.is_usable(now)]
 
 
-def make_token(account: Account, actor: User) -> str:
+def make_token(account: Account, *, actor: Actor) -> str:
     """A new token (the only time it is seen). Any token that works still ends now: the page makes one at a
     time, and rotating is the way to have two for a while."""
     now = utcnow()
@@ -56,11 +57,11 @@ def make_token(account: Account, actor: User) -> str:
     for row in usable_tokens(account.id):
         row.revoked_at = now
     token, row = _new(account, actor)
-    record("provisioning_token.create", account, changes={"prefix": row.prefix, "ended": ended})
+    record("provisioning_token.create", account, actor=actor, changes={"prefix": row.prefix, "ended": ended})
     return token
 
 
-def rotate_token(account: Account, actor: User) -> str:
+def rotate_token(account: Account, *, actor: Actor) -> str:
     """A new token; those that work now keep working for 24 hours (time to paste the new one into the
     identity provider), then die."""
     until = utcnow() + GRACE
@@ -70,19 +71,19 @@ def rotate_token(account: Account, actor: User) -> str:
             row.expires_at = until
         kept.append(row.prefix)
     token, row = _new(account, actor)
-    record("provisioning_token.rotate", account,
+    record("provisioning_token.rotate", account, actor=actor,
            changes={"prefix": row.prefix, "old_until": until.isoformat(), "old": kept})
     return token
 
 
-def revoke_token(account: Account, token_id: uuid.UUID) -> None:
+def revoke_token(account: Account, token_id: uuid.UUID, *, actor: Actor) -> None:
     """The token stops working at once."""
     row = db.session.scalar(select(ProvisioningToken).where(ProvisioningToken.id == token_id,
                                                             ProvisioningToken.account_id == account.id))
     if row is None or row.revoked_at is not None:
         raise NotFound("No such provisioning token.")
     row.revoked_at = utcnow()
-    record("provisioning_token.revoke", account, changes={"prefix": row.prefix})
+    record("provisioning_token.revoke", account, actor=actor, changes={"prefix": row.prefix})
 
 
 def authenticate(account_id: uuid.UUID, token: str) -> ProvisioningToken | None:

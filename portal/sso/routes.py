@@ -12,8 +12,9 @@ from flask_login import current_user
 from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
-from portal import db
+from portal import actors, db
 from portal.accounts import sign_in_names
+from portal.actors import from_request
 from portal.audit.services import record
 from portal.auth import lockout, mfa
 from portal.auth.redirects import safe_next
@@ -51,7 +52,8 @@ def failed(account: Account | None, failure: SsoFailure, user: User | None = Non
     """The 400 page: what went wrong and the correlation id; the failure audited in the account it named."""
     db.session.rollback()
     if account is not None:
-        record("sso.sign_in_failed", user, account_id=account.id, actor=user,
+        record("sso.sign_in_failed", user, account_id=account.id,
+               actor=actors.person(user) if user is not None else actors.anonymous(),
                changes={"reason": failure.code, "detail": failure.reason[:300]})
         db.session.commit()
     current_app.logger.info("SSO sign-in failed: %s (%s)", failure.code, failure.reason)
@@ -134,7 +136,7 @@ def callback(sign_in_name: str) -> ResponseReturnValue:
 
 
 def _tested(account: Account, connection: SsoConnection, result: sso.Callback) -> ResponseReturnValue:
-    sso.record_test(connection, account, current_user, result.claims)
+    sso.record_test(connection, account, result.claims, actor=from_request())
     db.session.commit()
     flash("The test passed: the claims your provider sent are below. You may now activate the connection.",
           "success")
@@ -244,7 +246,8 @@ def link(sign_in_name: str) -> ResponseReturnValue:
         ok = lockout.check_second_factor(user, lambda: bool(code) and (
             mfa.accept_code(user, code) or mfa.use_recovery_code(user, code)))
     if not ok:
-        record("sso.sign_in_failed", user, account_id=account.id, actor=user, changes={"reason": "link_reauth_failed"})
+        record("sso.sign_in_failed", user, account_id=account.id, actor=actors.person(user),
+               changes={"reason": "link_reauth_failed"})
         db.session.commit()
         return render("sso/link.html", "link_form", status=401, error="That is not right. Try again.", **context)
     taken = db.rows_changed(

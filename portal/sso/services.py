@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app, session
 from sqlalchemy import delete, select, update
 
-from portal import db, tokens
+from portal import actors, db, tokens
+from portal.actors import Actor
 from portal.audit.services import record
 from portal.auth.passwords import hash_password, verify_password
 from portal.db import utcnow
@@ -46,6 +47,7 @@ from portal.models import (
     UserStatus,
 )
 from portal.permissions import Permission
+from portal.roles import services as role_services
 from portal.sso import oidc
 from portal.sso.oidc import SsoFailure
 
@@ -152,7 +154,7 @@ class ProviderSettings:
     groups_claim: str
 
 
-def save_settings(account: Account, values: ProviderSettings, actor: User) -> SsoConnection:
+def save_settings(account: Account, values: ProviderSettings, *, actor: Actor) -> SsoConnection:
     """Create or change the connection. A change of the provider (URL, client id, secret) needs a new test,
     and deactivates nothing by itself; the secret is sealed and never recorded."""
     connection = connection_of(account.id)
@@ -197,7 +199,7 @@ def _settings_view(connection: SsoConnection) -> dict[str, Any]:
             "active": connection.active}
 
 
-def activate(connection: SsoConnection, account: Account, actor: User) -> None:
+def activate(connection: SsoConnection, account: Account, *, actor: Actor) -> None:
     """Activate a connection whose test passed with its current settings."""
     if not connection.tested:
         raise Conflict("Run \"Test connection\" with these settings first: it must pass before activation.")
@@ -206,17 +208,17 @@ def activate(connection: SsoConnection, account: Account, actor: User) -> None:
     record("sso.activated", account, actor=actor, changes={"issuer": connection.issuer})
 
 
-def deactivate(connection: SsoConnection, account: Account, actor: User) -> None:
+def deactivate(connection: SsoConnection, account: Account, *, actor: Actor) -> None:
     """Stop signing people in through the provider (and stop requiring it)."""
     if connection.require_sso:
-        disable_requirement(connection, account, actor)
+        disable_requirement(connection, account, actor=actor)
     connection.active = False
     record("sso.deactivated", account, actor=actor)
 
 
-def set_allow_admin_groups(connection: SsoConnection, account: Account, actor: User, allow: bool) -> None:
+def set_allow_admin_groups(connection: SsoConnection, account: Account, allow: bool, *, actor: Actor) -> None:
     """Only the owner lets the group mapping give admin-level roles."""
-    if not actor.is_owner:
+    if not actor.user.is_owner:
         raise Forbidden("Only the owner decides whether mapped groups may give admin-level roles.")
     connection.allow_admin_groups = allow
     record("sso.config_changed", account, actor=actor, changes={"allow_admin_groups": allow})
@@ -227,13 +229,13 @@ def is_admin_level(role: Role) -> bool:
     return bool(ADMIN_LEVEL & {Permission(p) for p in role.permissions if p in Permission._value2member_map_})
 
 
-def add_mapping(connection: SsoConnection, account: Account, actor: User, actor_permissions: frozenset[Permission],
-                claim_value: str, group: Group, role: Role | None) -> SsoGroupMapping:
+def add_mapping(connection: SsoConnection, account: Account, claim_value: str, group: Group, role: Role | None, *,
+                actor: Actor) -> SsoGroupMapping:
     """Map a value of the groups claim to a group (and a role), within what the actor may grant."""
     from portal.roles.policy import ensure_may_grant
 
     if role is not None:
-        ensure_may_grant(actor_permissions, role)
+        ensure_may_grant(actor.permissions, role)
         if is_admin_level(role) and not connection.allow_admin_groups:
             raise Forbidden(f"The role {role.name} is admin-level; the owner has not allowed that for mapped groups.")
     exists = db.session.scalar(select(SsoGroupMapping.id).where(
@@ -249,7 +251,7 @@ def add_mapping(connection: SsoConnection, account: Account, actor: User, actor_
     return mapping
 
 
-def remove_mapping(mapping: SsoGroupMapping, account: Account, actor: User) -> None:
+def remove_mapping(mapping: SsoGroupMapping, account: Account, *, actor: Actor) -> None:
     db.session.delete(mapping)
     record("sso.config_changed", account, actor=actor, changes={"mapping_removed": mapping.claim_value})
 
@@ -266,12 +268,12 @@ def has_fresh_sso_sign_in(login_session: LoginSession | None, connection: SsoCon
     return linked is not None and utcnow() - login_session.authenticated_at <= FRESH_SSO
 
 
-def enable_requirement(connection: SsoConnection, account: Account, actor: User,
-                       login_session: LoginSession | None) -> list[str]:
+def enable_requirement(connection: SsoConnection, account: Account, login_session: LoginSession | None, *,
+                       actor: Actor) -> list[str]:
     """Require SSO; returns the account's ten new one-time recovery codes (shown once)."""
     if not connection.active:
         raise Conflict("Activate the connection first.")
-    if not has_fresh_sso_sign_in(login_session, connection, actor):
+    if not has_fresh_sso_sign_in(login_session, connection, actor.user):
         raise Forbidden("Sign in through the identity provider (within the last 10 minutes) to require it.")
     connection.require_sso = True
     codes = replace_recovery_codes(account.id)
@@ -279,13 +281,13 @@ def enable_requirement(connection: SsoConnection, account: Account, actor: User,
     return codes
 
 
-def regenerate_recovery_codes(connection: SsoConnection, account: Account, actor: User,
-                              login_session: LoginSession | None) -> list[str]:
+def regenerate_recovery_codes(connection: SsoConnection, account: Account, login_session: LoginSession | None, *,
+                              actor: Actor) -> list[str]:
     """A new set of ten recovery codes while SSO stays required (the old set stops working); it takes the
     same fresh sign-in through the connection as requiring SSO did."""
     if not (connection.active and connection.require_sso):
         raise Conflict("Recovery codes exist only while single sign-on is required.")
-    if not has_fresh_sso_sign_in(login_session, connection, actor):
+    if not has_fresh_sso_sign_in(login_session, connection, actor.user):
         raise Forbidden("Sign in through the identity provider (within the last 10 minutes) to make new "
                         "recovery codes.")
     codes = replace_recovery_codes(account.id)
@@ -293,7 +295,7 @@ def regenerate_recovery_codes(connection: SsoConnection, account: Account, actor
     return codes
 
 
-def disable_requirement(connection: SsoConnection, account: Account, actor: User) -> int:
+def disable_requirement(connection: SsoConnection, account: Account, *, actor: Actor) -> int:
     """Stop requiring SSO: every SSO-only person (no password) is emailed a link to choose one."""
     from portal.auth import password_reset
 
@@ -355,7 +357,7 @@ def admins_of(account_id: uuid.UUID) -> list[User]:
 def record_break_glass(user: User, how: str) -> None:
     """A password sign-in while SSO is required: audited, and every admin is told."""
     account = db.session.get(Account, user.account_id)
-    record("sso.break_glass", user, actor=user, changes={"how": how})
+    record("sso.break_glass", user, actor=actors.person(user), changes={"how": how})
     for admin in admins_of(user.account_id):
         enqueue("security_notice", admin.email, f"Break-glass sign-in to {account.name if account else ''}",
                 account_id=user.account_id, user=admin,
@@ -463,11 +465,11 @@ def _refused(error: str) -> None:
     raise SsoFailure(f"{reason}.", "denied")
 
 
-def record_test(connection: SsoConnection, account: Account, actor: User, claims: dict[str, Any]) -> None:
+def record_test(connection: SsoConnection, account: Account, claims: dict[str, Any], *, actor: Actor) -> None:
     """"Test connection" passed for these settings: keep the claims received, to show them."""
     connection.tested_version = connection.settings_version
     connection.tested_at = utcnow()
-    connection.tested_by_id = actor.id
+    connection.tested_by_id = actor.user.id
     connection.test_claims = {k: v for k, v in claims.items() if k not in {"nonce", "at_hash", "c_hash"}}
     record("sso.tested", account, actor=actor, changes={"sub": claims.get("sub"), "issuer": claims.get("iss")})
 
@@ -544,11 +546,11 @@ def link(connection: SsoConnection, user: User, claims: dict[str, Any], how: str
     db.session.add(identity)
     user.is_sso = True
     db.session.flush()
-    record("sso.identity_linked", user, actor=user, changes={"sub": identity.subject, "how": how})
+    record("sso.identity_linked", user, actor=actors.person(user), changes={"sub": identity.subject, "how": how})
     return identity
 
 
-def unlink(user: User, actor: User) -> None:
+def unlink(user: User, *, actor: Actor) -> None:
     """Forget the user's identity: they sign in with a password again (if they have one)."""
     identity = db.session.scalar(select(SsoIdentity).where(SsoIdentity.user_id == user.id))
     if identity is None:
@@ -583,8 +585,10 @@ def accept_invited(user: User, claims: dict[str, Any]) -> None:
                                .where(InvitationRole.invitation_id == invitation.id,
                                       Role.account_id == user.account_id)).all()
     granted = [role for role in roles if refusal_to_grant(may_grant, role) is None]
-    db.session.add_all(RoleAssignment(user_id=user.id, role_id=role.id, is_default=True) for role in granted)
-    record("invitation.accept", invitation, actor=user, account_id=user.account_id,
+    actor = actors.person(user)  # as portal.invitations.services.accept: the inviter's grants, as they may now
+    for role in granted:
+        role_services.grant(user, role, actor=actor)
+    record("invitation.accept", invitation, actor=actor, account_id=user.account_id,
            changes={"via": "sso", "roles_granted": [r.name for r in granted]})
 
 
@@ -601,9 +605,10 @@ def create_jit(connection: SsoConnection, claims: dict[str, Any]) -> User:
     db.session.add(user)
     db.session.flush()
     member = db.session.scalar(select(Role).where(Role.account_id == connection.account_id, Role.name == "member"))
-    if member is not None:
-        db.session.add(RoleAssignment(user_id=user.id, role_id=member.id, is_default=True))
-    record("sso.jit_created", user, actor=user, changes={"email": email, "roles": ["member"] if member else []})
+    actor = actors.person(user)
+    if member is not None:  # the least role, whatever the provider says: no rank to check
+        role_services.grant(user, member, actor=actor)
+    record("sso.jit_created", user, actor=actor, changes={"email": email, "roles": ["member"] if member else []})
     return user
 
 
@@ -629,7 +634,7 @@ def _propose_email(user: User, email: str) -> None:
         return
     try:
         with db.session.begin_nested():
-            email_changes.request_change(user, email, requested_by=user, also_changed={"via": "sso"})
+            email_changes.request_change(user, email, also_changed={"via": "sso"}, actor=actors.person(user))
     except (Invalid, Conflict):
         pass  # taken in the account, or the same: nothing to propose
 
@@ -658,14 +663,15 @@ def apply_groups(connection: SsoConnection, identity: SsoIdentity, user: User, c
     granted_before = {uuid.UUID(r) for r in identity.granted_role_ids or []}
     holding = set(db.session.scalars(select(RoleAssignment.role_id).where(RoleAssignment.user_id == user.id)))
     new_roles = want_roles - holding
-    db.session.add_all(RoleAssignment(user_id=user.id, role_id=r, is_default=True) for r in new_roles)
+    for role_id in sorted(new_roles):  # mapped by an admin within what they may grant (admin-level: the owner's say)
+        role_services.grant(user, roles[role_id], actor=actors.person(user))
     lost = granted_before - want_roles
     if lost:
         db.session.execute(delete(RoleAssignment).where(RoleAssignment.user_id == user.id,
                                                         RoleAssignment.role_id.in_(lost)))
     identity.granted_role_ids = sorted(str(r) for r in (granted_before & want_roles) | new_roles)
     if want_groups - current or removed or new_roles or lost:
-        record("sso.groups_applied", user, actor=user, changes={
+        record("sso.groups_applied", user, actor=actors.person(user), changes={
             "groups_added": len(want_groups - current), "groups_removed": len(removed),
             "roles_added": len(new_roles), "roles_removed": len(lost)})
 

@@ -12,6 +12,7 @@ from flask_login import current_user
 from sqlalchemy import Row, select
 
 from portal import db
+from portal.actors import from_request
 from portal.auth import login_sessions
 from portal.errors import Conflict, NotFound
 from portal.models import Group, Role, SsoConnection, SsoGroupMapping, User
@@ -93,7 +94,7 @@ def save() -> ResponseReturnValue:
         client_secret=form.client_secret.data or "", session_hours=form.session_hours.data,
         require_portal_totp=form.require_portal_totp.data, jit=form.jit.data,
         authoritative_domains=form.authoritative_domains.data or "", groups_claim=form.groups_claim.data or ""),
-        current_user)
+        actor=from_request())
     db.session.commit()
     flash("The single sign-on settings were saved.", "success")
     return redirect_after_post(url_for(".show"))
@@ -119,7 +120,7 @@ def reauth() -> ResponseReturnValue:
 @bp.post("/activate")
 @require(Permission.ACCOUNT_MANAGE)
 def activate() -> ResponseReturnValue:
-    sso.activate(_connection(), g.account, current_user)
+    sso.activate(_connection(), g.account, actor=from_request())
     db.session.commit()
     flash("Single sign-on is active: the sign-in page offers it.", "success")
     return redirect_after_post(url_for(".show"))
@@ -128,7 +129,7 @@ def activate() -> ResponseReturnValue:
 @bp.post("/deactivate")
 @require(Permission.ACCOUNT_MANAGE)
 def deactivate() -> ResponseReturnValue:
-    sso.deactivate(_connection(), g.account, current_user)
+    sso.deactivate(_connection(), g.account, actor=from_request())
     db.session.commit()
     flash("Single sign-on is off.", "success")
     return redirect_after_post(url_for(".show"))
@@ -137,7 +138,7 @@ def deactivate() -> ResponseReturnValue:
 @bp.post("/require")
 @require(Permission.ACCOUNT_MANAGE)
 def require_sso() -> ResponseReturnValue:
-    codes = sso.enable_requirement(_connection(), g.account, current_user, g.get("login_session"))
+    codes = sso.enable_requirement(_connection(), g.account, g.get("login_session"), actor=from_request())
     db.session.commit()
     return render("sso/recovery_codes.html", codes=codes, break_glass_url=url_for(
         "auth.account_login", sign_in_name=g.account.sign_in_name, local="1"))
@@ -147,7 +148,8 @@ def require_sso() -> ResponseReturnValue:
 @require(Permission.ACCOUNT_MANAGE)
 def recovery_codes() -> ResponseReturnValue:
     """Ten new recovery codes (the old ones die) while SSO stays required; needs a fresh SSO sign-in."""
-    codes = sso.regenerate_recovery_codes(_connection(), g.account, current_user, g.get("login_session"))
+    codes = sso.regenerate_recovery_codes(_connection(), g.account, g.get("login_session"),
+                                          actor=from_request())
     db.session.commit()
     return render("sso/recovery_codes.html", codes=codes, regenerated=True, break_glass_url=url_for(
         "auth.account_login", sign_in_name=g.account.sign_in_name, local="1"))
@@ -156,7 +158,7 @@ def recovery_codes() -> ResponseReturnValue:
 @bp.post("/unrequire")
 @require(Permission.ACCOUNT_MANAGE)
 def unrequire() -> ResponseReturnValue:
-    sent = sso.disable_requirement(_connection(), g.account, current_user)
+    sent = sso.disable_requirement(_connection(), g.account, actor=from_request())
     db.session.commit()
     flash(f"Single sign-on is no longer required. {sent} people without a password were emailed a link to "
           "choose one.", "success")
@@ -168,7 +170,7 @@ def unrequire() -> ResponseReturnValue:
 def admin_groups() -> ResponseReturnValue:
     form = AllowAdminGroupsForm()
     form.validate_on_submit()
-    sso.set_allow_admin_groups(_connection(), g.account, current_user, bool(form.allow.data))
+    sso.set_allow_admin_groups(_connection(), g.account, bool(form.allow.data), actor=from_request())
     db.session.commit()
     flash("Saved.", "success")
     return redirect_after_post(url_for(".show"))
@@ -185,7 +187,7 @@ def add_mapping() -> ResponseReturnValue:
     role = db.session.get(Role, uuid.UUID(form.role_id.data)) if form.role_id.data else None
     if group is None or group.account_id != g.account.id or (role is not None and role.account_id != g.account.id):
         raise NotFound("No such group or role in this account.")
-    sso.add_mapping(connection, g.account, current_user, g.permissions, form.claim_value.data, group, role)
+    sso.add_mapping(connection, g.account, form.claim_value.data, group, role, actor=from_request())
     db.session.commit()
     flash("The mapping was added; it applies at each sign-in.", "success")
     return redirect_after_post(url_for(".show"))
@@ -198,7 +200,7 @@ def remove_mapping(mapping_id: uuid.UUID) -> ResponseReturnValue:
     mapping = db.session.get(SsoGroupMapping, mapping_id)
     if mapping is None or connection is None or mapping.connection_id != connection.id:
         raise NotFound("No such mapping.")
-    sso.remove_mapping(mapping, g.account, current_user)
+    sso.remove_mapping(mapping, g.account, actor=from_request())
     db.session.commit()
     flash("The mapping was removed.", "success")
     return redirect_after_post(url_for(".show"))
@@ -214,7 +216,7 @@ def unlink(user_id: uuid.UUID) -> ResponseReturnValue:
         raise NotFound("No such user in this account.")
     if user.id != current_user.id:
         ensure_may_act_on(current_user, g.permissions, user)
-    sso.unlink(user, current_user)
+    sso.unlink(user, actor=from_request())
     login_sessions.end_all(user.id, keep=g.login_session.id if user.id == current_user.id else None)
     db.session.commit()
     flash(f"{user.full_name}'s identity was unlinked; they were signed out.", "success")

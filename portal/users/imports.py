@@ -28,6 +28,7 @@ from wtforms import EmailField, StringField, ValidationError
 from wtforms.validators import DataRequired, Optional
 
 from portal import db
+from portal.actors import Actor
 from portal.db import utcnow
 from portal.errors import Conflict, DomainError, Invalid, NotFound
 from portal.field_rules import login_problem
@@ -37,10 +38,9 @@ from portal.models import Account, Group, GroupMember, Job, Role, RoleAssignment
 from portal.models.role import in_force
 from portal.permissions import Permission
 from portal.roles import policy
-from portal.users import queries
+from portal.users import bulk, queries
 from portal.users import services as user_services
 from portal.users.forms import UserProfileForm
-from portal.users.services import Actor
 from portal.uuids import parse_uuid, parse_uuids
 
 IMPORT = "import_users"
@@ -330,27 +330,28 @@ def apply_plan(ctx: Context, plan: Plan) -> Plan:
     from portal.invitations.services import invite
 
     if plan.outcome == "created":
-        outcome = invite(ctx.account, ctx.actor.user, ctx.actor.permissions, [plan.email],
-                         [r.id for r in plan.roles], [g.id for g in plan.groups], plan.profile,
-                         send=ctx.send_invitations, group_expires_at=plan.expires_at)
+        outcome = invite(ctx.account, [plan.email], [r.id for r in plan.roles], [g.id for g in plan.groups],
+                         plan.profile, send=ctx.send_invitations, group_expires_at=plan.expires_at, actor=ctx.actor)
         if outcome.refused:
             raise Invalid(outcome.refused[0].reason)
     elif plan.outcome == "updated":
         assert plan.user is not None
         if plan.changed:
-            user_services.update_profile(plan.user, plan.profile, plan.user.version, ctx.actor)
+            user_services.update_profile(plan.user, plan.profile, plan.user.version, actor=ctx.actor)
         for role in plan.roles:
-            user_services.grant_role(plan.user, role, ctx.actor, plan.expires_at)
+            bulk.apply_one(plan.user, bulk.BulkAction("grant_role", role=role, expires_at=plan.expires_at),
+                           actor=ctx.actor)
         for group in plan.groups:
-            user_services.add_to_group(plan.user, group, ctx.actor, plan.expires_at)
+            bulk.apply_one(plan.user, bulk.BulkAction("add_to_group", group=group, expires_at=plan.expires_at),
+                           actor=ctx.actor)
     return plan
 
 
 # --- Starting ---------------------------------------------------------------------------------------------
 
 
-def start_import(account_id: uuid.UUID, data: bytes, *, dry_run: bool, send_invitations: bool, actor: User,
-                 permissions: frozenset[Permission], name: str = "") -> Job:
+def start_import(account_id: uuid.UUID, data: bytes, *, dry_run: bool, send_invitations: bool, actor: Actor,
+                 name: str = "") -> Job:
     """Queue a dry run (or an apply) of the file; FileProblem, before any job, when the file is unusable."""
     _header, rows = parse(data)
     if not rows:
@@ -359,11 +360,10 @@ def start_import(account_id: uuid.UUID, data: bytes, *, dry_run: bool, send_invi
     title = f"{what}: {len(rows):,} rows" + (f" of {name[:100]}" if name else "")
     return jobs.start_job(account_id, IMPORT, title,
                           {"dry_run": dry_run, "send_invitations": send_invitations, "name": name[:100]},
-                          actor, permissions, files={INPUT: data})
+                          files={INPUT: data}, actor=actor)
 
 
-def apply_dry_run(account_id: uuid.UUID, raw_job_id: str, send_invitations: bool, actor: User,
-                  permissions: frozenset[Permission]) -> Job:
+def apply_dry_run(account_id: uuid.UUID, raw_job_id: str, send_invitations: bool, *, actor: Actor) -> Job:
     """Apply the file of a finished dry run of the account (NotFound for anything else)."""
     from portal.jobs.queries import job_in_account
 
@@ -377,7 +377,7 @@ def apply_dry_run(account_id: uuid.UUID, raw_job_id: str, send_invitations: bool
         raise Conflict("The dry run has not finished.")
     data = b"".join(jobs.read_file(dry.id, INPUT))
     return start_import(account_id, data, dry_run=False, send_invitations=send_invitations, actor=actor,
-                        permissions=permissions, name=dry.params.get("name", ""))
+                        name=dry.params.get("name", ""))
 
 
 # --- The job ----------------------------------------------------------------------------------------------
@@ -415,11 +415,10 @@ class ImportUsers:
         items = jobs.pending_items(job, limit)
         if not items:
             return True
-        user = jobs.starter(job)
+        actor = jobs.job_actor(job)
         account = db.session.get(Account, job.account_id)
         assert account is not None
-        ctx = Context.load(account, Actor(user, jobs.acting_permissions(job, user)),
-                           bool(job.params.get("send_invitations")))
+        ctx = Context.load(account, actor, bool(job.params.get("send_invitations")))
         dry = bool(job.params.get("dry_run"))
         ctx.known = Known.load(account.id, [item.payload for item in items if item.payload is not None])
         with db.session.no_autoflush:  # the items' outcomes are written together, once the batch is through

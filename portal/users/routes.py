@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Blueprint, Response, flash, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
@@ -14,25 +14,26 @@ from werkzeug.datastructures import MultiDict
 
 from portal import db
 from portal.accounts import ownership
+from portal.actors import from_request
 from portal.audit.queries import recent_events_for
 from portal.auth.lockout import lockout_status
 from portal.csv_cells import csv_download
 from portal.email_changes import queries as email_change_queries
 from portal.email_changes import services as email_changes
-from portal.errors import Forbidden, NotFound
+from portal.errors import NotFound
 from portal.groups.queries import user_groups_panel
 from portal.invitations.queries import pending_invitations_by_user
 from portal.jobs import services as jobs
-from portal.jobs.kinds import BULK, EXPORT
+from portal.jobs.kinds import EXPORT
 from portal.models import Group, Role, User, UserStatus
 from portal.pagination import parse_from, parse_take
 from portal.permissions import Permission, can, require
 from portal.rendering import redirect_after_post, redirect_or_render, render, wants_fragment
 from portal.roles import policy
 from portal.roles.queries import user_roles_panel
+from portal.users import bulk as bulk_actions
 from portal.users import imports, queries, services
 from portal.users.forms import BulkForm, ImportForm, ResetMfaForm, SetPasswordForm, UserCreateForm, UserEditForm
-from portal.users.services import Actor
 from portal.versioning import StaleEdit
 
 bp = Blueprint("users", __name__)
@@ -41,14 +42,9 @@ LIST_PARAMS = {"q", "status", "role", "dormant", "mfa", "expiring", "sort", "dir
 # What a bulk form carries along.
 FILTER_PARAMS = ("q", "status", "role", "dormant", "mfa", "expiring", "sort", "dir", "take")
 BULK_LISTED = 200  # the confirmation page names at most this many people
-RoleOrGroup = TypeVar("RoleOrGroup", Role, Group)
 DISABLE_DETAIL = "They are signed out everywhere at once and cannot sign in until they are enabled again."
 BULK_INLINE = 300  # "all matching" beyond this many users runs as a job (with no upper limit)
 EXPORT_INLINE = 50_000  # an export beyond this many rows is prepared as a job
-
-
-def _actor() -> Actor:
-    return Actor(current_user, g.permissions)
 
 
 def _account_roles() -> list[Row[tuple[uuid.UUID, str]]]:
@@ -66,7 +62,7 @@ def _account_groups() -> list[Row[tuple[uuid.UUID, str]]]:
 
 
 def _list_context(
-    args: MultiDict[str, str], report: list[services.BulkOutcome] | None = None, bulk_form: BulkForm | None = None
+    args: MultiDict[str, str], report: list[bulk_actions.BulkOutcome] | None = None, bulk_form: BulkForm | None = None
 ) -> dict[str, Any]:
     """The list as the query string (or, after a bulk action, the form) filters it; a bulk form that
     was refused comes back with its errors, its action and its ticks."""
@@ -112,7 +108,7 @@ def export() -> ResponseReturnValue:
     if queries.count_matching(account_id, filters, EXPORT_INLINE) > EXPORT_INLINE:
         job = jobs.start_job(account_id, EXPORT, "Export users to CSV",
                              {"filters": {k: v for k, v in request.args.items() if k in FILTER_PARAMS}},
-                             current_user, g.permissions)
+                             actor=from_request())
         db.session.commit()
         flash("This export is big: it is being prepared. Download it from this page when it is done.", "success")
         return redirect(url_for("accounts.jobs.show", job_id=job.id), 303)
@@ -134,13 +130,13 @@ def import_page() -> ResponseReturnValue:
     if not form.validate_on_submit():
         return render("users/import.html", form=form, status=422)
     if form.dry_run_job.data:
-        job = imports.apply_dry_run(g.account.id, form.dry_run_job.data, form.send_invitations.data, current_user,
-                                    g.permissions)
+        job = imports.apply_dry_run(g.account.id, form.dry_run_job.data, form.send_invitations.data,
+                                    actor=from_request())
     else:
         try:
             job = imports.start_import(g.account.id, form.data_bytes, dry_run=True,
-                                       send_invitations=form.send_invitations.data, actor=current_user,
-                                       permissions=g.permissions, name=form.file.data.filename or "")
+                                       send_invitations=form.send_invitations.data, actor=from_request(),
+                                       name=form.file.data.filename or "")
         except imports.FileProblem as problem:
             form.file.errors = [str(problem)]
             return render("users/import.html", form=form, status=422)
@@ -172,7 +168,8 @@ def create() -> ResponseReturnValue:
     if not form.validate_on_submit():
         return render("users/new.html", "user_form", status=422, form=form)
     user = services.create_user(
-        g.account.id, form.profile(), form.password.data, form.temporary.data, form.roles.data or [], _actor()
+        g.account.id, form.profile(), form.password.data, form.temporary.data, form.roles.data or [],
+        actor=from_request(),
     )
     db.session.commit()
     flash(f"{user.full_name} was created.", "success")
@@ -213,7 +210,7 @@ def by_login(login: str) -> ResponseReturnValue:
 @require(Permission.USERS_WRITE)
 def edit(user_id: uuid.UUID) -> ResponseReturnValue:
     user = queries.user_in_account(g.account.id, user_id)
-    services.ensure_may_edit(user, _actor())
+    services.ensure_may_edit(user, actor=from_request())
     form = UserEditForm(obj=user, account_id=g.account.id, user_id=user.id)
     if request.method == "GET":
         form.version.data = user.version
@@ -221,7 +218,7 @@ def edit(user_id: uuid.UUID) -> ResponseReturnValue:
     if not form.validate_on_submit():
         return render("users/edit.html", "user_form", status=422, form=form, user=user)
     try:
-        saved = services.update_profile(user, form.profile(), form.version.data, _actor())
+        saved = services.update_profile(user, form.profile(), form.version.data, actor=from_request())
     except StaleEdit as stale:
         form.version.data = stale.fresh.version  # saving again now overwrites, knowingly
         return render("users/edit.html", "user_form", status=409, form=form, user=stale.fresh, stale=stale)
@@ -236,12 +233,12 @@ def edit(user_id: uuid.UUID) -> ResponseReturnValue:
 @require(Permission.USERS_PASSWORD)
 def password(user_id: uuid.UUID) -> ResponseReturnValue:
     user = queries.user_in_account(g.account.id, user_id)
-    services.ensure_may_edit(user, _actor())
+    services.ensure_may_edit(user, actor=from_request())
     form = SetPasswordForm(user=user)
     if request.method == "GET" or not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
         return render("users/password.html", "password_form", status=status, form=form, user=user)
-    services.set_password(user, form.password.data, form.temporary.data, _actor())
+    services.set_password(user, form.password.data, form.temporary.data, actor=from_request())
     db.session.commit()
     flash(f"{user.full_name}'s password was set; they were signed out everywhere.", "success")
     return redirect_after_post(url_for(".show", user_id=user.id))
@@ -251,12 +248,12 @@ def password(user_id: uuid.UUID) -> ResponseReturnValue:
 @require(Permission.USERS_MFA_RESET)
 def reset_mfa(user_id: uuid.UUID) -> ResponseReturnValue:
     user = queries.user_in_account(g.account.id, user_id)
-    services.ensure_may_reset_mfa(user, _actor())
+    services.ensure_may_reset_mfa(user, actor=from_request())
     form = ResetMfaForm()
     if request.method == "GET" or not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
         return render("users/reset_mfa.html", "reset_mfa_form", status=status, form=form, user=user)
-    services.reset_mfa(user, form.reason.data, _actor())
+    services.reset_mfa(user, form.reason.data, actor=from_request())
     db.session.commit()
     flash(f"{user.full_name}'s MFA was reset; they were signed out everywhere.", "success")
     return redirect_after_post(url_for(".show", user_id=user.id))
@@ -267,7 +264,7 @@ def reset_mfa(user_id: uuid.UUID) -> ResponseReturnValue:
 def sign_out(user_id: uuid.UUID) -> ResponseReturnValue:
     """Sign out everywhere: end all of the user's sessions (an admin's own current one is kept)."""
     user = queries.user_in_account(g.account.id, user_id)
-    ended = services.sign_out_everywhere(user, _actor(), keep=g.login_session.id)
+    ended = services.sign_out_everywhere(user, actor=from_request(), keep=g.login_session.id)
     db.session.commit()
     flash(f"{user.full_name} was signed out everywhere ({ended} {'session' if ended == 1 else 'sessions'} ended).",
           "success")
@@ -280,7 +277,7 @@ def sign_out(user_id: uuid.UUID) -> ResponseReturnValue:
 @require(Permission.USERS_WRITE)
 def cancel_email_change(user_id: uuid.UUID) -> ResponseReturnValue:
     user = queries.user_in_account(g.account.id, user_id)
-    change = email_changes.cancel_change(user, current_user, g.permissions)
+    change = email_changes.cancel_change(user, actor=from_request())
     db.session.commit()
     flash(f"The change of {user.full_name}'s email to {change.new_email} was cancelled; its link no longer works.",
           "success")
@@ -289,9 +286,9 @@ def cancel_email_change(user_id: uuid.UUID) -> ResponseReturnValue:
     )
 
 
-def _status_change(user_id: uuid.UUID, change: Callable[[User, Actor], None]) -> ResponseReturnValue:
+def _status_change(user_id: uuid.UUID, change: Callable[..., None]) -> ResponseReturnValue:
     user = queries.user_in_account(g.account.id, user_id)
-    change(user, _actor())
+    change(user, actor=from_request())
     db.session.commit()
     flash(f"{user.full_name} is {user.status}.", "success")
     return redirect_or_render(
@@ -330,7 +327,7 @@ def confirm_delete(user_id: uuid.UUID) -> ResponseReturnValue:
 def delete(user_id: uuid.UUID) -> ResponseReturnValue:
     user = queries.user_in_account(g.account.id, user_id)
     name = user.full_name
-    services.delete_user(user, _actor())
+    services.delete_user(user, actor=from_request())
     db.session.commit()
     flash(f"{name} was deleted.", "success")
     return redirect_after_post(url_for(".index"))
@@ -360,27 +357,21 @@ def bulk() -> ResponseReturnValue:
     if not users:
         form.user_ids.errors = ["Tick the users to act on first, or select all matching users."]
         return render("users/index.html", "users_table", status=422, **_list_context(request.form, bulk_form=form))
-    role, group = _bulk_target(form)
+    action = _bulk_action(form)
     if form.needs_confirmation:
         users.sort(key=lambda u: (u.full_name.lower(), u.email))
         return _bulk_confirm(form, users, len(users))
-    action, past = services.bulk_action(form.action.data, _actor(), role, group, form.expiry())
-    outcomes = services.apply_bulk(users, action, past)
+    outcomes = bulk_actions.apply(users, action, actor=from_request())
     db.session.commit()
     return render("users/index.html", "users_table", **_list_context(request.form, report=outcomes))
 
 
-def _bulk_target(form: BulkForm) -> tuple[Role | None, Group | None]:
-    """The role or group a bulk grant names (403 without the permission to grant it, 404 when foreign)."""
-    if form.action.data == "grant_role":
-        if not can(Permission.ROLES_WRITE):
-            raise Forbidden("You need the roles:write permission to grant roles.")
-        return _one_in_account(Role, form.role_id.data), None
-    if form.action.data == "add_to_group":
-        if not can(Permission.GROUPS_WRITE):
-            raise Forbidden("You need the groups:write permission to change groups.")
-        return None, _one_in_account(Group, form.group_id.data)
-    return None, None
+def _bulk_action(form: BulkForm) -> bulk_actions.BulkAction:
+    """The action a bulk form names (403 without the permission to grant roles or change groups, 404 for a role
+    or group not in the account)."""
+    bulk_actions.ensure_may_start(form.action.data, actor=from_request())
+    return bulk_actions.action_for(g.account.id, form.action.data, form.role_id.data, form.group_id.data,
+                                   form.expiry())
 
 
 def _bulk_confirm(form: BulkForm, users: list[User], total: int) -> ResponseReturnValue:
@@ -393,33 +384,13 @@ def _bulk_confirm(form: BulkForm, users: list[User], total: int) -> ResponseRetu
 def _bulk_job(form: BulkForm, filters: queries.UserFilter) -> ResponseReturnValue:
     """"All N matching" past BULK_INLINE users: confirmed first when destructive, then run as a job whose
     page shows its progress and report."""
-    role, group = _bulk_target(form)
+    action = _bulk_action(form)
     total = queries.count_matching(g.account.id, filters, 10**9)
     if form.needs_confirmation:
         listed = queries.users_in_account(g.account.id, queries.matching_ids(g.account.id, filters, BULK_LISTED))
         listed.sort(key=lambda u: (u.full_name.lower(), u.email))
         return _bulk_confirm(form, listed, total)
-    expires_at = form.expiry()
-    params = {"action": form.action.data, "role_id": str(role.id) if role else None,
-              "group_id": str(group.id) if group else None,
-              "expires_at": expires_at.isoformat() if expires_at else None,
-              "filters": {k: v for k, v in request.form.items() if k in FILTER_PARAMS and v}}
-    verb = {"disable": "Disable", "enable": "Enable", "delete": "Delete",
-            "grant_role": f"Grant {role.name if role else ''} to",
-            "add_to_group": f"Add to {group.name if group else ''}:"}
-    job = jobs.start_job(g.account.id, BULK, f"{verb[form.action.data]} {total:,} matching users", params,
-                         current_user, g.permissions)
+    filters_kept = {k: v for k, v in request.form.items() if k in FILTER_PARAMS and v}
+    job = bulk_actions.start_job(g.account.id, action, filters_kept, total, actor=from_request())
     db.session.commit()
     return redirect_after_post(url_for("accounts.jobs.show", job_id=job.id))
-
-
-def _one_in_account(model: type[RoleOrGroup], raw_id: str | None) -> RoleOrGroup:
-    try:
-        found = db.session.scalars(
-            select(model).where(model.id == uuid.UUID(raw_id or ""), model.account_id == g.account.id)
-        ).first()
-    except ValueError:
-        found = None
-    if found is None:
-        raise NotFound(f"No such {model.__name__.lower()} in this account.")
-    return found

@@ -8,19 +8,19 @@ themselves. Each writes one audit event; none commits.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 
 from portal import db
+from portal.actors import Actor as Actor  # its home is portal.actors; older callers import it from here
 from portal.audit.services import record
 from portal.auth import login_sessions, mfa
 from portal.auth.passwords import hash_password
 from portal.email_changes import services as email_changes
-from portal.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from portal.errors import Conflict, Forbidden, Invalid, NotFound
 from portal.mail.notices import security_notice
 from portal.me import credentials
 from portal.models import (
@@ -38,22 +38,6 @@ from portal.permissions import Permission
 from portal.roles import policy
 from portal.uuids import parse_uuids
 from portal.versioning import ensure_version, saving
-
-Permissions = frozenset[Permission]
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts, and the permissions active in their session.
-
-    `provisioning`: the account's identity provider over SCIM (issue 16). It owns the profiles it
-    provisions: it edits people who have not chosen their password yet, and an email it sends is the
-    address (the provider has verified it), not a change waiting for the new address to confirm it.
-    """
-
-    user: User
-    permissions: Permissions
-    provisioning: bool = False
 
 
 class InvitedUser(Conflict):
@@ -119,8 +103,9 @@ def create_user(
     password: str,
     temporary: bool,
     role_ids: Sequence[str],
-    actor: Actor,
     groups: Sequence[Group] = (),
+    *,
+    actor: Actor,
 ) -> User:
     """A new active user with a password (temporary by default: SECURITY P6), roles and groups: one audit event.
 
@@ -154,6 +139,7 @@ def create_user(
     record(
         "user.create",
         user,
+        actor=actor,
         changes={**{k: v for k, v in profile.items() if v}, "roles": sorted(r.name for r in roles), "password": True,
                  **({"groups": sorted(g.name for g in groups)} if groups else {})},
     )
@@ -169,7 +155,7 @@ class ProfileUpdate:
     email_change: EmailChange | None = None
 
 
-def update_profile(user: User, profile: dict[str, str], expected_version: int | None, actor: Actor) -> ProfileUpdate:
+def update_profile(user: User, profile: dict[str, str], expected_version: int | None, *, actor: Actor) -> ProfileUpdate:
     """Save the profile fields that changed; a new email only opens a pending change (SECURITY E1).
 
     StaleEdit when the user changed since the form was read (`expected_version`; None: the change applies to
@@ -186,13 +172,13 @@ def update_profile(user: User, profile: dict[str, str], expected_version: int | 
             setattr(user, key, new)
     email_change = None
     if new_email != user.email:  # one audit event for the whole save: the request names the other changes too
-        email_change = email_changes.request_change(user, new_email, actor.user, also_changed=changes)
+        email_change = email_changes.request_change(user, new_email, also_changed=changes, actor=actor)
     elif changes:
-        record("user.update", user, changes=changes)
+        record("user.update", user, actor=actor, changes=changes)
     return ProfileUpdate(changes, email_change)
 
 
-def set_password(user: User, password: str, temporary: bool, actor: Actor) -> None:
+def set_password(user: User, password: str, temporary: bool, *, actor: Actor) -> None:
     """An admin sets the user's password (seed 001 ChangeUserPassword); they are signed out everywhere."""
     ensure_may_edit(user, actor)
     if user.is_owner:
@@ -204,7 +190,7 @@ def set_password(user: User, password: str, temporary: bool, actor: Actor) -> No
     user.password_hash = hash_password(password)
     user.must_change_password = temporary
     login_sessions.end_all(user.id)
-    record("user.set_password", user, changes={"password": True, "temporary": temporary})
+    record("user.set_password", user, actor=actor, changes={"password": True, "temporary": temporary})
     security_notice(user, "An administrator set your password",
                     f"{actor.user.full_name} set a new password for your sign-in"
                     + (". You choose your own when you next sign in." if temporary else "."))
@@ -217,17 +203,17 @@ def ensure_may_reset_mfa(user: User, actor: Actor) -> None:
     ensure_may_edit(user, actor)
 
 
-def reset_mfa(user: User, reason: str, actor: Actor) -> None:
+def reset_mfa(user: User, reason: str, *, actor: Actor) -> None:
     """Clear the user's second factor and sign them out everywhere (seed 000; never the owner)."""
     ensure_may_reset_mfa(user, actor)
     mfa.disable(user)
     login_sessions.end_all(user.id)
-    record("user.reset_mfa", user, changes={"reason": reason})
+    record("user.reset_mfa", user, actor=actor, changes={"reason": reason})
     security_notice(user, "Your two-step sign-in was reset",
                     f"{actor.user.full_name} reset your two-step sign-in (MFA). Set it up again when you next sign in.")
 
 
-def disable_user(user: User, actor: Actor) -> None:
+def disable_user(user: User, *, actor: Actor) -> None:
     """A disabled user cannot sign in, is signed out everywhere and loses their API keys for good (K1).
 
     A pending user is disabled only by the identity provider (which deactivates whoever leaves, invited
@@ -249,82 +235,30 @@ def disable_user(user: User, actor: Actor) -> None:
                 .execution_options(synchronize_session=False)
             )
         # The keys' names, under a field name without "key" (the audit log hides the values of those).
-        record("user.disable", user, changes={"status": [was, "disabled"], "revoked_api_access": revoked})
+        record("user.disable", user, actor=actor, changes={"status": [was, "disabled"], "revoked_api_access": revoked})
 
 
-def sign_out_everywhere(user: User, actor: Actor, keep: uuid.UUID | None = None) -> int:
+def sign_out_everywhere(user: User, keep: uuid.UUID | None = None, *, actor: Actor) -> int:
     """End all of the user's sessions (the acting person's own current one kept); how many ended."""
     _ensure_may_act_on(actor, user)
     ended = login_sessions.end_all(user.id, keep=keep)
-    record("user.sign_out_everywhere", user, changes={"sessions_ended": ended})
+    record("user.sign_out_everywhere", user, actor=actor, changes={"sessions_ended": ended})
     return ended
 
 
-def enable_user(user: User, actor: Actor) -> None:
+def enable_user(user: User, *, actor: Actor) -> None:
     """A disabled user may sign in again."""
     _ensure_may_act_on(actor, user)
     if user.status == UserStatus.PENDING:
         raise Invalid(f"{user.full_name} has not accepted their invitation yet.")
     if user.status != UserStatus.ACTIVE:
         user.status = UserStatus.ACTIVE.value
-        record("user.enable", user, changes={"status": ["disabled", "active"]})
+        record("user.enable", user, actor=actor, changes={"status": ["disabled", "active"]})
 
 
-def delete_user(user: User, actor: Actor) -> None:
+def delete_user(user: User, *, actor: Actor) -> None:
     """Remove the user; roles, group memberships and sessions go with them."""
     _ensure_may_act_on(actor, user)
     _ensure_not_owner_or_self(actor, user, "delete")
-    record("user.delete", user, changes={"login": user.login, "email": user.email})
+    record("user.delete", user, actor=actor, changes={"login": user.login, "email": user.email})
     db.session.delete(user)
-
-
-def grant_role(user: User, role: Role, actor: Actor, expires_at: datetime | None = None) -> None:
-    """Give the user the role as a default role (a held one keeps its flag): the user page's own service."""
-    from portal.roles.services import assign_role  # roles' services import this module's Actor users
-
-    assign_role(user, role, is_default=True, actor=actor.user, actor_permissions=actor.permissions,
-                expires_at=expires_at, keep_default=True)
-
-
-def add_to_group(user: User, group: Group, actor: Actor, expires_at: datetime | None = None) -> None:
-    """Make the user a member of the group (a no-op when they are): the group page's own service."""
-    from portal.groups.services import add_members
-
-    _ensure_may_act_on(actor, user)
-    add_members(group, [user], expires_at)
-
-
-def bulk_action(action: str, actor: Actor, role: Role | None = None, group: Group | None = None,
-                expires_at: datetime | None = None) -> tuple[Callable[[User], None], str]:
-    """The single action a bulk action applies to each user, and the words for one that was done."""
-    if action == "grant_role":
-        assert role is not None
-        return (lambda u: grant_role(u, role, actor, expires_at)), f"granted {role.name}"
-    if action == "add_to_group":
-        assert group is not None
-        return (lambda u: add_to_group(u, group, actor, expires_at)), f"added to {group.name}"
-    act = {"disable": disable_user, "enable": enable_user, "delete": delete_user}[action]
-    past = {"disable": "disabled", "enable": "enabled", "delete": "deleted"}[action]
-    return (lambda u: act(u, actor)), past
-
-
-@dataclass
-class BulkOutcome:
-    """What a bulk action did to one user, or why it did not."""
-
-    user: User
-    done: bool
-    message: str
-
-
-def apply_bulk(users: Sequence[User], action: Callable[[User], None], done_message: str) -> list[BulkOutcome]:
-    """Apply one action to each user with the single action's rules; refusals are reported, not raised."""
-    outcomes = []
-    for user in users:
-        try:
-            with db.session.begin_nested():
-                action(user)
-            outcomes.append(BulkOutcome(user, True, done_message))
-        except DomainError as error:
-            outcomes.append(BulkOutcome(user, False, error.message))
-    return outcomes

@@ -16,8 +16,7 @@ from sqlalchemy import func, select
 from portal import db
 from portal.jobs import services as jobs
 from portal.models import AuditEvent, Job, JobItem, User
-from portal.permissions import ALL_PERMISSIONS
-from tests.helpers import Portal, add_many_users
+from tests.helpers import Portal, actor_of, add_many_users
 from tests.live import portal_env, running, wait_until, worker
 
 
@@ -26,7 +25,7 @@ def _start_disable(app: Flask, account_id, owner_id, user_ids=None) -> Job:
         job = jobs.start_job(account_id, "bulk_users", "Disable", {
             "action": "disable", "filters": {},
             "user_ids": [str(i) for i in user_ids] if user_ids is not None else None},
-            db.session.get(User, owner_id), ALL_PERMISSIONS)
+            actor=actor_of(owner_id))
         db.session.commit()
         return job
 

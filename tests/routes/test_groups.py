@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.models import AuditEvent, Group, GroupMember
-from tests.helpers import Client, Portal, Tenant, make_group
+from tests.helpers import Client, Portal, Tenant, actor_of, make_group
 
 
 @pytest.fixture
@@ -361,11 +361,12 @@ def test_a_name_taken_at_the_same_moment_is_a_conflict(portal: Portal, a: Tenant
 
     make_group(portal, a.account, "Engineering")
     with portal.app.app_context():
+        actor = actor_of(a.admin.id)
         with pytest.raises(Conflict):
-            services.create_group(a.id, "Engineering", "")
-        sales = services.create_group(a.id, "Sales", "")  # the transaction is still usable
+            services.create_group(a.id, "Engineering", "", actor=actor)
+        sales = services.create_group(a.id, "Sales", "", actor=actor)  # the transaction is still usable
         with pytest.raises(Conflict):
-            services.update_group(sales, "Engineering", "x")
+            services.update_group(sales, "Engineering", "x", actor=actor)
         db.session.commit()
     assert _groups(portal, a.id) == [("Engineering", ""), ("Sales", "")]
 

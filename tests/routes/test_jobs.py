@@ -8,6 +8,7 @@ import io
 from sqlalchemy import func, select
 
 from portal import db
+from portal.actors import Actor
 from portal.jobs import services as jobs
 from portal.models import AuditEvent, Job, JobItem, User
 from tests.helpers import HX, add_many_users, run_jobs
@@ -129,7 +130,7 @@ def test_metrics_count_jobs_by_state(portal, monkeypatch):
     account, owner = portal.account()
     with portal.app.app_context():
         jobs.start_job(account.id, "bulk_users", "t", {"action": "enable", "user_ids": []},
-                       db.session.get(User, owner.id), frozenset())
+                       actor=Actor(db.session.get(User, owner.id), frozenset()))
         db.session.commit()
     portal.app.config["METRICS_TOKEN"] = "m" * 32
     try:
@@ -148,7 +149,7 @@ def test_retention_deletes_finished_jobs_after_their_period(portal):
     account, owner = portal.account()
     with portal.app.app_context():
         job = jobs.start_job(account.id, "bulk_users", "t", {"action": "enable", "user_ids": []},
-                             db.session.get(User, owner.id), frozenset())
+                             actor=Actor(db.session.get(User, owner.id), frozenset()))
         job.state, job.finished_at = "done", utcnow() - timedelta(days=40)
         db.session.commit()
         retention.sweep_batch()

@@ -17,7 +17,7 @@ from portal.db import utcnow
 from portal.mail import delivery, outbox
 from portal.models import OutboxEmail
 from tests.conftest import SmtpServer
-from tests.helpers import INVITE_LINK, Portal, Tenant
+from tests.helpers import INVITE_LINK, Portal, Tenant, actor_of
 from tests.routes.test_invitations import invite
 
 
@@ -132,7 +132,7 @@ def test_a_permanent_refusal_fails_at_once_with_the_servers_reason(mail_app: Fla
     # An admin retries once the address is fixed on the server's side.
     del smtp_server.refuse["someone@example.com"]
     with mail_app.test_request_context():
-        delivery.retry(email_id, tenant.id)
+        delivery.retry(email_id, tenant.id, actor=actor_of(tenant.admin.id))
         db.session.commit()
     assert email(mail_app, email_id).status == "queued"
     assert deliver(mail_app).sent == 1
@@ -168,9 +168,9 @@ def test_retry_refuses_emails_that_did_not_fail_and_other_accounts_emails(app: F
     other = portal.tenant("B")
     with app.test_request_context():
         with pytest.raises(Conflict):
-            delivery.retry(email_id, tenant.id)
+            delivery.retry(email_id, tenant.id, actor=actor_of(tenant.admin.id))
         with pytest.raises(NotFound):
-            delivery.retry(email_id, other.id)
+            delivery.retry(email_id, other.id, actor=actor_of(other.admin.id))
 
 
 def test_a_claimed_email_is_hidden_from_other_workers_for_the_lease(app: Flask, tenant: Tenant) -> None:

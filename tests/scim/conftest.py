@@ -14,14 +14,14 @@ from werkzeug.test import TestResponse
 from portal import db
 from portal.models import Account, User
 from portal.scim import tokens
-from tests.helpers import Portal
+from tests.helpers import Portal, actor_of
 
 SCIM_JSON = "application/scim+json"
 
 
 def make_token(app: Flask, account: Account, owner: User) -> str:
     with app.test_request_context():
-        token = tokens.make_token(db.session.get(Account, account.id), db.session.get(User, owner.id))
+        token = tokens.make_token(db.session.get(Account, account.id), actor=actor_of(owner.id))
         db.session.commit()
     return token
 

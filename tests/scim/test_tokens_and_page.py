@@ -13,7 +13,7 @@ from sqlalchemy import select
 from portal import db
 from portal.models import Account, ProvisioningToken, ScimRequest, User
 from portal.scim import tokens
-from tests.helpers import Portal
+from tests.helpers import Portal, actor_of
 from tests.scim.conftest import Scim
 
 START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -37,7 +37,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 def _rotate(app: Flask, account_id: object, actor_id: object) -> str:
     with app.test_request_context():
-        token = tokens.rotate_token(db.session.get(Account, account_id), db.session.get(User, actor_id))
+        token = tokens.rotate_token(db.session.get(Account, account_id), actor=actor_of(actor_id))
         db.session.commit()
     return token
 

@@ -80,7 +80,7 @@ def test_a_stale_user_edit_changes_nothing(ctx: None, a: Tenant) -> None:
     member = db.session.get_one(User, a.member.id)
     version, city = member.version, member.city
     with pytest.raises(StaleEdit) as raised:
-        users.update_profile(member, {"city": "Rome"}, version - 1, _admin(a))
+        users.update_profile(member, {"city": "Rome"}, version - 1, actor=_admin(a))
     assert raised.value.fresh is member and raised.value.differences == {"city": (city, "Rome")}
     db.session.commit()
     db.session.refresh(member)
@@ -92,7 +92,7 @@ def test_a_stale_role_edit_changes_nothing(ctx: None, portal: Portal, a: Tenant)
     owner = db.session.get_one(User, a.owner.id)
     with pytest.raises(StaleEdit) as raised:
         roles.update_role(role, name="Helpdesk", description="", permissions=frozenset({Permission.USERS_READ}),
-                          expected_version=role.version - 1, actor=owner, actor_permissions=ALL_PERMISSIONS)
+                          expected_version=role.version - 1, actor=users.Actor(owner, ALL_PERMISSIONS))
     assert raised.value.differences == {"name": ("Support", "Helpdesk")}
     db.session.commit()
     db.session.refresh(role)
@@ -102,7 +102,7 @@ def test_a_stale_role_edit_changes_nothing(ctx: None, portal: Portal, a: Tenant)
 def test_a_stale_group_edit_changes_nothing(ctx: None, portal: Portal, a: Tenant) -> None:
     group = db.session.get_one(Group, make_group(portal, a.account, "Engineering").id)
     with pytest.raises(StaleEdit) as raised:
-        groups.update_group(group, "Platform", "", expected_version=group.version + 5)
+        groups.update_group(group, "Platform", "", expected_version=group.version + 5, actor=_admin(a))
     assert raised.value.differences == {"name": ("Engineering", "Platform")}
     db.session.commit()
     db.session.refresh(group)
@@ -111,8 +111,7 @@ def test_a_stale_group_edit_changes_nothing(ctx: None, portal: Portal, a: Tenant
 
 def _invitation(portal: Portal, a: Tenant, role: Role) -> Invitation:
     account = db.session.get_one(Account, a.id)
-    outcome = invitations.invite(account, db.session.get_one(User, a.admin.id), ALL_PERMISSIONS,
-                                 ["new@example.com"], [role.id], [], send=False)
+    outcome = invitations.invite(account, ["new@example.com"], [role.id], [], send=False, actor=_admin(a))
     db.session.commit()
     return db.session.get_one(Invitation, outcome.invited[0].id)
 
@@ -123,7 +122,7 @@ def test_a_stale_invitation_edit_changes_nothing(ctx: None, portal: Portal, a: T
     invitation = _invitation(portal, a, member)
     version = invitation.version
     with pytest.raises(StaleEdit) as raised:
-        invitations.update_invitation(invitation, ALL_PERMISSIONS, [auditor.id], [], expected_version=version - 1)
+        invitations.update_invitation(invitation, [auditor.id], [], expected_version=version - 1, actor=_admin(a))
     assert raised.value.differences == {"roles": (["member"], ["auditor"])}
     db.session.commit()
     db.session.refresh(invitation)
@@ -139,7 +138,7 @@ def test_a_user_saved_by_someone_else_after_our_read_is_a_stale_edit(app: Flask,
     read = member.version
     _written_elsewhere(app, "users", member.id, city="Theirs")
     with pytest.raises(StaleEdit) as raised:
-        users.update_profile(member, {"city": "Mine"}, read, _admin(a))
+        users.update_profile(member, {"city": "Mine"}, read, actor=_admin(a))
     stale = raised.value
     assert stale.fresh is member and member.version == read + 1 and member.city == "Theirs"
     assert stale.differences == {"city": ("Theirs", "Mine")}
@@ -155,7 +154,7 @@ def test_a_role_saved_by_someone_else_after_our_read_is_a_stale_edit(app: Flask,
     _written_elsewhere(app, "roles", role.id, description="Theirs")
     with pytest.raises(StaleEdit) as raised:
         roles.update_role(role, name="Support", description="Mine", permissions=frozenset({Permission.USERS_READ}),
-                          expected_version=None, actor=owner, actor_permissions=ALL_PERMISSIONS)
+                          expected_version=None, actor=users.Actor(owner, ALL_PERMISSIONS))
     assert raised.value.differences == {"description": ("Theirs", "Mine")} and role.version == 2
     db.session.commit()
     assert _events("role.update") == 0
@@ -166,7 +165,7 @@ def test_a_group_saved_by_someone_else_after_our_read_is_a_stale_edit(app: Flask
     group = db.session.get_one(Group, make_group(portal, a.account, "Engineering").id)
     _written_elsewhere(app, "groups", group.id, name="Theirs")
     with pytest.raises(StaleEdit):
-        groups.update_group(group, "Mine", "", expected_version=1)
+        groups.update_group(group, "Mine", "", expected_version=1, actor=_admin(a))
     assert (group.name, group.version) == ("Theirs", 2)
     db.session.commit()
     assert _events("group.update") == 0
@@ -180,7 +179,7 @@ def test_an_invitation_changed_by_someone_else_after_our_read_is_a_stale_edit(ap
     read = invitation.version
     _written_elsewhere(app, "invitations", invitation.id, sent_count=2)
     with pytest.raises(StaleEdit):
-        invitations.update_invitation(invitation, ALL_PERMISSIONS, [auditor.id], [], expected_version=read)
+        invitations.update_invitation(invitation, [auditor.id], [], expected_version=read, actor=_admin(a))
     db.session.commit()
     assert list(db.session.scalars(select(InvitationRole.role_id))) == [member.id]
     assert _events("invitation.update") == 0
@@ -197,12 +196,12 @@ def test_a_current_edit_saves_and_moves_each_version_by_one(ctx: None, portal: P
     assert auditor is not None
     invitation = _invitation(portal, a, auditor)
     before = (member.version, role.version, group.version, invitation.version)
-    users.update_profile(member, {"city": "Oslo"}, member.version, _admin(a))
+    users.update_profile(member, {"city": "Oslo"}, member.version, actor=_admin(a))
     roles.update_role(role, name="Helpdesk", description="", permissions=frozenset({Permission.USERS_READ}),
-                      expected_version=role.version, actor=db.session.get_one(User, a.owner.id),
-                      actor_permissions=ALL_PERMISSIONS)
-    groups.update_group(group, "Platform", "", expected_version=None)
-    invitations.update_invitation(invitation, ALL_PERMISSIONS, [], [], expected_version=invitation.version)
+                      expected_version=role.version,
+                      actor=users.Actor(db.session.get_one(User, a.owner.id), ALL_PERMISSIONS))
+    groups.update_group(group, "Platform", "", expected_version=None, actor=_admin(a))
+    invitations.update_invitation(invitation, [], [], expected_version=invitation.version, actor=_admin(a))
     db.session.commit()
     after = (member.version, role.version, group.version, invitation.version)
     assert after == tuple(v + 1 for v in before)
@@ -217,4 +216,4 @@ def test_versions_of_rows_changed_in_bulk_move_too(ctx: None, portal: Portal, a:
     db.session.execute(update(Invitation).where(Invitation.id == invitation.id)
                        .values(version=Invitation.version + 1).execution_options(synchronize_session=False))
     with pytest.raises(StaleEdit):
-        invitations.update_invitation(invitation, ALL_PERMISSIONS, [], [], expected_version=None)
+        invitations.update_invitation(invitation, [], [], expected_version=None, actor=_admin(a))

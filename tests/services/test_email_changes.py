@@ -10,7 +10,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from portal import db
+from portal import actors, db
 from portal.db import utcnow
 from portal.email_changes import queries, services
 from portal.errors import Conflict, Invalid
@@ -27,8 +27,8 @@ def test_a_newer_request_cancels_the_older_one(app: Flask, a: Tenant) -> None:
     with app.test_request_context():
         member, admin = db.session.get(User, a.member.id), db.session.get(User, a.admin.id)
         assert member is not None and admin is not None
-        first = services.request_change(member, "first@example.com", admin)
-        second = services.request_change(member, "Second@Example.com ", member)
+        first = services.request_change(member, "first@example.com", actor=actors.person(admin))
+        second = services.request_change(member, "Second@Example.com ", actor=actors.person(member))
         db.session.commit()
         db.session.refresh(first)
         assert first.cancelled_at is not None and second.new_email == "second@example.com"
@@ -55,11 +55,11 @@ def test_refused_requests_change_nothing(app: Flask, a: Tenant) -> None:
         member, admin = db.session.get(User, a.member.id), db.session.get(User, a.admin.id)
         assert member is not None and admin is not None
         with pytest.raises(Invalid):
-            services.request_change(member, "member-a@example.com", admin)  # the current one
+            services.request_change(member, "member-a@example.com", actor=actors.person(admin))  # the current one
         with pytest.raises(Invalid, match="already used"):
-            services.request_change(member, "auditor-a@example.com", admin)
+            services.request_change(member, "auditor-a@example.com", actor=actors.person(admin))
         member.status = UserStatus.PENDING.value
         with pytest.raises(Conflict, match="invitation"):
-            services.request_change(member, "fresh@example.com", admin)
+            services.request_change(member, "fresh@example.com", actor=actors.person(admin))
         db.session.rollback()
         assert db.session.scalar(select(func.count()).select_from(EmailChange)) == 0

@@ -58,7 +58,7 @@ def test_requiring_sso_refuses_every_password_route_but_the_owners(portal: Porta
         target = db.session.get(User, member.id)
         for attempt in (lambda: change_password(target, PASSWORD, "a-new-long-password-1", None),
                         lambda: set_password(target, "a-new-long-password-1", True,
-                                             Actor(db.session.get(User, tenant.owner.id), frozenset()))):
+                                             actor=Actor(db.session.get(User, tenant.owner.id), frozenset()))):
             try:
                 attempt()
             except Forbidden:
