@@ -19,6 +19,7 @@ from portal.errors import Forbidden, NotFound
 from portal.mail.outbox import external_url
 from portal.models import User
 from portal.permissions import Permission, require
+from portal.rate_limits import rate_limited
 from portal.rendering import redirect_after_post, render
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts/<uuid:account_id>")
@@ -96,6 +97,7 @@ def transfer() -> ResponseReturnValue:
 
 @bp.post("/transfer")
 @require(Permission.ACCOUNT_MANAGE)
+@rate_limited()
 def propose_transfer() -> ResponseReturnValue:
     if not current_user.is_owner:
         raise Forbidden("Only the owner can hand over the account.")

@@ -29,6 +29,7 @@ from portal.db import utcnow
 from portal.mail.outbox import external_url
 from portal.models import Account, User
 from portal.permissions import Permission, public, signed_in
+from portal.rate_limits import rate_limited
 from portal.rendering import redirect_after_post, render
 from portal.roles.policy import held_permissions
 from portal.roles.queries import effective_permissions
@@ -76,12 +77,14 @@ def index() -> ResponseReturnValue:
 
 @bp.route("/login", methods=["GET", "POST"])
 @public
+@rate_limited()
 def login() -> ResponseReturnValue:
     return _login(None)
 
 
 @bp.route("/a/<sign_in_name>/login", methods=["GET", "POST"])
 @public
+@rate_limited()
 def account_login(sign_in_name: str) -> ResponseReturnValue:
     return _login(sign_in_name)
 
@@ -206,6 +209,7 @@ def _pending_mfa_user() -> tuple[User, str | None, str] | None:
 
 @bp.route("/login/mfa", methods=["GET", "POST"])
 @public
+@rate_limited()
 def login_mfa() -> ResponseReturnValue:
     pending = _pending_mfa_user()
     if pending is None:
@@ -231,6 +235,7 @@ def login_mfa() -> ResponseReturnValue:
 
 @bp.route("/signup", methods=["GET", "POST"])
 @public
+@rate_limited()
 def signup() -> ResponseReturnValue:
     form = SignupForm()
     if not form.validate_on_submit():
@@ -271,12 +276,14 @@ def logout() -> ResponseReturnValue:
 
 @bp.route("/password-reset", methods=["GET", "POST"])
 @public
+@rate_limited()
 def password_reset() -> ResponseReturnValue:
     return _password_reset(None)
 
 
 @bp.route("/a/<sign_in_name>/password-reset", methods=["GET", "POST"])
 @public
+@rate_limited()
 def account_password_reset(sign_in_name: str) -> ResponseReturnValue:
     return _password_reset(sign_in_name)
 
@@ -305,6 +312,7 @@ def _password_reset(sign_in_name: str | None) -> ResponseReturnValue:
 
 @bp.route("/login/find", methods=["GET", "POST"])
 @public
+@rate_limited()
 def find_accounts() -> ResponseReturnValue:
     """Forgot which account: the sign-in links of every account holding the address, by email."""
     form = FindAccountsForm()
@@ -325,6 +333,7 @@ RESET_TOKEN_KEY = "password_reset_token"
 
 @bp.get("/password-reset/<token>")
 @public
+@rate_limited("GET")
 def password_reset_choose(token: str) -> ResponseReturnValue:
     """The emailed link: a valid token goes into the session, then to the form at a token-less URL."""
     if password_reset_service.user_for_token(token) is None:
@@ -336,6 +345,7 @@ def password_reset_choose(token: str) -> ResponseReturnValue:
 
 @bp.route("/password-reset/choose", methods=["GET", "POST"])
 @public
+@rate_limited()
 def password_reset_form() -> ResponseReturnValue:
     """Choose the new password, for the link opened in this browser (its token is in the session)."""
     kept = session.get(RESET_TOKEN_KEY)

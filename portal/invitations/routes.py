@@ -16,6 +16,7 @@ from portal.invitations import clock, queries, services
 from portal.invitations.forms import AcceptForm, InvitationEditForm, InviteForm
 from portal.pagination import parse_from, parse_take
 from portal.permissions import Permission, public, require
+from portal.rate_limits import rate_limited
 from portal.rendering import redirect_after_post, render, wants_fragment
 
 bp = Blueprint("invitations", __name__, url_prefix="/invitations")
@@ -138,6 +139,7 @@ def retry(invitation_id: uuid.UUID) -> ResponseReturnValue:
 
 @public_bp.route("/<token>", methods=["GET", "POST"])
 @public
+@rate_limited("GET", "POST")
 def accept(token: str) -> ResponseReturnValue:
     invited = services.open_invitation(token)  # 410, the same page, for every kind of dead link
     if current_user.is_authenticated and current_user.email != invited.invitation.email:

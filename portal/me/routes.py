@@ -33,6 +33,7 @@ from portal.me.forms import (
     RecoveryCodesForm,
 )
 from portal.permissions import Permission, signed_in
+from portal.rate_limits import rate_limited
 from portal.rendering import redirect_after_post, redirect_or_render, render, wants_fragment
 from portal.roles.queries import held_roles
 from portal.sso import services as sso
@@ -105,6 +106,7 @@ def profile() -> ResponseReturnValue:
 
 @bp.post("/email-change/cancel")
 @signed_in
+@rate_limited()
 def cancel_email_change() -> ResponseReturnValue:
     change = email_changes.cancel_change(current_user, current_user, g.permissions)
     db.session.commit()
@@ -115,6 +117,7 @@ def cancel_email_change() -> ResponseReturnValue:
 
 @bp.route("/password", methods=["GET", "POST"])
 @signed_in
+@rate_limited()
 def password() -> ResponseReturnValue:
     form = PasswordChangeForm(user=current_user)
     if request.method == "GET" or not form.validate_on_submit():
@@ -157,6 +160,7 @@ def mfa_page() -> ResponseReturnValue:
 
 @bp.post("/mfa")
 @signed_in
+@rate_limited()
 def mfa_confirm() -> ResponseReturnValue:
     if (reauth := _needs_recent_sign_in()) is not None:
         return reauth
@@ -176,6 +180,7 @@ def mfa_confirm() -> ResponseReturnValue:
 
 @bp.post("/mfa/disable")
 @signed_in
+@rate_limited()
 def mfa_disable() -> ResponseReturnValue:
     if (reauth := _needs_recent_sign_in()) is not None:
         return reauth
@@ -197,6 +202,7 @@ def mfa_disable() -> ResponseReturnValue:
 
 @bp.post("/mfa/recovery-codes")
 @signed_in
+@rate_limited()
 def mfa_recovery_codes() -> ResponseReturnValue:
     if (reauth := _needs_recent_sign_in()) is not None:
         return reauth
@@ -226,6 +232,7 @@ def _reauth_page(form: ReauthForm, status: int = 200, **extra: object) -> Respon
 
 @bp.route("/reauth", methods=["GET", "POST"])
 @signed_in
+@rate_limited()
 def reauth() -> ResponseReturnValue:
     form = ReauthForm()
     target = safe_next(request.args.get("next")) or url_for(".profile")
@@ -247,6 +254,7 @@ def reauth() -> ResponseReturnValue:
 
 @bp.post("/reauth/sso")
 @signed_in
+@rate_limited()
 def reauth_sso() -> ResponseReturnValue:
     """Confirm it is you through the account's identity provider: a fresh sign-in there (prompt=login,
     max_age=0); its callback marks this session freshly authenticated and comes back to `next`."""
