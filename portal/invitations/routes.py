@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from portal import db
 from portal.auth import login_sessions
-from portal.auth.routes import complete_sign_in
+from portal.auth.sign_in import complete_sign_in
 from portal.errors import Forbidden
 from portal.invitations import clock, queries, services
 from portal.invitations.forms import AcceptForm, InvitationEditForm, InviteForm

@@ -18,7 +18,7 @@ from portal.accounts import sign_in_names
 from portal.audit.services import record
 from portal.auth import lockout, mfa
 from portal.auth.redirects import safe_next
-from portal.auth.routes import complete_sign_in, remember_account, start_mfa_step
+from portal.auth.sign_in import complete_sign_in, remember_account, start_mfa_step
 from portal.db import utcnow
 from portal.errors import NotFound
 from portal.models import Account, SsoAuthRequest, SsoConnection, SsoIdentity, User
