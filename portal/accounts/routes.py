@@ -17,7 +17,6 @@ from portal.accounts import ownership
 from portal.accounts.forms import AccountSettingsForm, TransferForm
 from portal.errors import Forbidden, NotFound
 from portal.mail.outbox import external_url
-from portal.models import User
 from portal.permissions import Permission, require
 from portal.rate_limits import rate_limited
 from portal.rendering import redirect_after_post, render
@@ -83,7 +82,7 @@ def _transfer_context(form: TransferForm | None = None) -> dict[str, Any]:
     candidates = ownership.eligible_new_owners(g.account.id)
     form.new_owner_id.choices = [(str(u.id), f"{u.full_name} ({u.email})") for u in candidates]
     proposal = ownership.pending_transfer(g.account.id)
-    proposed = db.session.get(User, proposal.to_user_id) if proposal else None
+    proposed = ownership.proposed_owner(proposal)
     return {"form": form, "candidates": candidates, "proposal": proposal, "proposed": proposed}
 
 

@@ -11,13 +11,14 @@ from jinja2_fragments.flask import render_block
 from werkzeug.routing import BuildError
 
 from portal import db
-from portal.errors import Conflict, Invalid, NotFound
+from portal.errors import Conflict, Invalid
 from portal.groups import queries, services
 from portal.groups.forms import AddMembersForm, ConfirmForm, GroupForm, ReplaceMembersForm
 from portal.models import Group, User
 from portal.pagination import parse_from, parse_int
 from portal.permissions import Permission, can, require
 from portal.rendering import redirect_after_post, render, wants_fragment
+from portal.users import queries as user_queries
 
 bp = Blueprint("groups", __name__, url_prefix="/groups")
 
@@ -276,9 +277,7 @@ def _remove(group_id: uuid.UUID, member_id: uuid.UUID) -> ResponseReturnValue:
     db.session.commit()
     flash(f"Removed {found.email} from {group.name}.", "success")
     if _returns_to_user():
-        user = db.session.get(User, found.user_id)
-        if user is None:  # deleted at this very moment
-            raise NotFound("No such user.")
+        user = user_queries.user_in_account(g.account.id, found.user_id)  # 404 if deleted at this very moment
         if wants_fragment():
             return _user_panel(user)
         return redirect(user_page_url(user.id), 303)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Blueprint, Response, flash, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import Row, select
 from werkzeug.datastructures import MultiDict
 
-from portal import db
+from portal import db, references
 from portal.accounts import ownership
 from portal.audit.queries import recent_events_for
 from portal.auth.lockout import lockout_status
@@ -40,7 +39,6 @@ LIST_PARAMS = {"q", "status", "role", "dormant", "mfa", "expiring", "sort", "dir
 # What a bulk form carries along.
 FILTER_PARAMS = ("q", "status", "role", "dormant", "mfa", "expiring", "sort", "dir", "take")
 BULK_LISTED = 200  # the confirmation page names at most this many people
-RoleOrGroup = TypeVar("RoleOrGroup", Role, Group)
 DISABLE_DETAIL = "They are signed out everywhere at once and cannot sign in until they are enabled again."
 BULK_INLINE = 300  # "all matching" beyond this many users runs as a job (with no upper limit)
 EXPORT_INLINE = 50_000  # an export beyond this many rows is prepared as a job
@@ -48,20 +46,6 @@ EXPORT_INLINE = 50_000  # an export beyond this many rows is prepared as a job
 
 def _actor() -> Actor:
     return Actor(current_user, g.permissions)
-
-
-def _account_roles() -> list[Row[tuple[uuid.UUID, str]]]:
-    """The account's roles as (id, name) rows, for the pickers."""
-    return list(
-        db.session.execute(select(Role.id, Role.name).where(Role.account_id == g.account.id).order_by(Role.name))
-    )
-
-
-def _account_groups() -> list[Row[tuple[uuid.UUID, str]]]:
-    """The account's groups as (id, name) rows, for the pickers."""
-    return list(
-        db.session.execute(select(Group.id, Group.name).where(Group.account_id == g.account.id).order_by(Group.name))
-    )
 
 
 def _list_context(
@@ -86,8 +70,8 @@ def _list_context(
         "filters": filters,
         "sorts": queries.SORTS,
         "statuses": queries.STATUSES,
-        "roles": _account_roles(),
-        "groups": _account_groups(),
+        "roles": references.names_in(Role, g.account.id),
+        "groups": references.names_in(Group, g.account.id),
         "report": report,
         "bulk": bulk_form,
         "ticked": set(bulk_form.user_ids.data or []) if bulk_form is not None else set(),
@@ -159,7 +143,7 @@ def import_template() -> ResponseReturnValue:
 @require(Permission.USERS_WRITE)
 def new() -> ResponseReturnValue:
     form = UserCreateForm(account_id=g.account.id)
-    form.roles.choices = [(str(r.id), r.name) for r in _account_roles()]
+    form.roles.choices = [(str(r.id), r.name) for r in references.names_in(Role, g.account.id)]
     return render("users/new.html", "user_form", form=form)
 
 
@@ -167,7 +151,7 @@ def new() -> ResponseReturnValue:
 @require(Permission.USERS_WRITE)
 def create() -> ResponseReturnValue:
     form = UserCreateForm(account_id=g.account.id)
-    form.roles.choices = [(str(r.id), r.name) for r in _account_roles()]
+    form.roles.choices = [(str(r.id), r.name) for r in references.names_in(Role, g.account.id)]
     if not form.validate_on_submit():
         return render("users/new.html", "user_form", status=422, form=form)
     user = services.create_user(
@@ -386,11 +370,11 @@ def _bulk_target(form: BulkForm) -> tuple[Role | None, Group | None]:
     if form.action.data == "grant_role":
         if not can(Permission.ROLES_WRITE):
             raise Forbidden("You need the roles:write permission to grant roles.")
-        return _one_in_account(Role, form.role_id.data), None
+        return references.one_in_account(Role, g.account.id, form.role_id.data), None
     if form.action.data == "add_to_group":
         if not can(Permission.GROUPS_WRITE):
             raise Forbidden("You need the groups:write permission to change groups.")
-        return None, _one_in_account(Group, form.group_id.data)
+        return None, references.one_in_account(Group, g.account.id, form.group_id.data)
     return None, None
 
 
@@ -423,14 +407,3 @@ def _bulk_job(form: BulkForm, filters: queries.UserFilter) -> ResponseReturnValu
     db.session.commit()
     return redirect_after_post(url_for("accounts.jobs.show", job_id=job.id))
 
-
-def _one_in_account(model: type[RoleOrGroup], raw_id: str | None) -> RoleOrGroup:
-    try:
-        found = db.session.scalars(
-            select(model).where(model.id == uuid.UUID(raw_id or ""), model.account_id == g.account.id)
-        ).first()
-    except ValueError:
-        found = None
-    if found is None:
-        raise NotFound(f"No such {model.__name__.lower()} in this account.")
-    return found
