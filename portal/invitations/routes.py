@@ -112,17 +112,22 @@ def resend(invitation_id: uuid.UUID) -> ResponseReturnValue:
     return _row_or_list(invitation_id, f"Sent again to {invitation.email}; the old link no longer works.")
 
 
-@bp.route("/<uuid:invitation_id>/revoke", methods=["GET", "POST"])
+@bp.get("/<uuid:invitation_id>/revoke")
+@require(Permission.INVITATIONS_WRITE)
+def confirm_revoke(invitation_id: uuid.UUID) -> ResponseReturnValue:
+    """The Revoke button without JavaScript: ask first."""
+    invitation = queries.invitation_in_account(g.account.id, invitation_id)
+    return render("confirm.html", question=f"Revoke the invitation to {invitation.email}?",
+                  detail="The link in their email stops working, and the pending user and their pending group "
+                         "memberships are removed. You can invite them again later.",
+                  action=url_for(".revoke", invitation_id=invitation.id), button="Revoke the invitation",
+                  back=url_for(".index"), crumbs=[("Invitations", url_for(".index")), ("Revoke", None)])
+
+
+@bp.post("/<uuid:invitation_id>/revoke")
 @require(Permission.INVITATIONS_WRITE)
 def revoke(invitation_id: uuid.UUID) -> ResponseReturnValue:
-    """POST revokes; GET (the Revoke button without JavaScript) asks first."""
     invitation = queries.invitation_in_account(g.account.id, invitation_id)
-    if request.method == "GET":
-        return render("confirm.html", question=f"Revoke the invitation to {invitation.email}?",
-                      detail="The link in their email stops working, and the pending user and their pending group "
-                             "memberships are removed. You can invite them again later.",
-                      action=url_for(".revoke", invitation_id=invitation.id), button="Revoke the invitation",
-                      back=url_for(".index"), crumbs=[("Invitations", url_for(".index")), ("Revoke", None)])
     services.revoke(invitation, current_user, g.permissions)
     db.session.commit()
     return _row_or_list(invitation_id, f"Revoked the invitation to {invitation.email}.")

@@ -330,16 +330,20 @@ def create_api_key() -> ResponseReturnValue:
     return _api_keys_page(ApiKeyForm(formdata=None), new_key=key)
 
 
-@bp.route("/api-keys/<uuid:key_id>/revoke", methods=["GET", "POST"])
+@bp.get("/api-keys/<uuid:key_id>/revoke")
+@signed_in
+def confirm_revoke_api_key(key_id: uuid.UUID) -> ResponseReturnValue:
+    """The Revoke button without JavaScript: ask first."""
+    key = credentials.own_api_key(current_user, key_id)
+    return render("confirm.html", question=f"Revoke the API key {key.name}?",
+                  detail="Whatever uses it stops working at once. This cannot be undone.",
+                  action=url_for(".revoke_api_key", key_id=key.id), button=f"Revoke {key.name}",
+                  back=url_for(".api_keys"), crumbs=[("API keys", url_for(".api_keys")), ("Revoke", None)])
+
+
+@bp.post("/api-keys/<uuid:key_id>/revoke")
 @signed_in
 def revoke_api_key(key_id: uuid.UUID) -> ResponseReturnValue:
-    """POST revokes; GET (the Revoke button without JavaScript) asks first."""
-    if request.method == "GET":
-        key = credentials.own_api_key(current_user, key_id)
-        return render("confirm.html", question=f"Revoke the API key {key.name}?",
-                      detail="Whatever uses it stops working at once. This cannot be undone.",
-                      action=url_for(".revoke_api_key", key_id=key.id), button=f"Revoke {key.name}",
-                      back=url_for(".api_keys"), crumbs=[("API keys", url_for(".api_keys")), ("Revoke", None)])
     key = credentials.revoke_api_key(current_user, key_id)
     db.session.commit()
     flash(f"The key {key.name} was revoked.", "success")

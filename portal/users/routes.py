@@ -107,13 +107,17 @@ def export() -> ResponseReturnValue:
     return csv_download(f"users-{account_id}.csv", queries.EXPORT_HEADER, rows())
 
 
-@bp.route("/users/import", methods=["GET", "POST"])
+@bp.get("/users/import")
 @require(Permission.USERS_WRITE)
 def import_page() -> ResponseReturnValue:
+    return render("users/import.html", form=ImportForm(), jobs=[])
+
+
+@bp.post("/users/import")
+@require(Permission.USERS_WRITE)
+def start_import() -> ResponseReturnValue:
     """Upload a CSV: a dry run job first; from its page, the same file applied (dry_run_job names it)."""
     form = ImportForm()
-    if request.method == "GET":
-        return render("users/import.html", form=form, jobs=[])
     if not form.validate_on_submit():
         return render("users/import.html", form=form, status=422)
     if form.dry_run_job.data:
@@ -294,17 +298,21 @@ def _status_change(user_id: uuid.UUID, change: Callable[[User, Actor], None]) ->
     )
 
 
-@bp.route("/users/<uuid:user_id>/disable", methods=["GET", "POST"])
+@bp.get("/users/<uuid:user_id>/disable")
+@require(Permission.USERS_WRITE)
+def confirm_disable(user_id: uuid.UUID) -> ResponseReturnValue:
+    """The Disable button without JavaScript: ask first."""
+    user = queries.user_in_account(g.account.id, user_id)
+    return render("confirm.html", question=f"Disable {user.full_name}?", detail=DISABLE_DETAIL,
+                  action=url_for(".disable", user_id=user.id), button=f"Disable {user.full_name}",
+                  back=url_for(".show", user_id=user.id),
+                  crumbs=[("Users", url_for(".index")), (user.full_name, url_for(".show", user_id=user.id)),
+                          ("Disable", None)])
+
+
+@bp.post("/users/<uuid:user_id>/disable")
 @require(Permission.USERS_WRITE)
 def disable(user_id: uuid.UUID) -> ResponseReturnValue:
-    """POST disables; GET (the button without JavaScript) asks first."""
-    if request.method == "GET":
-        user = queries.user_in_account(g.account.id, user_id)
-        return render("confirm.html", question=f"Disable {user.full_name}?", detail=DISABLE_DETAIL,
-                      action=url_for(".disable", user_id=user.id), button=f"Disable {user.full_name}",
-                      back=url_for(".show", user_id=user.id),
-                      crumbs=[("Users", url_for(".index")), (user.full_name, url_for(".show", user_id=user.id)),
-                              ("Disable", None)])
     return _status_change(user_id, services.disable_user)
 
 
