@@ -73,6 +73,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(scim_bp)
 
     register_error_handlers(app)
-    rate_limits.init_app(app)  # after the blueprints: it picks routes by URL
+    rate_limits.init_app(app)  # after the blueprints: it limits the views that declare @rate_limited
     cli.init_app(app)
     return app

@@ -9,7 +9,8 @@ from flask_wtf import CSRFProtect
 csrf = CSRFProtect()
 htmx = HTMX()
 login_manager = LoginManager()
-# Rate limits (portal.rate_limits decides which routes, and how much); storage: RATELIMIT_STORAGE_URI.
+# Rate limits (views declare them with @rate_limited; portal.rate_limits says how much); storage:
+# RATELIMIT_STORAGE_URI.
 # While the storage (Redis) is unreachable, each process counts in its own memory (logged) and goes back
 # to the storage once it answers again: limits fail open to per-process counts, never to no limit at all,
 # and the database lockout still guards sign-in (docs/operations.md).

@@ -7,9 +7,10 @@ else the login or email typed, else the person part-way through sign-in or signe
 every attempt, right or wrong, before the view runs. Over a limit: 429 with a readable page, or
 the message alone for htmx, and a Retry-After header.
 
-Routes are chosen here by URL pattern when the app is built, so feature modules need no
-decorator and a route that does not exist yet is simply skipped. The brute-force lockout
-(portal.auth.lockout) is separate: it counts failures per login in the database.
+A view declares its limits with @rate_limited(methods), as it declares its access rule with
+@require: POST by default; a view with a secret in its path (<token>) is limited on GET as well,
+since opening the link checks the token. When the app is built the declared views get the limits.
+The brute-force lockout (portal.auth.lockout) is separate: it counts failures per login in the database.
 
 The counts live in RATELIMIT_STORAGE_URI (REDIS_URL by default), shared by every worker and
 server (issue 19). Production refuses to start without a shared store unless the operator sets
@@ -23,14 +24,13 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, request, session
 from flask_limiter import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from limits import parse_many
-from werkzeug.routing import Rule
 
 from portal import tokens
 from portal.config import MEMORY_STORAGE
@@ -38,20 +38,8 @@ from portal.errors import discard_request_changes, error_page
 from portal.extensions import limiter
 from portal.request_log import log_event, loggable_path
 
-# (URL rule pattern, methods limited). A rule with a secret in its path (<token>) is limited on
-# GET as well: opening the link checks the token.
-GUARDED: list[tuple[re.Pattern[str], frozenset[str]]] = [
-    (re.compile(r"^/login(/|$)"), frozenset({"POST"})),
-    (re.compile(r"^/a/<sign_in_name>/(login|password-reset)$"), frozenset({"POST"})),
-    (re.compile(r"^/password-reset(/|$)"), frozenset({"POST"})),
-    (re.compile(r"^/invitations/accept/"), frozenset({"POST"})),
-    (re.compile(r"^/email-change(/|$)"), frozenset({"POST"})),  # the confirm page takes a password
-    (re.compile(r"^/signup$"), frozenset({"POST"})),
-    # Steps that check the current password again: an oracle for whoever holds a stolen session.
-    (re.compile(r"^/(me/)?re-?auth"), frozenset({"POST"})),
-    (re.compile(r"^/me/(password|email|mfa)"), frozenset({"POST"})),
-    (re.compile(r"^/accounts/<uuid:account_id>/transfer$"), frozenset({"POST"})),
-]
+F = TypeVar("F", bound=Callable[..., Any])
+# A path argument that holds a secret: the attempt is about it (identity()).
 _SECRET_ARG = re.compile(r"token|secret|code|key", re.I)
 # Seconds a request waits for Redis before counting in memory instead: a hung Redis must not hang sign-in.
 STORE_TIMEOUT = 0.5
@@ -103,14 +91,16 @@ def identity() -> str:
     return "address:" + get_remote_address()
 
 
-def _guarded_methods(rule: Rule) -> frozenset[str]:
-    methods: set[str] = set()
-    for pattern, limited in GUARDED:
-        if pattern.search(rule.rule):
-            methods |= limited & (rule.methods or set())
-            if any(_SECRET_ARG.search(argument) for argument in rule.arguments):
-                methods |= {"GET"} & (rule.methods or set())
-    return frozenset(methods)
+def rate_limited(*methods: str) -> Callable[[F], F]:
+    """Declare that the view's attempts are limited (per address and per identity) on these methods
+    (POST when none are named)."""
+    limited = frozenset(methods or ("POST",))
+
+    def mark(view: F) -> F:
+        view._rate_limited = limited  # type: ignore[attr-defined]
+        return view
+
+    return mark
 
 
 def _limit(view: Callable[..., Any], methods: frozenset[str]) -> Callable[..., Any]:
@@ -123,7 +113,8 @@ def guarded_endpoints(app: Flask) -> dict[str, frozenset[str]]:
     """The endpoints that get limits, with the methods limited."""
     endpoints: dict[str, frozenset[str]] = {}
     for rule in app.url_map.iter_rules():
-        methods = _guarded_methods(rule)
+        declared: frozenset[str] = getattr(app.view_functions[rule.endpoint], "_rate_limited", frozenset())
+        methods = declared & (rule.methods or set())
         if methods:
             endpoints[rule.endpoint] = endpoints.get(rule.endpoint, frozenset()) | methods
     return endpoints
@@ -168,9 +159,15 @@ def _watch_the_store() -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Bind the limiter and put the limits on the guarded routes (call after the blueprints)."""
+    """Bind the limiter and put the limits on the views that declare them (call after the blueprints)."""
     for key in ("RATELIMIT_PER_ADDRESS", "RATELIMIT_PER_LOGIN"):
         parse_many(app.config[key])  # a typo in a limit fails at start, not at the first sign-in
+    guarded = guarded_endpoints(app)
+    for endpoint, view in app.view_functions.items():
+        # A limit declared on a method the view does not answer would protect nothing: fail at start.
+        declared: frozenset[str] = getattr(view, "_rate_limited", frozenset())
+        if declared - guarded.get(endpoint, frozenset()):
+            raise RuntimeError(f"{endpoint} declares a rate limit on {sorted(declared)} but does not answer them all")
     uri = str(app.config["RATELIMIT_STORAGE_URI"])
     app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", storage_options(uri))
     if app.config.get("PORTAL_ENV") == "production" and uri.startswith(MEMORY_STORAGE):
@@ -178,6 +175,6 @@ def init_app(app: Flask) -> None:
                   effect="each worker process counts on its own: limits are looser by the number of processes")
     _watch_the_store()
     limiter.init_app(app)
-    for endpoint, methods in guarded_endpoints(app).items():
+    for endpoint, methods in guarded.items():
         app.view_functions[endpoint] = _limit(app.view_functions[endpoint], methods)
     app.register_error_handler(RateLimitExceeded, _too_many)

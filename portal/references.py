@@ -1,4 +1,4 @@
-"""Roles and groups named by a program or a file: by id or by name (any case), within one account."""
+"""Roles and groups named by a program, a file or a form: by id or by name (any case), within one account."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Sequence
 from typing import TypeVar
 
-from sqlalchemy import func, literal, or_, select
+from sqlalchemy import Row, func, literal, or_, select
 
 from portal import db
+from portal.errors import NotFound
 from portal.models import Group, Role
 from portal.uuids import parse_uuid
 
@@ -37,3 +38,19 @@ def by_reference(model: type[Named], account_id: uuid.UUID, references: Sequence
         else:
             rows.setdefault(row.id, row)
     return list(rows.values()), unknown
+
+
+def one_in_account(model: type[Named], account_id: uuid.UUID, raw_id: str | None) -> Named:
+    """The account's role (or group) with this id; NotFound when it is not an id, missing or another account's."""
+    wanted = parse_uuid(raw_id or "")
+    found = None if wanted is None else db.session.scalars(
+        select(model).where(model.id == wanted, model.account_id == account_id)).first()
+    if found is None:
+        raise NotFound(f"No such {model.__name__.lower()} in this account.")
+    return found
+
+
+def names_in(model: type[Named], account_id: uuid.UUID) -> list[Row[tuple[uuid.UUID, str]]]:
+    """The account's roles (or groups) as (id, name) rows by name, for pickers."""
+    return list(db.session.execute(
+        select(model.id, model.name).where(model.account_id == account_id).order_by(model.name)))

@@ -62,6 +62,11 @@ def pending_transfer(account_id: uuid.UUID) -> OwnershipTransfer | None:
     )
 
 
+def proposed_owner(transfer: OwnershipTransfer | None) -> User | None:
+    """Whom the proposal hands the account to (None without a proposal)."""
+    return db.session.get(User, transfer.to_user_id) if transfer is not None else None
+
+
 def propose_transfer(owner: User, new_owner_id: uuid.UUID, current_password: str) -> OwnershipTransfer:
     """Step one: the owner, with their password, proposes an active account-admin."""
     if not owner.is_owner:

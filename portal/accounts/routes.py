@@ -17,8 +17,8 @@ from portal.accounts.forms import AccountSettingsForm, TransferForm
 from portal.actors import from_request
 from portal.errors import Forbidden, NotFound
 from portal.mail.outbox import external_url
-from portal.models import User
 from portal.permissions import Permission, require
+from portal.rate_limits import rate_limited
 from portal.rendering import redirect_after_post, render
 from portal.uuids import parse_uuid
 
@@ -83,7 +83,7 @@ def _transfer_context(form: TransferForm | None = None) -> dict[str, Any]:
     candidates = ownership.eligible_new_owners(g.account.id)
     form.new_owner_id.choices = [(str(u.id), f"{u.full_name} ({u.email})") for u in candidates]
     proposal = ownership.pending_transfer(g.account.id)
-    proposed = db.session.get(User, proposal.to_user_id) if proposal else None
+    proposed = ownership.proposed_owner(proposal)
     return {"form": form, "candidates": candidates, "proposal": proposal, "proposed": proposed}
 
 
@@ -97,6 +97,7 @@ def transfer() -> ResponseReturnValue:
 
 @bp.post("/transfer")
 @require(Permission.ACCOUNT_MANAGE)
+@rate_limited()
 def propose_transfer() -> ResponseReturnValue:
     if not current_user.is_owner:
         raise Forbidden("Only the owner can hand over the account.")

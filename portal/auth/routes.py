@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, current_app, flash, g, redirect, request, session, url_for
+from flask import Blueprint, flash, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, logout_user
 
 from portal import actors, db
 from portal.accounts import sign_in_names
 from portal.accounts.services import OwnerDetails, create_account
 from portal.audit.services import record
-from portal.auth import account_finder, lockout, login_sessions, mfa, services
+from portal.auth import account_finder, lockout, login_sessions, mfa, services, sign_in
 from portal.auth import password_reset as password_reset_service
 from portal.auth.forms import (
     FindAccountsForm,
@@ -25,13 +23,12 @@ from portal.auth.forms import (
     SignupForm,
 )
 from portal.auth.redirects import safe_next
-from portal.db import utcnow
 from portal.mail.outbox import external_url
-from portal.models import Account, User
+from portal.models import Account
 from portal.permissions import Permission, public, signed_in
+from portal.rate_limits import rate_limited
 from portal.rendering import redirect_after_post, render
 from portal.roles.policy import held_permissions
-from portal.roles.queries import effective_permissions
 from portal.sso import services as sso
 
 bp = Blueprint("auth", __name__)
@@ -40,48 +37,26 @@ SIGN_IN_FAILED = "Invalid login or password."
 SSO_REQUIRED = ("This account signs in through its identity provider: use the button below. "
                 "The owner signs in with a password at the break-glass link.")
 MFA_FAILED = "That code is not valid. Use the current code from your app, or an unused recovery code."
-MFA_STEP_TIME = timedelta(minutes=5)
-# The account this browser last signed in to, to pre-fill the sign-in form (a name, not a secret).
-ACCOUNT_COOKIE = "portal_account"
-ACCOUNT_COOKIE_AGE = 400 * 24 * 3600
-
-
-def _home(user: User) -> str:
-    """The users page for those who may read it; everyone else starts on their own profile."""
-    if Permission.USERS_READ in effective_permissions(user, g.get("login_session")):
-        return url_for("accounts.users.index", account_id=user.account_id)
-    return url_for("me.profile")
-
-
-def _sign_in(user: User, method: str = "password") -> None:
-    """A fresh session: the pre-sign-in cookie (and its CSRF token) is never reused. An SSO session
-    ends when the account's SSO session length says (then back to the provider)."""
-    session.clear()
-    g.user_account = db.session.get(Account, user.account_id)
-    session.permanent = True
-    expires_at = sso.session_end(user.account_id) if method == "sso" else None
-    token, g.login_session = login_sessions.start(user, request.remote_addr or "", request.user_agent.string,
-                                                  auth_method=method, expires_at=expires_at)
-    user.session_token = token
-    login_user(user)
 
 
 @bp.get("/")
 @public
 def index() -> ResponseReturnValue:
     if current_user.is_authenticated:
-        return redirect(_home(current_user))
+        return redirect(sign_in.home_for(current_user))
     return redirect(url_for(".login"))
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @public
+@rate_limited()
 def login() -> ResponseReturnValue:
     return _login(None)
 
 
 @bp.route("/a/<sign_in_name>/login", methods=["GET", "POST"])
 @public
+@rate_limited()
 def account_login(sign_in_name: str) -> ResponseReturnValue:
     return _login(sign_in_name)
 
@@ -92,8 +67,8 @@ def _login(sign_in_name: str | None) -> ResponseReturnValue:
     form = LoginForm(next=request.args.get("next", ""))
     if request.method == "GET":
         if current_user.is_authenticated:
-            return redirect(_home(current_user))
-        form.account.data = sign_in_name or request.args.get("account", request.cookies.get(ACCOUNT_COOKIE, ""))
+            return redirect(sign_in.home_for(current_user))
+        form.account.data = sign_in_name or request.args.get("account", request.cookies.get(sign_in.ACCOUNT_COOKIE, ""))
         return render("auth/login.html", form=form, **_login_context(sign_in_name))
     form.validate_on_submit()  # CSRF was checked before the view; fields have no rules
     if sign_in_name is not None:
@@ -123,17 +98,10 @@ def _login(sign_in_name: str | None) -> ResponseReturnValue:
     if user.mfa_enabled:
         # The password was right; the session is not signed in until the second factor is too.
         session.clear()
-        start_mfa_step(user, target, method)
+        sign_in.start_mfa_step(user, target, method)
         db.session.commit()
-        return remember_account(redirect_after_post(url_for(".login_mfa")), attempt.account)
-    return complete_sign_in(user, target, method)
-
-
-def start_mfa_step(user: User, target: str | None, method: str) -> None:
-    """The first factor passed: the session waits for the second (and remembers how the first was given)."""
-    session.clear()
-    session["mfa_pending"] = {"user_id": str(user.id), "account_id": str(user.account_id),
-                              "since": utcnow().isoformat(), "next": target, "method": method}
+        return sign_in.remember_account(redirect_after_post(url_for(".login_mfa")), attempt.account)
+    return sign_in.complete_sign_in(user, target, method)
 
 
 def _break_glass(attempt: services.Attempt, recovery_code: str) -> tuple[str, services.Attempt]:
@@ -167,48 +135,11 @@ def _login_context(sign_in_name: str | None, account: Account | None = None) -> 
             "local": local, "sso_required": bool(active and active.require_sso)}
 
 
-def remember_account(response: Response, account: Account | None) -> Response:
-    """Let this browser pre-fill the account it last signed in to (a plain cookie: a name, no secret)."""
-    if account is not None:
-        response.set_cookie(ACCOUNT_COOKIE, account.sign_in_name, max_age=ACCOUNT_COOKIE_AGE, httponly=True,
-                            samesite="Lax", secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")))
-    return response
-
-
-def complete_sign_in(user: User, target: str | None, method: str = "password") -> ResponseReturnValue:
-    """The person proved who they are: a new session (of that method), the sign-in recorded, then home."""
-    services.record_sign_in(user)
-    _sign_in(user, method)
-    record("auth.sign_in", user, actor=actors.person(user),
-           changes={"method": method} if method != "password" else None)
-    if method == "break_glass":
-        sso.record_break_glass(user, g.get("break_glass_how", "password and two-step code"))
-    db.session.commit()
-    return remember_account(redirect_after_post(target or _home(user)), g.user_account)
-
-
-def _pending_mfa_user() -> tuple[User, str | None, str] | None:
-    """The user who gave the right password for this browser less than MFA_STEP_MINUTES ago."""
-    pending = session.get("mfa_pending")
-    if not isinstance(pending, dict):
-        return None
-    try:
-        since = datetime.fromisoformat(pending["since"])
-        user = db.session.get(User, uuid.UUID(pending["user_id"]))
-        account_id = uuid.UUID(pending["account_id"])
-    except (KeyError, ValueError, TypeError):
-        return None
-    if (user is None or user.account_id != account_id or not user.is_active_user
-            or utcnow() - since > MFA_STEP_TIME):
-        return None
-    method = pending.get("method")
-    return user, pending.get("next"), method if method in ("password", "sso", "break_glass") else "password"
-
-
 @bp.route("/login/mfa", methods=["GET", "POST"])
 @public
+@rate_limited()
 def login_mfa() -> ResponseReturnValue:
-    pending = _pending_mfa_user()
+    pending = sign_in.pending_mfa_user()
     if pending is None:
         session.pop("mfa_pending", None)
         flash("Please sign in again.", "info")
@@ -224,7 +155,7 @@ def login_mfa() -> ResponseReturnValue:
             or (recovery and not code and mfa.use_recovery_code(user, recovery)))):
         if recovery and not code:
             record("auth.recovery_code_used", user, actor=actors.person(user))
-        return complete_sign_in(user, target, method)
+        return sign_in.complete_sign_in(user, target, method)
     record("auth.mfa_failed", user, actor=actors.person(user))
     db.session.commit()
     return render("auth/login_mfa.html", "mfa_form", status=401, form=form, error=MFA_FAILED)
@@ -232,6 +163,7 @@ def login_mfa() -> ResponseReturnValue:
 
 @bp.route("/signup", methods=["GET", "POST"])
 @public
+@rate_limited()
 def signup() -> ResponseReturnValue:
     form = SignupForm()
     if not form.validate_on_submit():
@@ -248,14 +180,14 @@ def signup() -> ResponseReturnValue:
         ),
         sign_in_name=form.sign_in_name.data or None,
     )
-    _sign_in(owner)
+    sign_in.start_session(owner)
     services.record_sign_in(owner)
     record("account.create", owner, actor=actors.person(owner),
            changes={"account_name": form.account_name.data, "sign_in_name": account.sign_in_name})
     db.session.commit()
     flash(f"Welcome! Your account {account.name} is ready. Its people sign in at "
           f"{external_url('auth.account_login', sign_in_name=account.sign_in_name)}", "success")
-    return remember_account(redirect_after_post(_home(owner)), account)
+    return sign_in.remember_account(redirect_after_post(sign_in.home_for(owner)), account)
 
 
 @bp.post("/logout")
@@ -272,12 +204,14 @@ def logout() -> ResponseReturnValue:
 
 @bp.route("/password-reset", methods=["GET", "POST"])
 @public
+@rate_limited()
 def password_reset() -> ResponseReturnValue:
     return _password_reset(None)
 
 
 @bp.route("/a/<sign_in_name>/password-reset", methods=["GET", "POST"])
 @public
+@rate_limited()
 def account_password_reset(sign_in_name: str) -> ResponseReturnValue:
     return _password_reset(sign_in_name)
 
@@ -288,7 +222,7 @@ def _password_reset(sign_in_name: str | None) -> ResponseReturnValue:
     if sign_in_name is not None:
         form.account.data = sign_in_name
     elif request.method == "GET":
-        form.account.data = request.cookies.get(ACCOUNT_COOKIE, "")
+        form.account.data = request.cookies.get(sign_in.ACCOUNT_COOKIE, "")
     action = (url_for(".account_password_reset", sign_in_name=sign_in_name) if sign_in_name is not None
               else url_for(".password_reset"))
     if not form.validate_on_submit():
@@ -306,6 +240,7 @@ def _password_reset(sign_in_name: str | None) -> ResponseReturnValue:
 
 @bp.route("/login/find", methods=["GET", "POST"])
 @public
+@rate_limited()
 def find_accounts() -> ResponseReturnValue:
     """Forgot which account: the sign-in links of every account holding the address, by email."""
     form = FindAccountsForm()
@@ -326,6 +261,7 @@ RESET_TOKEN_KEY = "password_reset_token"
 
 @bp.get("/password-reset/<token>")
 @public
+@rate_limited("GET")
 def password_reset_choose(token: str) -> ResponseReturnValue:
     """The emailed link: a valid token goes into the session, then to the form at a token-less URL."""
     if password_reset_service.user_for_token(token) is None:
@@ -337,6 +273,7 @@ def password_reset_choose(token: str) -> ResponseReturnValue:
 
 @bp.route("/password-reset/choose", methods=["GET", "POST"])
 @public
+@rate_limited()
 def password_reset_form() -> ResponseReturnValue:
     """Choose the new password, for the link opened in this browser (its token is in the session)."""
     kept = session.get(RESET_TOKEN_KEY)

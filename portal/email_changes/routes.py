@@ -14,6 +14,7 @@ from portal import db
 from portal.email_changes import queries, services
 from portal.email_changes.forms import ConfirmEmailChangeForm
 from portal.permissions import public
+from portal.rate_limits import rate_limited
 from portal.rendering import redirect_after_post, render
 
 bp = Blueprint("email_change", __name__, url_prefix="/email-change")
@@ -23,6 +24,7 @@ MAX_TOKEN_LENGTH = 100
 
 @bp.get("/<token>")
 @public
+@rate_limited("GET")
 def open_link(token: str) -> ResponseReturnValue:
     if len(token) <= MAX_TOKEN_LENGTH:  # a real one is 43 characters; nothing huge goes into the cookie
         session[SESSION_KEY] = token
@@ -33,6 +35,7 @@ def open_link(token: str) -> ResponseReturnValue:
 
 @bp.route("", methods=["GET", "POST"])
 @public
+@rate_limited()
 def confirm() -> ResponseReturnValue:
     token = session.get(SESSION_KEY)
     linked = queries.by_token(token) if isinstance(token, str) else None

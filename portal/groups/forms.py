@@ -6,6 +6,7 @@ Each form binds only its own fields (SECURITY A7): account, ids and dates never 
 from __future__ import annotations
 
 import uuid
+from enum import StrEnum
 from typing import Any
 
 from flask_wtf import FlaskForm
@@ -77,6 +78,14 @@ class AddMembersForm(UntilForm):
         self.account_id = account_id
         self.users: list[User] = []
 
+    @property
+    def step(self) -> ReplaceStep:
+        """The step the button pressed asks for."""
+        try:
+            return ReplaceStep(self.action.data)
+        except ValueError:
+            return ReplaceStep.PREVIEW
+
     def validate_members(self, field: MembersField) -> None:
         if not field.data:
             raise ValidationError("Choose at least one person.")
@@ -86,6 +95,15 @@ class AddMembersForm(UntilForm):
         if found.unknown:
             raise ValidationError(_unknown_message(found.unknown))
         self.users = found.users
+
+
+class ReplaceStep(StrEnum):
+    """Where a posted replace-members form goes: the preview of the change (the first post, and any action
+    this does not name), back to editing the list, or applying the previewed change."""
+
+    PREVIEW = "preview"
+    EDIT = "edit"
+    APPLY = "apply"
 
 
 class ReplaceMembersForm(FlaskForm):
@@ -101,6 +119,14 @@ class ReplaceMembersForm(FlaskForm):
         super().__init__(*args, **kwargs)
         self.account_id = account_id
         self.users: list[User] = []
+
+    @property
+    def step(self) -> ReplaceStep:
+        """The step the button pressed asks for."""
+        try:
+            return ReplaceStep(self.action.data)
+        except ValueError:
+            return ReplaceStep.PREVIEW
 
     def validate_members(self, field: MembersField) -> None:
         if len(field.data) > MAX_ENTRIES:

@@ -11,13 +11,14 @@ from jinja2_fragments.flask import render_block
 
 from portal import db
 from portal.actors import from_request
-from portal.errors import Conflict, Invalid, NotFound
+from portal.errors import Conflict, Invalid
 from portal.groups import queries, services
-from portal.groups.forms import AddMembersForm, ConfirmForm, GroupEditForm, GroupForm, ReplaceMembersForm
+from portal.groups.forms import AddMembersForm, ConfirmForm, GroupEditForm, GroupForm, ReplaceMembersForm, ReplaceStep
 from portal.models import Group, User
 from portal.pagination import parse_from, parse_int
 from portal.permissions import Permission, can, require
 from portal.rendering import redirect_after_post, render, wants_fragment
+from portal.users import queries as user_queries
 from portal.versioning import StaleEdit
 
 bp = Blueprint("groups", __name__, url_prefix="/groups")
@@ -225,37 +226,50 @@ def add_members(group_id: uuid.UUID) -> ResponseReturnValue:
     return redirect(url_for("accounts.groups.show", group_id=group.id), 303)
 
 
-@bp.route("/<uuid:group_id>/members/replace", methods=["GET", "POST"])
+def _replace_context(group: Group, form: ReplaceMembersForm) -> dict[str, Any]:
+    return {"group": group, "form": form, "count": queries.member_count(group.id), "prefill_max": REPLACE_PREFILL_MAX,
+            "plan": None, "count_label": queries.count_label, "steps": ReplaceStep}
+
+
+@bp.get("/<uuid:group_id>/members/replace")
 @require(Permission.GROUPS_WRITE)
-def replace_members(group_id: uuid.UUID) -> ResponseReturnValue:
-    """Seed 003's PUT: the whole new set, previewed (who is added, who removed), then applied."""
+def replace_members_form(group_id: uuid.UUID) -> ResponseReturnValue:
+    """Seed 003's PUT as a page: the current members (up to REPLACE_PREFILL_MAX) to edit into the new set."""
     group = queries.group_in_account(g.account.id, group_id)
     form = ReplaceMembersForm(account_id=g.account.id)
-    count = queries.member_count(group.id)
-    context: dict[str, Any] = {"group": group, "form": form, "count": count, "prefill_max": REPLACE_PREFILL_MAX,
-                               "plan": None, "count_label": queries.count_label}
-    if request.method == "GET":
-        if count <= REPLACE_PREFILL_MAX:
-            form.members.data = queries.member_emails(group.id, REPLACE_PREFILL_MAX)
-        return render("groups/replace.html", **context)
+    context = _replace_context(group, form)
+    if context["count"] <= REPLACE_PREFILL_MAX:
+        form.members.data = queries.member_emails(group.id, REPLACE_PREFILL_MAX)
+    return render("groups/replace.html", **context)
+
+
+@bp.post("/<uuid:group_id>/members/replace")
+@require(Permission.GROUPS_WRITE)
+def replace_members(group_id: uuid.UUID) -> ResponseReturnValue:
+    """The whole new set, previewed (who is added, who removed), then applied."""
+    group = queries.group_in_account(g.account.id, group_id)
+    form = ReplaceMembersForm(account_id=g.account.id)
+    context = _replace_context(group, form)
     if not form.validate_on_submit():
         return render("groups/replace.html", "replace_form", status=422, **context)
-    if form.action.data == "edit":  # back from the preview to the list, as emails
-        form.members.data = [user.email for user in form.users]
-        return render("groups/replace.html", "replace_form", **context)
-    if form.action.data == "apply":
-        try:
-            change = services.replace_members(group, form.users, expected=form.expected.data or None,
-                                               actor=from_request())
-        except Conflict as conflict:
+    match form.step:
+        case ReplaceStep.EDIT:  # back from the preview to the list, as emails
+            form.members.data = [user.email for user in form.users]
+            return render("groups/replace.html", "replace_form", **context)
+        case ReplaceStep.APPLY:
+            try:
+                change = services.replace_members(group, form.users, expected=form.expected.data or None,
+                                                   actor=from_request())
+            except Conflict as conflict:
+                plan = queries.plan_replacement(group.id, form.users)
+                return render("groups/replace.html", "replace_form", status=409,
+                              **{**context, "plan": plan, "notice": conflict.message})
+            db.session.commit()
+            flash(change.summary(), "success")
+            return redirect_after_post(url_for("accounts.groups.show", group_id=group.id))
+        case ReplaceStep.PREVIEW:
             plan = queries.plan_replacement(group.id, form.users)
-            return render("groups/replace.html", "replace_form", status=409,
-                          **{**context, "plan": plan, "notice": conflict.message})
-        db.session.commit()
-        flash(change.summary(), "success")
-        return redirect_after_post(url_for("accounts.groups.show", group_id=group.id))
-    plan = queries.plan_replacement(group.id, form.users)
-    return render("groups/replace.html", "replace_form", **{**context, "plan": plan})
+            return render("groups/replace.html", "replace_form", **{**context, "plan": plan})
 
 
 @bp.get("/<uuid:group_id>/members/<uuid:member_id>")
@@ -273,9 +287,7 @@ def _remove(group_id: uuid.UUID, member_id: uuid.UUID) -> ResponseReturnValue:
     db.session.commit()
     flash(f"Removed {found.email} from {group.name}.", "success")
     if _returns_to_user():
-        user = db.session.get(User, found.user_id)
-        if user is None:  # deleted at this very moment
-            raise NotFound("No such user.")
+        user = user_queries.user_in_account(g.account.id, found.user_id)  # 404 if deleted at this very moment
         if wants_fragment():
             return _user_panel(user)
         return redirect(user_page_url(user.id), 303)
@@ -287,23 +299,26 @@ def _remove(group_id: uuid.UUID, member_id: uuid.UUID) -> ResponseReturnValue:
     return redirect(url_for("accounts.groups.show", group_id=group.id), 303)
 
 
-@bp.route("/<uuid:group_id>/members/<uuid:member_id>/delete", methods=["GET", "POST"])
+@bp.get("/<uuid:group_id>/members/<uuid:member_id>/delete")
+@require(Permission.GROUPS_WRITE)
+def confirm_remove_member(group_id: uuid.UUID, member_id: uuid.UUID) -> ResponseReturnValue:
+    """A Remove button without JavaScript: ask first, naming who and from what."""
+    group = queries.group_in_account(g.account.id, group_id)
+    found = queries.member_in_group(group, member_id)
+    back = user_page_url(found.user_id) if _returns_to_user() else url_for("accounts.groups.show", group_id=group.id)
+    return render("confirm.html", question=f"Remove {found.email} from {group.name}?",
+                  detail=f"{found.full_name} leaves the group; the user stays in the account and can be added "
+                         "again later.",
+                  action=url_for("accounts.groups.remove_member", group_id=group.id, member_id=found.id),
+                  button=f"Remove from {group.name}", back=back,
+                  fields={"return_to": "user"} if _returns_to_user() else {},
+                  crumbs=[("Groups", url_for("accounts.groups.index")),
+                          (group.name, url_for("accounts.groups.show", group_id=group.id)), ("Remove", None)])
+
+
+@bp.post("/<uuid:group_id>/members/<uuid:member_id>/delete")
 @require(Permission.GROUPS_WRITE)
 def remove_member(group_id: uuid.UUID, member_id: uuid.UUID) -> ResponseReturnValue:
-    """POST removes; GET (a Remove button without JavaScript) asks first, naming who and from what."""
-    if request.method == "GET":
-        group = queries.group_in_account(g.account.id, group_id)
-        found = queries.member_in_group(group, member_id)
-        back = user_page_url(found.user_id) if _returns_to_user() else url_for("accounts.groups.show",
-                                                                                 group_id=group.id)
-        return render("confirm.html", question=f"Remove {found.email} from {group.name}?",
-                      detail=f"{found.full_name} leaves the group; the user stays in the account and can be added "
-                             "again later.",
-                      action=url_for("accounts.groups.remove_member", group_id=group.id, member_id=found.id),
-                      button=f"Remove from {group.name}", back=back,
-                      fields={"return_to": "user"} if _returns_to_user() else {},
-                      crumbs=[("Groups", url_for("accounts.groups.index")),
-                              (group.name, url_for("accounts.groups.show", group_id=group.id)), ("Remove", None)])
     return _remove(group_id, member_id)
 
 

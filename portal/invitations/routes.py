@@ -11,12 +11,13 @@ from flask_login import current_user
 from portal import db
 from portal.actors import from_request
 from portal.auth import login_sessions
-from portal.auth.routes import complete_sign_in
+from portal.auth.sign_in import complete_sign_in
 from portal.errors import Forbidden
 from portal.invitations import clock, queries, services
 from portal.invitations.forms import AcceptForm, InvitationEditForm, InviteForm
 from portal.pagination import parse_from, parse_take
 from portal.permissions import Permission, public, require
+from portal.rate_limits import rate_limited
 from portal.rendering import redirect_after_post, render, wants_fragment
 from portal.versioning import StaleEdit
 
@@ -118,17 +119,22 @@ def resend(invitation_id: uuid.UUID) -> ResponseReturnValue:
     return _row_or_list(invitation_id, f"Sent again to {invitation.email}; the old link no longer works.")
 
 
-@bp.route("/<uuid:invitation_id>/revoke", methods=["GET", "POST"])
+@bp.get("/<uuid:invitation_id>/revoke")
+@require(Permission.INVITATIONS_WRITE)
+def confirm_revoke(invitation_id: uuid.UUID) -> ResponseReturnValue:
+    """The Revoke button without JavaScript: ask first."""
+    invitation = queries.invitation_in_account(g.account.id, invitation_id)
+    return render("confirm.html", question=f"Revoke the invitation to {invitation.email}?",
+                  detail="The link in their email stops working, and the pending user and their pending group "
+                         "memberships are removed. You can invite them again later.",
+                  action=url_for(".revoke", invitation_id=invitation.id), button="Revoke the invitation",
+                  back=url_for(".index"), crumbs=[("Invitations", url_for(".index")), ("Revoke", None)])
+
+
+@bp.post("/<uuid:invitation_id>/revoke")
 @require(Permission.INVITATIONS_WRITE)
 def revoke(invitation_id: uuid.UUID) -> ResponseReturnValue:
-    """POST revokes; GET (the Revoke button without JavaScript) asks first."""
     invitation = queries.invitation_in_account(g.account.id, invitation_id)
-    if request.method == "GET":
-        return render("confirm.html", question=f"Revoke the invitation to {invitation.email}?",
-                      detail="The link in their email stops working, and the pending user and their pending group "
-                             "memberships are removed. You can invite them again later.",
-                      action=url_for(".revoke", invitation_id=invitation.id), button="Revoke the invitation",
-                      back=url_for(".index"), crumbs=[("Invitations", url_for(".index")), ("Revoke", None)])
     services.revoke(invitation, actor=from_request())
     db.session.commit()
     return _row_or_list(invitation_id, f"Revoked the invitation to {invitation.email}.")
@@ -145,6 +151,7 @@ def retry(invitation_id: uuid.UUID) -> ResponseReturnValue:
 
 @public_bp.route("/<token>", methods=["GET", "POST"])
 @public
+@rate_limited("GET", "POST")
 def accept(token: str) -> ResponseReturnValue:
     invited = services.open_invitation(token)  # 410, the same page, for every kind of dead link
     if current_user.is_authenticated and current_user.email != invited.invitation.email:

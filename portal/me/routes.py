@@ -34,6 +34,7 @@ from portal.me.forms import (
     RecoveryCodesForm,
 )
 from portal.permissions import Permission, signed_in
+from portal.rate_limits import rate_limited
 from portal.rendering import redirect_after_post, redirect_or_render, render, wants_fragment
 from portal.roles.queries import held_roles
 from portal.sso import services as sso
@@ -106,6 +107,7 @@ def profile() -> ResponseReturnValue:
 
 @bp.post("/email-change/cancel")
 @signed_in
+@rate_limited()
 def cancel_email_change() -> ResponseReturnValue:
     change = email_changes.cancel_change(current_user, actor=from_request())
     db.session.commit()
@@ -116,6 +118,7 @@ def cancel_email_change() -> ResponseReturnValue:
 
 @bp.route("/password", methods=["GET", "POST"])
 @signed_in
+@rate_limited()
 def password() -> ResponseReturnValue:
     form = PasswordChangeForm(user=current_user)
     if request.method == "GET" or not form.validate_on_submit():
@@ -158,6 +161,7 @@ def mfa_page() -> ResponseReturnValue:
 
 @bp.post("/mfa")
 @signed_in
+@rate_limited()
 def mfa_confirm() -> ResponseReturnValue:
     if (reauth := _needs_recent_sign_in()) is not None:
         return reauth
@@ -177,6 +181,7 @@ def mfa_confirm() -> ResponseReturnValue:
 
 @bp.post("/mfa/disable")
 @signed_in
+@rate_limited()
 def mfa_disable() -> ResponseReturnValue:
     if (reauth := _needs_recent_sign_in()) is not None:
         return reauth
@@ -198,6 +203,7 @@ def mfa_disable() -> ResponseReturnValue:
 
 @bp.post("/mfa/recovery-codes")
 @signed_in
+@rate_limited()
 def mfa_recovery_codes() -> ResponseReturnValue:
     if (reauth := _needs_recent_sign_in()) is not None:
         return reauth
@@ -227,6 +233,7 @@ def _reauth_page(form: ReauthForm, status: int = 200, **extra: object) -> Respon
 
 @bp.route("/reauth", methods=["GET", "POST"])
 @signed_in
+@rate_limited()
 def reauth() -> ResponseReturnValue:
     form = ReauthForm()
     target = safe_next(request.args.get("next")) or url_for(".profile")
@@ -248,6 +255,7 @@ def reauth() -> ResponseReturnValue:
 
 @bp.post("/reauth/sso")
 @signed_in
+@rate_limited()
 def reauth_sso() -> ResponseReturnValue:
     """Confirm it is you through the account's identity provider: a fresh sign-in there (prompt=login,
     max_age=0); its callback marks this session freshly authenticated and comes back to `next`."""
@@ -323,16 +331,20 @@ def create_api_key() -> ResponseReturnValue:
     return _api_keys_page(ApiKeyForm(formdata=None), new_key=key)
 
 
-@bp.route("/api-keys/<uuid:key_id>/revoke", methods=["GET", "POST"])
+@bp.get("/api-keys/<uuid:key_id>/revoke")
+@signed_in
+def confirm_revoke_api_key(key_id: uuid.UUID) -> ResponseReturnValue:
+    """The Revoke button without JavaScript: ask first."""
+    key = credentials.own_api_key(current_user, key_id)
+    return render("confirm.html", question=f"Revoke the API key {key.name}?",
+                  detail="Whatever uses it stops working at once. This cannot be undone.",
+                  action=url_for(".revoke_api_key", key_id=key.id), button=f"Revoke {key.name}",
+                  back=url_for(".api_keys"), crumbs=[("API keys", url_for(".api_keys")), ("Revoke", None)])
+
+
+@bp.post("/api-keys/<uuid:key_id>/revoke")
 @signed_in
 def revoke_api_key(key_id: uuid.UUID) -> ResponseReturnValue:
-    """POST revokes; GET (the Revoke button without JavaScript) asks first."""
-    if request.method == "GET":
-        key = credentials.own_api_key(current_user, key_id)
-        return render("confirm.html", question=f"Revoke the API key {key.name}?",
-                      detail="Whatever uses it stops working at once. This cannot be undone.",
-                      action=url_for(".revoke_api_key", key_id=key.id), button=f"Revoke {key.name}",
-                      back=url_for(".api_keys"), crumbs=[("API keys", url_for(".api_keys")), ("Revoke", None)])
     key = credentials.revoke_api_key(current_user, key_id)
     db.session.commit()
     flash(f"The key {key.name} was revoked.", "success")

@@ -6,22 +6,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections import defaultdict
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Blueprint, Response, g, request, url_for
-from sqlalchemy import Select, func, select
 
 from portal import db
 from portal.extensions import csrf
-from portal.models import Group, GroupMember, User
+from portal.models import Group, User
 from portal.permissions import require_scim_token
-from portal.scim import resources, services
+from portal.scim import queries, resources, services
 from portal.scim.auth import log_answer
 from portal.scim.errors import ScimError, answer
-from portal.scim.filters import ENTERPRISE_URN, GROUP_URN, USER_URN, compile_filter
-from portal.users import queries as user_queries
-from portal.uuids import parse_uuid
+from portal.scim.filters import ENTERPRISE_URN, GROUP_URN, USER_URN
 from portal.versioning import Versioned, ensure_version
 
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2/<uuid:account_id>")
@@ -152,18 +148,6 @@ def schema(account_id: uuid.UUID, urn: str) -> Response:
 
 # --- lists ----------------------------------------------------------------------------------------------
 
-USER_SORTS: dict[str, tuple[Any, ...]] = {
-    "id": (User.id,), "username": (User.login,), "externalid": (User.external_id,), "emails": (User.email,),
-    "emails.value": (User.email,), "name.givenname": (User.first_name,), "name.familyname": (User.last_name,),
-    "displayname": (User.first_name, User.last_name), "meta.created": (User.created_at,),
-    "meta.lastmodified": (User.updated_at,), "active": (User.status,),
-}
-GROUP_SORTS: dict[str, tuple[Any, ...]] = {
-    "id": (Group.id,), "displayname": (Group.name,), "externalid": (Group.external_id,),
-    "meta.created": (Group.created_at,), "meta.lastmodified": (Group.updated_at,),
-}
-
-
 def _int(name: str, default: int) -> int:
     raw = _param(name)
     if raw is None or raw == "":
@@ -174,40 +158,21 @@ def _int(name: str, default: int) -> int:
         raise ScimError(400, f"{name} must be a whole number.", "invalidValue") from None
 
 
-def _sorted(statement: Select[Any], sorts: dict[str, tuple[Any, ...]], urn: str, tiebreak: Any,
-            default: tuple[Any, ...]) -> Select[Any]:
-    sort_by = (_param("sortBy") or "").strip()
-    descending = (_param("sortOrder") or "ascending").lower() == "descending"
-    if not sort_by:
-        return statement.order_by(*default, tiebreak)
-    key = sort_by.lower()
-    for prefix in (urn.lower() + ":", ENTERPRISE_URN.lower() + ":"):
-        key = key.removeprefix(prefix)
-    columns = sorts.get(key)
-    if columns is None:
-        raise ScimError(400, f"Cannot sort by {sort_by!r}.", "invalidValue")
-    return statement.order_by(*[c.desc() if descending else c.asc() for c in columns], tiebreak)
-
-
 def _window() -> tuple[int, int]:
     start = max(1, _int("startIndex", 1))
     count = min(max(0, _int("count", resources.MAX_RESULTS)), resources.MAX_RESULTS)
     return start, count
 
 
-def _groups_by_user(user_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Group]]:
-    found: dict[uuid.UUID, list[Group]] = defaultdict(list)
-    if user_ids:
-        rows = db.session.execute(select(GroupMember.user_id, Group).join(Group, Group.id == GroupMember.group_id)
-                                  .where(GroupMember.user_id.in_(user_ids)).order_by(Group.name))
-        for user_id, group in rows:
-            found[user_id].append(group)
-    return found
+def _listing(start: int, count: int) -> queries.Listing:
+    """What a list request asks for: its filter, sort and window."""
+    return queries.Listing(_param("filter"), (_param("sortBy") or "").strip(),
+                           (_param("sortOrder") or "ascending").lower() == "descending", start, count)
 
 
 def _user_answer(users: list[User]) -> list[dict[str, Any]]:
     wants_groups = resources.wanted(_param("excludedAttributes"), USER_URN, "groups")
-    groups = _groups_by_user([u.id for u in users]) if wants_groups else {}
+    groups = queries.groups_by_user([u.id for u in users]) if wants_groups else {}
     return [resources.select_attributes(resources.user_resource(u, groups.get(u.id, [])),
                                         _param("attributes"), _param("excludedAttributes"), USER_URN)
             for u in users]
@@ -219,42 +184,13 @@ def _user_answer(users: list[User]) -> list[dict[str, Any]]:
 def users(account_id: uuid.UUID) -> Response:
     """Users, the owner included, filtered in SQL, sorted and paged (startIndex is 1-based, count ≤ 100)."""
     start, count = _window()
-    text = _param("filter")
-    statement = select(User).where(User.account_id == g.account.id)
-    if text:
-        statement = statement.where(compile_filter(text, "User"))
-    rows: list[User] = []
-    if count:
-        ordered = _sorted(statement, USER_SORTS, USER_URN, User.id, (User.created_at,))
-        rows = list(db.session.scalars(ordered.offset(start - 1).limit(count)))
-    # The whole account: the trigger-kept counts, never a count(*) over a million rows.
-    total = _total(statement, start, count, len(rows)) if text else user_queries.account_total(g.account.id)
+    rows, total = queries.list_users(g.account.id, _listing(start, count))
     return answer(resources.list_response(_user_answer(rows), total, start))
-
-
-def _total(statement: Select[Any], start: int, count: int, found: int) -> int:
-    """totalResults of a filtered list: a first page that is not full is the whole answer (a lookup by
-    userName or externalId costs no second query); otherwise the matching rows are counted."""
-    if start == 1 and count > 0 and found < count:
-        return found
-    return int(db.session.scalar(select(func.count()).select_from(statement.subquery())) or 0)
-
-
-def _members_by_group(group_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
-    """The member ids of each group (group_members alone, in the order they were added)."""
-    found: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    if group_ids:
-        rows = db.session.execute(select(GroupMember.group_id, GroupMember.user_id)
-                                  .where(GroupMember.group_id.in_(group_ids))
-                                  .order_by(GroupMember.created_at, GroupMember.id))
-        for group_id, user_id in rows:
-            found[group_id].append(user_id)
-    return found
 
 
 def _group_answer(groups: list[Group]) -> list[dict[str, Any]]:
     wants_members = resources.wanted(_param("excludedAttributes"), GROUP_URN, "members")
-    members = _members_by_group([g_.id for g_ in groups]) if wants_members else {}
+    members = queries.members_by_group([g_.id for g_ in groups]) if wants_members else {}
     return [resources.select_attributes(
         resources.group_resource(group, members.get(group.id, []) if wants_members else None),
         _param("attributes"), _param("excludedAttributes"), GROUP_URN) for group in groups]
@@ -265,15 +201,7 @@ def _group_answer(groups: list[Group]) -> list[dict[str, Any]]:
 @require_scim_token
 def groups(account_id: uuid.UUID) -> Response:
     start, count = _window()
-    text = _param("filter")
-    statement = select(Group).where(Group.account_id == g.account.id)
-    if text:
-        statement = statement.where(compile_filter(text, "Group"))
-    rows: list[Group] = []
-    if count:
-        ordered = _sorted(statement, GROUP_SORTS, GROUP_URN, Group.id, (Group.created_at,))
-        rows = list(db.session.scalars(ordered.offset(start - 1).limit(count)))
-    total = _total(statement, start, count, len(rows))
+    rows, total = queries.list_groups(g.account.id, _listing(start, count))
     return answer(resources.list_response(_group_answer(rows), total, start))
 
 
@@ -289,27 +217,12 @@ def search_everything(account_id: uuid.UUID) -> Response:
 # --- one user -------------------------------------------------------------------------------------------
 
 
-Resource = TypeVar("Resource", User, Group)
-
-
-def _in_account(model: type[Resource], raw_id: str) -> Resource:
-    """The account's user or group by the id in the path; 404 (SCIM's body) when it is no id of this account."""
-    noun = model.__name__.lower()
-    key = parse_uuid(raw_id)
-    if key is None:
-        raise ScimError(404, f"No such {noun}.")
-    found: Resource | None = db.session.scalar(select(model).where(model.id == key, model.account_id == g.account.id))
-    if found is None:
-        raise ScimError(404, f"No such {noun}.")
-    return found
-
-
 def _user(user_id: str) -> User:
-    return _in_account(User, user_id)
+    return queries.in_account(User, g.account.id, user_id)
 
 
 def _user_out(user: User, status: int = 200) -> Response:
-    groups = [] if status == 201 else _groups_by_user([user.id]).get(user.id, [])  # a new user is in none
+    groups = [] if status == 201 else queries.groups_by_user([user.id]).get(user.id, [])  # a new user is in none
     return _one(resources.user_resource(user, groups), resources.version_of_user(user), status)
 
 
@@ -361,12 +274,12 @@ def delete_user(account_id: uuid.UUID, user_id: str) -> Response:
 
 
 def _group(group_id: str) -> Group:
-    return _in_account(Group, group_id)
+    return queries.in_account(Group, g.account.id, group_id)
 
 
 def _group_out(group: Group, status: int = 200) -> Response:
     wants_members = resources.wanted(_param("excludedAttributes"), GROUP_URN, "members")
-    members = _members_by_group([group.id]).get(group.id, []) if wants_members else None
+    members = queries.members_by_group([group.id]).get(group.id, []) if wants_members else None
     return _one(resources.group_resource(group, members), resources.version_of_group(group), status, GROUP_URN)
 
 

@@ -9,7 +9,6 @@ from typing import Any
 from flask import Blueprint, current_app, flash, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
 from portal import actors, db
@@ -18,16 +17,15 @@ from portal.actors import from_request
 from portal.audit.services import record
 from portal.auth import lockout, mfa
 from portal.auth.redirects import safe_next
-from portal.auth.routes import complete_sign_in, remember_account, start_mfa_step
+from portal.auth.sign_in import complete_sign_in, remember_account, start_mfa_step
 from portal.db import utcnow
 from portal.errors import NotFound
-from portal.models import Account, SsoAuthRequest, SsoConnection, SsoIdentity, User
+from portal.models import Account, SsoConnection, SsoIdentity, User
 from portal.permissions import public
 from portal.rendering import redirect_to, render
 from portal.sso import services as sso
 from portal.sso.forms import LinkForm, StartForm
 from portal.sso.oidc import SsoFailure
-from portal.uuids import parse_uuid
 
 bp = Blueprint("sso", __name__, url_prefix="/a/<sign_in_name>/sso")
 LINK_KEY = "sso_link"
@@ -206,21 +204,6 @@ def _finish_sign_in(account: Account, connection: SsoConnection, identity: SsoId
     return complete_sign_in(user, target, "sso")
 
 
-def _pending_link(account: Account) -> tuple[SsoAuthRequest, User, SsoConnection]:
-    request_id = parse_uuid(session.get(LINK_KEY))
-    auth_request = db.session.get(SsoAuthRequest, request_id) if request_id is not None else None
-    connection = sso.connection_of(account.id)
-    if (auth_request is None or connection is None or auth_request.connection_id != connection.id
-            or auth_request.link_user_id is None or auth_request.link_claims is None
-            or utcnow() - auth_request.created_at > sso.REQUEST_LIFETIME):
-        raise SsoFailure("There is no sign-in waiting to be linked here, or it is too old. Start again.",
-                         "no_pending_link")
-    user = db.session.get(User, auth_request.link_user_id)
-    if user is None or user.account_id != account.id or not user.is_active_user:
-        raise SsoFailure("This user can no longer sign in.", "refused")
-    return auth_request, user, connection
-
-
 @bp.route("/link", methods=["GET", "POST"])
 @public
 def link(sign_in_name: str) -> ResponseReturnValue:
@@ -230,7 +213,7 @@ def link(sign_in_name: str) -> ResponseReturnValue:
     try:
         if account is None:
             raise SsoFailure("There is no account with that sign-in name.", "no_account")
-        auth_request, user, connection = _pending_link(account)
+        auth_request, user, connection = sso.pending_link(account, session.get(LINK_KEY))
     except SsoFailure as failure:
         return failed(account, failure)
     form = LinkForm()
@@ -250,10 +233,7 @@ def link(sign_in_name: str) -> ResponseReturnValue:
                changes={"reason": "link_reauth_failed"})
         db.session.commit()
         return render("sso/link.html", "link_form", status=401, error="That is not right. Try again.", **context)
-    taken = db.rows_changed(
-        update(SsoAuthRequest).where(SsoAuthRequest.id == auth_request.id, SsoAuthRequest.link_user_id == user.id)
-        .values(link_user_id=None).execution_options(synchronize_session=False))
-    if not taken:
+    if not sso.take_link_step(auth_request, user):
         return failed(account, SsoFailure("This link step was used already.", "replayed"))
     claims = dict(auth_request.link_claims or {})
     session.pop(LINK_KEY, None)

@@ -11,6 +11,7 @@ import base64
 import functools
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app, session
-from sqlalchemy import delete, select, update
+from sqlalchemy import Row, delete, select, update
 
 from portal import actors, db, tokens
 from portal.actors import Actor
@@ -27,7 +28,7 @@ from portal.audit.services import record
 from portal.auth.passwords import hash_password, verify_password
 from portal.db import utcnow
 from portal.entries import split_entries
-from portal.errors import Conflict, Forbidden, Invalid
+from portal.errors import Conflict, Forbidden, Invalid, NotFound
 from portal.mail.outbox import enqueue, external_url
 from portal.models import (
     Account,
@@ -50,6 +51,7 @@ from portal.permissions import Permission
 from portal.roles import services as role_services
 from portal.sso import oidc
 from portal.sso.oidc import SsoFailure
+from portal.uuids import parse_uuid
 
 REQUEST_LIFETIME = timedelta(minutes=10)
 FRESH_SSO = timedelta(minutes=10)
@@ -257,6 +259,47 @@ def remove_mapping(mapping: SsoGroupMapping, account: Account, *, actor: Actor) 
 
 
 # --- requiring SSO -----------------------------------------------------------------------------------
+
+
+def group_mappings(connection: SsoConnection) -> Sequence[Row[SsoGroupMapping, Group, Role]]:
+    """The connection's group mappings with their group and role (None: membership only), by claim value."""
+    return db.session.execute(
+        select(SsoGroupMapping, Group, Role).join(Group, Group.id == SsoGroupMapping.group_id)
+        .outerjoin(Role, Role.id == SsoGroupMapping.role_id)
+        .where(SsoGroupMapping.connection_id == connection.id).order_by(SsoGroupMapping.claim_value)).all()
+
+
+def mapping_in_account(account_id: uuid.UUID, mapping_id: uuid.UUID) -> SsoGroupMapping:
+    """A group mapping of the account's connection; NotFound when missing or another account's."""
+    connection = connection_of(account_id)
+    mapping = db.session.get(SsoGroupMapping, mapping_id)
+    if mapping is None or connection is None or mapping.connection_id != connection.id:
+        raise NotFound("No such mapping.")
+    return mapping
+
+
+def pending_link(account: Account, raw_id: object) -> tuple[SsoAuthRequest, User, SsoConnection]:
+    """The sign-in this browser left waiting to be linked (its request id kept in the session), the active
+    user it names in the account, and the account's connection; SsoFailure when there is none or it is too old."""
+    request_id = parse_uuid(raw_id)
+    auth_request = db.session.get(SsoAuthRequest, request_id) if request_id is not None else None
+    connection = connection_of(account.id)
+    if (auth_request is None or connection is None or auth_request.connection_id != connection.id
+            or auth_request.link_user_id is None or auth_request.link_claims is None
+            or utcnow() - auth_request.created_at > REQUEST_LIFETIME):
+        raise SsoFailure("There is no sign-in waiting to be linked here, or it is too old. Start again.",
+                         "no_pending_link")
+    user = db.session.get(User, auth_request.link_user_id)
+    if user is None or user.account_id != account.id or not user.is_active_user:
+        raise SsoFailure("This user can no longer sign in.", "refused")
+    return auth_request, user, connection
+
+
+def take_link_step(auth_request: SsoAuthRequest, user: User) -> bool:
+    """Use up the waiting link step for this user, once: False when another request took it first."""
+    return bool(db.rows_changed(
+        update(SsoAuthRequest).where(SsoAuthRequest.id == auth_request.id, SsoAuthRequest.link_user_id == user.id)
+        .values(link_user_id=None).execution_options(synchronize_session=False)))
 
 
 def has_fresh_sso_sign_in(login_session: LoginSession | None, connection: SsoConnection, user: User) -> bool:

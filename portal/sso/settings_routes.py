@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 from flask import Blueprint, flash, g, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import Row, select
 
-from portal import db
+from portal import db, references
 from portal.actors import from_request
 from portal.auth import login_sessions
-from portal.errors import Conflict, NotFound
-from portal.models import Group, Role, SsoConnection, SsoGroupMapping, User
+from portal.errors import Conflict
+from portal.models import Group, Role, SsoConnection
 from portal.permissions import Permission, require
 from portal.rendering import redirect_after_post, render
 from portal.sso import services as sso
 from portal.sso.forms import AllowAdminGroupsForm, MappingForm, SsoSettingsForm, StartForm
 from portal.sso.routes import begin_for_signed_in
+from portal.users import queries as user_queries
 
 bp = Blueprint("sso", __name__, url_prefix="/settings/sso")
 
@@ -34,8 +33,8 @@ def _connection() -> SsoConnection:
 
 def _mapping_form(form: MappingForm | None = None) -> MappingForm:
     form = form or MappingForm()
-    groups = db.session.scalars(select(Group).where(Group.account_id == g.account.id).order_by(Group.name)).all()
-    roles = db.session.scalars(select(Role).where(Role.account_id == g.account.id).order_by(Role.name)).all()
+    groups = references.names_in(Group, g.account.id)
+    roles = references.names_in(Role, g.account.id)
     form.group_id.choices = [(str(group.id), group.name) for group in groups]
     form.role_id.choices = [("", "No role")] + [(str(role.id), role.name) for role in roles]
     return form
@@ -48,12 +47,7 @@ def _context(form: SsoSettingsForm | None = None, **extra: object) -> dict[str, 
         if connection is not None:
             jit = connection.jit_enabled
             form.jit.data = "default" if jit is None else "on" if jit else "off"
-    mappings: Sequence[Row[SsoGroupMapping, Group, Role]] = []
-    if connection is not None:
-        mappings = db.session.execute(
-            select(SsoGroupMapping, Group, Role).join(Group, Group.id == SsoGroupMapping.group_id)
-            .outerjoin(Role, Role.id == SsoGroupMapping.role_id)
-            .where(SsoGroupMapping.connection_id == connection.id).order_by(SsoGroupMapping.claim_value)).all()
+    mappings = sso.group_mappings(connection) if connection is not None else []
     if connection is not None and connection.discovery_url:
         sso.allow_form_redirect(connection)
     fresh = connection is not None and sso.has_fresh_sso_sign_in(g.get("login_session"), connection, current_user)
@@ -66,8 +60,7 @@ def _context(form: SsoSettingsForm | None = None, **extra: object) -> dict[str, 
         "fresh_sso": fresh, "start_form": StartForm(),
         "recovery_codes_left": sso.remaining_recovery_codes(g.account.id),
         "break_glass_url": url_for("auth.account_login", sign_in_name=g.account.sign_in_name, local="1"),
-        "owner_has_mfa": db.session.scalar(select(User.mfa_enabled).where(User.account_id == g.account.id,
-                                                                          User.is_owner.is_(True))),
+        "owner_has_mfa": (owner := user_queries.owner_of(g.account.id)) is not None and owner.mfa_enabled,
         **extra,
     }
 
@@ -183,10 +176,8 @@ def add_mapping() -> ResponseReturnValue:
     form = _mapping_form(MappingForm())
     if not form.validate_on_submit():
         return render("sso/settings.html", "mappings", status=422, **_context(mapping_form=form))
-    group = db.session.get(Group, uuid.UUID(form.group_id.data))
-    role = db.session.get(Role, uuid.UUID(form.role_id.data)) if form.role_id.data else None
-    if group is None or group.account_id != g.account.id or (role is not None and role.account_id != g.account.id):
-        raise NotFound("No such group or role in this account.")
+    group = references.one_in_account(Group, g.account.id, form.group_id.data)
+    role = references.one_in_account(Role, g.account.id, form.role_id.data) if form.role_id.data else None
     sso.add_mapping(connection, g.account, form.claim_value.data, group, role, actor=from_request())
     db.session.commit()
     flash("The mapping was added; it applies at each sign-in.", "success")
@@ -196,10 +187,7 @@ def add_mapping() -> ResponseReturnValue:
 @bp.post("/mappings/<uuid:mapping_id>/delete")
 @require(Permission.ACCOUNT_MANAGE)
 def remove_mapping(mapping_id: uuid.UUID) -> ResponseReturnValue:
-    connection = sso.connection_of(g.account.id)
-    mapping = db.session.get(SsoGroupMapping, mapping_id)
-    if mapping is None or connection is None or mapping.connection_id != connection.id:
-        raise NotFound("No such mapping.")
+    mapping = sso.mapping_in_account(g.account.id, mapping_id)
     sso.remove_mapping(mapping, g.account, actor=from_request())
     db.session.commit()
     flash("The mapping was removed.", "success")
@@ -211,9 +199,7 @@ def remove_mapping(mapping_id: uuid.UUID) -> ResponseReturnValue:
 def unlink(user_id: uuid.UUID) -> ResponseReturnValue:
     from portal.roles.policy import ensure_may_act_on
 
-    user = db.session.get(User, user_id)
-    if user is None or user.account_id != g.account.id:
-        raise NotFound("No such user in this account.")
+    user = user_queries.user_in_account(g.account.id, user_id)
     if user.id != current_user.id:
         ensure_may_act_on(current_user, g.permissions, user)
     sso.unlink(user, actor=from_request())

@@ -13,20 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-
-from portal import db
+from portal import db, references
 from portal.actors import Actor
-from portal.errors import DomainError, Forbidden, NotFound
+from portal.errors import DomainError, Forbidden
 from portal.groups import services as groups
 from portal.jobs import services as jobs
 from portal.models import Group, Job, Role, User
 from portal.permissions import Permission
-from portal.references import Named
 from portal.roles import policy
 from portal.roles import services as roles
 from portal.users import services as users
-from portal.uuids import parse_uuid
 
 ACTIONS = ("disable", "enable", "delete", "grant_role", "add_to_group")
 JOB_KIND = "bulk_users"  # portal.jobs.kinds runs it
@@ -65,25 +61,14 @@ class BulkAction:
         return self.name.capitalize()
 
 
-def _in_account(model: type[Named], account_id: uuid.UUID, raw_id: str | None) -> Named | None:
-    wanted = parse_uuid(raw_id or "")
-    if wanted is None:
-        return None
-    return db.session.scalars(select(model).where(model.id == wanted, model.account_id == account_id)).first()
-
-
 def action_for(account_id: uuid.UUID, name: str, role_id: str | None = None, group_id: str | None = None,
                expires_at: datetime | None = None) -> BulkAction:
     """The action named, its role or group looked up in the account (NotFound when it is not there)."""
     role = group = None
     if name == "grant_role":
-        role = _in_account(Role, account_id, role_id)
-        if role is None:
-            raise NotFound("No such role in this account.")
+        role = references.one_in_account(Role, account_id, role_id)
     if name == "add_to_group":
-        group = _in_account(Group, account_id, group_id)
-        if group is None:
-            raise NotFound("No such group in this account.")
+        group = references.one_in_account(Group, account_id, group_id)
     return BulkAction(name, role, group, expires_at)
 
 

@@ -9,10 +9,9 @@ from typing import Any
 from flask import Blueprint, Response, flash, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import Row, select
 from werkzeug.datastructures import MultiDict
 
-from portal import db
+from portal import db, references
 from portal.accounts import ownership
 from portal.actors import from_request
 from portal.audit.queries import recent_events_for
@@ -47,18 +46,6 @@ BULK_INLINE = 300  # "all matching" beyond this many users runs as a job (with n
 EXPORT_INLINE = 50_000  # an export beyond this many rows is prepared as a job
 
 
-def _account_roles() -> list[Row[tuple[uuid.UUID, str]]]:
-    """The account's roles as (id, name) rows, for the pickers."""
-    return list(
-        db.session.execute(select(Role.id, Role.name).where(Role.account_id == g.account.id).order_by(Role.name))
-    )
-
-
-def _account_groups() -> list[Row[tuple[uuid.UUID, str]]]:
-    """The account's groups as (id, name) rows, for the pickers."""
-    return list(
-        db.session.execute(select(Group.id, Group.name).where(Group.account_id == g.account.id).order_by(Group.name))
-    )
 
 
 def _list_context(
@@ -83,8 +70,8 @@ def _list_context(
         "filters": filters,
         "sorts": queries.SORTS,
         "statuses": queries.STATUSES,
-        "roles": _account_roles(),
-        "groups": _account_groups(),
+        "roles": references.names_in(Role, g.account.id),
+        "groups": references.names_in(Group, g.account.id),
         "report": report,
         "bulk": bulk_form,
         "ticked": set(bulk_form.user_ids.data or []) if bulk_form is not None else set(),
@@ -120,13 +107,17 @@ def export() -> ResponseReturnValue:
     return csv_download(f"users-{account_id}.csv", queries.EXPORT_HEADER, rows())
 
 
-@bp.route("/users/import", methods=["GET", "POST"])
+@bp.get("/users/import")
 @require(Permission.USERS_WRITE)
 def import_page() -> ResponseReturnValue:
+    return render("users/import.html", form=ImportForm(), jobs=[])
+
+
+@bp.post("/users/import")
+@require(Permission.USERS_WRITE)
+def start_import() -> ResponseReturnValue:
     """Upload a CSV: a dry run job first; from its page, the same file applied (dry_run_job names it)."""
     form = ImportForm()
-    if request.method == "GET":
-        return render("users/import.html", form=form, jobs=[])
     if not form.validate_on_submit():
         return render("users/import.html", form=form, status=422)
     if form.dry_run_job.data:
@@ -156,7 +147,7 @@ def import_template() -> ResponseReturnValue:
 @require(Permission.USERS_WRITE)
 def new() -> ResponseReturnValue:
     form = UserCreateForm(account_id=g.account.id)
-    form.roles.choices = [(str(r.id), r.name) for r in _account_roles()]
+    form.roles.choices = [(str(r.id), r.name) for r in references.names_in(Role, g.account.id)]
     return render("users/new.html", "user_form", form=form)
 
 
@@ -164,7 +155,7 @@ def new() -> ResponseReturnValue:
 @require(Permission.USERS_WRITE)
 def create() -> ResponseReturnValue:
     form = UserCreateForm(account_id=g.account.id)
-    form.roles.choices = [(str(r.id), r.name) for r in _account_roles()]
+    form.roles.choices = [(str(r.id), r.name) for r in references.names_in(Role, g.account.id)]
     if not form.validate_on_submit():
         return render("users/new.html", "user_form", status=422, form=form)
     user = services.create_user(
@@ -296,17 +287,21 @@ def _status_change(user_id: uuid.UUID, change: Callable[..., None]) -> ResponseR
     )
 
 
-@bp.route("/users/<uuid:user_id>/disable", methods=["GET", "POST"])
+@bp.get("/users/<uuid:user_id>/disable")
+@require(Permission.USERS_WRITE)
+def confirm_disable(user_id: uuid.UUID) -> ResponseReturnValue:
+    """The Disable button without JavaScript: ask first."""
+    user = queries.user_in_account(g.account.id, user_id)
+    return render("confirm.html", question=f"Disable {user.full_name}?", detail=DISABLE_DETAIL,
+                  action=url_for(".disable", user_id=user.id), button=f"Disable {user.full_name}",
+                  back=url_for(".show", user_id=user.id),
+                  crumbs=[("Users", url_for(".index")), (user.full_name, url_for(".show", user_id=user.id)),
+                          ("Disable", None)])
+
+
+@bp.post("/users/<uuid:user_id>/disable")
 @require(Permission.USERS_WRITE)
 def disable(user_id: uuid.UUID) -> ResponseReturnValue:
-    """POST disables; GET (the button without JavaScript) asks first."""
-    if request.method == "GET":
-        user = queries.user_in_account(g.account.id, user_id)
-        return render("confirm.html", question=f"Disable {user.full_name}?", detail=DISABLE_DETAIL,
-                      action=url_for(".disable", user_id=user.id), button=f"Disable {user.full_name}",
-                      back=url_for(".show", user_id=user.id),
-                      crumbs=[("Users", url_for(".index")), (user.full_name, url_for(".show", user_id=user.id)),
-                              ("Disable", None)])
     return _status_change(user_id, services.disable_user)
 
 

@@ -170,7 +170,7 @@ MATRIX: dict[str, str] = {
     "POST me.end_other_sessions":                    "L    A    A    A    A    A    A    A",
     "GET me.api_keys":                               "L    A    A    A    A    A    A    A",
     "POST me.create_api_key":                        "L    A    A    A    A    A    A    A",
-    "GET me.revoke_api_key":                         "L    N    N    N    N    N    A    N",  # the owner's key
+    "GET me.confirm_revoke_api_key":                 "L    N    N    N    N    N    A    N",  # the owner's key
     "POST me.revoke_api_key":                        "L    N    N    N    N    N    A    N",  # the owner's key
     "POST me.accept_ownership":                      "L    N    N    N    N    N    N    N",  # nothing offered
     "POST me.decline_ownership":                     "L    N    N    N    N    N    N    N",
@@ -203,7 +203,7 @@ MATRIX: dict[str, str] = {
     "GET accounts.users.new":                        "L    D    A    D    D    A    A    N",
     # Import (issue 18): users:write
     "GET accounts.users.import_page":                "L    D    A    D    D    A    A    N",
-    "POST accounts.users.import_page":               "L    D    A    D    D    A    A    N",
+    "POST accounts.users.start_import":              "L    D    A    D    D    A    A    N",
     "GET accounts.users.import_template":            "L    D    A    D    D    A    A    N",
     # Jobs (issue 18): users:read to follow them, users:write to cancel; a bulk job has no file (404)
     "GET accounts.jobs.index":                       "L    D    A    A    A    A    A    N",
@@ -217,7 +217,7 @@ MATRIX: dict[str, str] = {
     "GET accounts.users.confirm_delete":             "L    D    A    D    D    A    A    N",
     "POST accounts.users.delete":                    "L    D    A    D    D    A    A    N",
     "DELETE accounts.users.delete_by_verb":          "L    D    A    D    D    A    A    N",
-    "GET accounts.users.disable":                    "L    D    A    D    D    A    A    N",
+    "GET accounts.users.confirm_disable":            "L    D    A    D    D    A    A    N",
     "POST accounts.users.disable":                   "L    D    A    D    D    A    A    N",
     "POST accounts.users.enable":                    "L    D    A    D    D    A    A    N",
     "POST accounts.users.sign_out":                  "L    D    A    D    D    A    A    N",
@@ -253,7 +253,7 @@ MATRIX: dict[str, str] = {
     "POST accounts.invitations.edit":                "L    D    A    D    D    A    A    N",
     "POST accounts.invitations.resend":              "L    D    A    D    D    A    A    N",
     "POST accounts.invitations.retry":               "L    D    A    D    D    A    A    N",
-    "GET accounts.invitations.revoke":               "L    D    A    D    D    A    A    N",
+    "GET accounts.invitations.confirm_revoke":       "L    D    A    D    D    A    A    N",
     "POST accounts.invitations.revoke":              "L    D    A    D    D    A    A    N",
     # The outbox: the owner only (the route needs account:manage, and then the owner)
     "GET accounts.outbox.index":                     "L    D    D    D    D    D    A    N",
@@ -270,9 +270,9 @@ MATRIX: dict[str, str] = {
     "GET accounts.groups.delete":                    "L    D    D    A    D    A    A    N",
     "POST accounts.groups.delete":                   "L    D    D    A    D    A    A    N",
     "POST accounts.groups.add_members":              "L    D    D    A    D    A    A    N",
-    "GET accounts.groups.replace_members":           "L    D    D    A    D    A    A    N",
+    "GET accounts.groups.replace_members_form":      "L    D    D    A    D    A    A    N",
     "POST accounts.groups.replace_members":          "L    D    D    A    D    A    A    N",
-    "GET accounts.groups.remove_member":             "L    D    D    A    D    A    A    N",
+    "GET accounts.groups.confirm_remove_member":     "L    D    D    A    D    A    A    N",
     "POST accounts.groups.remove_member":            "L    D    D    A    D    A    A    N",
     "DELETE accounts.groups.delete_member":          "L    D    D    A    D    A    A    N",
 }

@@ -500,3 +500,17 @@ def test_deleting_a_user_takes_their_memberships(portal: Portal, a: Tenant) -> N
     assert _member_emails(portal, group.id) == {"auditor-a@example.com"}
     assert _member_emails(portal, other.id) == set()
     assert portal.scalar(select(func.count()).select_from(GroupMember)) == 1
+
+
+def test_replace_steps_are_the_buttons_values_and_anything_else_previews(portal: Portal, a: Tenant,
+                                                                          admin: Client) -> None:
+    from portal.groups.forms import ReplaceStep
+
+    group = make_group(portal, a.account, "Engineering", members=(a.member, a.auditor))
+    url = f"/accounts/{a.id}/groups/{group.id}/members/replace"
+    page = _body(admin.get(url))
+    assert f'name="action" value="{ReplaceStep.PREVIEW}"' in page
+    preview = _body(admin.post(url, {"members": "", "action": "something else"}))
+    assert "2 to remove" in preview
+    assert f'value="{ReplaceStep.APPLY}"' in preview and f'value="{ReplaceStep.EDIT}"' in preview
+    assert _member_emails(portal, group.id) == {"member-a@example.com", "auditor-a@example.com"}  # not applied
