@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from portal import db
 from portal.db import utcnow
@@ -63,18 +63,21 @@ def start(user: User, ip_address: str, user_agent: str, auth_method: str = "pass
     return token, login_session
 
 
+# Built once (the sign-in check runs on every request), bound per request.
+_SIGNED_IN = (
+    select(LoginSession, User, Account, select(Job.id).where(
+        Job.started_by_id == User.id, Job.notified.is_(False), Job.state.not_in(OPEN_STATES)).exists())
+    .join(User, User.id == LoginSession.user_id)
+    .join(Account, Account.id == User.account_id)
+    .where(LoginSession.token_hash == bindparam("token_hash"))
+)
+
+
 def resolve(token: str, idle: timedelta, absolute: timedelta) -> SignedIn | None:
     """The live session a token belongs to, touched, with its permissions; None when unknown, expired or
     not active. One statement reads session, person, account, the session's cached permissions and whether
     a finished job awaits a notice; a second runs only when the cache was emptied or a grant expired."""
-    job_notice = select(Job.id).where(
-        Job.started_by_id == User.id, Job.notified.is_(False), Job.state.not_in(OPEN_STATES)).exists()
-    row = db.session.execute(
-        select(LoginSession, User, Account, job_notice)
-        .join(User, User.id == LoginSession.user_id)
-        .join(Account, Account.id == User.account_id)
-        .where(LoginSession.token_hash == _digest(token))
-    ).first()
+    row = db.session.execute(_SIGNED_IN, {"token_hash": _digest(token)}).first()
     if row is None:
         return None
     login_session, user, account, notice = row

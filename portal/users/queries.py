@@ -484,6 +484,19 @@ def with_details(users: Sequence[Any]) -> list[UserRow]:
     return [UserRow(u, tuple(roles.get(u.id, ())), groups.get(u.id, 0)) for u in users]
 
 
+def _choices_statement() -> Any:
+    account_id = bindparam("account_id", type_=Uuid())
+    both = union_all(
+        select(literal(True).label("is_role"), Role.id.label("id"), Role.name.label("name"))
+        .where(Role.account_id == account_id),
+        select(literal(False), Group.id, Group.name).where(Group.account_id == account_id),
+    ).subquery()
+    return select(both).order_by(both.c.name)
+
+
+_CHOICES = _choices_statement()
+
+
 class Choice(NamedTuple):
     """A role or group to pick in a select: its id and name."""
 
@@ -493,14 +506,9 @@ class Choice(NamedTuple):
 
 def role_and_group_choices(account_id: uuid.UUID) -> tuple[list[Choice], list[Choice]]:
     """The account's roles and its groups, each by name, for the list's pickers: one statement for both."""
-    both = union_all(
-        select(literal(True).label("is_role"), Role.id.label("id"), Role.name.label("name"))
-        .where(Role.account_id == account_id),
-        select(literal(False), Group.id, Group.name).where(Group.account_id == account_id),
-    ).subquery()
     roles: list[Choice] = []
     groups: list[Choice] = []
-    for is_role, id_, name in db.session.connection().execute(select(both).order_by(both.c.name)):
+    for is_role, id_, name in db.session.connection().execute(_CHOICES, {"account_id": account_id}):
         (roles if is_role else groups).append(Choice(id_, name))
     return roles, groups
 
