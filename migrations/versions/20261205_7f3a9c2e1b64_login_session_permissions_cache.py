@@ -43,7 +43,8 @@ SQLITE_TRIGGERS = [
           UPDATE login_sessions SET {_FORGET}
           WHERE user_id IN (SELECT user_id FROM role_assignments WHERE role_id = OLD.id);
         END""",
-    f"""CREATE TRIGGER trg_login_sessions_forget AFTER UPDATE OF active_role_ids ON login_sessions BEGIN
+    f"""CREATE TRIGGER trg_login_sessions_forget AFTER UPDATE OF active_role_ids ON login_sessions
+        WHEN NEW.active_role_ids IS NOT OLD.active_role_ids BEGIN
           UPDATE login_sessions SET {_FORGET} WHERE id = NEW.id;
         END""",
 ]
