@@ -46,6 +46,7 @@ from portal.models import (
 from portal.models.role import in_force
 from portal.models.user import full_name_of
 from portal.pagination import COUNT_CAP, END, Page, decode_cursor, encode_cursor, utc_datetime
+from portal.templating import until_day
 
 
 @dataclass(frozen=True)
@@ -403,8 +404,6 @@ class HeldRoleName:
     def label(self) -> str:
         """The name as the list shows it: "(not default)" or "(invited)" after it where that applies, and
         "(until 12 Jan)" for a time-bound grant."""
-        from portal.templating import until_day
-
         until = f" (until {until_day(self.expires_at)})" if self.expires_at else ""
         return self.name + (" (invited)" if self.invited else "" if self.is_default else " (not default)") + until
 
