@@ -17,7 +17,6 @@ from portal.extensions import htmx, login_manager
 from portal.models import User
 from portal.permissions import API_KEY, PUBLIC, SCIM_TOKEN
 from portal.rendering import client_redirect, redirect_to
-from portal.roles.queries import effective_permissions
 
 
 def _load_user(token: str) -> User | None:
@@ -31,6 +30,8 @@ def _load_user(token: str) -> User | None:
         return None
     g.login_session = signed_in.login_session
     g.user_account = signed_in.account
+    g.session_permissions = signed_in.permissions
+    g.job_notice = signed_in.job_notice
     signed_in.user.session_token = token
     return signed_in.user
 
@@ -81,7 +82,7 @@ def enforce_access() -> Response | None:
         return _sign_in_first()
     if (setup := _setup_first()) is not None:
         return setup
-    g.permissions = effective_permissions(current_user, g.get("login_session"))
+    g.permissions = g.session_permissions  # read with the session in one statement (login_sessions.resolve)
     if "account_id" in g:
         # The tenant guard: a person only ever sees their own account; others do not exist.
         if g.account_id != current_user.account_id:

@@ -22,7 +22,9 @@ Dump = dict[str, dict[tuple[Any, ...], Row]]
 
 # Written by reading requests, not by what a request asks for: never compared, never put back.
 VOLATILE_COLUMNS = {
-    "login_sessions": {"last_seen_at"},  # touched at most once a minute by any signed-in request
+    # last_seen_at: touched at most once a minute by any signed-in request; permissions*: the session's cache
+    # of its permissions, written by the sign-in check and emptied by triggers when grants change.
+    "login_sessions": {"last_seen_at", "permissions", "permissions_until", "permissions_stamp"},
     "api_keys": {"last_used_at"},
 }
 

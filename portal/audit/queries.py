@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_, union_all
+from sqlalchemy.orm import aliased
 
 from portal import db
 from portal.models import AuditEvent
@@ -188,14 +189,15 @@ def iter_events(account_id: uuid.UUID, f: AuditFilter, chunk: int = 1000) -> Ite
 def recent_events_for(account_id: uuid.UUID, user_id: uuid.UUID, limit: int = 10) -> list[AuditEvent]:
     """A user's latest events in the account, as actor or as target, newest first (the user page).
 
-    Two index seeks (actor_id, created_at) and (account_id, target_id, created_at), merged.
+    Two index seeks (actor_id, created_at) and (account_id, target_id, created_at), in one statement, merged.
     """
     as_actor = select(AuditEvent).where(AuditEvent.account_id == account_id, AuditEvent.actor_id == user_id)
     as_target = select(AuditEvent).where(
         AuditEvent.account_id == account_id, AuditEvent.target_id == str(user_id), AuditEvent.target_type == "user"
     )
+    seeks = [_newest_first(statement).limit(limit).subquery() for statement in (as_actor, as_target)]
+    both = union_all(*(select(seek) for seek in seeks)).subquery()
     events: dict[uuid.UUID, AuditEvent] = {}
-    for statement in (as_actor, as_target):
-        for event in db.session.scalars(_newest_first(statement).limit(limit)):
-            events[event.id] = event
+    for event in db.session.scalars(select(aliased(AuditEvent, both))):
+        events[event.id] = event
     return sorted(events.values(), key=_key, reverse=True)[:limit]

@@ -9,12 +9,16 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select, update
 
 from portal import db, tokens
 from portal.db import utcnow
-from portal.models import Account, LoginSession, RoleAssignment, User
+from portal.models import Account, Job, LoginSession, RoleAssignment, User
+from portal.models.job import OPEN_STATES
+from portal.permissions import Permission, parse_permissions
+from portal.roles.queries import permissions_until
 
 # last_seen_at is written at most this often, so most requests do not write.
 TOUCH_INTERVAL = timedelta(seconds=60)
@@ -27,6 +31,8 @@ class SignedIn:
     login_session: LoginSession
     user: User
     account: Account
+    permissions: frozenset[Permission]  # what the session holds (the owner: everything)
+    job_notice: bool  # a job the person started has finished and they have not been told yet
 
 
 def start(user: User, ip_address: str, user_agent: str, auth_method: str = "password",
@@ -51,26 +57,60 @@ def start(user: User, ip_address: str, user_agent: str, auth_method: str = "pass
     return token, login_session
 
 
+# Built once (the sign-in check runs on every request), bound per request.
+_SIGNED_IN = (
+    select(LoginSession, User, Account, select(Job.id).where(
+        Job.started_by_id == User.id, Job.notified.is_(False), Job.state.not_in(OPEN_STATES)).exists())
+    .join(User, User.id == LoginSession.user_id)
+    .join(Account, Account.id == User.account_id)
+    .where(LoginSession.token_hash == bindparam("token_hash"))
+)
+
+
 def resolve(token: str, idle: timedelta, absolute: timedelta) -> SignedIn | None:
-    """The live session a token belongs to, touched; None when unknown, expired or not active."""
-    row = db.session.execute(
-        select(LoginSession, User, Account)
-        .join(User, User.id == LoginSession.user_id)
-        .join(Account, Account.id == User.account_id)
-        .where(LoginSession.token_hash == tokens.digest(token))
-    ).first()
+    """The live session a token belongs to, touched, with its permissions; None when unknown, expired or
+    not active. One statement reads session, person, account, the session's cached permissions and whether
+    a finished job awaits a notice; a second runs only when the cache was emptied or a grant expired."""
+    row = db.session.execute(_SIGNED_IN, {"token_hash": tokens.digest(token)}).first()
     if row is None:
         return None
-    login_session, user, account = row
+    login_session, user, account, notice = row
     now = utcnow()
     if login_session.is_expired(now, idle, absolute) or not user.is_active_user:
         db.session.delete(login_session)
         db.session.commit()
         return None
+    permissions, written = _permissions(login_session, user, now)
     if now - login_session.last_seen_at > TOUCH_INTERVAL:
         login_session.last_seen_at = now
+        written = True
+    if written:
         db.session.commit()
-    return SignedIn(login_session, user, account)
+    return SignedIn(login_session, user, account, permissions, bool(notice))
+
+
+@lru_cache(maxsize=512)
+def _parse_cached(stored: str) -> frozenset[Permission]:
+    return parse_permissions(stored.split(",")) if stored else frozenset()
+
+
+def _permissions(login_session: LoginSession, user: User, now: datetime) -> tuple[frozenset[Permission], bool]:
+    """The session's permissions from its row while still good; else computed and written back (and True).
+
+    The write names the stamp read with the row: when a grant, a role or the active roles changed in
+    between, the triggers have bumped it and the write does nothing, so a stale set is never cached."""
+    until = login_session.permissions_until
+    if not user.is_owner and login_session.permissions is not None and (until is None or now < until):
+        return _parse_cached(login_session.permissions), False
+    permissions, until = permissions_until(user, login_session, now)
+    if user.is_owner:
+        return permissions, False  # the owner's rule reads only the person's row
+    db.session.execute(
+        update(LoginSession)
+        .where(LoginSession.id == login_session.id, LoginSession.permissions_stamp == login_session.permissions_stamp)
+        .values(permissions=",".join(sorted(p.value for p in permissions)), permissions_until=until)
+        .execution_options(synchronize_session=False))
+    return permissions, True
 
 
 def end(login_session_id: uuid.UUID) -> None:

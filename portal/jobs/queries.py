@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
-from flask import flash, request
+from flask import flash, g, request
 from flask_login import current_user
 from sqlalchemy import case, func, select, update
 
@@ -60,9 +60,11 @@ def counts_by_state() -> dict[str, int]:
 
 
 def notify_finished() -> None:
-    """Tell the signed-in person, on their next page, about their jobs that finished since (once each)."""
-    if request.method != "GET" or request.headers.get("HX-Request") or not current_user.is_authenticated \
-            or request.path.startswith(("/api/", "/scim/", "/static/")):
+    """Tell the signed-in person, on their next page, about their jobs that finished since (once each).
+
+    The sign-in check already asked whether there is any (g.job_notice): most pages send nothing here."""
+    if request.method != "GET" or request.headers.get("HX-Request") or not g.get("job_notice") \
+            or not current_user.is_authenticated or request.path.startswith(("/api/", "/scim/", "/static/")):
         return
     finished = list(db.session.scalars(
         select(Job).where(Job.started_by_id == current_user.id, Job.notified.is_(False),

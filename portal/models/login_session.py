@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import Base, created_at, utcnow, uuid_pk
@@ -29,6 +29,13 @@ class LoginSession(Base):
     auth_method: Mapped[str] = mapped_column(String(16), default="password")
     # An end of its own, before the absolute timeout: an SSO session goes back to the provider by then.
     expires_at: Mapped[datetime | None]
+    # The permissions this session holds, cached for the sign-in check (portal.auth.login_sessions):
+    # comma-separated, NULL when not known; good until permissions_until (the first grant to expire).
+    # Database triggers empty it and bump the stamp whenever the person's grants, one of their roles,
+    # or this session's active roles change (migration 7f3a9c2e1b64), so it is never stale.
+    permissions: Mapped[str | None] = mapped_column(Text)
+    permissions_until: Mapped[datetime | None]
+    permissions_stamp: Mapped[int] = mapped_column(default=0, server_default="0")
 
     def is_expired(self, now: datetime, idle: timedelta, absolute: timedelta) -> bool:
         """Whether the idle or the absolute timeout has passed."""

@@ -35,7 +35,8 @@ class Role(Base):
         return f"<Role {self.name!r} of {self.account_id}>"
 
 
-def in_force(expires_at: ColumnElement[datetime | None] | Any, now: datetime) -> ColumnElement[bool]:
+def in_force(expires_at: ColumnElement[datetime | None] | Any,
+             now: datetime | ColumnElement[Any]) -> ColumnElement[bool]:
     """A grant (role or membership) counts while it has no expiry or its expiry is still ahead: the one
     condition every permission check and list applies, so an expired grant stops counting at once,
     before the worker's sweep deletes it."""

@@ -24,6 +24,12 @@ class UserStatus(StrEnum):
     DISABLED = "disabled"
 
 
+def full_name_of(first_name: str, last_name: str, email: str, status: str, login: str) -> str:
+    """A person's name as the portal shows it (User.full_name; the users list's plain rows)."""
+    name = f"{first_name} {last_name}".strip()
+    return name or (email if status == UserStatus.PENDING else login)
+
+
 class User(UserMixin, Base):
     __tablename__ = "users"
     __table_args__ = (
@@ -95,8 +101,7 @@ class User(UserMixin, Base):
     def full_name(self) -> str:
         """First and last name; when both are empty, an invitee's email (their login is a placeholder
         until they accept), anyone else's login."""
-        name = f"{self.first_name} {self.last_name}".strip()
-        return name or (self.email if self.status == UserStatus.PENDING else self.login)
+        return full_name_of(self.first_name, self.last_name, self.email, self.status, self.login)
 
     @property
     def is_active_user(self) -> bool:

@@ -27,19 +27,29 @@ def effective_permissions(user: User, login_session: LoginSession | None) -> fro
 
     A grant whose expiry has passed counts for nothing from that moment (in_force), before the worker's
     sweep removes it; default_role_permissions (API keys) and the rank rule apply the same condition."""
+    return permissions_until(user, login_session, utcnow())[0]
+
+
+def permissions_until(user: User, login_session: LoginSession | None,
+                      now: datetime) -> tuple[frozenset[Permission], datetime | None]:
+    """effective_permissions, and until when they hold unchanged by time alone (the first in-force
+    grant to expire; None: no grant expires) — what the sign-in check may cache on the session row."""
     if user.is_owner:
-        return ALL_PERMISSIONS
+        return ALL_PERMISSIONS, None
     active = set(login_session.active_role_ids) if login_session is not None else None
     rows = db.session.execute(
-        select(Role.id, Role.permissions)
+        select(Role.id, Role.permissions, RoleAssignment.expires_at)
         .join(RoleAssignment, RoleAssignment.role_id == Role.id)
-        .where(RoleAssignment.user_id == user.id, in_force(RoleAssignment.expires_at, utcnow()))
+        .where(RoleAssignment.user_id == user.id, in_force(RoleAssignment.expires_at, now))
     ).all()
     held: set[Permission] = set()
-    for role_id, permissions in rows:
+    until: datetime | None = None
+    for role_id, permissions, expires_at in rows:
+        if expires_at is not None and (until is None or expires_at < until):
+            until = expires_at
         if active is None or str(role_id) in active:
             held |= parse_permissions(permissions)
-    return frozenset(held)
+    return frozenset(held), until
 
 
 def default_role_permissions(user: User) -> frozenset[Permission]:

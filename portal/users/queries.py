@@ -11,14 +11,30 @@ from math import isqrt
 from operator import attrgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, null, or_, select, tuple_, union, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    tuple_,
+    union,
+    union_all,
+)
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.types import Uuid
 
 from portal import db
-from portal.db import utcnow
+from portal.db import UTCDateTime, utcnow
 from portal.errors import NotFound
 from portal.models import (
     AccountUserCount,
+    Group,
     GroupMember,
     Invitation,
     InvitationRole,
@@ -29,7 +45,9 @@ from portal.models import (
     UserStatus,
 )
 from portal.models.role import in_force
+from portal.models.user import full_name_of
 from portal.pagination import COUNT_CAP, END, Page, decode_cursor, encode_cursor, utc_datetime
+from portal.templating import until_day
 from portal.uuids import parse_uuid
 
 
@@ -323,10 +341,19 @@ def _key(user: Any, sort: Sort) -> tuple[Any, ...]:
     return tuple(getattr(user, c.key) for c in sort.columns)
 
 
+# What the users list shows of each user (and its sorts' keys): read as plain rows, no ORM objects.
+LIST_COLUMNS = (
+    User.id, User.first_name, User.last_name, User.login, User.email, User.status, User.is_sso, User.mfa_enabled,
+    User.last_login_at, User.created_at,
+)  # fmt: skip
+
+
 def list_users(
-    account_id: uuid.UUID, f: UserFilter, start: int, take: int, after: str | None = None, before: str | None = None
-) -> Page[User]:
-    """One page of the account's users (owner aside): by cursor when the link carries one, else by offset."""
+    account_id: uuid.UUID, f: UserFilter, start: int, take: int, after: str | None = None, before: str | None = None,
+    columns: Sequence[Any] = (),
+) -> Page[Any]:
+    """One page of the account's users (owner aside): by cursor when the link carries one, else by offset.
+    Users, or given columns (the list page's LIST_COLUMNS), plain rows of them: no ORM objects."""
     sort = f.order
     counted = _count(account_id, f, take)
     total, capped = counted.total, counted.capped
@@ -338,18 +365,20 @@ def list_users(
             statement, limit = _seek(base, sort, before_key, forward=False), take
         else:  # the last page: read the list from its end
             statement, limit = base, (total - start if not capped and total > start else take)
-        rows = _fetch(statement, sort, False, max(1, min(limit, take)))[::-1]
+        rows = _fetch(statement, sort, False, max(1, min(limit, take)), columns)[::-1]
         return _page(rows, start, take, total, capped, sort, has_more=start + len(rows) < total or capped)
     if after_key is not None:
-        rows = _fetch(_seek(base, sort, after_key, forward=True), sort, True, take + 1)
+        rows = _fetch(_seek(base, sort, after_key, forward=True), sort, True, take + 1, columns)
     elif start:
-        rows = list(db.session.scalars(_ordered(base, sort, True, tail=True).offset(start).limit(take + 1)))
+        by_offset = _ordered(base, sort, True, tail=True).offset(start).limit(take + 1)
+        rows = (list(db.session.connection().execute(by_offset.with_only_columns(*columns))) if columns
+                else list(db.session.scalars(by_offset)))
     else:
-        rows = _fetch(base, sort, True, take + 1)
+        rows = _fetch(base, sort, True, take + 1, columns)
     return _page(rows[:take], start, take, total, capped, sort, has_more=len(rows) > take)
 
 
-def _page(rows: list[User], start: int, take: int, total: int, capped: bool, sort: Sort, has_more: bool) -> Page[User]:
+def _page(rows: list[Any], start: int, take: int, total: int, capped: bool, sort: Sort, has_more: bool) -> Page[Any]:
     return Page(
         items=rows,
         start=start,
@@ -359,15 +388,6 @@ def _page(rows: list[User], start: int, take: int, total: int, capped: bool, sor
         next_cursor=encode_cursor(_key(rows[-1], sort)) if rows and has_more else None,
         prev_cursor=encode_cursor(_key(rows[0], sort)) if rows and start > 0 else None,
     )
-
-
-@dataclass
-class UserRow:
-    """A user with what the list shows beside the profile: role names and group count."""
-
-    user: User  # or, from iter_users, a row of EXPORT_COLUMNS
-    roles: list[str]
-    group_count: int
 
 
 @dataclass(frozen=True)
@@ -383,24 +403,40 @@ class HeldRoleName:
     def label(self) -> str:
         """The name as the list shows it: "(not default)" or "(invited)" after it where that applies, and
         "(until 12 Jan)" for a time-bound grant."""
-        from portal.templating import until_day
-
         until = f" (until {until_day(self.expires_at)})" if self.expires_at else ""
         return self.name + (" (invited)" if self.invited else "" if self.is_default else " (not default)") + until
 
 
-def role_names_by_user(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[HeldRoleName]]:
-    """The roles of each user by name, in one statement: held ones, and a pending user's invited ones (which
-    become default roles on accepting: what they rank by until then)."""
-    roles: dict[uuid.UUID, list[HeldRoleName]] = defaultdict(list)
-    if not ids:
-        return roles
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    """A user with what the list shows beside the profile: the roles they hold (data, not words) and their
+    group count."""
+
+    user: Any  # a User, or a plain row of LIST_COLUMNS (the list) or EXPORT_COLUMNS (the export)
+    roles: tuple[HeldRoleName, ...]
+    group_count: int
+
+    @property
+    def full_name(self) -> str:
+        u = self.user
+        return full_name_of(u.first_name, u.last_name, u.email, u.status, u.login)
+
+    @property
+    def role_labels(self) -> list[str]:
+        """The roles as the list and the export word them: "viewer (not default)"."""
+        return [held.label for held in self.roles]
+
+
+def _role_names_statement() -> Any:
+    """Held roles of some users, and a pending user's invited ones, by name: built once, bound per call."""
+    ids = bindparam("ids", type_=Uuid(), expanding=True)
     held = (
         select(RoleAssignment.user_id.label("user_id"), Role.name.label("name"),
                RoleAssignment.is_default.label("is_default"), literal(False).label("invited"),
                RoleAssignment.expires_at.label("expires_at"))
         .join(Role, Role.id == RoleAssignment.role_id)
-        .where(RoleAssignment.user_id.in_(ids), in_force(RoleAssignment.expires_at, utcnow()))
+        .where(RoleAssignment.user_id.in_(ids),
+               in_force(RoleAssignment.expires_at, bindparam("now", type_=UTCDateTime())))
     )
     invited = (
         select(Invitation.user_id, Role.name, literal(True), literal(True), null())
@@ -409,28 +445,70 @@ def role_names_by_user(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[HeldRol
         .where(Invitation.user_id.in_(ids), Invitation.status == InvitationStatus.PENDING.value)
     )
     both = union_all(held, invited).subquery()
-    for user_id, name, is_default, is_invited, expires_at in db.session.execute(select(both).order_by(both.c.name)):
+    return select(both).order_by(both.c.name)
+
+
+_ROLE_NAMES = _role_names_statement()
+_GROUP_COUNTS = (select(GroupMember.user_id, func.count())
+                 .where(GroupMember.user_id.in_(bindparam("ids", type_=Uuid(), expanding=True)))
+                 .group_by(GroupMember.user_id))
+
+
+def role_names_by_user(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[HeldRoleName]]:
+    """The roles of each user by name, in one statement: held ones, and a pending user's invited ones (which
+    become default roles on accepting: what they rank by until then)."""
+    roles: dict[uuid.UUID, list[HeldRoleName]] = defaultdict(list)
+    if not ids:
+        return roles
+    rows = db.session.connection().execute(_ROLE_NAMES, {"ids": list(ids), "now": utcnow()})
+    for user_id, name, is_default, is_invited, expires_at in rows:
         roles[user_id].append(HeldRoleName(name, bool(is_default), bool(is_invited), expires_at))
     return roles
+
+
+def group_counts(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """How many groups each of these users is in (one statement); users in none are missing."""
+    return {user_id: n for user_id, n in db.session.connection().execute(_GROUP_COUNTS, {"ids": list(ids)})}
 
 
 def with_details(users: Sequence[Any]) -> list[UserRow]:
     """Roles and group counts for a page of users: two queries, whatever the page size. A pending user's roles
     are those of their invitation, marked "(invited)": what they rank by until they accept."""
     ids = [u.id for u in users]
-    roles: dict[uuid.UUID, list[str]] = defaultdict(list)
-    groups: dict[uuid.UUID, int] = {}
-    if ids:
-        for user_id, names in role_names_by_user(ids).items():
-            roles[user_id] = [held.label for held in names]
-        groups = dict(
-            db.session.execute(
-                select(GroupMember.user_id, func.count())
-                .where(GroupMember.user_id.in_(ids))
-                .group_by(GroupMember.user_id)
-            ).all()
-        )
-    return [UserRow(u, roles.get(u.id, []), groups.get(u.id, 0)) for u in users]
+    if not ids:
+        return []
+    roles = role_names_by_user(ids)
+    groups = group_counts(ids)
+    return [UserRow(u, tuple(roles.get(u.id, ())), groups.get(u.id, 0)) for u in users]
+
+
+def _choices_statement() -> Any:
+    account_id = bindparam("account_id", type_=Uuid())
+    both = union_all(
+        select(literal(True).label("is_role"), Role.id.label("id"), Role.name.label("name"))
+        .where(Role.account_id == account_id),
+        select(literal(False), Group.id, Group.name).where(Group.account_id == account_id),
+    ).subquery()
+    return select(both).order_by(both.c.name)
+
+
+_CHOICES = _choices_statement()
+
+
+class Choice(NamedTuple):
+    """A role or group to pick in a select: its id and name."""
+
+    id: uuid.UUID
+    name: str
+
+
+def role_and_group_choices(account_id: uuid.UUID) -> tuple[list[Choice], list[Choice]]:
+    """The account's roles and its groups, each by name, for the list's pickers: one statement for both."""
+    roles: list[Choice] = []
+    groups: list[Choice] = []
+    for is_role, id_, name in db.session.connection().execute(_CHOICES, {"account_id": account_id}):
+        (roles if is_role else groups).append(Choice(id_, name))
+    return roles, groups
 
 
 def owner_of(account_id: uuid.UUID) -> User | None:
@@ -519,7 +597,7 @@ EXPORT: tuple[ExportColumn, ...] = (
     ExportColumn("country", User.country),
     ExportColumn("phone", User.phone),
     ExportColumn("status", User.status),
-    ExportColumn("roles", None, lambda row: ";".join(row.roles)),
+    ExportColumn("roles", None, lambda row: ";".join(row.role_labels)),
     ExportColumn("mfa", User.mfa_enabled, lambda row: "on" if row.user.mfa_enabled else "off"),
     ExportColumn("groups", None, lambda row: row.group_count),
     ExportColumn("last_sign_in", User.last_login_at, lambda row: _iso(row.user.last_login_at)),

@@ -24,7 +24,7 @@ from portal.groups.queries import user_groups_panel
 from portal.invitations.queries import pending_invitations_by_user
 from portal.jobs import services as jobs
 from portal.jobs.kinds import EXPORT
-from portal.models import Group, Role, User, UserStatus
+from portal.models import Role, User, UserStatus
 from portal.pagination import parse_from, parse_take
 from portal.permissions import Permission, can, require
 from portal.rendering import redirect_after_post, redirect_or_render, render, wants_fragment
@@ -61,8 +61,10 @@ def _list_context(
         parse_take(args.get("take")),
         after=args.get("after"),
         before=args.get("before"),
+        columns=queries.LIST_COLUMNS,
     )
     page.query = MultiDict((k, v) for k, v in args.items(multi=True) if k in LIST_PARAMS)
+    roles, groups = queries.role_and_group_choices(g.account.id)
     return {
         "owner": queries.owner_of(g.account.id),
         "page": page,
@@ -70,8 +72,8 @@ def _list_context(
         "filters": filters,
         "sorts": queries.SORTS,
         "statuses": queries.STATUSES,
-        "roles": references.names_in(Role, g.account.id),
-        "groups": references.names_in(Group, g.account.id),
+        "roles": roles,
+        "groups": groups,
         "report": report,
         "bulk": bulk_form,
         "ticked": set(bulk_form.user_ids.data or []) if bulk_form is not None else set(),
@@ -170,17 +172,21 @@ def create() -> ResponseReturnValue:
 def _show_context(user_id: uuid.UUID) -> dict[str, Any]:
     user = queries.user_in_account(g.account.id, user_id)
     pending = user.status == UserStatus.PENDING
+    refusal = policy.refusal_for(current_user, g.permissions, user)  # None: the viewer may act on them
+    groups_panel = user_groups_panel(g.account.id, user) if can(Permission.GROUPS_READ) else None
     return {
         "user": user,
-        "refusal": policy.refusal_for(current_user, g.permissions, user),  # None: the viewer may act on them
+        "refusal": refusal,
         "invitation": pending_invitations_by_user([user.id]).get(user.id) if pending else None,
         "pending_email": None if pending else email_change_queries.pending_email(user.id),
-        "row": queries.with_details([user])[0],
+        # The panel lists every group of theirs: counted from it rather than read again.
+        "group_count": len(groups_panel.memberships) if groups_panel is not None
+        else queries.group_counts([user.id]).get(user.id, 0),
         "roles_panel": user_roles_panel(g.account.id, user, current_user, g.permissions),
-        "groups_panel": user_groups_panel(g.account.id, user) if can(Permission.GROUPS_READ) else None,
+        "groups_panel": groups_panel,
         "lockout": lockout_status(user) if current_user.is_owner else None,
         "may_sign_out": (can(Permission.USERS_WRITE) and user.id != current_user.id
-                         and user.status == UserStatus.ACTIVE and policy.may_act_on(current_user, g.permissions, user)),
+                         and user.status == UserStatus.ACTIVE and refusal is None),
         "recent_events": recent_events_for(g.account.id, user.id) if can(Permission.AUDIT_READ) else [],
     }
 
@@ -314,7 +320,8 @@ def enable(user_id: uuid.UUID) -> ResponseReturnValue:
 @bp.get("/users/<uuid:user_id>/delete")
 @require(Permission.USERS_WRITE)
 def confirm_delete(user_id: uuid.UUID) -> ResponseReturnValue:
-    return render("users/delete.html", **_show_context(user_id))
+    context = _show_context(user_id)
+    return render("users/delete.html", row=queries.with_details([context["user"]])[0], **context)
 
 
 @bp.post("/users/<uuid:user_id>/delete")
