@@ -63,13 +63,13 @@ def test_existing_roles_and_groups_get_version_1(empty_database: str) -> None:
         assert connection.execute(text("SELECT version FROM roles")).scalar_one() == 1
         assert connection.execute(text("SELECT version FROM groups")).scalar_one() == 1
 
-    from portal import db
+    from portal import actors, db
     from portal.groups import services as groups
     from portal.models import Group
 
     with app.test_request_context():
         stored = db.session.get_one(Group, uuid.UUID(str(group)) if sqlite else group)
-        groups.update_group(stored, "Platform", "", expected_version=1)
+        groups.update_group(stored, "Platform", "", expected_version=1, actor=actors.system())
         db.session.commit()
         assert stored.version == 2
     engine.dispose()
