@@ -139,7 +139,7 @@ def edit(group_id: uuid.UUID) -> ResponseReturnValue:
         # Show what the other person saved; saving again (with the new version) overwrites it.
         notice = (f"Someone else saved this group while you were editing: it is now named {group.name!r}"
                   f" with the description {group.description or '(none)'!r}. Save again to replace that.")
-        form.version.data = queries.encode_cursor(group.updated_at, group.id)
+        form.version.data = queries.group_version(group)
         return render("groups/form.html", "group_form", status=409, form=form, group=group, notice=notice)
     services.update_group(group, **form.changes())
     db.session.commit()

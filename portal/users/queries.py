@@ -29,6 +29,7 @@ from portal.models import (
 )
 from portal.models.role import in_force
 from portal.pagination import COUNT_CAP, END, Page, decode_cursor, encode_cursor, utc_datetime
+from portal.search import clean, person_options
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ class UserFilter:
             expiring = None
         return cls(
             expiring_days=expiring if expiring and 0 < expiring <= 3650 else None,
-            q=args.get("q", "").strip()[:100],
+            q=clean(args.get("q")),
             status=status if status in STATUSES else "",
             role_id=role_id,
             dormant_days=dormant if dormant and 0 < dormant <= 3650 else None,
@@ -136,29 +137,10 @@ class UserFilter:
         return self.order.descending
 
 
-def _prefix(column: ColumnElement[str] | InstrumentedAttribute[str], prefix: str) -> ColumnElement[bool]:
-    """column starts with prefix, as a range an index can serve."""
-    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return and_(column >= prefix, column < upper)
-
-
-def _search_options(q: str) -> list[ColumnElement[bool]]:
-    """Prefix search on email, login, first or last name; "ada lov" matches first and last name.
-    Each option is a range one index serves."""
-    term = q.lower()
-    first, last = func.lower(User.first_name), func.lower(User.last_name)
-    options = [_prefix(User.email, term), _prefix(User.login, term), _prefix(first, term), _prefix(last, term)]
-    if " " in term:
-        given, family = term.split(" ", 1)
-        if given and family.strip():
-            options.append(and_(_prefix(first, given), _prefix(last, family.strip())))
-    return options
-
-
 def _search(account_id: uuid.UUID, q: str) -> Any:
     """The matches as a subquery to join: one indexed range scan per option, united (a single WHERE
     with OR, or an IN over the union, makes SQLite walk the whole account in sort order instead)."""
-    ranges = [select(User.id).where(User.account_id == account_id, option) for option in _search_options(q)]
+    ranges = [select(User.id).where(User.account_id == account_id, option) for option in person_options(q)]
     return union(*ranges).subquery("matches")
 
 
@@ -183,7 +165,7 @@ def _is_broad(account_id: uuid.UUID, q: str, threshold: int) -> bool:
         select(func.count())
         .select_from(select(literal(1)).where(User.account_id == account_id, option).limit(threshold + 1).subquery())
         .scalar_subquery()
-        for option in _search_options(q)
+        for option in person_options(q)
     ]
     return any(n > threshold for n in db.session.execute(select(*probes)).one())
 
@@ -195,7 +177,7 @@ def _filtered(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -> Sele
         statement = statement.join(matches, matches.c.id == User.id)
     statement = statement.where(User.account_id == account_id, User.is_owner.is_(False))
     if f.q and broad:  # the sort's index drives the query; rows that do not match are skipped
-        statement = statement.where(or_(*_search_options(f.q)))
+        statement = statement.where(or_(*person_options(f.q)))
     if f.status:
         statement = statement.where(User.status == f.status)
     if f.role_id:
