@@ -158,16 +158,25 @@ def broad_threshold(users: int, take: int) -> int:
     return min(BROAD_STEPS, key=lambda step: abs(step - ideal))
 
 
-def _is_broad(account_id: uuid.UUID, q: str, threshold: int) -> bool:
-    """Whether any one search option matches more than threshold users: one statement that reads at
-    most threshold + 1 index entries per option."""
-    probes = [
-        select(func.count())
-        .select_from(select(literal(1)).where(User.account_id == account_id, option).limit(threshold + 1).subquery())
-        .scalar_subquery()
-        for option in person_options(q)
-    ]
-    return any(n > threshold for n in db.session.execute(select(*probes)).one())
+def _past(account_id: uuid.UUID, option: ColumnElement[bool], threshold: int) -> ColumnElement[bool]:
+    """Whether the option matches more than threshold users, reading at most threshold + 1 index entries."""
+    first = select(literal(1)).where(User.account_id == account_id, option).limit(threshold + 1).subquery()
+    return select(func.count()).select_from(first).scalar_subquery() > threshold
+
+
+BROAD = -1  # what _plan reads back for a broad search
+
+
+def _plan(account_id: uuid.UUID, f: UserFilter, threshold: int, count: bool) -> int:
+    """BROAD when any one search option matches more than threshold users; else, when count is set, the
+    filter's matches counted up to COUNT_CAP + 1 (else 0). One statement: the options are probed in turn
+    and the first that passes the threshold ends it (CASE stops there; the count is never run then)."""
+    counted: Any = literal(0)
+    if count:
+        capped = _filtered(account_id, f).with_only_columns(User.id).limit(COUNT_CAP + 1).subquery()
+        counted = select(func.count()).select_from(capped).scalar_subquery()
+    verdict = case(*((_past(account_id, option, threshold), BROAD) for option in person_options(f.q)), else_=counted)
+    return int(db.session.scalar(select(verdict)) or 0)
 
 
 def _filtered(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -> Select[tuple[User]]:
@@ -232,20 +241,27 @@ def _broad_past(account_id: uuid.UUID, f: UserFilter, rows_wanted: int) -> int |
     if not f.q:
         return None
     threshold = broad_threshold(_account_size(account_id), rows_wanted)
-    return threshold if _is_broad(account_id, f.q, threshold) else None
+    return threshold if _plan(account_id, f, threshold, count=False) == BROAD else None
 
 
 def _count(account_id: uuid.UUID, f: UserFilter, rows_wanted: int) -> Counted:
     """The row count: exact and free from the trigger-kept counts, or counted up to COUNT_CAP; a
-    broad search alone is not counted past its threshold (counting it would cost what sorting does)."""
+    broad search alone is not counted past its threshold (counting it would cost what sorting does).
+    A search is probed and, when narrow, counted in one statement."""
     if not f.narrows_beyond_status:
         return Counted(_account_size(account_id, f.status))
-    threshold = _broad_past(account_id, f, rows_wanted)
-    if threshold is not None and not (f.status or f.role_id or f.dormant_days or f.expiring_days):
-        return Counted(threshold, capped=True, broad=True)
-    capped = _filtered(account_id, f).with_only_columns(User.id).limit(COUNT_CAP + 1).subquery()
-    n = int(db.session.scalar(select(func.count()).select_from(capped)) or 0)
-    return Counted(min(n, COUNT_CAP), n > COUNT_CAP, broad=threshold is not None)
+    n: int | None = None
+    threshold: int | None = None
+    if f.q:
+        threshold = broad_threshold(_account_size(account_id), rows_wanted)
+        n = _plan(account_id, f, threshold, count=True)
+        if n == BROAD and not (f.status or f.role_id or f.dormant_days or f.expiring_days):
+            return Counted(threshold, capped=True, broad=True)
+    broad = n == BROAD
+    if n is None or broad:
+        capped = _filtered(account_id, f).with_only_columns(User.id).limit(COUNT_CAP + 1).subquery()
+        n = int(db.session.scalar(select(func.count()).select_from(capped)) or 0)
+    return Counted(min(n, COUNT_CAP), n > COUNT_CAP, broad=broad)
 
 
 def _ordered(statement: Select[tuple[User]], sort: Sort, forward: bool, tail: bool = False) -> Select[tuple[User]]:
@@ -280,20 +296,32 @@ def _seek(statement: Select[tuple[User]], sort: Sort, key: tuple[Any, ...], forw
 
 
 def _fetch(
-    statement: Select[tuple[User]], sort: Sort, forward: bool, limit: int, columns: Sequence[Any] = ()
+    statement: Select[tuple[User]], sort: Sort, forward: bool, limit: int, columns: Sequence[Any] = (), *,
+    walk: bool = False, sorted_matches: bool = False,
 ) -> list[Any]:
-    """Users in the sort's order (or, given columns, plain rows of those columns: no ORM objects)."""
+    """Users in the sort's order (or, given columns, plain rows of those columns: no ORM objects).
+
+    walk: a broad search walking the sort's index; the page's keys are chosen from the index alone
+    (ix_users_account_id_first_name_search holds every column a search reads: an index-only scan on
+    PostgreSQL, no table row read for the entries that do not match on SQLite), then only their rows read.
+    sorted_matches: a narrow search, whose matches are sorted whatever the order: the tail in the same
+    statement."""
+    descending = sort.descending == forward
 
     def rows(select_: Select[tuple[User]], n: int) -> list[Any]:
+        if walk:
+            keys = select_.with_only_columns(User.id, *(c for c in sort.columns if c is not User.id)).limit(n)
+            chosen = keys.subquery("chosen")
+            order = [chosen.c[c.key].desc() if descending else chosen.c[c.key].asc() for c in sort.columns]
+            select_ = select(User).join(chosen, chosen.c.id == User.id).order_by(*order)
         if columns:  # through the connection: Core rows, none of the ORM's loading
             return list(db.session.connection().execute(select_.with_only_columns(*columns).limit(n)).all())
         return list(db.session.scalars(select_.limit(n)))
 
-    if not sort.tail:
-        return rows(_ordered(statement, sort, forward), limit)
+    if not sort.tail or sorted_matches:
+        return rows(_ordered(statement, sort, forward, tail=sorted_matches), limit)
     # The other rows, then the tail: two index-friendly queries rather than one that is not.
     head = _ordered(statement.where(sort.before_tail()), sort, forward)
-    descending = sort.descending == forward
     tail = statement.where(sort.in_tail()).order_by(*(c.desc() if descending else c.asc() for c in sort.columns[1:]))
     first, second = (head, tail) if forward else (tail, head)
     found = rows(first, limit)
@@ -314,6 +342,8 @@ def list_users(
     counted = _count(account_id, f, take)
     total, capped = counted.total, counted.capped
     base = _filtered(account_id, f, counted.broad)
+    # A broad search walks the sort's index, reading rows only for the page; a narrow one sorts its matches.
+    walk, joined = counted.broad, bool(f.q) and not counted.broad
     after_key = decode_cursor(after, sort.converters)
     before_key = decode_cursor(before, sort.converters)
     if after_key is None and (before == END or before_key is not None):
@@ -321,14 +351,15 @@ def list_users(
             statement, limit = _seek(base, sort, before_key, forward=False), take
         else:  # the last page: read the list from its end
             statement, limit = base, (total - start if not capped and total > start else take)
-        rows = _fetch(statement, sort, False, max(1, min(limit, take)))[::-1]
+        rows = _fetch(statement, sort, False, max(1, min(limit, take)), walk=walk, sorted_matches=joined)[::-1]
         return _page(rows, start, take, total, capped, sort, has_more=start + len(rows) < total or capped)
     if after_key is not None:
-        rows = _fetch(_seek(base, sort, after_key, forward=True), sort, True, take + 1)
+        statement = _seek(base, sort, after_key, forward=True)
+        rows = _fetch(statement, sort, True, take + 1, walk=walk, sorted_matches=joined)
     elif start:
         rows = list(db.session.scalars(_ordered(base, sort, True, tail=True).offset(start).limit(take + 1)))
     else:
-        rows = _fetch(base, sort, True, take + 1)
+        rows = _fetch(base, sort, True, take + 1, walk=walk, sorted_matches=joined)
     return _page(rows[:take], start, take, total, capped, sort, has_more=len(rows) > take)
 
 
