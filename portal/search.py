@@ -11,6 +11,7 @@ may run them one by one and unite the matches (users.queries does for a narrow s
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, func, or_
@@ -34,18 +35,22 @@ def prefix(column: Any, start: str) -> ColumnElement[bool]:
     return and_(column >= start, column < start[:-1] + chr(last + 1))
 
 
-def person_options(q: str) -> list[ColumnElement[bool]]:
+def person_options(q: str) -> tuple[ColumnElement[bool], ...]:
     """The ways a person can match q, each a range one index serves; none for an empty query."""
-    term = clean(q).lower()
+    return _options(clean(q).lower())
+
+
+@lru_cache(maxsize=256)  # SQL expressions are immutable: a page's statements reuse one set (and so do requests)
+def _options(term: str) -> tuple[ColumnElement[bool], ...]:
     if not term:
-        return []
+        return ()
     first, last = func.lower(User.first_name), func.lower(User.last_name)
     options = [prefix(User.email, term), prefix(User.login, term), prefix(first, term), prefix(last, term)]
     given, _, family = term.partition(" ")
     family = family.strip()
     if family:
         options.append(and_(prefix(first, given), prefix(last, family)))
-    return options
+    return tuple(options)
 
 
 def person_matches(q: str) -> ColumnElement[bool]:

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from math import isqrt
 from typing import Any
 
@@ -171,15 +172,39 @@ def _plan(account_id: uuid.UUID, f: UserFilter, threshold: int, count: bool) -> 
     """BROAD when any one search option matches more than threshold users; else, when count is set, the
     filter's matches counted up to COUNT_CAP + 1 (else 0). One statement: the options are probed in turn
     and the first that passes the threshold ends it (CASE stops there; the count is never run then)."""
+    build = _plan_statement.__wrapped__ if _at_now(f) else _plan_statement
+    return int(db.session.scalar(build(account_id, f, threshold, count)) or 0)
+
+
+# A search's statements take several times the list's Python work to build (five index ranges, their
+# union, the probes): those that do not depend on the time now are kept, by their inputs, and reused.
+SEARCH_STATEMENTS_KEPT = 256
+
+
+def _at_now(f: UserFilter) -> bool:
+    """Whether the filter's conditions depend on the time now (its statements are then built each time)."""
+    return bool(f.dormant_days or f.expiring_days)
+
+
+@lru_cache(maxsize=SEARCH_STATEMENTS_KEPT)
+def _plan_statement(account_id: uuid.UUID, f: UserFilter, threshold: int, count: bool) -> Select[tuple[int]]:
     counted: Any = literal(0)
     if count:
         capped = _filtered(account_id, f).with_only_columns(User.id).limit(COUNT_CAP + 1).subquery()
         counted = select(func.count()).select_from(capped).scalar_subquery()
     verdict = case(*((_past(account_id, option, threshold), BROAD) for option in person_options(f.q)), else_=counted)
-    return int(db.session.scalar(select(verdict)) or 0)
+    return select(verdict)
 
 
 def _filtered(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -> Select[tuple[User]]:
+    """The account's users (owner aside) that the filter matches, unordered; broad: a search as a condition on
+    each row (for a walk of the sort's index), else as the union of its index ranges joined."""
+    if f.q and not _at_now(f):
+        return _kept_filtered(account_id, f, broad)
+    return _build_filtered(account_id, f, broad)
+
+
+def _build_filtered(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -> Select[tuple[User]]:
     statement = select(User)
     if f.q and not broad:  # the matches drive the query: a few index ranges, then their rows by primary key
         matches = _search(account_id, f.q)
@@ -211,6 +236,9 @@ def _filtered(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -> Sele
             or_(User.last_login_at < cutoff, and_(User.last_login_at.is_(None), User.created_at < cutoff)),
         )
     return statement
+
+
+_kept_filtered = lru_cache(maxsize=SEARCH_STATEMENTS_KEPT)(_build_filtered)
 
 
 def _account_size(account_id: uuid.UUID, status: str = "") -> int:
