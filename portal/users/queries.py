@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
-from math import isqrt
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, literal, null, or_, select, tuple_, union, union_all
@@ -153,13 +152,19 @@ def _search(account_id: uuid.UUID, q: str) -> Any:
 BROAD_STEPS = (500, 1_000, 2_000, 5_000, 10_000)
 
 
-def broad_threshold(users: int, take: int) -> int:
-    """The round number of matches beyond which walking the sort index is cheaper than sorting them."""
-    ideal = isqrt(max(users, 1) * (take + 1) // 2)
-    return min(BROAD_STEPS, key=lambda step: abs(step - ideal))
+def broad_threshold(account_id: uuid.UUID, rows_wanted: int, steps: tuple[int, ...]) -> ColumnElement[int]:
+    """The step (of BROAD_STEPS) nearest √(users × (rows_wanted + 1) ÷ 2), in SQL from the trigger-kept counts
+    (so that it costs no statement of its own): users × (rows_wanted + 1) ÷ 2 ≥ k² is users ≥ ⌈2k² ÷
+    (rows_wanted + 1)⌉, k the first whole number nearer the higher of two steps (a tie goes to the lower)."""
+    users = _account_size_of(account_id).scalar_subquery()
+    whens = []
+    for low, high in reversed(list(zip(steps, steps[1:], strict=False))):
+        k = (low + high) // 2 + 1
+        whens.append((users >= -(-2 * k * k // (rows_wanted + 1)), high))
+    return case(*whens, else_=steps[0]) if whens else literal(steps[0])
 
 
-def _past(account_id: uuid.UUID, option: ColumnElement[bool], threshold: int) -> ColumnElement[bool]:
+def _past(account_id: uuid.UUID, option: ColumnElement[bool], threshold: ColumnElement[int]) -> ColumnElement[bool]:
     """Whether the option matches more than threshold users, reading at most threshold + 1 index entries."""
     first = select(literal(1)).where(User.account_id == account_id, option).limit(threshold + 1).subquery()
     return select(func.count()).select_from(first).scalar_subquery() > threshold
@@ -168,12 +173,14 @@ def _past(account_id: uuid.UUID, option: ColumnElement[bool], threshold: int) ->
 BROAD = -1  # what _plan reads back for a broad search
 
 
-def _plan(account_id: uuid.UUID, f: UserFilter, threshold: int, count: bool) -> int:
-    """BROAD when any one search option matches more than threshold users; else, when count is set, the
-    filter's matches counted up to COUNT_CAP + 1 (else 0). One statement: the options are probed in turn
-    and the first that passes the threshold ends it (CASE stops there; the count is never run then)."""
+def _plan(account_id: uuid.UUID, f: UserFilter, rows_wanted: int, count: bool) -> tuple[int, int]:
+    """The search's threshold (broad_threshold), and BROAD when any one search option matches more users than
+    that; else, when count is set, the filter's matches counted up to COUNT_CAP + 1 (else 0). One statement:
+    the options are probed in turn and the first that passes the threshold ends it (CASE stops there; the
+    count is never run then)."""
     build = _plan_statement.__wrapped__ if _at_now(f) else _plan_statement
-    return int(db.session.scalar(build(account_id, f, threshold, count)) or 0)
+    row = db.session.execute(build(account_id, f, rows_wanted, count, BROAD_STEPS)).one()
+    return int(row[0]), int(row[1] or 0)
 
 
 # A search's statements take several times the list's Python work to build (five index ranges, their
@@ -187,13 +194,15 @@ def _at_now(f: UserFilter) -> bool:
 
 
 @lru_cache(maxsize=SEARCH_STATEMENTS_KEPT)
-def _plan_statement(account_id: uuid.UUID, f: UserFilter, threshold: int, count: bool) -> Select[tuple[int]]:
+def _plan_statement(account_id: uuid.UUID, f: UserFilter, rows_wanted: int, count: bool, steps: tuple[int, ...]
+                    ) -> Select[Any]:
+    threshold = broad_threshold(account_id, rows_wanted, steps)
     counted: Any = literal(0)
     if count:
         capped = _filtered(account_id, f).with_only_columns(User.id).limit(COUNT_CAP + 1).subquery()
         counted = select(func.count()).select_from(capped).scalar_subquery()
     verdict = case(*((_past(account_id, option, threshold), BROAD) for option in person_options(f.q)), else_=counted)
-    return select(verdict)
+    return select(threshold, verdict)
 
 
 def _filtered(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -> Select[tuple[User]]:
@@ -241,12 +250,14 @@ def _build_filtered(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -
 _kept_filtered = lru_cache(maxsize=SEARCH_STATEMENTS_KEPT)(_build_filtered)
 
 
-def _account_size(account_id: uuid.UUID, status: str = "") -> int:
-    """How many users the account has (owner included), from the trigger-kept counts: no scan."""
+def _account_size_of(account_id: uuid.UUID, status: str = "") -> Select[Any]:
     statement = select(func.coalesce(func.sum(AccountUserCount.n), 0)).where(AccountUserCount.account_id == account_id)
-    if status:
-        statement = statement.where(AccountUserCount.status == status)
-    return int(db.session.scalar(statement) or 0)
+    return statement.where(AccountUserCount.status == status) if status else statement
+
+
+def _account_size(account_id: uuid.UUID, status: str = "") -> int:
+    """How many users the account has (owner aside), from the trigger-kept counts: no scan."""
+    return int(db.session.scalar(_account_size_of(account_id, status)) or 0)
 
 
 def account_total(account_id: uuid.UUID) -> int:
@@ -268,8 +279,8 @@ def _broad_past(account_id: uuid.UUID, f: UserFilter, rows_wanted: int) -> int |
     there is no search."""
     if not f.q:
         return None
-    threshold = broad_threshold(_account_size(account_id), rows_wanted)
-    return threshold if _plan(account_id, f, threshold, count=False) == BROAD else None
+    threshold, verdict = _plan(account_id, f, rows_wanted, count=False)
+    return threshold if verdict == BROAD else None
 
 
 def _count(account_id: uuid.UUID, f: UserFilter, rows_wanted: int) -> Counted:
@@ -279,10 +290,8 @@ def _count(account_id: uuid.UUID, f: UserFilter, rows_wanted: int) -> Counted:
     if not f.narrows_beyond_status:
         return Counted(_account_size(account_id, f.status))
     n: int | None = None
-    threshold: int | None = None
     if f.q:
-        threshold = broad_threshold(_account_size(account_id), rows_wanted)
-        n = _plan(account_id, f, threshold, count=True)
+        threshold, n = _plan(account_id, f, rows_wanted, count=True)
         if n == BROAD and not (f.status or f.role_id or f.dormant_days or f.expiring_days):
             return Counted(threshold, capped=True, broad=True)
     broad = n == BROAD

@@ -72,3 +72,23 @@ def test_every_caller_finds_the_same_people(portal: Portal, people: tuple[object
         assert {candidate.user.login for candidate in picked.matches} == logins, "picker"
         monkeypatch.setattr(users, "BROAD_STEPS", (0,))  # every search is broad: the sort index walked
         assert _list(account_id, q) == logins, "users list, walked"
+
+
+@pytest.mark.parametrize("size", [0, 1, 5_000, 53_714, 53_715, 100_000, 1_000_000, 5_000_000, 10_000_000])
+def test_the_broad_threshold_is_the_step_nearest_the_break_even(portal: Portal, size: int) -> None:
+    """The threshold is computed in SQL (inside the search's first statement): the step nearest
+    √(users × (take + 1) ÷ 2), a tie going to the lower step."""
+    from math import isqrt
+
+    from sqlalchemy import select, update
+
+    from portal.models import AccountUserCount
+    from portal.users import queries
+
+    account, _owner = portal.account()
+    ideal = isqrt(max(size, 1) * 21 // 2)
+    expected = min(queries.BROAD_STEPS, key=lambda step: abs(step - ideal))
+    with portal.app.app_context():
+        db.session.execute(update(AccountUserCount).where(AccountUserCount.account_id == account.id,
+                                                          AccountUserCount.status == "active").values(n=size))
+        assert db.session.scalar(select(queries.broad_threshold(account.id, 20, queries.BROAD_STEPS))) == expected
