@@ -196,7 +196,9 @@ def _at_now(f: UserFilter) -> bool:
 @lru_cache(maxsize=SEARCH_STATEMENTS_KEPT)
 def _plan_statement(account_id: uuid.UUID, f: UserFilter, rows_wanted: int, count: bool, steps: tuple[int, ...]
                     ) -> Select[Any]:
-    threshold = broad_threshold(account_id, rows_wanted, steps)
+    # Worked out once (a common table expression), read by each probe.
+    once = select(broad_threshold(account_id, rows_wanted, steps).label("n")).cte("threshold")
+    threshold: ColumnElement[int] = select(once.c.n).scalar_subquery()
     counted: Any = literal(0)
     if count:
         capped = _filtered(account_id, f).with_only_columns(User.id).limit(COUNT_CAP + 1).subquery()
