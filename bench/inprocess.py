@@ -18,7 +18,8 @@ from sqlalchemy import event
 from bench.load import links
 from bench.seed import SECRET_KEY, SeedInfo
 
-SEARCH = "user12"
+SEARCH = "user12"  # broad: an email prefix of 1.1 % of the users (111 at 10k, 11,111 at 1M)
+NARROW_SEARCH = "user12345"  # narrow: a handful (1 at 100k, 11 at 1M)
 _TOKEN = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
@@ -44,6 +45,7 @@ def page_urls(info: SeedInfo, has_members_page: bool) -> dict[str, str | None]:
     return {
         "users": f"{base}/users",
         "search": f"{base}/users?q={SEARCH}",
+        "search narrow": f"{base}/users?q={NARROW_SEARCH}",
         "deep": None,
         "user": f"{base}/users/{info.sample_user_id}",
         "members": f"{base}/groups/{info.big_group_id}/members" if has_members_page else None,

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent  # the tree under test (a snapshot
 BENCH = ROOT / "bench"
 FAB_DIR = BENCH / "fab"
 FAB_VENV = HOME / ".venv-fab"
-PAGES = ("users", "search", "deep", "user", "members")
+PAGES = ("users", "search", "search narrow", "deep", "user", "members")
 FAB_LIST = "/users/list/"
 
 Log = Callable[[str], None]

@@ -21,8 +21,9 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
+from portal.pagination import COUNT_CAP
+
 CAP = 1_000
-COUNT_CAP = 10_000
 
 
 def _arms(pg: bool, cap: int | None, columns: str) -> str:

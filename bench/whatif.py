@@ -16,27 +16,21 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from sqlalchemy import Engine, and_, select, text
+from sqlalchemy import Engine, select, text
 
 DDL: dict[str, tuple[str, str]] = {}
 SEARCH_CAP = 1_000
 
 
 def _search_cap() -> None:
-    from sqlalchemy import func, union
+    from sqlalchemy import union
 
     from portal.models import User
+    from portal.search import person_options
     from portal.users import queries
 
     def search(account_id: Any, q: str) -> Any:
-        term = q.lower()
-        first, last = func.lower(User.first_name), func.lower(User.last_name)
-        options = [queries._prefix(User.email, term), queries._prefix(User.login, term),
-                   queries._prefix(first, term), queries._prefix(last, term)]
-        if " " in term:
-            given, family = term.split(" ", 1)
-            if given and family.strip():
-                options.append(and_(queries._prefix(first, given), queries._prefix(last, family.strip())))
+        options = person_options(q)
         ranges = [select(User.id).where(User.account_id == account_id, option).limit(SEARCH_CAP).subquery()
                   for option in options]
         return union(*(select(r.c.id) for r in ranges)).subquery("matches")

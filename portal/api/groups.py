@@ -20,16 +20,10 @@ from portal.api.errors import ApiError
 from portal.groups import queries, services
 from portal.groups.queries import MemberRow
 from portal.models import Group, User
-from portal.pagination import COUNT_CAP, PageNumbers
 from portal.permissions import Permission
 
 TAGS = ["groups"]
 GROUP = "/accounts/<uuid:account_id>/groups/<uuid:group_id>"
-
-
-class _Numbers(PageNumbers):
-    def __init__(self, start: int, take: int, total: int) -> None:
-        self.start, self.take, self.total = start, take, total
 
 
 def group_model(group: Group, member_count: int) -> schemas.Group:
@@ -118,11 +112,9 @@ def list_members(account_id: uuid.UUID, group_id: uuid.UUID, query: schemas.List
     """List a group's members, newest first (seed 003); `after` (inside `next`) pages by keyset."""
     group = queries.group_in_account(account_id, group_id)
     page = queries.members_page(group, take=query.take, after=query.after, start=query.from_)
-    capped = page.count > COUNT_CAP
-    numbers = _Numbers(page.start, page.take, min(page.count, COUNT_CAP) if capped else page.count)
     next_args = {"from": page.start + len(page.rows), "after": page.next_cursor} if page.next_cursor else None
     return answer(schemas.MembersPage(members=[member_model(row) for row in page.rows],
-                                      **paging(numbers, capped=capped, next_args=next_args)))
+                                      **paging(page, capped=page.total_is_capped, next_args=next_args)))
 
 
 def _people(account_id: uuid.UUID, refs: schemas.MemberRefs) -> list[User]:

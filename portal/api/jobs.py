@@ -17,16 +17,11 @@ from portal.api.core import answer, bp, operation, paging
 from portal.api.errors import ApiError
 from portal.jobs import queries
 from portal.models import Job, JobItem
-from portal.pagination import PageNumbers
+from portal.pagination import Page
 from portal.permissions import Permission
 from portal.users import imports
 
 TAGS = ["jobs"]
-
-
-class _Numbers(PageNumbers):
-    def __init__(self, start: int, take: int, total: int) -> None:
-        self.start, self.take, self.total = start, take, total
 
 
 def job_model(job: Job) -> schemas.Job:
@@ -72,7 +67,7 @@ def job_report(account_id: uuid.UUID, job_id: uuid.UUID, query: schemas.ListQuer
     job = queries.job_in_account(account_id, job_id)
     items: list[JobItem] = queries.report_page(job.id, query.from_, query.take)
     handled = queries.handled_count(job.id)
-    numbers = _Numbers(query.from_, query.take, handled)
+    numbers = Page(items, query.from_, query.take, handled)
     more = query.from_ + query.take < handled
     return answer(schemas.ReportPage(
         lines=[schemas.ReportLine(n=i.seq, who=i.label, outcome=i.outcome, reason=i.message)  # type: ignore[arg-type]

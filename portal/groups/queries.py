@@ -11,24 +11,24 @@ import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, exists, func, literal, or_, select, tuple_
 
 from portal import db
 from portal.errors import NotFound
 from portal.models import Group, GroupMember, User, UserStatus
-from portal.pagination import OffsetPage, PageNumbers
+from portal.pagination import COUNT_CAP, OffsetPage, PageNumbers, decode_cursor, encode_cursor, utc_datetime
 from portal.references import by_reference
+from portal.search import clean, person_matches
 from portal.uuids import parse_uuid, parse_uuids
 
-COUNT_CAP = 10_000
 TAKE_DEFAULT = 20
 TAKE_MAX = 100
 PICKER_LIMIT = 10
 PANEL_GROUPS_LIMIT = 100
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MEMBER_CURSOR = (utc_datetime, uuid.UUID)  # a member's place in the newest-first list: (created_at, id)
 
 
 def member_status(user_status: str) -> str:
@@ -164,7 +164,7 @@ class MemberRow:
 
     @property
     def cursor(self) -> str:
-        return encode_cursor(self.created_at, self.id)
+        return encode_cursor((self.created_at, self.id))
 
 
 def _member_columns() -> Any:
@@ -172,48 +172,6 @@ def _member_columns() -> Any:
         GroupMember.id, GroupMember.group_id, GroupMember.created_at, User.id, User.email, User.login,
         User.first_name, User.last_name, User.status, GroupMember.expires_at,
     ).join(User, User.id == GroupMember.user_id)
-
-
-def encode_cursor(created_at: datetime, member_id: uuid.UUID) -> str:
-    """A keyset position: microseconds since the epoch and the member id (ties are broken by id)."""
-    return f"{(created_at - _EPOCH) // timedelta(microseconds=1)}.{member_id.hex}"
-
-
-def decode_cursor(token: str | None) -> tuple[datetime, uuid.UUID] | None:
-    """The position a cursor names, or None when it is missing or malformed."""
-    if not token:
-        return None
-    micros, _, hex_id = token.partition(".")
-    try:
-        return _EPOCH + timedelta(microseconds=int(micros)), uuid.UUID(hex=hex_id)
-    except (ValueError, OverflowError):
-        return None
-
-
-def _prefix(column: Any, prefix: str) -> ColumnElement[bool]:
-    """`column` starts with `prefix`, as a range an index can serve (columns compare by code point:
-    byte order on SQLite, "C" collation on PostgreSQL)."""
-    last = ord(prefix[-1])
-    if last >= 0x10FFFF:
-        return column.startswith(prefix, autoescape=True)  # type: ignore[no-any-return]
-    return and_(column >= prefix, column < prefix[:-1] + chr(last + 1))
-
-
-def person_matches(q: str) -> ColumnElement[bool]:
-    """A user whose email, login, first or last name starts with q (any case); "ann lee" matches
-    first name "Ann" with a last name starting "Lee"."""
-    q = q.strip().lower()
-    conditions = [
-        _prefix(User.email, q),
-        _prefix(User.login, q),
-        _prefix(func.lower(User.first_name), q),
-        _prefix(func.lower(User.last_name), q),
-    ]
-    first, _, last = q.partition(" ")
-    if last.strip():
-        conditions.append(and_(func.lower(User.first_name) == first, _prefix(func.lower(User.last_name),
-                                                                              last.strip())))
-    return or_(*conditions)
 
 
 @dataclass(frozen=True)
@@ -287,8 +245,9 @@ def members_page(group: Group, q: str = "", take: int = TAKE_DEFAULT, after: str
     at any depth; `start` is then only the position shown. Without a cursor, `start` is an offset
     (seed 002's `from`), for links from elsewhere.
     """
+    q = clean(q)
     base = _member_columns().where(GroupMember.group_id == group.id)
-    if q.strip():
+    if q:
         # The account condition lets the users' (account_id, …) indexes find the matches first.
         base = base.where(User.account_id == group.account_id, person_matches(q))
         count = _capped_count(base.with_only_columns(literal(1)))
@@ -296,7 +255,7 @@ def members_page(group: Group, q: str = "", take: int = TAKE_DEFAULT, after: str
         count = member_count(group.id)  # the group_members index alone, no join
     position = tuple_(GroupMember.created_at, GroupMember.id)
     newest_first = (GroupMember.created_at.desc(), GroupMember.id.desc())
-    after_key, before_key = decode_cursor(after), decode_cursor(before)
+    after_key, before_key = decode_cursor(after, _MEMBER_CURSOR), decode_cursor(before, _MEMBER_CURSOR)
     if before_key is not None:
         rows = db.session.execute(
             base.where(position > tuple_(*before_key))
@@ -322,7 +281,7 @@ def members_page(group: Group, q: str = "", take: int = TAKE_DEFAULT, after: str
         count=count,
         start=start,
         take=take,
-        q=q.strip(),
+        q=q,
         next_cursor=members[-1].cursor if has_next and members else None,
         prev_cursor=members[0].cursor if has_prev and members else None,
     )
@@ -462,7 +421,7 @@ def picker(account_id: uuid.UUID, group_id: uuid.UUID, q: str, selected_ids: Ite
             select(User).where(User.account_id == account_id, User.id.in_(wanted)))}
         selected = [found[i] for i in dict.fromkeys(wanted) if i in found]
     matches: list[Candidate] = []
-    q = q.strip()[:100]
+    q = clean(q)
     if q:
         chosen = {u.id for u in selected}
         is_member = exists().where(GroupMember.group_id == group_id, GroupMember.user_id == User.id)

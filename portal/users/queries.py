@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from math import isqrt
+from functools import lru_cache
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -47,6 +47,7 @@ from portal.models import (
 from portal.models.role import in_force
 from portal.models.user import full_name_of
 from portal.pagination import COUNT_CAP, END, Page, decode_cursor, encode_cursor, utc_datetime
+from portal.search import clean, person_options
 from portal.templating import until_day
 from portal.uuids import parse_uuid
 
@@ -122,7 +123,7 @@ class UserFilter:
             expiring = None
         return cls(
             expiring_days=expiring if expiring and 0 < expiring <= 3650 else None,
-            q=args.get("q", "").strip()[:100],
+            q=clean(args.get("q")),
             status=status if status in STATUSES else "",
             role_id=role_id,
             dormant_days=dormant if dormant and 0 < dormant <= 3650 else None,
@@ -153,29 +154,10 @@ class UserFilter:
         return self.order.descending
 
 
-def _prefix(column: ColumnElement[str] | InstrumentedAttribute[str], prefix: str) -> ColumnElement[bool]:
-    """column starts with prefix, as a range an index can serve."""
-    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return and_(column >= prefix, column < upper)
-
-
-def _search_options(q: str) -> list[ColumnElement[bool]]:
-    """Prefix search on email, login, first or last name; "ada lov" matches first and last name.
-    Each option is a range one index serves."""
-    term = q.lower()
-    first, last = func.lower(User.first_name), func.lower(User.last_name)
-    options = [_prefix(User.email, term), _prefix(User.login, term), _prefix(first, term), _prefix(last, term)]
-    if " " in term:
-        given, family = term.split(" ", 1)
-        if given and family.strip():
-            options.append(and_(_prefix(first, given), _prefix(last, family.strip())))
-    return options
-
-
 def _search(account_id: uuid.UUID, q: str) -> Any:
     """The matches as a subquery to join: one indexed range scan per option, united (a single WHERE
     with OR, or an IN over the union, makes SQLite walk the whole account in sort order instead)."""
-    ranges = [select(User.id).where(User.account_id == account_id, option) for option in _search_options(q)]
+    ranges = [select(User.id).where(User.account_id == account_id, option) for option in person_options(q)]
     return union(*ranges).subquery("matches")
 
 
@@ -184,35 +166,83 @@ def _search(account_id: uuid.UUID, q: str) -> Any:
 # page: take × users ÷ matches). They cost about the same at √(take × users ÷ 2) matches (measured at
 # 1M users on SQLite: 2,200 email and login matches cost 8 ms joined, 42 ms walked; 2,500 last names
 # 41 ms joined, 29 ms walked; 22,000 matches 92 ms joined, 7 ms walked); a search is "broad" past that.
+# Those figures predate migration 7f3a9c2e5b1d, since which the name order's index holds what a search
+# reads: the walk reads no table row for the entries it passes over, so walking is cheaper than measured
+# there and the break-even lower; the steps are kept until measured again on a quiet machine.
 BROAD_STEPS = (500, 1_000, 2_000, 5_000, 10_000)
 
 
-def broad_threshold(users: int, take: int) -> int:
-    """The round number of matches beyond which walking the sort index is cheaper than sorting them."""
-    ideal = isqrt(max(users, 1) * (take + 1) // 2)
-    return min(BROAD_STEPS, key=lambda step: abs(step - ideal))
+def broad_threshold(account_id: uuid.UUID, rows_wanted: int, steps: tuple[int, ...]) -> ColumnElement[int]:
+    """The step (of BROAD_STEPS) nearest √(users × (rows_wanted + 1) ÷ 2), in SQL from the trigger-kept counts
+    (so that it costs no statement of its own): users × (rows_wanted + 1) ÷ 2 ≥ k² is users ≥ ⌈2k² ÷
+    (rows_wanted + 1)⌉, k the first whole number nearer the higher of two steps (a tie goes to the lower)."""
+    users = _account_size_of(account_id).scalar_subquery()
+    whens = []
+    for low, high in reversed(list(zip(steps, steps[1:], strict=False))):
+        k = (low + high) // 2 + 1
+        whens.append((users >= -(-2 * k * k // (rows_wanted + 1)), high))
+    return case(*whens, else_=steps[0]) if whens else literal(steps[0])
 
 
-def _is_broad(account_id: uuid.UUID, q: str, threshold: int) -> bool:
-    """Whether any one search option matches more than threshold users: one statement that reads at
-    most threshold + 1 index entries per option."""
-    probes = [
-        select(func.count())
-        .select_from(select(literal(1)).where(User.account_id == account_id, option).limit(threshold + 1).subquery())
-        .scalar_subquery()
-        for option in _search_options(q)
-    ]
-    return any(n > threshold for n in db.session.execute(select(*probes)).one())
+def _past(account_id: uuid.UUID, option: ColumnElement[bool], threshold: ColumnElement[int]) -> ColumnElement[bool]:
+    """Whether the option matches more than threshold users, reading at most threshold + 1 index entries."""
+    first = select(literal(1)).where(User.account_id == account_id, option).limit(threshold + 1).subquery()
+    return select(func.count()).select_from(first).scalar_subquery() > threshold
+
+
+BROAD = -1  # what _plan reads back for a broad search
+
+
+def _plan(account_id: uuid.UUID, f: UserFilter, rows_wanted: int, count: bool) -> tuple[int, int]:
+    """The search's threshold (broad_threshold), and BROAD when any one search option matches more users than
+    that; else, when count is set, the filter's matches counted up to COUNT_CAP + 1 (else 0). One statement:
+    the options are probed in turn and the first that passes the threshold ends it (CASE stops there; the
+    count is never run then)."""
+    build = _plan_statement.__wrapped__ if _at_now(f) else _plan_statement
+    row = db.session.execute(build(account_id, f, rows_wanted, count, BROAD_STEPS)).one()
+    return int(row[0]), int(row[1] or 0)
+
+
+# A search's statements take several times the list's Python work to build (five index ranges, their
+# union, the probes): those that do not depend on the time now are kept, by their inputs, and reused.
+SEARCH_STATEMENTS_KEPT = 256
+
+
+def _at_now(f: UserFilter) -> bool:
+    """Whether the filter's conditions depend on the time now (its statements are then built each time)."""
+    return bool(f.dormant_days or f.expiring_days)
+
+
+@lru_cache(maxsize=SEARCH_STATEMENTS_KEPT)
+def _plan_statement(account_id: uuid.UUID, f: UserFilter, rows_wanted: int, count: bool, steps: tuple[int, ...]
+                    ) -> Select[Any]:
+    # Worked out once (a common table expression), read by each probe.
+    once = select(broad_threshold(account_id, rows_wanted, steps).label("n")).cte("threshold")
+    threshold: ColumnElement[int] = select(once.c.n).scalar_subquery()
+    counted: Any = literal(0)
+    if count:
+        capped = _filtered(account_id, f).with_only_columns(User.id).limit(COUNT_CAP + 1).subquery()
+        counted = select(func.count()).select_from(capped).scalar_subquery()
+    verdict = case(*((_past(account_id, option, threshold), BROAD) for option in person_options(f.q)), else_=counted)
+    return select(threshold, verdict)
 
 
 def _filtered(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -> Select[tuple[User]]:
+    """The account's users (owner aside) that the filter matches, unordered; broad: a search as a condition on
+    each row (for a walk of the sort's index), else as the union of its index ranges joined."""
+    if f.q and not _at_now(f):
+        return _kept_filtered(account_id, f, broad)
+    return _build_filtered(account_id, f, broad)
+
+
+def _build_filtered(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -> Select[tuple[User]]:
     statement = select(User)
     if f.q and not broad:  # the matches drive the query: a few index ranges, then their rows by primary key
         matches = _search(account_id, f.q)
         statement = statement.join(matches, matches.c.id == User.id)
     statement = statement.where(User.account_id == account_id, User.is_owner.is_(False))
     if f.q and broad:  # the sort's index drives the query; rows that do not match are skipped
-        statement = statement.where(or_(*_search_options(f.q)))
+        statement = statement.where(or_(*person_options(f.q)))
     if f.status:
         statement = statement.where(User.status == f.status)
     if f.role_id:
@@ -239,12 +269,17 @@ def _filtered(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -> Sele
     return statement
 
 
-def _account_size(account_id: uuid.UUID, status: str = "") -> int:
-    """How many users the account has (owner included), from the trigger-kept counts: no scan."""
+_kept_filtered = lru_cache(maxsize=SEARCH_STATEMENTS_KEPT)(_build_filtered)
+
+
+def _account_size_of(account_id: uuid.UUID, status: str = "") -> Select[Any]:
     statement = select(func.coalesce(func.sum(AccountUserCount.n), 0)).where(AccountUserCount.account_id == account_id)
-    if status:
-        statement = statement.where(AccountUserCount.status == status)
-    return int(db.session.scalar(statement) or 0)
+    return statement.where(AccountUserCount.status == status) if status else statement
+
+
+def _account_size(account_id: uuid.UUID, status: str = "") -> int:
+    """How many users the account has (owner aside), from the trigger-kept counts: no scan."""
+    return int(db.session.scalar(_account_size_of(account_id, status)) or 0)
 
 
 def account_total(account_id: uuid.UUID) -> int:
@@ -266,21 +301,26 @@ def _broad_past(account_id: uuid.UUID, f: UserFilter, rows_wanted: int) -> int |
     there is no search."""
     if not f.q:
         return None
-    threshold = broad_threshold(_account_size(account_id), rows_wanted)
-    return threshold if _is_broad(account_id, f.q, threshold) else None
+    threshold, verdict = _plan(account_id, f, rows_wanted, count=False)
+    return threshold if verdict == BROAD else None
 
 
 def _count(account_id: uuid.UUID, f: UserFilter, rows_wanted: int) -> Counted:
     """The row count: exact and free from the trigger-kept counts, or counted up to COUNT_CAP; a
-    broad search alone is not counted past its threshold (counting it would cost what sorting does)."""
+    broad search alone is not counted past its threshold (counting it would cost what sorting does).
+    A search is probed and, when narrow, counted in one statement."""
     if not f.narrows_beyond_status:
         return Counted(_account_size(account_id, f.status))
-    threshold = _broad_past(account_id, f, rows_wanted)
-    if threshold is not None and not (f.status or f.role_id or f.dormant_days or f.expiring_days):
-        return Counted(threshold, capped=True, broad=True)
-    capped = _filtered(account_id, f).with_only_columns(User.id).limit(COUNT_CAP + 1).subquery()
-    n = int(db.session.scalar(select(func.count()).select_from(capped)) or 0)
-    return Counted(min(n, COUNT_CAP), n > COUNT_CAP, broad=threshold is not None)
+    n: int | None = None
+    if f.q:
+        threshold, n = _plan(account_id, f, rows_wanted, count=True)
+        if n == BROAD and not (f.status or f.role_id or f.dormant_days or f.expiring_days):
+            return Counted(threshold, capped=True, broad=True)
+    broad = n == BROAD
+    if n is None or broad:
+        capped = _filtered(account_id, f).with_only_columns(User.id).limit(COUNT_CAP + 1).subquery()
+        n = int(db.session.scalar(select(func.count()).select_from(capped)) or 0)
+    return Counted(min(n, COUNT_CAP), n > COUNT_CAP, broad=broad)
 
 
 def _ordered(statement: Select[tuple[User]], sort: Sort, forward: bool, tail: bool = False) -> Select[tuple[User]]:
@@ -315,20 +355,32 @@ def _seek(statement: Select[tuple[User]], sort: Sort, key: tuple[Any, ...], forw
 
 
 def _fetch(
-    statement: Select[tuple[User]], sort: Sort, forward: bool, limit: int, columns: Sequence[Any] = ()
+    statement: Select[tuple[User]], sort: Sort, forward: bool, limit: int, columns: Sequence[Any] = (), *,
+    walk: bool = False, sorted_matches: bool = False,
 ) -> list[Any]:
-    """Users in the sort's order (or, given columns, plain rows of those columns: no ORM objects)."""
+    """Users in the sort's order (or, given columns, plain rows of those columns: no ORM objects).
+
+    walk: a broad search walking the sort's index; the page's keys are chosen from the index alone
+    (ix_users_account_id_first_name_search holds every column a search reads: an index-only scan on
+    PostgreSQL, no table row read for the entries that do not match on SQLite), then only their rows read.
+    sorted_matches: a narrow search, whose matches are sorted whatever the order: the tail in the same
+    statement."""
+    descending = sort.descending == forward
 
     def rows(select_: Select[tuple[User]], n: int) -> list[Any]:
+        if walk:
+            keys = select_.with_only_columns(User.id, *(c for c in sort.columns if c is not User.id)).limit(n)
+            chosen = keys.subquery("chosen")
+            order = [chosen.c[c.key].desc() if descending else chosen.c[c.key].asc() for c in sort.columns]
+            select_ = select(User).join(chosen, chosen.c.id == User.id).order_by(*order)
         if columns:  # through the connection: Core rows, none of the ORM's loading
             return list(db.session.connection().execute(select_.with_only_columns(*columns).limit(n)).all())
         return list(db.session.scalars(select_.limit(n)))
 
-    if not sort.tail:
-        return rows(_ordered(statement, sort, forward), limit)
+    if not sort.tail or sorted_matches:
+        return rows(_ordered(statement, sort, forward, tail=sorted_matches), limit)
     # The other rows, then the tail: two index-friendly queries rather than one that is not.
     head = _ordered(statement.where(sort.before_tail()), sort, forward)
-    descending = sort.descending == forward
     tail = statement.where(sort.in_tail()).order_by(*(c.desc() if descending else c.asc() for c in sort.columns[1:]))
     first, second = (head, tail) if forward else (tail, head)
     found = rows(first, limit)
@@ -358,6 +410,8 @@ def list_users(
     counted = _count(account_id, f, take)
     total, capped = counted.total, counted.capped
     base = _filtered(account_id, f, counted.broad)
+    # A broad search walks the sort's index, reading rows only for the page; a narrow one sorts its matches.
+    walk, joined = counted.broad, bool(f.q) and not counted.broad
     after_key = decode_cursor(after, sort.converters)
     before_key = decode_cursor(before, sort.converters)
     if after_key is None and (before == END or before_key is not None):
@@ -365,16 +419,18 @@ def list_users(
             statement, limit = _seek(base, sort, before_key, forward=False), take
         else:  # the last page: read the list from its end
             statement, limit = base, (total - start if not capped and total > start else take)
-        rows = _fetch(statement, sort, False, max(1, min(limit, take)), columns)[::-1]
+        rows = _fetch(statement, sort, False, max(1, min(limit, take)), columns, walk=walk,
+                      sorted_matches=joined)[::-1]
         return _page(rows, start, take, total, capped, sort, has_more=start + len(rows) < total or capped)
     if after_key is not None:
-        rows = _fetch(_seek(base, sort, after_key, forward=True), sort, True, take + 1, columns)
+        statement = _seek(base, sort, after_key, forward=True)
+        rows = _fetch(statement, sort, True, take + 1, columns, walk=walk, sorted_matches=joined)
     elif start:
         by_offset = _ordered(base, sort, True, tail=True).offset(start).limit(take + 1)
         rows = (list(db.session.connection().execute(by_offset.with_only_columns(*columns))) if columns
                 else list(db.session.scalars(by_offset)))
     else:
-        rows = _fetch(base, sort, True, take + 1, columns)
+        rows = _fetch(base, sort, True, take + 1, columns, walk=walk, sorted_matches=joined)
     return _page(rows[:take], start, take, total, capped, sort, has_more=len(rows) > take)
 
 

@@ -1,0 +1,94 @@
+"""The one person search (portal.search): the users list (joined or walked), a group's members and the
+add-members picker find the same people for the same query."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal import db
+from portal.groups import queries as groups
+from portal.models import Group
+from portal.users import queries as users
+from tests.helpers import Portal, make_group
+
+PEOPLE = {  # login: (first name, last name, email)
+    "ada": ("Ada", "Lovelace", "ada.lovelace@example.com"),
+    "adam": ("Adam", "Lovett", "adam.l@example.com"),
+    "grace": ("Grace", "Hopper", "g.hopper@navy.example"),
+    "alan": ("Alan", "Turing", "alan@example.com"),
+    "lov": ("Lovisa", "Adams", "lovisa@example.com"),
+    "mary": ("Mary Ann", "Evans", "eliot@example.com"),
+}
+
+CASES = [
+    ("ada", {"ada", "adam", "lov"}),  # login, first name, last name (Adams)
+    ("ADA", {"ada", "adam", "lov"}),  # any case
+    ("ada lov", {"ada", "adam"}),  # first name starts "ada", last name starts "lov"
+    ("Ada Lovelace", {"ada"}),
+    ("  ada   lov ", {"ada", "adam"}),  # spaces around and between
+    ("a l", {"ada", "adam"}),
+    ("lov", {"ada", "adam", "lov"}),  # last names, and the login and first name "lov…"
+    ("lovelace ada", set()),  # the first word is the first name
+    ("adams", {"lov"}),  # a last name
+    ("g.hopper@", {"grace"}),  # an email
+    ("hopper", {"grace"}),
+    ("turing", {"alan"}),
+    ("mary ann", {"mary"}),  # a first name with a space in it
+    ("mary ev", {"mary"}),
+    ("evans mary", set()),
+    ("example", set()),  # a prefix, not a part: no email starts "example"
+    ("%", set()),  # no wildcards
+    ("ad_", set()),
+    ("nobody", set()),
+]
+
+
+@pytest.fixture
+def people(portal: Portal) -> tuple[object, Group]:
+    account, _owner = portal.account()
+    made = [portal.user(account, login, first_name=first, last_name=last, email=email)
+            for login, (first, last, email) in PEOPLE.items()]
+    group = make_group(portal, account, "Everyone", members=tuple(made))
+    return account, group
+
+
+def _list(account_id: object, q: str) -> set[str]:
+    page = users.list_users(account_id, users.UserFilter.from_args({"q": q}), 0, 100)  # type: ignore[arg-type]
+    return {user.login for user in page.items}
+
+
+@pytest.mark.parametrize(("q", "logins"), CASES)
+def test_every_caller_finds_the_same_people(portal: Portal, people: tuple[object, Group],
+                                            monkeypatch: pytest.MonkeyPatch, q: str, logins: set[str]) -> None:
+    account, group = people
+    with portal.app.test_request_context():
+        account_id = account.id  # type: ignore[attr-defined]
+        found_group = db.session.get(Group, group.id)
+        assert found_group is not None
+        assert _list(account_id, q) == logins, "users list"
+        members = groups.members_page(found_group, q, take=100)
+        assert {row.login for row in members.rows} == logins, "group members"
+        picked = groups.picker(account_id, group.id, q, [])
+        assert {candidate.user.login for candidate in picked.matches} == logins, "picker"
+        monkeypatch.setattr(users, "BROAD_STEPS", (0,))  # every search is broad: the sort index walked
+        assert _list(account_id, q) == logins, "users list, walked"
+
+
+@pytest.mark.parametrize("size", [0, 1, 5_000, 53_714, 53_715, 100_000, 1_000_000, 5_000_000, 10_000_000])
+def test_the_broad_threshold_is_the_step_nearest_the_break_even(portal: Portal, size: int) -> None:
+    """The threshold is computed in SQL (inside the search's first statement): the step nearest
+    √(users × (take + 1) ÷ 2), a tie going to the lower step."""
+    from math import isqrt
+
+    from sqlalchemy import select, update
+
+    from portal.models import AccountUserCount
+    from portal.users import queries
+
+    account, _owner = portal.account()
+    ideal = isqrt(max(size, 1) * 21 // 2)
+    expected = min(queries.BROAD_STEPS, key=lambda step: abs(step - ideal))
+    with portal.app.app_context():
+        db.session.execute(update(AccountUserCount).where(AccountUserCount.account_id == account.id,
+                                                          AccountUserCount.status == "active").values(n=size))
+        assert db.session.scalar(select(queries.broad_threshold(account.id, 20, queries.BROAD_STEPS))) == expected
