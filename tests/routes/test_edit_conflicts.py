@@ -15,6 +15,7 @@ from flask import Flask
 from sqlalchemy import select, text
 
 from portal import db
+from portal.actors import Actor
 from portal.invitations import services as invitations
 from portal.models import Account, Group, InvitationRole, Role, User
 from portal.permissions import ALL_PERMISSIONS
@@ -45,8 +46,8 @@ def a(portal: Portal) -> Tenant:
 
 def _invitation(app: Flask, a: Tenant, role: Role) -> uuid.UUID:
     with app.test_request_context():
-        outcome = invitations.invite(db.session.get_one(Account, a.id), db.session.get_one(User, a.admin.id),
-                                     ALL_PERMISSIONS, ["new@example.com"], [role.id], [], send=False)
+        outcome = invitations.invite(db.session.get_one(Account, a.id), ["new@example.com"], [role.id], [],
+                                     send=False, actor=Actor(db.session.get_one(User, a.admin.id), ALL_PERMISSIONS))
         db.session.commit()
         return outcome.invited[0].id
 
