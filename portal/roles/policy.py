@@ -39,7 +39,8 @@ def held_permissions(user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, frozenset
             select(Invitation.user_id.label("user_id"), Role.permissions.label("permissions"))
             .join(InvitationRole, InvitationRole.invitation_id == Invitation.id)
             .join(Role, Role.id == InvitationRole.role_id)
-            .where(Invitation.user_id.in_(ids), Invitation.status == InvitationStatus.PENDING.value)
+            .where(Invitation.user_id.in_(ids), Invitation.status == InvitationStatus.PENDING.value,
+                   in_force(InvitationRole.expires_at, utcnow()))
         )
         rows = cast(Iterable[tuple[uuid.UUID, list[str]]], db.session.execute(union_all(assigned, invited)))
         for user_id, permissions in rows:

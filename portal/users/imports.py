@@ -1,7 +1,8 @@
 """Importing users from CSV (issue 18): a dry run first, then the same plan applied, both as jobs.
 
 The file has the export's own columns (portal.users.queries.EXPORT_HEADER; a template is offered) plus an
-optional `access_expires` (a date or ISO time: roles and groups the row grants end then). Read-only
+optional `access_expires` (a date or ISO time: every role grant and membership the row makes ends then; an
+invited person's roles carry it on their invitation and are granted time-bound on accepting). Read-only
 columns of the export (status, mfa, last_sign_in, created) are ignored, and so is `groups` when it holds
 the export's count rather than names. A row is matched to a user by `id`, else by email; a match is
 *updated* (the profile through the edit form's rules and services.update_profile; listed roles and groups
@@ -342,7 +343,7 @@ def apply_plan(ctx: Context, plan: Plan) -> Plan:
     if plan.outcome == "created":
         outcome = invite(ctx.account, ctx.actor.user, ctx.actor.permissions, [plan.email],
                          [r.id for r in plan.roles], [g.id for g in plan.groups], plan.profile,
-                         send=ctx.send_invitations, group_expires_at=plan.expires_at)
+                         send=ctx.send_invitations, access_expires_at=plan.expires_at)
         if outcome.refused:
             raise Invalid(outcome.refused[0].reason)
     elif plan.outcome == "updated":

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from math import isqrt
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, null, or_, select, tuple_, union, union_all
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, tuple_, union, union_all
 from sqlalchemy.orm import InstrumentedAttribute
 
 from portal import db
@@ -404,10 +404,11 @@ def role_names_by_user(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[HeldRol
         .where(RoleAssignment.user_id.in_(ids), in_force(RoleAssignment.expires_at, utcnow()))
     )
     invited = (
-        select(Invitation.user_id, Role.name, literal(True), literal(True), null())
+        select(Invitation.user_id, Role.name, literal(True), literal(True), InvitationRole.expires_at)
         .join(InvitationRole, InvitationRole.invitation_id == Invitation.id)
         .join(Role, Role.id == InvitationRole.role_id)
-        .where(Invitation.user_id.in_(ids), Invitation.status == InvitationStatus.PENDING.value)
+        .where(Invitation.user_id.in_(ids), Invitation.status == InvitationStatus.PENDING.value,
+               in_force(InvitationRole.expires_at, utcnow()))
     )
     both = union_all(held, invited).subquery()
     for user_id, name, is_default, is_invited, expires_at in db.session.execute(select(both).order_by(both.c.name)):
