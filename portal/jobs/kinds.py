@@ -84,6 +84,24 @@ class BulkUsers:
         job.result = {"changed": job.done - job.refused, "refused": job.refused}
 
 
+def bulk_title(action: str, total: int, role: Role | None, group: Group | None, matching: bool = True) -> str:
+    """The words a bulk action's job goes by: "Disable 4,000 matching users" (or "Disable 3 users")."""
+    verb = {"disable": "Disable", "enable": "Enable", "delete": "Delete",
+            "grant_role": f"Grant {role.name if role else ''} to",
+            "add_to_group": f"Add to {group.name if group else ''}:"}
+    return f"{verb[action]} {total:,} " + ("matching " if matching else "") + ("user" if total == 1 else "users")
+
+
+def record_bulk(account_id: uuid.UUID, params: dict[str, Any], title: str,
+                outcomes: list[user_services.BulkOutcome], actor: Actor) -> Job:
+    """The report of a bulk action done at once, kept as a finished bulk job (one report format, one CSV)."""
+    items = [{"subject_id": o.user.id, "label": f"{o.user.full_name} ({o.user.email})",
+              "outcome": "done" if o.done else "refused", "message": o.message[:500]} for o in outcomes]
+    refused = sum(1 for o in outcomes if not o.done)
+    return jobs.record_finished(account_id, BULK, title, params, actor.user, actor.permissions, items,
+                                {"changed": len(outcomes) - refused, "refused": refused})
+
+
 class ExportUsers:
     """The users list as CSV, written a chunk at a time into the job's stored file."""
 

@@ -23,7 +23,7 @@ from portal.errors import Forbidden, NotFound
 from portal.groups.queries import user_groups_panel
 from portal.invitations.queries import pending_invitations_by_user
 from portal.jobs import services as jobs
-from portal.jobs.kinds import BULK, EXPORT
+from portal.jobs.kinds import BULK, EXPORT, bulk_title, record_bulk
 from portal.models import Group, Role, User, UserStatus
 from portal.pagination import parse_from, parse_take
 from portal.permissions import Permission, can, require
@@ -375,10 +375,14 @@ def bulk() -> ResponseReturnValue:
     if form.needs_confirmation:
         users.sort(key=lambda u: (u.full_name.lower(), u.email))
         return _bulk_confirm(form, users, len(users))
-    action, past = services.bulk_action(form.action.data, _actor(), role, group, form.expiry())
+    actor = _actor()
+    action, past = services.bulk_action(form.action.data, actor, role, group, form.expiry())
     outcomes = services.apply_bulk(users, action, past)
+    job = record_bulk(g.account.id, _bulk_params(form, role, group),
+                      bulk_title(form.action.data, len(users), role, group, matching=False), outcomes, actor)
     db.session.commit()
-    return render("users/index.html", "users_table", **_list_context(request.form, report=outcomes))
+    return render("users/index.html", "users_table", report_job=job,
+                  **_list_context(request.form, report=outcomes))
 
 
 def _bulk_target(form: BulkForm) -> tuple[Role | None, Group | None]:
@@ -410,18 +414,18 @@ def _bulk_job(form: BulkForm, filters: queries.UserFilter) -> ResponseReturnValu
         listed = queries.users_in_account(g.account.id, queries.matching_ids(g.account.id, filters, BULK_LISTED))
         listed.sort(key=lambda u: (u.full_name.lower(), u.email))
         return _bulk_confirm(form, listed, total)
-    expires_at = form.expiry()
-    params = {"action": form.action.data, "role_id": str(role.id) if role else None,
-              "group_id": str(group.id) if group else None,
-              "expires_at": expires_at.isoformat() if expires_at else None,
-              "filters": {k: v for k, v in request.form.items() if k in FILTER_PARAMS and v}}
-    verb = {"disable": "Disable", "enable": "Enable", "delete": "Delete",
-            "grant_role": f"Grant {role.name if role else ''} to",
-            "add_to_group": f"Add to {group.name if group else ''}:"}
-    job = jobs.start_job(g.account.id, BULK, f"{verb[form.action.data]} {total:,} matching users", params,
-                         current_user, g.permissions)
+    job = jobs.start_job(g.account.id, BULK, bulk_title(form.action.data, total, role, group),
+                         _bulk_params(form, role, group), current_user, g.permissions)
     db.session.commit()
     return redirect_after_post(url_for("accounts.jobs.show", job_id=job.id))
+
+
+def _bulk_params(form: BulkForm, role: Role | None, group: Group | None) -> dict[str, Any]:
+    expires_at = form.expiry()
+    return {"action": form.action.data, "role_id": str(role.id) if role else None,
+            "group_id": str(group.id) if group else None,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+            "filters": {k: v for k, v in request.form.items() if k in FILTER_PARAMS and v}}
 
 
 def _one_in_account(model: type[RoleOrGroup], raw_id: str | None) -> RoleOrGroup:
