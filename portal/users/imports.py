@@ -432,12 +432,18 @@ class ImportUsers:
         ctx = Context.load(account, Actor(user, jobs.acting_permissions(job, user)),
                            bool(job.params.get("send_invitations")))
         dry = bool(job.params.get("dry_run"))
-        ctx.known = Known.load(account.id, [item.payload for item in items if item.payload is not None])
-        with db.session.no_autoflush:  # the items' outcomes are written together, once the batch is through
-            self._handle(job, ctx, items, dry)
+        rows = [item.payload for item in items if item.payload is not None]
+        ctx.known = Known.load(account.id, rows)
+        # The batch's uniqueness checks and ranks, read ahead in a few statements: the forms and services ask
+        # the same questions as on the pages, and get their answers without a statement per row.
+        values = [row.get(name, "").strip().lower() for row in rows for name in ("login", "email")]
+        values += [u.login for u in ctx.known.by_id.values()] + [u.email for u in ctx.known.by_id.values()]
+        with (db.session.no_autoflush,  # the items' outcomes are written together, once the batch is through
+              queries.taken_read_ahead(account.id, values) as taken, policy.ranks_read_ahead(ctx.known.ranks)):
+            self._handle(job, ctx, items, dry, taken)
         return job.cursor >= job.total
 
-    def _handle(self, job: Job, ctx: Context, items: list[Any], dry: bool) -> None:
+    def _handle(self, job: Job, ctx: Context, items: list[Any], dry: bool, taken: dict[str, set[uuid.UUID]]) -> None:
         for item in items:
             if item.outcome is None and item.payload is not None:
                 plan = plan_row(ctx, item.payload)
@@ -447,6 +453,9 @@ class ImportUsers:
                             apply_plan(ctx, plan)
                     except DomainError as error:
                         plan = _refused(error.message, plan.email)
+                if plan.outcome == "created" or plan.changed:  # later rows of the batch see it taken
+                    queries.note_taken(taken, plan.user.id if plan.user else uuid.uuid4(), plan.email,
+                                            plan.profile.get("login", ""))
                 item.outcome, item.message = plan.outcome, plan.message[:500]
             job.done += 1
             job.refused += item.outcome == "refused"
