@@ -75,13 +75,17 @@ class BulkUsers:
 
     def _act(self, job: Job, items: list[JobItem], users: dict[uuid.UUID, User], action: Callable[[User], None],
              past: str) -> None:
+        labels = {user_id: f"{user.full_name} ({user.email})" for user_id, user in users.items()}
+        present = [users[item.subject_id] for item in items if item.subject_id in users]
+        outcomes = {o.user.id: o for o in user_services.apply_bulk(present, action, past)}
+        # The items and the job's progress are set once the batch is through: each user's savepoint flushes
+        # whatever is pending, and set along the way they would cost two UPDATEs per user.
         for item in items:
-            user = users.get(item.subject_id) if item.subject_id else None
-            if user is None:
+            outcome = outcomes.get(item.subject_id) if item.subject_id else None
+            if outcome is None:
                 item.outcome, item.message = "refused", "No longer a user of this account."
             else:
-                item.label = f"{user.full_name} ({user.email})"
-                outcome = user_services.apply_bulk([user], action, past)[0]
+                item.label = labels[outcome.user.id]
                 item.outcome, item.message = ("done" if outcome.done else "refused"), outcome.message[:500]
             job.done += 1
             job.refused += item.outcome == "refused"

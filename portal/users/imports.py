@@ -444,6 +444,9 @@ class ImportUsers:
         return job.cursor >= job.total
 
     def _handle(self, job: Job, ctx: Context, items: list[Any], dry: bool, taken: dict[str, set[uuid.UUID]]) -> None:
+        # The items' outcomes and the job's progress are set once the batch is through: each row's savepoint
+        # flushes whatever is pending, and set along the way they would cost two UPDATEs per row.
+        outcomes: dict[int, tuple[str, str]] = {}
         for item in items:
             if item.outcome is None and item.payload is not None:
                 plan = plan_row(ctx, item.payload)
@@ -455,8 +458,11 @@ class ImportUsers:
                         plan = _refused(error.message, plan.email)
                 if plan.outcome == "created" or plan.changed:  # later rows of the batch see it taken
                     queries.note_taken(taken, plan.user.id if plan.user else uuid.uuid4(), plan.email,
-                                            plan.profile.get("login", ""))
-                item.outcome, item.message = plan.outcome, plan.message[:500]
+                                       plan.profile.get("login", ""))
+                outcomes[item.seq] = (plan.outcome, plan.message[:500])
+        for item in items:
+            if item.seq in outcomes:
+                item.outcome, item.message = outcomes[item.seq]
             job.done += 1
             job.refused += item.outcome == "refused"
             job.cursor = item.seq
