@@ -162,21 +162,22 @@ def test_a_100k_row_file_dry_run_and_apply(portal):
     data = ("\n".join(lines) + "\n").encode()
     client = portal.client(owner)
     before = _counts(portal)
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     assert _upload(client, account, data).status_code == 303
     run_jobs(portal, batch=500)
-    dry_seconds = time.monotonic() - started
+    dry_seconds, dry_cpu = time.monotonic() - started, time.process_time() - cpu
     dry = _latest_job(portal)
     assert dry.result == {"created": half, "updated": half, "skipped": 0, "refused": 0}
     assert _counts(portal)[:2] == before[:2]
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     assert client.post(_url(account, "/users/import"), {"dry_run_job": str(dry.id)}).status_code == 303
     run_jobs(portal, batch=500)
-    apply_seconds = time.monotonic() - started
+    apply_seconds, apply_cpu = time.monotonic() - started, time.process_time() - cpu
     job = _latest_job(portal)
     assert job.result == {"created": half, "updated": half, "skipped": 0, "refused": 0}
     assert portal.scalar(select(func.count()).select_from(User)) == 2 * half + 1
-    print(f"\n{2 * half:,} rows: dry run {dry_seconds:.1f} s, apply {apply_seconds:.1f} s")
+    print(f"\n{2 * half:,} rows: dry run {dry_seconds:.1f} s ({dry_cpu:.1f} s CPU), apply {apply_seconds:.1f} s "
+          f"({apply_cpu:.1f} s CPU)")
 
 
 def test_access_expires_bounds_the_roles_of_created_and_updated_people(portal):

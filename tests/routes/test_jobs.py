@@ -169,14 +169,14 @@ def test_a_bulk_job_over_100k_users(portal):
     account, owner = portal.account()
     add_many_users(portal, account, n)
     client = portal.client(owner)
-    started_at = time.monotonic()
+    started_at, cpu = time.monotonic(), time.process_time()
     started = client.post(_url(account, "/users/bulk"),
                           {"action": os.environ.get("PORTAL_BULK_ACTION", "disable"), "all_matching": "y",
                            "q": "many", "confirm": "yes"})
     assert started.status_code == 303
     run_jobs(portal, batch=500)
-    seconds = time.monotonic() - started_at
+    seconds, cpu = time.monotonic() - started_at, time.process_time() - cpu
     job = portal.scalar(select(Job).order_by(Job.created_at.desc()).limit(1))
     assert job.state == "done" and job.result == {"changed": n, "refused": 0}, (job.state, job.result, job.error)
     assert portal.scalar(select(func.count()).select_from(User).where(User.status == "disabled")) == n
-    print(f"\nbulk disable over {n:,} users: {seconds:.1f} s")
+    print(f"\nbulk disable over {n:,} users: {seconds:.1f} s ({cpu:.1f} s CPU)")
