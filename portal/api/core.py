@@ -56,16 +56,17 @@ WITH_BODY = (400, 415, 422)
 
 
 def operation(*permissions: Permission, answers: dict[int, type[BaseModel] | None], body: type[BaseModel] | None = None,
-              query: type[BaseModel] | None = None, errors: Iterable[int] = (), tags: Iterable[str] = ()
-              ) -> Callable[[ApiView], ApiView]:
+              query: type[BaseModel] | None = None, errors: Iterable[int] = (), tags: Iterable[str] = (),
+              form: type[BaseModel] | None = None) -> Callable[[ApiView], ApiView]:
     """Declare an API operation: the key must hold `permissions`; `answers` maps each success status to its
-    model (None: no body); `errors` adds statuses beyond 401/403/404/429 (and 400/415/422 with a body)."""
+    model (None: no body); `errors` adds statuses beyond 401/403/404/429 (and 400/415/422 with a body).
+    `form` documents a multipart/form-data body, which the view reads itself (a file is no JSON value)."""
     statuses = {*ALWAYS, *errors, *(WITH_BODY if body is not None else ())}
 
     def decorate(view: ApiView) -> ApiView:
         codes: dict[str, Any] = {f"HTTP_{status}": model for status, model in answers.items()}
         codes.update({f"HTTP_{status}": Error for status in sorted(statuses)})
-        documented = spec.validate(query=query, json=body, resp=Responses(**codes), tags=list(tags),
+        documented = spec.validate(query=query, json=body, form=form, resp=Responses(**codes), tags=list(tags),
                                    operation_id=view.__name__, skip_validation=True)(view)
 
         @wraps(documented)

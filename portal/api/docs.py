@@ -179,7 +179,10 @@ def reference() -> list[dict[str, Any]]:
     operations = []
     for path, item in sorted(doc["paths"].items()):
         for method, op in item.items():
-            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+            content_types = op.get("requestBody", {}).get("content", {})
+            multipart = "multipart/form-data" in content_types
+            body = (content_types.get("application/json") or content_types.get("multipart/form-data") or {}).get(
+                "schema")
             answers = []
             for status, response in sorted(op.get("responses", {}).items()):
                 content = response.get("content", {}).get("application/json", {}).get("schema")
@@ -194,7 +197,8 @@ def reference() -> list[dict[str, Any]]:
                 "tag": (op.get("tags") or ["other"])[0],
                 "parameters": [p for p in op.get("parameters", []) if p["in"] != "header"],
                 "body_fields": _fields(body, components) if body else [],
-                "body_example": json.dumps(example(body, components), indent=2) if body else None,
+                "body_example": json.dumps(example(body, components), indent=2) if body and not multipart else None,
+                "body_type": "multipart/form-data" if multipart else "application/json",
                 "answers": answers,
             })
     return operations

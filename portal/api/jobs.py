@@ -13,7 +13,7 @@ from flask import Response, request, url_for
 
 from portal.actors import from_request
 from portal.api import schemas
-from portal.api.core import answer, bp, operation, paging
+from portal.api.core import answer, bp, operation, paging, read
 from portal.api.errors import ApiError
 from portal.jobs import queries
 from portal.models import Job, JobItem
@@ -35,10 +35,14 @@ def job_model(job: Job) -> schemas.Job:
 
 
 @bp.post("/accounts/<uuid:account_id>/imports")
-@operation(Permission.USERS_WRITE, query=schemas.ImportQuery, answers={202: schemas.Job}, tags=TAGS)
+@operation(Permission.USERS_WRITE, query=schemas.ImportQuery, form=schemas.ImportUpload, answers={202: schemas.Job},
+           tags=TAGS)
 def create_import(account_id: uuid.UUID, query: schemas.ImportQuery) -> Response:
     """Import users from a CSV sent as multipart/form-data field `file` (the export's columns; at most 100,000
-    rows, 10 MB): `dry_run=true` (the default) reports what each row would do; `dry_run=false` applies it."""
+    rows, 10 MB): `dry_run=true` (the default) reports what each row would do; `dry_run=false` applies it.
+    The options may be form fields beside the file or query parameters (a field wins)."""
+    if request.form:
+        query = read(schemas.ImportQuery, {**request.args.to_dict(), **request.form.to_dict()}, location="body")
     upload = request.files.get("file")
     if upload is None:
         raise ApiError.one(422, "Send the CSV as multipart/form-data in the field `file`.", code="MissingParameter",

@@ -591,10 +591,20 @@ class Job(Answer):
 
 
 class ImportQuery(BaseModel):
+    """An import's options: multipart fields beside the file, or (as first documented) query parameters; a field
+    wins over the query parameter of the same name."""
+
     model_config = ConfigDict(extra="ignore")
 
     dry_run: bool = Field(True, description="true (the default): report what each row would do, change nothing.")
     send_invitations: bool = Field(False, description="Email an invitation to each person created.")
+
+
+class ImportUpload(ImportQuery):
+    """The multipart/form-data body of POST /imports: the CSV file, and the options as fields."""
+
+    file: bytes = Field(description="The CSV (the users export's columns, UTF-8; at most 100,000 rows and 10 MB).",
+                        json_schema_extra={"format": "binary", "contentMediaType": "text/csv"})
 
 
 class ReportLine(Answer):

@@ -38,6 +38,7 @@ from portal.models import (
     User,
     UserStatus,
 )
+from portal.models.role import in_force
 from portal.permissions import ALL_PERMISSIONS, Permission
 from portal.roles import services as role_services
 from portal.roles.policy import ensure_may_act_on, ensure_may_grant, held_permissions, refusal_to_grant
@@ -152,7 +153,7 @@ def _remaining_today(account_id: uuid.UUID, now: datetime) -> int:
 
 
 def invite(account: Account, addresses: list[str], role_ids: list[uuid.UUID], group_ids: list[uuid.UUID],
-           profile: dict[str, str] | None = None, send: bool = True, group_expires_at: datetime | None = None, *,
+           profile: dict[str, str] | None = None, send: bool = True, access_expires_at: datetime | None = None, *,
            actor: Actor) -> InviteOutcome:
     """Invite each valid address; report each refused one with its reason (refused ones change nothing).
 
@@ -160,8 +161,8 @@ def invite(account: Account, addresses: list[str], role_ids: list[uuid.UUID], gr
     person; they may change them on accepting), the invitation (token hashed), its roles to grant on
     acceptance, pending group memberships, the outbox email and an audit event.
     `send=False` (an import that sends no invitations) makes the invitation without its email, and outside
-    the daily limit: "Resend" on the invitations page sends it later. `group_expires_at` makes the
-    memberships time-bound.
+    the daily limit: "Resend" on the invitations page sends it later. `access_expires_at` makes the
+    memberships and the role grants made on accepting time-bound.
     """
     roles = queries.roles_by_id(account.id, role_ids)  # another account's id: 404
     for role in roles:
@@ -185,7 +186,7 @@ def invite(account: Account, addresses: list[str], role_ids: list[uuid.UUID], gr
                         kind="limit")
             )
         elif (invitation := _create(account, address, roles, groups, now, profile or {}, send,
-                                    group_expires_at, actor=actor)) is not None:
+                                    access_expires_at, actor=actor)) is not None:
             outcome.invited.append(invitation)
             remaining -= 1
         else:  # someone invited (or added) the address a moment ago, in a request running alongside this one
@@ -211,7 +212,8 @@ def _refusal_taken_meanwhile(account_id: uuid.UUID, address: str) -> Refusal:
 
 def _create(account: Account, address: str, roles: list[Role], groups: list[Group],
             now: datetime, profile: dict[str, str], send: bool = True,
-            group_expires_at: datetime | None = None, *, provisioned: bool = False, actor: Actor) -> Invitation | None:
+            access_expires_at: datetime | None = None, *, provisioned: bool = False,
+            actor: Actor) -> Invitation | None:
     """The pending user, the invitation and its email; None when the address was taken meanwhile.
 
     The check before (users_by_email) and this insert are not atomic: two requests inviting one address
@@ -245,16 +247,18 @@ def _create(account: Account, address: str, roles: list[Role], groups: list[Grou
     )
     db.session.add(invitation)
     db.session.flush()
-    db.session.add_all(InvitationRole(invitation_id=invitation.id, role_id=role.id) for role in roles)
+    db.session.add_all(InvitationRole(invitation_id=invitation.id, role_id=role.id, expires_at=access_expires_at)
+                       for role in roles)
     db.session.add_all(InvitationGroup(invitation_id=invitation.id, group_id=group.id) for group in groups)
     # The memberships exist from now on; they are "pending" while their user is.
-    db.session.add_all(GroupMember(group_id=group.id, user_id=user.id, expires_at=group_expires_at)
+    db.session.add_all(GroupMember(group_id=group.id, user_id=user.id, expires_at=access_expires_at)
                        for group in groups)
     if send:
         _send(invitation, token, account, actor.user)
     record("invitation.create", invitation, actor=actor, changes={
         "email": address, "user_id": str(user.id), "roles": [r.name for r in roles],
         "groups": [g.name for g in groups], "expires_at": invitation.expires_at.isoformat(),
+        **({"access_expires_at": access_expires_at.isoformat()} if access_expires_at else {}),
         **{k: v for k, v in profile.items() if v},
     })
     return invitation
@@ -454,15 +458,18 @@ def accept(invited: queries.Invited, details: Acceptance) -> User:
     user.must_change_password = False
     user.status = UserStatus.ACTIVE.value  # and so its group memberships are accepted
     may_grant = _inviter_permissions(invited.inviter) or frozenset()
-    roles = db.session.scalars(
-        select(Role).join(InvitationRole, InvitationRole.role_id == Role.id)
-        .where(InvitationRole.invitation_id == invitation.id, Role.account_id == invitation.account_id)
+    offered = db.session.execute(
+        select(Role, InvitationRole.expires_at).join(InvitationRole, InvitationRole.role_id == Role.id)
+        .where(InvitationRole.invitation_id == invitation.id, Role.account_id == invitation.account_id,
+               in_force(InvitationRole.expires_at, now))
         .order_by(Role.name)
     ).all()
+    roles = [role for role, _until in offered]
+    ends = {role.id: until for role, until in offered}
     granted = [role for role in roles if refusal_to_grant(may_grant, role) is None]
     actor = actors.person(user)  # who accepts; the grants are the inviter's, within what they may grant now
     for role in granted:
-        role_services.grant(user, role, actor=actor)
+        role_services.grant(user, role, expires_at=ends[role.id], actor=actor)
     record("invitation.accept", invitation, actor=actor, account_id=invitation.account_id, changes={
         "login": details.login,
         "roles_granted": [r.name for r in granted],

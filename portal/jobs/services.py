@@ -87,6 +87,20 @@ def start_job(account_id: uuid.UUID, kind: str, title: str, params: dict[str, An
     return job
 
 
+def record_finished(account_id: uuid.UUID, kind: str, title: str, params: dict[str, Any],
+                    items: Iterable[dict[str, Any]], result: dict[str, Any], *, actor: Actor) -> Job:
+    """Work done at once in the request (a bulk action over a few hundred users at most), kept as a finished
+    job: its per-item report is then read, listed and downloaded exactly as a job's is."""
+    job = start_job(account_id, kind, title, params, actor=actor)
+    job.total = job.done = job.cursor = add_items(job, items)
+    job.refused = int(result.get("refused", 0))
+    now = utcnow()
+    job.state, job.prepared, job.notified = JobState.DONE.value, True, True  # they see the report already
+    job.started_at = job.finished_at = now
+    job.result = result
+    return job
+
+
 def cancel_job(job: Job, *, actor: Actor) -> None:
     """Stop a queued or running job between two batches; what it did so far stays done (Conflict when over)."""
     result = db.session.execute(

@@ -90,6 +90,8 @@ class InvitationRole(Base):
     role_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+    # The end of the grant made on accepting (an import's access_expires); passed by then: not granted.
+    expires_at: Mapped[datetime | None]
 
 
 class InvitationGroup(Base):

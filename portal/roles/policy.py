@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import cast
 
 from sqlalchemy import select, union_all
@@ -39,7 +41,8 @@ def held_permissions(user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, frozenset
             select(Invitation.user_id.label("user_id"), Role.permissions.label("permissions"))
             .join(InvitationRole, InvitationRole.invitation_id == Invitation.id)
             .join(Role, Role.id == InvitationRole.role_id)
-            .where(Invitation.user_id.in_(ids), Invitation.status == InvitationStatus.PENDING.value)
+            .where(Invitation.user_id.in_(ids), Invitation.status == InvitationStatus.PENDING.value,
+                   in_force(InvitationRole.expires_at, utcnow()))
         )
         rows = cast(Iterable[tuple[uuid.UUID, list[str]]], db.session.execute(union_all(assigned, invited)))
         for user_id, permissions in rows:
@@ -59,9 +62,28 @@ def refusal_to_act_on(actor: User, actor_permissions: frozenset[Permission], tar
     return None
 
 
+# Ranks a batch of work (an import's) read ahead with held_permissions, for the checks its services make.
+# Granting within the batch only adds roles the actor may grant, which changes no refusal: still exact.
+_RANKS_AHEAD: ContextVar[dict[uuid.UUID, frozenset[Permission]] | None] = ContextVar("ranks_ahead", default=None)
+
+
+@contextmanager
+def ranks_read_ahead(ranks: dict[uuid.UUID, frozenset[Permission]]) -> Iterator[None]:
+    """Within the block, refusal_for ranks these users from `ranks` (held_permissions of them, read at once)."""
+    token = _RANKS_AHEAD.set(ranks)
+    try:
+        yield
+    finally:
+        _RANKS_AHEAD.reset(token)
+
+
 def refusal_for(actor: User, actor_permissions: frozenset[Permission], target: User) -> str | None:
     """Why the actor may not act on the target as ranked now (invited roles count for a pending user), or None."""
-    return refusal_to_act_on(actor, actor_permissions, target, held_permissions([target.id])[target.id])
+    ahead = _RANKS_AHEAD.get()
+    ranks = ahead.get(target.id) if ahead is not None else None
+    if ranks is None:
+        ranks = held_permissions([target.id])[target.id]
+    return refusal_to_act_on(actor, actor_permissions, target, ranks)
 
 
 def may_act_on(actor: User, actor_permissions: frozenset[Permission], target: User) -> bool:

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from portal import db, references
 from portal.actors import Actor
@@ -118,11 +119,30 @@ def apply(targets: Sequence[User], action: BulkAction, *, actor: Actor) -> list[
     return outcomes
 
 
+def title(action: BulkAction, total: int, *, matching: bool = True) -> str:
+    """The words a bulk action's job goes by: "Disable 4,000 matching users" (or "Disable 3 users")."""
+    return f"{action.verb} {total:,} " + ("matching " if matching else "") + ("user" if total == 1 else "users")
+
+
+def _params(action: BulkAction, filters: dict[str, str]) -> dict[str, Any]:
+    expires_at = action.expires_at
+    return {"action": action.name, "role_id": str(action.role.id) if action.role else None,
+            "group_id": str(action.group.id) if action.group else None,
+            "expires_at": expires_at.isoformat() if expires_at else None, "filters": filters}
+
+
 def start_job(account_id: uuid.UUID, action: BulkAction, filters: dict[str, str], total: int, *,
               actor: Actor) -> Job:
     """The action over every user the filters match when the job begins, as a job of the worker."""
-    expires_at = action.expires_at
-    params = {"action": action.name, "role_id": str(action.role.id) if action.role else None,
-              "group_id": str(action.group.id) if action.group else None,
-              "expires_at": expires_at.isoformat() if expires_at else None, "filters": filters}
-    return jobs.start_job(account_id, JOB_KIND, f"{action.verb} {total:,} matching users", params, actor=actor)
+    return jobs.start_job(account_id, JOB_KIND, title(action, total), _params(action, filters), actor=actor)
+
+
+def record_done(account_id: uuid.UUID, action: BulkAction, filters: dict[str, str], outcomes: list[BulkOutcome], *,
+                actor: Actor) -> Job:
+    """The report of a bulk action done at once, kept as a finished bulk job: one report format, one CSV."""
+    items = [{"subject_id": o.user.id, "label": f"{o.user.full_name} ({o.user.email})",
+              "outcome": "done" if o.done else "refused", "message": o.message[:500]} for o in outcomes]
+    refused = sum(1 for o in outcomes if not o.done)
+    return jobs.record_finished(account_id, JOB_KIND, title(action, len(outcomes), matching=False),
+                                _params(action, filters), items, {"changed": len(outcomes) - refused,
+                                                                  "refused": refused}, actor=actor)

@@ -1,7 +1,8 @@
 """Importing users from CSV (issue 18): a dry run first, then the same plan applied, both as jobs.
 
 The file has the export's own columns (portal.users.queries.EXPORT_HEADER; a template is offered) plus an
-optional `access_expires` (a date or ISO time: roles and groups the row grants end then). Read-only
+optional `access_expires` (a date or ISO time: every role grant and membership the row makes ends then; an
+invited person's roles carry it on their invitation and are granted time-bound on accepting). Read-only
 columns of the export (status, mfa, last_sign_in, created) are ignored, and so is `groups` when it holds
 the export's count rather than names. A row is matched to a user by `id`, else by email; a match is
 *updated* (the profile through the edit form's rules and services.update_profile; listed roles and groups
@@ -331,7 +332,7 @@ def apply_plan(ctx: Context, plan: Plan) -> Plan:
 
     if plan.outcome == "created":
         outcome = invite(ctx.account, [plan.email], [r.id for r in plan.roles], [g.id for g in plan.groups],
-                         plan.profile, send=ctx.send_invitations, group_expires_at=plan.expires_at, actor=ctx.actor)
+                         plan.profile, send=ctx.send_invitations, access_expires_at=plan.expires_at, actor=ctx.actor)
         if outcome.refused:
             raise Invalid(outcome.refused[0].reason)
     elif plan.outcome == "updated":
@@ -420,12 +421,21 @@ class ImportUsers:
         assert account is not None
         ctx = Context.load(account, actor, bool(job.params.get("send_invitations")))
         dry = bool(job.params.get("dry_run"))
-        ctx.known = Known.load(account.id, [item.payload for item in items if item.payload is not None])
-        with db.session.no_autoflush:  # the items' outcomes are written together, once the batch is through
-            self._handle(job, ctx, items, dry)
+        rows = [item.payload for item in items if item.payload is not None]
+        ctx.known = Known.load(account.id, rows)
+        # The batch's uniqueness checks and ranks, read ahead in a few statements: the forms and services ask
+        # the same questions as on the pages, and get their answers without a statement per row.
+        values = [row.get(name, "").strip().lower() for row in rows for name in ("login", "email")]
+        values += [u.login for u in ctx.known.by_id.values()] + [u.email for u in ctx.known.by_id.values()]
+        with (db.session.no_autoflush,  # the items' outcomes are written together, once the batch is through
+              queries.taken_read_ahead(account.id, values) as taken, policy.ranks_read_ahead(ctx.known.ranks)):
+            self._handle(job, ctx, items, dry, taken)
         return job.cursor >= job.total
 
-    def _handle(self, job: Job, ctx: Context, items: list[Any], dry: bool) -> None:
+    def _handle(self, job: Job, ctx: Context, items: list[Any], dry: bool, taken: dict[str, set[uuid.UUID]]) -> None:
+        # The items' outcomes and the job's progress are set once the batch is through: each row's savepoint
+        # flushes whatever is pending, and set along the way they would cost two UPDATEs per row.
+        outcomes: dict[int, tuple[str, str]] = {}
         for item in items:
             if item.outcome is None and item.payload is not None:
                 plan = plan_row(ctx, item.payload)
@@ -435,7 +445,13 @@ class ImportUsers:
                             apply_plan(ctx, plan)
                     except DomainError as error:
                         plan = _refused(error.message, plan.email)
-                item.outcome, item.message = plan.outcome, plan.message[:500]
+                if plan.outcome == "created" or plan.changed:  # later rows of the batch see it taken
+                    queries.note_taken(taken, plan.user.id if plan.user else uuid.uuid4(), plan.email,
+                                       plan.profile.get("login", ""))
+                outcomes[item.seq] = (plan.outcome, plan.message[:500])
+        for item in items:
+            if item.seq in outcomes:
+                item.outcome, item.message = outcomes[item.seq]
             job.done += 1
             job.refused += item.outcome == "refused"
             job.cursor = item.seq

@@ -363,9 +363,12 @@ def bulk() -> ResponseReturnValue:
     if form.needs_confirmation:
         users.sort(key=lambda u: (u.full_name.lower(), u.email))
         return _bulk_confirm(form, users, len(users))
-    outcomes = bulk_actions.apply(users, action, actor=from_request())
+    actor = from_request()
+    outcomes = bulk_actions.apply(users, action, actor=actor)
+    job = bulk_actions.record_done(g.account.id, action, _filters_kept(), outcomes, actor=actor)
     db.session.commit()
-    return render("users/index.html", "users_table", **_list_context(request.form, report=outcomes))
+    return render("users/index.html", "users_table", report_job=job,
+                  **_list_context(request.form, report=outcomes))
 
 
 def _bulk_action(form: BulkForm) -> bulk_actions.BulkAction:
@@ -392,7 +395,11 @@ def _bulk_job(form: BulkForm, filters: queries.UserFilter) -> ResponseReturnValu
         listed = queries.users_in_account(g.account.id, queries.matching_ids(g.account.id, filters, BULK_LISTED))
         listed.sort(key=lambda u: (u.full_name.lower(), u.email))
         return _bulk_confirm(form, listed, total)
-    filters_kept = {k: v for k, v in request.form.items() if k in FILTER_PARAMS and v}
-    job = bulk_actions.start_job(g.account.id, action, filters_kept, total, actor=from_request())
+    job = bulk_actions.start_job(g.account.id, action, _filters_kept(), total, actor=from_request())
     db.session.commit()
     return redirect_after_post(url_for("accounts.jobs.show", job_id=job.id))
+
+
+def _filters_kept() -> dict[str, str]:
+    """The list's filters the bulk form carried, kept with the job (its report says what was matched)."""
+    return {k: v for k, v in request.form.items() if k in FILTER_PARAMS and v}

@@ -34,8 +34,10 @@ def test_import_through_the_api_dry_run_then_apply(portal):
     assert [line["outcome"] for line in report["lines"]] == ["created", "refused"]
     assert "email" in report["lines"][1]["reason"] and report["row_count"] == 2
     assert portal.scalar(select(User).where(User.email == "new@example.com")) is None
-    applied = api.open("POST", _base(tenant.account) + "/imports?dry_run=false",
-                       data={"file": (io.BytesIO(data), "people.csv")}, content_type="multipart/form-data")
+    applied = api.open("POST", _base(tenant.account) + "/imports?dry_run=true",  # the form field wins
+                       data={"file": (io.BytesIO(data), "people.csv"), "dry_run": "false"},
+                       content_type="multipart/form-data")
+    assert applied.get_json()["dry_run"] is False
     assert applied.status_code == 202
     run_jobs(portal)
     assert api.get(applied.headers["Location"]).get_json()["result"]["created"] == 1
@@ -48,6 +50,9 @@ def test_import_errors_follow_the_api_conventions(portal):
     missing = api.open("POST", _base(tenant.account) + "/imports", data={}, content_type="multipart/form-data")
     assert missing.status_code == 422 and missing.get_json()["errors"][0] == {
         "code": "MissingParameter", "message": missing.get_json()["errors"][0]["message"], "field": "file"}
+    not_bool = api.open("POST", _base(tenant.account) + "/imports", content_type="multipart/form-data",
+                        data={"file": (io.BytesIO(b"email\nx@example.com\n"), "a.csv"), "dry_run": "perhaps"})
+    assert not_bool.status_code == 422 and not_bool.get_json()["errors"][0]["field"] == "dry_run"
     bad = api.open("POST", _base(tenant.account) + "/imports", data={"file": (io.BytesIO(b"name\nx\n"), "a.csv")},
                    content_type="multipart/form-data")
     assert bad.status_code == 422 and bad.get_json()["errors"][0]["code"] == "InvalidArgument"

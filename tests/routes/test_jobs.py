@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import time
 
+import pytest
 from sqlalchemy import func, select
 
 from portal import db
@@ -157,3 +160,24 @@ def test_retention_deletes_finished_jobs_after_their_period(portal):
 
 
 HX_ = HX
+
+
+@pytest.mark.skipif(not os.environ.get("PORTAL_BULK_100K"), reason="by hand: PORTAL_BULK_100K=1 (minutes)")
+def test_a_bulk_job_over_100k_users(portal):
+    """A bulk disable over every one of 100,000 matching users, timed by hand (PORTAL_BULK_USERS sets another
+    size): each is acted on once, with its audit event and report line."""
+    n = int(os.environ.get("PORTAL_BULK_USERS", "100000"))
+    account, owner = portal.account()
+    add_many_users(portal, account, n)
+    client = portal.client(owner)
+    started_at, cpu = time.monotonic(), time.process_time()
+    started = client.post(_url(account, "/users/bulk"),
+                          {"action": os.environ.get("PORTAL_BULK_ACTION", "disable"), "all_matching": "y",
+                           "q": "many", "confirm": "yes"})
+    assert started.status_code == 303
+    run_jobs(portal, batch=500)
+    seconds, cpu = time.monotonic() - started_at, time.process_time() - cpu
+    job = portal.scalar(select(Job).order_by(Job.created_at.desc()).limit(1))
+    assert job.state == "done" and job.result == {"changed": n, "refused": 0}, (job.state, job.result, job.error)
+    assert portal.scalar(select(func.count()).select_from(User).where(User.status == "disabled")) == n
+    print(f"\nbulk disable over {n:,} users: {seconds:.1f} s ({cpu:.1f} s CPU)")

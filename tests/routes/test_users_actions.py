@@ -385,6 +385,35 @@ def test_bulk_disable_reports_each_user(portal: Portal, a: Tenant) -> None:
     assert statuses == {a.member.id: "disabled", a.auditor.id: "disabled", a.admin.id: "active", a.owner.id: "active"}
 
 
+def test_a_bulk_done_at_once_keeps_its_report_as_a_job_with_the_same_csv(portal: Portal, a: Tenant, b: Tenant
+                                                                         ) -> None:
+    """A bulk over a few users runs in the request, and its per-user report is kept as a finished job: the
+    same CSV download (and Jobs page) as a bulk job's."""
+    import csv
+    import io
+    import re
+
+    from portal.models import Job
+
+    ids = [a.member.id, a.admin.id]
+    client = portal.client(a.admin)
+    body = client.post(url(a, "/bulk"), {"action": "disable", "user_ids": [str(i) for i in ids],
+                                          "confirm": "yes"}).get_data(as_text=True)
+    job = portal.scalar(select(Job).where(Job.account_id == a.id))
+    assert job is not None and job.kind == "bulk_users" and job.state == "done" and job.notified
+    assert (job.total, job.done, job.refused, job.result) == (2, 2, 1, {"changed": 1, "refused": 1})
+    assert job.title == "Disable 2 users"
+    link = f"/accounts/{a.id}/jobs/{job.id}/report.csv"
+    assert re.search(f'href="{link}"[^>]*download', body)
+    report = client.get(link)
+    assert report.status_code == 200 and report.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(report.get_data(as_text=True))))
+    assert rows[0] == ["n", "who", "outcome", "reason"]
+    assert sorted((r[2], r[3]) for r in rows[1:]) == [("done", "disabled"), ("refused", "You cannot disable yourself.")]
+    assert all("@" in r[1] for r in rows[1:])
+    assert portal.client(b.admin).get(f"/accounts/{b.id}/jobs/{job.id}/report.csv").status_code == 404
+
+
 def test_bulk_with_a_foreign_id_changes_nothing(portal: Portal, a: Tenant, b: Tenant) -> None:
     form = {"action": "delete", "user_ids": [str(a.member.id), str(b.member.id)]}
     assert portal.client(a.admin).post(url(a, "/bulk"), form).status_code == 404
