@@ -17,7 +17,7 @@ import uuid
 from typing import Any
 
 from flask import Flask, request
-from sqlalchemy import DateTime, String, TextClause, Uuid, bindparam, create_engine, text
+from sqlalchemy import DateTime, String, TextualSelect, Uuid, bindparam, create_engine, text
 
 app = Flask(__name__)
 engine = create_engine(os.environ.get("LEAN_DATABASE_URL", "sqlite://"))
@@ -29,7 +29,7 @@ _WHERE = "WHERE account_id = :account"
 _PREFIX = " AND email >= :low AND email < :high"
 
 
-def _rows(where: str, order: str) -> TextClause:
+def _rows(where: str, order: str) -> TextualSelect:
     return text(f"SELECT id, first_name, last_name, email, status, created_at FROM users {where}"
                 f" ORDER BY {order} LIMIT :limit OFFSET :offset").bindparams(_ACCOUNT).columns(
         id=Uuid, first_name=String, last_name=String, email=String, status=String, created_at=DateTime)

@@ -462,10 +462,10 @@ def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: S
                     + (" | restarted (backlog)" if mine.restarted else ""))
                 _check_body(mine, sizes[name], name)
                 for peer in others:  # each peer's same page, right after the portal's
-                    path = peer.pages.get(name)
-                    if path is None:
+                    their_path = peer.pages.get(name)
+                    if their_path is None:
                         continue
-                    theirs = run_load(options, f"http://127.0.0.1:{peer.server.port}{path}", peer.cookie, meter,
+                    theirs = run_load(options, f"http://127.0.0.1:{peer.server.port}{their_path}", peer.cookie, meter,
                                       peer.server, database)
                     this_round["pages"][name][peer.name] = theirs.as_dict()
                     log(f"      {peer.label:<12} {theirs.rps:8.1f} req/s p50 {theirs.p50_ms:6.2f} p99 "
