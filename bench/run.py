@@ -469,7 +469,8 @@ def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: S
                                       peer.server, database)
                     this_round["pages"][name][peer.name] = theirs.as_dict()
                     log(f"      {peer.label:<12} {theirs.rps:8.1f} req/s p50 {theirs.p50_ms:6.2f} p99 "
-                        f"{theirs.p99_ms:7.2f} ms → ×{mine.rps / theirs.rps if theirs.rps else 0:.2f}"
+                        f"{theirs.p99_ms:7.2f} ms "
+                        + (f"→ ×{mine.rps / theirs.rps:.2f}" if theirs.rps else "(none answered: no ratio)")
                         + (f" | {theirs.non_2xx} non-2xx!" if theirs.non_2xx else ""))
                     _check_body(theirs, peer.sizes[name], f"{peer.label} {name}")
             config["rounds"].append(this_round)
