@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 TARGET_CEILING = 0.25
-TARGET_FAB = 15.0
 # Issue 20: every page against the peers' same page (bench/peers.py), at 100k and 1M users.
 TARGET_PEERS = {"django": 5.0, "fab": 10.0, "lean": 1.0}
 PEER_LABELS = {"django": "Django admin", "fab": "FAB", "lean": "lean page"}
@@ -105,13 +104,6 @@ def targets(configs: list[dict[str, Any]]) -> str:
         return "<br>".join(f"{'✅' if s['vs_ceiling'] >= TARGET_CEILING else '❌'} {k} {s['vs_ceiling']:.3f}×"
                            for k, s in summary.items())
 
-    def fab(db: str) -> str | None:
-        summary = pages(db, 100_000)
-        if not summary or summary[next(iter(summary))]["vs_fab"] is None:
-            return None
-        return "<br>".join(f"{'✅' if (s['vs_fab'] or 0) >= TARGET_FAB else '❌'} {k} {s['vs_fab']:.1f}×"
-                           for k, s in summary.items() if s["vs_fab"] is not None)
-
     def peer(name: str) -> Any:
         def check(db: str) -> str | None:
             out = []
@@ -164,7 +156,6 @@ def targets(configs: list[dict[str, Any]]) -> str:
         return "<br>".join(out) or None
 
     lines.append("| every page at 1M ≥ 0.25 × bare ceiling | " + " | ".join(per_db(ceiling)) + " |")
-    lines.append("| every page at 100k ≥ 15 × FAB /users/list/ | " + " | ".join(per_db(fab)) + " |")
     for name, target in TARGET_PEERS.items():
         lines.append(f"| every page at 100k and 1M ≥ {target:g} × {PEER_LABELS[name]}'s same page | "
                      + " | ".join(per_db(peer(name))) + " |")
