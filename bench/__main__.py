@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--threads", type=int, default=2)
     run.add_argument("--connections", type=int, default=16)
     run.add_argument("--no-fab", action="store_true", help="leave the Flask-AppBuilder peer out")
+    run.add_argument("--no-django", action="store_true", help="leave the Django admin peer out")
+    run.add_argument("--no-lean", action="store_true", help="leave the lean Flask page out")
     run.add_argument("--no-csv", action="store_true", help="do not stream /users.csv")
     run.add_argument("--loader", choices=["wrk", "python"], default="wrk")
     run.add_argument("--reseed", action="store_true", help="seed SQLite databases again even if they exist")
@@ -97,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
 
         run_benchmark(Options(
             users=args.users, dbs=args.db, rounds=args.rounds, duration=args.duration, threads=args.threads,
-            connections=args.connections, fab=not args.no_fab, loader=args.loader, reseed=args.reseed,
+            connections=args.connections, fab=not args.no_fab, django=not args.no_django, lean=not args.no_lean,
+            loader=args.loader, reseed=args.reseed,
             pg_port=args.pg_port, csv=not args.no_csv, out=args.out, command=command, whatif=_whatif(args.whatif),
         ))
         return 0

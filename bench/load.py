@@ -17,7 +17,9 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 HOST = "127.0.0.1"
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|<meta name="csrf-token" content="([^"]+)"')
+# The token's field: Flask-WTF's csrf_token (the portal, FAB), or Django's csrfmiddlewaretoken.
+_CSRF = re.compile(r'name="(csrf_token)" type="hidden" value="([^"]+)"|<meta name="csrf-token" content="([^"]+)"'
+                   r'|name="(csrfmiddlewaretoken)" value="([^"]+)"')
 
 
 @dataclass
@@ -74,8 +76,8 @@ def sign_in(port: int, login_path: str, fields: dict[str, str], expect: int) -> 
     match = _CSRF.search(page.text)
     if not match:
         raise RuntimeError(f"no CSRF token on {login_path}")
-    token = html.unescape(match.group(1) or match.group(2))
-    answer = fetch(port, login_path, cookie_header(jar), "POST", {**fields, "csrf_token": token})
+    field, token = match.group(4) or "csrf_token", html.unescape(match.group(2) or match.group(3) or match.group(5))
+    answer = fetch(port, login_path, cookie_header(jar), "POST", {**fields, field: token})
     if answer.status != expect:
         raise RuntimeError(f"signing in at {login_path} answered {answer.status}, not {expect}")
     return cookie_header(_cookies(answer.headers, jar))

@@ -79,7 +79,7 @@ class Server:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
-    def start(self, wait: float = 60.0) -> Server:
+    def start(self, wait: float = 180.0) -> Server:  # a shared, busy machine can take a minute to import an app
         self.log.parent.mkdir(parents=True, exist_ok=True)
         command = [str(self.gunicorn), "--workers", str(self.workers), "--worker-class", "sync",
                    "--bind", f"127.0.0.1:{self.port}", "--timeout", str(self.timeout), self.app]

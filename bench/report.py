@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 TARGET_CEILING = 0.25
-TARGET_FAB = 15.0
+# Issue 20: every page against the peers' same page (bench/peers.py), at 100k and 1M users.
+TARGET_PEERS = {"django": 5.0, "fab": 10.0, "lean": 1.0}
+PEER_LABELS = {"django": "Django admin", "fab": "FAB", "lean": "lean page"}
 TARGET_SCALE = 1.2
 TARGET_P99_MS = 50.0
 TARGET_RSS_MB = 150.0
@@ -33,33 +35,39 @@ def figures(config: dict[str, Any]) -> str:
         f"#### {config['db']}, {config['users']:,} users{whatif}",
         "",
         "| page | req/s | p50 ms | p99 ms | SQL | bytes | in-process ms | ceiling req/s | × ceiling (rounds) "
-        "| × FAB (rounds) | worker RSS MB | other load |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|",
+        "| × FAB (rounds) | × Django admin (rounds) | × lean page (rounds) | worker RSS MB | other load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|---:|---:|",
     ]
     for name, s in config["summary"].items():
         if name.startswith("_"):
             continue
         p = probes.get(name, {})
         ceiling_rounds = ", ".join(f"{x:.3f}" for x in s["vs_ceiling_rounds"])
-        fab_rounds = ", ".join(f"{x:.1f}" for x in s["vs_fab_rounds"])
+        peers = " | ".join(f"**{_fmt(s.get(f'vs_{peer}'), 2)}** "
+                           f"({', '.join(f'{x:.2f}' for x in s.get(f'vs_{peer}_rounds', []))})"
+                           for peer in ("fab", "django", "lean"))
         rows.append(
             f"| {name} | {_fmt(s['rps'])} | {_fmt(s['p50_ms'])} | {_fmt(s['p99_ms'])} | {p.get('statements', '')} "
             f"| {p.get('bytes', '')} | {_fmt(p.get('ms'))} | {_fmt(s['ceiling_rps'])} | **{s['vs_ceiling']:.3f}** "
-            f"({ceiling_rounds}) | **{_fmt(s['vs_fab'])}** ({fab_rounds}) | {_fmt(s['rss_mb'])} "
+            f"({ceiling_rounds}) | {peers} | {_fmt(s['rss_mb'])} "
             f"| {s['foreign_cpu_max']:.2f} |"
         )
-    fab = config["summary"].get("_fab")
-    if fab:
-        fp = config.get("fab_probe") or {}
-        rows.append(f"| FAB /users/list/ | {_fmt(fab['rps'])} | {_fmt(fab['p50_ms'])} | {_fmt(fab['p99_ms'])} "
-                    f"| {fp.get('statements', '')} | {fp.get('bytes', '')} | {_fmt(fp.get('ms'))} | | | | "
-                    f"{_fmt(fab['rss_mb'])} | |")
+    for peer, label in PEER_LABELS.items():  # the peers' own pages (results files before issue 20: FAB's list)
+        for name, s in config["summary"].items():
+            theirs = s.get("peers", {}).get(peer) if not name.startswith("_") else None
+            if theirs is None and name == "_fab" and peer == "fab" and "peers" not in config["summary"]["users"]:
+                theirs = {**s, "url": "/users/list/"}
+            if theirs:
+                pp = config.get("peer_probes", {}).get(peer, {}).get(name) or config.get("fab_probe") or {}
+                rows.append(f"| {label} {theirs['url']} | {_fmt(theirs['rps'])} | {_fmt(theirs['p50_ms'])} "
+                            f"| {_fmt(theirs['p99_ms'])} | {pp.get('statements', '')} | {pp.get('bytes', '')} "
+                            f"| {_fmt(pp.get('ms'))} | | | | | | {_fmt(theirs['rss_mb'])} | |")
     for name in config.get("skipped", []):
-        rows.append(f"| {name} | not in this build | | | | | | | | | | |")
+        rows.append(f"| {name} | not in this build | | | | | | | | | | | | |")
     extra = [p for p in config["probes"] if p["name"] not in config["summary"] and not p.get("note")]
     for p in extra:
         rows.append(f"| {p['name']} (in-process only) | | | | {p['statements']} | {p['bytes']} | {_fmt(p['ms'])} "
-                    "| | | | | |")
+                    "| | | | | | | |")
     csv = config.get("csv")
     if csv:
         rows.append("")
@@ -96,12 +104,16 @@ def targets(configs: list[dict[str, Any]]) -> str:
         return "<br>".join(f"{'✅' if s['vs_ceiling'] >= TARGET_CEILING else '❌'} {k} {s['vs_ceiling']:.3f}×"
                            for k, s in summary.items())
 
-    def fab(db: str) -> str | None:
-        summary = pages(db, 100_000)
-        if not summary or summary[next(iter(summary))]["vs_fab"] is None:
-            return None
-        return "<br>".join(f"{'✅' if (s['vs_fab'] or 0) >= TARGET_FAB else '❌'} {k} {s['vs_fab']:.1f}×"
-                           for k, s in summary.items())
+    def peer(name: str) -> Any:
+        def check(db: str) -> str | None:
+            out = []
+            for n in (100_000, 1_000_000):
+                for k, s in pages(db, n).items():
+                    ratio = s.get(f"vs_{name}")
+                    if ratio is not None:
+                        out.append(f"{'✅' if ratio >= TARGET_PEERS[name] else '❌'} {n:,} {k} {ratio:.2f}×")
+            return "<br>".join(out) or None
+        return check
 
     def scale(db: str) -> str | None:
         small, big = pages(db, 10_000), pages(db, 1_000_000)
@@ -144,7 +156,9 @@ def targets(configs: list[dict[str, Any]]) -> str:
         return "<br>".join(out) or None
 
     lines.append("| every page at 1M ≥ 0.25 × bare ceiling | " + " | ".join(per_db(ceiling)) + " |")
-    lines.append("| every page at 100k ≥ 15 × FAB /users/list/ | " + " | ".join(per_db(fab)) + " |")
+    for name, target in TARGET_PEERS.items():
+        lines.append(f"| every page at 100k and 1M ≥ {target:g} × {PEER_LABELS[name]}'s same page | "
+                     + " | ".join(per_db(peer(name))) + " |")
     lines.append("| req/s at 10k ÷ req/s at 1M ≤ 1.2 | " + " | ".join(per_db(scale)) + " |")
     lines.append("| p99 ≤ 50 ms at 16 connections | " + " | ".join(per_db(p99)) + " |")
     lines.append("| worker RSS ≤ 150 MB | " + " | ".join(per_db(rss)) + " |")

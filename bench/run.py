@@ -1,5 +1,6 @@
 """The benchmark run: seed, serve, sign in, load every page with wrk, interleaved with the bare
-Flask ceiling and Flask-AppBuilder's users list, round after round; then medians and ratios."""
+Flask ceiling and the peers' same pages (Django admin, Flask-AppBuilder, the lean page; bench/peers.py),
+round after round; then medians and ratios."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import load
+from bench import load, peers
 from bench.inprocess import api_credential, probe, scim_credential
 from bench.pg import DEFAULT_PORT, Cluster
 from bench.procs import CLOCK_TICKS, Server, busy_ticks, cpu_ticks
@@ -27,10 +28,7 @@ from bench.snapshot import HOME, code_fingerprint, git_state
 
 ROOT = Path(__file__).resolve().parent.parent  # the tree under test (a snapshot of it, usually)
 BENCH = ROOT / "bench"
-FAB_DIR = BENCH / "fab"
-FAB_VENV = HOME / ".venv-fab"
 PAGES = ("users", "search", "search narrow", "deep", "user", "members")
-FAB_LIST = "/users/list/"
 
 Log = Callable[[str], None]
 
@@ -44,6 +42,8 @@ class Options:
     threads: int = 2
     connections: int = 16
     fab: bool = True
+    django: bool = True
+    lean: bool = True
     loader: str = "wrk"
     reseed: bool = False
     pg_port: int = DEFAULT_PORT
@@ -139,42 +139,6 @@ def empty_database(url: str) -> None:
         connection.execute(text("DROP SCHEMA public CASCADE"))
         connection.execute(text("CREATE SCHEMA public"))
     engine.dispose()
-
-
-def fab_env(url: str) -> dict[str, str]:
-    return {"FAB_DATABASE_URL": url, "FAB_UPDATE_PERMS": "0"}
-
-
-def fab_database(options: Options, db: str, n: int, cluster: Cluster | None) -> dict[str, Any]:
-    """The peer's database, made by FAB's own commands, then bulk-filled (bench/fab/seed.py)."""
-    if db == "postgresql":
-        assert cluster is not None
-        url = cluster.create_database(f"fab_{n}")
-        meta = None
-    else:
-        path = options.data_dir / f"fab-sqlite-{n}.db"
-        url = f"sqlite:///{path}"
-        meta = path.with_suffix(".json")
-        if meta.exists() and path.exists() and not options.reseed:
-            info: dict[str, Any] = json.loads(meta.read_text())
-            options.log(f"  reusing {path.name}")
-            return {**info, "url": url}
-        for stale in path.parent.glob(path.name + "*"):
-            stale.unlink()
-    options.log(f"  seeding Flask-AppBuilder on {db} with {n:,} users…")
-    out = subprocess.run([str(FAB_VENV / "bin" / "python"), "seed.py", str(n)], cwd=FAB_DIR, check=True,
-                         capture_output=True, text=True, env={**os.environ, "FAB_DATABASE_URL": url}).stdout
-    info = json.loads(out.strip().splitlines()[-1])
-    options.log(f"  seeded the peer in {info['seconds']:.0f} s")
-    if meta is not None:
-        meta.write_text(json.dumps(info))
-    return {**info, "url": url}
-
-
-def fab_probe(url: str) -> dict[str, Any]:
-    out = subprocess.run([str(FAB_VENV / "bin" / "python"), "count.py", FAB_LIST], cwd=FAB_DIR, check=True,
-                         capture_output=True, text=True, env={**os.environ, **fab_env(url)}).stdout
-    return dict(json.loads(out.strip().splitlines()[-1]))
 
 
 # --- measuring -----------------------------------------------------------------------------------------
@@ -286,16 +250,14 @@ def _median(values: list[float]) -> float:
 
 
 def summarize(config: dict[str, Any]) -> dict[str, Any]:
-    """Per page: medians over the rounds, and the median of the per-round ratios."""
+    """Per page: medians over the rounds, and the median of the per-round ratios (to the ceiling and to
+    each peer's same page: `vs_<peer>`, `vs_<peer>_rounds`, and the peer's own figures under `peers`)."""
     rounds = config["rounds"]
     summary: dict[str, Any] = {}
-    fab_rps = [r["fab"]["rps"] for r in rounds if r.get("fab")]
     for name in config["pages"]:
         portal = [r["pages"][name]["portal"] for r in rounds]
         ceiling = [r["pages"][name]["ceiling"] for r in rounds]
         vs_ceiling = [p["rps"] / c["rps"] for p, c in zip(portal, ceiling, strict=True) if c["rps"]]
-        vs_fab = [r["pages"][name]["portal"]["rps"] / r["fab"]["rps"]
-                  for r in rounds if r.get("fab") and r["fab"]["rps"]]
         summary[name] = {
             "rps": round(_median([p["rps"] for p in portal]), 1),
             "p50_ms": round(_median([p["p50_ms"] for p in portal]), 2),
@@ -303,46 +265,62 @@ def summarize(config: dict[str, Any]) -> dict[str, Any]:
             "ceiling_rps": round(_median([c["rps"] for c in ceiling]), 1),
             "vs_ceiling_rounds": [round(x, 3) for x in vs_ceiling],
             "vs_ceiling": round(_median(vs_ceiling), 3),
-            "vs_fab_rounds": [round(x, 1) for x in vs_fab],
-            "vs_fab": round(_median(vs_fab), 1) if vs_fab else None,
             "rss_mb": round(max(max(p["rss_kb"] or (0,)) for p in portal) / 1024, 1),
             "non_2xx": sum(p["non_2xx"] for p in portal),
             "errors": sum(p["errors"] for p in portal),
             "foreign_cpu_max": max(max(p["foreign_cpu"], c["foreign_cpu"])
                                    for p, c in zip(portal, ceiling, strict=True)),
+            "peers": {},
         }
-    if fab_rps:
-        summary["_fab"] = {
-            "rps": round(_median(fab_rps), 1),
-            "p50_ms": round(_median([r["fab"]["p50_ms"] for r in rounds if r.get("fab")]), 2),
-            "p99_ms": round(_median([r["fab"]["p99_ms"] for r in rounds if r.get("fab")]), 2),
-            "rss_mb": round(max(max(r["fab"]["rss_kb"] or (0,)) for r in rounds if r.get("fab")) / 1024, 1),
-        }
+        for peer in peers.NAMES:
+            theirs = [(r["pages"][name]["portal"]["rps"], r["pages"][name][peer]) for r in rounds
+                      if peer in r["pages"][name]]
+            ratios = [mine / their["rps"] for mine, their in theirs if their["rps"]]
+            summary[name][f"vs_{peer}_rounds"] = [round(x, 2) for x in ratios]
+            summary[name][f"vs_{peer}"] = round(_median(ratios), 2) if ratios else None
+            if theirs:
+                summary[name]["peers"][peer] = {
+                    "url": config["peer_urls"][peer][name],
+                    "rps": round(_median([t["rps"] for _, t in theirs]), 1),
+                    "p50_ms": round(_median([t["p50_ms"] for _, t in theirs]), 2),
+                    "p99_ms": round(_median([t["p99_ms"] for _, t in theirs]), 2),
+                    "rss_mb": round(max(max(t["rss_kb"] or (0,)) for _, t in theirs) / 1024, 1),
+                }
+    fab_list = summary.get("users", {}).get("peers", {}).get("fab")
+    if fab_list:  # FAB's users list, as earlier results files had it
+        summary["_fab"] = fab_list
     return summary
 
 
 def print_config(config: dict[str, Any], log: Log) -> None:
     probes = {p["name"]: p for p in config["probes"]}
+    names = [peer for peer in peers.NAMES if peer in config.get("peer_urls", {})]
     log("")
     log(f"== {config['db']}, {config['users']:,} users — medians of {len(config['rounds'])} rounds "
         f"({config['loader']} -t{config['threads']} -c{config['connections']}, {config['duration']:g} s each)")
-    log(f"{'page':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'SQL':>4} {'bytes':>7} {'ceiling':>8} "
-        f"{'×ceiling':>9} {'×FAB':>7}  {'RSS MB':>6}  per-round ×ceiling / ×FAB")
+    log(f"{'page':<12} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'SQL':>4} {'bytes':>7} {'ceiling':>8} "
+        f"{'×ceiling':>9}" + "".join(f" {'×' + peers.LABELS[p]:>14}" for p in names) + f"  {'RSS MB':>6}")
     for name, s in config["summary"].items():
         if name.startswith("_"):
             continue
         p = probes.get(name, {})
-        log(f"{name:<9} {s['rps']:>8.1f} {s['p50_ms']:>8.2f} {s['p99_ms']:>8.2f} {p.get('statements', 0):>4} "
-            f"{p.get('bytes', 0):>7} {s['ceiling_rps']:>8.1f} {s['vs_ceiling']:>9.3f} "
-            f"{s['vs_fab'] if s['vs_fab'] is not None else '—':>7}  {s['rss_mb']:>6.1f}  "
-            f"{s['vs_ceiling_rounds']} / {s['vs_fab_rounds']}"
-            + (f"  !! {s['non_2xx']} non-2xx" if s["non_2xx"] else ""))
-    fab = config["summary"].get("_fab")
-    if fab:
-        fp = config.get("fab_probe") or {}
-        log(f"{'FAB list':<9} {fab['rps']:>8.1f} {fab['p50_ms']:>8.2f} {fab['p99_ms']:>8.2f} "
-            f"{fp.get('statements', 0):>4} {fp.get('bytes', 0):>7}  "
-            f"(Flask-AppBuilder {FAB_LIST}, RSS {fab['rss_mb']} MB)")
+        log(f"{name:<12} {s['rps']:>8.1f} {s['p50_ms']:>8.2f} {s['p99_ms']:>8.2f} {p.get('statements', 0):>4} "
+            f"{p.get('bytes', 0):>7} {s['ceiling_rps']:>8.1f} {s['vs_ceiling']:>9.3f}"
+            + "".join(f" {s[f'vs_{peer}'] if s[f'vs_{peer}'] is not None else '—':>14}" for peer in names)
+            + f"  {s['rss_mb']:>6.1f}" + (f"  !! {s['non_2xx']} non-2xx" if s["non_2xx"] else ""))
+    log("per-round ratios (portal ÷ peer, same page): "
+        + "; ".join(f"{name} " + ", ".join(f"{peers.LABELS[peer]} {s[f'vs_{peer}_rounds']}" for peer in names
+                                           if s[f"vs_{peer}_rounds"])
+                    for name, s in config["summary"].items() if not name.startswith("_")))
+    for peer in names:
+        probes_of = config["peer_probes"].get(peer, {})
+        for name, s in config["summary"].items():
+            theirs = s.get("peers", {}).get(peer) if not name.startswith("_") else None
+            if theirs:
+                pp = probes_of.get(name, {})
+                log(f"  {peers.LABELS[peer] + ' ' + name:<22} {theirs['rps']:>8.1f} req/s p50 {theirs['p50_ms']:>7.2f}"
+                    f" p99 {theirs['p99_ms']:>8.2f} ms  SQL {pp.get('statements', '?'):>3}  {pp.get('bytes', 0):>6} B"
+                    f"  in-process {pp.get('ms', '?')} ms  RSS {theirs['rss_mb']} MB  {theirs['url']}")
     for p in config["probes"]:
         if p["name"] not in config["summary"]:
             log(f"  in-process only: {p['name']}: {p['statements']} statements, {p['ms']} ms, status {p['status']}"
@@ -357,7 +335,6 @@ def print_config(config: dict[str, Any], log: Log) -> None:
 def measure(options: Options, db: str, n: int, cluster: Cluster | None) -> dict[str, Any]:
     """One database and one N: seed, probe, serve, load in rounds, stream the CSV."""
     info = portal_database(options, db, n, cluster)
-    fab_info = fab_database(options, db, n, cluster) if options.fab else None
     if options.whatif:
         from bench.whatif import apply_ddl
 
@@ -365,7 +342,7 @@ def measure(options: Options, db: str, n: int, cluster: Cluster | None) -> dict[
         apply_ddl(engine, options.whatif)
         engine.dispose()
     try:
-        return _measure(options, db, n, cluster, info, fab_info)
+        return _measure(options, db, n, cluster, info)
     finally:
         if options.whatif:
             engine = _engine(info.database_url)
@@ -400,32 +377,36 @@ def portal_server(info: SeedInfo, log: Path, whatif: list[str], timeout: int = 3
     return Server("portal", Path(sys.executable).parent / "gunicorn", app, ROOT, env, log, timeout=timeout)
 
 
-def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: SeedInfo,
-             fab_info: dict[str, Any] | None) -> dict[str, Any]:
+def peer_names(options: Options) -> list[str]:
+    return [name for name in peers.NAMES if getattr(options, name)]
+
+
+def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: SeedInfo) -> dict[str, Any]:
     log = options.log
     log("  probing pages in-process (statements, time)…")
     urls, probes = probe(info)
     pages = {name: url for name, url in urls.items() if url}
     skipped = [name for name, url in urls.items() if not url]
     config: dict[str, Any] = {
-        "db": db, "users": n, "whatif": options.whatif, "seed": info.__dict__, "fab_seed": fab_info, "urls": urls,
+        "db": db, "users": n, "whatif": options.whatif, "seed": info.__dict__, "urls": urls,
         "skipped": skipped,
         "probes": [p.as_dict() for p in probes], "pages": list(pages), "rounds": [], "loader": options.loader,
         "threads": options.threads, "connections": options.connections, "duration": options.duration,
     }
-    if fab_info:
-        config["fab_probe"] = fab_probe(fab_info["url"])
     logs = options.data_dir / "logs" / f"{db}-{n}"
     for old in logs.glob("*.log"):
         old.unlink()
+    others = peers.make(peer_names(options), options, db, n, cluster, info, logs)
+    config["peer_urls"] = {peer.name: peer.pages for peer in others}
+    config["peer_seeds"] = {peer.name: peer.seed for peer in others}
+    config["peer_probes"] = {peer.name: peer.probes for peer in others}
     venv_bin = Path(sys.executable).parent
     servers = {
         "portal": portal_server(info, logs / "portal.log", options.whatif),
         "ceiling": Server("ceiling", venv_bin / "gunicorn", "bench.ceiling:app", ROOT, {}, logs / "ceiling.log"),
     }
-    if fab_info:
-        servers["fab"] = Server("fab", FAB_VENV / "bin" / "gunicorn", "app:app", FAB_DIR, fab_env(fab_info["url"]),
-                                logs / "fab.log")
+    for peer in others:
+        servers[peer.name] = peer.server
     try:
         for server in servers.values():
             server.start()
@@ -451,16 +432,15 @@ def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: S
             warm(portal, url, credential(name), options.warmup)
             warm(servers["ceiling"], f"/bytes/{sizes[name]}", "", options.warmup)
         config["sizes"] = sizes
-        fab_cookie = ""
-        if "fab" in servers:
-            fab = servers["fab"]
-            fab_cookie = load.sign_in(fab.port, "/login/", {"username": fab_info["admin_login"],  # type: ignore[index]
-                                                            "password": fab_info["admin_password"]}, 302)  # type: ignore[index]
-            answer = load.fetch(fab.port, FAB_LIST, fab_cookie)
-            if answer.status != 200:
-                raise RuntimeError(f"FAB {FAB_LIST} answered {answer.status}")
-            config["fab_bytes"] = len(answer.body)
-            warm(fab, FAB_LIST, fab_cookie, options.warmup)
+        for peer in others:
+            peer.sign_in_now()
+            for name, path in peer.pages.items():
+                answer = load.fetch(peer.server.port, path, peer.cookie)
+                if answer.status != 200:
+                    raise RuntimeError(f"{peer.label} {name} {path} answered {answer.status} over HTTP")
+                peer.sizes[name] = len(answer.body)
+                warm(peer.server, path, peer.cookie, options.warmup)
+        config["peer_sizes"] = {peer.name: peer.sizes for peer in others}
         for round_no in range(1, options.rounds + 1):
             log(f"  round {round_no}/{options.rounds}")
             this_round: dict[str, Any] = {"round": round_no, "pages": {}}
@@ -481,13 +461,18 @@ def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: S
                     + (f" | {mine.errors} timeouts/errors" if mine.errors else "")
                     + (" | restarted (backlog)" if mine.restarted else ""))
                 _check_body(mine, sizes[name], name)
-            if "fab" in servers:
-                fab_result = run_load(options, f"http://127.0.0.1:{servers['fab'].port}{FAB_LIST}", fab_cookie, meter,
-                                      servers["fab"], database)
-                this_round["fab"] = fab_result.as_dict()
-                log(f"    FAB list {fab_result.rps:8.1f} req/s p50 {fab_result.p50_ms:6.2f} "
-                    f"p99 {fab_result.p99_ms:7.2f} ms"
-                    f" | other load {fab_result.foreign_cpu:.2f} cores")
+                for peer in others:  # each peer's same page, right after the portal's
+                    their_path = peer.pages.get(name)
+                    if their_path is None:
+                        continue
+                    theirs = run_load(options, f"http://127.0.0.1:{peer.server.port}{their_path}", peer.cookie, meter,
+                                      peer.server, database)
+                    this_round["pages"][name][peer.name] = theirs.as_dict()
+                    log(f"      {peer.label:<12} {theirs.rps:8.1f} req/s p50 {theirs.p50_ms:6.2f} p99 "
+                        f"{theirs.p99_ms:7.2f} ms "
+                        + (f"→ ×{mine.rps / theirs.rps:.2f}" if theirs.rps else "(none answered: no ratio)")
+                        + (f" | {theirs.non_2xx} non-2xx!" if theirs.non_2xx else ""))
+                    _check_body(theirs, peer.sizes[name], f"{peer.label} {name}")
             config["rounds"].append(this_round)
         config["rss_after_mb"] = [round(kb / 1024, 1) for kb in portal.rss_kb()]
         config["hwm_after_mb"] = [round(kb / 1024, 1) for kb in portal.hwm_kb()]
@@ -528,11 +513,7 @@ def run(options: Options) -> dict[str, Any]:
     if options.loader == "wrk" and not load.have_wrk():
         options.log("wrk is not installed (apt-get install -y wrk): using the Python load loop")
         options.loader = "python"
-    if options.fab and not (FAB_VENV / "bin" / "gunicorn").exists():
-        options.log(f"installing Flask-AppBuilder into {FAB_VENV}…")
-        subprocess.run([sys.executable, "-m", "venv", str(FAB_VENV)], check=True)
-        subprocess.run([str(FAB_VENV / "bin" / "pip"), "install", "-q", "flask-appbuilder", "psycopg[binary]",
-                        "gunicorn"], check=True)
+    peers.install(peer_names(options), options.log)
     options.data_dir.mkdir(parents=True, exist_ok=True)
     if options.whatif:
         from bench.whatif import apply_patches

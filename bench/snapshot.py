@@ -15,7 +15,7 @@ from pathlib import Path
 SOURCE = Path(__file__).resolve().parent.parent  # the tree this copy of bench/ lives in
 HOME = Path(os.environ.get("BENCH_HOME") or SOURCE / "bench")  # where .data, results, venvs live
 COPIED = ["portal", "templates", "static", "migrations", "bench", "app.py", "alembic.ini", "pyproject.toml"]
-SKIPPED = {".venv-fab", ".venv-tools", ".data", "results", "profiles", "__pycache__"}
+SKIPPED = {".venv-fab", ".venv-django", ".venv-tools", ".data", "results", "profiles", "__pycache__"}
 FINGERPRINTED = ["portal", "templates", "migrations", "app.py"]
 
 
