@@ -442,25 +442,11 @@ def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: S
                 return provisioning
             return bearer if name.startswith("api") else cookie
 
-        sizes = {}
-        for name, url in pages.items():
-            answer = load.fetch(portal.port, url, credential(name))
-            if answer.status != 200:
-                raise RuntimeError(f"{name} {url} answered {answer.status} over HTTP")
-            sizes[name] = len(answer.body)
-            warm(portal, url, credential(name), options.warmup)
-            warm(servers["ceiling"], f"/bytes/{sizes[name]}", "", options.warmup)
+        sizes = _check_and_warm(portal, servers["ceiling"], pages, credential, options.warmup)
         config["sizes"] = sizes
         fab_cookie = ""
-        if "fab" in servers:
-            fab = servers["fab"]
-            fab_cookie = load.sign_in(fab.port, "/login/", {"username": fab_info["admin_login"],  # type: ignore[index]
-                                                            "password": fab_info["admin_password"]}, 302)  # type: ignore[index]
-            answer = load.fetch(fab.port, FAB_LIST, fab_cookie)
-            if answer.status != 200:
-                raise RuntimeError(f"FAB {FAB_LIST} answered {answer.status}")
-            config["fab_bytes"] = len(answer.body)
-            warm(fab, FAB_LIST, fab_cookie, options.warmup)
+        if fab_info:  # servers["fab"] is there
+            fab_cookie, config["fab_bytes"] = _sign_in_fab(servers["fab"], fab_info, options.warmup)
         for round_no in range(1, options.rounds + 1):
             log(f"  round {round_no}/{options.rounds}")
             this_round: dict[str, Any] = {"round": round_no, "pages": {}}
@@ -492,27 +478,59 @@ def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: S
         config["rss_after_mb"] = [round(kb / 1024, 1) for kb in portal.rss_kb()]
         config["hwm_after_mb"] = [round(kb / 1024, 1) for kb in portal.hwm_kb()]
         if options.csv:
-            csv_path = f"/accounts/{info.account_id}/users.csv"
-            result = stream_csv(portal, csv_path, cookie)
-            if result["rows"] < n:
-                # A sync worker that streams for longer than gunicorn's --timeout is killed mid-file.
-                log(f"  CSV cut short at {result['rows']:,} rows ({result['seconds']} s, "
-                    f"curl exit {result['curl_exit']});"
-                    " again with --timeout 0")
-                config["csv_with_default_timeout"] = result
-                portal.stop()
-                portal.timeout = 0
-                portal.start()
-                cookie = load.sign_in(portal.port, "/login",
-                                      info.sign_in_fields(), 303)
-                result = stream_csv(portal, csv_path, cookie)
-            config["csv"] = result
+            config.update(_csv_export(portal, info, n, cookie, log))
     finally:
         for server in servers.values():
             server.stop()
     config["summary"] = summarize(config)
     print_config(config, log)
     return config
+
+
+def _check_and_warm(portal: Server, ceiling: Server, pages: dict[str, str], credential: Callable[[str], str],
+                    warmup: int) -> dict[str, int]:
+    """Each page fetched once over HTTP (it must answer 200) and warmed, with the ceiling of its size: the sizes."""
+    sizes = {}
+    for name, url in pages.items():
+        answer = load.fetch(portal.port, url, credential(name))
+        if answer.status != 200:
+            raise RuntimeError(f"{name} {url} answered {answer.status} over HTTP")
+        sizes[name] = len(answer.body)
+        warm(portal, url, credential(name), warmup)
+        warm(ceiling, f"/bytes/{sizes[name]}", "", warmup)
+    return sizes
+
+
+def _sign_in_fab(fab: Server, fab_info: dict[str, Any], warmup: int) -> tuple[str, int]:
+    """Signed in to Flask-AppBuilder, its list page checked and warmed: the cookie and the page's size."""
+    fab_cookie = load.sign_in(fab.port, "/login/", {"username": fab_info["admin_login"],
+                                                    "password": fab_info["admin_password"]}, 302)
+    answer = load.fetch(fab.port, FAB_LIST, fab_cookie)
+    if answer.status != 200:
+        raise RuntimeError(f"FAB {FAB_LIST} answered {answer.status}")
+    warm(fab, FAB_LIST, fab_cookie, warmup)
+    return fab_cookie, len(answer.body)
+
+
+def _csv_export(portal: Server, info: SeedInfo, n: int, cookie: str, log: Log) -> dict[str, Any]:
+    """/users.csv streamed whole; again with --timeout 0 when gunicorn's timeout cut it (both results kept)."""
+    figures: dict[str, Any] = {}
+    csv_path = f"/accounts/{info.account_id}/users.csv"
+    result = stream_csv(portal, csv_path, cookie)
+    if result["rows"] < n:
+        # A sync worker that streams for longer than gunicorn's --timeout is killed mid-file.
+        log(f"  CSV cut short at {result['rows']:,} rows ({result['seconds']} s, "
+            f"curl exit {result['curl_exit']});"
+            " again with --timeout 0")
+        figures["csv_with_default_timeout"] = result
+        portal.stop()
+        portal.timeout = 0
+        portal.start()
+        cookie = load.sign_in(portal.port, "/login",
+                              info.sign_in_fields(), 303)
+        result = stream_csv(portal, csv_path, cookie)
+    figures["csv"] = result
+    return figures
 
 
 def _check_body(result: load.LoadResult, size: int, name: str) -> None:
