@@ -87,8 +87,18 @@ def _json_line(command: list[str], cwd: Path, env: dict[str, str]) -> dict[str, 
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
+@dataclass(frozen=True)
+class Seeder:
+    """How a peer seeds its database: the command, run in cwd, with the database's URL in env_key."""
+
+    command: list[str]
+    cwd: Path
+    env_key: str
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
 def _seeded(options: Options, db: str, name: str, n: int, cluster: Cluster | None, portal: SeedInfo,
-            command: list[str], cwd: Path, env_key: str, extra_env: dict[str, str]) -> dict[str, Any]:
+            seeder: Seeder) -> dict[str, Any]:
     """A peer's database: reused on SQLite while the portal's seed it copies is the same, else seeded."""
     if db == "postgresql":
         assert cluster is not None
@@ -106,7 +116,7 @@ def _seeded(options: Options, db: str, name: str, n: int, cluster: Cluster | Non
         for stale in path.parent.glob(path.name + "*"):
             stale.unlink()
     options.log(f"  seeding {LABELS[name]} on {db} with {n:,} users…")
-    info = _json_line(command, cwd, {env_key: url, **extra_env})
+    info = _json_line(seeder.command, seeder.cwd, {seeder.env_key: url, **seeder.extra_env})
     info["portal_account_id"] = portal.account_id
     options.log(f"  seeded {LABELS[name]} in {info['seconds']:.0f} s")
     if meta is not None:
@@ -122,8 +132,8 @@ def fab_env(url: str) -> dict[str, str]:
 
 def fab(options: Options, db: str, n: int, cluster: Cluster | None, portal: SeedInfo, logs: Path) -> Peer:
     """FAB's schema and admin made by its own commands, then N users bulk-filled (bench/fab/seed.py)."""
-    seed = _seeded(options, db, "fab", n, cluster, portal, [str(FAB_VENV / "bin" / "python"), "seed.py", str(n)],
-                   FAB_DIR, "FAB_DATABASE_URL", {})
+    seed = _seeded(options, db, "fab", n, cluster, portal,
+                   Seeder([str(FAB_VENV / "bin" / "python"), "seed.py", str(n)], FAB_DIR, "FAB_DATABASE_URL"))
     size = f"psize_UserDBModelView={PER_PAGE}"
     admin, people = 1, n  # the admin is user 1, the people follow it
     pages = {
@@ -149,10 +159,10 @@ def fab_probe(peer: Peer) -> None:
 def django(options: Options, db: str, n: int, cluster: Cluster | None, portal: SeedInfo, logs: Path) -> Peer:
     """Django's schema by its own `migrate`, its superuser by `createsuperuser`, then the portal's seeded
     people and memberships copied over in bulk (bench/djangoadmin/seed.py)."""
-    seed = _seeded(options, db, "django", n, cluster, portal, [str(DJANGO_VENV / "bin" / "python"), "seed.py"],
-                   DJANGO_DIR, "DJANGO_DATABASE_URL",
-                   {"PORTAL_DATABASE_URL": portal.database_url, "PORTAL_ACCOUNT_ID": portal.account_id,
-                    "PORTAL_SAMPLE_USER_ID": portal.sample_user_id})
+    seed = _seeded(options, db, "django", n, cluster, portal,
+                   Seeder([str(DJANGO_VENV / "bin" / "python"), "seed.py"], DJANGO_DIR, "DJANGO_DATABASE_URL",
+                          {"PORTAL_DATABASE_URL": portal.database_url, "PORTAL_ACCOUNT_ID": portal.account_id,
+                           "PORTAL_SAMPLE_USER_ID": portal.sample_user_id}))
     base = "/admin/auth/user/"
     pages = {
         "users": base,

@@ -381,6 +381,32 @@ def peer_names(options: Options) -> list[str]:
     return [name for name in peers.NAMES if getattr(options, name)]
 
 
+def _check_and_warm(portal: Server, ceiling: Server, pages: dict[str, str], credential: Callable[[str], str],
+                    warmup: int) -> dict[str, int]:
+    """Each page answers 200 over HTTP (its size noted for the ceiling's page of the same bytes); both warmed."""
+    sizes = {}
+    for name, url in pages.items():
+        answer = load.fetch(portal.port, url, credential(name))
+        if answer.status != 200:
+            raise RuntimeError(f"{name} {url} answered {answer.status} over HTTP")
+        sizes[name] = len(answer.body)
+        warm(portal, url, credential(name), warmup)
+        warm(ceiling, f"/bytes/{sizes[name]}", "", warmup)
+    return sizes
+
+
+def _check_and_warm_peers(others: list[peers.Peer], warmup: int) -> None:
+    """Each peer signs in through its own form; each of its pages answers 200 (its size noted) and is warmed."""
+    for peer in others:
+        peer.sign_in_now()
+        for name, path in peer.pages.items():
+            answer = load.fetch(peer.server.port, path, peer.cookie)
+            if answer.status != 200:
+                raise RuntimeError(f"{peer.label} {name} {path} answered {answer.status} over HTTP")
+            peer.sizes[name] = len(answer.body)
+            warm(peer.server, path, peer.cookie, warmup)
+
+
 def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: SeedInfo) -> dict[str, Any]:
     log = options.log
     log("  probing pages in-process (statements, time)…")
@@ -423,23 +449,9 @@ def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: S
                 return provisioning
             return bearer if name.startswith("api") else cookie
 
-        sizes = {}
-        for name, url in pages.items():
-            answer = load.fetch(portal.port, url, credential(name))
-            if answer.status != 200:
-                raise RuntimeError(f"{name} {url} answered {answer.status} over HTTP")
-            sizes[name] = len(answer.body)
-            warm(portal, url, credential(name), options.warmup)
-            warm(servers["ceiling"], f"/bytes/{sizes[name]}", "", options.warmup)
+        sizes = _check_and_warm(portal, servers["ceiling"], pages, credential, options.warmup)
         config["sizes"] = sizes
-        for peer in others:
-            peer.sign_in_now()
-            for name, path in peer.pages.items():
-                answer = load.fetch(peer.server.port, path, peer.cookie)
-                if answer.status != 200:
-                    raise RuntimeError(f"{peer.label} {name} {path} answered {answer.status} over HTTP")
-                peer.sizes[name] = len(answer.body)
-                warm(peer.server, path, peer.cookie, options.warmup)
+        _check_and_warm_peers(others, options.warmup)
         config["peer_sizes"] = {peer.name: peer.sizes for peer in others}
         for round_no in range(1, options.rounds + 1):
             log(f"  round {round_no}/{options.rounds}")

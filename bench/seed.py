@@ -258,7 +258,7 @@ def _copy(cursor: Any, table: str, rows: list[dict[str, Any]]) -> None:
             copy.write_row([row[c] for c in columns])
 
 
-def _insert_postgresql(engine: Engine, account_id: uuid.UUID, batches: Iterator[Batch]) -> tuple[int, int]:
+def _insert_postgresql(engine: Engine, batches: Iterator[Batch]) -> tuple[int, int]:
     n_assign = n_members = 0
     raw = engine.raw_connection()
     try:
@@ -308,7 +308,7 @@ def seed(database_url: str, n: int, seed: int = 7, log: Any = print) -> SeedInfo
 
     batches = batches_noting_sample()
     if engine.dialect.name == "postgresql":
-        n_assign, n_members = _insert_postgresql(engine, account_id, batches)
+        n_assign, n_members = _insert_postgresql(engine, batches)
     else:
         n_assign, n_members = _insert_sqlite(engine, batches)
     with engine.connect() as connection:

@@ -33,12 +33,12 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+    def process_bind_param(self, value: datetime | None, _dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
         return value.astimezone(UTC) if value is not None else None
 
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+    def process_result_value(self, value: datetime | None, _dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
@@ -63,7 +63,8 @@ class Base(DeclarativeBase):
 class _AppSession(Session):
     """A session that talks to the engine of the Flask app that is current."""
 
-    def get_bind(self, mapper: Any = None, clause: Any = None, **kwargs: Any) -> Engine:
+    # SQLAlchemy calls it by keyword (get_bind(mapper=…, clause=…)), so the names stay; one engine for all.
+    def get_bind(self, mapper: Any = None, clause: Any = None, **kwargs: Any) -> Engine:  # noqa: ARG002
         return current_app.extensions["portal.engine"]  # type: ignore[no-any-return]
 
 

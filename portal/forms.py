@@ -67,7 +67,7 @@ class VersionField(Field):
         fits = text.isascii() and text.isdigit() and len(text) <= len(str(MAX_VERSION)) and int(text) <= MAX_VERSION
         self.data = int(text) if fits else None
 
-    def pre_validate(self, form: Any) -> None:
+    def pre_validate(self, _form: Any) -> None:  # WTForms calls it positionally
         if not isinstance(self.data, int):
             raise StopValidation(VERSION_MESSAGE)
 
@@ -91,7 +91,7 @@ class UUIDField(StringField):
             text = str(valuelist[0]).strip()
             self.data = parse_uuid(text) if text else None
 
-    def pre_validate(self, form: Any) -> None:
+    def pre_validate(self, _form: Any) -> None:  # WTForms calls it positionally
         if self.data is None and self.raw_data and str(self.raw_data[0]).strip():
             raise StopValidation(self.message)
 
@@ -151,7 +151,7 @@ class UntilForm(FlaskForm):
 
     expires_on = DateField("Until (optional)", validators=[Optional()])
 
-    def validate_expires_on(self, field: DateField) -> None:
+    def validate_expires_on(self, _field: DateField) -> None:  # WTForms calls validator(form, field)
         until = self.expiry()
         if until is not None and until <= utcnow():
             raise ValidationError("Choose a day from today on.")

@@ -48,7 +48,7 @@ def _guard_builtin(role: Role) -> None:
 
 @bp.get("/accounts/<uuid:account_id>/permissions")
 @operation(answers={200: schemas.PermissionList}, tags=TAGS)
-def list_permissions(account_id: uuid.UUID) -> Response:
+def list_permissions(account_id: uuid.UUID) -> Response:  # noqa: ARG001 (passed by name; checked by @operation's key)
     """The permission catalogue roles are made of (any valid key of the account)."""
     return answer(schemas.PermissionList([schemas.PermissionInfo(name=p.value, description=p.description)
                                           for p in Permission]))

@@ -64,7 +64,7 @@ class InviteForm(_RolesAndGroups):
         """Several invitations, not yet reviewed as they stand: the review comes first."""
         return len(self.addresses) > 1 and self.reviewed.data != self.fingerprint()
 
-    def validate_emails(self, field: TextAreaField) -> None:
+    def validate_emails(self, _field: TextAreaField) -> None:  # WTForms calls validator(form, field)
         count = len(self.addresses)
         if count == 0:
             raise ValidationError("Enter at least one email address.")

@@ -168,6 +168,7 @@ def invite(account: Account, addresses: list[str], role_ids: list[uuid.UUID], gr
     for role in roles:
         ensure_may_grant(actor.permissions, role)  # no escalation by inviting (A4): 403
     groups = queries.groups_by_id(account.id, group_ids)
+    grants = _Grants(roles, groups, access_expires_at)
     now = clock.now()
     remaining = _remaining_today(account.id, now) if send else len(addresses)
     outcome = InviteOutcome()
@@ -185,8 +186,8 @@ def invite(account: Account, addresses: list[str], role_ids: list[uuid.UUID], gr
                 Refusal(address, f"The account's limit of {_daily_limit()} invitations a day is reached.",
                         kind="limit")
             )
-        elif (invitation := _create(account, address, roles, groups, now, profile or {}, send,
-                                    access_expires_at, actor=actor)) is not None:
+        elif (invitation := _create(account, address, grants, now, profile or {}, send=send,
+                                    actor=actor)) is not None:
             outcome.invited.append(invitation)
             remaining -= 1
         else:  # someone invited (or added) the address a moment ago, in a request running alongside this one
@@ -210,16 +211,25 @@ def _refusal_taken_meanwhile(account_id: uuid.UUID, address: str) -> Refusal:
     return _refusal_for_holder(address, user, pending)
 
 
-def _create(account: Account, address: str, roles: list[Role], groups: list[Group],
-            now: datetime, profile: dict[str, str], send: bool = True,
-            access_expires_at: datetime | None = None, *, provisioned: bool = False,
-            actor: Actor) -> Invitation | None:
+@dataclass(frozen=True)
+class _Grants:
+    """What an invitation grants: roles on acceptance, group memberships (pending until then), both time-bound
+    when access_expires_at is given."""
+
+    roles: list[Role]
+    groups: list[Group]
+    access_expires_at: datetime | None = None
+
+
+def _create(account: Account, address: str, grants: _Grants, now: datetime, profile: dict[str, str], *,
+            send: bool = True, provisioned: bool = False, actor: Actor) -> Invitation | None:
     """The pending user, the invitation and its email; None when the address was taken meanwhile.
 
     The check before (users_by_email) and this insert are not atomic: two requests inviting one address
     at once both pass the check, and the database's unique (account, email) decides. The insert runs in
     a savepoint so that the loser's transaction stays usable and the address is simply refused.
     """
+    roles, groups = grants.roles, grants.groups
     profile = dict(profile)
     login = profile.pop("login", "") or _placeholder_login(account.id, address)  # SCIM or an import may name it
     user = User(id=uuid.uuid4(), account_id=account.id, login=login, email=address,
@@ -247,18 +257,18 @@ def _create(account: Account, address: str, roles: list[Role], groups: list[Grou
     )
     db.session.add(invitation)
     db.session.flush()
-    db.session.add_all(InvitationRole(invitation_id=invitation.id, role_id=role.id, expires_at=access_expires_at)
+    db.session.add_all(InvitationRole(invitation_id=invitation.id, role_id=role.id, expires_at=grants.access_expires_at)
                        for role in roles)
     db.session.add_all(InvitationGroup(invitation_id=invitation.id, group_id=group.id) for group in groups)
     # The memberships exist from now on; they are "pending" while their user is.
-    db.session.add_all(GroupMember(group_id=group.id, user_id=user.id, expires_at=access_expires_at)
+    db.session.add_all(GroupMember(group_id=group.id, user_id=user.id, expires_at=grants.access_expires_at)
                        for group in groups)
     if send:
         _send(invitation, token, account, actor.user)
     record("invitation.create", invitation, actor=actor, changes={
         "email": address, "user_id": str(user.id), "roles": [r.name for r in roles],
         "groups": [g.name for g in groups], "expires_at": invitation.expires_at.isoformat(),
-        **({"access_expires_at": access_expires_at.isoformat()} if access_expires_at else {}),
+        **({"access_expires_at": grants.access_expires_at.isoformat()} if grants.access_expires_at else {}),
         **{k: v for k, v in profile.items() if v},
     })
     return invitation
@@ -272,7 +282,7 @@ def provision(account: Account, profile: dict[str, str], *, actor: Actor) -> Use
     was taken meanwhile (the caller checked it just before)."""
     profile = dict(profile)
     address = profile.pop("email")
-    invitation = _create(account, address, [], [], clock.now(), profile, provisioned=True, actor=actor)
+    invitation = _create(account, address, _Grants([], []), clock.now(), profile, provisioned=True, actor=actor)
     if invitation is None or invitation.user_id is None:
         raise Conflict("This email is already taken in this account.")
     user = db.session.get(User, invitation.user_id)

@@ -140,7 +140,7 @@ class _Compiler(FilterVisitor[ColumnElement[bool]]):
         attribute = self._attribute(key)
         if self._is_member(key):
             return self.members_present()
-        column = self._column(key, attribute)
+        column = self._column(attribute)
         if attribute.type == "string":
             return and_(column.is_not(None), column != "")
         return column.is_not(None)
@@ -170,7 +170,7 @@ class _Compiler(FilterVisitor[ColumnElement[bool]]):
     def _is_member(self, key: str) -> bool:
         return self.kind == "Group" and key in {"members", "members.value"}
 
-    def _column(self, key: str, attribute: Attribute) -> Column:
+    def _column(self, attribute: Attribute) -> Column:
         if attribute.column is None:  # the user's display name: first and last joined
             return _display_name()
         return attribute.column
@@ -183,7 +183,7 @@ class _Compiler(FilterVisitor[ColumnElement[bool]]):
         return condition
 
     def _condition(self, key: str, attribute: Attribute, op: CompareOperator, value: Any) -> ColumnElement[bool]:
-        column = self._column(key, attribute)
+        column = self._column(attribute)
         if attribute.type == "boolean":  # active: status is not 'disabled'
             if op not in (CompareOperator.eq, CompareOperator.ne):
                 raise invalid(f"{key} is a boolean: only eq and ne compare it.")
@@ -268,7 +268,7 @@ class _EmailCompiler(FilterVisitor[ColumnElement[bool]]):
         matched = _python_string(str(constant), node.op, node.value.lower())
         return true() if matched else false()
 
-    def visit_value_path(self, node: ValuePath) -> ColumnElement[bool]:
+    def visit_value_path(self, _node: ValuePath) -> ColumnElement[bool]:  # FilterVisitor.visit passes it positionally
         raise invalid("A value filter cannot hold another one.")
 
 
@@ -289,7 +289,7 @@ class _MemberCompiler(_EmailCompiler):
 class _MemberRowCompiler(_MemberCompiler):
     """Inside members[…] of a PATCH path: a condition on group_members rows themselves (no EXISTS)."""
 
-    def visit_present(self, node: Present) -> ColumnElement[bool]:
+    def visit_present(self, _node: Present) -> ColumnElement[bool]:  # FilterVisitor.visit passes it positionally
         return true()
 
     def visit_comparison(self, node: Comparison) -> ColumnElement[bool]:

@@ -279,25 +279,10 @@ _USER_READ_ONLY = {"id", "meta", "groups", "displayname", "schemas"}
 
 def _apply_user_op(resource: dict[str, Any], op: str, path: str | None, value: Any) -> None:
     if path is None:
-        if not isinstance(value, dict):
-            raise bad("An operation without a path takes an object of attributes.", "invalidValue")
-        for name, item in value.items():
-            if name.lower().startswith("urn:") and ":" in name and isinstance(item, dict):
-                target = resource.setdefault(_key(resource, name), {})
-                target.update(item)
-            elif name.lower().startswith("urn:") or "." in name:  # "urn:…:User:organization", "name.givenName"
-                _apply_user_op(resource, op, name, item)
-            else:
-                _set(resource, name, item, merge=op == "add")
+        _apply_without_path(resource, op, value)
         return
     if path.strip().lower() == ENTERPRISE_URN.lower():  # the whole extension: {"organization": …}
-        if op == "remove":
-            resource.pop(_key(resource, ENTERPRISE_URN), None)
-            return
-        if not isinstance(value, dict):
-            raise bad(f"{ENTERPRISE_URN} takes an object.", "invalidValue")
-        current = resource.get(_key(resource, ENTERPRISE_URN)) or {}
-        resource[_key(resource, ENTERPRISE_URN)] = {**current, **value} if op == "add" else dict(value)
+        _apply_enterprise(resource, op, value)
         return
     urn, attr, sub, val_filter = _parse_path(path, (USER_URN, ENTERPRISE_URN))
     if urn is None and attr.lower() in {"username", "active"} and op == "remove":
@@ -312,44 +297,81 @@ def _apply_user_op(resource: dict[str, Any], op: str, path: str | None, value: A
     if attr.lower() in _USER_READ_ONLY:
         raise bad(f"{attr} cannot be changed.", "mutability")
     if attr.lower() in _USER_MULTI:
-        items = resource.get(_key(resource, attr)) or []
-        if val_filter is None and sub is None:
-            if op == "remove":
-                resource.pop(_key(resource, attr), None)
-            else:  # one value is kept per attribute: what is added replaces it
-                resource[_key(resource, attr)] = value
-            return
-        item = items[0] if items else {}
-        if op == "remove":
-            if sub is None:
-                resource.pop(_key(resource, attr), None)
-            else:
-                item.pop(_key(item, sub), None)
-            return
-        if sub is None:
-            if not isinstance(value, dict):
-                raise bad(f"{path} takes an object.", "invalidValue")
-            item.update(value)
-        else:
-            item[_key(item, sub)] = value
-        resource[_key(resource, attr)] = [item]
-        return
-    if sub is not None:
-        container = resource.setdefault(_key(resource, attr), {})
-        if not isinstance(container, dict):
-            raise bad(f"{attr} has no sub-attributes.", "invalidPath")
-        if op == "remove":
-            container.pop(_key(container, sub), None)
-        else:
-            container[_key(container, sub)] = value
-        return
-    if op == "remove":
+        _apply_multi_valued(resource, op, path, attr, sub, value, whole=val_filter is None and sub is None)
+    elif sub is not None:
+        _apply_sub_attribute(resource, op, attr, sub, value)
+    elif op == "remove":
         resource.pop(_key(resource, attr), None)
     else:
-        _set(resource, attr, value, merge=op == "add")
+        _set(resource, attr, value)
 
 
-def _set(resource: dict[str, Any], name: str, value: Any, merge: bool) -> None:
+def _apply_without_path(resource: dict[str, Any], op: str, value: Any) -> None:
+    """An operation without a path: each attribute of the value object applied in turn."""
+    if not isinstance(value, dict):
+        raise bad("An operation without a path takes an object of attributes.", "invalidValue")
+    for name, item in value.items():
+        if name.lower().startswith("urn:") and ":" in name and isinstance(item, dict):
+            target = resource.setdefault(_key(resource, name), {})
+            target.update(item)
+        elif name.lower().startswith("urn:") or "." in name:  # "urn:…:User:organization", "name.givenName"
+            _apply_user_op(resource, op, name, item)
+        else:
+            _set(resource, name, item)
+
+
+def _apply_enterprise(resource: dict[str, Any], op: str, value: Any) -> None:
+    """An operation whose path is the whole enterprise extension."""
+    if op == "remove":
+        resource.pop(_key(resource, ENTERPRISE_URN), None)
+        return
+    if not isinstance(value, dict):
+        raise bad(f"{ENTERPRISE_URN} takes an object.", "invalidValue")
+    current = resource.get(_key(resource, ENTERPRISE_URN)) or {}
+    resource[_key(resource, ENTERPRISE_URN)] = {**current, **value} if op == "add" else dict(value)
+
+
+def _apply_multi_valued(
+    resource: dict[str, Any], op: str, path: str, attr: str, sub: str | None, value: Any, *, whole: bool
+) -> None:
+    """emails, phoneNumbers, addresses: one value is kept per attribute."""
+    if whole:
+        if op == "remove":
+            resource.pop(_key(resource, attr), None)
+        else:  # one value is kept per attribute: what is added replaces it
+            resource[_key(resource, attr)] = value
+        return
+    items = resource.get(_key(resource, attr)) or []
+    item = items[0] if items else {}
+    if op == "remove":
+        if sub is None:
+            resource.pop(_key(resource, attr), None)
+        else:
+            item.pop(_key(item, sub), None)
+        return
+    if sub is None:
+        if not isinstance(value, dict):
+            raise bad(f"{path} takes an object.", "invalidValue")
+        item.update(value)
+    else:
+        item[_key(item, sub)] = value
+    resource[_key(resource, attr)] = [item]
+
+
+def _apply_sub_attribute(resource: dict[str, Any], op: str, attr: str, sub: str, value: Any) -> None:
+    """A sub-attribute of a single-valued complex attribute ("name.givenName")."""
+    container = resource.setdefault(_key(resource, attr), {})
+    if not isinstance(container, dict):
+        raise bad(f"{attr} has no sub-attributes.", "invalidPath")
+    if op == "remove":
+        container.pop(_key(container, sub), None)
+    else:
+        container[_key(container, sub)] = value
+
+
+def _set(resource: dict[str, Any], name: str, value: Any) -> None:
+    """An attribute set; a complex attribute is merged into what is there, for add and replace alike
+    (RFC 7644 §3.5.2.3: sub-attributes not given are left unchanged)."""
     if name.lower() in _USER_READ_ONLY:
         return  # read-only attributes in a whole-object replace are ignored, as RFC 7644 §3.5.1 says for PUT
     key = _key(resource, name)

@@ -125,8 +125,7 @@ def callback(sign_in_name: str) -> ResponseReturnValue:
                 raise SsoFailure("You were signed out while at the identity provider. Sign in and start again.",
                                  "signed_out")
             user = current_user
-            return _tested(account, connection, result) if purpose == "test" else _reauthenticated(
-                account, connection, result)
+            return _tested(account, connection, result) if purpose == "test" else _reauthenticated(connection, result)
         return _signed_in(account, connection, result)
     except SsoFailure as failure:
         db.session.commit()  # the state stays used even though the sign-in failed
@@ -141,7 +140,7 @@ def _tested(account: Account, connection: SsoConnection, result: sso.Callback) -
     return redirect(url_for("accounts.sso.show", account_id=account.id), 303)
 
 
-def _reauthenticated(account: Account, connection: SsoConnection, result: sso.Callback) -> ResponseReturnValue:
+def _reauthenticated(connection: SsoConnection, result: sso.Callback) -> ResponseReturnValue:
     """A signed-in person's fresh sign-in through the provider: theirs, or linked now after a fresh password
     sign-in (the "fresh local sign-in" way to link)."""
     if not connection.active:

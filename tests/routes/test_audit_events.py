@@ -54,7 +54,7 @@ def _user(portal: Portal, login: str) -> User:
     return portal.scalar(select(User).where(User.login == login))
 
 
-def _as_user(portal: Portal, user: User, response: TestResponse, label: str | None = None) -> Expected:
+def _as_user(user: User, response: TestResponse, label: str | None = None) -> Expected:
     return Expected(response, user, "user", str(user.id), user.account_id, label)
 
 
@@ -77,7 +77,7 @@ def sign_in(portal: Portal, t: Tenant) -> Expected:
     client = portal.client()
     response = act(client, "/login", {"account": portal.sign_in_name(t.member), "login": t.member.login,
                                      "password": PASSWORD})
-    return _as_user(portal, t.member, response, "member-a")
+    return _as_user(t.member, response, "member-a")
 
 
 def sign_in_failure(portal: Portal, t: Tenant) -> Expected:
@@ -89,7 +89,7 @@ def sign_in_failure(portal: Portal, t: Tenant) -> Expected:
 
 def sign_out(portal: Portal, t: Tenant) -> Expected:
     response = act(portal.client(t.member), "/logout")
-    return _as_user(portal, t.member, response)
+    return _as_user(t.member, response)
 
 
 def sign_up(portal: Portal, _t: Tenant) -> Expected:
@@ -220,17 +220,17 @@ def me_change_password(portal: Portal, t: Tenant) -> Expected:
         "password_confirmation": "a fresh passphrase of mine",
     }
     response = act(portal.client(t.member), "/me/password", form)
-    return _as_user(portal, t.member, response)
+    return _as_user(t.member, response)
 
 
 def me_update_profile(portal: Portal, t: Tenant) -> Expected:
     response = act(portal.client(t.member), "/me", {"email": "member-a@example.com", "city": "Oslo"})
-    return _as_user(portal, t.member, response)
+    return _as_user(t.member, response)
 
 
 def me_api_key_create(portal: Portal, t: Tenant) -> Expected:
     response = act(portal.client(t.member), "/me/api-keys", {"name": "ci"})
-    return _as_user(portal, t.member, response)
+    return _as_user(t.member, response)
 
 
 def account_update(portal: Portal, t: Tenant) -> Expected:

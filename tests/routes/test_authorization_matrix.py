@@ -424,15 +424,15 @@ ID_FACTORIES: dict[str, Callable[[Case], str]] = {
     "group_id": lambda case: str(_group(case).id),
     "member_id": lambda case: str(_member(case).id),
     "invitation_id": lambda case: str(_invitation(case).id),
-    "token": lambda case: secrets.token_urlsafe(32),
+    "token": lambda _case: secrets.token_urlsafe(32),
     "token_id": lambda case: str(_provisioning_token(case)),
-    "name": lambda case: "User",
-    "urn": lambda case: "urn:ietf:params:scim:schemas:core:2.0:User",
-    "filename": lambda case: "portal.css",
+    "name": lambda _case: "User",
+    "urn": lambda _case: "urn:ietf:params:scim:schemas:core:2.0:User",
+    "filename": lambda _case: "portal.css",
     # Someone else's session and key: the owner's (tenant A), never the caller's own.
     "session_id": lambda case: str(_owner_session(case)),
     "key_id": lambda case: str(_owner_key(case)),
-    "mapping_id": lambda case: str(uuid.uuid4()),  # no such SSO group mapping: 404 to those allowed
+    "mapping_id": lambda _case: str(uuid.uuid4()),  # no such SSO group mapping: 404 to those allowed
     "job_id": lambda case: str(_job(case)),
 }
 

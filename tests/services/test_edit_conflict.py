@@ -109,7 +109,7 @@ def test_a_stale_group_edit_changes_nothing(ctx: None, portal: Portal, a: Tenant
     assert (group.name, group.version, _events("group.update")) == ("Engineering", 1, 0)
 
 
-def _invitation(portal: Portal, a: Tenant, role: Role) -> Invitation:
+def _invitation(a: Tenant, role: Role) -> Invitation:
     account = db.session.get_one(Account, a.id)
     outcome = invitations.invite(account, ["new@example.com"], [role.id], [], send=False, actor=_admin(a))
     db.session.commit()
@@ -119,7 +119,7 @@ def _invitation(portal: Portal, a: Tenant, role: Role) -> Invitation:
 def test_a_stale_invitation_edit_changes_nothing(ctx: None, portal: Portal, a: Tenant) -> None:
     member, auditor = role_named(portal, a.account, "member"), role_named(portal, a.account, "auditor")
     assert member is not None and auditor is not None
-    invitation = _invitation(portal, a, member)
+    invitation = _invitation(a, member)
     version = invitation.version
     with pytest.raises(StaleEdit) as raised:
         invitations.update_invitation(invitation, [auditor.id], [], expected_version=version - 1, actor=_admin(a))
@@ -175,7 +175,7 @@ def test_an_invitation_changed_by_someone_else_after_our_read_is_a_stale_edit(ap
                                                                                 portal: Portal, a: Tenant) -> None:
     member, auditor = role_named(portal, a.account, "member"), role_named(portal, a.account, "auditor")
     assert member is not None and auditor is not None
-    invitation = _invitation(portal, a, member)
+    invitation = _invitation(a, member)
     read = invitation.version
     _written_elsewhere(app, "invitations", invitation.id, sent_count=2)
     with pytest.raises(StaleEdit):
@@ -194,7 +194,7 @@ def test_a_current_edit_saves_and_moves_each_version_by_one(ctx: None, portal: P
     group = db.session.get_one(Group, make_group(portal, a.account, "Engineering").id)
     auditor = role_named(portal, a.account, "auditor")
     assert auditor is not None
-    invitation = _invitation(portal, a, auditor)
+    invitation = _invitation(a, auditor)
     before = (member.version, role.version, group.version, invitation.version)
     users.update_profile(member, {"city": "Oslo"}, member.version, actor=_admin(a))
     roles.update_role(role, name="Helpdesk", description="", permissions=frozenset({Permission.USERS_READ}),
@@ -212,7 +212,7 @@ def test_versions_of_rows_changed_in_bulk_move_too(ctx: None, portal: Portal, a:
     """A statement outside the ORM (the accept race, revoking a pending user's invitation) moves it by hand."""
     auditor = role_named(portal, a.account, "auditor")
     assert auditor is not None
-    invitation = _invitation(portal, a, auditor)
+    invitation = _invitation(a, auditor)
     db.session.execute(update(Invitation).where(Invitation.id == invitation.id)
                        .values(version=Invitation.version + 1).execution_options(synchronize_session=False))
     with pytest.raises(StaleEdit):
