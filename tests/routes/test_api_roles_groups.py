@@ -13,16 +13,6 @@ from tests.helpers import Portal, Tenant, make_group, make_role, role_named
 
 
 @pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
-@pytest.fixture
-def b(portal: Portal) -> Tenant:
-    return portal.tenant("B")
-
-
-@pytest.fixture
 def admin(portal: Portal, a: Tenant) -> Api:
     return api_for(portal, a.admin)
 

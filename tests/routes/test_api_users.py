@@ -20,16 +20,6 @@ NEW = {"email": "grace@example.com", "login": "grace", "first_name": "Grace", "l
 
 
 @pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
-@pytest.fixture
-def b(portal: Portal) -> Tenant:
-    return portal.tenant("B")
-
-
-@pytest.fixture
 def admin(portal: Portal, a: Tenant) -> Api:
     return api_for(portal, a.admin, name="deploy-bot")
 

@@ -18,11 +18,6 @@ CONFIRM_LINK = re.compile(r"(https?://[^/\s\"<>]+)/email-change/([A-Za-z0-9_-]+)
 PENDING_FLASH = "A confirmation link was sent to new@example.com; the email changes when it is confirmed."
 
 
-@pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
 def edit_form(user: User, **changes: str) -> dict[str, str]:
     fields = ("login", "email", "first_name", "last_name", "company_name", "address", "postal_code", "city",
               "state", "country", "phone")

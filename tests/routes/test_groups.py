@@ -12,11 +12,6 @@ from tests.helpers import Client, Portal, Tenant, actor_of, make_group
 
 
 @pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
-@pytest.fixture
 def admin(portal: Portal, a: Tenant) -> Client:
     return portal.client(a.admin)
 

@@ -16,11 +16,6 @@ from tests.helpers import Client, Portal, Tenant, add_many_members, make_group
 
 
 @pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
-@pytest.fixture
 def admin(portal: Portal, a: Tenant) -> Client:
     return portal.client(a.admin)
 

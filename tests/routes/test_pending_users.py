@@ -15,11 +15,6 @@ from tests.helpers import Portal, Tenant, emails_to, invitation_token, role_name
 NEW_PASSWORD = "violet harbor lantern 42"
 
 
-@pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
 def invite(portal: Portal, tenant: Tenant, email: str, roles: tuple[str, ...], by: User | None = None) -> Invitation:
     """Invite through the admin page; the invitation, read fresh."""
     data = {"emails": email, "roles": [str(role_named(portal, tenant.account, r).id) for r in roles]}

@@ -28,16 +28,6 @@ NEW = {
 }
 
 
-@pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
-@pytest.fixture
-def b(portal: Portal) -> Tenant:
-    return portal.tenant("B")
-
-
 def url(t: Tenant, path: str = "") -> str:
     return f"/accounts/{t.id}/users{path}"
 

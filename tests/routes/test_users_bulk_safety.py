@@ -12,11 +12,6 @@ from portal.models import AuditEvent, Role, RoleAssignment, User
 from tests.helpers import Portal, Tenant
 
 
-@pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
 def url(t: Tenant, path: str = "") -> str:
     return f"/accounts/{t.id}/users{path}"
 

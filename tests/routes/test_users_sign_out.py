@@ -12,11 +12,6 @@ from portal.models import ApiKey, AuditEvent, LoginSession, User
 from tests.helpers import Portal, Tenant
 
 
-@pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
 def users_url(tenant: Tenant, rest: str = "") -> str:
     return f"/accounts/{tenant.id}/users{rest}"
 
