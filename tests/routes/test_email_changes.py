@@ -11,8 +11,8 @@ from sqlalchemy import func, select, update
 
 from portal import db
 from portal.db import utcnow
-from portal.models import AuditEvent, EmailChange, LoginSession, User
-from tests.helpers import PASSWORD, Client, Portal, Tenant, emails_to, make_role
+from portal.models import EmailChange, LoginSession, User
+from tests.helpers import PASSWORD, Client, Portal, Tenant, emails_to, events, make_role
 
 CONFIRM_LINK = re.compile(r"(https?://[^/\s\"<>]+)/email-change/([A-Za-z0-9_-]+)")
 PENDING_FLASH = "A confirmation link was sent to new@example.com; the email changes when it is confirmed."
@@ -44,11 +44,6 @@ def open_link(client: Client, token: str) -> Any:
     response = client.get(f"/email-change/{token}")
     assert response.status_code == 303 and response.headers["Location"] == "/email-change"
     return client.get("/email-change")
-
-
-def events(portal: Portal, action: str) -> list[AuditEvent]:
-    with portal.app.app_context():
-        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
 
 def open_changes(portal: Portal) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal import db
 from portal.invitations import clock
@@ -24,7 +24,7 @@ from portal.models import (
     RoleAssignment,
     User,
 )
-from tests.helpers import Client, Portal, Tenant, emails_to, invitation_token, make_group, role_named
+from tests.helpers import Client, Portal, Tenant, count, emails_to, invitation_token, make_group, role_named
 
 
 @pytest.fixture
@@ -53,10 +53,6 @@ def invite(client: Client, tenant: Tenant, emails: str, roles: tuple[Any, ...] =
 
 def invitation_of(portal: Portal, email: str) -> Invitation:
     return portal.scalar(select(Invitation).where(Invitation.email == email).order_by(Invitation.created_at.desc()))
-
-
-def count(portal: Portal, model: type, *where: Any) -> int:
-    return portal.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
 def snapshot(portal: Portal) -> tuple[int, ...]:

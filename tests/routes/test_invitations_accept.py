@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from portal import db
 from portal.auth.passwords import verify_password
 from portal.invitations import clock
 from portal.invitations import services as invitation_services
 from portal.models import AuditEvent, GroupMember, Invitation, LoginSession, Role, RoleAssignment, User
-from tests.helpers import Client, Portal, Tenant, invitation_token, make_group, role_named
+from tests.helpers import Client, Portal, Tenant, count, invitation_token, make_group, role_named
 
 NEW_PASSWORD = "violet harbor lantern 42"
 
@@ -45,10 +45,6 @@ def details(**overrides: str) -> dict[str, str]:
 
 def accept_url(token: str) -> str:
     return f"/invitations/accept/{token}"
-
-
-def count(portal: Portal, model: type, *where: Any) -> int:
-    return portal.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
 def _normalise(html: str) -> str:

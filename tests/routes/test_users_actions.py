@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from portal.models import AuditEvent, Group, GroupMember, LoginSession, Role, RoleAssignment, User
-from tests.helpers import PASSWORD, Portal, Tenant
+from portal.models import Group, GroupMember, LoginSession, Role, RoleAssignment, User
+from tests.helpers import PASSWORD, Portal, Tenant, count, events
 
 NEW = {
     "login": "Grace.Hopper",
@@ -30,17 +30,6 @@ NEW = {
 
 def url(t: Tenant, path: str = "") -> str:
     return f"/accounts/{t.id}/users{path}"
-
-
-def count(portal: Portal, model: type, *where: object) -> int:
-    return portal.scalar(select(func.count()).select_from(model).where(*where))
-
-
-def events(portal: Portal, action: str) -> list[AuditEvent]:
-    from portal import db
-
-    with portal.app.app_context():
-        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
 
 # --- view -----------------------------------------------------------------------------------------
