@@ -178,6 +178,21 @@ class StatementCounter:
         event.remove(self.engine, "before_cursor_execute", self._on_execute)
 
 
+def account_url(account: Account | Tenant, path: str = "") -> str:
+    return f"/accounts/{account.id}{path}"
+
+
+def users_url(tenant: Tenant, path: str = "") -> str:
+    return f"/accounts/{tenant.id}/users{path}"
+
+
+def edit_form(user: User, **changes: str) -> dict[str, str]:
+    """The user edit form as the page fills it in for this user (read fresh), with the given changes."""
+    fields = ("login", "email", "first_name", "last_name", "company_name", "address", "postal_code", "city",
+              "state", "country", "phone")
+    return {**{f: getattr(user, f) for f in fields}, "version": str(user.version), **changes}
+
+
 def events(portal: Portal, action: str) -> list[AuditEvent]:
     """The audit events of one action, read fresh outside any request."""
     with portal.app.app_context():
