@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 
 from portal import create_app, migrate
 from portal.db import Base
-from tests.helpers import Portal
+from tests.helpers import Portal, Tenant
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -90,6 +90,18 @@ def client(app: Flask) -> FlaskClient:
 def portal(app: Flask) -> Portal:
     """Factories and signed-in clients (see tests/helpers.py)."""
     return Portal(app)
+
+
+@pytest.fixture
+def a(portal: Portal) -> Tenant:
+    """Tenant A: an account, its owner and one user per built-in role (Portal.tenant, tests/helpers.py)."""
+    return portal.tenant("A")
+
+
+@pytest.fixture
+def b(portal: Portal) -> Tenant:
+    """Tenant B, the other account the isolation tests try to reach."""
+    return portal.tenant("B")
 
 
 @pytest.fixture(scope="session")
@@ -189,3 +201,4 @@ def _reset_rate_limits() -> Iterator[None]:
 
     if getattr(limiter, "_storage", None) is not None:
         limiter.reset()
+

@@ -9,14 +9,14 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from werkzeug.test import TestResponse
 
 from portal import db
 from portal.accounts.services import OwnerDetails, create_account
 from portal.actors import Actor
 from portal.auth.passwords import hash_password
-from portal.models import Account, Role, RoleAssignment, User
+from portal.models import Account, AuditEvent, Role, RoleAssignment, User
 from portal.permissions import ALL_PERMISSIONS
 
 PASSWORD = "correct-horse-battery-staple"
@@ -176,6 +176,32 @@ class StatementCounter:
 
     def __exit__(self, *_exc: Any) -> None:
         event.remove(self.engine, "before_cursor_execute", self._on_execute)
+
+
+def account_url(account: Account | Tenant, path: str = "") -> str:
+    return f"/accounts/{account.id}{path}"
+
+
+def users_url(tenant: Tenant, path: str = "") -> str:
+    return f"/accounts/{tenant.id}/users{path}"
+
+
+def edit_form(user: User, **changes: str) -> dict[str, str]:
+    """The user edit form as the page fills it in for this user (read fresh), with the given changes."""
+    fields = ("login", "email", "first_name", "last_name", "company_name", "address", "postal_code", "city",
+              "state", "country", "phone")
+    return {**{f: getattr(user, f) for f in fields}, "version": str(user.version), **changes}
+
+
+def events(portal: Portal, action: str) -> list[AuditEvent]:
+    """The audit events of one action, read fresh outside any request."""
+    with portal.app.app_context():
+        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+
+
+def count(portal: Portal, model: type, *where: Any) -> int:
+    """How many rows of a model there are (matching the conditions), read fresh outside any request."""
+    return int(portal.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
 def actor_of(user_id: uuid.UUID, via: str | None = None) -> Actor:

@@ -15,11 +15,6 @@ from portal.models import Account, OutboxEmail, OwnershipTransfer, RoleAssignmen
 from tests.helpers import PASSWORD, Portal, Tenant
 
 
-@pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
 def test_settings_need_account_manage(portal: Portal, a: Tenant) -> None:
     url = f"/accounts/{a.id}/settings"
     assert portal.client(a.user_manager).get(url).status_code == 403

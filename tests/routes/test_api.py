@@ -16,16 +16,6 @@ from tests.api_client import Api, api_for, codes, key_for
 from tests.helpers import Portal, Tenant, make_role
 
 
-@pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
-@pytest.fixture
-def b(portal: Portal) -> Tenant:
-    return portal.tenant("B")
-
-
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 

@@ -17,16 +17,6 @@ INVITATION_FIELDS = {"id", "user_id", "email", "roles", "groups", "status", "del
 
 
 @pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
-@pytest.fixture
-def b(portal: Portal) -> Tenant:
-    return portal.tenant("B")
-
-
-@pytest.fixture
 def admin(portal: Portal, a: Tenant) -> Api:
     return api_for(portal, a.admin, name="hr-sync")
 

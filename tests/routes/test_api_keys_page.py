@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from sqlalchemy import func, select
 
 from portal.models import ApiKey
 from tests.api_client import Api
 from tests.helpers import Portal, Tenant
-
-
-@pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
 
 
 def _new_key(html: str) -> str:

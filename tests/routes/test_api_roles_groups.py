@@ -5,21 +5,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import func, select
 
 from portal.models import Group, GroupMember, Role, RoleAssignment
 from tests.api_client import Api, api_for, audit_events, codes
-from tests.helpers import Portal, Tenant, make_group, make_role, role_named
-
-
-@pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
-@pytest.fixture
-def b(portal: Portal) -> Tenant:
-    return portal.tenant("B")
+from tests.helpers import Portal, Tenant, count, make_group, make_role, role_named
 
 
 @pytest.fixture
@@ -29,10 +18,6 @@ def admin(portal: Portal, a: Tenant) -> Api:
 
 def base(a: Tenant) -> str:
     return f"/api/v1/accounts/{a.id}"
-
-
-def count(portal: Portal, model: type, *where: object) -> int:
-    return int(portal.scalar(select(func.count()).select_from(model).where(*where)))
 
 
 # --- roles ----------------------------------------------------------------------------------------------------------

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal.models import AuditEvent, EmailChange, GroupMember, Invitation, LoginSession, OutboxEmail, Role, User
 from tests.api_client import Api, api_for, audit_events, codes
-from tests.helpers import PASSWORD, Portal, Tenant, emails_to, make_group, make_role
+from tests.helpers import PASSWORD, Portal, Tenant, count, emails_to, make_group, make_role
 
 USER_FIELDS = {"id", "login", "email", "first_name", "last_name", "company_name", "address", "postal_code", "city",
                "state", "country", "phone", "status", "is_owner", "mfa_enabled", "is_sso_user", "invitation_status",
@@ -20,26 +20,12 @@ NEW = {"email": "grace@example.com", "login": "grace", "first_name": "Grace", "l
 
 
 @pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
-@pytest.fixture
-def b(portal: Portal) -> Tenant:
-    return portal.tenant("B")
-
-
-@pytest.fixture
 def admin(portal: Portal, a: Tenant) -> Api:
     return api_for(portal, a.admin, name="deploy-bot")
 
 
 def users(a: Tenant, rest: str = "") -> str:
     return f"/api/v1/accounts/{a.id}/users{rest}"
-
-
-def count(portal: Portal, model: type, *where: object) -> int:
-    return int(portal.scalar(select(func.count()).select_from(model).where(*where)))
 
 
 def only_api_event(portal: Portal, action: str, key_name: str = "deploy-bot") -> AuditEvent:

@@ -21,11 +21,6 @@ from tests.helpers import PASSWORD, Portal, Tenant
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
 def audit_url(t: Tenant, query: str = "") -> str:
     return f"/accounts/{t.id}/audit{query}"
 

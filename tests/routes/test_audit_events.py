@@ -25,7 +25,7 @@ from werkzeug.test import TestResponse
 from portal import db, request_log
 from portal.auth import mfa
 from portal.models import AuditEvent, LoginThrottle, OutboxEmail, User
-from tests.helpers import PASSWORD, Client, Portal, Tenant, invitation_token, role_named
+from tests.helpers import PASSWORD, Client, Portal, Tenant, invitation_token, role_named, users_url
 
 _ids = itertools.count()
 
@@ -56,10 +56,6 @@ def _user(portal: Portal, login: str) -> User:
 
 def _as_user(user: User, response: TestResponse, label: str | None = None) -> Expected:
     return Expected(response, user, "user", str(user.id), user.account_id, label)
-
-
-def users(t: Tenant, path: str = "") -> str:
-    return f"/accounts/{t.id}/users{path}"
 
 
 NEW_USER = {
@@ -111,7 +107,7 @@ def sign_up(portal: Portal, _t: Tenant) -> Expected:
 
 
 def user_create(portal: Portal, t: Tenant) -> Expected:
-    response = act(portal.client(t.admin), users(t), NEW_USER)
+    response = act(portal.client(t.admin), users_url(t), NEW_USER)
     return Expected(response, t.admin, "user", str(_user(portal, "grace").id), t.id, "grace")
 
 
@@ -124,13 +120,13 @@ def user_update(portal: Portal, t: Tenant) -> Expected:
         "last_name": member.last_name,
         "version": str(member.version),
     }
-    response = act(portal.client(t.admin), users(t, f"/{member.id}/edit"), form)
+    response = act(portal.client(t.admin), users_url(t, f"/{member.id}/edit"), form)
     return Expected(response, t.admin, "user", str(member.id), t.id)
 
 
 def user_set_password(portal: Portal, t: Tenant) -> Expected:
     form = {"password": "a brand new secret phrase", "password_confirmation": "a brand new secret phrase"}
-    response = act(portal.client(t.admin), users(t, f"/{t.member.id}/password"), form)
+    response = act(portal.client(t.admin), users_url(t, f"/{t.member.id}/password"), form)
     return Expected(response, t.admin, "user", str(t.member.id), t.id)
 
 
@@ -138,12 +134,12 @@ def user_reset_mfa(portal: Portal, t: Tenant) -> Expected:
     with portal.app.app_context():
         db.session.execute(update(User).where(User.id == t.member.id).values(mfa_enabled=True))
         db.session.commit()
-    response = act(portal.client(t.admin), users(t, f"/{t.member.id}/reset-mfa"), {"reason": "lost phone"})
+    response = act(portal.client(t.admin), users_url(t, f"/{t.member.id}/reset-mfa"), {"reason": "lost phone"})
     return Expected(response, t.admin, "user", str(t.member.id), t.id)
 
 
 def user_disable(portal: Portal, t: Tenant) -> Expected:
-    response = act(portal.client(t.admin), users(t, f"/{t.member.id}/disable"))
+    response = act(portal.client(t.admin), users_url(t, f"/{t.member.id}/disable"))
     return Expected(response, t.admin, "user", str(t.member.id), t.id)
 
 
@@ -151,17 +147,17 @@ def user_enable(portal: Portal, t: Tenant) -> Expected:
     with portal.app.app_context():
         db.session.execute(update(User).where(User.id == t.member.id).values(status="disabled"))
         db.session.commit()
-    response = act(portal.client(t.admin), users(t, f"/{t.member.id}/enable"))
+    response = act(portal.client(t.admin), users_url(t, f"/{t.member.id}/enable"))
     return Expected(response, t.admin, "user", str(t.member.id), t.id)
 
 
 def user_delete(portal: Portal, t: Tenant) -> Expected:
-    response = act(portal.client(t.admin), users(t, f"/{t.member.id}/delete"))
+    response = act(portal.client(t.admin), users_url(t, f"/{t.member.id}/delete"))
     return Expected(response, t.admin, "user", str(t.member.id), t.id, "member-a")
 
 
 def user_lockout_clear(portal: Portal, t: Tenant) -> Expected:
-    response = act(portal.client(t.owner), users(t, f"/{t.member.id}/lockout/clear"))
+    response = act(portal.client(t.owner), users_url(t, f"/{t.member.id}/lockout/clear"))
     return Expected(response, t.owner, "user", str(t.member.id), t.id)
 
 
@@ -183,7 +179,7 @@ def role_create(portal: Portal, t: Tenant) -> Expected:
 def role_grant(portal: Portal, t: Tenant) -> Expected:
     auditor = role_named(portal, t, "auditor")
     response = act(
-        portal.client(t.admin), users(t, f"/{t.member.id}/roles"), {"role_id": str(auditor.id), "default": "y"}
+        portal.client(t.admin), users_url(t, f"/{t.member.id}/roles"), {"role_id": str(auditor.id), "default": "y"}
     )
     return Expected(response, t.admin, "user", str(t.member.id), t.id)
 

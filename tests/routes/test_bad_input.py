@@ -17,11 +17,6 @@ HUGE = "9999999999999999999999"  # past a 64-bit integer: PostgreSQL's OFFSET ov
 
 
 @pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
-@pytest.fixture
 def owner(portal: Portal, a: Tenant) -> Client:
     return portal.client(a.owner)
 

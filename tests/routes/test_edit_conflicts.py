@@ -39,11 +39,6 @@ class Case:
     stored: Callable[[], Any]  # what is stored now, to compare
 
 
-@pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
 def _invitation(app: Flask, a: Tenant, role: Role) -> uuid.UUID:
     with app.test_request_context():
         outcome = invitations.invite(db.session.get_one(Account, a.id), ["new@example.com"], [role.id], [],

@@ -11,22 +11,11 @@ from sqlalchemy import func, select, update
 
 from portal import db
 from portal.db import utcnow
-from portal.models import AuditEvent, EmailChange, LoginSession, User
-from tests.helpers import PASSWORD, Client, Portal, Tenant, emails_to, make_role
+from portal.models import EmailChange, LoginSession, User
+from tests.helpers import PASSWORD, Client, Portal, Tenant, edit_form, emails_to, events, make_role
 
 CONFIRM_LINK = re.compile(r"(https?://[^/\s\"<>]+)/email-change/([A-Za-z0-9_-]+)")
 PENDING_FLASH = "A confirmation link was sent to new@example.com; the email changes when it is confirmed."
-
-
-@pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
-def edit_form(user: User, **changes: str) -> dict[str, str]:
-    fields = ("login", "email", "first_name", "last_name", "company_name", "address", "postal_code", "city",
-              "state", "country", "phone")
-    return {**{f: getattr(user, f) for f in fields}, "version": str(user.version), **changes}
 
 
 def admin_changes(portal: Portal, tenant: Tenant, by: User, target: User, email: str = "new@example.com",
@@ -49,11 +38,6 @@ def open_link(client: Client, token: str) -> Any:
     response = client.get(f"/email-change/{token}")
     assert response.status_code == 303 and response.headers["Location"] == "/email-change"
     return client.get("/email-change")
-
-
-def events(portal: Portal, action: str) -> list[AuditEvent]:
-    with portal.app.app_context():
-        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
 
 def open_changes(portal: Portal) -> int:

@@ -10,11 +10,7 @@ from portal import db, expiry
 from portal.db import utcnow
 from portal.models import AuditEvent, GroupMember, OutboxEmail, Role, RoleAssignment
 from tests.api_client import Api, key_for
-from tests.helpers import make_group
-
-
-def _url(account, path=""):
-    return f"/accounts/{account.id}{path}"
+from tests.helpers import account_url, make_group
 
 
 def _expire(portal, **where):
@@ -33,10 +29,10 @@ def test_a_grant_that_expires_between_two_requests_stops_counting_at_once(portal
         db.session.commit()
     client = portal.client(user)
     api = Api(portal.app, key_for(portal, user))
-    assert client.get(_url(tenant.account, "/users")).status_code == 200
+    assert client.get(account_url(tenant.account, "/users")).status_code == 200
     assert api.get(f"/api/v1/accounts/{tenant.id}/users").status_code == 200
     _expire(portal, user_id=user.id, role_id=role_id)  # time passes; the worker has not swept yet
-    assert client.get(_url(tenant.account, "/users")).status_code == 403
+    assert client.get(account_url(tenant.account, "/users")).status_code == 403
     assert api.get(f"/api/v1/accounts/{tenant.id}/users").status_code == 403
 
 
@@ -59,7 +55,7 @@ def test_the_sweep_removes_each_expired_grant_with_one_event_and_a_notice(portal
             GroupMember.group_id == group.id)) == 0
         subjects = set(db.session.scalars(select(OutboxEmail.subject)))
     assert "Your role auditor has ended" in subjects and "Your membership of Support has ended" in subjects
-    log = portal.client(tenant.owner).get(_url(tenant.account, "/audit")).get_data(as_text=True)
+    log = portal.client(tenant.owner).get(account_url(tenant.account, "/audit")).get_data(as_text=True)
     assert "role.expire" in log
 
 
@@ -68,16 +64,16 @@ def test_grant_until_a_day_in_the_page_and_filter_the_list_by_it(portal):
     client = portal.client(tenant.owner)
     auditor_role = portal.scalar(select(Role.id).where(Role.account_id == tenant.id, Role.name == "auditor"))
     day = date.today() + timedelta(days=5)
-    answer = client.post(_url(tenant.account, f"/users/{tenant.member.id}/roles"),
+    answer = client.post(account_url(tenant.account, f"/users/{tenant.member.id}/roles"),
                          {"role_id": str(auditor_role), "default": "y", "expires_on": day.isoformat()})
     assert answer.status_code == 303
-    page = client.get(_url(tenant.account, f"/users/{tenant.member.id}")).get_data(as_text=True)
+    page = client.get(account_url(tenant.account, f"/users/{tenant.member.id}")).get_data(as_text=True)
     assert f"until {day.day} {day:%b}" in page
-    past = client.post(_url(tenant.account, f"/users/{tenant.no_role.id}/roles"),
+    past = client.post(account_url(tenant.account, f"/users/{tenant.no_role.id}/roles"),
                        {"role_id": str(auditor_role), "expires_on": "2001-01-01"}, hx=True)
     assert past.status_code == 422 and "from today on" in past.get_data(as_text=True)
-    listed = client.get(_url(tenant.account, "/users?expiring=7")).get_data(as_text=True)
+    listed = client.get(account_url(tenant.account, "/users?expiring=7")).get_data(as_text=True)
     assert f"auditor (until {day.day} {day:%b})" in listed  # beside the grant in the list too
     assert tenant.member.email in listed and tenant.auditor.email not in listed
-    assert tenant.member.email not in client.get(_url(tenant.account, "/users?expiring=7&q=nobody")).get_data(
+    assert tenant.member.email not in client.get(account_url(tenant.account, "/users?expiring=7&q=nobody")).get_data(
         as_text=True)

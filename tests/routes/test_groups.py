@@ -7,13 +7,8 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from portal.models import AuditEvent, Group, GroupMember
-from tests.helpers import Client, Portal, Tenant, actor_of, make_group
-
-
-@pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
+from portal.models import Group, GroupMember
+from tests.helpers import Client, Portal, Tenant, actor_of, events, make_group
 
 
 @pytest.fixture
@@ -27,13 +22,6 @@ def _groups(portal: Portal, account_id: uuid.UUID) -> list[tuple[str, str]]:
 
         return [tuple(row) for row in db.session.execute(
             select(Group.name, Group.description).where(Group.account_id == account_id).order_by(Group.name))]
-
-
-def _events(portal: Portal, action: str) -> list[AuditEvent]:
-    with portal.app.app_context():
-        from portal import db
-
-        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
 
 def _body(response) -> str:  # type: ignore[no-untyped-def]
@@ -112,7 +100,7 @@ def test_create_group(portal: Portal, a: Tenant, admin: Client) -> None:
     assert response.headers["Location"] == f"/accounts/{a.id}/groups/{group.id}"
     page = _body(admin.get(response.headers["Location"]))
     assert "Group Engineering created." in page and "0 members" in page
-    (event,) = _events(portal, "group.create")
+    (event,) = events(portal, "group.create")
     assert event.target_id == str(group.id) and event.actor_id == a.admin.id and event.account_id == a.id
     assert event.changes == {"name": "Engineering", "description": "Builds things"}
 
@@ -139,7 +127,7 @@ def test_create_refuses_invalid_names(portal: Portal, a: Tenant, admin: Client, 
         assert message in body and 'aria-invalid="true"' in body
         assert ("<html" in body) is not hx
     assert _groups(portal, a.id) == [("Engineering", "")]
-    assert _events(portal, "group.create") == []
+    assert events(portal, "group.create") == []
 
 
 def test_create_refuses_a_long_description(portal: Portal, a: Tenant, admin: Client) -> None:
@@ -177,7 +165,7 @@ def test_edit_group(portal: Portal, a: Tenant, admin: Client) -> None:
                           {"name": "ENGINEERING", "description": "new", "version": version})
     assert response.status_code == 303 and response.headers["Location"] == f"/accounts/{a.id}/groups/{group.id}"
     assert _groups(portal, a.id) == [("ENGINEERING", "new")]
-    (event,) = _events(portal, "group.update")
+    (event,) = events(portal, "group.update")
     assert event.changes == {"name": ["Engineering", "ENGINEERING"], "description": ["old", "new"]}
 
 
@@ -226,7 +214,7 @@ def test_delete_asks_first_then_deletes_the_group_and_its_memberships(portal: Po
     assert portal.scalar(select(func.count()).select_from(GroupMember)) == 0
     assert portal.get(type(a.member), a.member.id) is not None
     assert "Group Engineering deleted." in _body(admin.get(f"/accounts/{a.id}/groups"))
-    (event,) = _events(portal, "group.delete")
+    (event,) = events(portal, "group.delete")
     assert event.changes == {"name": "Engineering", "members": 2} and event.target_id == str(group.id)
 
 

@@ -11,13 +11,8 @@ from sqlalchemy import delete, func, select, update
 
 from portal import db
 from portal.groups.queries import GroupsPanel, user_groups_panel
-from portal.models import AuditEvent, GroupMember, User
-from tests.helpers import Client, Portal, Tenant, add_many_members, make_group
-
-
-@pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
+from portal.models import GroupMember, User
+from tests.helpers import Client, Portal, Tenant, add_many_members, events, make_group
 
 
 @pytest.fixture
@@ -38,11 +33,6 @@ def _member_emails(portal: Portal, group_id: uuid.UUID) -> set[str]:
 def _member_id(portal: Portal, group_id: uuid.UUID, user: User) -> uuid.UUID:
     return portal.scalar(select(GroupMember.id).where(GroupMember.group_id == group_id,
                                                       GroupMember.user_id == user.id))
-
-
-def _events(portal: Portal, action: str) -> list[AuditEvent]:
-    with portal.app.app_context():
-        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
 
 def _rows(body: str) -> list[str]:
@@ -185,7 +175,7 @@ def test_add_members_by_id_email_and_login_several_at_once(portal: Portal, a: Te
                                                 "no-role-a@example.com"}
     page = _body(admin.get(response.headers["Location"]))
     assert "Added member-a@example.com, auditor-a@example.com, no-role-a@example.com." in page
-    (event,) = _events(portal, "group.members.add")
+    (event,) = events(portal, "group.members.add")
     assert event.target_id == str(group.id) and event.changes["added_count"] == 3
     assert set(event.changes["added"]) == {"member-a@example.com", "auditor-a@example.com", "no-role-a@example.com"}
 
@@ -198,7 +188,7 @@ def test_adding_a_member_again_is_a_no_op(portal: Portal, a: Tenant, admin: Clie
     assert response.status_code == 303
     assert "Nothing changed; 1 was already a member." in _body(admin.get(response.headers["Location"]))
     assert _member_id(portal, group.id, a.member) == before
-    assert _events(portal, "group.members.add") == []
+    assert events(portal, "group.members.add") == []
     assert admin.post(url, {"members": [str(a.member.id), str(a.auditor.id)]}).status_code == 303
     assert _member_emails(portal, group.id) == {"member-a@example.com", "auditor-a@example.com"}
     assert portal.scalar(select(func.count()).select_from(GroupMember)) == 2
@@ -338,7 +328,7 @@ def test_replace_previews_then_applies_in_one_go(portal: Portal, a: Tenant, admi
                                                 "user-manager-a@example.com"}
     assert "Added no-role-a@example.com, user-manager-a@example.com; removed auditor-a@example.com; 1 unchanged." \
         in _body(admin.get(applied.headers["Location"]))
-    (event,) = _events(portal, "group.members.replace")
+    (event,) = events(portal, "group.members.replace")
     assert event.changes["added_count"] == 2 and event.changes["removed"] == ["auditor-a@example.com"]
 
 
@@ -373,7 +363,7 @@ def test_replace_refuses_a_preview_made_against_other_members(portal: Portal, a:
     assert response.status_code == 409 and "The members changed since you reviewed the change." in body
     assert "2 to remove" in body  # the preview again, against the current members
     assert _member_emails(portal, group.id) == {"member-a@example.com", "no-role-a@example.com"}
-    assert _events(portal, "group.members.replace") == []
+    assert events(portal, "group.members.replace") == []
 
 
 def test_replace_with_an_unknown_entry_changes_nothing(portal: Portal, a: Tenant, admin: Client) -> None:
@@ -394,7 +384,7 @@ def test_remove_member(portal: Portal, a: Tenant, admin: Client) -> None:
     assert response.status_code == 303 and response.headers["Location"] == f"/accounts/{a.id}/groups/{group.id}"
     assert _member_emails(portal, group.id) == {"auditor-a@example.com"}
     assert "Removed member-a@example.com from Engineering." in _body(admin.get(response.headers["Location"]))
-    (event,) = _events(portal, "group.members.remove")
+    (event,) = events(portal, "group.members.remove")
     assert event.changes == {"removed": "member-a@example.com", "user_id": str(a.member.id)}
     assert admin.post(f"/accounts/{a.id}/groups/{group.id}/members/{member_id}/delete").status_code == 404
 

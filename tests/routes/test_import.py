@@ -13,17 +13,13 @@ from sqlalchemy import func, select
 from portal import db
 from portal.models import AuditEvent, Group, GroupMember, Invitation, Job, JobItem, OutboxEmail, RoleAssignment, User
 from portal.users import imports
-from tests.helpers import add_many_users, make_group, make_role, run_jobs
+from tests.helpers import account_url, add_many_users, make_group, make_role, run_jobs
 
 HEADER = "id,login,email,first_name,last_name,city,roles,groups,access_expires\n"
 
 
-def _url(account, path=""):
-    return f"/accounts/{account.id}{path}"
-
-
 def _upload(client, account, data: bytes, **fields):
-    return client.post(_url(account, "/users/import"),
+    return client.post(account_url(account, "/users/import"),
                        {"file": (io.BytesIO(data), "people.csv"), **fields})
 
 
@@ -84,7 +80,7 @@ def test_bad_rows_get_their_own_reasons(portal):
     for n, ((outcome, message), (want, words)) in enumerate(zip(report, expected, strict=True), start=2):
         assert outcome == want and words in message, (n, outcome, message)
     assert _counts(portal)[:2] == before[:2]  # the dry run wrote no user and no invitation
-    page = client.get(_url(tenant.account, f"/jobs/{job.id}")).get_data(as_text=True)
+    page = client.get(account_url(tenant.account, f"/jobs/{job.id}")).get_data(as_text=True)
     assert "This was a dry run" in page and "Unknown role: nosuchrole." in page
 
 
@@ -107,7 +103,7 @@ def test_dry_run_then_apply_creates_updates_and_skips(portal):
     after_dry = _counts(portal)
     assert after_dry[:2] == before[:2] and after_dry[3:] == before[3:]  # nothing but the job's own audit event
     assert after_dry[2] == before[2] + 1
-    applied = client.post(_url(account, "/users/import"), {"dry_run_job": str(dry.id), "send_invitations": "y"})
+    applied = client.post(account_url(account, "/users/import"), {"dry_run_job": str(dry.id), "send_invitations": "y"})
     assert applied.status_code == 303
     run_jobs(portal)
     job = _latest_job(portal)
@@ -136,16 +132,16 @@ def test_file_level_problems_are_a_form_error_never_a_500(portal):
                         (b"email\n", "no rows")):
         answer = _upload(client, account, data)
         assert answer.status_code == 422 and words in answer.get_data(as_text=True), words
-    assert client.post(_url(account, "/users/import"), {}).status_code == 422
-    assert client.post(_url(account, "/users/import"), {"dry_run_job": "nope"}).status_code == 404
+    assert client.post(account_url(account, "/users/import"), {}).status_code == 422
+    assert client.post(account_url(account, "/users/import"), {"dry_run_job": "nope"}).status_code == 404
     assert portal.scalar(select(func.count()).select_from(Job)) == 0
     big = b"email\n" + b"x" * (imports.MAX_BYTES + 1)
     assert _upload(client, account, big).status_code == 422
-    template = client.get(_url(account, "/users/import/template.csv"))
+    template = client.get(account_url(account, "/users/import/template.csv"))
     assert template.status_code == 200 and next(csv.reader(io.StringIO(template.get_data(as_text=True))))[2] == "email"
-    assert client.get(_url(account, "/users/import")).status_code == 200
+    assert client.get(account_url(account, "/users/import")).status_code == 200
     assert portal.client(portal.user(account, "aud", roles=("auditor",))).get(
-        _url(account, "/users/import")).status_code == 403
+        account_url(account, "/users/import")).status_code == 403
 
 
 @pytest.mark.skipif(not os.environ.get("PORTAL_IMPORT_100K"), reason="by hand: PORTAL_IMPORT_100K=1 (minutes)")
@@ -170,7 +166,7 @@ def test_a_100k_row_file_dry_run_and_apply(portal):
     assert dry.result == {"created": half, "updated": half, "skipped": 0, "refused": 0}
     assert _counts(portal)[:2] == before[:2]
     started, cpu = time.monotonic(), time.process_time()
-    assert client.post(_url(account, "/users/import"), {"dry_run_job": str(dry.id)}).status_code == 303
+    assert client.post(account_url(account, "/users/import"), {"dry_run_job": str(dry.id)}).status_code == 303
     run_jobs(portal, batch=500)
     apply_seconds, apply_cpu = time.monotonic() - started, time.process_time() - cpu
     job = _latest_job(portal)
@@ -198,7 +194,7 @@ def test_access_expires_bounds_the_roles_of_created_and_updated_people(portal):
     dry = _latest_job(portal)
     report = _report(portal, dry.id)
     assert [o for o, _m in report] == ["created", "updated", "refused"] and "not a date" in report[2][1]
-    assert client.post(_url(account, "/users/import"), {"dry_run_job": str(dry.id), "send_invitations": "y"}
+    assert client.post(account_url(account, "/users/import"), {"dry_run_job": str(dry.id), "send_invitations": "y"}
                        ).status_code == 303
     run_jobs(portal)
     with portal.app.app_context():
@@ -207,7 +203,7 @@ def test_access_expires_bounds_the_roles_of_created_and_updated_people(portal):
         assert (grant.expires_at.month, grant.expires_at.day, grant.expires_at.hour) == (2, 1, 10)
         new = db.session.scalar(select(User).where(User.email == "new@example.com"))
         assert db.session.scalar(select(RoleAssignment).where(RoleAssignment.user_id == new.id)) is None
-    listed = client.get(_url(account, "/users?q=new")).get_data(as_text=True)
+    listed = client.get(account_url(account, "/users?q=new")).get_data(as_text=True)
     assert "auditor (invited) (until 12 Jan 2099)" in listed
     token = invitation_token(portal, "new@example.com")
     accepted = portal.client().post(f"/invitations/accept/{token}", {

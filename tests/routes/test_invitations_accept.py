@@ -9,30 +9,25 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from portal import db
 from portal.auth.passwords import verify_password
 from portal.invitations import clock
 from portal.invitations import services as invitation_services
 from portal.models import AuditEvent, GroupMember, Invitation, LoginSession, Role, RoleAssignment, User
-from tests.helpers import Client, Portal, Tenant, invitation_token, make_group, role_named
+from tests.helpers import Client, Portal, Tenant, count, invitation_token, make_group, role_named
 
 NEW_PASSWORD = "violet harbor lantern 42"
 
 
-@pytest.fixture
-def tenant(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
-def invite(portal: Portal, tenant: Tenant, email: str = "new@example.com", roles: tuple[str, ...] = ("user-manager",),
+def invite(portal: Portal, a: Tenant, email: str = "new@example.com", roles: tuple[str, ...] = ("user-manager",),
            groups: tuple[Any, ...] = (), by: User | None = None) -> tuple[Invitation, str]:
     """Invite through the admin page, as a real admin would; returns the invitation and its link token."""
-    client = portal.client(by or tenant.admin)
-    data = {"emails": email, "roles": [str(role_named(portal, tenant.account, r).id) for r in roles],
+    client = portal.client(by or a.admin)
+    data = {"emails": email, "roles": [str(role_named(portal, a.account, r).id) for r in roles],
             "groups": [str(g.id) for g in groups]}
-    response = client.post(f"/accounts/{tenant.id}/invitations", data)
+    response = client.post(f"/accounts/{a.id}/invitations", data)
     assert response.status_code == 303, response.get_data(as_text=True)
     invitation = portal.scalar(select(Invitation).where(Invitation.email == email))
     return invitation, invitation_token(portal, email)
@@ -47,16 +42,12 @@ def accept_url(token: str) -> str:
     return f"/invitations/accept/{token}"
 
 
-def count(portal: Portal, model: type, *where: Any) -> int:
-    return portal.scalar(select(func.count()).select_from(model).where(*where)) or 0
-
-
 def _normalise(html: str) -> str:
     return re.sub(r'(content|nonce|name="csrf_token" type="hidden" value)="[^"]+"', "", html)
 
 
-def test_the_page_shows_the_account_the_inviter_and_the_address(portal: Portal, tenant: Tenant) -> None:
-    _, token = invite(portal, tenant)
+def test_the_page_shows_the_account_the_inviter_and_the_address(portal: Portal, a: Tenant) -> None:
+    _, token = invite(portal, a)
     response = portal.client().get(accept_url(token))
     assert response.status_code == 200
     html = response.get_data(as_text=True)
@@ -68,13 +59,13 @@ def test_the_page_shows_the_account_the_inviter_and_the_address(portal: Portal, 
 
 
 def test_accepting_activates_the_user_grants_roles_accepts_memberships_and_signs_in(portal: Portal,
-                                                                                   tenant: Tenant) -> None:
-    group = make_group(portal, tenant.account, "Engineering")
-    invitation, token = invite(portal, tenant, groups=(group,))
+                                                                                   a: Tenant) -> None:
+    group = make_group(portal, a.account, "Engineering")
+    invitation, token = invite(portal, a, groups=(group,))
     client = portal.client()
     response = client.post(accept_url(token), details(login="JDoe"))
     assert response.status_code == 303
-    assert response.headers["Location"] == f"/accounts/{tenant.id}/users"
+    assert response.headers["Location"] == f"/accounts/{a.id}/users"
 
     user = portal.get(User, invitation.user_id)
     assert (user.status, user.login, user.first_name, user.last_name, user.email) == \
@@ -88,7 +79,7 @@ def test_accepting_activates_the_user_grants_roles_accepts_memberships_and_signs
         roles = db.session.scalars(select(Role.name).join(RoleAssignment).where(RoleAssignment.user_id == user.id))
         assert list(roles) == ["user-manager"]
     # Signed in, as the new user, with the granted role active.
-    page = client.get(f"/accounts/{tenant.id}/users")
+    page = client.get(f"/accounts/{a.id}/users")
     assert page.status_code == 200 and "Welcome to Tenant A!" in page.get_data(as_text=True)
     assert count(portal, LoginSession, LoginSession.user_id == user.id) == 1
     event = portal.scalar(select(AuditEvent).where(AuditEvent.action == "invitation.accept"))
@@ -98,15 +89,15 @@ def test_accepting_activates_the_user_grants_roles_accepts_memberships_and_signs
     portal.client().sign_in("jdoe", NEW_PASSWORD)
 
 
-def test_accepting_with_htmx_redirects_the_whole_page(portal: Portal, tenant: Tenant) -> None:
-    _, token = invite(portal, tenant)
+def test_accepting_with_htmx_redirects_the_whole_page(portal: Portal, a: Tenant) -> None:
+    _, token = invite(portal, a)
     response = portal.client().post(accept_url(token), details(), hx=True)
     assert response.status_code == 204
-    assert response.headers["HX-Redirect"] == f"/accounts/{tenant.id}/users"
+    assert response.headers["HX-Redirect"] == f"/accounts/{a.id}/users"
 
 
-def test_a_token_works_once(portal: Portal, tenant: Tenant) -> None:
-    invitation, token = invite(portal, tenant)
+def test_a_token_works_once(portal: Portal, a: Tenant) -> None:
+    invitation, token = invite(portal, a)
     assert portal.client().post(accept_url(token), details()).status_code == 303
     second = portal.client()
     assert second.get(accept_url(token)).status_code == 410
@@ -115,16 +106,16 @@ def test_a_token_works_once(portal: Portal, tenant: Tenant) -> None:
     assert user.login == "jdoe" and user.first_name == "Jane"
 
 
-def test_every_dead_link_gets_the_same_page(portal: Portal, tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_dead_link_gets_the_same_page(portal: Portal, a: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
     """I1 and L3: unknown, used, revoked, replaced and expired links are indistinguishable."""
-    admin = portal.client(tenant.admin)
-    _, used = invite(portal, tenant, "used@example.com")
+    admin = portal.client(a.admin)
+    _, used = invite(portal, a, "used@example.com")
     portal.client().post(accept_url(used), details())
-    revoked_invitation, revoked = invite(portal, tenant, "revoked@example.com")
-    admin.post(f"/accounts/{tenant.id}/invitations/{revoked_invitation.id}/revoke")
-    replaced_invitation, replaced = invite(portal, tenant, "replaced@example.com")
-    admin.post(f"/accounts/{tenant.id}/invitations/{replaced_invitation.id}/resend")
-    expired_invitation, expired = invite(portal, tenant, "expired@example.com")
+    revoked_invitation, revoked = invite(portal, a, "revoked@example.com")
+    admin.post(f"/accounts/{a.id}/invitations/{revoked_invitation.id}/revoke")
+    replaced_invitation, replaced = invite(portal, a, "replaced@example.com")
+    admin.post(f"/accounts/{a.id}/invitations/{replaced_invitation.id}/resend")
+    expired_invitation, expired = invite(portal, a, "expired@example.com")
     with portal.app.app_context():
         db.session.execute(update(Invitation).where(Invitation.id == expired_invitation.id)
                            .values(expires_at=clock.now() - timedelta(seconds=1)))
@@ -145,9 +136,9 @@ def test_every_dead_link_gets_the_same_page(portal: Portal, tenant: Tenant, monk
     assert portal.get(User, expired_invitation.user_id).status == "pending"
 
 
-def test_expiry_by_the_clock(portal: Portal, tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_expiry_by_the_clock(portal: Portal, a: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
     """I1: seven days and a second later the link is dead, and the list says expired (no job ran)."""
-    invitation, token = invite(portal, tenant)
+    invitation, token = invite(portal, a)
     real_now = clock.now()
     monkeypatch.setattr(clock, "now", lambda: real_now + timedelta(days=7) - timedelta(seconds=5))
     assert portal.client().get(accept_url(token)).status_code == 200
@@ -155,16 +146,16 @@ def test_expiry_by_the_clock(portal: Portal, tenant: Tenant, monkeypatch: pytest
     anonymous = portal.client()
     assert anonymous.get(accept_url(token)).status_code == 410
     assert anonymous.post(accept_url(token), details()).status_code == 410
-    listing = portal.client(tenant.admin).get(f"/accounts/{tenant.id}/invitations?status=expired")
+    listing = portal.client(a.admin).get(f"/accounts/{a.id}/invitations?status=expired")
     assert "new@example.com" in listing.get_data(as_text=True)
     assert portal.get(Invitation, invitation.id).status == "pending"
     assert portal.get(User, invitation.user_id).status == "pending"
 
 
-def test_an_invitation_expiring_between_page_and_submit_is_refused_atomically(portal: Portal, tenant: Tenant,
+def test_an_invitation_expiring_between_page_and_submit_is_refused_atomically(portal: Portal, a: Tenant,
                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """The consuming UPDATE itself checks the expiry, not only the page before it."""
-    invitation, token = invite(portal, tenant)
+    invitation, token = invite(portal, a)
     real_hash = invitation_services.hash_password
 
     def hash_then_expire(password: str) -> str:
@@ -187,9 +178,9 @@ def test_an_invitation_expiring_between_page_and_submit_is_refused_atomically(po
     ("password_confirmation", "something else entirely", "The two passwords differ."),
     ("first_name", "", "This field is required."),
 ])
-def test_invalid_details_are_422_and_change_nothing(portal: Portal, tenant: Tenant, field: str, value: str,
+def test_invalid_details_are_422_and_change_nothing(portal: Portal, a: Tenant, field: str, value: str,
                                                    message: str) -> None:
-    invitation, token = invite(portal, tenant)
+    invitation, token = invite(portal, a)
     client = portal.client()
     data = details(**{field: value})
     if field == "password":
@@ -206,20 +197,20 @@ def test_invalid_details_are_422_and_change_nothing(portal: Portal, tenant: Tena
     assert user.status == "pending" and user.password_hash is None
 
 
-def test_the_pending_users_placeholder_login_may_be_kept(portal: Portal, tenant: Tenant) -> None:
-    invitation, token = invite(portal, tenant)
+def test_the_pending_users_placeholder_login_may_be_kept(portal: Portal, a: Tenant) -> None:
+    invitation, token = invite(portal, a)
     placeholder = portal.get(User, invitation.user_id).login
     assert portal.client().post(accept_url(token), details(login=placeholder)).status_code == 303
 
 
-def test_accept_without_csrf_is_400(portal: Portal, tenant: Tenant) -> None:
-    invitation, token = invite(portal, tenant)
+def test_accept_without_csrf_is_400(portal: Portal, a: Tenant) -> None:
+    invitation, token = invite(portal, a)
     assert portal.client().post(accept_url(token), details(), csrf=False).status_code == 400
     assert portal.get(Invitation, invitation.id).status == "pending"
 
 
-def test_a_pending_user_cannot_sign_in(portal: Portal, tenant: Tenant) -> None:
-    invitation, _ = invite(portal, tenant)
+def test_a_pending_user_cannot_sign_in(portal: Portal, a: Tenant) -> None:
+    invitation, _ = invite(portal, a)
     user = portal.get(User, invitation.user_id)
     for login in (user.login, user.email):
         response = portal.client().post("/login", {"account": portal.sign_in_name(user), "login": login,
@@ -230,9 +221,9 @@ def test_a_pending_user_cannot_sign_in(portal: Portal, tenant: Tenant) -> None:
 # --- I3: bound to the invited address ------------------------------------------------------------------------
 
 
-def test_someone_signed_in_with_another_address_gets_403(portal: Portal, tenant: Tenant) -> None:
-    invitation, token = invite(portal, tenant, "a@example.com")
-    stranger = portal.client(tenant.member)  # member-a@example.com
+def test_someone_signed_in_with_another_address_gets_403(portal: Portal, a: Tenant) -> None:
+    invitation, token = invite(portal, a, "a@example.com")
+    stranger = portal.client(a.member)  # member-a@example.com
     assert stranger.get(accept_url(token)).status_code == 403
     response = stranger.post(accept_url(token), details())
     assert response.status_code == 403
@@ -241,46 +232,46 @@ def test_someone_signed_in_with_another_address_gets_403(portal: Portal, tenant:
     assert portal.get(User, invitation.user_id).status == "pending"
 
 
-def test_someone_signed_in_elsewhere_with_the_invited_address_may_accept(portal: Portal, tenant: Tenant) -> None:
+def test_someone_signed_in_elsewhere_with_the_invited_address_may_accept(portal: Portal, a: Tenant) -> None:
     other = portal.tenant("B")
-    invitation, token = invite(portal, tenant, other.member.email)
+    invitation, token = invite(portal, a, other.member.email)
     client = portal.client(other.member)
     response = client.post(accept_url(token), details())
     assert response.status_code == 303
     assert portal.get(User, invitation.user_id).status == "active"
     # Their old session ended; the browser is now the new user of tenant A.
     assert count(portal, LoginSession, LoginSession.user_id == other.member.id) == 0
-    assert client.get(f"/accounts/{tenant.id}/users").status_code == 200
+    assert client.get(f"/accounts/{a.id}/users").status_code == 200
     assert client.get(f"/accounts/{other.id}/users").status_code == 404
 
 
-def test_posted_privileged_fields_are_ignored(portal: Portal, tenant: Tenant) -> None:
+def test_posted_privileged_fields_are_ignored(portal: Portal, a: Tenant) -> None:
     """A7: the accept form binds only its own fields; the address stays the invited one."""
     other = portal.tenant("B")
-    invitation, token = invite(portal, tenant, roles=("member",))
-    admin_role = role_named(portal, tenant.account, "account-admin")
+    invitation, token = invite(portal, a, roles=("member",))
+    admin_role = role_named(portal, a.account, "account-admin")
     data = details(email="attacker@example.com", account_id=str(other.id), is_owner="y", status="active",
                    roles=str(admin_role.id), role_id=str(admin_role.id))
     assert portal.client().post(accept_url(token), data).status_code == 303
     user = portal.get(User, invitation.user_id)
-    assert (user.email, user.account_id, user.is_owner) == ("new@example.com", tenant.id, False)
+    assert (user.email, user.account_id, user.is_owner) == ("new@example.com", a.id, False)
     with portal.app.app_context():
         roles = db.session.scalars(select(Role.name).join(RoleAssignment).where(RoleAssignment.user_id == user.id))
         assert list(roles) == ["member"]
 
 
 def test_ordinary_signup_with_an_invited_address_never_attaches_to_the_invitation(portal: Portal,
-                                                                                  tenant: Tenant) -> None:
-    invitation, _ = invite(portal, tenant, "a@example.com")
+                                                                                  a: Tenant) -> None:
+    invitation, _ = invite(portal, a, "a@example.com")
     response = portal.client().post("/signup", {
         "account_name": "Elsewhere", "login": "someone", "email": "a@example.com", "first_name": "A",
         "last_name": "B", "password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD,
     })
     assert response.status_code == 303
     new_owner = portal.scalar(select(User).where(User.login == "someone"))
-    assert new_owner.account_id != tenant.id
+    assert new_owner.account_id != a.id
     pending = portal.get(User, invitation.user_id)
-    assert (pending.status, pending.account_id, pending.password_hash) == ("pending", tenant.id, None)
+    assert (pending.status, pending.account_id, pending.password_hash) == ("pending", a.id, None)
     assert portal.get(Invitation, invitation.id).status == "pending"
 
 
@@ -296,9 +287,9 @@ def _set_roles(portal: Portal, user: User, *names: str) -> None:
         db.session.commit()
 
 
-def test_roles_the_inviter_can_no_longer_grant_are_withheld(portal: Portal, tenant: Tenant) -> None:
-    invitation, token = invite(portal, tenant, roles=("account-admin", "member"), by=tenant.admin)
-    _set_roles(portal, tenant.admin, "user-manager")  # demoted: may still invite, not grant account-admin
+def test_roles_the_inviter_can_no_longer_grant_are_withheld(portal: Portal, a: Tenant) -> None:
+    invitation, token = invite(portal, a, roles=("account-admin", "member"), by=a.admin)
+    _set_roles(portal, a.admin, "user-manager")  # demoted: may still invite, not grant account-admin
     assert portal.client().post(accept_url(token), details()).status_code == 303
     with portal.app.app_context():
         roles = db.session.scalars(select(Role.name).join(RoleAssignment)
@@ -308,24 +299,24 @@ def test_roles_the_inviter_can_no_longer_grant_are_withheld(portal: Portal, tena
     assert event.changes["roles_withheld"] == ["account-admin"]
 
 
-def test_an_inviter_who_may_no_longer_invite_leaves_a_dead_link(portal: Portal, tenant: Tenant) -> None:
-    invitation, token = invite(portal, tenant, roles=("member",), by=tenant.user_manager)
-    _set_roles(portal, tenant.user_manager, "member")
+def test_an_inviter_who_may_no_longer_invite_leaves_a_dead_link(portal: Portal, a: Tenant) -> None:
+    invitation, token = invite(portal, a, roles=("member",), by=a.user_manager)
+    _set_roles(portal, a.user_manager, "member")
     assert portal.client().get(accept_url(token)).status_code == 410
     assert portal.client().post(accept_url(token), details()).status_code == 410
     assert portal.get(User, invitation.user_id).status == "pending"
 
 
-def test_an_inviter_who_was_deleted_leaves_a_dead_link(portal: Portal, tenant: Tenant) -> None:
-    invitation, token = invite(portal, tenant, roles=("member",), by=tenant.user_manager)
+def test_an_inviter_who_was_deleted_leaves_a_dead_link(portal: Portal, a: Tenant) -> None:
+    invitation, token = invite(portal, a, roles=("member",), by=a.user_manager)
     with portal.app.app_context():
-        db.session.execute(User.__table__.delete().where(User.id == tenant.user_manager.id))
+        db.session.execute(User.__table__.delete().where(User.id == a.user_manager.id))
         db.session.commit()
     assert portal.client().get(accept_url(token)).status_code == 410
 
 
-def test_a_member_removed_later_cannot_rejoin_with_the_old_link(portal: Portal, tenant: Tenant) -> None:
-    invitation, token = invite(portal, tenant)
+def test_a_member_removed_later_cannot_rejoin_with_the_old_link(portal: Portal, a: Tenant) -> None:
+    invitation, token = invite(portal, a)
     assert portal.client().post(accept_url(token), details()).status_code == 303
     with portal.app.app_context():
         db.session.execute(User.__table__.delete().where(User.id == invitation.user_id))
@@ -337,11 +328,11 @@ def test_a_member_removed_later_cannot_rejoin_with_the_old_link(portal: Portal, 
 # --- I2: two accepts at once ---------------------------------------------------------------------------------
 
 
-def test_two_concurrent_accepts_make_exactly_one_user(portal: Portal, tenant: Tenant, app: Flask,
+def test_two_concurrent_accepts_make_exactly_one_user(portal: Portal, a: Tenant, app: Flask,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Both requests pass the page's checks, then race for the conditional UPDATE: one wins."""
-    group = make_group(portal, tenant.account, "Racers")
-    invitation, token = invite(portal, tenant, groups=(group,))
+    group = make_group(portal, a.account, "Racers")
+    invitation, token = invite(portal, a, groups=(group,))
     barrier = threading.Barrier(2, timeout=10)
     real_hash = invitation_services.hash_password
 

@@ -14,11 +14,7 @@ from portal import db
 from portal.actors import Actor
 from portal.jobs import services as jobs
 from portal.models import AuditEvent, Job, JobItem, User
-from tests.helpers import HX, add_many_users, run_jobs
-
-
-def _url(account, path=""):
-    return f"/accounts/{account.id}{path}"
+from tests.helpers import HX, account_url, add_many_users, run_jobs
 
 
 def test_bulk_over_all_matching_runs_as_a_job_without_a_cap(portal, monkeypatch):
@@ -29,9 +25,9 @@ def test_bulk_over_all_matching_runs_as_a_job_without_a_cap(portal, monkeypatch)
     add_many_users(portal, tenant_account, 120)
     client = portal.client(owner)
     form = {"action": "disable", "all_matching": "y", "q": "many", "confirm": ""}
-    asked = client.post(_url(tenant_account, "/users/bulk"), form)
+    asked = client.post(account_url(tenant_account, "/users/bulk"), form)
     assert asked.status_code == 200 and "Disable 120 users?" in asked.get_data(as_text=True)
-    started = client.post(_url(tenant_account, "/users/bulk"), {**form, "confirm": "yes"})
+    started = client.post(account_url(tenant_account, "/users/bulk"), {**form, "confirm": "yes"})
     assert started.status_code == 303 and "/jobs/" in started.headers["Location"]
     page = client.get(started.headers["Location"]).get_data(as_text=True)
     assert "Waiting for the worker" in page and 'hx-trigger="every 1s"' in page and "<progress" in page
@@ -47,8 +43,9 @@ def test_bulk_over_all_matching_runs_as_a_job_without_a_cap(portal, monkeypatch)
     assert {line[2] for line in lines[1:]} == {"done"}
     # The starter hears of it on their next page (here, the job's own), once.
     assert "its report is on the Jobs page" in done
-    assert "its report is on the Jobs page" not in client.get(_url(tenant_account, "/users")).get_data(as_text=True)
-    assert "Disable 120 matching users" in client.get(_url(tenant_account, "/jobs")).get_data(as_text=True)
+    users_page = client.get(account_url(tenant_account, "/users")).get_data(as_text=True)
+    assert "its report is on the Jobs page" not in users_page
+    assert "Disable 120 matching users" in client.get(account_url(tenant_account, "/jobs")).get_data(as_text=True)
 
 
 def test_a_job_acts_with_the_rules_of_the_single_action(portal, monkeypatch):
@@ -57,7 +54,7 @@ def test_a_job_acts_with_the_rules_of_the_single_action(portal, monkeypatch):
     monkeypatch.setattr(routes, "BULK_INLINE", 2)
     tenant = portal.tenant()
     client = portal.client(tenant.user_manager)
-    started = client.post(_url(tenant.account, "/users/bulk"), {"action": "enable", "all_matching": "y"})
+    started = client.post(account_url(tenant.account, "/users/bulk"), {"action": "enable", "all_matching": "y"})
     assert started.status_code == 303
     run_jobs(portal)
     with portal.app.app_context():
@@ -75,7 +72,8 @@ def test_cancel_stops_between_batches_and_keeps_what_was_done(portal, monkeypatc
     account, owner = portal.account()
     add_many_users(portal, account, 60)
     client = portal.client(owner)
-    started = client.post(_url(account, "/users/bulk"), {"action": "disable", "all_matching": "y", "confirm": "yes"})
+    started = client.post(account_url(account, "/users/bulk"),
+                          {"action": "disable", "all_matching": "y", "confirm": "yes"})
     job_url = started.headers["Location"]
     run_jobs(portal, batch=20, max_batches=2)  # prepare + one batch of 20
     cancelled = client.post(job_url + "/cancel", {}, hx=True)
@@ -90,15 +88,16 @@ def test_jobs_pages_are_the_accounts_own(portal, monkeypatch):
 
     monkeypatch.setattr(routes, "BULK_INLINE", 1)
     a, b = portal.tenant("A"), portal.tenant("B")
-    started = portal.client(a.owner).post(_url(a.account, "/users/bulk"), {"action": "enable", "all_matching": "y"})
+    started = portal.client(a.owner).post(account_url(a.account, "/users/bulk"),
+                                          {"action": "enable", "all_matching": "y"})
     job_path = started.headers["Location"].split(str(a.account.id))[1]
     other = portal.client(b.owner)
-    assert other.get(_url(b.account, job_path)).status_code == 404
-    assert other.get(_url(a.account, job_path)).status_code == 404
-    assert portal.client(a.member).get(_url(a.account, job_path)).status_code == 403
-    assert portal.client(a.auditor).post(_url(a.account, job_path + "/cancel"), {}).status_code == 403
-    assert portal.client(a.owner).post(_url(a.account, job_path + "/cancel"), {}, csrf=False).status_code == 400
-    fragment = portal.client(a.owner).get(_url(a.account, job_path), hx=True)
+    assert other.get(account_url(b.account, job_path)).status_code == 404
+    assert other.get(account_url(a.account, job_path)).status_code == 404
+    assert portal.client(a.member).get(account_url(a.account, job_path)).status_code == 403
+    assert portal.client(a.auditor).post(account_url(a.account, job_path + "/cancel"), {}).status_code == 403
+    assert portal.client(a.owner).post(account_url(a.account, job_path + "/cancel"), {}, csrf=False).status_code == 400
+    fragment = portal.client(a.owner).get(account_url(a.account, job_path), hx=True)
     assert fragment.get_data(as_text=True).lstrip().startswith("<section id=\"job_status\"")
 
 
@@ -109,9 +108,9 @@ def test_a_big_export_is_prepared_as_a_job_and_streamed_from_storage(portal, mon
     account, owner = portal.account()
     add_many_users(portal, account, 70)
     client = portal.client(owner)
-    small = client.get(_url(account, "/users.csv?q=many00001"))  # 10 rows: at once, as before
+    small = client.get(account_url(account, "/users.csv?q=many00001"))  # 10 rows: at once, as before
     assert small.status_code == 200 and small.mimetype == "text/csv"
-    started = client.get(_url(account, "/users.csv?sort=email"))
+    started = client.get(account_url(account, "/users.csv?sort=email"))
     assert started.status_code == 303
     job_url = started.headers["Location"]
     assert client.get(job_url + "/export.csv").status_code == 404  # not ready yet
@@ -120,7 +119,7 @@ def test_a_big_export_is_prepared_as_a_job_and_streamed_from_storage(portal, mon
     download = client.get(job_url + "/export.csv")
     rows = list(csv.reader(io.StringIO(download.get_data(as_text=True))))
     monkeypatch.setattr(routes, "EXPORT_INLINE", 1000)
-    inline = list(csv.reader(io.StringIO(client.get(_url(account, "/users.csv?sort=email")).get_data(
+    inline = list(csv.reader(io.StringIO(client.get(account_url(account, "/users.csv?sort=email")).get_data(
         as_text=True))))
     assert len(rows) == 71 and rows[0][0] == "id"  # the header and 70 users (the owner is listed apart)
     assert rows[1:] == sorted(rows[1:], key=lambda r: r[2])
@@ -171,7 +170,7 @@ def test_a_bulk_job_over_100k_users(portal):
     add_many_users(portal, account, n)
     client = portal.client(owner)
     started_at, cpu = time.monotonic(), time.process_time()
-    started = client.post(_url(account, "/users/bulk"),
+    started = client.post(account_url(account, "/users/bulk"),
                           {"action": os.environ.get("PORTAL_BULK_ACTION", "disable"), "all_matching": "y",
                            "q": "many", "confirm": "yes"})
     assert started.status_code == 303

@@ -46,11 +46,6 @@ def _no_rate_limits(app: object, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(app.config, "RATELIMIT_PER_ADDRESS", "10000 per minute")  # type: ignore[attr-defined]
 
 
-@pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
 ACCOUNT = "tenant-a"  # tenant A's sign-in name
 
 

@@ -7,7 +7,6 @@ import re
 from datetime import timedelta
 
 import pyotp
-import pytest
 from sqlalchemy import func, select, update
 
 from portal import db
@@ -17,11 +16,6 @@ from portal.models import ApiKey, AuditEvent, LoginSession, OutboxEmail, Recover
 from tests.helpers import PASSWORD, Client, Portal, Tenant
 
 NEW_PASSWORD = "seven silver salmon swim upstream"
-
-
-@pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
 
 
 def notices(portal: Portal) -> list[tuple[str, str]]:

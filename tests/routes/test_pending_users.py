@@ -10,14 +10,9 @@ from sqlalchemy import func, select, update
 
 from portal import db
 from portal.models import AuditEvent, Invitation, OutboxEmail, User
-from tests.helpers import Portal, Tenant, emails_to, invitation_token, role_named
+from tests.helpers import Portal, Tenant, edit_form, emails_to, invitation_token, role_named
 
 NEW_PASSWORD = "violet harbor lantern 42"
-
-
-@pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
 
 
 def invite(portal: Portal, tenant: Tenant, email: str, roles: tuple[str, ...], by: User | None = None) -> Invitation:
@@ -26,12 +21,6 @@ def invite(portal: Portal, tenant: Tenant, email: str, roles: tuple[str, ...], b
     response = portal.client(by or tenant.owner).post(f"/accounts/{tenant.id}/invitations", data)
     assert response.status_code == 303, response.get_data(as_text=True)
     return portal.scalar(select(Invitation).where(Invitation.email == email))
-
-
-def edit_form(user: User, **changes: str) -> dict[str, str]:
-    fields = ("login", "email", "first_name", "last_name", "company_name", "address", "postal_code", "city",
-              "state", "country", "phone")
-    return {**{f: getattr(user, f) for f in fields}, "version": str(user.version), **changes}
 
 
 def snapshot(portal: Portal, user_id: Any) -> tuple[Any, ...]:

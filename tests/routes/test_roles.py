@@ -9,9 +9,9 @@ import pytest
 from markupsafe import escape
 from sqlalchemy import func, select
 
-from portal.models import AuditEvent, Role, RoleAssignment
+from portal.models import Role, RoleAssignment
 from portal.permissions import Permission
-from tests.helpers import Portal, Tenant, make_role, role_named
+from tests.helpers import Portal, Tenant, events, make_role, role_named
 
 
 def _url(tenant: Tenant, path: str = "") -> str:
@@ -20,13 +20,6 @@ def _url(tenant: Tenant, path: str = "") -> str:
 
 def _role_count(portal: Portal, tenant: Tenant) -> int:
     return portal.scalar(select(func.count()).select_from(Role).where(Role.account_id == tenant.id))
-
-
-def _events(portal: Portal, action: str) -> list[AuditEvent]:
-    with portal.app.app_context():
-        from portal import db
-
-        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
 
 def _version(html: str) -> str:
@@ -142,7 +135,7 @@ def test_create_a_role(portal: Portal) -> None:
     assert response.headers["Location"] == _url(tenant, f"/{role.id}")
     assert role.description == "First line" and role.permissions == ["groups:read", "users:read"]
     assert role.is_builtin is False
-    [event] = _events(portal, "role.create")
+    [event] = events(portal, "role.create")
     assert event.actor_id == tenant.admin.id and event.changes["permissions"] == ["groups:read", "users:read"]
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Role Support desk created." in page and "See the account&#39;s users" in page
@@ -180,7 +173,7 @@ def test_invalid_roles_are_refused_and_nothing_is_stored(portal: Portal) -> None
             if hx:
                 assert body.lstrip().startswith('<form id="role_form"')
     assert _role_count(portal, tenant) == before
-    assert _events(portal, "role.create") == []
+    assert events(portal, "role.create") == []
 
 
 def test_invalid_form_keeps_what_was_entered(portal: Portal) -> None:
@@ -289,7 +282,7 @@ def test_edit_a_role(portal: Portal) -> None:
     assert response.status_code == 303 and response.headers["Location"] == _url(tenant, f"/{role.id}")
     stored = portal.get(Role, role.id)
     assert (stored.name, stored.description, stored.permissions) == ("Help desk", "New", ["users:read", "users:write"])
-    [event] = _events(portal, "role.update")
+    [event] = events(portal, "role.update")
     assert event.changes == {"name": ["Support desk", "Help desk"], "description": ["Old", "New"],
                              "permissions": [["users:read"], ["users:read", "users:write"]]}
 
@@ -428,7 +421,7 @@ def test_delete_asks_first_without_javascript(portal: Portal) -> None:
     assert portal.get(Role, role.id) is None
     assert portal.scalar(select(func.count()).select_from(RoleAssignment)
                          .where(RoleAssignment.role_id == role.id)) == 0
-    [event] = _events(portal, "role.delete")
+    [event] = events(portal, "role.delete")
     assert event.changes["holders"] == 1 and event.target_label == "Support desk"
     listing = client.get(_url(tenant)).get_data(as_text=True)
     assert "Role Support desk deleted; 1 user no longer hold it." in listing
@@ -463,4 +456,4 @@ def test_a_name_taken_at_the_same_moment_is_a_conflict(portal: Portal, monkeypat
         assert response.status_code == 409
         assert "Another role was named auditor a moment ago." in response.get_data(as_text=True)
     assert _role_count(portal, tenant) == before
-    assert _events(portal, "role.create") == []
+    assert events(portal, "role.create") == []

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from portal import db
-from portal.models import AuditEvent, LoginSession, RoleAssignment, User
+from portal.models import LoginSession, RoleAssignment, User
 from portal.permissions import Permission
 from portal.roles.queries import RolesPanel, user_roles_panel
-from tests.helpers import Portal, Tenant, make_role, role_named
+from tests.helpers import Portal, Tenant, events, make_role, role_named
 
 
 def _roles_url(tenant: Tenant, user: User, path: str = "") -> str:
@@ -31,11 +31,6 @@ def _held(portal: Portal, user: User) -> dict[str, bool]:
             select(RoleAssignment).where(RoleAssignment.user_id == user.id)
         ).scalars()
         return {a.role.name: a.is_default for a in rows}
-
-
-def _events(portal: Portal, action: str) -> list[AuditEvent]:
-    with portal.app.app_context():
-        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
 
 # --- The panel --------------------------------------------------------------------------------
@@ -115,7 +110,7 @@ def test_add_a_role_with_a_plain_form(portal: Portal) -> None:
     assert response.status_code == 303
     assert response.headers["Location"] == _user_page(tenant, tenant.member)
     assert _held(portal, tenant.member) == {"member": True, "auditor": True}
-    [event] = _events(portal, "role.grant")
+    [event] = events(portal, "role.grant")
     assert event.target_id == str(tenant.member.id) and event.changes == {"role": "auditor", "default": True}
 
 
@@ -138,8 +133,8 @@ def test_adding_a_held_role_updates_its_default_flag(portal: Portal) -> None:
     client = portal.client(tenant.admin)
     client.post(_roles_url(tenant, tenant.member), {"role_id": str(member_role.id)})
     assert _held(portal, tenant.member) == {"member": False}
-    assert [e.changes for e in _events(portal, "role.default")] == [{"role": "member", "default": False}]
-    assert _events(portal, "role.grant") == []
+    assert [e.changes for e in events(portal, "role.default")] == [{"role": "member", "default": False}]
+    assert events(portal, "role.grant") == []
 
 
 def test_add_without_a_role_is_422_and_changes_nothing(portal: Portal) -> None:
@@ -269,7 +264,7 @@ def test_remove_a_role(portal: Portal) -> None:
     response = client.post(_roles_url(tenant, tenant.user_manager, f"/{role.id}/delete"))
     assert response.status_code == 303 and response.headers["Location"] == _user_page(tenant, tenant.user_manager)
     assert _held(portal, tenant.user_manager) == {}
-    [event] = _events(portal, "role.revoke")
+    [event] = events(portal, "role.revoke")
     assert event.changes == {"role": "user-manager"}
     # Removing a role the user does not hold is 404.
     assert client.post(_roles_url(tenant, tenant.user_manager, f"/{role.id}/delete")).status_code == 404
@@ -337,7 +332,7 @@ def test_toggle_the_default_flag(portal: Portal) -> None:
     fragment = client.post(url, hx=True)  # without a value, it toggles
     assert fragment.status_code == 200 and "auditor is a default role of Auditor-A." in fragment.get_data(as_text=True)
     assert _held(portal, tenant.auditor) == {"auditor": True}
-    assert [e.changes["default"] for e in _events(portal, "role.default")] == [False, True]
+    assert [e.changes["default"] for e in events(portal, "role.default")] == [False, True]
     not_held = role_named(portal, tenant.account, "group-manager")
     assert client.post(_roles_url(tenant, tenant.auditor, f"/{not_held.id}/default")).status_code == 404
 
@@ -364,5 +359,5 @@ def test_granting_is_audited_without_leaking_other_tenants(portal: Portal) -> No
     tenant = portal.tenant()
     role = role_named(portal, tenant.account, "auditor")
     portal.client(tenant.admin).post(_roles_url(tenant, tenant.member), {"role_id": str(role.id)})
-    [event] = _events(portal, "role.grant")
+    [event] = events(portal, "role.grant")
     assert event.account_id == tenant.id and event.actor_id == tenant.admin.id

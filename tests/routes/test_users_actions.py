@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from portal.models import AuditEvent, Group, GroupMember, LoginSession, Role, RoleAssignment, User
-from tests.helpers import PASSWORD, Portal, Tenant
+from portal.models import Group, GroupMember, LoginSession, Role, RoleAssignment, User
+from tests.helpers import PASSWORD, Portal, Tenant, count, edit_form, events, users_url
 
 NEW = {
     "login": "Grace.Hopper",
@@ -28,41 +28,16 @@ NEW = {
 }
 
 
-@pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
-@pytest.fixture
-def b(portal: Portal) -> Tenant:
-    return portal.tenant("B")
-
-
-def url(t: Tenant, path: str = "") -> str:
-    return f"/accounts/{t.id}/users{path}"
-
-
-def count(portal: Portal, model: type, *where: object) -> int:
-    return portal.scalar(select(func.count()).select_from(model).where(*where))
-
-
-def events(portal: Portal, action: str) -> list[AuditEvent]:
-    from portal import db
-
-    with portal.app.app_context():
-        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
-
-
 # --- view -----------------------------------------------------------------------------------------
 
 
 def test_show_by_id_and_by_login(portal: Portal, a: Tenant) -> None:
     client = portal.client(a.admin)
-    body = client.get(url(a, f"/{a.member.id}")).get_data(as_text=True)
+    body = client.get(users_url(a, f"/{a.member.id}")).get_data(as_text=True)
     assert a.member.email in body and "Last sign-in" in body
-    response = client.get(url(a, "/MEMBER-a"))
-    assert response.status_code == 302 and response.headers["Location"] == url(a, f"/{a.member.id}")
-    assert client.get(url(a, "/nobody-here")).status_code == 404
+    response = client.get(users_url(a, "/MEMBER-a"))
+    assert response.status_code == 302 and response.headers["Location"] == users_url(a, f"/{a.member.id}")
+    assert client.get(users_url(a, "/nobody-here")).status_code == 404
 
 
 def test_foreign_and_missing_users_are_404(portal: Portal, a: Tenant, b: Tenant) -> None:
@@ -75,7 +50,7 @@ def test_foreign_and_missing_users_are_404(portal: Portal, a: Tenant, b: Tenant)
         f"/{b.member.id}/delete",
         "/member-b",
     ):
-        assert client.get(url(a, path)).status_code == 404, path
+        assert client.get(users_url(a, path)).status_code == 404, path
     for path in (
         f"/{b.member.id}/disable",
         f"/{b.member.id}/delete",
@@ -83,14 +58,14 @@ def test_foreign_and_missing_users_are_404(portal: Portal, a: Tenant, b: Tenant)
         f"/{b.member.id}/reset-mfa",
         f"/{b.member.id}/password",
     ):
-        assert client.post(url(a, path), {"reason": "x", "version": "1"}).status_code == 404, path
+        assert client.post(users_url(a, path), {"reason": "x", "version": "1"}).status_code == 404, path
     assert portal.get(User, b.member.id).status == "active"
 
 
 def test_reading_needs_users_read(portal: Portal, a: Tenant) -> None:
-    assert portal.client(a.member).get(url(a, f"/{a.admin.id}")).status_code == 403
-    assert portal.client(a.group_manager).get(url(a, f"/{a.admin.id}")).status_code == 200
-    assert portal.client(a.auditor).get(url(a, "/new")).status_code == 403
+    assert portal.client(a.member).get(users_url(a, f"/{a.admin.id}")).status_code == 403
+    assert portal.client(a.group_manager).get(users_url(a, f"/{a.admin.id}")).status_code == 200
+    assert portal.client(a.auditor).get(users_url(a, "/new")).status_code == 403
 
 
 # --- create ---------------------------------------------------------------------------------------
@@ -99,10 +74,10 @@ def test_reading_needs_users_read(portal: Portal, a: Tenant) -> None:
 def test_create_user_with_roles(portal: Portal, a: Tenant) -> None:
     client = portal.client(a.admin)
     auditor = portal.scalar(select(Role.id).where(Role.account_id == a.id, Role.name == "auditor"))
-    response = client.post(url(a), {**NEW, "roles": [str(auditor)]})
+    response = client.post(users_url(a), {**NEW, "roles": [str(auditor)]})
     assert response.status_code == 303
     user = portal.scalar(select(User).where(User.login == "grace.hopper"))
-    assert response.headers["Location"] == url(a, f"/{user.id}")
+    assert response.headers["Location"] == users_url(a, f"/{user.id}")
     assert (user.email, user.city, user.status, user.must_change_password) == (
         "grace@navy.example.com",
         "Cambridge",
@@ -140,7 +115,7 @@ def test_create_refuses_bad_input_and_saves_nothing(
 ) -> None:
     before = count(portal, User)
     for hx in (False, True):
-        response = portal.client(a.admin).post(url(a), {**NEW, **changes}, hx=hx)
+        response = portal.client(a.admin).post(users_url(a), {**NEW, **changes}, hx=hx)
         assert response.status_code == 422
         assert field_message in response.get_data(as_text=True)
         assert ("<html" in response.get_data(as_text=True)) is not hx
@@ -149,7 +124,7 @@ def test_create_refuses_bad_input_and_saves_nothing(
 
 def test_create_cannot_grant_more_than_you_hold(portal: Portal, a: Tenant) -> None:
     admin_role = portal.scalar(select(Role.id).where(Role.account_id == a.id, Role.name == "account-admin"))
-    response = portal.client(a.user_manager).post(url(a), {**NEW, "roles": [str(admin_role)]})
+    response = portal.client(a.user_manager).post(users_url(a), {**NEW, "roles": [str(admin_role)]})
     assert response.status_code == 403
     assert "account:manage" in response.get_data(as_text=True)
     assert count(portal, User, User.login == "grace.hopper") == 0
@@ -157,42 +132,25 @@ def test_create_cannot_grant_more_than_you_hold(portal: Portal, a: Tenant) -> No
 
 def test_create_with_a_foreign_role_is_404(portal: Portal, a: Tenant, b: Tenant) -> None:
     their_role = portal.scalar(select(Role.id).where(Role.account_id == b.id, Role.name == "member"))
-    response = portal.client(a.admin).post(url(a), {**NEW, "roles": [str(their_role)]})
+    response = portal.client(a.admin).post(users_url(a), {**NEW, "roles": [str(their_role)]})
     assert response.status_code in (404, 422)
     assert count(portal, User, User.login == "grace.hopper") == 0
 
 
 def test_create_needs_users_write_and_csrf(portal: Portal, a: Tenant) -> None:
-    assert portal.client(a.auditor).post(url(a), NEW).status_code == 403
-    assert portal.client(a.admin).post(url(a), NEW, csrf=False).status_code == 400
+    assert portal.client(a.auditor).post(users_url(a), NEW).status_code == 403
+    assert portal.client(a.admin).post(users_url(a), NEW, csrf=False).status_code == 400
     assert count(portal, User, User.login == "grace.hopper") == 0
 
 
 # --- edit -----------------------------------------------------------------------------------------
 
 
-def _edit_form(user: User, **changes: str) -> dict[str, str]:
-    fields = (
-        "login",
-        "email",
-        "first_name",
-        "last_name",
-        "company_name",
-        "address",
-        "postal_code",
-        "city",
-        "state",
-        "country",
-        "phone",
-    )
-    return {**{f: getattr(user, f) for f in fields}, "version": str(user.version), **changes}
-
-
 def test_edit_saves_only_profile_fields(portal: Portal, a: Tenant, b: Tenant) -> None:
     """A7: privileged fields in the body are ignored."""
     client = portal.client(a.admin)
     user = portal.get(User, a.member.id)
-    form = _edit_form(
+    form = edit_form(
         user,
         city="Paris",
         is_owner="y",
@@ -202,7 +160,7 @@ def test_edit_saves_only_profile_fields(portal: Portal, a: Tenant, b: Tenant) ->
         role_id="1",
         mfa_enabled="y",
     )
-    response = client.post(url(a, f"/{user.id}/edit"), form)
+    response = client.post(users_url(a, f"/{user.id}/edit"), form)
     assert response.status_code == 303
     after = portal.get(User, user.id)
     assert (after.city, after.is_owner, after.account_id, after.status, after.password_hash) == (
@@ -220,8 +178,8 @@ def test_edit_saves_only_profile_fields(portal: Portal, a: Tenant, b: Tenant) ->
 def test_edit_conflict_is_409_and_overwrites_nothing(portal: Portal, a: Tenant) -> None:
     first, second = portal.client(a.admin), portal.client(a.owner)
     stale = portal.get(User, a.member.id)
-    assert first.post(url(a, f"/{stale.id}/edit"), _edit_form(stale, city="Paris")).status_code == 303
-    response = second.post(url(a, f"/{stale.id}/edit"), _edit_form(stale, city="Rome", phone="123"))
+    assert first.post(users_url(a, f"/{stale.id}/edit"), edit_form(stale, city="Paris")).status_code == 303
+    response = second.post(users_url(a, f"/{stale.id}/edit"), edit_form(stale, city="Rome", phone="123"))
     body = response.get_data(as_text=True)
     assert response.status_code == 409
     assert "Someone else changed this user" in body and "Paris" in body and "Rome" in body
@@ -229,29 +187,30 @@ def test_edit_conflict_is_409_and_overwrites_nothing(portal: Portal, a: Tenant) 
     # The form now carries the new version: saving again is a deliberate overwrite.
     fresh_version = portal.get(User, stale.id).version
     assert f'value="{fresh_version}"' in body
-    retry = second.post(url(a, f"/{stale.id}/edit"), {**_edit_form(stale, city="Rome"), "version": str(fresh_version)})
+    retry = second.post(users_url(a, f"/{stale.id}/edit"),
+                        {**edit_form(stale, city="Rome"), "version": str(fresh_version)})
     assert retry.status_code == 303 and portal.get(User, stale.id).city == "Rome"
 
 
 def test_edit_refuses_taken_login_and_bad_version(portal: Portal, a: Tenant) -> None:
     client = portal.client(a.admin)
     user = portal.get(User, a.member.id)
-    assert client.post(url(a, f"/{user.id}/edit"), _edit_form(user, login="auditor-a")).status_code == 422
-    assert client.post(url(a, f"/{user.id}/edit"), _edit_form(user, version="")).status_code == 422
+    assert client.post(users_url(a, f"/{user.id}/edit"), edit_form(user, login="auditor-a")).status_code == 422
+    assert client.post(users_url(a, f"/{user.id}/edit"), edit_form(user, version="")).status_code == 422
     assert portal.get(User, user.id).login == "member-a"
     # Keeping one's own login and email is not a conflict with oneself.
-    assert client.post(url(a, f"/{user.id}/edit"), _edit_form(user, city="Oslo")).status_code == 303
+    assert client.post(users_url(a, f"/{user.id}/edit"), edit_form(user, city="Oslo")).status_code == 303
 
 
 def test_rank_rules_on_edit(portal: Portal, a: Tenant) -> None:
     """A5: only the owner acts on the owner; a user-manager cannot edit an account-admin."""
     owner = portal.get(User, a.owner.id)
-    assert portal.client(a.admin).post(url(a, f"/{owner.id}/edit"), _edit_form(owner, city="X")).status_code == 403
+    assert portal.client(a.admin).post(users_url(a, f"/{owner.id}/edit"), edit_form(owner, city="X")).status_code == 403
     admin = portal.get(User, a.admin.id)
-    response = portal.client(a.user_manager).post(url(a, f"/{admin.id}/edit"), _edit_form(admin, city="X"))
+    response = portal.client(a.user_manager).post(users_url(a, f"/{admin.id}/edit"), edit_form(admin, city="X"))
     assert response.status_code == 403
     assert portal.get(User, admin.id).city == "" and portal.get(User, owner.id).city == ""
-    assert portal.client(a.owner).post(url(a, f"/{admin.id}/edit"), _edit_form(admin, city="X")).status_code == 303
+    assert portal.client(a.owner).post(users_url(a, f"/{admin.id}/edit"), edit_form(admin, city="X")).status_code == 303
 
 
 # --- password, MFA ----------------------------------------------------------------------------------
@@ -260,13 +219,13 @@ def test_rank_rules_on_edit(portal: Portal, a: Tenant) -> None:
 def test_set_password_signs_the_user_out_everywhere(portal: Portal, a: Tenant) -> None:
     """P6 and S3: temporary by default, never shown, every session of the user ends."""
     victim = portal.client(a.member)
-    home = url(a, f"/{a.member.id}")
+    home = users_url(a, f"/{a.member.id}")
     form = {
         "password": "a brand new secret phrase",
         "password_confirmation": "a brand new secret phrase",
         "temporary": "y",
     }
-    response = portal.client(a.admin).post(url(a, f"/{a.member.id}/password"), form)
+    response = portal.client(a.admin).post(users_url(a, f"/{a.member.id}/password"), form)
     assert response.status_code == 303
     assert "a brand new secret phrase" not in portal.client(a.admin).get(home).get_data(as_text=True)
     user = portal.get(User, a.member.id)
@@ -278,11 +237,11 @@ def test_set_password_signs_the_user_out_everywhere(portal: Portal, a: Tenant) -
 
 def test_set_password_rules(portal: Portal, a: Tenant) -> None:
     form = {"password": "member-a-123456", "password_confirmation": "member-a-123456"}
-    assert portal.client(a.admin).post(url(a, f"/{a.member.id}/password"), form).status_code == 422
+    assert portal.client(a.admin).post(users_url(a, f"/{a.member.id}/password"), form).status_code == 422
     good = {"password": "a brand new secret phrase", "password_confirmation": "a brand new secret phrase"}
-    assert portal.client(a.admin).post(url(a, f"/{a.owner.id}/password"), good).status_code == 403
-    assert portal.client(a.user_manager).post(url(a, f"/{a.admin.id}/password"), good).status_code == 403
-    assert portal.client(a.auditor).post(url(a, f"/{a.member.id}/password"), good).status_code == 403
+    assert portal.client(a.admin).post(users_url(a, f"/{a.owner.id}/password"), good).status_code == 403
+    assert portal.client(a.user_manager).post(users_url(a, f"/{a.admin.id}/password"), good).status_code == 403
+    assert portal.client(a.auditor).post(users_url(a, f"/{a.member.id}/password"), good).status_code == 403
     assert portal.get(User, a.member.id).password_hash == portal.get(User, a.auditor.id).password_hash
 
 
@@ -293,9 +252,9 @@ def test_reset_mfa(portal: Portal, a: Tenant) -> None:
         db.session.get(User, a.member.id).mfa_enabled = True
         db.session.commit()
     victim = portal.client(a.member)
-    assert portal.client(a.admin).post(url(a, f"/{a.member.id}/reset-mfa"), {"reason": ""}).status_code == 422
+    assert portal.client(a.admin).post(users_url(a, f"/{a.member.id}/reset-mfa"), {"reason": ""}).status_code == 422
     assert portal.get(User, a.member.id).mfa_enabled
-    response = portal.client(a.admin).post(url(a, f"/{a.member.id}/reset-mfa"), {"reason": "lost phone"})
+    response = portal.client(a.admin).post(users_url(a, f"/{a.member.id}/reset-mfa"), {"reason": "lost phone"})
     assert response.status_code == 303
     assert not portal.get(User, a.member.id).mfa_enabled
     assert victim.get("/").headers["Location"] == "/login"
@@ -305,9 +264,9 @@ def test_reset_mfa(portal: Portal, a: Tenant) -> None:
 
 def test_owner_mfa_cannot_be_reset_and_the_button_is_not_offered(portal: Portal, a: Tenant) -> None:
     for actor in (a.owner, a.admin):
-        response = portal.client(actor).post(url(a, f"/{a.owner.id}/reset-mfa"), {"reason": "please"})
+        response = portal.client(actor).post(users_url(a, f"/{a.owner.id}/reset-mfa"), {"reason": "please"})
         assert response.status_code == 422
-    assert "Reset MFA" not in portal.client(a.owner).get(url(a, f"/{a.owner.id}")).get_data(as_text=True)
+    assert "Reset MFA" not in portal.client(a.owner).get(users_url(a, f"/{a.owner.id}")).get_data(as_text=True)
 
 
 # --- disable, enable, delete ------------------------------------------------------------------------
@@ -316,12 +275,12 @@ def test_owner_mfa_cannot_be_reset_and_the_button_is_not_offered(portal: Portal,
 def test_disable_and_enable(portal: Portal, a: Tenant) -> None:
     victim = portal.client(a.member)
     admin = portal.client(a.admin)
-    assert admin.post(url(a, f"/{a.member.id}/disable")).status_code == 303
+    assert admin.post(users_url(a, f"/{a.member.id}/disable")).status_code == 303
     assert portal.get(User, a.member.id).status == "disabled"
     assert victim.get("/").headers["Location"] == "/login"
     assert portal.client().post("/login", {"account": "tenant-a", "login": "member-a", "password": PASSWORD}
                                 ).status_code == 401
-    response = admin.post(url(a, f"/{a.member.id}/enable"), hx=True)
+    response = admin.post(users_url(a, f"/{a.member.id}/enable"), hx=True)
     assert response.status_code == 200 and response.get_data(as_text=True).lstrip().startswith(
         '<section id="user_summary"'
     )
@@ -331,12 +290,12 @@ def test_disable_and_enable(portal: Portal, a: Tenant) -> None:
 
 def test_cannot_disable_or_delete_self_or_owner(portal: Portal, a: Tenant) -> None:
     admin = portal.client(a.admin)
-    assert admin.post(url(a, f"/{a.admin.id}/disable")).status_code == 422
-    assert admin.post(url(a, f"/{a.admin.id}/delete")).status_code == 422
-    assert admin.post(url(a, f"/{a.owner.id}/disable")).status_code == 403
-    assert admin.post(url(a, f"/{a.owner.id}/delete")).status_code == 403
+    assert admin.post(users_url(a, f"/{a.admin.id}/disable")).status_code == 422
+    assert admin.post(users_url(a, f"/{a.admin.id}/delete")).status_code == 422
+    assert admin.post(users_url(a, f"/{a.owner.id}/disable")).status_code == 403
+    assert admin.post(users_url(a, f"/{a.owner.id}/delete")).status_code == 403
     owner = portal.client(a.owner)
-    assert owner.post(url(a, f"/{a.owner.id}/delete")).status_code == 422
+    assert owner.post(users_url(a, f"/{a.owner.id}/delete")).status_code == 422
     assert count(portal, User, User.account_id == a.id) == 7
     assert portal.get(User, a.owner.id).status == "active"
 
@@ -351,10 +310,10 @@ def test_delete_with_confirmation_takes_roles_and_groups_along(portal: Portal, a
         db.session.add(GroupMember(group_id=group.id, user_id=a.member.id))
         db.session.commit()
     client = portal.client(a.admin)
-    confirm = client.get(url(a, f"/{a.member.id}/delete")).get_data(as_text=True)
-    assert "cannot be undone" in confirm and 'action="' + url(a, f"/{a.member.id}/delete") in confirm
-    response = client.post(url(a, f"/{a.member.id}/delete"))
-    assert response.status_code == 303 and response.headers["Location"] == url(a)
+    confirm = client.get(users_url(a, f"/{a.member.id}/delete")).get_data(as_text=True)
+    assert "cannot be undone" in confirm and 'action="' + users_url(a, f"/{a.member.id}/delete") in confirm
+    response = client.post(users_url(a, f"/{a.member.id}/delete"))
+    assert response.status_code == 303 and response.headers["Location"] == users_url(a)
     assert portal.get(User, a.member.id) is None
     assert count(portal, RoleAssignment, RoleAssignment.user_id == a.member.id) == 0
     assert count(portal, GroupMember, GroupMember.user_id == a.member.id) == 0
@@ -364,9 +323,9 @@ def test_delete_with_confirmation_takes_roles_and_groups_along(portal: Portal, a
 def test_delete_with_htmx_verb_redirects_the_page(portal: Portal, a: Tenant) -> None:
     client = portal.client(a.admin)
     response = client.raw.delete(
-        url(a, f"/{a.auditor.id}"), headers={"HX-Request": "true", "X-CSRFToken": client.csrf()}
+        users_url(a, f"/{a.auditor.id}"), headers={"HX-Request": "true", "X-CSRFToken": client.csrf()}
     )
-    assert response.status_code == 204 and response.headers["HX-Redirect"] == url(a)
+    assert response.status_code == 204 and response.headers["HX-Redirect"] == users_url(a)
     assert portal.get(User, a.auditor.id) is None
 
 
@@ -375,8 +334,8 @@ def test_delete_with_htmx_verb_redirects_the_page(portal: Portal, a: Tenant) -> 
 
 def test_bulk_disable_reports_each_user(portal: Portal, a: Tenant) -> None:
     ids = [a.member.id, a.auditor.id, a.admin.id, a.owner.id]
-    response = portal.client(a.admin).post(url(a, "/bulk"), {"action": "disable", "user_ids": [str(i) for i in ids],
-                                                               "confirm": "yes"})
+    response = portal.client(a.admin).post(users_url(a, "/bulk"),
+                                           {"action": "disable", "user_ids": [str(i) for i in ids], "confirm": "yes"})
     body = " ".join(response.get_data(as_text=True).split())
     assert response.status_code == 200
     assert "2 of 4 users changed." in body
@@ -397,7 +356,7 @@ def test_a_bulk_done_at_once_keeps_its_report_as_a_job_with_the_same_csv(portal:
 
     ids = [a.member.id, a.admin.id]
     client = portal.client(a.admin)
-    body = client.post(url(a, "/bulk"), {"action": "disable", "user_ids": [str(i) for i in ids],
+    body = client.post(users_url(a, "/bulk"), {"action": "disable", "user_ids": [str(i) for i in ids],
                                           "confirm": "yes"}).get_data(as_text=True)
     job = portal.scalar(select(Job).where(Job.account_id == a.id))
     assert job is not None and job.kind == "bulk_users" and job.state == "done" and job.notified
@@ -416,13 +375,13 @@ def test_a_bulk_done_at_once_keeps_its_report_as_a_job_with_the_same_csv(portal:
 
 def test_bulk_with_a_foreign_id_changes_nothing(portal: Portal, a: Tenant, b: Tenant) -> None:
     form = {"action": "delete", "user_ids": [str(a.member.id), str(b.member.id)]}
-    assert portal.client(a.admin).post(url(a, "/bulk"), form).status_code == 404
+    assert portal.client(a.admin).post(users_url(a, "/bulk"), form).status_code == 404
     assert portal.get(User, a.member.id) is not None and portal.get(User, b.member.id) is not None
 
 
 def test_bulk_all_matching_uses_the_list_filter(portal: Portal, a: Tenant) -> None:
     form = {"action": "disable", "all_matching": "y", "q": "member", "user_ids": [], "confirm": "yes"}
-    response = portal.client(a.admin).post(url(a, "/bulk"), form, hx=True)
+    response = portal.client(a.admin).post(users_url(a, "/bulk"), form, hx=True)
     assert response.status_code == 200 and "<html" not in response.get_data(as_text=True)
     assert portal.get(User, a.member.id).status == "disabled"
     assert portal.get(User, a.auditor.id).status == "active"
@@ -440,20 +399,22 @@ def test_bulk_grant_role_and_add_to_group_follow_the_single_rules(portal: Portal
     targets = [str(a.member.id), str(a.no_role.id)]
     admin = portal.client(a.admin)
     assert (
-        admin.post(url(a, "/bulk"), {"action": "grant_role", "role_id": str(auditor), "user_ids": targets}).status_code
+        admin.post(users_url(a, "/bulk"),
+                   {"action": "grant_role", "role_id": str(auditor), "user_ids": targets}).status_code
         == 200
     )
     assert count(portal, RoleAssignment, RoleAssignment.role_id == auditor) == 3
     assert (
         admin.post(
-            url(a, "/bulk"), {"action": "add_to_group", "group_id": str(group.id), "user_ids": targets}
+            users_url(a, "/bulk"), {"action": "add_to_group", "group_id": str(group.id), "user_ids": targets}
         ).status_code
         == 200
     )
     assert count(portal, GroupMember, GroupMember.group_id == group.id) == 2
     # A user-manager may not grant roles at all (roles:write), nor a role above them.
     manager = portal.client(a.user_manager)
-    refused = manager.post(url(a, "/bulk"), {"action": "grant_role", "role_id": str(admin_role), "user_ids": targets})
+    refused = manager.post(users_url(a, "/bulk"),
+                           {"action": "grant_role", "role_id": str(admin_role), "user_ids": targets})
     assert refused.status_code == 403
     assert count(portal, RoleAssignment, RoleAssignment.role_id == admin_role) == 2  # the owner and the admin
 
@@ -464,8 +425,8 @@ def test_password_set_and_mfa_reset_notify_the_user(portal: Portal, a: Tenant) -
 
     admin = portal.client(a.admin)
     form = {"password": "a brand new secret phrase", "password_confirmation": "a brand new secret phrase"}
-    admin.post(url(a, f"/{a.member.id}/password"), form)
-    admin.post(url(a, f"/{a.member.id}/reset-mfa"), {"reason": "lost phone"})
+    admin.post(users_url(a, f"/{a.member.id}/password"), form)
+    admin.post(users_url(a, f"/{a.member.id}/reset-mfa"), {"reason": "lost phone"})
     with portal.app.app_context():
         mails = db.session.execute(select(OutboxEmail.to_address, OutboxEmail.subject, OutboxEmail.body_text)).all()
     subjects = {(to, subject) for to, subject, _ in mails}
@@ -479,8 +440,8 @@ def test_granting_roles_at_creation_takes_roles_write(portal: Portal, a: Tenant)
     roles on the user page, is not offered them on the new-user page either, and cannot post them."""
     member = portal.scalar(select(Role.id).where(Role.account_id == a.id, Role.name == "member"))
     client = portal.client(a.user_manager)
-    assert 'name="roles"' not in client.get(url(a, "/new")).get_data(as_text=True)
-    assert 'name="roles"' in portal.client(a.admin).get(url(a, "/new")).get_data(as_text=True)
-    response = client.post(url(a), {**NEW, "roles": [str(member)]})
+    assert 'name="roles"' not in client.get(users_url(a, "/new")).get_data(as_text=True)
+    assert 'name="roles"' in portal.client(a.admin).get(users_url(a, "/new")).get_data(as_text=True)
+    response = client.post(users_url(a), {**NEW, "roles": [str(member)]})
     assert response.status_code == 403 and "roles:write" in response.get_data(as_text=True)
-    assert client.post(url(a), NEW).status_code == 303
+    assert client.post(users_url(a), NEW).status_code == 303

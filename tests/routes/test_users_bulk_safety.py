@@ -9,16 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.models import AuditEvent, Role, RoleAssignment, User
-from tests.helpers import Portal, Tenant
-
-
-@pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
-def url(t: Tenant, path: str = "") -> str:
-    return f"/accounts/{t.id}/users{path}"
+from tests.helpers import Portal, Tenant, users_url
 
 
 def text(response) -> str:  # type: ignore[no-untyped-def]
@@ -39,7 +30,7 @@ def test_a_destructive_bulk_action_shows_who_first_and_changes_nothing(portal: P
     admin = portal.client(a.admin)
     before = event_count(portal)
     form = {"action": action, "user_ids": [str(a.member.id), str(a.auditor.id)], "q": "a", "sort": "email"}
-    response = admin.post(url(a, "/bulk"), form)
+    response = admin.post(users_url(a, "/bulk"), form)
     body = text(response)
     assert response.status_code == 200 and "<html" in body
     assert f"{verb} 2 users?" in body
@@ -49,15 +40,15 @@ def test_a_destructive_bulk_action_shows_who_first_and_changes_nothing(portal: P
     # The confirmation posts the same selection again, confirmed; Cancel goes back to the same list.
     assert 'name="confirm" value="yes"' in body
     assert re.search(rf'<button type="submit" class="contrast">{verb} 2 users</button>', body)
-    assert f'href="{url(a)}?q=a&amp;sort=email"' in body
-    confirmed = admin.post(url(a, "/bulk"), {**form, "confirm": "yes"})
+    assert f'href="{users_url(a)}?q=a&amp;sort=email"' in body
+    confirmed = admin.post(users_url(a, "/bulk"), {**form, "confirm": "yes"})
     assert "2 of 2 users changed." in text(confirmed)
     expected = [None, None] if action == "delete" else ["disabled", "disabled"]
     assert statuses(portal, a.member, a.auditor) == expected
 
 
 def test_with_htmx_the_confirmation_takes_the_lists_place(portal: Portal, a: Tenant) -> None:
-    response = portal.client(a.admin).post(url(a, "/bulk"), {"action": "delete", "user_ids": [str(a.member.id)]},
+    response = portal.client(a.admin).post(users_url(a, "/bulk"), {"action": "delete", "user_ids": [str(a.member.id)]},
                                            hx=True)
     body = text(response)
     assert response.status_code == 200 and "<html" not in body
@@ -66,7 +57,7 @@ def test_with_htmx_the_confirmation_takes_the_lists_place(portal: Portal, a: Ten
 
 
 def test_all_matching_is_confirmed_with_its_count(portal: Portal, a: Tenant) -> None:
-    response = portal.client(a.admin).post(url(a, "/bulk"), {"action": "disable", "all_matching": "y",
+    response = portal.client(a.admin).post(users_url(a, "/bulk"), {"action": "disable", "all_matching": "y",
                                                               "status": "active"})
     body = text(response)
     assert "Disable 6 users?" in body  # everyone of tenant A but the owner and 'name="all_matching" value="y"' in body
@@ -74,7 +65,7 @@ def test_all_matching_is_confirmed_with_its_count(portal: Portal, a: Tenant) -> 
 
 
 def test_enable_and_role_grants_need_no_confirmation(portal: Portal, a: Tenant) -> None:
-    response = portal.client(a.admin).post(url(a, "/bulk"), {"action": "enable", "user_ids": [str(a.member.id)]})
+    response = portal.client(a.admin).post(users_url(a, "/bulk"), {"action": "enable", "user_ids": [str(a.member.id)]})
     assert "1 of 1 users changed." in text(response)
 
 
@@ -82,7 +73,7 @@ def test_enable_and_role_grants_need_no_confirmation(portal: Portal, a: Tenant) 
 def test_grant_role_without_a_role_is_422_beside_the_role_select(portal: Portal, a: Tenant, hx: bool) -> None:
     ticked = [str(a.member.id), str(a.no_role.id)]
     before = portal.scalar(select(func.count()).select_from(RoleAssignment))
-    response = portal.client(a.admin).post(url(a, "/bulk"), {"action": "grant_role", "role_id": "",
+    response = portal.client(a.admin).post(users_url(a, "/bulk"), {"action": "grant_role", "role_id": "",
                                                               "user_ids": ticked}, hx=hx)
     body = text(response)
     assert response.status_code == 422
@@ -98,11 +89,11 @@ def test_grant_role_without_a_role_is_422_beside_the_role_select(portal: Portal,
 
 def test_add_to_group_without_a_group_and_no_action_or_nobody_are_422(portal: Portal, a: Tenant) -> None:
     admin = portal.client(a.admin)
-    no_group = admin.post(url(a, "/bulk"), {"action": "add_to_group", "user_ids": [str(a.member.id)]})
+    no_group = admin.post(users_url(a, "/bulk"), {"action": "add_to_group", "user_ids": [str(a.member.id)]})
     assert no_group.status_code == 422 and "Choose the group to add them to." in text(no_group)
-    no_action = admin.post(url(a, "/bulk"), {"action": "", "user_ids": [str(a.member.id)]})
+    no_action = admin.post(users_url(a, "/bulk"), {"action": "", "user_ids": [str(a.member.id)]})
     assert no_action.status_code == 422 and "Choose what to do with the selected users." in text(no_action)
-    nobody = admin.post(url(a, "/bulk"), {"action": "delete"})
+    nobody = admin.post(users_url(a, "/bulk"), {"action": "delete"})
     assert nobody.status_code == 422 and "Tick the users to act on first" in text(nobody)
 
 
@@ -112,34 +103,34 @@ def test_a_foreign_role_is_still_a_404(portal: Portal, a: Tenant) -> None:
         from portal import db
 
         foreign = db.session.scalar(select(Role.id).where(Role.account_id == b.id, Role.name == "auditor"))
-    response = portal.client(a.admin).post(url(a, "/bulk"), {"action": "grant_role", "role_id": str(foreign),
+    response = portal.client(a.admin).post(users_url(a, "/bulk"), {"action": "grant_role", "role_id": str(foreign),
                                                               "user_ids": [str(a.member.id)]})
     assert response.status_code == 404
 
 
 def test_bulk_without_csrf_is_refused(portal: Portal, a: Tenant) -> None:
-    response = portal.client(a.admin).post(url(a, "/bulk"), {"action": "delete", "user_ids": [str(a.member.id)],
+    response = portal.client(a.admin).post(users_url(a, "/bulk"), {"action": "delete", "user_ids": [str(a.member.id)],
                                                               "confirm": "yes"}, csrf=False)
     assert response.status_code == 400 and portal.get(User, a.member.id) is not None
 
 
 def test_disabling_one_user_asks_first_without_javascript(portal: Portal, a: Tenant) -> None:
     admin = portal.client(a.admin)
-    page = admin.get(url(a, f"/{a.member.id}/disable"))
+    page = admin.get(users_url(a, f"/{a.member.id}/disable"))
     body = text(page)
     assert page.status_code == 200 and "Disable Member-A?" in body
-    assert f'action="{url(a, f"/{a.member.id}/disable")}"' in body and 'method="post"' in body
+    assert f'action="{users_url(a, f"/{a.member.id}/disable")}"' in body and 'method="post"' in body
     assert statuses(portal, a.member) == ["active"]
     # The user page's Disable and Delete buttons lead there (GET forms), htmx posts after a dialog.
-    show = text(admin.get(url(a, f"/{a.member.id}")))
-    assert re.search(rf'<form method="get" action="{url(a, f"/{a.member.id}/disable")}"[^>]*hx-post=', show)
-    assert re.search(rf'<form method="get" action="{url(a, f"/{a.member.id}/delete")}"[^>]*hx-delete=', show)
+    show = text(admin.get(users_url(a, f"/{a.member.id}")))
+    assert re.search(rf'<form method="get" action="{users_url(a, f"/{a.member.id}/disable")}"[^>]*hx-post=', show)
+    assert re.search(rf'<form method="get" action="{users_url(a, f"/{a.member.id}/delete")}"[^>]*hx-delete=', show)
     assert 'hx-confirm="Delete Member-A?' in show
-    assert admin.post(url(a, f"/{a.member.id}/disable")).status_code == 303
+    assert admin.post(users_url(a, f"/{a.member.id}/disable")).status_code == 303
     assert statuses(portal, a.member) == ["disabled"]
 
 
 def test_the_disable_page_is_guarded_like_the_action(portal: Portal, a: Tenant) -> None:
-    assert portal.client(a.auditor).get(url(a, f"/{a.member.id}/disable")).status_code == 403
+    assert portal.client(a.auditor).get(users_url(a, f"/{a.member.id}/disable")).status_code == 403
     b = portal.tenant("B")
     assert portal.client(a.admin).get(f"/accounts/{a.id}/users/{b.member.id}/disable").status_code == 404

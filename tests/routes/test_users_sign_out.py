@@ -9,12 +9,7 @@ from sqlalchemy import select
 from portal import db
 from portal.me.credentials import create_api_key
 from portal.models import ApiKey, AuditEvent, LoginSession, User
-from tests.helpers import Portal, Tenant
-
-
-@pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
+from tests.helpers import Portal, Tenant, events
 
 
 def users_url(tenant: Tenant, rest: str = "") -> str:
@@ -39,11 +34,6 @@ def _sessions_of(portal: Portal, user: User) -> int:
         return len(db.session.scalars(select(LoginSession.id).where(LoginSession.user_id == user.id)).all())
 
 
-def _events(portal: Portal, action: str) -> list[AuditEvent]:
-    with portal.app.app_context():
-        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
-
-
 # --- Sign out everywhere ---------------------------------------------------------------------------
 
 
@@ -63,7 +53,7 @@ def test_sign_out_everywhere_ends_every_session_of_the_user(portal: Portal, a: T
         assert answer.status_code == 302 and answer.headers["Location"].startswith("/login")
     assert _sessions_of(portal, a.member) == 0
     assert bystander.get("/me").status_code == 200 and admin.get("/me").status_code == 200
-    [event] = _events(portal, "user.sign_out_everywhere")
+    [event] = events(portal, "user.sign_out_everywhere")
     assert event.target_id == str(a.member.id) and event.actor_id == a.admin.id
     assert event.changes == {"sessions_ended": 2}
     assert portal.get(User, a.member.id).status == "active"  # only signed out: they may sign in again
@@ -88,7 +78,7 @@ def test_sign_out_everywhere_follows_the_rank_rule(portal: Portal, a: Tenant) ->
         assert manager.post(users_url(a, f"/{target.id}/sign-out")).status_code == 403
     assert _sessions_of(portal, a.admin) >= 1 and admin_browser.get("/me").status_code == 200
     assert portal.client(a.admin).post(users_url(a, f"/{a.owner.id}/sign-out")).status_code == 403
-    assert _events(portal, "user.sign_out_everywhere") == []
+    assert events(portal, "user.sign_out_everywhere") == []
     # Without users:write: no button, 403.
     auditor = portal.client(a.auditor)
     assert "Sign out everywhere" not in auditor.get(users_url(a, f"/{a.member.id}")).get_data(as_text=True)
@@ -111,7 +101,7 @@ def test_sign_out_everywhere_needs_the_csrf_token(portal: Portal, a: Tenant) -> 
     victim = portal.client(a.member)
     admin = portal.client(a.admin)
     assert admin.post(users_url(a, f"/{a.member.id}/sign-out"), csrf=False).status_code == 400
-    assert victim.get("/me").status_code == 200 and _events(portal, "user.sign_out_everywhere") == []
+    assert victim.get("/me").status_code == 200 and events(portal, "user.sign_out_everywhere") == []
 
 
 def test_signing_oneself_out_everywhere_keeps_the_current_session(portal: Portal, a: Tenant) -> None:

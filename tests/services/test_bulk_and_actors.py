@@ -17,11 +17,6 @@ from portal.users import bulk
 from tests.helpers import Portal, Tenant, actor_of, make_group, run_jobs
 
 
-@pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
 def _events(action: str) -> list[AuditEvent]:
     return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)
                                    .order_by(AuditEvent.created_at)))

@@ -31,11 +31,6 @@ from tests.helpers import Portal, Tenant, make_group, make_role, role_named
 
 
 @pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
-@pytest.fixture
 def ctx(app: Flask) -> Iterator[None]:
     with app.test_request_context():
         yield

@@ -15,12 +15,7 @@ from portal.db import utcnow
 from portal.email_changes import queries, services
 from portal.errors import Conflict, Invalid
 from portal.models import EmailChange, User, UserStatus
-from tests.helpers import Portal, Tenant
-
-
-@pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
+from tests.helpers import Tenant
 
 
 def test_a_newer_request_cancels_the_older_one(app: Flask, a: Tenant) -> None:

@@ -12,12 +12,6 @@ from portal.invitations import services
 from portal.models import Account, AuditEvent, Role, RoleAssignment, User
 from tests.helpers import Portal, Tenant, actor_of, invitation_token
 
-
-@pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
-
-
 ADDRESS = "new@example.com"
 
 

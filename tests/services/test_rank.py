@@ -14,12 +14,7 @@ from portal.errors import Forbidden
 from portal.models import Invitation, InvitationRole, InvitationStatus, Role, User, UserStatus
 from portal.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, Permission
 from portal.roles import policy
-from tests.helpers import Portal, Tenant
-
-
-@pytest.fixture
-def a(portal: Portal) -> Tenant:
-    return portal.tenant("A")
+from tests.helpers import Tenant
 
 
 def _invited(tenant: Tenant, email: str, roles: tuple[str, ...], status: str = InvitationStatus.PENDING.value,

@@ -19,10 +19,10 @@ from tests.helpers import Portal, Tenant, actor_of, make_role
 
 
 @pytest.fixture
-def a(portal: Portal) -> Tenant:
-    tenant = portal.tenant("A")
-    tenant.users["role_admin"] = portal.user(tenant.account, "role-admin-a", roles=())
-    return tenant
+def a(a: Tenant, portal: Portal) -> Tenant:
+    """Tenant A (tests/conftest.py) plus a role-less user the tests give a custom role-admin role."""
+    a.users["role_admin"] = portal.user(a.account, "role-admin-a", roles=())
+    return a
 
 
 def _role(tenant: Tenant, name: str) -> Role:

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal.models import AuditEvent, OutboxEmail, SsoConnection, User
-from tests.helpers import PASSWORD, Portal
+from tests.helpers import PASSWORD, Portal, count
 from tests.sso.conftest import Provider, connect, sso_sign_in
-
-
-def _count(portal: Portal, model: type, *where: object) -> int:
-    return int(portal.scalar(select(func.count()).select_from(model).where(*where)))
 
 
 def _enforce(portal: Portal, provider: Provider) -> tuple[object, object, object, list[str]]:
@@ -45,9 +41,9 @@ def test_requiring_sso_refuses_every_password_route_but_the_owners(portal: Porta
         assert response.status_code == 403 and "identity provider" in response.get_data(as_text=True)
     assert portal.client().post("/login", {"account": name, "login": member.login,
                                            "password": PASSWORD}).status_code == 403
-    before = _count(portal, OutboxEmail, OutboxEmail.to_address == member.email)
+    before = count(portal, OutboxEmail, OutboxEmail.to_address == member.email)
     portal.client().post(f"/a/{name}/password-reset", {"login": member.login})
-    assert _count(portal, OutboxEmail, OutboxEmail.to_address == member.email) == before
+    assert count(portal, OutboxEmail, OutboxEmail.to_address == member.email) == before
     # An admin cannot set a non-owner's password either (nor can anyone change their own: no session to try).
     with portal.app.app_context():
         from portal import db
@@ -79,18 +75,18 @@ def test_owner_break_glass_and_recovery_codes_work_once_each_audited_and_emailed
     # A member with the right password and a good code still cannot (not owner, no account:manage).
     assert portal.client().post(url, {"login": tenant.member.login, "password": PASSWORD,
                                       "sso_recovery_code": codes[1]}).status_code == 401
-    mails_before = _count(portal, OutboxEmail, OutboxEmail.subject.like("Break-glass%"))
+    mails_before = count(portal, OutboxEmail, OutboxEmail.subject.like("Break-glass%"))
     ok = portal.client().post(url, {"login": owner.login, "password": PASSWORD, "sso_recovery_code": codes[0]})
     assert ok.status_code == 303
-    assert _count(portal, AuditEvent, AuditEvent.action == "sso.break_glass") == 1
-    assert _count(portal, OutboxEmail, OutboxEmail.subject.like("Break-glass%")) > mails_before
+    assert count(portal, AuditEvent, AuditEvent.action == "sso.break_glass") == 1
+    assert count(portal, OutboxEmail, OutboxEmail.subject.like("Break-glass%")) > mails_before
     again = portal.client().post(url, {"login": owner.login, "password": PASSWORD, "sso_recovery_code": codes[0]})
     assert again.status_code == 401  # each code works once
     # An admin with a password may use another code (audited and emailed the same way).
     admin_ok = portal.client().post(url, {"login": tenant.admin.login, "password": PASSWORD,
                                           "sso_recovery_code": codes[2]})
     assert admin_ok.status_code == 303
-    assert _count(portal, AuditEvent, AuditEvent.action == "sso.break_glass") == 2
+    assert count(portal, AuditEvent, AuditEvent.action == "sso.break_glass") == 2
 
 
 def test_owner_with_totp_breaks_glass_with_password_and_code(portal: Portal, provider: Provider) -> None:
@@ -128,7 +124,7 @@ def test_turning_requirement_off_emails_sso_only_users_a_set_password_link(porta
     mail = portal.scalar(select(OutboxEmail).where(OutboxEmail.to_address == "newcomer@example.com",
                                                    OutboxEmail.kind == "password_reset"))
     assert mail is not None and "no longer requires single sign-on" in mail.body_text
-    assert _count(portal, AuditEvent, AuditEvent.action == "sso.enforced") == 2
+    assert count(portal, AuditEvent, AuditEvent.action == "sso.enforced") == 2
 
 
 def test_new_recovery_codes_need_a_fresh_sso_sign_in_and_kill_the_old_ones(portal: Portal,
@@ -175,4 +171,4 @@ def test_recovery_codes_are_made_only_while_sso_is_required(portal: Portal, prov
     tenant, admin, _old, _codes = _enforce(portal, provider)
     assert admin.post(f"/accounts/{tenant.id}/settings/sso/unrequire").status_code == 303
     assert admin.post(f"/accounts/{tenant.id}/settings/sso/recovery-codes").status_code == 409
-    assert _count(portal, AuditEvent, AuditEvent.action == "sso.recovery_codes_regenerated") == 0
+    assert count(portal, AuditEvent, AuditEvent.action == "sso.recovery_codes_regenerated") == 0

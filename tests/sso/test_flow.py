@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from portal.models import AuditEvent, EmailChange, LoginSession, SsoIdentity, User, UserStatus
-from tests.helpers import Portal
+from portal.models import EmailChange, LoginSession, SsoIdentity, User, UserStatus
+from tests.helpers import Portal, events
 from tests.sso.conftest import CLIENT_ID, Provider, at_provider, authorize_url, connect, query_of, sso_sign_in
 
 
@@ -17,13 +17,6 @@ def _identity(portal: Portal, user_id: object) -> SsoIdentity | None:
 def _signed_in_as(client, login: str) -> bool:  # type: ignore[no-untyped-def]
     page = client.get("/me")
     return page.status_code == 200 and login in page.get_data(as_text=True)
-
-
-def _events(portal: Portal, action: str) -> list[AuditEvent]:
-    with portal.app.app_context():
-        from portal import db
-
-        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)).all())
 
 
 def test_invited_person_links_on_proven_email_and_returns_by_sub(portal: Portal, provider: Provider) -> None:
@@ -41,7 +34,7 @@ def test_invited_person_links_on_proven_email_and_returns_by_sub(portal: Portal,
     assert user.status == UserStatus.ACTIVE and user.is_sso and user.first_name == "Ada"
     assert _identity(portal, user.id).subject == "ada-sub"
     assert _signed_in_as(client, user.login)
-    assert _events(portal, "sso.identity_linked")
+    assert events(portal, "sso.identity_linked")
     # Returning: found by sub, even when the provider's email is now another user's address.
     portal.user(account, "grace", email="grace@example.com")
     provider.set_user("ada-sub", email="grace@example.com", email_verified=True)
@@ -115,7 +108,7 @@ def test_jit_creates_a_member_when_on_and_refuses_when_off(portal: Portal, provi
     client = portal.client()
     assert sso_sign_in(client, account.sign_in_name, "eve-sub").status_code == 303
     eve = portal.scalar(select(User).where(User.email == "eve@example.com"))
-    assert eve.is_sso and eve.password_hash is None and _events(portal, "sso.jit_created")
+    assert eve.is_sso and eve.password_hash is None and events(portal, "sso.jit_created")
     assert client.get(f"/accounts/{account.id}/users").status_code == 403  # member: least privilege
 
 
@@ -149,7 +142,7 @@ def test_failures_are_400_pages_with_reason_and_correlation_id(portal: Portal, p
     fresh = portal.client()
     denied = fresh.raw.get(at_provider(authorize_url(fresh, account.sign_in_name), deny=True))
     assert denied.status_code == 400 and "declined" in denied.get_data(as_text=True)
-    failures = _events(portal, "sso.sign_in_failed")
+    failures = events(portal, "sso.sign_in_failed")
     assert {e.changes["reason"] for e in failures} >= {"replayed", "bad_state", "denied"}
 
 
