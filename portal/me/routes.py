@@ -360,7 +360,7 @@ def revoke_api_key(key_id: uuid.UUID) -> ResponseReturnValue:
 @bp.post("/ownership/accept")
 @signed_in
 def accept_ownership() -> ResponseReturnValue:
-    ownership.accept_transfer(current_user)
+    ownership.accept_transfer(current_user, actor=from_request())
     db.session.commit()
     flash(f"You are now the owner of {g.user_account.name}.", "success")
     return redirect_after_post(url_for(".profile"))
@@ -369,7 +369,7 @@ def accept_ownership() -> ResponseReturnValue:
 @bp.post("/ownership/decline")
 @signed_in
 def decline_ownership() -> ResponseReturnValue:
-    ownership.decline_transfer(current_user)
+    ownership.decline_transfer(current_user, actor=from_request())
     db.session.commit()
     flash("You declined the ownership.", "success")
     return redirect_after_post(url_for(".profile"))
