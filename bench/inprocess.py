@@ -59,14 +59,14 @@ def api_credential(app: Any, info: SeedInfo) -> str:
     """A new API key of the seeded account's owner, as the Authorization header's value ("Bearer …")."""
     from sqlalchemy import select
 
-    from portal import db
+    from portal import actors, db
     from portal.me.credentials import create_api_key
     from portal.models import User
 
     with app.app_context():
         owner = db.session.scalars(select(User).where(User.login == info.owner_login,
                                                       User.is_owner.is_(True))).one()
-        key = create_api_key(owner, "bench", None)
+        key = create_api_key(owner, "bench", None, actor=actors.person(owner))
         db.session.commit()
     return f"Bearer {key}"
 

@@ -6,7 +6,9 @@ Each surface makes its own, here and nowhere else:
 - the JSON API: the API key's owner, with the key's permissions, and the key itself (`from_request()`);
 - SCIM: the identity provider, a user that is never stored, named "SCIM provisioning" (portal.scim.services);
 - a job of the worker: the person who started it, with the permissions it was started with (`for_job()`);
-- a person on their own things (signing in, their password, their sessions): `person(user)`;
+- a person on their own things before anyone is signed in (signing in, a reset link, accepting an invitation,
+  single sign-on): `person(user)`, named by the route (a signed-in person's own password, sessions and keys
+  take the page's `from_request()`);
 - the worker's own sweeps and the operator's commands: `system()`; nobody at all (a failed sign-in): `anonymous()`.
 """
 
@@ -56,7 +58,8 @@ def _unstored(label: str) -> User:
 
 
 def person(user: User, via: str | None = None) -> Actor:
-    """A person acting on their own things (their sign-in, password, sessions, keys): no permissions needed."""
+    """A person acting on their own things while nobody is signed in (their sign-in, a reset link, an
+    invitation): no permissions needed."""
     return Actor(user, frozenset(), via=via)
 
 

@@ -12,7 +12,7 @@ from flask import Flask
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from portal import db
+from portal import actors, db
 from portal.me.credentials import create_api_key
 from portal.models import AuditEvent, User
 from portal.permissions import Permission
@@ -23,7 +23,8 @@ def key_for(portal: Portal, user: User, scopes: tuple[str, ...] | None = None, n
     """A new API key of the user (scopes: default all they hold)."""
     with portal.app.app_context():
         chosen = frozenset(Permission(s) for s in scopes) if scopes is not None else None
-        key = create_api_key(db.session.get(User, user.id), name, None, chosen)
+        maker = db.session.get(User, user.id)
+        key = create_api_key(maker, name, None, chosen, actor=actors.person(maker))
         db.session.commit()
         return key
 

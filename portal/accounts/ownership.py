@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from portal import actors, db
+from portal import db
 from portal.actors import Actor
 from portal.audit.services import record
 from portal.auth.passwords import verify_password
@@ -67,7 +67,8 @@ def proposed_owner(transfer: OwnershipTransfer | None) -> User | None:
     return db.session.get(User, transfer.to_user_id) if transfer is not None else None
 
 
-def propose_transfer(owner: User, new_owner_id: uuid.UUID, current_password: str) -> OwnershipTransfer:
+def propose_transfer(owner: User, new_owner_id: uuid.UUID, current_password: str, *,
+                     actor: Actor) -> OwnershipTransfer:
     """Step one: the owner, with their password, proposes an active account-admin."""
     if not owner.is_owner:
         raise Forbidden("Only the owner can hand over the account.")
@@ -76,11 +77,11 @@ def propose_transfer(owner: User, new_owner_id: uuid.UUID, current_password: str
     candidate = next((u for u in eligible_new_owners(owner.account_id) if u.id == new_owner_id), None)
     if candidate is None:
         raise Invalid("Choose an active account-admin of this account.")
-    cancel_transfer(owner, quietly=True)
+    cancel_transfer(owner, quietly=True, actor=actor)
     proposal = OwnershipTransfer(account_id=owner.account_id, from_user_id=owner.id, to_user_id=candidate.id,
                                  expires_at=utcnow() + PROPOSAL_VALID_FOR)
     db.session.add(proposal)
-    record("account.transfer_propose", candidate, actor=actors.person(owner))
+    record("account.transfer_propose", candidate, actor=actor)
     security_notice(candidate, "You are offered the ownership of an account",
             f"{owner.full_name} proposes to make you the owner of the account. Accept or decline it from "
             "your profile page within 7 days.")
@@ -89,7 +90,7 @@ def propose_transfer(owner: User, new_owner_id: uuid.UUID, current_password: str
     return proposal
 
 
-def cancel_transfer(owner: User, quietly: bool = False) -> None:
+def cancel_transfer(owner: User, quietly: bool = False, *, actor: Actor) -> None:
     """The owner withdraws the live proposal."""
     proposal = pending_transfer(owner.account_id)
     if proposal is None:
@@ -98,7 +99,7 @@ def cancel_transfer(owner: User, quietly: bool = False) -> None:
         raise NotFound("There is no proposal to cancel.")
     proposal.status, proposal.decided_at = "cancelled", utcnow()
     if not quietly:
-        record("account.transfer_cancel", owner, actor=actors.person(owner))
+        record("account.transfer_cancel", owner, actor=actor)
 
 
 def transfer_offered_to(user: User) -> OwnershipTransfer | None:
@@ -107,7 +108,7 @@ def transfer_offered_to(user: User) -> OwnershipTransfer | None:
     return proposal if proposal is not None and proposal.to_user_id == user.id else None
 
 
-def accept_transfer(user: User) -> None:
+def accept_transfer(user: User, *, actor: Actor) -> None:
     """Step two: the proposed admin accepts; the old owner stays as an account-admin."""
     proposal = transfer_offered_to(user)
     if proposal is None or user not in eligible_new_owners(user.account_id):
@@ -124,16 +125,16 @@ def accept_transfer(user: User) -> None:
     db.session.expire(old_owner)
     db.session.expire(user)
     proposal.status, proposal.decided_at = "accepted", utcnow()
-    record("account.transfer_accept", user, actor=actors.person(user), changes={"from": old_owner.login})
+    record("account.transfer_accept", user, actor=actor, changes={"from": old_owner.login})
     security_notice(user, "You are now the owner", "You accepted the ownership of the account.")
     security_notice(old_owner, "Your account has a new owner",
             f"{user.full_name} accepted the ownership. You remain an account-admin.")
 
 
-def decline_transfer(user: User) -> None:
+def decline_transfer(user: User, *, actor: Actor) -> None:
     """The proposed admin says no."""
     proposal = transfer_offered_to(user)
     if proposal is None:
         raise NotFound("There is no ownership proposal for you.")
     proposal.status, proposal.decided_at = "cancelled", utcnow()
-    record("account.transfer_decline", user, actor=actors.person(user))
+    record("account.transfer_decline", user, actor=actor)

@@ -108,7 +108,7 @@ def propose_transfer() -> ResponseReturnValue:
     new_owner_id = parse_uuid(form.new_owner_id.data)
     if new_owner_id is None:
         raise NotFound("No such user in this account.")
-    ownership.propose_transfer(current_user, new_owner_id, form.current_password.data)
+    ownership.propose_transfer(current_user, new_owner_id, form.current_password.data, actor=from_request())
     db.session.commit()
     flash("The proposal was sent. Nothing changes until they accept it.", "success")
     return redirect_after_post(url_for(".transfer"))
@@ -119,7 +119,7 @@ def propose_transfer() -> ResponseReturnValue:
 def cancel_transfer() -> ResponseReturnValue:
     if not current_user.is_owner:
         raise Forbidden("Only the owner can hand over the account.")
-    ownership.cancel_transfer(current_user)
+    ownership.cancel_transfer(current_user, actor=from_request())
     db.session.commit()
     flash("The proposal was cancelled.", "success")
     return redirect_after_post(url_for(".transfer"))

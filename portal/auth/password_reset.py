@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from portal import actors, db, tokens
+from portal.actors import Actor
 from portal.audit.services import record
 from portal.auth import login_sessions, services
 from portal.auth.passwords import hash_password
@@ -22,7 +23,8 @@ def request_reset(sign_in_name: str, identifier: str) -> None:
     """Send a reset link to the one active user (account, login or email) names; say nothing either way.
 
     The link goes only to the user's stored, verified address. A newer link replaces older ones
-    (R1). Nothing about the account changes until a link is used.
+    (R1). Nothing about the account changes until a link is used. Nobody is signed in and the person is found
+    here, so the request is recorded as theirs (`actors.person`), not a caller's actor.
     """
     from portal.sso.services import password_refusal
 
@@ -64,13 +66,15 @@ def user_for_token(token: str) -> User | None:
     return user
 
 
-def reset_password(token: str, password: str) -> User | None:
+def reset_password(token: str, password: str, *, actor: Actor) -> User | None:
     """Use the link: set the password and sign the user out everywhere; None if the link is not valid.
 
-    The token is consumed by one conditional UPDATE, so two uses at once cannot both succeed.
+    The token is consumed by one conditional UPDATE, so two uses at once cannot both succeed. `actor`: the
+    person the link belongs to (the page passes `actors.person(user_for_token(token))`); a link of anyone
+    else is not valid for them.
     """
     user = user_for_token(token)
-    if user is None:
+    if user is None or user.id != actor.user.id:
         return None
     used = db.rows_changed(
         update(PasswordResetToken)
@@ -83,7 +87,7 @@ def reset_password(token: str, password: str) -> User | None:
     user.password_hash = hash_password(password)
     user.must_change_password = False
     login_sessions.end_all(user.id)
-    record("auth.password_reset", user, actor=actors.person(user), changes={"password": True})
+    record("auth.password_reset", user, actor=actor, changes={"password": True})
     security_notice(user, "Your password was reset",
                     "The password of your Account Portal sign-in was reset with an emailed link.")
     return user

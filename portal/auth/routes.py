@@ -287,7 +287,7 @@ def password_reset_form() -> ResponseReturnValue:
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
         return render("auth/password_reset_choose.html", "choose_form", status=status, form=form)
-    if password_reset_service.reset_password(token, str(form.password.data)) is None:
+    if password_reset_service.reset_password(token, str(form.password.data), actor=actors.person(user)) is None:
         session.pop(RESET_TOKEN_KEY, None)
         return render("auth/password_reset_invalid.html", status=410)
     db.session.commit()

@@ -86,9 +86,9 @@ def complete_sign_in(user: User, target: str | None, method: str = "password") -
     """The person proved who they are: a new session (of that method), the sign-in recorded, then home."""
     services.record_sign_in(user)
     start_session(user, method)
-    record("auth.sign_in", user, actor=actors.person(user),
-           changes={"method": method} if method != "password" else None)
+    actor = actors.person(user)  # signed in only now: they act on their own sign-in
+    record("auth.sign_in", user, actor=actor, changes={"method": method} if method != "password" else None)
     if method == "break_glass":
-        sso.record_break_glass(user, g.get("break_glass_how", "password and two-step code"))
+        sso.record_break_glass(user, g.get("break_glass_how", "password and two-step code"), actor=actor)
     db.session.commit()
     return remember_account(redirect_after_post(target or home_for(user)), g.user_account)

@@ -10,7 +10,7 @@ from flask import Blueprint, flash, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from portal import db
+from portal import actors, db
 from portal.email_changes import queries, services
 from portal.email_changes.forms import ConfirmEmailChangeForm
 from portal.permissions import public
@@ -60,7 +60,7 @@ def confirm() -> ResponseReturnValue:
         return render("email_changes/confirm.html", "confirm_form", status=401, **context,
                       error="That did not match. Try again.")
     new_email = linked.change.new_email
-    services.confirm_change(linked)
+    services.confirm_change(linked, actor=actors.person(linked.user))  # proved by verify_person just now
     db.session.commit()
     session.pop(SESSION_KEY, None)
     flash(f"Your email is now {new_email}.", "success")

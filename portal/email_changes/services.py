@@ -140,11 +140,12 @@ def verify_person(linked: queries.LinkedChange, signed_in: User | None, password
     return False
 
 
-def confirm_change(linked: queries.LinkedChange) -> str:
+def confirm_change(linked: queries.LinkedChange, *, actor: Actor) -> str:
     """Make the new address the user's email (rechecking it is free in the account); returns the old one.
 
     The link is consumed by one conditional UPDATE, so two confirmations at once cannot both succeed.
-    Reset links sent to the old address die with it.
+    Reset links sent to the old address die with it. `actor`: the person whose email it is, once
+    verify_person has proved it (a confirm page passes `actors.person(linked.user)`).
     """
     user, change = linked.user, linked.change
     if queries.email_taken(user.account_id, change.new_email, user.id):
@@ -174,7 +175,7 @@ def confirm_change(linked: queries.LinkedChange) -> str:
         .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
         .values(used_at=now)
     )
-    record("user.email_change", user, actor=actors.person(user), changes={"email": [old, change.new_email]})
+    record("user.email_change", user, actor=actor, changes={"email": [old, change.new_email]})
     security_notice(user, "Your email address was changed",
                     f"The email of your Account Portal sign-in ({user.login} in {linked.account.name}) was changed "
                     f"from {old} to {change.new_email}, confirmed from a link sent to the new address.",

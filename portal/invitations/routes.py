@@ -8,7 +8,7 @@ from flask import Blueprint, flash, g, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from portal import db
+from portal import actors, db
 from portal.actors import from_request
 from portal.auth import login_sessions
 from portal.auth.sign_in import complete_sign_in
@@ -164,7 +164,7 @@ def accept(token: str) -> ResponseReturnValue:
         return render("invitations/accept.html", "accept_form", status=status, form=form, invited=invited,
                       token=token)
     user = services.accept(invited, services.Acceptance(form.login.data, form.first_name.data, form.last_name.data,
-                                                        form.password.data))
+                                                        form.password.data), actor=actors.person(invited.user))
     if current_user.is_authenticated:
         login_sessions.end(g.login_session.id)
     response = complete_sign_in(user, None)  # the sign-in every path shares: session, audit, commit

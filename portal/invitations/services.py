@@ -17,7 +17,7 @@ from flask import current_app
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from portal import actors, db, tokens
+from portal import db, tokens
 from portal.actors import Actor
 from portal.audit.services import record
 from portal.auth.passwords import hash_password
@@ -436,9 +436,10 @@ def open_invitation(token: str) -> queries.Invited:
     return invited
 
 
-def accept(invited: queries.Invited, details: Acceptance) -> User:
+def accept(invited: queries.Invited, details: Acceptance, *, actor: Actor) -> User:
     """Consume the invitation with one conditional UPDATE (two concurrent accepts: one wins, I2),
-    then activate the user and grant the roles the inviter may still grant (I4)."""
+    then activate the user and grant the roles the inviter may still grant (I4). `actor`: the invited person,
+    who accepts (the accept page passes `actors.person(invited.user)`)."""
     password_hash = hash_password(details.password)  # slow: done before the write lock is taken
     invitation, user = invited.invitation, invited.user
     address, now = invitation.email, clock.now()
@@ -477,8 +478,7 @@ def accept(invited: queries.Invited, details: Acceptance) -> User:
     roles = [role for role, _until in offered]
     ends = {role.id: until for role, until in offered}
     granted = [role for role in roles if refusal_to_grant(may_grant, role) is None]
-    actor = actors.person(user)  # who accepts; the grants are the inviter's, within what they may grant now
-    for role in granted:
+    for role in granted:  # the grants are the inviter's, within what they may grant now
         role_services.grant(user, role, expires_at=ends[role.id], actor=actor)
     record("invitation.accept", invitation, actor=actor, account_id=invitation.account_id, changes={
         "login": details.login,

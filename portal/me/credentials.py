@@ -1,5 +1,8 @@
 """The signed-in person's credentials: password, MFA, sign-in sessions and API keys.
 
+Each change takes the person whose credentials change (`user`) and who acts (`actor`, keyword-only: a page
+passes `actors.from_request()`); the audit event names the actor.
+
 Every change writes an audit event and, where someone else might be using the account,
 sends a notice to the person's address through the outbox (SECURITY M4, R4).
 """
@@ -11,7 +14,8 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from portal import actors, db, tokens, user_agents
+from portal import db, tokens, user_agents
+from portal.actors import Actor
 from portal.audit.services import record
 from portal.auth import login_sessions, mfa
 from portal.auth.passwords import hash_password, verify_password
@@ -25,7 +29,7 @@ from portal.roles.policy import held_permissions
 API_KEY_PREFIX = "ap_"
 
 
-def change_password(user: User, current: str, new: str, keep_session: uuid.UUID | None) -> None:
+def change_password(user: User, current: str, new: str, keep_session: uuid.UUID | None, *, actor: Actor) -> None:
     """The person's own password: the current one first (P5); every other session ends (S3).
     Refused while the account requires single sign-on (the owner apart)."""
     from portal.errors import Forbidden
@@ -38,11 +42,12 @@ def change_password(user: User, current: str, new: str, keep_session: uuid.UUID 
     user.password_hash = hash_password(new)
     user.must_change_password = False
     login_sessions.end_all(user.id, keep=keep_session)
-    record("me.change_password", user, actor=actors.person(user), changes={"password": True})
+    record("me.change_password", user, actor=actor, changes={"password": True})
     security_notice(user, "Your password was changed", "The password of your Account Portal sign-in was just changed.")
 
 
-def confirm_mfa(user: User, sealed_secret: str, code: str, keep_session: uuid.UUID | None) -> list[str]:
+def confirm_mfa(user: User, sealed_secret: str, code: str, keep_session: uuid.UUID | None, *,
+                actor: Actor) -> list[str]:
     """Turn MFA on once the code proves the app holds the secret; returns the recovery codes (shown once)."""
     secret = mfa.unseal(sealed_secret)
     step = mfa.matching_step(secret, code) if secret else None
@@ -50,28 +55,28 @@ def confirm_mfa(user: User, sealed_secret: str, code: str, keep_session: uuid.UU
         raise Invalid("That code does not match. Check your phone's clock and try the current code.")
     codes = mfa.enable(user, secret, step)
     login_sessions.end_all(user.id, keep=keep_session)
-    record("me.mfa_enable", user, actor=actors.person(user))
+    record("me.mfa_enable", user, actor=actor)
     security_notice(user, "Two-step sign-in is on", "Two-step sign-in (MFA) was turned on for your account.")
     return codes
 
 
-def disable_mfa(user: User, current: str, code: str) -> None:
+def disable_mfa(user: User, current: str, code: str, *, actor: Actor) -> None:
     """Turn MFA off: needs the password and a current code (or a recovery code)."""
     if not verify_password(user.password_hash, current):
         raise Invalid("Your current password is not right.")
     if not (mfa.accept_code(user, code) or mfa.use_recovery_code(user, code)):
         raise Invalid("That code is not valid.")
     mfa.disable(user)
-    record("me.mfa_disable", user, actor=actors.person(user))
+    record("me.mfa_disable", user, actor=actor)
     security_notice(user, "Two-step sign-in is off", "Two-step sign-in (MFA) was turned off for your account.")
 
 
-def regenerate_recovery_codes(user: User, code: str) -> list[str]:
+def regenerate_recovery_codes(user: User, code: str, *, actor: Actor) -> list[str]:
     """New recovery codes, proven with a current code; the old ones stop working."""
     if not mfa.accept_code(user, code):
         raise Invalid("That code is not valid.")
     codes = mfa.replace_recovery_codes(user.id)
-    record("me.recovery_codes_regenerate", user, actor=actors.person(user))
+    record("me.recovery_codes_regenerate", user, actor=actor)
     security_notice(user, "New recovery codes", "New MFA recovery codes were made; the old ones no longer work.")
     return codes
 
@@ -85,7 +90,7 @@ def my_sessions(user_id: uuid.UUID) -> list[LoginSession]:
     )
 
 
-def end_session(user: User, session_id: uuid.UUID) -> None:
+def end_session(user: User, session_id: uuid.UUID, *, actor: Actor) -> None:
     """Sign one of the person's own sessions out."""
     found = db.session.scalar(
         select(LoginSession).where(LoginSession.id == session_id, LoginSession.user_id == user.id)
@@ -95,13 +100,13 @@ def end_session(user: User, session_id: uuid.UUID) -> None:
     # The log says which browser, in words: the session's id would mean nothing once it is gone.
     changes = {"browser": user_agents.describe(found.user_agent), "address": found.ip_address}
     login_sessions.end(session_id)
-    record("me.session_end", user, actor=actors.person(user), changes=changes)
+    record("me.session_end", user, actor=actor, changes=changes)
 
 
-def end_other_sessions(user: User, keep: uuid.UUID) -> None:
+def end_other_sessions(user: User, keep: uuid.UUID, *, actor: Actor) -> None:
     """Sign every other session of the person out."""
     login_sessions.end_all(user.id, keep=keep)
-    record("me.sessions_end_others", user, actor=actors.person(user))
+    record("me.sessions_end_others", user, actor=actor)
 
 
 def grantable_scopes(user: User) -> frozenset[Permission]:
@@ -111,7 +116,7 @@ def grantable_scopes(user: User) -> frozenset[Permission]:
 
 
 def create_api_key(user: User, name: str, expires_at: datetime | None,
-                   scopes: frozenset[Permission] | None = None) -> str:
+                   scopes: frozenset[Permission] | None = None, *, actor: Actor) -> str:
     """A new key (256 bits, shown once) with these scopes (default: all the maker holds; never more); only its
     SHA-256 is stored (SECURITY K1)."""
     held = grantable_scopes(user)
@@ -123,7 +128,7 @@ def create_api_key(user: User, name: str, expires_at: datetime | None,
     values = sorted(p.value for p in chosen)
     db.session.add(ApiKey(user_id=user.id, name=name, prefix=key[:10], key_hash=key_hash, expires_at=expires_at,
                           scopes=values))
-    record("me.api_key_create", user, actor=actors.person(user),
+    record("me.api_key_create", user, actor=actor,
            changes={"name": name, "expires_at": str(expires_at or ""), "scopes": values})
     return key
 
@@ -146,12 +151,12 @@ def own_api_key(user: User, key_id: uuid.UUID) -> ApiKey:
     return key
 
 
-def revoke_api_key(user: User, key_id: uuid.UUID) -> ApiKey:
+def revoke_api_key(user: User, key_id: uuid.UUID, *, actor: Actor) -> ApiKey:
     """Revoke one of the person's own keys."""
     key = own_api_key(user, key_id)
     if key.revoked_at is None:
         key.revoked_at = utcnow()
-        record("me.api_key_revoke", user, actor=actors.person(user), changes={"name": key.name})
+        record("me.api_key_revoke", user, actor=actor, changes={"name": key.name})
     return key
 
 

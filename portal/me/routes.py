@@ -51,7 +51,7 @@ def roles() -> ResponseReturnValue:
 
 
 def _set_active(role_id: uuid.UUID, active: bool) -> ResponseReturnValue:
-    assignment = services.set_role_active(g.login_session, current_user, role_id, active)
+    assignment = services.set_role_active(g.login_session, current_user, role_id, active, actor=from_request())
     db.session.commit()
     flash(f"{assignment.role.name} is {'active' if active else 'inactive'} for this session.", "success")
     # A whole page, even for htmx: the navigation depends on the active roles.
@@ -97,7 +97,8 @@ def profile() -> ResponseReturnValue:
         return render("me/profile.html", "profile_form", status=status, **_profile_context(form))
     if form.email.data != current_user.email and (reauth := _needs_recent_sign_in()) is not None:
         return reauth  # nothing is saved: the whole form is sent again after re-authenticating
-    saved = profile_service.update_my_profile(current_user, form.profile_fields(), form.email.data)
+    saved = profile_service.update_my_profile(current_user, form.profile_fields(), form.email.data,
+                                             actor=from_request())
     db.session.commit()
     messages = (["Your profile was saved."] if saved.changes else []) + (
         [email_changes.pending_message(saved.email_change)] if saved.email_change else [])
@@ -124,7 +125,8 @@ def password() -> ResponseReturnValue:
     if request.method == "GET" or not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
         return render("me/password.html", "password_form", status=status, form=form)
-    credentials.change_password(current_user, form.current_password.data, form.password.data, g.login_session.id)
+    credentials.change_password(current_user, form.current_password.data, form.password.data, g.login_session.id,
+                                actor=from_request())
     db.session.commit()
     flash("Your password was changed; your other sessions were signed out.", "success")
     return redirect_after_post(url_for(".profile"))
@@ -169,7 +171,8 @@ def mfa_confirm() -> ResponseReturnValue:
     if current_user.mfa_enabled or not form.validate_on_submit():
         return render("me/mfa.html", "mfa", status=422, **_mfa_context(confirm_form=form))
     try:
-        codes = credentials.confirm_mfa(current_user, session.get("mfa_enrol", ""), form.code.data, g.login_session.id)
+        codes = credentials.confirm_mfa(current_user, session.get("mfa_enrol", ""), form.code.data, g.login_session.id,
+                                        actor=from_request())
     except Invalid as error:
         form.code.errors = [error.message]
         return render("me/mfa.html", "mfa", status=422, **_mfa_context(confirm_form=form))
@@ -191,7 +194,7 @@ def mfa_disable() -> ResponseReturnValue:
     if g.user_account.require_mfa:
         raise Invalid("Your account requires two-step sign-in; it cannot be turned off.")
     try:
-        credentials.disable_mfa(current_user, form.current_password.data, form.code.data)
+        credentials.disable_mfa(current_user, form.current_password.data, form.code.data, actor=from_request())
     except Invalid as error:
         db.session.commit()  # a used code stays used
         form.code.errors = [error.message]
@@ -211,7 +214,7 @@ def mfa_recovery_codes() -> ResponseReturnValue:
     if not current_user.mfa_enabled or not form.validate_on_submit():
         return render("me/mfa.html", "mfa", status=422, **_mfa_context(codes_form=form))
     try:
-        codes = credentials.regenerate_recovery_codes(current_user, form.code.data)
+        codes = credentials.regenerate_recovery_codes(current_user, form.code.data, actor=from_request())
     except Invalid as error:
         form.code.errors = [error.message]
         return render("me/mfa.html", "mfa", status=422, **_mfa_context(codes_form=form))
@@ -276,7 +279,7 @@ def sessions() -> ResponseReturnValue:
 @bp.post("/sessions/<uuid:session_id>/end")
 @signed_in
 def end_session(session_id: uuid.UUID) -> ResponseReturnValue:
-    credentials.end_session(current_user, session_id)
+    credentials.end_session(current_user, session_id, actor=from_request())
     db.session.commit()
     if session_id == g.login_session.id:
         logout_user()
@@ -290,7 +293,7 @@ def end_session(session_id: uuid.UUID) -> ResponseReturnValue:
 @bp.post("/sessions/end-others")
 @signed_in
 def end_other_sessions() -> ResponseReturnValue:
-    credentials.end_other_sessions(current_user, g.login_session.id)
+    credentials.end_other_sessions(current_user, g.login_session.id, actor=from_request())
     db.session.commit()
     flash("Every other session was signed out.", "success")
     return redirect_or_render(url_for(".sessions"), "me/sessions.html", "my_sessions",
@@ -322,7 +325,8 @@ def create_api_key() -> ResponseReturnValue:
         return _api_keys_page(form, status=422)
     expires = datetime.combine(form.expires_on.data, time.min, tzinfo=UTC) if form.expires_on.data else None
     try:
-        key = credentials.create_api_key(current_user, form.name.data, expires, form.chosen_scopes())
+        key = credentials.create_api_key(current_user, form.name.data, expires, form.chosen_scopes(),
+                                         actor=from_request())
     except Invalid as refusal:  # a permission the person does not hold
         form.scopes.errors = [refusal.message]
         return _api_keys_page(form, status=422)
@@ -345,7 +349,7 @@ def confirm_revoke_api_key(key_id: uuid.UUID) -> ResponseReturnValue:
 @bp.post("/api-keys/<uuid:key_id>/revoke")
 @signed_in
 def revoke_api_key(key_id: uuid.UUID) -> ResponseReturnValue:
-    key = credentials.revoke_api_key(current_user, key_id)
+    key = credentials.revoke_api_key(current_user, key_id, actor=from_request())
     db.session.commit()
     flash(f"The key {key.name} was revoked.", "success")
     if not wants_fragment():  # a plain form: back to the page (303); htmx: the section in place
@@ -356,7 +360,7 @@ def revoke_api_key(key_id: uuid.UUID) -> ResponseReturnValue:
 @bp.post("/ownership/accept")
 @signed_in
 def accept_ownership() -> ResponseReturnValue:
-    ownership.accept_transfer(current_user)
+    ownership.accept_transfer(current_user, actor=from_request())
     db.session.commit()
     flash(f"You are now the owner of {g.user_account.name}.", "success")
     return redirect_after_post(url_for(".profile"))
@@ -365,7 +369,7 @@ def accept_ownership() -> ResponseReturnValue:
 @bp.post("/ownership/decline")
 @signed_in
 def decline_ownership() -> ResponseReturnValue:
-    ownership.decline_transfer(current_user)
+    ownership.decline_transfer(current_user, actor=from_request())
     db.session.commit()
     flash("You declined the ownership.", "success")
     return redirect_after_post(url_for(".profile"))

@@ -157,9 +157,9 @@ def _reauthenticated(connection: SsoConnection, result: sso.Callback) -> Respons
         raise SsoFailure("To link your user to the provider, sign in with your password again first "
                          "(within 10 minutes), then try again.", "not_fresh")
     else:
-        identity = sso.link(connection, current_user, claims, "fresh local sign-in")
+        identity = sso.link(connection, current_user, claims, "fresh local sign-in", actor=from_request())
     assert identity is not None
-    sso.after_sign_in(connection, identity, current_user, claims)
+    sso.after_sign_in(connection, identity, current_user, claims, actor=from_request())
     sso.mark_reauthenticated(login_session)
     db.session.commit()
     flash(f"You signed in again through {connection.display_name}.", "success")
@@ -183,18 +183,18 @@ def _signed_in(account: Account, connection: SsoConnection, result: sso.Callback
     elif resolution.kind == "invited":
         user = resolution.user
         assert user is not None
-        sso.accept_invited(user, claims)
-        identity = sso.link(connection, user, claims, "proven email")
+        sso.accept_invited(user, claims, actor=actors.person(user))
+        identity = sso.link(connection, user, claims, "proven email", actor=actors.person(user))
     else:
         user = sso.create_jit(connection, claims)
-        identity = sso.link(connection, user, claims, "jit")
+        identity = sso.link(connection, user, claims, "jit", actor=actors.person(user))
     assert user is not None and identity is not None
     return _finish_sign_in(account, connection, identity, user, claims, result.request.next_path)
 
 
 def _finish_sign_in(account: Account, connection: SsoConnection, identity: SsoIdentity, user: User,
                     claims: dict[str, Any], next_path: str) -> ResponseReturnValue:
-    sso.after_sign_in(connection, identity, user, claims)
+    sso.after_sign_in(connection, identity, user, claims, actor=actors.person(user))
     target = safe_next(next_path)
     if connection.require_portal_totp and user.mfa_enabled:
         start_mfa_step(user, target, "sso")
@@ -236,5 +236,5 @@ def link(sign_in_name: str) -> ResponseReturnValue:
         return failed(account, SsoFailure("This link step was used already.", "replayed"))
     claims = dict(auth_request.link_claims or {})
     session.pop(LINK_KEY, None)
-    identity = sso.link(connection, user, claims, "password re-authentication")
+    identity = sso.link(connection, user, claims, "password re-authentication", actor=actors.person(user))
     return _finish_sign_in(account, connection, identity, user, claims, auth_request.next_path)

@@ -397,10 +397,10 @@ def admins_of(account_id: uuid.UUID) -> list[User]:
     return [u for u in users if u.is_owner or Permission.ACCOUNT_MANAGE in held.get(u.id, frozenset())]
 
 
-def record_break_glass(user: User, how: str) -> None:
+def record_break_glass(user: User, how: str, *, actor: Actor) -> None:
     """A password sign-in while SSO is required: audited, and every admin is told."""
     account = db.session.get(Account, user.account_id)
-    record("sso.break_glass", user, actor=actors.person(user), changes={"how": how})
+    record("sso.break_glass", user, actor=actor, changes={"how": how})
     for admin in admins_of(user.account_id):
         enqueue("security_notice", admin.email, f"Break-glass sign-in to {account.name if account else ''}",
                 account_id=user.account_id, user=admin,
@@ -582,14 +582,14 @@ def resolve(connection: SsoConnection, claims: dict[str, Any]) -> Resolution:
     return Resolution("jit")
 
 
-def link(connection: SsoConnection, user: User, claims: dict[str, Any], how: str) -> SsoIdentity:
+def link(connection: SsoConnection, user: User, claims: dict[str, Any], how: str, *, actor: Actor) -> SsoIdentity:
     """Link the identity to the user (both free: unique constraints say so), who becomes an SSO user."""
     identity = SsoIdentity(connection_id=connection.id, user_id=user.id, subject=str(claims["sub"]),
                            email=email_of(claims))
     db.session.add(identity)
     user.is_sso = True
     db.session.flush()
-    record("sso.identity_linked", user, actor=actors.person(user), changes={"sub": identity.subject, "how": how})
+    record("sso.identity_linked", user, actor=actor, changes={"sub": identity.subject, "how": how})
     return identity
 
 
@@ -603,7 +603,7 @@ def unlink(user: User, *, actor: Actor) -> None:
     record("sso.identity_unlinked", user, actor=actor, changes={"sub": identity.subject})
 
 
-def accept_invited(user: User, claims: dict[str, Any]) -> None:
+def accept_invited(user: User, claims: dict[str, Any], *, actor: Actor) -> None:
     """A pending invitee (or SCIM user) signing in through the provider: active, their invitation used."""
     from portal.models import Invitation, InvitationRole, InvitationStatus
     from portal.roles.policy import refusal_to_grant
@@ -628,8 +628,7 @@ def accept_invited(user: User, claims: dict[str, Any]) -> None:
                                .where(InvitationRole.invitation_id == invitation.id,
                                       Role.account_id == user.account_id)).all()
     granted = [role for role in roles if refusal_to_grant(may_grant, role) is None]
-    actor = actors.person(user)  # as portal.invitations.services.accept: the inviter's grants, as they may now
-    for role in granted:
+    for role in granted:  # as portal.invitations.services.accept: the inviter's grants, as they may now
         role_services.grant(user, role, actor=actor)
     record("invitation.accept", invitation, actor=actor, account_id=user.account_id,
            changes={"via": "sso", "roles_granted": [r.name for r in granted]})
@@ -648,25 +647,26 @@ def create_jit(connection: SsoConnection, claims: dict[str, Any]) -> User:
     db.session.add(user)
     db.session.flush()
     member = db.session.scalar(select(Role).where(Role.account_id == connection.account_id, Role.name == "member"))
-    actor = actors.person(user)
+    actor = actors.person(user)  # made just now: nobody else could be named as acting for them
     if member is not None:  # the least role, whatever the provider says: no rank to check
         role_services.grant(user, member, actor=actor)
     record("sso.jit_created", user, actor=actor, changes={"email": email, "roles": ["member"] if member else []})
     return user
 
 
-def after_sign_in(connection: SsoConnection, identity: SsoIdentity, user: User, claims: dict[str, Any]) -> None:
+def after_sign_in(connection: SsoConnection, identity: SsoIdentity, user: User, claims: dict[str, Any], *,
+                  actor: Actor) -> None:
     """What each sign-in brings: a changed address (a pending email change), the group mapping."""
     identity.last_sign_in_at = utcnow()
     email = email_of(claims)
     if email and email != identity.email:
         identity.email = email
     if email and email != user.email and email_proven(connection, claims):
-        _propose_email(user, email)
-    apply_groups(connection, identity, user, claims)
+        _propose_email(user, email, actor=actor)
+    apply_groups(connection, identity, user, claims, actor=actor)
 
 
-def _propose_email(user: User, email: str) -> None:
+def _propose_email(user: User, email: str, *, actor: Actor) -> None:
     """The provider's new address becomes a pending change, confirmed as any other (once per address)."""
     from portal.email_changes import services as email_changes
 
@@ -677,12 +677,13 @@ def _propose_email(user: User, email: str) -> None:
         return
     try:
         with db.session.begin_nested():
-            email_changes.request_change(user, email, also_changed={"via": "sso"}, actor=actors.person(user))
+            email_changes.request_change(user, email, also_changed={"via": "sso"}, actor=actor)
     except (Invalid, Conflict):
         pass  # taken in the account, or the same: nothing to propose
 
 
-def apply_groups(connection: SsoConnection, identity: SsoIdentity, user: User, claims: dict[str, Any]) -> None:
+def apply_groups(connection: SsoConnection, identity: SsoIdentity, user: User, claims: dict[str, Any], *,
+                 actor: Actor) -> None:
     """Mapped groups (and their roles) follow the groups claim at each sign-in; never for the owner."""
     if user.is_owner:
         return
@@ -707,14 +708,14 @@ def apply_groups(connection: SsoConnection, identity: SsoIdentity, user: User, c
     holding = set(db.session.scalars(select(RoleAssignment.role_id).where(RoleAssignment.user_id == user.id)))
     new_roles = want_roles - holding
     for role_id in sorted(new_roles):  # mapped by an admin within what they may grant (admin-level: the owner's say)
-        role_services.grant(user, roles[role_id], actor=actors.person(user))
+        role_services.grant(user, roles[role_id], actor=actor)
     lost = granted_before - want_roles
     if lost:
         db.session.execute(delete(RoleAssignment).where(RoleAssignment.user_id == user.id,
                                                         RoleAssignment.role_id.in_(lost)))
     identity.granted_role_ids = sorted(str(r) for r in (granted_before & want_roles) | new_roles)
     if want_groups - current or removed or new_roles or lost:
-        record("sso.groups_applied", user, actor=actors.person(user), changes={
+        record("sso.groups_applied", user, actor=actor, changes={
             "groups_added": len(want_groups - current), "groups_removed": len(removed),
             "roles_added": len(new_roles), "roles_removed": len(lost)})
 

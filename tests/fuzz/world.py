@@ -11,7 +11,7 @@ from typing import Any
 from flask.testing import FlaskClient
 from itsdangerous import BadSignature
 
-from portal import db
+from portal import actors, db
 from portal.auth import mfa
 from portal.me.credentials import create_api_key
 from portal.models import User, UserStatus
@@ -184,7 +184,8 @@ def build(portal: Portal) -> World:
     portal.client().post("/password-reset", {"email": a.member.email})  # its form may ask for more: then no token
     with portal.app.app_context():
         mfa.enable(db.session.get(User, mfa_user.id), MFA_SECRET, step=0)
-        api_key = create_api_key(db.session.get(User, a.owner.id), "fuzz", None)
+        maker = db.session.get(User, a.owner.id)
+        api_key = create_api_key(maker, "fuzz", None, actor=actors.person(maker))
         db.session.commit()
     tokens = [match for address in ("invitee-1@example.com", a.member.email)
               for mail in emails_to(portal, address) for match in _LINK_TOKEN.findall(mail.body_text)]

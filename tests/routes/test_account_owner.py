@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from portal import db
+from portal import actors, db
 from portal.accounts import ownership
 from portal.db import utcnow
 from portal.errors import NotFound
@@ -65,7 +65,7 @@ def test_transfer_in_two_steps(portal: Portal, a: Tenant) -> None:
     with portal.app.app_context():
         recipients = sorted(db.session.scalars(select(OutboxEmail.to_address)))
         assert recipients == ["admin-a@example.com", "owner-a@example.com"]
-        ownership.accept_transfer(db.session.get(User, a.admin.id))
+        _accept(a)
         db.session.commit()
     assert portal.get(User, a.admin.id).is_owner and not portal.get(User, a.owner.id).is_owner
     with portal.app.app_context():
@@ -83,7 +83,7 @@ def test_only_the_owner_transfers_and_proposals_expire(portal: Portal, a: Tenant
         db.session.execute(update(OwnershipTransfer).values(expires_at=utcnow() - timedelta(seconds=1)))
         db.session.commit()
         with pytest.raises(NotFound):
-            ownership.accept_transfer(db.session.get(User, a.admin.id))
+            _accept(a)
 
 
 def test_a_cancelled_proposal_cannot_be_accepted(portal: Portal, a: Tenant) -> None:
@@ -91,7 +91,7 @@ def test_a_cancelled_proposal_cannot_be_accepted(portal: Portal, a: Tenant) -> N
     owner.post(f"/accounts/{a.id}/transfer", {"new_owner_id": str(a.admin.id), "current_password": PASSWORD})
     assert owner.post(f"/accounts/{a.id}/transfer/cancel").status_code == 303
     with portal.app.app_context(), pytest.raises(NotFound):
-        ownership.accept_transfer(db.session.get(User, a.admin.id))
+        _accept(a)
 
 
 def test_the_offer_shows_where_the_candidate_lands_after_signing_in(portal: Portal, a: Tenant) -> None:
@@ -109,3 +109,10 @@ def test_the_offer_shows_where_the_candidate_lands_after_signing_in(portal: Port
     assert "You are offered" not in candidate.get(f"/accounts/{a.id}/users?q=a", hx=True).get_data(as_text=True)
     assert candidate.post("/me/ownership/accept").status_code == 303
     assert portal.get(User, a.admin.id).is_owner
+
+
+def _accept(a: Tenant) -> None:
+    """The proposed admin accepts, as they would from their profile page."""
+    admin = db.session.get(User, a.admin.id)
+    assert admin is not None
+    ownership.accept_transfer(admin, actor=actors.person(admin))

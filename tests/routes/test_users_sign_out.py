@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from portal import db
+from portal import actors, db
 from portal.me.credentials import create_api_key
 from portal.models import ApiKey, AuditEvent, LoginSession, User
 from tests.helpers import Portal, Tenant, events
@@ -18,7 +18,8 @@ def users_url(tenant: Tenant, rest: str = "") -> str:
 
 def _key_for(portal: Portal, user: User, name: str = "script") -> str:
     with portal.app.app_context():
-        key = create_api_key(db.session.get(User, user.id), name, None)
+        maker = db.session.get(User, user.id)
+        key = create_api_key(maker, name, None, actor=actors.person(maker))
         db.session.commit()
         return key
 

@@ -7,8 +7,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from portal import db
-from portal.invitations import services
+from portal import actors, db
+from portal.invitations import queries, services
 from portal.models import Account, AuditEvent, Role, RoleAssignment, User
 from tests.helpers import Portal, Tenant, actor_of, invitation_token
 
@@ -25,8 +25,10 @@ def _invite(app: Flask, tenant: Tenant, roles: tuple[str, ...]) -> None:
         db.session.commit()
 
 
-def _accept(login: str) -> services.Acceptance:
-    return services.Acceptance(login=login, first_name="New", last_name="Person", password="a long new passphrase")
+def _accept_link(invited: queries.Invited, login: str) -> User:
+    """The invited person accepts, as the accept page does."""
+    details = services.Acceptance(login=login, first_name="New", last_name="Person", password="a long new passphrase")
+    return services.accept(invited, details, actor=actors.person(invited.user))
 
 
 def test_two_accepts_of_one_link_make_one_user(app: Flask, portal: Portal, a: Tenant) -> None:
@@ -35,10 +37,10 @@ def test_two_accepts_of_one_link_make_one_user(app: Flask, portal: Portal, a: Te
     with app.app_context():  # each request has its own app context, so its own session and transaction
         first = services.open_invitation(token)
         with app.app_context():  # a second request, which opened the link too, accepts first
-            services.accept(services.open_invitation(token), _accept("second"))
+            _accept_link(services.open_invitation(token), "second")
             db.session.commit()
         with pytest.raises(services.InvitationGone):
-            services.accept(first, _accept("first"))
+            _accept_link(first, "first")
         db.session.rollback()
     with app.app_context():
         user = db.session.scalar(select(User).where(User.email == ADDRESS))
@@ -59,7 +61,7 @@ def test_accepting_grants_through_the_one_grant_and_withholds_what_the_inviter_l
         db.session.commit()
     token = invitation_token(portal, ADDRESS)
     with app.app_context():
-        services.accept(services.open_invitation(token), _accept("newbie"))
+        _accept_link(services.open_invitation(token), "newbie")
         db.session.commit()
         grants = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "role.grant")).all()
         assert [(e.target_label, e.changes["role"], e.actor_label) for e in grants] == [("newbie", "member", "newbie")]

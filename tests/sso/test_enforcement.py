@@ -52,7 +52,8 @@ def test_requiring_sso_refuses_every_password_route_but_the_owners(portal: Porta
         from portal.users.services import Actor, set_password
 
         target = db.session.get(User, member.id)
-        for attempt in (lambda: change_password(target, PASSWORD, "a-new-long-password-1", None),
+        for attempt in (lambda: change_password(target, PASSWORD, "a-new-long-password-1", None,
+                                                 actor=Actor(target, frozenset())),
                         lambda: set_password(target, "a-new-long-password-1", True,
                                              actor=Actor(db.session.get(User, tenant.owner.id), frozenset()))):
             try:
