@@ -127,8 +127,9 @@ class Page(Generic[T]):
 
     def args(self, **changes: Any) -> dict[str, Any]:
         """The list's query string with paging changed; None (or "") drops a parameter."""
-        args: dict[str, Any] = {k: v for k, v in self.query.items() if k not in {"from", "after", "before"}}
-        if self.keep_defaults:
+        paging = {"from", "after", "before"} if self.keep_defaults else {"from", "after", "before", "take"}
+        args: dict[str, Any] = {k: v for k, v in self.query.items() if k not in paging}
+        if self.keep_defaults:  # `take` stays where the query had it
             args["take"] = self.take
             args.update(changes)
         else:
