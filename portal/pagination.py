@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from math import ceil
@@ -82,13 +82,27 @@ def utc_datetime(text: str) -> datetime:
     return value.astimezone(UTC)  # OverflowError near year 1 or 9999: decode_cursor's "malformed"
 
 
-class PageNumbers:
-    """What a pager counts, for any list shown `take` rows at a time from row `start` of `total`."""
+@dataclass
+class Page(Generic[T]):
+    """The one page type of every list: `take` rows from row `start` of `total`, the cursors of the
+    pages around it, and the links templates/_macros/pager.html follows (and the API's `next`).
 
-    start: int
+    One way to build links, two styles: `keep_defaults` (users, audit, role holders) writes `take` and
+    `from` always; without it (groups, invitations, the outbox, group members) `from=0`, the default
+    `take` and empty values are left out, so a list's first page is its bare URL."""
+
+    items: list[T]
+    start: int  # index of the first item (`from`)
     take: int
     total: int
     total_is_capped: bool = False
+    next_cursor: str | None = None  # the links carry them: `after` on the next page's, `before` on the previous'
+    prev_cursor: str | None = None
+    query: Mapping[str, Any] = field(default_factory=MultiDict)  # the list's own parameters, kept by every link
+    keep_defaults: bool = True  # the link style
+    more: bool | None = None  # rows follow this page (the query read one past it); None: as the count says
+    last_cursor: str | None = END  # the last page's link: END reads from the list's end, "" by `from` alone,
+    # None offers none (a list read forward only by keyset); a capped count never offers one either
 
     @property
     def current_page(self) -> int:
@@ -101,69 +115,29 @@ class PageNumbers:
 
     @property
     def has_prev(self) -> bool:
-        return self.start > 0
-
-
-class OffsetPage(PageNumbers):
-    """A page of a list paged by `from` alone (lists that stay short: groups, invitations, the outbox),
-    with the links templates/_macros/pager.html follows. Subclasses say what else the query keeps."""
+        return self.start > 0 or self.prev_cursor is not None
 
     @property
     def has_next(self) -> bool:
-        return self.start + self.take < self.total
-
-    def query_args(self) -> dict[str, Any]:
-        """The list's own parameters (a search, a filter), kept by every link."""
-        return {}
-
-    def at(self, start: int) -> dict[str, Any]:
-        """The query string of the page starting at row `start`; defaults are left out."""
-        args = {k: v for k, v in self.query_args().items() if v not in (None, "")}
-        if start > 0:
-            args["from"] = start
-        if self.take != DEFAULT_TAKE:
-            args["take"] = self.take
-        return args
-
-    def first_args(self) -> dict[str, Any]:
-        return self.at(0)
-
-    def prev_args(self) -> dict[str, Any]:
-        return self.at(max(0, self.start - self.take))
-
-    def next_args(self) -> dict[str, Any]:
-        return self.at(self.start + self.take)
-
-    def last_args(self) -> dict[str, Any] | None:
-        return self.at((self.page_count - 1) * self.take)
-
-
-@dataclass
-class Page(PageNumbers, Generic[T]):
-    """One page of a list, with what the pager shows and the cursors its links carry."""
-
-    items: list[T]
-    start: int  # index of the first item (`from`)
-    take: int
-    total: int
-    total_is_capped: bool = False
-    next_cursor: str | None = None
-    prev_cursor: str | None = None
-    query: MultiDict[str, str] = field(default_factory=MultiDict)
-
-    @property
-    def has_next(self) -> bool:
-        return self.next_cursor is not None
+        return self.more if self.more is not None else self.start + len(self.items) < self.total
 
     @property
     def last_start(self) -> int:
         return (self.page_count - 1) * self.take
 
     def args(self, **changes: Any) -> dict[str, Any]:
-        """The list's query string with paging changed; None drops a parameter."""
-        args: dict[str, Any] = {k: v for k, v in self.query.items() if k not in {"from", "after", "before"}}
-        args["take"] = self.take
-        args.update(changes)
+        """The list's query string with paging changed; None (or "") drops a parameter."""
+        paging = {"from", "after", "before"} if self.keep_defaults else {"from", "after", "before", "take"}
+        args: dict[str, Any] = {k: v for k, v in self.query.items() if k not in paging}
+        if self.keep_defaults:  # `take` stays where the query had it
+            args["take"] = self.take
+            args.update(changes)
+        else:
+            args.update({k: v for k, v in changes.items() if k != "from"})
+            if changes.get("from"):
+                args["from"] = changes["from"]
+            if self.take != DEFAULT_TAKE:
+                args["take"] = self.take
         return {k: v for k, v in args.items() if v not in (None, "")}
 
     def first_args(self) -> dict[str, Any]:
@@ -177,6 +151,6 @@ class Page(PageNumbers, Generic[T]):
 
     def last_args(self) -> dict[str, Any] | None:
         """The last page's link, unless the count was capped (there is no knowing where it is)."""
-        if self.total_is_capped:
+        if self.total_is_capped or self.last_cursor is None:
             return None
-        return self.args(**{"from": self.last_start, "before": END})
+        return self.args(**{"from": self.last_start, "before": self.last_cursor})

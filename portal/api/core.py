@@ -25,7 +25,7 @@ from portal.api import idempotency
 from portal.api.errors import ApiError, from_validation
 from portal.api.schemas import Error, Paging
 from portal.extensions import csrf
-from portal.pagination import PageNumbers
+from portal.pagination import Page
 from portal.permissions import Permission, require_api_key
 from portal.versioning import Versioned, ensure_version
 
@@ -164,7 +164,7 @@ def check_version(current: Versioned) -> None:
     ensure_version(current, if_match(current))
 
 
-def paging(page: PageNumbers, *, capped: bool = False, next_args: dict[str, Any] | None = None) -> dict[str, Any]:
+def paging(page: Page[Any], *, capped: bool = False, next_args: dict[str, Any] | None = None) -> dict[str, Any]:
     """The list fields of API.md: current_page (0-based), page_count, page_size, row_count, row_count_exact,
     next (this list's URL with the next page's `from` and cursor, or None)."""
     next_url = None

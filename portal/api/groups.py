@@ -62,7 +62,7 @@ def list_groups(account_id: uuid.UUID, query: schemas.GroupsQuery) -> Response:
     """List the groups by name, with their member counts; `q` searches a part of the name."""
     page = queries.list_groups(account_id, (query.q or "").strip(), query.from_, query.take)
     return answer(schemas.GroupsPage(
-        groups=[group_model(row.group, row.member_count) for row in page.rows],
+        groups=[group_model(row.group, row.member_count) for row in page.items],
         **paging(page, next_args={"from": page.start + page.take} if page.has_next else None)))
 
 
@@ -111,9 +111,9 @@ def delete_group(account_id: uuid.UUID, group_id: uuid.UUID) -> Response:
 def list_members(account_id: uuid.UUID, group_id: uuid.UUID, query: schemas.ListQuery) -> Response:
     """List a group's members, newest first (seed 003); `after` (inside `next`) pages by keyset."""
     group = queries.group_in_account(account_id, group_id)
-    page = queries.members_page(group, take=query.take, after=query.after, start=query.from_)
-    next_args = {"from": page.start + len(page.rows), "after": page.next_cursor} if page.next_cursor else None
-    return answer(schemas.MembersPage(members=[member_model(row) for row in page.rows],
+    page = queries.members_page(group, take=query.take, after=query.after, start=query.from_).page
+    next_args = {"from": page.start + len(page.items), "after": page.next_cursor} if page.next_cursor else None
+    return answer(schemas.MembersPage(members=[member_model(row) for row in page.items],
                                       **paging(page, capped=page.total_is_capped, next_args=next_args)))
 
 

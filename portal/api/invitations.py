@@ -55,8 +55,9 @@ def list_invitations(account_id: uuid.UUID, query: schemas.InvitationsQuery) -> 
     """List the invitations, newest first; `status` (expired: pending past its expiry) and `email` (a prefix)."""
     page = queries.invitation_page(account_id, query.status or "", query.from_, query.take, clock.now(),
                                    email=query.email or "", after=query.after)
-    next_args = {"from": page.start + len(page.rows), "after": page.next_cursor} if page.next_cursor else None
-    return answer(schemas.InvitationsPage(invitations=[invitation_model(row) for row in page.rows],
+    cursor = queries.next_cursor(page)
+    next_args = {"from": page.start + len(page.items), "after": cursor} if cursor else None
+    return answer(schemas.InvitationsPage(invitations=[invitation_model(row) for row in page.items],
                                           **paging(page, next_args=next_args)))
 
 

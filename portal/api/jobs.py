@@ -71,9 +71,8 @@ def job_report(account_id: uuid.UUID, job_id: uuid.UUID, query: schemas.ListQuer
     job = queries.job_in_account(account_id, job_id)
     items: list[JobItem] = queries.report_page(job.id, query.from_, query.take)
     handled = queries.handled_count(job.id)
-    numbers = Page(items, query.from_, query.take, handled)
-    more = query.from_ + query.take < handled
+    page = Page(items, query.from_, query.take, handled, more=query.from_ + query.take < handled)
     return answer(schemas.ReportPage(
         lines=[schemas.ReportLine(n=i.seq, who=i.label, outcome=i.outcome, reason=i.message)  # type: ignore[arg-type]
                for i in items],
-        **paging(numbers, next_args={"from": query.from_ + query.take} if more else None)))
+        **paging(page, next_args={"from": query.from_ + query.take} if page.has_next else None)))

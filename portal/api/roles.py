@@ -60,9 +60,9 @@ def list_roles(account_id: uuid.UUID, query: schemas.ListQuery) -> Response:
     """List the account's roles, built-in ones first, with how many users hold each (`from`, `take`)."""
     rows = queries.roles_with_member_counts(account_id)
     page = Page(items=rows[query.from_:query.from_ + query.take], start=query.from_, take=query.take, total=len(rows))
-    has_next = query.from_ + query.take < len(rows)
+    next_args = {"from": query.from_ + query.take} if page.has_next else None
     return answer(schemas.RolesPage(roles=[role_model(row.role, row.member_count) for row in page.items],
-                                    **paging(page, next_args={"from": query.from_ + query.take} if has_next else None)))
+                                    **paging(page, next_args=next_args)))
 
 
 @bp.post("/accounts/<uuid:account_id>/roles")

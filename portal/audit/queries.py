@@ -167,6 +167,7 @@ def _page(rows: list[AuditEvent], start: int, take: int, total: int, capped: boo
         total_is_capped=capped,
         next_cursor=encode_cursor(_key(rows[-1])) if rows and has_more else None,
         prev_cursor=encode_cursor(_key(rows[0])) if rows and start > 0 else None,
+        more=bool(rows) and has_more,
     )
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, Select, exists, func, literal, or_, select
 from portal import db
 from portal.errors import NotFound
 from portal.models import Group, GroupMember, User, UserStatus
-from portal.pagination import COUNT_CAP, OffsetPage, PageNumbers, decode_cursor, encode_cursor, utc_datetime
+from portal.pagination import COUNT_CAP, Page, decode_cursor, encode_cursor, utc_datetime
 from portal.references import by_reference
 from portal.search import clean, person_matches
 from portal.uuids import parse_uuid, parse_uuids
@@ -100,21 +100,7 @@ class GroupRow:
         return count_label(self.member_count, "member", "members")
 
 
-@dataclass(frozen=True)
-class GroupsPage(OffsetPage):
-    """One page of the groups list with seed 002's paging figures."""
-
-    rows: list[GroupRow]
-    total: int
-    start: int
-    take: int
-    q: str
-
-    def query_args(self) -> dict[str, Any]:
-        return {"q": self.q}
-
-
-def list_groups(account_id: uuid.UUID, q: str = "", start: int = 0, take: int = TAKE_DEFAULT) -> GroupsPage:
+def list_groups(account_id: uuid.UUID, q: str = "", start: int = 0, take: int = TAKE_DEFAULT) -> Page[GroupRow]:
     """Groups by name, searched by a part of the name, with their member counts: two statements.
 
     The page is served by the unique (account_id, name) index; an account has few groups, so
@@ -131,7 +117,8 @@ def list_groups(account_id: uuid.UUID, q: str = "", start: int = 0, take: int = 
         .offset(start)
         .limit(take)
     ).all()
-    return GroupsPage([GroupRow(group, count) for group, count in rows], total, start, take, q)
+    return Page([GroupRow(group, count) for group, count in rows], start, take, total, query={"q": q},
+                keep_defaults=False, last_cursor="")
 
 
 # --- members ------------------------------------------------------------------------------------
@@ -175,65 +162,32 @@ def _member_columns() -> Any:
 
 
 @dataclass(frozen=True)
-class MembersPage(PageNumbers):
-    """A page of a group's members, newest first, with keyset cursors to the pages around it."""
+class MembersPage:
+    """A page of a group's members, newest first, with keyset cursors to the pages around it (no last
+    page: a list read newest first by keyset), and what the members panel says besides."""
 
     group_id: uuid.UUID
-    rows: list[MemberRow]
+    page: Page[MemberRow]
     count: int  # capped at COUNT_CAP + 1: members, or members matching q
-    start: int  # the position of the first row, for "21–40"; exact when paged from the first page
-    take: int
     q: str
-    next_cursor: str | None
-    prev_cursor: str | None
+
+    @property
+    def rows(self) -> list[MemberRow]:
+        return self.page.items
 
     @property
     def first(self) -> int:
-        return self.start + 1 if self.rows else 0
+        return self.page.start + 1 if self.rows else 0
 
     @property
     def last(self) -> int:
-        return self.start + len(self.rows)
-
-    @property
-    def total(self) -> int:  # type: ignore[override]
-        return min(self.count, COUNT_CAP)
-
-    @property
-    def total_is_capped(self) -> bool:  # type: ignore[override]
-        return self.count > COUNT_CAP
-
-    @property
-    def has_next(self) -> bool:
-        return self.next_cursor is not None
-
-    @property
-    def has_prev(self) -> bool:
-        return self.prev_cursor is not None
+        return self.page.start + len(self.rows)
 
     @property
     def count_label(self) -> str:
         if self.q:
             return count_label(self.count, "match", "matches")
         return count_label(self.count, "member", "members")
-
-    def _args(self, **more: Any) -> dict[str, Any]:
-        args = {"q": self.q, **more}
-        if self.take != TAKE_DEFAULT:
-            args["take"] = self.take
-        return {k: v for k, v in args.items() if v not in (None, "", 0)}
-
-    def first_args(self) -> dict[str, Any]:
-        return self._args()
-
-    def prev_args(self) -> dict[str, Any]:
-        return self._args(before=self.prev_cursor, **{"from": max(self.start - self.take, 0)})
-
-    def next_args(self) -> dict[str, Any]:
-        return self._args(after=self.next_cursor, **{"from": self.start + self.take})
-
-    def last_args(self) -> None:
-        return None  # newest first, by keyset: the pager offers first, previous and next
 
 
 def members_page(group: Group, q: str = "", take: int = TAKE_DEFAULT, after: str | None = None,
@@ -275,16 +229,21 @@ def members_page(group: Group, q: str = "", take: int = TAKE_DEFAULT, after: str
         rows = rows[:take]
         has_prev = after_key is not None or start > 0
     members = [MemberRow(*row) for row in rows]
-    return MembersPage(
-        group_id=group.id,
-        rows=members,
-        count=count,
-        start=start,
-        take=take,
-        q=q,
-        next_cursor=members[-1].cursor if has_next and members else None,
+    next_cursor = members[-1].cursor if has_next and members else None
+    page = Page(
+        members,
+        start,  # the position of the first row, for "21–40"; exact when paged from the first page
+        take,
+        min(count, COUNT_CAP),
+        total_is_capped=count > COUNT_CAP,
+        next_cursor=next_cursor,
         prev_cursor=members[0].cursor if has_prev and members else None,
+        query={"q": q},
+        keep_defaults=False,
+        more=next_cursor is not None,
+        last_cursor=None,
     )
+    return MembersPage(group_id=group.id, page=page, count=count, q=q)
 
 
 def member_in_group(group: Group, member_id: uuid.UUID) -> MemberRow:

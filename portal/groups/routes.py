@@ -69,11 +69,11 @@ def _user_panel(user: User) -> Response:
 
 def _self_link(group: Group, page: queries.MembersPage) -> str:
     """Where the members list reloads itself from when a member is removed in place (HX-Trigger)."""
-    common = {"group_id": group.id, "q": page.q, "take": page.take}
+    common = {"group_id": group.id, "q": page.q, "take": page.page.take}
     if request.method != "GET":
         return _url("accounts.groups.members", **common)
     return _url("accounts.groups.members", after=request.args.get("after"), before=request.args.get("before"),
-                **common, **{"from": page.start or None})
+                **common, **{"from": page.page.start or None})
 
 
 def _group_page(group: Group, page: queries.MembersPage, add_form: AddMembersForm | None = None,

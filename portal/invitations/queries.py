@@ -25,7 +25,7 @@ from portal.models import (
     Role,
     User,
 )
-from portal.pagination import OffsetPage, decode_cursor, encode_cursor
+from portal.pagination import Page, decode_cursor, encode_cursor
 from portal.permissions import Permission
 from portal.roles.policy import refusal_to_grant
 
@@ -45,24 +45,12 @@ class InvitationRow:
     inviter: User | None = None
 
 
-@dataclass
-class InvitationPage(OffsetPage):
-    """One page of the list (`from`/`take`, seed 002's counts; `next_cursor` seeks the next page by index)."""
-
-    rows: list[InvitationRow]
-    start: int
-    take: int
-    total: int
-    status: str
-    next_cursor: str | None = None
-    q: str = ""
-
-    @property
-    def has_next(self) -> bool:
-        return self.start + len(self.rows) < self.total
-
-    def query_args(self) -> dict[str, object]:
-        return {"q": self.q, "status": self.status}
+def next_cursor(page: Page[InvitationRow]) -> str | None:
+    """The cursor of the page after this one (the API's `next`): the sort key of its last row."""
+    if not page.has_next or not page.items:
+        return None
+    last = page.items[-1].invitation
+    return encode_cursor((last.created_at, last.id))
 
 
 def _filtered(account_id: uuid.UUID, status: str, now: datetime, email: str = "", q: str = "") -> Select[Invitation]:
@@ -120,7 +108,7 @@ def _with_inviter_and_email(statement: Select[Invitation]) -> Select[Invitation,
 
 
 def invitation_page(account_id: uuid.UUID, status: str, start: int, take: int, now: datetime, email: str = "",
-                    after: str | None = None, q: str = "") -> InvitationPage:
+                    after: str | None = None, q: str = "") -> Page[InvitationRow]:
     """A page of the account's invitations, newest first, in three statements whatever its size; `email`
     narrows it to the addresses that start with it (the API), `q` to those that contain it (the page).
 
@@ -140,9 +128,9 @@ def invitation_page(account_id: uuid.UUID, status: str, start: int, take: int, n
         statement = statement.offset(start)
     rows = db.session.execute(statement.limit(take + 1)).all()
     total = db.session.scalar(select(func.count()).select_from(filtered.subquery())) or 0
-    last = rows[take - 1][0] if len(rows) > take else None
-    return InvitationPage(_rows(rows[:take], now), start, take, total, status,
-                          next_cursor=encode_cursor((last.created_at, last.id)) if last is not None else None, q=q)
+    # The list's parameters (`q`, `status`) are kept by the pager's links, which leave defaults out.
+    return Page(_rows(rows[:take], now), start, take, total, query={"q": q, "status": status}, keep_defaults=False,
+                more=len(rows) > take, last_cursor="")
 
 
 def invitation_row(account_id: uuid.UUID, invitation_id: uuid.UUID, now: datetime) -> InvitationRow:

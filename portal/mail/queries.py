@@ -11,24 +11,10 @@ from sqlalchemy import func, select
 from portal import db
 from portal.db import utcnow
 from portal.models import EmailStatus, OutboxEmail
-from portal.pagination import OffsetPage
+from portal.pagination import Page
 
 
-@dataclass
-class OutboxPage(OffsetPage):
-    """One page of the outbox (`from`/`take` as every list)."""
-
-    emails: list[OutboxEmail]
-    start: int
-    take: int
-    total: int
-
-    @property
-    def has_next(self) -> bool:
-        return self.start + len(self.emails) < self.total
-
-
-def outbox_page(account_id: uuid.UUID, start: int, take: int) -> OutboxPage:
+def outbox_page(account_id: uuid.UUID, start: int, take: int) -> Page[OutboxEmail]:
     """The account's emails, newest first (index ix_outbox_emails_account_id_created_at)."""
     emails = db.session.scalars(
         select(OutboxEmail)
@@ -38,7 +24,7 @@ def outbox_page(account_id: uuid.UUID, start: int, take: int) -> OutboxPage:
         .limit(take)
     ).all()
     total = db.session.scalar(select(func.count()).where(OutboxEmail.account_id == account_id)) or 0
-    return OutboxPage(list(emails), start, take, total)
+    return Page(list(emails), start, take, total, keep_defaults=False, last_cursor="")
 
 
 @dataclass

@@ -178,7 +178,7 @@ def role_members(role: Role, args: Mapping[str, str]) -> Page[Member]:
     items = [Member(user, is_default) for user, is_default in rows[:take]]
     next_cursor = encode_cursor((items[-1].user.login, items[-1].user.id)) if len(rows) > take else None
     return Page(items=items, start=start, take=take, total=member_count(role.id), next_cursor=next_cursor,
-                query=MultiDict({"take": str(take)}))
+                more=next_cursor is not None, query=MultiDict({"take": str(take)}))
 
 
 # --- One user's roles: the panel on the user page ----------------------------------------------

@@ -444,6 +444,7 @@ def _page(rows: list[Any], start: int, take: int, total: int, capped: bool, sort
         total_is_capped=capped,
         next_cursor=encode_cursor(_key(rows[-1], sort)) if rows and has_more else None,
         prev_cursor=encode_cursor(_key(rows[0], sort)) if rows and start > 0 else None,
+        more=bool(rows) and has_more,
     )
 
 
