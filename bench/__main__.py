@@ -59,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     profile = commands.add_parser("profile", help="py-spy record of the portal's workers under wrk, for one page")
     profile.add_argument("--users", type=int, required=True)
     profile.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
-    profile.add_argument("--page", required=True,
-                         help="users, search, deep, user, members, csv, or a path; several with commas")
+    profile.add_argument(
+        "--page", required=True, help="users, search, deep, user, members, csv, or a path; several with commas"
+    )
     profile.add_argument("--duration", type=float, default=10.0)
     profile.add_argument("--pg-port", type=int, default=55440)
     profile.add_argument("--name", default="", help="the file name stem under bench/profiles/")
@@ -84,8 +85,11 @@ def main(argv: list[str] | None = None) -> int:
 
     sso_bench = commands.add_parser("sso", help="SSO sign-in and the sign-in page with SSO on (in-process)")
     sso_bench.add_argument("--n", type=int, default=50, help="people, each timed signing in twice")
-    sso_bench.add_argument("--mock-as-shipped", action="store_true",
-                           help="leave oidc-provider-mock re-importing (and checking) its RSA key at every token")
+    sso_bench.add_argument(
+        "--mock-as-shipped",
+        action="store_true",
+        help="leave oidc-provider-mock re-importing (and checking) its RSA key at every token",
+    )
     args = parser.parse_args(argv)
     command = "python -m bench " + shlex.join(argv)
     if args.command in ("run", "profile") and not args.no_snapshot:
@@ -97,12 +101,26 @@ def main(argv: list[str] | None = None) -> int:
         from bench.run import Options
         from bench.run import run as run_benchmark
 
-        run_benchmark(Options(
-            users=args.users, dbs=args.db, rounds=args.rounds, duration=args.duration, threads=args.threads,
-            connections=args.connections, fab=not args.no_fab, django=not args.no_django, lean=not args.no_lean,
-            loader=args.loader, reseed=args.reseed,
-            pg_port=args.pg_port, csv=not args.no_csv, out=args.out, command=command, whatif=_whatif(args.whatif),
-        ))
+        run_benchmark(
+            Options(
+                users=args.users,
+                dbs=args.db,
+                rounds=args.rounds,
+                duration=args.duration,
+                threads=args.threads,
+                connections=args.connections,
+                fab=not args.no_fab,
+                django=not args.no_django,
+                lean=not args.no_lean,
+                loader=args.loader,
+                reseed=args.reseed,
+                pg_port=args.pg_port,
+                csv=not args.no_csv,
+                out=args.out,
+                command=command,
+                whatif=_whatif(args.whatif),
+            )
+        )
         return 0
     if args.command == "sso":
         from bench.sso import run as run_sso

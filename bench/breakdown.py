@@ -69,13 +69,17 @@ def breakdown(info: SeedInfo, runs: int = 300) -> dict[str, float]:
         app.extensions["portal.engine"].dispose()
     finally:
         routes._list_context, rendering.render_template = real_context, real_render
-    ms = {name: statistics.median(values) * 1000 for name, values in
-          (("total", total), ("data", data), ("template", template), ("bare", empty))}
+    ms = {
+        name: statistics.median(values) * 1000
+        for name, values in (("total", total), ("data", data), ("template", template), ("bare", empty))
+    }
     ms["rest"] = ms["total"] - ms["data"] - ms["template"]
     return ms
 
 
 def describe(ms: dict[str, float]) -> str:
-    return (f"users page {ms['total']:.2f} ms = data {ms['data']:.2f} + template {ms['template']:.2f} + rest "
-            f"{ms['rest']:.2f}; a bare page of the same size {ms['bare']:.2f} ms "
-            f"(the template alone is {ms['template'] / ms['bare']:.1f}× the bare page)")
+    return (
+        f"users page {ms['total']:.2f} ms = data {ms['data']:.2f} + template {ms['template']:.2f} + rest "
+        f"{ms['rest']:.2f}; a bare page of the same size {ms['bare']:.2f} ms "
+        f"(the template alone is {ms['template'] / ms['bare']:.1f}× the bare page)"
+    )

@@ -64,8 +64,7 @@ def api_credential(app: Any, info: SeedInfo) -> str:
     from portal.models import User
 
     with app.app_context():
-        owner = db.session.scalars(select(User).where(User.login == info.owner_login,
-                                                      User.is_owner.is_(True))).one()
+        owner = db.session.scalars(select(User).where(User.login == info.owner_login, User.is_owner.is_(True))).one()
         key = create_api_key(owner, "bench", None, actor=actors.person(owner))
         db.session.commit()
     return f"Bearer {key}"
@@ -80,8 +79,7 @@ def scim_credential(app: Any, info: SeedInfo) -> str:
     from portal.scim.tokens import make_token
 
     with app.test_request_context():
-        owner = db.session.scalars(select(User).where(User.login == info.owner_login,
-                                                      User.is_owner.is_(True))).one()
+        owner = db.session.scalars(select(User).where(User.login == info.owner_login, User.is_owner.is_(True))).one()
         token = make_token(db.session.get_one(Account, owner.account_id), actor=actors.person(owner))
         db.session.commit()
     return f"Bearer {token}"
@@ -111,9 +109,13 @@ def api_deep_page(app: Any, info: SeedInfo) -> str:
 
     start = max(1, info.users // 2)
     with app.app_context():
-        email = db.session.scalar(select(User.email).where(User.account_id == uuid.UUID(info.account_id),
-                                                           User.is_owner.is_(False))
-                                  .order_by(User.email).offset(start - 1).limit(1))
+        email = db.session.scalar(
+            select(User.email)
+            .where(User.account_id == uuid.UUID(info.account_id), User.is_owner.is_(False))
+            .order_by(User.email)
+            .offset(start - 1)
+            .limit(1)
+        )
     return f"/api/v1/accounts/{info.account_id}/users?from={start}&after={encode_cursor([email])}"
 
 
@@ -171,8 +173,11 @@ def _probe(info: SeedInfo, timing_runs: int, extra: bool) -> tuple[dict[str, str
             started = time.perf_counter()
             get(url)
             timings.append((time.perf_counter() - started) * 1000)
-        probes.append(Probe(name, url, response.status_code, count, round(statistics.median(timings), 2),
-                            len(response.get_data())))
+        probes.append(
+            Probe(
+                name, url, response.status_code, count, round(statistics.median(timings), 2), len(response.get_data())
+            )
+        )
     engine.dispose()
     return urls, probes
 

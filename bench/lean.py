@@ -30,9 +30,14 @@ _PREFIX = " AND email >= :low AND email < :high"
 
 
 def _rows(where: str, order: str) -> TextualSelect:
-    return text(f"SELECT id, first_name, last_name, email, status, created_at FROM users {where}"
-                f" ORDER BY {order} LIMIT :limit OFFSET :offset").bindparams(_ACCOUNT).columns(
-        id=Uuid, first_name=String, last_name=String, email=String, status=String, created_at=DateTime)
+    return (
+        text(
+            f"SELECT id, first_name, last_name, email, status, created_at FROM users {where}"
+            f" ORDER BY {order} LIMIT :limit OFFSET :offset"
+        )
+        .bindparams(_ACCOUNT)
+        .columns(id=Uuid, first_name=String, last_name=String, email=String, status=String, created_at=DateTime)
+    )
 
 
 _LIST = _rows(_WHERE, "first_name, last_name, id")
@@ -96,8 +101,12 @@ def probe(paths: list[str]) -> dict[str, dict[str, Any]]:
             started = time.perf_counter()
             client.get(path)
             timings.append((time.perf_counter() - started) * 1000)
-        found[path] = {"status": response.status_code, "statements": count, "bytes": len(response.get_data()),
-                       "ms": round(statistics.median(timings), 2)}
+        found[path] = {
+            "status": response.status_code,
+            "statements": count,
+            "bytes": len(response.get_data()),
+            "ms": round(statistics.median(timings), 2),
+        }
     return found
 
 

@@ -18,8 +18,10 @@ from typing import Any
 
 HOST = "127.0.0.1"
 # The token's field: Flask-WTF's csrf_token (the portal, FAB), or Django's csrfmiddlewaretoken.
-_CSRF = re.compile(r'name="(csrf_token)" type="hidden" value="([^"]+)"|<meta name="csrf-token" content="([^"]+)"'
-                   r'|name="(csrfmiddlewaretoken)" value="([^"]+)"')
+_CSRF = re.compile(
+    r'name="(csrf_token)" type="hidden" value="([^"]+)"|<meta name="csrf-token" content="([^"]+)"'
+    r'|name="(csrfmiddlewaretoken)" value="([^"]+)"'
+)
 
 
 @dataclass
@@ -39,8 +41,14 @@ def credential_header(cookie: str) -> tuple[str, str]:
     return ("Authorization", cookie) if cookie.startswith("Bearer ") else ("Cookie", cookie)
 
 
-def fetch(port: int, path: str, cookie: str = "", method: str = "GET", form: dict[str, str] | None = None,
-          timeout: float = 120.0) -> Fetched:
+def fetch(
+    port: int,
+    path: str,
+    cookie: str = "",
+    method: str = "GET",
+    form: dict[str, str] | None = None,
+    timeout: float = 120.0,
+) -> Fetched:
     """One request on a fresh connection (gunicorn's sync workers close it anyway)."""
     connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
     headers = dict([credential_header(cookie)]) if cookie else {}
@@ -138,17 +146,32 @@ def parse_wrk(output: str) -> LoadResult:
         # connection it meant to reuse, so only connect errors and timeouts are failures.
         errors = int(socket_errors.group(1)) + int(socket_errors.group(4))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    return LoadResult("wrk", seconds, requests, rps, p50, p99, read / max(1, requests), errors,
-                      int(non_2xx.group(1)) if non_2xx else 0)
+    return LoadResult(
+        "wrk",
+        seconds,
+        requests,
+        rps,
+        p50,
+        p99,
+        read / max(1, requests),
+        errors,
+        int(non_2xx.group(1)) if non_2xx else 0,
+    )
 
 
 def run_wrk(url: str, cookie: str, seconds: float, threads: int, connections: int) -> LoadResult:
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
-               "--timeout", "30s"]
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--latency",
+        "--timeout",
+        "30s",
+    ]
     if cookie:
         command += ["-H", ": ".join(credential_header(cookie))]
-    output = subprocess.run(command + [url], capture_output=True, text=True, check=True,
-                            timeout=seconds + 60).stdout
+    output = subprocess.run(command + [url], capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
     return parse_wrk(output)
 
 
@@ -189,12 +212,17 @@ def run_python(url: str, cookie: str, seconds: float, connections: int) -> LoadR
     latencies.sort()
     n = len(latencies)
     return LoadResult(
-        "python", round(elapsed, 2), n, n / elapsed if elapsed else 0.0,
-        statistics.median(latencies) if n else 0.0, latencies[min(n - 1, int(n * 0.99))] if n else 0.0,
-        statistics.mean(sizes) if sizes else 0.0, errors[0], sum(1 for s in statuses if not 200 <= s < 300),
+        "python",
+        round(elapsed, 2),
+        n,
+        n / elapsed if elapsed else 0.0,
+        statistics.median(latencies) if n else 0.0,
+        latencies[min(n - 1, int(n * 0.99))] if n else 0.0,
+        statistics.mean(sizes) if sizes else 0.0,
+        errors[0],
+        sum(1 for s in statuses if not 200 <= s < 300),
     )
 
 
 def have_wrk() -> bool:
     return shutil.which("wrk") is not None
-

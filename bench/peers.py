@@ -37,8 +37,10 @@ DJANGO_VENV = HOME / ".venv-django"
 PER_PAGE = 20
 NAMES = ("django", "fab", "lean")
 LABELS = {"django": "Django admin", "fab": "FAB", "lean": "lean page"}
-_PACKAGES = {"fab": ["flask-appbuilder", "psycopg[binary]", "gunicorn"],
-             "django": ["django", "psycopg[binary]", "gunicorn"]}
+_PACKAGES = {
+    "fab": ["flask-appbuilder", "psycopg[binary]", "gunicorn"],
+    "django": ["django", "psycopg[binary]", "gunicorn"],
+}
 
 
 @dataclass
@@ -82,8 +84,7 @@ def _pages_of(total: int) -> int:
 
 
 def _json_line(command: list[str], cwd: Path, env: dict[str, str]) -> dict[str, Any]:
-    out = subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True,
-                         env={**os.environ, **env}).stdout
+    out = subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True, env={**os.environ, **env}).stdout
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
@@ -97,8 +98,9 @@ class Seeder:
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
-def _seeded(options: Options, db: str, name: str, n: int, cluster: Cluster | None, portal: SeedInfo,
-            seeder: Seeder) -> dict[str, Any]:
+def _seeded(
+    options: Options, db: str, name: str, n: int, cluster: Cluster | None, portal: SeedInfo, seeder: Seeder
+) -> dict[str, Any]:
     """A peer's database: reused on SQLite while the portal's seed it copies is the same, else seeded."""
     if db == "postgresql":
         assert cluster is not None
@@ -126,14 +128,22 @@ def _seeded(options: Options, db: str, name: str, n: int, cluster: Cluster | Non
 
 # --- Flask-AppBuilder ------------------------------------------------------------------------------------
 
+
 def fab_env(url: str) -> dict[str, str]:
     return {"FAB_DATABASE_URL": url, "FAB_UPDATE_PERMS": "0"}
 
 
 def fab(options: Options, db: str, n: int, cluster: Cluster | None, portal: SeedInfo, logs: Path) -> Peer:
     """FAB's schema and admin made by its own commands, then N users bulk-filled (bench/fab/seed.py)."""
-    seed = _seeded(options, db, "fab", n, cluster, portal,
-                   Seeder([str(FAB_VENV / "bin" / "python"), "seed.py", str(n)], FAB_DIR, "FAB_DATABASE_URL"))
+    seed = _seeded(
+        options,
+        db,
+        "fab",
+        n,
+        cluster,
+        portal,
+        Seeder([str(FAB_VENV / "bin" / "python"), "seed.py", str(n)], FAB_DIR, "FAB_DATABASE_URL"),
+    )
     size = f"psize_UserDBModelView={PER_PAGE}"
     admin, people = 1, n  # the admin is user 1, the people follow it
     pages = {
@@ -144,25 +154,46 @@ def fab(options: Options, db: str, n: int, cluster: Cluster | None, portal: Seed
         "user": f"/users/show/{admin + 1 + people // 2}",
     }
     server = Server("fab", FAB_VENV / "bin" / "gunicorn", "app:app", FAB_DIR, fab_env(seed["url"]), logs / "fab.log")
-    return Peer("fab", server, pages, ("/login/", {"username": seed["admin_login"],
-                                                   "password": seed["admin_password"]}, 302), seed=seed)
+    return Peer(
+        "fab",
+        server,
+        pages,
+        ("/login/", {"username": seed["admin_login"], "password": seed["admin_password"]}, 302),
+        seed=seed,
+    )
 
 
 def fab_probe(peer: Peer) -> None:
     for name, path in peer.pages.items():
-        peer.probes[name] = _json_line([str(FAB_VENV / "bin" / "python"), "count.py", path], FAB_DIR,
-                                       fab_env(peer.seed["url"]))
+        peer.probes[name] = _json_line(
+            [str(FAB_VENV / "bin" / "python"), "count.py", path], FAB_DIR, fab_env(peer.seed["url"])
+        )
 
 
 # --- Django admin ----------------------------------------------------------------------------------------
 
+
 def django(options: Options, db: str, n: int, cluster: Cluster | None, portal: SeedInfo, logs: Path) -> Peer:
     """Django's schema by its own `migrate`, its superuser by `createsuperuser`, then the portal's seeded
     people and memberships copied over in bulk (bench/djangoadmin/seed.py)."""
-    seed = _seeded(options, db, "django", n, cluster, portal,
-                   Seeder([str(DJANGO_VENV / "bin" / "python"), "seed.py"], DJANGO_DIR, "DJANGO_DATABASE_URL",
-                          {"PORTAL_DATABASE_URL": portal.database_url, "PORTAL_ACCOUNT_ID": portal.account_id,
-                           "PORTAL_SAMPLE_USER_ID": portal.sample_user_id}))
+    seed = _seeded(
+        options,
+        db,
+        "django",
+        n,
+        cluster,
+        portal,
+        Seeder(
+            [str(DJANGO_VENV / "bin" / "python"), "seed.py"],
+            DJANGO_DIR,
+            "DJANGO_DATABASE_URL",
+            {
+                "PORTAL_DATABASE_URL": portal.database_url,
+                "PORTAL_ACCOUNT_ID": portal.account_id,
+                "PORTAL_SAMPLE_USER_ID": portal.sample_user_id,
+            },
+        ),
+    )
     base = "/admin/auth/user/"
     pages = {
         "users": base,
@@ -171,28 +202,50 @@ def django(options: Options, db: str, n: int, cluster: Cluster | None, portal: S
         "user": f"{base}{seed['sample_user_id']}/change/",
         "members": f"{base}?groups__id__exact={seed['big_group_id']}",  # the admin's own group filter
     }
-    server = Server("django", DJANGO_VENV / "bin" / "gunicorn", "wsgi:application", DJANGO_DIR,
-                    {"DJANGO_DATABASE_URL": seed["url"]}, logs / "django.log")
-    return Peer("django", server, pages, ("/admin/login/?next=/admin/", {"username": seed["admin_login"],
-                                                                         "password": seed["admin_password"]}, 302),
-                seed=seed)
+    server = Server(
+        "django",
+        DJANGO_VENV / "bin" / "gunicorn",
+        "wsgi:application",
+        DJANGO_DIR,
+        {"DJANGO_DATABASE_URL": seed["url"]},
+        logs / "django.log",
+    )
+    return Peer(
+        "django",
+        server,
+        pages,
+        ("/admin/login/?next=/admin/", {"username": seed["admin_login"], "password": seed["admin_password"]}, 302),
+        seed=seed,
+    )
 
 
 def django_probe(peer: Peer) -> None:
-    peer.probes = _json_line([str(DJANGO_VENV / "bin" / "python"), "count.py", *peer.pages.values()], DJANGO_DIR,
-                             {"DJANGO_DATABASE_URL": peer.seed["url"]})
+    peer.probes = _json_line(
+        [str(DJANGO_VENV / "bin" / "python"), "count.py", *peer.pages.values()],
+        DJANGO_DIR,
+        {"DJANGO_DATABASE_URL": peer.seed["url"]},
+    )
     peer.probes = {name: peer.probes[path] for name, path in peer.pages.items()}
 
 
 # --- the lean page ---------------------------------------------------------------------------------------
 
+
 def lean(portal: SeedInfo, logs: Path) -> Peer:
     """bench/lean.py under gunicorn in the portal's virtualenv, on the portal's own database."""
-    pages = {"users": "/users", "search": f"/users?q={SEARCH}",
-             "deep": f"/users?page={_pages_of(portal.users + 1) - 2}"}  # the people and the owner
-    server = Server("lean", Path(sys.executable).parent / "gunicorn", "bench.lean:app", ROOT,
-                    {"LEAN_DATABASE_URL": portal.database_url, "LEAN_ACCOUNT_ID": portal.account_id},
-                    logs / "lean.log")
+    pages = {
+        "users": "/users",
+        "search": f"/users?q={SEARCH}",
+        "deep": f"/users?page={_pages_of(portal.users + 1) - 2}",
+    }  # the people and the owner
+    server = Server(
+        "lean",
+        Path(sys.executable).parent / "gunicorn",
+        "bench.lean:app",
+        ROOT,
+        {"LEAN_DATABASE_URL": portal.database_url, "LEAN_ACCOUNT_ID": portal.account_id},
+        logs / "lean.log",
+    )
     return Peer("lean", server, pages, seed={"url": portal.database_url})
 
 
@@ -201,8 +254,9 @@ def lean_probe(peer: Peer) -> None:
     peer.probes = {name: peer.probes[path] for name, path in peer.pages.items()}
 
 
-def make(names: list[str], options: Options, db: str, n: int, cluster: Cluster | None, portal: SeedInfo,
-         logs: Path) -> list[Peer]:
+def make(
+    names: list[str], options: Options, db: str, n: int, cluster: Cluster | None, portal: SeedInfo, logs: Path
+) -> list[Peer]:
     """The peers asked for, seeded (or reused) and probed in-process; not started yet."""
     peers = []
     for name in names:

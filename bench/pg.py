@@ -12,8 +12,9 @@ DEFAULT_PORT = 55440
 
 
 def pg_bin() -> Path:
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
-                        key=lambda p: [int(x) for x in p.split("/")[4].split(".")])
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: [int(x) for x in p.split("/")[4].split(".")]
+    )
     if not candidates:
         raise RuntimeError("PostgreSQL is not installed: apt-get install -y postgresql")
     return Path(candidates[-1])
@@ -36,19 +37,48 @@ class Cluster:
         (self.dir / "sock").mkdir()
         shutil.chown(self.dir, "postgres", "postgres")
         shutil.chown(self.dir / "sock", "postgres", "postgres")
-        _as_postgres(str(self.bin / "initdb"), "-D", str(self.dir / "data"), "-U", "postgres", "-A", "trust",
-                     "--no-sync", "-E", "UTF8", "--locale=C.UTF-8")
+        _as_postgres(
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.dir / "data"),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        )
         options = f"-k {self.dir / 'sock'} -p {self.port} -c listen_addresses=127.0.0.1 -c fsync=off"
-        _as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-l", str(self.dir / "log"), "-w",
-                     "-o", options, "start")
+        _as_postgres(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.dir / "data"),
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "-o",
+            options,
+            "start",
+        )
         self.started = True
         return self
 
     def create_database(self, name: str) -> str:
         """A fresh, empty database (dropped first if it exists); returns its SQLAlchemy URL."""
         for command in (["dropdb", "--if-exists"], ["createdb"]):
-            _as_postgres(str(self.bin / command[0]), *command[1:], "-h", str(self.dir / "sock"),
-                         "-p", str(self.port), "-U", "postgres", name)
+            _as_postgres(
+                str(self.bin / command[0]),
+                *command[1:],
+                "-h",
+                str(self.dir / "sock"),
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                name,
+            )
         return self.url(name)
 
     def url(self, name: str) -> str:

@@ -81,11 +81,22 @@ class Server:
 
     def start(self, wait: float = 180.0) -> Server:  # a shared, busy machine can take a minute to import an app
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        command = [str(self.gunicorn), "--workers", str(self.workers), "--worker-class", "sync",
-                   "--bind", f"127.0.0.1:{self.port}", "--timeout", str(self.timeout), self.app]
+        command = [
+            str(self.gunicorn),
+            "--workers",
+            str(self.workers),
+            "--worker-class",
+            "sync",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--timeout",
+            str(self.timeout),
+            self.app,
+        ]
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(command, cwd=self.cwd, env={**os.environ, **self.env},
-                                            stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                command, cwd=self.cwd, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

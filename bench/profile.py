@@ -73,8 +73,11 @@ def explain_page(info: SeedInfo, url: str) -> str:
         total = (time.perf_counter() - started) * 1000
         event.remove(engine, "before_cursor_execute", before)
         event.remove(engine, "after_cursor_execute", after)
-    out = [f"GET {url} -> {response.status_code}, {len(response.get_data())} bytes, {total:.1f} ms in-process, "
-           f"{len(statements)} statements", ""]
+    out = [
+        f"GET {url} -> {response.status_code}, {len(response.get_data())} bytes, {total:.1f} ms in-process, "
+        f"{len(statements)} statements",
+        "",
+    ]
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
@@ -89,8 +92,10 @@ def explain_page(info: SeedInfo, url: str) -> str:
                 cursor.execute(statement, parameters)
                 rows = cursor.fetchall()
                 out.append(f"   plan: {' | '.join(plan)}")
-                out.append(f"   executed again, every row fetched: {(time.perf_counter() - started) * 1000:.2f} ms,"
-                           f" {len(rows)} rows")
+                out.append(
+                    f"   executed again, every row fetched: {(time.perf_counter() - started) * 1000:.2f} ms,"
+                    f" {len(rows)} rows"
+                )
             else:
                 if statement.lstrip().upper().startswith("SELECT"):
                     cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
@@ -189,8 +194,9 @@ def summarize_speedscope(path: Path, top: int = 30) -> str:
     return "\n".join(lines)
 
 
-def profile(db: str, users: int, page: str, duration: float, pg_port: int, name: str = "",
-            whatif: list[str] | None = None) -> Path:
+def profile(
+    db: str, users: int, page: str, duration: float, pg_port: int, name: str = "", whatif: list[str] | None = None
+) -> Path:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop the server and the cluster
     PROFILES.mkdir(parents=True, exist_ok=True)
     options = Options(users=[users], dbs=[db], pg_port=pg_port)
@@ -208,8 +214,10 @@ def profile(db: str, users: int, page: str, duration: float, pg_port: int, name:
             apply_ddl(engine, whatif)
             engine.dispose()
         try:
-            tops = [_profile(info, db, users, one, duration, name if len(pages) == 1 else "", whatif, options)
-                    for one in pages]
+            tops = [
+                _profile(info, db, users, one, duration, name if len(pages) == 1 else "", whatif, options)
+                for one in pages
+            ]
             return tops[-1]
         finally:
             if whatif:
@@ -221,8 +229,9 @@ def profile(db: str, users: int, page: str, duration: float, pg_port: int, name:
             cluster.stop()
 
 
-def _profile(info: SeedInfo, db: str, users: int, page: str, duration: float, name: str, whatif: list[str],
-             options: Options) -> Path:
+def _profile(
+    info: SeedInfo, db: str, users: int, page: str, duration: float, name: str, whatif: list[str], options: Options
+) -> Path:
     urls, _ = probe(info, timing_runs=1, extra=False)
     if page == "csv":
         url = f"/accounts/{info.account_id}/users.csv"
@@ -237,8 +246,7 @@ def _profile(info: SeedInfo, db: str, users: int, page: str, duration: float, na
     # For the export, the statements of one chunk are enough (the whole export in-process takes minutes).
     explained = explain_page(info, f"{url}?q=user12345" if page == "csv" else url)
     Path(f"{stem}.sql.txt").write_text(explained + "\n")
-    server = portal_server(info, options.data_dir / "logs" / "profile.log", whatif,
-                           timeout=0 if page == "csv" else 30)
+    server = portal_server(info, options.data_dir / "logs" / "profile.log", whatif, timeout=0 if page == "csv" else 30)
     with server:
         cookie = load.sign_in(server.port, "/login", info.sign_in_fields(), 303)
         warm_url = url if page != "csv" else f"{url}?q=user12345"  # a few rows, not ten full exports
@@ -246,9 +254,22 @@ def _profile(info: SeedInfo, db: str, users: int, page: str, duration: float, na
             load.fetch(server.port, warm_url, cookie)
         speedscope = Path(f"{stem}.speedscope.json")
         recorder = subprocess.Popen(
-            [py_spy(), "record", "--subprocesses", "--pid", str(server.pid), "--rate", "250",
-             "--format", "speedscope", "--output", str(speedscope), "--nonblocking"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                py_spy(),
+                "record",
+                "--subprocesses",
+                "--pid",
+                str(server.pid),
+                "--rate",
+                "250",
+                "--format",
+                "speedscope",
+                "--output",
+                str(speedscope),
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         time.sleep(1.5)  # py-spy attaches to the workers
         figures: dict[str, Any]

@@ -44,9 +44,10 @@ def figures(config: dict[str, Any]) -> str:
             continue
         p = probes.get(name, {})
         ceiling_rounds = ", ".join(f"{x:.3f}" for x in s["vs_ceiling_rounds"])
-        peers = " | ".join(f"**{_fmt(s.get(f'vs_{peer}'), 2)}** "
-                           f"({', '.join(f'{x:.2f}' for x in s.get(f'vs_{peer}_rounds', []))})"
-                           for peer in ("fab", "django", "lean"))
+        peers = " | ".join(
+            f"**{_fmt(s.get(f'vs_{peer}'), 2)}** ({', '.join(f'{x:.2f}' for x in s.get(f'vs_{peer}_rounds', []))})"
+            for peer in ("fab", "django", "lean")
+        )
         rows.append(
             f"| {name} | {_fmt(s['rps'])} | {_fmt(s['p50_ms'])} | {_fmt(s['p99_ms'])} | {p.get('statements', '')} "
             f"| {p.get('bytes', '')} | {_fmt(p.get('ms'))} | {_fmt(s['ceiling_rps'])} | **{s['vs_ceiling']:.3f}** "
@@ -60,25 +61,33 @@ def figures(config: dict[str, Any]) -> str:
                 theirs = {**s, "url": "/users/list/"}
             if theirs:
                 pp = config.get("peer_probes", {}).get(peer, {}).get(name) or config.get("fab_probe") or {}
-                rows.append(f"| {label} {theirs['url']} | {_fmt(theirs['rps'])} | {_fmt(theirs['p50_ms'])} "
-                            f"| {_fmt(theirs['p99_ms'])} | {pp.get('statements', '')} | {pp.get('bytes', '')} "
-                            f"| {_fmt(pp.get('ms'))} | | | | | | {_fmt(theirs['rss_mb'])} | |")
+                rows.append(
+                    f"| {label} {theirs['url']} | {_fmt(theirs['rps'])} | {_fmt(theirs['p50_ms'])} "
+                    f"| {_fmt(theirs['p99_ms'])} | {pp.get('statements', '')} | {pp.get('bytes', '')} "
+                    f"| {_fmt(pp.get('ms'))} | | | | | | {_fmt(theirs['rss_mb'])} | |"
+                )
     for name in config.get("skipped", []):
         rows.append(f"| {name} | not in this build | | | | | | | | | | | | |")
     extra = [p for p in config["probes"] if p["name"] not in config["summary"] and not p.get("note")]
     for p in extra:
-        rows.append(f"| {p['name']} (in-process only) | | | | {p['statements']} | {p['bytes']} | {_fmt(p['ms'])} "
-                    "| | | | | | | |")
+        rows.append(
+            f"| {p['name']} (in-process only) | | | | {p['statements']} | {p['bytes']} | {_fmt(p['ms'])} "
+            "| | | | | | | |"
+        )
     csv = config.get("csv")
     if csv:
         rows.append("")
-        rows.append(f"CSV export: {csv['rows']:,} rows, {csv['bytes'] / 1e6:,.1f} MB in {csv['seconds']} s "
-                    f"({csv['rows_per_s']:,} rows/s); worker RSS {csv['rss_before_mb']} MB before, "
-                    f"peak {csv['rss_peak_mb']} MB during (gunicorn --timeout {csv['worker_timeout']}).")
+        rows.append(
+            f"CSV export: {csv['rows']:,} rows, {csv['bytes'] / 1e6:,.1f} MB in {csv['seconds']} s "
+            f"({csv['rows_per_s']:,} rows/s); worker RSS {csv['rss_before_mb']} MB before, "
+            f"peak {csv['rss_peak_mb']} MB during (gunicorn --timeout {csv['worker_timeout']})."
+        )
         cut = config.get("csv_with_default_timeout")
         if cut:
-            rows.append(f"With gunicorn's default --timeout 30 the stream was cut after {cut['rows']:,} rows "
-                        f"({cut['seconds']} s, curl exit {cut['curl_exit']}).")
+            rows.append(
+                f"With gunicorn's default --timeout 30 the stream was cut after {cut['rows']:,} rows "
+                f"({cut['seconds']} s, curl exit {cut['curl_exit']})."
+            )
     return "\n".join(rows)
 
 
@@ -98,8 +107,9 @@ def _ceiling(by_key: Results, db: str) -> str | None:
     summary = _pages(by_key, db, 1_000_000)
     if not summary:
         return None
-    return "<br>".join(f"{'✅' if s['vs_ceiling'] >= TARGET_CEILING else '❌'} {k} {s['vs_ceiling']:.3f}×"
-                       for k, s in summary.items())
+    return "<br>".join(
+        f"{'✅' if s['vs_ceiling'] >= TARGET_CEILING else '❌'} {k} {s['vs_ceiling']:.3f}×" for k, s in summary.items()
+    )
 
 
 def _peer(name: str) -> Callable[[Results, str], str | None]:
@@ -111,6 +121,7 @@ def _peer(name: str) -> Callable[[Results, str], str | None]:
                 if ratio is not None:
                     out.append(f"{'✅' if ratio >= TARGET_PEERS[name] else '❌'} {n:,} {k} {ratio:.2f}×")
         return "<br>".join(out) or None
+
     return check
 
 
@@ -126,8 +137,10 @@ def _p99(by_key: Results, db: str) -> str | None:
     out = []
     for n in _sizes(by_key, db):
         worst = max(_pages(by_key, db, n).items(), key=lambda kv: kv[1]["p99_ms"])
-        out.append(f"{'✅' if worst[1]['p99_ms'] <= TARGET_P99_MS else '❌'} {n:,}: worst {worst[0]} "
-                   f"{worst[1]['p99_ms']:.0f} ms")
+        out.append(
+            f"{'✅' if worst[1]['p99_ms'] <= TARGET_P99_MS else '❌'} {n:,}: worst {worst[0]} "
+            f"{worst[1]['p99_ms']:.0f} ms"
+        )
     return "<br>".join(out) or None
 
 
@@ -135,8 +148,9 @@ def _rss(by_key: Results, db: str) -> str | None:
     out = []
     for n in _sizes(by_key, db):
         config = by_key[(db, n)]
-        peak = max([s["rss_mb"] for s in _pages(by_key, db, n).values()]
-                   + [(config.get("csv") or {}).get("rss_peak_mb", 0)])
+        peak = max(
+            [s["rss_mb"] for s in _pages(by_key, db, n).values()] + [(config.get("csv") or {}).get("rss_peak_mb", 0)]
+        )
         out.append(f"{'✅' if peak <= TARGET_RSS_MB else '❌'} {n:,}: {peak:.0f} MB")
     return "<br>".join(out) or None
 
@@ -149,16 +163,20 @@ def _csv(by_key: Results, db: str) -> str | None:
         if c:
             growth = c["rss_peak_mb"] - c["rss_before_mb"]
             complete = c["rows"] == n and not cut
-            note = (f" only with --timeout 0 (the default 30 s cut it at {cut['rows']:,} rows)" if cut else "")
-            out.append(f"{'✅' if complete and growth < 20 else '❌'} {n:,}: {c['rows']:,} rows, "
-                       f"+{growth:.0f} MB, {c['seconds']} s{note}")
+            note = f" only with --timeout 0 (the default 30 s cut it at {cut['rows']:,} rows)" if cut else ""
+            out.append(
+                f"{'✅' if complete and growth < 20 else '❌'} {n:,}: {c['rows']:,} rows, "
+                f"+{growth:.0f} MB, {c['seconds']} s{note}"
+            )
     return "<br>".join(out) or None
 
 
 _TARGETS: list[tuple[str, Callable[[Results, str], str | None]]] = [
     ("every page at 1M ≥ 0.25 × bare ceiling", _ceiling),
-    *[(f"every page at 100k and 1M ≥ {target:g} × {PEER_LABELS[name]}'s same page", _peer(name))
-      for name, target in TARGET_PEERS.items()],
+    *[
+        (f"every page at 100k and 1M ≥ {target:g} × {PEER_LABELS[name]}'s same page", _peer(name))
+        for name, target in TARGET_PEERS.items()
+    ],
     ("req/s at 10k ÷ req/s at 1M ≤ 1.2", _scale),
     (f"p99 ≤ {TARGET_P99_MS:g} ms at 16 connections", _p99),
     ("worker RSS ≤ 150 MB", _rss),
@@ -189,8 +207,11 @@ def compare(before: list[Path], after: list[Path]) -> str:
     """Before and after, page by page, for the databases and sizes both runs measured."""
     old = {(c["db"], c["users"]): c for c in _configs(before)}
     new = {(c["db"], c["users"]): c for c in _configs(after)}
-    rows = ["| database, users | page | req/s before → after | p99 ms before → after | in-process ms before → after "
-            "| × ceiling before → after |", "|---|---|---|---|---|---|"]
+    rows = [
+        "| database, users | page | req/s before → after | p99 ms before → after | in-process ms before → after "
+        "| × ceiling before → after |",
+        "|---|---|---|---|---|---|",
+    ]
     for key in sorted(old.keys() & new.keys(), key=lambda k: (k[0], k[1])):
         a, b = old[key], new[key]
         probes_a = {p["name"]: p for p in a["probes"]}

@@ -155,9 +155,12 @@ class CpuMeter:
     def _snapshot(self) -> tuple[float, float, float, float]:
         pids = self.own()
         children = os.times()
-        return (time.monotonic(), busy_ticks() / CLOCK_TICKS,
-                sum(cpu_ticks(p) for p in pids) / CLOCK_TICKS,
-                children.children_user + children.children_system + time.process_time())
+        return (
+            time.monotonic(),
+            busy_ticks() / CLOCK_TICKS,
+            sum(cpu_ticks(p) for p in pids) / CLOCK_TICKS,
+            children.children_user + children.children_system + time.process_time(),
+        )
 
     def __enter__(self) -> CpuMeter:
         self.start = self._snapshot()
@@ -179,8 +182,14 @@ def warm(server: Server, path: str, cookie: str, requests: int, seconds: float =
             break
 
 
-def run_load(options: Options, url: str, cookie: str, meter: CpuMeter, server: Server,
-             database: Callable[[], list[int]] | None = None) -> load.LoadResult:
+def run_load(
+    options: Options,
+    url: str,
+    cookie: str,
+    meter: CpuMeter,
+    server: Server,
+    database: Callable[[], list[int]] | None = None,
+) -> load.LoadResult:
     with meter:
         if options.loader == "wrk":
             result = load.run_wrk(url, cookie, options.duration, options.threads, options.connections)
@@ -204,8 +213,13 @@ def sample_rss(server: Server, stop: threading.Event, peaks: dict[int, int], eve
     while not stop.is_set():
         for pid in server.worker_pids():
             try:
-                rss = int(next(line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                               if line.startswith("VmRSS:")))
+                rss = int(
+                    next(
+                        line.split()[1]
+                        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                        if line.startswith("VmRSS:")
+                    )
+                )
             except (OSError, StopIteration):
                 continue
             peaks[pid] = max(peaks.get(pid, 0), rss)
@@ -268,13 +282,15 @@ def summarize(config: dict[str, Any]) -> dict[str, Any]:
             "rss_mb": round(max(max(p["rss_kb"] or (0,)) for p in portal) / 1024, 1),
             "non_2xx": sum(p["non_2xx"] for p in portal),
             "errors": sum(p["errors"] for p in portal),
-            "foreign_cpu_max": max(max(p["foreign_cpu"], c["foreign_cpu"])
-                                   for p, c in zip(portal, ceiling, strict=True)),
+            "foreign_cpu_max": max(
+                max(p["foreign_cpu"], c["foreign_cpu"]) for p, c in zip(portal, ceiling, strict=True)
+            ),
             "peers": {},
         }
         for peer in peers.NAMES:
-            theirs = [(r["pages"][name]["portal"]["rps"], r["pages"][name][peer]) for r in rounds
-                      if peer in r["pages"][name]]
+            theirs = [
+                (r["pages"][name]["portal"]["rps"], r["pages"][name][peer]) for r in rounds if peer in r["pages"][name]
+            ]
             ratios = [mine / their["rps"] for mine, their in theirs if their["rps"]]
             summary[name][f"vs_{peer}_rounds"] = [round(x, 2) for x in ratios]
             summary[name][f"vs_{peer}"] = round(_median(ratios), 2) if ratios else None
@@ -296,40 +312,58 @@ def print_config(config: dict[str, Any], log: Log) -> None:
     probes = {p["name"]: p for p in config["probes"]}
     names = [peer for peer in peers.NAMES if peer in config.get("peer_urls", {})]
     log("")
-    log(f"== {config['db']}, {config['users']:,} users — medians of {len(config['rounds'])} rounds "
-        f"({config['loader']} -t{config['threads']} -c{config['connections']}, {config['duration']:g} s each)")
-    log(f"{'page':<12} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'SQL':>4} {'bytes':>7} {'ceiling':>8} "
-        f"{'×ceiling':>9}" + "".join(f" {'×' + peers.LABELS[p]:>14}" for p in names) + f"  {'RSS MB':>6}")
+    log(
+        f"== {config['db']}, {config['users']:,} users — medians of {len(config['rounds'])} rounds "
+        f"({config['loader']} -t{config['threads']} -c{config['connections']}, {config['duration']:g} s each)"
+    )
+    log(
+        f"{'page':<12} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'SQL':>4} {'bytes':>7} {'ceiling':>8} "
+        f"{'×ceiling':>9}" + "".join(f" {'×' + peers.LABELS[p]:>14}" for p in names) + f"  {'RSS MB':>6}"
+    )
     for name, s in config["summary"].items():
         if name.startswith("_"):
             continue
         p = probes.get(name, {})
-        log(f"{name:<12} {s['rps']:>8.1f} {s['p50_ms']:>8.2f} {s['p99_ms']:>8.2f} {p.get('statements', 0):>4} "
+        log(
+            f"{name:<12} {s['rps']:>8.1f} {s['p50_ms']:>8.2f} {s['p99_ms']:>8.2f} {p.get('statements', 0):>4} "
             f"{p.get('bytes', 0):>7} {s['ceiling_rps']:>8.1f} {s['vs_ceiling']:>9.3f}"
             + "".join(f" {s[f'vs_{peer}'] if s[f'vs_{peer}'] is not None else '—':>14}" for peer in names)
-            + f"  {s['rss_mb']:>6.1f}" + (f"  !! {s['non_2xx']} non-2xx" if s["non_2xx"] else ""))
-    log("per-round ratios (portal ÷ peer, same page): "
-        + "; ".join(f"{name} " + ", ".join(f"{peers.LABELS[peer]} {s[f'vs_{peer}_rounds']}" for peer in names
-                                           if s[f"vs_{peer}_rounds"])
-                    for name, s in config["summary"].items() if not name.startswith("_")))
+            + f"  {s['rss_mb']:>6.1f}"
+            + (f"  !! {s['non_2xx']} non-2xx" if s["non_2xx"] else "")
+        )
+    log(
+        "per-round ratios (portal ÷ peer, same page): "
+        + "; ".join(
+            f"{name} "
+            + ", ".join(f"{peers.LABELS[peer]} {s[f'vs_{peer}_rounds']}" for peer in names if s[f"vs_{peer}_rounds"])
+            for name, s in config["summary"].items()
+            if not name.startswith("_")
+        )
+    )
     for peer in names:
         probes_of = config["peer_probes"].get(peer, {})
         for name, s in config["summary"].items():
             theirs = s.get("peers", {}).get(peer) if not name.startswith("_") else None
             if theirs:
                 pp = probes_of.get(name, {})
-                log(f"  {peers.LABELS[peer] + ' ' + name:<22} {theirs['rps']:>8.1f} req/s p50 {theirs['p50_ms']:>7.2f}"
+                log(
+                    f"  {peers.LABELS[peer] + ' ' + name:<22} {theirs['rps']:>8.1f} req/s p50 {theirs['p50_ms']:>7.2f}"
                     f" p99 {theirs['p99_ms']:>8.2f} ms  SQL {pp.get('statements', '?'):>3}  {pp.get('bytes', 0):>6} B"
-                    f"  in-process {pp.get('ms', '?')} ms  RSS {theirs['rss_mb']} MB  {theirs['url']}")
+                    f"  in-process {pp.get('ms', '?')} ms  RSS {theirs['rss_mb']} MB  {theirs['url']}"
+                )
     for p in config["probes"]:
         if p["name"] not in config["summary"]:
-            log(f"  in-process only: {p['name']}: {p['statements']} statements, {p['ms']} ms, status {p['status']}"
-                + (f" ({p['note']})" if p["note"] else ""))
+            log(
+                f"  in-process only: {p['name']}: {p['statements']} statements, {p['ms']} ms, status {p['status']}"
+                + (f" ({p['note']})" if p["note"] else "")
+            )
     csv = config.get("csv")
     if csv:
-        log(f"  CSV: {csv['rows']:,} rows, {csv['bytes'] / 1e6:.1f} MB in {csv['seconds']} s "
+        log(
+            f"  CSV: {csv['rows']:,} rows, {csv['bytes'] / 1e6:.1f} MB in {csv['seconds']} s "
             f"({csv['rows_per_s']:,} rows/s); worker RSS {csv['rss_before_mb']} MB before, peak {csv['rss_peak_mb']} MB"
-            + (f"; curl exit {csv['curl_exit']}: {csv['curl_error']}" if csv["curl_exit"] else ""))
+            + (f"; curl exit {csv['curl_exit']}: {csv['curl_error']}" if csv["curl_exit"] else "")
+        )
 
 
 def measure(options: Options, db: str, n: int, cluster: Cluster | None) -> dict[str, Any]:
@@ -366,10 +400,17 @@ def _engine(url: str) -> Any:
 def portal_server(info: SeedInfo, log: Path, whatif: list[str], timeout: int = 30) -> Server:
     """The portal under gunicorn (2 sync workers), configured for production but over plain HTTP."""
     # Rate-limit counts per process on purpose: the benchmark signs in once and measures pages, not limits.
-    env = {"DATABASE_URL": info.database_url, "SECRET_KEY": SECRET_KEY, "PORTAL_ENV": "production",
-           "SESSION_COOKIE_SECURE": "0", "PORTAL_BASE_URL": "http://127.0.0.1", "RATELIMIT_STORAGE_URI": "memory://",
-           # the per-key limits of the JSON API and SCIM would answer wrk with 429s: lifted for the load runs
-           "RATELIMIT_API": "100000000 per minute", "RATELIMIT_SCIM": "100000000 per minute"}
+    env = {
+        "DATABASE_URL": info.database_url,
+        "SECRET_KEY": SECRET_KEY,
+        "PORTAL_ENV": "production",
+        "SESSION_COOKIE_SECURE": "0",
+        "PORTAL_BASE_URL": "http://127.0.0.1",
+        "RATELIMIT_STORAGE_URI": "memory://",
+        # the per-key limits of the JSON API and SCIM would answer wrk with 429s: lifted for the load runs
+        "RATELIMIT_API": "100000000 per minute",
+        "RATELIMIT_SCIM": "100000000 per minute",
+    }
     app = "app:app"
     if whatif:
         env.update({"BENCH_WHATIF": ",".join(whatif), "BENCH_WHATIF_SERVE": "1"})
@@ -381,8 +422,9 @@ def peer_names(options: Options) -> list[str]:
     return [name for name in peers.NAMES if getattr(options, name)]
 
 
-def _check_and_warm(portal: Server, ceiling: Server, pages: dict[str, str], credential: Callable[[str], str],
-                    warmup: int) -> dict[str, int]:
+def _check_and_warm(
+    portal: Server, ceiling: Server, pages: dict[str, str], credential: Callable[[str], str], warmup: int
+) -> dict[str, int]:
     """Each page answers 200 over HTTP (its size noted for the ceiling's page of the same bytes); both warmed."""
     sizes = {}
     for name, url in pages.items():
@@ -414,10 +456,19 @@ def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: S
     pages = {name: url for name, url in urls.items() if url}
     skipped = [name for name, url in urls.items() if not url]
     config: dict[str, Any] = {
-        "db": db, "users": n, "whatif": options.whatif, "seed": info.__dict__, "urls": urls,
+        "db": db,
+        "users": n,
+        "whatif": options.whatif,
+        "seed": info.__dict__,
+        "urls": urls,
         "skipped": skipped,
-        "probes": [p.as_dict() for p in probes], "pages": list(pages), "rounds": [], "loader": options.loader,
-        "threads": options.threads, "connections": options.connections, "duration": options.duration,
+        "probes": [p.as_dict() for p in probes],
+        "pages": list(pages),
+        "rounds": [],
+        "loader": options.loader,
+        "threads": options.threads,
+        "connections": options.connections,
+        "duration": options.duration,
     }
     logs = options.data_dir / "logs" / f"{db}-{n}"
     for old in logs.glob("*.log"):
@@ -459,31 +510,46 @@ def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: S
             for name, url in pages.items():
                 # Signing in again keeps the session fresh however long the run (idle timeout).
                 if round_no > 1 and name == next(iter(pages)):
-                    cookie = load.sign_in(portal.port, "/login",
-                                          info.sign_in_fields(), 303)
-                mine = run_load(options, f"http://127.0.0.1:{portal.port}{url}", credential(name), meter, portal,
-                                database)
-                ceiling = run_load(options, f"http://127.0.0.1:{servers['ceiling'].port}/bytes/{sizes[name]}", "",
-                                   meter, servers["ceiling"])
+                    cookie = load.sign_in(portal.port, "/login", info.sign_in_fields(), 303)
+                mine = run_load(
+                    options, f"http://127.0.0.1:{portal.port}{url}", credential(name), meter, portal, database
+                )
+                ceiling = run_load(
+                    options,
+                    f"http://127.0.0.1:{servers['ceiling'].port}/bytes/{sizes[name]}",
+                    "",
+                    meter,
+                    servers["ceiling"],
+                )
                 this_round["pages"][name] = {"portal": mine.as_dict(), "ceiling": ceiling.as_dict()}
-                log(f"    {name:<8} {mine.rps:8.1f} req/s p50 {mine.p50_ms:6.2f} p99 {mine.p99_ms:7.2f} ms"
+                log(
+                    f"    {name:<8} {mine.rps:8.1f} req/s p50 {mine.p50_ms:6.2f} p99 {mine.p99_ms:7.2f} ms"
                     f" | ceiling {ceiling.rps:7.1f} → ×{mine.rps / ceiling.rps if ceiling.rps else 0:.3f}"
                     f" | other load {max(mine.foreign_cpu, ceiling.foreign_cpu):.2f} cores"
                     + (f" | {mine.non_2xx} non-2xx!" if mine.non_2xx else "")
                     + (f" | {mine.errors} timeouts/errors" if mine.errors else "")
-                    + (" | restarted (backlog)" if mine.restarted else ""))
+                    + (" | restarted (backlog)" if mine.restarted else "")
+                )
                 _check_body(mine, sizes[name], name)
                 for peer in others:  # each peer's same page, right after the portal's
                     their_path = peer.pages.get(name)
                     if their_path is None:
                         continue
-                    theirs = run_load(options, f"http://127.0.0.1:{peer.server.port}{their_path}", peer.cookie, meter,
-                                      peer.server, database)
+                    theirs = run_load(
+                        options,
+                        f"http://127.0.0.1:{peer.server.port}{their_path}",
+                        peer.cookie,
+                        meter,
+                        peer.server,
+                        database,
+                    )
                     this_round["pages"][name][peer.name] = theirs.as_dict()
-                    log(f"      {peer.label:<12} {theirs.rps:8.1f} req/s p50 {theirs.p50_ms:6.2f} p99 "
+                    log(
+                        f"      {peer.label:<12} {theirs.rps:8.1f} req/s p50 {theirs.p50_ms:6.2f} p99 "
                         f"{theirs.p99_ms:7.2f} ms "
                         + (f"→ ×{mine.rps / theirs.rps:.2f}" if theirs.rps else "(none answered: no ratio)")
-                        + (f" | {theirs.non_2xx} non-2xx!" if theirs.non_2xx else ""))
+                        + (f" | {theirs.non_2xx} non-2xx!" if theirs.non_2xx else "")
+                    )
                     _check_body(theirs, peer.sizes[name], f"{peer.label} {name}")
             config["rounds"].append(this_round)
         config["rss_after_mb"] = [round(kb / 1024, 1) for kb in portal.rss_kb()]
@@ -493,15 +559,16 @@ def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: S
             result = stream_csv(portal, csv_path, cookie)
             if result["rows"] < n:
                 # A sync worker that streams for longer than gunicorn's --timeout is killed mid-file.
-                log(f"  CSV cut short at {result['rows']:,} rows ({result['seconds']} s, "
+                log(
+                    f"  CSV cut short at {result['rows']:,} rows ({result['seconds']} s, "
                     f"curl exit {result['curl_exit']});"
-                    " again with --timeout 0")
+                    " again with --timeout 0"
+                )
                 config["csv_with_default_timeout"] = result
                 portal.stop()
                 portal.timeout = 0
                 portal.start()
-                cookie = load.sign_in(portal.port, "/login",
-                                      info.sign_in_fields(), 303)
+                cookie = load.sign_in(portal.port, "/login", info.sign_in_fields(), 303)
                 result = stream_csv(portal, csv_path, cookie)
             config["csv"] = result
     finally:
@@ -515,8 +582,10 @@ def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: S
 def _check_body(result: load.LoadResult, size: int, name: str) -> None:
     """A signed-out redirect is small and fast: make sure wrk read pages of the expected size."""
     if result.non_2xx or (result.requests and result.bytes_per_response < size * 0.9):
-        raise RuntimeError(f"{name}: {result.non_2xx} non-2xx responses, {result.bytes_per_response:.0f} bytes per"
-                           f" response for a page of {size} bytes: not the page that was meant")
+        raise RuntimeError(
+            f"{name}: {result.non_2xx} non-2xx responses, {result.bytes_per_response:.0f} bytes per"
+            f" response for a page of {size} bytes: not the page that was meant"
+        )
 
 
 def run(options: Options) -> dict[str, Any]:
@@ -535,10 +604,14 @@ def run(options: Options) -> dict[str, Any]:
     out = options.out or HOME / "results" / f"{started:%Y%m%dT%H%M%S}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
-        "started": started.isoformat(timespec="seconds"), "command": options.command, "machine": machine(),
-        "code": {"fingerprint": code_fingerprint(ROOT), "snapshot": os.environ.get("BENCH_SNAPSHOT", ""),
-                 "source_git": os.environ.get("BENCH_SOURCE_GIT")
-                 or " ".join(f"{k}={v}" for k, v in git_state().items())},
+        "started": started.isoformat(timespec="seconds"),
+        "command": options.command,
+        "machine": machine(),
+        "code": {
+            "fingerprint": code_fingerprint(ROOT),
+            "snapshot": os.environ.get("BENCH_SNAPSHOT", ""),
+            "source_git": os.environ.get("BENCH_SOURCE_GIT") or " ".join(f"{k}={v}" for k, v in git_state().items()),
+        },
         "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in options.__dict__.items() if k != "log"},
         "configs": [],
     }

@@ -40,20 +40,37 @@ def _setup(database_url: str) -> tuple[str, str]:
         "    db.session.commit()\n"
         "    print(account.id, token)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
-                         env={**os.environ, "DATABASE_URL": database_url})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "DATABASE_URL": database_url},
+    )
     account_id, token = out.stdout.split()[-2:]
     return account_id, token
 
 
 def _serve(database_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATABASE_URL": database_url, "PORTAL_ENV": "production", "SESSION_COOKIE_SECURE": "0",
-           "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789", "RATELIMIT_STORAGE_URI": "memory://",
-           "RATELIMIT_SCIM": "1000000 per minute", "PORTAL_BASE_URL": "http://127.0.0.1"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "PORTAL_ENV": "production",
+        "SESSION_COOKIE_SECURE": "0",
+        "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "RATELIMIT_SCIM": "1000000 per minute",
+        "PORTAL_BASE_URL": "http://127.0.0.1",
+    }
     with log.open("ab") as out:
-        return subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--workers", "2", "--bind",
-                                 f"127.0.0.1:{port}", "app:app"], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}", "app:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def _run(port: int, requests: list[tuple[str, str, str | None]], threads: int, token: str) -> tuple[float, int]:
@@ -65,8 +82,12 @@ def _run(port: int, requests: list[tuple[str, str, str | None]], threads: int, t
     def worker(chunk: list[tuple[str, str, str | None]]) -> None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         for method, path, body in chunk:
-            connection.request(method, path, body=body, headers={
-                "Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"})
+            connection.request(
+                method,
+                path,
+                body=body,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"},
+            )
             response = connection.getresponse()
             response.read()
             if response.status >= 300:
@@ -102,18 +123,33 @@ def main(users: int, database_url: str, data_dir: Path, threads: int, lookups: i
             except OSError:
                 time.sleep(0.1)
         base = f"/scim/v2/{account_id}"
-        creates = [("POST", f"{base}/Users", json.dumps({
-            "userName": f"user{i}@example.com", "externalId": f"ext-{i}",
-            "name": {"givenName": f"First{i}", "familyName": f"Last{i}"},
-            "emails": [{"value": f"user{i}@example.com", "primary": True}]})) for i in range(users)]
+        creates = [
+            (
+                "POST",
+                f"{base}/Users",
+                json.dumps(
+                    {
+                        "userName": f"user{i}@example.com",
+                        "externalId": f"ext-{i}",
+                        "name": {"givenName": f"First{i}", "familyName": f"Last{i}"},
+                        "emails": [{"value": f"user{i}@example.com", "primary": True}],
+                    }
+                ),
+            )
+            for i in range(users)
+        ]
         seconds, failed = _run(port, creates, threads, token)
         print(f"scim create: {users} users in {seconds:.1f} s = {users / seconds:.0f} users/s ({failed} failed)")
         step = max(1, users // lookups)
-        gets = [("GET", f"{base}/Users?filter=" + quote(f'userName eq "user{(i * step) % users}@example.com"'), None)
-                for i in range(lookups)]
+        gets = [
+            ("GET", f"{base}/Users?filter=" + quote(f'userName eq "user{(i * step) % users}@example.com"'), None)
+            for i in range(lookups)
+        ]
         seconds, failed_lookups = _run(port, gets, threads, token)
-        print(f"scim lookup: {lookups} userName eq lookups in {seconds:.1f} s = {lookups / seconds:.0f}/s "
-              f"({failed_lookups} failed) at {users} users")
+        print(
+            f"scim lookup: {lookups} userName eq lookups in {seconds:.1f} s = {lookups / seconds:.0f}/s "
+            f"({failed_lookups} failed) at {users} users"
+        )
         ok = failed == 0 and failed_lookups == 0
         print("scim: ok" if ok else "scim: FAILED")
         return 0 if ok else 1

@@ -58,10 +58,16 @@ def measure(info: SeedInfo, rounds: int, runs: int) -> dict[str, Any]:
                 spent.append((time.perf_counter() - started) * 1000)
             times[name].append(statistics.median(spent))
     engine.dispose()
-    ratios = {name: statistics.median(a / b for a, b in zip(times["list"], times[name], strict=True))
-              for name in ("broad", "narrow")}
-    return {"statements": statements, "ms": {n: round(statistics.median(t), 2) for n, t in times.items()},
-            "list/search": {n: round(r, 2) for n, r in ratios.items()}, "urls": pages}
+    ratios = {
+        name: statistics.median(a / b for a, b in zip(times["list"], times[name], strict=True))
+        for name in ("broad", "narrow")
+    }
+    return {
+        "statements": statements,
+        "ms": {n: round(statistics.median(t), 2) for n, t in times.items()},
+        "list/search": {n: round(r, 2) for n, r in ratios.items()},
+        "urls": pages,
+    }
 
 
 def main() -> None:

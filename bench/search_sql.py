@@ -28,9 +28,12 @@ CAP = 1_000
 
 def _arms(pg: bool, cap: int | None, columns: str) -> str:
     owner = "NOT is_owner" if pg else "is_owner = 0"
-    ranges = ["email >= :lo AND email < :hi", "login >= :lo AND login < :hi",
-              "lower(first_name) >= :lo AND lower(first_name) < :hi",
-              "lower(last_name) >= :lo AND lower(last_name) < :hi"]
+    ranges = [
+        "email >= :lo AND email < :hi",
+        "login >= :lo AND login < :hi",
+        "lower(first_name) >= :lo AND lower(first_name) < :hi",
+        "lower(last_name) >= :lo AND lower(last_name) < :hi",
+    ]
     arms = []
     for condition in ranges:
         arm = f"SELECT {columns} FROM users WHERE account_id = :a AND {owner} AND {condition}"
@@ -45,10 +48,12 @@ def statements(pg: bool) -> dict[str, tuple[str, str]]:
     now_union = _arms(pg, None, "id").replace(" AND NOT is_owner", "").replace(" AND is_owner = 0", "")
     join = f"FROM users JOIN ({now_union}) AS matches ON matches.id = users.id WHERE users.account_id = :a AND {owner}"
     order = "ORDER BY users.first_name, users.last_name, users.id"
-    forms = {"now": (
-        f"SELECT count(*) FROM (SELECT users.id {join} LIMIT {COUNT_CAP + 1}) AS c",
-        f"SELECT users.* {join} {order} LIMIT 21",
-    )}
+    forms = {
+        "now": (
+            f"SELECT count(*) FROM (SELECT users.id {join} LIMIT {COUNT_CAP + 1}) AS c",
+            f"SELECT users.* {join} {order} LIMIT 21",
+        )
+    }
     for name, cap in (("arms", None), ("capped", CAP)):
         union = _arms(pg, cap, "id, first_name, last_name")
         forms[name] = (
@@ -62,8 +67,11 @@ def statements(pg: bool) -> dict[str, tuple[str, str]]:
 def measure(url: str, account_id: str, q: str) -> str:
     engine = create_engine(url)
     pg = engine.dialect.name == "postgresql"
-    params: dict[str, Any] = {"a": account_id if pg else account_id.replace("-", ""), "lo": q,
-                              "hi": q[:-1] + chr(ord(q[-1]) + 1)}
+    params: dict[str, Any] = {
+        "a": account_id if pg else account_id.replace("-", ""),
+        "lo": q,
+        "hi": q[:-1] + chr(ord(q[-1]) + 1),
+    }
     out = [f"{engine.dialect.name}, q={q!r}", ""]
     with engine.connect() as connection:
         for name, (count_sql, page_sql) in statements(pg).items():

@@ -34,15 +34,32 @@ BATCH = 20_000
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 # Group name and the share of users in it: about 1.35 memberships per user; "All staff" is the biggest.
 GROUPS = [
-    ("All staff", 0.50), ("Engineering", 0.20), ("Sales", 0.10), ("Support", 0.08), ("Operations", 0.06),
-    ("Marketing", 0.05), ("Finance", 0.03), ("Design", 0.02), ("Legal", 0.01), ("Berlin office", 0.10),
-    ("London office", 0.10), ("Austin office", 0.10),
+    ("All staff", 0.50),
+    ("Engineering", 0.20),
+    ("Sales", 0.10),
+    ("Support", 0.08),
+    ("Operations", 0.06),
+    ("Marketing", 0.05),
+    ("Finance", 0.03),
+    ("Design", 0.02),
+    ("Legal", 0.01),
+    ("Berlin office", 0.10),
+    ("London office", 0.10),
+    ("Austin office", 0.10),
 ]
 # Extra roles beside "member" and how often a user holds them.
 EXTRA_ROLES = [("user-manager", 0.02), ("group-manager", 0.01), ("auditor", 0.005), ("account-admin", 0.002)]
 COMPANIES = ["Acme Robotics", "Acme Robotics GmbH", "Acme Robotics Ltd", "Acme Robotics SAS", ""]
-CITIES = [("Berlin", "", "DE"), ("London", "", "GB"), ("Austin", "TX", "US"), ("Lyon", "", "FR"),
-          ("Toronto", "ON", "CA"), ("Madrid", "", "ES"), ("Seattle", "WA", "US"), ("Osaka", "", "JP")]
+CITIES = [
+    ("Berlin", "", "DE"),
+    ("London", "", "GB"),
+    ("Austin", "TX", "US"),
+    ("Lyon", "", "FR"),
+    ("Toronto", "ON", "CA"),
+    ("Madrid", "", "ES"),
+    ("Seattle", "WA", "US"),
+    ("Osaka", "", "JP"),
+]
 STREETS = ["Main Street", "Station Road", "High Street", "Park Avenue", "Church Lane", "Mill Road"]
 
 
@@ -103,8 +120,10 @@ def schema_fingerprint(database_url: str) -> str:
     engine.dispose()
     # A table rebuilt by Alembic's batch mode lists its constraints in no fixed order: compare the
     # definitions line by line, sorted.
-    normalized = [(kind, name, table, sorted(line.strip().rstrip(",") for line in sql.splitlines()))
-                  for kind, name, table, sql in rows]
+    normalized = [
+        (kind, name, table, sorted(line.strip().rstrip(",") for line in sql.splitlines()))
+        for kind, name, table, sql in rows
+    ]
     return hashlib.sha256(repr(normalized).encode()).hexdigest()[:16]
 
 
@@ -147,8 +166,9 @@ class Batch:
     members: list[dict[str, Any]]
 
 
-def _batches(n: int, account_id: uuid.UUID, roles: dict[str, uuid.UUID], groups: list[uuid.UUID],
-             password_hash: str, seed: int) -> Iterator[Batch]:
+def _batches(
+    n: int, account_id: uuid.UUID, roles: dict[str, uuid.UUID], groups: list[uuid.UUID], password_hash: str, seed: int
+) -> Iterator[Batch]:
     rng = random.Random(seed)
     firsts, lasts = _names("first"), _names("last")
     batch = Batch([], [], [])
@@ -158,41 +178,49 @@ def _batches(n: int, account_id: uuid.UUID, roles: dict[str, uuid.UUID], groups:
         status = rng.choices(("active", "pending", "disabled"), (85, 10, 5))[0]
         created = NOW - timedelta(seconds=rng.randint(3600, 3 * 365 * 86400))
         city, state, country = rng.choice(CITIES)
-        batch.users.append({
-            "id": user_id,
-            "account_id": account_id,
-            "login": f"{first}.{last}.{i}".lower(),
-            "email": f"user{i}.{first}.{last}@example.com".lower(),
-            "first_name": first.title(),
-            "last_name": last.title(),
-            "company_name": rng.choice(COMPANIES),
-            "address": f"{rng.randint(1, 200)} {rng.choice(STREETS)}",
-            "postal_code": f"{rng.randint(10000, 99999)}",
-            "city": city,
-            "state": state,
-            "country": country,
-            "phone": f"+1 555 {rng.randint(1000000, 9999999)}",
-            "password_hash": None if status == "pending" else password_hash,
-            "must_change_password": False,
-            "status": status,
-            "is_owner": False,
-            "is_sso": False,
-            "mfa_enabled": rng.random() < 0.3,
-            "version": 1,
-            "created_at": created,
-            "updated_at": created,
-            "last_login_at": None if status == "pending"
-            else NOW - timedelta(seconds=rng.randint(60, min(400 * 86400, int((NOW - created).total_seconds())))),
-        })
+        batch.users.append(
+            {
+                "id": user_id,
+                "account_id": account_id,
+                "login": f"{first}.{last}.{i}".lower(),
+                "email": f"user{i}.{first}.{last}@example.com".lower(),
+                "first_name": first.title(),
+                "last_name": last.title(),
+                "company_name": rng.choice(COMPANIES),
+                "address": f"{rng.randint(1, 200)} {rng.choice(STREETS)}",
+                "postal_code": f"{rng.randint(10000, 99999)}",
+                "city": city,
+                "state": state,
+                "country": country,
+                "phone": f"+1 555 {rng.randint(1000000, 9999999)}",
+                "password_hash": None if status == "pending" else password_hash,
+                "must_change_password": False,
+                "status": status,
+                "is_owner": False,
+                "is_sso": False,
+                "mfa_enabled": rng.random() < 0.3,
+                "version": 1,
+                "created_at": created,
+                "updated_at": created,
+                "last_login_at": None
+                if status == "pending"
+                else NOW - timedelta(seconds=rng.randint(60, min(400 * 86400, int((NOW - created).total_seconds())))),
+            }
+        )
         held = ["member"] + [name for name, share in EXTRA_ROLES if rng.random() < share]
         for name in held:
-            batch.assignments.append({"user_id": user_id, "role_id": roles[name],
-                                      "is_default": name == "member" or rng.random() < 0.9, "created_at": created})
+            batch.assignments.append(
+                {
+                    "user_id": user_id,
+                    "role_id": roles[name],
+                    "is_default": name == "member" or rng.random() < 0.9,
+                    "created_at": created,
+                }
+            )
         for group_id, (_name, share) in zip(groups, GROUPS, strict=True):
             if rng.random() < share:
                 joined = created + timedelta(seconds=rng.randint(0, int((NOW - created).total_seconds())))
-                batch.members.append({"id": _uuid(rng), "group_id": group_id, "user_id": user_id,
-                                      "created_at": joined})
+                batch.members.append({"id": _uuid(rng), "group_id": group_id, "user_id": user_id, "created_at": joined})
         if len(batch.users) == BATCH:
             yield batch
             batch = Batch([], [], [])
@@ -210,8 +238,10 @@ def _create_account(app: Flask) -> tuple[uuid.UUID, dict[str, uuid.UUID], list[u
         account, _owner = create_account(
             "Bench Corp", OwnerDetails(OWNER_LOGIN, OWNER_EMAIL, OWNER_PASSWORD, "Bench", "Owner"), "bench-corp"
         )
-        groups = [Group(account_id=account.id, name=name, description=f"About {share:.0%} of the people")
-                  for name, share in GROUPS]
+        groups = [
+            Group(account_id=account.id, name=name, description=f"About {share:.0%} of the people")
+            for name, share in GROUPS
+        ]
         db.session.add_all(groups)
         db.session.flush()
         roles = {r.name: r.id for r in db.session.scalars(select(Role).where(Role.account_id == account.id))}
@@ -312,18 +342,30 @@ def seed(database_url: str, n: int, seed: int = 7, log: Any = print) -> SeedInfo
     else:
         n_assign, n_members = _insert_sqlite(engine, batches)
     with engine.connect() as connection:
-        counted = connection.scalar(select(text("sum(n)")).select_from(AccountUserCount.__table__)
-                                    .where(AccountUserCount.account_id == account_id))
-        big = connection.scalar(select(text("count(*)")).select_from(GroupMember.__table__)
-                                .where(GroupMember.group_id == groups[0]))
+        counted = connection.scalar(
+            select(text("sum(n)"))
+            .select_from(AccountUserCount.__table__)
+            .where(AccountUserCount.account_id == account_id)
+        )
+        big = connection.scalar(
+            select(text("count(*)")).select_from(GroupMember.__table__).where(GroupMember.group_id == groups[0])
+        )
     if counted != n:
         raise RuntimeError(f"account_user_counts says {counted} users, {n} were inserted")
     seconds = time.perf_counter() - started
     engine.dispose()
     log(f"  seeded {n:,} users, {n_assign:,} role assignments, {n_members:,} memberships in {seconds:.1f} s")
     return SeedInfo(
-        database_url=database_url, users=n, account_id=str(account_id), owner_login=OWNER_LOGIN,
-        owner_password=OWNER_PASSWORD, big_group_id=str(groups[0]), big_group_members=int(big or 0),
-        sample_user_id=str(sample[0]), role_assignments=n_assign, memberships=n_members, seconds=round(seconds, 1),
+        database_url=database_url,
+        users=n,
+        account_id=str(account_id),
+        owner_login=OWNER_LOGIN,
+        owner_password=OWNER_PASSWORD,
+        big_group_id=str(groups[0]),
+        big_group_members=int(big or 0),
+        sample_user_id=str(sample[0]),
+        role_assignments=n_assign,
+        memberships=n_members,
+        seconds=round(seconds, 1),
         schema=schema_head(),
     )

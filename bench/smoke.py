@@ -15,8 +15,19 @@ MAX_STATEMENTS = 20  # a page of 20 rows with an N+1 query would send more than 
 def smoke(users: int, data_dir: Path, database_url: str = "") -> bool:
     data_dir.mkdir(parents=True, exist_ok=True)
     options = Options(
-        users=[users], dbs=["sqlite"], rounds=1, duration=0.7, threads=1, connections=4, fab=False,
-        django=False, lean=False, loader="python", reseed=True, data_dir=data_dir, warmup=2,
+        users=[users],
+        dbs=["sqlite"],
+        rounds=1,
+        duration=0.7,
+        threads=1,
+        connections=4,
+        fab=False,
+        django=False,
+        lean=False,
+        loader="python",
+        reseed=True,
+        data_dir=data_dir,
+        warmup=2,
         database_url=database_url or f"sqlite:///{data_dir / 'smoke.db'}",
     )
     config = measure(options, "postgresql" if database_url.startswith("postgresql") else "sqlite", users, None)

@@ -24,8 +24,11 @@ def code_fingerprint(root: Path = SOURCE) -> str:
     digest = hashlib.sha256()
     for name in FINGERPRINTED:
         path = root / name
-        files = sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts) \
-            if path.is_dir() else [path]
+        files = (
+            sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+            if path.is_dir()
+            else [path]
+        )
         for file in files:
             digest.update(str(file.relative_to(root)).encode())
             digest.update(file.read_bytes())
@@ -34,14 +37,17 @@ def code_fingerprint(root: Path = SOURCE) -> str:
 
 def git_state(root: Path = SOURCE) -> dict[str, str]:
     """The commit and how many files differ from it (read-only git commands)."""
+
     def git(*args: str) -> str:
         try:
             return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=20).stdout.strip()
         except OSError:
             return ""
 
-    return {"commit": git("rev-parse", "--short", "HEAD"),
-            "changed_files": str(len(git("status", "--porcelain").splitlines()))}
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "changed_files": str(len(git("status", "--porcelain").splitlines())),
+    }
 
 
 def take(argv: list[str]) -> None:
@@ -56,8 +62,12 @@ def take(argv: list[str]) -> None:
             shutil.copytree(source, target / name, ignore=ignore)
         elif source.exists():
             shutil.copy2(source, target / name)
-    env = {**os.environ, "BENCH_HOME": str(HOME), "BENCH_SNAPSHOT": str(target),
-           "BENCH_SOURCE_GIT": " ".join(f"{k}={v}" for k, v in git_state().items())}
+    env = {
+        **os.environ,
+        "BENCH_HOME": str(HOME),
+        "BENCH_SNAPSHOT": str(target),
+        "BENCH_SOURCE_GIT": " ".join(f"{k}={v}" for k, v in git_state().items()),
+    }
     print(f"running from a snapshot of the tree: {target}", flush=True)
     os.chdir(target)
     os.execve(sys.executable, [sys.executable, "-m", "bench", *argv], env)

@@ -49,8 +49,14 @@ def run(n: int = 50, mock_as_shipped: bool = False) -> dict[str, float]:
     from portal.sso import services as sso
 
     data = Path(tempfile.mkdtemp(prefix="bench-sso-"))
-    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{data / 'portal.db'}",
-                      "SECRET_KEY": "bench-secret-key-that-is-long-enough-123", "RATELIMIT_ENABLED": False})
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": f"sqlite:///{data / 'portal.db'}",
+            "SECRET_KEY": "bench-secret-key-that-is-long-enough-123",
+            "RATELIMIT_ENABLED": False,
+        }
+    )
     migrate.upgrade(app)
     at_token_endpoint: list[float] = []
     exchange: Callable[..., dict[str, Any]] = oidc.exchange_code
@@ -67,14 +73,24 @@ def run(n: int = 50, mock_as_shipped: bool = False) -> dict[str, float]:
         with _provider(mock_as_shipped) as (issuer, _server):
             with app.test_request_context():
                 account, _owner = create_account("Bench", OwnerDetails("owner", "owner@example.com", "x" * 16))
-                db.session.add(SsoConnection(account_id=account.id, display_name="Mock", discovery_url=issuer,
-                                             client_id="bench", client_secret_sealed=sso.seal("secret"),
-                                             tested_version=1, active=True, jit_enabled=True))
+                db.session.add(
+                    SsoConnection(
+                        account_id=account.id,
+                        display_name="Mock",
+                        discovery_url=issuer,
+                        client_id="bench",
+                        client_secret_sealed=sso.seal("secret"),
+                        tested_version=1,
+                        active=True,
+                        jit_enabled=True,
+                    )
+                )
                 db.session.commit()
                 name = account.sign_in_name
             for i in range(n + 1):
-                requests.put(f"{issuer}/users/u{i}", json={"email": f"u{i}@example.com", "email_verified": True},
-                             timeout=5)
+                requests.put(
+                    f"{issuer}/users/u{i}", json={"email": f"u{i}@example.com", "email_verified": True}, timeout=5
+                )
             first: list[float] = []
             returning: list[float] = []
             provider_share: list[float] = []
@@ -90,8 +106,9 @@ def run(n: int = 50, mock_as_shipped: bool = False) -> dict[str, float]:
                     started = time.perf_counter()
                     start = client.post(f"/a/{name}/sso", data={"csrf_token": token})
                     at_idp_started = time.perf_counter()
-                    at_idp = requests.post(start.headers["Location"], data={"sub": f"u{i}"}, allow_redirects=False,
-                                           timeout=5)
+                    at_idp = requests.post(
+                        start.headers["Location"], data={"sub": f"u{i}"}, allow_redirects=False, timeout=5
+                    )
                     at_idp_took = time.perf_counter() - at_idp_started
                     back = urlsplit(at_idp.headers["Location"])
                     done = client.get(f"{back.path}?{back.query}")
@@ -112,7 +129,9 @@ def run(n: int = 50, mock_as_shipped: bool = False) -> dict[str, float]:
         "provider_ms_p50": statistics.median(provider_share) * 1000,
         "portal_ms_p50": statistics.median([a - b for a, b in zip(every, provider_share, strict=True)]) * 1000,
         "sign_in_page_ms_p50": statistics.median(pages[1:]) * 1000,
-        "discovery_fetches": fetches["discovery"], "jwks_fetches": fetches["jwks"], "n": n,
+        "discovery_fetches": fetches["discovery"],
+        "jwks_fetches": fetches["jwks"],
+        "n": n,
     }
     for key, value in result.items():
         print(f"{key:26} {value:.1f}" if isinstance(value, float) else f"{key:26} {value}")

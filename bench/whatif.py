@@ -31,8 +31,10 @@ def _search_cap() -> None:
 
     def search(account_id: Any, q: str) -> Any:
         options = person_options(q)
-        ranges = [select(User.id).where(User.account_id == account_id, option).limit(SEARCH_CAP).subquery()
-                  for option in options]
+        ranges = [
+            select(User.id).where(User.account_id == account_id, option).limit(SEARCH_CAP).subquery()
+            for option in options
+        ]
         return union(*(select(r.c.id) for r in ranges)).subquery("matches")
 
     queries._search = search

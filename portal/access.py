@@ -53,8 +53,12 @@ def _setup_first() -> Response | None:
     it, is sent to that page first."""
     if current_user.must_change_password and request.endpoint not in PASSWORD_SETUP:
         target = url_for("me.password")
-    elif (g.user_account.require_mfa and not current_user.mfa_enabled and request.endpoint not in MFA_SETUP
-          and g.login_session.auth_method != "sso"):  # the identity provider's sign-in is the second factor
+    elif (
+        g.user_account.require_mfa
+        and not current_user.mfa_enabled
+        and request.endpoint not in MFA_SETUP
+        and g.login_session.auth_method != "sso"
+    ):  # the identity provider's sign-in is the second factor
         target = url_for("me.mfa_page")
     else:
         return None
@@ -91,8 +95,11 @@ def enforce_access() -> Response | None:
     if isinstance(rule, frozenset):
         missing = sorted(p.value for p in rule - g.permissions)
         if missing or "account" not in g:
-            raise Forbidden(f"You need the {', '.join(missing)} permission for this page."
-                            if missing else "This page belongs to an account.")
+            raise Forbidden(
+                f"You need the {', '.join(missing)} permission for this page."
+                if missing
+                else "This page belongs to an account."
+            )
     return None
 
 
@@ -102,4 +109,3 @@ def init_app(app: Flask) -> None:
     login_manager.user_loader(_load_user)
     login_manager.session_protection = None  # server-side sessions and the tenant guard decide
     app.before_request(enforce_access)
-

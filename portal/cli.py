@@ -14,8 +14,9 @@ portal_cli = AppGroup("portal", help="Account Portal operations.")
 
 
 @portal_cli.command("migrate")
-@click.option("--check", is_flag=True,
-              help="Change nothing; exit 1 when the schema is behind this code (for deploy scripts).")
+@click.option(
+    "--check", is_flag=True, help="Change nothing; exit 1 when the schema is behind this code (for deploy scripts)."
+)
 def migrate_command(check: bool) -> None:
     """Bring the database schema up to date (or, with --check, say whether it is)."""
     if not check:
@@ -42,8 +43,9 @@ def migrate_command(check: bool) -> None:
 @click.option("--first-name", default="", help="The owner's first name.")
 @click.option("--last-name", default="", help="The owner's last name.")
 @click.password_option(help="The owner's password (asked for when not given).")
-def create_account_command(name: str, sign_in_name: str | None, login: str, email: str, first_name: str,
-                           last_name: str, password: str) -> None:
+def create_account_command(
+    name: str, sign_in_name: str | None, login: str, email: str, first_name: str, last_name: str, password: str
+) -> None:
     """Create an account with its owner."""
     from portal.accounts import sign_in_names
     from portal.accounts.services import OwnerDetails, create_account
@@ -84,11 +86,16 @@ def demo_command(user_count: int) -> None:
 def _worker_options(command: Callable[..., None]) -> Callable[..., None]:
     options = [
         click.option("--once", is_flag=True, help="One batch of each duty, then exit."),
-        click.option("--interval", default=5.0, show_default=True,
-                     help="Seconds between outbox passes when nothing is due."),
+        click.option(
+            "--interval", default=5.0, show_default=True, help="Seconds between outbox passes when nothing is due."
+        ),
         click.option("--batch", default=50, show_default=True, help="Emails claimed per pass."),
-        click.option("--sweep-interval", default=3600.0, show_default=True,
-                     help="Seconds between retention sweeps (each sweep deletes in batches until done)."),
+        click.option(
+            "--sweep-interval",
+            default=3600.0,
+            show_default=True,
+            help="Seconds between retention sweeps (each sweep deletes in batches until done).",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -108,8 +115,12 @@ def worker_command(once: bool, interval: float, batch: int, sweep_interval: floa
 @_worker_options
 def send_mail_command(once: bool, interval: float, batch: int, sweep_interval: float) -> None:
     """The worker under its former name (see `worker`)."""
-    worker_command.callback(once=once, interval=interval, batch=batch,  # type: ignore[misc]
-                            sweep_interval=sweep_interval)
+    worker_command.callback(
+        once=once,
+        interval=interval,
+        batch=batch,  # type: ignore[misc]
+        sweep_interval=sweep_interval,
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -114,8 +114,14 @@ def make_engine(url: str, echo: bool = False) -> Engine:
         event.listen(engine, "savepoint", _sqlite_begin_before_savepoint)
         return engine
     # A database that stops answering fails a request after CONNECT_TIMEOUT seconds instead of hanging it.
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10,
-                         connect_args={"connect_timeout": CONNECT_TIMEOUT})
+    return create_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT},
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -45,7 +45,8 @@ def seed_demo(user_count: int = 50, seed: int = 7) -> Account:
     if existing is not None:
         return existing
     account, _owner = create_account(
-        DEMO_ACCOUNT, OwnerDetails(DEMO_LOGIN, DEMO_EMAIL, DEMO_PASSWORD, "Dana", "Demo"),
+        DEMO_ACCOUNT,
+        OwnerDetails(DEMO_LOGIN, DEMO_EMAIL, DEMO_PASSWORD, "Dana", "Demo"),
         sign_in_name=None if sign_in_names.is_taken(DEMO_SIGN_IN_NAME) else DEMO_SIGN_IN_NAME,
     )
     roles = {role.name: role for role in db.session.scalars(select(Role).where(Role.account_id == account.id))}

@@ -69,12 +69,12 @@ def discard_request_changes() -> None:
 def error_page(status: int, title: str, message: str) -> Response:
     """The error in the site's layout, or only its message for an htmx request."""
     try:
-        response = render("errors/error.html", "error", status=status, status_code=status, title=title,
-                          message=message)
+        response = render("errors/error.html", "error", status=status, status_code=status, title=title, message=message)
     except Exception:  # the layout needs the database (who is signed in); without it, the bare message
         current_app.logger.exception("Rendering the %s page failed", status)
-        response = make_response(render_template("errors/bare.html", status_code=status, title=title,
-                                                  message=message), status)
+        response = make_response(
+            render_template("errors/bare.html", status_code=status, title=title, message=message), status
+        )
     if wants_fragment():
         retarget_to_messages(response)
     return response

@@ -23,8 +23,11 @@ BATCH = 200
 
 def _expired_roles(now: object, limit: int) -> list[tuple[RoleAssignment, User, Role]]:
     rows = db.session.execute(
-        select(RoleAssignment.user_id, RoleAssignment.role_id).where(RoleAssignment.expires_at <= now)
-        .order_by(RoleAssignment.expires_at).limit(limit).with_for_update(skip_locked=True)
+        select(RoleAssignment.user_id, RoleAssignment.role_id)
+        .where(RoleAssignment.expires_at <= now)
+        .order_by(RoleAssignment.expires_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
     ).all()
     found = []
     for user_id, role_id in rows:
@@ -37,11 +40,18 @@ def _expired_roles(now: object, limit: int) -> list[tuple[RoleAssignment, User, 
 
 def _expired_memberships(now: object, limit: int) -> list[tuple[GroupMember, User, Group]]:
     rows = db.session.execute(
-        select(GroupMember, User, Group).join(User, User.id == GroupMember.user_id)
+        select(GroupMember, User, Group)
+        .join(User, User.id == GroupMember.user_id)
         .join(Group, Group.id == GroupMember.group_id)
-        .where(GroupMember.id.in_(select(GroupMember.id).where(GroupMember.expires_at <= now)
-                                  .order_by(GroupMember.expires_at).limit(limit)
-                                  .with_for_update(skip_locked=True)))
+        .where(
+            GroupMember.id.in_(
+                select(GroupMember.id)
+                .where(GroupMember.expires_at <= now)
+                .order_by(GroupMember.expires_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
     ).all()
     return [(member, user, group) for member, user, group in rows]
 
@@ -55,21 +65,40 @@ def sweep_batch(limit: int = BATCH) -> int:
         expired_at = assignment.expires_at
         db.session.delete(assignment)
         forget_in_sessions(user, {role.id})
-        record("role.expire", user, account_id=user.account_id, actor=actor,
-               changes={"role": role.name, "expired_at": expired_at.isoformat() if expired_at else None})
-        security_notice(user, f"Your role {role.name} has ended",
-                        f"Your role {role.name} was granted until {expired_at:%d %b %Y %H:%M} UTC; that time has "
-                        "passed, so it was removed. Ask an administrator if you still need it.")
+        record(
+            "role.expire",
+            user,
+            account_id=user.account_id,
+            actor=actor,
+            changes={"role": role.name, "expired_at": expired_at.isoformat() if expired_at else None},
+        )
+        security_notice(
+            user,
+            f"Your role {role.name} has ended",
+            f"Your role {role.name} was granted until {expired_at:%d %b %Y %H:%M} UTC; that time has "
+            "passed, so it was removed. Ask an administrator if you still need it.",
+        )
         removed += 1
     for member, user, group in _expired_memberships(now, limit):
         expired_at = member.expires_at
         db.session.execute(delete(GroupMember).where(GroupMember.id == member.id))
-        record("group.members.expire", group, account_id=group.account_id, actor=actor,
-               changes={"removed": user.email, "user_id": str(user.id),
-                        "expired_at": expired_at.isoformat() if expired_at else None})
-        security_notice(user, f"Your membership of {group.name} has ended",
-                        f"You were a member of {group.name} until {expired_at:%d %b %Y %H:%M} UTC; that time has "
-                        "passed, so the membership was removed.")
+        record(
+            "group.members.expire",
+            group,
+            account_id=group.account_id,
+            actor=actor,
+            changes={
+                "removed": user.email,
+                "user_id": str(user.id),
+                "expired_at": expired_at.isoformat() if expired_at else None,
+            },
+        )
+        security_notice(
+            user,
+            f"Your membership of {group.name} has ended",
+            f"You were a member of {group.name} until {expired_at:%d %b %Y %H:%M} UTC; that time has "
+            "passed, so the membership was removed.",
+        )
         removed += 1
     db.session.commit()
     return removed

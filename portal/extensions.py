@@ -14,5 +14,11 @@ login_manager = LoginManager()
 # While the storage (Redis) is unreachable, each process counts in its own memory (logged) and goes back
 # to the storage once it answers again: limits fail open to per-process counts, never to no limit at all,
 # and the database lockout still guards sign-in (docs/operations.md).
-limiter = Limiter(get_remote_address, key_prefix="portal", strategy="moving-window", swallow_errors=True,
-                  headers_enabled=False, in_memory_fallback_enabled=True)
+limiter = Limiter(
+    get_remote_address,
+    key_prefix="portal",
+    strategy="moving-window",
+    swallow_errors=True,
+    headers_enabled=False,
+    in_memory_fallback_enabled=True,
+)

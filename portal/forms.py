@@ -16,8 +16,21 @@ from portal.field_rules import LOGIN_MESSAGE, LOGIN_PATTERN, PROFILE_LIMITS, ema
 from portal.field_rules import password_problem as _password_problem
 from portal.uuids import parse_uuid
 
-__all__ = ["LOGIN_MESSAGE", "LOGIN_PATTERN", "PROFILE_FIELDS", "CheckboxesField", "GoodPassword", "ProfileFieldsForm",
-           "UUIDField", "VersionField", "check", "login_rules", "lower", "strip", "valid_email"]
+__all__ = [
+    "LOGIN_MESSAGE",
+    "LOGIN_PATTERN",
+    "PROFILE_FIELDS",
+    "CheckboxesField",
+    "GoodPassword",
+    "ProfileFieldsForm",
+    "UUIDField",
+    "VersionField",
+    "check",
+    "login_rules",
+    "lower",
+    "strip",
+    "valid_email",
+]
 
 
 def strip(value: Any) -> Any:
@@ -81,8 +94,9 @@ class UUIDField(StringField):
     Text that is no id (portal.uuids.parse_uuid) stops the field's validation with `message`; an empty
     field is left to the field's validators (DataRequired, Optional)."""
 
-    def __init__(self, label: str | None = None, validators: Any = None, *, message: str = "Not a valid id.",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, label: str | None = None, validators: Any = None, *, message: str = "Not a valid id.", **kwargs: Any
+    ) -> None:
         super().__init__(label, validators, **kwargs)
         self.message = message
 

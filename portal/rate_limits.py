@@ -52,8 +52,11 @@ def storage_options(uri: str) -> dict[str, Any]:
         from redis.backoff import NoBackoff  # imported only when Redis is used
         from redis.retry import Retry
 
-        return {"socket_timeout": STORE_TIMEOUT, "socket_connect_timeout": STORE_TIMEOUT,
-                "retry": Retry(NoBackoff(), 1)}
+        return {
+            "socket_timeout": STORE_TIMEOUT,
+            "socket_connect_timeout": STORE_TIMEOUT,
+            "retry": Retry(NoBackoff(), 1),
+        }
     return {}
 
 
@@ -171,8 +174,11 @@ def init_app(app: Flask) -> None:
     uri = str(app.config["RATELIMIT_STORAGE_URI"])
     app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", storage_options(uri))
     if app.config.get("PORTAL_ENV") == "production" and uri.startswith(MEMORY_STORAGE):
-        log_event("rate_limits_per_process", reason="RATELIMIT_STORAGE_URI=memory:// was set on purpose",
-                  effect="each worker process counts on its own: limits are looser by the number of processes")
+        log_event(
+            "rate_limits_per_process",
+            reason="RATELIMIT_STORAGE_URI=memory:// was set on purpose",
+            effect="each worker process counts on its own: limits are looser by the number of processes",
+        )
     _watch_the_store()
     limiter.init_app(app)
     for endpoint, methods in guarded.items():

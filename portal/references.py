@@ -22,11 +22,21 @@ def by_reference(model: type[Named], account_id: uuid.UUID, references: Sequence
     ids = {ref: parse_uuid(ref) for ref in references}
     names = {ref.lower() for ref, as_id in ids.items() if as_id is None}
     wanted_ids = {as_id for as_id in ids.values() if as_id is not None}
-    found: list[Named] = list(db.session.scalars(select(model).where(
-        model.account_id == account_id,
-        or_(model.id.in_(wanted_ids) if wanted_ids else literal(False),
-            func.lower(model.name).in_(names) if names else literal(False)),
-    ))) if references else []
+    found: list[Named] = (
+        list(
+            db.session.scalars(
+                select(model).where(
+                    model.account_id == account_id,
+                    or_(
+                        model.id.in_(wanted_ids) if wanted_ids else literal(False),
+                        func.lower(model.name).in_(names) if names else literal(False),
+                    ),
+                )
+            )
+        )
+        if references
+        else []
+    )
     by_id = {row.id: row for row in found}
     by_name = {row.name.lower(): row for row in found}
     rows: dict[uuid.UUID, Named] = {}
@@ -43,8 +53,11 @@ def by_reference(model: type[Named], account_id: uuid.UUID, references: Sequence
 def one_in_account(model: type[Named], account_id: uuid.UUID, raw_id: str | None) -> Named:
     """The account's role (or group) with this id; NotFound when it is not an id, missing or another account's."""
     wanted = parse_uuid(raw_id or "")
-    found = None if wanted is None else db.session.scalars(
-        select(model).where(model.id == wanted, model.account_id == account_id)).first()
+    found = (
+        None
+        if wanted is None
+        else db.session.scalars(select(model).where(model.id == wanted, model.account_id == account_id)).first()
+    )
     if found is None:
         raise NotFound(f"No such {model.__name__.lower()} in this account.")
     return found
@@ -52,5 +65,6 @@ def one_in_account(model: type[Named], account_id: uuid.UUID, raw_id: str | None
 
 def names_in(model: type[Named], account_id: uuid.UUID) -> list[Row[tuple[uuid.UUID, str]]]:
     """The account's roles (or groups) as (id, name) rows by name, for pickers."""
-    return list(db.session.execute(
-        select(model.id, model.name).where(model.account_id == account_id).order_by(model.name)))
+    return list(
+        db.session.execute(select(model.id, model.name).where(model.account_id == account_id).order_by(model.name))
+    )

@@ -22,8 +22,10 @@ NUL = "\x00"
 # API answers a non-JSON body with 415 and checks every JSON field itself).
 JSON_ONLY_PREFIX = "/api/"
 NAMELESS = "The form is malformed: one of its fields has no name. Reload the page and try again."
-MESSAGE = ("The request contains a NUL character (\\0), which no address, parameter or form field may hold. "
-           "Remove it and try again.")
+MESSAGE = (
+    "The request contains a NUL character (\\0), which no address, parameter or form field may hold. "
+    "Remove it and try again."
+)
 
 
 def _request_strings() -> Iterator[str]:
@@ -60,4 +62,3 @@ def check_request() -> None:
         raise DomainError(NAMELESS)
     if any(NUL in text for text in _request_strings()):
         raise DomainError(MESSAGE)
-

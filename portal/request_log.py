@@ -63,8 +63,11 @@ def _timestamp() -> str:
 
 def loggable_path() -> str:
     """The request path with secret view arguments replaced by "[redacted]", shortened if huge."""
-    secrets = {value for name, value in (request.view_args or {}).items()
-               if isinstance(value, str) and value and _SECRET_ARG.search(name)}
+    secrets = {
+        value
+        for name, value in (request.view_args or {}).items()
+        if isinstance(value, str) and value and _SECRET_ARG.search(name)
+    }
     path = request.path
     if secrets:  # a secret is a whole path segment (the default converter stops at "/")
         path = "/".join("[redacted]" if segment in secrets else segment for segment in path.split("/"))
@@ -99,17 +102,21 @@ def _log_request(response: Response) -> Response:
     seconds = time.perf_counter() - started if started is not None else None
     duration = round(seconds * 1000, 1) if seconds is not None else None
     metrics.observe_request(request.endpoint, request.method, request.path, response.status_code, seconds)
-    requests_logger.info(json_line({
-        "ts": _timestamp(),
-        "event": "request",
-        "method": request.method,
-        "path": loggable_path(),
-        "status": response.status_code,
-        "duration_ms": duration,
-        **_who(),
-        "ip": request.remote_addr or "",
-        "correlation_id": g.get("correlation_id", ""),
-    }))
+    requests_logger.info(
+        json_line(
+            {
+                "ts": _timestamp(),
+                "event": "request",
+                "method": request.method,
+                "path": loggable_path(),
+                "status": response.status_code,
+                "duration_ms": duration,
+                **_who(),
+                "ip": request.remote_addr or "",
+                "correlation_id": g.get("correlation_id", ""),
+            }
+        )
+    )
     return response
 
 

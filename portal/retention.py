@@ -59,8 +59,11 @@ class Rule:
 def _sent_emails(cutoff: datetime) -> ColumnElement[bool]:
     # A sent email's next_attempt_at is its last claim plus LEASE, and it was sent after that claim:
     # sent before the cutoff means next_attempt_at before cutoff + LEASE, a range of the status index.
-    return and_(OutboxEmail.status == EmailStatus.SENT.value, OutboxEmail.next_attempt_at < cutoff + LEASE,
-                OutboxEmail.sent_at < cutoff)
+    return and_(
+        OutboxEmail.status == EmailStatus.SENT.value,
+        OutboxEmail.next_attempt_at < cutoff + LEASE,
+        OutboxEmail.sent_at < cutoff,
+    )
 
 
 def _ended_sessions(cutoff: datetime) -> ColumnElement[bool]:
@@ -74,17 +77,27 @@ RULES: list[Rule] = [
     Rule("audit_events", "AUDIT_RETENTION_DAYS", AuditEvent, lambda cutoff: AuditEvent.created_at < cutoff),
     Rule("outbox_emails", "OUTBOX_RETENTION_DAYS", OutboxEmail, _sent_emails),
     Rule("sessions", "SESSION_RETENTION_DAYS", LoginSession, _ended_sessions),
-    Rule("password_reset_tokens", "TOKEN_RETENTION_DAYS", PasswordResetToken,
-         lambda cutoff: or_(PasswordResetToken.used_at < cutoff, PasswordResetToken.expires_at < cutoff)),
+    Rule(
+        "password_reset_tokens",
+        "TOKEN_RETENTION_DAYS",
+        PasswordResetToken,
+        lambda cutoff: or_(PasswordResetToken.used_at < cutoff, PasswordResetToken.expires_at < cutoff),
+    ),
     Rule("recovery_codes", "TOKEN_RETENTION_DAYS", RecoveryCode, lambda cutoff: RecoveryCode.used_at < cutoff),
-    Rule("jobs", "JOB_RETENTION_DAYS", Job,
-         lambda cutoff: and_(Job.finished_at < cutoff, Job.state.not_in(OPEN_STATES))),
+    Rule(
+        "jobs", "JOB_RETENTION_DAYS", Job, lambda cutoff: and_(Job.finished_at < cutoff, Job.state.not_in(OPEN_STATES))
+    ),
     # A sign-in request (state, nonce, sealed PKCE verifier, the claims of a link step) serves ten minutes;
     # along ix_sso_auth_requests_created_at.
-    Rule("sso_auth_requests", "SSO_REQUEST_RETENTION_DAYS", SsoAuthRequest,
-         lambda cutoff: SsoAuthRequest.created_at < cutoff),
-    Rule("sso_recovery_codes", "TOKEN_RETENTION_DAYS", SsoRecoveryCode,
-         lambda cutoff: SsoRecoveryCode.used_at < cutoff),
+    Rule(
+        "sso_auth_requests",
+        "SSO_REQUEST_RETENTION_DAYS",
+        SsoAuthRequest,
+        lambda cutoff: SsoAuthRequest.created_at < cutoff,
+    ),
+    Rule(
+        "sso_recovery_codes", "TOKEN_RETENTION_DAYS", SsoRecoveryCode, lambda cutoff: SsoRecoveryCode.used_at < cutoff
+    ),
 ]
 
 
@@ -105,14 +118,16 @@ def _delete_batch(rule: Rule, cutoff: datetime, limit: int) -> int:
         select(rule.model.id).where(rule.old(cutoff)).limit(limit).with_for_update(skip_locked=True)
     ).all()
     if ids:
-        db.session.execute(delete(rule.model).where(rule.model.id.in_(ids)).execution_options(
-            synchronize_session=False))
+        db.session.execute(
+            delete(rule.model).where(rule.model.id.in_(ids)).execution_options(synchronize_session=False)
+        )
     db.session.commit()
     return len(ids)
 
 
-def sweep_batch(limit: int | None = None, now: datetime | None = None,
-                should_stop: Callable[[], bool] = lambda: False) -> SweepReport:
+def sweep_batch(
+    limit: int | None = None, now: datetime | None = None, should_stop: Callable[[], bool] = lambda: False
+) -> SweepReport:
     """Delete at most `limit` (BATCH) rows of each kind past its retention (each batch committed on its own)."""
     limit = limit or BATCH
     moment = now or utcnow()

@@ -64,10 +64,12 @@ def moment(value: datetime | None, short: bool = False, empty: str = "never") ->
     if not value:
         return escape(empty)
     if short:
-        return Markup(f'<time datetime="{value.isoformat()}" title="{full_time(value)}" data-local>'
-                      f'{short_day(value)}</time>')
-    return Markup(f'<time datetime="{value.isoformat()}" title="{full_time(value)}" data-local="full">'
-                  f'{when(value)} UTC</time>')
+        return Markup(
+            f'<time datetime="{value.isoformat()}" title="{full_time(value)}" data-local>{short_day(value)}</time>'
+        )
+    return Markup(
+        f'<time datetime="{value.isoformat()}" title="{full_time(value)}" data-local="full">{when(value)} UTC</time>'
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -54,24 +54,31 @@ class StaleEdit(Conflict):
 
     def __init__(self, fresh: Versioned, differences: Mapping[str, tuple[Any, Any]] | None = None) -> None:
         noun = _noun(fresh)
-        super().__init__(f"Someone else changed this {noun} while you were editing it. "
-                         "Review their changes below: saving again replaces them with yours.")
+        super().__init__(
+            f"Someone else changed this {noun} while you were editing it. "
+            "Review their changes below: saving again replaces them with yours."
+        )
         self.fresh = fresh
         self.noun = noun
         self.differences: dict[str, tuple[Any, Any]] = dict(differences or {})
 
 
-def differences(obj: object, submitted: Mapping[str, Any] | None,
-                current: Mapping[str, Any] | None = None) -> dict[str, tuple[Any, Any]]:
+def differences(
+    obj: object, submitted: Mapping[str, Any] | None, current: Mapping[str, Any] | None = None
+) -> dict[str, tuple[Any, Any]]:
     """The submitted fields whose stored value (`current`, else the object's attribute) differs:
     name -> (stored, submitted)."""
     now = current if current is not None else {name: getattr(obj, name, None) for name in submitted or {}}
-    return {name: (now[name], value) for name, value in (submitted or {}).items()
-            if name in now and now[name] != value}
+    return {name: (now[name], value) for name, value in (submitted or {}).items() if name in now and now[name] != value}
 
 
-def ensure_version(obj: Versioned, expected: int | None, *, submitted: Mapping[str, Any] | None = None,
-                   current: Mapping[str, Any] | None = None) -> None:
+def ensure_version(
+    obj: Versioned,
+    expected: int | None,
+    *,
+    submitted: Mapping[str, Any] | None = None,
+    current: Mapping[str, Any] | None = None,
+) -> None:
     """StaleEdit when the editor read another version than the object's; `expected` None: the change applies
     to the current version (an API write without If-Match, SCIM, an import), which `saving` still guards.
 

@@ -121,8 +121,9 @@ def _run_once(duty: Duty, echo: Echo) -> bool:
     try:
         return duty.batch()
     except SQLAlchemyError as error:
-        current_app.logger.warning("Worker duty %s failed, trying again in %.0f s: %s", duty.name, duty.interval,
-                                   type(error).__name__)
+        current_app.logger.warning(
+            "Worker duty %s failed, trying again in %.0f s: %s", duty.name, duty.interval, type(error).__name__
+        )
         echo(f"{duty.name}: database error ({type(error).__name__}); trying again in {duty.interval:.0f} s")
         return False
     finally:

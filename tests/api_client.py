@@ -73,8 +73,15 @@ class Api:
         headers = {"Authorization": f"Bearer {self.key}"} if self.key else {}
         return {**headers, **(extra or {})}
 
-    def open(self, method: str, url: str, json: Any = None, headers: dict[str, str] | None = None,
-             data: Any = None, **kwargs: Any) -> TestResponse:
+    def open(
+        self,
+        method: str,
+        url: str,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        data: Any = None,
+        **kwargs: Any,
+    ) -> TestResponse:
         if json is not None:
             data, headers = jsonlib.dumps(json), {"Content-Type": "application/json", **(headers or {})}
         response = self.raw.open(url, method=method, headers=self.headers(headers), data=data, **kwargs)

@@ -22,8 +22,14 @@ from tests.helpers import Portal, Tenant
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 SCREENSHOTS = Path(__file__).parent / "browser" / "screenshots"
 
@@ -201,4 +207,3 @@ def _reset_rate_limits() -> Iterator[None]:
 
     if getattr(limiter, "_storage", None) is not None:
         limiter.reset()
-

@@ -64,15 +64,19 @@ def fingerprint(app: Flask) -> tuple[Any, ...]:
 
     Unequal ones may still hold equal contents (rows put back in another order): compare take()s then."""
     engine = app.extensions["portal.engine"]
-    tables = [(table.name, [c.name for c in table.columns if c.name not in VOLATILE_COLUMNS.get(table.name, set())])
-              for table in _tables()]
+    tables = [
+        (table.name, [c.name for c in table.columns if c.name not in VOLATILE_COLUMNS.get(table.name, set())])
+        for table in _tables()
+    ]
     connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
         if engine.dialect.name == "postgresql":  # one round trip: a hash of each table's rows, in a fixed order
-            parts = [f"(SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) "
-                     f"FROM (SELECT {', '.join(_quoted(c) for c in columns)} FROM {_quoted(name)}) AS x)"
-                     for name, columns in tables]
+            parts = [
+                f"(SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) "
+                f"FROM (SELECT {', '.join(_quoted(c) for c in columns)} FROM {_quoted(name)}) AS x)"
+                for name, columns in tables
+            ]
             cursor.execute("SELECT " + ", ".join(parts))
             return tuple(cursor.fetchone())
         found = []
@@ -132,8 +136,9 @@ class Difference:
             lines += [f"{label} {name}: {rows[:2]}" for name, rows in source.items()]
         for name, pairs in self.changed.items():
             for old, new in pairs[:2]:
-                lines.append(f"changed {name}: " + ", ".join(
-                    f"{k}: {old[k]!r} -> {new[k]!r}" for k in old if old[k] != new[k]))
+                lines.append(
+                    f"changed {name}: " + ", ".join(f"{k}: {old[k]!r} -> {new[k]!r}" for k in old if old[k] != new[k])
+                )
         return "\n".join(lines[:limit])
 
 

@@ -24,15 +24,22 @@ HX = {"HX-Request": "true"}
 _TOKEN = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 _HASH_CACHE: dict[str, str] = {}
 # The users of a tenant, by attribute name, and the built-in role each holds.
-TENANT_ROLES = {"admin": "account-admin", "user_manager": "user-manager", "group_manager": "group-manager",
-                "auditor": "auditor", "member": "member", "no_role": None}
+TENANT_ROLES = {
+    "admin": "account-admin",
+    "user_manager": "user-manager",
+    "group_manager": "group-manager",
+    "auditor": "auditor",
+    "member": "member",
+    "no_role": None,
+}
 
 
 def sign_in_name_of(app: Flask, login: str) -> str:
     """The sign-in name of the one account that has a user with this login or email (tests only)."""
     with app.app_context():
         names = db.session.scalars(
-            select(Account.sign_in_name).join(User, User.account_id == Account.id)
+            select(Account.sign_in_name)
+            .join(User, User.account_id == Account.id)
             .where((User.login == login.lower()) | (User.email == login.lower()))
         ).all()
     assert len(names) == 1, f"{login!r} is in {len(names)} accounts: say which"
@@ -66,8 +73,9 @@ class Client:
         """A fresh token for this session: every page in the layout carries one (a 404 will do)."""
         return csrf_token_in(self.raw.get("/__csrf__").get_data(as_text=True))
 
-    def post(self, url: str, data: dict[str, Any] | None = None, hx: bool = False, csrf: bool = True,
-             **kwargs: Any) -> TestResponse:
+    def post(
+        self, url: str, data: dict[str, Any] | None = None, hx: bool = False, csrf: bool = True, **kwargs: Any
+    ) -> TestResponse:
         data = dict(data or {})
         if csrf:
             data.setdefault("csrf_token", self.csrf())
@@ -107,16 +115,24 @@ class Portal:
     def __init__(self, app: Flask) -> None:
         self.app = app
 
-    def account(self, name: str = "Acme", login: str = "owner", email: str | None = None,
-                password: str = PASSWORD) -> tuple[Account, User]:
+    def account(
+        self, name: str = "Acme", login: str = "owner", email: str | None = None, password: str = PASSWORD
+    ) -> tuple[Account, User]:
         with self.app.app_context():
             account, owner = create_account(name, OwnerDetails(login, email or f"{login}@example.com", "x" * 12))
             owner.password_hash = _hash(password)
             db.session.commit()
             return account, owner
 
-    def user(self, account: Account, login: str, roles: tuple[str, ...] = ("member",), password: str = PASSWORD,
-             default: bool = True, **fields: Any) -> User:
+    def user(
+        self,
+        account: Account,
+        login: str,
+        roles: tuple[str, ...] = ("member",),
+        password: str = PASSWORD,
+        default: bool = True,
+        **fields: Any,
+    ) -> User:
         with self.app.app_context():
             fields.setdefault("email", f"{login}@example.com")
             fields.setdefault("first_name", login.title())
@@ -188,8 +204,19 @@ def users_url(tenant: Tenant, path: str = "") -> str:
 
 def edit_form(user: User, **changes: str) -> dict[str, str]:
     """The user edit form as the page fills it in for this user (read fresh), with the given changes."""
-    fields = ("login", "email", "first_name", "last_name", "company_name", "address", "postal_code", "city",
-              "state", "country", "phone")
+    fields = (
+        "login",
+        "email",
+        "first_name",
+        "last_name",
+        "company_name",
+        "address",
+        "postal_code",
+        "city",
+        "state",
+        "country",
+        "phone",
+    )
     return {**{f: getattr(user, f) for f in fields}, "version": str(user.version), **changes}
 
 
@@ -213,12 +240,20 @@ def actor_of(user_id: uuid.UUID, via: str | None = None) -> Actor:
     return Actor(user, ALL_PERMISSIONS if user.is_owner else held_permissions([user.id])[user.id], via=via)
 
 
-def make_role(portal: Portal, account: Account, name: str, permissions: tuple[str, ...] = (),
-              holders: tuple[User, ...] = (), default: bool = True, description: str = "") -> Role:
+def make_role(
+    portal: Portal,
+    account: Account,
+    name: str,
+    permissions: tuple[str, ...] = (),
+    holders: tuple[User, ...] = (),
+    default: bool = True,
+    description: str = "",
+) -> Role:
     """A custom role of the account, held by the given users (roles tests, the authorization matrix)."""
     with portal.app.app_context():
-        role = Role(account_id=account.id, name=name, description=description, permissions=sorted(permissions),
-                    is_builtin=False)
+        role = Role(
+            account_id=account.id, name=name, description=description, permissions=sorted(permissions), is_builtin=False
+        )
         db.session.add(role)
         db.session.flush()
         for user in holders:
@@ -232,8 +267,9 @@ def role_named(portal: Portal, account: Account, name: str) -> Role | None:
     return portal.scalar(select(Role).where(Role.account_id == account.id, Role.name == name))
 
 
-def make_group(portal: Portal, account: Account, name: str = "Engineering", members: tuple[User, ...] = (),
-               description: str = "") -> Any:
+def make_group(
+    portal: Portal, account: Account, name: str = "Engineering", members: tuple[User, ...] = (), description: str = ""
+) -> Any:
     """A group of the account with these members (groups tests)."""
     from portal.models import Group, GroupMember
 
@@ -256,11 +292,21 @@ def add_many_members(portal: Portal, account: Account, group: Any, n: int, prefi
     from portal.models import GroupMember
 
     start = utcnow() - timedelta(days=1)
-    users = [{"id": uuid.uuid4(), "account_id": account.id, "login": f"{prefix}{i:06d}",
-              "email": f"{prefix}{i:06d}@example.com", "first_name": "Bulk", "last_name": f"Person{i:06d}"}
-             for i in range(n)]
-    members = [{"id": uuid.uuid4(), "group_id": group.id, "user_id": user["id"],
-                "created_at": start + timedelta(seconds=i)} for i, user in enumerate(users)]
+    users = [
+        {
+            "id": uuid.uuid4(),
+            "account_id": account.id,
+            "login": f"{prefix}{i:06d}",
+            "email": f"{prefix}{i:06d}@example.com",
+            "first_name": "Bulk",
+            "last_name": f"Person{i:06d}",
+        }
+        for i in range(n)
+    ]
+    members = [
+        {"id": uuid.uuid4(), "group_id": group.id, "user_id": user["id"], "created_at": start + timedelta(seconds=i)}
+        for i, user in enumerate(users)
+    ]
     with portal.app.app_context():
         for i in range(0, n, 1000):  # a commit per chunk: the user-count trigger's row stays small
             db.session.execute(insert(User), users[i : i + 1000])
@@ -276,9 +322,11 @@ def emails_to(portal: Portal, address: str) -> list[Any]:
     from portal.models import OutboxEmail
 
     with portal.app.app_context():
-        return list(db.session.scalars(
-            select(OutboxEmail).where(OutboxEmail.to_address == address).order_by(OutboxEmail.created_at)
-        ))
+        return list(
+            db.session.scalars(
+                select(OutboxEmail).where(OutboxEmail.to_address == address).order_by(OutboxEmail.created_at)
+            )
+        )
 
 
 def invitation_token(portal: Portal, address: str) -> str:
@@ -292,9 +340,19 @@ def add_many_users(portal: Portal, account: Account, n: int, prefix: str = "many
     """n new active users of the account, inserted in bulk (jobs and scale tests); their ids."""
     from sqlalchemy import insert
 
-    users = [{"id": uuid.uuid4(), "account_id": account.id, "login": f"{prefix}{i:06d}",
-              "email": f"{prefix}{i:06d}@example.com", "first_name": "Many", "last_name": f"Person{i:06d}",
-              "status": "active", **fields} for i in range(n)]
+    users = [
+        {
+            "id": uuid.uuid4(),
+            "account_id": account.id,
+            "login": f"{prefix}{i:06d}",
+            "email": f"{prefix}{i:06d}@example.com",
+            "first_name": "Many",
+            "last_name": f"Person{i:06d}",
+            "status": "active",
+            **fields,
+        }
+        for i in range(n)
+    ]
     with portal.app.app_context():
         for i in range(0, n, 1000):
             db.session.execute(insert(User), users[i : i + 1000])

@@ -58,8 +58,9 @@ class Process:
     def start(self) -> Process:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
-            self.process = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL)
+            self.process = subprocess.Popen(
+                self.argv, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
         return self
 
     @property
@@ -101,12 +102,23 @@ class Process:
 
 def portal_env(database_url: str, **settings: str) -> dict[str, str]:
     """The environment of a portal process: production settings over plain HTTP on loopback."""
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("PORTAL_", "RATELIMIT_", "SMTP_", "PROMETHEUS_"))
-           and key not in {"DATABASE_URL", "REDIS_URL", "METRICS_TOKEN", "SECRET_KEY"}}
-    env.update({"FLASK_APP": "app", "PORTAL_ENV": "production", "SECRET_KEY": TEST_SECRET_KEY,
-                "SESSION_COOKIE_SECURE": "0", "DATABASE_URL": database_url,
-                "PORTAL_BASE_URL": "http://portal.example.com", "PYTHONUNBUFFERED": "1"})
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PORTAL_", "RATELIMIT_", "SMTP_", "PROMETHEUS_"))
+        and key not in {"DATABASE_URL", "REDIS_URL", "METRICS_TOKEN", "SECRET_KEY"}
+    }
+    env.update(
+        {
+            "FLASK_APP": "app",
+            "PORTAL_ENV": "production",
+            "SECRET_KEY": TEST_SECRET_KEY,
+            "SESSION_COOKIE_SECURE": "0",
+            "DATABASE_URL": database_url,
+            "PORTAL_BASE_URL": "http://portal.example.com",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(settings)
     return env
 
@@ -116,8 +128,23 @@ class Gunicorn(Process):
 
     def __init__(self, name: str, env: dict[str, str], log: Path, workers: int = 2) -> None:
         self.port = free_port()
-        super().__init__(name, [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "--workers", str(workers),
-                                "--bind", f"127.0.0.1:{self.port}", "--graceful-timeout", "10", "app:app"], env, log)
+        super().__init__(
+            name,
+            [
+                str(BIN / "gunicorn"),
+                "--config",
+                "gunicorn.conf.py",
+                "--workers",
+                str(workers),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--graceful-timeout",
+                "10",
+                "app:app",
+            ],
+            env,
+            log,
+        )
         self.workers = workers
 
     @property
@@ -150,8 +177,15 @@ def worker(name: str, env: dict[str, str], log: Path, *args: str) -> Process:
 
 def flask_command(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run `flask <args>` to its end (bounded) and return what it did."""
-    return subprocess.run([str(BIN / "flask"), *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [str(BIN / "flask"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 class RedisServer(Process):
@@ -159,8 +193,24 @@ class RedisServer(Process):
 
     def __init__(self, log: Path, binary: str = "redis-server", port: int | None = None) -> None:
         self.port = port or free_port()
-        super().__init__("redis", [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                   "--appendonly", "no", "--protected-mode", "no"], dict(os.environ), log)
+        super().__init__(
+            "redis",
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+            ],
+            dict(os.environ),
+            log,
+        )
 
     @property
     def url(self) -> str:
@@ -260,8 +310,14 @@ class Browser:
         """The same browser (same cookie jar) talking to another instance."""
         return Browser(base_url, self.cookies, self.address)
 
-    def request(self, method: str, path: str, form: dict[str, str] | None = None,
-                headers: dict[str, str] | None = None, timeout: float = 30) -> Answer:
+    def request(
+        self,
+        method: str,
+        path: str,
+        form: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30,
+    ) -> Answer:
         parts = urlsplit(self.base_url)
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
         sent = dict(headers or {})

@@ -45,8 +45,12 @@ def main(paths: list[str]) -> dict[str, object]:
             started = time.perf_counter()
             client.get(path)
             timings.append((time.perf_counter() - started) * 1000)
-        found[path] = {"status": response.status_code, "statements": statements, "bytes": len(response.content),
-                       "ms": round(statistics.median(timings), 2)}
+        found[path] = {
+            "status": response.status_code,
+            "statements": statements,
+            "bytes": len(response.content),
+            "ms": round(statistics.median(timings), 2),
+        }
     return found
 
 

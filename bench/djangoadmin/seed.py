@@ -23,22 +23,42 @@ ADMIN_LOGIN = "admin"
 ADMIN_PASSWORD = "bench-admin-password-1"
 HERE = Path(__file__).resolve().parent
 BATCH = 20_000
-USER_COLS = ["id", "password", "last_login", "is_superuser", "username", "first_name", "last_name", "email",
-             "is_staff", "is_active", "date_joined"]
+USER_COLS = [
+    "id",
+    "password",
+    "last_login",
+    "is_superuser",
+    "username",
+    "first_name",
+    "last_name",
+    "email",
+    "is_staff",
+    "is_active",
+    "date_joined",
+]
 
 
 def _manage(*args: str, env: dict[str, str] | None = None) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=HERE, check=True, stdout=subprocess.DEVNULL,
-                   env={**os.environ, **(env or {})})
+    subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=HERE,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )
 
 
-def _portal_rows(url: str, account_id: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]],
-                                                        list[tuple[Any, str]]]:
+def _portal_rows(
+    url: str, account_id: str
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, str]]]:
     """The account's people (not its owner), their memberships, and its groups, from the portal's database."""
-    users = ("SELECT id, login, email, first_name, last_name, status, created_at, last_login_at FROM users"
-             " WHERE account_id = {p} AND NOT is_owner")
-    members = ("SELECT m.user_id, m.group_id FROM group_members m JOIN groups g ON g.id = m.group_id"
-               " WHERE g.account_id = {p}")
+    users = (
+        "SELECT id, login, email, first_name, last_name, status, created_at, last_login_at FROM users"
+        " WHERE account_id = {p} AND NOT is_owner"
+    )
+    members = (
+        "SELECT m.user_id, m.group_id FROM group_members m JOIN groups g ON g.id = m.group_id WHERE g.account_id = {p}"
+    )
     groups = "SELECT id, name FROM groups WHERE account_id = {p} ORDER BY name"
     if url.startswith("sqlite:///"):
         connection: Any = sqlite3.connect(f"file:{url.removeprefix('sqlite:///')}?mode=ro", uri=True)
@@ -50,8 +70,10 @@ def _portal_rows(url: str, account_id: str) -> tuple[list[tuple[Any, ...]], list
         connection = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
         key, mark = account_id, "%s"
     try:
-        return tuple(connection.execute(q.format(p=mark), (key,)).fetchall()  # type: ignore[return-value]
-                     for q in (users, members, groups))
+        return tuple(
+            connection.execute(q.format(p=mark), (key,)).fetchall()  # type: ignore[return-value]
+            for q in (users, members, groups)
+        )
     finally:
         connection.close()
 
@@ -59,8 +81,15 @@ def _portal_rows(url: str, account_id: str) -> tuple[list[tuple[Any, ...]], list
 def main() -> dict[str, object]:
     started = time.perf_counter()
     _manage("migrate", "--noinput")
-    _manage("createsuperuser", "--noinput", "--username", ADMIN_LOGIN, "--email", "admin@example.com",
-            env={"DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD})
+    _manage(
+        "createsuperuser",
+        "--noinput",
+        "--username",
+        ADMIN_LOGIN,
+        "--email",
+        "admin@example.com",
+        env={"DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD},
+    )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")
     import django
 
@@ -104,8 +133,9 @@ def main() -> dict[str, object]:
         django_ids[key] = user_id
         if key == sample:
             sample_id = user_id
-        rows.append((user_id, password, last_login, False, login, first, last, email, False, status == "active",
-                     created))
+        rows.append(
+            (user_id, password, last_login, False, login, first, last, email, False, status == "active", created)
+        )
         if len(rows) == BATCH:
             flush("auth_user", USER_COLS, rows)
     flush("auth_user", USER_COLS, rows)
@@ -124,10 +154,18 @@ def main() -> dict[str, object]:
     else:
         cursor.execute("PRAGMA journal_mode = WAL")  # as the portal runs SQLite
     total = User.objects.count()
-    return {"users": len(people), "users_total": total, "memberships": len(members), "groups": len(groups),
-            "big_group_id": big_group, "sample_user_id": sample_id or first_id + len(people) // 2,
-            "admin_login": ADMIN_LOGIN, "admin_password": ADMIN_PASSWORD, "django": django.get_version(),
-            "seconds": round(time.perf_counter() - started, 1)}
+    return {
+        "users": len(people),
+        "users_total": total,
+        "memberships": len(members),
+        "groups": len(groups),
+        "big_group_id": big_group,
+        "sample_user_id": sample_id or first_id + len(people) // 2,
+        "admin_login": ADMIN_LOGIN,
+        "admin_password": ADMIN_PASSWORD,
+        "django": django.get_version(),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 if __name__ == "__main__":

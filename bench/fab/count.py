@@ -1,6 +1,6 @@
 """SQL statements and in-process time of FAB's /users/list/ (run with bench/.venv-fab/bin/python, cwd bench/fab).
 
-    FAB_DATABASE_URL=... python count.py /users/list/    -> prints a JSON line
+FAB_DATABASE_URL=... python count.py /users/list/    -> prints a JSON line
 """
 
 from __future__ import annotations
@@ -24,10 +24,12 @@ def main(path: str) -> dict[str, object]:
     client = app.test_client()
     page = client.get("/login/").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
-        r'id="csrf_token" name="csrf_token" type="hidden" value="([^"]+)"', page)
+        r'id="csrf_token" name="csrf_token" type="hidden" value="([^"]+)"', page
+    )
     assert token, "no csrf token on FAB's login page"
-    response = client.post("/login/", data={"username": ADMIN_LOGIN, "password": ADMIN_PASSWORD,
-                                            "csrf_token": token.group(1)})
+    response = client.post(
+        "/login/", data={"username": ADMIN_LOGIN, "password": ADMIN_PASSWORD, "csrf_token": token.group(1)}
+    )
     assert response.status_code == 302, response.status_code
     with app.app_context():
         engine = db.engine

@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '1a160f4feb79'
-down_revision = 'a530a8b1e76b'
+revision = "1a160f4feb79"
+down_revision = "a530a8b1e76b"
 branch_labels = None
 depends_on = None
 
@@ -80,19 +80,24 @@ POSTGRESQL_TRIGGERS = [
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.create_index('ix_users_account_id_created_at', ['account_id', 'created_at', 'id'], unique=False)
-        batch_op.create_index('ix_users_account_id_first_name', ['account_id', 'first_name', 'last_name', 'id'], unique=False)
-        batch_op.create_index('ix_users_account_id_last_login_at', ['account_id', 'last_login_at', 'id'], unique=False)
-    op.create_index('ix_users_account_id_lower_first_name', 'users', ['account_id', sa.text('lower(first_name)')])
-    op.create_index('ix_users_account_id_lower_last_name', 'users', ['account_id', sa.text('lower(last_name)')])
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.create_index("ix_users_account_id_created_at", ["account_id", "created_at", "id"], unique=False)
+        batch_op.create_index(
+            "ix_users_account_id_first_name", ["account_id", "first_name", "last_name", "id"], unique=False
+        )
+        batch_op.create_index("ix_users_account_id_last_login_at", ["account_id", "last_login_at", "id"], unique=False)
+    op.create_index("ix_users_account_id_lower_first_name", "users", ["account_id", sa.text("lower(first_name)")])
+    op.create_index("ix_users_account_id_lower_last_name", "users", ["account_id", sa.text("lower(last_name)")])
 
-    op.create_table('account_user_counts',
-    sa.Column('account_id', sa.Uuid(), nullable=False),
-    sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('n', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_account_user_counts_account_id_accounts'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('account_id', 'status', name=op.f('pk_account_user_counts'))
+    op.create_table(
+        "account_user_counts",
+        sa.Column("account_id", sa.Uuid(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_account_user_counts_account_id_accounts"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("account_id", "status", name=op.f("pk_account_user_counts")),
     )
     triggers = POSTGRESQL_TRIGGERS if op.get_bind().dialect.name == "postgresql" else SQLITE_TRIGGERS
     for statement in triggers:
@@ -115,13 +120,17 @@ def downgrade() -> None:
         op.execute("DROP FUNCTION account_user_counts_apply()")
         op.execute("DROP FUNCTION account_user_counts_on_account()")
     else:
-        for name in ("trg_accounts_user_counts", "trg_users_count_insert", "trg_users_count_delete",
-                     "trg_users_count_update"):
+        for name in (
+            "trg_accounts_user_counts",
+            "trg_users_count_insert",
+            "trg_users_count_delete",
+            "trg_users_count_update",
+        ):
             op.execute(f"DROP TRIGGER {name}")
-    op.drop_table('account_user_counts')
-    op.drop_index('ix_users_account_id_lower_last_name', table_name='users')
-    op.drop_index('ix_users_account_id_lower_first_name', table_name='users')
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_index('ix_users_account_id_last_login_at')
-        batch_op.drop_index('ix_users_account_id_first_name')
-        batch_op.drop_index('ix_users_account_id_created_at')
+    op.drop_table("account_user_counts")
+    op.drop_index("ix_users_account_id_lower_last_name", table_name="users")
+    op.drop_index("ix_users_account_id_lower_first_name", table_name="users")
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_index("ix_users_account_id_last_login_at")
+        batch_op.drop_index("ix_users_account_id_first_name")
+        batch_op.drop_index("ix_users_account_id_created_at")

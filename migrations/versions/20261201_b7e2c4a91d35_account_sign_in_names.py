@@ -18,8 +18,8 @@ import unicodedata
 import sqlalchemy as sa
 from alembic import op
 
-revision = 'b7e2c4a91d35'
-down_revision = '6693cebbab54'
+revision = "b7e2c4a91d35"
+down_revision = "6693cebbab54"
 branch_labels = None
 depends_on = None
 
@@ -35,11 +35,18 @@ def upgrade() -> None:
     # No batch mode: on SQLite it would rebuild `accounts` and lose its user-count trigger. SQLite adds a
     # NOT NULL column only with a default, so there the column gets '' until the backfill below.
     sqlite = op.get_bind().dialect.name == "sqlite"
-    op.add_column('accounts', sa.Column('sign_in_name', sa.String(length=40), nullable=not sqlite,
-                                        server_default='' if sqlite else None))
+    op.add_column(
+        "accounts",
+        sa.Column("sign_in_name", sa.String(length=40), nullable=not sqlite, server_default="" if sqlite else None),
+    )
 
-    accounts = sa.table('accounts', sa.column('id'), sa.column('name'), sa.column('created_at'),
-                        sa.column('sign_in_name', sa.String(40)))
+    accounts = sa.table(
+        "accounts",
+        sa.column("id"),
+        sa.column("name"),
+        sa.column("created_at"),
+        sa.column("sign_in_name", sa.String(40)),
+    )
     connection = op.get_bind()
     taken: set[str] = set()
     rows = connection.execute(sa.select(accounts.c.id, accounts.c.name).order_by(accounts.c.created_at)).all()
@@ -53,10 +60,10 @@ def upgrade() -> None:
         connection.execute(accounts.update().where(accounts.c.id == account_id).values(sign_in_name=candidate))
 
     if not sqlite:
-        op.alter_column('accounts', 'sign_in_name', existing_type=sa.String(length=40), nullable=False)
-    op.create_index('uq_accounts_sign_in_name', 'accounts', ['sign_in_name'], unique=True)
+        op.alter_column("accounts", "sign_in_name", existing_type=sa.String(length=40), nullable=False)
+    op.create_index("uq_accounts_sign_in_name", "accounts", ["sign_in_name"], unique=True)
 
 
 def downgrade() -> None:
-    op.drop_index('uq_accounts_sign_in_name', table_name='accounts')
+    op.drop_index("uq_accounts_sign_in_name", table_name="accounts")
     op.execute("ALTER TABLE accounts DROP COLUMN sign_in_name")  # SQLite >= 3.35: no table rebuild

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = 'c41d8e2f7a90'
-down_revision = '467c289d28a3'
+revision = "c41d8e2f7a90"
+down_revision = "467c289d28a3"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index('ix_audit_events_created_at', 'audit_events', ['created_at'], unique=False, if_not_exists=True)
+    op.create_index("ix_audit_events_created_at", "audit_events", ["created_at"], unique=False, if_not_exists=True)
 
 
 def downgrade() -> None:
-    op.drop_index('ix_audit_events_created_at', table_name='audit_events')
+    op.drop_index("ix_audit_events_created_at", table_name="audit_events")

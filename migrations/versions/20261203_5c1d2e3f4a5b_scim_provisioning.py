@@ -21,8 +21,8 @@ from alembic import op
 
 import portal.db
 
-revision = '5c1d2e3f4a5b'
-down_revision = 'b04ba1174a69'
+revision = "5c1d2e3f4a5b"
+down_revision = "b04ba1174a69"
 branch_labels = None
 depends_on = None
 
@@ -34,66 +34,80 @@ def _login_length(old: int, new: int) -> None:
         return
     version = bind.execute(sa.text("PRAGMA schema_version")).scalar_one()
     op.execute("PRAGMA writable_schema=ON")
-    bind.execute(sa.text("UPDATE sqlite_master SET sql = replace(sql, :old, :new) WHERE type = 'table' AND "
-                         "name = 'users'"), {"old": f"login VARCHAR({old}) NOT NULL", "new": f"login VARCHAR({new}) NOT NULL"})
+    bind.execute(
+        sa.text("UPDATE sqlite_master SET sql = replace(sql, :old, :new) WHERE type = 'table' AND name = 'users'"),
+        {"old": f"login VARCHAR({old}) NOT NULL", "new": f"login VARCHAR({new}) NOT NULL"},
+    )
     op.execute(f"PRAGMA schema_version={int(version) + 1}")  # every connection reads the schema again
     op.execute("PRAGMA writable_schema=OFF")
 
 
 def upgrade() -> None:
     _login_length(64, 254)
-    op.add_column('users', sa.Column('external_id', sa.String(length=255), nullable=True))
-    op.create_index('uq_users_account_id_external_id', 'users', ['account_id', 'external_id'], unique=True)
-    op.add_column('groups', sa.Column('external_id', sa.String(length=255), nullable=True))
-    op.create_index('uq_groups_account_id_external_id', 'groups', ['account_id', 'external_id'], unique=True)
-    op.add_column('invitations', sa.Column('provisioned', sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("users", sa.Column("external_id", sa.String(length=255), nullable=True))
+    op.create_index("uq_users_account_id_external_id", "users", ["account_id", "external_id"], unique=True)
+    op.add_column("groups", sa.Column("external_id", sa.String(length=255), nullable=True))
+    op.create_index("uq_groups_account_id_external_id", "groups", ["account_id", "external_id"], unique=True)
+    op.add_column("invitations", sa.Column("provisioned", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.create_table(
-        'provisioning_tokens',
-        sa.Column('id', sa.Uuid(), nullable=False),
-        sa.Column('account_id', sa.Uuid(), nullable=False),
-        sa.Column('prefix', sa.String(length=16), nullable=False),
-        sa.Column('token_hash', sa.String(length=64), nullable=False),
-        sa.Column('created_by_id', sa.Uuid(), nullable=True),
-        sa.Column('expires_at', portal.db.UTCDateTime(), nullable=True),
-        sa.Column('revoked_at', portal.db.UTCDateTime(), nullable=True),
-        sa.Column('last_used_at', portal.db.UTCDateTime(), nullable=True),
-        sa.Column('created_at', portal.db.UTCDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(['account_id'], ['accounts.id'],
-                                name=op.f('fk_provisioning_tokens_account_id_accounts'), ondelete='CASCADE'),
-        sa.ForeignKeyConstraint(['created_by_id'], ['users.id'],
-                                name=op.f('fk_provisioning_tokens_created_by_id_users'), ondelete='SET NULL'),
-        sa.PrimaryKeyConstraint('id', name=op.f('pk_provisioning_tokens')),
-        sa.UniqueConstraint('token_hash', name=op.f('uq_provisioning_tokens_token_hash')),
+        "provisioning_tokens",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("account_id", sa.Uuid(), nullable=False),
+        sa.Column("prefix", sa.String(length=16), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("created_by_id", sa.Uuid(), nullable=True),
+        sa.Column("expires_at", portal.db.UTCDateTime(), nullable=True),
+        sa.Column("revoked_at", portal.db.UTCDateTime(), nullable=True),
+        sa.Column("last_used_at", portal.db.UTCDateTime(), nullable=True),
+        sa.Column("created_at", portal.db.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_provisioning_tokens_account_id_accounts"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["users.id"],
+            name=op.f("fk_provisioning_tokens_created_by_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_provisioning_tokens")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_provisioning_tokens_token_hash")),
     )
-    op.create_index('ix_provisioning_tokens_account_id_created_at', 'provisioning_tokens',
-                    ['account_id', 'created_at'], unique=False)
-    op.create_index(op.f('ix_provisioning_tokens_created_by_id'), 'provisioning_tokens', ['created_by_id'],
-                    unique=False)
+    op.create_index(
+        "ix_provisioning_tokens_account_id_created_at",
+        "provisioning_tokens",
+        ["account_id", "created_at"],
+        unique=False,
+    )
+    op.create_index(
+        op.f("ix_provisioning_tokens_created_by_id"), "provisioning_tokens", ["created_by_id"], unique=False
+    )
     op.create_table(
-        'scim_requests',
-        sa.Column('id', sa.Uuid(), nullable=False),
-        sa.Column('account_id', sa.Uuid(), nullable=False),
-        sa.Column('method', sa.String(length=8), nullable=False),
-        sa.Column('path', sa.String(length=255), nullable=False),
-        sa.Column('status', sa.Integer(), nullable=False),
-        sa.Column('created_at', portal.db.UTCDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(['account_id'], ['accounts.id'],
-                                name=op.f('fk_scim_requests_account_id_accounts'), ondelete='CASCADE'),
-        sa.PrimaryKeyConstraint('id', name=op.f('pk_scim_requests')),
+        "scim_requests",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("account_id", sa.Uuid(), nullable=False),
+        sa.Column("method", sa.String(length=8), nullable=False),
+        sa.Column("path", sa.String(length=255), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=False),
+        sa.Column("created_at", portal.db.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_scim_requests_account_id_accounts"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_scim_requests")),
     )
-    op.create_index('ix_scim_requests_account_id_created_at', 'scim_requests', ['account_id', 'created_at'],
-                    unique=False)
+    op.create_index(
+        "ix_scim_requests_account_id_created_at", "scim_requests", ["account_id", "created_at"], unique=False
+    )
 
 
 def downgrade() -> None:
-    op.drop_index('ix_scim_requests_account_id_created_at', table_name='scim_requests')
-    op.drop_table('scim_requests')
-    op.drop_index(op.f('ix_provisioning_tokens_created_by_id'), table_name='provisioning_tokens')
-    op.drop_index('ix_provisioning_tokens_account_id_created_at', table_name='provisioning_tokens')
-    op.drop_table('provisioning_tokens')
-    op.drop_column('invitations', 'provisioned')
-    op.drop_index('uq_groups_account_id_external_id', table_name='groups')
-    op.drop_column('groups', 'external_id')
-    op.drop_index('uq_users_account_id_external_id', table_name='users')
-    op.drop_column('users', 'external_id')
+    op.drop_index("ix_scim_requests_account_id_created_at", table_name="scim_requests")
+    op.drop_table("scim_requests")
+    op.drop_index(op.f("ix_provisioning_tokens_created_by_id"), table_name="provisioning_tokens")
+    op.drop_index("ix_provisioning_tokens_account_id_created_at", table_name="provisioning_tokens")
+    op.drop_table("provisioning_tokens")
+    op.drop_column("invitations", "provisioned")
+    op.drop_index("uq_groups_account_id_external_id", table_name="groups")
+    op.drop_column("groups", "external_id")
+    op.drop_index("uq_users_account_id_external_id", table_name="users")
+    op.drop_column("users", "external_id")
     _login_length(254, 64)

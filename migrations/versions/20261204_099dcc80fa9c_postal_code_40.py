@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '099dcc80fa9c'
-down_revision = '5c1d2e3f4a5b'
+revision = "099dcc80fa9c"
+down_revision = "5c1d2e3f4a5b"
 branch_labels = None
 depends_on = None
 
@@ -29,9 +29,10 @@ def _postal_code_length(old: int, new: int) -> None:
         return
     version = bind.execute(sa.text("PRAGMA schema_version")).scalar_one()
     op.execute("PRAGMA writable_schema=ON")
-    bind.execute(sa.text("UPDATE sqlite_master SET sql = replace(sql, :old, :new) WHERE type = 'table' AND "
-                         "name = 'users'"),
-                 {"old": f"postal_code VARCHAR({old}) NOT NULL", "new": f"postal_code VARCHAR({new}) NOT NULL"})
+    bind.execute(
+        sa.text("UPDATE sqlite_master SET sql = replace(sql, :old, :new) WHERE type = 'table' AND name = 'users'"),
+        {"old": f"postal_code VARCHAR({old}) NOT NULL", "new": f"postal_code VARCHAR({new}) NOT NULL"},
+    )
     op.execute(f"PRAGMA schema_version={int(version) + 1}")  # every connection reads the schema again
     op.execute("PRAGMA writable_schema=OFF")
 

@@ -18,8 +18,8 @@ from alembic import op
 
 import portal.db
 
-revision = '7f3a9c2e1b64'
-down_revision = '7e3a9c1d5b20'
+revision = "7f3a9c2e1b64"
+down_revision = "7e3a9c1d5b20"
 branch_labels = None
 depends_on = None
 
@@ -103,10 +103,10 @@ _NAMES = {
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('login_sessions', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('permissions', sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column('permissions_until', portal.db.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('permissions_stamp', sa.Integer(), nullable=False, server_default='0'))
+    with op.batch_alter_table("login_sessions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("permissions", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("permissions_until", portal.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("permissions_stamp", sa.Integer(), nullable=False, server_default="0"))
     triggers = POSTGRESQL_TRIGGERS if op.get_bind().dialect.name == "postgresql" else SQLITE_TRIGGERS
     for statement in triggers:
         op.execute(statement)
@@ -119,7 +119,7 @@ def downgrade() -> None:
     if postgresql:
         for function in ("login_sessions_forget_grants", "login_sessions_forget_role", "login_sessions_forget_active"):
             op.execute(f"DROP FUNCTION {function}()")
-    with op.batch_alter_table('login_sessions', schema=None) as batch_op:
-        batch_op.drop_column('permissions_stamp')
-        batch_op.drop_column('permissions_until')
-        batch_op.drop_column('permissions')
+    with op.batch_alter_table("login_sessions", schema=None) as batch_op:
+        batch_op.drop_column("permissions_stamp")
+        batch_op.drop_column("permissions_until")
+        batch_op.drop_column("permissions")

@@ -20,20 +20,25 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = '7f3a9c2e5b1d'
-down_revision = '7f3a9c2e1b64'
+revision = "7f3a9c2e5b1d"
+down_revision = "7f3a9c2e1b64"
 branch_labels = None
 depends_on = None
 
-COLUMNS = ['account_id', 'first_name', 'last_name', 'id', 'email', 'login', 'is_owner']
+COLUMNS = ["account_id", "first_name", "last_name", "id", "email", "login", "is_owner"]
 
 
 def upgrade() -> None:
-    op.create_index('ix_users_account_id_first_name_search', 'users', COLUMNS, unique=False, if_not_exists=True)
-    op.drop_index('ix_users_account_id_first_name', table_name='users', if_exists=True)
+    op.create_index("ix_users_account_id_first_name_search", "users", COLUMNS, unique=False, if_not_exists=True)
+    op.drop_index("ix_users_account_id_first_name", table_name="users", if_exists=True)
 
 
 def downgrade() -> None:
-    op.create_index('ix_users_account_id_first_name', 'users', ['account_id', 'first_name', 'last_name', 'id'],
-                    unique=False, if_not_exists=True)
-    op.drop_index('ix_users_account_id_first_name_search', table_name='users', if_exists=True)
+    op.create_index(
+        "ix_users_account_id_first_name",
+        "users",
+        ["account_id", "first_name", "last_name", "id"],
+        unique=False,
+        if_not_exists=True,
+    )
+    op.drop_index("ix_users_account_id_first_name_search", table_name="users", if_exists=True)

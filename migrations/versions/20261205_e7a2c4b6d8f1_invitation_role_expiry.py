@@ -15,17 +15,17 @@ from alembic import op
 
 import portal.db
 
-revision = 'e7a2c4b6d8f1'
-down_revision = '7f3a9c2e5b1d'
+revision = "e7a2c4b6d8f1"
+down_revision = "7f3a9c2e5b1d"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('invitation_roles', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('expires_at', portal.db.UTCDateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("invitation_roles", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("expires_at", portal.db.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('invitation_roles', schema=None) as batch_op:
-        batch_op.drop_column('expires_at')
+    with op.batch_alter_table("invitation_roles", schema=None) as batch_op:
+        batch_op.drop_column("expires_at")

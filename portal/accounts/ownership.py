@@ -46,8 +46,12 @@ def eligible_new_owners(account_id: uuid.UUID) -> list[User]:
         db.session.scalars(
             select(User)
             .join(RoleAssignment, RoleAssignment.user_id == User.id)
-            .where(User.account_id == account_id, User.status == "active", User.is_owner.is_(False),
-                   RoleAssignment.role_id == admin_role(account_id).id)
+            .where(
+                User.account_id == account_id,
+                User.status == "active",
+                User.is_owner.is_(False),
+                RoleAssignment.role_id == admin_role(account_id).id,
+            )
             .order_by(User.first_name, User.last_name)
         )
     )
@@ -56,9 +60,11 @@ def eligible_new_owners(account_id: uuid.UUID) -> list[User]:
 def pending_transfer(account_id: uuid.UUID) -> OwnershipTransfer | None:
     """The account's live proposal, if any."""
     return db.session.scalar(
-        select(OwnershipTransfer).where(OwnershipTransfer.account_id == account_id,
-                                        OwnershipTransfer.status == "pending",
-                                        OwnershipTransfer.expires_at > utcnow())
+        select(OwnershipTransfer).where(
+            OwnershipTransfer.account_id == account_id,
+            OwnershipTransfer.status == "pending",
+            OwnershipTransfer.expires_at > utcnow(),
+        )
     )
 
 
@@ -67,8 +73,7 @@ def proposed_owner(transfer: OwnershipTransfer | None) -> User | None:
     return db.session.get(User, transfer.to_user_id) if transfer is not None else None
 
 
-def propose_transfer(owner: User, new_owner_id: uuid.UUID, current_password: str, *,
-                     actor: Actor) -> OwnershipTransfer:
+def propose_transfer(owner: User, new_owner_id: uuid.UUID, current_password: str, *, actor: Actor) -> OwnershipTransfer:
     """Step one: the owner, with their password, proposes an active account-admin."""
     if not owner.is_owner:
         raise Forbidden("Only the owner can hand over the account.")
@@ -78,15 +83,25 @@ def propose_transfer(owner: User, new_owner_id: uuid.UUID, current_password: str
     if candidate is None:
         raise Invalid("Choose an active account-admin of this account.")
     cancel_transfer(owner, quietly=True, actor=actor)
-    proposal = OwnershipTransfer(account_id=owner.account_id, from_user_id=owner.id, to_user_id=candidate.id,
-                                 expires_at=utcnow() + PROPOSAL_VALID_FOR)
+    proposal = OwnershipTransfer(
+        account_id=owner.account_id,
+        from_user_id=owner.id,
+        to_user_id=candidate.id,
+        expires_at=utcnow() + PROPOSAL_VALID_FOR,
+    )
     db.session.add(proposal)
     record("account.transfer_propose", candidate, actor=actor)
-    security_notice(candidate, "You are offered the ownership of an account",
-            f"{owner.full_name} proposes to make you the owner of the account. Accept or decline it from "
-            "your profile page within 7 days.")
-    security_notice(owner, "You proposed to hand over your account",
-            f"You proposed to make {candidate.full_name} the owner. Nothing changes until they accept.")
+    security_notice(
+        candidate,
+        "You are offered the ownership of an account",
+        f"{owner.full_name} proposes to make you the owner of the account. Accept or decline it from "
+        "your profile page within 7 days.",
+    )
+    security_notice(
+        owner,
+        "You proposed to hand over your account",
+        f"You proposed to make {candidate.full_name} the owner. Nothing changes until they accept.",
+    )
     return proposal
 
 
@@ -127,8 +142,11 @@ def accept_transfer(user: User, *, actor: Actor) -> None:
     proposal.status, proposal.decided_at = "accepted", utcnow()
     record("account.transfer_accept", user, actor=actor, changes={"from": old_owner.login})
     security_notice(user, "You are now the owner", "You accepted the ownership of the account.")
-    security_notice(old_owner, "Your account has a new owner",
-            f"{user.full_name} accepted the ownership. You remain an account-admin.")
+    security_notice(
+        old_owner,
+        "Your account has a new owner",
+        f"{user.full_name} accepted the ownership. You remain an account-admin.",
+    )
 
 
 def decline_transfer(user: User, *, actor: Actor) -> None:

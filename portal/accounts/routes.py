@@ -50,8 +50,18 @@ def _nest_feature_blueprints() -> None:
     from portal.sso.settings_routes import bp as sso_settings_bp
     from portal.users.routes import bp as users_bp
 
-    for child in (users_bp, roles_bp, user_roles_bp, invitations_bp, outbox_bp, groups_bp, audit_bp,
-                  provisioning_bp, sso_settings_bp, jobs_bp):
+    for child in (
+        users_bp,
+        roles_bp,
+        user_roles_bp,
+        invitations_bp,
+        outbox_bp,
+        groups_bp,
+        audit_bp,
+        provisioning_bp,
+        sso_settings_bp,
+        jobs_bp,
+    ):
         bp.register_blueprint(child)
 
 
@@ -71,8 +81,9 @@ def settings() -> ResponseReturnValue:
     if request.method == "GET" or not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
         return render("accounts/settings.html", "settings_form", status=status, form=form, sign_in_url=sign_in_url)
-    ownership.update_settings(g.account, form.name.data, form.sign_in_name.data, form.require_mfa.data,
-                              actor=from_request())
+    ownership.update_settings(
+        g.account, form.name.data, form.sign_in_name.data, form.require_mfa.data, actor=from_request()
+    )
     db.session.commit()
     flash("The account's settings were saved.", "success")
     return redirect_after_post(url_for(".settings"))

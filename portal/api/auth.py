@@ -48,8 +48,11 @@ def _count(identity: str, hit: bool) -> bool:
 def _too_many() -> Response:
     _amount, _remaining, reset = g.api_rate
     log_event("rate_limited", path=request.path, method=request.method, limit=str(_limit()))
-    return from_api_error(ApiError.one(429, "Too many requests for this key. Wait and try again.",
-                                       headers={"Retry-After": str(max(1, reset))}))
+    return from_api_error(
+        ApiError.one(
+            429, "Too many requests for this key. Wait and try again.", headers={"Retry-After": str(max(1, reset))}
+        )
+    )
 
 
 def authenticate(needed: frozenset[Permission]) -> Response | None:
@@ -74,8 +77,13 @@ def authenticate(needed: frozenset[Permission]) -> Response | None:
         return from_api_error(ApiError.one(404, "No such account."))
     missing = sorted(p.value for p in needed - g.permissions)
     if missing:
-        return from_api_error(ApiError.one(403, f"The key may not do this: it needs {', '.join(missing)} (its scopes "
-                                                "and its owner's default roles must both grant it)."))
+        return from_api_error(
+            ApiError.one(
+                403,
+                f"The key may not do this: it needs {', '.join(missing)} (its scopes "
+                "and its owner's default roles must both grant it).",
+            )
+        )
     return None
 
 

@@ -44,8 +44,12 @@ spec = SpecTree(
     annotations=False,  # @operation passes the parsed query and body itself
     path="api/v1/_spectree",  # never served: /api/v1/openapi.json serves the document (portal.api.docs)
     naming_strategy=lambda model: model.__name__,
-    security_schemes=[SecurityScheme(name="bearer", data=SecuritySchemeData(
-        type=SecureType.HTTP, scheme="bearer", description="An API key from /me/api-keys."))],
+    security_schemes=[
+        SecurityScheme(
+            name="bearer",
+            data=SecuritySchemeData(type=SecureType.HTTP, scheme="bearer", description="An API key from /me/api-keys."),
+        )
+    ],
     security={"bearer": []},
 )
 
@@ -55,9 +59,15 @@ ALWAYS = (401, 403, 404, 422, 429, 500)
 WITH_BODY = (400, 415, 422)
 
 
-def operation(*permissions: Permission, answers: dict[int, type[BaseModel] | None], body: type[BaseModel] | None = None,
-              query: type[BaseModel] | None = None, errors: Iterable[int] = (), tags: Iterable[str] = (),
-              form: type[BaseModel] | None = None) -> Callable[[ApiView], ApiView]:
+def operation(
+    *permissions: Permission,
+    answers: dict[int, type[BaseModel] | None],
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    errors: Iterable[int] = (),
+    tags: Iterable[str] = (),
+    form: type[BaseModel] | None = None,
+) -> Callable[[ApiView], ApiView]:
     """Declare an API operation: the key must hold `permissions`; `answers` maps each success status to its
     model (None: no body); `errors` adds statuses beyond 401/403/404/429 (and 400/415/422 with a body).
     `form` documents a multipart/form-data body, which the view reads itself (a file is no JSON value)."""
@@ -66,8 +76,15 @@ def operation(*permissions: Permission, answers: dict[int, type[BaseModel] | Non
     def decorate(view: ApiView) -> ApiView:
         codes: dict[str, Any] = {f"HTTP_{status}": model for status, model in answers.items()}
         codes.update({f"HTTP_{status}": Error for status in sorted(statuses)})
-        documented = spec.validate(query=query, json=body, form=form, resp=Responses(**codes), tags=list(tags),
-                                   operation_id=view.__name__, skip_validation=True)(view)
+        documented = spec.validate(
+            query=query,
+            json=body,
+            form=form,
+            resp=Responses(**codes),
+            tags=list(tags),
+            operation_id=view.__name__,
+            skip_validation=True,
+        )(view)
 
         @wraps(documented)
         def run(**path: Any) -> Response:
@@ -122,8 +139,7 @@ def _refuse_nul(values: Iterable[object], where: str | None = None) -> None:
             except UnicodeEncodeError:
                 raise ApiError.one(422, "Text must be valid Unicode.", code="InvalidArgument", field=where) from None
             if "\x00" in value:
-                raise ApiError.one(422, "Text must not contain NUL characters.", code="InvalidArgument",
-                                   field=where)
+                raise ApiError.one(422, "Text must not contain NUL characters.", code="InvalidArgument", field=where)
 
 
 def read(model: type[M], data: object, location: str = "body") -> M:
@@ -135,8 +151,9 @@ def read(model: type[M], data: object, location: str = "body") -> M:
         raise from_validation(error, location) from None
 
 
-def answer(model: BaseModel | None, status: int = 200, *, version: str | None = None,
-           location: str | None = None) -> Response:
+def answer(
+    model: BaseModel | None, status: int = 200, *, version: str | None = None, location: str | None = None
+) -> Response:
     """An answer: the model as JSON (or no body), its version as ETag, and a Location for what was created."""
     if model is None:
         response = Response(status=status)
@@ -172,8 +189,14 @@ def paging(page: Page[Any], *, capped: bool = False, next_args: dict[str, Any] |
         args = {k: v for k, v in request.args.items() if k not in {"from", "after"}}
         args.update({k: v for k, v in next_args.items() if v is not None})
         next_url = url_for(request.endpoint or "", **{**(request.view_args or {}), **args})
-    return {"current_page": page.current_page - 1, "page_count": page.page_count, "page_size": page.take,
-            "row_count": page.total, "row_count_exact": not capped, "next": next_url}
+    return {
+        "current_page": page.current_page - 1,
+        "page_count": page.page_count,
+        "page_size": page.take,
+        "row_count": page.total,
+        "row_count_exact": not capped,
+        "next": next_url,
+    }
 
 
 __all__ = ["Paging", "answer", "bp", "check_version", "if_match", "operation", "paging", "read", "spec"]

@@ -23,13 +23,20 @@ from portal.rendering import render
 bp = Blueprint("api_docs", __name__, url_prefix="/api")
 
 HEADER_PARAMETERS = {
-    "X-Correlation-Id": ("Your id for the request (letters, digits, `._:-`, up to 64); echoed back, and kept in "
-                         "the log and the audit events. One is made when absent.", None),
-    "Idempotency-Key": ("On POST: the same key and body within 24 hours replay the first answer (with "
-                        "Idempotent-Replayed: true) and change nothing; the same key with another body is 422.",
-                        {"POST"}),
-    "If-Match": ("The ETag of the version you read: the write is refused (412) when the resource changed since.",
-                 {"PATCH", "PUT", "DELETE"}),
+    "X-Correlation-Id": (
+        "Your id for the request (letters, digits, `._:-`, up to 64); echoed back, and kept in "
+        "the log and the audit events. One is made when absent.",
+        None,
+    ),
+    "Idempotency-Key": (
+        "On POST: the same key and body within 24 hours replay the first answer (with "
+        "Idempotent-Replayed: true) and change nothing; the same key with another body is 422.",
+        {"POST"},
+    ),
+    "If-Match": (
+        "The ETag of the version you read: the write is refused (412) when the resource changed since.",
+        {"PATCH", "PUT", "DELETE"},
+    ),
 }
 ANSWER_HEADERS = {
     "X-Correlation-Id": "The request's correlation id.",
@@ -50,8 +57,15 @@ def _with_shared_parts(document: dict[str, Any]) -> dict[str, Any]:
             parameters = operation.setdefault("parameters", [])
             for name, (description, methods) in HEADER_PARAMETERS.items():
                 if methods is None or method.upper() in methods:
-                    parameters.append({"name": name, "in": "header", "required": False, "description": description,
-                                       "schema": {"type": "string", "maxLength": 255}})
+                    parameters.append(
+                        {
+                            "name": name,
+                            "in": "header",
+                            "required": False,
+                            "description": description,
+                            "schema": {"type": "string", "maxLength": 255},
+                        }
+                    )
             for parameter in parameters:
                 if parameter.get("in") == "path" and parameter["name"] == "user":
                     parameter["description"] = "The user's id or login (seed 001)."
@@ -66,8 +80,10 @@ def _with_shared_parts(document: dict[str, Any]) -> dict[str, Any]:
                 if status == "429":
                     headers["Retry-After"] = {"description": "Seconds to wait.", "schema": {"type": "string"}}
                 if status in {"200", "201"} and "ETag" in _single(operation):
-                    headers["ETag"] = {"description": "The resource's version, for If-Match.",
-                                       "schema": {"type": "string"}}
+                    headers["ETag"] = {
+                        "description": "The resource's version, for If-Match.",
+                        "schema": {"type": "string"},
+                    }
     return document
 
 
@@ -136,8 +152,12 @@ def example(schema: dict[str, Any], components: dict[str, Any], depth: int = 0) 
     if kind == "boolean":
         return True
     if kind == "string":
-        return {"uuid": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "date-time": "2026-12-01T09:30:00Z",
-                "email": "ada@example.com", "date": "2026-12-01"}.get(schema.get("format", ""), "string")
+        return {
+            "uuid": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+            "date-time": "2026-12-01T09:30:00Z",
+            "email": "ada@example.com",
+            "date": "2026-12-01",
+        }.get(schema.get("format", ""), "string")
     return None
 
 
@@ -151,10 +171,17 @@ def _fields(schema: dict[str, Any], components: dict[str, Any]) -> list[dict[str
     for name, sub in schema.get("properties", {}).items():
         resolved = _resolve(sub, components)
         options = [_resolve(option, components) for option in sub.get("anyOf", [])]
-        description = resolved.get("description") or next((o["description"] for o in options if o.get("description")),
-                                                          "")
-        fields.append({"name": name, "type": _type_name(sub, components), "required": name in required,
-                       "description": description})
+        description = resolved.get("description") or next(
+            (o["description"] for o in options if o.get("description")), ""
+        )
+        fields.append(
+            {
+                "name": name,
+                "type": _type_name(sub, components),
+                "required": name in required,
+                "description": description,
+            }
+        )
     return fields
 
 
@@ -182,25 +209,35 @@ def reference() -> list[dict[str, Any]]:
             content_types = op.get("requestBody", {}).get("content", {})
             multipart = "multipart/form-data" in content_types
             body = (content_types.get("application/json") or content_types.get("multipart/form-data") or {}).get(
-                "schema")
+                "schema"
+            )
             answers = []
             for status, response in sorted(op.get("responses", {}).items()):
                 content = response.get("content", {}).get("application/json", {}).get("schema")
                 success = status.startswith("2")
-                answers.append({"status": status, "description": response.get("description", ""),
-                                "type": _type_name(content, components) if content else "",
-                                "example": json.dumps(example(content, components), indent=2)
-                                if content and success else None})
-            operations.append({
-                "id": op.get("operationId", f"{method}-{path}"), "method": method.upper(), "path": path,
-                "summary": op.get("summary", ""), "description": op.get("description", ""),
-                "tag": (op.get("tags") or ["other"])[0],
-                "parameters": [p for p in op.get("parameters", []) if p["in"] != "header"],
-                "body_fields": _fields(body, components) if body else [],
-                "body_example": json.dumps(example(body, components), indent=2) if body and not multipart else None,
-                "body_type": "multipart/form-data" if multipart else "application/json",
-                "answers": answers,
-            })
+                answers.append(
+                    {
+                        "status": status,
+                        "description": response.get("description", ""),
+                        "type": _type_name(content, components) if content else "",
+                        "example": json.dumps(example(content, components), indent=2) if content and success else None,
+                    }
+                )
+            operations.append(
+                {
+                    "id": op.get("operationId", f"{method}-{path}"),
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": op.get("summary", ""),
+                    "description": op.get("description", ""),
+                    "tag": (op.get("tags") or ["other"])[0],
+                    "parameters": [p for p in op.get("parameters", []) if p["in"] != "header"],
+                    "body_fields": _fields(body, components) if body else [],
+                    "body_example": json.dumps(example(body, components), indent=2) if body and not multipart else None,
+                    "body_type": "multipart/form-data" if multipart else "application/json",
+                    "answers": answers,
+                }
+            )
     return operations
 
 

@@ -57,8 +57,14 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     @classmethod
-    def one(cls, status: int, message: str, code: str | None = None, field: str | None = None,
-            headers: dict[str, str] | None = None) -> ApiError:
+    def one(
+        cls,
+        status: int,
+        message: str,
+        code: str | None = None,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> ApiError:
         """An error with one entry."""
         item: dict[str, Any] = {"code": code or CODES.get(status, "InternalError"), "message": message}
         if field:
@@ -113,13 +119,16 @@ def from_http(error: HTTPException) -> Response:
     if status == 429 and getattr(error, "retry_after", None):
         headers["Retry-After"] = str(error.retry_after)  # type: ignore[attr-defined]
     message = MESSAGES.get(status) or error.description or error.name
-    return error_response(status, [{"code": CODES.get(status, "InvalidArgument" if status < 500 else "InternalError"),
-                                    "message": message}], headers)
+    return error_response(
+        status,
+        [{"code": CODES.get(status, "InvalidArgument" if status < 500 else "InternalError"), "message": message}],
+        headers,
+    )
 
 
 STALE = {
     412: "The resource changed since you read it (If-Match does not match its ETag). Read it again, then make "
-         "your change.",
+    "your change.",
     409: "The resource changed while your request ran. Read it again, then make your change.",
 }
 

@@ -28,8 +28,14 @@ GROUP = "/accounts/<uuid:account_id>/groups/<uuid:group_id>"
 
 def group_model(group: Group, member_count: int) -> schemas.Group:
     """The API's Group."""
-    return schemas.Group(id=group.id, name=group.name, description=group.description, member_count=member_count,
-                         created_at=group.created_at, version=str(group.version))
+    return schemas.Group(
+        id=group.id,
+        name=group.name,
+        description=group.description,
+        member_count=member_count,
+        created_at=group.created_at,
+        version=str(group.version),
+    )
 
 
 def _status(status: str) -> schemas.MemberStatusName:
@@ -46,8 +52,9 @@ def member_model(row: MemberRow | User) -> schemas.Member:
 def _answer(group: Group, status: int = 200, created: bool = False) -> Response:
     db.session.flush()
     location = url_for("api_v1.get_group", account_id=group.account_id, group_id=group.id) if created else None
-    return answer(group_model(group, queries.member_count(group.id)), status, version=str(group.version),
-                  location=location)
+    return answer(
+        group_model(group, queries.member_count(group.id)), status, version=str(group.version), location=location
+    )
 
 
 def _name(account_id: uuid.UUID, name: str, group_id: uuid.UUID | None = None) -> None:
@@ -61,14 +68,16 @@ def _name(account_id: uuid.UUID, name: str, group_id: uuid.UUID | None = None) -
 def list_groups(account_id: uuid.UUID, query: schemas.GroupsQuery) -> Response:
     """List the groups by name, with their member counts; `q` searches a part of the name."""
     page = queries.list_groups(account_id, (query.q or "").strip(), query.from_, query.take)
-    return answer(schemas.GroupsPage(
-        groups=[group_model(row.group, row.member_count) for row in page.items],
-        **paging(page, next_args={"from": page.start + page.take} if page.has_next else None)))
+    return answer(
+        schemas.GroupsPage(
+            groups=[group_model(row.group, row.member_count) for row in page.items],
+            **paging(page, next_args={"from": page.start + page.take} if page.has_next else None),
+        )
+    )
 
 
 @bp.post("/accounts/<uuid:account_id>/groups")
-@operation(Permission.GROUPS_WRITE, body=schemas.GroupCreate, answers={201: schemas.Group}, errors=(409,),
-           tags=TAGS)
+@operation(Permission.GROUPS_WRITE, body=schemas.GroupCreate, answers={201: schemas.Group}, errors=(409,), tags=TAGS)
 def create_group(account_id: uuid.UUID, body: schemas.GroupCreate) -> Response:
     """Create a group (its name unique in the account, any case)."""
     _name(account_id, body.name)
@@ -84,15 +93,21 @@ def get_group(account_id: uuid.UUID, group_id: uuid.UUID) -> Response:
 
 
 @bp.patch(GROUP)
-@operation(Permission.GROUPS_WRITE, body=schemas.GroupUpdate, answers={200: schemas.Group}, errors=(409, 412),
-           tags=TAGS)
+@operation(
+    Permission.GROUPS_WRITE, body=schemas.GroupUpdate, answers={200: schemas.Group}, errors=(409, 412), tags=TAGS
+)
 def update_group(account_id: uuid.UUID, group_id: uuid.UUID, body: schemas.GroupUpdate) -> Response:
     """Rename or redescribe a group."""
     group = queries.group_in_account(account_id, group_id)
     name = body.name if body.name is not None else group.name
     _name(account_id, name, group.id)
-    services.update_group(group, name, body.description if body.description is not None else group.description,
-                          expected_version=if_match(group), actor=from_request())
+    services.update_group(
+        group,
+        name,
+        body.description if body.description is not None else group.description,
+        expected_version=if_match(group),
+        actor=from_request(),
+    )
     return _answer(group)
 
 
@@ -113,16 +128,19 @@ def list_members(account_id: uuid.UUID, group_id: uuid.UUID, query: schemas.List
     group = queries.group_in_account(account_id, group_id)
     page = queries.members_page(group, take=query.take, after=query.after, start=query.from_).page
     next_args = {"from": page.start + len(page.items), "after": page.next_cursor} if page.next_cursor else None
-    return answer(schemas.MembersPage(members=[member_model(row) for row in page.items],
-                                      **paging(page, capped=page.total_is_capped, next_args=next_args)))
+    return answer(
+        schemas.MembersPage(
+            members=[member_model(row) for row in page.items],
+            **paging(page, capped=page.total_is_capped, next_args=next_args),
+        )
+    )
 
 
 def _people(account_id: uuid.UUID, refs: schemas.MemberRefs) -> list[User]:
     """The users the items name (by id or email); 422 with nothing changed when one names nobody here."""
     found = queries.resolve_people(account_id, [ref.entry for ref in refs.root])
     if found.unknown:
-        shown = ", ".join(found.unknown[:5]) + (f" and {len(found.unknown) - 5} more" if len(found.unknown) > 5
-                                                else "")
+        shown = ", ".join(found.unknown[:5]) + (f" and {len(found.unknown) - 5} more" if len(found.unknown) > 5 else "")
         raise ApiError.one(422, f"Not a user of this account: {shown}.", field="members")
     return found.users
 
@@ -147,14 +165,16 @@ def add_members(account_id: uuid.UUID, group_id: uuid.UUID, body: schemas.Member
 
 
 @bp.put(GROUP + "/members")
-@operation(Permission.GROUPS_WRITE, body=schemas.MemberRefs, answers={200: schemas.MemberList}, errors=(409,),
-           tags=TAGS)
+@operation(
+    Permission.GROUPS_WRITE, body=schemas.MemberRefs, answers={200: schemas.MemberList}, errors=(409,), tags=TAGS
+)
 def replace_members(account_id: uuid.UUID, group_id: uuid.UUID, body: schemas.MemberRefs) -> Response:
     """Make the group's members exactly these people (seed 003); answers the members now."""
     group = queries.group_in_account(account_id, group_id)
     if any(ref.expires_at is not None for ref in body.root):
-        raise ApiError.one(422, "expires_at applies when adding members (POST), not when replacing the set.",
-                           field="expires_at")
+        raise ApiError.one(
+            422, "expires_at applies when adding members (POST), not when replacing the set.", field="expires_at"
+        )
     users = _people(account_id, body)
     services.replace_members(group, users, actor=from_request())
     return answer(schemas.MemberList([member_model(user) for user in users]))
@@ -165,9 +185,17 @@ def replace_members(account_id: uuid.UUID, group_id: uuid.UUID, body: schemas.Me
 def get_member(account_id: uuid.UUID, group_id: uuid.UUID, member_id: uuid.UUID) -> Response:
     """One member in detail: when they were added, and their user (seed 003)."""
     row = queries.member_by_user(queries.group_in_account(account_id, group_id), member_id)
-    return answer(schemas.MemberDetail(
-        id=row.user_id, email=row.email, status=_status(row.status), created_at=row.created_at,
-        user=schemas.MemberUser(id=row.user_id, email=row.email, first_name=row.first_name, last_name=row.last_name)))
+    return answer(
+        schemas.MemberDetail(
+            id=row.user_id,
+            email=row.email,
+            status=_status(row.status),
+            created_at=row.created_at,
+            user=schemas.MemberUser(
+                id=row.user_id, email=row.email, first_name=row.first_name, last_name=row.last_name
+            ),
+        )
+    )
 
 
 @bp.delete(GROUP + "/members/<uuid:member_id>")

@@ -35,8 +35,12 @@ def _fingerprint(body: object) -> str:
 
 def _replay(row: IdempotencyKey, fingerprint: str) -> Response:
     if row.fingerprint != fingerprint:
-        raise ApiError.one(422, "This Idempotency-Key was used with another request in the last 24 hours; "
-                                "use a new key for a new request.", code="IdempotencyKeyReused", field=HEADER)
+        raise ApiError.one(
+            422,
+            "This Idempotency-Key was used with another request in the last 24 hours; use a new key for a new request.",
+            code="IdempotencyKeyReused",
+            field=HEADER,
+        )
     response = Response(row.body, status=row.status_code, mimetype="application/json")
     for name, value in (row.headers or {}).items():
         response.headers[name] = value
@@ -45,8 +49,9 @@ def _replay(row: IdempotencyKey, fingerprint: str) -> Response:
 
 
 def _find(api_key: ApiKey, key: str) -> IdempotencyKey | None:
-    return db.session.scalar(select(IdempotencyKey).where(IdempotencyKey.api_key_id == api_key.id,
-                                                          IdempotencyKey.key == key))
+    return db.session.scalar(
+        select(IdempotencyKey).where(IdempotencyKey.api_key_id == api_key.id, IdempotencyKey.key == key)
+    )
 
 
 def begin(api_key: ApiKey, body: object) -> Response | IdempotencyKey | None:
@@ -58,8 +63,11 @@ def begin(api_key: ApiKey, body: object) -> Response | IdempotencyKey | None:
     if not 1 <= len(key) <= 255 or not key.isprintable():
         raise ApiError.one(422, "An Idempotency-Key is 1 to 255 printable characters.", field=HEADER)
     fingerprint = _fingerprint(body)
-    db.session.execute(delete(IdempotencyKey).where(IdempotencyKey.api_key_id == api_key.id,
-                                                    IdempotencyKey.created_at < utcnow() - WINDOW))
+    db.session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.api_key_id == api_key.id, IdempotencyKey.created_at < utcnow() - WINDOW
+        )
+    )
     found = _find(api_key, key)
     if found is not None:
         return _replay(found, fingerprint)

@@ -27,16 +27,28 @@ TAGS = ["jobs"]
 def job_model(job: Job) -> schemas.Job:
     """The API's Job."""
     return schemas.Job(
-        id=job.id, kind=job.kind, title=job.title, state=job.state, dry_run=bool(job.params.get("dry_run")),  # type: ignore[arg-type]
-        total=job.total, done=job.done, refused=job.refused, result=job.result or {}, error=job.error,
-        started_by=schemas.JobStarter(id=job.started_by_id, name=job.started_by_name), created_at=job.created_at,
-        started_at=job.started_at, finished_at=job.finished_at,
-        report=url_for("api_v1.job_report", account_id=job.account_id, job_id=job.id, _external=False))
+        id=job.id,
+        kind=job.kind,  # type: ignore[arg-type]  # the column holds one of JobKind
+        title=job.title,
+        state=job.state,  # type: ignore[arg-type]  # the column holds one of JobState
+        dry_run=bool(job.params.get("dry_run")),
+        total=job.total,
+        done=job.done,
+        refused=job.refused,
+        result=job.result or {},
+        error=job.error,
+        started_by=schemas.JobStarter(id=job.started_by_id, name=job.started_by_name),
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        report=url_for("api_v1.job_report", account_id=job.account_id, job_id=job.id, _external=False),
+    )
 
 
 @bp.post("/accounts/<uuid:account_id>/imports")
-@operation(Permission.USERS_WRITE, query=schemas.ImportQuery, form=schemas.ImportUpload, answers={202: schemas.Job},
-           tags=TAGS)
+@operation(
+    Permission.USERS_WRITE, query=schemas.ImportQuery, form=schemas.ImportUpload, answers={202: schemas.Job}, tags=TAGS
+)
 def create_import(account_id: uuid.UUID, query: schemas.ImportQuery) -> Response:
     """Import users from a CSV sent as multipart/form-data field `file` (the export's columns; at most 100,000
     rows, 10 MB): `dry_run=true` (the default) reports what each row would do; `dry_run=false` applies it.
@@ -45,12 +57,19 @@ def create_import(account_id: uuid.UUID, query: schemas.ImportQuery) -> Response
         query = read(schemas.ImportQuery, {**request.args.to_dict(), **request.form.to_dict()}, location="body")
     upload = request.files.get("file")
     if upload is None:
-        raise ApiError.one(422, "Send the CSV as multipart/form-data in the field `file`.", code="MissingParameter",
-                           field="file")
+        raise ApiError.one(
+            422, "Send the CSV as multipart/form-data in the field `file`.", code="MissingParameter", field="file"
+        )
     data = upload.read(imports.MAX_BYTES + 1)
     try:
-        job = imports.start_import(account_id, data, dry_run=query.dry_run, send_invitations=query.send_invitations,
-                                   actor=from_request(), name=upload.filename or "")
+        job = imports.start_import(
+            account_id,
+            data,
+            dry_run=query.dry_run,
+            send_invitations=query.send_invitations,
+            actor=from_request(),
+            name=upload.filename or "",
+        )
     except imports.FileProblem as problem:
         raise ApiError.one(422, str(problem), code="InvalidArgument", field="file") from None
     response = answer(job_model(job), 202, location=url_for("api_v1.get_job", account_id=account_id, job_id=job.id))
@@ -72,7 +91,12 @@ def job_report(account_id: uuid.UUID, job_id: uuid.UUID, query: schemas.ListQuer
     items: list[JobItem] = queries.report_page(job.id, query.from_, query.take)
     handled = queries.handled_count(job.id)
     page = Page(items, query.from_, query.take, handled, more=query.from_ + query.take < handled)
-    return answer(schemas.ReportPage(
-        lines=[schemas.ReportLine(n=i.seq, who=i.label, outcome=i.outcome, reason=i.message)  # type: ignore[arg-type]
-               for i in items],
-        **paging(page, next_args={"from": query.from_ + query.take} if page.has_next else None)))
+    return answer(
+        schemas.ReportPage(
+            lines=[
+                schemas.ReportLine(n=i.seq, who=i.label, outcome=i.outcome, reason=i.message)  # type: ignore[arg-type]
+                for i in items
+            ],
+            **paging(page, next_args={"from": query.from_ + query.take} if page.has_next else None),
+        )
+    )

@@ -26,16 +26,21 @@ ROLE = "/accounts/<uuid:account_id>/roles/<uuid:role_id>"
 
 def role_model(role: Role, member_count: int) -> schemas.Role:
     """The API's Role."""
-    return schemas.Role(id=role.id, name=role.name, description=role.description, built_in=role.is_builtin,
-                        permissions=[p.value for p in queries.in_catalogue_order(queries.permissions_of(role))],
-                        member_count=member_count, version=str(role.version))
+    return schemas.Role(
+        id=role.id,
+        name=role.name,
+        description=role.description,
+        built_in=role.is_builtin,
+        permissions=[p.value for p in queries.in_catalogue_order(queries.permissions_of(role))],
+        member_count=member_count,
+        version=str(role.version),
+    )
 
 
 def _answer(role: Role, status: int = 200, created: bool = False) -> Response:
     db.session.flush()
     location = url_for("api_v1.get_role", account_id=role.account_id, role_id=role.id) if created else None
-    return answer(role_model(role, queries.member_count(role.id)), status, version=str(role.version),
-                  location=location)
+    return answer(role_model(role, queries.member_count(role.id)), status, version=str(role.version), location=location)
 
 
 def _guard_builtin(role: Role) -> None:
@@ -50,8 +55,9 @@ def _guard_builtin(role: Role) -> None:
 @operation(answers={200: schemas.PermissionList}, tags=TAGS)
 def list_permissions(account_id: uuid.UUID) -> Response:  # noqa: ARG001 (passed by name; checked by @operation's key)
     """The permission catalogue roles are made of (any valid key of the account)."""
-    return answer(schemas.PermissionList([schemas.PermissionInfo(name=p.value, description=p.description)
-                                          for p in Permission]))
+    return answer(
+        schemas.PermissionList([schemas.PermissionInfo(name=p.value, description=p.description) for p in Permission])
+    )
 
 
 @bp.get("/accounts/<uuid:account_id>/roles")
@@ -59,10 +65,13 @@ def list_permissions(account_id: uuid.UUID) -> Response:  # noqa: ARG001 (passed
 def list_roles(account_id: uuid.UUID, query: schemas.ListQuery) -> Response:
     """List the account's roles, built-in ones first, with how many users hold each (`from`, `take`)."""
     rows = queries.roles_with_member_counts(account_id)
-    page = Page(items=rows[query.from_:query.from_ + query.take], start=query.from_, take=query.take, total=len(rows))
+    page = Page(items=rows[query.from_ : query.from_ + query.take], start=query.from_, take=query.take, total=len(rows))
     next_args = {"from": query.from_ + query.take} if page.has_next else None
-    return answer(schemas.RolesPage(roles=[role_model(row.role, row.member_count) for row in page.items],
-                                    **paging(page, next_args=next_args)))
+    return answer(
+        schemas.RolesPage(
+            roles=[role_model(row.role, row.member_count) for row in page.items], **paging(page, next_args=next_args)
+        )
+    )
 
 
 @bp.post("/accounts/<uuid:account_id>/roles")
@@ -72,8 +81,13 @@ def create_role(account_id: uuid.UUID, body: schemas.RoleCreate) -> Response:
     problem = services.name_problem(account_id, body.name)
     if problem:
         raise ApiError.one(422, problem, field="name")
-    role = services.create_role(account_id, name=body.name, description=body.description,
-                                permissions=frozenset(Permission(p) for p in body.permissions), actor=from_request())
+    role = services.create_role(
+        account_id,
+        name=body.name,
+        description=body.description,
+        permissions=frozenset(Permission(p) for p in body.permissions),
+        actor=from_request(),
+    )
     return _answer(role, 201, created=True)
 
 
@@ -85,8 +99,7 @@ def get_role(account_id: uuid.UUID, role_id: uuid.UUID) -> Response:
 
 
 @bp.patch(ROLE)
-@operation(Permission.ROLES_WRITE, body=schemas.RoleUpdate, answers={200: schemas.Role}, errors=(409, 412),
-           tags=TAGS)
+@operation(Permission.ROLES_WRITE, body=schemas.RoleUpdate, answers={200: schemas.Role}, errors=(409, 412), tags=TAGS)
 def update_role(account_id: uuid.UUID, role_id: uuid.UUID, body: schemas.RoleUpdate) -> Response:
     """Change a custom role's name, description or permissions (built-in roles: 409)."""
     role = queries.role_in_account(account_id, role_id)
@@ -95,11 +108,19 @@ def update_role(account_id: uuid.UUID, role_id: uuid.UUID, body: schemas.RoleUpd
     problem = services.name_problem(account_id, name, role.id)
     if problem:
         raise ApiError.one(422, problem, field="name")
-    permissions = frozenset(Permission(p) for p in body.permissions) if body.permissions is not None \
+    permissions = (
+        frozenset(Permission(p) for p in body.permissions)
+        if body.permissions is not None
         else queries.permissions_of(role)
-    services.update_role(role, name=name, description=body.description if body.description is not None
-                         else role.description, permissions=permissions, expected_version=if_match(role),
-                         actor=from_request())
+    )
+    services.update_role(
+        role,
+        name=name,
+        description=body.description if body.description is not None else role.description,
+        permissions=permissions,
+        expected_version=if_match(role),
+        actor=from_request(),
+    )
     return _answer(role)
 
 

@@ -52,16 +52,34 @@ def _rule(problem: Callable[[str], str | None]) -> AfterValidator:
     return AfterValidator(check)
 
 
-Login = Annotated[str, BeforeValidator(_lowered), _rule(field_rules.login_problem),
-                  Field(description="Letters, digits, `.`, `_`, `-`, `@`, `+` (an email address or UPN will do), "
-                                    "starting with a letter or digit; stored lower-case.",
-                        json_schema_extra={"minLength": LOGIN_MIN, "maxLength": LOGIN_MAX}, examples=["ada"])]
-Email = Annotated[str, BeforeValidator(_lowered), _rule(field_rules.email_problem),
-                  Field(description=f"An email address, at most {EMAIL_MAX} characters; stored lower-case.",
-                        json_schema_extra={"format": "email", "maxLength": EMAIL_MAX},
-                        examples=["ada@example.com"])]
-Password = Annotated[str, Field(description="Checked against the password policy (length, common passwords, "
-                                            "the person's login and email).", examples=["violet-harbor-lantern-42"])]
+Login = Annotated[
+    str,
+    BeforeValidator(_lowered),
+    _rule(field_rules.login_problem),
+    Field(
+        description="Letters, digits, `.`, `_`, `-`, `@`, `+` (an email address or UPN will do), "
+        "starting with a letter or digit; stored lower-case.",
+        json_schema_extra={"minLength": LOGIN_MIN, "maxLength": LOGIN_MAX},
+        examples=["ada"],
+    ),
+]
+Email = Annotated[
+    str,
+    BeforeValidator(_lowered),
+    _rule(field_rules.email_problem),
+    Field(
+        description=f"An email address, at most {EMAIL_MAX} characters; stored lower-case.",
+        json_schema_extra={"format": "email", "maxLength": EMAIL_MAX},
+        examples=["ada@example.com"],
+    ),
+]
+Password = Annotated[
+    str,
+    Field(
+        description="Checked against the password policy (length, common passwords, the person's login and email).",
+        examples=["violet-harbor-lantern-42"],
+    ),
+]
 
 
 def _profile(name: str, example: str = "") -> Any:
@@ -104,9 +122,21 @@ class Answer(BaseModel):
 
 
 class ErrorItem(Answer):
-    code: Literal["MalformedJson", "Unauthorized", "Forbidden", "ResourceNotFound", "MethodNotAllowed",
-                  "Conflict", "PreconditionFailed", "UnsupportedMediaType", "MissingParameter",
-                  "InvalidArgument", "IdempotencyKeyReused", "RateLimited", "InternalError"]
+    code: Literal[
+        "MalformedJson",
+        "Unauthorized",
+        "Forbidden",
+        "ResourceNotFound",
+        "MethodNotAllowed",
+        "Conflict",
+        "PreconditionFailed",
+        "UnsupportedMediaType",
+        "MissingParameter",
+        "InvalidArgument",
+        "IdempotencyKeyReused",
+        "RateLimited",
+        "InternalError",
+    ]
     message: str
     field: str | None = Field(None, description="The one field at fault, where there is one.")
 
@@ -210,20 +240,24 @@ class UserCreate(ProfileFields):
     email: Email
     login: Login | None = None
     password: Password | None = None
-    password_confirmation: str | None = Field(None, description="The password again (checked when given).",
-                                              examples=["violet-harbor-lantern-42"])
+    password_confirmation: str | None = Field(
+        None, description="The password again (checked when given).", examples=["violet-harbor-lantern-42"]
+    )
     temporary: bool = Field(True, description="The person chooses a new password at their next sign-in.")
-    roles: list[Reference] = Field(default_factory=list, max_length=100, description="Role names or ids.",
-                                   examples=[["auditor"]])
-    groups: list[Reference] = Field(default_factory=list, max_length=100, description="Group names or ids.",
-                                    examples=[["Engineering"]])
+    roles: list[Reference] = Field(
+        default_factory=list, max_length=100, description="Role names or ids.", examples=[["auditor"]]
+    )
+    groups: list[Reference] = Field(
+        default_factory=list, max_length=100, description="Group names or ids.", examples=[["Engineering"]]
+    )
 
     @model_validator(mode="after")
     def _password_rules(self) -> UserCreate:
         if self.password is None:
             if self.login is not None:
-                raise PydanticCustomError("invalid_argument:login",
-                                          "An invited person chooses their login when they accept.")
+                raise PydanticCustomError(
+                    "invalid_argument:login", "An invited person chooses their login when they accept."
+                )
             if self.password_confirmation is not None:
                 raise PydanticCustomError("missing:password", "Give the password too.")
             return self
@@ -284,7 +318,8 @@ class UserUpdate(Body):
 class RolesReplace(Body):
     roles: list[Reference] = Field(max_length=100, description="Role names or ids: the whole new set.")
     default_roles: list[Reference] | None = Field(
-        None, max_length=100, description="The subset active at sign-in (default: all of them).")
+        None, max_length=100, description="The subset active at sign-in (default: all of them)."
+    )
 
 
 class PasswordSet(Body):
@@ -406,15 +441,19 @@ class RolesPage(Paging):
 
 
 class RoleCreate(Body):
-    name: Annotated[str, BeforeValidator(_stripped), Field(min_length=ROLE_NAME_MIN, max_length=ROLE_NAME_MAX,
-                                                           examples=["Support desk"])]
+    name: Annotated[
+        str,
+        BeforeValidator(_stripped),
+        Field(min_length=ROLE_NAME_MIN, max_length=ROLE_NAME_MAX, examples=["Support desk"]),
+    ]
     description: Annotated[str, BeforeValidator(_stripped), Field(max_length=ROLE_DESCRIPTION_MAX)] = ""
     permissions: list[PermissionName] = Field(default_factory=list, max_length=len(Permission))
 
 
 class RoleUpdate(Body):
-    name: Annotated[str, BeforeValidator(_stripped), Field(min_length=ROLE_NAME_MIN, max_length=ROLE_NAME_MAX)] \
-        | None = None
+    name: (
+        Annotated[str, BeforeValidator(_stripped), Field(min_length=ROLE_NAME_MIN, max_length=ROLE_NAME_MAX)] | None
+    ) = None
     description: Annotated[str, BeforeValidator(_stripped), Field(max_length=ROLE_DESCRIPTION_MAX)] | None = None
     permissions: list[PermissionName] | None = Field(None, max_length=len(Permission))
 
@@ -440,8 +479,9 @@ class GroupsQuery(ListQuery):
 
 
 class GroupCreate(Body):
-    name: Annotated[str, BeforeValidator(_stripped), Field(min_length=1, max_length=GROUP_NAME_MAX,
-                                                           examples=["Engineering"])]
+    name: Annotated[
+        str, BeforeValidator(_stripped), Field(min_length=1, max_length=GROUP_NAME_MAX, examples=["Engineering"])
+    ]
     description: Annotated[str, BeforeValidator(_stripped), Field(max_length=GROUP_DESCRIPTION_MAX)] = ""
 
 
@@ -539,10 +579,12 @@ class AuditQuery(ListQuery):
     action: str | None = Field(None, max_length=64, description="An action, or a family as `user.*`.")
     target_type: str | None = Field(None, max_length=32)
     target: str | None = Field(None, max_length=200, description="A target's id or label.")
-    since: str | None = Field(None, max_length=10, description="A UTC day, YYYY-MM-DD, inclusive.",
-                              json_schema_extra={"format": "date"})
-    until: str | None = Field(None, max_length=10, description="A UTC day, YYYY-MM-DD, inclusive.",
-                              json_schema_extra={"format": "date"})
+    since: str | None = Field(
+        None, max_length=10, description="A UTC day, YYYY-MM-DD, inclusive.", json_schema_extra={"format": "date"}
+    )
+    until: str | None = Field(
+        None, max_length=10, description="A UTC day, YYYY-MM-DD, inclusive.", json_schema_extra={"format": "date"}
+    )
 
 
 # --- the key itself ------------------------------------------------------------------------------------------------
@@ -575,13 +617,15 @@ class Job(Answer):
     kind: Literal["bulk_users", "export_users", "import_users"]
     title: str
     state: Literal["queued", "running", "done", "failed", "cancelled"]
-    dry_run: bool = Field(False, description="An import's dry run: it reports what each row would do, and changes "
-                                             "nothing.")
+    dry_run: bool = Field(
+        False, description="An import's dry run: it reports what each row would do, and changes nothing."
+    )
     total: int = Field(description="Units of work (users, rows): known once the worker has prepared the job.")
     done: int
     refused: int
-    result: dict[str, int] = Field(description="When done: counts by outcome (an import: created, updated, "
-                                               "skipped, refused).")
+    result: dict[str, int] = Field(
+        description="When done: counts by outcome (an import: created, updated, skipped, refused)."
+    )
     error: str = Field(description="Why it failed, when it did.")
     started_by: JobStarter
     created_at: datetime
@@ -603,8 +647,10 @@ class ImportQuery(BaseModel):
 class ImportUpload(ImportQuery):
     """The multipart/form-data body of POST /imports: the CSV file, and the options as fields."""
 
-    file: bytes = Field(description="The CSV (the users export's columns, UTF-8; at most 100,000 rows and 10 MB).",
-                        json_schema_extra={"format": "binary", "contentMediaType": "text/csv"})
+    file: bytes = Field(
+        description="The CSV (the users export's columns, UTF-8; at most 100,000 rows and 10 MB).",
+        json_schema_extra={"format": "binary", "contentMediaType": "text/csv"},
+    )
 
 
 class ReportLine(Answer):
@@ -621,5 +667,6 @@ class ReportPage(Paging):
 class RoleGrant(Body):
     role: Reference = Field(description="The role's name or id.")
     default: bool = Field(True, description="Active at sign-in.")
-    expires_at: datetime | None = Field(None, description="The grant ends then (time-bound access); it counts "
-                                                          "for nothing from that moment.")
+    expires_at: datetime | None = Field(
+        None, description="The grant ends then (time-bound access); it counts for nothing from that moment."
+    )

@@ -47,20 +47,39 @@ def user_models(users: Sequence[User]) -> list[schemas.User]:
     for user in users:
         names = held.get(user.id, [])
         status = member_status(user.status)
-        models.append(schemas.User(
-            id=user.id, login=user.login, email=user.email, first_name=user.first_name, last_name=user.last_name,
-            company_name=user.company_name, address=user.address, postal_code=user.postal_code, city=user.city,
-            state=user.state, country=user.country, phone=user.phone, status=cast(schemas.UserStatusName, user.status),
-            is_owner=user.is_owner,
-            mfa_enabled=user.mfa_enabled, is_sso_user=user.is_sso,
-            invitation_status=_invitation_status(invitation.get(user.id)),
-            roles=[role.name for role in names], default_roles=[role.name for role in names if role.is_default],
-            group_memberships=[schemas.GroupMembership(group_id=group_id, name=name,
-                                                       status=cast(schemas.MemberStatusName, status), created_at=added)
-                               for group_id, name, added in groups.get(user.id, [])],
-            last_sign_in_at=user.last_login_at, created_at=user.created_at, updated_at=user.updated_at,
-            version=str(user.version),
-        ))
+        models.append(
+            schemas.User(
+                id=user.id,
+                login=user.login,
+                email=user.email,
+                first_name=user.first_name,
+                last_name=user.last_name,
+                company_name=user.company_name,
+                address=user.address,
+                postal_code=user.postal_code,
+                city=user.city,
+                state=user.state,
+                country=user.country,
+                phone=user.phone,
+                status=cast(schemas.UserStatusName, user.status),
+                is_owner=user.is_owner,
+                mfa_enabled=user.mfa_enabled,
+                is_sso_user=user.is_sso,
+                invitation_status=_invitation_status(invitation.get(user.id)),
+                roles=[role.name for role in names],
+                default_roles=[role.name for role in names if role.is_default],
+                group_memberships=[
+                    schemas.GroupMembership(
+                        group_id=group_id, name=name, status=cast(schemas.MemberStatusName, status), created_at=added
+                    )
+                    for group_id, name, added in groups.get(user.id, [])
+                ],
+                last_sign_in_at=user.last_login_at,
+                created_at=user.created_at,
+                updated_at=user.updated_at,
+                version=str(user.version),
+            )
+        )
     return models
 
 
@@ -88,14 +107,20 @@ def list_users(account_id: uuid.UUID, query: schemas.UsersQuery) -> Response:
         if not found:
             raise ApiError.one(422, f"No such role: {query.role}.", field="role")
         role_id = found[0].id
-    filters = queries.UserFilter(q=(query.q or query.email or "").strip(), status=query.status or "",
-                                 role_id=role_id, sort="email")
+    filters = queries.UserFilter(
+        q=(query.q or query.email or "").strip(), status=query.status or "", role_id=role_id, sort="email"
+    )
     page = queries.list_users(account_id, filters, query.from_, query.take, after=query.after)
     owner = queries.owner_of(account_id)
     models = user_models([*([owner] if owner else []), *page.items])
     next_args = {"from": page.start + len(page.items), "after": page.next_cursor} if page.next_cursor else None
-    return answer(schemas.UsersPage(owner=models[0] if owner else None, users=models[1:] if owner else models,
-                                    **paging(page, capped=page.total_is_capped, next_args=next_args)))
+    return answer(
+        schemas.UsersPage(
+            owner=models[0] if owner else None,
+            users=models[1:] if owner else models,
+            **paging(page, capped=page.total_is_capped, next_args=next_args),
+        )
+    )
 
 
 @bp.post("/accounts/<uuid:account_id>/users")
@@ -110,15 +135,27 @@ def create_user(account_id: uuid.UUID, body: schemas.UserCreate) -> Response:
     role_list = roles_named(account_id, body.roles)
     group_list = groups_named(account_id, body.groups)
     if body.password is not None:
-        user = services.create_user(account_id, {"login": body.login or "", "email": body.email, **body.profile()},
-                                    body.password, body.temporary, [str(role.id) for role in role_list],
-                                    groups=group_list, actor=from_request())
+        user = services.create_user(
+            account_id,
+            {"login": body.login or "", "email": body.email, **body.profile()},
+            body.password,
+            body.temporary,
+            [str(role.id) for role in role_list],
+            groups=group_list,
+            actor=from_request(),
+        )
         return user_answer(user, 201, created=True)
     if Permission.INVITATIONS_WRITE not in g.permissions:
         raise ApiError.one(403, "A user without a password is invited: that needs invitations:write.")
     account = db.session.get_one(Account, account_id)
-    outcome = invitations.invite(account, [body.email], [r.id for r in role_list], [group.id for group in group_list],
-                                 profile={k: v for k, v in body.profile().items() if v}, actor=from_request())
+    outcome = invitations.invite(
+        account,
+        [body.email],
+        [r.id for r in role_list],
+        [group.id for group in group_list],
+        profile={k: v for k, v in body.profile().items() if v},
+        actor=from_request(),
+    )
     if outcome.refused:
         raise refusal_error(outcome.refused[0], field="email")
     invited = outcome.invited[0]
@@ -144,8 +181,7 @@ def get_user(account_id: uuid.UUID, user: str, query: schemas.UserQuery) -> Resp
 
 
 @bp.patch(USER)
-@operation(Permission.USERS_WRITE, body=schemas.UserUpdate, answers={200: schemas.User}, errors=(409, 412),
-           tags=TAGS)
+@operation(Permission.USERS_WRITE, body=schemas.UserUpdate, answers={200: schemas.User}, errors=(409, 412), tags=TAGS)
 def update_user(account_id: uuid.UUID, user: str, body: schemas.UserUpdate) -> Response:
     """Change profile fields, the login or the email; a new email is pending until the new address confirms it.
 
@@ -157,16 +193,16 @@ def update_user(account_id: uuid.UUID, user: str, body: schemas.UserUpdate) -> R
 
 
 @bp.put(USER + "/roles")
-@operation(Permission.ROLES_WRITE, body=schemas.RolesReplace, answers={200: schemas.User}, errors=(409, 412),
-           tags=TAGS)
+@operation(Permission.ROLES_WRITE, body=schemas.RolesReplace, answers={200: schemas.User}, errors=(409, 412), tags=TAGS)
 def replace_user_roles(account_id: uuid.UUID, user: str, body: schemas.RolesReplace) -> Response:
     """Replace the user's whole set of roles (seed 002); `default_roles`, a subset, are active at sign-in
     (default: all). Refused with nothing changed when any role is beyond the key's permissions."""
     found = _user(account_id, user)
     check_version(found)
     wanted = roles_named(account_id, body.roles)
-    defaults = wanted if body.default_roles is None else roles_named(account_id, body.default_roles,
-                                                                      field="default_roles")
+    defaults = (
+        wanted if body.default_roles is None else roles_named(account_id, body.default_roles, field="default_roles")
+    )
     if not {role.id for role in defaults} <= {role.id for role in wanted}:
         raise ApiError.one(422, "Default roles must be among the roles.", field="default_roles")
     roles.replace_roles(found, wanted, {role.id for role in defaults}, actor=from_request())
@@ -183,8 +219,7 @@ def grant_user_role(account_id: uuid.UUID, user: str, body: schemas.RoleGrant) -
     expires_at = body.expires_at
     if expires_at is not None and expires_at.tzinfo is None:
         raise ApiError.one(422, "Give the time with its zone (…Z).", code="InvalidArgument", field="expires_at")
-    roles.assign_role(found, role, is_default=body.default, actor=from_request(),
-                      expires_at=expires_at)
+    roles.assign_role(found, role, is_default=body.default, actor=from_request(), expires_at=expires_at)
     return user_answer(found)
 
 

@@ -25,8 +25,22 @@ from portal.users.queries import user_in_account
 bp = Blueprint("audit", __name__)
 
 LIST_PARAMS = {"actor", "action", "target", "target_type", "since", "until", "take", "from", "after", "before"}
-CSV_COLUMNS = ["time", "actor", "actor_id", "action", "target_type", "target_id", "target_label", "changes",
-               "ip_address", "user_agent", "correlation_id", "via", "api_key_id", "api_key_name"]
+CSV_COLUMNS = [
+    "time",
+    "actor",
+    "actor_id",
+    "action",
+    "target_type",
+    "target_id",
+    "target_label",
+    "changes",
+    "ip_address",
+    "user_agent",
+    "correlation_id",
+    "via",
+    "api_key_id",
+    "api_key_name",
+]
 
 
 @bp.get("/audit")
@@ -34,11 +48,24 @@ CSV_COLUMNS = ["time", "actor", "actor_id", "action", "target_type", "target_id"
 def index() -> ResponseReturnValue:
     args = request.args
     filters = queries.AuditFilter.from_args(args)
-    page = queries.list_events(g.account.id, filters, parse_from(args.get("from")), parse_take(args.get("take")),
-                               after=args.get("after"), before=args.get("before"))
+    page = queries.list_events(
+        g.account.id,
+        filters,
+        parse_from(args.get("from")),
+        parse_take(args.get("take")),
+        after=args.get("after"),
+        before=args.get("before"),
+    )
     page.query = MultiDict((k, v) for k, v in args.items(multi=True) if k in LIST_PARAMS)
-    return render("audit/index.html", "audit_table", page=page, filters=filters, phrase=wording.phrase,
-                  describe=wording.describe_changes, names=wording.names_for(g.account.id, page.items))
+    return render(
+        "audit/index.html",
+        "audit_table",
+        page=page,
+        filters=filters,
+        phrase=wording.phrase,
+        describe=wording.describe_changes,
+        names=wording.names_for(g.account.id, page.items),
+    )
 
 
 @bp.get("/audit.csv")
@@ -50,9 +77,20 @@ def export() -> ResponseReturnValue:
     def rows() -> Iterator[tuple[object, ...]]:
         for e in queries.iter_events(account_id, filters):
             yield (
-                e.created_at.isoformat(), e.actor_label, e.actor_id or "", e.action, e.target_type, e.target_id,
-                e.target_label, json.dumps(e.changes or {}, ensure_ascii=False, sort_keys=True, default=str),
-                e.ip_address, e.user_agent, e.correlation_id, e.via, e.api_key_id or "", e.api_key_name,
+                e.created_at.isoformat(),
+                e.actor_label,
+                e.actor_id or "",
+                e.action,
+                e.target_type,
+                e.target_id,
+                e.target_label,
+                json.dumps(e.changes or {}, ensure_ascii=False, sort_keys=True, default=str),
+                e.ip_address,
+                e.user_agent,
+                e.correlation_id,
+                e.via,
+                e.api_key_id or "",
+                e.api_key_name,
             )
 
     return csv_download(f"audit-{account_id}.csv", CSV_COLUMNS, rows())
@@ -67,5 +105,10 @@ def clear_lockout(user_id: uuid.UUID) -> ResponseReturnValue:
     lockout.clear_lockout(user, actor=from_request())
     db.session.commit()
     flash(f"{user.full_name} can try to sign in again: their failed attempts are forgotten.", "success")
-    return redirect_or_render(url_for("accounts.users.show", user_id=user.id), "audit/_lockout.html", "user_lockout",
-                              user=user, lockout=lockout.lockout_status(user))
+    return redirect_or_render(
+        url_for("accounts.users.show", user_id=user.id),
+        "audit/_lockout.html",
+        "user_lockout",
+        user=user,
+        lockout=lockout.lockout_status(user),
+    )

@@ -36,8 +36,14 @@ def _scrub(changes: dict[str, Any]) -> dict[str, Any]:
     return {key: "[changed]" if _SECRET.search(key) else value for key, value in changes.items()}
 
 
-def record(action: str, target: Any = None, *, actor: Actor, changes: dict[str, Any] | None = None,
-           account_id: uuid.UUID | None = None) -> AuditEvent:
+def record(
+    action: str,
+    target: Any = None,
+    *,
+    actor: Actor,
+    changes: dict[str, Any] | None = None,
+    account_id: uuid.UUID | None = None,
+) -> AuditEvent:
     """Add an audit event to the session: the actor (portal.actors: every caller names one), action, target,
     changes, address, correlation id, and how the change came in — the actor's `via`, else the request's
     (SCIM sets g.audit_via; a page is "web"), else "cli" outside any request. An API key's id and name
@@ -82,8 +88,16 @@ def record(action: str, target: Any = None, *, actor: Actor, changes: dict[str, 
 
 # Which of several events gathered by one_event() names the whole: the first of these actions present, else the
 # first event's. A creation or a deletion says most; a state change says more than the profile edit beside it.
-_PRIMARY = ("invitation.create", "user.create", "group.create", "user.delete", "group.delete", "user.disable",
-            "user.enable", "invitation.revoke")
+_PRIMARY = (
+    "invitation.create",
+    "user.create",
+    "group.create",
+    "user.delete",
+    "group.delete",
+    "user.disable",
+    "user.enable",
+    "invitation.revoke",
+)
 
 
 def _merged(events: list[AuditEvent]) -> AuditEvent:
@@ -98,8 +112,12 @@ def _merged(events: list[AuditEvent]) -> AuditEvent:
     for event in events:
         for key, value in (event.changes or {}).items():
             old = changes.get(key)
-            if isinstance(old, list) and isinstance(value, list) and len(old) == len(value) == 2 \
-                    and key not in {"added", "removed"}:
+            if (
+                isinstance(old, list)
+                and isinstance(value, list)
+                and len(old) == len(value) == 2
+                and key not in {"added", "removed"}
+            ):
                 changes[key] = [old[0], value[1]]
             elif isinstance(old, list) and isinstance(value, list):
                 changes[key] = old + [item for item in value if item not in old]

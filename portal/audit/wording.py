@@ -124,8 +124,9 @@ def names_for(account_id: uuid.UUID, events: Iterable[AuditEvent]) -> dict[str, 
     if not ids:
         return {}
     rows = db.session.execute(
-        select(User.id, User.login, User.first_name, User.last_name, User.email, User.status)
-        .where(User.account_id == account_id, User.id.in_(ids))
+        select(User.id, User.login, User.first_name, User.last_name, User.email, User.status).where(
+            User.account_id == account_id, User.id.in_(ids)
+        )
     )
     names = {}
     for user_id, login, first, last, email, status in rows:

@@ -100,13 +100,17 @@ def register_failure(key: str, threshold: int = MAX_FAILURES) -> int:
         raise RuntimeError(f"the lockout needs an upsert; {dialect} is not supported")
     insert = pg_insert(LoginThrottle) if dialect == "postgresql" else sqlite_insert(LoginThrottle)
     # One statement, so that two failures at the same moment both count.
-    statement = insert.values(**values).on_conflict_do_update(
-        index_elements=[LoginThrottle.key],
-        set_={
-            "failures": case((LoginThrottle.last_failure_at < stale, 1), else_=LoginThrottle.failures + 1),
-            "last_failure_at": moment,
-        },
-    ).returning(LoginThrottle.failures)
+    statement = (
+        insert.values(**values)
+        .on_conflict_do_update(
+            index_elements=[LoginThrottle.key],
+            set_={
+                "failures": case((LoginThrottle.last_failure_at < stale, 1), else_=LoginThrottle.failures + 1),
+                "last_failure_at": moment,
+            },
+        )
+        .returning(LoginThrottle.failures)
+    )
     failures = int(db.session.execute(statement).scalar_one())
     if failures == 1:
         _prune(stale)
@@ -208,5 +212,9 @@ def clear_lockout(user: User, *, actor: Actor) -> None:
     """The owner ends a user's lockout and failure count (their login, email and second-factor keys)."""
     status = lockout_status(user)
     register_success(*_user_keys(user))
-    record("user.lockout_clear", user, actor=actor,
-           changes={"failures": status.failures if status else 0, "was_locked": bool(status and status.locked)})
+    record(
+        "user.lockout_clear",
+        user,
+        actor=actor,
+        changes={"failures": status.failures if status else 0, "was_locked": bool(status and status.locked)},
+    )

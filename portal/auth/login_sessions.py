@@ -35,8 +35,9 @@ class SignedIn:
     job_notice: bool  # a job the person started has finished and they have not been told yet
 
 
-def start(user: User, ip_address: str, user_agent: str, auth_method: str = "password",
-          expires_at: datetime | None = None) -> tuple[str, LoginSession]:
+def start(
+    user: User, ip_address: str, user_agent: str, auth_method: str = "password", expires_at: datetime | None = None
+) -> tuple[str, LoginSession]:
     """Record a new session for the user, with their default roles active; returns its token and row.
 
     `auth_method`: password, sso or break_glass; `expires_at`: an end of its own (an SSO session's)."""
@@ -59,8 +60,14 @@ def start(user: User, ip_address: str, user_agent: str, auth_method: str = "pass
 
 # Built once (the sign-in check runs on every request), bound per request.
 _SIGNED_IN = (
-    select(LoginSession, User, Account, select(Job.id).where(
-        Job.started_by_id == User.id, Job.notified.is_(False), Job.state.not_in(OPEN_STATES)).exists())
+    select(
+        LoginSession,
+        User,
+        Account,
+        select(Job.id)
+        .where(Job.started_by_id == User.id, Job.notified.is_(False), Job.state.not_in(OPEN_STATES))
+        .exists(),
+    )
     .join(User, User.id == LoginSession.user_id)
     .join(Account, Account.id == User.account_id)
     .where(LoginSession.token_hash == bindparam("token_hash"))
@@ -109,7 +116,8 @@ def _permissions(login_session: LoginSession, user: User, now: datetime) -> tupl
         update(LoginSession)
         .where(LoginSession.id == login_session.id, LoginSession.permissions_stamp == login_session.permissions_stamp)
         .values(permissions=",".join(sorted(p.value for p in permissions)), permissions_until=until)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)
+    )
     return permissions, True
 
 

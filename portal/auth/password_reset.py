@@ -35,8 +35,9 @@ def request_reset(sign_in_name: str, identifier: str) -> None:
     record("auth.password_reset_requested", user, actor=actors.person(user))
 
 
-def send_link(user: User, account: Account, subject: str = "Reset your Account Portal password",
-              reason: str = "reset") -> None:
+def send_link(
+    user: User, account: Account, subject: str = "Reset your Account Portal password", reason: str = "reset"
+) -> None:
     """A new single-use link to choose a password, to the user's stored address (older links die)."""
     now = utcnow()
     db.session.execute(
@@ -46,9 +47,16 @@ def send_link(user: User, account: Account, subject: str = "Reset your Account P
     )
     token, token_hash = tokens.new_token_and_digest()
     db.session.add(PasswordResetToken(user_id=user.id, token_hash=token_hash, expires_at=now + VALID_FOR))
-    enqueue("password_reset", user.email, subject, account_id=user.account_id, user=user,
-            account_name=account.name, reset_url=external_url("auth.password_reset_choose", token=token),
-            reason=reason)
+    enqueue(
+        "password_reset",
+        user.email,
+        subject,
+        account_id=user.account_id,
+        user=user,
+        account_name=account.name,
+        reset_url=external_url("auth.password_reset_choose", token=token),
+        reason=reason,
+    )
 
 
 def user_for_token(token: str) -> User | None:
@@ -88,6 +96,7 @@ def reset_password(token: str, password: str, *, actor: Actor) -> User | None:
     user.must_change_password = False
     login_sessions.end_all(user.id)
     record("auth.password_reset", user, actor=actor, changes={"password": True})
-    security_notice(user, "Your password was reset",
-                    "The password of your Account Portal sign-in was reset with an emailed link.")
+    security_notice(
+        user, "Your password was reset", "The password of your Account Portal sign-in was reset with an emailed link."
+    )
     return user

@@ -34,8 +34,10 @@ from portal.sso import services as sso
 bp = Blueprint("auth", __name__)
 
 SIGN_IN_FAILED = "Invalid login or password."
-SSO_REQUIRED = ("This account signs in through its identity provider: use the button below. "
-                "The owner signs in with a password at the break-glass link.")
+SSO_REQUIRED = (
+    "This account signs in through its identity provider: use the button below. "
+    "The owner signs in with a password at the break-glass link."
+)
 MFA_FAILED = "That code is not valid. Use the current code from your app, or an unused recovery code."
 
 
@@ -79,19 +81,31 @@ def _login(sign_in_name: str | None) -> ResponseReturnValue:
     enforced = named is not None and sso.requires_sso(named.id)
     if enforced and not local:  # the same answer for everyone: this account signs in through its provider
         assert named is not None  # enforced names an account
-        return render("auth/login.html", "login_form", status=403, form=form, error=SSO_REQUIRED,
-                      **_login_context(sign_in_name or named.sign_in_name, named))
+        return render(
+            "auth/login.html",
+            "login_form",
+            status=403,
+            form=form,
+            error=SSO_REQUIRED,
+            **_login_context(sign_in_name or named.sign_in_name, named),
+        )
     attempt = lockout.authenticate(typed_account, typed_login, form.password.data or "", request.remote_addr or "")
     method = "password"
     if enforced and attempt.succeeded and attempt.user is not None:
         method, attempt = _break_glass(attempt, form.sso_recovery_code.data or "")
     if not attempt.succeeded or attempt.user is None:
         if attempt.account is not None:  # seen only by the account the attempt named (nowhere when none)
-            record("auth.sign_in_failed", attempt.user, account_id=attempt.account.id, actor=actors.from_request(),
-                   changes={"login": typed_login[:100]})
+            record(
+                "auth.sign_in_failed",
+                attempt.user,
+                account_id=attempt.account.id,
+                actor=actors.from_request(),
+                changes={"login": typed_login[:100]},
+            )
         db.session.commit()
-        return render("auth/login.html", "login_form", status=401, form=form, error=SIGN_IN_FAILED,
-                      **_login_context(sign_in_name))
+        return render(
+            "auth/login.html", "login_form", status=401, form=form, error=SIGN_IN_FAILED, **_login_context(sign_in_name)
+        )
     user = attempt.user
     services.rehash_if_needed(user, form.password.data or "")
     target = safe_next(form.next.data)
@@ -122,17 +136,27 @@ def _login_context(sign_in_name: str | None, account: Account | None = None) -> 
     """Where the form posts, the account's name when the URL names one that exists, and its SSO connection."""
     local = request.args.get("local") == "1"
     if sign_in_name is None:
-        return {"action": url_for(".login"), "fixed_account": None, "sso_connection": None, "local": False,
-                "sso_required": False}
+        return {
+            "action": url_for(".login"),
+            "fixed_account": None,
+            "sso_connection": None,
+            "local": False,
+            "sso_required": False,
+        }
     account = account or sign_in_names.account_named(sign_in_name)
     connection = sso.connection_of(account.id) if account is not None else None
     active = connection if connection is not None and connection.active else None
     if active is not None:
         sso.allow_form_redirect(active)
     kept: dict[str, Any] = {"local": "1"} if local else {}
-    return {"action": url_for(".account_login", sign_in_name=sign_in_name, **kept),
-            "fixed_account": account, "sign_in_name": sign_in_name, "sso_connection": active,
-            "local": local, "sso_required": bool(active and active.require_sso)}
+    return {
+        "action": url_for(".account_login", sign_in_name=sign_in_name, **kept),
+        "fixed_account": account,
+        "sign_in_name": sign_in_name,
+        "sso_connection": active,
+        "local": local,
+        "sso_required": bool(active and active.require_sso),
+    }
 
 
 @bp.route("/login/mfa", methods=["GET", "POST"])
@@ -150,9 +174,12 @@ def login_mfa() -> ResponseReturnValue:
         return render("auth/login_mfa.html", form=form)
     form.validate_on_submit()
     code, recovery = (form.code.data or "").strip(), (form.recovery_code.data or "").strip()
-    if lockout.check_second_factor(user, lambda: bool(
-            (code and mfa.accept_code(user, code))
-            or (recovery and not code and mfa.use_recovery_code(user, recovery)))):
+    if lockout.check_second_factor(
+        user,
+        lambda: bool(
+            (code and mfa.accept_code(user, code)) or (recovery and not code and mfa.use_recovery_code(user, recovery))
+        ),
+    ):
         if recovery and not code:
             record("auth.recovery_code_used", user, actor=actors.person(user))
         return sign_in.complete_sign_in(user, target, method)
@@ -182,11 +209,18 @@ def signup() -> ResponseReturnValue:
     )
     sign_in.start_session(owner)
     services.record_sign_in(owner)
-    record("account.create", owner, actor=actors.person(owner),
-           changes={"account_name": form.account_name.data, "sign_in_name": account.sign_in_name})
+    record(
+        "account.create",
+        owner,
+        actor=actors.person(owner),
+        changes={"account_name": form.account_name.data, "sign_in_name": account.sign_in_name},
+    )
     db.session.commit()
-    flash(f"Welcome! Your account {account.name} is ready. Its people sign in at "
-          f"{external_url('auth.account_login', sign_in_name=account.sign_in_name)}", "success")
+    flash(
+        f"Welcome! Your account {account.name} is ready. Its people sign in at "
+        f"{external_url('auth.account_login', sign_in_name=account.sign_in_name)}",
+        "success",
+    )
     return sign_in.remember_account(redirect_after_post(sign_in.home_for(owner)), account)
 
 
@@ -223,19 +257,27 @@ def _password_reset(sign_in_name: str | None) -> ResponseReturnValue:
         form.account.data = sign_in_name
     elif request.method == "GET":
         form.account.data = request.cookies.get(sign_in.ACCOUNT_COOKIE, "")
-    action = (url_for(".account_password_reset", sign_in_name=sign_in_name) if sign_in_name is not None
-              else url_for(".password_reset"))
+    action = (
+        url_for(".account_password_reset", sign_in_name=sign_in_name)
+        if sign_in_name is not None
+        else url_for(".password_reset")
+    )
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
-        return render("auth/password_reset.html", "reset_form", status=status, form=form, action=action,
-                      sign_in_name=sign_in_name)
+        return render(
+            "auth/password_reset.html", "reset_form", status=status, form=form, action=action, sign_in_name=sign_in_name
+        )
     password_reset_service.request_reset(form.account.data, form.login.data)
     db.session.commit()
     # The same answer whether or not the account and the person exist (L3).
-    flash("If that account has such a person, a link to choose a new password is on its way to their "
-          "email address. It works for one hour.", "success")
-    return redirect_after_post(url_for(".account_login", sign_in_name=sign_in_name) if sign_in_name
-                               else url_for(".login"))
+    flash(
+        "If that account has such a person, a link to choose a new password is on its way to their "
+        "email address. It works for one hour.",
+        "success",
+    )
+    return redirect_after_post(
+        url_for(".account_login", sign_in_name=sign_in_name) if sign_in_name else url_for(".login")
+    )
 
 
 @bp.route("/login/find", methods=["GET", "POST"])

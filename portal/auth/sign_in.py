@@ -42,8 +42,9 @@ def start_session(user: User, method: str = "password") -> None:
     g.user_account = db.session.get(Account, user.account_id)
     session.permanent = True
     expires_at = sso.session_end(user.account_id) if method == "sso" else None
-    token, g.login_session = login_sessions.start(user, request.remote_addr or "", request.user_agent.string,
-                                                  auth_method=method, expires_at=expires_at)
+    token, g.login_session = login_sessions.start(
+        user, request.remote_addr or "", request.user_agent.string, auth_method=method, expires_at=expires_at
+    )
     user.session_token = token
     login_user(user)
 
@@ -51,16 +52,27 @@ def start_session(user: User, method: str = "password") -> None:
 def remember_account(response: Response, account: Account | None) -> Response:
     """Let this browser pre-fill the account it last signed in to (a plain cookie: a name, no secret)."""
     if account is not None:
-        response.set_cookie(ACCOUNT_COOKIE, account.sign_in_name, max_age=ACCOUNT_COOKIE_AGE, httponly=True,
-                            samesite="Lax", secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")))
+        response.set_cookie(
+            ACCOUNT_COOKIE,
+            account.sign_in_name,
+            max_age=ACCOUNT_COOKIE_AGE,
+            httponly=True,
+            samesite="Lax",
+            secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+        )
     return response
 
 
 def start_mfa_step(user: User, target: str | None, method: str) -> None:
     """The first factor passed: the session waits for the second (and remembers how the first was given)."""
     session.clear()
-    session["mfa_pending"] = {"user_id": str(user.id), "account_id": str(user.account_id),
-                              "since": utcnow().isoformat(), "next": target, "method": method}
+    session["mfa_pending"] = {
+        "user_id": str(user.id),
+        "account_id": str(user.account_id),
+        "since": utcnow().isoformat(),
+        "next": target,
+        "method": method,
+    }
 
 
 def pending_mfa_user() -> tuple[User, str | None, str] | None:
@@ -75,8 +87,7 @@ def pending_mfa_user() -> tuple[User, str | None, str] | None:
         account_id = uuid.UUID(pending["account_id"])
     except (KeyError, ValueError, TypeError):
         return None
-    if (user is None or user.account_id != account_id or not user.is_active_user
-            or utcnow() - since > MFA_STEP_TIME):
+    if user is None or user.account_id != account_id or not user.is_active_user or utcnow() - since > MFA_STEP_TIME:
         return None
     method = pending.get("method")
     return user, pending.get("next"), method if method in METHODS else "password"

@@ -25,8 +25,9 @@ class PendingEmail:
 def open_change(user_id: uuid.UUID) -> EmailChange | None:
     """The user's open change (neither confirmed, cancelled nor expired), if any."""
     change = db.session.scalars(
-        select(EmailChange).where(EmailChange.user_id == user_id, EmailChange.confirmed_at.is_(None),
-                                  EmailChange.cancelled_at.is_(None))
+        select(EmailChange).where(
+            EmailChange.user_id == user_id, EmailChange.confirmed_at.is_(None), EmailChange.cancelled_at.is_(None)
+        )
     ).first()
     return change if change is not None and change.is_open(utcnow()) else None
 

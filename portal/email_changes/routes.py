@@ -57,8 +57,9 @@ def confirm() -> ResponseReturnValue:
         if linked.change.cancelled_at is not None:
             session.pop(SESSION_KEY, None)
             raise services.EmailChangeGone()
-        return render("email_changes/confirm.html", "confirm_form", status=401, **context,
-                      error="That did not match. Try again.")
+        return render(
+            "email_changes/confirm.html", "confirm_form", status=401, **context, error="That did not match. Try again."
+        )
     new_email = linked.change.new_email
     services.confirm_change(linked, actor=actors.person(linked.user))  # proved by verify_person just now
     db.session.commit()

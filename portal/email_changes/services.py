@@ -58,8 +58,9 @@ def _who(requester: User, user: User) -> str:
     return "You" if requester.id == user.id else f"{requester.full_name} ({requester.login})"
 
 
-def request_change(user: User, new_email: str, also_changed: dict[str, Any] | None = None, *,
-                   actor: Actor) -> EmailChange:
+def request_change(
+    user: User, new_email: str, also_changed: dict[str, Any] | None = None, *, actor: Actor
+) -> EmailChange:
     """Open a change of the user's email to new_email: the link to the new address, a notice to the old one.
 
     A newer request cancels an older open one (its link dies). The caller has checked that the actor
@@ -81,9 +82,14 @@ def request_change(user: User, new_email: str, also_changed: dict[str, Any] | No
         .execution_options(synchronize_session=False)
     )
     token, token_hash = tokens.new_token_and_digest()
-    change = EmailChange(account_id=user.account_id, user_id=user.id, new_email=new_email,
-                         token_hash=token_hash, requested_by_id=actor.user.id,
-                         expires_at=now + VALID_FOR)
+    change = EmailChange(
+        account_id=user.account_id,
+        user_id=user.id,
+        new_email=new_email,
+        token_hash=token_hash,
+        requested_by_id=actor.user.id,
+        expires_at=now + VALID_FOR,
+    )
     try:
         with db.session.begin_nested():  # one open change per user: a request at the same moment loses
             db.session.add(change)
@@ -92,18 +98,32 @@ def request_change(user: User, new_email: str, also_changed: dict[str, Any] | No
     account = db.session.get(Account, user.account_id)
     account_name = account.name if account else ""
     who = _who(actor.user, user)
-    enqueue("email_change_confirm", new_email, "Confirm your new email address for Account Portal",
-            account_id=user.account_id, user=user, account_name=account_name, new_email=new_email,
-            requester=who, confirm_url=external_url("email_change.open_link", token=token),
-            expires_at=change.expires_at)
-    security_notice(user, "A change of your email address was requested",
-                    f"{who} asked to change the email of your Account Portal sign-in ({user.login} in "
-                    f"{account_name}) from {user.email} to {new_email}. Nothing changes until the new address "
-                    "confirms it with a link sent there, together with your password. You can cancel it on "
-                    f"your profile page: {external_url('me.profile')}")
-    record("user.email_change_requested", user, actor=actor,
-           changes={**(also_changed or {}), "email": [user.email, new_email],
-                    "expires_at": change.expires_at.isoformat()})
+    enqueue(
+        "email_change_confirm",
+        new_email,
+        "Confirm your new email address for Account Portal",
+        account_id=user.account_id,
+        user=user,
+        account_name=account_name,
+        new_email=new_email,
+        requester=who,
+        confirm_url=external_url("email_change.open_link", token=token),
+        expires_at=change.expires_at,
+    )
+    security_notice(
+        user,
+        "A change of your email address was requested",
+        f"{who} asked to change the email of your Account Portal sign-in ({user.login} in "
+        f"{account_name}) from {user.email} to {new_email}. Nothing changes until the new address "
+        "confirms it with a link sent there, together with your password. You can cancel it on "
+        f"your profile page: {external_url('me.profile')}",
+    )
+    record(
+        "user.email_change_requested",
+        user,
+        actor=actor,
+        changes={**(also_changed or {}), "email": [user.email, new_email], "expires_at": change.expires_at.isoformat()},
+    )
     return change
 
 
@@ -131,12 +151,22 @@ def verify_person(linked: queries.LinkedChange, signed_in: User | None, password
     if ok:
         return True
     change.failures += 1
-    record("user.email_change_failed", user, actor=actors.anonymous(), account_id=user.account_id,
-           changes={"new_email": change.new_email, "failures": change.failures})
+    record(
+        "user.email_change_failed",
+        user,
+        actor=actors.anonymous(),
+        account_id=user.account_id,
+        changes={"new_email": change.new_email, "failures": change.failures},
+    )
     if change.failures >= MAX_FAILURES:
         change.cancelled_at = utcnow()
-        record("user.email_change_cancelled", user, actor=actors.anonymous(), account_id=user.account_id,
-               changes={"new_email": change.new_email, "reason": "too many wrong passwords"})
+        record(
+            "user.email_change_cancelled",
+            user,
+            actor=actors.anonymous(),
+            account_id=user.account_id,
+            changes={"new_email": change.new_email, "reason": "too many wrong passwords"},
+        )
     return False
 
 
@@ -149,13 +179,19 @@ def confirm_change(linked: queries.LinkedChange, *, actor: Actor) -> str:
     """
     user, change = linked.user, linked.change
     if queries.email_taken(user.account_id, change.new_email, user.id):
-        raise Conflict(f"{change.new_email} is now used by someone else in this account, so the email was not "
-                       "changed. Ask for a change to another address.")
+        raise Conflict(
+            f"{change.new_email} is now used by someone else in this account, so the email was not "
+            "changed. Ask for a change to another address."
+        )
     now = utcnow()
     consumed = db.session.execute(
         update(EmailChange)
-        .where(EmailChange.id == change.id, EmailChange.confirmed_at.is_(None), EmailChange.cancelled_at.is_(None),
-               EmailChange.expires_at > now)
+        .where(
+            EmailChange.id == change.id,
+            EmailChange.confirmed_at.is_(None),
+            EmailChange.cancelled_at.is_(None),
+            EmailChange.expires_at > now,
+        )
         .values(confirmed_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -168,16 +204,20 @@ def confirm_change(linked: queries.LinkedChange, *, actor: Actor) -> str:
         with db.session.begin_nested():  # taken at this very moment: the unique constraint answers
             db.session.flush()
     except IntegrityError:
-        raise Conflict(f"{change.new_email} is now used by someone else in this account, so the email was not "
-                       "changed.") from None
+        raise Conflict(
+            f"{change.new_email} is now used by someone else in this account, so the email was not changed."
+        ) from None
     db.session.execute(
         update(PasswordResetToken)
         .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
         .values(used_at=now)
     )
     record("user.email_change", user, actor=actor, changes={"email": [old, change.new_email]})
-    security_notice(user, "Your email address was changed",
-                    f"The email of your Account Portal sign-in ({user.login} in {linked.account.name}) was changed "
-                    f"from {old} to {change.new_email}, confirmed from a link sent to the new address.",
-                    to_address=old)
+    security_notice(
+        user,
+        "Your email address was changed",
+        f"The email of your Account Portal sign-in ({user.login} in {linked.account.name}) was changed "
+        f"from {old} to {change.new_email}, confirmed from a link sent to the new address.",
+        to_address=old,
+    )
     return old

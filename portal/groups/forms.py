@@ -51,8 +51,11 @@ class GroupForm(FlaskForm):
         self.group = group
 
     def validate_name(self, field: Field) -> None:
-        problem = services.name_problem(self.account_id, field.data, self.group.id if self.group else None) \
-            if field.data else None
+        problem = (
+            services.name_problem(self.account_id, field.data, self.group.id if self.group else None)
+            if field.data
+            else None
+        )
         if problem:
             raise ValidationError(problem)
 
@@ -69,8 +72,9 @@ class GroupEditForm(GroupForm):
 class AddMembersForm(UntilForm):
     """Add people to a group by id, email or login; all of them must be users of the account."""
 
-    members = MembersField("Emails, logins or user ids",
-                           description="Several at once: separate them with commas or new lines.")
+    members = MembersField(
+        "Emails, logins or user ids", description="Several at once: separate them with commas or new lines."
+    )
     return_to = HiddenField()
 
     def __init__(self, *args: Any, account_id: uuid.UUID, **kwargs: Any) -> None:
@@ -109,8 +113,7 @@ class ReplaceStep(StrEnum):
 class ReplaceMembersForm(FlaskForm):
     """The whole new set of members (possibly empty); previewed first, then applied."""
 
-    members = MembersField("Members",
-                           description="One email, login or user id per line (or separated by commas).")
+    members = MembersField("Members", description="One email, login or user id per line (or separated by commas).")
     # Set by the preview: the set of members the previewed change was computed against.
     expected = HiddenField()
     action = HiddenField()

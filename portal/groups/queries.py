@@ -37,7 +37,7 @@ def member_status(user_status: str) -> str:
 
 
 def count_label(count: int, singular: str, plural: str) -> str:
-    """"1 member", "1,234 members", or "more than 10,000 members" for a capped count."""
+    """ "1 member", "1,234 members", or "more than 10,000 members" for a capped count."""
     if count > COUNT_CAP:
         return f"more than {COUNT_CAP:,} {plural}"
     return f"{count:,} {singular if count == 1 else plural}"
@@ -117,8 +117,15 @@ def list_groups(account_id: uuid.UUID, q: str = "", start: int = 0, take: int = 
         .offset(start)
         .limit(take)
     ).all()
-    return Page([GroupRow(group, count) for group, count in rows], start, take, total, query={"q": q},
-                keep_defaults=False, last_cursor="")
+    return Page(
+        [GroupRow(group, count) for group, count in rows],
+        start,
+        take,
+        total,
+        query={"q": q},
+        keep_defaults=False,
+        last_cursor="",
+    )
 
 
 # --- members ------------------------------------------------------------------------------------
@@ -156,8 +163,16 @@ class MemberRow:
 
 def _member_columns() -> Any:
     return select(
-        GroupMember.id, GroupMember.group_id, GroupMember.created_at, User.id, User.email, User.login,
-        User.first_name, User.last_name, User.status, GroupMember.expires_at,
+        GroupMember.id,
+        GroupMember.group_id,
+        GroupMember.created_at,
+        User.id,
+        User.email,
+        User.login,
+        User.first_name,
+        User.last_name,
+        User.status,
+        GroupMember.expires_at,
     ).join(User, User.id == GroupMember.user_id)
 
 
@@ -190,8 +205,14 @@ class MembersPage:
         return count_label(self.count, "member", "members")
 
 
-def members_page(group: Group, q: str = "", take: int = TAKE_DEFAULT, after: str | None = None,
-                 before: str | None = None, start: int = 0) -> MembersPage:
+def members_page(
+    group: Group,
+    q: str = "",
+    take: int = TAKE_DEFAULT,
+    after: str | None = None,
+    before: str | None = None,
+    start: int = 0,
+) -> MembersPage:
     """Members of a group, newest first, searched by email or name: a capped count and one page.
 
     With `after` or `before` (cursors of a neighbouring page's last or first row) the page is found
@@ -212,9 +233,7 @@ def members_page(group: Group, q: str = "", take: int = TAKE_DEFAULT, after: str
     after_key, before_key = decode_cursor(after, _MEMBER_CURSOR), decode_cursor(before, _MEMBER_CURSOR)
     if before_key is not None:
         rows = db.session.execute(
-            base.where(position > tuple_(*before_key))
-            .order_by(GroupMember.created_at, GroupMember.id)
-            .limit(take + 1)
+            base.where(position > tuple_(*before_key)).order_by(GroupMember.created_at, GroupMember.id).limit(take + 1)
         ).all()
         if len(rows) <= take:  # reached the first page: show it whole
             return members_page(group, q, take)
@@ -319,7 +338,6 @@ class Resolution:
     unknown: list[str]
 
 
-
 def resolve_people(account_id: uuid.UUID, entries: Sequence[str]) -> Resolution:
     """Users of *this* account named by id, email or login, in the entries' order, in one query.
 
@@ -376,8 +394,9 @@ def picker(account_id: uuid.UUID, group_id: uuid.UUID, q: str, selected_ids: Ite
     wanted = parse_uuids(selected_ids)[:TAKE_MAX]
     selected: list[User] = []
     if wanted:
-        found = {u.id: u for u in db.session.scalars(
-            select(User).where(User.account_id == account_id, User.id.in_(wanted)))}
+        found = {
+            u.id: u for u in db.session.scalars(select(User).where(User.account_id == account_id, User.id.in_(wanted)))
+        }
         selected = [found[i] for i in dict.fromkeys(wanted) if i in found]
     matches: list[Candidate] = []
     q = clean(q)

@@ -50,8 +50,9 @@ def _returns_to_user() -> bool:
     return request.values.get("return_to") == "user"
 
 
-def _fragments(template: str, block: str | None, oob_blocks: tuple[str, ...], status: int = 200,
-               **context: Any) -> Response:
+def _fragments(
+    template: str, block: str | None, oob_blocks: tuple[str, ...], status: int = 200, **context: Any
+) -> Response:
     """For htmx: the block that was asked for, plus other regions of the page swapped out of band."""
     body = render_block(template, block, **context) if block else ""
     body += "".join(render_block(template, name, oob=True, **context) for name in oob_blocks)
@@ -63,8 +64,9 @@ def _fragments(template: str, block: str | None, oob_blocks: tuple[str, ...], st
 
 def _user_panel(user: User) -> Response:
     """The user page's groups panel alone, after a change made from it with htmx."""
-    return render("groups/_user_groups.html", "user_groups", user=user,
-                  groups_panel=queries.user_groups_panel(g.account.id, user))
+    return render(
+        "groups/_user_groups.html", "user_groups", user=user, groups_panel=queries.user_groups_panel(g.account.id, user)
+    )
 
 
 def _self_link(group: Group, page: queries.MembersPage) -> str:
@@ -72,12 +74,18 @@ def _self_link(group: Group, page: queries.MembersPage) -> str:
     common = {"group_id": group.id, "q": page.q, "take": page.page.take}
     if request.method != "GET":
         return _url("accounts.groups.members", **common)
-    return _url("accounts.groups.members", after=request.args.get("after"), before=request.args.get("before"),
-                **common, **{"from": page.page.start or None})
+    return _url(
+        "accounts.groups.members",
+        after=request.args.get("after"),
+        before=request.args.get("before"),
+        **common,
+        **{"from": page.page.start or None},
+    )
 
 
-def _group_page(group: Group, page: queries.MembersPage, add_form: AddMembersForm | None = None,
-                notice: str | None = None) -> dict[str, Any]:
+def _group_page(
+    group: Group, page: queries.MembersPage, add_form: AddMembersForm | None = None, notice: str | None = None
+) -> dict[str, Any]:
     """Everything templates/groups/show.html renders, whichever of its blocks is asked for."""
     pick = request.args.get("pick", "")[:100] if request.method == "GET" else ""
     picker = queries.Picker("", [], [])
@@ -156,8 +164,14 @@ def delete(group_id: uuid.UUID) -> ResponseReturnValue:
         flash(f"Group {name} deleted.", "success")
         return redirect_after_post(url_for("accounts.groups.index"))
     # A GET, or a POST without confirm=yes (a plain form without JavaScript): ask first.
-    return render("groups/delete.html", "delete_group", group=group, form=form,
-                  count=queries.member_count(group.id), count_label=queries.count_label)
+    return render(
+        "groups/delete.html",
+        "delete_group",
+        group=group,
+        form=form,
+        count=queries.member_count(group.id),
+        count_label=queries.count_label,
+    )
 
 
 # --- members ----------------------------------------------------------------------------------------
@@ -227,8 +241,15 @@ def add_members(group_id: uuid.UUID) -> ResponseReturnValue:
 
 
 def _replace_context(group: Group, form: ReplaceMembersForm) -> dict[str, Any]:
-    return {"group": group, "form": form, "count": queries.member_count(group.id), "prefill_max": REPLACE_PREFILL_MAX,
-            "plan": None, "count_label": queries.count_label, "steps": ReplaceStep}
+    return {
+        "group": group,
+        "form": form,
+        "count": queries.member_count(group.id),
+        "prefill_max": REPLACE_PREFILL_MAX,
+        "plan": None,
+        "count_label": queries.count_label,
+        "steps": ReplaceStep,
+    }
 
 
 @bp.get("/<uuid:group_id>/members/replace")
@@ -258,12 +279,17 @@ def replace_members(group_id: uuid.UUID) -> ResponseReturnValue:
             return render("groups/replace.html", "replace_form", **context)
         case ReplaceStep.APPLY:
             try:
-                change = services.replace_members(group, form.users, expected=form.expected.data or None,
-                                                   actor=from_request())
+                change = services.replace_members(
+                    group, form.users, expected=form.expected.data or None, actor=from_request()
+                )
             except Conflict as conflict:
                 plan = queries.plan_replacement(group.id, form.users)
-                return render("groups/replace.html", "replace_form", status=409,
-                              **{**context, "plan": plan, "notice": conflict.message})
+                return render(
+                    "groups/replace.html",
+                    "replace_form",
+                    status=409,
+                    **{**context, "plan": plan, "notice": conflict.message},
+                )
             db.session.commit()
             flash(change.summary(), "success")
             return redirect_after_post(url_for("accounts.groups.show", group_id=group.id))
@@ -292,8 +318,14 @@ def _remove(group_id: uuid.UUID, member_id: uuid.UUID) -> ResponseReturnValue:
             return _user_panel(user)
         return redirect(user_page_url(user.id), 303)
     if wants_fragment():  # the row goes (empty answer), the count follows out of band, the list reloads
-        response = _fragments("groups/show.html", None, ("member_count",), group=group,
-                              count=queries.member_count(group.id), count_label=queries.count_label)
+        response = _fragments(
+            "groups/show.html",
+            None,
+            ("member_count",),
+            group=group,
+            count=queries.member_count(group.id),
+            count_label=queries.count_label,
+        )
         response.headers["HX-Trigger"] = "members-changed"
         return response
     return redirect(url_for("accounts.groups.show", group_id=group.id), 303)
@@ -306,14 +338,20 @@ def confirm_remove_member(group_id: uuid.UUID, member_id: uuid.UUID) -> Response
     group = queries.group_in_account(g.account.id, group_id)
     found = queries.member_in_group(group, member_id)
     back = user_page_url(found.user_id) if _returns_to_user() else url_for("accounts.groups.show", group_id=group.id)
-    return render("confirm.html", question=f"Remove {found.email} from {group.name}?",
-                  detail=f"{found.full_name} leaves the group; the user stays in the account and can be added "
-                         "again later.",
-                  action=url_for("accounts.groups.remove_member", group_id=group.id, member_id=found.id),
-                  button=f"Remove from {group.name}", back=back,
-                  fields={"return_to": "user"} if _returns_to_user() else {},
-                  crumbs=[("Groups", url_for("accounts.groups.index")),
-                          (group.name, url_for("accounts.groups.show", group_id=group.id)), ("Remove", None)])
+    return render(
+        "confirm.html",
+        question=f"Remove {found.email} from {group.name}?",
+        detail=f"{found.full_name} leaves the group; the user stays in the account and can be added again later.",
+        action=url_for("accounts.groups.remove_member", group_id=group.id, member_id=found.id),
+        button=f"Remove from {group.name}",
+        back=back,
+        fields={"return_to": "user"} if _returns_to_user() else {},
+        crumbs=[
+            ("Groups", url_for("accounts.groups.index")),
+            (group.name, url_for("accounts.groups.show", group_id=group.id)),
+            ("Remove", None),
+        ],
+    )
 
 
 @bp.post("/<uuid:group_id>/members/<uuid:member_id>/delete")

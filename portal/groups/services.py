@@ -62,22 +62,38 @@ def name_problem(account_id: uuid.UUID, name: str, group_id: uuid.UUID | None = 
     return None
 
 
-def create_group(account_id: uuid.UUID, name: str, description: str, external_id: str | None = None, *,
-                 actor: Actor) -> Group:
+def create_group(
+    account_id: uuid.UUID, name: str, description: str, external_id: str | None = None, *, actor: Actor
+) -> Group:
     """A new group in the account (`external_id`: the identity provider's id for it, over SCIM)."""
     group = Group(account_id=account_id, name=name, description=description, external_id=external_id)
     with _unique_name(name):
         db.session.add(group)
-    record("group.create", group, actor=actor, changes={"name": name, "description": description,
-                                           **({"external_id": external_id} if external_id is not None else {})})
+    record(
+        "group.create",
+        group,
+        actor=actor,
+        changes={
+            "name": name,
+            "description": description,
+            **({"external_id": external_id} if external_id is not None else {}),
+        },
+    )
     return group
 
 
 _KEEP = object()
 
 
-def update_group(group: Group, name: str, description: str, external_id: object = _KEEP, *,
-                 expected_version: int | None = None, actor: Actor) -> None:
+def update_group(
+    group: Group,
+    name: str,
+    description: str,
+    external_id: object = _KEEP,
+    *,
+    expected_version: int | None = None,
+    actor: Actor,
+) -> None:
     """Rename or redescribe a group (over SCIM also its external id); the audit event holds what changed.
 
     StaleEdit when the group changed since the form was read (`expected_version`; None: the change applies
@@ -147,8 +163,10 @@ def _insert_members(group: Group, users: Sequence[User], expires_at: datetime | 
     dialect = db.session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     now = utcnow()
-    rows = [{"id": uuid.uuid4(), "group_id": group.id, "user_id": user.id, "created_at": now,
-             "expires_at": expires_at} for user in users]
+    rows = [
+        {"id": uuid.uuid4(), "group_id": group.id, "user_id": user.id, "created_at": now, "expires_at": expires_at}
+        for user in users
+    ]
     for i in range(0, len(rows), _CHUNK):
         db.session.execute(insert(GroupMember).values(rows[i : i + _CHUNK]).on_conflict_do_nothing())
 
@@ -156,13 +174,17 @@ def _insert_members(group: Group, users: Sequence[User], expires_at: datetime | 
 def _existing(group: Group, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     found: set[uuid.UUID] = set()
     for chunk in _chunks(user_ids):
-        found.update(db.session.scalars(
-            select(GroupMember.user_id).where(GroupMember.group_id == group.id, GroupMember.user_id.in_(chunk))))
+        found.update(
+            db.session.scalars(
+                select(GroupMember.user_id).where(GroupMember.group_id == group.id, GroupMember.user_id.in_(chunk))
+            )
+        )
     return found
 
 
-def add_members(group: Group, users: Sequence[User], expires_at: datetime | None = None, *,
-                actor: Actor) -> MembersChange:
+def add_members(
+    group: Group, users: Sequence[User], expires_at: datetime | None = None, *, actor: Actor
+) -> MembersChange:
     """Add people to a group; those already in it are left as they are (not an error). With `expires_at`
     the new memberships are time-bound: the worker removes them then (portal.expiry)."""
     _check_same_account(group, users)
@@ -173,13 +195,16 @@ def add_members(group: Group, users: Sequence[User], expires_at: datetime | None
     _insert_members(group, change.added, expires_at)
     if change.added:
         until = {"expires_at": expires_at.isoformat()} if expires_at else {}
-        record("group.members.add", group, actor=actor,
-               changes={"added": _emails(change.added), "added_count": len(change.added), **until})
+        record(
+            "group.members.add",
+            group,
+            actor=actor,
+            changes={"added": _emails(change.added), "added_count": len(change.added), **until},
+        )
     return change
 
 
-def replace_members(group: Group, users: Sequence[User], expected: str | None = None, *,
-                    actor: Actor) -> MembersChange:
+def replace_members(group: Group, users: Sequence[User], expected: str | None = None, *, actor: Actor) -> MembersChange:
     """Make the group's members exactly `users` (seed 003's PUT), in the caller's one transaction.
 
     `expected` is the fingerprint of the set the caller previewed the change against: when the
@@ -190,15 +215,20 @@ def replace_members(group: Group, users: Sequence[User], expected: str | None = 
     if expected is not None and expected != plan.expected:
         raise Conflict("The members changed since you reviewed the change. Review it again.")
     for chunk in _chunks([user.id for user in plan.removed]):
-        db.session.execute(
-            delete(GroupMember).where(GroupMember.group_id == group.id, GroupMember.user_id.in_(chunk))
-        )
+        db.session.execute(delete(GroupMember).where(GroupMember.group_id == group.id, GroupMember.user_id.in_(chunk)))
     _insert_members(group, plan.added)
     if plan.added or plan.removed:
-        record("group.members.replace", group, actor=actor, changes={
-            "added": _emails(plan.added), "added_count": len(plan.added),
-            "removed": _emails(plan.removed), "removed_count": len(plan.removed),
-        })
+        record(
+            "group.members.replace",
+            group,
+            actor=actor,
+            changes={
+                "added": _emails(plan.added),
+                "added_count": len(plan.added),
+                "removed": _emails(plan.removed),
+                "removed_count": len(plan.removed),
+            },
+        )
     return MembersChange(added=plan.added, removed=plan.removed, unchanged=plan.unchanged)
 
 
@@ -208,17 +238,20 @@ def remove_members(group: Group, users: Sequence[User], *, actor: Actor) -> Memb
     present = _existing(group, [user.id for user in users])
     change = MembersChange(removed=[u for u in users if u.id in present])
     for chunk in _chunks([user.id for user in change.removed]):
-        db.session.execute(
-            delete(GroupMember).where(GroupMember.group_id == group.id, GroupMember.user_id.in_(chunk))
-        )
+        db.session.execute(delete(GroupMember).where(GroupMember.group_id == group.id, GroupMember.user_id.in_(chunk)))
     if change.removed:
-        record("group.members.remove", group, actor=actor,
-               changes={"removed": _emails(change.removed), "removed_count": len(change.removed)})
+        record(
+            "group.members.remove",
+            group,
+            actor=actor,
+            changes={"removed": _emails(change.removed), "removed_count": len(change.removed)},
+        )
     return change
 
 
 def remove_member(group: Group, member: queries.MemberRow, *, actor: Actor) -> None:
     """Take one person out of a group."""
     db.session.execute(delete(GroupMember).where(GroupMember.id == member.id, GroupMember.group_id == group.id))
-    record("group.members.remove", group, actor=actor,
-           changes={"removed": member.email, "user_id": str(member.user_id)})
+    record(
+        "group.members.remove", group, actor=actor, changes={"removed": member.email, "user_id": str(member.user_id)}
+    )

@@ -35,8 +35,10 @@ class _RolesAndGroups(FlaskForm):
         """The names of the roles and groups ticked, for the review."""
         roles = dict(self.roles.choices or [])
         groups = dict(self.groups.choices or [])
-        return ([str(roles[r]) for r in self.roles.data or [] if r in roles],
-                [str(groups[g]) for g in self.groups.data or [] if g in groups])
+        return (
+            [str(roles[r]) for r in self.roles.data or [] if r in roles],
+            [str(groups[g]) for g in self.groups.data or [] if g in groups],
+        )
 
 
 class InviteForm(_RolesAndGroups):
@@ -55,8 +57,11 @@ class InviteForm(_RolesAndGroups):
 
     def fingerprint(self) -> str:
         """The addresses, roles and groups as submitted, in one short digest."""
-        parts = [",".join(self.addresses), ",".join(sorted(map(str, self.roles.data or []))),
-                 ",".join(sorted(map(str, self.groups.data or [])))]
+        parts = [
+            ",".join(self.addresses),
+            ",".join(sorted(map(str, self.roles.data or []))),
+            ",".join(sorted(map(str, self.groups.data or []))),
+        ]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
     @property
@@ -87,8 +92,9 @@ class AcceptForm(FlaskForm):
         "Repeat the password", [DataRequired(), EqualTo("password", message="The two passwords differ.")]
     )
 
-    def __init__(self, *args: Any, account_id: uuid.UUID, user_id: uuid.UUID, context: list[str],
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, account_id: uuid.UUID, user_id: uuid.UUID, context: list[str], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.account_id = account_id
         self.user_id = user_id

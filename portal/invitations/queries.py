@@ -75,13 +75,17 @@ def _rows(invitations: Sequence[Any], now: datetime) -> list[InvitationRow]:
     groups: dict[uuid.UUID, list[str]] = defaultdict(list)
     if ids:
         for invitation_id, name in db.session.execute(
-            select(InvitationRole.invitation_id, Role.name).join(Role, Role.id == InvitationRole.role_id)
-            .where(InvitationRole.invitation_id.in_(ids)).order_by(Role.name)
+            select(InvitationRole.invitation_id, Role.name)
+            .join(Role, Role.id == InvitationRole.role_id)
+            .where(InvitationRole.invitation_id.in_(ids))
+            .order_by(Role.name)
         ):
             roles[invitation_id].append(name)
         for invitation_id, name in db.session.execute(
-            select(InvitationGroup.invitation_id, Group.name).join(Group, Group.id == InvitationGroup.group_id)
-            .where(InvitationGroup.invitation_id.in_(ids)).order_by(Group.name)
+            select(InvitationGroup.invitation_id, Group.name)
+            .join(Group, Group.id == InvitationGroup.group_id)
+            .where(InvitationGroup.invitation_id.in_(ids))
+            .order_by(Group.name)
         ):
             groups[invitation_id].append(name)
     return [
@@ -107,8 +111,16 @@ def _with_inviter_and_email(statement: Select[Invitation]) -> Select[Invitation,
     )
 
 
-def invitation_page(account_id: uuid.UUID, status: str, start: int, take: int, now: datetime, email: str = "",
-                    after: str | None = None, q: str = "") -> Page[InvitationRow]:
+def invitation_page(
+    account_id: uuid.UUID,
+    status: str,
+    start: int,
+    take: int,
+    now: datetime,
+    email: str = "",
+    after: str | None = None,
+    q: str = "",
+) -> Page[InvitationRow]:
     """A page of the account's invitations, newest first, in three statements whatever its size; `email`
     narrows it to the addresses that start with it (the API), `q` to those that contain it (the page).
 
@@ -122,22 +134,33 @@ def invitation_page(account_id: uuid.UUID, status: str, start: int, take: int, n
     statement = _with_inviter_and_email(filtered).order_by(Invitation.created_at.desc(), Invitation.id.desc())
     key = decode_cursor(after, (datetime.fromisoformat, uuid.UUID))
     if key is not None:
-        statement = statement.where(tuple_(Invitation.created_at, Invitation.id)
-                                    < tuple_(literal(key[0], Invitation.created_at.type), literal(key[1])))
+        statement = statement.where(
+            tuple_(Invitation.created_at, Invitation.id)
+            < tuple_(literal(key[0], Invitation.created_at.type), literal(key[1]))
+        )
     else:
         statement = statement.offset(start)
     rows = db.session.execute(statement.limit(take + 1)).all()
     total = db.session.scalar(select(func.count()).select_from(filtered.subquery())) or 0
     # The list's parameters (`q`, `status`) are kept by the pager's links, which leave defaults out.
-    return Page(_rows(rows[:take], now), start, take, total, query={"q": q, "status": status}, keep_defaults=False,
-                more=len(rows) > take, last_cursor="")
+    return Page(
+        _rows(rows[:take], now),
+        start,
+        take,
+        total,
+        query={"q": q, "status": status},
+        keep_defaults=False,
+        more=len(rows) > take,
+        last_cursor="",
+    )
 
 
 def invitation_row(account_id: uuid.UUID, invitation_id: uuid.UUID, now: datetime) -> InvitationRow:
     """One invitation of the account as a list row; 404 when missing or another account's."""
     row = db.session.execute(
-        _with_inviter_and_email(select(Invitation).where(Invitation.account_id == account_id,
-                                                         Invitation.id == invitation_id))
+        _with_inviter_and_email(
+            select(Invitation).where(Invitation.account_id == account_id, Invitation.id == invitation_id)
+        )
     ).first()
     if row is None:
         raise NotFound("There is no such invitation.")
@@ -175,7 +198,8 @@ def grantable_roles(account_id: uuid.UUID, permissions: frozenset[Permission]) -
 def ungrantable_roles_of(invitation: Invitation, permissions: frozenset[Permission]) -> list[str]:
     """Names of the invitation's roles the actor could not grant (they may then not edit it)."""
     roles = db.session.scalars(
-        select(Role).join(InvitationRole, InvitationRole.role_id == Role.id)
+        select(Role)
+        .join(InvitationRole, InvitationRole.role_id == Role.id)
         .where(InvitationRole.invitation_id == invitation.id, Role.account_id == invitation.account_id)
         .order_by(Role.name)
     )
@@ -190,8 +214,11 @@ def groups_of(account_id: uuid.UUID) -> list[Group]:
 def roles_by_id(account_id: uuid.UUID, role_ids: list[uuid.UUID]) -> list[Role]:
     """The account's roles with these ids; NotFound when one is missing or another account's."""
     wanted = set(role_ids)
-    roles = list(db.session.scalars(select(Role).where(Role.account_id == account_id, Role.id.in_(wanted)))) \
-        if wanted else []
+    roles = (
+        list(db.session.scalars(select(Role).where(Role.account_id == account_id, Role.id.in_(wanted))))
+        if wanted
+        else []
+    )
     if len(roles) != len(wanted):
         raise NotFound("There is no such role.")
     return sorted(roles, key=lambda role: role.name)
@@ -200,8 +227,11 @@ def roles_by_id(account_id: uuid.UUID, role_ids: list[uuid.UUID]) -> list[Role]:
 def groups_by_id(account_id: uuid.UUID, group_ids: list[uuid.UUID]) -> list[Group]:
     """The account's groups with these ids; NotFound when one is missing or another account's."""
     wanted = set(group_ids)
-    groups = list(db.session.scalars(select(Group).where(Group.account_id == account_id, Group.id.in_(wanted)))) \
-        if wanted else []
+    groups = (
+        list(db.session.scalars(select(Group).where(Group.account_id == account_id, Group.id.in_(wanted))))
+        if wanted
+        else []
+    )
     if len(groups) != len(wanted):
         raise NotFound("There is no such group.")
     return sorted(groups, key=lambda group: group.name)
@@ -220,8 +250,7 @@ def pending_invitations_by_user(user_ids: list[uuid.UUID]) -> dict[uuid.UUID, In
     if not user_ids:
         return {}
     invitations = db.session.scalars(
-        select(Invitation).where(Invitation.user_id.in_(user_ids),
-                                 Invitation.status == InvitationStatus.PENDING.value)
+        select(Invitation).where(Invitation.user_id.in_(user_ids), Invitation.status == InvitationStatus.PENDING.value)
     )
     return {invitation.user_id: invitation for invitation in invitations if invitation.user_id is not None}
 
@@ -243,8 +272,11 @@ def invitation_status_by_user(user_ids: Sequence[uuid.UUID], now: datetime) -> d
 def pending_invitation_of(account_id: uuid.UUID, user_id: uuid.UUID) -> Invitation:
     """The pending (possibly expired) invitation of a user of the account; NotFound when there is none."""
     invitation = db.session.scalars(
-        select(Invitation).where(Invitation.account_id == account_id, Invitation.user_id == user_id,
-                                 Invitation.status == InvitationStatus.PENDING.value)
+        select(Invitation).where(
+            Invitation.account_id == account_id,
+            Invitation.user_id == user_id,
+            Invitation.status == InvitationStatus.PENDING.value,
+        )
     ).first()
     if invitation is None:
         raise NotFound("This user has no pending invitation.")
@@ -261,10 +293,16 @@ def login_taken(account_id: uuid.UUID, login: str, except_user_id: uuid.UUID | N
 
 def sent_in_last_day(account_id: uuid.UUID, now: datetime) -> int:
     """Invitation emails (new and resent) the account queued in the last 24 hours: what the daily limit counts."""
-    return db.session.scalar(
-        select(func.count()).where(OutboxEmail.account_id == account_id, OutboxEmail.kind == "invitation",
-                                   OutboxEmail.created_at >= now - timedelta(days=1))
-    ) or 0
+    return (
+        db.session.scalar(
+            select(func.count()).where(
+                OutboxEmail.account_id == account_id,
+                OutboxEmail.kind == "invitation",
+                OutboxEmail.created_at >= now - timedelta(days=1),
+            )
+        )
+        or 0
+    )
 
 
 @dataclass

@@ -28,8 +28,14 @@ public_bp = Blueprint("invitation_accept", __name__, url_prefix="/invitations/ac
 @bp.get("")
 @require(Permission.INVITATIONS_READ)
 def index() -> ResponseReturnValue:
-    page = queries.invitation_page(g.account.id, request.args.get("status", ""), parse_from(request.args.get("from")),
-                                   parse_take(request.args.get("take")), clock.now(), q=request.args.get("q", ""))
+    page = queries.invitation_page(
+        g.account.id,
+        request.args.get("status", ""),
+        parse_from(request.args.get("from")),
+        parse_take(request.args.get("take")),
+        clock.now(),
+        q=request.args.get("q", ""),
+    )
     return render("invitations/index.html", "invitations", page=page, filters=queries.FILTERS)
 
 
@@ -55,10 +61,16 @@ def create() -> ResponseReturnValue:
     if form.needs_review:  # "Invite 12 people as member to Support?" before anything is sent
         form.reviewed.data = form.fingerprint()
         roles, groups = form.chosen_names()
-        return render("invitations/new.html", "invite_form", form=form, outcome=None,
-                      review={"addresses": form.addresses, "roles": roles, "groups": groups})
-    outcome = services.invite(g.account, form.addresses, form.roles.data or [], form.groups.data or [],
-                              actor=from_request())
+        return render(
+            "invitations/new.html",
+            "invite_form",
+            form=form,
+            outcome=None,
+            review={"addresses": form.addresses, "roles": roles, "groups": groups},
+        )
+    outcome = services.invite(
+        g.account, form.addresses, form.roles.data or [], form.groups.data or [], actor=from_request()
+    )
     db.session.commit()
     if not outcome.refused:
         count = len(outcome.invited)
@@ -68,8 +80,14 @@ def create() -> ResponseReturnValue:
     # The refused addresses stay in the box, each with its reason, to be fixed and sent again.
     form.emails.data = "\n".join(refusal.address for refusal in outcome.refused)
     form.reviewed.data = ""
-    return render("invitations/new.html", "invite_form", status=200 if outcome.invited else 422, form=form,
-                  outcome=outcome, review=None)
+    return render(
+        "invitations/new.html",
+        "invite_form",
+        status=200 if outcome.invited else 422,
+        form=form,
+        outcome=outcome,
+        review=None,
+    )
 
 
 @bp.route("/<uuid:invitation_id>/edit", methods=["GET", "POST"])
@@ -79,21 +97,42 @@ def edit(invitation_id: uuid.UUID) -> ResponseReturnValue:
     invitation = row.invitation
     data = None
     if request.method == "GET":
-        data = {"roles": queries.role_ids_of(invitation.id), "groups": queries.group_ids_of(invitation.id),
-                "version": invitation.version}
+        data = {
+            "roles": queries.role_ids_of(invitation.id),
+            "groups": queries.group_ids_of(invitation.id),
+            "version": invitation.version,
+        }
     form = InvitationEditForm(data=data)
     _offer(form)
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
-        return render("invitations/edit.html", "edit_form", status=status, form=form, row=row,
-                      ungrantable=queries.ungrantable_roles_of(invitation, g.permissions))
+        return render(
+            "invitations/edit.html",
+            "edit_form",
+            status=status,
+            form=form,
+            row=row,
+            ungrantable=queries.ungrantable_roles_of(invitation, g.permissions),
+        )
     try:
-        services.update_invitation(invitation, form.roles.data or [], form.groups.data or [],
-                                   expected_version=form.version.data, actor=from_request())
+        services.update_invitation(
+            invitation,
+            form.roles.data or [],
+            form.groups.data or [],
+            expected_version=form.version.data,
+            actor=from_request(),
+        )
     except StaleEdit as stale:
         form.version.data = stale.fresh.version  # saving again now overwrites, knowingly
-        return render("invitations/edit.html", "edit_form", status=409, form=form, row=row, stale=stale,
-                      ungrantable=queries.ungrantable_roles_of(invitation, g.permissions))
+        return render(
+            "invitations/edit.html",
+            "edit_form",
+            status=409,
+            form=form,
+            row=row,
+            stale=stale,
+            ungrantable=queries.ungrantable_roles_of(invitation, g.permissions),
+        )
     db.session.commit()
     flash(f"The invitation to {row.invitation.email} is updated.", "success")
     return redirect_after_post(url_for(".index"))
@@ -105,8 +144,7 @@ def _row_or_list(invitation_id: uuid.UUID, message: str) -> ResponseReturnValue:
     flash(message, "success")
     if wants_fragment():
         row = queries.invitation_row(g.account.id, invitation_id, clock.now())
-        return render_template("invitations/_row.html", row=row, note=message) + render_template(
-            "_messages_oob.html")
+        return render_template("invitations/_row.html", row=row, note=message) + render_template("_messages_oob.html")
     return redirect_after_post(url_for(".index"))
 
 
@@ -124,11 +162,16 @@ def resend(invitation_id: uuid.UUID) -> ResponseReturnValue:
 def confirm_revoke(invitation_id: uuid.UUID) -> ResponseReturnValue:
     """The Revoke button without JavaScript: ask first."""
     invitation = queries.invitation_in_account(g.account.id, invitation_id)
-    return render("confirm.html", question=f"Revoke the invitation to {invitation.email}?",
-                  detail="The link in their email stops working, and the pending user and their pending group "
-                         "memberships are removed. You can invite them again later.",
-                  action=url_for(".revoke", invitation_id=invitation.id), button="Revoke the invitation",
-                  back=url_for(".index"), crumbs=[("Invitations", url_for(".index")), ("Revoke", None)])
+    return render(
+        "confirm.html",
+        question=f"Revoke the invitation to {invitation.email}?",
+        detail="The link in their email stops working, and the pending user and their pending group "
+        "memberships are removed. You can invite them again later.",
+        action=url_for(".revoke", invitation_id=invitation.id),
+        button="Revoke the invitation",
+        back=url_for(".index"),
+        crumbs=[("Invitations", url_for(".index")), ("Revoke", None)],
+    )
 
 
 @bp.post("/<uuid:invitation_id>/revoke")
@@ -156,15 +199,20 @@ def accept(token: str) -> ResponseReturnValue:
     invited = services.open_invitation(token)  # 410, the same page, for every kind of dead link
     if current_user.is_authenticated and current_user.email != invited.invitation.email:
         raise Forbidden("This invitation was sent to another email address. Sign out, then open the link again.")
-    form = AcceptForm(account_id=invited.account.id, user_id=invited.user.id,
-                      context=[invited.invitation.email, invited.account.name],
-                      obj=invited.user if invited.invitation.provisioned else None)  # the provider's login, names
+    form = AcceptForm(
+        account_id=invited.account.id,
+        user_id=invited.user.id,
+        context=[invited.invitation.email, invited.account.name],
+        obj=invited.user if invited.invitation.provisioned else None,
+    )  # the provider's login, names
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
-        return render("invitations/accept.html", "accept_form", status=status, form=form, invited=invited,
-                      token=token)
-    user = services.accept(invited, services.Acceptance(form.login.data, form.first_name.data, form.last_name.data,
-                                                        form.password.data), actor=actors.person(invited.user))
+        return render("invitations/accept.html", "accept_form", status=status, form=form, invited=invited, token=token)
+    user = services.accept(
+        invited,
+        services.Acceptance(form.login.data, form.first_name.data, form.last_name.data, form.password.data),
+        actor=actors.person(invited.user),
+    )
     if current_user.is_authenticated:
         login_sessions.end(g.login_session.id)
     response = complete_sign_in(user, None)  # the sign-in every path shares: session, audit, commit

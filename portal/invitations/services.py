@@ -120,10 +120,14 @@ def _send(invitation: Invitation, token: str, account: Account, inviter: User) -
 
     if sso_active(account):
         email = outbox.enqueue(
-            "sso_invitation", invitation.email,
-            f"{inviter.full_name} invited you to {account.name} on Account Portal", account_id=account.id,
+            "sso_invitation",
+            invitation.email,
+            f"{inviter.full_name} invited you to {account.name} on Account Portal",
+            account_id=account.id,
             sso_url=outbox.external_url("sso.start_page", sign_in_name=account.sign_in_name),
-            account_name=account.name, inviter_name=inviter.full_name)
+            account_name=account.name,
+            inviter_name=inviter.full_name,
+        )
         db.session.flush()
         invitation.email_id = email.id
         return email
@@ -152,9 +156,17 @@ def _remaining_today(account_id: uuid.UUID, now: datetime) -> int:
     return remaining
 
 
-def invite(account: Account, addresses: list[str], role_ids: list[uuid.UUID], group_ids: list[uuid.UUID],
-           profile: dict[str, str] | None = None, send: bool = True, access_expires_at: datetime | None = None, *,
-           actor: Actor) -> InviteOutcome:
+def invite(
+    account: Account,
+    addresses: list[str],
+    role_ids: list[uuid.UUID],
+    group_ids: list[uuid.UUID],
+    profile: dict[str, str] | None = None,
+    send: bool = True,
+    access_expires_at: datetime | None = None,
+    *,
+    actor: Actor,
+) -> InviteOutcome:
     """Invite each valid address; report each refused one with its reason (refused ones change nothing).
 
     Per invited address: a pending user (with `profile`'s fields, if given: the API's POST /users names the
@@ -183,11 +195,9 @@ def invite(account: Account, addresses: list[str], role_ids: list[uuid.UUID], gr
             outcome.refused.append(_refusal_for_holder(address, user, pending))
         elif remaining <= 0:
             outcome.refused.append(
-                Refusal(address, f"The account's limit of {_daily_limit()} invitations a day is reached.",
-                        kind="limit")
+                Refusal(address, f"The account's limit of {_daily_limit()} invitations a day is reached.", kind="limit")
             )
-        elif (invitation := _create(account, address, grants, now, profile or {}, send=send,
-                                    actor=actor)) is not None:
+        elif (invitation := _create(account, address, grants, now, profile or {}, send=send, actor=actor)) is not None:
             outcome.invited.append(invitation)
             remaining -= 1
         else:  # someone invited (or added) the address a moment ago, in a request running alongside this one
@@ -221,8 +231,17 @@ class _Grants:
     access_expires_at: datetime | None = None
 
 
-def _create(account: Account, address: str, grants: _Grants, now: datetime, profile: dict[str, str], *,
-            send: bool = True, provisioned: bool = False, actor: Actor) -> Invitation | None:
+def _create(
+    account: Account,
+    address: str,
+    grants: _Grants,
+    now: datetime,
+    profile: dict[str, str],
+    *,
+    send: bool = True,
+    provisioned: bool = False,
+    actor: Actor,
+) -> Invitation | None:
     """The pending user, the invitation and its email; None when the address was taken meanwhile.
 
     The check before (users_by_email) and this insert are not atomic: two requests inviting one address
@@ -232,9 +251,15 @@ def _create(account: Account, address: str, grants: _Grants, now: datetime, prof
     roles, groups = grants.roles, grants.groups
     profile = dict(profile)
     login = profile.pop("login", "") or _placeholder_login(account.id, address)  # SCIM or an import may name it
-    user = User(id=uuid.uuid4(), account_id=account.id, login=login, email=address,
-                status=UserStatus.PENDING.value, password_hash=None,
-                **{k: v for k, v in profile.items() if k != "login"})
+    user = User(
+        id=uuid.uuid4(),
+        account_id=account.id,
+        login=login,
+        email=address,
+        status=UserStatus.PENDING.value,
+        password_hash=None,
+        **{k: v for k, v in profile.items() if k != "login"},
+    )
     try:
         with db.session.begin_nested():
             db.session.add(user)
@@ -257,20 +282,31 @@ def _create(account: Account, address: str, grants: _Grants, now: datetime, prof
     )
     db.session.add(invitation)
     db.session.flush()
-    db.session.add_all(InvitationRole(invitation_id=invitation.id, role_id=role.id, expires_at=grants.access_expires_at)
-                       for role in roles)
+    db.session.add_all(
+        InvitationRole(invitation_id=invitation.id, role_id=role.id, expires_at=grants.access_expires_at)
+        for role in roles
+    )
     db.session.add_all(InvitationGroup(invitation_id=invitation.id, group_id=group.id) for group in groups)
     # The memberships exist from now on; they are "pending" while their user is.
-    db.session.add_all(GroupMember(group_id=group.id, user_id=user.id, expires_at=grants.access_expires_at)
-                       for group in groups)
+    db.session.add_all(
+        GroupMember(group_id=group.id, user_id=user.id, expires_at=grants.access_expires_at) for group in groups
+    )
     if send:
         _send(invitation, token, account, actor.user)
-    record("invitation.create", invitation, actor=actor, changes={
-        "email": address, "user_id": str(user.id), "roles": [r.name for r in roles],
-        "groups": [g.name for g in groups], "expires_at": invitation.expires_at.isoformat(),
-        **({"access_expires_at": grants.access_expires_at.isoformat()} if grants.access_expires_at else {}),
-        **{k: v for k, v in profile.items() if v},
-    })
+    record(
+        "invitation.create",
+        invitation,
+        actor=actor,
+        changes={
+            "email": address,
+            "user_id": str(user.id),
+            "roles": [r.name for r in roles],
+            "groups": [g.name for g in groups],
+            "expires_at": invitation.expires_at.isoformat(),
+            **({"access_expires_at": grants.access_expires_at.isoformat()} if grants.access_expires_at else {}),
+            **{k: v for k, v in profile.items() if v},
+        },
+    )
     return invitation
 
 
@@ -296,15 +332,33 @@ def invite_again(user: User, account: Account, *, actor: Actor) -> Invitation:
     now = clock.now()
     token, digest = tokens.new_token_and_digest()
     user.status = UserStatus.PENDING.value
-    invitation = Invitation(id=uuid.uuid4(), account_id=account.id, user_id=user.id, email=user.email,
-                            token_hash=digest, status=InvitationStatus.PENDING.value, expires_at=now + _ttl(),
-                            invited_by_id=actor.user.id, sent_count=1, last_sent_at=now, provisioned=True)
+    invitation = Invitation(
+        id=uuid.uuid4(),
+        account_id=account.id,
+        user_id=user.id,
+        email=user.email,
+        token_hash=digest,
+        status=InvitationStatus.PENDING.value,
+        expires_at=now + _ttl(),
+        invited_by_id=actor.user.id,
+        sent_count=1,
+        last_sent_at=now,
+        provisioned=True,
+    )
     db.session.add(invitation)
     db.session.flush()
     _send(invitation, token, account, actor.user)
-    record("invitation.create", invitation, actor=actor, changes={
-        "email": user.email, "user_id": str(user.id), "status": ["disabled", "pending"],
-        "expires_at": invitation.expires_at.isoformat()})
+    record(
+        "invitation.create",
+        invitation,
+        actor=actor,
+        changes={
+            "email": user.email,
+            "user_id": str(user.id),
+            "status": ["disabled", "pending"],
+            "expires_at": invitation.expires_at.isoformat(),
+        },
+    )
     return invitation
 
 
@@ -335,8 +389,12 @@ def resend(invitation: Invitation, account: Account, *, actor: Actor) -> None:
     invitation.sent_count += 1
     invitation.last_sent_at = now
     _send(invitation, token, account, inviter or actor.user)
-    record("invitation.resend", invitation, actor=actor,
-           changes={"sent_count": invitation.sent_count, "expires_at": invitation.expires_at.isoformat()})
+    record(
+        "invitation.resend",
+        invitation,
+        actor=actor,
+        changes={"sent_count": invitation.sent_count, "expires_at": invitation.expires_at.isoformat()},
+    )
 
 
 def revoke(invitation: Invitation, *, actor: Actor) -> None:
@@ -349,15 +407,26 @@ def revoke(invitation: Invitation, *, actor: Actor) -> None:
     db.session.flush()
     if user_id is not None:
         db.session.execute(
-            delete(User).where(User.id == user_id, User.status == UserStatus.PENDING.value)
+            delete(User)
+            .where(User.id == user_id, User.status == UserStatus.PENDING.value)
             .execution_options(synchronize_session=False)
         )
-    record("invitation.revoke", invitation, actor=actor,
-           changes={"email": invitation.email, "pending_user_removed": user_id is not None})
+    record(
+        "invitation.revoke",
+        invitation,
+        actor=actor,
+        changes={"email": invitation.email, "pending_user_removed": user_id is not None},
+    )
 
 
-def update_invitation(invitation: Invitation, role_ids: list[uuid.UUID], group_ids: list[uuid.UUID],
-                      expected_version: int | None, *, actor: Actor) -> None:
+def update_invitation(
+    invitation: Invitation,
+    role_ids: list[uuid.UUID],
+    group_ids: list[uuid.UUID],
+    expected_version: int | None,
+    *,
+    actor: Actor,
+) -> None:
     """Replace the roles to grant and the groups to join of a not-yet-accepted invitation.
 
     StaleEdit when the invitation changed since the form was read (`expected_version`; None: the change applies
@@ -373,34 +442,51 @@ def update_invitation(invitation: Invitation, role_ids: list[uuid.UUID], group_i
     for role in roles:
         ensure_may_grant(actor.permissions, role)
     submitted = {"roles": sorted(r.name for r in roles), "groups": sorted(g.name for g in groups)}
-    ensure_version(invitation, expected_version, submitted=submitted,
-                   current={"roles": sorted(r.name for r in old_roles), "groups": sorted(g.name for g in old_groups)})
+    ensure_version(
+        invitation,
+        expected_version,
+        submitted=submitted,
+        current={"roles": sorted(r.name for r in old_roles), "groups": sorted(g.name for g in old_groups)},
+    )
     with saving(invitation):  # the roles and groups live in rows of their own: the version moves for them
         touch(invitation)
         _replace_roles(invitation.id, {r.id for r in old_roles}, {r.id for r in roles})
         _replace_groups(invitation.id, invitation.user_id, {g.id for g in old_groups}, {g.id for g in groups})
-    record("invitation.update", invitation, actor=actor, changes={
-        "roles": {"from": [r.name for r in old_roles], "to": [r.name for r in roles]},
-        "groups": {"from": [g.name for g in old_groups], "to": [g.name for g in groups]},
-    })
+    record(
+        "invitation.update",
+        invitation,
+        actor=actor,
+        changes={
+            "roles": {"from": [r.name for r in old_roles], "to": [r.name for r in roles]},
+            "groups": {"from": [g.name for g in old_groups], "to": [g.name for g in groups]},
+        },
+    )
 
 
 def _replace_roles(invitation_id: uuid.UUID, old: set[uuid.UUID], new: set[uuid.UUID]) -> None:
     if old - new:
-        db.session.execute(delete(InvitationRole).where(InvitationRole.invitation_id == invitation_id,
-                                                        InvitationRole.role_id.in_(old - new)))
+        db.session.execute(
+            delete(InvitationRole).where(
+                InvitationRole.invitation_id == invitation_id, InvitationRole.role_id.in_(old - new)
+            )
+        )
     db.session.add_all(InvitationRole(invitation_id=invitation_id, role_id=role_id) for role_id in new - old)
 
 
-def _replace_groups(invitation_id: uuid.UUID, user_id: uuid.UUID | None, old: set[uuid.UUID],
-                    new: set[uuid.UUID]) -> None:
+def _replace_groups(
+    invitation_id: uuid.UUID, user_id: uuid.UUID | None, old: set[uuid.UUID], new: set[uuid.UUID]
+) -> None:
     """The invitation's groups, and the pending user's memberships with them."""
     if old - new:
-        db.session.execute(delete(InvitationGroup).where(InvitationGroup.invitation_id == invitation_id,
-                                                         InvitationGroup.group_id.in_(old - new)))
+        db.session.execute(
+            delete(InvitationGroup).where(
+                InvitationGroup.invitation_id == invitation_id, InvitationGroup.group_id.in_(old - new)
+            )
+        )
         if user_id is not None:
-            db.session.execute(delete(GroupMember).where(GroupMember.user_id == user_id,
-                                                         GroupMember.group_id.in_(old - new)))
+            db.session.execute(
+                delete(GroupMember).where(GroupMember.user_id == user_id, GroupMember.group_id.in_(old - new))
+            )
     db.session.add_all(InvitationGroup(invitation_id=invitation_id, group_id=group_id) for group_id in new - old)
     if user_id is not None:
         member_of = set(db.session.scalars(select(GroupMember.group_id).where(GroupMember.user_id == user_id)))
@@ -470,9 +556,13 @@ def accept(invited: queries.Invited, details: Acceptance, *, actor: Actor) -> Us
     user.status = UserStatus.ACTIVE.value  # and so its group memberships are accepted
     may_grant = _inviter_permissions(invited.inviter) or frozenset()
     offered = db.session.execute(
-        select(Role, InvitationRole.expires_at).join(InvitationRole, InvitationRole.role_id == Role.id)
-        .where(InvitationRole.invitation_id == invitation.id, Role.account_id == invitation.account_id,
-               in_force(InvitationRole.expires_at, now))
+        select(Role, InvitationRole.expires_at)
+        .join(InvitationRole, InvitationRole.role_id == Role.id)
+        .where(
+            InvitationRole.invitation_id == invitation.id,
+            Role.account_id == invitation.account_id,
+            in_force(InvitationRole.expires_at, now),
+        )
         .order_by(Role.name)
     ).all()
     roles = [role for role, _until in offered]
@@ -480,9 +570,15 @@ def accept(invited: queries.Invited, details: Acceptance, *, actor: Actor) -> Us
     granted = [role for role in roles if refusal_to_grant(may_grant, role) is None]
     for role in granted:  # the grants are the inviter's, within what they may grant now
         role_services.grant(user, role, expires_at=ends[role.id], actor=actor)
-    record("invitation.accept", invitation, actor=actor, account_id=invitation.account_id, changes={
-        "login": details.login,
-        "roles_granted": [r.name for r in granted],
-        "roles_withheld": [r.name for r in roles if r not in granted],
-    })
+    record(
+        "invitation.accept",
+        invitation,
+        actor=actor,
+        account_id=invitation.account_id,
+        changes={
+            "login": details.login,
+            "roles_granted": [r.name for r in granted],
+            "roles_withheld": [r.name for r in roles if r not in granted],
+        },
+    )
     return user

@@ -48,19 +48,24 @@ class BulkUsers:
         params = job.params
         expires_at = datetime.fromisoformat(params["expires_at"]) if params.get("expires_at") else None
         try:
-            action = bulk.action_for(job.account_id, params["action"], params.get("role_id"), params.get("group_id"),
-                                     expires_at)
+            action = bulk.action_for(
+                job.account_id, params["action"], params.get("role_id"), params.get("group_id"), expires_at
+            )
         except NotFound:
-            raise JobFailed("The role to grant was deleted." if params["action"] == "grant_role"
-                            else "The group was deleted.") from None
-        users = {u.id: u for u in user_queries.users_in_account(job.account_id,
-                                                                [i.subject_id for i in items if i.subject_id])}
+            raise JobFailed(
+                "The role to grant was deleted." if params["action"] == "grant_role" else "The group was deleted."
+            ) from None
+        users = {
+            u.id: u
+            for u in user_queries.users_in_account(job.account_id, [i.subject_id for i in items if i.subject_id])
+        }
         with policy.ranks_read_ahead(policy.held_permissions(users)):  # the batch's ranks in one statement
             self._act(job, items, users, action, actor)
         return job.cursor >= job.total
 
-    def _act(self, job: Job, items: list[JobItem], users: dict[uuid.UUID, User], action: bulk.BulkAction,
-             actor: Actor) -> None:
+    def _act(
+        self, job: Job, items: list[JobItem], users: dict[uuid.UUID, User], action: bulk.BulkAction, actor: Actor
+    ) -> None:
         labels = {user_id: f"{user.full_name} ({user.email})" for user_id, user in users.items()}
         present = [users[item.subject_id] for item in items if item.subject_id in users]
         outcomes = {o.user.id: o for o in bulk.apply(present, action, actor=actor)}

@@ -72,13 +72,29 @@ def _lease() -> timedelta:
 # --- Starting and cancelling (in a request; never commits) -----------------------------------------------
 
 
-def start_job(account_id: uuid.UUID, kind: str, title: str, params: dict[str, Any],
-              files: dict[str, bytes] | None = None, *, actor: Actor) -> Job:
+def start_job(
+    account_id: uuid.UUID,
+    kind: str,
+    title: str,
+    params: dict[str, Any],
+    files: dict[str, bytes] | None = None,
+    *,
+    actor: Actor,
+) -> Job:
     """Queue a job that acts for `actor` with their permissions (their session's, checked again as it runs)."""
-    job = Job(id=uuid.uuid4(), account_id=account_id, kind=kind, title=title[:200], started_by_id=actor.user.id,
-              started_by_name=actor.user.full_name[:200],
-              params={**params, "permissions": sorted(p.value for p in actor.permissions),
-                      "via": actor.via or g.get("audit_via") or "web"})
+    job = Job(
+        id=uuid.uuid4(),
+        account_id=account_id,
+        kind=kind,
+        title=title[:200],
+        started_by_id=actor.user.id,
+        started_by_name=actor.user.full_name[:200],
+        params={
+            **params,
+            "permissions": sorted(p.value for p in actor.permissions),
+            "via": actor.via or g.get("audit_via") or "web",
+        },
+    )
     db.session.add(job)
     db.session.flush()
     for name, data in (files or {}).items():
@@ -87,8 +103,16 @@ def start_job(account_id: uuid.UUID, kind: str, title: str, params: dict[str, An
     return job
 
 
-def record_finished(account_id: uuid.UUID, kind: str, title: str, params: dict[str, Any],
-                    items: Iterable[dict[str, Any]], result: dict[str, Any], *, actor: Actor) -> Job:
+def record_finished(
+    account_id: uuid.UUID,
+    kind: str,
+    title: str,
+    params: dict[str, Any],
+    items: Iterable[dict[str, Any]],
+    result: dict[str, Any],
+    *,
+    actor: Actor,
+) -> Job:
     """Work done at once in the request (a bulk action over a few hundred users at most), kept as a finished
     job: its per-item report is then read, listed and downloaded exactly as a job's is."""
     job = start_job(account_id, kind, title, params, actor=actor)
@@ -104,15 +128,21 @@ def record_finished(account_id: uuid.UUID, kind: str, title: str, params: dict[s
 def cancel_job(job: Job, *, actor: Actor) -> None:
     """Stop a queued or running job between two batches; what it did so far stays done (Conflict when over)."""
     result = db.session.execute(
-        update(Job).where(Job.id == job.id, Job.state.in_(OPEN_STATES))
+        update(Job)
+        .where(Job.id == job.id, Job.state.in_(OPEN_STATES))
         .values(state=JobState.CANCELLED.value, finished_at=utcnow(), lease_until=None)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict("This job has already finished.")
     db.session.refresh(job)
-    record("job.cancel", job, actor=actor, account_id=job.account_id,
-           changes={"kind": job.kind, "done": job.done, "total": job.total})
+    record(
+        "job.cancel",
+        job,
+        actor=actor,
+        account_id=job.account_id,
+        changes={"kind": job.kind, "done": job.done, "total": job.total},
+    )
 
 
 # --- Files, stored in chunks --------------------------------------------------------------------------------
@@ -120,11 +150,19 @@ def cancel_job(job: Job, *, actor: Actor) -> None:
 
 def write_file(job_id: uuid.UUID, name: str, parts: Iterable[bytes], start: int | None = None) -> int:
     """Append the parts to the job's file (in chunks of CHUNK_BYTES at most); the next chunk number."""
-    seq = start if start is not None else int(db.session.scalar(
-        select(func.count()).select_from(JobFile).where(JobFile.job_id == job_id, JobFile.name == name)) or 0)
+    seq = (
+        start
+        if start is not None
+        else int(
+            db.session.scalar(
+                select(func.count()).select_from(JobFile).where(JobFile.job_id == job_id, JobFile.name == name)
+            )
+            or 0
+        )
+    )
     for part in parts:
         for i in range(0, max(len(part), 1), CHUNK_BYTES):
-            db.session.add(JobFile(job_id=job_id, name=name, seq=seq, data=part[i:i + CHUNK_BYTES]))
+            db.session.add(JobFile(job_id=job_id, name=name, seq=seq, data=part[i : i + CHUNK_BYTES]))
             seq += 1
     return seq
 
@@ -134,8 +172,10 @@ def read_file(job_id: uuid.UUID, name: str) -> Iterator[bytes]:
     seq = -1
     while True:
         row = db.session.execute(
-            select(JobFile.seq, JobFile.data).where(JobFile.job_id == job_id, JobFile.name == name,
-                                                    JobFile.seq > seq).order_by(JobFile.seq).limit(1)
+            select(JobFile.seq, JobFile.data)
+            .where(JobFile.job_id == job_id, JobFile.name == name, JobFile.seq > seq)
+            .order_by(JobFile.seq)
+            .limit(1)
         ).first()
         if row is None:
             return
@@ -159,15 +199,23 @@ def claim(now: datetime | None = None) -> Claim | None:
     now = now or utcnow()
     free = (Job.lease_until.is_(None)) | (Job.lease_until < now)
     candidates = db.session.scalars(
-        select(Job.id).where(Job.state.in_(OPEN_STATES), free).order_by(Job.created_at).limit(5)
+        select(Job.id)
+        .where(Job.state.in_(OPEN_STATES), free)
+        .order_by(Job.created_at)
+        .limit(5)
         .with_for_update(skip_locked=True)
     ).all()
     for job_id in candidates:
         token = uuid.uuid4()
         result = db.session.execute(
-            update(Job).where(Job.id == job_id, Job.state.in_(OPEN_STATES), free)
-            .values(state=JobState.RUNNING.value, lease_token=token, lease_until=now + _lease(),
-                    started_at=func.coalesce(Job.started_at, now))
+            update(Job)
+            .where(Job.id == job_id, Job.state.in_(OPEN_STATES), free)
+            .values(
+                state=JobState.RUNNING.value,
+                lease_token=token,
+                lease_until=now + _lease(),
+                started_at=func.coalesce(Job.started_at, now),
+            )
             .execution_options(synchronize_session=False)
         )
         if result.rowcount == 1:  # type: ignore[attr-defined]
@@ -181,8 +229,8 @@ def _renew(held: Claim) -> bool:
     """Extend the lease, first thing in a batch's transaction; False when the job is no longer ours to run
     (cancelled, finished, or taken over after our lease ran out)."""
     result = db.session.execute(
-        update(Job).where(Job.id == held.job_id, Job.lease_token == held.token,
-                          Job.state == JobState.RUNNING.value)
+        update(Job)
+        .where(Job.id == held.job_id, Job.lease_token == held.token, Job.state == JobState.RUNNING.value)
         .values(lease_until=utcnow() + _lease())
         .execution_options(synchronize_session=False)
     )
@@ -255,7 +303,8 @@ def run_batch(held: Claim, limit: int) -> bool:
 
 def _fail(held: Claim, reason: str) -> None:
     db.session.execute(
-        update(Job).where(Job.id == held.job_id, Job.lease_token == held.token, Job.state.in_(OPEN_STATES))
+        update(Job)
+        .where(Job.id == held.job_id, Job.lease_token == held.token, Job.state.in_(OPEN_STATES))
         .values(state=JobState.FAILED.value, error=reason[:500], finished_at=utcnow(), lease_until=None)
         .execution_options(synchronize_session=False)
     )
@@ -265,7 +314,9 @@ def _fail(held: Claim, reason: str) -> None:
 def release(held: Claim) -> None:
     """Give the lease back (a worker stopping between batches): another worker may resume the job at once."""
     db.session.execute(
-        update(Job).where(Job.id == held.job_id, Job.lease_token == held.token).values(lease_until=None)
+        update(Job)
+        .where(Job.id == held.job_id, Job.lease_token == held.token)
+        .values(lease_until=None)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
@@ -273,9 +324,11 @@ def release(held: Claim) -> None:
 
 def pending_items(job: Job, limit: int) -> list[JobItem]:
     """The next items past the job's cursor, in order."""
-    return list(db.session.scalars(
-        select(JobItem).where(JobItem.job_id == job.id, JobItem.seq > job.cursor).order_by(JobItem.seq).limit(limit)
-    ))
+    return list(
+        db.session.scalars(
+            select(JobItem).where(JobItem.job_id == job.id, JobItem.seq > job.cursor).order_by(JobItem.seq).limit(limit)
+        )
+    )
 
 
 def add_items(job: Job, rows: Iterable[dict[str, Any]]) -> int:
@@ -285,8 +338,18 @@ def add_items(job: Job, rows: Iterable[dict[str, Any]]) -> int:
     seq, batch = 0, []
     for row in rows:
         seq += 1
-        batch.append({"job_id": job.id, "seq": seq, "label": "", "message": "", "subject_id": None,
-                      "payload": None, "outcome": None, **row})
+        batch.append(
+            {
+                "job_id": job.id,
+                "seq": seq,
+                "label": "",
+                "message": "",
+                "subject_id": None,
+                "payload": None,
+                "outcome": None,
+                **row,
+            }
+        )
         if len(batch) >= 1000:
             db.session.execute(insert(JobItem), batch)
             batch = []

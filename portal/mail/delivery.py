@@ -90,8 +90,11 @@ def claim_due(now: datetime, limit: int) -> list[OutboxEmail]:
     for email_id in due:
         result = db.session.execute(
             update(OutboxEmail)
-            .where(OutboxEmail.id == email_id, OutboxEmail.status == EmailStatus.QUEUED.value,
-                   OutboxEmail.next_attempt_at <= now)
+            .where(
+                OutboxEmail.id == email_id,
+                OutboxEmail.status == EmailStatus.QUEUED.value,
+                OutboxEmail.next_attempt_at <= now,
+            )
             .values(next_attempt_at=now + LEASE, attempts=OutboxEmail.attempts + 1)
             .execution_options(synchronize_session=False)
         )
@@ -200,15 +203,16 @@ def _record_outcome(email: OutboxEmail, error: SendError | None, now: datetime) 
         values = {"next_attempt_at": now + backoff(email.attempts), "last_error": error.reason}
         outcome = "retrying"
     db.session.execute(
-        update(OutboxEmail).where(OutboxEmail.id == email.id).values(**values)
+        update(OutboxEmail)
+        .where(OutboxEmail.id == email.id)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
     return outcome
 
 
-def deliver_due(now: datetime | None = None, limit: int = 50,
-                clock: Callable[[], datetime] = utcnow) -> PassReport:
+def deliver_due(now: datetime | None = None, limit: int = 50, clock: Callable[[], datetime] = utcnow) -> PassReport:
     """One pass: claim what is due, send it, commit each outcome. Does nothing without SMTP_HOST."""
     report = PassReport()
     if not smtp_configured():
@@ -224,8 +228,9 @@ def deliver_due(now: datetime | None = None, limit: int = 50,
                 mailer.send(build_message(email))
             except SendError as caught:
                 error = caught
-                current_app.logger.warning("Email %s (%s) not delivered, attempt %d: %s",
-                                           email.id, email.kind, email.attempts, caught.reason)
+                current_app.logger.warning(
+                    "Email %s (%s) not delivered, attempt %d: %s", email.id, email.kind, email.attempts, caught.reason
+                )
             outcome = _record_outcome(email, error, now or clock())
             setattr(report, outcome, getattr(report, outcome) + 1)
     finally:
@@ -245,6 +250,11 @@ def retry(email_id: uuid.UUID, account_id: uuid.UUID, *, actor: Actor) -> Outbox
     email.status = EmailStatus.QUEUED.value
     email.attempts = 0
     email.next_attempt_at = utcnow()
-    record("email.retry", email, actor=actor, account_id=account_id,
-           changes={"kind": email.kind, "to": email.to_address, "last_error": email.last_error})
+    record(
+        "email.retry",
+        email,
+        actor=actor,
+        account_id=account_id,
+        changes={"kind": email.kind, "to": email.to_address, "last_error": email.last_error},
+    )
     return email

@@ -8,5 +8,6 @@ from portal.models import OutboxEmail, User
 
 def security_notice(user: User, subject: str, message: str, to_address: str | None = None) -> OutboxEmail:
     """Queue the notice in the caller's transaction (to the user's address unless told otherwise)."""
-    return enqueue("security_notice", to_address or user.email, subject, account_id=user.account_id, user=user,
-                   message=message)
+    return enqueue(
+        "security_notice", to_address or user.email, subject, account_id=user.account_id, user=user, message=message
+    )

@@ -27,12 +27,15 @@ def _sign_in_link(account_id: uuid.UUID | None) -> dict[str, str]:
     account = db.session.get(Account, account_id) if account_id is not None else None
     if account is None:
         return {}
-    return {"sign_in_url": external_url("auth.account_login", sign_in_name=account.sign_in_name),
-            "sign_in_account": account.name}
+    return {
+        "sign_in_url": external_url("auth.account_login", sign_in_name=account.sign_in_name),
+        "sign_in_account": account.name,
+    }
 
 
-def enqueue(kind: str, to_address: str, subject: str, *, account_id: uuid.UUID | None = None,
-            **context: Any) -> OutboxEmail:
+def enqueue(
+    kind: str, to_address: str, subject: str, *, account_id: uuid.UUID | None = None, **context: Any
+) -> OutboxEmail:
     """Render templates/email/<kind>.txt and .html and add the email to the session (no commit)."""
     context = {"subject": subject, **_sign_in_link(account_id), **context}
     email = OutboxEmail(

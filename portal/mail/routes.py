@@ -25,6 +25,5 @@ bp = Blueprint("outbox", __name__, url_prefix="/outbox")
 def index() -> ResponseReturnValue:
     if not current_user.is_owner:
         raise Forbidden("Only the account's owner can read its outbox.")
-    page = queries.outbox_page(g.account.id, parse_from(request.args.get("from")),
-                               parse_take(request.args.get("take")))
+    page = queries.outbox_page(g.account.id, parse_from(request.args.get("from")), parse_take(request.args.get("take")))
     return render("mail/outbox.html", "outbox", page=page, show_bodies=not smtp_configured())

@@ -46,8 +46,9 @@ def change_password(user: User, current: str, new: str, keep_session: uuid.UUID 
     security_notice(user, "Your password was changed", "The password of your Account Portal sign-in was just changed.")
 
 
-def confirm_mfa(user: User, sealed_secret: str, code: str, keep_session: uuid.UUID | None, *,
-                actor: Actor) -> list[str]:
+def confirm_mfa(
+    user: User, sealed_secret: str, code: str, keep_session: uuid.UUID | None, *, actor: Actor
+) -> list[str]:
     """Turn MFA on once the code proves the app holds the secret; returns the recovery codes (shown once)."""
     secret = mfa.unseal(sealed_secret)
     step = mfa.matching_step(secret, code) if secret else None
@@ -115,8 +116,9 @@ def grantable_scopes(user: User) -> frozenset[Permission]:
     return ALL_PERMISSIONS if user.is_owner else held_permissions([user.id])[user.id]
 
 
-def create_api_key(user: User, name: str, expires_at: datetime | None,
-                   scopes: frozenset[Permission] | None = None, *, actor: Actor) -> str:
+def create_api_key(
+    user: User, name: str, expires_at: datetime | None, scopes: frozenset[Permission] | None = None, *, actor: Actor
+) -> str:
     """A new key (256 bits, shown once) with these scopes (default: all the maker holds; never more); only its
     SHA-256 is stored (SECURITY K1)."""
     held = grantable_scopes(user)
@@ -126,10 +128,15 @@ def create_api_key(user: User, name: str, expires_at: datetime | None,
         raise Invalid(f"A key cannot hold permissions you do not hold ({', '.join(sorted(p.value for p in beyond))}).")
     key, key_hash = tokens.new_token_and_digest(API_KEY_PREFIX)
     values = sorted(p.value for p in chosen)
-    db.session.add(ApiKey(user_id=user.id, name=name, prefix=key[:10], key_hash=key_hash, expires_at=expires_at,
-                          scopes=values))
-    record("me.api_key_create", user, actor=actor,
-           changes={"name": name, "expires_at": str(expires_at or ""), "scopes": values})
+    db.session.add(
+        ApiKey(user_id=user.id, name=name, prefix=key[:10], key_hash=key_hash, expires_at=expires_at, scopes=values)
+    )
+    record(
+        "me.api_key_create",
+        user,
+        actor=actor,
+        changes={"name": name, "expires_at": str(expires_at or ""), "scopes": values},
+    )
     return key
 
 

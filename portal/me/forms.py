@@ -56,8 +56,9 @@ class ApiKeyForm(FlaskForm):
 
     name = StringField("Name", [DataRequired(), Length(max=100)], filters=[strip])
     expires_on = DateField("Expires on (optional)", [Optional()])
-    scopes = CheckboxesField("Permissions", choices=[SelectChoice(p.value, p.value) for p in Permission],
-                             validate_choice=False)
+    scopes = CheckboxesField(
+        "Permissions", choices=[SelectChoice(p.value, p.value) for p in Permission], validate_choice=False
+    )
 
     def validate_expires_on(self, field: Any) -> None:
         if field.data and field.data <= utcnow().date():

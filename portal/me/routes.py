@@ -46,8 +46,9 @@ bp = Blueprint("me", __name__, url_prefix="/me")
 @bp.get("/roles")
 @signed_in
 def roles() -> ResponseReturnValue:
-    return render("me/roles.html", "my_roles", held=held_roles(current_user.id),
-                  active=set(g.login_session.active_role_ids))
+    return render(
+        "me/roles.html", "my_roles", held=held_roles(current_user.id), active=set(g.login_session.active_role_ids)
+    )
 
 
 def _set_active(role_id: uuid.UUID, active: bool) -> ResponseReturnValue:
@@ -84,8 +85,11 @@ def _needs_recent_sign_in() -> ResponseReturnValue | None:
 
 
 def _profile_context(form: ProfileForm) -> dict[str, object]:
-    return {"form": form, "offer": ownership.transfer_offered_to(current_user),
-            "pending_email": email_change_queries.pending_email(current_user.id)}
+    return {
+        "form": form,
+        "offer": ownership.transfer_offered_to(current_user),
+        "pending_email": email_change_queries.pending_email(current_user.id),
+    }
 
 
 @bp.route("", methods=["GET", "POST"])
@@ -97,11 +101,13 @@ def profile() -> ResponseReturnValue:
         return render("me/profile.html", "profile_form", status=status, **_profile_context(form))
     if form.email.data != current_user.email and (reauth := _needs_recent_sign_in()) is not None:
         return reauth  # nothing is saved: the whole form is sent again after re-authenticating
-    saved = profile_service.update_my_profile(current_user, form.profile_fields(), form.email.data,
-                                             actor=from_request())
+    saved = profile_service.update_my_profile(
+        current_user, form.profile_fields(), form.email.data, actor=from_request()
+    )
     db.session.commit()
     messages = (["Your profile was saved."] if saved.changes else []) + (
-        [email_changes.pending_message(saved.email_change)] if saved.email_change else [])
+        [email_changes.pending_message(saved.email_change)] if saved.email_change else []
+    )
     flash(" ".join(messages) or "Nothing changed.", "success")
     return redirect_after_post(url_for(".profile"))
 
@@ -113,8 +119,12 @@ def cancel_email_change() -> ResponseReturnValue:
     change = email_changes.cancel_change(current_user, actor=from_request())
     db.session.commit()
     flash(f"The change of your email to {change.new_email} was cancelled; its link no longer works.", "success")
-    return redirect_or_render(url_for(".profile"), "me/profile.html", "pending_email",
-                              **_profile_context(ProfileForm(obj=current_user, formdata=None)))
+    return redirect_or_render(
+        url_for(".profile"),
+        "me/profile.html",
+        "pending_email",
+        **_profile_context(ProfileForm(obj=current_user, formdata=None)),
+    )
 
 
 @bp.route("/password", methods=["GET", "POST"])
@@ -125,8 +135,9 @@ def password() -> ResponseReturnValue:
     if request.method == "GET" or not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
         return render("me/password.html", "password_form", status=status, form=form)
-    credentials.change_password(current_user, form.current_password.data, form.password.data, g.login_session.id,
-                                actor=from_request())
+    credentials.change_password(
+        current_user, form.current_password.data, form.password.data, g.login_session.id, actor=from_request()
+    )
     db.session.commit()
     flash("Your password was changed; your other sessions were signed out.", "success")
     return redirect_after_post(url_for(".profile"))
@@ -171,8 +182,9 @@ def mfa_confirm() -> ResponseReturnValue:
     if current_user.mfa_enabled or not form.validate_on_submit():
         return render("me/mfa.html", "mfa", status=422, **_mfa_context(confirm_form=form))
     try:
-        codes = credentials.confirm_mfa(current_user, session.get("mfa_enrol", ""), form.code.data, g.login_session.id,
-                                        actor=from_request())
+        codes = credentials.confirm_mfa(
+            current_user, session.get("mfa_enrol", ""), form.code.data, g.login_session.id, actor=from_request()
+        )
     except Invalid as error:
         form.code.errors = [error.message]
         return render("me/mfa.html", "mfa", status=422, **_mfa_context(confirm_form=form))
@@ -230,8 +242,15 @@ def _reauth_page(form: ReauthForm, status: int = 200, **extra: object) -> Respon
     if connection is not None:
         sso.allow_form_redirect(connection)  # the button's POST is answered with a redirect to the provider
     password_allowed = bool(current_user.password_hash) and sso.password_refusal(current_user) is None
-    return render("me/reauth.html", "reauth_form", status=status, form=form, sso_connection=connection,
-                  password_allowed=password_allowed, **extra)
+    return render(
+        "me/reauth.html",
+        "reauth_form",
+        status=status,
+        form=form,
+        sso_connection=connection,
+        password_allowed=password_allowed,
+        **extra,
+    )
 
 
 @bp.route("/reauth", methods=["GET", "POST"])
@@ -264,8 +283,7 @@ def reauth_sso() -> ResponseReturnValue:
     max_age=0); its callback marks this session freshly authenticated and comes back to `next`."""
     connection = sso.reauth_connection(current_user)
     if connection is None:
-        raise Conflict("Your user is not linked to an active single sign-on connection: confirm with your "
-                       "password.")
+        raise Conflict("Your user is not linked to an active single sign-on connection: confirm with your password.")
     target = safe_next(request.args.get("next")) or url_for(".profile")
     return begin_for_signed_in(g.user_account, connection, "reauth", target)
 
@@ -286,8 +304,9 @@ def end_session(session_id: uuid.UUID) -> ResponseReturnValue:
         session.clear()
         return redirect_after_post(url_for("auth.login"))
     flash("That session was signed out.", "success")
-    return redirect_or_render(url_for(".sessions"), "me/sessions.html", "my_sessions",
-                              sessions=credentials.my_sessions(current_user.id))
+    return redirect_or_render(
+        url_for(".sessions"), "me/sessions.html", "my_sessions", sessions=credentials.my_sessions(current_user.id)
+    )
 
 
 @bp.post("/sessions/end-others")
@@ -296,8 +315,9 @@ def end_other_sessions() -> ResponseReturnValue:
     credentials.end_other_sessions(current_user, g.login_session.id, actor=from_request())
     db.session.commit()
     flash("Every other session was signed out.", "success")
-    return redirect_or_render(url_for(".sessions"), "me/sessions.html", "my_sessions",
-                              sessions=credentials.my_sessions(current_user.id))
+    return redirect_or_render(
+        url_for(".sessions"), "me/sessions.html", "my_sessions", sessions=credentials.my_sessions(current_user.id)
+    )
 
 
 def _api_keys_page(form: ApiKeyForm, status: int = 200, new_key: str | None = None) -> ResponseReturnValue:
@@ -305,8 +325,15 @@ def _api_keys_page(form: ApiKeyForm, status: int = 200, new_key: str | None = No
     held = credentials.grantable_scopes(current_user)
     if not form.is_submitted() or new_key:
         form.scopes.data = sorted(p.value for p in held)
-    return render("me/api_keys.html", "api_keys", status=status, form=form, new_key=new_key,
-                  offered=[p for p in Permission if p in held], keys=credentials.my_api_keys(current_user.id))
+    return render(
+        "me/api_keys.html",
+        "api_keys",
+        status=status,
+        form=form,
+        new_key=new_key,
+        offered=[p for p in Permission if p in held],
+        keys=credentials.my_api_keys(current_user.id),
+    )
 
 
 @bp.get("/api-keys")
@@ -325,8 +352,9 @@ def create_api_key() -> ResponseReturnValue:
         return _api_keys_page(form, status=422)
     expires = datetime.combine(form.expires_on.data, time.min, tzinfo=UTC) if form.expires_on.data else None
     try:
-        key = credentials.create_api_key(current_user, form.name.data, expires, form.chosen_scopes(),
-                                         actor=from_request())
+        key = credentials.create_api_key(
+            current_user, form.name.data, expires, form.chosen_scopes(), actor=from_request()
+        )
     except Invalid as refusal:  # a permission the person does not hold
         form.scopes.errors = [refusal.message]
         return _api_keys_page(form, status=422)
@@ -340,10 +368,15 @@ def create_api_key() -> ResponseReturnValue:
 def confirm_revoke_api_key(key_id: uuid.UUID) -> ResponseReturnValue:
     """The Revoke button without JavaScript: ask first."""
     key = credentials.own_api_key(current_user, key_id)
-    return render("confirm.html", question=f"Revoke the API key {key.name}?",
-                  detail="Whatever uses it stops working at once. This cannot be undone.",
-                  action=url_for(".revoke_api_key", key_id=key.id), button=f"Revoke {key.name}",
-                  back=url_for(".api_keys"), crumbs=[("API keys", url_for(".api_keys")), ("Revoke", None)])
+    return render(
+        "confirm.html",
+        question=f"Revoke the API key {key.name}?",
+        detail="Whatever uses it stops working at once. This cannot be undone.",
+        action=url_for(".revoke_api_key", key_id=key.id),
+        button=f"Revoke {key.name}",
+        back=url_for(".api_keys"),
+        crumbs=[("API keys", url_for(".api_keys")), ("Revoke", None)],
+    )
 
 
 @bp.post("/api-keys/<uuid:key_id>/revoke")

@@ -11,8 +11,9 @@ from portal.errors import NotFound
 from portal.models import LoginSession, RoleAssignment, User
 
 
-def set_role_active(login_session: LoginSession, user: User, role_id: uuid.UUID, active: bool, *,
-                    actor: Actor) -> RoleAssignment:
+def set_role_active(
+    login_session: LoginSession, user: User, role_id: uuid.UUID, active: bool, *, actor: Actor
+) -> RoleAssignment:
     """Activate or deactivate one of the user's held roles for this sign-in session only."""
     assignment = db.session.get(RoleAssignment, (user.id, role_id))
     if assignment is None or login_session.user_id != user.id:
@@ -23,6 +24,10 @@ def set_role_active(login_session: LoginSession, user: User, role_id: uuid.UUID,
         ids.append(key)
     if set(ids) != set(login_session.active_role_ids):
         login_session.active_role_ids = ids  # a new list, so that the JSON column is written
-        record("session.role_activate" if active else "session.role_deactivate", user, actor=actor,
-               changes={"role": assignment.role.name})
+        record(
+            "session.role_activate" if active else "session.role_deactivate",
+            user,
+            actor=actor,
+            changes={"role": assignment.role.name},
+        )
     return assignment

@@ -20,8 +20,7 @@ class AuditEvent(Base):
         Index("ix_audit_events_account_id_action_created_at", "account_id", "action", "created_at", "id"),
         Index("ix_audit_events_account_id_actor_label_created_at", "account_id", "actor_label", "created_at", "id"),
         Index("ix_audit_events_account_id_target_id_created_at", "account_id", "target_id", "created_at", "id"),
-        Index("ix_audit_events_account_id_target_label_created_at", "account_id", "target_label", "created_at",
-              "id"),
+        Index("ix_audit_events_account_id_target_label_created_at", "account_id", "target_label", "created_at", "id"),
         # A user's own recent actions (the user page); also serves the foreign key's ON DELETE SET NULL.
         Index("ix_audit_events_actor_id_created_at", "actor_id", "created_at", "id"),
         # The retention sweep: events older than AUDIT_RETENTION_DAYS, across accounts (portal/retention.py).

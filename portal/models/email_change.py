@@ -35,9 +35,7 @@ class EmailChange(Base):
     new_email: Mapped[str] = mapped_column(String(90))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     # Who asked: the person, or an admin (NULL once that admin is deleted).
-    requested_by_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True
-    )
+    requested_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     expires_at: Mapped[datetime]
     # Wrong passwords typed on the confirm page; at MAX_FAILURES the change is cancelled.
     failures: Mapped[int] = mapped_column(default=0)

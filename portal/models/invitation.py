@@ -40,16 +40,12 @@ class Invitation(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(16), default=InvitationStatus.PENDING.value)
     expires_at: Mapped[datetime]
-    invited_by_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True
-    )
+    invited_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     sent_count: Mapped[int] = mapped_column(default=1)
     last_sent_at: Mapped[datetime]
     accepted_at: Mapped[datetime | None]
     # The latest email sent for it: its delivery state (queued, sent, failed and why).
-    email_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("outbox_emails.id", ondelete="SET NULL"), index=True
-    )
+    email_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("outbox_emails.id", ondelete="SET NULL"), index=True)
     # Made by the account's identity provider over SCIM: no inviter and no roles; the person only chooses
     # a password (their login and profile are the provider's).
     provisioned: Mapped[bool] = mapped_column(default=False)
@@ -84,12 +80,8 @@ class InvitationRole(Base):
 
     __tablename__ = "invitation_roles"
 
-    invitation_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("invitations.id", ondelete="CASCADE"), primary_key=True
-    )
-    role_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    invitation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invitations.id", ondelete="CASCADE"), primary_key=True)
+    role_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True, index=True)
     # The end of the grant made on accepting (an import's access_expires); passed by then: not granted.
     expires_at: Mapped[datetime | None]
 
@@ -99,9 +91,7 @@ class InvitationGroup(Base):
 
     __tablename__ = "invitation_groups"
 
-    invitation_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("invitations.id", ondelete="CASCADE"), primary_key=True
-    )
+    invitation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invitations.id", ondelete="CASCADE"), primary_key=True)
     group_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True, index=True
     )

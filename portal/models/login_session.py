@@ -39,5 +39,8 @@ class LoginSession(Base):
 
     def is_expired(self, now: datetime, idle: timedelta, absolute: timedelta) -> bool:
         """Whether the idle or the absolute timeout has passed."""
-        return (now - self.last_seen_at > idle or now - self.created_at > absolute
-                or (self.expires_at is not None and now >= self.expires_at))
+        return (
+            now - self.last_seen_at > idle
+            or now - self.created_at > absolute
+            or (self.expires_at is not None and now >= self.expires_at)
+        )

@@ -35,8 +35,9 @@ class Role(Base):
         return f"<Role {self.name!r} of {self.account_id}>"
 
 
-def in_force(expires_at: ColumnElement[datetime | None] | Any,
-             now: datetime | ColumnElement[Any]) -> ColumnElement[bool]:
+def in_force(
+    expires_at: ColumnElement[datetime | None] | Any, now: datetime | ColumnElement[Any]
+) -> ColumnElement[bool]:
     """A grant (role or membership) counts while it has no expiry or its expiry is still ahead: the one
     condition every permission check and list applies, so an expired grant stops counting at once,
     before the worker's sweep deletes it."""
@@ -46,12 +47,8 @@ def in_force(expires_at: ColumnElement[datetime | None] | Any,
 class RoleAssignment(Base):
     __tablename__ = "role_assignments"
 
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
-    role_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True, index=True)
     is_default: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[created_at]
     expires_at: Mapped[datetime | None] = mapped_column(index=True)  # time-bound access: gone once passed

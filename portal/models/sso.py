@@ -86,8 +86,7 @@ class SsoAuthRequest(Base):
     __table_args__ = (Index("ix_sso_auth_requests_created_at", "created_at"),)
 
     id: Mapped[uuid_pk]
-    connection_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sso_connections.id", ondelete="CASCADE"),
-                                                     index=True)
+    connection_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sso_connections.id", ondelete="CASCADE"), index=True)
     state_hash: Mapped[str] = mapped_column(String(64), unique=True)
     nonce: Mapped[str] = mapped_column(String(64))
     # The PKCE verifier, encrypted like the client secret.
@@ -123,8 +122,7 @@ class SsoGroupMapping(Base):
     __table_args__ = (UniqueConstraint("connection_id", "claim_value", "group_id"),)
 
     id: Mapped[uuid_pk]
-    connection_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sso_connections.id", ondelete="CASCADE"),
-                                                     index=True)
+    connection_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sso_connections.id", ondelete="CASCADE"), index=True)
     claim_value: Mapped[str] = mapped_column(String(255))
     group_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), index=True)
     # Optionally a role its holders get too (never owner; an admin-level role only if the owner allows it).

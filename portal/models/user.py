@@ -51,8 +51,16 @@ class User(UserMixin, Base):
         # Keyset paging of the users list, one index per sort order (id breaks ties).
         Index("ix_users_account_id_created_at", "account_id", "created_at", "id"),
         # The name order also holds what a search reads, so that a broad search walks it index-only.
-        Index("ix_users_account_id_first_name_search", "account_id", "first_name", "last_name", "id", "email", "login",
-              "is_owner"),
+        Index(
+            "ix_users_account_id_first_name_search",
+            "account_id",
+            "first_name",
+            "last_name",
+            "id",
+            "email",
+            "login",
+            "is_owner",
+        ),
         Index("ix_users_account_id_last_login_at", "account_id", "last_login_at", "id"),
         # Case-insensitive prefix search on names (emails and logins are stored lower-cased).
         Index("ix_users_account_id_lower_first_name", "account_id", func.lower(text("first_name"))),

@@ -48,8 +48,9 @@ def schema() -> Check:
             state = migrate.schema_state(connection)
     except Exception as error:  # noqa: BLE001
         return Check(False, _failure(error))
-    return Check(state.usable, {"status": state.status, "database": ",".join(state.database),
-                                "code": ",".join(state.code)})
+    return Check(
+        state.usable, {"status": state.status, "database": ",".join(state.database), "code": ",".join(state.code)}
+    )
 
 
 def _store() -> Storage:

@@ -34,10 +34,10 @@ SIGN_IN_FAILURES = Counter(
     "portal_sign_in_failures", "Sign-in attempts refused (wrong password or code, or locked out), by step.", ["step"]
 )
 LOCKOUTS = Counter("portal_lockouts", "Lockouts started or lengthened (a login, an address or a second factor).")
-RATE_LIMITED = Counter("portal_rate_limited", "Requests refused with 429 Too Many Requests, by endpoint.",
-                       ["endpoint"])
-API_REQUESTS = Counter("portal_api_requests", "Requests to the JSON API (and SCIM), by API and status.",
-                       ["api", "status"])
+RATE_LIMITED = Counter("portal_rate_limited", "Requests refused with 429 Too Many Requests, by endpoint.", ["endpoint"])
+API_REQUESTS = Counter(
+    "portal_api_requests", "Requests to the JSON API (and SCIM), by API and status.", ["api", "status"]
+)
 EVENTS = Counter("portal_events", "Events written to the portal.events log, by event.", ["event"])
 
 # The endpoints whose 401 answer is a failed sign-in, and the step it failed at.
@@ -80,8 +80,9 @@ class _StoreCollector:
     def collect(self) -> Iterator[Metric]:
         from portal.ops import checks
 
-        up = GaugeMetricFamily("portal_dependency_up", "Whether a store the portal needs answers (1) or not (0).",
-                               labels=["dependency"])
+        up = GaugeMetricFamily(
+            "portal_dependency_up", "Whether a store the portal needs answers (1) or not (0).", labels=["dependency"]
+        )
         database = checks.database()
         up.add_metric(["database"], 1.0 if database.ok else 0.0)
         store = checks.rate_limit_store()
@@ -97,22 +98,27 @@ def _outbox() -> Iterator[Metric]:
     from portal.mail.queries import outbox_backlog
 
     backlog = outbox_backlog()
-    emails = GaugeMetricFamily("portal_outbox_emails",
-                               "Emails in the outbox waiting to be sent (queued) or given up on (failed).",
-                               labels=["status"])
+    emails = GaugeMetricFamily(
+        "portal_outbox_emails",
+        "Emails in the outbox waiting to be sent (queued) or given up on (failed).",
+        labels=["status"],
+    )
     for status, count in backlog.counts.items():
         emails.add_metric([status], float(count))
     yield emails
-    yield GaugeMetricFamily("portal_outbox_oldest_queued_age_seconds",
-                            "How long the oldest email still queued has waited (0: none waits).",
-                            value=backlog.oldest_queued_age_seconds)
+    yield GaugeMetricFamily(
+        "portal_outbox_oldest_queued_age_seconds",
+        "How long the oldest email still queued has waited (0: none waits).",
+        value=backlog.oldest_queued_age_seconds,
+    )
 
 
 def _jobs() -> Iterator[Metric]:
     from portal.jobs.queries import counts_by_state
 
-    gauge = GaugeMetricFamily("portal_jobs", "Jobs by state (queued and running: the worker's backlog).",
-                              labels=["state"])
+    gauge = GaugeMetricFamily(
+        "portal_jobs", "Jobs by state (queued and running: the worker's backlog).", labels=["state"]
+    )
     for state, count in counts_by_state().items():
         gauge.add_metric([state], float(count))
     yield gauge

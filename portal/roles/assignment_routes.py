@@ -31,10 +31,10 @@ def user_page(user_id: uuid.UUID) -> str:
     return url_for("accounts.users.show", user_id=user_id)
 
 
-def _panel(user: User, status: int = 200, notice: str | None = None, error: str | None = None
-           ) -> ResponseReturnValue:
-    panel = replace(queries.user_roles_panel(g.account.id, user, current_user, g.permissions), notice=notice,
-                    error=error)
+def _panel(user: User, status: int = 200, notice: str | None = None, error: str | None = None) -> ResponseReturnValue:
+    panel = replace(
+        queries.user_roles_panel(g.account.id, user, current_user, g.permissions), notice=notice, error=error
+    )
     return render("roles/user_roles.html", "user_roles", status=status, user=user, roles_panel=panel)
 
 
@@ -61,12 +61,14 @@ def add(user_id: uuid.UUID) -> ResponseReturnValue:
         errors = form.role_id.errors or form.expires_on.errors
         return _panel(user, status=422, error=errors[0] if errors else "Choose a role.")
     role = queries.role_in_account(g.account.id, form.role_uuid())
-    assignment = services.assign_role(user, role, is_default=bool(form.default.data), expires_at=form.expiry(),
-                                      actor=from_request())
+    assignment = services.assign_role(
+        user, role, is_default=bool(form.default.data), expires_at=form.expiry(), actor=from_request()
+    )
     db.session.commit()
     until = f" until {until_day(assignment.expires_at)}" if assignment.expires_at else ""
-    return _answer(user, f"{user.full_name} holds the role {role.name}"
-                         f"{' (default)' if form.default.data else ''}{until}.")
+    return _answer(
+        user, f"{user.full_name} holds the role {role.name}{' (default)' if form.default.data else ''}{until}."
+    )
 
 
 @bp.post("/<uuid:role_id>/delete")

@@ -41,8 +41,11 @@ def held_permissions(user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, frozenset
             select(Invitation.user_id.label("user_id"), Role.permissions.label("permissions"))
             .join(InvitationRole, InvitationRole.invitation_id == Invitation.id)
             .join(Role, Role.id == InvitationRole.role_id)
-            .where(Invitation.user_id.in_(ids), Invitation.status == InvitationStatus.PENDING.value,
-                   in_force(InvitationRole.expires_at, utcnow()))
+            .where(
+                Invitation.user_id.in_(ids),
+                Invitation.status == InvitationStatus.PENDING.value,
+                in_force(InvitationRole.expires_at, utcnow()),
+            )
         )
         rows = cast(Iterable[tuple[uuid.UUID, list[str]]], db.session.execute(union_all(assigned, invited)))
         for user_id, permissions in rows:
@@ -50,8 +53,9 @@ def held_permissions(user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, frozenset
     return {user_id: frozenset(held.get(user_id, ())) for user_id in ids}
 
 
-def refusal_to_act_on(actor: User, actor_permissions: frozenset[Permission], target: User,
-                      target_permissions: frozenset[Permission]) -> str | None:
+def refusal_to_act_on(
+    actor: User, actor_permissions: frozenset[Permission], target: User, target_permissions: frozenset[Permission]
+) -> str | None:
     """Why the actor may not act on the target, or None when they may."""
     if target.is_owner and not actor.is_owner:
         return "Only the owner can change the owner."

@@ -30,8 +30,9 @@ def effective_permissions(user: User, login_session: LoginSession | None) -> fro
     return permissions_until(user, login_session, utcnow())[0]
 
 
-def permissions_until(user: User, login_session: LoginSession | None,
-                      now: datetime) -> tuple[frozenset[Permission], datetime | None]:
+def permissions_until(
+    user: User, login_session: LoginSession | None, now: datetime
+) -> tuple[frozenset[Permission], datetime | None]:
     """effective_permissions, and until when they hold unchanged by time alone (the first in-force
     grant to expire; None: no grant expires) — what the sign-in check may cache on the session row."""
     if user.is_owner:
@@ -61,8 +62,11 @@ def default_role_permissions(user: User) -> frozenset[Permission]:
     rows = db.session.scalars(
         select(Role.permissions)
         .join(RoleAssignment, RoleAssignment.role_id == Role.id)
-        .where(RoleAssignment.user_id == user.id, RoleAssignment.is_default.is_(True),
-               in_force(RoleAssignment.expires_at, utcnow()))
+        .where(
+            RoleAssignment.user_id == user.id,
+            RoleAssignment.is_default.is_(True),
+            in_force(RoleAssignment.expires_at, utcnow()),
+        )
     ).all()
     return frozenset().union(*(parse_permissions(permissions) for permissions in rows))
 
@@ -136,7 +140,6 @@ def roles_by_reference(account_id: uuid.UUID, references: list[str]) -> tuple[li
     return by_reference(Role, account_id, references)
 
 
-
 def role_name_taken(account_id: uuid.UUID, name: str, except_role_id: uuid.UUID | None = None) -> bool:
     """Whether another role of the account has this name, compared without regard to case."""
     statement = select(Role.id).where(Role.account_id == account_id, func.lower(Role.name) == name.lower())
@@ -146,9 +149,10 @@ def role_name_taken(account_id: uuid.UUID, name: str, except_role_id: uuid.UUID 
 
 
 def member_count(role_id: uuid.UUID) -> int:
-    return db.session.scalar(
-        select(func.count()).select_from(RoleAssignment).where(RoleAssignment.role_id == role_id)
-    ) or 0
+    return (
+        db.session.scalar(select(func.count()).select_from(RoleAssignment).where(RoleAssignment.role_id == role_id))
+        or 0
+    )
 
 
 @dataclass(frozen=True)
@@ -177,8 +181,15 @@ def role_members(role: Role, args: Mapping[str, str]) -> Page[Member]:
     rows = db.session.execute(statement.limit(take + 1)).all()
     items = [Member(user, is_default) for user, is_default in rows[:take]]
     next_cursor = encode_cursor((items[-1].user.login, items[-1].user.id)) if len(rows) > take else None
-    return Page(items=items, start=start, take=take, total=member_count(role.id), next_cursor=next_cursor,
-                more=next_cursor is not None, query=MultiDict({"take": str(take)}))
+    return Page(
+        items=items,
+        start=start,
+        take=take,
+        total=member_count(role.id),
+        next_cursor=next_cursor,
+        more=next_cursor is not None,
+        query=MultiDict({"take": str(take)}),
+    )
 
 
 # --- One user's roles: the panel on the user page ----------------------------------------------
@@ -259,8 +270,9 @@ class RolesPanel:
         return self.refusal is None
 
 
-def user_roles_panel(account_id: uuid.UUID, user: User, actor: User,
-                     actor_permissions: frozenset[Permission]) -> RolesPanel:
+def user_roles_panel(
+    account_id: uuid.UUID, user: User, actor: User, actor_permissions: frozenset[Permission]
+) -> RolesPanel:
     """The user page's roles panel, as the actor sees it, in two statements (the user's assignments and the
     account's roles)."""
     assignments = held_roles(user.id)
@@ -296,5 +308,13 @@ def user_roles_panel(account_id: uuid.UUID, user: User, actor: User,
             for p in Permission
             if p in user_permissions
         ]
-    return RolesPanel(user_id=user.id, is_owner=user.is_owner, may_write=may_write, refusal=refusal, assignments=held,
-                      grantable=grantable, ungrantable=ungrantable, permissions=permissions)
+    return RolesPanel(
+        user_id=user.id,
+        is_owner=user.is_owner,
+        may_write=may_write,
+        refusal=refusal,
+        assignments=held,
+        grantable=grantable,
+        ungrantable=ungrantable,
+        permissions=permissions,
+    )

@@ -39,8 +39,13 @@ def create() -> ResponseReturnValue:
     form = RoleForm(account_id=g.account.id)
     if not form.validate_on_submit():
         return render("roles/new.html", "role_form", status=422, form=form)
-    role = services.create_role(g.account.id, name=form.name.data, description=form.description.data or "",
-                                permissions=form.chosen_permissions(), actor=from_request())
+    role = services.create_role(
+        g.account.id,
+        name=form.name.data,
+        description=form.description.data or "",
+        permissions=form.chosen_permissions(),
+        actor=from_request(),
+    )
     db.session.commit()
     flash(f"Role {role.name} created.", "success")
     return redirect_after_post(url_for(".show", role_id=role.id))
@@ -51,9 +56,14 @@ def create() -> ResponseReturnValue:
 def show(role_id: uuid.UUID) -> ResponseReturnValue:
     role = queries.role_in_account(g.account.id, role_id)
     permissions = queries.in_catalogue_order(queries.permissions_of(role))
-    return render("roles/show.html", "members", role=role, permissions=permissions,
-                  members=queries.role_members(role, request.args),
-                  refusal=services.refusal_to_change(role, g.permissions))
+    return render(
+        "roles/show.html",
+        "members",
+        role=role,
+        permissions=permissions,
+        members=queries.role_members(role, request.args),
+        refusal=services.refusal_to_change(role, g.permissions),
+    )
 
 
 @bp.get("/<uuid:role_id>/edit")
@@ -61,10 +71,16 @@ def show(role_id: uuid.UUID) -> ResponseReturnValue:
 def edit(role_id: uuid.UUID) -> ResponseReturnValue:
     role = queries.role_in_account(g.account.id, role_id)
     services.ensure_may_change(role, g.permissions)
-    form = RoleEditForm(account_id=g.account.id, role_id=role.id, data={
-        "name": role.name, "description": role.description, "permissions": list(role.permissions),
-        "version": role.version,
-    })
+    form = RoleEditForm(
+        account_id=g.account.id,
+        role_id=role.id,
+        data={
+            "name": role.name,
+            "description": role.description,
+            "permissions": list(role.permissions),
+            "version": role.version,
+        },
+    )
     return render("roles/edit.html", role=role, form=form)
 
 
@@ -77,9 +93,14 @@ def update(role_id: uuid.UUID) -> ResponseReturnValue:
     if not form.validate_on_submit():
         return render("roles/edit.html", "role_form", status=422, role=role, form=form)
     try:
-        services.update_role(role, name=form.name.data, description=form.description.data or "",
-                             permissions=form.chosen_permissions(), expected_version=form.version.data,
-                             actor=from_request())
+        services.update_role(
+            role,
+            name=form.name.data,
+            description=form.description.data or "",
+            permissions=form.chosen_permissions(),
+            expected_version=form.version.data,
+            actor=from_request(),
+        )
     except Invalid as refusal:  # the lock-out rule, checked before anything changes: shown in the form
         return render("roles/edit.html", "role_form", status=422, role=role, form=form, refusal=refusal.message)
     except StaleEdit as stale:

@@ -62,8 +62,9 @@ def _ensure_may_give(actor_permissions: frozenset[Permission], permissions: froz
         raise Forbidden(f"You cannot give a role permissions you do not hold yourself ({names}).")
 
 
-def _ensure_keeps_roles_write(actor: Actor, role_id: uuid.UUID, after: frozenset[Permission] | None,
-                              held_after: bool = True) -> None:
+def _ensure_keeps_roles_write(
+    actor: Actor, role_id: uuid.UUID, after: frozenset[Permission] | None, held_after: bool = True
+) -> None:
     """Refuse a change that takes the actor's last held source of roles:write away from them.
 
     `after` is the role's permissions once changed (None: the role is deleted); held_after=False
@@ -123,21 +124,34 @@ def ensure_may_change(role: Role, actor_permissions: frozenset[Permission]) -> N
         raise Forbidden(reason)
 
 
-def create_role(account_id: uuid.UUID, *, name: str, description: str, permissions: frozenset[Permission],
-                actor: Actor) -> Role:
+def create_role(
+    account_id: uuid.UUID, *, name: str, description: str, permissions: frozenset[Permission], actor: Actor
+) -> Role:
     """A custom role of the account, holding only permissions the actor holds."""
     _ensure_may_give(actor.permissions, permissions)
-    role = Role(account_id=account_id, name=name, description=description, permissions=_values(permissions),
-                is_builtin=False)
+    role = Role(
+        account_id=account_id, name=name, description=description, permissions=_values(permissions), is_builtin=False
+    )
     with _unique_name(name):
         db.session.add(role)
-    record("role.create", role, actor=actor,
-           changes={"name": name, "description": description, "permissions": _values(permissions)})
+    record(
+        "role.create",
+        role,
+        actor=actor,
+        changes={"name": name, "description": description, "permissions": _values(permissions)},
+    )
     return role
 
 
-def update_role(role: Role, *, name: str, description: str, permissions: frozenset[Permission],
-                expected_version: int | None, actor: Actor) -> Role:
+def update_role(
+    role: Role,
+    *,
+    name: str,
+    description: str,
+    permissions: frozenset[Permission],
+    expected_version: int | None,
+    actor: Actor,
+) -> Role:
     """Change a custom role; refused for built-in roles, escalation, lock-out and a stale form (StaleEdit, 409;
     `expected_version` None: the change applies to the current version)."""
     ensure_may_change(role, actor.permissions)
@@ -160,8 +174,12 @@ def delete_role(role: Role, *, actor: Actor) -> int:
     _ensure_keeps_roles_write(actor, role.id, None)
     holders = db.session.scalars(select(RoleAssignment.user_id).where(RoleAssignment.role_id == role.id)).all()
     db.session.execute(delete(RoleAssignment).where(RoleAssignment.role_id == role.id))
-    record("role.delete", role, actor=actor,
-           changes={"name": role.name, "permissions": sorted(role.permissions), "holders": len(holders)})
+    record(
+        "role.delete",
+        role,
+        actor=actor,
+        changes={"name": role.name, "permissions": sorted(role.permissions), "holders": len(holders)},
+    )
     db.session.delete(role)
     return len(holders)
 
@@ -180,8 +198,15 @@ def _assignment(user: User, role: Role) -> RoleAssignment | None:
     return db.session.get(RoleAssignment, (user.id, role.id))
 
 
-def assign_role(user: User, role: Role, *, is_default: bool, actor: Actor, expires_at: datetime | None = None,
-                keep_default: bool = False) -> RoleAssignment:
+def assign_role(
+    user: User,
+    role: Role,
+    *,
+    is_default: bool,
+    actor: Actor,
+    expires_at: datetime | None = None,
+    keep_default: bool = False,
+) -> RoleAssignment:
     """Grant the role to the user, or change whether it is a default role when they hold it already.
 
     A newly granted role is active from the user's next sign-in when it is a default role (or once
@@ -205,13 +230,18 @@ def assign_role(user: User, role: Role, *, is_default: bool, actor: Actor, expir
     if expires_at is not None and assignment.expires_at != expires_at:
         before = assignment.expires_at.isoformat() if assignment.expires_at else None
         assignment.expires_at = expires_at
-        record("role.expiry", user, actor=actor, changes={"role": role.name,
-                                                          "expires_at": [before, expires_at.isoformat()]})
+        record(
+            "role.expiry",
+            user,
+            actor=actor,
+            changes={"role": role.name, "expires_at": [before, expires_at.isoformat()]},
+        )
     return assignment
 
 
-def grant(user: User, role: Role, *, is_default: bool = True, expires_at: datetime | None = None,
-          actor: Actor) -> RoleAssignment:
+def grant(
+    user: User, role: Role, *, is_default: bool = True, expires_at: datetime | None = None, actor: Actor
+) -> RoleAssignment:
     """The one write of a new grant, audited "role.grant", whoever grants. It checks no rank: assign_role does,
     for a person granting; the grants whose rules differ call it directly — an accepted invitation grants
     what the inviter may grant *now* and reports the rest as withheld (the invited person ranks by every
@@ -260,8 +290,7 @@ def forget_in_sessions(user: User, role_ids: set[uuid.UUID]) -> None:
             login_session.active_role_ids = [r for r in login_session.active_role_ids if r not in gone]
 
 
-def replace_roles(user: User, roles: list[Role], default_ids: set[uuid.UUID], *,
-                  actor: Actor) -> dict[str, list[str]]:
+def replace_roles(user: User, roles: list[Role], default_ids: set[uuid.UUID], *, actor: Actor) -> dict[str, list[str]]:
     """Make the user's roles exactly `roles`, those in default_ids default (seed 002's PUT): one audit event.
 
     Each role granted, taken away or re-flagged passes the checks of a single grant or removal (the rank rule,
@@ -271,21 +300,26 @@ def replace_roles(user: User, roles: list[Role], default_ids: set[uuid.UUID], *,
     if user.status == UserStatus.PENDING:
         raise Conflict(f"{user.email} has not accepted their invitation yet: change the roles of the invitation.")
     policy.ensure_may_act_on(actor.user, actor.permissions, user)
-    held = {assignment.role_id: assignment for assignment in
-            db.session.scalars(select(RoleAssignment).where(RoleAssignment.user_id == user.id))}
+    held = {
+        assignment.role_id: assignment
+        for assignment in db.session.scalars(select(RoleAssignment).where(RoleAssignment.user_id == user.id))
+    }
     wanted = {role.id: role for role in roles}
     granted = [role for role in roles if role.id not in held]
     revoked = [assignment for role_id, assignment in held.items() if role_id not in wanted]
-    flagged = [held[role.id] for role in roles
-               if role.id in held and held[role.id].is_default != (role.id in default_ids)]
+    flagged = [
+        held[role.id] for role in roles if role.id in held and held[role.id].is_default != (role.id in default_ids)
+    ]
     for role in [*granted, *(a.role for a in revoked), *(a.role for a in flagged)]:
         _ensure_may_assign(user, role, actor)
     if user.id == actor.user.id and not actor.user.is_owner:
         after = frozenset().union(*(permissions_of(role) for role in roles))
         before = frozenset().union(*(permissions_of(a.role) for a in held.values()))
         if Permission.ROLES_WRITE in before and Permission.ROLES_WRITE not in after:
-            raise Invalid("This change would take the roles:write permission away from you: it is your last role "
-                          "that has it. Ask the owner or another administrator to make it.")
+            raise Invalid(
+                "This change would take the roles:write permission away from you: it is your last role "
+                "that has it. Ask the owner or another administrator to make it."
+            )
     for role in granted:
         db.session.add(RoleAssignment(user_id=user.id, role_id=role.id, is_default=role.id in default_ids))
     for assignment in revoked:

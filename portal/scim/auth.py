@@ -17,8 +17,9 @@ def authenticate() -> Response | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     found = tokens.authenticate(account_id, token.strip()) if scheme.lower() == "bearer" and account_id else None
     if found is None:
-        response = from_scim_error(ScimError(401, "A valid provisioning token of this account is required: "
-                                                  "Authorization: Bearer <token>."))
+        response = from_scim_error(
+            ScimError(401, "A valid provisioning token of this account is required: Authorization: Bearer <token>.")
+        )
         response.headers["WWW-Authenticate"] = 'Bearer realm="SCIM"'
         return response
     g.scim_token_id = found.id
@@ -27,8 +28,13 @@ def authenticate() -> Response | None:
     g.audit_via = "scim"
     state = tokens.count_request(found.id)
     if not state.allowed:
-        return from_scim_error(ScimError(429, "Too many requests for this provisioning token. Wait and try again.",
-                                         headers={"Retry-After": str(state.retry_after)}))
+        return from_scim_error(
+            ScimError(
+                429,
+                "Too many requests for this provisioning token. Wait and try again.",
+                headers={"Retry-After": str(state.retry_after)},
+            )
+        )
     account = db.session.get(Account, found.account_id)
     if account is None:  # pragma: no cover - the token's row goes with its account
         return from_scim_error(ScimError(401, "No such account."))

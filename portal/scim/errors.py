@@ -23,8 +23,9 @@ def is_scim_request() -> bool:
 class ScimError(Exception):
     """An error answer, raised anywhere in a SCIM request."""
 
-    def __init__(self, status: int, detail: str, scim_type: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, detail: str, scim_type: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.status, self.detail, self.scim_type = status, detail, scim_type
         self.headers = headers or {}
@@ -47,8 +48,12 @@ def from_scim_error(error: ScimError) -> Response:
 
 # A domain error's status in SCIM terms: the portal's 422 (a value refused) is SCIM's 400 invalidValue.
 _DOMAIN: dict[int, tuple[int, str | None]] = {
-    400: (400, "invalidValue"), 403: (403, None), 404: (404, None), 409: (409, "uniqueness"),
-    422: (400, "invalidValue"), 429: (429, None),
+    400: (400, "invalidValue"),
+    403: (403, None),
+    404: (404, None),
+    409: (409, "uniqueness"),
+    422: (400, "invalidValue"),
+    429: (429, None),
 }
 
 
@@ -57,8 +62,9 @@ def from_domain(error: DomainError) -> Response:
     (portal.versioning) is 412 when the request named the version it read in If-Match, else 409."""
     if isinstance(error, StaleEdit):
         if request.headers.get("If-Match"):
-            return from_scim_error(ScimError(412, "The resource changed since you read it (If-Match does not "
-                                                  "match its version)."))
+            return from_scim_error(
+                ScimError(412, "The resource changed since you read it (If-Match does not match its version).")
+            )
         return from_scim_error(ScimError(409, "The resource changed while your request ran. Read it again."))
     status, scim_type = _DOMAIN.get(error.status, (error.status, None))
     return from_scim_error(ScimError(status, error.message, scim_type))

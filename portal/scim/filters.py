@@ -105,7 +105,7 @@ def attribute_key(path: AttrPath, urns: tuple[str, ...]) -> str:
 
 def _parse_datetime(value: Any) -> datetime:
     if not isinstance(value, str):
-        raise invalid("A dateTime is compared with a string such as \"2026-01-31T12:00:00Z\".")
+        raise invalid('A dateTime is compared with a string such as "2026-01-31T12:00:00Z".')
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
@@ -216,9 +216,12 @@ class _Compiler(FilterVisitor[ColumnElement[bool]]):
 
 def _ordered(column: Column, op: CompareOperator, value: Any) -> ColumnElement[bool]:
     comparisons: dict[CompareOperator, Callable[[Any, Any], ColumnElement[bool]]] = {
-        CompareOperator.eq: lambda c, v: c == v, CompareOperator.ne: lambda c, v: c != v,
-        CompareOperator.gt: lambda c, v: c > v, CompareOperator.ge: lambda c, v: c >= v,
-        CompareOperator.lt: lambda c, v: c < v, CompareOperator.le: lambda c, v: c <= v,
+        CompareOperator.eq: lambda c, v: c == v,
+        CompareOperator.ne: lambda c, v: c != v,
+        CompareOperator.gt: lambda c, v: c > v,
+        CompareOperator.ge: lambda c, v: c >= v,
+        CompareOperator.lt: lambda c, v: c < v,
+        CompareOperator.le: lambda c, v: c <= v,
     }
     return comparisons[op](column, value)
 
@@ -306,10 +309,14 @@ def member_condition(val_filter: FilterNode) -> ColumnElement[bool]:
 
 def _python_string(constant: str, op: CompareOperator, value: str) -> bool:
     checks: dict[CompareOperator, Callable[[str, str], bool]] = {
-        CompareOperator.eq: lambda c, v: c == v, CompareOperator.ne: lambda c, v: c != v,
-        CompareOperator.co: lambda c, v: v in c, CompareOperator.sw: lambda c, v: c.startswith(v),
-        CompareOperator.ew: lambda c, v: c.endswith(v), CompareOperator.gt: lambda c, v: c > v,
-        CompareOperator.ge: lambda c, v: c >= v, CompareOperator.lt: lambda c, v: c < v,
+        CompareOperator.eq: lambda c, v: c == v,
+        CompareOperator.ne: lambda c, v: c != v,
+        CompareOperator.co: lambda c, v: v in c,
+        CompareOperator.sw: lambda c, v: c.startswith(v),
+        CompareOperator.ew: lambda c, v: c.endswith(v),
+        CompareOperator.gt: lambda c, v: c > v,
+        CompareOperator.ge: lambda c, v: c >= v,
+        CompareOperator.lt: lambda c, v: c < v,
         CompareOperator.le: lambda c, v: c <= v,
     }
     return checks[op](constant, value)

@@ -18,14 +18,24 @@ from portal.users import queries as user_queries
 from portal.uuids import parse_uuid
 
 USER_SORTS: dict[str, tuple[Any, ...]] = {
-    "id": (User.id,), "username": (User.login,), "externalid": (User.external_id,), "emails": (User.email,),
-    "emails.value": (User.email,), "name.givenname": (User.first_name,), "name.familyname": (User.last_name,),
-    "displayname": (User.first_name, User.last_name), "meta.created": (User.created_at,),
-    "meta.lastmodified": (User.updated_at,), "active": (User.status,),
+    "id": (User.id,),
+    "username": (User.login,),
+    "externalid": (User.external_id,),
+    "emails": (User.email,),
+    "emails.value": (User.email,),
+    "name.givenname": (User.first_name,),
+    "name.familyname": (User.last_name,),
+    "displayname": (User.first_name, User.last_name),
+    "meta.created": (User.created_at,),
+    "meta.lastmodified": (User.updated_at,),
+    "active": (User.status,),
 }
 GROUP_SORTS: dict[str, tuple[Any, ...]] = {
-    "id": (Group.id,), "displayname": (Group.name,), "externalid": (Group.external_id,),
-    "meta.created": (Group.created_at,), "meta.lastmodified": (Group.updated_at,),
+    "id": (Group.id,),
+    "displayname": (Group.name,),
+    "externalid": (Group.external_id,),
+    "meta.created": (Group.created_at,),
+    "meta.lastmodified": (Group.updated_at,),
 }
 Resource = TypeVar("Resource", User, Group)
 
@@ -42,8 +52,14 @@ class Listing:
     count: int
 
 
-def _sorted(statement: Select[Any], listing: Listing, sorts: dict[str, tuple[Any, ...]], urn: str, tiebreak: Any,
-            default: tuple[Any, ...]) -> Select[Any]:
+def _sorted(
+    statement: Select[Any],
+    listing: Listing,
+    sorts: dict[str, tuple[Any, ...]],
+    urn: str,
+    tiebreak: Any,
+    default: tuple[Any, ...],
+) -> Select[Any]:
     if not listing.sort_by:
         return statement.order_by(*default, tiebreak)
     key = listing.sort_by.lower()
@@ -93,8 +109,12 @@ def groups_by_user(user_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Group]]:
     """The groups of each user, by name."""
     found: dict[uuid.UUID, list[Group]] = defaultdict(list)
     if user_ids:
-        rows = db.session.execute(select(GroupMember.user_id, Group).join(Group, Group.id == GroupMember.group_id)
-                                  .where(GroupMember.user_id.in_(user_ids)).order_by(Group.name))
+        rows = db.session.execute(
+            select(GroupMember.user_id, Group)
+            .join(Group, Group.id == GroupMember.group_id)
+            .where(GroupMember.user_id.in_(user_ids))
+            .order_by(Group.name)
+        )
         for user_id, group in rows:
             found[user_id].append(group)
     return found
@@ -104,9 +124,11 @@ def members_by_group(group_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UU
     """The member ids of each group (group_members alone, in the order they were added)."""
     found: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     if group_ids:
-        rows = db.session.execute(select(GroupMember.group_id, GroupMember.user_id)
-                                  .where(GroupMember.group_id.in_(group_ids))
-                                  .order_by(GroupMember.created_at, GroupMember.id))
+        rows = db.session.execute(
+            select(GroupMember.group_id, GroupMember.user_id)
+            .where(GroupMember.group_id.in_(group_ids))
+            .order_by(GroupMember.created_at, GroupMember.id)
+        )
         for group_id, user_id in rows:
             found[group_id].append(user_id)
     return found
@@ -116,8 +138,9 @@ def in_account(model: type[Resource], account_id: uuid.UUID, raw_id: str) -> Res
     """The account's user or group by the id in the path; 404 (SCIM's body) when it is no id of this account."""
     noun = model.__name__.lower()
     key = parse_uuid(raw_id)
-    found: Resource | None = None if key is None else db.session.scalar(
-        select(model).where(model.id == key, model.account_id == account_id))
+    found: Resource | None = (
+        None if key is None else db.session.scalar(select(model).where(model.id == key, model.account_id == account_id))
+    )
     if found is None:
         raise ScimError(404, f"No such {noun}.")
     return found

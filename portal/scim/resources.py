@@ -44,8 +44,11 @@ def user_resource(user: User, groups: Iterable[Group] = ()) -> dict[str, Any]:
     (`attributes=name.formatted`): it is made of the two names, and a client that wrote the names reads
     back exactly what it wrote."""
     base = _base(user.account_id)
-    name = {"givenName": user.first_name, "familyName": user.last_name,
-            "formatted": f"{user.first_name} {user.last_name}".strip()}
+    name = {
+        "givenName": user.first_name,
+        "familyName": user.last_name,
+        "formatted": f"{user.first_name} {user.last_name}".strip(),
+    }
     resource: dict[str, Any] = {
         "schemas": [USER_URN, ENTERPRISE_URN] if user.company_name else [USER_URN],
         "id": str(user.id),
@@ -55,8 +58,13 @@ def user_resource(user: User, groups: Iterable[Group] = ()) -> dict[str, Any]:
         "emails": [{"value": user.email}],
         "active": user.status != UserStatus.DISABLED,
         "groups": [{"value": str(g.id), "display": g.name, "$ref": f"{base}/Groups/{g.id}"} for g in groups],
-        "meta": {"resourceType": "User", "created": _time(user.created_at), "lastModified": _time(user.updated_at),
-                 "location": f"{base}/Users/{user.id}", "version": version_of_user(user)},
+        "meta": {
+            "resourceType": "User",
+            "created": _time(user.created_at),
+            "lastModified": _time(user.updated_at),
+            "location": f"{base}/Users/{user.id}",
+            "version": version_of_user(user),
+        },
     }
     if user.external_id is not None:
         resource["externalId"] = user.external_id
@@ -64,8 +72,13 @@ def user_resource(user: User, groups: Iterable[Group] = ()) -> dict[str, Any]:
         del resource["name"]
     if user.phone:
         resource["phoneNumbers"] = [{"value": user.phone}]
-    address = {"streetAddress": user.address, "postalCode": user.postal_code, "locality": user.city,
-               "region": user.state, "country": user.country}
+    address = {
+        "streetAddress": user.address,
+        "postalCode": user.postal_code,
+        "locality": user.city,
+        "region": user.state,
+        "country": user.country,
+    }
     if any(address.values()):
         resource["addresses"] = [{k: v for k, v in address.items() if v}]
     if user.company_name:
@@ -85,21 +98,31 @@ def group_resource(group: Group, member_ids: Iterable[Any] | None) -> dict[str, 
         "schemas": [GROUP_URN],
         "id": str(group.id),
         "displayName": group.name,
-        "meta": {"resourceType": "Group", "created": _time(group.created_at),
-                 "lastModified": _time(group.updated_at), "location": f"{base}/Groups/{group.id}",
-                 "version": version_of_group(group)},
+        "meta": {
+            "resourceType": "Group",
+            "created": _time(group.created_at),
+            "lastModified": _time(group.updated_at),
+            "location": f"{base}/Groups/{group.id}",
+            "version": version_of_group(group),
+        },
     }
     if group.external_id is not None:
         resource["externalId"] = group.external_id
     if member_ids is not None:
-        resource["members"] = [{"value": str(user_id), "$ref": f"{base}/Users/{user_id}", "type": "User"}
-                               for user_id in member_ids]
+        resource["members"] = [
+            {"value": str(user_id), "$ref": f"{base}/Users/{user_id}", "type": "User"} for user_id in member_ids
+        ]
     return resource
 
 
 def list_response(resources: list[dict[str, Any]], total: int, start: int) -> dict[str, Any]:
-    return {"schemas": [LIST_URN], "totalResults": total, "startIndex": start, "itemsPerPage": len(resources),
-            "Resources": resources}
+    return {
+        "schemas": [LIST_URN],
+        "totalResults": total,
+        "startIndex": start,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }
 
 
 # --- attribute selection ---------------------------------------------------------------------------------
@@ -117,9 +140,11 @@ def _names(text: str | None, urn: str) -> list[tuple[str, ...]]:
         lowered = name.lower()
         for prefix in (ENTERPRISE_URN.lower(), urn.lower()):
             if lowered.startswith(prefix + ":"):
-                rest = name[len(prefix) + 1:]
-                paths.append(((ENTERPRISE_URN.lower(),) if prefix == ENTERPRISE_URN.lower() else ())
-                             + tuple(p.lower() for p in rest.split(".")))
+                rest = name[len(prefix) + 1 :]
+                paths.append(
+                    ((ENTERPRISE_URN.lower(),) if prefix == ENTERPRISE_URN.lower() else ())
+                    + tuple(p.lower() for p in rest.split("."))
+                )
                 break
             if lowered == prefix:
                 paths.append((prefix,))
@@ -153,8 +178,9 @@ def _without_request_only(resource: dict[str, Any], include: list[tuple[str, ...
     return result
 
 
-def select_attributes(resource: dict[str, Any], attributes: str | None, excluded: str | None,
-                      urn: str) -> dict[str, Any]:
+def select_attributes(
+    resource: dict[str, Any], attributes: str | None, excluded: str | None, urn: str
+) -> dict[str, Any]:
     """The resource with only the attributes asked for, or without those excluded (id and schemas stay);
     an attribute returned on request only is left out unless asked for by its full name."""
     include = _names(attributes, urn)
@@ -209,8 +235,12 @@ def _drop(resource: dict[str, Any], paths: list[tuple[str, ...]]) -> dict[str, A
 # What the portal keeps of SCIM's User, Group and enterprise User, and how (SCIM.md's mapping): one email,
 # one phone and one address, their values only (no type, no primary).
 _USER_KEPT: dict[str, list[str] | None] = {
-    "userName": None, "name": ["formatted", "familyName", "givenName"], "displayName": None, "active": None,
-    "emails": ["value"], "phoneNumbers": ["value"],
+    "userName": None,
+    "name": ["formatted", "familyName", "givenName"],
+    "displayName": None,
+    "active": None,
+    "emails": ["value"],
+    "phoneNumbers": ["value"],
     "addresses": ["streetAddress", "locality", "region", "postalCode", "country"],
     "groups": ["value", "$ref", "display"],
 }
@@ -270,12 +300,26 @@ def schemas(base: str) -> list[dict[str, Any]]:
 def resource_types(base: str) -> list[dict[str, Any]]:
     schema = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
     return [
-        {"schemas": [schema], "id": "User", "name": "User", "endpoint": "/Users", "description": "User Account",
-         "schema": USER_URN, "schemaExtensions": [{"schema": ENTERPRISE_URN, "required": False}],
-         "meta": {"resourceType": "ResourceType", "location": f"{base}/ResourceTypes/User"}},
-        {"schemas": [schema], "id": "Group", "name": "Group", "endpoint": "/Groups", "description": "Group",
-         "schema": GROUP_URN, "schemaExtensions": [],
-         "meta": {"resourceType": "ResourceType", "location": f"{base}/ResourceTypes/Group"}},
+        {
+            "schemas": [schema],
+            "id": "User",
+            "name": "User",
+            "endpoint": "/Users",
+            "description": "User Account",
+            "schema": USER_URN,
+            "schemaExtensions": [{"schema": ENTERPRISE_URN, "required": False}],
+            "meta": {"resourceType": "ResourceType", "location": f"{base}/ResourceTypes/User"},
+        },
+        {
+            "schemas": [schema],
+            "id": "Group",
+            "name": "Group",
+            "endpoint": "/Groups",
+            "description": "Group",
+            "schema": GROUP_URN,
+            "schemaExtensions": [],
+            "meta": {"resourceType": "ResourceType", "location": f"{base}/ResourceTypes/Group"},
+        },
     ]
 
 
@@ -289,10 +333,14 @@ def service_provider_config(base: str) -> dict[str, Any]:
         "changePassword": {"supported": False},
         "sort": {"supported": True},
         "etag": {"supported": True},
-        "authenticationSchemes": [{
-            "type": "oauthbearertoken", "name": "Provisioning token", "primary": True,
-            "description": "A provisioning token made on the account's Provisioning page, sent as "
-                           "Authorization: Bearer <token>.",
-        }],
+        "authenticationSchemes": [
+            {
+                "type": "oauthbearertoken",
+                "name": "Provisioning token",
+                "primary": True,
+                "description": "A provisioning token made on the account's Provisioning page, sent as "
+                "Authorization: Bearer <token>.",
+            }
+        ],
         "meta": {"resourceType": "ServiceProviderConfig", "location": f"{base}/ServiceProviderConfig"},
     }

@@ -50,8 +50,15 @@ def _body() -> dict[str, Any]:
 
 
 SEARCH_URN = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
-_SEARCH_KEYS = {"filter": "filter", "sortby": "sortBy", "sortorder": "sortOrder", "startindex": "startIndex",
-                "count": "count", "attributes": "attributes", "excludedattributes": "excludedAttributes"}
+_SEARCH_KEYS = {
+    "filter": "filter",
+    "sortby": "sortBy",
+    "sortorder": "sortOrder",
+    "startindex": "startIndex",
+    "count": "count",
+    "attributes": "attributes",
+    "excludedattributes": "excludedAttributes",
+}
 
 
 def _param(name: str) -> str | None:
@@ -148,6 +155,7 @@ def schema(account_id: uuid.UUID, urn: str) -> Response:
 
 # --- lists ----------------------------------------------------------------------------------------------
 
+
 def _int(name: str, default: int) -> int:
     raw = _param(name)
     if raw is None or raw == "":
@@ -166,16 +174,27 @@ def _window() -> tuple[int, int]:
 
 def _listing(start: int, count: int) -> queries.Listing:
     """What a list request asks for: its filter, sort and window."""
-    return queries.Listing(_param("filter"), (_param("sortBy") or "").strip(),
-                           (_param("sortOrder") or "ascending").lower() == "descending", start, count)
+    return queries.Listing(
+        _param("filter"),
+        (_param("sortBy") or "").strip(),
+        (_param("sortOrder") or "ascending").lower() == "descending",
+        start,
+        count,
+    )
 
 
 def _user_answer(users: list[User]) -> list[dict[str, Any]]:
     wants_groups = resources.wanted(_param("excludedAttributes"), USER_URN, "groups")
     groups = queries.groups_by_user([u.id for u in users]) if wants_groups else {}
-    return [resources.select_attributes(resources.user_resource(u, groups.get(u.id, [])),
-                                        _param("attributes"), _param("excludedAttributes"), USER_URN)
-            for u in users]
+    return [
+        resources.select_attributes(
+            resources.user_resource(u, groups.get(u.id, [])),
+            _param("attributes"),
+            _param("excludedAttributes"),
+            USER_URN,
+        )
+        for u in users
+    ]
 
 
 @bp.get("/Users")
@@ -191,9 +210,15 @@ def users(account_id: uuid.UUID) -> Response:
 def _group_answer(groups: list[Group]) -> list[dict[str, Any]]:
     wants_members = resources.wanted(_param("excludedAttributes"), GROUP_URN, "members")
     members = queries.members_by_group([g_.id for g_ in groups]) if wants_members else {}
-    return [resources.select_attributes(
-        resources.group_resource(group, members.get(group.id, []) if wants_members else None),
-        _param("attributes"), _param("excludedAttributes"), GROUP_URN) for group in groups]
+    return [
+        resources.select_attributes(
+            resources.group_resource(group, members.get(group.id, []) if wants_members else None),
+            _param("attributes"),
+            _param("excludedAttributes"),
+            GROUP_URN,
+        )
+        for group in groups
+    ]
 
 
 @bp.get("/Groups")
@@ -210,8 +235,9 @@ def groups(account_id: uuid.UUID) -> Response:
 def search_everything(account_id: uuid.UUID) -> Response:
     """A search over several resource types at once (RFC 7644 §3.4.3) is not supported: 501. Search one
     type with POST /Users/.search or /Groups/.search."""
-    raise ScimError(501, "Searching several resource types at once is not supported: "
-                         "POST /Users/.search or /Groups/.search.")
+    raise ScimError(
+        501, "Searching several resource types at once is not supported: POST /Users/.search or /Groups/.search."
+    )
 
 
 # --- one user -------------------------------------------------------------------------------------------
@@ -314,8 +340,11 @@ def patch_group(account_id: uuid.UUID, group_id: str) -> Response:
     _check_if_match(found)
     services.patch_group(g.account, found, _body())
     db.session.commit()
-    if _param("attributes") is None and _param("excludedAttributes") is None \
-            and request.headers.get("Prefer", "").lower() == "return=minimal":
+    if (
+        _param("attributes") is None
+        and _param("excludedAttributes") is None
+        and request.headers.get("Prefer", "").lower() == "return=minimal"
+    ):
         return Response(status=204)
     return _group_out(found)
 

@@ -37,8 +37,9 @@ from portal.users import services as users
 from portal.uuids import parse_uuid
 from portal.versioning import touch
 
-PERMISSIONS = frozenset({Permission.USERS_READ, Permission.USERS_WRITE, Permission.GROUPS_READ,
-                         Permission.GROUPS_WRITE})
+PERMISSIONS = frozenset(
+    {Permission.USERS_READ, Permission.USERS_WRITE, Permission.GROUPS_READ, Permission.GROUPS_WRITE}
+)
 ACTOR_LABEL = "SCIM provisioning"
 EXTERNAL_ID_MAX = 255
 
@@ -48,8 +49,14 @@ def actor_for(account: Account) -> Actor:
     (kept in g, where portal.actors.from_request finds it)."""
     actor: Actor | None = g.get("scim_actor")
     if actor is None:
-        user = User(account_id=account.id, login=ACTOR_LABEL, first_name=ACTOR_LABEL, email="",
-                    status=UserStatus.ACTIVE.value, is_owner=False)
+        user = User(
+            account_id=account.id,
+            login=ACTOR_LABEL,
+            first_name=ACTOR_LABEL,
+            email="",
+            status=UserStatus.ACTIVE.value,
+            is_owner=False,
+        )
         actor = Actor(user, PERMISSIONS, provisioning=True, via="scim")
         g.scim_actor = actor
     return actor
@@ -147,8 +154,9 @@ def user_fields(resource: dict[str, Any]) -> tuple[dict[str, Any], bool | None]:
         "email": email,
         "first_name": _text(name.get("givenname"), "name.givenName", PROFILE_LIMITS["first_name"]),
         "last_name": _text(name.get("familyname"), "name.familyName", PROFILE_LIMITS["last_name"]),
-        "phone": _text(_pick(body.get("phonenumbers"), "phoneNumbers").get("value"), "phoneNumbers.value",
-                       PROFILE_LIMITS["phone"]),
+        "phone": _text(
+            _pick(body.get("phonenumbers"), "phoneNumbers").get("value"), "phoneNumbers.value", PROFILE_LIMITS["phone"]
+        ),
         "address": _text(address.get("streetaddress"), "addresses.streetAddress", PROFILE_LIMITS["address"]),
         "postal_code": _text(address.get("postalcode"), "addresses.postalCode", PROFILE_LIMITS["postal_code"]),
         "city": _text(address.get("locality"), "addresses.locality", PROFILE_LIMITS["city"]),
@@ -400,7 +408,7 @@ def _member_ids(value: Any) -> list[uuid.UUID]:
     for item in items:
         raw = item.get("value") if isinstance(item, dict) else item
         if not isinstance(raw, str):
-            raise bad("A member is {\"value\": \"<user id>\"}.")
+            raise bad('A member is {"value": "<user id>"}.')
         parsed = parse_uuid(raw)
         if parsed is None:
             raise bad(f"No such user: {raw}.", "invalidValue", 400)
@@ -415,16 +423,20 @@ def _members(account_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> list[User]:
     return found
 
 
-def _group_fields(account_id: uuid.UUID, resource: dict[str, Any], group_id: uuid.UUID | None
-                  ) -> tuple[str, str | None]:
+def _group_fields(
+    account_id: uuid.UUID, resource: dict[str, Any], group_id: uuid.UUID | None
+) -> tuple[str, str | None]:
     body = _lower_keys(resource)
     name = _text(body.get("displayname"), "displayName", 1000)
     if not name:
         raise bad("displayName is required.")
     problem = name_problem(account_id, name, group_id)
     if problem:
-        raise bad(f"displayName: {problem}", "uniqueness" if "already" in problem else "invalidValue",
-                  409 if "already" in problem else 400)
+        raise bad(
+            f"displayName: {problem}",
+            "uniqueness" if "already" in problem else "invalidValue",
+            409 if "already" in problem else 400,
+        )
     external_id = _text(body.get("externalid"), "externalId", EXTERNAL_ID_MAX) or None
     if external_id is not None:
         taken = select(Group.id).where(Group.account_id == account_id, Group.external_id == external_id)
@@ -502,8 +514,7 @@ def patch_group(account: Account, group: Group, body: dict[str, Any]) -> None:
     _touch(group)
 
 
-def _change_members(account: Account, group: Group, op: str, val_filter: Any, value: Any, *,
-                    actor: Actor) -> None:
+def _change_members(account: Account, group: Group, op: str, val_filter: Any, value: Any, *, actor: Actor) -> None:
     if val_filter is not None:  # members[value eq "…"]
         if op != "remove":
             raise bad("Members are added with a value list, not a filter.", "invalidPath")
@@ -525,8 +536,11 @@ def _filtered_member_ids(group: Group, val_filter: Any) -> list[uuid.UUID]:
     """The ids of the group's members that a path's value filter (members[value eq "…"]) selects."""
     from portal.scim.filters import member_condition
 
-    return list(db.session.scalars(
-        select(GroupMember.user_id).where(GroupMember.group_id == group.id, member_condition(val_filter))))
+    return list(
+        db.session.scalars(
+            select(GroupMember.user_id).where(GroupMember.group_id == group.id, member_condition(val_filter))
+        )
+    )
 
 
 @one_change

@@ -18,9 +18,15 @@ bp = Blueprint("provisioning", __name__, url_prefix="/settings/provisioning")
 
 
 def _page(new_token: str | None = None, status: int = 200) -> ResponseReturnValue:
-    return render("scim/provisioning.html", "provisioning", status=status, new_token=new_token,
-                  tokens=tokens.tokens_of(g.account.id), requests=tokens.recent_requests(g.account.id),
-                  base_url=url_for("scim.base", account_id=g.account.id, _external=True))
+    return render(
+        "scim/provisioning.html",
+        "provisioning",
+        status=status,
+        new_token=new_token,
+        tokens=tokens.tokens_of(g.account.id),
+        requests=tokens.recent_requests(g.account.id),
+        base_url=url_for("scim.base", account_id=g.account.id, _external=True),
+    )
 
 
 @bp.get("")

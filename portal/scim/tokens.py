@@ -31,8 +31,9 @@ USED_EVERY = timedelta(minutes=1)  # last used is written at most this often
 
 def _new(account: Account, actor: Actor) -> tuple[str, ProvisioningToken]:
     token, token_hash = tokens.new_token_and_digest(PREFIX)
-    row = ProvisioningToken(account_id=account.id, prefix=token[:12], token_hash=token_hash,
-                            created_by_id=actor.user.id)
+    row = ProvisioningToken(
+        account_id=account.id, prefix=token[:12], token_hash=token_hash, created_by_id=actor.user.id
+    )
     db.session.add(row)
     db.session.flush()
     return token, row
@@ -42,8 +43,8 @@ def usable_tokens(account_id: uuid.UUID) -> list[ProvisioningToken]:
     """The account's tokens that still work, newest first."""
     now = utcnow()
     rows = db.session.scalars(
-        select(ProvisioningToken).where(ProvisioningToken.account_id == account_id,
-                                        ProvisioningToken.revoked_at.is_(None))
+        select(ProvisioningToken)
+        .where(ProvisioningToken.account_id == account_id, ProvisioningToken.revoked_at.is_(None))
         .order_by(ProvisioningToken.created_at.desc())
     )
     return [row for row in rows if row.is_usable(now)]
@@ -71,15 +72,20 @@ def rotate_token(account: Account, *, actor: Actor) -> str:
             row.expires_at = until
         kept.append(row.prefix)
     token, row = _new(account, actor)
-    record("provisioning_token.rotate", account, actor=actor,
-           changes={"prefix": row.prefix, "old_until": until.isoformat(), "old": kept})
+    record(
+        "provisioning_token.rotate",
+        account,
+        actor=actor,
+        changes={"prefix": row.prefix, "old_until": until.isoformat(), "old": kept},
+    )
     return token
 
 
 def revoke_token(account: Account, token_id: uuid.UUID, *, actor: Actor) -> None:
     """The token stops working at once."""
-    row = db.session.scalar(select(ProvisioningToken).where(ProvisioningToken.id == token_id,
-                                                            ProvisioningToken.account_id == account.id))
+    row = db.session.scalar(
+        select(ProvisioningToken).where(ProvisioningToken.id == token_id, ProvisioningToken.account_id == account.id)
+    )
     if row is None or row.revoked_at is not None:
         raise NotFound("No such provisioning token.")
     row.revoked_at = utcnow()
@@ -104,10 +110,12 @@ def mark_used(token_id: uuid.UUID, last_used: datetime | None = None) -> None:
         return
     db.session.execute(
         update(ProvisioningToken)
-        .where(ProvisioningToken.id == token_id,
-               (ProvisioningToken.last_used_at.is_(None))
-               | (ProvisioningToken.last_used_at < now - USED_EVERY))
-        .values(last_used_at=now).execution_options(synchronize_session=False)
+        .where(
+            ProvisioningToken.id == token_id,
+            (ProvisioningToken.last_used_at.is_(None)) | (ProvisioningToken.last_used_at < now - USED_EVERY),
+        )
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -143,18 +151,29 @@ def log_request(account_id: uuid.UUID, method: str, path: str, status: int) -> N
     if random.randrange(TRIM_EVERY):  # noqa: S311 - which request trims is no secret
         return
     db.session.flush()
-    keep = (select(ScimRequest.id).where(ScimRequest.account_id == account_id)
-            .order_by(ScimRequest.created_at.desc(), ScimRequest.id.desc()).limit(LOG_SIZE))
-    db.session.execute(delete(ScimRequest).where(ScimRequest.account_id == account_id,
-                                                 ScimRequest.id.not_in(keep.scalar_subquery()))
-                       .execution_options(synchronize_session=False))
+    keep = (
+        select(ScimRequest.id)
+        .where(ScimRequest.account_id == account_id)
+        .order_by(ScimRequest.created_at.desc(), ScimRequest.id.desc())
+        .limit(LOG_SIZE)
+    )
+    db.session.execute(
+        delete(ScimRequest)
+        .where(ScimRequest.account_id == account_id, ScimRequest.id.not_in(keep.scalar_subquery()))
+        .execution_options(synchronize_session=False)
+    )
 
 
 def recent_requests(account_id: uuid.UUID) -> list[ScimRequest]:
     """The last LOG_SIZE SCIM requests of the account, newest first."""
-    return list(db.session.scalars(
-        select(ScimRequest).where(ScimRequest.account_id == account_id)
-        .order_by(ScimRequest.created_at.desc(), ScimRequest.id.desc()).limit(LOG_SIZE)))
+    return list(
+        db.session.scalars(
+            select(ScimRequest)
+            .where(ScimRequest.account_id == account_id)
+            .order_by(ScimRequest.created_at.desc(), ScimRequest.id.desc())
+            .limit(LOG_SIZE)
+        )
+    )
 
 
 def tokens_of(account_id: uuid.UUID) -> list[ProvisioningToken]:

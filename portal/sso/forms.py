@@ -19,17 +19,22 @@ def _http_url(_form: object, field: StringField) -> None:
 
 class SsoSettingsForm(FlaskForm):
     display_name = StringField("Provider name (on the button)", [DataRequired(), Length(max=60)], filters=[strip])
-    discovery_url = StringField("Issuer or discovery URL", [DataRequired(), Length(max=500), _http_url],
-                                filters=[strip])
+    discovery_url = StringField(
+        "Issuer or discovery URL", [DataRequired(), Length(max=500), _http_url], filters=[strip]
+    )
     client_id = StringField("Client id", [DataRequired(), Length(max=255)], filters=[strip])
     # Write-only: never rendered back (render_kw has no value); empty keeps the stored one.
     client_secret = PasswordField("Client secret", [Optional(), Length(max=1000)])
     session_hours = IntegerField("SSO session length (hours)", [DataRequired(), NumberRange(1, 24)], default=12)
     require_portal_totp = BooleanField("Also ask the portal's two-step code after an SSO sign-in")
-    jit = SelectField("Create people at their first sign-in (JIT)", choices=[
-        ("default", "Default"), ("on", "On"), ("off", "Off")], default="default")
-    authoritative_domains = StringField("Domains this provider is authoritative for", [Optional(), Length(max=500)],
-                                        filters=[strip])
+    jit = SelectField(
+        "Create people at their first sign-in (JIT)",
+        choices=[("default", "Default"), ("on", "On"), ("off", "Off")],
+        default="default",
+    )
+    authoritative_domains = StringField(
+        "Domains this provider is authoritative for", [Optional(), Length(max=500)], filters=[strip]
+    )
     groups_claim = StringField("Groups claim", [Optional(), Length(max=100)], filters=[strip], default="groups")
 
 

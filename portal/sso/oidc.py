@@ -92,8 +92,9 @@ def _get_json(url: str) -> dict[str, Any]:
     try:
         response = _http.get(url, timeout=HTTP_TIMEOUT, headers={"Accept": "application/json"})
     except requests.RequestException as error:
-        raise SsoFailure(f"The identity provider could not be reached ({type(error).__name__}).",
-                         "provider_unreachable") from None
+        raise SsoFailure(
+            f"The identity provider could not be reached ({type(error).__name__}).", "provider_unreachable"
+        ) from None
     if response.status_code != 200:
         raise SsoFailure(f"The identity provider answered {response.status_code} for {url}.", "provider_error")
     try:
@@ -126,20 +127,23 @@ def metadata(discovery_url: str, expected_issuer: str | None = None, *, fresh: b
                 authorization_endpoint=str(document["authorization_endpoint"]),
                 token_endpoint=str(document["token_endpoint"]),
                 jwks_uri=str(document["jwks_uri"]),
-                token_auth_methods=tuple(document.get("token_endpoint_auth_methods_supported")
-                                         or ("client_secret_basic",)),
+                token_auth_methods=tuple(
+                    document.get("token_endpoint_auth_methods_supported") or ("client_secret_basic",)
+                ),
             )
         except KeyError as missing:
             raise SsoFailure(f"The discovery document has no {missing.args[0]}.", "provider_error") from None
         pasted = discovery_url.strip().rstrip("/")
         if not pasted.endswith(WELL_KNOWN) and found.issuer.rstrip("/") != pasted:
-            raise SsoFailure(f"The discovery document names the issuer {found.issuer}, not {pasted}.",
-                             "issuer_mismatch")
+            raise SsoFailure(
+                f"The discovery document names the issuer {found.issuer}, not {pasted}.", "issuer_mismatch"
+            )
         with _lock:
             _metadata[url] = (now, found)
     if expected_issuer and found.issuer != expected_issuer:
-        raise SsoFailure("The provider's issuer changed since the connection was tested; test it again.",
-                         "issuer_mismatch")
+        raise SsoFailure(
+            "The provider's issuer changed since the connection was tested; test it again.", "issuer_mismatch"
+        )
     return found
 
 
@@ -168,38 +172,71 @@ def _has_kid(keys: KeySet, kid: str) -> bool:
     return any(key.kid == kid for key in keys.keys)
 
 
-def authorization_url(meta: ProviderMetadata, client_id: str, redirect_uri: str, state: str, nonce: str,
-                      code_verifier: str, *, fresh: bool = False) -> str:
+def authorization_url(
+    meta: ProviderMetadata,
+    client_id: str,
+    redirect_uri: str,
+    state: str,
+    nonce: str,
+    code_verifier: str,
+    *,
+    fresh: bool = False,
+) -> str:
     """The code-flow request with PKCE S256 (the challenge made from the verifier), state and nonce; `fresh`
     asks the provider to sign the person in again whatever session it has (prompt=login, max_age=0)."""
     client = OAuth2Session(client_id, redirect_uri=redirect_uri, scope=SCOPE, code_challenge_method="S256")
     extra: dict[str, str] = {"prompt": "login", "max_age": "0"} if fresh else {}
-    url, _state = client.create_authorization_url(meta.authorization_endpoint, state=state, nonce=nonce,
-                                                  code_verifier=code_verifier, **extra)
+    url, _state = client.create_authorization_url(
+        meta.authorization_endpoint, state=state, nonce=nonce, code_verifier=code_verifier, **extra
+    )
     return str(url)
 
 
-def exchange_code(meta: ProviderMetadata, client_id: str, client_secret: str, redirect_uri: str, code: str,
-                  code_verifier: str) -> dict[str, Any]:
+def exchange_code(
+    meta: ProviderMetadata, client_id: str, client_secret: str, redirect_uri: str, code: str, code_verifier: str
+) -> dict[str, Any]:
     """The token endpoint's answer for the code, sent with the PKCE verifier and the client's secret."""
     method = "client_secret_basic" if "client_secret_basic" in meta.token_auth_methods else "client_secret_post"
-    client = _shared_pool(OAuth2Session(client_id, client_secret, redirect_uri=redirect_uri, scope=SCOPE,
-                                        token_endpoint_auth_method=method, code_challenge_method="S256"))
+    client = _shared_pool(
+        OAuth2Session(
+            client_id,
+            client_secret,
+            redirect_uri=redirect_uri,
+            scope=SCOPE,
+            token_endpoint_auth_method=method,
+            code_challenge_method="S256",
+        )
+    )
     try:
-        token = client.fetch_token(meta.token_endpoint, grant_type="authorization_code", code=code,
-                                   code_verifier=code_verifier, timeout=HTTP_TIMEOUT)
+        token = client.fetch_token(
+            meta.token_endpoint,
+            grant_type="authorization_code",
+            code=code,
+            code_verifier=code_verifier,
+            timeout=HTTP_TIMEOUT,
+        )
     except requests.RequestException as error:
-        raise SsoFailure(f"The identity provider could not be reached ({type(error).__name__}).",
-                         "provider_unreachable") from None
+        raise SsoFailure(
+            f"The identity provider could not be reached ({type(error).__name__}).", "provider_unreachable"
+        ) from None
     except Exception as error:  # authlib's OAuthError and friends: the provider refused the code
         description = getattr(error, "description", "") or getattr(error, "error", "") or type(error).__name__
-        raise SsoFailure(f"The identity provider refused the sign-in code ({str(description)[:200]}).",
-                         "token_refused") from None
+        raise SsoFailure(
+            f"The identity provider refused the sign-in code ({str(description)[:200]}).", "token_refused"
+        ) from None
     return dict(token)
 
 
-def validate_id_token(id_token: str, *, issuer: str, client_id: str, nonce: str, jwks_uri: str,
-                      now: float | None = None, authenticated_after: float | None = None) -> dict[str, Any]:
+def validate_id_token(
+    id_token: str,
+    *,
+    issuer: str,
+    client_id: str,
+    nonce: str,
+    jwks_uri: str,
+    now: float | None = None,
+    authenticated_after: float | None = None,
+) -> dict[str, Any]:
     """The ID token's claims, once its signature, alg, issuer, audience, nonce and times are right.
 
     `authenticated_after` (a fresh sign-in was asked, max_age=0): the token's `auth_time`, which OpenID
@@ -234,8 +271,9 @@ def validate_id_token(id_token: str, *, issuer: str, client_id: str, nonce: str,
         registry.validate(claims)
     except JoseError as error:
         name = getattr(error, "claim", "") or ""
-        raise SsoFailure(f"The ID token's {name or 'claims'} is not right ({error.error}).",
-                         f"bad_{name or 'claims'}") from None
+        raise SsoFailure(
+            f"The ID token's {name or 'claims'} is not right ({error.error}).", f"bad_{name or 'claims'}"
+        ) from None
     audience = claims["aud"]
     if isinstance(audience, list) and len(audience) > 1 and claims.get("azp") != client_id:
         raise SsoFailure("The ID token is meant for several clients and not authorised for this one.", "bad_azp")
@@ -243,8 +281,14 @@ def validate_id_token(id_token: str, *, issuer: str, client_id: str, nonce: str,
         raise SsoFailure("The ID token names nobody (no sub).", "bad_sub")
     if authenticated_after is not None:
         auth_time = claims.get("auth_time")
-        if (not isinstance(auth_time, int | float) or isinstance(auth_time, bool)
-                or auth_time < authenticated_after - LEEWAY):
-            raise SsoFailure("The identity provider did not ask you to sign in again (its auth_time is older "
-                             "than this request). Try again.", "not_fresh")
+        if (
+            not isinstance(auth_time, int | float)
+            or isinstance(auth_time, bool)
+            or auth_time < authenticated_after - LEEWAY
+        ):
+            raise SsoFailure(
+                "The identity provider did not ask you to sign in again (its auth_time is older "
+                "than this request). Try again.",
+                "not_fresh",
+            )
     return claims

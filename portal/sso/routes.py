@@ -50,13 +50,23 @@ def failed(account: Account | None, failure: SsoFailure, user: User | None = Non
     """The 400 page: what went wrong and the correlation id; the failure audited in the account it named."""
     db.session.rollback()
     if account is not None:
-        record("sso.sign_in_failed", user, account_id=account.id,
-               actor=actors.person(user) if user is not None else actors.anonymous(),
-               changes={"reason": failure.code, "detail": failure.reason[:300]})
+        record(
+            "sso.sign_in_failed",
+            user,
+            account_id=account.id,
+            actor=actors.person(user) if user is not None else actors.anonymous(),
+            changes={"reason": failure.code, "detail": failure.reason[:300]},
+        )
         db.session.commit()
     current_app.logger.info("SSO sign-in failed: %s (%s)", failure.code, failure.reason)
-    return render("sso/error.html", status=400, reason=failure.reason, reason_code=failure.code,
-                  correlation_id=g.get("correlation_id", ""), account=account)
+    return render(
+        "sso/error.html",
+        status=400,
+        reason=failure.reason,
+        reason_code=failure.code,
+        correlation_id=g.get("correlation_id", ""),
+        account=account,
+    )
 
 
 @bp.get("")
@@ -68,8 +78,9 @@ def start_page(sign_in_name: str) -> ResponseReturnValue:
     if connection is None or not connection.active:
         raise NotFound("Single sign-on is not set up for this account.")
     sso.allow_form_redirect(connection)
-    return render("sso/start.html", account=account, connection=connection,
-                  form=StartForm(next=request.args.get("next", "")))
+    return render(
+        "sso/start.html", account=account, connection=connection, form=StartForm(next=request.args.get("next", ""))
+    )
 
 
 @bp.post("")
@@ -90,8 +101,9 @@ def start(sign_in_name: str) -> ResponseReturnValue:
     return redirect(url, 303)
 
 
-def begin_for_signed_in(account: Account, connection: SsoConnection, purpose: str, next_path: str
-                        ) -> ResponseReturnValue:
+def begin_for_signed_in(
+    account: Account, connection: SsoConnection, purpose: str, next_path: str
+) -> ResponseReturnValue:
     """Start a test or a fresh sign-in for the signed-in admin (from the settings page)."""
     try:
         url = sso.begin(connection, account, purpose, current_user, next_path)
@@ -116,14 +128,16 @@ def callback(sign_in_name: str) -> ResponseReturnValue:
             raise
         except Exception as error:  # anything the provider's answer makes a library raise: a 400, not a 500
             current_app.logger.exception("Unexpected error in the SSO callback")
-            raise SsoFailure(f"The identity provider's answer could not be used ({type(error).__name__}).",
-                             "unexpected") from None
+            raise SsoFailure(
+                f"The identity provider's answer could not be used ({type(error).__name__}).", "unexpected"
+            ) from None
         connection = result.connection
         purpose = result.request.purpose
         if purpose in ("test", "reauth"):
             if not current_user.is_authenticated or current_user.id != result.request.user_id:
-                raise SsoFailure("You were signed out while at the identity provider. Sign in and start again.",
-                                 "signed_out")
+                raise SsoFailure(
+                    "You were signed out while at the identity provider. Sign in and start again.", "signed_out"
+                )
             user = current_user
             return _tested(account, connection, result) if purpose == "test" else _reauthenticated(connection, result)
         return _signed_in(account, connection, result)
@@ -135,8 +149,7 @@ def callback(sign_in_name: str) -> ResponseReturnValue:
 def _tested(account: Account, connection: SsoConnection, result: sso.Callback) -> ResponseReturnValue:
     sso.record_test(connection, account, result.claims, actor=from_request())
     db.session.commit()
-    flash("The test passed: the claims your provider sent are below. You may now activate the connection.",
-          "success")
+    flash("The test passed: the claims your provider sent are below. You may now activate the connection.", "success")
     return redirect(url_for("accounts.sso.show", account_id=account.id), 303)
 
 
@@ -154,8 +167,11 @@ def _reauthenticated(connection: SsoConnection, result: sso.Callback) -> Respons
     elif resolution.kind == "linked" or mine is not None:
         raise SsoFailure("That identity of the provider belongs to another user of this account.", "not_yours")
     elif login_session.auth_method == "sso" or utcnow() - login_session.authenticated_at > FRESH_LOCAL:
-        raise SsoFailure("To link your user to the provider, sign in with your password again first "
-                         "(within 10 minutes), then try again.", "not_fresh")
+        raise SsoFailure(
+            "To link your user to the provider, sign in with your password again first "
+            "(within 10 minutes), then try again.",
+            "not_fresh",
+        )
     else:
         identity = sso.link(connection, current_user, claims, "fresh local sign-in", actor=from_request())
     assert identity is not None
@@ -192,8 +208,14 @@ def _signed_in(account: Account, connection: SsoConnection, result: sso.Callback
     return _finish_sign_in(account, connection, identity, user, claims, result.request.next_path)
 
 
-def _finish_sign_in(account: Account, connection: SsoConnection, identity: SsoIdentity, user: User,
-                    claims: dict[str, Any], next_path: str) -> ResponseReturnValue:
+def _finish_sign_in(
+    account: Account,
+    connection: SsoConnection,
+    identity: SsoIdentity,
+    user: User,
+    claims: dict[str, Any],
+    next_path: str,
+) -> ResponseReturnValue:
     sso.after_sign_in(connection, identity, user, claims, actor=actors.person(user))
     target = safe_next(next_path)
     if connection.require_portal_totp and user.mfa_enabled:
@@ -220,16 +242,23 @@ def link(sign_in_name: str) -> ResponseReturnValue:
     if request.method == "GET":
         return render("sso/link.html", **context)
     form.validate_on_submit()
-    attempt = lockout.authenticate(account.sign_in_name, user.login, form.password.data or "",
-                                   request.remote_addr or "")
+    attempt = lockout.authenticate(
+        account.sign_in_name, user.login, form.password.data or "", request.remote_addr or ""
+    )
     ok = attempt.succeeded and attempt.user is not None and attempt.user.id == user.id
     code = form.code.data or ""
     if ok and user.mfa_enabled:
-        ok = lockout.check_second_factor(user, lambda: bool(code) and (
-            mfa.accept_code(user, code) or mfa.use_recovery_code(user, code)))
+        ok = lockout.check_second_factor(
+            user, lambda: bool(code) and (mfa.accept_code(user, code) or mfa.use_recovery_code(user, code))
+        )
     if not ok:
-        record("sso.sign_in_failed", user, account_id=account.id, actor=actors.person(user),
-               changes={"reason": "link_reauth_failed"})
+        record(
+            "sso.sign_in_failed",
+            user,
+            account_id=account.id,
+            actor=actors.person(user),
+            changes={"reason": "link_reauth_failed"},
+        )
         db.session.commit()
         return render("sso/link.html", "link_form", status=401, error="That is not right. Try again.", **context)
     if not sso.take_link_step(auth_request, user):

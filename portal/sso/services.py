@@ -95,8 +95,9 @@ def jit_enabled(connection: SsoConnection) -> bool:
 
 def requires_sso(account_id: uuid.UUID) -> bool:
     """Whether password sign-in, reset and change are refused to everyone but the owner."""
-    row = db.session.execute(select(SsoConnection.active, SsoConnection.require_sso)
-                             .where(SsoConnection.account_id == account_id)).first()
+    row = db.session.execute(
+        select(SsoConnection.active, SsoConnection.require_sso).where(SsoConnection.account_id == account_id)
+    ).first()
     return bool(row and row[0] and row[1])
 
 
@@ -124,7 +125,8 @@ def _fernet() -> Fernet:
 def _fernet_for(secret_key: str) -> Fernet:
     """The sealing key, derived from SECRET_KEY once per process (not at every seal and unseal)."""
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"account-portal sso secrets").derive(
-        secret_key.encode())
+        secret_key.encode()
+    )
     return Fernet(base64.urlsafe_b64encode(key))
 
 
@@ -136,8 +138,9 @@ def unseal(sealed: str) -> str:
     try:
         return _fernet().decrypt(sealed.encode()).decode()
     except InvalidToken:
-        raise SsoFailure("The connection's secret cannot be read (was SECRET_KEY changed?); paste it again.",
-                         "secret_unreadable") from None
+        raise SsoFailure(
+            "The connection's secret cannot be read (was SECRET_KEY changed?); paste it again.", "secret_unreadable"
+        ) from None
 
 
 # --- settings ----------------------------------------------------------------------------------------
@@ -164,8 +167,11 @@ def save_settings(account: Account, values: ProviderSettings, *, actor: Actor) -
         connection = SsoConnection(account_id=account.id)
         db.session.add(connection)
     before = _settings_view(connection)
-    provider_changed = (connection.discovery_url != values.discovery_url or connection.client_id != values.client_id
-                        or bool(values.client_secret))
+    provider_changed = (
+        connection.discovery_url != values.discovery_url
+        or connection.client_id != values.client_id
+        or bool(values.client_secret)
+    )
     if connection.active and provider_changed and connection.tested_version != (connection.settings_version or 1):
         raise Conflict("Test the connection before changing the provider of an active connection.")
     connection.display_name = values.display_name
@@ -177,7 +183,8 @@ def save_settings(account: Account, values: ProviderSettings, *, actor: Actor) -
     connection.require_portal_totp = values.require_portal_totp
     connection.jit_enabled = {"on": True, "off": False}.get(values.jit)
     connection.authoritative_domains = " ".join(
-        sorted({d.lstrip("@") for d in split_entries(values.authoritative_domains.lower())} - {""}))
+        sorted({d.lstrip("@") for d in split_entries(values.authoritative_domains.lower())} - {""})
+    )
     connection.groups_claim = values.groups_claim or "groups"
     if provider_changed:
         connection.settings_version = (connection.settings_version or 1) + 1
@@ -185,8 +192,9 @@ def save_settings(account: Account, values: ProviderSettings, *, actor: Actor) -
             connection.active = False
             connection.require_sso = False
     after = _settings_view(connection)
-    changes: dict[str, object] = {key: [before.get(key), value] for key, value in after.items()
-                                  if before.get(key) != value}
+    changes: dict[str, object] = {
+        key: [before.get(key), value] for key, value in after.items() if before.get(key) != value
+    }
     if values.client_secret:
         changes["client_secret"] = True
     record("sso.config_changed", account, actor=actor, changes=changes)
@@ -194,17 +202,23 @@ def save_settings(account: Account, values: ProviderSettings, *, actor: Actor) -
 
 
 def _settings_view(connection: SsoConnection) -> dict[str, Any]:
-    return {"display_name": connection.display_name, "discovery_url": connection.discovery_url,
-            "client_id": connection.client_id, "session_hours": connection.session_hours,
-            "require_portal_totp": connection.require_portal_totp, "jit_enabled": connection.jit_enabled,
-            "authoritative_domains": connection.authoritative_domains, "groups_claim": connection.groups_claim,
-            "active": connection.active}
+    return {
+        "display_name": connection.display_name,
+        "discovery_url": connection.discovery_url,
+        "client_id": connection.client_id,
+        "session_hours": connection.session_hours,
+        "require_portal_totp": connection.require_portal_totp,
+        "jit_enabled": connection.jit_enabled,
+        "authoritative_domains": connection.authoritative_domains,
+        "groups_claim": connection.groups_claim,
+        "active": connection.active,
+    }
 
 
 def activate(connection: SsoConnection, account: Account, *, actor: Actor) -> None:
     """Activate a connection whose test passed with its current settings."""
     if not connection.tested:
-        raise Conflict("Run \"Test connection\" with these settings first: it must pass before activation.")
+        raise Conflict('Run "Test connection" with these settings first: it must pass before activation.')
     connection.active = True
     connection.activated_at = utcnow()
     record("sso.activated", account, actor=actor, changes={"issuer": connection.issuer})
@@ -231,8 +245,9 @@ def is_admin_level(role: Role) -> bool:
     return bool(ADMIN_LEVEL & {Permission(p) for p in role.permissions if p in Permission._value2member_map_})
 
 
-def add_mapping(connection: SsoConnection, account: Account, claim_value: str, group: Group, role: Role | None, *,
-                actor: Actor) -> SsoGroupMapping:
+def add_mapping(
+    connection: SsoConnection, account: Account, claim_value: str, group: Group, role: Role | None, *, actor: Actor
+) -> SsoGroupMapping:
     """Map a value of the groups claim to a group (and a role), within what the actor may grant."""
     from portal.roles.policy import ensure_may_grant
 
@@ -240,16 +255,27 @@ def add_mapping(connection: SsoConnection, account: Account, claim_value: str, g
         ensure_may_grant(actor.permissions, role)
         if is_admin_level(role) and not connection.allow_admin_groups:
             raise Forbidden(f"The role {role.name} is admin-level; the owner has not allowed that for mapped groups.")
-    exists = db.session.scalar(select(SsoGroupMapping.id).where(
-        SsoGroupMapping.connection_id == connection.id, SsoGroupMapping.claim_value == claim_value,
-        SsoGroupMapping.group_id == group.id))
+    exists = db.session.scalar(
+        select(SsoGroupMapping.id).where(
+            SsoGroupMapping.connection_id == connection.id,
+            SsoGroupMapping.claim_value == claim_value,
+            SsoGroupMapping.group_id == group.id,
+        )
+    )
     if exists is not None:
         raise Invalid("That value is mapped to that group already.", field="claim_value")
-    mapping = SsoGroupMapping(connection_id=connection.id, claim_value=claim_value, group_id=group.id,
-                              role_id=role.id if role else None)
+    mapping = SsoGroupMapping(
+        connection_id=connection.id, claim_value=claim_value, group_id=group.id, role_id=role.id if role else None
+    )
     db.session.add(mapping)
-    record("sso.config_changed", account, actor=actor, changes={"mapping_added": {
-        "claim_value": claim_value, "group": group.name, "role": role.name if role else None}})
+    record(
+        "sso.config_changed",
+        account,
+        actor=actor,
+        changes={
+            "mapping_added": {"claim_value": claim_value, "group": group.name, "role": role.name if role else None}
+        },
+    )
     return mapping
 
 
@@ -264,9 +290,12 @@ def remove_mapping(mapping: SsoGroupMapping, account: Account, *, actor: Actor) 
 def group_mappings(connection: SsoConnection) -> Sequence[Row[SsoGroupMapping, Group, Role]]:
     """The connection's group mappings with their group and role (None: membership only), by claim value."""
     return db.session.execute(
-        select(SsoGroupMapping, Group, Role).join(Group, Group.id == SsoGroupMapping.group_id)
+        select(SsoGroupMapping, Group, Role)
+        .join(Group, Group.id == SsoGroupMapping.group_id)
         .outerjoin(Role, Role.id == SsoGroupMapping.role_id)
-        .where(SsoGroupMapping.connection_id == connection.id).order_by(SsoGroupMapping.claim_value)).all()
+        .where(SsoGroupMapping.connection_id == connection.id)
+        .order_by(SsoGroupMapping.claim_value)
+    ).all()
 
 
 def mapping_in_account(account_id: uuid.UUID, mapping_id: uuid.UUID) -> SsoGroupMapping:
@@ -284,11 +313,17 @@ def pending_link(account: Account, raw_id: object) -> tuple[SsoAuthRequest, User
     request_id = parse_uuid(raw_id)
     auth_request = db.session.get(SsoAuthRequest, request_id) if request_id is not None else None
     connection = connection_of(account.id)
-    if (auth_request is None or connection is None or auth_request.connection_id != connection.id
-            or auth_request.link_user_id is None or auth_request.link_claims is None
-            or utcnow() - auth_request.created_at > REQUEST_LIFETIME):
-        raise SsoFailure("There is no sign-in waiting to be linked here, or it is too old. Start again.",
-                         "no_pending_link")
+    if (
+        auth_request is None
+        or connection is None
+        or auth_request.connection_id != connection.id
+        or auth_request.link_user_id is None
+        or auth_request.link_claims is None
+        or utcnow() - auth_request.created_at > REQUEST_LIFETIME
+    ):
+        raise SsoFailure(
+            "There is no sign-in waiting to be linked here, or it is too old. Start again.", "no_pending_link"
+        )
     user = db.session.get(User, auth_request.link_user_id)
     if user is None or user.account_id != account.id or not user.is_active_user:
         raise SsoFailure("This user can no longer sign in.", "refused")
@@ -297,22 +332,29 @@ def pending_link(account: Account, raw_id: object) -> tuple[SsoAuthRequest, User
 
 def take_link_step(auth_request: SsoAuthRequest, user: User) -> bool:
     """Use up the waiting link step for this user, once: False when another request took it first."""
-    return bool(db.rows_changed(
-        update(SsoAuthRequest).where(SsoAuthRequest.id == auth_request.id, SsoAuthRequest.link_user_id == user.id)
-        .values(link_user_id=None).execution_options(synchronize_session=False)))
+    return bool(
+        db.rows_changed(
+            update(SsoAuthRequest)
+            .where(SsoAuthRequest.id == auth_request.id, SsoAuthRequest.link_user_id == user.id)
+            .values(link_user_id=None)
+            .execution_options(synchronize_session=False)
+        )
+    )
 
 
 def has_fresh_sso_sign_in(login_session: LoginSession | None, connection: SsoConnection, user: User) -> bool:
     """Whether this session signed in (or re-authenticated) through the connection within FRESH_SSO."""
     if login_session is None or login_session.auth_method != "sso":
         return False
-    linked = db.session.scalar(select(SsoIdentity.id).where(SsoIdentity.user_id == user.id,
-                                                            SsoIdentity.connection_id == connection.id))
+    linked = db.session.scalar(
+        select(SsoIdentity.id).where(SsoIdentity.user_id == user.id, SsoIdentity.connection_id == connection.id)
+    )
     return linked is not None and utcnow() - login_session.authenticated_at <= FRESH_SSO
 
 
-def enable_requirement(connection: SsoConnection, account: Account, login_session: LoginSession | None, *,
-                       actor: Actor) -> list[str]:
+def enable_requirement(
+    connection: SsoConnection, account: Account, login_session: LoginSession | None, *, actor: Actor
+) -> list[str]:
     """Require SSO; returns the account's ten new one-time recovery codes (shown once)."""
     if not connection.active:
         raise Conflict("Activate the connection first.")
@@ -324,15 +366,17 @@ def enable_requirement(connection: SsoConnection, account: Account, login_sessio
     return codes
 
 
-def regenerate_recovery_codes(connection: SsoConnection, account: Account, login_session: LoginSession | None, *,
-                              actor: Actor) -> list[str]:
+def regenerate_recovery_codes(
+    connection: SsoConnection, account: Account, login_session: LoginSession | None, *, actor: Actor
+) -> list[str]:
     """A new set of ten recovery codes while SSO stays required (the old set stops working); it takes the
     same fresh sign-in through the connection as requiring SSO did."""
     if not (connection.active and connection.require_sso):
         raise Conflict("Recovery codes exist only while single sign-on is required.")
     if not has_fresh_sso_sign_in(login_session, connection, actor.user):
-        raise Forbidden("Sign in through the identity provider (within the last 10 minutes) to make new "
-                        "recovery codes.")
+        raise Forbidden(
+            "Sign in through the identity provider (within the last 10 minutes) to make new recovery codes."
+        )
     codes = replace_recovery_codes(account.id)
     record("sso.recovery_codes_regenerated", account, actor=actor, changes={"codes": len(codes)})
     return codes
@@ -344,19 +388,23 @@ def disable_requirement(connection: SsoConnection, account: Account, *, actor: A
 
     connection.require_sso = False
     db.session.execute(delete(SsoRecoveryCode).where(SsoRecoveryCode.account_id == account.id))
-    sso_only = db.session.scalars(select(User).where(User.account_id == account.id, User.is_sso.is_(True),
-                                                     User.password_hash.is_(None),
-                                                     User.status == UserStatus.ACTIVE.value)).all()
+    sso_only = db.session.scalars(
+        select(User).where(
+            User.account_id == account.id,
+            User.is_sso.is_(True),
+            User.password_hash.is_(None),
+            User.status == UserStatus.ACTIVE.value,
+        )
+    ).all()
     for user in sso_only:
-        password_reset.send_link(user, account, subject="Choose a password for Account Portal",
-                                 reason="set_password")
+        password_reset.send_link(user, account, subject="Choose a password for Account Portal", reason="set_password")
     record("sso.enforced", account, actor=actor, changes={"require_sso": False, "set_password_links": len(sso_only)})
     return len(sso_only)
 
 
 def _new_code() -> str:
     raw = base64.b32encode(secrets.token_bytes(10)).decode().lower().rstrip("=")[:16]
-    return "-".join(raw[i:i + 4] for i in range(0, 16, 4))
+    return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
 
 
 def replace_recovery_codes(account_id: uuid.UUID) -> list[str]:
@@ -371,28 +419,41 @@ def use_recovery_code(account_id: uuid.UUID, code: str, user: User) -> bool:
     """Whether the code is one of the account's unused ones; marks it used (once, even when raced)."""
     code = code.strip().lower().replace(" ", "")
     if len(code) == 16:
-        code = "-".join(code[i:i + 4] for i in range(0, 16, 4))
-    unused = db.session.scalars(select(SsoRecoveryCode).where(SsoRecoveryCode.account_id == account_id,
-                                                              SsoRecoveryCode.used_at.is_(None))).all()
+        code = "-".join(code[i : i + 4] for i in range(0, 16, 4))
+    unused = db.session.scalars(
+        select(SsoRecoveryCode).where(SsoRecoveryCode.account_id == account_id, SsoRecoveryCode.used_at.is_(None))
+    ).all()
     for candidate in unused:
         if verify_password(candidate.code_hash, code):
-            return db.rows_changed(
-                update(SsoRecoveryCode).where(SsoRecoveryCode.id == candidate.id, SsoRecoveryCode.used_at.is_(None))
-                .values(used_at=utcnow(), used_by_id=user.id).execution_options(synchronize_session=False)) > 0
+            return (
+                db.rows_changed(
+                    update(SsoRecoveryCode)
+                    .where(SsoRecoveryCode.id == candidate.id, SsoRecoveryCode.used_at.is_(None))
+                    .values(used_at=utcnow(), used_by_id=user.id)
+                    .execution_options(synchronize_session=False)
+                )
+                > 0
+            )
     return False
 
 
 def remaining_recovery_codes(account_id: uuid.UUID) -> int:
-    return len(db.session.scalars(select(SsoRecoveryCode.id).where(SsoRecoveryCode.account_id == account_id,
-                                                                   SsoRecoveryCode.used_at.is_(None))).all())
+    return len(
+        db.session.scalars(
+            select(SsoRecoveryCode.id).where(
+                SsoRecoveryCode.account_id == account_id, SsoRecoveryCode.used_at.is_(None)
+            )
+        ).all()
+    )
 
 
 def admins_of(account_id: uuid.UUID) -> list[User]:
     """The owner and every active holder of account:manage."""
     from portal.roles.policy import held_permissions
 
-    users = db.session.scalars(select(User).where(User.account_id == account_id,
-                                                  User.status == UserStatus.ACTIVE.value)).all()
+    users = db.session.scalars(
+        select(User).where(User.account_id == account_id, User.status == UserStatus.ACTIVE.value)
+    ).all()
     held = held_permissions([u.id for u in users])
     return [u for u in users if u.is_owner or Permission.ACCOUNT_MANAGE in held.get(u.id, frozenset())]
 
@@ -402,10 +463,15 @@ def record_break_glass(user: User, how: str, *, actor: Actor) -> None:
     account = db.session.get(Account, user.account_id)
     record("sso.break_glass", user, actor=actor, changes={"how": how})
     for admin in admins_of(user.account_id):
-        enqueue("security_notice", admin.email, f"Break-glass sign-in to {account.name if account else ''}",
-                account_id=user.account_id, user=admin,
-                message=f"{user.full_name} ({user.login}) signed in with a password ({how}) although the account "
-                        "requires single sign-on. If this was not expected, check the audit log now.")
+        enqueue(
+            "security_notice",
+            admin.email,
+            f"Break-glass sign-in to {account.name if account else ''}",
+            account_id=user.account_id,
+            user=admin,
+            message=f"{user.full_name} ({user.login}) signed in with a password ({how}) although the account "
+            "requires single sign-on. If this was not expected, check the audit log now.",
+        )
 
 
 def allow_form_redirect(connection: SsoConnection) -> None:
@@ -432,18 +498,28 @@ def redirect_uri(account: Account) -> str:
     return external_url("sso.callback", sign_in_name=account.sign_in_name)
 
 
-def begin(connection: SsoConnection, account: Account, purpose: str, user: User | None = None,
-          next_path: str = "") -> str:
+def begin(
+    connection: SsoConnection, account: Account, purpose: str, user: User | None = None, next_path: str = ""
+) -> str:
     """A new one-time request (state, nonce, PKCE verifier), bound to this browser; the provider's URL."""
     meta = oidc.metadata(connection.discovery_url, connection.issuer or None)
     state, nonce, verifier = tokens.new_token(), secrets.token_urlsafe(24), secrets.token_urlsafe(48)
-    db.session.add(SsoAuthRequest(connection_id=connection.id, state_hash=tokens.digest(state), nonce=nonce,
-                                  code_verifier_sealed=seal(verifier), purpose=purpose,
-                                  user_id=user.id if user else None, next_path=next_path[:500]))
+    db.session.add(
+        SsoAuthRequest(
+            connection_id=connection.id,
+            state_hash=tokens.digest(state),
+            nonce=nonce,
+            code_verifier_sealed=seal(verifier),
+            purpose=purpose,
+            user_id=user.id if user else None,
+            next_path=next_path[:500],
+        )
+    )
     states = [s for s in session.get(SESSION_KEY, []) if isinstance(s, str)][-4:]
     session[SESSION_KEY] = [*states, tokens.digest(state)]
-    return oidc.authorization_url(meta, connection.client_id, redirect_uri(account), state, nonce, verifier,
-                                  fresh=purpose == "reauth")
+    return oidc.authorization_url(
+        meta, connection.client_id, redirect_uri(account), state, nonce, verifier, fresh=purpose == "reauth"
+    )
 
 
 @dataclass
@@ -471,9 +547,15 @@ def finish(account: Account, args: dict[str, str]) -> Callback:
     if auth_request is None or auth_request.connection_id != connection.id:
         raise SsoFailure("This sign-in was not started here (unknown state).", "bad_state")
     used = db.rows_changed(
-        update(SsoAuthRequest).where(SsoAuthRequest.id == auth_request.id, SsoAuthRequest.used_at.is_(None),
-                                     SsoAuthRequest.created_at > utcnow() - REQUEST_LIFETIME)
-        .values(used_at=utcnow()).execution_options(synchronize_session=False))
+        update(SsoAuthRequest)
+        .where(
+            SsoAuthRequest.id == auth_request.id,
+            SsoAuthRequest.used_at.is_(None),
+            SsoAuthRequest.created_at > utcnow() - REQUEST_LIFETIME,
+        )
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
     if not used:
         raise SsoFailure("This sign-in answer was used already or is too old. Start again.", "replayed")
     if digest not in session.get(SESSION_KEY, []):
@@ -487,15 +569,25 @@ def finish(account: Account, args: dict[str, str]) -> Callback:
     if not code:
         raise SsoFailure("The answer from the identity provider has no code.", "no_code")
     meta = oidc.metadata(connection.discovery_url, connection.issuer or None)
-    granted = oidc.exchange_code(meta, connection.client_id, unseal(connection.client_secret_sealed),
-                                 redirect_uri(account), code, unseal(auth_request.code_verifier_sealed))
+    granted = oidc.exchange_code(
+        meta,
+        connection.client_id,
+        unseal(connection.client_secret_sealed),
+        redirect_uri(account),
+        code,
+        unseal(auth_request.code_verifier_sealed),
+    )
     id_token = granted.get("id_token")
     if not isinstance(id_token, str):
         raise SsoFailure("The identity provider sent no ID token.", "no_id_token")
     claims = oidc.validate_id_token(
-        id_token, issuer=meta.issuer, client_id=connection.client_id, nonce=auth_request.nonce,
+        id_token,
+        issuer=meta.issuer,
+        client_id=connection.client_id,
+        nonce=auth_request.nonce,
         jwks_uri=meta.jwks_uri,
-        authenticated_after=auth_request.created_at.timestamp() if auth_request.purpose == "reauth" else None)
+        authenticated_after=auth_request.created_at.timestamp() if auth_request.purpose == "reauth" else None,
+    )
     if not connection.issuer:
         connection.issuer = meta.issuer
     return Callback(auth_request, claims, connection)
@@ -509,7 +601,7 @@ def _refused(error: str) -> None:
 
 
 def record_test(connection: SsoConnection, account: Account, claims: dict[str, Any], *, actor: Actor) -> None:
-    """"Test connection" passed for these settings: keep the claims received, to show them."""
+    """ "Test connection" passed for these settings: keep the claims received, to show them."""
     connection.tested_version = connection.settings_version
     connection.tested_at = utcnow()
     connection.tested_by_id = actor.user.id
@@ -549,8 +641,9 @@ class Resolution:
 def resolve(connection: SsoConnection, claims: dict[str, Any]) -> Resolution:
     """(connection, sub) first, never the email; then a proven email's invitee or SCIM user; then an active
     user of that email after a password re-authentication; then JIT; else refused. Never another account."""
-    identity = db.session.scalar(select(SsoIdentity).where(SsoIdentity.connection_id == connection.id,
-                                                           SsoIdentity.subject == str(claims["sub"])))
+    identity = db.session.scalar(
+        select(SsoIdentity).where(SsoIdentity.connection_id == connection.id, SsoIdentity.subject == str(claims["sub"]))
+    )
     if identity is not None:
         user = db.session.get(User, identity.user_id)
         if user is None or user.account_id != connection.account_id:  # pragma: no cover - cascade
@@ -560,8 +653,11 @@ def resolve(connection: SsoConnection, claims: dict[str, Any]) -> Resolution:
         return Resolution("linked", user, identity)
     email = email_of(claims)
     proven = email_proven(connection, claims)
-    holder = db.session.scalar(select(User).where(User.account_id == connection.account_id, User.email == email)
-                               ) if email else None
+    holder = (
+        db.session.scalar(select(User).where(User.account_id == connection.account_id, User.email == email))
+        if email
+        else None
+    )
     if holder is not None and db.session.scalar(select(SsoIdentity.id).where(SsoIdentity.user_id == holder.id)):
         return Resolution("refused", reason="The user with this email is linked to another identity of the provider.")
     if holder is not None and (holder.status == UserStatus.PENDING or getattr(holder, "external_id", None)):
@@ -575,8 +671,11 @@ def resolve(connection: SsoConnection, claims: dict[str, Any]) -> Resolution:
             return Resolution("refused", reason="This user is disabled in the portal.")
         return Resolution("needs_reauth", holder)
     if not jit_enabled(connection):
-        return Resolution("refused", reason="Nobody in this account has this identity or email, and new people "
-                                            "are not created at sign-in. Ask an administrator to invite you.")
+        return Resolution(
+            "refused",
+            reason="Nobody in this account has this identity or email, and new people "
+            "are not created at sign-in. Ask an administrator to invite you.",
+        )
     if not proven:
         return Resolution("refused", reason="The provider did not prove this email address (email_verified).")
     return Resolution("jit")
@@ -584,8 +683,9 @@ def resolve(connection: SsoConnection, claims: dict[str, Any]) -> Resolution:
 
 def link(connection: SsoConnection, user: User, claims: dict[str, Any], how: str, *, actor: Actor) -> SsoIdentity:
     """Link the identity to the user (both free: unique constraints say so), who becomes an SSO user."""
-    identity = SsoIdentity(connection_id=connection.id, user_id=user.id, subject=str(claims["sub"]),
-                           email=email_of(claims))
+    identity = SsoIdentity(
+        connection_id=connection.id, user_id=user.id, subject=str(claims["sub"]), email=email_of(claims)
+    )
     db.session.add(identity)
     user.is_sso = True
     db.session.flush()
@@ -611,8 +711,9 @@ def accept_invited(user: User, claims: dict[str, Any], *, actor: Actor) -> None:
     if user.status != UserStatus.PENDING:
         return
     now = utcnow()
-    invitation = db.session.scalar(select(Invitation).where(Invitation.user_id == user.id,
-                                                            Invitation.status == InvitationStatus.PENDING.value))
+    invitation = db.session.scalar(
+        select(Invitation).where(Invitation.user_id == user.id, Invitation.status == InvitationStatus.PENDING.value)
+    )
     user.status = UserStatus.ACTIVE.value
     user.first_name = user.first_name or str(claims.get("given_name") or "")[:100]
     user.last_name = user.last_name or str(claims.get("family_name") or "")[:100]
@@ -624,14 +725,21 @@ def accept_invited(user: User, claims: dict[str, Any], *, actor: Actor) -> None:
     from portal.invitations.services import _inviter_permissions
 
     may_grant = _inviter_permissions(inviter) or frozenset()
-    roles = db.session.scalars(select(Role).join(InvitationRole, InvitationRole.role_id == Role.id)
-                               .where(InvitationRole.invitation_id == invitation.id,
-                                      Role.account_id == user.account_id)).all()
+    roles = db.session.scalars(
+        select(Role)
+        .join(InvitationRole, InvitationRole.role_id == Role.id)
+        .where(InvitationRole.invitation_id == invitation.id, Role.account_id == user.account_id)
+    ).all()
     granted = [role for role in roles if refusal_to_grant(may_grant, role) is None]
     for role in granted:  # as portal.invitations.services.accept: the inviter's grants, as they may now
         role_services.grant(user, role, actor=actor)
-    record("invitation.accept", invitation, actor=actor, account_id=user.account_id,
-           changes={"via": "sso", "roles_granted": [r.name for r in granted]})
+    record(
+        "invitation.accept",
+        invitation,
+        actor=actor,
+        account_id=user.account_id,
+        changes={"via": "sso", "roles_granted": [r.name for r in granted]},
+    )
 
 
 def create_jit(connection: SsoConnection, claims: dict[str, Any]) -> User:
@@ -640,10 +748,16 @@ def create_jit(connection: SsoConnection, claims: dict[str, Any]) -> User:
 
     email = email_of(claims)
     login = _placeholder_login(connection.account_id, email)
-    user = User(id=uuid.uuid4(), account_id=connection.account_id, login=login, email=email,
-                first_name=str(claims.get("given_name") or "")[:100],
-                last_name=str(claims.get("family_name") or "")[:100],
-                password_hash=None, status=UserStatus.ACTIVE.value)
+    user = User(
+        id=uuid.uuid4(),
+        account_id=connection.account_id,
+        login=login,
+        email=email,
+        first_name=str(claims.get("given_name") or "")[:100],
+        last_name=str(claims.get("family_name") or "")[:100],
+        password_hash=None,
+        status=UserStatus.ACTIVE.value,
+    )
     db.session.add(user)
     db.session.flush()
     member = db.session.scalar(select(Role).where(Role.account_id == connection.account_id, Role.name == "member"))
@@ -654,8 +768,9 @@ def create_jit(connection: SsoConnection, claims: dict[str, Any]) -> User:
     return user
 
 
-def after_sign_in(connection: SsoConnection, identity: SsoIdentity, user: User, claims: dict[str, Any], *,
-                  actor: Actor) -> None:
+def after_sign_in(
+    connection: SsoConnection, identity: SsoIdentity, user: User, claims: dict[str, Any], *, actor: Actor
+) -> None:
     """What each sign-in brings: a changed address (a pending email change), the group mapping."""
     identity.last_sign_in_at = utcnow()
     email = email_of(claims)
@@ -670,9 +785,14 @@ def _propose_email(user: User, email: str, *, actor: Actor) -> None:
     """The provider's new address becomes a pending change, confirmed as any other (once per address)."""
     from portal.email_changes import services as email_changes
 
-    open_change = db.session.scalar(select(EmailChange).where(
-        EmailChange.user_id == user.id, EmailChange.confirmed_at.is_(None), EmailChange.cancelled_at.is_(None),
-        EmailChange.expires_at > utcnow()))
+    open_change = db.session.scalar(
+        select(EmailChange).where(
+            EmailChange.user_id == user.id,
+            EmailChange.confirmed_at.is_(None),
+            EmailChange.cancelled_at.is_(None),
+            EmailChange.expires_at > utcnow(),
+        )
+    )
     if open_change is not None and open_change.new_email == email:
         return
     try:
@@ -682,8 +802,9 @@ def _propose_email(user: User, email: str, *, actor: Actor) -> None:
         pass  # taken in the account, or the same: nothing to propose
 
 
-def apply_groups(connection: SsoConnection, identity: SsoIdentity, user: User, claims: dict[str, Any], *,
-                 actor: Actor) -> None:
+def apply_groups(
+    connection: SsoConnection, identity: SsoIdentity, user: User, claims: dict[str, Any], *, actor: Actor
+) -> None:
     """Mapped groups (and their roles) follow the groups claim at each sign-in; never for the owner."""
     if user.is_owner:
         return
@@ -692,18 +813,24 @@ def apply_groups(connection: SsoConnection, identity: SsoIdentity, user: User, c
         return
     raw = claims.get(connection.groups_claim) or []
     held = {str(v) for v in (raw if isinstance(raw, list) else [raw])}
-    roles = {r.id: r for r in db.session.scalars(select(Role).where(
-        Role.id.in_([m.role_id for m in mappings if m.role_id]))).all()}
+    roles = {
+        r.id: r
+        for r in db.session.scalars(select(Role).where(Role.id.in_([m.role_id for m in mappings if m.role_id]))).all()
+    }
     want_groups = {m.group_id for m in mappings if m.claim_value in held}
     mapped_groups = {m.group_id for m in mappings}
-    want_roles = {m.role_id for m in mappings if m.claim_value in held and m.role_id is not None
-                  and (connection.allow_admin_groups or not is_admin_level(roles[m.role_id]))}
+    want_roles = {
+        m.role_id
+        for m in mappings
+        if m.claim_value in held
+        and m.role_id is not None
+        and (connection.allow_admin_groups or not is_admin_level(roles[m.role_id]))
+    }
     current = set(db.session.scalars(select(GroupMember.group_id).where(GroupMember.user_id == user.id)))
     db.session.add_all(GroupMember(group_id=g, user_id=user.id) for g in want_groups - current)
     removed = (mapped_groups - want_groups) & current
     if removed:
-        db.session.execute(delete(GroupMember).where(GroupMember.user_id == user.id,
-                                                     GroupMember.group_id.in_(removed)))
+        db.session.execute(delete(GroupMember).where(GroupMember.user_id == user.id, GroupMember.group_id.in_(removed)))
     granted_before = {uuid.UUID(r) for r in identity.granted_role_ids or []}
     holding = set(db.session.scalars(select(RoleAssignment.role_id).where(RoleAssignment.user_id == user.id)))
     new_roles = want_roles - holding
@@ -711,22 +838,34 @@ def apply_groups(connection: SsoConnection, identity: SsoIdentity, user: User, c
         role_services.grant(user, roles[role_id], actor=actor)
     lost = granted_before - want_roles
     if lost:
-        db.session.execute(delete(RoleAssignment).where(RoleAssignment.user_id == user.id,
-                                                        RoleAssignment.role_id.in_(lost)))
+        db.session.execute(
+            delete(RoleAssignment).where(RoleAssignment.user_id == user.id, RoleAssignment.role_id.in_(lost))
+        )
     identity.granted_role_ids = sorted(str(r) for r in (granted_before & want_roles) | new_roles)
     if want_groups - current or removed or new_roles or lost:
-        record("sso.groups_applied", user, actor=actor, changes={
-            "groups_added": len(want_groups - current), "groups_removed": len(removed),
-            "roles_added": len(new_roles), "roles_removed": len(lost)})
+        record(
+            "sso.groups_applied",
+            user,
+            actor=actor,
+            changes={
+                "groups_added": len(want_groups - current),
+                "groups_removed": len(removed),
+                "roles_added": len(new_roles),
+                "roles_removed": len(lost),
+            },
+        )
 
 
 def reauth_connection(user: User) -> SsoConnection | None:
     """The connection through which this person may confirm it is them (/me/reauth): their account's, when
     it is active and their identity is linked to it; else None (they confirm with their password)."""
     return db.session.scalar(
-        select(SsoConnection).join(SsoIdentity, SsoIdentity.connection_id == SsoConnection.id)
-        .where(SsoIdentity.user_id == user.id, SsoConnection.account_id == user.account_id,
-               SsoConnection.active.is_(True)))
+        select(SsoConnection)
+        .join(SsoIdentity, SsoIdentity.connection_id == SsoConnection.id)
+        .where(
+            SsoIdentity.user_id == user.id, SsoConnection.account_id == user.account_id, SsoConnection.active.is_(True)
+        )
+    )
 
 
 def mark_reauthenticated(login_session: LoginSession) -> None:
@@ -740,6 +879,12 @@ def identity_of(user_id: uuid.UUID) -> SsoIdentity | None:
 
 
 def linked_identities(connection: SsoConnection) -> list[tuple[SsoIdentity, User]]:
-    return [(i, u) for i, u in db.session.execute(
-        select(SsoIdentity, User).join(User, User.id == SsoIdentity.user_id)
-        .where(SsoIdentity.connection_id == connection.id).order_by(User.email)).all()]
+    return [
+        (i, u)
+        for i, u in db.session.execute(
+            select(SsoIdentity, User)
+            .join(User, User.id == SsoIdentity.user_id)
+            .where(SsoIdentity.connection_id == connection.id)
+            .order_by(User.email)
+        ).all()
+    ]

@@ -52,12 +52,17 @@ def _context(form: SsoSettingsForm | None = None, **extra: object) -> dict[str, 
         sso.allow_form_redirect(connection)
     fresh = connection is not None and sso.has_fresh_sso_sign_in(g.get("login_session"), connection, current_user)
     return {
-        "form": form, "connection": connection, "redirect_uri": sso.redirect_uri(g.account),
-        "jit_default": sso.jit_default(g.account), "scim_connected": sso.scim_connected(g.account.id),
-        "mappings": mappings, "mapping_form": _mapping_form(),
+        "form": form,
+        "connection": connection,
+        "redirect_uri": sso.redirect_uri(g.account),
+        "jit_default": sso.jit_default(g.account),
+        "scim_connected": sso.scim_connected(g.account.id),
+        "mappings": mappings,
+        "mapping_form": _mapping_form(),
         "admin_groups_form": AllowAdminGroupsForm(allow=connection.allow_admin_groups if connection else False),
         "identities": sso.linked_identities(connection) if connection is not None else [],
-        "fresh_sso": fresh, "start_form": StartForm(),
+        "fresh_sso": fresh,
+        "start_form": StartForm(),
         "recovery_codes_left": sso.remaining_recovery_codes(g.account.id),
         "break_glass_url": url_for("auth.account_login", sign_in_name=g.account.sign_in_name, local="1"),
         "owner_has_mfa": (owner := user_queries.owner_of(g.account.id)) is not None and owner.mfa_enabled,
@@ -76,18 +81,30 @@ def show() -> ResponseReturnValue:
 def save() -> ResponseReturnValue:
     form = SsoSettingsForm()
     connection = sso.connection_of(g.account.id)
-    if form.validate_on_submit() and not form.client_secret.data and (connection is None
-                                                                      or not connection.client_secret_sealed):
+    if (
+        form.validate_on_submit()
+        and not form.client_secret.data
+        and (connection is None or not connection.client_secret_sealed)
+    ):
         form.client_secret.errors = ["Paste the client secret."]
         return render("sso/settings.html", "sso_form", status=422, **_context(form))
     if not form.validate_on_submit():
         return render("sso/settings.html", "sso_form", status=422, **_context(form))
-    sso.save_settings(g.account, sso.ProviderSettings(
-        display_name=form.display_name.data, discovery_url=form.discovery_url.data, client_id=form.client_id.data,
-        client_secret=form.client_secret.data or "", session_hours=form.session_hours.data,
-        require_portal_totp=form.require_portal_totp.data, jit=form.jit.data,
-        authoritative_domains=form.authoritative_domains.data or "", groups_claim=form.groups_claim.data or ""),
-        actor=from_request())
+    sso.save_settings(
+        g.account,
+        sso.ProviderSettings(
+            display_name=form.display_name.data,
+            discovery_url=form.discovery_url.data,
+            client_id=form.client_id.data,
+            client_secret=form.client_secret.data or "",
+            session_hours=form.session_hours.data,
+            require_portal_totp=form.require_portal_totp.data,
+            jit=form.jit.data,
+            authoritative_domains=form.authoritative_domains.data or "",
+            groups_claim=form.groups_claim.data or "",
+        ),
+        actor=from_request(),
+    )
     db.session.commit()
     flash("The single sign-on settings were saved.", "success")
     return redirect_after_post(url_for(".show"))
@@ -133,19 +150,25 @@ def deactivate() -> ResponseReturnValue:
 def require_sso() -> ResponseReturnValue:
     codes = sso.enable_requirement(_connection(), g.account, g.get("login_session"), actor=from_request())
     db.session.commit()
-    return render("sso/recovery_codes.html", codes=codes, break_glass_url=url_for(
-        "auth.account_login", sign_in_name=g.account.sign_in_name, local="1"))
+    return render(
+        "sso/recovery_codes.html",
+        codes=codes,
+        break_glass_url=url_for("auth.account_login", sign_in_name=g.account.sign_in_name, local="1"),
+    )
 
 
 @bp.post("/recovery-codes")
 @require(Permission.ACCOUNT_MANAGE)
 def recovery_codes() -> ResponseReturnValue:
     """Ten new recovery codes (the old ones die) while SSO stays required; needs a fresh SSO sign-in."""
-    codes = sso.regenerate_recovery_codes(_connection(), g.account, g.get("login_session"),
-                                          actor=from_request())
+    codes = sso.regenerate_recovery_codes(_connection(), g.account, g.get("login_session"), actor=from_request())
     db.session.commit()
-    return render("sso/recovery_codes.html", codes=codes, regenerated=True, break_glass_url=url_for(
-        "auth.account_login", sign_in_name=g.account.sign_in_name, local="1"))
+    return render(
+        "sso/recovery_codes.html",
+        codes=codes,
+        regenerated=True,
+        break_glass_url=url_for("auth.account_login", sign_in_name=g.account.sign_in_name, local="1"),
+    )
 
 
 @bp.post("/unrequire")
@@ -153,8 +176,10 @@ def recovery_codes() -> ResponseReturnValue:
 def unrequire() -> ResponseReturnValue:
     sent = sso.disable_requirement(_connection(), g.account, actor=from_request())
     db.session.commit()
-    flash(f"Single sign-on is no longer required. {sent} people without a password were emailed a link to "
-          "choose one.", "success")
+    flash(
+        f"Single sign-on is no longer required. {sent} people without a password were emailed a link to choose one.",
+        "success",
+    )
     return redirect_after_post(url_for(".show"))
 
 

@@ -62,8 +62,13 @@ class BulkAction:
         return self.name.capitalize()
 
 
-def action_for(account_id: uuid.UUID, name: str, role_id: str | None = None, group_id: str | None = None,
-               expires_at: datetime | None = None) -> BulkAction:
+def action_for(
+    account_id: uuid.UUID,
+    name: str,
+    role_id: str | None = None,
+    group_id: str | None = None,
+    expires_at: datetime | None = None,
+) -> BulkAction:
     """The action named, its role or group looked up in the account (NotFound when it is not there)."""
     role = group = None
     if name == "grant_role":
@@ -84,8 +89,9 @@ def ensure_may_start(name: str, *, actor: Actor) -> None:
 def apply_one(user: User, action: BulkAction, *, actor: Actor) -> None:
     """The single action on one user (raises its refusal)."""
     if action.role is not None:  # a held role keeps its default flag: bulk grants and imports only add
-        roles.assign_role(user, action.role, is_default=True, expires_at=action.expires_at, keep_default=True,
-                          actor=actor)
+        roles.assign_role(
+            user, action.role, is_default=True, expires_at=action.expires_at, keep_default=True, actor=actor
+        )
     elif action.group is not None:  # adding to a group over users is, as every user action, within rank
         policy.ensure_may_act_on(actor.user, actor.permissions, user)
         groups.add_members(action.group, [user], action.expires_at, actor=actor)
@@ -126,23 +132,40 @@ def title(action: BulkAction, total: int, *, matching: bool = True) -> str:
 
 def _params(action: BulkAction, filters: dict[str, str]) -> dict[str, Any]:
     expires_at = action.expires_at
-    return {"action": action.name, "role_id": str(action.role.id) if action.role else None,
-            "group_id": str(action.group.id) if action.group else None,
-            "expires_at": expires_at.isoformat() if expires_at else None, "filters": filters}
+    return {
+        "action": action.name,
+        "role_id": str(action.role.id) if action.role else None,
+        "group_id": str(action.group.id) if action.group else None,
+        "expires_at": expires_at.isoformat() if expires_at else None,
+        "filters": filters,
+    }
 
 
-def start_job(account_id: uuid.UUID, action: BulkAction, filters: dict[str, str], total: int, *,
-              actor: Actor) -> Job:
+def start_job(account_id: uuid.UUID, action: BulkAction, filters: dict[str, str], total: int, *, actor: Actor) -> Job:
     """The action over every user the filters match when the job begins, as a job of the worker."""
     return jobs.start_job(account_id, JOB_KIND, title(action, total), _params(action, filters), actor=actor)
 
 
-def record_done(account_id: uuid.UUID, action: BulkAction, filters: dict[str, str], outcomes: list[BulkOutcome], *,
-                actor: Actor) -> Job:
+def record_done(
+    account_id: uuid.UUID, action: BulkAction, filters: dict[str, str], outcomes: list[BulkOutcome], *, actor: Actor
+) -> Job:
     """The report of a bulk action done at once, kept as a finished bulk job: one report format, one CSV."""
-    items = [{"subject_id": o.user.id, "label": f"{o.user.full_name} ({o.user.email})",
-              "outcome": "done" if o.done else "refused", "message": o.message[:500]} for o in outcomes]
+    items = [
+        {
+            "subject_id": o.user.id,
+            "label": f"{o.user.full_name} ({o.user.email})",
+            "outcome": "done" if o.done else "refused",
+            "message": o.message[:500],
+        }
+        for o in outcomes
+    ]
     refused = sum(1 for o in outcomes if not o.done)
-    return jobs.record_finished(account_id, JOB_KIND, title(action, len(outcomes), matching=False),
-                                _params(action, filters), items, {"changed": len(outcomes) - refused,
-                                                                  "refused": refused}, actor=actor)
+    return jobs.record_finished(
+        account_id,
+        JOB_KIND,
+        title(action, len(outcomes), matching=False),
+        _params(action, filters),
+        items,
+        {"changed": len(outcomes) - refused, "refused": refused},
+        actor=actor,
+    )

@@ -121,7 +121,9 @@ DESTRUCTIVE_BULK_ACTIONS = {"disable", "delete"}  # asked about first, with and 
 
 class BulkForm(UntilForm):
     action = SelectField(
-        "Action", choices=BULK_ACTIONS, validators=[DataRequired(message="Choose what to do with the selected users.")],
+        "Action",
+        choices=BULK_ACTIONS,
+        validators=[DataRequired(message="Choose what to do with the selected users.")],
         validate_choice=False,
     )
     user_ids = SelectMultipleField("Users", choices=[], validate_choice=False)

@@ -129,8 +129,13 @@ def template() -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
-    example = {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace", "roles": "auditor",
-               EXPIRES_COLUMN: ""}
+    example = {
+        "email": "ada@example.com",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "roles": "auditor",
+        EXPIRES_COLUMN: "",
+    }
     writer.writerow([example.get(column, "") for column in COLUMNS])
     return buffer.getvalue()
 
@@ -152,17 +157,28 @@ class Known:
     def load(cls, account_id: uuid.UUID, rows: list[dict[str, str]]) -> Known:
         emails = {row.get("email", "").strip().lower() for row in rows} - {""}
         ids = set(parse_uuids(row.get("id", "").strip() for row in rows))
-        users = list(db.session.scalars(select(User).where(
-            User.account_id == account_id, User.email.in_(emails) | User.id.in_(ids)))) if emails or ids else []
+        users = (
+            list(
+                db.session.scalars(
+                    select(User).where(User.account_id == account_id, User.email.in_(emails) | User.id.in_(ids))
+                )
+            )
+            if emails or ids
+            else []
+        )
         known = cls({u.email: u for u in users}, {u.id: u for u in users})
         user_ids = list(known.by_id)
         known.ranks = policy.held_permissions(user_ids)
         now = utcnow()
-        for user_id, role_id in db.session.execute(select(RoleAssignment.user_id, RoleAssignment.role_id).where(
-                RoleAssignment.user_id.in_(user_ids), in_force(RoleAssignment.expires_at, now))):
+        for user_id, role_id in db.session.execute(
+            select(RoleAssignment.user_id, RoleAssignment.role_id).where(
+                RoleAssignment.user_id.in_(user_ids), in_force(RoleAssignment.expires_at, now)
+            )
+        ):
             known.roles.setdefault(user_id, set()).add(role_id)
-        for user_id, group_id in db.session.execute(select(GroupMember.user_id, GroupMember.group_id).where(
-                GroupMember.user_id.in_(user_ids))):
+        for user_id, group_id in db.session.execute(
+            select(GroupMember.user_id, GroupMember.group_id).where(GroupMember.user_id.in_(user_ids))
+        ):
             known.groups.setdefault(user_id, set()).add(group_id)
         return known
 
@@ -282,8 +298,14 @@ def plan_row(ctx: Context, values: dict[str, str]) -> Plan:
     return _plan_update(ctx, values, user, roles, groups, expires_at)
 
 
-def _plan_new(ctx: Context, values: dict[str, str], email: str, roles: list[Role], groups: list[Group],
-              expires_at: datetime | None) -> Plan:
+def _plan_new(
+    ctx: Context,
+    values: dict[str, str],
+    email: str,
+    roles: list[Role],
+    groups: list[Group],
+    expires_at: datetime | None,
+) -> Plan:
     if Permission.INVITATIONS_WRITE not in ctx.actor.permissions:
         return _refused("Adding people needs the invitations:write permission.", email)
     form = InviteeForm(formdata=MultiDict(values), account_id=ctx.account.id, meta={"csrf": False})
@@ -294,19 +316,25 @@ def _plan_new(ctx: Context, values: dict[str, str], email: str, roles: list[Role
     return Plan("created", note, form.email.data or email, None, profile, [], roles, groups, expires_at)
 
 
-def _plan_update(ctx: Context, values: dict[str, str], user: User, roles: list[Role], groups: list[Group],
-                 expires_at: datetime | None) -> Plan:
+def _plan_update(
+    ctx: Context,
+    values: dict[str, str],
+    user: User,
+    roles: list[Role],
+    groups: list[Group],
+    expires_at: datetime | None,
+) -> Plan:
     known = ctx.known or Known.load(ctx.account.id, [values])
-    refusal = policy.refusal_to_act_on(ctx.actor.user, ctx.actor.permissions, user,
-                                       known.ranks.get(user.id, frozenset()))
+    refusal = policy.refusal_to_act_on(
+        ctx.actor.user, ctx.actor.permissions, user, known.ranks.get(user.id, frozenset())
+    )
     if refusal:
         return _refused(refusal, user.email)
     current = {name: getattr(user, name) or "" for name in ("login", "email", *PROFILE_FIELDS)}
     merged = {name: values.get(name, value) for name, value in current.items()}
     if not merged["login"].strip():
         merged["login"] = user.login
-    form = UserProfileForm(formdata=MultiDict(merged), account_id=ctx.account.id, user_id=user.id,
-                           meta={"csrf": False})
+    form = UserProfileForm(formdata=MultiDict(merged), account_id=ctx.account.id, user_id=user.id, meta={"csrf": False})
     if not form.validate():
         return _refused(_form_problem(form), user.email)
     profile = form.profile()
@@ -319,11 +347,22 @@ def _plan_update(ctx: Context, values: dict[str, str], user: User, roles: list[R
         return Plan("skipped", "Nothing to change.", user.email, user)
     if changed and user.status == UserStatus.PENDING:
         return _refused(user_services.InvitedUser(user).message, user.email)
-    words = ([f"changes {', '.join(c.replace('_', ' ') for c in changed)}"] if changed else []) \
-        + ([f"grants {', '.join(r.name for r in new_roles)}"] if new_roles else []) \
+    words = (
+        ([f"changes {', '.join(c.replace('_', ' ') for c in changed)}"] if changed else [])
+        + ([f"grants {', '.join(r.name for r in new_roles)}"] if new_roles else [])
         + ([f"adds to {', '.join(g.name for g in new_groups)}"] if new_groups else [])
-    return Plan("updated", "; ".join(words), user.email, user, profile if changed else {}, changed, new_roles,
-                new_groups, expires_at)
+    )
+    return Plan(
+        "updated",
+        "; ".join(words),
+        user.email,
+        user,
+        profile if changed else {},
+        changed,
+        new_roles,
+        new_groups,
+        expires_at,
+    )
 
 
 def apply_plan(ctx: Context, plan: Plan) -> Plan:
@@ -331,8 +370,16 @@ def apply_plan(ctx: Context, plan: Plan) -> Plan:
     from portal.invitations.services import invite
 
     if plan.outcome == "created":
-        outcome = invite(ctx.account, [plan.email], [r.id for r in plan.roles], [g.id for g in plan.groups],
-                         plan.profile, send=ctx.send_invitations, access_expires_at=plan.expires_at, actor=ctx.actor)
+        outcome = invite(
+            ctx.account,
+            [plan.email],
+            [r.id for r in plan.roles],
+            [g.id for g in plan.groups],
+            plan.profile,
+            send=ctx.send_invitations,
+            access_expires_at=plan.expires_at,
+            actor=ctx.actor,
+        )
         if outcome.refused:
             raise Invalid(outcome.refused[0].reason)
     elif plan.outcome == "updated":
@@ -340,28 +387,36 @@ def apply_plan(ctx: Context, plan: Plan) -> Plan:
         if plan.changed:
             user_services.update_profile(plan.user, plan.profile, plan.user.version, actor=ctx.actor)
         for role in plan.roles:
-            bulk.apply_one(plan.user, bulk.BulkAction("grant_role", role=role, expires_at=plan.expires_at),
-                           actor=ctx.actor)
+            bulk.apply_one(
+                plan.user, bulk.BulkAction("grant_role", role=role, expires_at=plan.expires_at), actor=ctx.actor
+            )
         for group in plan.groups:
-            bulk.apply_one(plan.user, bulk.BulkAction("add_to_group", group=group, expires_at=plan.expires_at),
-                           actor=ctx.actor)
+            bulk.apply_one(
+                plan.user, bulk.BulkAction("add_to_group", group=group, expires_at=plan.expires_at), actor=ctx.actor
+            )
     return plan
 
 
 # --- Starting ---------------------------------------------------------------------------------------------
 
 
-def start_import(account_id: uuid.UUID, data: bytes, *, dry_run: bool, send_invitations: bool, actor: Actor,
-                 name: str = "") -> Job:
+def start_import(
+    account_id: uuid.UUID, data: bytes, *, dry_run: bool, send_invitations: bool, actor: Actor, name: str = ""
+) -> Job:
     """Queue a dry run (or an apply) of the file; FileProblem, before any job, when the file is unusable."""
     _header, rows = parse(data)
     if not rows:
         raise FileProblem("The file has a header but no rows.")
     what = "Dry run" if dry_run else "Import"
     title = f"{what}: {len(rows):,} rows" + (f" of {name[:100]}" if name else "")
-    return jobs.start_job(account_id, IMPORT, title,
-                          {"dry_run": dry_run, "send_invitations": send_invitations, "name": name[:100]},
-                          files={INPUT: data}, actor=actor)
+    return jobs.start_job(
+        account_id,
+        IMPORT,
+        title,
+        {"dry_run": dry_run, "send_invitations": send_invitations, "name": name[:100]},
+        files={INPUT: data},
+        actor=actor,
+    )
 
 
 def apply_dry_run(account_id: uuid.UUID, raw_job_id: str, send_invitations: bool, *, actor: Actor) -> Job:
@@ -377,8 +432,9 @@ def apply_dry_run(account_id: uuid.UUID, raw_job_id: str, send_invitations: bool
     if dry.state != "done":
         raise Conflict("The dry run has not finished.")
     data = b"".join(jobs.read_file(dry.id, INPUT))
-    return start_import(account_id, data, dry_run=False, send_invitations=send_invitations, actor=actor,
-                        name=dry.params.get("name", ""))
+    return start_import(
+        account_id, data, dry_run=False, send_invitations=send_invitations, actor=actor, name=dry.params.get("name", "")
+    )
 
 
 # --- The job ----------------------------------------------------------------------------------------------
@@ -403,8 +459,11 @@ class ImportUsers:
                 key = row.values.get("id", "").strip().lower() or row.values.get("email", "").strip().lower()
                 label = f"row {row.line}: {row.values.get('email', '')[:200]}"
                 if key and key in seen:
-                    yield {"label": label, "outcome": "refused",
-                           "message": f"The same person is on row {seen[key]} already."}
+                    yield {
+                        "label": label,
+                        "outcome": "refused",
+                        "message": f"The same person is on row {seen[key]} already.",
+                    }
                     continue
                 if key:
                     seen[key] = row.line
@@ -427,8 +486,11 @@ class ImportUsers:
         # the same questions as on the pages, and get their answers without a statement per row.
         values = [row.get(name, "").strip().lower() for row in rows for name in ("login", "email")]
         values += [u.login for u in ctx.known.by_id.values()] + [u.email for u in ctx.known.by_id.values()]
-        with (db.session.no_autoflush,  # the items' outcomes are written together, once the batch is through
-              queries.taken_read_ahead(account.id, values) as taken, policy.ranks_read_ahead(ctx.known.ranks)):
+        with (
+            db.session.no_autoflush,  # the items' outcomes are written together, once the batch is through
+            queries.taken_read_ahead(account.id, values) as taken,
+            policy.ranks_read_ahead(ctx.known.ranks),
+        ):
             self._handle(job, ctx, items, dry, taken)
         return job.cursor >= job.total
 
@@ -446,8 +508,9 @@ class ImportUsers:
                     except DomainError as error:
                         plan = _refused(error.message, plan.email)
                 if plan.outcome == "created" or plan.changed:  # later rows of the batch see it taken
-                    queries.note_taken(taken, plan.user.id if plan.user else uuid.uuid4(), plan.email,
-                                       plan.profile.get("login", ""))
+                    queries.note_taken(
+                        taken, plan.user.id if plan.user else uuid.uuid4(), plan.email, plan.profile.get("login", "")
+                    )
                 outcomes[item.seq] = (plan.outcome, plan.message[:500])
         for item in items:
             if item.seq in outcomes:
@@ -459,8 +522,11 @@ class ImportUsers:
     def finish(self, job: Job) -> None:
         from portal.models import JobItem
 
-        counts = dict(db.session.execute(
-            select(JobItem.outcome, func.count()).where(JobItem.job_id == job.id).group_by(JobItem.outcome)).all())
+        counts = dict(
+            db.session.execute(
+                select(JobItem.outcome, func.count()).where(JobItem.job_id == job.id).group_by(JobItem.outcome)
+            ).all()
+        )
         job.result = {outcome: int(counts.get(outcome, 0)) for outcome in OUTCOMES}
 
 

@@ -85,9 +85,7 @@ SORTS: dict[str, Sort] = {
     "name": Sort("Name", (User.first_name, User.last_name, User.id), (str, str, uuid.UUID), False, tail="empty"),
     "email": Sort("Email", (User.email,), (str,), False),
     "created": Sort("Created", (User.created_at, User.id), (utc_datetime, uuid.UUID), True),
-    "last_sign_in": Sort(
-        "Last sign-in", (User.last_login_at, User.id), (utc_datetime, uuid.UUID), True, tail="null"
-    ),
+    "last_sign_in": Sort("Last sign-in", (User.last_login_at, User.id), (utc_datetime, uuid.UUID), True, tail="null"),
 }
 DIRECTIONS = ("asc", "desc")
 MFA_STATES = ("on", "off")
@@ -215,8 +213,9 @@ def _at_now(f: UserFilter) -> bool:
 
 
 @lru_cache(maxsize=SEARCH_STATEMENTS_KEPT)
-def _plan_statement(account_id: uuid.UUID, f: UserFilter, rows_wanted: int, count: bool, steps: tuple[int, ...]
-                    ) -> Select[Any]:
+def _plan_statement(
+    account_id: uuid.UUID, f: UserFilter, rows_wanted: int, count: bool, steps: tuple[int, ...]
+) -> Select[Any]:
     # Worked out once (a common table expression), read by each probe.
     once = select(broad_threshold(account_id, rows_wanted, steps).label("n")).cte("threshold")
     threshold: ColumnElement[int] = select(once.c.n).scalar_subquery()
@@ -257,10 +256,16 @@ def _build_filtered(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -
     if f.expiring_days:
         now = utcnow()
         until = now + timedelta(days=f.expiring_days)
-        statement = statement.where(User.id.in_(union(
-            select(RoleAssignment.user_id).where(RoleAssignment.expires_at > now, RoleAssignment.expires_at <= until),
-            select(GroupMember.user_id).where(GroupMember.expires_at > now, GroupMember.expires_at <= until),
-        )))
+        statement = statement.where(
+            User.id.in_(
+                union(
+                    select(RoleAssignment.user_id).where(
+                        RoleAssignment.expires_at > now, RoleAssignment.expires_at <= until
+                    ),
+                    select(GroupMember.user_id).where(GroupMember.expires_at > now, GroupMember.expires_at <= until),
+                )
+            )
+        )
     if f.dormant_days:
         cutoff = utcnow() - timedelta(days=f.dormant_days)
         statement = statement.where(
@@ -356,8 +361,14 @@ def _seek(statement: Select[tuple[User]], sort: Sort, key: tuple[Any, ...], forw
 
 
 def _fetch(
-    statement: Select[tuple[User]], sort: Sort, forward: bool, limit: int, columns: Sequence[Any] = (), *,
-    walk: bool = False, sorted_matches: bool = False,
+    statement: Select[tuple[User]],
+    sort: Sort,
+    forward: bool,
+    limit: int,
+    columns: Sequence[Any] = (),
+    *,
+    walk: bool = False,
+    sorted_matches: bool = False,
 ) -> list[Any]:
     """Users in the sort's order (or, given columns, plain rows of those columns: no ORM objects).
 
@@ -402,7 +413,12 @@ LIST_COLUMNS = (
 
 
 def list_users(
-    account_id: uuid.UUID, f: UserFilter, start: int, take: int, after: str | None = None, before: str | None = None,
+    account_id: uuid.UUID,
+    f: UserFilter,
+    start: int,
+    take: int,
+    after: str | None = None,
+    before: str | None = None,
     columns: Sequence[Any] = (),
 ) -> Page[Any]:
     """One page of the account's users (owner aside): by cursor when the link carries one, else by offset.
@@ -420,16 +436,18 @@ def list_users(
             statement, limit = _seek(base, sort, before_key, forward=False), take
         else:  # the last page: read the list from its end
             statement, limit = base, (total - start if not capped and total > start else take)
-        rows = _fetch(statement, sort, False, max(1, min(limit, take)), columns, walk=walk,
-                      sorted_matches=joined)[::-1]
+        rows = _fetch(statement, sort, False, max(1, min(limit, take)), columns, walk=walk, sorted_matches=joined)[::-1]
         return _page(rows, start, take, total, capped, sort, has_more=start + len(rows) < total or capped)
     if after_key is not None:
         statement = _seek(base, sort, after_key, forward=True)
         rows = _fetch(statement, sort, True, take + 1, columns, walk=walk, sorted_matches=joined)
     elif start:
         by_offset = _ordered(base, sort, True, tail=True).offset(start).limit(take + 1)
-        rows = (list(db.session.connection().execute(by_offset.with_only_columns(*columns))) if columns
-                else list(db.session.scalars(by_offset)))
+        rows = (
+            list(db.session.connection().execute(by_offset.with_only_columns(*columns)))
+            if columns
+            else list(db.session.scalars(by_offset))
+        )
     else:
         rows = _fetch(base, sort, True, take + 1, columns, walk=walk, sorted_matches=joined)
     return _page(rows[:take], start, take, total, capped, sort, has_more=len(rows) > take)
@@ -489,28 +507,38 @@ def _role_names_statement() -> Any:
     """Held roles of some users, and a pending user's invited ones, by name: built once, bound per call."""
     ids = bindparam("ids", type_=Uuid(), expanding=True)
     held = (
-        select(RoleAssignment.user_id.label("user_id"), Role.name.label("name"),
-               RoleAssignment.is_default.label("is_default"), literal(False).label("invited"),
-               RoleAssignment.expires_at.label("expires_at"))
+        select(
+            RoleAssignment.user_id.label("user_id"),
+            Role.name.label("name"),
+            RoleAssignment.is_default.label("is_default"),
+            literal(False).label("invited"),
+            RoleAssignment.expires_at.label("expires_at"),
+        )
         .join(Role, Role.id == RoleAssignment.role_id)
-        .where(RoleAssignment.user_id.in_(ids),
-               in_force(RoleAssignment.expires_at, bindparam("now", type_=UTCDateTime())))
+        .where(
+            RoleAssignment.user_id.in_(ids), in_force(RoleAssignment.expires_at, bindparam("now", type_=UTCDateTime()))
+        )
     )
     invited = (
         select(Invitation.user_id, Role.name, literal(True), literal(True), InvitationRole.expires_at)
         .join(InvitationRole, InvitationRole.invitation_id == Invitation.id)
         .join(Role, Role.id == InvitationRole.role_id)
-        .where(Invitation.user_id.in_(ids), Invitation.status == InvitationStatus.PENDING.value,
-               in_force(InvitationRole.expires_at, utcnow()))
+        .where(
+            Invitation.user_id.in_(ids),
+            Invitation.status == InvitationStatus.PENDING.value,
+            in_force(InvitationRole.expires_at, utcnow()),
+        )
     )
     both = union_all(held, invited).subquery()
     return select(both).order_by(both.c.name)
 
 
 _ROLE_NAMES = _role_names_statement()
-_GROUP_COUNTS = (select(GroupMember.user_id, func.count())
-                 .where(GroupMember.user_id.in_(bindparam("ids", type_=Uuid(), expanding=True)))
-                 .group_by(GroupMember.user_id))
+_GROUP_COUNTS = (
+    select(GroupMember.user_id, func.count())
+    .where(GroupMember.user_id.in_(bindparam("ids", type_=Uuid(), expanding=True)))
+    .group_by(GroupMember.user_id)
+)
 
 
 def role_names_by_user(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[HeldRoleName]]:
@@ -544,8 +572,9 @@ def with_details(users: Sequence[Any]) -> list[UserRow]:
 def _choices_statement() -> Any:
     account_id = bindparam("account_id", type_=Uuid())
     both = union_all(
-        select(literal(True).label("is_role"), Role.id.label("id"), Role.name.label("name"))
-        .where(Role.account_id == account_id),
+        select(literal(True).label("is_role"), Role.id.label("id"), Role.name.label("name")).where(
+            Role.account_id == account_id
+        ),
         select(literal(False), Group.id, Group.name).where(Group.account_id == account_id),
     ).subquery()
     return select(both).order_by(both.c.name)
@@ -591,21 +620,20 @@ def user_by_reference(account_id: uuid.UUID, reference: str) -> User:
 
 # The holders of each login or email a batch of work (an import's) read ahead: value -> ids of the users
 # holding it as login or email. Only ever more than the truth (a value a batch gave up stays "taken"), never less.
-_TAKEN_AHEAD: ContextVar[tuple[uuid.UUID, dict[str, set[uuid.UUID]]] | None] = ContextVar("taken_ahead",
-                                                                                         default=None)
+_TAKEN_AHEAD: ContextVar[tuple[uuid.UUID, dict[str, set[uuid.UUID]]] | None] = ContextVar("taken_ahead", default=None)
 
 
-def taken_problem(account_id: uuid.UUID, column: str, value: str, except_user_id: uuid.UUID | None = None
-                  ) -> str | None:
-    """"This login/email is already taken in this account." when another user of the account has the value as
+def taken_problem(
+    account_id: uuid.UUID, column: str, value: str, except_user_id: uuid.UUID | None = None
+) -> str | None:
+    """ "This login/email is already taken in this account." when another user of the account has the value as
     their login or their email: a login may be an email address (issue 16), and signing in by login or email
     must name one person."""
     ahead = _TAKEN_AHEAD.get()
     if ahead is not None and ahead[0] == account_id and value in ahead[1]:
         taken = bool(ahead[1][value] - {except_user_id})
     else:
-        statement = select(User.id).where(User.account_id == account_id,
-                                          or_(User.login == value, User.email == value))
+        statement = select(User.id).where(User.account_id == account_id, or_(User.login == value, User.email == value))
         if except_user_id is not None:
             statement = statement.where(User.id != except_user_id)
         taken = db.session.scalar(statement.limit(1)) is not None
@@ -619,9 +647,12 @@ def taken_read_ahead(account_id: uuid.UUID, values: Iterable[str]) -> Iterator[d
     wanted = sorted({v for v in values if v})
     holders: dict[str, set[uuid.UUID]] = {v: set() for v in wanted}
     for i in range(0, len(wanted), 500):
-        chunk = wanted[i:i + 500]
-        for user_id, login, email in db.session.execute(select(User.id, User.login, User.email).where(
-                User.account_id == account_id, or_(User.login.in_(chunk), User.email.in_(chunk)))):
+        chunk = wanted[i : i + 500]
+        for user_id, login, email in db.session.execute(
+            select(User.id, User.login, User.email).where(
+                User.account_id == account_id, or_(User.login.in_(chunk), User.email.in_(chunk))
+            )
+        ):
             for held in (login, email):
                 if held in holders:
                     holders[held].add(user_id)
@@ -736,8 +767,9 @@ def iter_users(account_id: uuid.UUID, f: UserFilter, chunk: int = 1000) -> Itera
             return
 
 
-def export_chunk(account_id: uuid.UUID, f: UserFilter, after: str | None, chunk: int
-                 ) -> tuple[list[UserRow], str | None]:
+def export_chunk(
+    account_id: uuid.UUID, f: UserFilter, after: str | None, chunk: int
+) -> tuple[list[UserRow], str | None]:
     """One chunk of the export in sort order after the cursor (None: from the start), and the cursor after it
     (None when this was the last chunk): how the export job resumes where its last commit stopped."""
     sort = f.order

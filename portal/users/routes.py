@@ -46,8 +46,6 @@ BULK_INLINE = 300  # "all matching" beyond this many users runs as a job (with n
 EXPORT_INLINE = 50_000  # an export beyond this many rows is prepared as a job
 
 
-
-
 def _list_context(
     args: MultiDict[str, str], report: list[bulk_actions.BulkOutcome] | None = None, bulk_form: BulkForm | None = None
 ) -> dict[str, Any]:
@@ -95,9 +93,13 @@ def export() -> ResponseReturnValue:
     filters = queries.UserFilter.from_args(request.args)
     account_id = g.account.id
     if queries.count_matching(account_id, filters, EXPORT_INLINE) > EXPORT_INLINE:
-        job = jobs.start_job(account_id, EXPORT, "Export users to CSV",
-                             {"filters": {k: v for k, v in request.args.items() if k in FILTER_PARAMS}},
-                             actor=from_request())
+        job = jobs.start_job(
+            account_id,
+            EXPORT,
+            "Export users to CSV",
+            {"filters": {k: v for k, v in request.args.items() if k in FILTER_PARAMS}},
+            actor=from_request(),
+        )
         db.session.commit()
         flash("This export is big: it is being prepared. Download it from this page when it is done.", "success")
         return redirect(url_for("accounts.jobs.show", job_id=job.id), 303)
@@ -123,13 +125,19 @@ def start_import() -> ResponseReturnValue:
     if not form.validate_on_submit():
         return render("users/import.html", form=form, status=422)
     if form.dry_run_job.data:
-        job = imports.apply_dry_run(g.account.id, form.dry_run_job.data, form.send_invitations.data,
-                                    actor=from_request())
+        job = imports.apply_dry_run(
+            g.account.id, form.dry_run_job.data, form.send_invitations.data, actor=from_request()
+        )
     else:
         try:
-            job = imports.start_import(g.account.id, form.data_bytes, dry_run=True,
-                                       send_invitations=form.send_invitations.data, actor=from_request(),
-                                       name=form.file.data.filename or "")
+            job = imports.start_import(
+                g.account.id,
+                form.data_bytes,
+                dry_run=True,
+                send_invitations=form.send_invitations.data,
+                actor=from_request(),
+                name=form.file.data.filename or "",
+            )
         except imports.FileProblem as problem:
             form.file.errors = [str(problem)]
             return render("users/import.html", form=form, status=422)
@@ -161,7 +169,11 @@ def create() -> ResponseReturnValue:
     if not form.validate_on_submit():
         return render("users/new.html", "user_form", status=422, form=form)
     user = services.create_user(
-        g.account.id, form.profile(), form.password.data, form.temporary.data, form.roles.data or [],
+        g.account.id,
+        form.profile(),
+        form.password.data,
+        form.temporary.data,
+        form.roles.data or [],
         actor=from_request(),
     )
     db.session.commit()
@@ -180,13 +192,18 @@ def _show_context(user_id: uuid.UUID) -> dict[str, Any]:
         "invitation": pending_invitations_by_user([user.id]).get(user.id) if pending else None,
         "pending_email": None if pending else email_change_queries.pending_email(user.id),
         # The panel lists every group of theirs: counted from it rather than read again.
-        "group_count": len(groups_panel.memberships) if groups_panel is not None
+        "group_count": len(groups_panel.memberships)
+        if groups_panel is not None
         else queries.group_counts([user.id]).get(user.id, 0),
         "roles_panel": user_roles_panel(g.account.id, user, current_user, g.permissions),
         "groups_panel": groups_panel,
         "lockout": lockout_status(user) if current_user.is_owner else None,
-        "may_sign_out": (can(Permission.USERS_WRITE) and user.id != current_user.id
-                         and user.status == UserStatus.ACTIVE and refusal is None),
+        "may_sign_out": (
+            can(Permission.USERS_WRITE)
+            and user.id != current_user.id
+            and user.status == UserStatus.ACTIVE
+            and refusal is None
+        ),
         "recent_events": recent_events_for(g.account.id, user.id) if can(Permission.AUDIT_READ) else [],
     }
 
@@ -221,7 +238,8 @@ def edit(user_id: uuid.UUID) -> ResponseReturnValue:
         return render("users/edit.html", "user_form", status=409, form=form, user=stale.fresh, stale=stale)
     db.session.commit()
     messages = (["Saved."] if saved.changes else []) + (
-        [email_changes.pending_message(saved.email_change)] if saved.email_change else [])
+        [email_changes.pending_message(saved.email_change)] if saved.email_change else []
+    )
     flash(" ".join(messages) or "Nothing changed.", "success")
     return redirect_after_post(url_for(".show", user_id=user.id))
 
@@ -263,8 +281,10 @@ def sign_out(user_id: uuid.UUID) -> ResponseReturnValue:
     user = queries.user_in_account(g.account.id, user_id)
     ended = services.sign_out_everywhere(user, actor=from_request(), keep=g.login_session.id)
     db.session.commit()
-    flash(f"{user.full_name} was signed out everywhere ({ended} {'session' if ended == 1 else 'sessions'} ended).",
-          "success")
+    flash(
+        f"{user.full_name} was signed out everywhere ({ended} {'session' if ended == 1 else 'sessions'} ended).",
+        "success",
+    )
     return redirect_or_render(
         url_for(".show", user_id=user.id), "users/show.html", "user_summary", **_show_context(user_id)
     )
@@ -276,8 +296,10 @@ def cancel_email_change(user_id: uuid.UUID) -> ResponseReturnValue:
     user = queries.user_in_account(g.account.id, user_id)
     change = email_changes.cancel_change(user, actor=from_request())
     db.session.commit()
-    flash(f"The change of {user.full_name}'s email to {change.new_email} was cancelled; its link no longer works.",
-          "success")
+    flash(
+        f"The change of {user.full_name}'s email to {change.new_email} was cancelled; its link no longer works.",
+        "success",
+    )
     return redirect_or_render(
         url_for(".show", user_id=user.id), "users/show.html", "user_summary", **_show_context(user_id)
     )
@@ -298,11 +320,15 @@ def _status_change(user_id: uuid.UUID, change: Callable[..., None]) -> ResponseR
 def confirm_disable(user_id: uuid.UUID) -> ResponseReturnValue:
     """The Disable button without JavaScript: ask first."""
     user = queries.user_in_account(g.account.id, user_id)
-    return render("confirm.html", question=f"Disable {user.full_name}?", detail=DISABLE_DETAIL,
-                  action=url_for(".disable", user_id=user.id), button=f"Disable {user.full_name}",
-                  back=url_for(".show", user_id=user.id),
-                  crumbs=[("Users", url_for(".index")), (user.full_name, url_for(".show", user_id=user.id)),
-                          ("Disable", None)])
+    return render(
+        "confirm.html",
+        question=f"Disable {user.full_name}?",
+        detail=DISABLE_DETAIL,
+        action=url_for(".disable", user_id=user.id),
+        button=f"Disable {user.full_name}",
+        back=url_for(".show", user_id=user.id),
+        crumbs=[("Users", url_for(".index")), (user.full_name, url_for(".show", user_id=user.id)), ("Disable", None)],
+    )
 
 
 @bp.post("/users/<uuid:user_id>/disable")
@@ -367,27 +393,33 @@ def bulk() -> ResponseReturnValue:
     outcomes = bulk_actions.apply(users, action, actor=actor)
     job = bulk_actions.record_done(g.account.id, action, _filters_kept(), outcomes, actor=actor)
     db.session.commit()
-    return render("users/index.html", "users_table", report_job=job,
-                  **_list_context(request.form, report=outcomes))
+    return render("users/index.html", "users_table", report_job=job, **_list_context(request.form, report=outcomes))
 
 
 def _bulk_action(form: BulkForm) -> bulk_actions.BulkAction:
     """The action a bulk form names (403 without the permission to grant roles or change groups, 404 for a role
     or group not in the account)."""
     bulk_actions.ensure_may_start(form.action.data, actor=from_request())
-    return bulk_actions.action_for(g.account.id, form.action.data, form.role_id.data, form.group_id.data,
-                                   form.expiry())
+    return bulk_actions.action_for(g.account.id, form.action.data, form.role_id.data, form.group_id.data, form.expiry())
 
 
 def _bulk_confirm(form: BulkForm, users: list[User], total: int) -> ResponseReturnValue:
     filters_kept: dict[str, Any] = {k: v for k, v in request.form.items() if k in FILTER_PARAMS and v}
     back = url_for(".index", **filters_kept)
-    return render("users/bulk_confirm.html", "users_table", form=form, users=users, listed=users[:BULK_LISTED],
-                  total=total, back=back, carried={k: request.form.get(k, "") for k in FILTER_PARAMS})
+    return render(
+        "users/bulk_confirm.html",
+        "users_table",
+        form=form,
+        users=users,
+        listed=users[:BULK_LISTED],
+        total=total,
+        back=back,
+        carried={k: request.form.get(k, "") for k in FILTER_PARAMS},
+    )
 
 
 def _bulk_job(form: BulkForm, filters: queries.UserFilter) -> ResponseReturnValue:
-    """"All N matching" past BULK_INLINE users: confirmed first when destructive, then run as a job whose
+    """ "All N matching" past BULK_INLINE users: confirmed first when destructive, then run as a job whose
     page shows its progress and report."""
     action = _bulk_action(form)
     total = queries.count_matching(g.account.id, filters, 10**9)

@@ -140,8 +140,12 @@ def create_user(
         "user.create",
         user,
         actor=actor,
-        changes={**{k: v for k, v in profile.items() if v}, "roles": sorted(r.name for r in roles), "password": True,
-                 **({"groups": sorted(g.name for g in groups)} if groups else {})},
+        changes={
+            **{k: v for k, v in profile.items() if v},
+            "roles": sorted(r.name for r in roles),
+            "password": True,
+            **({"groups": sorted(g.name for g in groups)} if groups else {}),
+        },
     )
     return user
 
@@ -191,9 +195,12 @@ def set_password(user: User, password: str, temporary: bool, *, actor: Actor) ->
     user.must_change_password = temporary
     login_sessions.end_all(user.id)
     record("user.set_password", user, actor=actor, changes={"password": True, "temporary": temporary})
-    security_notice(user, "An administrator set your password",
-                    f"{actor.user.full_name} set a new password for your sign-in"
-                    + (". You choose your own when you next sign in." if temporary else "."))
+    security_notice(
+        user,
+        "An administrator set your password",
+        f"{actor.user.full_name} set a new password for your sign-in"
+        + (". You choose your own when you next sign in." if temporary else "."),
+    )
 
 
 def ensure_may_reset_mfa(user: User, actor: Actor) -> None:
@@ -209,8 +216,11 @@ def reset_mfa(user: User, reason: str, *, actor: Actor) -> None:
     mfa.disable(user)
     login_sessions.end_all(user.id)
     record("user.reset_mfa", user, actor=actor, changes={"reason": reason})
-    security_notice(user, "Your two-step sign-in was reset",
-                    f"{actor.user.full_name} reset your two-step sign-in (MFA). Set it up again when you next sign in.")
+    security_notice(
+        user,
+        "Your two-step sign-in was reset",
+        f"{actor.user.full_name} reset your two-step sign-in (MFA). Set it up again when you next sign in.",
+    )
 
 
 def disable_user(user: User, *, actor: Actor) -> None:
@@ -229,8 +239,8 @@ def disable_user(user: User, *, actor: Actor) -> None:
         revoked = credentials.revoke_all_api_keys(user.id)
         if was == UserStatus.PENDING:
             db.session.execute(
-                update(Invitation).where(Invitation.user_id == user.id,
-                                         Invitation.status == InvitationStatus.PENDING.value)
+                update(Invitation)
+                .where(Invitation.user_id == user.id, Invitation.status == InvitationStatus.PENDING.value)
                 .values(status=InvitationStatus.REVOKED.value, version=Invitation.version + 1)
                 .execution_options(synchronize_session=False)
             )

@@ -17,22 +17,46 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load(rps: float) -> dict[str, Any]:
-    return {"rps": rps, "p50_ms": 10.0, "p99_ms": 20.0, "rss_kb": (1024,), "non_2xx": 0, "errors": 0,
-            "foreign_cpu": 0.0}
+    return {
+        "rps": rps,
+        "p50_ms": 10.0,
+        "p99_ms": 20.0,
+        "rss_kb": (1024,),
+        "non_2xx": 0,
+        "errors": 0,
+        "foreign_cpu": 0.0,
+    }
 
 
 def test_each_peer_ratio_is_the_median_of_the_rounds_ratios_to_its_same_page() -> None:
     rounds = [
-        {"pages": {"users": {"portal": _load(300), "ceiling": _load(1000), "django": _load(100), "lean": _load(600)},
-                   "user": {"portal": _load(200), "ceiling": _load(1000), "django": _load(50)}}},
-        {"pages": {"users": {"portal": _load(100), "ceiling": _load(1000), "django": _load(50), "lean": _load(50)},
-                   "user": {"portal": _load(300), "ceiling": _load(1000), "django": _load(100)}}},
-        {"pages": {"users": {"portal": _load(200), "ceiling": _load(1000), "django": _load(50), "lean": _load(200)},
-                   "user": {"portal": _load(100), "ceiling": _load(1000), "django": _load(100)}}},
+        {
+            "pages": {
+                "users": {"portal": _load(300), "ceiling": _load(1000), "django": _load(100), "lean": _load(600)},
+                "user": {"portal": _load(200), "ceiling": _load(1000), "django": _load(50)},
+            }
+        },
+        {
+            "pages": {
+                "users": {"portal": _load(100), "ceiling": _load(1000), "django": _load(50), "lean": _load(50)},
+                "user": {"portal": _load(300), "ceiling": _load(1000), "django": _load(100)},
+            }
+        },
+        {
+            "pages": {
+                "users": {"portal": _load(200), "ceiling": _load(1000), "django": _load(50), "lean": _load(200)},
+                "user": {"portal": _load(100), "ceiling": _load(1000), "django": _load(100)},
+            }
+        },
     ]
-    config = {"rounds": rounds, "pages": ["users", "user"],
-              "peer_urls": {"django": {"users": "/admin/auth/user/", "user": "/admin/auth/user/1/change/"},
-                            "lean": {"users": "/users"}}}
+    config = {
+        "rounds": rounds,
+        "pages": ["users", "user"],
+        "peer_urls": {
+            "django": {"users": "/admin/auth/user/", "user": "/admin/auth/user/1/change/"},
+            "lean": {"users": "/users"},
+        },
+    }
 
     summary = summarize(config)
 
@@ -53,8 +77,9 @@ def test_the_lean_page_lists_searches_and_pages_the_seeded_people(tmp_path: Path
     info = seed(f"sqlite:///{tmp_path / 'lean.db'}", 45, log=lambda _line: None)
     env = {**os.environ, "LEAN_DATABASE_URL": info.database_url, "LEAN_ACCOUNT_ID": info.account_id}
     paths = ["/users", "/users?q=user1", "/users?page=3", "/users?q=nobody"]
-    out = subprocess.run([sys.executable, "-m", "bench.lean", *paths], cwd=ROOT, env=env, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.lean", *paths], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    ).stdout
     probes = json.loads(out.strip().splitlines()[-1])
     assert all(probe["status"] == 200 and probe["statements"] == 2 for probe in probes.values())
 

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def smoke_database_url() -> Iterator[str]:
-    """"" for SQLite; on PostgreSQL a fresh database beside the tests' one (the tests' is left alone)."""
+    """ "" for SQLite; on PostgreSQL a fresh database beside the tests' one (the tests' is left alone)."""
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgresql"):
         yield ""
@@ -56,8 +56,14 @@ def test_benchmark_smoke(tmp_path: Path, smoke_database_url: str) -> None:
 def test_sso_benchmark_smoke() -> None:
     """`python -m bench sso` (issue 21) with two people: it signs them in twice each through the mock
     provider, and discovery and the JWKS are fetched once for the whole run (cached)."""
-    result = subprocess.run([sys.executable, "-m", "bench", "sso", "--n", "2"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120, env={**os.environ, "DATABASE_URL": ""})
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "sso", "--n", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "DATABASE_URL": ""},
+    )
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     lines = dict(line.split(None, 1) for line in result.stdout.splitlines() if line and not line.startswith("{"))
     assert float(lines["returning_sign_in_ms_p50"]) > 0 and float(lines["provider_ms_p50"]) > 0

@@ -21,8 +21,7 @@ def _sign_in(page: Page, base_url: str, login: str, password: str) -> None:
     submit_sign_in(page, login, password)
 
 
-def test_owner_reads_and_filters_the_audit_log(page: Page, base_url: str, portal: Portal,
-                                               screenshot_dir: Path) -> None:
+def test_owner_reads_and_filters_the_audit_log(page: Page, base_url: str, portal: Portal, screenshot_dir: Path) -> None:
     account, _owner = portal.account("Initech", login="peter")
     portal.user(account, "milton", first_name="Milton")
     _sign_in(page, base_url, "milton", "not his password")
@@ -60,14 +59,21 @@ def test_audit_log_without_javascript(browser: Browser, base_url: str, portal: P
     page.get_by_label("Actor").fill("nobody")
     page.get_by_role("button", name="Filter").click()
     expect(page.get_by_text("No events match.")).to_be_visible()
-    expect(page).to_have_url(f"{base_url}/accounts/{account.id}/audit?actor=nobody&action=&target_type=&target="
-                             "&since=&until=&take=20")
+    expect(page).to_have_url(
+        f"{base_url}/accounts/{account.id}/audit?actor=nobody&action=&target_type=&target=&since=&until=&take=20"
+    )
     context.close()
 
 
-def test_too_many_sign_ins_get_a_readable_answer(page: Page, browser: Browser, base_url: str, portal: Portal,
-                                                 app: Flask, monkeypatch: pytest.MonkeyPatch,
-                                                 screenshot_dir: Path) -> None:
+def test_too_many_sign_ins_get_a_readable_answer(
+    page: Page,
+    browser: Browser,
+    base_url: str,
+    portal: Portal,
+    app: Flask,
+    monkeypatch: pytest.MonkeyPatch,
+    screenshot_dir: Path,
+) -> None:
     monkeypatch.setitem(app.config, "RATELIMIT_PER_LOGIN", "2 per minute")
     portal.account("Initrode", login="samir")
     for _ in range(2):
@@ -85,8 +91,9 @@ def test_too_many_sign_ins_get_a_readable_answer(page: Page, browser: Browser, b
     context.close()
 
 
-def test_owner_sees_and_clears_a_lockout_on_the_user_page(page: Page, browser: Browser, base_url: str,
-                                                          portal: Portal, screenshot_dir: Path) -> None:
+def test_owner_sees_and_clears_a_lockout_on_the_user_page(
+    page: Page, browser: Browser, base_url: str, portal: Portal, screenshot_dir: Path
+) -> None:
     account, _owner = portal.account("Initech", login="peter")
     milton = portal.user(account, "milton", first_name="Milton", last_name="Waddams")
     for _ in range(5):

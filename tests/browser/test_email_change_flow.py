@@ -20,8 +20,9 @@ def _change_email(page: Page, base_url: str, account_id: object, user_id: object
     page.get_by_role("link", name="Edit").click()
     page.get_by_label("Email").fill(address)
     page.get_by_role("button", name="Save").click()
-    expect(page.get_by_text(f"A confirmation link was sent to {address}; the email changes when it is confirmed."))\
-        .to_be_visible()
+    expect(
+        page.get_by_text(f"A confirmation link was sent to {address}; the email changes when it is confirmed.")
+    ).to_be_visible()
     expect(page.locator("#pending_email_note")).to_contain_text(address)
 
 
@@ -38,8 +39,10 @@ def test_pending_cancel_and_confirm(page: Page, browser: Browser, base_url: str,
     expect(page.locator("#pending_email_note")).to_have_count(0)
 
     _change_email(page, base_url, account.id, milton.id, "milton@basement.example.com")
-    link = re.search(r"https?://[^/\s]+(/email-change/[A-Za-z0-9_-]+)",
-                     emails_to(portal, "milton@basement.example.com")[-1].body_text)
+    link = re.search(
+        r"https?://[^/\s]+(/email-change/[A-Za-z0-9_-]+)",
+        emails_to(portal, "milton@basement.example.com")[-1].body_text,
+    )
     assert link
     person = browser.new_context().new_page()
     person.goto(f"{base_url}{link.group(1)}")

@@ -21,9 +21,14 @@ pytestmark = pytest.mark.browser
 
 def _members(portal: Portal, name: str) -> set[str]:
     with portal.app.app_context():
-        return set(db.session.scalars(
-            select(User.login).join(GroupMember, GroupMember.user_id == User.id)
-            .join(Group, Group.id == GroupMember.group_id).where(Group.name == name)))
+        return set(
+            db.session.scalars(
+                select(User.login)
+                .join(GroupMember, GroupMember.user_id == User.id)
+                .join(Group, Group.id == GroupMember.group_id)
+                .where(Group.name == name)
+            )
+        )
 
 
 def _people(portal: Portal) -> None:
@@ -35,8 +40,9 @@ def _people(portal: Portal) -> None:
     portal.user(account, "joanna", first_name="Joanna", last_name="Smith", status="pending")
 
 
-def test_group_members_picker_replace_and_remove(page: Page, base_url: str, portal: Portal,
-                                                 screenshot_dir: Path) -> None:
+def test_group_members_picker_replace_and_remove(
+    page: Page, base_url: str, portal: Portal, screenshot_dir: Path
+) -> None:
     _people(portal)
     _sign_in(page, base_url, "peter")
     page.get_by_role("link", name="Groups", exact=True).click()
@@ -91,8 +97,9 @@ def test_group_members_picker_replace_and_remove(page: Page, base_url: str, port
     assert _members(portal, "Engineering") == {"milton", "michael"}  # nothing changed before applying
     check(page, "group-replace-preview", screenshot=True)
     page.get_by_role("button", name="Apply: add 2, remove 1").click()
-    expect(page.get_by_text("Added samir@example.com, joanna@example.com; removed michael@example.com; 1 unchanged."))\
-        .to_be_visible()
+    expect(
+        page.get_by_text("Added samir@example.com, joanna@example.com; removed michael@example.com; 1 unchanged.")
+    ).to_be_visible()
     assert _members(portal, "Engineering") == {"milton", "samir", "joanna"}
     joanna_row = page.locator("#member_list tbody tr", has_text="joanna@example.com")
     expect(joanna_row).to_contain_text("pending")

@@ -51,15 +51,22 @@ def _invite(page: Page, email: str, several: int = 0) -> None:
     page.get_by_label("Engineering").check()
     page.get_by_role("button", name="Send the invitations").click()
     if several:  # several addresses: a review first, then they go
-        expect(page.get_by_role("heading", name=f"Invite {several} people as user-manager to Engineering?")) \
-            .to_be_visible()
+        expect(
+            page.get_by_role("heading", name=f"Invite {several} people as user-manager to Engineering?")
+        ).to_be_visible()
         check(page, "invitations-review", screenshot=True)
         page.get_by_role("button", name=f"Send {several} invitations").click()
 
 
-def test_invite_receive_accept_and_land_signed_in(page: Page, browser: Browser, base_url: str, portal: Portal,
-                                                  mail_app: Flask, smtp_server: SmtpServer,
-                                                  screenshot_dir: Path) -> None:
+def test_invite_receive_accept_and_land_signed_in(
+    page: Page,
+    browser: Browser,
+    base_url: str,
+    portal: Portal,
+    mail_app: Flask,
+    smtp_server: SmtpServer,
+    screenshot_dir: Path,
+) -> None:
     account, _owner = portal.account("Initech", login="peter")
     make_group(portal, account, "Engineering")
     _sign_in(page, base_url, "peter")
@@ -118,8 +125,9 @@ def test_invite_receive_accept_and_land_signed_in(page: Page, browser: Browser, 
     expect(page.locator("tr", has_text="milton@example.com")).to_contain_text("accepted")
 
 
-def test_accept_without_javascript(browser: Browser, base_url: str, portal: Portal, mail_app: Flask,
-                                   smtp_server: SmtpServer, screenshot_dir: Path) -> None:
+def test_accept_without_javascript(
+    browser: Browser, base_url: str, portal: Portal, mail_app: Flask, smtp_server: SmtpServer, screenshot_dir: Path
+) -> None:
     account, _owner = portal.account("Globex", login="hank")
     make_group(portal, account, "Engineering")
     context = no_js_context(browser)
@@ -148,10 +156,16 @@ def test_accept_without_javascript(browser: Browser, base_url: str, portal: Port
     context.close()
 
 
-def test_without_smtp_the_owner_follows_the_link_from_the_outbox(page: Page, browser: Browser, base_url: str,
-                                                                 portal: Portal, app: Flask, live_server: str,
-                                                                 monkeypatch: pytest.MonkeyPatch,
-                                                                 screenshot_dir: Path) -> None:
+def test_without_smtp_the_owner_follows_the_link_from_the_outbox(
+    page: Page,
+    browser: Browser,
+    base_url: str,
+    portal: Portal,
+    app: Flask,
+    live_server: str,
+    monkeypatch: pytest.MonkeyPatch,
+    screenshot_dir: Path,
+) -> None:
     """Development without a mail server: the email waits in the outbox, readable by the owner."""
     monkeypatch.setitem(app.config, "PORTAL_BASE_URL", live_server)
     account, _owner = portal.account("Umbrella", login="alice")

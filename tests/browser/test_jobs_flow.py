@@ -19,7 +19,8 @@ pytestmark = pytest.mark.browser
 
 
 def test_bulk_disable_over_1000_matching_users_shows_its_bar_moving_and_its_report(
-        page: Page, base_url: str, portal: Portal) -> None:
+    page: Page, base_url: str, portal: Portal
+) -> None:
     account, _owner = portal.account("Initech", login="peter")
     add_many_users(portal, account, 1000)
     sign_in(page, base_url, "peter")

@@ -45,26 +45,56 @@ def build_world(portal: Portal) -> World:
     seed_users(portal.app, account, 45)
     with portal.app.app_context():
         sealed = mfa.seal(pyotp.random_base32())
-    milton = portal.user(account, "milton", roles=("member", "auditor"), first_name="Milton", last_name="Waddams",
-                         company_name="Initech", city="Austin", mfa_enabled=True, mfa_secret=sealed)
+    milton = portal.user(
+        account,
+        "milton",
+        roles=("member", "auditor"),
+        first_name="Milton",
+        last_name="Waddams",
+        company_name="Initech",
+        city="Austin",
+        mfa_enabled=True,
+        mfa_secret=sealed,
+    )
     portal.user(account, "samir", first_name="Samir", last_name="Nagheenanajar", status="disabled")
     # A long name, a long address and several roles: the list's widest row.
-    portal.user(account, "bartholomew", roles=("member", "auditor", "group-manager"), first_name="Bartholomew",
-                last_name="Featherstonehaugh", email="bartholomew.featherstonehaugh@initech-holdings.example.com",
-                mfa_enabled=True)
+    portal.user(
+        account,
+        "bartholomew",
+        roles=("member", "auditor", "group-manager"),
+        first_name="Bartholomew",
+        last_name="Featherstonehaugh",
+        email="bartholomew.featherstonehaugh@initech-holdings.example.com",
+        mfa_enabled=True,
+    )
     engineering = make_group(portal, account, "Engineering", members=(milton,), description="Builds TPS reports")
     make_group(portal, account, "Support")
-    role = make_role(portal, account, "Support desk", ("users:read",), holders=(milton,),
-                     description="First-line support: looks people up")
+    role = make_role(
+        portal,
+        account,
+        "Support desk",
+        ("users:read",),
+        holders=(milton,),
+        description="First-line support: looks people up",
+    )
     client = portal.client(portal.get(User, owner.id))
-    response = client.post(f"/accounts/{account.id}/invitations",
-                           {"emails": "ada@example.com", "groups": [str(engineering.id)]})
+    response = client.post(
+        f"/accounts/{account.id}/invitations", {"emails": "ada@example.com", "groups": [str(engineering.id)]}
+    )
     assert response.status_code == 303, response.get_data(as_text=True)[:300]
     with portal.app.app_context():
         invitation = db.session.scalar(select(Invitation).where(Invitation.email == "ada@example.com"))
         member = db.session.scalar(select(GroupMember.id).where(GroupMember.user_id == milton.id))
-        return World(account.id, milton.id, invitation.user_id, engineering.id, member, role.id, invitation.id,
-                     invitation_token(portal, "ada@example.com"))
+        return World(
+            account.id,
+            milton.id,
+            invitation.user_id,
+            engineering.id,
+            member,
+            role.id,
+            invitation.id,
+            invitation_token(portal, "ada@example.com"),
+        )
 
 
 def signed_in_pages(w: World) -> list[tuple[str, str]]:
@@ -113,17 +143,20 @@ def signed_in_pages(w: World) -> list[tuple[str, str]]:
     ]
 
 
-def test_every_page_passes_axe_and_fits_a_phone(page: Page, browser: Browser, base_url: str,
-                                                portal: Portal) -> None:
+def test_every_page_passes_axe_and_fits_a_phone(page: Page, browser: Browser, base_url: str, portal: Portal) -> None:
     w = build_world(portal)
     preload(page)
     problems: list[str] = []
 
     # Signed out: sign-in, sign-up, password reset, an invitation, the two-step sign-in.
-    for state, path in [("login", "/login"), ("signup", "/signup"), ("password-reset", "/password-reset"),
-                        ("password-reset-invalid", "/password-reset/not-a-token"),
-                        ("invitation-accept", f"/invitations/accept/{w.token}"),
-                        ("invitation-invalid", "/invitations/accept/not-a-token")]:
+    for state, path in [
+        ("login", "/login"),
+        ("signup", "/signup"),
+        ("password-reset", "/password-reset"),
+        ("password-reset-invalid", "/password-reset/not-a-token"),
+        ("invitation-accept", f"/invitations/accept/{w.token}"),
+        ("invitation-invalid", "/invitations/accept/not-a-token"),
+    ]:
         page.goto(f"{base_url}{path}")
         problems += findings(page, state, screenshot=True)
     page.goto(f"{base_url}/login")

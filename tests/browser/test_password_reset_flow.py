@@ -28,9 +28,28 @@ def https_server(app: Flask, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     """The app over TLS (a self-signed certificate for 127.0.0.1) on a free loopback port."""
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=(str(cert), str(key)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -39,8 +58,9 @@ def https_server(app: Flask, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["htmx", "no-js"])
-def test_reset_over_https_never_sends_the_token_again(browser: Browser, https_server: str, portal: Portal,
-                                                      screenshot_dir: Path, javascript: bool) -> None:
+def test_reset_over_https_never_sends_the_token_again(
+    browser: Browser, https_server: str, portal: Portal, screenshot_dir: Path, javascript: bool
+) -> None:
     _account, owner = portal.account()
     portal.client().post("/password-reset", {"account": "acme", "login": "owner@example.com"})
     [link] = reset_links(portal)
@@ -63,8 +83,11 @@ def test_reset_over_https_never_sends_the_token_again(browser: Browser, https_se
 
     first, *rest = sent
     assert token in first.url
-    leaks = [(r.method, r.url, r.headers.get("referer", "")) for r in rest
-             if token in r.url or token in r.headers.get("referer", "")]
+    leaks = [
+        (r.method, r.url, r.headers.get("referer", ""))
+        for r in rest
+        if token in r.url or token in r.headers.get("referer", "")
+    ]
     assert not leaks
     assert any(r.method == "POST" and r.url.endswith("/password-reset/choose") for r in rest)
     portal.client(owner, password=NEW_PASSWORD)  # the new password signs in

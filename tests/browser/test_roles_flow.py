@@ -16,8 +16,14 @@ from tests.helpers import Portal
 pytestmark = pytest.mark.browser
 
 # Every navigation item and the permission that shows it (those of base.html).
-NAV = {"Users": "users:read", "Groups": "groups:read", "Roles": "roles:read", "Invitations": "invitations:read",
-       "Audit log": "audit:read", "Jobs": "users:read"}
+NAV = {
+    "Users": "users:read",
+    "Groups": "groups:read",
+    "Roles": "roles:read",
+    "Invitations": "invitations:read",
+    "Audit log": "audit:read",
+    "Jobs": "users:read",
+}
 USER_MANAGER = {"users:read", "groups:read", "roles:read", "invitations:read"}
 AUDITOR = {"users:read", "groups:read", "roles:read", "invitations:read", "audit:read"}
 
@@ -80,8 +86,15 @@ def test_custom_role_granted_and_used(page: Page, base_url: str, portal: Portal,
     expect(page.get_by_role("link", name="New role")).to_have_count(0)
     expect(page.get_by_role("link", name="Edit")).to_have_count(0)
     page.screenshot(path=screenshot_dir / "roles-as-support-desk.png", full_page=True)
-    for path, status in [("/users", 200), ("/roles", 200), ("/roles/new", 403), ("/groups", 403),
-                         ("/invitations", 403), ("/audit", 403), (f"/users/{sam.id}/edit", 403)]:
+    for path, status in [
+        ("/users", 200),
+        ("/roles", 200),
+        ("/roles/new", 403),
+        ("/groups", 403),
+        ("/invitations", 403),
+        ("/audit", 403),
+        (f"/users/{sam.id}/edit", 403),
+    ]:
         response = page.goto(f"{base_url}/accounts/{account.id}{path}")
         assert response is not None and response.status == status, path
     expect(page.get_by_text("You need the users:write permission")).to_be_visible()
@@ -125,8 +138,7 @@ def test_delete_with_javascript_confirms(page: Page, base_url: str, portal: Port
     expect(page).to_have_url(re.compile(r"/roles$"))
 
 
-def test_activate_a_held_role_for_the_session(page: Page, base_url: str, portal: Portal,
-                                              screenshot_dir: Path) -> None:
+def test_activate_a_held_role_for_the_session(page: Page, base_url: str, portal: Portal, screenshot_dir: Path) -> None:
     account, _owner = portal.account("Initrode", login="bill")
     portal.user(account, "nina", roles=("user-manager",), first_name="Nina")
     with portal.app.app_context():

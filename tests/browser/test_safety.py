@@ -21,9 +21,15 @@ pytestmark = pytest.mark.browser
 
 def _team(portal: Portal) -> tuple[object, dict[str, User]]:
     account, _owner = portal.account("Initech", login="peter")
-    people = {login: portal.user(account, login, first_name=first, last_name=last)
-              for login, first, last in [("milton", "Milton", "Waddams"), ("samir", "Samir", "Nagheenanajar"),
-                                         ("michael", "Michael", "Bolton"), ("joanna", "Joanna", "Smith")]}
+    people = {
+        login: portal.user(account, login, first_name=first, last_name=last)
+        for login, first, last in [
+            ("milton", "Milton", "Waddams"),
+            ("samir", "Samir", "Nagheenanajar"),
+            ("michael", "Michael", "Bolton"),
+            ("joanna", "Joanna", "Smith"),
+        ]
+    }
     return account, people
 
 
@@ -32,8 +38,7 @@ def _status(portal: Portal, user: User) -> str | None:
     return found.status if found else None
 
 
-def test_bulk_delete_asks_with_the_count_and_cancel_changes_nothing(page: Page, base_url: str,
-                                                                    portal: Portal) -> None:
+def test_bulk_delete_asks_with_the_count_and_cancel_changes_nothing(page: Page, base_url: str, portal: Portal) -> None:
     account, people = _team(portal)
     sign_in(page, base_url, "peter")
     table = page.locator("#users_table")
@@ -86,8 +91,9 @@ def test_bulk_delete_asks_with_the_count_and_cancel_changes_nothing(page: Page, 
     check(page, "users-bulk-report", screenshot=True)
 
 
-def test_bulk_grant_without_a_role_is_answered_beside_the_role_select(page: Page, base_url: str,
-                                                                      portal: Portal) -> None:
+def test_bulk_grant_without_a_role_is_answered_beside_the_role_select(
+    page: Page, base_url: str, portal: Portal
+) -> None:
     _team(portal)
     sign_in(page, base_url, "peter")
     page.get_by_label("Select Michael Bolton").check()
@@ -106,12 +112,14 @@ def test_bulk_grant_without_a_role_is_answered_beside_the_role_select(page: Page
     expect(page.locator("#bulk_report")).to_contain_text("Michael Bolton (michael): granted auditor")
 
 
-def test_without_javascript_a_page_names_who_before_anything_is_deleted(browser: Browser, base_url: str,
-                                                                        portal: Portal) -> None:
+def test_without_javascript_a_page_names_who_before_anything_is_deleted(
+    browser: Browser, base_url: str, portal: Portal
+) -> None:
     account, people = _team(portal)
     make_group(portal, account, "Support", members=(people["joanna"],))
     portal.client(portal.get(User, portal.scalar(select(User.id).where(User.login == "peter")))).post(
-        f"/accounts/{account.id}/invitations", {"emails": "ada@example.com"})
+        f"/accounts/{account.id}/invitations", {"emails": "ada@example.com"}
+    )
     context = no_js_context(browser)
     page = context.new_page()
     sign_in(page, base_url, "peter")
@@ -151,8 +159,9 @@ def test_without_javascript_a_page_names_who_before_anything_is_deleted(browser:
     context.close()
 
 
-def test_single_destructive_actions_ask_and_space_presses_their_buttons(page: Page, base_url: str,
-                                                                        portal: Portal) -> None:
+def test_single_destructive_actions_ask_and_space_presses_their_buttons(
+    page: Page, base_url: str, portal: Portal
+) -> None:
     account, people = _team(portal)
     make_group(portal, account, "Support", members=(people["joanna"], people["samir"]))
     owner = portal.get(User, portal.scalar(select(User.id).where(User.login == "peter")))
@@ -201,9 +210,12 @@ def test_single_destructive_actions_ask_and_space_presses_their_buttons(page: Pa
     dialog.get_by_role("button", name="Cancel").click()
     assert _status(portal, people["joanna"]) == "active"
     # Nothing on any page here is a link dressed as a button.
-    for path in (f"/accounts/{account.id}/users", f"/accounts/{account.id}/groups",
-                 f"/accounts/{account.id}/roles", f"/accounts/{account.id}/invitations"):
+    for path in (
+        f"/accounts/{account.id}/users",
+        f"/accounts/{account.id}/groups",
+        f"/accounts/{account.id}/roles",
+        f"/accounts/{account.id}/invitations",
+    ):
         page.goto(f"{base_url}{path}")
         expect(page.locator("a[role=button]")).to_have_count(0)
     assert portal.scalar(select(func.count()).select_from(User).where(User.login == "joanna")) == 1
-

@@ -17,13 +17,20 @@ pytestmark = pytest.mark.browser
 
 
 def test_invite_then_accept_through_sso_then_users_page_shows_sso(
-        page: Page, browser: Browser, base_url: str, portal: Portal, provider: Provider,  # noqa: F811
-        screenshot_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    page: Page,
+    browser: Browser,
+    base_url: str,
+    portal: Portal,
+    provider: Provider,  # noqa: F811
+    screenshot_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setitem(portal.app.config, "PORTAL_BASE_URL", base_url)  # the redirect URI must reach us
     account, owner = portal.account("Hooli", login="gavin")
     connect(portal.app, account, provider.issuer)
-    provider.set_user("richard-sub", email="richard@example.com", email_verified=True, given_name="Richard",
-                      family_name="Hendricks")
+    provider.set_user(
+        "richard-sub", email="richard@example.com", email_verified=True, given_name="Richard", family_name="Hendricks"
+    )
     sign_in(page, base_url, "gavin")
     page.goto(f"{base_url}/accounts/{account.id}/settings/sso")
     expect(page.get_by_role("heading", name="Single sign-on (OpenID Connect)")).to_be_visible()

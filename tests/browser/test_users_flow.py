@@ -83,8 +83,9 @@ def test_create_search_edit_delete(page: Page, base_url: str, portal: Portal, sc
     expect(page.locator("#users_table")).not_to_contain_text("Milton")
 
 
-def test_paging_and_search_without_javascript(browser: Browser, base_url: str, portal: Portal,
-                                               screenshot_dir: Path) -> None:
+def test_paging_and_search_without_javascript(
+    browser: Browser, base_url: str, portal: Portal, screenshot_dir: Path
+) -> None:
     account, _owner = portal.account("Initech", login="peter")
     seed_users(portal.app, account, 45)
     context = no_js_context(browser)

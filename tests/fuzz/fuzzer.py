@@ -29,8 +29,17 @@ SEED = int(os.environ["PORTAL_FUZZ_SEED"]) if os.environ.get("PORTAL_FUZZ_SEED")
 TRACE = bool(os.environ.get("PORTAL_FUZZ_TRACE"))  # print every request and its answer
 TOTP_NOW = "{totp-now}"  # stands for the MFA user's current code (see _live)
 CONFIRMATION = "_confirmation"  # "password_confirmation" repeats "password"
-HEADERS = ["User-Agent", "X-Correlation-Id", "X-Forwarded-For", "Referer", "HX-Target", "HX-Current-URL", "HX-Boosted",
-           "HX-History-Restore-Request", "Accept-Language"]
+HEADERS = [
+    "User-Agent",
+    "X-Correlation-Id",
+    "X-Forwarded-For",
+    "Referer",
+    "HX-Target",
+    "HX-Current-URL",
+    "HX-Boosted",
+    "HX-History-Restore-Request",
+    "Accept-Language",
+]
 
 
 Pair = tuple[str, str]
@@ -52,8 +61,10 @@ class Request:
     def describe(self) -> str:
         form = [(k, v[:80]) for k, v in self.form]
         query = [(k, v[:80]) for k, v in self.query]
-        return (f"{self.who}: {self.route.method} {self.route.path(self.args)} query={query!r} form={form!r} "
-                f"headers={self.headers!r} csrf={self.csrf}")
+        return (
+            f"{self.who}: {self.route.method} {self.route.path(self.args)} query={query!r} form={form!r} "
+            f"headers={self.headers!r} csrf={self.csrf}"
+        )
 
 
 @dataclass
@@ -150,23 +161,31 @@ class Fuzzer:
 
     def route_requests(self, route: Route, who: list[str]) -> st.SearchStrategy[Request]:
         """Requests to one route: its arguments, query parameters and form fields, headers and CSRF token."""
-        return _request(_Plan(
-            route=route,
-            arguments=self.arguments(route),
-            query=self.pairs(route.query, self.site.global_params, keep=0.5 if route.method == "GET" else 0.1),
-            form=self.pairs(route.form, self.site.global_fields, keep=0.85) if route.method != "GET" else st.just([]),
-            people=st.sampled_from(who),
-            headers={name: self.value(name) for name in HEADERS},
-            confirmed=[name for name in route.form.fields
-                       if name.endswith(CONFIRMATION) and name[: -len(CONFIRMATION)] in route.form.fields],
-            api_key=self.world.api_key if route.rule.rule.startswith("/api/") else "",
-        ))
+        return _request(
+            _Plan(
+                route=route,
+                arguments=self.arguments(route),
+                query=self.pairs(route.query, self.site.global_params, keep=0.5 if route.method == "GET" else 0.1),
+                form=self.pairs(route.form, self.site.global_fields, keep=0.85)
+                if route.method != "GET"
+                else st.just([]),
+                people=st.sampled_from(who),
+                headers={name: self.value(name) for name in HEADERS},
+                confirmed=[
+                    name
+                    for name in route.form.fields
+                    if name.endswith(CONFIRMATION) and name[: -len(CONFIRMATION)] in route.form.fields
+                ],
+                api_key=self.world.api_key if route.rule.rule.startswith("/api/") else "",
+            )
+        )
 
     def pairs(self, inputs: Inputs, extra: set[str], keep: float) -> st.SearchStrategy[list[Pair]]:
         """Name-value pairs, half the time what a page submits with some values changed, else each known name
         most of the time (now and then twice); sometimes other names too."""
-        others = _extra_pairs(st.sampled_from(sorted(extra - set(inputs.fields)) or ["x"]) | self.value("name"),
-                              self.value(""))
+        others = _extra_pairs(
+            st.sampled_from(sorted(extra - set(inputs.fields)) or ["x"]) | self.value("name"), self.value("")
+        )
         known = _known_pairs([(name, self.value(name)) for name in sorted(inputs.fields)], keep, others)
         if not inputs.samples:
             return known
@@ -192,9 +211,14 @@ class Fuzzer:
         status, location = 599, ""
         started = time.monotonic()
         try:
-            response = person.client.open(url, method=route.method, query_string=request.query,
-                                          data=form if route.method != "GET" else None, headers=headers,
-                                          content_type="multipart/form-data" if request.multipart else None)
+            response = person.client.open(
+                url,
+                method=route.method,
+                query_string=request.query,
+                data=form if route.method != "GET" else None,
+                headers=headers,
+                content_type="multipart/form-data" if request.multipart else None,
+            )
             body = response.get_data()  # a streamed answer fails while it is read
             response.close()
             status = response.status_code
@@ -203,8 +227,9 @@ class Fuzzer:
                 self.outcome.stale_tokens += 1  # the harness's token went stale: a wasted example, not a finding
                 person.refresh_token()
         except Exception as error:  # an exception out of the app: what a browser gets as a bare 500
-            self.errors.records.append(logging.makeLogRecord(
-                {"msg": f"{type(error).__name__}: {error}", "levelno": logging.ERROR}))
+            self.errors.records.append(
+                logging.makeLogRecord({"msg": f"{type(error).__name__}: {error}", "levelno": logging.ERROR})
+            )
         elapsed = time.monotonic() - started
         self.outcome.statuses[status // 100 * 100] = self.outcome.statuses.get(status // 100 * 100, 0) + 1
         if TRACE:
@@ -214,8 +239,9 @@ class Fuzzer:
         logged = self.errors.take()
         if status >= 500:
             first = logged.splitlines()[0] if logged else ""
-            self.outcome.fail(("500", repr(route), first.split(":")[0]),
-                              f"{status} in {elapsed:.2f}s: {request.describe()}\n{logged}")
+            self.outcome.fail(
+                ("500", repr(route), first.split(":")[0]), f"{status} in {elapsed:.2f}s: {request.describe()}\n{logged}"
+            )
         self.check_database(request, status)
         if urlsplit(location).path.startswith("/login") and person.probe is not None:
             self.keep_signed_in(person)
@@ -230,8 +256,11 @@ class Fuzzer:
         if fingerprint == self.world.fingerprint:
             self.world.mark = mark  # something was written (a session's last-seen time): nothing that counts
             return
-        changed = [name for name, now, then in zip(db_state.table_names(), fingerprint, self.world.fingerprint,
-                                                   strict=True) if now != then]
+        changed = [
+            name
+            for name, now, then in zip(db_state.table_names(), fingerprint, self.world.fingerprint, strict=True)
+            if now != then
+        ]
         after = db_state.take(self.app, changed)
         difference = db_state.compare({name: self.world.baseline[name] for name in changed}, after)
         if not difference:
@@ -240,12 +269,16 @@ class Fuzzer:
         refused = 400 <= status < 500 or request.route.method == "GET"
         unexpected = [(table, row) for table, row in difference.rows() if not _recorded_on_purpose(table, row)]
         if refused and unexpected:
-            self.outcome.fail(("changed", repr(request.route), str(status)),
-                              f"{status} changed the database: {request.describe()}\n{difference.summary()}")
+            self.outcome.fail(
+                ("changed", repr(request.route), str(status)),
+                f"{status} changed the database: {request.describe()}\n{difference.summary()}",
+            )
         # An attempt to sign in to B is B's to record (throttles, failed attempts); nothing else of B may change.
         if any(self.world.touches_b(row) for _table, row in unexpected):
-            self.outcome.fail(("tenant B", repr(request.route)),
-                              f"{status} changed tenant B: {request.describe()}\n{difference.summary()}")
+            self.outcome.fail(
+                ("tenant B", repr(request.route)),
+                f"{status} changed tenant B: {request.describe()}\n{difference.summary()}",
+            )
         db_state.restore(self.app, self.world.baseline, after)
         if db_state.fingerprint(self.app) != self.world.fingerprint:  # a cascade reached another table
             db_state.restore(self.app, self.world.baseline)
@@ -268,8 +301,15 @@ class Fuzzer:
         """Send `examples` drawn requests to the route (a fixed seed: the same ones each run); what was seen."""
         self.outcome = Outcome()
 
-        @settings(max_examples=examples, deadline=None, derandomize=SEED is None, database=None, print_blob=False,
-                  phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            derandomize=SEED is None,
+            database=None,
+            print_blob=False,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         @given(self.route_requests(route, who))
         def one(request: Request) -> None:
             self.send(request)
@@ -306,8 +346,10 @@ def _request(draw: Callable[..., Any], plan: _Plan) -> Request:
     pairs = draw(plan.form)
     if plan.confirmed and draw(st.booleans()):  # the confirmation repeats its field: deeper checks run too
         given_ = dict(pairs)
-        pairs = [(name, given_.get(name[: -len(CONFIRMATION)], value) if name in plan.confirmed else value)
-                 for name, value in pairs]
+        pairs = [
+            (name, given_.get(name[: -len(CONFIRMATION)], value) if name in plan.confirmed else value)
+            for name, value in pairs
+        ]
     headers: dict[str, str] = {}
     if draw(st.integers(0, 9)) < 3:
         headers["HX-Request"] = "true"
@@ -330,8 +372,9 @@ def _request(draw: Callable[..., Any], plan: _Plan) -> Request:
         else:
             target[i] = (name, draw(st.sampled_from(values.OVERFLOWS)))
     csrf = draw(st.sampled_from(["valid"] * 18 + ["missing", "garbage"]))
-    return Request(draw(plan.people), plan.route, args, query, pairs, headers, csrf,
-                   multipart=draw(st.integers(0, 19)) == 0)
+    return Request(
+        draw(plan.people), plan.route, args, query, pairs, headers, csrf, multipart=draw(st.integers(0, 19)) == 0
+    )
 
 
 @st.composite
@@ -341,8 +384,12 @@ def _extra_pairs(draw: Callable[..., Any], names: st.SearchStrategy[str], values
 
 
 @st.composite
-def _known_pairs(draw: Callable[..., Any], fields: list[tuple[str, st.SearchStrategy[str]]], keep: float,
-                 others: st.SearchStrategy[list[Pair]]) -> list[Pair]:
+def _known_pairs(
+    draw: Callable[..., Any],
+    fields: list[tuple[str, st.SearchStrategy[str]]],
+    keep: float,
+    others: st.SearchStrategy[list[Pair]],
+) -> list[Pair]:
     """Each known field `keep` of the time (now and then twice); sometimes other fields."""
     pairs: list[Pair] = []
     for name, strategy in fields:
@@ -357,8 +404,12 @@ def _known_pairs(draw: Callable[..., Any], fields: list[tuple[str, st.SearchStra
 
 
 @st.composite
-def _changed_pairs(draw: Callable[..., Any], samples: list[list[Pair]], values: dict[str, st.SearchStrategy[str]],
-                   others: st.SearchStrategy[list[Pair]]) -> list[Pair]:
+def _changed_pairs(
+    draw: Callable[..., Any],
+    samples: list[list[Pair]],
+    values: dict[str, st.SearchStrategy[str]],
+    others: st.SearchStrategy[list[Pair]],
+) -> list[Pair]:
     """What a page submits, each field kept as it was (65%), changed (30%) or left out; sometimes other fields."""
     pairs: list[Pair] = []
     for name, value in draw(st.sampled_from(samples)):

@@ -86,8 +86,14 @@ class _PageParser(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
-        for attr, method in (("href", "GET"), ("hx-get", "GET"), ("hx-post", "POST"), ("hx-delete", "DELETE"),
-                             ("hx-put", "PUT"), ("hx-patch", "PATCH")):
+        for attr, method in (
+            ("href", "GET"),
+            ("hx-get", "GET"),
+            ("hx-post", "POST"),
+            ("hx-delete", "DELETE"),
+            ("hx-put", "PUT"),
+            ("hx-patch", "PATCH"),
+        ):
             if a.get(attr) and tag != "link":
                 self.links.append((method, a[attr]))
         if tag == "form":
@@ -120,8 +126,9 @@ class _PageParser(HTMLParser):
                 self._field(a, (a["name"], value, "option", True))
             self._select = None
         elif tag == "textarea" and self._textarea is not None:
-            self._field(self._textarea["attrs"], (self._textarea["attrs"]["name"], self._textarea["text"], "textarea",
-                                                  True))
+            self._field(
+                self._textarea["attrs"], (self._textarea["attrs"]["name"], self._textarea["text"], "textarea", True)
+            )
             self._textarea = None
 
     def handle_data(self, data: str) -> None:
@@ -149,12 +156,16 @@ class Site:
     @classmethod
     def discover(cls, app: Flask, skip: Callable[[Rule], bool]) -> Site:
         """Every rule and method of app.url_map (but those skipped), with empty inputs so far."""
-        routes = [Route(rule, method, Inputs(), Inputs())
-                  for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule)
-                  for method in METHODS if method in (rule.methods or ()) and not skip(rule)]
+        routes = [
+            Route(rule, method, Inputs(), Inputs())
+            for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule)
+            for method in METHODS
+            if method in (rule.methods or ()) and not skip(rule)
+        ]
         site = cls(app, routes, set(_wtforms_field_names()), {"from", "take", "after", "before", "q", "next"})
-        site._adapter = Map([Rule(r.rule.rule, endpoint=i, methods=[r.method]) for i, r in enumerate(routes)]
-                            ).bind("localhost")
+        site._adapter = Map([Rule(r.rule.rule, endpoint=i, methods=[r.method]) for i, r in enumerate(routes)]).bind(
+            "localhost"
+        )
         return site
 
     def route_for(self, method: str, url: str) -> Route | None:
@@ -185,8 +196,9 @@ class Site:
             for name, value, kind, _sent in form["fields"]:
                 inputs.add(name, value, kind)
                 (self.global_params if method == "GET" else self.global_fields).add(name)
-            inputs.sample([(name, value or "") for name, value, _kind, sent in form["fields"] if sent
-                           and name != "csrf_token"])
+            inputs.sample(
+                [(name, value or "") for name, value, _kind, sent in form["fields"] if sent and name != "csrf_token"]
+            )
             self._learn_query(route, action)
         for method, url in parser.links:
             route = self.route_for(method, url)

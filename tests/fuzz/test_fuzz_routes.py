@@ -134,8 +134,12 @@ def fuzz(app: Flask) -> Iterator[Fuzz]:
     portal = Portal(app)
     world = build(portal)
     site = Site.discover(app, skip=lambda rule: rule.endpoint == "static")
-    people = {"owner": Person(portal, world.a.owner, "/me"), "admin": Person(portal, world.a.admin, "/me"),
-              "nobody": Person(portal, None), "halfway": Person(portal, world.mfa_user, "/login/mfa")}
+    people = {
+        "owner": Person(portal, world.a.owner, "/me"),
+        "admin": Person(portal, world.a.admin, "/me"),
+        "nobody": Person(portal, None),
+        "halfway": Person(portal, world.mfa_user, "/login/mfa"),
+    }
     world.settle()
     _crawl(site, world, people["owner"], [route for route in site.routes if repr(route) in SIGNED_IN])
     for someone in ("nobody", "halfway"):
@@ -146,11 +150,13 @@ def fuzz(app: Flask) -> Iterator[Fuzz]:
     yield fuzz
     total = fuzz.total
     dialect = app.extensions["portal.engine"].dialect.name
-    SUMMARY.append(f"fuzz on {dialect}: {total.examples} examples in {time.monotonic() - started:.1f}s "
-                   f"(set-up and crawl {set_up:.1f}s), answers {dict(sorted(total.statuses.items()))}, "
-                   f"{total.restores} restores, {total.sign_ins} sign-ins again, "
-                   f"{total.stale_tokens} stale CSRF tokens, "
-                   f"{len(total.failures)} failures")
+    SUMMARY.append(
+        f"fuzz on {dialect}: {total.examples} examples in {time.monotonic() - started:.1f}s "
+        f"(set-up and crawl {set_up:.1f}s), answers {dict(sorted(total.statuses.items()))}, "
+        f"{total.restores} restores, {total.sign_ins} sign-ins again, "
+        f"{total.stale_tokens} stale CSRF tokens, "
+        f"{len(total.failures)} failures"
+    )
     db_state.empty(app)
 
 

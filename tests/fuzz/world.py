@@ -106,8 +106,12 @@ class World:
     def ids(self, table: str | None, tenant: str) -> list[str]:
         """The ids of a table's rows (all tables when None) that belong to tenant "A" or "B"."""
         tables = [table] if table else list(self.baseline)
-        return sorted(str(row["id"]) for name in tables for row in self.baseline.get(name, {}).values()
-                      if "id" in row and self.owners.get(row["id"]) == tenant)
+        return sorted(
+            str(row["id"])
+            for name in tables
+            for row in self.baseline.get(name, {}).values()
+            if "id" in row and self.owners.get(row["id"]) == tenant
+        )
 
     def strings(self, column: str, tenant: str) -> list[str]:
         """The values of every column of that name in the tenant's rows (logins, names, emails…)."""
@@ -127,11 +131,17 @@ class World:
             return []
         for table, rows in self.baseline.items():
             columns = next(iter(rows.values()), {}).keys()
-            mapping = {name: name if name in columns else "id" for name in wanted
-                       if name in columns or (self.table_for(name) == table and "id" in columns)}
+            mapping = {
+                name: name if name in columns else "id"
+                for name in wanted
+                if name in columns or (self.table_for(name) == table and "id" in columns)
+            }
             if len(mapping) == len(wanted):
-                return [{name: str(row[column]) for name, column in mapping.items()} for row in rows.values()
-                        if self._tenant_of(row) == "A"]
+                return [
+                    {name: str(row[column]) for name, column in mapping.items()}
+                    for row in rows.values()
+                    if self._tenant_of(row) == "A"
+                ]
         return []
 
     def _tenant_of(self, row: dict[str, Any]) -> str | None:
@@ -158,8 +168,14 @@ class World:
 
     def words(self) -> list[str]:
         """Values people of both tenants would type: logins, emails, names of roles and groups."""
-        return sorted({value for tenant in ("A", "B") for column in ("login", "email", "name", "first_name")
-                       for value in self.strings(column, tenant)})
+        return sorted(
+            {
+                value
+                for tenant in ("A", "B")
+                for column in ("login", "email", "name", "first_name")
+                for value in self.strings(column, tenant)
+            }
+        )
 
 
 def build(portal: Portal) -> World:
@@ -170,8 +186,13 @@ def build(portal: Portal) -> World:
     for tenant in (a, b):
         slug = tenant.account.name[-1].lower()
         make_role(portal, tenant.account, f"support-{slug}", ("users:read", "groups:read"), holders=(tenant.member,))
-        make_group(portal, tenant.account, f"Engineering {slug}", members=(tenant.member, tenant.no_role),
-                   description="Builds things")
+        make_group(
+            portal,
+            tenant.account,
+            f"Engineering {slug}",
+            members=(tenant.member, tenant.no_role),
+            description="Builds things",
+        )
     make_role(portal, a.account, "auditors-plus", ("audit:read", "users:read"), holders=(a.auditor,), default=False)
     make_group(portal, a.account, "Sales", members=(a.admin,))
     make_group(portal, a.account, "Empty")
@@ -187,8 +208,12 @@ def build(portal: Portal) -> World:
         maker = db.session.get(User, a.owner.id)
         api_key = create_api_key(maker, "fuzz", None, actor=actors.person(maker))
         db.session.commit()
-    tokens = [match for address in ("invitee-1@example.com", a.member.email)
-              for mail in emails_to(portal, address) for match in _LINK_TOKEN.findall(mail.body_text)]
+    tokens = [
+        match
+        for address in ("invitee-1@example.com", a.member.email)
+        for mail in emails_to(portal, address)
+        for match in _LINK_TOKEN.findall(mail.body_text)
+    ]
     world = World(portal, a, b, api_key, sorted(set(tokens)), mfa_user)
     world.settle()
     return world

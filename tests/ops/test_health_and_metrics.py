@@ -93,14 +93,18 @@ def test_readyz_reports_an_unreachable_rate_limit_store(app: Flask) -> None:
     try:
         response = redis_app.test_client().get("/readyz")
         assert response.status_code == 503
-        assert response.get_json()["checks"]["rate_limit_store"] == {"ok": False, "store": "redis",
-                                                                     "error": "unreachable"}
+        assert response.get_json()["checks"]["rate_limit_store"] == {
+            "ok": False,
+            "store": "redis",
+            "error": "unreachable",
+        }
     finally:
         limiter.init_app(app)  # the limiter is shared by every app of the process: give it back
 
 
-def test_probes_are_public_not_rate_limited_and_not_logged(app: Flask, caplog: pytest.LogCaptureFixture,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_probes_are_public_not_rate_limited_and_not_logged(
+    app: Flask, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(app.config, "RATELIMIT_PER_ADDRESS", "2 per minute")
     client = app.test_client()
     with caplog.at_level(logging.INFO, logger="portal.requests"):
@@ -113,8 +117,9 @@ def test_probes_are_public_not_rate_limited_and_not_logged(app: Flask, caplog: p
     assert len(paths) == 1 and '"path":"/login"' in paths[0]
 
 
-def test_metrics_need_the_token_and_are_off_without_one(app: Flask, metrics_app: Flask,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_metrics_need_the_token_and_are_off_without_one(
+    app: Flask, metrics_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
     client = metrics_app.test_client()
     assert client.get("/metrics").status_code == 404
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 404
@@ -132,7 +137,8 @@ def _scrape(app: Flask) -> str:
 
 
 def test_requests_sign_in_failures_lockouts_429s_and_api_statuses_are_counted(
-        metrics_app: Flask, portal: Portal, monkeypatch: pytest.MonkeyPatch) -> None:
+    metrics_app: Flask, portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
     account, _owner = portal.account()
     before = _scrape(metrics_app)
 
@@ -166,13 +172,20 @@ def test_the_outbox_backlog_and_its_oldest_email_are_read_at_scrape_time(metrics
     now = utcnow()
     with metrics_app.app_context():
         for age, status in ((0, "queued"), (90, "queued"), (900, "failed"), (9000, "sent")):
-            db.session.add(OutboxEmail(account_id=account.id, kind="invitation", to_address="x@example.com",
-                                       subject="s", body_text="b", status=status,
-                                       created_at=now - timedelta(seconds=age)))
+            db.session.add(
+                OutboxEmail(
+                    account_id=account.id,
+                    kind="invitation",
+                    to_address="x@example.com",
+                    subject="s",
+                    body_text="b",
+                    status=status,
+                    created_at=now - timedelta(seconds=age),
+                )
+            )
         db.session.commit()
     text = _scrape(metrics_app)
     assert sample(text, "portal_outbox_emails", status="queued") == 2
     assert sample(text, "portal_outbox_emails", status="failed") == 1
     assert 90 <= (sample(text, "portal_outbox_oldest_queued_age_seconds") or 0) < 120
     assert sample(text, "portal_dependency_up", dependency="database") == 1
-

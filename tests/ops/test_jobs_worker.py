@@ -22,10 +22,17 @@ from tests.live import portal_env, running, wait_until, worker
 
 def _start_disable(app: Flask, account_id, owner_id, user_ids=None) -> Job:
     with app.app_context():
-        job = jobs.start_job(account_id, "bulk_users", "Disable", {
-            "action": "disable", "filters": {},
-            "user_ids": [str(i) for i in user_ids] if user_ids is not None else None},
-            actor=actor_of(owner_id))
+        job = jobs.start_job(
+            account_id,
+            "bulk_users",
+            "Disable",
+            {
+                "action": "disable",
+                "filters": {},
+                "user_ids": [str(i) for i in user_ids] if user_ids is not None else None,
+            },
+            actor=actor_of(owner_id),
+        )
         db.session.commit()
         return job
 
@@ -35,13 +42,15 @@ def _job(app: Flask, job_id) -> Job:
         return db.session.get(Job, job_id)
 
 
-def test_a_worker_killed_mid_job_is_resumed_and_acts_on_each_user_once(app: Flask, portal: Portal,
-                                                                         database_url: str, tmp_path: Path) -> None:
+def test_a_worker_killed_mid_job_is_resumed_and_acts_on_each_user_once(
+    app: Flask, portal: Portal, database_url: str, tmp_path: Path
+) -> None:
     account, owner = portal.account()
     add_many_users(portal, account, 200)
     job = _start_disable(app, account.id, owner.id)
-    env = portal_env(database_url, RATELIMIT_STORAGE_URI="memory://", JOB_BATCH="20", JOB_BATCH_PAUSE="0.3",
-                     JOB_LEASE_SECONDS="2")
+    env = portal_env(
+        database_url, RATELIMIT_STORAGE_URI="memory://", JOB_BATCH="20", JOB_BATCH_PAUSE="0.3", JOB_LEASE_SECONDS="2"
+    )
     first = worker("worker", env, tmp_path / "first.log", "--interval", "0.2")
     with running(first):
         first.start()
@@ -63,11 +72,14 @@ def test_a_worker_killed_mid_job_is_resumed_and_acts_on_each_user_once(app: Flas
         assert db.session.scalar(select(func.count()).select_from(JobItem).where(JobItem.outcome == "done")) == 200
 
 
-@pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgresql"),
-                    reason="row locks are PostgreSQL's (SQLite workers are kept apart by the conditional claim, "
-                           "which the killed-worker test exercises)")
-def test_two_workers_side_by_side_never_take_the_same_job(app: Flask, portal: Portal, database_url: str,
-                                                         tmp_path: Path) -> None:
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgresql"),
+    reason="row locks are PostgreSQL's (SQLite workers are kept apart by the conditional claim, "
+    "which the killed-worker test exercises)",
+)
+def test_two_workers_side_by_side_never_take_the_same_job(
+    app: Flask, portal: Portal, database_url: str, tmp_path: Path
+) -> None:
     account, owner = portal.account()
     ids = add_many_users(portal, account, 240)
     started = [_start_disable(app, account.id, owner.id, ids[i : i + 30]).id for i in range(0, 240, 30)]
@@ -77,8 +89,9 @@ def test_two_workers_side_by_side_never_take_the_same_job(app: Flask, portal: Po
     with running(one, two):
         one.start()
         two.start()
-        wait_until(lambda: all(_job(app, job_id).state == "done" for job_id in started), 120, "every job done",
-                   every=0.1)
+        wait_until(
+            lambda: all(_job(app, job_id).state == "done" for job_id in started), 120, "every job done", every=0.1
+        )
     taken = [set(re.findall(r"job ([0-9a-f-]{36}): started", process.output())) for process in (one, two)]
     assert not taken[0] & taken[1], "a job was taken by both workers"
     assert taken[0] | taken[1] == {str(job_id) for job_id in started}

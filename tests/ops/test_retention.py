@@ -36,34 +36,78 @@ def test_a_sweep_deletes_what_is_past_retention_and_keeps_the_rest(app: Flask, p
     with app.app_context():
         db.session.query(AuditEvent).delete()  # the account's creation events
         for label, age in (("old", 401 * DAY), ("kept", 399 * DAY)):
-            db.session.add(AuditEvent(account_id=account.id, action="user.update", target_label=label,
-                                      created_at=now - age))
-        for label, status, age in (("old", "sent", 31 * DAY), ("kept", "sent", 29 * DAY),
-                                   ("queued", "queued", 60 * DAY), ("failed", "failed", 60 * DAY)):
+            db.session.add(
+                AuditEvent(account_id=account.id, action="user.update", target_label=label, created_at=now - age)
+            )
+        for label, status, age in (
+            ("old", "sent", 31 * DAY),
+            ("kept", "sent", 29 * DAY),
+            ("queued", "queued", 60 * DAY),
+            ("failed", "failed", 60 * DAY),
+        ):
             sent = now - age if status == "sent" else None
-            db.session.add(OutboxEmail(account_id=account.id, kind="invitation", to_address=f"{label}@example.com",
-                                       subject=label, body_text="b", status=status, sent_at=sent,
-                                       next_attempt_at=(sent - timedelta(seconds=5) + LEASE) if sent else now - age,
-                                       created_at=now - age))
-        for agent, seen, created in (("idle-ended", 31 * DAY + idle, 40 * DAY),
-                                     ("absolute-ended", timedelta(0), 32 * DAY),
-                                     ("ended-yesterday", DAY + idle, 2 * DAY), ("live", timedelta(0), DAY)):
-            db.session.add(LoginSession(user_id=owner.id, token_hash=uuid.uuid4().hex, user_agent=agent,
-                                        last_seen_at=now - seen, created_at=now - created))
-        for digest, used, expires in (("used-old", 31 * DAY, -30 * DAY), ("expired-old", None, 31 * DAY),
-                                      ("used-recently", DAY, -30 * DAY), ("valid", None, -DAY / 24)):
-            db.session.add(PasswordResetToken(user_id=owner.id, token_hash=digest, expires_at=now - expires,
-                                              used_at=now - used if used else None))
+            db.session.add(
+                OutboxEmail(
+                    account_id=account.id,
+                    kind="invitation",
+                    to_address=f"{label}@example.com",
+                    subject=label,
+                    body_text="b",
+                    status=status,
+                    sent_at=sent,
+                    next_attempt_at=(sent - timedelta(seconds=5) + LEASE) if sent else now - age,
+                    created_at=now - age,
+                )
+            )
+        for agent, seen, created in (
+            ("idle-ended", 31 * DAY + idle, 40 * DAY),
+            ("absolute-ended", timedelta(0), 32 * DAY),
+            ("ended-yesterday", DAY + idle, 2 * DAY),
+            ("live", timedelta(0), DAY),
+        ):
+            db.session.add(
+                LoginSession(
+                    user_id=owner.id,
+                    token_hash=uuid.uuid4().hex,
+                    user_agent=agent,
+                    last_seen_at=now - seen,
+                    created_at=now - created,
+                )
+            )
+        for digest, used, expires in (
+            ("used-old", 31 * DAY, -30 * DAY),
+            ("expired-old", None, 31 * DAY),
+            ("used-recently", DAY, -30 * DAY),
+            ("valid", None, -DAY / 24),
+        ):
+            db.session.add(
+                PasswordResetToken(
+                    user_id=owner.id, token_hash=digest, expires_at=now - expires, used_at=now - used if used else None
+                )
+            )
         for code_hash, used in (("used-old", 31 * DAY), ("used-recently", DAY), ("unused", None)):
-            db.session.add(RecoveryCode(user_id=owner.id, code_hash=code_hash, used_at=now - used if used else None,
-                                        created_at=now - 100 * DAY))
+            db.session.add(
+                RecoveryCode(
+                    user_id=owner.id,
+                    code_hash=code_hash,
+                    used_at=now - used if used else None,
+                    created_at=now - 100 * DAY,
+                )
+            )
         db.session.commit()
 
         report = retention.sweep_batch()
 
-    assert report.deleted == {"audit_events": 1, "outbox_emails": 1, "sessions": 2, "password_reset_tokens": 2,
-                              "recovery_codes": 1, "jobs": 0,  # jobs: tests/routes/test_jobs.py
-                              "sso_auth_requests": 0, "sso_recovery_codes": 0}
+    assert report.deleted == {
+        "audit_events": 1,
+        "outbox_emails": 1,
+        "sessions": 2,
+        "password_reset_tokens": 2,
+        "recovery_codes": 1,
+        "jobs": 0,  # jobs: tests/routes/test_jobs.py
+        "sso_auth_requests": 0,
+        "sso_recovery_codes": 0,
+    }
     assert not report.more
     assert _labels(app, AuditEvent, "target_label") == {"kept"}
     assert _labels(app, OutboxEmail, "subject") == {"kept", "queued", "failed"}
@@ -72,13 +116,15 @@ def test_a_sweep_deletes_what_is_past_retention_and_keeps_the_rest(app: Flask, p
     assert _labels(app, RecoveryCode, "code_hash") == {"used-recently", "unused"}
 
 
-def test_the_sweep_goes_in_batches_and_zero_keeps_forever(app: Flask, portal: Portal,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_sweep_goes_in_batches_and_zero_keeps_forever(
+    app: Flask, portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
     account, _owner = portal.account()
     with app.app_context():
         db.session.query(AuditEvent).delete()
-        db.session.add_all(AuditEvent(account_id=account.id, action="user.update", created_at=utcnow() - 500 * DAY)
-                           for _ in range(5))
+        db.session.add_all(
+            AuditEvent(account_id=account.id, action="user.update", created_at=utcnow() - 500 * DAY) for _ in range(5)
+        )
         db.session.commit()
         monkeypatch.setitem(app.config, "AUDIT_RETENTION_DAYS", 0)
         assert retention.sweep_batch(limit=2).total == 0
@@ -94,8 +140,9 @@ def test_the_worker_sweeps_until_nothing_is_left(app: Flask, portal: Portal, mon
     account, _owner = portal.account()
     monkeypatch.setattr(retention, "BATCH", 3)
     with app.app_context():
-        db.session.add_all(AuditEvent(account_id=account.id, action="user.update", created_at=utcnow() - 500 * DAY)
-                           for _ in range(7))
+        db.session.add_all(
+            AuditEvent(account_id=account.id, action="user.update", created_at=utcnow() - 500 * DAY) for _ in range(7)
+        )
         db.session.commit()
     once = app.test_cli_runner().invoke(args=["portal", "worker", "--once"])
     assert once.exit_code == 0 and "swept audit_events 3" in once.output  # --once: one batch
@@ -129,18 +176,41 @@ def test_sso_sign_in_requests_and_used_sso_recovery_codes_are_swept(app: Flask, 
     account, owner = portal.account()
     now = utcnow()
     with app.app_context():
-        connection = SsoConnection(account_id=account.id, display_name="IdP", discovery_url="https://idp.example.com",
-                                   client_id="c", client_secret_sealed="x")
+        connection = SsoConnection(
+            account_id=account.id,
+            display_name="IdP",
+            discovery_url="https://idp.example.com",
+            client_id="c",
+            client_secret_sealed="x",
+        )
         db.session.add(connection)
         db.session.flush()
-        for label, age, used in (("abandoned", 2 * DAY, False), ("used", 2 * DAY, True),
-                                 ("in-flight", timedelta(minutes=3), False), ("today", DAY / 2, True)):
-            db.session.add(SsoAuthRequest(connection_id=connection.id, state_hash=label, nonce="n",
-                                          code_verifier_sealed="v", next_path=label, created_at=now - age,
-                                          used_at=now - age if used else None))
+        for label, age, used in (
+            ("abandoned", 2 * DAY, False),
+            ("used", 2 * DAY, True),
+            ("in-flight", timedelta(minutes=3), False),
+            ("today", DAY / 2, True),
+        ):
+            db.session.add(
+                SsoAuthRequest(
+                    connection_id=connection.id,
+                    state_hash=label,
+                    nonce="n",
+                    code_verifier_sealed="v",
+                    next_path=label,
+                    created_at=now - age,
+                    used_at=now - age if used else None,
+                )
+            )
         for code_hash, used in (("used-old", 31 * DAY), ("used-recently", DAY), ("unused", None)):
-            db.session.add(SsoRecoveryCode(account_id=account.id, code_hash=code_hash, created_at=now - 100 * DAY,
-                                           used_at=now - used if used else None))
+            db.session.add(
+                SsoRecoveryCode(
+                    account_id=account.id,
+                    code_hash=code_hash,
+                    created_at=now - 100 * DAY,
+                    used_at=now - used if used else None,
+                )
+            )
         db.session.commit()
 
         report = retention.sweep_batch()

@@ -29,19 +29,33 @@ class SlowSmtpServer(SmtpServer):
         return await super().handle_DATA(server, session, envelope)
 
 
-def test_sigterm_mid_batch_finishes_the_batch_and_loses_or_repeats_nothing(app: Flask, portal: Portal,
-                                                                           database_url: str, tmp_path: Path) -> None:
+def test_sigterm_mid_batch_finishes_the_batch_and_loses_or_repeats_nothing(
+    app: Flask, portal: Portal, database_url: str, tmp_path: Path
+) -> None:
     account, _owner = portal.account()
     addresses = [f"person-{i:02d}@example.com" for i in range(30)]
     with app.test_request_context():
         for address in addresses:
-            outbox.enqueue("invitation", address, "Invitation", account_id=account.id, accept_url="http://x/",
-                           account_name="Acme", inviter_name="Owner", expires_at=utcnow())
+            outbox.enqueue(
+                "invitation",
+                address,
+                "Invitation",
+                account_id=account.id,
+                accept_url="http://x/",
+                account_name="Acme",
+                inviter_name="Owner",
+                expires_at=utcnow(),
+            )
         db.session.commit()
     smtp = SlowSmtpServer()
     smtp.start()
-    env = portal_env(database_url, RATELIMIT_STORAGE_URI="memory://", SMTP_HOST=smtp.host, SMTP_PORT=str(smtp.port),
-                     MAIL_FROM="Portal <portal@example.com>")
+    env = portal_env(
+        database_url,
+        RATELIMIT_STORAGE_URI="memory://",
+        SMTP_HOST=smtp.host,
+        SMTP_PORT=str(smtp.port),
+        MAIL_FROM="Portal <portal@example.com>",
+    )
     process = worker("worker", env, tmp_path / "worker.log", "--batch", "10", "--interval", "0.2")
     try:
         with running(process):
@@ -53,10 +67,12 @@ def test_sigterm_mid_batch_finishes_the_batch_and_loses_or_repeats_nothing(app: 
         assert "sent 10, retrying 0, failed 0" in process.output()
         assert len(smtp.messages) == 10  # the batch in hand, and not one more
         with app.app_context():
-            states = dict(db.session.execute(
-                select(OutboxEmail.status, func.count()).group_by(OutboxEmail.status)).all())
-            unclaimed = db.session.scalar(select(func.count()).where(OutboxEmail.status == "queued",
-                                                                     OutboxEmail.attempts == 0))
+            states = dict(
+                db.session.execute(select(OutboxEmail.status, func.count()).group_by(OutboxEmail.status)).all()
+            )
+            unclaimed = db.session.scalar(
+                select(func.count()).where(OutboxEmail.status == "queued", OutboxEmail.attempts == 0)
+            )
         assert states == {"sent": 10, "queued": 20} and unclaimed == 20  # nothing left leased, nothing lost
 
         again = worker("worker-again", env, tmp_path / "again.log", "--batch", "50", "--once")

@@ -104,8 +104,9 @@ def test_the_offer_shows_where_the_candidate_lands_after_signing_in(portal: Port
     assert "You are offered the ownership of Tenant A" in page and 'action="/me/ownership/accept"' in page
     assert "You are offered the ownership" in candidate.get("/me").get_data(as_text=True)
     # Nobody else sees it; the list's fragments (search, paging) do not carry it.
-    assert "You are offered the ownership" not in portal.client(a.user_manager).get(f"/accounts/{a.id}/users")\
-        .get_data(as_text=True)
+    assert "You are offered the ownership" not in portal.client(a.user_manager).get(f"/accounts/{a.id}/users").get_data(
+        as_text=True
+    )
     assert "You are offered" not in candidate.get(f"/accounts/{a.id}/users?q=a", hx=True).get_data(as_text=True)
     assert candidate.post("/me/ownership/accept").status_code == 303
     assert portal.get(User, a.admin.id).is_owner

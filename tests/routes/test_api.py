@@ -24,9 +24,14 @@ def test_a_key_in_the_query_string_a_cookie_or_a_bad_header_is_401(portal: Porta
     key = key_for(portal, a.admin)
     url = f"/api/v1/accounts/{a.id}/users"
     client = portal.app.test_client()
-    for response in (client.get(f"{url}?api_key={key}"), client.get(f"{url}?api_key={key}", headers=bearer(key)),
-                     portal.client(a.admin).get(url), client.get(url, headers=bearer("ap_not-a-real-key")),
-                     client.get(url, headers={"Authorization": f"Basic {key}"}), client.get(url)):
+    for response in (
+        client.get(f"{url}?api_key={key}"),
+        client.get(f"{url}?api_key={key}", headers=bearer(key)),
+        portal.client(a.admin).get(url),
+        client.get(url, headers=bearer("ap_not-a-real-key")),
+        client.get(url, headers={"Authorization": f"Basic {key}"}),
+        client.get(url),
+    ):
         assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("Bearer")
         assert codes(response) == [("Unauthorized", None)]
 
@@ -78,8 +83,12 @@ def test_revoked_expired_and_disabled_keys_stop_working(portal: Portal, a: Tenan
 
 def test_every_answer_under_api_is_json(portal: Portal, a: Tenant) -> None:
     api = api_for(portal, a.admin)
-    for url in ("/api/v1/nothing-here", "/api/nothing", f"/api/v1/accounts/{a.id}/users/x/y/z",
-                "/api/v1/accounts/not-a-uuid/users"):
+    for url in (
+        "/api/v1/nothing-here",
+        "/api/nothing",
+        f"/api/v1/accounts/{a.id}/users/x/y/z",
+        "/api/v1/accounts/not-a-uuid/users",
+    ):
         response = api.get(url)
         assert response.status_code == 404 and response.mimetype == "application/json", url
         assert codes(response) == [("ResourceNotFound", None)]
@@ -89,8 +98,9 @@ def test_every_answer_under_api_is_json(portal: Portal, a: Tenant) -> None:
     assert set(response.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
 
 
-def test_a_500_is_json_without_internals(app: Flask, portal: Portal, a: Tenant, monkeypatch: pytest.MonkeyPatch
-                                         ) -> None:
+def test_a_500_is_json_without_internals(
+    app: Flask, portal: Portal, a: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from portal.api import users
 
     def boom(*_args: object, **_kwargs: object) -> None:
@@ -104,8 +114,9 @@ def test_a_500_is_json_without_internals(app: Flask, portal: Portal, a: Tenant, 
 
 def test_the_correlation_id_is_echoed_and_kept_in_the_audit_event(portal: Portal, a: Tenant) -> None:
     api = api_for(portal, a.admin)
-    response = api.post(f"/api/v1/accounts/{a.id}/groups", json={"name": "Ops"},
-                        headers={"X-Correlation-Id": "job-42.step-1"})
+    response = api.post(
+        f"/api/v1/accounts/{a.id}/groups", json={"name": "Ops"}, headers={"X-Correlation-Id": "job-42.step-1"}
+    )
     assert response.status_code == 201 and response.headers["X-Correlation-Id"] == "job-42.step-1"
     made = api.get(f"/api/v1/accounts/{a.id}/users").headers["X-Correlation-Id"]
     assert len(made) == 32
@@ -113,8 +124,9 @@ def test_the_correlation_id_is_echoed_and_kept_in_the_audit_event(portal: Portal
     assert event.correlation_id == "job-42.step-1" and event.via == "api"
 
 
-def test_rate_limits_per_key_are_announced_and_enforced(app: Flask, portal: Portal, a: Tenant,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rate_limits_per_key_are_announced_and_enforced(
+    app: Flask, portal: Portal, a: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(app.config, "RATELIMIT_API", "3 per minute")
     first, second = api_for(portal, a.admin), api_for(portal, a.auditor)
     url = f"/api/v1/accounts/{a.id}/users"

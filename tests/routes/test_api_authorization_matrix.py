@@ -26,58 +26,67 @@ from tests.api_client import Api, key_for
 from tests.helpers import Portal, Tenant
 from tests.routes.test_authorization_matrix import ID_FACTORIES, Case, _member, _target
 
-KEY_CALLERS = ("member", "user_manager", "group_manager", "auditor", "admin", "owner", "other_admin", "readonly",
-               "none")
+KEY_CALLERS = (
+    "member",
+    "user_manager",
+    "group_manager",
+    "auditor",
+    "admin",
+    "owner",
+    "other_admin",
+    "readonly",
+    "none",
+)
 READS = tuple(p.value for p in Permission if p.value.endswith(":read"))
 
 #                                                 mem  um   gm   aud  adm  own  other ro  none
 KEY_MATRIX: dict[str, str] = {
-    "GET api_v1.me":                             "A    A    A    A    A    A    A    A    A",
-    "GET api_v1.list_permissions":               "A    A    A    A    A    A    N    A    A",
+    "GET api_v1.me": "A    A    A    A    A    A    A    A    A",
+    "GET api_v1.list_permissions": "A    A    A    A    A    A    N    A    A",
     # Users: users:read, users:write, users:password, users:mfa_reset; roles:write for a user's roles
-    "GET api_v1.list_users":                     "D    A    A    A    A    A    N    A    D",
-    "POST api_v1.create_user":                   "D    A    D    D    A    A    N    D    D",
-    "GET api_v1.get_user":                       "D    A    A    A    A    A    N    A    D",
-    "PATCH api_v1.update_user":                  "D    A    D    D    A    A    N    D    D",
-    "DELETE api_v1.delete_user":                 "D    A    D    D    A    A    N    D    D",
-    "PUT api_v1.replace_user_roles":             "D    D    D    D    A    A    N    D    D",
-    "POST api_v1.grant_user_role":                "D    D    D    D    A    A    N    D    D",
+    "GET api_v1.list_users": "D    A    A    A    A    A    N    A    D",
+    "POST api_v1.create_user": "D    A    D    D    A    A    N    D    D",
+    "GET api_v1.get_user": "D    A    A    A    A    A    N    A    D",
+    "PATCH api_v1.update_user": "D    A    D    D    A    A    N    D    D",
+    "DELETE api_v1.delete_user": "D    A    D    D    A    A    N    D    D",
+    "PUT api_v1.replace_user_roles": "D    D    D    D    A    A    N    D    D",
+    "POST api_v1.grant_user_role": "D    D    D    D    A    A    N    D    D",
     # Imports and jobs (issue 18): users:write to import, users:read to follow
-    "POST api_v1.create_import":                 "D    A    D    D    A    A    N    D    D",
-    "GET api_v1.get_job":                        "D    A    A    A    A    A    N    A    D",
-    "GET api_v1.job_report":                     "D    A    A    A    A    A    N    A    D",
-    "POST api_v1.set_password":                  "D    A    D    D    A    A    N    D    D",
-    "POST api_v1.change_password":               "D    A    D    D    A    A    N    D    D",
-    "POST api_v1.reset_mfa":                     "D    A    D    D    A    A    N    D    D",
-    "POST api_v1.disable_user":                  "D    A    D    D    A    A    N    D    D",
-    "POST api_v1.enable_user":                   "D    A    D    D    A    A    N    D    D",
+    "POST api_v1.create_import": "D    A    D    D    A    A    N    D    D",
+    "GET api_v1.get_job": "D    A    A    A    A    A    N    A    D",
+    "GET api_v1.job_report": "D    A    A    A    A    A    N    A    D",
+    "POST api_v1.set_password": "D    A    D    D    A    A    N    D    D",
+    "POST api_v1.change_password": "D    A    D    D    A    A    N    D    D",
+    "POST api_v1.reset_mfa": "D    A    D    D    A    A    N    D    D",
+    "POST api_v1.disable_user": "D    A    D    D    A    A    N    D    D",
+    "POST api_v1.enable_user": "D    A    D    D    A    A    N    D    D",
     # Invitations: invitations:read, invitations:write
-    "GET api_v1.list_invitations":               "D    A    D    A    A    A    N    A    D",
-    "POST api_v1.create_invitations":            "D    A    D    D    A    A    N    D    D",
-    "GET api_v1.get_invitation":                 "D    A    D    A    A    A    N    A    D",
-    "PATCH api_v1.update_invitation":            "D    A    D    D    A    A    N    D    D",
-    "POST api_v1.resend_invitation":             "D    A    D    D    A    A    N    D    D",
-    "POST api_v1.resend_invitation_of_user":     "D    A    D    D    A    A    N    D    D",
-    "DELETE api_v1.revoke_invitation":           "D    A    D    D    A    A    N    D    D",
+    "GET api_v1.list_invitations": "D    A    D    A    A    A    N    A    D",
+    "POST api_v1.create_invitations": "D    A    D    D    A    A    N    D    D",
+    "GET api_v1.get_invitation": "D    A    D    A    A    A    N    A    D",
+    "PATCH api_v1.update_invitation": "D    A    D    D    A    A    N    D    D",
+    "POST api_v1.resend_invitation": "D    A    D    D    A    A    N    D    D",
+    "POST api_v1.resend_invitation_of_user": "D    A    D    D    A    A    N    D    D",
+    "DELETE api_v1.revoke_invitation": "D    A    D    D    A    A    N    D    D",
     # Roles: roles:read, roles:write
-    "GET api_v1.list_roles":                     "D    A    D    A    A    A    N    A    D",
-    "POST api_v1.create_role":                   "D    D    D    D    A    A    N    D    D",
-    "GET api_v1.get_role":                       "D    A    D    A    A    A    N    A    D",
-    "PATCH api_v1.update_role":                  "D    D    D    D    A    A    N    D    D",
-    "DELETE api_v1.delete_role":                 "D    D    D    D    A    A    N    D    D",
+    "GET api_v1.list_roles": "D    A    D    A    A    A    N    A    D",
+    "POST api_v1.create_role": "D    D    D    D    A    A    N    D    D",
+    "GET api_v1.get_role": "D    A    D    A    A    A    N    A    D",
+    "PATCH api_v1.update_role": "D    D    D    D    A    A    N    D    D",
+    "DELETE api_v1.delete_role": "D    D    D    D    A    A    N    D    D",
     # Groups and members: groups:read, groups:write
-    "GET api_v1.list_groups":                    "D    A    A    A    A    A    N    A    D",
-    "POST api_v1.create_group":                  "D    D    A    D    A    A    N    D    D",
-    "GET api_v1.get_group":                      "D    A    A    A    A    A    N    A    D",
-    "PATCH api_v1.update_group":                 "D    D    A    D    A    A    N    D    D",
-    "DELETE api_v1.delete_group":                "D    D    A    D    A    A    N    D    D",
-    "GET api_v1.list_members":                   "D    A    A    A    A    A    N    A    D",
-    "POST api_v1.add_members":                   "D    D    A    D    A    A    N    D    D",
-    "PUT api_v1.replace_members":                "D    D    A    D    A    A    N    D    D",
-    "GET api_v1.get_member":                     "D    A    A    A    A    A    N    A    D",
-    "DELETE api_v1.remove_member":               "D    D    A    D    A    A    N    D    D",
+    "GET api_v1.list_groups": "D    A    A    A    A    A    N    A    D",
+    "POST api_v1.create_group": "D    D    A    D    A    A    N    D    D",
+    "GET api_v1.get_group": "D    A    A    A    A    A    N    A    D",
+    "PATCH api_v1.update_group": "D    D    A    D    A    A    N    D    D",
+    "DELETE api_v1.delete_group": "D    D    A    D    A    A    N    D    D",
+    "GET api_v1.list_members": "D    A    A    A    A    A    N    A    D",
+    "POST api_v1.add_members": "D    D    A    D    A    A    N    D    D",
+    "PUT api_v1.replace_members": "D    D    A    D    A    A    N    D    D",
+    "GET api_v1.get_member": "D    A    A    A    A    A    N    A    D",
+    "DELETE api_v1.remove_member": "D    D    A    D    A    A    N    D    D",
     # The audit log: audit:read
-    "GET api_v1.list_events":                    "D    D    D    A    A    A    N    A    D",
+    "GET api_v1.list_events": "D    D    D    A    A    A    N    A    D",
 }
 
 # The API's URL variables: a member is named by its user's id, a user by id (or login).
@@ -142,6 +151,7 @@ def test_key_matrix(app: Flask, portal: Portal, caller: str) -> None:
         url = _url(rule, case)
         response = api.open(method, url, json={} if method in {"POST", "PUT", "PATCH"} else None)
         if not _verdict(expected, response.status_code):
-            failures.append(f"{key} {url}: expected {expected}, got {response.status_code} "
-                            f"{response.get_data(as_text=True)[:200]}")
+            failures.append(
+                f"{key} {url}: expected {expected}, got {response.status_code} {response.get_data(as_text=True)[:200]}"
+            )
     assert not failures, f"{caller}:\n" + "\n".join(failures)

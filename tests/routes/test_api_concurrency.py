@@ -53,9 +53,12 @@ def test_two_patches_with_the_same_if_match_one_wins(portal: Portal, monkeypatch
     url = f"/api/v1/accounts/{tenant.id}/users/{tenant.member.id}"
     etag = Api(portal.app, key).get(url).headers["ETag"]
     monkeypatch.setattr(user_services, "update_profile", _held_at_a_barrier(user_services.update_profile))
-    answers = _in_parallel(*(lambda city=city: Api(portal.app, key).patch(url, json={"city": city},
-                                                                          headers={"If-Match": etag})
-                             for city in ("Oslo", "Rome")))
+    answers = _in_parallel(
+        *(
+            lambda city=city: Api(portal.app, key).patch(url, json={"city": city}, headers={"If-Match": etag})
+            for city in ("Oslo", "Rome")
+        )
+    )
     assert sorted(a.status_code for a in answers) == [200, 412], [a.get_json() for a in answers]
     winner = next(a for a in answers if a.status_code == 200).get_json()["city"]
     assert portal.get(User, tenant.member.id).city == winner
@@ -66,9 +69,12 @@ def test_two_posts_with_one_idempotency_key_make_one_row(portal: Portal, monkeyp
     key = key_for(portal, tenant.admin)
     url = f"/api/v1/accounts/{tenant.id}/groups"
     monkeypatch.setattr(group_api.services, "create_group", _held_at_a_barrier(group_api.services.create_group))
-    answers = _in_parallel(*(lambda: Api(portal.app, key).post(url, json={"name": "Ops"},
-                                                               headers={"Idempotency-Key": "once"})
-                             for _ in range(2)))
+    answers = _in_parallel(
+        *(
+            lambda: Api(portal.app, key).post(url, json={"name": "Ops"}, headers={"Idempotency-Key": "once"})
+            for _ in range(2)
+        )
+    )
     assert [a.status_code for a in answers] == [201, 201], [a.get_json() for a in answers]
     assert answers[0].get_json() == answers[1].get_json()
     assert sorted(a.headers.get("Idempotent-Replayed", "") for a in answers) == ["", "true"]
@@ -78,7 +84,8 @@ def test_two_posts_with_one_idempotency_key_make_one_row(portal: Portal, monkeyp
 
 @pytest.mark.parametrize("kind", ["role", "group", "invitation"])
 def test_two_patches_of_a_role_group_or_invitation_with_the_same_if_match_one_wins(
-        portal: Portal, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    portal: Portal, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
     """Both pass the If-Match check at the same moment; the version column lets one write through (issue 14)."""
     from portal.invitations import services as invitation_services
     from portal.models import Invitation, InvitationRole, Role
@@ -97,16 +104,18 @@ def test_two_patches_of_a_role_group_or_invitation_with_the_same_if_match_one_wi
         url, bodies = f"{base}/groups/{made.id}", [{"description": d} for d in ("Oslo", "Rome")]
         module, name = group_api.services, "update_group"
     else:
-        created = Api(portal.app, key).post(f"{base}/invitations", json={"emails": ["new@example.com"],
-                                                                          "roles": ["member"]})
+        created = Api(portal.app, key).post(
+            f"{base}/invitations", json={"emails": ["new@example.com"], "roles": ["member"]}
+        )
         assert created.status_code == 201, created.get_json()
         invitation_id = portal.scalar(select(Invitation.id))
         url, bodies = f"{base}/invitations/{invitation_id}", [{"roles": [r]} for r in ("auditor", "user-manager")]
         module, name = invitation_services, "update_invitation"
     etag = Api(portal.app, key).get(url).headers["ETag"]
     monkeypatch.setattr(module, name, _held_at_a_barrier(getattr(module, name)))
-    answers = _in_parallel(*(lambda body=body: Api(portal.app, key).patch(url, json=body, headers={"If-Match": etag})
-                             for body in bodies))
+    answers = _in_parallel(
+        *(lambda body=body: Api(portal.app, key).patch(url, json=body, headers={"If-Match": etag}) for body in bodies)
+    )
     assert sorted(a.status_code for a in answers) == [200, 412], [a.get_json() for a in answers]
     winner = bodies[[a.status_code for a in answers].index(200)]
     if kind == "role":

@@ -12,8 +12,19 @@ from portal.models import Invitation, User, UserStatus
 from tests.api_client import Api, api_for, audit_events, codes
 from tests.helpers import Portal, Tenant, emails_to, invitation_token, make_group
 
-INVITATION_FIELDS = {"id", "user_id", "email", "roles", "groups", "status", "delivery", "sent_count", "expires_at",
-                     "created_at", "invited_by"}
+INVITATION_FIELDS = {
+    "id",
+    "user_id",
+    "email",
+    "roles",
+    "groups",
+    "status",
+    "delivery",
+    "sent_count",
+    "expires_at",
+    "created_at",
+    "invited_by",
+}
 
 
 @pytest.fixture
@@ -38,7 +49,13 @@ def test_invite_one_address_with_roles_and_groups(portal: Portal, a: Tenant, adm
     data = response.get_json()
     assert set(data) == INVITATION_FIELDS
     assert (data["email"], data["roles"], data["groups"], data["status"], data["delivery"], data["sent_count"]) == (
-        "grace@example.com", ["auditor"], ["Ops"], "pending", "queued", 1)
+        "grace@example.com",
+        ["auditor"],
+        ["Ops"],
+        "pending",
+        "queued",
+        1,
+    )
     assert data["invited_by"] == {"id": str(a.admin.id), "login": "admin-a"} and data["expires_at"].endswith("Z")
     assert response.headers["Location"] == url(a, f"/{data['id']}") and response.headers["ETag"]
     assert portal.get(User, uuid.UUID(data["user_id"])).status == UserStatus.PENDING
@@ -49,13 +66,17 @@ def test_invite_one_address_with_roles_and_groups(portal: Portal, a: Tenant, adm
 
 def test_invite_a_list_says_who_was_invited_and_who_refused(portal: Portal, a: Tenant, admin: Api) -> None:
     invite(admin, a, "old@example.com")
-    response = admin.post(url(a), json={"emails": ["new@example.com", "old@example.com", "member-a@example.com",
-                                                   "not an address"]})
+    response = admin.post(
+        url(a), json={"emails": ["new@example.com", "old@example.com", "member-a@example.com", "not an address"]}
+    )
     assert response.status_code == 201
     data = response.get_json()
     assert [i["email"] for i in data["invited"]] == ["new@example.com"]
     assert [(r["email"], r["code"]) for r in data["refused"]] == [
-        ("old@example.com", "Conflict"), ("member-a@example.com", "Conflict"), ("not an address", "InvalidArgument")]
+        ("old@example.com", "Conflict"),
+        ("member-a@example.com", "Conflict"),
+        ("not an address", "InvalidArgument"),
+    ]
     response = admin.post(url(a), json={"emails": ["old@example.com"]})
     assert response.status_code == 422 and codes(response) == [("Conflict", "emails")]
 
@@ -68,9 +89,12 @@ def test_invite_refusals_for_one_address(portal: Portal, a: Tenant, admin: Api) 
     assert response.status_code == 422 and codes(response) == [("InvalidArgument", "email")]
     assert codes(admin.post(url(a), json={})) == [("MissingParameter", "email")]
     assert codes(admin.post(url(a), json={"email": "x@example.com", "emails": ["y@example.com"]})) == [
-        ("MissingParameter", "email")]
+        ("MissingParameter", "email")
+    ]
     assert codes(admin.post(url(a), json={"emails": [f"p{i}@example.com" for i in range(101)]}))[0] == (
-        "InvalidArgument", "emails")
+        "InvalidArgument",
+        "emails",
+    )
     manager = api_for(portal, a.user_manager)
     assert manager.post(url(a), json={"email": "z@example.com", "roles": ["account-admin"]}).status_code == 403
     assert portal.scalar(select(func.count()).select_from(Invitation)) == 1
@@ -94,8 +118,11 @@ def test_get_patch_and_its_if_match(portal: Portal, a: Tenant, admin: Api) -> No
     made = invite(admin, a, roles=["auditor"])
     one = admin.get(url(a, f"/{made['id']}"))
     assert one.status_code == 200 and one.get_json() == made
-    response = admin.patch(url(a, f"/{made['id']}"), json={"roles": ["member"], "groups": ["Ops"]},
-                           headers={"If-Match": one.headers["ETag"]})
+    response = admin.patch(
+        url(a, f"/{made['id']}"),
+        json={"roles": ["member"], "groups": ["Ops"]},
+        headers={"If-Match": one.headers["ETag"]},
+    )
     assert response.status_code == 200, response.get_json()
     assert (response.get_json()["roles"], response.get_json()["groups"]) == (["member"], ["Ops"])
     stale = admin.patch(url(a, f"/{made['id']}"), json={"roles": []}, headers={"If-Match": one.headers["ETag"]})
@@ -123,16 +150,22 @@ def test_revoke_then_resend_or_revoke_again_is_409(portal: Portal, a: Tenant, ad
     assert admin.delete(url(a, f"/{made['id']}")).status_code == 204
     assert admin.get(url(a, f"/{made['id']}")).get_json()["status"] == "revoked"
     assert portal.get(User, uuid.UUID(made["user_id"])) is None
-    for response in (admin.post(url(a, f"/{made['id']}/resend")), admin.delete(url(a, f"/{made['id']}")),
-                     admin.patch(url(a, f"/{made['id']}"), json={"roles": []})):
+    for response in (
+        admin.post(url(a, f"/{made['id']}/resend")),
+        admin.delete(url(a, f"/{made['id']}")),
+        admin.patch(url(a, f"/{made['id']}"), json={"roles": []}),
+    ):
         assert response.status_code == 409 and codes(response)[0][0] == "Conflict"
 
 
 def test_foreign_invitations_are_404(portal: Portal, a: Tenant, b: Tenant, admin: Api) -> None:
     theirs = invite(api_for(portal, b.admin), b)
-    for response in (admin.get(url(a, f"/{theirs['id']}")), admin.delete(url(a, f"/{theirs['id']}")),
-                     admin.post(url(a, f"/{theirs['id']}/resend")),
-                     admin.post(url(a, "/resend"), json={"user_id": theirs["user_id"]})):
+    for response in (
+        admin.get(url(a, f"/{theirs['id']}")),
+        admin.delete(url(a, f"/{theirs['id']}")),
+        admin.post(url(a, f"/{theirs['id']}/resend")),
+        admin.post(url(a, "/resend"), json={"user_id": theirs["user_id"]}),
+    ):
         assert response.status_code == 404
     with portal.app.app_context():
         assert db.session.get(Invitation, uuid.UUID(theirs["id"])).status == "pending"

@@ -18,8 +18,13 @@ def _new_key(html: str) -> str:
 def test_the_form_offers_what_the_maker_holds_ticked(portal: Portal, a: Tenant) -> None:
     html = portal.client(a.auditor).get("/me/api-keys").get_data(as_text=True)
     offered = re.findall(r'name="scopes" value="([a-z_:]+)"( checked)?', html)
-    assert [value for value, _ in offered] == ["users:read", "invitations:read", "roles:read", "groups:read",
-                                               "audit:read"]
+    assert [value for value, _ in offered] == [
+        "users:read",
+        "invitations:read",
+        "roles:read",
+        "groups:read",
+        "audit:read",
+    ]
     assert all(checked for _, checked in offered)
     assert 'name="scopes" value=""' in html  # the empty value: unticking every box is an answer too
 
@@ -32,7 +37,8 @@ def test_a_key_gets_the_permissions_ticked_and_the_list_shows_them(portal: Porta
     assert sorted(portal.scalar(select(ApiKey.scopes))) == ["audit:read", "users:read"]
     listed = client.get("/me/api-keys").get_data(as_text=True)
     assert "<code>users:read</code> <code>audit:read</code>" in listed or (
-        "<code>audit:read</code> <code>users:read</code>" in listed)
+        "<code>audit:read</code> <code>users:read</code>" in listed
+    )
     api = Api(portal.app, key)
     assert api.get(f"/api/v1/accounts/{a.id}/users").status_code == 200
     assert api.get(f"/api/v1/accounts/{a.id}/groups").status_code == 403  # not ticked

@@ -40,7 +40,10 @@ def test_the_document_is_openapi_3_1_with_every_api_route(app: Flask) -> None:
     document = _document(app)
     assert document["openapi"].startswith("3.1")
     assert document["components"]["securitySchemes"]["bearer"] == {
-        "type": "http", "scheme": "bearer", "description": "An API key from /me/api-keys."}
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key from /me/api-keys.",
+    }
     missing = []
     for key, rule, method in api_routes(app):
         operation = document["paths"].get(_openapi_path(rule.rule), {}).get(method.lower())
@@ -69,8 +72,9 @@ def test_a_route_without_a_schema_fails(app: Flask) -> None:
     """The check above is real: an API view that skips @operation is not in the document."""
     from portal.api.core import spec
 
-    bare = [key for key, rule, _ in api_routes(app) if spec.get_function_metadata(app.view_functions[rule.endpoint])
-            is None]
+    bare = [
+        key for key, rule, _ in api_routes(app) if spec.get_function_metadata(app.view_functions[rule.endpoint]) is None
+    ]
     assert bare == []
 
 
@@ -91,7 +95,7 @@ def test_the_reference_page_lists_every_operation_without_javascript(app: Flask,
     response = portal.app.test_client().get("/api/docs")
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and 'href="/static/vendor/pico-2.1.1.min.css"' in html
-    assert "cdn" not in html.lower() and "<script" not in html.replace('<script nonce', '')
+    assert "cdn" not in html.lower() and "<script" not in html.replace("<script nonce", "")
     for key, rule, method in api_routes(app):
         assert f"<code>{method} {_openapi_path(rule.rule)}</code>" in html, key
     assert "Example body" in html and "&#34;email&#34;" in html and "If-Match" in html
@@ -111,32 +115,64 @@ def _fresh_rows(portal: Portal, tenant: Tenant, key: str) -> dict[str, str]:
     user = portal.user(tenant.account, f"s-{tag}", roles=())
     group = make_group(portal, tenant.account, f"Group {tag}", members=(user,))
     role = make_role(portal, tenant.account, f"Role {tag}", ("users:read",), holders=(user,))
-    invited = portal.app.test_client().post(
-        f"/api/v1/accounts/{tenant.id}/invitations", json={"email": f"i-{tag}@example.com"},
-        headers={"Authorization": f"Bearer {key}"}).get_json()
-    job = portal.app.test_client().post(
-        f"/api/v1/accounts/{tenant.id}/imports", data={"file": (io.BytesIO(b"email\nx@example.com\n"), "a.csv")},
-        headers={"Authorization": f"Bearer {key}"}, content_type="multipart/form-data").get_json()
-    return {"account_id": str(tenant.id), "user": str(user.id), "group_id": str(group.id), "role_id": str(role.id),
-            "member_id": str(user.id), "invitation_id": invited["id"], "job_id": job["id"]}
+    invited = (
+        portal.app.test_client()
+        .post(
+            f"/api/v1/accounts/{tenant.id}/invitations",
+            json={"email": f"i-{tag}@example.com"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        .get_json()
+    )
+    job = (
+        portal.app.test_client()
+        .post(
+            f"/api/v1/accounts/{tenant.id}/imports",
+            data={"file": (io.BytesIO(b"email\nx@example.com\n"), "a.csv")},
+            headers={"Authorization": f"Bearer {key}"},
+            content_type="multipart/form-data",
+        )
+        .get_json()
+    )
+    return {
+        "account_id": str(tenant.id),
+        "user": str(user.id),
+        "group_id": str(group.id),
+        "role_id": str(role.id),
+        "member_id": str(user.id),
+        "invitation_id": invited["id"],
+        "job_id": job["id"],
+    }
 
 
 def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
-        app: Flask, portal: Portal, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    app: Flask, portal: Portal, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(app.config, "RATELIMIT_API", "100000 per minute")
     schema = schemathesis.openapi.from_dict(_document(app))
     tenant: Tenant = world["tenant"]
     headers = {"Authorization": f"Bearer {world['key']}"}
-    wanted = [checks.not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
-              checks.response_schema_conformance, checks.response_headers_conformance]
+    wanted = [
+        checks.not_a_server_error,
+        checks.status_code_conformance,
+        checks.content_type_conformance,
+        checks.response_schema_conformance,
+        checks.response_headers_conformance,
+    ]
     ran: list[str] = []
     failures: list[str] = []
     statuses: dict[str, set[int]] = {}
 
     def fuzz(operation: Any, real: dict[str, str]) -> None:
         @given(case=operation.as_strategy())
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
-                  phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         def run(case: schemathesis.Case) -> None:
             for name in case.path_parameters or {}:
                 # Mostly real ids of the account (so that the operation runs), sometimes the generated ones.
@@ -146,12 +182,22 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
             body = case.body if not isinstance(case.body, schemathesis.core.NotSet) else None
             sent: dict[str, Any] = {"json": body}
             if case.media_type == "multipart/form-data" and isinstance(body, dict):  # the import's file and fields
-                sent = {"data": {name: (io.BytesIO(value if isinstance(value, bytes) else str(value).encode()),
-                                        "f.csv") if name == "file" else str(value).lower()
-                                 for name, value in body.items()}, "content_type": "multipart/form-data"}
+                sent = {
+                    "data": {
+                        name: (io.BytesIO(value if isinstance(value, bytes) else str(value).encode()), "f.csv")
+                        if name == "file"
+                        else str(value).lower()
+                        for name, value in body.items()
+                    },
+                    "content_type": "multipart/form-data",
+                }
             response = portal.app.test_client().open(
-                case.formatted_path, method=case.method, headers={**(case.headers or {}), **headers},
-                query_string=case.query, **sent)
+                case.formatted_path,
+                method=case.method,
+                headers={**(case.headers or {}), **headers},
+                query_string=case.query,
+                **sent,
+            )
             statuses.setdefault(operation.label, set()).add(response.status_code)
             try:
                 case.validate_response(response, checks=wanted)

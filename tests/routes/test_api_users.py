@@ -11,12 +11,41 @@ from portal.models import AuditEvent, EmailChange, GroupMember, Invitation, Logi
 from tests.api_client import Api, api_for, audit_events, codes
 from tests.helpers import PASSWORD, Portal, Tenant, count, emails_to, make_group, make_role
 
-USER_FIELDS = {"id", "login", "email", "first_name", "last_name", "company_name", "address", "postal_code", "city",
-               "state", "country", "phone", "status", "is_owner", "mfa_enabled", "is_sso_user", "invitation_status",
-               "roles", "default_roles", "group_memberships", "last_sign_in_at", "created_at", "updated_at",
-               "version"}
-NEW = {"email": "grace@example.com", "login": "grace", "first_name": "Grace", "last_name": "Hopper",
-       "city": "Arlington", "password": "violet-harbor-lantern-42", "password_confirmation": "violet-harbor-lantern-42"}
+USER_FIELDS = {
+    "id",
+    "login",
+    "email",
+    "first_name",
+    "last_name",
+    "company_name",
+    "address",
+    "postal_code",
+    "city",
+    "state",
+    "country",
+    "phone",
+    "status",
+    "is_owner",
+    "mfa_enabled",
+    "is_sso_user",
+    "invitation_status",
+    "roles",
+    "default_roles",
+    "group_memberships",
+    "last_sign_in_at",
+    "created_at",
+    "updated_at",
+    "version",
+}
+NEW = {
+    "email": "grace@example.com",
+    "login": "grace",
+    "first_name": "Grace",
+    "last_name": "Hopper",
+    "city": "Arlington",
+    "password": "violet-harbor-lantern-42",
+    "password_confirmation": "violet-harbor-lantern-42",
+}
 
 
 @pytest.fixture
@@ -44,8 +73,16 @@ def test_list_the_owner_apart_and_a_page_of_the_others_in_snake_case(portal: Por
     response = admin.get(users(a, "?take=4"))
     assert response.status_code == 200 and response.mimetype == "application/json"
     data = response.get_json()
-    assert set(data) == {"owner", "users", "current_page", "page_count", "page_size", "row_count",
-                         "row_count_exact", "next"}
+    assert set(data) == {
+        "owner",
+        "users",
+        "current_page",
+        "page_count",
+        "page_size",
+        "row_count",
+        "row_count_exact",
+        "next",
+    }
     assert data["owner"]["login"] == "owner-a" and data["owner"]["is_owner"] is True
     assert (data["current_page"], data["page_count"], data["page_size"], data["row_count"]) == (0, 2, 4, 6)
     assert data["row_count_exact"] is True
@@ -80,14 +117,25 @@ def test_get_a_user_by_id_or_login_with_an_etag(portal: Portal, a: Tenant, admin
     assert by_id.get_json() == by_login.get_json()
     data = by_id.get_json()
     assert data["roles"] == ["auditor"] and data["default_roles"] == ["auditor"]
-    assert data["group_memberships"] == [{"group_id": str(group.id), "name": "Ops", "status": "accepted",
-                                          "created_at": data["group_memberships"][0]["created_at"]}]
+    assert data["group_memberships"] == [
+        {
+            "group_id": str(group.id),
+            "name": "Ops",
+            "status": "accepted",
+            "created_at": data["group_memberships"][0]["created_at"],
+        }
+    ]
     assert by_id.headers["ETag"] == f'"{data["version"]}"'
 
 
 def test_unknown_and_foreign_users_and_accounts_are_404(portal: Portal, a: Tenant, b: Tenant, admin: Api) -> None:
-    for url in (users(a, f"/{b.member.id}"), users(a, "/member-b"), users(a, "/nobody"),
-                f"/api/v1/accounts/{b.id}/users", f"/api/v1/accounts/{b.id}/users/{b.member.id}"):
+    for url in (
+        users(a, f"/{b.member.id}"),
+        users(a, "/member-b"),
+        users(a, "/nobody"),
+        f"/api/v1/accounts/{b.id}/users",
+        f"/api/v1/accounts/{b.id}/users/{b.member.id}",
+    ):
         response = admin.get(url)
         assert response.status_code == 404 and codes(response) == [("ResourceNotFound", None)], url
     assert admin.delete(users(a, f"/{b.member.id}")).status_code == 404
@@ -124,23 +172,30 @@ def test_create_without_a_password_invites_a_pending_user(portal: Portal, a: Ten
     only_api_event(portal, "invitation.create")
 
 
-@pytest.mark.parametrize(("body", "expected"), [
-    ({"login": "x-y"}, [("MissingParameter", "email")]),
-    ({"email": "ann@example.com", "password": "violet-harbor-lantern-42"}, [("MissingParameter", "login")]),
-    ({**NEW, "login": "owner-a"}, [("InvalidArgument", "login")]),
-    ({**NEW, "email": "OWNER-A@example.com"}, [("InvalidArgument", "email")]),
-    ({**NEW, "login": "-abc"}, [("InvalidArgument", "login")]),
-    ({**NEW, "email": "x" * 80 + "@example.com"}, [("InvalidArgument", "email")]),
-    ({**NEW, "password": "password1234", "password_confirmation": "password1234"}, [("InvalidArgument", "password")]),
-    ({**NEW, "password_confirmation": "something else entirely"}, [("InvalidArgument", "password_confirmation")]),
-    ({**NEW, "is_owner": True}, [("InvalidArgument", "is_owner")]),
-    ({**NEW, "city": "x" * 101}, [("InvalidArgument", "city")]),
-    ({**NEW, "email": ["a@example.com", "b@example.com"]}, [("InvalidArgument", "email")]),  # E1: scalars only
-    ({**NEW, "roles": ["no-such-role"]}, [("InvalidArgument", "roles")]),
-    ({"email": "z@example.com", "login": "zed"}, [("InvalidArgument", "login")]),  # invited people choose it
-])
-def test_create_refuses_bad_input_per_field_and_saves_nothing(portal: Portal, a: Tenant, admin: Api, body: dict,
-                                                               expected: list) -> None:
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"login": "x-y"}, [("MissingParameter", "email")]),
+        ({"email": "ann@example.com", "password": "violet-harbor-lantern-42"}, [("MissingParameter", "login")]),
+        ({**NEW, "login": "owner-a"}, [("InvalidArgument", "login")]),
+        ({**NEW, "email": "OWNER-A@example.com"}, [("InvalidArgument", "email")]),
+        ({**NEW, "login": "-abc"}, [("InvalidArgument", "login")]),
+        ({**NEW, "email": "x" * 80 + "@example.com"}, [("InvalidArgument", "email")]),
+        (
+            {**NEW, "password": "password1234", "password_confirmation": "password1234"},
+            [("InvalidArgument", "password")],
+        ),
+        ({**NEW, "password_confirmation": "something else entirely"}, [("InvalidArgument", "password_confirmation")]),
+        ({**NEW, "is_owner": True}, [("InvalidArgument", "is_owner")]),
+        ({**NEW, "city": "x" * 101}, [("InvalidArgument", "city")]),
+        ({**NEW, "email": ["a@example.com", "b@example.com"]}, [("InvalidArgument", "email")]),  # E1: scalars only
+        ({**NEW, "roles": ["no-such-role"]}, [("InvalidArgument", "roles")]),
+        ({"email": "z@example.com", "login": "zed"}, [("InvalidArgument", "login")]),  # invited people choose it
+    ],
+)
+def test_create_refuses_bad_input_per_field_and_saves_nothing(
+    portal: Portal, a: Tenant, admin: Api, body: dict, expected: list
+) -> None:
     before = count(portal, User)
     response = admin.post(users(a), json=body)
     assert response.status_code == 422 and codes(response) == expected, response.get_json()
@@ -218,8 +273,9 @@ def test_patch_a_taken_login_and_a_higher_ranked_user(portal: Portal, a: Tenant,
 
 def test_put_roles_replaces_the_whole_set(portal: Portal, a: Tenant, admin: Api) -> None:
     helpdesk = make_role(portal, a.account, "Helpdesk", ("users:read",))
-    response = admin.put(users(a, f"/{a.member.id}/roles"),
-                         json={"roles": ["auditor", str(helpdesk.id)], "default_roles": ["Helpdesk"]})
+    response = admin.put(
+        users(a, f"/{a.member.id}/roles"), json={"roles": ["auditor", str(helpdesk.id)], "default_roles": ["Helpdesk"]}
+    )
     assert response.status_code == 200, response.get_json()
     data = response.get_json()
     assert data["roles"] == ["Helpdesk", "auditor"] and data["default_roles"] == ["Helpdesk"]  # byte order
@@ -228,13 +284,15 @@ def test_put_roles_replaces_the_whole_set(portal: Portal, a: Tenant, admin: Api)
 
 
 def test_put_roles_refuses_escalation_with_nothing_changed(portal: Portal, a: Tenant) -> None:
-    helpdesk = make_role(portal, a.account, "Helpdesk", ("users:read", "roles:write", "roles:read"),
-                         holders=(a.user_manager,))
+    helpdesk = make_role(
+        portal, a.account, "Helpdesk", ("users:read", "roles:write", "roles:read"), holders=(a.user_manager,)
+    )
     manager = api_for(portal, a.user_manager)
     response = manager.put(users(a, f"/{a.member.id}/roles"), json={"roles": ["account-admin"]})
     assert response.status_code == 403
-    response = manager.put(users(a, f"/{a.member.id}/roles"), json={"roles": ["member", str(helpdesk.id)],
-                                                                    "default_roles": ["auditor"]})
+    response = manager.put(
+        users(a, f"/{a.member.id}/roles"), json={"roles": ["member", str(helpdesk.id)], "default_roles": ["auditor"]}
+    )
     assert response.status_code == 422 and codes(response) == [("InvalidArgument", "default_roles")]
     assert api_for(portal, a.admin).get(users(a, f"/{a.member.id}")).get_json()["roles"] == ["member"]
     assert audit_events(portal) == []
@@ -244,11 +302,13 @@ def test_put_roles_refuses_escalation_with_nothing_changed(portal: Portal, a: Te
 
 
 @pytest.mark.parametrize("path", ["password", "change_password"])
-def test_set_a_password_ends_the_sessions_and_tells_the_person(portal: Portal, a: Tenant, admin: Api,
-                                                               path: str) -> None:
+def test_set_a_password_ends_the_sessions_and_tells_the_person(
+    portal: Portal, a: Tenant, admin: Api, path: str
+) -> None:
     signed_in = portal.client(a.member)
-    response = admin.post(users(a, f"/{a.member.id}/{path}"),
-                          json={"password": NEW["password"], "password_confirmation": NEW["password"]})
+    response = admin.post(
+        users(a, f"/{a.member.id}/{path}"), json={"password": NEW["password"], "password_confirmation": NEW["password"]}
+    )
     assert response.status_code == 204 and response.get_data() == b""
     assert count(portal, LoginSession, LoginSession.user_id == a.member.id) == 0
     assert signed_in.get("/me").status_code == 302
@@ -260,11 +320,14 @@ def test_set_a_password_ends_the_sessions_and_tells_the_person(portal: Portal, a
 def test_set_a_password_needs_both_fields_alike_and_a_good_one(portal: Portal, a: Tenant, admin: Api) -> None:
     url = users(a, f"/{a.member.id}/password")
     assert codes(admin.post(url, json={"password": "violet-harbor-lantern-42"})) == [
-        ("MissingParameter", "password_confirmation")]
+        ("MissingParameter", "password_confirmation")
+    ]
     assert codes(admin.post(url, json={"password": "violet-harbor-lantern-42", "password_confirmation": "x"})) == [
-        ("InvalidArgument", "password_confirmation")]
+        ("InvalidArgument", "password_confirmation")
+    ]
     assert codes(admin.post(url, json={"password": "member-a-1234", "password_confirmation": "member-a-1234"})) == [
-        ("InvalidArgument", "password")]
+        ("InvalidArgument", "password")
+    ]
     assert audit_events(portal) == []
 
 

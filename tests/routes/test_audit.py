@@ -32,11 +32,24 @@ def add_events(portal: Portal, account: Account, rows: list[dict[str, Any]]) -> 
     for i, row in enumerate(rows):
         event_id = uuid.uuid4()
         ids.append(event_id)
-        values.append({
-            "id": event_id, "account_id": account.id, "actor_id": None, "actor_label": "", "action": "test.event",
-            "target_type": "", "target_id": "", "target_label": "", "changes": {}, "ip_address": "",
-            "user_agent": "", "correlation_id": "", "created_at": T0 + timedelta(minutes=i), **row,
-        })
+        values.append(
+            {
+                "id": event_id,
+                "account_id": account.id,
+                "actor_id": None,
+                "actor_label": "",
+                "action": "test.event",
+                "target_type": "",
+                "target_id": "",
+                "target_label": "",
+                "changes": {},
+                "ip_address": "",
+                "user_agent": "",
+                "correlation_id": "",
+                "created_at": T0 + timedelta(minutes=i),
+                **row,
+            }
+        )
     with portal.app.app_context():
         db.session.execute(insert(AuditEvent), values)
         db.session.commit()
@@ -60,10 +73,23 @@ def test_the_page_lists_the_accounts_events_newest_first(portal: Portal, a: Tena
     b = portal.tenant("B")
     client = portal.client(a.auditor)
     clear_events(portal)
-    ids = add_events(portal, a.account, [{"action": "user.update", "actor_label": "admin-a", "target_type": "user",
-                                          "target_id": str(a.member.id), "target_label": "member-a",
-                                          "changes": {"city": ["Oslo", "Paris"]}, "ip_address": "192.0.2.1",
-                                          "correlation_id": f"corr-{i}"} for i in range(3)])
+    ids = add_events(
+        portal,
+        a.account,
+        [
+            {
+                "action": "user.update",
+                "actor_label": "admin-a",
+                "target_type": "user",
+                "target_id": str(a.member.id),
+                "target_label": "member-a",
+                "changes": {"city": ["Oslo", "Paris"]},
+                "ip_address": "192.0.2.1",
+                "correlation_id": f"corr-{i}",
+            }
+            for i in range(3)
+        ],
+    )
     add_events(portal, b.account, [{"action": "user.delete", "target_label": "secret-of-b"}])
     response = client.get(audit_url(a))
     html = response.get_data(as_text=True)
@@ -100,17 +126,42 @@ def test_filters(portal: Portal, a: Tenant) -> None:
     client = portal.client(a.auditor)
     clear_events(portal)
     member = str(a.member.id)
-    ids = add_events(portal, a.account, [
-        {"action": "user.update", "actor_label": "admin-a", "target_type": "user", "target_id": member,
-         "target_label": "member-a"},                                                                # 0
-        {"action": "user.disable", "actor_label": "owner-a", "target_type": "user", "target_id": member,
-         "target_label": "member-a"},                                                                # 1
-        {"action": "role.create", "actor_label": "admin-a", "target_type": "role",
-         "target_id": str(uuid.uuid4()), "target_label": "Support"},                                 # 2
-        {"action": "user_x.update", "actor_label": "admin-a", "created_at": T0 + timedelta(days=2)},  # 3
-        {"action": "auth.sign_in", "actor_label": "member-a", "target_type": "user", "target_id": member,
-         "target_label": "member-a", "created_at": T0 + timedelta(days=3)},                          # 4
-    ])
+    ids = add_events(
+        portal,
+        a.account,
+        [
+            {
+                "action": "user.update",
+                "actor_label": "admin-a",
+                "target_type": "user",
+                "target_id": member,
+                "target_label": "member-a",
+            },  # 0
+            {
+                "action": "user.disable",
+                "actor_label": "owner-a",
+                "target_type": "user",
+                "target_id": member,
+                "target_label": "member-a",
+            },  # 1
+            {
+                "action": "role.create",
+                "actor_label": "admin-a",
+                "target_type": "role",
+                "target_id": str(uuid.uuid4()),
+                "target_label": "Support",
+            },  # 2
+            {"action": "user_x.update", "actor_label": "admin-a", "created_at": T0 + timedelta(days=2)},  # 3
+            {
+                "action": "auth.sign_in",
+                "actor_label": "member-a",
+                "target_type": "user",
+                "target_id": member,
+                "target_label": "member-a",
+                "created_at": T0 + timedelta(days=3),
+            },  # 4
+        ],
+    )
 
     def found(query: str) -> list[int]:
         html = client.get(audit_url(a, query)).get_data(as_text=True)
@@ -185,8 +236,13 @@ def test_the_list_uses_an_index_for_each_filter(portal: Portal, a: Tenant) -> No
     """Fast with millions of events: each filter's query plan seeks an index, never scans the table."""
     with portal.app.app_context():
         engine = db.session.get_bind()
-        for args in ({}, {"actor": "x"}, {"action": "user.update"}, {"target": str(uuid.uuid4())},
-                     {"target": "Support"}):
+        for args in (
+            {},
+            {"actor": "x"},
+            {"action": "user.update"},
+            {"target": str(uuid.uuid4())},
+            {"target": "Support"},
+        ):
             statement = queries._newest_first(queries._filtered(a.id, queries.AuditFilter.from_args(args))).limit(21)
             compiled = statement.compile(engine, compile_kwargs={"literal_binds": True})
             if engine.dialect.name == "sqlite":
@@ -205,11 +261,22 @@ def test_the_list_uses_an_index_for_each_filter(portal: Portal, a: Tenant) -> No
 def test_csv_export_streams_the_filtered_events(portal: Portal, a: Tenant) -> None:
     client = portal.client(a.auditor)
     clear_events(portal)
-    add_events(portal, a.account, [
-        {"action": "user.update", "actor_label": "admin-a", "target_label": "=HYPERLINK(\"http://evil\")",
-         "changes": {"city": ["Oslo", "Paris"]}, "user_agent": "@SUM(1+1)", "correlation_id": "c-1"},
-        {"action": "role.create", "actor_label": "admin-a"},
-    ] + [{"action": "bulk.event"} for _ in range(1200)])
+    add_events(
+        portal,
+        a.account,
+        [
+            {
+                "action": "user.update",
+                "actor_label": "admin-a",
+                "target_label": '=HYPERLINK("http://evil")',
+                "changes": {"city": ["Oslo", "Paris"]},
+                "user_agent": "@SUM(1+1)",
+                "correlation_id": "c-1",
+            },
+            {"action": "role.create", "actor_label": "admin-a"},
+        ]
+        + [{"action": "bulk.event"} for _ in range(1200)],
+    )
     response = client.get(audit_url(a, ".csv?action=user.update"))
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert response.headers["Content-Disposition"] == f'attachment; filename="audit-{a.id}.csv"'
@@ -218,7 +285,7 @@ def test_csv_export_streams_the_filtered_events(portal: Portal, a: Tenant) -> No
     row = rows[0]
     assert (row["actor"], row["action"], row["correlation_id"]) == ("admin-a", "user.update", "c-1")
     assert row["changes"] == '{"city": ["Oslo", "Paris"]}'
-    assert row["target_label"] == "'=HYPERLINK(\"http://evil\")" and row["user_agent"] == "'@SUM(1+1)"  # no formulas
+    assert row["target_label"] == '\'=HYPERLINK("http://evil")' and row["user_agent"] == "'@SUM(1+1)"  # no formulas
     every = client.get(audit_url(a, ".csv"))
     assert every.is_streamed
     lines = list(csv.DictReader(io.StringIO(every.get_data(as_text=True))))
@@ -232,15 +299,22 @@ def test_recent_events_for_a_user_as_actor_or_target(portal: Portal, a: Tenant) 
     b = portal.tenant("B")
     clear_events(portal)
     member = a.member
-    ids = add_events(portal, a.account, [
-        {"action": "auth.sign_in", "actor_id": member.id, "target_type": "user", "target_id": str(member.id)},
-        {"action": "user.update", "actor_id": a.admin.id, "target_type": "user", "target_id": str(member.id)},
-        {"action": "group.create", "actor_id": member.id, "target_type": "group", "target_id": str(uuid.uuid4())},
-        {"action": "user.update", "actor_id": a.admin.id, "target_type": "user", "target_id": str(a.auditor.id)},
-        {"action": "role.grant", "target_type": "role", "target_id": str(member.id)},  # same id, not a user target
-    ])
-    add_events(portal, b.account, [{"action": "x", "actor_id": b.member.id, "target_id": str(b.member.id),
-                                    "target_type": "user"}])
+    ids = add_events(
+        portal,
+        a.account,
+        [
+            {"action": "auth.sign_in", "actor_id": member.id, "target_type": "user", "target_id": str(member.id)},
+            {"action": "user.update", "actor_id": a.admin.id, "target_type": "user", "target_id": str(member.id)},
+            {"action": "group.create", "actor_id": member.id, "target_type": "group", "target_id": str(uuid.uuid4())},
+            {"action": "user.update", "actor_id": a.admin.id, "target_type": "user", "target_id": str(a.auditor.id)},
+            {"action": "role.grant", "target_type": "role", "target_id": str(member.id)},  # same id, not a user target
+        ],
+    )
+    add_events(
+        portal,
+        b.account,
+        [{"action": "x", "actor_id": b.member.id, "target_id": str(b.member.id), "target_type": "user"}],
+    )
     with portal.app.app_context():
         found = queries.recent_events_for(a.id, member.id)
         assert [e.id for e in found] == [ids[2], ids[1], ids[0]]
@@ -255,9 +329,20 @@ def test_user_events_panel_template(portal: Portal, a: Tenant) -> None:
 
     from portal.permissions import Permission
 
-    add_events(portal, a.account, [{"action": "user.update", "actor_label": "admin-a", "actor_id": a.admin.id,
-                                    "target_type": "user", "target_id": str(a.member.id),
-                                    "target_label": "member-a"}])
+    add_events(
+        portal,
+        a.account,
+        [
+            {
+                "action": "user.update",
+                "actor_label": "admin-a",
+                "actor_id": a.admin.id,
+                "target_type": "user",
+                "target_id": str(a.member.id),
+                "target_label": "member-a",
+            }
+        ],
+    )
     page = '{% include "audit/_user_events.html" %}'
     with portal.app.test_request_context("/"):
         g.account = db.session.get(Account, a.id)
@@ -291,14 +376,17 @@ def test_the_user_page_shows_recent_events_when_included(portal: Portal, a: Tena
 def _sign_in_with(portal: Portal, correlation: str | None) -> tuple[str, AuditEvent]:
     client = portal.client()
     headers = {"X-Correlation-Id": correlation} if correlation is not None else {}
-    response = client.raw.post("/login", data={"account": "tenant-a", "login": "owner-a", "password": PASSWORD,
-                                               "csrf_token": client.csrf()},
-                               headers=headers)
+    response = client.raw.post(
+        "/login",
+        data={"account": "tenant-a", "login": "owner-a", "password": PASSWORD, "csrf_token": client.csrf()},
+        headers=headers,
+    )
     assert response.status_code == 303
     echoed = response.headers["X-Correlation-Id"]
     with portal.app.app_context():
-        event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "auth.sign_in")
-                                   .order_by(AuditEvent.created_at.desc())).first()
+        event = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "auth.sign_in").order_by(AuditEvent.created_at.desc())
+        ).first()
     assert event is not None
     return echoed, event
 

@@ -71,15 +71,19 @@ NEW_USER = {
 
 def sign_in(portal: Portal, t: Tenant) -> Expected:
     client = portal.client()
-    response = act(client, "/login", {"account": portal.sign_in_name(t.member), "login": t.member.login,
-                                     "password": PASSWORD})
+    response = act(
+        client, "/login", {"account": portal.sign_in_name(t.member), "login": t.member.login, "password": PASSWORD}
+    )
     return _as_user(t.member, response, "member-a")
 
 
 def sign_in_failure(portal: Portal, t: Tenant) -> Expected:
     # Nobody is signed in; the event names the user whose login was typed, in their account.
-    response = act(portal.client(), "/login", {"account": portal.sign_in_name(t.member), "login": t.member.login,
-                                               "password": "wrong password here"})
+    response = act(
+        portal.client(),
+        "/login",
+        {"account": portal.sign_in_name(t.member), "login": t.member.login, "password": "wrong password here"},
+    )
     return Expected(response, None, "user", str(t.member.id), t.id)
 
 
@@ -331,8 +335,11 @@ def test_no_password_token_or_code_reaches_an_event_or_a_log_line(
         "lighthouse keepers knit sweaters",
     ]
 
-    act(portal.client(), "/login", {"account": portal.sign_in_name(t.member), "login": t.member.login,
-                                    "password": "wrong-Secret-guess-1"})
+    act(
+        portal.client(),
+        "/login",
+        {"account": portal.sign_in_name(t.member), "login": t.member.login, "password": "wrong-Secret-guess-1"},
+    )
     portal.client(t.member)
     sign_up(portal, t)
     user_create(portal, t)
@@ -379,8 +386,10 @@ def test_no_password_token_or_code_reaches_an_event_or_a_log_line(
         )
         db.session.commit()
     client = portal.client()
-    client.post("/login", {"account": portal.sign_in_name(t.group_manager), "login": t.group_manager.login,
-                           "password": PASSWORD})
+    client.post(
+        "/login",
+        {"account": portal.sign_in_name(t.group_manager), "login": t.group_manager.login, "password": PASSWORD},
+    )
     client.post("/login/mfa", {"code": "123456" if pyotp.TOTP(secret).now() != "123456" else "654321"})
     code = pyotp.TOTP(secret).now()
     assert client.post("/login/mfa", {"code": code}).status_code == 303

@@ -101,12 +101,14 @@ def test_sign_in_by_login_or_email_lands_on_the_users_page(portal: Portal) -> No
 
 def test_sign_in_follows_a_safe_next_only(portal: Portal) -> None:
     portal.account()
-    ok = portal.client().post("/login", {"account": "acme", "login": "owner", "password": PASSWORD,
-                                         "next": "/some/page?x=1"})
+    ok = portal.client().post(
+        "/login", {"account": "acme", "login": "owner", "password": PASSWORD, "next": "/some/page?x=1"}
+    )
     assert ok.headers["Location"] == "/some/page?x=1"
     for evil in ("//evil.com", "/\t/evil.com", "https:evil.com", "////evil.com"):
-        response = portal.client().post("/login", {"account": "acme", "login": "owner", "password": PASSWORD,
-                                                   "next": evil})
+        response = portal.client().post(
+            "/login", {"account": "acme", "login": "owner", "password": PASSWORD, "next": evil}
+        )
         assert response.headers["Location"].startswith("/accounts/"), evil
 
 
@@ -317,8 +319,9 @@ def test_cookie_flags_in_production(database_url: str, app: object) -> None:
 
 def test_htmx_login_failure_swaps_the_form(portal: Portal) -> None:
     portal.account()
-    response = portal.client().post("/login", {"account": "acme", "login": "owner", "password": "wrong wrong wrong"},
-                                    hx=True)
+    response = portal.client().post(
+        "/login", {"account": "acme", "login": "owner", "password": "wrong wrong wrong"}, hx=True
+    )
     assert response.status_code == 401
     assert response.get_data(as_text=True).lstrip().startswith('<form id="login_form"')
 

@@ -45,236 +45,236 @@ CALLERS = ("anonymous", "member", "user_manager", "group_manager", "auditor", "a
 #                                                    anon mem  um   gm   aud  adm  own  other
 MATRIX: dict[str, str] = {
     # Public pages and the layout's assets
-    "GET static":                                    "A    A    A    A    A    A    A    A",
-    "GET auth.index":                                "A    A    A    A    A    A    A    A",
+    "GET static": "A    A    A    A    A    A    A    A",
+    "GET auth.index": "A    A    A    A    A    A    A    A",
     # Probes and the scrape (issue 19): public; /metrics is 404 without METRICS_TOKEN's bearer.
-    "GET ops.healthz":                               "A    A    A    A    A    A    A    A",
-    "GET ops.readyz":                                "A    A    A    A    A    A    A    A",
-    "GET ops.metrics":                               "N    N    N    N    N    N    N    N",
-    "GET auth.login":                                "A    A    A    A    A    A    A    A",
-    "POST auth.login":                               "A    A    A    A    A    A    A    A",
-    "GET auth.account_login":                        "A    A    A    A    A    A    A    A",
-    "POST auth.account_login":                       "A    A    A    A    A    A    A    A",
-    "GET auth.find_accounts":                        "A    A    A    A    A    A    A    A",
-    "POST auth.find_accounts":                       "A    A    A    A    A    A    A    A",
-    "GET auth.account_password_reset":               "A    A    A    A    A    A    A    A",
-    "POST auth.account_password_reset":              "A    A    A    A    A    A    A    A",
-    "GET auth.signup":                               "A    A    A    A    A    A    A    A",
-    "POST auth.signup":                              "A    A    A    A    A    A    A    A",
-    "POST auth.logout":                              "L    A    A    A    A    A    A    A",
-    "GET auth.login_mfa":                            "P    P    P    P    P    P    P    P",
-    "POST auth.login_mfa":                           "P    P    P    P    P    P    P    P",
-    "GET auth.password_reset":                       "P    P    P    P    P    P    P    P",
-    "POST auth.password_reset":                      "P    P    P    P    P    P    P    P",
-    "GET auth.password_reset_choose":                "P    P    P    P    P    P    P    P",
-    "GET auth.password_reset_form":                  "P    P    P    P    P    P    P    P",
-    "POST auth.password_reset_form":                 "P    P    P    P    P    P    P    P",
-    "GET invitation_accept.accept":                  "P    P    P    P    P    P    P    P",
-    "POST invitation_accept.accept":                 "P    P    P    P    P    P    P    P",
-    "GET email_change.open_link":                    "A    A    A    A    A    A    A    A",  # to the page
-    "GET email_change.confirm":                      "P    P    P    P    P    P    P    P",  # 410: no link
-    "POST email_change.confirm":                     "P    P    P    P    P    P    P    P",
+    "GET ops.healthz": "A    A    A    A    A    A    A    A",
+    "GET ops.readyz": "A    A    A    A    A    A    A    A",
+    "GET ops.metrics": "N    N    N    N    N    N    N    N",
+    "GET auth.login": "A    A    A    A    A    A    A    A",
+    "POST auth.login": "A    A    A    A    A    A    A    A",
+    "GET auth.account_login": "A    A    A    A    A    A    A    A",
+    "POST auth.account_login": "A    A    A    A    A    A    A    A",
+    "GET auth.find_accounts": "A    A    A    A    A    A    A    A",
+    "POST auth.find_accounts": "A    A    A    A    A    A    A    A",
+    "GET auth.account_password_reset": "A    A    A    A    A    A    A    A",
+    "POST auth.account_password_reset": "A    A    A    A    A    A    A    A",
+    "GET auth.signup": "A    A    A    A    A    A    A    A",
+    "POST auth.signup": "A    A    A    A    A    A    A    A",
+    "POST auth.logout": "L    A    A    A    A    A    A    A",
+    "GET auth.login_mfa": "P    P    P    P    P    P    P    P",
+    "POST auth.login_mfa": "P    P    P    P    P    P    P    P",
+    "GET auth.password_reset": "P    P    P    P    P    P    P    P",
+    "POST auth.password_reset": "P    P    P    P    P    P    P    P",
+    "GET auth.password_reset_choose": "P    P    P    P    P    P    P    P",
+    "GET auth.password_reset_form": "P    P    P    P    P    P    P    P",
+    "POST auth.password_reset_form": "P    P    P    P    P    P    P    P",
+    "GET invitation_accept.accept": "P    P    P    P    P    P    P    P",
+    "POST invitation_accept.accept": "P    P    P    P    P    P    P    P",
+    "GET email_change.open_link": "A    A    A    A    A    A    A    A",  # to the page
+    "GET email_change.confirm": "P    P    P    P    P    P    P    P",  # 410: no link
+    "POST email_change.confirm": "P    P    P    P    P    P    P    P",
     # Signing in through the account's identity provider (issue 21): public; 400 pages without a connection
-    "GET sso.start_page":                            "P    P    P    P    P    P    P    P",  # 404: no SSO
-    "POST sso.start":                                "A    A    A    A    A    A    A    A",
-    "GET sso.callback":                              "A    A    A    A    A    A    A    A",
-    "GET sso.link":                                  "A    A    A    A    A    A    A    A",
-    "POST sso.link":                                 "A    A    A    A    A    A    A    A",
+    "GET sso.start_page": "P    P    P    P    P    P    P    P",  # 404: no SSO
+    "POST sso.start": "A    A    A    A    A    A    A    A",
+    "GET sso.callback": "A    A    A    A    A    A    A    A",
+    "GET sso.link": "A    A    A    A    A    A    A    A",
+    "POST sso.link": "A    A    A    A    A    A    A    A",
     # Self-service (/me): anyone signed in; a role of another account is not theirs (404)
-    "GET me.roles":                                  "L    A    A    A    A    A    A    A",
-    "POST me.activate_role":                         "L    A    A    A    A    A    A    N",
-    "POST me.deactivate_role":                       "L    A    A    A    A    A    A    N",
+    "GET me.roles": "L    A    A    A    A    A    A    A",
+    "POST me.activate_role": "L    A    A    A    A    A    A    N",
+    "POST me.deactivate_role": "L    A    A    A    A    A    A    N",
     # The JSON API answers API keys only (tests/routes/test_api_authorization_matrix.py has the keys' matrix):
     # every cookie caller gets 401; its reference and OpenAPI document are public.
-    "GET api_docs.docs":                             "A    A    A    A    A    A    A    A",
-    "GET api_docs.openapi":                          "A    A    A    A    A    A    A    A",
+    "GET api_docs.docs": "A    A    A    A    A    A    A    A",
+    "GET api_docs.openapi": "A    A    A    A    A    A    A    A",
     # SCIM takes the account's provisioning token only (tests/scim): a cookie there is nobody: 401.
-    "GET scim.base":                                 "K    K    K    K    K    K    K    K",
-    "GET scim.service_provider_config":              "K    K    K    K    K    K    K    K",
-    "GET scim.resource_types":                       "K    K    K    K    K    K    K    K",
-    "GET scim.resource_type":                        "K    K    K    K    K    K    K    K",
-    "GET scim.schemas":                              "K    K    K    K    K    K    K    K",
-    "GET scim.schema":                               "K    K    K    K    K    K    K    K",
-    "GET scim.users":                                "K    K    K    K    K    K    K    K",
-    "POST scim.create_user":                         "K    K    K    K    K    K    K    K",
-    "GET scim.user":                                 "K    K    K    K    K    K    K    K",
-    "PUT scim.replace_user":                         "K    K    K    K    K    K    K    K",
-    "PATCH scim.patch_user":                         "K    K    K    K    K    K    K    K",
-    "DELETE scim.delete_user":                       "K    K    K    K    K    K    K    K",
-    "GET scim.groups":                               "K    K    K    K    K    K    K    K",
-    "POST scim.groups":                              "K    K    K    K    K    K    K    K",
-    "POST scim.users":                               "K    K    K    K    K    K    K    K",
-    "POST scim.search_everything":                   "K    K    K    K    K    K    K    K",
-    "POST scim.create_group":                        "K    K    K    K    K    K    K    K",
-    "GET scim.group":                                "K    K    K    K    K    K    K    K",
-    "PUT scim.replace_group":                        "K    K    K    K    K    K    K    K",
-    "PATCH scim.patch_group":                        "K    K    K    K    K    K    K    K",
-    "DELETE scim.delete_group":                      "K    K    K    K    K    K    K    K",
-    "GET accounts.provisioning.show":                "L    D    D    D    D    A    A    N",
-    "POST accounts.provisioning.make":               "L    D    D    D    D    A    A    N",
-    "POST accounts.provisioning.rotate":             "L    D    D    D    D    A    A    N",
-    "POST accounts.provisioning.revoke":             "L    D    D    D    D    A    A    N",
-    "POST api_v1.add_members":                       "K    K    K    K    K    K    K    K",
-    "POST api_v1.change_password":                   "K    K    K    K    K    K    K    K",
-    "POST api_v1.create_group":                      "K    K    K    K    K    K    K    K",
-    "POST api_v1.create_invitations":                "K    K    K    K    K    K    K    K",
-    "POST api_v1.create_role":                       "K    K    K    K    K    K    K    K",
-    "POST api_v1.create_user":                       "K    K    K    K    K    K    K    K",
-    "DELETE api_v1.delete_group":                    "K    K    K    K    K    K    K    K",
-    "DELETE api_v1.delete_role":                     "K    K    K    K    K    K    K    K",
-    "DELETE api_v1.delete_user":                     "K    K    K    K    K    K    K    K",
-    "POST api_v1.disable_user":                      "K    K    K    K    K    K    K    K",
-    "POST api_v1.enable_user":                       "K    K    K    K    K    K    K    K",
-    "GET api_v1.get_group":                          "K    K    K    K    K    K    K    K",
-    "GET api_v1.get_invitation":                     "K    K    K    K    K    K    K    K",
-    "GET api_v1.get_member":                         "K    K    K    K    K    K    K    K",
-    "GET api_v1.get_role":                           "K    K    K    K    K    K    K    K",
-    "GET api_v1.get_user":                           "K    K    K    K    K    K    K    K",
-    "GET api_v1.list_events":                        "K    K    K    K    K    K    K    K",
-    "GET api_v1.list_groups":                        "K    K    K    K    K    K    K    K",
-    "GET api_v1.list_invitations":                   "K    K    K    K    K    K    K    K",
-    "GET api_v1.list_members":                       "K    K    K    K    K    K    K    K",
-    "GET api_v1.list_permissions":                   "K    K    K    K    K    K    K    K",
-    "GET api_v1.list_roles":                         "K    K    K    K    K    K    K    K",
-    "GET api_v1.list_users":                         "K    K    K    K    K    K    K    K",
-    "GET api_v1.me":                                 "K    K    K    K    K    K    K    K",
-    "DELETE api_v1.remove_member":                   "K    K    K    K    K    K    K    K",
-    "PUT api_v1.replace_members":                    "K    K    K    K    K    K    K    K",
-    "PUT api_v1.replace_user_roles":                 "K    K    K    K    K    K    K    K",
-    "POST api_v1.grant_user_role":                   "K    K    K    K    K    K    K    K",
-    "POST api_v1.create_import":                     "K    K    K    K    K    K    K    K",
-    "GET api_v1.get_job":                            "K    K    K    K    K    K    K    K",
-    "GET api_v1.job_report":                         "K    K    K    K    K    K    K    K",
-    "POST api_v1.resend_invitation":                 "K    K    K    K    K    K    K    K",
-    "POST api_v1.resend_invitation_of_user":         "K    K    K    K    K    K    K    K",
-    "POST api_v1.reset_mfa":                         "K    K    K    K    K    K    K    K",
-    "DELETE api_v1.revoke_invitation":               "K    K    K    K    K    K    K    K",
-    "POST api_v1.set_password":                      "K    K    K    K    K    K    K    K",
-    "PATCH api_v1.update_group":                     "K    K    K    K    K    K    K    K",
-    "PATCH api_v1.update_invitation":                "K    K    K    K    K    K    K    K",
-    "PATCH api_v1.update_role":                      "K    K    K    K    K    K    K    K",
-    "PATCH api_v1.update_user":                      "K    K    K    K    K    K    K    K",
-    "GET me.profile":                                "L    A    A    A    A    A    A    A",
-    "POST me.profile":                               "L    A    A    A    A    A    A    A",
-    "GET me.password":                               "L    A    A    A    A    A    A    A",
-    "POST me.password":                              "L    A    A    A    A    A    A    A",
-    "GET me.mfa_page":                               "L    A    A    A    A    A    A    A",
-    "POST me.mfa_confirm":                           "L    A    A    A    A    A    A    A",
-    "POST me.mfa_disable":                           "L    A    A    A    A    A    A    A",
-    "POST me.mfa_recovery_codes":                    "L    A    A    A    A    A    A    A",
-    "GET me.reauth":                                 "L    A    A    A    A    A    A    A",
-    "POST me.reauth":                                "L    A    A    A    A    A    A    A",
-    "POST me.reauth_sso":                            "L    A    A    A    A    A    A    A",  # 409: not linked
-    "GET me.sessions":                               "L    A    A    A    A    A    A    A",
-    "POST me.end_session":                           "L    N    N    N    N    N    A    N",  # the owner's session
-    "POST me.end_other_sessions":                    "L    A    A    A    A    A    A    A",
-    "GET me.api_keys":                               "L    A    A    A    A    A    A    A",
-    "POST me.create_api_key":                        "L    A    A    A    A    A    A    A",
-    "GET me.confirm_revoke_api_key":                 "L    N    N    N    N    N    A    N",  # the owner's key
-    "POST me.revoke_api_key":                        "L    N    N    N    N    N    A    N",  # the owner's key
-    "POST me.accept_ownership":                      "L    N    N    N    N    N    N    N",  # nothing offered
-    "POST me.decline_ownership":                     "L    N    N    N    N    N    N    N",
-    "POST me.cancel_email_change":                   "L    N    N    N    N    N    N    N",  # nothing pending
+    "GET scim.base": "K    K    K    K    K    K    K    K",
+    "GET scim.service_provider_config": "K    K    K    K    K    K    K    K",
+    "GET scim.resource_types": "K    K    K    K    K    K    K    K",
+    "GET scim.resource_type": "K    K    K    K    K    K    K    K",
+    "GET scim.schemas": "K    K    K    K    K    K    K    K",
+    "GET scim.schema": "K    K    K    K    K    K    K    K",
+    "GET scim.users": "K    K    K    K    K    K    K    K",
+    "POST scim.create_user": "K    K    K    K    K    K    K    K",
+    "GET scim.user": "K    K    K    K    K    K    K    K",
+    "PUT scim.replace_user": "K    K    K    K    K    K    K    K",
+    "PATCH scim.patch_user": "K    K    K    K    K    K    K    K",
+    "DELETE scim.delete_user": "K    K    K    K    K    K    K    K",
+    "GET scim.groups": "K    K    K    K    K    K    K    K",
+    "POST scim.groups": "K    K    K    K    K    K    K    K",
+    "POST scim.users": "K    K    K    K    K    K    K    K",
+    "POST scim.search_everything": "K    K    K    K    K    K    K    K",
+    "POST scim.create_group": "K    K    K    K    K    K    K    K",
+    "GET scim.group": "K    K    K    K    K    K    K    K",
+    "PUT scim.replace_group": "K    K    K    K    K    K    K    K",
+    "PATCH scim.patch_group": "K    K    K    K    K    K    K    K",
+    "DELETE scim.delete_group": "K    K    K    K    K    K    K    K",
+    "GET accounts.provisioning.show": "L    D    D    D    D    A    A    N",
+    "POST accounts.provisioning.make": "L    D    D    D    D    A    A    N",
+    "POST accounts.provisioning.rotate": "L    D    D    D    D    A    A    N",
+    "POST accounts.provisioning.revoke": "L    D    D    D    D    A    A    N",
+    "POST api_v1.add_members": "K    K    K    K    K    K    K    K",
+    "POST api_v1.change_password": "K    K    K    K    K    K    K    K",
+    "POST api_v1.create_group": "K    K    K    K    K    K    K    K",
+    "POST api_v1.create_invitations": "K    K    K    K    K    K    K    K",
+    "POST api_v1.create_role": "K    K    K    K    K    K    K    K",
+    "POST api_v1.create_user": "K    K    K    K    K    K    K    K",
+    "DELETE api_v1.delete_group": "K    K    K    K    K    K    K    K",
+    "DELETE api_v1.delete_role": "K    K    K    K    K    K    K    K",
+    "DELETE api_v1.delete_user": "K    K    K    K    K    K    K    K",
+    "POST api_v1.disable_user": "K    K    K    K    K    K    K    K",
+    "POST api_v1.enable_user": "K    K    K    K    K    K    K    K",
+    "GET api_v1.get_group": "K    K    K    K    K    K    K    K",
+    "GET api_v1.get_invitation": "K    K    K    K    K    K    K    K",
+    "GET api_v1.get_member": "K    K    K    K    K    K    K    K",
+    "GET api_v1.get_role": "K    K    K    K    K    K    K    K",
+    "GET api_v1.get_user": "K    K    K    K    K    K    K    K",
+    "GET api_v1.list_events": "K    K    K    K    K    K    K    K",
+    "GET api_v1.list_groups": "K    K    K    K    K    K    K    K",
+    "GET api_v1.list_invitations": "K    K    K    K    K    K    K    K",
+    "GET api_v1.list_members": "K    K    K    K    K    K    K    K",
+    "GET api_v1.list_permissions": "K    K    K    K    K    K    K    K",
+    "GET api_v1.list_roles": "K    K    K    K    K    K    K    K",
+    "GET api_v1.list_users": "K    K    K    K    K    K    K    K",
+    "GET api_v1.me": "K    K    K    K    K    K    K    K",
+    "DELETE api_v1.remove_member": "K    K    K    K    K    K    K    K",
+    "PUT api_v1.replace_members": "K    K    K    K    K    K    K    K",
+    "PUT api_v1.replace_user_roles": "K    K    K    K    K    K    K    K",
+    "POST api_v1.grant_user_role": "K    K    K    K    K    K    K    K",
+    "POST api_v1.create_import": "K    K    K    K    K    K    K    K",
+    "GET api_v1.get_job": "K    K    K    K    K    K    K    K",
+    "GET api_v1.job_report": "K    K    K    K    K    K    K    K",
+    "POST api_v1.resend_invitation": "K    K    K    K    K    K    K    K",
+    "POST api_v1.resend_invitation_of_user": "K    K    K    K    K    K    K    K",
+    "POST api_v1.reset_mfa": "K    K    K    K    K    K    K    K",
+    "DELETE api_v1.revoke_invitation": "K    K    K    K    K    K    K    K",
+    "POST api_v1.set_password": "K    K    K    K    K    K    K    K",
+    "PATCH api_v1.update_group": "K    K    K    K    K    K    K    K",
+    "PATCH api_v1.update_invitation": "K    K    K    K    K    K    K    K",
+    "PATCH api_v1.update_role": "K    K    K    K    K    K    K    K",
+    "PATCH api_v1.update_user": "K    K    K    K    K    K    K    K",
+    "GET me.profile": "L    A    A    A    A    A    A    A",
+    "POST me.profile": "L    A    A    A    A    A    A    A",
+    "GET me.password": "L    A    A    A    A    A    A    A",
+    "POST me.password": "L    A    A    A    A    A    A    A",
+    "GET me.mfa_page": "L    A    A    A    A    A    A    A",
+    "POST me.mfa_confirm": "L    A    A    A    A    A    A    A",
+    "POST me.mfa_disable": "L    A    A    A    A    A    A    A",
+    "POST me.mfa_recovery_codes": "L    A    A    A    A    A    A    A",
+    "GET me.reauth": "L    A    A    A    A    A    A    A",
+    "POST me.reauth": "L    A    A    A    A    A    A    A",
+    "POST me.reauth_sso": "L    A    A    A    A    A    A    A",  # 409: not linked
+    "GET me.sessions": "L    A    A    A    A    A    A    A",
+    "POST me.end_session": "L    N    N    N    N    N    A    N",  # the owner's session
+    "POST me.end_other_sessions": "L    A    A    A    A    A    A    A",
+    "GET me.api_keys": "L    A    A    A    A    A    A    A",
+    "POST me.create_api_key": "L    A    A    A    A    A    A    A",
+    "GET me.confirm_revoke_api_key": "L    N    N    N    N    N    A    N",  # the owner's key
+    "POST me.revoke_api_key": "L    N    N    N    N    N    A    N",  # the owner's key
+    "POST me.accept_ownership": "L    N    N    N    N    N    N    N",  # nothing offered
+    "POST me.decline_ownership": "L    N    N    N    N    N    N    N",
+    "POST me.cancel_email_change": "L    N    N    N    N    N    N    N",  # nothing pending
     # The account: settings need account:manage; the ownership transfer is the owner's alone
-    "GET accounts.settings":                         "L    D    D    D    D    A    A    N",
-    "POST accounts.settings":                        "L    D    D    D    D    A    A    N",
-    "GET accounts.transfer":                         "L    D    D    D    D    D    A    N",
-    "POST accounts.propose_transfer":                "L    D    D    D    D    D    A    N",
-    "POST accounts.cancel_transfer":                 "L    D    D    D    D    D    P    N",  # 404: none pending
+    "GET accounts.settings": "L    D    D    D    D    A    A    N",
+    "POST accounts.settings": "L    D    D    D    D    A    A    N",
+    "GET accounts.transfer": "L    D    D    D    D    D    A    N",
+    "POST accounts.propose_transfer": "L    D    D    D    D    D    A    N",
+    "POST accounts.cancel_transfer": "L    D    D    D    D    D    P    N",  # 404: none pending
     # Single sign-on settings (issue 21): account:manage; with no connection yet most actions answer 409
-    "GET accounts.sso.show":                         "L    D    D    D    D    A    A    N",
-    "POST accounts.sso.save":                        "L    D    D    D    D    A    A    N",
-    "POST accounts.sso.test":                        "L    D    D    D    D    A    A    N",
-    "POST accounts.sso.reauth":                      "L    D    D    D    D    A    A    N",
-    "POST accounts.sso.activate":                    "L    D    D    D    D    A    A    N",
-    "POST accounts.sso.deactivate":                  "L    D    D    D    D    A    A    N",
-    "POST accounts.sso.require_sso":                 "L    D    D    D    D    A    A    N",
-    "POST accounts.sso.recovery_codes":              "L    D    D    D    D    A    A    N",
-    "POST accounts.sso.unrequire":                   "L    D    D    D    D    A    A    N",
-    "POST accounts.sso.admin_groups":                "L    D    D    D    D    A    A    N",
-    "POST accounts.sso.add_mapping":                 "L    D    D    D    D    A    A    N",
-    "POST accounts.sso.remove_mapping":              "L    D    D    D    D    P    P    N",  # 404: none
-    "POST accounts.sso.unlink":                      "L    D    D    D    D    A    A    N",
+    "GET accounts.sso.show": "L    D    D    D    D    A    A    N",
+    "POST accounts.sso.save": "L    D    D    D    D    A    A    N",
+    "POST accounts.sso.test": "L    D    D    D    D    A    A    N",
+    "POST accounts.sso.reauth": "L    D    D    D    D    A    A    N",
+    "POST accounts.sso.activate": "L    D    D    D    D    A    A    N",
+    "POST accounts.sso.deactivate": "L    D    D    D    D    A    A    N",
+    "POST accounts.sso.require_sso": "L    D    D    D    D    A    A    N",
+    "POST accounts.sso.recovery_codes": "L    D    D    D    D    A    A    N",
+    "POST accounts.sso.unrequire": "L    D    D    D    D    A    A    N",
+    "POST accounts.sso.admin_groups": "L    D    D    D    D    A    A    N",
+    "POST accounts.sso.add_mapping": "L    D    D    D    D    A    A    N",
+    "POST accounts.sso.remove_mapping": "L    D    D    D    D    P    P    N",  # 404: none
+    "POST accounts.sso.unlink": "L    D    D    D    D    A    A    N",
     # Users: users:read, users:write, users:password, users:mfa_reset
-    "GET accounts.users.index":                      "L    D    A    A    A    A    A    N",
-    "GET accounts.users.export":                     "L    D    A    A    A    A    A    N",
-    "GET accounts.users.show":                       "L    D    A    A    A    A    A    N",
-    "GET accounts.users.by_login":                   "L    D    A    A    A    A    A    N",
-    "GET accounts.users.new":                        "L    D    A    D    D    A    A    N",
+    "GET accounts.users.index": "L    D    A    A    A    A    A    N",
+    "GET accounts.users.export": "L    D    A    A    A    A    A    N",
+    "GET accounts.users.show": "L    D    A    A    A    A    A    N",
+    "GET accounts.users.by_login": "L    D    A    A    A    A    A    N",
+    "GET accounts.users.new": "L    D    A    D    D    A    A    N",
     # Import (issue 18): users:write
-    "GET accounts.users.import_page":                "L    D    A    D    D    A    A    N",
-    "POST accounts.users.start_import":              "L    D    A    D    D    A    A    N",
-    "GET accounts.users.import_template":            "L    D    A    D    D    A    A    N",
+    "GET accounts.users.import_page": "L    D    A    D    D    A    A    N",
+    "POST accounts.users.start_import": "L    D    A    D    D    A    A    N",
+    "GET accounts.users.import_template": "L    D    A    D    D    A    A    N",
     # Jobs (issue 18): users:read to follow them, users:write to cancel; a bulk job has no file (404)
-    "GET accounts.jobs.index":                       "L    D    A    A    A    A    A    N",
-    "GET accounts.jobs.show":                        "L    D    A    A    A    A    A    N",
-    "GET accounts.jobs.report":                      "L    D    A    A    A    A    A    N",
-    "GET accounts.jobs.download":                    "L    D    P    P    P    P    P    N",
-    "POST accounts.jobs.cancel":                     "L    D    A    D    D    A    A    N",
-    "POST accounts.users.create":                    "L    D    A    D    D    A    A    N",
-    "GET accounts.users.edit":                       "L    D    A    D    D    A    A    N",
-    "POST accounts.users.edit":                      "L    D    A    D    D    A    A    N",
-    "GET accounts.users.confirm_delete":             "L    D    A    D    D    A    A    N",
-    "POST accounts.users.delete":                    "L    D    A    D    D    A    A    N",
-    "DELETE accounts.users.delete_by_verb":          "L    D    A    D    D    A    A    N",
-    "GET accounts.users.confirm_disable":            "L    D    A    D    D    A    A    N",
-    "POST accounts.users.disable":                   "L    D    A    D    D    A    A    N",
-    "POST accounts.users.enable":                    "L    D    A    D    D    A    A    N",
-    "POST accounts.users.sign_out":                  "L    D    A    D    D    A    A    N",
-    "POST accounts.users.bulk":                      "L    D    A    D    D    A    A    N",
-    "GET accounts.users.password":                   "L    D    A    D    D    A    A    N",
-    "POST accounts.users.password":                  "L    D    A    D    D    A    A    N",
-    "GET accounts.users.reset_mfa":                  "L    D    A    D    D    A    A    N",
-    "POST accounts.users.reset_mfa":                 "L    D    A    D    D    A    A    N",
-    "POST accounts.users.cancel_email_change":       "L    D    A    D    D    A    A    N",  # the target's
-    "POST accounts.audit.clear_lockout":             "L    D    D    D    D    D    A    N",  # the owner's
+    "GET accounts.jobs.index": "L    D    A    A    A    A    A    N",
+    "GET accounts.jobs.show": "L    D    A    A    A    A    A    N",
+    "GET accounts.jobs.report": "L    D    A    A    A    A    A    N",
+    "GET accounts.jobs.download": "L    D    P    P    P    P    P    N",
+    "POST accounts.jobs.cancel": "L    D    A    D    D    A    A    N",
+    "POST accounts.users.create": "L    D    A    D    D    A    A    N",
+    "GET accounts.users.edit": "L    D    A    D    D    A    A    N",
+    "POST accounts.users.edit": "L    D    A    D    D    A    A    N",
+    "GET accounts.users.confirm_delete": "L    D    A    D    D    A    A    N",
+    "POST accounts.users.delete": "L    D    A    D    D    A    A    N",
+    "DELETE accounts.users.delete_by_verb": "L    D    A    D    D    A    A    N",
+    "GET accounts.users.confirm_disable": "L    D    A    D    D    A    A    N",
+    "POST accounts.users.disable": "L    D    A    D    D    A    A    N",
+    "POST accounts.users.enable": "L    D    A    D    D    A    A    N",
+    "POST accounts.users.sign_out": "L    D    A    D    D    A    A    N",
+    "POST accounts.users.bulk": "L    D    A    D    D    A    A    N",
+    "GET accounts.users.password": "L    D    A    D    D    A    A    N",
+    "POST accounts.users.password": "L    D    A    D    D    A    A    N",
+    "GET accounts.users.reset_mfa": "L    D    A    D    D    A    A    N",
+    "POST accounts.users.reset_mfa": "L    D    A    D    D    A    A    N",
+    "POST accounts.users.cancel_email_change": "L    D    A    D    D    A    A    N",  # the target's
+    "POST accounts.audit.clear_lockout": "L    D    D    D    D    D    A    N",  # the owner's
     # The audit log: audit:read
-    "GET accounts.audit.index":                      "L    D    D    D    A    A    A    N",
-    "GET accounts.audit.export":                     "L    D    D    D    A    A    A    N",
+    "GET accounts.audit.index": "L    D    D    D    A    A    A    N",
+    "GET accounts.audit.export": "L    D    D    D    A    A    A    N",
     # A user's roles: reading needs users:read and roles:read; changing needs roles:write
-    "GET accounts.user_roles.index":                 "L    D    A    D    A    A    A    N",
-    "POST accounts.user_roles.add":                  "L    D    D    D    D    A    A    N",
-    "POST accounts.user_roles.remove":               "L    D    D    D    D    A    A    N",
-    "POST accounts.user_roles.toggle_default":       "L    D    D    D    D    A    A    N",
+    "GET accounts.user_roles.index": "L    D    A    D    A    A    A    N",
+    "POST accounts.user_roles.add": "L    D    D    D    D    A    A    N",
+    "POST accounts.user_roles.remove": "L    D    D    D    D    A    A    N",
+    "POST accounts.user_roles.toggle_default": "L    D    D    D    D    A    A    N",
     # Roles: roles:read, roles:write
-    "GET accounts.roles.index":                      "L    D    A    D    A    A    A    N",
-    "GET accounts.roles.show":                       "L    D    A    D    A    A    A    N",
-    "GET accounts.roles.new":                        "L    D    D    D    D    A    A    N",
-    "POST accounts.roles.create":                    "L    D    D    D    D    A    A    N",
-    "GET accounts.roles.edit":                       "L    D    D    D    D    A    A    N",
-    "POST accounts.roles.update":                    "L    D    D    D    D    A    A    N",
-    "GET accounts.roles.confirm_delete":             "L    D    D    D    D    A    A    N",
-    "POST accounts.roles.delete":                    "L    D    D    D    D    A    A    N",
+    "GET accounts.roles.index": "L    D    A    D    A    A    A    N",
+    "GET accounts.roles.show": "L    D    A    D    A    A    A    N",
+    "GET accounts.roles.new": "L    D    D    D    D    A    A    N",
+    "POST accounts.roles.create": "L    D    D    D    D    A    A    N",
+    "GET accounts.roles.edit": "L    D    D    D    D    A    A    N",
+    "POST accounts.roles.update": "L    D    D    D    D    A    A    N",
+    "GET accounts.roles.confirm_delete": "L    D    D    D    D    A    A    N",
+    "POST accounts.roles.delete": "L    D    D    D    D    A    A    N",
     # Invitations: invitations:read, invitations:write
-    "GET accounts.invitations.index":                "L    D    A    D    A    A    A    N",
-    "GET accounts.invitations.new":                  "L    D    A    D    D    A    A    N",
-    "POST accounts.invitations.create":              "L    D    A    D    D    A    A    N",
-    "GET accounts.invitations.edit":                 "L    D    A    D    D    A    A    N",
-    "POST accounts.invitations.edit":                "L    D    A    D    D    A    A    N",
-    "POST accounts.invitations.resend":              "L    D    A    D    D    A    A    N",
-    "POST accounts.invitations.retry":               "L    D    A    D    D    A    A    N",
-    "GET accounts.invitations.confirm_revoke":       "L    D    A    D    D    A    A    N",
-    "POST accounts.invitations.revoke":              "L    D    A    D    D    A    A    N",
+    "GET accounts.invitations.index": "L    D    A    D    A    A    A    N",
+    "GET accounts.invitations.new": "L    D    A    D    D    A    A    N",
+    "POST accounts.invitations.create": "L    D    A    D    D    A    A    N",
+    "GET accounts.invitations.edit": "L    D    A    D    D    A    A    N",
+    "POST accounts.invitations.edit": "L    D    A    D    D    A    A    N",
+    "POST accounts.invitations.resend": "L    D    A    D    D    A    A    N",
+    "POST accounts.invitations.retry": "L    D    A    D    D    A    A    N",
+    "GET accounts.invitations.confirm_revoke": "L    D    A    D    D    A    A    N",
+    "POST accounts.invitations.revoke": "L    D    A    D    D    A    A    N",
     # The outbox: the owner only (the route needs account:manage, and then the owner)
-    "GET accounts.outbox.index":                     "L    D    D    D    D    D    A    N",
+    "GET accounts.outbox.index": "L    D    D    D    D    D    A    N",
     # Groups: groups:read, groups:write
-    "GET accounts.groups.index":                     "L    D    A    A    A    A    A    N",
-    "GET accounts.groups.show":                      "L    D    A    A    A    A    A    N",
-    "GET accounts.groups.members":                   "L    D    A    A    A    A    A    N",
-    "GET accounts.groups.member":                    "L    D    A    A    A    A    A    N",
-    "GET accounts.groups.candidates":                "L    D    D    A    D    A    A    N",
-    "GET accounts.groups.new":                       "L    D    D    A    D    A    A    N",
-    "POST accounts.groups.create":                   "L    D    D    A    D    A    A    N",
-    "GET accounts.groups.edit":                      "L    D    D    A    D    A    A    N",
-    "POST accounts.groups.edit":                     "L    D    D    A    D    A    A    N",
-    "GET accounts.groups.delete":                    "L    D    D    A    D    A    A    N",
-    "POST accounts.groups.delete":                   "L    D    D    A    D    A    A    N",
-    "POST accounts.groups.add_members":              "L    D    D    A    D    A    A    N",
-    "GET accounts.groups.replace_members_form":      "L    D    D    A    D    A    A    N",
-    "POST accounts.groups.replace_members":          "L    D    D    A    D    A    A    N",
-    "GET accounts.groups.confirm_remove_member":     "L    D    D    A    D    A    A    N",
-    "POST accounts.groups.remove_member":            "L    D    D    A    D    A    A    N",
-    "DELETE accounts.groups.delete_member":          "L    D    D    A    D    A    A    N",
+    "GET accounts.groups.index": "L    D    A    A    A    A    A    N",
+    "GET accounts.groups.show": "L    D    A    A    A    A    A    N",
+    "GET accounts.groups.members": "L    D    A    A    A    A    A    N",
+    "GET accounts.groups.member": "L    D    A    A    A    A    A    N",
+    "GET accounts.groups.candidates": "L    D    D    A    D    A    A    N",
+    "GET accounts.groups.new": "L    D    D    A    D    A    A    N",
+    "POST accounts.groups.create": "L    D    D    A    D    A    A    N",
+    "GET accounts.groups.edit": "L    D    D    A    D    A    A    N",
+    "POST accounts.groups.edit": "L    D    D    A    D    A    A    N",
+    "GET accounts.groups.delete": "L    D    D    A    D    A    A    N",
+    "POST accounts.groups.delete": "L    D    D    A    D    A    A    N",
+    "POST accounts.groups.add_members": "L    D    D    A    D    A    A    N",
+    "GET accounts.groups.replace_members_form": "L    D    D    A    D    A    A    N",
+    "POST accounts.groups.replace_members": "L    D    D    A    D    A    A    N",
+    "GET accounts.groups.confirm_remove_member": "L    D    D    A    D    A    A    N",
+    "POST accounts.groups.remove_member": "L    D    D    A    D    A    A    N",
+    "DELETE accounts.groups.delete_member": "L    D    D    A    D    A    A    N",
 }
 
 # Requests after which the caller is signed out: they get a client of their own.
@@ -304,20 +304,35 @@ class Case:
 def _target(case: Case) -> User:
     """A fresh user of tenant A with no role (anyone who may act on users may act on them), with a pending
     email change (so that cancelling it is allowed, not a 404)."""
+
     def make() -> User:
-        user = User(account_id=case.tenant.id, login=f"t-{secrets.token_hex(4)}", password_hash=None,
-                    email=f"t-{secrets.token_hex(4)}@example.com", first_name="Target")
+        user = User(
+            account_id=case.tenant.id,
+            login=f"t-{secrets.token_hex(4)}",
+            password_hash=None,
+            email=f"t-{secrets.token_hex(4)}@example.com",
+            first_name="Target",
+        )
         db.session.add(user)
         db.session.flush()
-        db.session.add(EmailChange(account_id=case.tenant.id, user_id=user.id, new_email=f"n-{user.email}",
-                                   token_hash=secrets.token_hex(32), expires_at=utcnow() + timedelta(hours=1)))
+        db.session.add(
+            EmailChange(
+                account_id=case.tenant.id,
+                user_id=user.id,
+                new_email=f"n-{user.email}",
+                token_hash=secrets.token_hex(32),
+                expires_at=utcnow() + timedelta(hours=1),
+            )
+        )
         db.session.flush()
         return user
+
     return case.once("target", make)  # type: ignore[no-any-return]
 
 
 def _role(case: Case) -> Any:
     """A fresh custom role without permissions, held by the target and (inactive) by the caller."""
+
     def make() -> Any:
         holders = [_target(case)]
         if case.caller is not None and case.caller.account_id == case.tenant.id:
@@ -326,6 +341,7 @@ def _role(case: Case) -> Any:
         for holder in holders[1:]:
             db.session.add(RoleAssignment(user_id=holder.id, role_id=role.id, is_default=False))
         return role
+
     return case.once("role", make)
 
 
@@ -335,6 +351,7 @@ def _group(case: Case) -> Group:
         db.session.add(group)
         db.session.flush()
         return group
+
     return case.once("group", make)  # type: ignore[no-any-return]
 
 
@@ -344,22 +361,35 @@ def _member(case: Case) -> GroupMember:
         db.session.add(member)
         db.session.flush()
         return member
+
     return case.once("member", make)  # type: ignore[no-any-return]
 
 
 def _invitation(case: Case) -> Invitation:
     def make() -> Invitation:
         now = utcnow()
-        user = User(account_id=case.tenant.id, login=f"i-{secrets.token_hex(4)}", password_hash=None,
-                    email=f"i-{secrets.token_hex(4)}@example.com", status=UserStatus.PENDING.value)
+        user = User(
+            account_id=case.tenant.id,
+            login=f"i-{secrets.token_hex(4)}",
+            password_hash=None,
+            email=f"i-{secrets.token_hex(4)}@example.com",
+            status=UserStatus.PENDING.value,
+        )
         db.session.add(user)
         db.session.flush()
-        invitation = Invitation(account_id=case.tenant.id, user_id=user.id, email=user.email,
-                                token_hash=secrets.token_hex(32), expires_at=now + timedelta(days=7),
-                                invited_by_id=case.tenant.owner.id, last_sent_at=now)
+        invitation = Invitation(
+            account_id=case.tenant.id,
+            user_id=user.id,
+            email=user.email,
+            token_hash=secrets.token_hex(32),
+            expires_at=now + timedelta(days=7),
+            invited_by_id=case.tenant.owner.id,
+            last_sent_at=now,
+        )
         db.session.add(invitation)
         db.session.flush()
         return invitation
+
     return case.once("invitation", make)  # type: ignore[no-any-return]
 
 
@@ -401,11 +431,17 @@ def _owner_key(case: Case) -> Any:
 
 def _job(case: Case) -> uuid.UUID:
     """A queued bulk job of tenant A, started by its owner."""
+
     def make() -> uuid.UUID:
         from portal.models import Job
 
-        job = Job(account_id=case.tenant.id, kind="bulk_users", title="Enable", started_by_id=case.tenant.owner.id,
-                  params={"action": "enable", "user_ids": []})
+        job = Job(
+            account_id=case.tenant.id,
+            kind="bulk_users",
+            title="Enable",
+            started_by_id=case.tenant.owner.id,
+            params={"action": "enable", "user_ids": []},
+        )
         db.session.add(job)
         db.session.flush()
         return job.id
@@ -554,7 +590,9 @@ def test_matrix(app: Flask, portal: Portal, caller: str) -> None:
             response.get_data()  # read streamed bodies (the CSV export) to the end
             response.close()
             if not _verdict(expected, response, hx):
-                failures.append(f"{key} {'HX ' if hx else ''}{url}: expected {expected}, got "
-                                f"{response.status_code} {response.headers.get('Location', '')}"
-                                f"{response.headers.get('HX-Redirect', '')}")
+                failures.append(
+                    f"{key} {'HX ' if hx else ''}{url}: expected {expected}, got "
+                    f"{response.status_code} {response.headers.get('Location', '')}"
+                    f"{response.headers.get('HX-Redirect', '')}"
+                )
     assert not failures, f"{caller}:\n" + "\n".join(failures)

@@ -66,8 +66,9 @@ NUL_IN_FORMS = [
 
 
 @pytest.mark.parametrize(("path", "data"), NUL_IN_FORMS)
-def test_a_nul_in_a_form_is_refused_and_changes_nothing(portal: Portal, a: Tenant, owner: Client, path: str,
-                                                        data: dict[str, Any]) -> None:
+def test_a_nul_in_a_form_is_refused_and_changes_nothing(
+    portal: Portal, a: Tenant, owner: Client, path: str, data: dict[str, Any]
+) -> None:
     group = make_group(portal, a.account, "Eng", members=(a.member,))
     make_role(portal, a.account, "custom", ("users:read",))
     before = db_state.take(portal.app)
@@ -75,16 +76,20 @@ def test_a_nul_in_a_form_is_refused_and_changes_nothing(portal: Portal, a: Tenan
     assert not db_state.compare(before, db_state.take(portal.app))
 
 
-@pytest.mark.parametrize(("path", "data", "headers"), [
-    ("/login", {"login": "owner-a\x00", "password": "x" * 12}, {}),
-    ("/login?next=%00", {"login": "owner-a", "password": "x" * 12}, {}),
-    ("/login", {"login": "owner-a", "password": "correct-horse-battery-staple"}, {"User-Agent": "Mozilla\x00"}),
-    ("/password-reset", {"email": "owner-a@example.com\x00"}, {}),
-    ("/signup", {"account_name": "New\x00", "login": "new", "email": "new@example.com"}, {}),
-    ("/invitations/accept/abc%00", {"login": "new"}, {}),
-])
-def test_a_nul_on_the_public_pages_is_refused(portal: Portal, a: Tenant, path: str, data: dict[str, Any],
-                                              headers: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("path", "data", "headers"),
+    [
+        ("/login", {"login": "owner-a\x00", "password": "x" * 12}, {}),
+        ("/login?next=%00", {"login": "owner-a", "password": "x" * 12}, {}),
+        ("/login", {"login": "owner-a", "password": "correct-horse-battery-staple"}, {"User-Agent": "Mozilla\x00"}),
+        ("/password-reset", {"email": "owner-a@example.com\x00"}, {}),
+        ("/signup", {"account_name": "New\x00", "login": "new", "email": "new@example.com"}, {}),
+        ("/invitations/accept/abc%00", {"login": "new"}, {}),
+    ],
+)
+def test_a_nul_on_the_public_pages_is_refused(
+    portal: Portal, a: Tenant, path: str, data: dict[str, Any], headers: dict[str, str]
+) -> None:
     """The sign-in page looked the NUL login up (500), and a NUL browser name broke the sign-in's audit event."""
     client = portal.app.test_client()
     token = csrf_token_in(client.get("/login").get_data(as_text=True))
@@ -98,8 +103,16 @@ def test_a_nul_on_the_public_pages_is_refused(portal: Portal, a: Tenant, path: s
 # --- numbers --------------------------------------------------------------------------------------------
 
 
-PAGED = ["/audit", "/invitations", "/outbox", "/roles/{role}", "/users", "/groups", "/groups/{group}",
-         "/groups/{group}/members"]
+PAGED = [
+    "/audit",
+    "/invitations",
+    "/outbox",
+    "/roles/{role}",
+    "/users",
+    "/groups",
+    "/groups/{group}",
+    "/groups/{group}/members",
+]
 
 
 @pytest.mark.parametrize("path", PAGED)
@@ -123,8 +136,10 @@ def test_the_api_refuses_numbers_out_of_range_per_field(portal: Portal, a: Tenan
     # The API's contract (API.md) bounds `from` and `take`: out of range is a 422 naming each field, never a 500.
     both = client.get(f"/api/v1/accounts/{a.id}/users?from={HUGE}&take={HUGE}", headers=headers)
     assert both.status_code == 422 and both.json is not None
-    assert [(e["code"], e["field"]) for e in both.json["errors"]] == [("InvalidArgument", "from"),
-                                                                      ("InvalidArgument", "take")]
+    assert [(e["code"], e["field"]) for e in both.json["errors"]] == [
+        ("InvalidArgument", "from"),
+        ("InvalidArgument", "take"),
+    ]
     below = client.get(f"/api/v1/accounts/{a.id}/users?from=-{HUGE}", headers=headers)
     assert below.status_code == 422 and below.json is not None and below.json["errors"][0]["field"] == "from"
 
@@ -134,8 +149,10 @@ def test_an_impossible_version_is_a_form_error(portal: Portal, a: Tenant, owner:
     """The user form took "²" for a number (int() then failed: 500); the invitation form sent a number past the
     column's range to the database (500 on PostgreSQL)."""
     before = db_state.take(portal.app)
-    edit = owner.post(f"/accounts/{a.id}/users/{a.member.id}/edit",
-                      {"login": a.member.login, "email": a.member.email, "version": version})
+    edit = owner.post(
+        f"/accounts/{a.id}/users/{a.member.id}/edit",
+        {"login": a.member.login, "email": a.member.email, "version": version},
+    )
     assert edit.status_code == 422 and "reload the page" in edit.get_data(as_text=True)
     assert not db_state.compare(before, db_state.take(portal.app))
     owner.post(f"/accounts/{a.id}/invitations", {"emails": "new@example.com"})
@@ -158,8 +175,10 @@ def _invitation_id(portal: Portal, email: str) -> uuid.UUID:
 # --- malformed forms ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("part", [b'Content-Disposition: form-data\r\n\r\nvalue',
-                                  b'Content-Disposition: form-data; filename="x.csv"\r\n\r\nvalue'])
+@pytest.mark.parametrize(
+    "part",
+    [b"Content-Disposition: form-data\r\n\r\nvalue", b'Content-Disposition: form-data; filename="x.csv"\r\n\r\nvalue'],
+)
 def test_a_form_field_without_a_name_is_refused(portal: Portal, a: Tenant, owner: Client, part: bytes) -> None:
     """Found by the fuzz: a multipart part without a name became a field named None, and the CSRF check,
     looking through the field names for its token, failed on it (500) on every POST, signed in or not."""
@@ -193,14 +212,19 @@ FORGED = [
 ]
 
 
-@pytest.mark.parametrize(("sort", "token"), FORGED,
-                         ids=["naive", "naive-date", "past-9999", "number-for-id", "nul", "list-for-text"])
+@pytest.mark.parametrize(
+    ("sort", "token"), FORGED, ids=["naive", "naive-date", "past-9999", "number-for-id", "nul", "list-for-text"]
+)
 def test_a_forged_cursor_is_ignored(portal: Portal, a: Tenant, owner: Client, sort: str, token: str) -> None:
     """Found by the fuzz: a cursor is the query string's, anyone can forge one; the users list and the audit log
     answered 500 to a timestamp without offset, out of range, or a number where text goes."""
     token = _cursor(*[a.member.id.hex if v == "{id}" else v for v in _decode(token)])
-    for url in (f"/accounts/{a.id}/users?{sort}&after={token}", f"/accounts/{a.id}/users?{sort}&before={token}",
-                f"/accounts/{a.id}/audit?after={token}", f"/accounts/{a.id}/audit?before={token}"):
+    for url in (
+        f"/accounts/{a.id}/users?{sort}&after={token}",
+        f"/accounts/{a.id}/users?{sort}&before={token}",
+        f"/accounts/{a.id}/audit?after={token}",
+        f"/accounts/{a.id}/audit?before={token}",
+    ):
         response = owner.get(url)
         assert response.status_code == 200, url
         assert owner.get(url, hx=True).status_code == 200, url

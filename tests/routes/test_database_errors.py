@@ -74,8 +74,9 @@ def _headers_and_id(response: object) -> None:
 
 
 @pytest.mark.parametrize("url", ["/test/duplicate-user", "/test/bad-sql", "/test/lost-connection"])
-def test_last_resort_page_after_a_database_error_keeps_its_headers(failing_app: Flask, portal: Portal,
-                                                                    url: str) -> None:
+def test_last_resort_page_after_a_database_error_keeps_its_headers(
+    failing_app: Flask, portal: Portal, url: str
+) -> None:
     _account, owner = portal.account()
     client = Client(failing_app.test_client())
     client.sign_in(owner.login, PASSWORD)
@@ -103,8 +104,9 @@ def test_last_resort_page_when_the_database_is_unreachable(failing_app: Flask, p
     client.sign_in(owner.login, PASSWORD)
     token = client.csrf()
     try:
-        response = client.raw.post("/test/database-gone", data={"csrf_token": token},
-                                   headers={"X-Correlation-Id": "probe-123"})
+        response = client.raw.post(
+            "/test/database-gone", data={"csrf_token": token}, headers={"X-Correlation-Id": "probe-123"}
+        )
     finally:
         failing_app.extensions["portal.engine"] = failing_app.extensions.pop("portal.live_engine")
     body = response.get_data(as_text=True)

@@ -24,8 +24,10 @@ def test_requests_after_a_postgresql_restart_succeed(app: Flask, portal: Portal)
     if engine.dialect.name != "postgresql":
         pytest.skip("runs on PostgreSQL only (DATABASE_URL=postgresql+psycopg://…)")
     if not RESTART:
-        pytest.skip("PORTAL_TEST_PG_RESTART is not set: .ci/run sets it to the command that restarts its "
-                    "throwaway PostgreSQL cluster")
+        pytest.skip(
+            "PORTAL_TEST_PG_RESTART is not set: .ci/run sets it to the command that restarts its "
+            "throwaway PostgreSQL cluster"
+        )
     account, owner = portal.account()
     client = portal.client(owner)
     users = f"/accounts/{account.id}/users"
@@ -42,8 +44,9 @@ def test_requests_after_a_postgresql_restart_succeed(app: Flask, portal: Portal)
 
     answers = [client.get(users).status_code for _ in range(6)]
     assert answers == [200] * 6
-    assert client.post(f"/accounts/{account.id}/invitations", {"emails": "after-restart@example.com"}
-                       ).status_code == 303  # a write, too
+    assert (
+        client.post(f"/accounts/{account.id}/invitations", {"emails": "after-restart@example.com"}).status_code == 303
+    )  # a write, too
     assert not pids_before & {row[0] for row in _backend_pids(engine)}  # really a new server process
 
 

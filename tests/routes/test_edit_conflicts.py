@@ -22,8 +22,19 @@ from portal.permissions import ALL_PERMISSIONS
 from tests.api_client import api_for, codes
 from tests.helpers import Portal, Tenant, make_group, make_role, role_named
 
-PROFILE = ("login", "email", "first_name", "last_name", "company_name", "address", "postal_code", "city", "state",
-           "country", "phone")
+PROFILE = (
+    "login",
+    "email",
+    "first_name",
+    "last_name",
+    "company_name",
+    "address",
+    "postal_code",
+    "city",
+    "state",
+    "country",
+    "phone",
+)
 
 
 @dataclass
@@ -41,8 +52,14 @@ class Case:
 
 def _invitation(app: Flask, a: Tenant, role: Role) -> uuid.UUID:
     with app.test_request_context():
-        outcome = invitations.invite(db.session.get_one(Account, a.id), ["new@example.com"], [role.id], [],
-                                     send=False, actor=Actor(db.session.get_one(User, a.admin.id), ALL_PERMISSIONS))
+        outcome = invitations.invite(
+            db.session.get_one(Account, a.id),
+            ["new@example.com"],
+            [role.id],
+            [],
+            send=False,
+            actor=Actor(db.session.get_one(User, a.admin.id), ALL_PERMISSIONS),
+        )
         db.session.commit()
         return outcome.invited[0].id
 
@@ -50,33 +67,64 @@ def _invitation(app: Flask, a: Tenant, role: Role) -> uuid.UUID:
 def _case(kind: str, portal: Portal, a: Tenant) -> Case:
     if kind == "user":
         user = portal.get(User, a.member.id)
-        return Case("user", "users", user.id, f"/users/{user.id}/edit", f"/users/{user.id}",
-                    lambda mine: {**{f: getattr(user, f) for f in PROFILE}, "city": mine},
-                    {"city": "Mine"}, {"city": "Theirs"}, lambda: portal.get(User, user.id).city)
+        return Case(
+            "user",
+            "users",
+            user.id,
+            f"/users/{user.id}/edit",
+            f"/users/{user.id}",
+            lambda mine: {**{f: getattr(user, f) for f in PROFILE}, "city": mine},
+            {"city": "Mine"},
+            {"city": "Theirs"},
+            lambda: portal.get(User, user.id).city,
+        )
     if kind == "role":
         role = make_role(portal, a.account, "Support", ("users:read",))
-        return Case("role", "roles", role.id, f"/roles/{role.id}/edit", f"/roles/{role.id}",
-                    lambda mine: {"name": "Support", "description": mine, "permissions": ["users:read"]},
-                    {"description": "Mine"}, {"description": "Theirs"}, lambda: portal.get(Role, role.id).description)
+        return Case(
+            "role",
+            "roles",
+            role.id,
+            f"/roles/{role.id}/edit",
+            f"/roles/{role.id}",
+            lambda mine: {"name": "Support", "description": mine, "permissions": ["users:read"]},
+            {"description": "Mine"},
+            {"description": "Theirs"},
+            lambda: portal.get(Role, role.id).description,
+        )
     if kind == "group":
         group = make_group(portal, a.account, "Engineering")
-        return Case("group", "groups", group.id, f"/groups/{group.id}/edit", f"/groups/{group.id}",
-                    lambda mine: {"name": "Engineering", "description": mine},
-                    {"description": "Mine"}, {"description": "Theirs"},
-                    lambda: portal.get(Group, group.id).description)
+        return Case(
+            "group",
+            "groups",
+            group.id,
+            f"/groups/{group.id}/edit",
+            f"/groups/{group.id}",
+            lambda mine: {"name": "Engineering", "description": mine},
+            {"description": "Mine"},
+            {"description": "Theirs"},
+            lambda: portal.get(Group, group.id).description,
+        )
     member, auditor = role_named(portal, a.account, "member"), role_named(portal, a.account, "auditor")
     assert member is not None and auditor is not None
     invitation_id = _invitation(portal.app, a, member)
-    return Case("invitation", "invitations", invitation_id, f"/invitations/{invitation_id}/edit",
-                f"/invitations/{invitation_id}", lambda _mine: {"roles": [str(auditor.id)]},
-                {"roles": ["auditor"]}, {"sent_count": 2},
-                lambda: _roles_of(portal, invitation_id))
+    return Case(
+        "invitation",
+        "invitations",
+        invitation_id,
+        f"/invitations/{invitation_id}/edit",
+        f"/invitations/{invitation_id}",
+        lambda _mine: {"roles": [str(auditor.id)]},
+        {"roles": ["auditor"]},
+        {"sent_count": 2},
+        lambda: _roles_of(portal, invitation_id),
+    )
 
 
 def _roles_of(portal: Portal, invitation_id: uuid.UUID) -> list[uuid.UUID]:
     with portal.app.app_context():
-        return sorted(db.session.scalars(select(InvitationRole.role_id)
-                                         .where(InvitationRole.invitation_id == invitation_id)))
+        return sorted(
+            db.session.scalars(select(InvitationRole.role_id).where(InvitationRole.invitation_id == invitation_id))
+        )
 
 
 KINDS = ["user", "role", "group", "invitation"]
@@ -88,8 +136,10 @@ def _written_elsewhere(portal: Portal, case: Case) -> None:
     engine = portal.app.extensions["portal.engine"]
     with engine.begin() as connection:
         row_id: Any = case.id.hex if connection.dialect.name == "sqlite" else case.id
-        connection.execute(text(f"UPDATE {case.table} SET {sets} WHERE id = :id"),  # noqa: S608 (names are ours)
-                           {**case.theirs, "id": row_id})
+        connection.execute(
+            text(f"UPDATE {case.table} SET {sets} WHERE id = :id"),  # noqa: S608 (names are ours)
+            {**case.theirs, "id": row_id},
+        )
 
 
 def _version_in(html: str) -> str:
@@ -100,8 +150,9 @@ def _version_in(html: str) -> str:
 
 @pytest.mark.parametrize("hx", [False, True])
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_stale_page_edit_is_409_shows_theirs_and_changes_nothing(portal: Portal, a: Tenant, kind: str,
-                                                                    hx: bool) -> None:
+def test_a_stale_page_edit_is_409_shows_theirs_and_changes_nothing(
+    portal: Portal, a: Tenant, kind: str, hx: bool
+) -> None:
     case = _case(kind, portal, a)
     client = portal.client(a.owner)
     page = f"/accounts/{a.id}{case.page}"

@@ -18,11 +18,11 @@ CONFIRM_LINK = re.compile(r"(https?://[^/\s\"<>]+)/email-change/([A-Za-z0-9_-]+)
 PENDING_FLASH = "A confirmation link was sent to new@example.com; the email changes when it is confirmed."
 
 
-def admin_changes(portal: Portal, tenant: Tenant, by: User, target: User, email: str = "new@example.com",
-                  **fields: str) -> Any:
+def admin_changes(
+    portal: Portal, tenant: Tenant, by: User, target: User, email: str = "new@example.com", **fields: str
+) -> Any:
     user = portal.get(User, target.id)
-    return portal.client(by).post(f"/accounts/{tenant.id}/users/{user.id}/edit", edit_form(user, email=email,
-                                                                                          **fields))
+    return portal.client(by).post(f"/accounts/{tenant.id}/users/{user.id}/edit", edit_form(user, email=email, **fields))
 
 
 def confirm_token(portal: Portal, address: str) -> str:
@@ -41,14 +41,23 @@ def open_link(client: Client, token: str) -> Any:
 
 
 def open_changes(portal: Portal) -> int:
-    return portal.scalar(select(func.count()).select_from(EmailChange).where(
-        EmailChange.confirmed_at.is_(None), EmailChange.cancelled_at.is_(None))) or 0
+    return (
+        portal.scalar(
+            select(func.count())
+            .select_from(EmailChange)
+            .where(EmailChange.confirmed_at.is_(None), EmailChange.cancelled_at.is_(None))
+        )
+        or 0
+    )
 
 
 def make_stale(portal: Portal, user: User) -> None:
     with portal.app.app_context():
-        db.session.execute(update(LoginSession).where(LoginSession.user_id == user.id)
-                           .values(authenticated_at=utcnow() - timedelta(minutes=11)))
+        db.session.execute(
+            update(LoginSession)
+            .where(LoginSession.user_id == user.id)
+            .values(authenticated_at=utcnow() - timedelta(minutes=11))
+        )
         db.session.commit()
 
 
@@ -66,8 +75,10 @@ def test_an_admin_email_change_is_pending_until_the_new_address_confirms(portal:
     assert notice.subject == "A change of your email address was requested"
     assert "Admin-A (admin-a)" in notice.body_text and "new@example.com" in notice.body_text
     [requested] = events(portal, "user.email_change_requested")
-    assert requested.actor_id == a.admin.id and requested.changes["email"] == ["member-a@example.com",
-                                                                               "new@example.com"]
+    assert requested.actor_id == a.admin.id and requested.changes["email"] == [
+        "member-a@example.com",
+        "new@example.com",
+    ]
     token = confirm_token(portal, "new@example.com")
     assert token not in str(requested.changes)
     # The user page shows the pending change, who asked and when, with a way to cancel it.
@@ -115,8 +126,9 @@ def test_the_flash_says_the_email_is_pending(portal: Portal, a: Tenant) -> None:
     assert PENDING_FLASH in admin.get(response.headers["Location"]).get_data(as_text=True)
     # With htmx: a client-side redirect, the message waits on the next page.
     member = portal.get(User, a.member.id)
-    response = admin.post(f"/accounts/{a.id}/users/{member.id}/edit",
-                          edit_form(member, email="newer@example.com"), hx=True)
+    response = admin.post(
+        f"/accounts/{a.id}/users/{member.id}/edit", edit_form(member, email="newer@example.com"), hx=True
+    )
     assert response.status_code == 204 and response.headers["HX-Redirect"] == f"/accounts/{a.id}/users/{member.id}"
 
 
@@ -184,8 +196,9 @@ def test_a_user_manager_cannot_change_an_admins_email(portal: Portal, a: Tenant)
     assert emails_to(portal, "user-manager-own@example.com") == [] and open_changes(portal) == 0
 
 
-def test_an_admin_cannot_confirm_an_address_of_their_own_without_the_persons_password(portal: Portal,
-                                                                                      a: Tenant) -> None:
+def test_an_admin_cannot_confirm_an_address_of_their_own_without_the_persons_password(
+    portal: Portal, a: Tenant
+) -> None:
     """E1: with users:write but not users:password, pointing someone's email at your own mailbox gets you a
     link, but confirming it needs the person's password; wrong guesses end the change."""
     editor = portal.user(a.account, "editor", roles=())
@@ -278,8 +291,9 @@ def test_a_second_factor_is_asked_when_the_person_has_one(portal: Portal, a: Ten
 
     secret = pyotp.random_base32()
     with portal.app.app_context():
-        db.session.execute(update(User).where(User.id == a.member.id)
-                           .values(mfa_enabled=True, mfa_secret=mfa.seal(secret)))
+        db.session.execute(
+            update(User).where(User.id == a.member.id).values(mfa_enabled=True, mfa_secret=mfa.seal(secret))
+        )
         db.session.commit()
     admin_changes(portal, a, a.admin, a.member)
     person = portal.client()
@@ -290,8 +304,9 @@ def test_a_second_factor_is_asked_when_the_person_has_one(portal: Portal, a: Ten
     assert portal.get(User, a.member.id).email == "new@example.com"
 
 
-def test_the_link_is_rate_limited_and_never_logged(app: Any, portal: Portal, a: Tenant,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_the_link_is_rate_limited_and_never_logged(
+    app: Any, portal: Portal, a: Tenant, caplog: pytest.LogCaptureFixture
+) -> None:
     from portal import rate_limits
 
     guarded = rate_limits.guarded_endpoints(app)

@@ -20,8 +20,12 @@ def _groups(portal: Portal, account_id: uuid.UUID) -> list[tuple[str, str]]:
     with portal.app.app_context():
         from portal import db
 
-        return [tuple(row) for row in db.session.execute(
-            select(Group.name, Group.description).where(Group.account_id == account_id).order_by(Group.name))]
+        return [
+            tuple(row)
+            for row in db.session.execute(
+                select(Group.name, Group.description).where(Group.account_id == account_id).order_by(Group.name)
+            )
+        ]
 
 
 def _body(response) -> str:  # type: ignore[no-untyped-def]
@@ -74,8 +78,9 @@ def test_list_is_paged_with_from_and_take(portal: Portal, a: Tenant, admin: Clie
     assert "100 per page" in _body(admin.get(f"/accounts/{a.id}/groups?take=1000"))
 
 
-def test_list_counts_members_in_one_statement_whatever_the_number_of_groups(portal: Portal, a: Tenant,
-                                                                           admin: Client) -> None:
+def test_list_counts_members_in_one_statement_whatever_the_number_of_groups(
+    portal: Portal, a: Tenant, admin: Client
+) -> None:
     make_group(portal, a.account, "Only", members=(a.member,))
     admin.get(f"/accounts/{a.id}/groups")
     with portal.count_statements() as one:
@@ -111,13 +116,16 @@ def test_create_with_htmx_redirects_the_client(portal: Portal, a: Tenant, admin:
     assert response.status_code == 204 and response.headers["HX-Redirect"] == f"/accounts/{a.id}/groups/{group.id}"
 
 
-@pytest.mark.parametrize(("name", "message"), [
-    ("", "This field is required."),
-    ("   ", "This field is required."),
-    ("x" * 101, "Field cannot be longer than 100 characters."),
-    ("engineering", "Another group already has this name."),
-    ("ENGINEERING ", "Another group already has this name."),
-])
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("", "This field is required."),
+        ("   ", "This field is required."),
+        ("x" * 101, "Field cannot be longer than 100 characters."),
+        ("engineering", "Another group already has this name."),
+        ("ENGINEERING ", "Another group already has this name."),
+    ],
+)
 def test_create_refuses_invalid_names(portal: Portal, a: Tenant, admin: Client, name: str, message: str) -> None:
     make_group(portal, a.account, "Engineering")
     for hx in (False, True):
@@ -145,8 +153,13 @@ def test_same_name_in_another_account_is_fine(portal: Portal, a: Tenant, admin: 
 def test_create_binds_only_name_and_description(portal: Portal, a: Tenant, admin: Client) -> None:
     """A7: account, id and dates in the body are ignored."""
     b = portal.tenant("B")
-    forged = {"name": "Mine", "description": "", "account_id": str(b.id), "id": str(uuid.uuid4()),
-              "created_at": "2000-01-01T00:00:00+00:00"}
+    forged = {
+        "name": "Mine",
+        "description": "",
+        "account_id": str(b.id),
+        "id": str(uuid.uuid4()),
+        "created_at": "2000-01-01T00:00:00+00:00",
+    }
     assert admin.post(f"/accounts/{a.id}/groups", forged).status_code == 303
     group = portal.scalar(select(Group))
     assert group.account_id == a.id and str(group.id) != forged["id"] and group.created_at.year > 2000
@@ -161,8 +174,9 @@ def test_edit_group(portal: Portal, a: Tenant, admin: Client) -> None:
     form = _body(admin.get(f"/accounts/{a.id}/groups/{group.id}/edit"))
     assert 'value="Engineering"' in form and 'name="version"' in form
     version = form.split('name="version" type="hidden" value="')[1].split('"')[0]
-    response = admin.post(f"/accounts/{a.id}/groups/{group.id}/edit",
-                          {"name": "ENGINEERING", "description": "new", "version": version})
+    response = admin.post(
+        f"/accounts/{a.id}/groups/{group.id}/edit", {"name": "ENGINEERING", "description": "new", "version": version}
+    )
     assert response.status_code == 303 and response.headers["Location"] == f"/accounts/{a.id}/groups/{group.id}"
     assert _groups(portal, a.id) == [("ENGINEERING", "new")]
     (event,) = events(portal, "group.update")
@@ -182,25 +196,29 @@ def test_edit_after_someone_else_saved_is_a_conflict(portal: Portal, a: Tenant, 
     group = make_group(portal, a.account, "Engineering")
     form = _body(admin.get(f"/accounts/{a.id}/groups/{group.id}/edit"))
     stale = form.split('name="version" type="hidden" value="')[1].split('"')[0]
-    assert admin.post(f"/accounts/{a.id}/groups/{group.id}/edit",
-                      {"name": "Platform", "version": stale}).status_code == 303
-    response = admin.post(f"/accounts/{a.id}/groups/{group.id}/edit",
-                          {"name": "Infrastructure", "version": stale}, hx=True)
+    assert (
+        admin.post(f"/accounts/{a.id}/groups/{group.id}/edit", {"name": "Platform", "version": stale}).status_code
+        == 303
+    )
+    response = admin.post(
+        f"/accounts/{a.id}/groups/{group.id}/edit", {"name": "Infrastructure", "version": stale}, hx=True
+    )
     body = _body(response)
     assert response.status_code == 409 and "Someone else changed this group" in body and "Platform" in body
     assert _groups(portal, a.id) == [("Platform", "")]
     fresh = body.split('name="version" type="hidden" value="')[1].split('"')[0]
     assert fresh != stale
-    assert admin.post(f"/accounts/{a.id}/groups/{group.id}/edit",
-                      {"name": "Infrastructure", "version": fresh}).status_code == 303
+    assert (
+        admin.post(f"/accounts/{a.id}/groups/{group.id}/edit", {"name": "Infrastructure", "version": fresh}).status_code
+        == 303
+    )
     assert _groups(portal, a.id) == [("Infrastructure", "")]
 
 
 # --- delete ---------------------------------------------------------------------------------------
 
 
-def test_delete_asks_first_then_deletes_the_group_and_its_memberships(portal: Portal, a: Tenant,
-                                                                      admin: Client) -> None:
+def test_delete_asks_first_then_deletes_the_group_and_its_memberships(portal: Portal, a: Tenant, admin: Client) -> None:
     group = make_group(portal, a.account, "Engineering", members=(a.member, a.no_role))
     url = f"/accounts/{a.id}/groups/{group.id}/delete"
     page = _body(admin.get(url))
@@ -230,8 +248,9 @@ def test_delete_with_htmx(portal: Portal, a: Tenant, admin: Client) -> None:
 # --- who may do what --------------------------------------------------------------------------------
 
 
-def _routes(account_id: uuid.UUID, group_id: uuid.UUID, member_id: uuid.UUID,
-            user_id: uuid.UUID) -> list[tuple[str, str, dict[str, str], bool]]:
+def _routes(
+    account_id: uuid.UUID, group_id: uuid.UUID, member_id: uuid.UUID, user_id: uuid.UUID
+) -> list[tuple[str, str, dict[str, str], bool]]:
     """(method, url, form, needs groups:write) for every groups route."""
     g = f"/accounts/{account_id}/groups/{group_id}"
     return [
@@ -253,15 +272,18 @@ def _routes(account_id: uuid.UUID, group_id: uuid.UUID, member_id: uuid.UUID,
     ]
 
 
-@pytest.mark.parametrize(("who", "reads", "writes"), [
-    ("owner", True, True),
-    ("admin", True, True),
-    ("group_manager", True, True),
-    ("user_manager", True, False),
-    ("auditor", True, False),
-    ("member", False, False),
-    ("no_role", False, False),
-])
+@pytest.mark.parametrize(
+    ("who", "reads", "writes"),
+    [
+        ("owner", True, True),
+        ("admin", True, True),
+        ("group_manager", True, True),
+        ("user_manager", True, False),
+        ("auditor", True, False),
+        ("member", False, False),
+        ("no_role", False, False),
+    ],
+)
 def test_permissions(portal: Portal, a: Tenant, who: str, reads: bool, writes: bool) -> None:
     group = make_group(portal, a.account, "Engineering", members=(a.member,))
     member_id = portal.scalar(select(GroupMember.id))
@@ -363,8 +385,12 @@ def test_group_names_are_shown_as_text(portal: Portal, a: Tenant, admin: Client)
     """C6: a name made of htmx attributes is escaped everywhere it is shown, attributes included."""
     name = '<div hx-get="/logout" hx-trigger="load">x</div>'
     group = make_group(portal, a.account, name, members=(a.member,))
-    for url in (f"/accounts/{a.id}/groups", f"/accounts/{a.id}/groups/{group.id}",
-                f"/accounts/{a.id}/groups/{group.id}/delete", f"/accounts/{a.id}/groups/{group.id}/members/replace"):
+    for url in (
+        f"/accounts/{a.id}/groups",
+        f"/accounts/{a.id}/groups/{group.id}",
+        f"/accounts/{a.id}/groups/{group.id}/delete",
+        f"/accounts/{a.id}/groups/{group.id}/members/replace",
+    ):
         body = _body(admin.get(url))
         assert '<div hx-get="/logout"' not in body, url
         assert "&lt;div hx-get=&#34;/logout&#34;" in body, url

@@ -26,13 +26,17 @@ def _body(response) -> str:  # type: ignore[no-untyped-def]
 
 def _member_emails(portal: Portal, group_id: uuid.UUID) -> set[str]:
     with portal.app.app_context():
-        return set(db.session.scalars(select(User.email).join(GroupMember, GroupMember.user_id == User.id)
-                                      .where(GroupMember.group_id == group_id)))
+        return set(
+            db.session.scalars(
+                select(User.email)
+                .join(GroupMember, GroupMember.user_id == User.id)
+                .where(GroupMember.group_id == group_id)
+            )
+        )
 
 
 def _member_id(portal: Portal, group_id: uuid.UUID, user: User) -> uuid.UUID:
-    return portal.scalar(select(GroupMember.id).where(GroupMember.group_id == group_id,
-                                                      GroupMember.user_id == user.id))
+    return portal.scalar(select(GroupMember.id).where(GroupMember.group_id == group_id, GroupMember.user_id == user.id))
 
 
 def _rows(body: str) -> list[str]:
@@ -46,15 +50,20 @@ def _rows(body: str) -> list[str]:
 def test_group_page_lists_members_with_status_and_date(portal: Portal, a: Tenant, admin: Client) -> None:
     invited = portal.user(a.account, "invited-a", roles=(), status="pending", first_name="Ivy", last_name="Vited")
     disabled = portal.user(a.account, "off-a", roles=(), status="disabled")
-    group = make_group(portal, a.account, "Engineering", members=(a.member, invited, disabled),
-                       description="Builds things")
+    group = make_group(
+        portal, a.account, "Engineering", members=(a.member, invited, disabled), description="Builds things"
+    )
     for url in (f"/accounts/{a.id}/groups/{group.id}", f"/accounts/{a.id}/groups/{group.id}/members"):
         body = _body(admin.get(url))
         assert "Engineering" in body and "Builds things" in body and "3 members" in body
-        rows = dict(re.findall(r'">([^<]+@example.com)</a></td>\s*<td>[^<]*</td>\s*<td><span class="status \w+">(\w+)<',
-                               body))
-        assert rows == {"member-a@example.com": "accepted", "invited-a@example.com": "pending",
-                        "off-a@example.com": "accepted"}
+        rows = dict(
+            re.findall(r'">([^<]+@example.com)</a></td>\s*<td>[^<]*</td>\s*<td><span class="status \w+">(\w+)<', body)
+        )
+        assert rows == {
+            "member-a@example.com": "accepted",
+            "invited-a@example.com": "pending",
+            "off-a@example.com": "accepted",
+        }
         assert "Ivy Vited" in body and "<time datetime=" in body
 
 
@@ -76,8 +85,16 @@ def test_one_member_shows_seed_003_member_get_response(portal: Portal, a: Tenant
     other = make_group(portal, a.account, "Sales", members=(a.member,))
     member = portal.get(GroupMember, _member_id(portal, group.id, user))
     body = _body(admin.get(f"/accounts/{a.id}/groups/{group.id}/members/{member.id}"))
-    for text in (str(member.id), str(user.id), "ann-a@example.com", "<dd>Ann</dd>", "<dd>Lee</dd>", ">accepted<",
-                 member.created_at.isoformat(), f'href="/accounts/{a.id}/users/{user.id}"'):
+    for text in (
+        str(member.id),
+        str(user.id),
+        "ann-a@example.com",
+        "<dd>Ann</dd>",
+        "<dd>Lee</dd>",
+        ">accepted<",
+        member.created_at.isoformat(),
+        f'href="/accounts/{a.id}/users/{user.id}"',
+    ):
         assert text in body, text
     # The member id under another group of the same account is not found.
     assert admin.get(f"/accounts/{a.id}/groups/{other.id}/members/{member.id}").status_code == 404
@@ -129,8 +146,7 @@ def test_members_are_paged_by_keyset(portal: Portal, a: Tenant, admin: Client) -
     assert _rows(_body(admin.get(f"{url}?after=garbage"))) == _rows(first)
 
 
-def test_members_page_runs_the_same_statements_at_10_and_1000_members(portal: Portal, a: Tenant,
-                                                                      admin: Client) -> None:
+def test_members_page_runs_the_same_statements_at_10_and_1000_members(portal: Portal, a: Tenant, admin: Client) -> None:
     small = make_group(portal, a.account, "Small")
     add_many_members(portal, a.account, small, 10, prefix="small")
     large = make_group(portal, a.account, "Large")
@@ -140,9 +156,13 @@ def test_members_page_runs_the_same_statements_at_10_and_1000_members(portal: Po
         base = f"/accounts/{a.id}/groups/{group.id}"
         first = _body(admin.get(f"{base}/members?take=5"))
         after = re.search(r'href="([^"]+)"[^>]*>Next ›<', first).group(1).replace("&amp;", "&")
-        for key, url, hx in (("page", base, False), ("members", f"{base}/members", False),
-                             ("fragment", f"{base}/members", True), ("search", f"{base}/members?q=bulk", False),
-                             ("next", after, True)):
+        for key, url, hx in (
+            ("page", base, False),
+            ("members", f"{base}/members", False),
+            ("fragment", f"{base}/members", True),
+            ("search", f"{base}/members?q=bulk", False),
+            ("next", after, True),
+        ):
             with portal.count_statements() as counter:
                 assert admin.get(url, hx=hx).status_code == 200
             counts.setdefault(key, []).append(counter.count)
@@ -171,8 +191,11 @@ def test_add_members_by_id_email_and_login_several_at_once(portal: Portal, a: Te
     # Picker checkboxes (several `members` values) and the text field (comma/line separated) together.
     response = admin.post(url, {"members": [str(a.member.id), "AUDITOR-A@example.com, no-role-a\n"]})
     assert response.status_code == 303 and response.headers["Location"] == f"/accounts/{a.id}/groups/{group.id}"
-    assert _member_emails(portal, group.id) == {"member-a@example.com", "auditor-a@example.com",
-                                                "no-role-a@example.com"}
+    assert _member_emails(portal, group.id) == {
+        "member-a@example.com",
+        "auditor-a@example.com",
+        "no-role-a@example.com",
+    }
     page = _body(admin.get(response.headers["Location"]))
     assert "Added member-a@example.com, auditor-a@example.com, no-role-a@example.com." in page
     (event,) = events(portal, "group.members.add")
@@ -194,16 +217,20 @@ def test_adding_a_member_again_is_a_no_op(portal: Portal, a: Tenant, admin: Clie
     assert portal.scalar(select(func.count()).select_from(GroupMember)) == 2
 
 
-@pytest.mark.parametrize("entries", [
-    ["nobody@example.com"],
-    ["no-such-login"],
-    [str(uuid.uuid4())],
-])
+@pytest.mark.parametrize(
+    "entries",
+    [
+        ["nobody@example.com"],
+        ["no-such-login"],
+        [str(uuid.uuid4())],
+    ],
+)
 def test_adding_unknown_people_adds_nobody(portal: Portal, a: Tenant, admin: Client, entries: list[str]) -> None:
     group = make_group(portal, a.account, "Engineering")
     for hx in (False, True):
-        response = admin.post(f"/accounts/{a.id}/groups/{group.id}/members",
-                              {"members": [str(a.member.id), *entries]}, hx=hx)
+        response = admin.post(
+            f"/accounts/{a.id}/groups/{group.id}/members", {"members": [str(a.member.id), *entries]}, hx=hx
+        )
         body = _body(response)
         assert response.status_code == 422 and f"Not a user of this account: {entries[0]}." in body
         assert ("<html" in body) is not hx
@@ -238,9 +265,16 @@ def test_add_binds_only_members(portal: Portal, a: Tenant, admin: Client) -> Non
     b = portal.tenant("B")
     mine = make_group(portal, a.account, "Mine")
     theirs = make_group(portal, b.account, "Theirs")
-    response = admin.post(f"/accounts/{a.id}/groups/{mine.id}/members", {
-        "members": str(a.member.id), "group_id": str(theirs.id), "account_id": str(b.id),
-        "created_at": "2000-01-01T00:00:00+00:00", "status": "pending"})
+    response = admin.post(
+        f"/accounts/{a.id}/groups/{mine.id}/members",
+        {
+            "members": str(a.member.id),
+            "group_id": str(theirs.id),
+            "account_id": str(b.id),
+            "created_at": "2000-01-01T00:00:00+00:00",
+            "status": "pending",
+        },
+    )
     assert response.status_code == 303
     member = portal.get(GroupMember, _member_id(portal, mine.id, a.member))
     assert member.group_id == mine.id and member.created_at.year > 2000
@@ -249,8 +283,9 @@ def test_add_binds_only_members(portal: Portal, a: Tenant, admin: Client) -> Non
 
 def test_add_with_htmx_updates_the_form_the_list_and_the_count(portal: Portal, a: Tenant, admin: Client) -> None:
     group = make_group(portal, a.account, "Engineering", members=(a.member,))
-    response = admin.post(f"/accounts/{a.id}/groups/{group.id}/members",
-                          {"members": [str(a.auditor.id), str(a.no_role.id)]}, hx=True)
+    response = admin.post(
+        f"/accounts/{a.id}/groups/{group.id}/members", {"members": [str(a.auditor.id), str(a.no_role.id)]}, hx=True
+    )
     body = _body(response)
     assert response.status_code == 200 and "<html" not in body
     assert body.lstrip().startswith('<section id="add_members">')
@@ -264,8 +299,12 @@ def test_membership_grants_no_permission(portal: Portal, a: Tenant) -> None:
     """A4: a group carries no role, so joining one (even adding oneself) grants nothing."""
     group = make_group(portal, a.account, "Admins")
     manager = portal.client(a.group_manager)
-    assert manager.post(f"/accounts/{a.id}/groups/{group.id}/members",
-                        {"members": [str(a.group_manager.id), str(a.no_role.id)]}).status_code == 303
+    assert (
+        manager.post(
+            f"/accounts/{a.id}/groups/{group.id}/members", {"members": [str(a.group_manager.id), str(a.no_role.id)]}
+        ).status_code
+        == 303
+    )
     nobody = portal.client(a.no_role)
     assert nobody.get(f"/accounts/{a.id}/groups").status_code == 403
     assert manager.get(f"/accounts/{a.id}/roles").status_code == 403
@@ -324,16 +363,22 @@ def test_replace_previews_then_applies_in_one_go(portal: Portal, a: Tenant, admi
     hidden = dict(re.findall(r'<input type="hidden" name="(members|expected)" value="([^"]*)">', body))
     applied = admin.post(url, {**hidden, "action": "apply"})
     assert applied.status_code == 303 and applied.headers["Location"] == f"/accounts/{a.id}/groups/{group.id}"
-    assert _member_emails(portal, group.id) == {"member-a@example.com", "no-role-a@example.com",
-                                                "user-manager-a@example.com"}
-    assert "Added no-role-a@example.com, user-manager-a@example.com; removed auditor-a@example.com; 1 unchanged." \
+    assert _member_emails(portal, group.id) == {
+        "member-a@example.com",
+        "no-role-a@example.com",
+        "user-manager-a@example.com",
+    }
+    assert (
+        "Added no-role-a@example.com, user-manager-a@example.com; removed auditor-a@example.com; 1 unchanged."
         in _body(admin.get(applied.headers["Location"]))
+    )
     (event,) = events(portal, "group.members.replace")
     assert event.changes["added_count"] == 2 and event.changes["removed"] == ["auditor-a@example.com"]
 
 
-def test_replace_with_htmx_redirects_and_back_to_the_list_shows_emails(portal: Portal, a: Tenant,
-                                                                       admin: Client) -> None:
+def test_replace_with_htmx_redirects_and_back_to_the_list_shows_emails(
+    portal: Portal, a: Tenant, admin: Client
+) -> None:
     group = make_group(portal, a.account, "Engineering", members=(a.member,))
     url = f"/accounts/{a.id}/groups/{group.id}/members/replace"
     edit = admin.post(url, {"members": f"{a.auditor.id}", "action": "edit"}, hx=True)
@@ -368,8 +413,11 @@ def test_replace_refuses_a_preview_made_against_other_members(portal: Portal, a:
 
 def test_replace_with_an_unknown_entry_changes_nothing(portal: Portal, a: Tenant, admin: Client) -> None:
     group = make_group(portal, a.account, "Engineering", members=(a.member,))
-    response = admin.post(f"/accounts/{a.id}/groups/{group.id}/members/replace",
-                          {"members": "auditor-a, ghost@example.com", "action": "apply"}, hx=True)
+    response = admin.post(
+        f"/accounts/{a.id}/groups/{group.id}/members/replace",
+        {"members": "auditor-a, ghost@example.com", "action": "apply"},
+        hx=True,
+    )
     assert response.status_code == 422 and "Not a user of this account: ghost@example.com." in _body(response)
     assert _member_emails(portal, group.id) == {"member-a@example.com"}
 
@@ -402,8 +450,10 @@ def test_remove_member_in_place_with_htmx_post_or_delete(portal: Portal, a: Tena
     assert '<div id="messages" hx-swap-oob="innerHTML">' in body
     assert "Removed member-a@example.com from Engineering." in body
     other = _member_id(portal, group.id, a.auditor)
-    response = admin.raw.delete(f"/accounts/{a.id}/groups/{group.id}/members/{other}",
-                                headers={"HX-Request": "true", "X-CSRFToken": admin.csrf()})
+    response = admin.raw.delete(
+        f"/accounts/{a.id}/groups/{group.id}/members/{other}",
+        headers={"HX-Request": "true", "X-CSRFToken": admin.csrf()},
+    )
     assert response.status_code == 200 and "0 members" in _body(response)
     assert _member_emails(portal, group.id) == set()
 
@@ -476,8 +526,9 @@ def test_adding_and_removing_from_the_user_page(portal: Portal, a: Tenant, admin
 @pytest.mark.parametrize("return_to", ["//evil.example", "https://evil.example", "/elsewhere", "users"])
 def test_return_to_is_not_a_redirect_target(portal: Portal, a: Tenant, admin: Client, return_to: str) -> None:
     group = make_group(portal, a.account, "Engineering")
-    response = admin.post(f"/accounts/{a.id}/groups/{group.id}/members",
-                          {"members": str(a.member.id), "return_to": return_to})
+    response = admin.post(
+        f"/accounts/{a.id}/groups/{group.id}/members", {"members": str(a.member.id), "return_to": return_to}
+    )
     assert response.status_code == 303 and response.headers["Location"] == f"/accounts/{a.id}/groups/{group.id}"
 
 
@@ -492,8 +543,9 @@ def test_deleting_a_user_takes_their_memberships(portal: Portal, a: Tenant) -> N
     assert portal.scalar(select(func.count()).select_from(GroupMember)) == 1
 
 
-def test_replace_steps_are_the_buttons_values_and_anything_else_previews(portal: Portal, a: Tenant,
-                                                                          admin: Client) -> None:
+def test_replace_steps_are_the_buttons_values_and_anything_else_previews(
+    portal: Portal, a: Tenant, admin: Client
+) -> None:
     from portal.groups.forms import ReplaceStep
 
     group = make_group(portal, a.account, "Engineering", members=(a.member, a.auditor))

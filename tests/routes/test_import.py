@@ -19,14 +19,15 @@ HEADER = "id,login,email,first_name,last_name,city,roles,groups,access_expires\n
 
 
 def _upload(client, account, data: bytes, **fields):
-    return client.post(account_url(account, "/users/import"),
-                       {"file": (io.BytesIO(data), "people.csv"), **fields})
+    return client.post(account_url(account, "/users/import"), {"file": (io.BytesIO(data), "people.csv"), **fields})
 
 
 def _report(portal, job_id):
     with portal.app.app_context():
-        return [(item.outcome, item.message) for item in db.session.scalars(
-            select(JobItem).where(JobItem.job_id == job_id).order_by(JobItem.seq))]
+        return [
+            (item.outcome, item.message)
+            for item in db.session.scalars(select(JobItem).where(JobItem.job_id == job_id).order_by(JobItem.seq))
+        ]
 
 
 def _latest_job(portal):
@@ -34,8 +35,10 @@ def _latest_job(portal):
 
 
 def _counts(portal):
-    return tuple(portal.scalar(select(func.count()).select_from(model))
-                 for model in (User, Invitation, AuditEvent, OutboxEmail, RoleAssignment, GroupMember))
+    return tuple(
+        portal.scalar(select(func.count()).select_from(model))
+        for model in (User, Invitation, AuditEvent, OutboxEmail, RoleAssignment, GroupMember)
+    )
 
 
 def test_bad_rows_get_their_own_reasons(portal):
@@ -45,20 +48,20 @@ def test_bad_rows_get_their_own_reasons(portal):
     importer = portal.user(tenant.account, "importer", roles=("user-manager",))
     make_role(portal, tenant.account, "granter", ("roles:write", "roles:read"), holders=(importer,))
     rows = [
-        ",,not-an-email,Ada,,,,,",                                   # 2 invalid email
-        ",,ada@example.com,Ada,,,nosuchrole,,",                      # 3 unknown role
-        ",,bob@example.com,Bob,,,,Nowhere,",                         # 4 unknown group
-        ",,cy@example.com,Cy,,,billing,,",                           # 5 a role the importer may not grant
-        f",{tenant.member.login},member2@example.com,,,,,,",         # 6 not the member's row: login of another
-        f",,{tenant.admin.email},,,,,,",                             # 7 an admin: outranks a user-manager
-        ",,dee@example.com,Dee,,,,,not-a-date",                      # 8 unreadable expiry
-        ",,ed@example.com,Ed,,,,,2001-01-01",                        # 9 past expiry
-        "zzz,,fay@example.com,,,,,,",                                # 10 not an id
-        ",,gus@example.com,Gus,,,,",                                 # 11 a cell short
-        ",,ada@example.com,Ada again,,,,,",                          # 12 the same person twice
-        f",,{tenant.no_role.email},,,{'x' * 300},,,",                # 13 too long for city
-        ",,hal@example.com,\xff\xfe,,,,,",                           # 14 not UTF-8 (written as latin-1 below)
-        f",,{tenant.member.email},Member,,,,Support,",               # 15 fine: added to Support
+        ",,not-an-email,Ada,,,,,",  # 2 invalid email
+        ",,ada@example.com,Ada,,,nosuchrole,,",  # 3 unknown role
+        ",,bob@example.com,Bob,,,,Nowhere,",  # 4 unknown group
+        ",,cy@example.com,Cy,,,billing,,",  # 5 a role the importer may not grant
+        f",{tenant.member.login},member2@example.com,,,,,,",  # 6 not the member's row: login of another
+        f",,{tenant.admin.email},,,,,,",  # 7 an admin: outranks a user-manager
+        ",,dee@example.com,Dee,,,,,not-a-date",  # 8 unreadable expiry
+        ",,ed@example.com,Ed,,,,,2001-01-01",  # 9 past expiry
+        "zzz,,fay@example.com,,,,,,",  # 10 not an id
+        ",,gus@example.com,Gus,,,,",  # 11 a cell short
+        ",,ada@example.com,Ada again,,,,,",  # 12 the same person twice
+        f",,{tenant.no_role.email},,,{'x' * 300},,,",  # 13 too long for city
+        ",,hal@example.com,\xff\xfe,,,,,",  # 14 not UTF-8 (written as latin-1 below)
+        f",,{tenant.member.email},Member,,,,Support,",  # 15 fine: added to Support
     ]
     data = (HEADER + "\n".join(rows) + "\n").encode("utf-8").replace("\xff\xfe".encode(), b"\xff\xfe")
     client = portal.client(importer)
@@ -70,11 +73,20 @@ def test_bad_rows_get_their_own_reasons(portal):
     assert job.state == "done" and job.params["dry_run"] is True
     report = _report(portal, job.id)
     expected = [
-        ("refused", "email"), ("refused", "Unknown role: nosuchrole."), ("refused", "Unknown group: Nowhere."),
-        ("refused", "billing"), ("refused", "login"), ("refused", "permissions you do not have"),
-        ("refused", "not a date"), ("refused", "has passed"), ("refused", "is not a user id"),
-        ("refused", "Has 8 cells"), ("refused", "row 3 already"), ("refused", "city"),
-        ("refused", "UTF-8"), ("refused", "groups:write"),
+        ("refused", "email"),
+        ("refused", "Unknown role: nosuchrole."),
+        ("refused", "Unknown group: Nowhere."),
+        ("refused", "billing"),
+        ("refused", "login"),
+        ("refused", "permissions you do not have"),
+        ("refused", "not a date"),
+        ("refused", "has passed"),
+        ("refused", "is not a user id"),
+        ("refused", "Has 8 cells"),
+        ("refused", "row 3 already"),
+        ("refused", "city"),
+        ("refused", "UTF-8"),
+        ("refused", "groups:write"),
     ]
     assert len(report) == len(expected)
     for n, ((outcome, message), (want, words)) in enumerate(zip(report, expected, strict=True), start=2):
@@ -89,10 +101,12 @@ def test_dry_run_then_apply_creates_updates_and_skips(portal):
     make_group(portal, account, "Support")
     kept = portal.user(account, "kept", city="Paris")
     changed = portal.user(account, "changed", city="Paris")
-    data = (HEADER
-            + ",,new@example.com,New,Person,Oslo,auditor,Support,2099-01-12\n"
-            + f",,{kept.email},Kept,,Paris,member,,\n"
-            + f"{changed.id},,{changed.email},Changed,,Rome,auditor,Support,\n").encode()
+    data = (
+        HEADER
+        + ",,new@example.com,New,Person,Oslo,auditor,Support,2099-01-12\n"
+        + f",,{kept.email},Kept,,Paris,member,,\n"
+        + f"{changed.id},,{changed.email},Changed,,Rome,auditor,Support,\n"
+    ).encode()
     client = portal.client(owner)
     before = _counts(portal)
     assert _upload(client, account, data).status_code == 303
@@ -114,22 +128,38 @@ def test_dry_run_then_apply_creates_updates_and_skips(portal):
         assert new.status == "pending" and new.city == "Oslo" and new.first_name == "New"
         membership = db.session.scalar(select(GroupMember).where(GroupMember.user_id == new.id))
         assert membership.expires_at.year == 2099 and membership.expires_at.day == 13  # through the 12th
-        assert db.session.scalar(select(func.count()).select_from(OutboxEmail).where(
-            OutboxEmail.to_address == "new@example.com")) == 1
+        assert (
+            db.session.scalar(
+                select(func.count()).select_from(OutboxEmail).where(OutboxEmail.to_address == "new@example.com")
+            )
+            == 1
+        )
         moved = db.session.get(User, changed.id)
         assert moved.city == "Rome" and moved.first_name == "Changed"
-        roles = db.session.scalar(select(func.count()).select_from(RoleAssignment).where(
-            RoleAssignment.user_id == changed.id))
+        roles = db.session.scalar(
+            select(func.count()).select_from(RoleAssignment).where(RoleAssignment.user_id == changed.id)
+        )
         assert roles == 2  # member kept, auditor added
-        assert db.session.scalar(select(func.count()).select_from(GroupMember).join(Group).where(
-            GroupMember.user_id == changed.id, Group.name == "Support")) == 1
+        assert (
+            db.session.scalar(
+                select(func.count())
+                .select_from(GroupMember)
+                .join(Group)
+                .where(GroupMember.user_id == changed.id, Group.name == "Support")
+            )
+            == 1
+        )
 
 
 def test_file_level_problems_are_a_form_error_never_a_500(portal):
     account, owner = portal.account()
     client = portal.client(owner)
-    for data, words in ((b"", "empty"), (b"name,city\nx,y\n", "email among them"), (b"email,email\n", "twice"),
-                        (b"email\n", "no rows")):
+    for data, words in (
+        (b"", "empty"),
+        (b"name,city\nx,y\n", "email among them"),
+        (b"email,email\n", "twice"),
+        (b"email\n", "no rows"),
+    ):
         answer = _upload(client, account, data)
         assert answer.status_code == 422 and words in answer.get_data(as_text=True), words
     assert client.post(account_url(account, "/users/import"), {}).status_code == 422
@@ -140,8 +170,12 @@ def test_file_level_problems_are_a_form_error_never_a_500(portal):
     template = client.get(account_url(account, "/users/import/template.csv"))
     assert template.status_code == 200 and next(csv.reader(io.StringIO(template.get_data(as_text=True))))[2] == "email"
     assert client.get(account_url(account, "/users/import")).status_code == 200
-    assert portal.client(portal.user(account, "aud", roles=("auditor",))).get(
-        account_url(account, "/users/import")).status_code == 403
+    assert (
+        portal.client(portal.user(account, "aud", roles=("auditor",)))
+        .get(account_url(account, "/users/import"))
+        .status_code
+        == 403
+    )
 
 
 @pytest.mark.skipif(not os.environ.get("PORTAL_IMPORT_100K"), reason="by hand: PORTAL_IMPORT_100K=1 (minutes)")
@@ -172,8 +206,10 @@ def test_a_100k_row_file_dry_run_and_apply(portal):
     job = _latest_job(portal)
     assert job.result == {"created": half, "updated": half, "skipped": 0, "refused": 0}
     assert portal.scalar(select(func.count()).select_from(User)) == 2 * half + 1
-    print(f"\n{2 * half:,} rows: dry run {dry_seconds:.1f} s ({dry_cpu:.1f} s CPU), apply {apply_seconds:.1f} s "
-          f"({apply_cpu:.1f} s CPU)")
+    print(
+        f"\n{2 * half:,} rows: dry run {dry_seconds:.1f} s ({dry_cpu:.1f} s CPU), apply {apply_seconds:.1f} s "
+        f"({apply_cpu:.1f} s CPU)"
+    )
 
 
 def test_access_expires_bounds_the_roles_of_created_and_updated_people(portal):
@@ -184,33 +220,50 @@ def test_access_expires_bounds_the_roles_of_created_and_updated_people(portal):
     account, owner = portal.account()
     make_group(portal, account, "Support")
     kept = portal.user(account, "kept")
-    data = (HEADER
-            + ",,new@example.com,New,Person,Oslo,auditor,Support,2099-01-12\n"
-            + f",,{kept.email},,,,auditor,,2099-02-01T10:00:00Z\n"
-            + ",,bad@example.com,Bad,,,auditor,,12 Jan\n").encode()
+    data = (
+        HEADER
+        + ",,new@example.com,New,Person,Oslo,auditor,Support,2099-01-12\n"
+        + f",,{kept.email},,,,auditor,,2099-02-01T10:00:00Z\n"
+        + ",,bad@example.com,Bad,,,auditor,,12 Jan\n"
+    ).encode()
     client = portal.client(owner)
     assert _upload(client, account, data).status_code == 303
     run_jobs(portal)
     dry = _latest_job(portal)
     report = _report(portal, dry.id)
     assert [o for o, _m in report] == ["created", "updated", "refused"] and "not a date" in report[2][1]
-    assert client.post(account_url(account, "/users/import"), {"dry_run_job": str(dry.id), "send_invitations": "y"}
-                       ).status_code == 303
+    assert (
+        client.post(
+            account_url(account, "/users/import"), {"dry_run_job": str(dry.id), "send_invitations": "y"}
+        ).status_code
+        == 303
+    )
     run_jobs(portal)
     with portal.app.app_context():
-        grant = db.session.scalar(select(RoleAssignment).where(RoleAssignment.user_id == kept.id,
-                                                               RoleAssignment.expires_at.is_not(None)))
+        grant = db.session.scalar(
+            select(RoleAssignment).where(RoleAssignment.user_id == kept.id, RoleAssignment.expires_at.is_not(None))
+        )
         assert (grant.expires_at.month, grant.expires_at.day, grant.expires_at.hour) == (2, 1, 10)
         new = db.session.scalar(select(User).where(User.email == "new@example.com"))
         assert db.session.scalar(select(RoleAssignment).where(RoleAssignment.user_id == new.id)) is None
     listed = client.get(account_url(account, "/users?q=new")).get_data(as_text=True)
     assert "auditor (invited) (until 12 Jan 2099)" in listed
     token = invitation_token(portal, "new@example.com")
-    accepted = portal.client().post(f"/invitations/accept/{token}", {
-        "login": "newbie", "first_name": "New", "last_name": "Person", "password": "violet harbor lantern 42",
-        "password_confirmation": "violet harbor lantern 42"})
+    accepted = portal.client().post(
+        f"/invitations/accept/{token}",
+        {
+            "login": "newbie",
+            "first_name": "New",
+            "last_name": "Person",
+            "password": "violet harbor lantern 42",
+            "password_confirmation": "violet harbor lantern 42",
+        },
+    )
     assert accepted.status_code == 303, accepted.get_data(as_text=True)
     with portal.app.app_context():
         grant = db.session.scalar(select(RoleAssignment).where(RoleAssignment.user_id == new.id))
         assert grant is not None and (grant.expires_at.year, grant.expires_at.month, grant.expires_at.day) == (
-            2099, 1, 13)
+            2099,
+            1,
+            13,
+        )

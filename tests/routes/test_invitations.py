@@ -34,8 +34,15 @@ def url(a: Tenant, suffix: str = "") -> str:
 _REVIEWED = re.compile(r'name="reviewed" type="hidden" value="([0-9a-f]+)"')
 
 
-def invite(client: Client, a: Tenant, emails: str, roles: tuple[Any, ...] = (), groups: tuple[Any, ...] = (),
-           review: bool = True, **kwargs: Any) -> Any:
+def invite(
+    client: Client,
+    a: Tenant,
+    emails: str,
+    roles: tuple[Any, ...] = (),
+    groups: tuple[Any, ...] = (),
+    review: bool = True,
+    **kwargs: Any,
+) -> Any:
     """Post the invite form; several addresses are reviewed first, then sent as reviewed (review=False: the
     first answer, the review itself)."""
     data = {"emails": emails, "roles": [str(r.id) for r in roles], "groups": [str(g.id) for g in groups]}
@@ -52,8 +59,10 @@ def invitation_of(portal: Portal, email: str) -> Invitation:
 
 def snapshot(portal: Portal) -> tuple[int, ...]:
     """Row counts of everything inviting touches."""
-    return tuple(count(portal, model) for model in (User, Invitation, InvitationRole, InvitationGroup, GroupMember,
-                                                    OutboxEmail, RoleAssignment))
+    return tuple(
+        count(portal, model)
+        for model in (User, Invitation, InvitationRole, InvitationGroup, GroupMember, OutboxEmail, RoleAssignment)
+    )
 
 
 # --- inviting -------------------------------------------------------------------------------------------------
@@ -113,8 +122,10 @@ def test_invite_many_reports_each_refused_address_and_invites_the_rest(portal: P
     assert invite(client, a, "pending@example.com").status_code == 303
     pending = invitation_of(portal, "pending@example.com")
     before = count(portal, User)
-    text = ("new1@example.com, not-an-address\nmember-a@example.com;pending@example.com\n\n"
-            "new2@example.com NEW1@example.com")
+    text = (
+        "new1@example.com, not-an-address\nmember-a@example.com;pending@example.com\n\n"
+        "new2@example.com NEW1@example.com"
+    )
     response = invite(client, a, text)
     assert response.status_code == 200
     html = response.get_data(as_text=True)
@@ -142,13 +153,15 @@ def test_all_refused_is_422_and_changes_nothing(portal: Portal, a: Tenant) -> No
     assert snapshot(portal) == before
 
 
-@pytest.mark.parametrize("emails, message", [
-    ("", "Enter at least one email address."),
-    (" , ,\n", "Enter at least one email address."),
-    (",".join(f"p{i}@example.com" for i in range(101)), "Invite at most 100 addresses at once (you entered 101)."),
-])
-def test_invalid_form_is_422_with_the_error_at_the_field(portal: Portal, a: Tenant, emails: str,
-                                                          message: str) -> None:
+@pytest.mark.parametrize(
+    "emails, message",
+    [
+        ("", "Enter at least one email address."),
+        (" , ,\n", "Enter at least one email address."),
+        (",".join(f"p{i}@example.com" for i in range(101)), "Invite at most 100 addresses at once (you entered 101)."),
+    ],
+)
+def test_invalid_form_is_422_with_the_error_at_the_field(portal: Portal, a: Tenant, emails: str, message: str) -> None:
     client = portal.client(a.admin)
     before = snapshot(portal)
     for hx in (False, True):
@@ -168,8 +181,10 @@ def test_one_hundred_addresses_at_once(portal: Portal, a: Tenant) -> None:
 def test_the_form_offers_only_roles_the_inviter_may_grant(portal: Portal, a: Tenant) -> None:
     make_group(portal, a.account, "Support")
     html = portal.client(a.user_manager).get(url(a, "/new")).get_data(as_text=True)
-    checkbox = (r'<input (?:aria-describedby="[^"]+" )?id="roles-\d+" name="roles" type="checkbox" value="[^"]+">'
-                r'\s*(\S+)</label>')
+    checkbox = (
+        r'<input (?:aria-describedby="[^"]+" )?id="roles-\d+" name="roles" type="checkbox" value="[^"]+">'
+        r"\s*(\S+)</label>"
+    )
     offered = set(re.findall(checkbox, html))
     assert offered == {"member", "user-manager"}
     assert "Support" in html
@@ -211,8 +226,9 @@ def test_an_address_of_another_account_is_invited_like_any_other(portal: Portal,
     assert portal.get(User, other.member.id).status == "active"
 
 
-def test_a_failure_while_inviting_leaves_nothing_behind(portal: Portal, a: Tenant, app: Flask,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failure_while_inviting_leaves_nothing_behind(
+    portal: Portal, a: Tenant, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """I5: the user, invitation, memberships and email are one transaction."""
     from portal.mail import outbox
 
@@ -234,8 +250,11 @@ def test_links_never_come_from_the_host_header(portal: Portal, a: Tenant) -> Non
     token = client.csrf()
     cookie = client.raw.get_cookie("portal")
     client.raw.set_cookie("portal", cookie.value, domain="evil.test")  # the session, sent to the spoofed host
-    response = client.raw.post(url(a), data={"emails": "h@example.com", "csrf_token": token},
-                               headers={"Host": "evil.test", "X-Forwarded-Host": "evil.test"})
+    response = client.raw.post(
+        url(a),
+        data={"emails": "h@example.com", "csrf_token": token},
+        headers={"Host": "evil.test", "X-Forwarded-Host": "evil.test"},
+    )
     assert response.status_code == 303
     [email] = emails_to(portal, "h@example.com")
     assert "evil.test" not in email.body_text + email.body_html
@@ -280,13 +299,17 @@ def test_list_shows_each_invitation_and_filters_by_status(portal: Portal, a: Ten
 
     html = client.get(url(a)).get_data(as_text=True)
     assert _emails_listed(html) == ["d@example.com", "c@example.com", "b@example.com", "a@example.com"]
-    row_a = html[html.index("a@example.com"):]
-    row_a = row_a[:row_a.index("</tr>")]
+    row_a = html[html.index("a@example.com") :]
+    row_a = row_a[: row_a.index("</tr>")]
     for text in ("pending", "member", "Design", "Admin-A", '"sent-count">1×<', "queued"):
         assert text in row_a, text
     assert "4 invitations" in html
-    for status, expected in [("pending", ["a@example.com"]), ("expired", ["b@example.com"]),
-                             ("accepted", ["c@example.com"]), ("revoked", ["d@example.com"])]:
+    for status, expected in [
+        ("pending", ["a@example.com"]),
+        ("expired", ["b@example.com"]),
+        ("accepted", ["c@example.com"]),
+        ("revoked", ["d@example.com"]),
+    ]:
         page = client.get(url(a, f"?status={status}")).get_data(as_text=True)
         assert _emails_listed(page) == expected, status
         assert '<span class="status' in page
@@ -339,8 +362,15 @@ def test_nav_shows_invitations_to_those_who_may_read_them(portal: Portal, a: Ten
 def test_permissions(portal: Portal, a: Tenant) -> None:
     """A2: read for auditors and user managers; write for user managers and admins; nothing for others."""
     [invitation] = _invite_several(portal, a, 1)
-    reads = {"owner": 200, "admin": 200, "user_manager": 200, "auditor": 200, "group_manager": 403,
-             "member": 403, "no_role": 403}
+    reads = {
+        "owner": 200,
+        "admin": 200,
+        "user_manager": 200,
+        "auditor": 200,
+        "group_manager": 403,
+        "member": 403,
+        "no_role": 403,
+    }
     for name, status in reads.items():
         user = a.owner if name == "owner" else getattr(a, name)
         client = portal.client(user)
@@ -393,8 +423,9 @@ def test_posts_without_csrf_are_400(portal: Portal, a: Tenant) -> None:
 # --- resend, revoke, edit, retry ------------------------------------------------------------------------------
 
 
-def test_resend_rotates_the_token_resets_the_expiry_and_counts(portal: Portal, a: Tenant,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resend_rotates_the_token_resets_the_expiry_and_counts(
+    portal: Portal, a: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """I4: the old link dies."""
     [invitation] = _invite_several(portal, a, 1)
     old_token = invitation_token(portal, "p0@example.com")
@@ -402,8 +433,7 @@ def test_resend_rotates_the_token_resets_the_expiry_and_counts(portal: Portal, a
     client = portal.client(a.user_manager)
     response = client.post(url(a, f"/{invitation.id}/resend"))
     assert response.status_code == 303
-    assert "Sent again to p0@example.com; the old link no longer works." in client.get(url(a)).get_data(
-        as_text=True)
+    assert "Sent again to p0@example.com; the old link no longer works." in client.get(url(a)).get_data(as_text=True)
     after = portal.get(Invitation, invitation.id)
     assert after.sent_count == 2 and after.token_hash != invitation.token_hash
     assert after.expires_at > clock.now() + timedelta(days=6, hours=23)
@@ -459,17 +489,19 @@ def test_edit_replaces_roles_and_groups_before_acceptance(portal: Portal, a: Ten
     page = client.get(url(a, f"/{invitation.id}/edit")).get_data(as_text=True)
     assert re.search(rf'value="{member.id}" checked', page) or re.search(rf'checked[^>]*value="{member.id}"', page)
     assert f'name="version" type="hidden" value="{invitation.version}"' in page
-    response = client.post(url(a, f"/{invitation.id}/edit"), {
-        "roles": [str(user_manager.id)], "groups": [str(new_group.id)], "version": invitation.version})
+    response = client.post(
+        url(a, f"/{invitation.id}/edit"),
+        {"roles": [str(user_manager.id)], "groups": [str(new_group.id)], "version": invitation.version},
+    )
     assert response.status_code == 303
     with portal.app.app_context():
         assert list(db.session.scalars(select(InvitationRole.role_id))) == [user_manager.id]
         assert list(db.session.scalars(select(InvitationGroup.group_id))) == [new_group.id]
-        assert list(db.session.scalars(select(GroupMember.group_id).where(GroupMember.user_id == invitation.user_id))) \
-            == [new_group.id]
+        assert list(
+            db.session.scalars(select(GroupMember.group_id).where(GroupMember.user_id == invitation.user_id))
+        ) == [new_group.id]
     # The version moved on: a form opened before the save is refused.
-    stale = client.post(url(a, f"/{invitation.id}/edit"),
-                        {"roles": [str(member.id)], "version": invitation.version})
+    stale = client.post(url(a, f"/{invitation.id}/edit"), {"roles": [str(member.id)], "version": invitation.version})
     assert stale.status_code == 409
     assert portal.scalar(select(InvitationRole.role_id)) == user_manager.id
     event = portal.scalar(select(AuditEvent).where(AuditEvent.action == "invitation.update"))
@@ -495,8 +527,10 @@ def test_edit_refusals(portal: Portal, a: Tenant) -> None:
     assert portal.scalar(select(InvitationRole.role_id)) == admin_role.id
     # Accepted or revoked: 409.
     client.post(url(a, f"/{invitation.id}/revoke"))
-    response = client.post(url(a, f"/{invitation.id}/edit"),
-                           {"roles": [str(member.id)], "version": portal.get(Invitation, invitation.id).version})
+    response = client.post(
+        url(a, f"/{invitation.id}/edit"),
+        {"roles": [str(member.id)], "version": portal.get(Invitation, invitation.id).version},
+    )
     assert response.status_code == 409
 
 
@@ -505,9 +539,11 @@ def test_delivery_state_is_shown_and_a_failed_email_can_be_retried(portal: Porta
     client = portal.client(a.admin)
     assert client.post(url(a, f"/{invitation.id}/retry")).status_code == 409  # queued: nothing to retry
     from sqlalchemy import update
+
     with portal.app.app_context():
-        db.session.execute(update(OutboxEmail).values(status="failed", attempts=6,
-                                                      last_error="550 5.1.1 Mailbox does not exist"))
+        db.session.execute(
+            update(OutboxEmail).values(status="failed", attempts=6, last_error="550 5.1.1 Mailbox does not exist")
+        )
         db.session.commit()
     html = client.get(url(a)).get_data(as_text=True)
     assert "Failed: 550 5.1.1 Mailbox does not exist" in html and "Retry delivery" in html
@@ -519,8 +555,9 @@ def test_delivery_state_is_shown_and_a_failed_email_can_be_retried(portal: Porta
     assert portal.scalar(select(AuditEvent.action).where(AuditEvent.action == "email.retry")) == "email.retry"
 
 
-def test_the_daily_limit_stops_a_runaway_script(portal: Portal, a: Tenant, app: Flask,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_daily_limit_stops_a_runaway_script(
+    portal: Portal, a: Tenant, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(app.config, "INVITATIONS_PER_DAY", 3)
     client = portal.client(a.admin)
     assert invite(client, a, "l1@example.com").status_code == 303
@@ -555,8 +592,7 @@ def test_revoke_asks_first_without_javascript(portal: Portal, a: Tenant) -> None
     assert portal.get(Invitation, invitation.id).status == "pending"
     assert portal.client(a.member).get(revoke_url).status_code == 403
     other = portal.tenant("B")
-    assert portal.client(other.admin).get(f"/accounts/{other.id}/invitations/{invitation.id}/revoke").status_code \
-        == 404
+    assert portal.client(other.admin).get(f"/accounts/{other.id}/invitations/{invitation.id}/revoke").status_code == 404
 
 
 def test_resend_and_revoke_in_place_say_what_happened(portal: Portal, a: Tenant) -> None:
@@ -598,12 +634,20 @@ def test_several_invitations_are_reviewed_before_anything_is_sent(portal: Portal
     assert snapshot(portal) == before
     reviewed = _REVIEWED.search(review.get_data(as_text=True)).group(1)
     # Changed after the review (one address more): reviewed again, still nothing sent.
-    changed = client.post(url(a), {"emails": emails + ", a4@example.com", "roles": [str(member.id)],
-                                        "groups": [str(support.id)], "reviewed": reviewed})
+    changed = client.post(
+        url(a),
+        {
+            "emails": emails + ", a4@example.com",
+            "roles": [str(member.id)],
+            "groups": [str(support.id)],
+            "reviewed": reviewed,
+        },
+    )
     assert "Invite 4 people as member to Support?" in changed.get_data(as_text=True)
     assert snapshot(portal) == before
-    sent = client.post(url(a), {"emails": emails, "roles": [str(member.id)], "groups": [str(support.id)],
-                                     "reviewed": reviewed})
+    sent = client.post(
+        url(a), {"emails": emails, "roles": [str(member.id)], "groups": [str(support.id)], "reviewed": reviewed}
+    )
     assert sent.status_code == 303
     assert count(portal, Invitation) == 3
 
@@ -612,6 +656,9 @@ def test_one_invitation_needs_no_review_and_roles_say_what_they_allow(portal: Po
     client = portal.client(a.admin)
     assert invite(client, a, "solo@example.com", review=False).status_code == 303
     form = client.get(url(a, "/new")).get_data(as_text=True)
-    match = re.search(r'<input aria-describedby="(roles-\d+-note)" id="roles-\d+" name="roles" type="checkbox" '
-                      r'value="[^"]+">\s*auditor</label>\s*<small id="\1">([^<]+)</small>', form)
+    match = re.search(
+        r'<input aria-describedby="(roles-\d+-note)" id="roles-\d+" name="roles" type="checkbox" '
+        r'value="[^"]+">\s*auditor</label>\s*<small id="\1">([^<]+)</small>',
+        form,
+    )
     assert match and match.group(2).strip()

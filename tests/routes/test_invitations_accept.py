@@ -21,12 +21,21 @@ from tests.helpers import Client, Portal, Tenant, count, invitation_token, make_
 NEW_PASSWORD = "violet harbor lantern 42"
 
 
-def invite(portal: Portal, a: Tenant, email: str = "new@example.com", roles: tuple[str, ...] = ("user-manager",),
-           groups: tuple[Any, ...] = (), by: User | None = None) -> tuple[Invitation, str]:
+def invite(
+    portal: Portal,
+    a: Tenant,
+    email: str = "new@example.com",
+    roles: tuple[str, ...] = ("user-manager",),
+    groups: tuple[Any, ...] = (),
+    by: User | None = None,
+) -> tuple[Invitation, str]:
     """Invite through the admin page, as a real admin would; returns the invitation and its link token."""
     client = portal.client(by or a.admin)
-    data = {"emails": email, "roles": [str(role_named(portal, a.account, r).id) for r in roles],
-            "groups": [str(g.id) for g in groups]}
+    data = {
+        "emails": email,
+        "roles": [str(role_named(portal, a.account, r).id) for r in roles],
+        "groups": [str(g.id) for g in groups],
+    }
     response = client.post(f"/accounts/{a.id}/invitations", data)
     assert response.status_code == 303, response.get_data(as_text=True)
     invitation = portal.scalar(select(Invitation).where(Invitation.email == email))
@@ -34,8 +43,14 @@ def invite(portal: Portal, a: Tenant, email: str = "new@example.com", roles: tup
 
 
 def details(**overrides: str) -> dict[str, str]:
-    return {"login": "jdoe", "first_name": "Jane", "last_name": "Doe", "password": NEW_PASSWORD,
-            "password_confirmation": NEW_PASSWORD, **overrides}
+    return {
+        "login": "jdoe",
+        "first_name": "Jane",
+        "last_name": "Doe",
+        "password": NEW_PASSWORD,
+        "password_confirmation": NEW_PASSWORD,
+        **overrides,
+    }
 
 
 def accept_url(token: str) -> str:
@@ -58,8 +73,7 @@ def test_the_page_shows_the_account_the_inviter_and_the_address(portal: Portal, 
     assert response.headers["Referrer-Policy"] == "same-origin"
 
 
-def test_accepting_activates_the_user_grants_roles_accepts_memberships_and_signs_in(portal: Portal,
-                                                                                   a: Tenant) -> None:
+def test_accepting_activates_the_user_grants_roles_accepts_memberships_and_signs_in(portal: Portal, a: Tenant) -> None:
     group = make_group(portal, a.account, "Engineering")
     invitation, token = invite(portal, a, groups=(group,))
     client = portal.client()
@@ -68,8 +82,13 @@ def test_accepting_activates_the_user_grants_roles_accepts_memberships_and_signs
     assert response.headers["Location"] == f"/accounts/{a.id}/users"
 
     user = portal.get(User, invitation.user_id)
-    assert (user.status, user.login, user.first_name, user.last_name, user.email) == \
-        ("active", "jdoe", "Jane", "Doe", "new@example.com")
+    assert (user.status, user.login, user.first_name, user.last_name, user.email) == (
+        "active",
+        "jdoe",
+        "Jane",
+        "Doe",
+        "new@example.com",
+    )
     assert verify_password(user.password_hash, NEW_PASSWORD)
     after = portal.get(Invitation, invitation.id)
     assert after.status == "accepted" and after.accepted_at is not None
@@ -117,8 +136,11 @@ def test_every_dead_link_gets_the_same_page(portal: Portal, a: Tenant, monkeypat
     admin.post(f"/accounts/{a.id}/invitations/{replaced_invitation.id}/resend")
     expired_invitation, expired = invite(portal, a, "expired@example.com")
     with portal.app.app_context():
-        db.session.execute(update(Invitation).where(Invitation.id == expired_invitation.id)
-                           .values(expires_at=clock.now() - timedelta(seconds=1)))
+        db.session.execute(
+            update(Invitation)
+            .where(Invitation.id == expired_invitation.id)
+            .values(expires_at=clock.now() - timedelta(seconds=1))
+        )
         db.session.commit()
     anonymous = portal.client()
     bodies = set()
@@ -152,8 +174,9 @@ def test_expiry_by_the_clock(portal: Portal, a: Tenant, monkeypatch: pytest.Monk
     assert portal.get(User, invitation.user_id).status == "pending"
 
 
-def test_an_invitation_expiring_between_page_and_submit_is_refused_atomically(portal: Portal, a: Tenant,
-                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_invitation_expiring_between_page_and_submit_is_refused_atomically(
+    portal: Portal, a: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The consuming UPDATE itself checks the expiry, not only the page before it."""
     invitation, token = invite(portal, a)
     real_hash = invitation_services.hash_password
@@ -169,17 +192,21 @@ def test_an_invitation_expiring_between_page_and_submit_is_refused_atomically(po
     assert portal.get(User, invitation.user_id).status == "pending"
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("login", "-abc", "starting with a letter"),
-    ("login", "ab", "between 3 and 254"),
-    ("login", "owner-a", "This login is taken in this account"),
-    ("password", "short", "Use at least 12 characters."),
-    ("password", "password1234", "too common"),
-    ("password_confirmation", "something else entirely", "The two passwords differ."),
-    ("first_name", "", "This field is required."),
-])
-def test_invalid_details_are_422_and_change_nothing(portal: Portal, a: Tenant, field: str, value: str,
-                                                   message: str) -> None:
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("login", "-abc", "starting with a letter"),
+        ("login", "ab", "between 3 and 254"),
+        ("login", "owner-a", "This login is taken in this account"),
+        ("password", "short", "Use at least 12 characters."),
+        ("password", "password1234", "too common"),
+        ("password_confirmation", "something else entirely", "The two passwords differ."),
+        ("first_name", "", "This field is required."),
+    ],
+)
+def test_invalid_details_are_422_and_change_nothing(
+    portal: Portal, a: Tenant, field: str, value: str, message: str
+) -> None:
     invitation, token = invite(portal, a)
     client = portal.client()
     data = details(**{field: value})
@@ -213,8 +240,9 @@ def test_a_pending_user_cannot_sign_in(portal: Portal, a: Tenant) -> None:
     invitation, _ = invite(portal, a)
     user = portal.get(User, invitation.user_id)
     for login in (user.login, user.email):
-        response = portal.client().post("/login", {"account": portal.sign_in_name(user), "login": login,
-                                                   "password": ""})
+        response = portal.client().post(
+            "/login", {"account": portal.sign_in_name(user), "login": login, "password": ""}
+        )
         assert response.status_code == 401
 
 
@@ -250,8 +278,14 @@ def test_posted_privileged_fields_are_ignored(portal: Portal, a: Tenant) -> None
     other = portal.tenant("B")
     invitation, token = invite(portal, a, roles=("member",))
     admin_role = role_named(portal, a.account, "account-admin")
-    data = details(email="attacker@example.com", account_id=str(other.id), is_owner="y", status="active",
-                   roles=str(admin_role.id), role_id=str(admin_role.id))
+    data = details(
+        email="attacker@example.com",
+        account_id=str(other.id),
+        is_owner="y",
+        status="active",
+        roles=str(admin_role.id),
+        role_id=str(admin_role.id),
+    )
     assert portal.client().post(accept_url(token), data).status_code == 303
     user = portal.get(User, invitation.user_id)
     assert (user.email, user.account_id, user.is_owner) == ("new@example.com", a.id, False)
@@ -260,13 +294,20 @@ def test_posted_privileged_fields_are_ignored(portal: Portal, a: Tenant) -> None
         assert list(roles) == ["member"]
 
 
-def test_ordinary_signup_with_an_invited_address_never_attaches_to_the_invitation(portal: Portal,
-                                                                                  a: Tenant) -> None:
+def test_ordinary_signup_with_an_invited_address_never_attaches_to_the_invitation(portal: Portal, a: Tenant) -> None:
     invitation, _ = invite(portal, a, "a@example.com")
-    response = portal.client().post("/signup", {
-        "account_name": "Elsewhere", "login": "someone", "email": "a@example.com", "first_name": "A",
-        "last_name": "B", "password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD,
-    })
+    response = portal.client().post(
+        "/signup",
+        {
+            "account_name": "Elsewhere",
+            "login": "someone",
+            "email": "a@example.com",
+            "first_name": "A",
+            "last_name": "B",
+            "password": NEW_PASSWORD,
+            "password_confirmation": NEW_PASSWORD,
+        },
+    )
     assert response.status_code == 303
     new_owner = portal.scalar(select(User).where(User.login == "someone"))
     assert new_owner.account_id != a.id
@@ -292,8 +333,12 @@ def test_roles_the_inviter_can_no_longer_grant_are_withheld(portal: Portal, a: T
     _set_roles(portal, a.admin, "user-manager")  # demoted: may still invite, not grant account-admin
     assert portal.client().post(accept_url(token), details()).status_code == 303
     with portal.app.app_context():
-        roles = db.session.scalars(select(Role.name).join(RoleAssignment)
-                                   .where(RoleAssignment.user_id == invitation.user_id).order_by(Role.name))
+        roles = db.session.scalars(
+            select(Role.name)
+            .join(RoleAssignment)
+            .where(RoleAssignment.user_id == invitation.user_id)
+            .order_by(Role.name)
+        )
         assert list(roles) == ["member"]
     event = portal.scalar(select(AuditEvent).where(AuditEvent.action == "invitation.accept"))
     assert event.changes["roles_withheld"] == ["account-admin"]
@@ -328,8 +373,9 @@ def test_a_member_removed_later_cannot_rejoin_with_the_old_link(portal: Portal, 
 # --- I2: two accepts at once ---------------------------------------------------------------------------------
 
 
-def test_two_concurrent_accepts_make_exactly_one_user(portal: Portal, a: Tenant, app: Flask,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_concurrent_accepts_make_exactly_one_user(
+    portal: Portal, a: Tenant, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Both requests pass the page's checks, then race for the conditional UPDATE: one wins."""
     group = make_group(portal, a.account, "Racers")
     invitation, token = invite(portal, a, groups=(group,))

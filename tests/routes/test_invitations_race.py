@@ -31,16 +31,19 @@ def _post(base_url: str, path: str, cookie: str, form: dict[str, str]) -> tuple[
     parts = urlsplit(base_url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
     try:
-        connection.request("POST", path, body=urlencode(form), headers={
-            "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
+        connection.request(
+            "POST",
+            path,
+            body=urlencode(form),
+            headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+        )
         response = connection.getresponse()
         return response.status, response.read().decode()
     finally:
         connection.close()
 
 
-def test_parallel_invitations_to_one_address_make_one_invitation(app: Flask, portal: Portal,
-                                                                 live_server: str) -> None:
+def test_parallel_invitations_to_one_address_make_one_invitation(app: Flask, portal: Portal, live_server: str) -> None:
     account, owner = portal.account()
     cookie, token = _session_cookie(app, portal, owner)
     path = f"/accounts/{account.id}/invitations"

@@ -59,8 +59,10 @@ def test_a_job_acts_with_the_rules_of_the_single_action(portal, monkeypatch):
     run_jobs(portal)
     with portal.app.app_context():
         job = db.session.scalar(select(Job))
-        refused = {item.label.split(" (")[0]: item.message for item in db.session.scalars(
-            select(JobItem).where(JobItem.outcome == "refused"))}
+        refused = {
+            item.label.split(" (")[0]: item.message
+            for item in db.session.scalars(select(JobItem).where(JobItem.outcome == "refused"))
+        }
     assert job.state == "done"
     assert "permissions you do not have" in refused["Admin-A"]  # the rank rule, as on the single action
 
@@ -72,8 +74,9 @@ def test_cancel_stops_between_batches_and_keeps_what_was_done(portal, monkeypatc
     account, owner = portal.account()
     add_many_users(portal, account, 60)
     client = portal.client(owner)
-    started = client.post(account_url(account, "/users/bulk"),
-                          {"action": "disable", "all_matching": "y", "confirm": "yes"})
+    started = client.post(
+        account_url(account, "/users/bulk"), {"action": "disable", "all_matching": "y", "confirm": "yes"}
+    )
     job_url = started.headers["Location"]
     run_jobs(portal, batch=20, max_batches=2)  # prepare + one batch of 20
     cancelled = client.post(job_url + "/cancel", {}, hx=True)
@@ -88,8 +91,9 @@ def test_jobs_pages_are_the_accounts_own(portal, monkeypatch):
 
     monkeypatch.setattr(routes, "BULK_INLINE", 1)
     a, b = portal.tenant("A"), portal.tenant("B")
-    started = portal.client(a.owner).post(account_url(a.account, "/users/bulk"),
-                                          {"action": "enable", "all_matching": "y"})
+    started = portal.client(a.owner).post(
+        account_url(a.account, "/users/bulk"), {"action": "enable", "all_matching": "y"}
+    )
     job_path = started.headers["Location"].split(str(a.account.id))[1]
     other = portal.client(b.owner)
     assert other.get(account_url(b.account, job_path)).status_code == 404
@@ -98,7 +102,7 @@ def test_jobs_pages_are_the_accounts_own(portal, monkeypatch):
     assert portal.client(a.auditor).post(account_url(a.account, job_path + "/cancel"), {}).status_code == 403
     assert portal.client(a.owner).post(account_url(a.account, job_path + "/cancel"), {}, csrf=False).status_code == 400
     fragment = portal.client(a.owner).get(account_url(a.account, job_path), hx=True)
-    assert fragment.get_data(as_text=True).lstrip().startswith("<section id=\"job_status\"")
+    assert fragment.get_data(as_text=True).lstrip().startswith('<section id="job_status"')
 
 
 def test_a_big_export_is_prepared_as_a_job_and_streamed_from_storage(portal, monkeypatch):
@@ -119,8 +123,9 @@ def test_a_big_export_is_prepared_as_a_job_and_streamed_from_storage(portal, mon
     download = client.get(job_url + "/export.csv")
     rows = list(csv.reader(io.StringIO(download.get_data(as_text=True))))
     monkeypatch.setattr(routes, "EXPORT_INLINE", 1000)
-    inline = list(csv.reader(io.StringIO(client.get(account_url(account, "/users.csv?sort=email")).get_data(
-        as_text=True))))
+    inline = list(
+        csv.reader(io.StringIO(client.get(account_url(account, "/users.csv?sort=email")).get_data(as_text=True)))
+    )
     assert len(rows) == 71 and rows[0][0] == "id"  # the header and 70 users (the owner is listed apart)
     assert rows[1:] == sorted(rows[1:], key=lambda r: r[2])
     assert [r[:17] for r in rows] == [r[:17] for r in inline]  # the same file as the immediate export
@@ -131,8 +136,13 @@ def test_metrics_count_jobs_by_state(portal, monkeypatch):
 
     account, owner = portal.account()
     with portal.app.app_context():
-        jobs.start_job(account.id, "bulk_users", "t", {"action": "enable", "user_ids": []},
-                       actor=Actor(db.session.get(User, owner.id), frozenset()))
+        jobs.start_job(
+            account.id,
+            "bulk_users",
+            "t",
+            {"action": "enable", "user_ids": []},
+            actor=Actor(db.session.get(User, owner.id), frozenset()),
+        )
         db.session.commit()
     portal.app.config["METRICS_TOKEN"] = "m" * 32
     try:
@@ -150,8 +160,13 @@ def test_retention_deletes_finished_jobs_after_their_period(portal):
 
     account, owner = portal.account()
     with portal.app.app_context():
-        job = jobs.start_job(account.id, "bulk_users", "t", {"action": "enable", "user_ids": []},
-                             actor=Actor(db.session.get(User, owner.id), frozenset()))
+        job = jobs.start_job(
+            account.id,
+            "bulk_users",
+            "t",
+            {"action": "enable", "user_ids": []},
+            actor=Actor(db.session.get(User, owner.id), frozenset()),
+        )
         job.state, job.finished_at = "done", utcnow() - timedelta(days=40)
         db.session.commit()
         retention.sweep_batch()
@@ -170,9 +185,10 @@ def test_a_bulk_job_over_100k_users(portal):
     add_many_users(portal, account, n)
     client = portal.client(owner)
     started_at, cpu = time.monotonic(), time.process_time()
-    started = client.post(account_url(account, "/users/bulk"),
-                          {"action": os.environ.get("PORTAL_BULK_ACTION", "disable"), "all_matching": "y",
-                           "q": "many", "confirm": "yes"})
+    started = client.post(
+        account_url(account, "/users/bulk"),
+        {"action": os.environ.get("PORTAL_BULK_ACTION", "disable"), "all_matching": "y", "q": "many", "confirm": "yes"},
+    )
     assert started.status_code == 303
     run_jobs(portal, batch=500)
     seconds, cpu = time.monotonic() - started_at, time.process_time() - cpu

@@ -23,8 +23,9 @@ def low_limits(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(app.config, "RATELIMIT_PER_ADDRESS", "3 per minute")
 
 
-def sign_in(client: Client, login: str, password: str = "wrong password here", hx: bool = False,
-            **kwargs: Any) -> TestResponse:
+def sign_in(
+    client: Client, login: str, password: str = "wrong password here", hx: bool = False, **kwargs: Any
+) -> TestResponse:
     """POST /login with the session's CSRF token; extra kwargs (headers, environ_base) go to the test client."""
     headers = {**(HX if hx else {}), **kwargs.pop("headers", {})}
     data = {"account": "acme", "login": login, "password": password, "csrf_token": client.csrf()}
@@ -70,8 +71,7 @@ def test_per_address_limit_counts_every_login(portal: Portal, low_limits: None) 
 
 def test_per_login_limit_holds_across_addresses(portal: Portal, low_limits: None) -> None:
     client = portal.client()
-    statuses = [sign_in(client, "target", environ_base={"REMOTE_ADDR": f"203.0.113.{i}"}).status_code
-                for i in range(3)]
+    statuses = [sign_in(client, "target", environ_base={"REMOTE_ADDR": f"203.0.113.{i}"}).status_code for i in range(3)]
     assert statuses == [401, 401, 429]
     assert sign_in(client, " TARGET ", environ_base={"REMOTE_ADDR": "203.0.113.99"}).status_code == 429  # normalised
 
@@ -129,19 +129,18 @@ def test_a_malformed_limit_fails_at_start(database_url: str, app: Flask) -> None
         make_test_app(database_url, RATELIMIT_PER_LOGIN="ten a minute")
 
 
-def test_forwarded_addresses_count_only_behind_trusted_proxies(database_url: str, app: Flask,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_forwarded_addresses_count_only_behind_trusted_proxies(
+    database_url: str, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """H4: X-Forwarded-For is ignored unless TRUSTED_PROXIES says a proxy sets it."""
     from tests.conftest import make_test_app
 
     monkeypatch.setitem(app.config, "RATELIMIT_PER_ADDRESS", "2 per minute")
     spoofing = Client(app.test_client())
-    statuses = [sign_in(spoofing, f"u{i}", headers={"X-Forwarded-For": f"192.0.2.{i}"}).status_code
-                for i in range(3)]
+    statuses = [sign_in(spoofing, f"u{i}", headers={"X-Forwarded-For": f"192.0.2.{i}"}).status_code for i in range(3)]
     assert statuses == [401, 401, 429]  # one address however the header varies
 
     proxied = make_test_app(database_url, TRUSTED_PROXIES=1, RATELIMIT_PER_ADDRESS="2 per minute")
     client = Client(proxied.test_client())
-    statuses = [sign_in(client, f"v{i}", headers={"X-Forwarded-For": f"192.0.2.{i}"}).status_code
-                for i in range(3)]
+    statuses = [sign_in(client, f"v{i}", headers={"X-Forwarded-For": f"192.0.2.{i}"}).status_code for i in range(3)]
     assert statuses == [401, 401, 401]  # three clients behind one proxy

@@ -81,14 +81,25 @@ def failures(portal: Portal, identifier: str, account: str = ACCOUNT) -> int:
 
 def test_wait_grows_from_one_minute_doubling_to_fifteen() -> None:
     assert [lockout.wait_after(n).total_seconds() for n in range(1, 12)] == [
-        0, 0, 0, 0, 60, 120, 240, 480, 900, 900, 900,
+        0,
+        0,
+        0,
+        0,
+        60,
+        120,
+        240,
+        480,
+        900,
+        900,
+        900,
     ]
     assert lockout.wait_after(10_000).total_seconds() == 900
 
 
 @pytest.mark.parametrize("login", ["owner-a", "nobody-at-all"], ids=["real login", "unknown login"])
-def test_five_failures_lock_for_a_minute_then_double_to_fifteen(portal: Portal, a: Tenant, clock: Clock,
-                                                                login: str) -> None:
+def test_five_failures_lock_for_a_minute_then_double_to_fifteen(
+    portal: Portal, a: Tenant, clock: Clock, login: str
+) -> None:
     fail(portal, login, 4)
     assert locked_for(portal, login) is None and failures(portal, login) == 4
     fail(portal, login, 1)
@@ -102,8 +113,9 @@ def test_five_failures_lock_for_a_minute_then_double_to_fifteen(portal: Portal, 
         assert locked_for(portal, login) == expected
 
 
-def test_a_locked_login_refuses_the_right_password_with_the_generic_answer(portal: Portal, a: Tenant,
-                                                                           clock: Clock) -> None:
+def test_a_locked_login_refuses_the_right_password_with_the_generic_answer(
+    portal: Portal, a: Tenant, clock: Clock
+) -> None:
     """L1 and L4: locked looks exactly like wrong; after the wait the right password works."""
     _, wrong_body = attempt(portal, "owner-a", WRONG)
     fail(portal, "owner-a", 4)
@@ -119,21 +131,23 @@ def test_a_locked_login_refuses_the_right_password_with_the_generic_answer(porta
 def test_unknown_and_real_logins_answer_alike_when_locked(portal: Portal, a: Tenant, clock: Clock) -> None:
     fail(portal, "owner-a", 5)
     fail(portal, "ghost", 5)
-    answers = {_without_token(attempt(portal, login, password)[1]).replace(login, "LOGIN")
-               for login, password in [("owner-a", PASSWORD), ("ghost", PASSWORD), ("owner-a", WRONG)]}
+    answers = {
+        _without_token(attempt(portal, login, password)[1]).replace(login, "LOGIN")
+        for login, password in [("owner-a", PASSWORD), ("ghost", PASSWORD), ("owner-a", WRONG)]
+    }
     assert len(answers) == 1
 
 
-def test_htmx_answer_while_locked_is_the_form_with_the_generic_error(portal: Portal, a: Tenant,
-                                                                     clock: Clock) -> None:
+def test_htmx_answer_while_locked_is_the_form_with_the_generic_error(portal: Portal, a: Tenant, clock: Clock) -> None:
     fail(portal, "owner-a", 5)
     status, body = attempt(portal, "owner-a", PASSWORD, hx=True)
     assert status == 401
     assert body.lstrip().startswith('<form id="login_form"') and "Invalid login or password." in body
 
 
-def test_a_locked_attempt_still_costs_one_verification(portal: Portal, a: Tenant, clock: Clock,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_locked_attempt_still_costs_one_verification(
+    portal: Portal, a: Tenant, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """L2: the locked path verifies a password once, like every other failure."""
     fail(portal, "owner-a", 5)
     fail(portal, "ghost", 5)
@@ -329,9 +343,14 @@ def test_clear_appears_in_the_users_page_when_included(portal: Portal, a: Tenant
     if "audit/_lockout.html" not in show.read_text():
         pytest.skip("templates/users/show.html does not include audit/_lockout.html yet")
     with portal.app.app_context():
-        db.session.add(LoginThrottle(key=key_of(a.member.login), failures=5,
-                                     last_failure_at=datetime.now(UTC),
-                                     locked_until=datetime.now(UTC) + timedelta(minutes=1)))
+        db.session.add(
+            LoginThrottle(
+                key=key_of(a.member.login),
+                failures=5,
+                last_failure_at=datetime.now(UTC),
+                locked_until=datetime.now(UTC) + timedelta(minutes=1),
+            )
+        )
         db.session.commit()
     body = portal.client(a.owner).get(f"/accounts/{a.id}/users/{a.member.id}").get_data(as_text=True)
     assert "Sign-in locked" in body and "lockout/clear" in body

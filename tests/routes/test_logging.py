@@ -46,8 +46,18 @@ def test_one_line_per_request_with_who_what_and_how_long(portal: Portal, log_lin
     lines = log_lines.requests()
     assert len(lines) == 1
     line = lines[0]
-    assert set(line) == {"ts", "event", "method", "path", "status", "duration_ms", "user_id", "account_id", "ip",
-                         "correlation_id"}
+    assert set(line) == {
+        "ts",
+        "event",
+        "method",
+        "path",
+        "status",
+        "duration_ms",
+        "user_id",
+        "account_id",
+        "ip",
+        "correlation_id",
+    }
     assert (line["method"], line["path"], line["status"]) == ("GET", f"/accounts/{account.id}/users", 200)
     assert (line["user_id"], line["account_id"]) == (str(owner.id), str(account.id))
     assert line["correlation_id"] == "trace-42" == response.headers["X-Correlation-Id"]
@@ -71,7 +81,9 @@ def test_anonymous_requests_and_errors_are_logged_too(portal: Portal, log_lines:
     client.raw.post("/logout")  # no CSRF token: 400
     lines = log_lines.requests()
     assert [(line["method"], line["path"], line["status"]) for line in lines] == [
-        ("GET", "/login", 200), ("GET", "/no/such/page", 404), ("POST", "/logout", 400),
+        ("GET", "/login", 200),
+        ("GET", "/no/such/page", 404),
+        ("POST", "/logout", 400),
     ]
     assert all(line["user_id"] == "" and line["account_id"] == "" for line in lines)
 
@@ -122,7 +134,7 @@ def test_security_events_are_lines_with_the_request_context(portal: Portal, log_
 
 def test_werkzeug_access_lines_are_dropped_but_its_errors_kept() -> None:
     def record(level: int, msg: str) -> logging.LogRecord:
-        return logging.LogRecord("werkzeug", level, __file__, 1, msg, ('GET /invitations/accept/tok HTTP/1.1',), None)
+        return logging.LogRecord("werkzeug", level, __file__, 1, msg, ("GET /invitations/accept/tok HTTP/1.1",), None)
 
     access = record(logging.INFO, '127.0.0.1 - - [29/Nov/2026 08:00:00] "%s" 200 -\n')
     error = record(logging.ERROR, "Error on request:\n%s")

@@ -34,9 +34,16 @@ def queue(app: Flask, a: Tenant, n: int = 1, to: str = "someone@example.com") ->
     """Invitation-like emails in the outbox, as enqueue() writes them."""
     with app.test_request_context():
         emails = [
-            outbox.enqueue("invitation", to if n == 1 else f"{i}-{to}", f"Invitation {i}", account_id=a.id,
-                           accept_url=f"http://portal.example.com/invitations/accept/token{i}",
-                           account_name="Tenant A", inviter_name="Admin", expires_at=utcnow())
+            outbox.enqueue(
+                "invitation",
+                to if n == 1 else f"{i}-{to}",
+                f"Invitation {i}",
+                account_id=a.id,
+                accept_url=f"http://portal.example.com/invitations/accept/token{i}",
+                account_name="Tenant A",
+                inviter_name="Admin",
+                expires_at=utcnow(),
+            )
             for i in range(n)
         ]
         db.session.commit()
@@ -55,8 +62,10 @@ def email(app: Flask, email_id: uuid.UUID) -> OutboxEmail:
 
 def test_enqueue_renders_text_and_html_and_links_from_the_base_url(app: Flask, a: Tenant) -> None:
     with app.test_request_context(headers={"Host": "evil.test"}):
-        assert outbox.external_url("invitation_accept.accept", token="abc") == \
-            "http://portal.example.com/invitations/accept/abc"
+        assert (
+            outbox.external_url("invitation_accept.accept", token="abc")
+            == "http://portal.example.com/invitations/accept/abc"
+        )
     [email_id] = queue(app, a)
     row = email(app, email_id)
     assert row.status == "queued" and row.attempts == 0 and row.account_id == a.id
@@ -65,8 +74,7 @@ def test_enqueue_renders_text_and_html_and_links_from_the_base_url(app: Flask, a
     assert "<" not in row.body_text
 
 
-def test_an_email_arrives_with_a_text_and_an_html_part(mail_app: Flask, a: Tenant,
-                                                       smtp_server: SmtpServer) -> None:
+def test_an_email_arrives_with_a_text_and_an_html_part(mail_app: Flask, a: Tenant, smtp_server: SmtpServer) -> None:
     [email_id] = queue(mail_app, a)
     report = deliver(mail_app)
     assert (report.sent, report.retrying, report.failed) == (1, 0, 0)
@@ -92,7 +100,8 @@ def test_without_smtp_configured_emails_wait_in_the_outbox(app: Flask, a: Tenant
 
 
 def test_an_outage_keeps_the_email_queued_and_it_is_delivered_once_smtp_is_back(
-        mail_app: Flask, a: Tenant, smtp_server: SmtpServer) -> None:
+    mail_app: Flask, a: Tenant, smtp_server: SmtpServer
+) -> None:
     [email_id] = queue(mail_app, a)
     smtp_server.stop()
     now = utcnow()
@@ -116,8 +125,9 @@ def test_an_outage_keeps_the_email_queued_and_it_is_delivered_once_smtp_is_back(
     assert row.status == "sent" and row.last_error == ""
 
 
-def test_a_permanent_refusal_fails_at_once_with_the_servers_reason(mail_app: Flask, a: Tenant,
-                                                                   smtp_server: SmtpServer) -> None:
+def test_a_permanent_refusal_fails_at_once_with_the_servers_reason(
+    mail_app: Flask, a: Tenant, smtp_server: SmtpServer
+) -> None:
     smtp_server.refuse["someone@example.com"] = "550 5.1.1 No such mailbox here"
     [email_id] = queue(mail_app, a)
     assert deliver(mail_app).failed == 1
@@ -134,8 +144,9 @@ def test_a_permanent_refusal_fails_at_once_with_the_servers_reason(mail_app: Fla
     assert len(smtp_server.wait_for(1)) == 1
 
 
-def test_a_temporary_refusal_is_retried_with_backoff_then_marked_failed(mail_app: Flask, a: Tenant,
-                                                                        smtp_server: SmtpServer) -> None:
+def test_a_temporary_refusal_is_retried_with_backoff_then_marked_failed(
+    mail_app: Flask, a: Tenant, smtp_server: SmtpServer
+) -> None:
     smtp_server.refuse["someone@example.com"] = "451 4.3.0 Mailbox busy, try later"
     [email_id] = queue(mail_app, a)
     now = utcnow()
@@ -155,8 +166,9 @@ def test_backoff_doubles_and_is_capped() -> None:
     assert delivery.backoff(30) == delivery.BACKOFF_MAX
 
 
-def test_retry_refuses_emails_that_did_not_fail_and_other_accounts_emails(app: Flask, a: Tenant,
-                                                                          portal: Portal) -> None:
+def test_retry_refuses_emails_that_did_not_fail_and_other_accounts_emails(
+    app: Flask, a: Tenant, portal: Portal
+) -> None:
     from portal.errors import Conflict, NotFound
 
     [email_id] = queue(app, a)
@@ -177,8 +189,7 @@ def test_a_claimed_email_is_hidden_from_other_workers_for_the_lease(app: Flask, 
         assert len(delivery.claim_due(now + delivery.LEASE + timedelta(seconds=1), 10)) == 1  # a dead worker's
 
 
-def test_several_workers_never_send_one_email_twice(mail_app: Flask, a: Tenant,
-                                                    smtp_server: SmtpServer) -> None:
+def test_several_workers_never_send_one_email_twice(mail_app: Flask, a: Tenant, smtp_server: SmtpServer) -> None:
     ids = queue(mail_app, a, n=30)
     barrier = threading.Barrier(3, timeout=10)
     reports: list[delivery.PassReport] = []
@@ -206,8 +217,9 @@ def test_several_workers_never_send_one_email_twice(mail_app: Flask, a: Tenant,
         assert db.session.scalar(select(func.count()).where(OutboxEmail.status == "sent")) == 30
 
 
-def test_a_row_locked_by_another_worker_is_skipped_on_postgresql(mail_app: Flask, a: Tenant,
-                                                                 smtp_server: SmtpServer) -> None:
+def test_a_row_locked_by_another_worker_is_skipped_on_postgresql(
+    mail_app: Flask, a: Tenant, smtp_server: SmtpServer
+) -> None:
     """SKIP LOCKED: a worker neither waits for nor takes the row another worker holds."""
     engine = mail_app.extensions["portal.engine"]
     if engine.dialect.name != "postgresql":
@@ -231,8 +243,9 @@ def test_the_send_mail_command(mail_app: Flask, a: Tenant, smtp_server: SmtpServ
     assert len(smtp_server.wait_for(3)) == 3
 
 
-def test_the_send_mail_command_loops_until_stopped(mail_app: Flask, a: Tenant, smtp_server: SmtpServer,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_send_mail_command_loops_until_stopped(
+    mail_app: Flask, a: Tenant, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from portal import worker
 
     passes: list[int] = []
@@ -261,8 +274,9 @@ def test_the_send_mail_command_without_smtp(app: Flask) -> None:
 # --- the owner's outbox page ----------------------------------------------------------------------------------
 
 
-def test_the_owner_reads_the_outbox_with_bodies_when_no_smtp_is_configured(portal: Portal, a: Tenant,
-                                                                           app: Flask) -> None:
+def test_the_owner_reads_the_outbox_with_bodies_when_no_smtp_is_configured(
+    portal: Portal, a: Tenant, app: Flask
+) -> None:
     admin = portal.client(a.admin)
     assert admin.post(f"/accounts/{a.id}/invitations", {"emails": "dev@example.com"}).status_code == 303
     owner = portal.client(a.owner)
@@ -309,15 +323,16 @@ def test_the_outbox_pages(portal: Portal, a: Tenant) -> None:
 
 
 def test_an_invitation_email_goes_out_and_its_state_shows_on_the_invitations_page(
-        portal: Portal, a: Tenant, mail_app: Flask, smtp_server: SmtpServer) -> None:
+    portal: Portal, a: Tenant, mail_app: Flask, smtp_server: SmtpServer
+) -> None:
     admin = portal.client(a.admin)
     invite(admin, a, "ok@example.com, bounce@example.com")  # reviewed, then sent
     smtp_server.refuse["bounce@example.com"] = "550 5.1.1 User unknown"
     report = deliver(mail_app)
     assert (report.sent, report.failed) == (1, 1)
     html = admin.get(f"/accounts/{a.id}/invitations").get_data(as_text=True)
-    ok_row = html[html.index("<td>ok@example.com</td>"):]
-    assert '<span class="status active">sent</span>' in ok_row[:ok_row.index("</tr>")]
-    bounce_row = html[html.index("<td>bounce@example.com</td>"):]
-    bounce_row = bounce_row[:bounce_row.index("</tr>")]
+    ok_row = html[html.index("<td>ok@example.com</td>") :]
+    assert '<span class="status active">sent</span>' in ok_row[: ok_row.index("</tr>")]
+    bounce_row = html[html.index("<td>bounce@example.com</td>") :]
+    bounce_row = bounce_row[: bounce_row.index("</tr>")]
     assert "Failed: 550 5.1.1 User unknown" in bounce_row and "Retry delivery" in bounce_row

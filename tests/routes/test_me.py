@@ -196,13 +196,15 @@ def test_after_enrolment_it_says_so_and_leaves_no_code_in_the_forms(portal: Port
     codes = re.findall(r"<li><code>([a-z2-7]{5}-[a-z2-7]{5})</code></li>", body)
     download = re.search(r'<a href="data:text/plain;charset=utf-8,([^"]+)" download="recovery-codes.txt"', body)
     assert download and all(c in download.group(1) for c in codes)
-    assert 'data-copy-codes data-js-only hidden' in body and 'data-print-codes data-js-only hidden' in body
+    assert "data-copy-codes data-js-only hidden" in body and "data-print-codes data-js-only hidden" in body
 
 
 def test_sessions_say_which_browser_when_and_where(portal: Portal, a: Tenant) -> None:
     chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
-    iphone = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-              "Version/17.5 Mobile/15E148 Safari/604.1")
+    iphone = (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/17.5 Mobile/15E148 Safari/604.1"
+    )
     clients = []
     for browser in (chrome, iphone):
         raw = portal.app.test_client()
@@ -215,7 +217,7 @@ def test_sessions_say_which_browser_when_and_where(portal: Portal, a: Tenant) ->
         db.session.execute(update(LoginSession).where(LoginSession.user_agent == iphone).values(**earlier))
         db.session.commit()
     page = " ".join(mine.get("/me/sessions").get_data(as_text=True).split())
-    assert "<strong>Chrome on Linux</strong> <span class=\"badge owner\">this session</span>" in page
+    assert '<strong>Chrome on Linux</strong> <span class="badge owner">this session</span>' in page
     assert "<strong>Mobile Safari on iOS</strong>" in page
     assert ">3 hours ago</time>" in page and ">2 hours ago</time>" in page and ">just now</time>" in page
     assert "127.0.0.1" in page

@@ -28,10 +28,24 @@ def test_migrations_from_empty_match_the_models(app: Flask) -> None:
 
 
 def test_create_account_command(app: Flask, portal: Portal) -> None:
-    result = app.test_cli_runner().invoke(args=[
-        "portal", "create-account", "--name", "Globex", "--login", "hank", "--email", "hank@example.com",
-        "--first-name", "Hank", "--last-name", "Scorpio", "--password", "cypress creek volcano lair",
-    ])
+    result = app.test_cli_runner().invoke(
+        args=[
+            "portal",
+            "create-account",
+            "--name",
+            "Globex",
+            "--login",
+            "hank",
+            "--email",
+            "hank@example.com",
+            "--first-name",
+            "Hank",
+            "--last-name",
+            "Scorpio",
+            "--password",
+            "cypress creek volcano lair",
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert "Created account 'Globex'" in result.output and "/a/globex/login" in result.output
     owner = portal.scalar(select(User).where(User.login == "hank"))
@@ -41,10 +55,20 @@ def test_create_account_command(app: Flask, portal: Portal) -> None:
 
 
 def test_create_account_refuses_a_weak_password(app: Flask, portal: Portal) -> None:
-    result = app.test_cli_runner().invoke(args=[
-        "portal", "create-account", "--name", "Globex", "--login", "hank", "--email", "hank@example.com",
-        "--password", "password1234",
-    ])
+    result = app.test_cli_runner().invoke(
+        args=[
+            "portal",
+            "create-account",
+            "--name",
+            "Globex",
+            "--login",
+            "hank",
+            "--email",
+            "hank@example.com",
+            "--password",
+            "password1234",
+        ]
+    )
     assert result.exit_code != 0
     assert "too common" in result.output
     assert portal.scalar(select(func.count()).select_from(Account)) == 0
@@ -82,9 +106,10 @@ def test_the_sign_in_name_migration_names_existing_accounts(tmp_path: object) ->
     ids = [uuid.uuid4().hex for _ in range(4)]
     with engine.begin() as connection:
         for n, (account_id, name) in enumerate(zip(ids, ["Acme", "ACME!", "Ñ", "Café Zürich"], strict=True)):
-            connection.execute(text("INSERT INTO accounts (id, name, require_mfa, created_at) "
-                                    "VALUES (:id, :name, 0, :at)"), {"id": account_id, "name": name,
-                                                                      "at": f"2026-01-0{n + 1} 00:00:00"})
+            connection.execute(
+                text("INSERT INTO accounts (id, name, require_mfa, created_at) VALUES (:id, :name, 0, :at)"),
+                {"id": account_id, "name": name, "at": f"2026-01-0{n + 1} 00:00:00"},
+            )
     migrate.upgrade(app)
     with engine.connect() as connection:
         names = dict(connection.execute(text("SELECT id, sign_in_name FROM accounts")).all())
@@ -112,20 +137,39 @@ def test_the_api_migration_gives_existing_keys_every_permission(tmp_path: object
     engine = app.extensions["portal.engine"]
     account, user = uuid.uuid4().hex, uuid.uuid4().hex
     with engine.begin() as connection:
-        connection.execute(text("INSERT INTO accounts (id, name, sign_in_name, require_mfa, created_at) "
-                                "VALUES (:id, 'Old', 'old', 0, '2026-01-01 00:00:00')"), {"id": account})
-        connection.execute(text("INSERT INTO users (id, account_id, login, email, first_name, last_name, company_name, "
-                                "address, postal_code, city, state, country, phone, must_change_password, status, "
-                                "is_owner, is_sso, mfa_enabled, version, created_at, updated_at) VALUES (:id, :a, "
-                                "'old', 'old@example.com', '', '', '', '', '', '', '', '', '', 0, 'active', 1, 0, 0, "
-                                "1, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"), {"id": user, "a": account})
-        connection.execute(text("INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at) VALUES "
-                                "(:id, :u, 'ci', 'ap_x', 'h', '2026-01-01 00:00:00')"), {"id": uuid.uuid4().hex,
-                                                                                       "u": user})
-        connection.execute(text("INSERT INTO audit_events (id, account_id, actor_label, action, target_type, "
-                                "target_id, target_label, changes, ip_address, user_agent, correlation_id, "
-                                "created_at) VALUES (:id, :a, 'old', 'user.update', '', '', '', '{}', '', '', '', "
-                                "'2026-01-01 00:00:00')"), {"id": uuid.uuid4().hex, "a": account})
+        connection.execute(
+            text(
+                "INSERT INTO accounts (id, name, sign_in_name, require_mfa, created_at) "
+                "VALUES (:id, 'Old', 'old', 0, '2026-01-01 00:00:00')"
+            ),
+            {"id": account},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO users (id, account_id, login, email, first_name, last_name, company_name, "
+                "address, postal_code, city, state, country, phone, must_change_password, status, "
+                "is_owner, is_sso, mfa_enabled, version, created_at, updated_at) VALUES (:id, :a, "
+                "'old', 'old@example.com', '', '', '', '', '', '', '', '', '', 0, 'active', 1, 0, 0, "
+                "1, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            ),
+            {"id": user, "a": account},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at) VALUES "
+                "(:id, :u, 'ci', 'ap_x', 'h', '2026-01-01 00:00:00')"
+            ),
+            {"id": uuid.uuid4().hex, "u": user},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO audit_events (id, account_id, actor_label, action, target_type, "
+                "target_id, target_label, changes, ip_address, user_agent, correlation_id, "
+                "created_at) VALUES (:id, :a, 'old', 'user.update', '', '', '', '{}', '', '', '', "
+                "'2026-01-01 00:00:00')"
+            ),
+            {"id": uuid.uuid4().hex, "a": account},
+        )
     migrate.upgrade(app)
     with engine.connect() as connection:
         scopes = connection.execute(text("SELECT scopes FROM api_keys")).scalar_one()

@@ -167,8 +167,10 @@ def test_the_form_needs_a_link_opened_in_this_browser(portal: Portal) -> None:
     assert stranger.get(CHOOSE).status_code == 410
     assert stranger.post(CHOOSE, {"password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD}).status_code == 410
     assert portal.get(User, owner.id).password_hash == before
-    assert client.post(CHOOSE, {"password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD},
-                       csrf=False).status_code == 400  # CSRF still applies
+    assert (
+        client.post(CHOOSE, {"password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD}, csrf=False).status_code
+        == 400
+    )  # CSRF still applies
     assert portal.get(User, owner.id).password_hash == before
     assert client.post(CHOOSE, {"password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD}).status_code == 303
     assert portal.get(User, owner.id).password_hash != before

@@ -25,8 +25,16 @@ def invite(portal: Portal, tenant: Tenant, email: str, roles: tuple[str, ...], b
 
 def snapshot(portal: Portal, user_id: Any) -> tuple[Any, ...]:
     user = portal.get(User, user_id)
-    return (user.email, user.login, user.first_name, user.city, user.password_hash, user.mfa_enabled, user.version,
-            user.status)
+    return (
+        user.email,
+        user.login,
+        user.first_name,
+        user.city,
+        user.password_hash,
+        user.mfa_enabled,
+        user.version,
+        user.status,
+    )
 
 
 def test_the_attack_chain_is_broken(portal: Portal, a: Tenant) -> None:
@@ -43,8 +51,13 @@ def test_the_attack_chain_is_broken(portal: Portal, a: Tenant) -> None:
     assert "account:manage" in response.get_data(as_text=True)  # says what they lack
     assert portal.get(User, pending.id).email == "future@example.com"
     # Nor set their password, reset their MFA, delete them, or touch the invitation.
-    assert attacker.post(f"/accounts/{a.id}/users/{pending.id}/password",
-                         {"password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD}).status_code == 403
+    assert (
+        attacker.post(
+            f"/accounts/{a.id}/users/{pending.id}/password",
+            {"password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD},
+        ).status_code
+        == 403
+    )
     assert attacker.post(f"/accounts/{a.id}/users/{pending.id}/reset-mfa", {"reason": "x"}).status_code == 403
     assert attacker.post(f"/accounts/{a.id}/users/{pending.id}/delete").status_code == 403
     assert attacker.post(f"/accounts/{a.id}/invitations/{invitation.id}/revoke").status_code == 403
@@ -52,9 +65,16 @@ def test_the_attack_chain_is_broken(portal: Portal, a: Tenant) -> None:
     assert portal.get(Invitation, invitation.id).status == "pending"
 
     # The real invitee accepts from the original link: the account has the invited address.
-    accepted = portal.client().post(f"/invitations/accept/{token}", {
-        "login": "future", "first_name": "Fu", "last_name": "Ture", "password": NEW_PASSWORD,
-        "password_confirmation": NEW_PASSWORD})
+    accepted = portal.client().post(
+        f"/invitations/accept/{token}",
+        {
+            "login": "future",
+            "first_name": "Fu",
+            "last_name": "Ture",
+            "password": NEW_PASSWORD,
+            "password_confirmation": NEW_PASSWORD,
+        },
+    )
     assert accepted.status_code == 303
     assert portal.get(User, pending.id).email == "future@example.com"
     # And a reset asked for the attacker's address reaches only the attacker's own sign-in.
@@ -71,9 +91,16 @@ def test_accepting_sets_the_invited_address(portal: Portal, a: Tenant) -> None:
     with portal.app.app_context():
         db.session.execute(update(User).where(User.id == invitation.user_id).values(email="elsewhere@example.com"))
         db.session.commit()
-    response = portal.client().post(f"/invitations/accept/{token}", {
-        "login": "future", "first_name": "Fu", "last_name": "Ture", "password": NEW_PASSWORD,
-        "password_confirmation": NEW_PASSWORD})
+    response = portal.client().post(
+        f"/invitations/accept/{token}",
+        {
+            "login": "future",
+            "first_name": "Fu",
+            "last_name": "Ture",
+            "password": NEW_PASSWORD,
+            "password_confirmation": NEW_PASSWORD,
+        },
+    )
     assert response.status_code == 303
     assert portal.get(User, invitation.user_id).email == "future@example.com"
 
@@ -125,8 +152,9 @@ def test_bulk_actions_follow_the_invited_rank(portal: Portal, a: Tenant) -> None
     invitation = invite(portal, a, "future@example.com", ("account-admin",))
     low = invite(portal, a, "low@example.com", ("member",))
     response = portal.client(a.user_manager).post(
-        f"/accounts/{a.id}/users/bulk", {"action": "delete", "user_ids": [str(invitation.user_id), str(low.user_id)],
-        "confirm": "yes"})
+        f"/accounts/{a.id}/users/bulk",
+        {"action": "delete", "user_ids": [str(invitation.user_id), str(low.user_id)], "confirm": "yes"},
+    )
     assert response.status_code == 200
     assert "holds permissions you do not have" in response.get_data(as_text=True)
     assert portal.get(User, invitation.user_id) is not None
@@ -138,5 +166,7 @@ def test_a_user_manager_still_manages_the_invitations_they_could_make(portal: Po
     manager = portal.client(a.user_manager)
     assert manager.post(f"/accounts/{a.id}/invitations/{invitation.id}/resend").status_code == 303
     assert manager.post(f"/accounts/{a.id}/invitations/{invitation.id}/revoke").status_code == 303
-    assert portal.scalar(select(func.count()).select_from(OutboxEmail)
-                         .where(OutboxEmail.to_address == "low@example.com")) == 2
+    assert (
+        portal.scalar(select(func.count()).select_from(OutboxEmail).where(OutboxEmail.to_address == "low@example.com"))
+        == 2
+    )

@@ -37,8 +37,9 @@ def test_a_signed_in_page_caches_the_permissions_and_then_checks_sign_in_with_on
     with portal.app.app_context():
         user = db.session.get(User, tenant.user_manager.id)
         assert user is not None
-        held = effective_permissions(user, db.session.scalar(select(LoginSession)
-                                                             .where(LoginSession.user_id == user.id)))
+        held = effective_permissions(
+            user, db.session.scalar(select(LoginSession).where(LoginSession.user_id == user.id))
+        )
     assert _cached(portal, tenant.user_manager) == [",".join(sorted(p.value for p in held))]
     sent: list[str] = []
     engine = portal.app.extensions["portal.engine"]
@@ -74,8 +75,12 @@ def test_any_change_in_the_database_takes_effect_on_the_very_next_request(portal
     elif change == "deactivate":
         _run(portal, update(LoginSession).where(LoginSession.user_id == tenant.member.id).values(active_role_ids=[]))
     else:
-        _run(portal, update(RoleAssignment).where(RoleAssignment.role_id == role.id)
-             .values(expires_at=utcnow() - timedelta(seconds=1)))
+        _run(
+            portal,
+            update(RoleAssignment)
+            .where(RoleAssignment.role_id == role.id)
+            .values(expires_at=utcnow() - timedelta(seconds=1)),
+        )
     assert _cached(portal, tenant.member) == [None]
     assert victim.get(url).status_code == 403
     assert victim.get(url).status_code == 403
@@ -87,8 +92,10 @@ def test_a_grant_counts_on_the_next_request_too(portal: Portal) -> None:
     victim = portal.client(tenant.member)
     url = f"/accounts/{tenant.id}/users"
     assert victim.get(url).status_code == 403
-    _run(portal, update(Role).where(Role.name == "member", Role.account_id == tenant.id)
-         .values(permissions=["users:read"]))
+    _run(
+        portal,
+        update(Role).where(Role.name == "member", Role.account_id == tenant.id).values(permissions=["users:read"]),
+    )
     assert victim.get(url).status_code == 200
     assert role.id is not None
 
@@ -97,8 +104,12 @@ def test_a_grant_that_expires_with_no_write_stops_counting_at_once(portal: Porta
     """Time alone ends a grant: the cache holds only until the first grant in force expires."""
     tenant = portal.tenant()
     role = make_role(portal, tenant.account, "Readers", ("users:read",), holders=(tenant.member,))
-    _run(portal, update(RoleAssignment).where(RoleAssignment.role_id == role.id)
-         .values(expires_at=utcnow() + timedelta(seconds=1.5)))
+    _run(
+        portal,
+        update(RoleAssignment)
+        .where(RoleAssignment.role_id == role.id)
+        .values(expires_at=utcnow() + timedelta(seconds=1.5)),
+    )
     victim = portal.client(tenant.member)
     url = f"/accounts/{tenant.id}/users"
     assert victim.get(url).status_code == 200
@@ -107,8 +118,9 @@ def test_a_grant_that_expires_with_no_write_stops_counting_at_once(portal: Porta
     assert victim.get(url).status_code == 403
 
 
-def test_a_computation_that_raced_with_a_change_is_never_written_back(portal: Portal,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_computation_that_raced_with_a_change_is_never_written_back(
+    portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tenant = portal.tenant()
     role = make_role(portal, tenant.account, "Readers", ("users:read",), holders=(tenant.member,))
     victim = portal.client(tenant.member)

@@ -24,7 +24,8 @@ def _role_count(portal: Portal, tenant: Tenant) -> int:
 
 def _version(html: str) -> str:
     match = re.search(r'name="version"[^>]*value="([^"]+)"', html) or re.search(
-        r'value="([^"]+)"[^>]*name="version"', html)
+        r'value="([^"]+)"[^>]*name="version"', html
+    )
     assert match, "the edit form carries no version"
     return match.group(1)
 
@@ -41,8 +42,14 @@ def test_list_shows_every_role_with_member_counts(portal: Portal) -> None:
     assert "<html" in body and "<h1>Roles</h1>" in body
     rows = dict(re.findall(r'<tr id="role-[^"]+">\s*<td><a [^>]+>([^<]+)</a>.*?<td>(\d+)</td>', body, re.S))
     # The owner and the admin hold account-admin; one user each for the other built-in roles.
-    assert rows == {"account-admin": "2", "user-manager": "1", "group-manager": "1", "auditor": "1",
-                    "member": "1", "Support desk": "2"}
+    assert rows == {
+        "account-admin": "2",
+        "user-manager": "1",
+        "group-manager": "1",
+        "auditor": "1",
+        "member": "1",
+        "Support desk": "2",
+    }
     assert body.count('class="badge builtin"') == 5
     assert "<code>users:read</code>" in body
     # Built-in roles offer neither edit nor delete; the custom one does.
@@ -88,8 +95,13 @@ def test_readers_see_no_buttons(portal: Portal) -> None:
 
 def test_nav_shows_roles_only_to_readers(portal: Portal) -> None:
     tenant = portal.tenant()
-    for who, sees in [("admin", True), ("auditor", True), ("user_manager", True), ("group_manager", False),
-                      ("member", False)]:
+    for who, sees in [
+        ("admin", True),
+        ("auditor", True),
+        ("user_manager", True),
+        ("group_manager", False),
+        ("member", False),
+    ]:
         body = portal.client(getattr(tenant, who)).get("/me/roles").get_data(as_text=True)
         assert (f'href="/accounts/{tenant.id}/roles">Roles</a>' in body) is sees, who
         assert 'href="/me/roles">My roles</a>' in body
@@ -117,8 +129,9 @@ def test_new_role_form_offers_permissions_with_descriptions(portal: Portal) -> N
 
 def test_new_role_form_disables_what_the_actor_does_not_hold(portal: Portal) -> None:
     tenant = portal.tenant()
-    make_role(portal, tenant.account, "Role admin", ("roles:read", "roles:write", "users:read"),
-              holders=(tenant.no_role,))
+    make_role(
+        portal, tenant.account, "Role admin", ("roles:read", "roles:write", "users:read"), holders=(tenant.no_role,)
+    )
     body = portal.client(tenant.no_role).get(_url(tenant, "/new")).get_data(as_text=True)
     assert re.search(r'value="users:read"\s*>', body)  # held: enabled
     assert re.search(r'value="audit:read"\s*disabled>', body)
@@ -128,8 +141,10 @@ def test_new_role_form_disables_what_the_actor_does_not_hold(portal: Portal) -> 
 def test_create_a_role(portal: Portal) -> None:
     tenant = portal.tenant()
     client = portal.client(tenant.admin)
-    response = client.post(_url(tenant), {"name": "  Support desk ", "description": "First line",
-                                          "permissions": ["users:read", "groups:read"]})
+    response = client.post(
+        _url(tenant),
+        {"name": "  Support desk ", "description": "First line", "permissions": ["users:read", "groups:read"]},
+    )
     role = role_named(portal, tenant.account, "Support desk")
     assert response.status_code == 303
     assert response.headers["Location"] == _url(tenant, f"/{role.id}")
@@ -178,8 +193,11 @@ def test_invalid_roles_are_refused_and_nothing_is_stored(portal: Portal) -> None
 
 def test_invalid_form_keeps_what_was_entered(portal: Portal) -> None:
     tenant = portal.tenant()
-    body = portal.client(tenant.admin).post(_url(tenant), {"name": "x", "description": "Keep me",
-                                                          "permissions": ["audit:read"]}).get_data(as_text=True)
+    body = (
+        portal.client(tenant.admin)
+        .post(_url(tenant), {"name": "x", "description": "Keep me", "permissions": ["audit:read"]})
+        .get_data(as_text=True)
+    )
     assert 'value="x"' in body and "Keep me" in body
     assert re.search(r'value="audit:read"\s*checked', body)
 
@@ -187,8 +205,9 @@ def test_invalid_form_keeps_what_was_entered(portal: Portal) -> None:
 def test_nobody_creates_a_role_with_a_permission_they_lack(portal: Portal) -> None:
     """A4: a role admin without audit:read cannot create a role that has it."""
     tenant = portal.tenant()
-    make_role(portal, tenant.account, "Role admin", ("roles:read", "roles:write", "users:read"),
-              holders=(tenant.no_role,))
+    make_role(
+        portal, tenant.account, "Role admin", ("roles:read", "roles:write", "users:read"), holders=(tenant.no_role,)
+    )
     client = portal.client(tenant.no_role)
     before = _role_count(portal, tenant)
     for hx in (False, True):
@@ -214,8 +233,9 @@ def test_create_needs_roles_write_and_csrf(portal: Portal) -> None:
 
 def test_show_lists_permissions_and_members(portal: Portal) -> None:
     tenant = portal.tenant()
-    role = make_role(portal, tenant.account, "Support desk", ("users:read", "groups:read"),
-                     holders=(tenant.member, tenant.auditor))
+    role = make_role(
+        portal, tenant.account, "Support desk", ("users:read", "groups:read"), holders=(tenant.member, tenant.auditor)
+    )
     body = portal.client(tenant.auditor).get(_url(tenant, f"/{role.id}")).get_data(as_text=True)
     assert "<h1>Support desk" in body
     assert "<code>groups:read</code>" in body and "<code>users:read</code>" in body
@@ -235,8 +255,9 @@ def test_show_pages_members(portal: Portal) -> None:
     first = client.get(_url(tenant, f"/{role.id}?take=2")).get_data(as_text=True)
     assert "6 users hold this role." in first and "Page 1 of 3" in first
     assert [login for login in logins if f"<td>{login}</td>" in first] == logins[:2]
-    next_url = re.search(r'<a href="([^"]+)" hx-get="[^"]+" hx-push-url="true" hx-target="#members"[^>]*>Next ›</a>',
-                         first)
+    next_url = re.search(
+        r'<a href="([^"]+)" hx-get="[^"]+" hx-push-url="true" hx-target="#members"[^>]*>Next ›</a>', first
+    )
     assert next_url
     second = client.get(next_url.group(1).replace("&amp;", "&"), hx=True)
     body = second.get_data(as_text=True)
@@ -276,15 +297,24 @@ def test_edit_a_role(portal: Portal) -> None:
     body = page.get_data(as_text=True)
     assert page.status_code == 200
     assert 'value="Support desk"' in body and re.search(r'value="users:read"\s*checked', body)
-    response = client.post(_url(tenant, f"/{role.id}/edit"), {
-        "name": "Help desk", "description": "New", "permissions": ["users:read", "users:write"],
-        "version": _version(body)})
+    response = client.post(
+        _url(tenant, f"/{role.id}/edit"),
+        {
+            "name": "Help desk",
+            "description": "New",
+            "permissions": ["users:read", "users:write"],
+            "version": _version(body),
+        },
+    )
     assert response.status_code == 303 and response.headers["Location"] == _url(tenant, f"/{role.id}")
     stored = portal.get(Role, role.id)
     assert (stored.name, stored.description, stored.permissions) == ("Help desk", "New", ["users:read", "users:write"])
     [event] = events(portal, "role.update")
-    assert event.changes == {"name": ["Support desk", "Help desk"], "description": ["Old", "New"],
-                             "permissions": [["users:read"], ["users:read", "users:write"]]}
+    assert event.changes == {
+        "name": ["Support desk", "Help desk"],
+        "description": ["Old", "New"],
+        "permissions": [["users:read"], ["users:read", "users:write"]],
+    }
 
 
 def test_edit_keeps_its_own_name_and_refuses_others(portal: Portal) -> None:
@@ -318,31 +348,38 @@ def test_builtin_roles_cannot_be_edited_or_deleted(portal: Portal) -> None:
     tenant = portal.tenant()
     builtin = role_named(portal, tenant.account, "auditor")
     client = portal.client(tenant.owner)
-    for method, path, data in [("get", "/edit", None), ("post", "/edit", {"name": "auditors", "version": "x"}),
-                               ("get", "/delete", None), ("post", "/delete", {})]:
+    for method, path, data in [
+        ("get", "/edit", None),
+        ("post", "/edit", {"name": "auditors", "version": "x"}),
+        ("get", "/delete", None),
+        ("post", "/delete", {}),
+    ]:
         for hx in (False, True):
-            response = getattr(client, method)(_url(tenant, f"/{builtin.id}{path}"), hx=hx,
-                                               **({"data": data} if data is not None else {}))
+            response = getattr(client, method)(
+                _url(tenant, f"/{builtin.id}{path}"), hx=hx, **({"data": data} if data is not None else {})
+            )
             assert response.status_code == 403, (method, path)
             assert "Built-in roles cannot be changed or deleted." in response.get_data(as_text=True)
     stored = portal.get(Role, builtin.id)
     assert stored.name == "auditor" and stored.is_builtin
     show = client.get(_url(tenant, f"/{builtin.id}")).get_data(as_text=True)
-    assert "/edit" not in show and 'hx-confirm' not in show
+    assert "/edit" not in show and "hx-confirm" not in show
     assert "Built-in roles cannot be changed or deleted." in show
 
 
 def test_nobody_edits_a_role_to_hold_what_they_lack(portal: Portal) -> None:
     """A4, through editing a custom role."""
     tenant = portal.tenant()
-    make_role(portal, tenant.account, "Role admin", ("roles:read", "roles:write", "users:read"),
-              holders=(tenant.no_role,))
+    make_role(
+        portal, tenant.account, "Role admin", ("roles:read", "roles:write", "users:read"), holders=(tenant.no_role,)
+    )
     target = make_role(portal, tenant.account, "Readers", ("users:read",), holders=(tenant.member,))
     client = portal.client(tenant.no_role)
     version = _version(client.get(_url(tenant, f"/{target.id}/edit")).get_data(as_text=True))
-    response = client.post(_url(tenant, f"/{target.id}/edit"),
-                           {"name": "Readers", "permissions": ["users:read", "roles:write", "audit:read"],
-                            "version": version})
+    response = client.post(
+        _url(tenant, f"/{target.id}/edit"),
+        {"name": "Readers", "permissions": ["users:read", "roles:write", "audit:read"], "version": version},
+    )
     assert response.status_code == 403 and "audit:read" in response.get_data(as_text=True)
     assert portal.get(Role, target.id).permissions == ["users:read"]
 
@@ -368,8 +405,11 @@ def test_a_role_edit_cannot_take_roles_write_from_the_actor(portal: Portal) -> N
     mine = make_role(portal, tenant.account, "Role admin", ("roles:read", "roles:write"), holders=(tenant.no_role,))
     client = portal.client(tenant.no_role)
     version = _version(client.get(_url(tenant, f"/{mine.id}/edit")).get_data(as_text=True))
-    response = client.post(_url(tenant, f"/{mine.id}/edit"),
-                           {"name": "Role admin", "permissions": ["roles:read"], "version": version}, hx=True)
+    response = client.post(
+        _url(tenant, f"/{mine.id}/edit"),
+        {"name": "Role admin", "permissions": ["roles:read"], "version": version},
+        hx=True,
+    )
     body = response.get_data(as_text=True)
     assert response.status_code == 422
     assert "would take the roles:write permission away from you" in body and 'id="role_form"' in body
@@ -378,16 +418,16 @@ def test_a_role_edit_cannot_take_roles_write_from_the_actor(portal: Portal) -> N
     assert portal.get(Role, mine.id) is not None
     # With another held role that carries roles:write (even an inactive one), the edit is fine.
     make_role(portal, tenant.account, "Backup", ("roles:write",), holders=(tenant.no_role,), default=False)
-    response = client.post(_url(tenant, f"/{mine.id}/edit"),
-                           {"name": "Role admin", "permissions": ["roles:read"], "version": version})
+    response = client.post(
+        _url(tenant, f"/{mine.id}/edit"), {"name": "Role admin", "permissions": ["roles:read"], "version": version}
+    )
     assert response.status_code == 303
     assert portal.get(Role, mine.id).permissions == ["roles:read"]
 
 
 def test_the_owner_may_change_any_custom_role(portal: Portal) -> None:
     tenant = portal.tenant()
-    role = make_role(portal, tenant.account, "Everything", tuple(p.value for p in Permission),
-                     holders=(tenant.owner,))
+    role = make_role(portal, tenant.account, "Everything", tuple(p.value for p in Permission), holders=(tenant.owner,))
     client = portal.client(tenant.owner)
     version = _version(client.get(_url(tenant, f"/{role.id}/edit")).get_data(as_text=True))
     assert client.post(_url(tenant, f"/{role.id}/edit"), {"name": "Nothing", "version": version}).status_code == 303
@@ -419,8 +459,7 @@ def test_delete_asks_first_without_javascript(portal: Portal) -> None:
     response = client.post(_url(tenant, f"/{role.id}/delete"))
     assert response.status_code == 303 and response.headers["Location"] == _url(tenant)
     assert portal.get(Role, role.id) is None
-    assert portal.scalar(select(func.count()).select_from(RoleAssignment)
-                         .where(RoleAssignment.role_id == role.id)) == 0
+    assert portal.scalar(select(func.count()).select_from(RoleAssignment).where(RoleAssignment.role_id == role.id)) == 0
     [event] = events(portal, "role.delete")
     assert event.changes["holders"] == 1 and event.target_label == "Support desk"
     listing = client.get(_url(tenant)).get_data(as_text=True)

@@ -27,9 +27,7 @@ def _user_page(tenant: Tenant, user: User) -> str:
 def _held(portal: Portal, user: User) -> dict[str, bool]:
     """The user's roles by name, with their default flag."""
     with portal.app.app_context():
-        rows = db.session.execute(
-            select(RoleAssignment).where(RoleAssignment.user_id == user.id)
-        ).scalars()
+        rows = db.session.execute(select(RoleAssignment).where(RoleAssignment.user_id == user.id)).scalars()
         return {a.role.name: a.is_default for a in rows}
 
 
@@ -38,15 +36,21 @@ def _held(portal: Portal, user: User) -> dict[str, bool]:
 
 def test_the_panel_page_shows_roles_grants_and_effective_permissions(portal: Portal) -> None:
     tenant = portal.tenant()
-    make_role(portal, tenant.account, "Support desk", ("users:read", "audit:read"),
-              holders=(tenant.group_manager,), default=False)
+    make_role(
+        portal,
+        tenant.account,
+        "Support desk",
+        ("users:read", "audit:read"),
+        holders=(tenant.group_manager,),
+        default=False,
+    )
     body = portal.client(tenant.admin).get(_roles_url(tenant, tenant.group_manager)).get_data(as_text=True)
     assert '<section id="user_roles"' in body
     assert "group-manager" in body and "Support desk" in body
     assert re.search(r'aria-checked="true"\s+aria-label="Default role group-manager"', body)
     assert re.search(r'aria-checked="false"\s+aria-label="Default role Support desk"', body)
     # users:read comes from both roles; the non-default one says so.
-    assert "group-manager, Support desk <small class=\"muted\">(when activated)</small>" in body
+    assert 'group-manager, Support desk <small class="muted">(when activated)</small>' in body
     assert "<code>audit:read</code>" in body and "<code>account:manage</code>" not in body
     # Roles they do not hold yet are offered.
     for name in ("account-admin", "auditor", "member", "user-manager"):
@@ -56,8 +60,13 @@ def test_the_panel_page_shows_roles_grants_and_effective_permissions(portal: Por
 
 def test_the_panel_explains_what_the_actor_cannot_grant(portal: Portal) -> None:
     tenant = portal.tenant()
-    make_role(portal, tenant.account, "Role admin", ("roles:read", "roles:write", "users:read", "users:write"),
-              holders=(tenant.no_role,))
+    make_role(
+        portal,
+        tenant.account,
+        "Role admin",
+        ("roles:read", "roles:write", "users:read", "users:write"),
+        holders=(tenant.no_role,),
+    )
     body = portal.client(tenant.no_role).get(_roles_url(tenant, tenant.member)).get_data(as_text=True)
     assert ">account-admin</option>" not in body and ">auditor</option>" not in body
     assert "<strong>account-admin</strong>: You need" in body
@@ -117,8 +126,9 @@ def test_add_a_role_with_a_plain_form(portal: Portal) -> None:
 def test_add_a_role_with_htmx_answers_the_panel(portal: Portal) -> None:
     tenant = portal.tenant()
     auditor = role_named(portal, tenant.account, "auditor")
-    response = portal.client(tenant.admin).post(_roles_url(tenant, tenant.member), {"role_id": str(auditor.id)},
-                                                hx=True)
+    response = portal.client(tenant.admin).post(
+        _roles_url(tenant, tenant.member), {"role_id": str(auditor.id)}, hx=True
+    )
     body = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "<html" not in body and body.lstrip().startswith('<section id="user_roles"')
@@ -187,8 +197,9 @@ def test_assignment_routes_need_roles_write_and_csrf(portal: Portal) -> None:
 def test_nobody_grants_a_role_holding_what_they_lack(portal: Portal) -> None:
     """A4: a role admin without audit:read cannot grant auditor, nor account-admin, even to themselves."""
     tenant = portal.tenant()
-    make_role(portal, tenant.account, "Role admin", ("roles:read", "roles:write", "users:read"),
-              holders=(tenant.no_role,))
+    make_role(
+        portal, tenant.account, "Role admin", ("roles:read", "roles:write", "users:read"), holders=(tenant.no_role,)
+    )
     client = portal.client(tenant.no_role)
     for name in ("auditor", "account-admin", "user-manager"):
         role = role_named(portal, tenant.account, name)
@@ -220,9 +231,11 @@ def test_nobody_but_the_owner_acts_on_the_owner(portal: Portal) -> None:
     admin_role = role_named(portal, tenant.account, "account-admin")
     member_role = role_named(portal, tenant.account, "member")
     client = portal.client(tenant.admin)
-    for url, data in [(_roles_url(tenant, tenant.owner), {"role_id": str(member_role.id)}),
-                      (_roles_url(tenant, tenant.owner, f"/{admin_role.id}/delete"), {}),
-                      (_roles_url(tenant, tenant.owner, f"/{admin_role.id}/default"), {"default": "0"})]:
+    for url, data in [
+        (_roles_url(tenant, tenant.owner), {"role_id": str(member_role.id)}),
+        (_roles_url(tenant, tenant.owner, f"/{admin_role.id}/delete"), {}),
+        (_roles_url(tenant, tenant.owner, f"/{admin_role.id}/default"), {"default": "0"}),
+    ]:
         for hx in (False, True):
             response = client.post(url, data, hx=hx)
             assert response.status_code == 403, url
@@ -230,8 +243,7 @@ def test_nobody_but_the_owner_acts_on_the_owner(portal: Portal) -> None:
     assert _held(portal, tenant.owner) == {"account-admin": True}
     owner = portal.client(tenant.owner)
     assert owner.post(_roles_url(tenant, tenant.owner), {"role_id": str(member_role.id)}).status_code == 303
-    assert portal.scalar(select(func.count()).select_from(User)
-                         .where(User.account_id == tenant.id, User.is_owner)) == 1
+    assert portal.scalar(select(func.count()).select_from(User).where(User.account_id == tenant.id, User.is_owner)) == 1
 
 
 def test_only_the_owner_or_an_admin_acts_on_an_admin(portal: Portal) -> None:
@@ -314,8 +326,10 @@ def test_editing_a_role_takes_effect_on_the_next_request(portal: Portal) -> None
     admin = portal.client(tenant.admin)
     edit = admin.get(f"/accounts/{tenant.id}/roles/{role.id}/edit").get_data(as_text=True)
     version = edit.split('name="version" type="hidden" value="')[1].split('"')[0]
-    admin.post(f"/accounts/{tenant.id}/roles/{role.id}/edit", {"name": "Readers", "permissions": ["groups:read"],
-                                                               "version": version})
+    admin.post(
+        f"/accounts/{tenant.id}/roles/{role.id}/edit",
+        {"name": "Readers", "permissions": ["groups:read"], "version": version},
+    )
     assert victim.get(f"/accounts/{tenant.id}/users").status_code == 403
 
 
@@ -339,20 +353,25 @@ def test_toggle_the_default_flag(portal: Portal) -> None:
 
 def test_nobody_removes_their_own_last_roles_write(portal: Portal) -> None:
     tenant = portal.tenant()
-    mine = make_role(portal, tenant.account, "Role admin", ("roles:read", "roles:write", "users:read"),
-                     holders=(tenant.no_role,))
+    mine = make_role(
+        portal, tenant.account, "Role admin", ("roles:read", "roles:write", "users:read"), holders=(tenant.no_role,)
+    )
     client = portal.client(tenant.no_role)
     response = client.post(_roles_url(tenant, tenant.no_role, f"/{mine.id}/delete"))
     assert response.status_code == 422 and "roles:write" in response.get_data(as_text=True)
     assert _held(portal, tenant.no_role) == {"Role admin": True}
     # An admin removing their own account-admin role is refused for the same reason.
     admin_role = role_named(portal, tenant.account, "account-admin")
-    assert portal.client(tenant.admin).post(_roles_url(tenant, tenant.admin, f"/{admin_role.id}/delete")
-                                            ).status_code == 422
+    assert (
+        portal.client(tenant.admin).post(_roles_url(tenant, tenant.admin, f"/{admin_role.id}/delete")).status_code
+        == 422
+    )
     assert _held(portal, tenant.admin) == {"account-admin": True}
     # The owner always holds everything, so they may drop their roles.
-    assert portal.client(tenant.owner).post(_roles_url(tenant, tenant.owner, f"/{admin_role.id}/delete")
-                                            ).status_code == 303
+    assert (
+        portal.client(tenant.owner).post(_roles_url(tenant, tenant.owner, f"/{admin_role.id}/delete")).status_code
+        == 303
+    )
 
 
 def test_granting_is_audited_without_leaking_other_tenants(portal: Portal) -> None:

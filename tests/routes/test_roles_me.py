@@ -13,8 +13,10 @@ from tests.helpers import Portal, make_role, role_named
 
 def _active(portal: Portal, user_id: uuid.UUID) -> list[set[str]]:
     with portal.app.app_context():
-        return [set(s.active_role_ids) for s in
-                db.session.scalars(select(LoginSession).where(LoginSession.user_id == user_id))]
+        return [
+            set(s.active_role_ids)
+            for s in db.session.scalars(select(LoginSession).where(LoginSession.user_id == user_id))
+        ]
 
 
 def test_my_roles_lists_held_roles_and_which_are_active(portal: Portal) -> None:
@@ -31,8 +33,7 @@ def test_my_roles_lists_held_roles_and_which_are_active(portal: Portal) -> None:
 
 def test_default_roles_are_active_at_sign_in_and_others_on_demand(portal: Portal) -> None:
     tenant = portal.tenant()
-    role = make_role(portal, tenant.account, "Support desk", ("users:read",), holders=(tenant.member,),
-                     default=False)
+    role = make_role(portal, tenant.account, "Support desk", ("users:read",), holders=(tenant.member,), default=False)
     client = portal.client(tenant.member)
     users = f"/accounts/{tenant.id}/users"
     assert client.get(users).status_code == 403
@@ -47,8 +48,12 @@ def test_default_roles_are_active_at_sign_in_and_others_on_demand(portal: Portal
     assert response.status_code == 204 and response.headers["HX-Redirect"] == "/me/roles"
     assert client.get(users).status_code == 403
     with portal.app.app_context():
-        actions = [e.action for e in db.session.scalars(select(AuditEvent).where(
-            AuditEvent.action.like("session.role_%")).order_by(AuditEvent.created_at))]
+        actions = [
+            e.action
+            for e in db.session.scalars(
+                select(AuditEvent).where(AuditEvent.action.like("session.role_%")).order_by(AuditEvent.created_at)
+            )
+        ]
     assert actions == ["session.role_activate", "session.role_deactivate"]
 
 

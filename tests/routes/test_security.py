@@ -13,12 +13,29 @@ from portal.permissions import PUBLIC
 from tests.helpers import Portal
 
 PUBLIC_ENDPOINTS = {
-    "auth.index", "auth.login", "auth.account_login", "auth.find_accounts", "auth.account_password_reset",
-    "auth.login_mfa", "auth.signup", "auth.password_reset", "auth.password_reset_choose", "auth.password_reset_form",
-    "invitation_accept.accept", "email_change.open_link", "email_change.confirm", "static",
-    "ops.healthz", "ops.readyz", "ops.metrics",  # probes, and the scrape that checks its own bearer token
-    "api_docs.openapi", "api_docs.docs",  # the JSON API's reference: what exists, not what anyone holds
-    "sso.start_page", "sso.start", "sso.callback", "sso.link",  # signing in through the account's provider
+    "auth.index",
+    "auth.login",
+    "auth.account_login",
+    "auth.find_accounts",
+    "auth.account_password_reset",
+    "auth.login_mfa",
+    "auth.signup",
+    "auth.password_reset",
+    "auth.password_reset_choose",
+    "auth.password_reset_form",
+    "invitation_accept.accept",
+    "email_change.open_link",
+    "email_change.confirm",
+    "static",
+    "ops.healthz",
+    "ops.readyz",
+    "ops.metrics",  # probes, and the scrape that checks its own bearer token
+    "api_docs.openapi",
+    "api_docs.docs",  # the JSON API's reference: what exists, not what anyone holds
+    "sso.start_page",
+    "sso.start",
+    "sso.callback",
+    "sso.link",  # signing in through the account's provider
 }
 
 
@@ -101,8 +118,13 @@ def test_roles_not_active_in_the_session_grant_nothing(portal: Portal) -> None:
 def _headers_ok(response) -> str:  # type: ignore[no-untyped-def]
     headers = response.headers
     csp = headers["Content-Security-Policy"]
-    for directive in ("'strict-dynamic'", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'",
-                      "form-action 'self'"):
+    for directive in (
+        "'strict-dynamic'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+    ):
         assert directive in csp
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
     assert headers["Strict-Transport-Security"].startswith("max-age=31536000")

@@ -32,9 +32,11 @@ def sign_in(portal: Portal, account: str, login: str, password: str, address: st
 
 def audit_of(portal: Portal, account: Account, action: str) -> list[AuditEvent]:
     with portal.app.app_context():
-        return list(db.session.scalars(
-            select(AuditEvent).where(AuditEvent.account_id == account.id, AuditEvent.action == action)
-        ))
+        return list(
+            db.session.scalars(
+                select(AuditEvent).where(AuditEvent.account_id == account.id, AuditEvent.action == action)
+            )
+        )
 
 
 def test_an_outsiders_look_alike_accounts_do_not_lock_out_the_victim(portal: Portal) -> None:
@@ -60,11 +62,17 @@ def test_a_failed_sign_in_is_recorded_only_in_the_account_it_named(portal: Porta
     assert sign_in(portal, "no-such-account", VICTIM_LOGIN, WRONG) == 401
     failed = audit_of(portal, victim_account, "auth.sign_in_failed")
     assert [(e.target_id, e.changes["login"]) for e in failed] in (
-        [(str(victim.id), VICTIM_EMAIL), ("", "nobody-here")], [("", "nobody-here"), (str(victim.id), VICTIM_EMAIL)])
+        [(str(victim.id), VICTIM_EMAIL), ("", "nobody-here")],
+        [("", "nobody-here"), (str(victim.id), VICTIM_EMAIL)],
+    )
     assert audit_of(portal, outsider_account, "auth.sign_in_failed") == []
     with portal.app.app_context():  # the unknown account's attempt is recorded nowhere
-        assert db.session.scalar(select(func.count()).select_from(AuditEvent)
-                                 .where(AuditEvent.action == "auth.sign_in_failed")) == 2
+        assert (
+            db.session.scalar(
+                select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "auth.sign_in_failed")
+            )
+            == 2
+        )
     outsider = portal.scalar(select(User).where(User.account_id == outsider_account.id, User.is_owner))
     body = portal.client(outsider).get(f"/accounts/{outsider_account.id}/audit").get_data(as_text=True)
     assert "sign_in_failed" not in body and "victim-corp" not in body
@@ -164,8 +172,11 @@ def test_password_reset_is_scoped_to_the_account(portal: Portal) -> None:
     """The same address in two accounts: the reset asked for in one mails only that account's person."""
     portal.account("Initech", login="peter", email="peter@example.com")
     portal.account("Globex", login="pete", email="peter@example.com")
-    for data in ({"account": "initech", "login": "peter@example.com"}, {"account": "nowhere", "login": "peter"},
-                 {"account": "globex", "login": "nobody"}):
+    for data in (
+        {"account": "initech", "login": "peter@example.com"},
+        {"account": "nowhere", "login": "peter"},
+        {"account": "globex", "login": "nobody"},
+    ):
         assert portal.client().post("/password-reset", data).status_code == 303
     (email,) = emails_to(portal, "peter@example.com")
     assert "peter in Initech" in email.body_text and "http://portal.example.com/a/initech/login" in email.body_text
@@ -186,9 +197,15 @@ def test_every_email_about_an_account_links_to_its_sign_in_page(portal: Portal) 
 
 
 def test_sign_up_chooses_or_suggests_a_sign_in_name(portal: Portal) -> None:
-    signup = {"account_name": "Café Zürich", "first_name": "Ada", "last_name": "L", "login": "ada",
-              "email": "ada@example.com", "password": "long enough passphrase 9", "password_confirmation":
-              "long enough passphrase 9"}
+    signup = {
+        "account_name": "Café Zürich",
+        "first_name": "Ada",
+        "last_name": "L",
+        "login": "ada",
+        "email": "ada@example.com",
+        "password": "long enough passphrase 9",
+        "password_confirmation": "long enough passphrase 9",
+    }
     assert portal.client().post("/signup", signup).status_code == 303
     assert portal.scalar(select(Account.sign_in_name).where(Account.name == "Café Zürich")) == "cafe-zurich"
     assert portal.client().post("/signup", {**signup, "login": "bob"}).status_code == 303
@@ -245,15 +262,16 @@ def test_sign_in_routes_never_cross_accounts(portal: Portal) -> None:
             assert sign_in(portal, name, user.login, password) == expected, (name, user.login)
             assert sign_in(portal, name, user.email, password) == expected, (name, user.email)
             client = Client(portal.app.test_client())
-            assert client.post(f"/a/{name}/login", {"login": user.login, "password": password}
-                               ).status_code == expected
+            assert client.post(f"/a/{name}/login", {"login": user.login, "password": password}).status_code == expected
     with portal.app.app_context():
         db.session.execute(OutboxEmail.__table__.delete())
         db.session.commit()
     portal.client().post("/a/tenant-b/password-reset", {"login": a.owner.email})
     portal.client().post("/a/tenant-a/password-reset", {"login": "member-a"})
-    mailed = {e.to_address for e in (emails_to(portal, a.member.email) + emails_to(portal, twin.email)
-                                     + emails_to(portal, a.owner.email))}
+    mailed = {
+        e.to_address
+        for e in (emails_to(portal, a.member.email) + emails_to(portal, twin.email) + emails_to(portal, a.owner.email))
+    }
     # "member-a" in tenant A is A's member (member-a@example.com); B's twin has the same address, but
     # the reset names A's person, so exactly one email, about A.
     (email,) = emails_to(portal, "member-a@example.com")

@@ -187,8 +187,9 @@ def test_edit_conflict_is_409_and_overwrites_nothing(portal: Portal, a: Tenant) 
     # The form now carries the new version: saving again is a deliberate overwrite.
     fresh_version = portal.get(User, stale.id).version
     assert f'value="{fresh_version}"' in body
-    retry = second.post(users_url(a, f"/{stale.id}/edit"),
-                        {**edit_form(stale, city="Rome"), "version": str(fresh_version)})
+    retry = second.post(
+        users_url(a, f"/{stale.id}/edit"), {**edit_form(stale, city="Rome"), "version": str(fresh_version)}
+    )
     assert retry.status_code == 303 and portal.get(User, stale.id).city == "Rome"
 
 
@@ -278,8 +279,10 @@ def test_disable_and_enable(portal: Portal, a: Tenant) -> None:
     assert admin.post(users_url(a, f"/{a.member.id}/disable")).status_code == 303
     assert portal.get(User, a.member.id).status == "disabled"
     assert victim.get("/").headers["Location"] == "/login"
-    assert portal.client().post("/login", {"account": "tenant-a", "login": "member-a", "password": PASSWORD}
-                                ).status_code == 401
+    assert (
+        portal.client().post("/login", {"account": "tenant-a", "login": "member-a", "password": PASSWORD}).status_code
+        == 401
+    )
     response = admin.post(users_url(a, f"/{a.member.id}/enable"), hx=True)
     assert response.status_code == 200 and response.get_data(as_text=True).lstrip().startswith(
         '<section id="user_summary"'
@@ -334,8 +337,9 @@ def test_delete_with_htmx_verb_redirects_the_page(portal: Portal, a: Tenant) -> 
 
 def test_bulk_disable_reports_each_user(portal: Portal, a: Tenant) -> None:
     ids = [a.member.id, a.auditor.id, a.admin.id, a.owner.id]
-    response = portal.client(a.admin).post(users_url(a, "/bulk"),
-                                           {"action": "disable", "user_ids": [str(i) for i in ids], "confirm": "yes"})
+    response = portal.client(a.admin).post(
+        users_url(a, "/bulk"), {"action": "disable", "user_ids": [str(i) for i in ids], "confirm": "yes"}
+    )
     body = " ".join(response.get_data(as_text=True).split())
     assert response.status_code == 200
     assert "2 of 4 users changed." in body
@@ -344,8 +348,7 @@ def test_bulk_disable_reports_each_user(portal: Portal, a: Tenant) -> None:
     assert statuses == {a.member.id: "disabled", a.auditor.id: "disabled", a.admin.id: "active", a.owner.id: "active"}
 
 
-def test_a_bulk_done_at_once_keeps_its_report_as_a_job_with_the_same_csv(portal: Portal, a: Tenant, b: Tenant
-                                                                         ) -> None:
+def test_a_bulk_done_at_once_keeps_its_report_as_a_job_with_the_same_csv(portal: Portal, a: Tenant, b: Tenant) -> None:
     """A bulk over a few users runs in the request, and its per-user report is kept as a finished job: the
     same CSV download (and Jobs page) as a bulk job's."""
     import csv
@@ -356,8 +359,9 @@ def test_a_bulk_done_at_once_keeps_its_report_as_a_job_with_the_same_csv(portal:
 
     ids = [a.member.id, a.admin.id]
     client = portal.client(a.admin)
-    body = client.post(users_url(a, "/bulk"), {"action": "disable", "user_ids": [str(i) for i in ids],
-                                          "confirm": "yes"}).get_data(as_text=True)
+    body = client.post(
+        users_url(a, "/bulk"), {"action": "disable", "user_ids": [str(i) for i in ids], "confirm": "yes"}
+    ).get_data(as_text=True)
     job = portal.scalar(select(Job).where(Job.account_id == a.id))
     assert job is not None and job.kind == "bulk_users" and job.state == "done" and job.notified
     assert (job.total, job.done, job.refused, job.result) == (2, 2, 1, {"changed": 1, "refused": 1})
@@ -399,8 +403,9 @@ def test_bulk_grant_role_and_add_to_group_follow_the_single_rules(portal: Portal
     targets = [str(a.member.id), str(a.no_role.id)]
     admin = portal.client(a.admin)
     assert (
-        admin.post(users_url(a, "/bulk"),
-                   {"action": "grant_role", "role_id": str(auditor), "user_ids": targets}).status_code
+        admin.post(
+            users_url(a, "/bulk"), {"action": "grant_role", "role_id": str(auditor), "user_ids": targets}
+        ).status_code
         == 200
     )
     assert count(portal, RoleAssignment, RoleAssignment.role_id == auditor) == 3
@@ -413,8 +418,9 @@ def test_bulk_grant_role_and_add_to_group_follow_the_single_rules(portal: Portal
     assert count(portal, GroupMember, GroupMember.group_id == group.id) == 2
     # A user-manager may not grant roles at all (roles:write), nor a role above them.
     manager = portal.client(a.user_manager)
-    refused = manager.post(users_url(a, "/bulk"),
-                           {"action": "grant_role", "role_id": str(admin_role), "user_ids": targets})
+    refused = manager.post(
+        users_url(a, "/bulk"), {"action": "grant_role", "role_id": str(admin_role), "user_ids": targets}
+    )
     assert refused.status_code == 403
     assert count(portal, RoleAssignment, RoleAssignment.role_id == admin_role) == 2  # the owner and the admin
 

@@ -25,8 +25,9 @@ def event_count(portal: Portal) -> int:
 
 
 @pytest.mark.parametrize(("action", "verb"), [("delete", "Delete"), ("disable", "Disable")])
-def test_a_destructive_bulk_action_shows_who_first_and_changes_nothing(portal: Portal, a: Tenant, action: str,
-                                                                       verb: str) -> None:
+def test_a_destructive_bulk_action_shows_who_first_and_changes_nothing(
+    portal: Portal, a: Tenant, action: str, verb: str
+) -> None:
     admin = portal.client(a.admin)
     before = event_count(portal)
     form = {"action": action, "user_ids": [str(a.member.id), str(a.auditor.id)], "q": "a", "sort": "email"}
@@ -48,8 +49,9 @@ def test_a_destructive_bulk_action_shows_who_first_and_changes_nothing(portal: P
 
 
 def test_with_htmx_the_confirmation_takes_the_lists_place(portal: Portal, a: Tenant) -> None:
-    response = portal.client(a.admin).post(users_url(a, "/bulk"), {"action": "delete", "user_ids": [str(a.member.id)]},
-                                           hx=True)
+    response = portal.client(a.admin).post(
+        users_url(a, "/bulk"), {"action": "delete", "user_ids": [str(a.member.id)]}, hx=True
+    )
     body = text(response)
     assert response.status_code == 200 and "<html" not in body
     assert body.startswith('<section id="users_table"') and "Delete 1 user?" in body
@@ -57,8 +59,9 @@ def test_with_htmx_the_confirmation_takes_the_lists_place(portal: Portal, a: Ten
 
 
 def test_all_matching_is_confirmed_with_its_count(portal: Portal, a: Tenant) -> None:
-    response = portal.client(a.admin).post(users_url(a, "/bulk"), {"action": "disable", "all_matching": "y",
-                                                              "status": "active"})
+    response = portal.client(a.admin).post(
+        users_url(a, "/bulk"), {"action": "disable", "all_matching": "y", "status": "active"}
+    )
     body = text(response)
     assert "Disable 6 users?" in body  # everyone of tenant A but the owner and 'name="all_matching" value="y"' in body
     assert statuses(portal, a.member) == ["active"]
@@ -73,8 +76,9 @@ def test_enable_and_role_grants_need_no_confirmation(portal: Portal, a: Tenant) 
 def test_grant_role_without_a_role_is_422_beside_the_role_select(portal: Portal, a: Tenant, hx: bool) -> None:
     ticked = [str(a.member.id), str(a.no_role.id)]
     before = portal.scalar(select(func.count()).select_from(RoleAssignment))
-    response = portal.client(a.admin).post(users_url(a, "/bulk"), {"action": "grant_role", "role_id": "",
-                                                              "user_ids": ticked}, hx=hx)
+    response = portal.client(a.admin).post(
+        users_url(a, "/bulk"), {"action": "grant_role", "role_id": "", "user_ids": ticked}, hx=hx
+    )
     body = text(response)
     assert response.status_code == 422
     assert ("<html" in body) is not hx
@@ -103,14 +107,16 @@ def test_a_foreign_role_is_still_a_404(portal: Portal, a: Tenant) -> None:
         from portal import db
 
         foreign = db.session.scalar(select(Role.id).where(Role.account_id == b.id, Role.name == "auditor"))
-    response = portal.client(a.admin).post(users_url(a, "/bulk"), {"action": "grant_role", "role_id": str(foreign),
-                                                              "user_ids": [str(a.member.id)]})
+    response = portal.client(a.admin).post(
+        users_url(a, "/bulk"), {"action": "grant_role", "role_id": str(foreign), "user_ids": [str(a.member.id)]}
+    )
     assert response.status_code == 404
 
 
 def test_bulk_without_csrf_is_refused(portal: Portal, a: Tenant) -> None:
-    response = portal.client(a.admin).post(users_url(a, "/bulk"), {"action": "delete", "user_ids": [str(a.member.id)],
-                                                              "confirm": "yes"}, csrf=False)
+    response = portal.client(a.admin).post(
+        users_url(a, "/bulk"), {"action": "delete", "user_ids": [str(a.member.id)], "confirm": "yes"}, csrf=False
+    )
     assert response.status_code == 400 and portal.get(User, a.member.id) is not None
 
 

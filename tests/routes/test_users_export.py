@@ -26,12 +26,26 @@ def test_the_export_is_byte_identical(portal: Portal, monkeypatch: pytest.Monkey
     from portal.users import routes
 
     account, owner = portal.account()
-    ada = portal.user(account, "ada", roles=("member", "auditor"), id=uuid.UUID(int=10), first_name="Ada",
-                      last_name="Lovelace", company_name="Analytical", address="1 Engine St", postal_code="N1",
-                      city="London", country="GB", phone="+44 1", mfa_enabled=True, last_login_at=WHEN,
-                      created_at=WHEN)
-    grace = portal.user(account, "grace", roles=(), id=uuid.UUID(int=11), first_name="=Grace", status="disabled",
-                        created_at=WHEN)
+    ada = portal.user(
+        account,
+        "ada",
+        roles=("member", "auditor"),
+        id=uuid.UUID(int=10),
+        first_name="Ada",
+        last_name="Lovelace",
+        company_name="Analytical",
+        address="1 Engine St",
+        postal_code="N1",
+        city="London",
+        country="GB",
+        phone="+44 1",
+        mfa_enabled=True,
+        last_login_at=WHEN,
+        created_at=WHEN,
+    )
+    grace = portal.user(
+        account, "grace", roles=(), id=uuid.UUID(int=11), first_name="=Grace", status="disabled", created_at=WHEN
+    )
     make_group(portal, account, "One", members=(ada,))
     make_group(portal, account, "Two", members=(ada,))
     assert grace.id

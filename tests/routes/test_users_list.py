@@ -90,7 +90,7 @@ def test_owner_is_shown_apart_and_rows_have_every_column(portal: Portal, owner_c
         "auditor, member",
         "active",
         "MFA on",
-        "<td class=\"num\">1</td>",
+        '<td class="num">1</td>',
     ):
         assert text in row
     assert "Page 1 of 1 · 1 user · 20 per page" in " ".join(body.split())
@@ -301,7 +301,7 @@ def test_user_counts_follow_every_change(portal: Portal, owner_client) -> None: 
 
 def test_csv_cells_never_start_a_formula(portal: Portal, owner_client) -> None:  # type: ignore[no-untyped-def]
     account, _owner, client = owner_client
-    portal.user(account, "mallory", first_name="=HYPERLINK(\"http://evil.example\")", last_name="+1")
+    portal.user(account, "mallory", first_name='=HYPERLINK("http://evil.example")', last_name="+1")
     rows = list(csv.DictReader(io.StringIO(client.get(f"/accounts/{account.id}/users.csv").get_data(as_text=True))))
     assert rows[0]["first_name"].startswith("'=") and rows[0]["last_name"] == "'+1"
 
@@ -332,8 +332,14 @@ def _invitees(portal: Portal, account: Account, n: int) -> list[str]:
     """n invited users who have not accepted: no names yet, a placeholder login."""
     ids = []
     for i in range(n):
-        user = portal.user(account, f"placeholder-{i:02d}x", roles=(), status="pending", first_name="",
-                           email=f"invitee{i:02d}@example.com")
+        user = portal.user(
+            account,
+            f"placeholder-{i:02d}x",
+            roles=(),
+            status="pending",
+            first_name="",
+            email=f"invitee{i:02d}@example.com",
+        )
         ids.append(str(user.id))
     return ids
 

@@ -25,8 +25,9 @@ def _key_for(portal: Portal, user: User, name: str = "script") -> str:
 
 
 def _api_status(portal: Portal, tenant: Tenant, key: str) -> int:
-    response = portal.app.test_client().get(f"/api/v1/accounts/{tenant.id}/users",
-                                            headers={"Authorization": f"Bearer {key}"})
+    response = portal.app.test_client().get(
+        f"/api/v1/accounts/{tenant.id}/users", headers={"Authorization": f"Bearer {key}"}
+    )
     return response.status_code
 
 
@@ -47,8 +48,7 @@ def test_sign_out_everywhere_ends_every_session_of_the_user(portal: Portal, a: T
 
     response = admin.post(users_url(a, f"/{a.member.id}/sign-out"))
     assert response.status_code == 303 and response.headers["Location"] == users_url(a, f"/{a.member.id}")
-    assert "signed out everywhere (2 sessions ended)" in admin.get(response.headers["Location"]).get_data(
-        as_text=True)
+    assert "signed out everywhere (2 sessions ended)" in admin.get(response.headers["Location"]).get_data(as_text=True)
     for victim in (laptop, phone):
         answer = victim.get("/me")
         assert answer.status_code == 302 and answer.headers["Location"].startswith("/login")
@@ -126,9 +126,12 @@ def test_disabling_revokes_api_keys_for_good(portal: Portal, a: Tenant, how: str
     if how == "one":
         assert admin.post(users_url(a, f"/{a.user_manager.id}/disable")).status_code == 303
     else:
-        assert admin.post(users_url(a, "/bulk"), {"action": "disable", "user_ids": [str(a.user_manager.id)],
-                                                             "confirm": "yes"}
-                          ).status_code == 200
+        assert (
+            admin.post(
+                users_url(a, "/bulk"), {"action": "disable", "user_ids": [str(a.user_manager.id)], "confirm": "yes"}
+            ).status_code
+            == 200
+        )
     assert [_api_status(portal, a, key) for key in keys] == [401, 401]
     assert admin.post(users_url(a, f"/{a.user_manager.id}/enable")).status_code == 303
     assert portal.get(User, a.user_manager.id).status == "active"

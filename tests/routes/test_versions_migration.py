@@ -51,13 +51,27 @@ def test_existing_roles_and_groups_get_version_1(empty_database: str) -> None:
     account, role, group = uid(), uid(), uid()
     when = "2026-01-01 00:00:00"
     with engine.begin() as connection:
-        connection.execute(text("INSERT INTO accounts (id, name, sign_in_name, require_mfa, created_at) "
-                                "VALUES (:id, 'Old', 'old', false, :t)"), {"id": account, "t": when})
-        connection.execute(text("INSERT INTO roles (id, account_id, name, description, permissions, is_builtin, "
-                                "created_at, updated_at) VALUES (:id, :a, 'support', '', '[]', false, :t, :t)"),
-                           {"id": role, "a": account, "t": when})
-        connection.execute(text("INSERT INTO groups (id, account_id, name, description, created_at, updated_at) "
-                                "VALUES (:id, :a, 'Engineering', '', :t, :t)"), {"id": group, "a": account, "t": when})
+        connection.execute(
+            text(
+                "INSERT INTO accounts (id, name, sign_in_name, require_mfa, created_at) "
+                "VALUES (:id, 'Old', 'old', false, :t)"
+            ),
+            {"id": account, "t": when},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO roles (id, account_id, name, description, permissions, is_builtin, "
+                "created_at, updated_at) VALUES (:id, :a, 'support', '', '[]', false, :t, :t)"
+            ),
+            {"id": role, "a": account, "t": when},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO groups (id, account_id, name, description, created_at, updated_at) "
+                "VALUES (:id, :a, 'Engineering', '', :t, :t)"
+            ),
+            {"id": group, "a": account, "t": when},
+        )
     migrate.upgrade(app)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT version FROM roles")).scalar_one() == 1

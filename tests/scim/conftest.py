@@ -38,12 +38,14 @@ class Scim:
     def base(self) -> str:
         return f"/scim/v2/{self.account_id}"
 
-    def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
-                **kwargs: Any) -> TestResponse:
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> TestResponse:
         sent = {"Authorization": f"Bearer {self.token}", **(headers or {})}
         data = json.dumps(body) if body is not None else None
-        return self.client.open(self.base + path, method=method, data=data, headers=sent,
-                                content_type=SCIM_JSON if data else None, **kwargs)
+        return self.client.open(
+            self.base + path, method=method, data=data, headers=sent, content_type=SCIM_JSON if data else None, **kwargs
+        )
 
     def get(self, path: str, **kwargs: Any) -> TestResponse:
         return self.request("GET", path, **kwargs)

@@ -10,12 +10,24 @@ from tests.helpers import Portal
 from tests.scim.conftest import Scim, make_token
 
 PEOPLE = [
-    {"userName": "ada@example.com", "externalId": "ext-ada", "name": {"givenName": "Ada", "familyName": "Lovelace"},
-     "emails": [{"value": "ada@example.com", "type": "work", "primary": True}]},
-    {"userName": "grace.hopper", "externalId": "EXT-GRACE", "name": {"givenName": "Grace", "familyName": "Hopper"},
-     "emails": [{"value": "grace@navy.example.org"}]},
-    {"userName": "alan+t@example.com", "name": {"givenName": "Alan", "familyName": "Turing"},
-     "emails": [{"value": "alan@example.com"}], "active": False},
+    {
+        "userName": "ada@example.com",
+        "externalId": "ext-ada",
+        "name": {"givenName": "Ada", "familyName": "Lovelace"},
+        "emails": [{"value": "ada@example.com", "type": "work", "primary": True}],
+    },
+    {
+        "userName": "grace.hopper",
+        "externalId": "EXT-GRACE",
+        "name": {"givenName": "Grace", "familyName": "Hopper"},
+        "emails": [{"value": "grace@navy.example.org"}],
+    },
+    {
+        "userName": "alan+t@example.com",
+        "name": {"givenName": "Alan", "familyName": "Turing"},
+        "emails": [{"value": "alan@example.com"}],
+        "active": False,
+    },
 ]
 
 TABLE = [
@@ -26,22 +38,30 @@ TABLE = [
     ('userName ew "example.com"', {"ada@example.com", "alan+t@example.com"}),
     ('externalId eq "ext-ada"', {"ada@example.com"}),
     ('externalId eq "ext-grace"', set()),  # externalId is case-exact
-    ('externalId pr', {"ada@example.com", "grace.hopper"}),
-    ('not (externalId pr)', {"owner", "alan+t@example.com"}),
+    ("externalId pr", {"ada@example.com", "grace.hopper"}),
+    ("not (externalId pr)", {"owner", "alan+t@example.com"}),
     ('emails.value eq "grace@navy.example.org"', {"grace.hopper"}),
     ('emails[type eq "work" and value co "navy"]', {"grace.hopper"}),
     ('emails[type eq "home"]', set()),
     ('name.givenName eq "ada"', {"ada@example.com"}),
     ('name.familyName sw "T"', {"alan+t@example.com"}),
-    ('active eq false', {"alan+t@example.com"}),
+    ("active eq false", {"alan+t@example.com"}),
     ('active eq true and (name.givenName eq "Ada" or name.givenName eq "Grace")', {"ada@example.com", "grace.hopper"}),
     ('meta.created gt "2000-01-01T00:00:00Z"', {"owner", "ada@example.com", "grace.hopper", "alan+t@example.com"}),
     ('meta.lastModified lt "2000-01-01T00:00:00Z"', set()),
     ('id eq "not-a-uuid"', set()),
     ('userName eq "50%_off"', set()),
 ]
-INVALID = ['userName eq', 'title eq "x"', 'active gt true', 'meta.created eq "yesterday"', 'userName eq 3',
-           'emails[foo eq "x"]', 'userName zz "x"', '(userName eq "a"']
+INVALID = [
+    "userName eq",
+    'title eq "x"',
+    "active gt true",
+    'meta.created eq "yesterday"',
+    "userName eq 3",
+    'emails[foo eq "x"]',
+    'userName zz "x"',
+    '(userName eq "a"',
+]
 
 
 @pytest.fixture
@@ -69,8 +89,9 @@ def test_filter_the_portal_cannot_evaluate_is_invalid(people: Scim, text: str) -
 
 def test_group_filters_paging_and_sorting(people: Scim) -> None:
     ids = {r["userName"]: r["id"] for r in people.get("/Users").get_json()["Resources"]}
-    made = people.post("/Groups", {"displayName": "Engineers", "externalId": "g1",
-                                   "members": [{"value": ids["ada@example.com"]}]})
+    made = people.post(
+        "/Groups", {"displayName": "Engineers", "externalId": "g1", "members": [{"value": ids["ada@example.com"]}]}
+    )
     assert made.status_code == 201
     people.post("/Groups", {"displayName": "Sales"})
     found = people.get("/Groups", query_string={"filter": f'members.value eq "{ids["ada@example.com"]}"'}).get_json()
@@ -78,8 +99,9 @@ def test_group_filters_paging_and_sorting(people: Scim) -> None:
     assert people.get("/Groups", query_string={"filter": 'displayName eq "engineers"'}).get_json()["totalResults"] == 1
     small = people.get("/Groups", query_string={"excludedAttributes": "members"}).get_json()
     assert all("members" not in g for g in small["Resources"])
-    page = people.get("/Users", query_string={"sortBy": "userName", "sortOrder": "descending", "startIndex": "2",
-                                              "count": "2"}).get_json()
+    page = people.get(
+        "/Users", query_string={"sortBy": "userName", "sortOrder": "descending", "startIndex": "2", "count": "2"}
+    ).get_json()
     assert [r["userName"] for r in page["Resources"]] == ["grace.hopper", "alan+t@example.com"]
     assert page["totalResults"] == 4 and page["startIndex"] == 2
     only = people.get("/Users", query_string={"attributes": "userName"}).get_json()["Resources"][0]
@@ -90,14 +112,16 @@ def test_tenant_isolation(app: Flask, portal: Portal, scim: Scim) -> None:
     other, other_owner = portal.account("Other", login="boss")
     other_token = make_token(app, other, other_owner)
     theirs = Scim(app.test_client(), other.id, other_token)
-    their_user = theirs.post("/Users", {"userName": "bob@other.example.com",
-                                        "emails": [{"value": "bob@other.example.com"}]}).get_json()["id"]
+    their_user = theirs.post(
+        "/Users", {"userName": "bob@other.example.com", "emails": [{"value": "bob@other.example.com"}]}
+    ).get_json()["id"]
     their_group = theirs.post("/Groups", {"displayName": "Theirs"}).get_json()["id"]
     # A's token on B's base URL: 401.
     crossed = Scim(app.test_client(), other.id, scim.token)
     assert crossed.get("/Users").status_code == 401
-    assert crossed.post("/Users", {"userName": "x@example.com", "emails": [{"value": "x@example.com"}]}
-                        ).status_code == 401
+    assert (
+        crossed.post("/Users", {"userName": "x@example.com", "emails": [{"value": "x@example.com"}]}).status_code == 401
+    )
     # B's ids through A's URL: 404, for every verb.
     for path in (f"/Users/{their_user}", f"/Groups/{their_group}"):
         assert scim.get(path).status_code == 404
@@ -106,8 +130,9 @@ def test_tenant_isolation(app: Flask, portal: Portal, scim: Scim) -> None:
         assert scim.delete(path).status_code == 404
     ada = scim.post("/Users", {"userName": "ada@example.com", "emails": [{"value": "ada@example.com"}]})
     group = scim.post("/Groups", {"displayName": "Mine"}).get_json()["id"]
-    added = scim.patch(f"/Groups/{group}", {"Operations": [{"op": "add", "path": "members",
-                                                             "value": [{"value": their_user}]}]})
+    added = scim.patch(
+        f"/Groups/{group}", {"Operations": [{"op": "add", "path": "members", "value": [{"value": their_user}]}]}
+    )
     assert added.status_code == 400  # another account's user is no user here
     assert ada.status_code == 201
     assert theirs.get(f"/Users/{their_user}").status_code == 200  # untouched

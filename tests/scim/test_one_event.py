@@ -14,9 +14,13 @@ def _new_events(portal: Portal, seen: int) -> list[AuditEvent]:
     with portal.app.app_context():
         from portal import db
 
-        events = list(db.session.scalars(select(AuditEvent)
-                                         .where(AuditEvent.action != "provisioning_token.create")
-                                         .order_by(AuditEvent.created_at, AuditEvent.id)))
+        events = list(
+            db.session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.action != "provisioning_token.create")
+                .order_by(AuditEvent.created_at, AuditEvent.id)
+            )
+        )
     return events[seen:]
 
 
@@ -38,14 +42,18 @@ def test_one_event_per_changing_request(portal: Portal, scim: Scim) -> None:
     assert created.changes["status"] == ["pending", "disabled"]
     uid = made.get_json()["id"]
 
-    both = scim.put(f"/Users/{uid}", {"userName": "ada@example.com", "name": {"givenName": "Augusta"},
-                                      "active": True})
+    both = scim.put(f"/Users/{uid}", {"userName": "ada@example.com", "name": {"givenName": "Augusta"}, "active": True})
     assert both.status_code == 200
     event = one("invitation.create")  # reactivated before she chose a password: a new link, and the new name
     assert event.changes["first_name"] == ["Ada", "Augusta"]
 
-    off = scim.patch(f"/Users/{uid}", patch_op({"op": "Replace", "path": "name.familyName", "value": "King"},
-                                                {"op": "Replace", "path": "active", "value": "False"}))
+    off = scim.patch(
+        f"/Users/{uid}",
+        patch_op(
+            {"op": "Replace", "path": "name.familyName", "value": "King"},
+            {"op": "Replace", "path": "active", "value": "False"},
+        ),
+    )
     assert off.status_code == 200
     event = one("user.disable")
     assert event.changes["last_name"] == ["", "King"] and event.changes["steps"] == ["user.update", "user.disable"]
@@ -57,9 +65,14 @@ def test_one_event_per_changing_request(portal: Portal, scim: Scim) -> None:
     one("invitation.create")
     group = scim.post("/Groups", {"displayName": "Crew", "members": [{"value": uid}]}).get_json()["id"]
     assert one("group.create").changes["steps"] == ["group.create", "group.members.add"]
-    swap = scim.patch(f"/Groups/{group}", patch_op({"op": "add", "path": "members", "value": [{"value": bob}]},
-                                                    {"op": "remove", "path": f'members[value eq "{uid}"]'},
-                                                    {"op": "replace", "path": "displayName", "value": "Team"}))
+    swap = scim.patch(
+        f"/Groups/{group}",
+        patch_op(
+            {"op": "add", "path": "members", "value": [{"value": bob}]},
+            {"op": "remove", "path": f'members[value eq "{uid}"]'},
+            {"op": "replace", "path": "displayName", "value": "Team"},
+        ),
+    )
     assert swap.status_code == 200
     event = one("group.members.replace")
     assert event.changes["name"] == ["Crew", "Team"]

@@ -24,7 +24,8 @@ SKIPS: dict[tuple[str, str], str] = {
     (kind, "search_with_attributes"): (
         "the checker searches with POST /.search at the root, over every resource type at once; the portal "
         "answers 501 there (RFC 7644 §3.12: not implemented) and searches one type at a time with "
-        "POST /Users/.search and /Groups/.search (tested in test_smoke)")
+        "POST /Users/.search and /Groups/.search (tested in test_smoke)"
+    )
     for kind in ("User", "Group")
 }
 
@@ -32,14 +33,18 @@ SKIPS: dict[tuple[str, str], str] = {
 def test_scim2_tester_passes_every_check(app: Flask, portal: Portal, live_server: str) -> None:
     account, owner = portal.account("Checked", login="owner")
     token = make_token(app, account, owner)
-    with httpx2.Client(base_url=f"{live_server}/scim/v2/{account.id}",
-                       headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+    with httpx2.Client(
+        base_url=f"{live_server}/scim/v2/{account.id}", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as http:
         client = SyncSCIMClient(http)
         results = check_server(client)
     counts = Counter(result.status.name for result in results)
     print("scim2-tester:", dict(counts))
-    failed = [f"{r.status.name} {r.resource_type or ''} {r.title}: {r.reason} {r.data!r:.300}"
-              for r in results if r.status not in PASSING and r.status != Status.SKIPPED]
+    failed = [
+        f"{r.status.name} {r.resource_type or ''} {r.title}: {r.reason} {r.data!r:.300}"
+        for r in results
+        if r.status not in PASSING and r.status != Status.SKIPPED
+    ]
     skipped = {(r.resource_type or "", r.title): r.reason for r in results if r.status == Status.SKIPPED}
     for (kind, title), reason in skipped.items():
         print(f"skipped: {kind} {title}: {reason} — {SKIPS.get((kind, title), 'NOT EXPLAINED')}")

@@ -12,9 +12,16 @@ from tests.scim.conftest import Scim
 
 
 def test_create_and_read_a_user(scim: Scim) -> None:
-    created = scim.post("/Users", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                                   "userName": "Ada@Example.com", "name": {"givenName": "Ada", "familyName": "L"},
-                                   "emails": [{"value": "ada@example.com", "primary": True}], "externalId": "00u1"})
+    created = scim.post(
+        "/Users",
+        {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "Ada@Example.com",
+            "name": {"givenName": "Ada", "familyName": "L"},
+            "emails": [{"value": "ada@example.com", "primary": True}],
+            "externalId": "00u1",
+        },
+    )
     assert created.status_code == 201, created.get_data(as_text=True)
     assert created.mimetype == "application/scim+json"
     body = created.get_json()
@@ -37,9 +44,16 @@ def test_create_and_read_a_user(scim: Scim) -> None:
 def test_search_one_type_with_post(scim: Scim) -> None:
     scim.post("/Users", {"userName": "ada@example.com", "name": {"givenName": "Ada"}})
     scim.post("/Users", {"userName": "bob@example.com"})
-    found = scim.post("/Users/.search", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
-                                         "filter": 'userName sw "ada"', "attributes": ["userName"],
-                                         "startIndex": 1, "count": 10})
+    found = scim.post(
+        "/Users/.search",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": 'userName sw "ada"',
+            "attributes": ["userName"],
+            "startIndex": 1,
+            "count": 10,
+        },
+    )
     assert found.status_code == 200, found.get_data(as_text=True)
     body = found.get_json()
     assert body["totalResults"] == 1 and set(body["Resources"][0]) == {"id", "schemas", "userName"}
@@ -66,17 +80,25 @@ def test_postal_codes_up_to_40_characters(scim: Scim) -> None:
 
 def test_what_is_written_is_what_is_read(scim: Scim) -> None:
     """One email, phone and address, their values only; name.formatted on request only."""
-    made = scim.post("/Users", {"userName": "ada@example.com", "name": {"givenName": "Ada", "familyName": "L"},
-                                "emails": [{"value": "ada@example.com", "type": "home", "primary": False}],
-                                "phoneNumbers": [{"value": "+44 20 7946 0000", "type": "mobile"}]}).get_json()
+    made = scim.post(
+        "/Users",
+        {
+            "userName": "ada@example.com",
+            "name": {"givenName": "Ada", "familyName": "L"},
+            "emails": [{"value": "ada@example.com", "type": "home", "primary": False}],
+            "phoneNumbers": [{"value": "+44 20 7946 0000", "type": "mobile"}],
+        },
+    ).get_json()
     assert made["name"] == {"givenName": "Ada", "familyName": "L"}
     assert made["emails"] == [{"value": "ada@example.com"}]
     assert made["phoneNumbers"] == [{"value": "+44 20 7946 0000"}]
     asked = scim.get(f"/Users/{made['id']}", query_string={"attributes": "name.formatted"}).get_json()
     assert asked["name"] == {"formatted": "Ada L"}
     extension = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-    added = scim.patch(f"/Users/{made['id']}", {"Operations": [
-        {"op": "add", "path": extension, "value": {"organization": "Analytical Engines"}}]})
+    added = scim.patch(
+        f"/Users/{made['id']}",
+        {"Operations": [{"op": "add", "path": extension, "value": {"organization": "Analytical Engines"}}]},
+    )
     assert added.status_code == 200 and added.get_json()[extension] == {"organization": "Analytical Engines"}
     removed = scim.patch(f"/Users/{made['id']}", {"Operations": [{"op": "remove", "path": extension}]})
     assert removed.status_code == 200 and extension not in removed.get_json()

@@ -138,7 +138,9 @@ def test_the_page_with_htmx_and_its_refusals(app: Flask, portal: Portal, scim: S
     assert member_client.post(f"{url}/token").status_code == 403
     other, other_owner = portal.account("Other", login="boss")
     assert portal.client(other_owner).get(f"/accounts/{scim.account_id}/settings/provisioning").status_code in (
-        403, 404)
+        403,
+        404,
+    )
 
 
 def _count_tokens(portal: Portal) -> int:

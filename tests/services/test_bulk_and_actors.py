@@ -18,8 +18,9 @@ from tests.helpers import Portal, Tenant, actor_of, make_group, run_jobs
 
 
 def _events(action: str) -> list[AuditEvent]:
-    return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)
-                                   .order_by(AuditEvent.created_at)))
+    return list(
+        db.session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.created_at))
+    )
 
 
 def _role(tenant: Tenant, name: str) -> Role:
@@ -53,8 +54,9 @@ def test_a_bulk_refusal_is_reported_and_the_rest_is_done(app: Flask, a: Tenant) 
         assert "holds permissions you do not have" in outcomes[0].message
 
 
-def test_a_change_made_by_the_worker_records_the_person_who_started_the_job(app: Flask, portal: Portal,
-                                                                           a: Tenant) -> None:
+def test_a_change_made_by_the_worker_records_the_person_who_started_the_job(
+    app: Flask, portal: Portal, a: Tenant
+) -> None:
     with app.app_context():
         action = bulk.action_for(a.id, "grant_role", role_id=str(_role(a, "auditor").id))
         bulk.start_job(a.id, action, {"q": "member-a"}, 1, actor=actor_of(a.admin.id, via="api"))
@@ -70,8 +72,14 @@ def test_the_expiry_sweep_records_the_system(app: Flask, a: Tenant) -> None:
     from portal import expiry
 
     with app.app_context():
-        db.session.add(RoleAssignment(user_id=a.member.id, role_id=_role(a, "auditor").id, is_default=True,
-                                      expires_at=utcnow() - timedelta(seconds=1)))  # as if granted until then
+        db.session.add(
+            RoleAssignment(
+                user_id=a.member.id,
+                role_id=_role(a, "auditor").id,
+                is_default=True,
+                expires_at=utcnow() - timedelta(seconds=1),
+            )
+        )  # as if granted until then
         db.session.commit()
         assert expiry.sweep_batch() == 1
         [event] = _events("role.expire")

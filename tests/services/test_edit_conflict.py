@@ -45,8 +45,10 @@ def _written_elsewhere(app: Flask, table: str, row_id: uuid.UUID, **values: Any)
     """Someone else's save, committed on a connection of its own: the row's version moves on."""
     sets = ", ".join([f"{name} = :{name}" for name in values] + ["version = version + 1"])
     with app.extensions["portal.engine"].begin() as connection:
-        connection.execute(text(f"UPDATE {table} SET {sets} WHERE id = :id"),  # noqa: S608 (names are ours)
-                           {**values, "id": row_id.hex if connection.dialect.name == "sqlite" else row_id})
+        connection.execute(
+            text(f"UPDATE {table} SET {sets} WHERE id = :id"),  # noqa: S608 (names are ours)
+            {**values, "id": row_id.hex if connection.dialect.name == "sqlite" else row_id},
+        )
 
 
 # --- the rule itself --------------------------------------------------------------------------------------
@@ -86,8 +88,14 @@ def test_a_stale_role_edit_changes_nothing(ctx: None, portal: Portal, a: Tenant)
     role = db.session.get_one(Role, make_role(portal, a.account, "Support", ("users:read",)).id)
     owner = db.session.get_one(User, a.owner.id)
     with pytest.raises(StaleEdit) as raised:
-        roles.update_role(role, name="Helpdesk", description="", permissions=frozenset({Permission.USERS_READ}),
-                          expected_version=role.version - 1, actor=users.Actor(owner, ALL_PERMISSIONS))
+        roles.update_role(
+            role,
+            name="Helpdesk",
+            description="",
+            permissions=frozenset({Permission.USERS_READ}),
+            expected_version=role.version - 1,
+            actor=users.Actor(owner, ALL_PERMISSIONS),
+        )
     assert raised.value.differences == {"name": ("Support", "Helpdesk")}
     db.session.commit()
     db.session.refresh(role)
@@ -142,21 +150,29 @@ def test_a_user_saved_by_someone_else_after_our_read_is_a_stale_edit(app: Flask,
     assert _events("user.update") == 0
 
 
-def test_a_role_saved_by_someone_else_after_our_read_is_a_stale_edit(app: Flask, ctx: None, portal: Portal,
-                                                                        a: Tenant) -> None:
+def test_a_role_saved_by_someone_else_after_our_read_is_a_stale_edit(
+    app: Flask, ctx: None, portal: Portal, a: Tenant
+) -> None:
     role = db.session.get_one(Role, make_role(portal, a.account, "Support", ("users:read",)).id)
     owner = db.session.get_one(User, a.owner.id)
     _written_elsewhere(app, "roles", role.id, description="Theirs")
     with pytest.raises(StaleEdit) as raised:
-        roles.update_role(role, name="Support", description="Mine", permissions=frozenset({Permission.USERS_READ}),
-                          expected_version=None, actor=users.Actor(owner, ALL_PERMISSIONS))
+        roles.update_role(
+            role,
+            name="Support",
+            description="Mine",
+            permissions=frozenset({Permission.USERS_READ}),
+            expected_version=None,
+            actor=users.Actor(owner, ALL_PERMISSIONS),
+        )
     assert raised.value.differences == {"description": ("Theirs", "Mine")} and role.version == 2
     db.session.commit()
     assert _events("role.update") == 0
 
 
-def test_a_group_saved_by_someone_else_after_our_read_is_a_stale_edit(app: Flask, ctx: None, portal: Portal,
-                                                                         a: Tenant) -> None:
+def test_a_group_saved_by_someone_else_after_our_read_is_a_stale_edit(
+    app: Flask, ctx: None, portal: Portal, a: Tenant
+) -> None:
     group = db.session.get_one(Group, make_group(portal, a.account, "Engineering").id)
     _written_elsewhere(app, "groups", group.id, name="Theirs")
     with pytest.raises(StaleEdit):
@@ -166,8 +182,9 @@ def test_a_group_saved_by_someone_else_after_our_read_is_a_stale_edit(app: Flask
     assert _events("group.update") == 0
 
 
-def test_an_invitation_changed_by_someone_else_after_our_read_is_a_stale_edit(app: Flask, ctx: None,
-                                                                                portal: Portal, a: Tenant) -> None:
+def test_an_invitation_changed_by_someone_else_after_our_read_is_a_stale_edit(
+    app: Flask, ctx: None, portal: Portal, a: Tenant
+) -> None:
     member, auditor = role_named(portal, a.account, "member"), role_named(portal, a.account, "auditor")
     assert member is not None and auditor is not None
     invitation = _invitation(a, member)
@@ -192,9 +209,14 @@ def test_a_current_edit_saves_and_moves_each_version_by_one(ctx: None, portal: P
     invitation = _invitation(a, auditor)
     before = (member.version, role.version, group.version, invitation.version)
     users.update_profile(member, {"city": "Oslo"}, member.version, actor=_admin(a))
-    roles.update_role(role, name="Helpdesk", description="", permissions=frozenset({Permission.USERS_READ}),
-                      expected_version=role.version,
-                      actor=users.Actor(db.session.get_one(User, a.owner.id), ALL_PERMISSIONS))
+    roles.update_role(
+        role,
+        name="Helpdesk",
+        description="",
+        permissions=frozenset({Permission.USERS_READ}),
+        expected_version=role.version,
+        actor=users.Actor(db.session.get_one(User, a.owner.id), ALL_PERMISSIONS),
+    )
     groups.update_group(group, "Platform", "", expected_version=None, actor=_admin(a))
     invitations.update_invitation(invitation, [], [], expected_version=invitation.version, actor=_admin(a))
     db.session.commit()
@@ -208,7 +230,11 @@ def test_versions_of_rows_changed_in_bulk_move_too(ctx: None, portal: Portal, a:
     auditor = role_named(portal, a.account, "auditor")
     assert auditor is not None
     invitation = _invitation(a, auditor)
-    db.session.execute(update(Invitation).where(Invitation.id == invitation.id)
-                       .values(version=Invitation.version + 1).execution_options(synchronize_session=False))
+    db.session.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation.id)
+        .values(version=Invitation.version + 1)
+        .execution_options(synchronize_session=False)
+    )
     with pytest.raises(StaleEdit):
         invitations.update_invitation(invitation, [], [], expected_version=None, actor=_admin(a))

@@ -37,8 +37,15 @@ def test_one_open_change_per_user_is_enforced_by_the_database(app: Flask, a: Ten
     with app.app_context():
         later = utcnow() + timedelta(hours=1)
         for address in ("one@example.com", "two@example.com"):
-            db.session.add(EmailChange(account_id=a.id, user_id=a.member.id, new_email=address,
-                                       token_hash=secrets.token_hex(32), expires_at=later))
+            db.session.add(
+                EmailChange(
+                    account_id=a.id,
+                    user_id=a.member.id,
+                    new_email=address,
+                    token_hash=secrets.token_hex(32),
+                    expires_at=later,
+                )
+            )
         with pytest.raises(IntegrityError):
             db.session.flush()
         db.session.rollback()

@@ -45,14 +45,21 @@ def test_two_accepts_of_one_link_make_one_user(app: Flask, portal: Portal, a: Te
     with app.app_context():
         user = db.session.scalar(select(User).where(User.email == ADDRESS))
         assert user is not None and user.login == "second" and user.status == "active"
-        assert db.session.scalar(select(func.count()).select_from(RoleAssignment)
-                                 .where(RoleAssignment.user_id == user.id)) == 1
-        assert db.session.scalar(select(func.count()).select_from(AuditEvent)
-                                 .where(AuditEvent.action == "invitation.accept")) == 1
+        assert (
+            db.session.scalar(select(func.count()).select_from(RoleAssignment).where(RoleAssignment.user_id == user.id))
+            == 1
+        )
+        assert (
+            db.session.scalar(
+                select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "invitation.accept")
+            )
+            == 1
+        )
 
 
-def test_accepting_grants_through_the_one_grant_and_withholds_what_the_inviter_lost(app: Flask, portal: Portal,
-                                                                                   a: Tenant) -> None:
+def test_accepting_grants_through_the_one_grant_and_withholds_what_the_inviter_lost(
+    app: Flask, portal: Portal, a: Tenant
+) -> None:
     _invite(app, a, ("member", "group-manager"))
     with app.app_context():  # the inviter is a user-manager now: the group manager's groups:write is withheld
         db.session.execute(RoleAssignment.__table__.delete().where(RoleAssignment.user_id == a.admin.id))

@@ -37,4 +37,7 @@ def test_the_link_resets_only_for_the_person_it_belongs_to(app: Flask, a: Tenant
         assert password_reset.reset_password(token, "a long new passphrase", actor=actors.person(member)) is member
         event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "auth.password_reset"))
         assert event is not None and (event.actor_id, event.actor_label, event.target_id) == (
-            member.id, member.login, str(member.id))
+            member.id,
+            member.login,
+            str(member.id),
+        )

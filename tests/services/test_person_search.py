@@ -46,8 +46,10 @@ CASES = [
 @pytest.fixture
 def people(portal: Portal) -> tuple[object, Group]:
     account, _owner = portal.account()
-    made = [portal.user(account, login, first_name=first, last_name=last, email=email)
-            for login, (first, last, email) in PEOPLE.items()]
+    made = [
+        portal.user(account, login, first_name=first, last_name=last, email=email)
+        for login, (first, last, email) in PEOPLE.items()
+    ]
     group = make_group(portal, account, "Everyone", members=tuple(made))
     return account, group
 
@@ -58,8 +60,9 @@ def _list(account_id: object, q: str) -> set[str]:
 
 
 @pytest.mark.parametrize(("q", "logins"), CASES)
-def test_every_caller_finds_the_same_people(portal: Portal, people: tuple[object, Group],
-                                            monkeypatch: pytest.MonkeyPatch, q: str, logins: set[str]) -> None:
+def test_every_caller_finds_the_same_people(
+    portal: Portal, people: tuple[object, Group], monkeypatch: pytest.MonkeyPatch, q: str, logins: set[str]
+) -> None:
     account, group = people
     with portal.app.test_request_context():
         account_id = account.id  # type: ignore[attr-defined]
@@ -89,6 +92,9 @@ def test_the_broad_threshold_is_the_step_nearest_the_break_even(portal: Portal, 
     ideal = isqrt(max(size, 1) * 21 // 2)
     expected = min(queries.BROAD_STEPS, key=lambda step: abs(step - ideal))
     with portal.app.app_context():
-        db.session.execute(update(AccountUserCount).where(AccountUserCount.account_id == account.id,
-                                                          AccountUserCount.status == "active").values(n=size))
+        db.session.execute(
+            update(AccountUserCount)
+            .where(AccountUserCount.account_id == account.id, AccountUserCount.status == "active")
+            .values(n=size)
+        )
         assert db.session.scalar(select(queries.broad_threshold(account.id, 20, queries.BROAD_STEPS))) == expected

@@ -17,16 +17,28 @@ from portal.roles import policy
 from tests.helpers import Tenant
 
 
-def _invited(tenant: Tenant, email: str, roles: tuple[str, ...], status: str = InvitationStatus.PENDING.value,
-             expired: bool = False) -> User:
+def _invited(
+    tenant: Tenant,
+    email: str,
+    roles: tuple[str, ...],
+    status: str = InvitationStatus.PENDING.value,
+    expired: bool = False,
+) -> User:
     """A pending user and their invitation granting these roles (inside an app context)."""
     user = User(account_id=tenant.id, login=email.split("@")[0], email=email, status=UserStatus.PENDING.value)
     db.session.add(user)
     db.session.flush()
     now = utcnow()
-    invitation = Invitation(account_id=tenant.id, user_id=user.id, email=email, token_hash=email.ljust(64, "x"),
-                            status=status, expires_at=now + timedelta(days=-1 if expired else 7),
-                            invited_by_id=tenant.owner.id, last_sent_at=now)
+    invitation = Invitation(
+        account_id=tenant.id,
+        user_id=user.id,
+        email=email,
+        token_hash=email.ljust(64, "x"),
+        status=status,
+        expires_at=now + timedelta(days=-1 if expired else 7),
+        invited_by_id=tenant.owner.id,
+        last_sent_at=now,
+    )
     db.session.add(invitation)
     db.session.flush()
     for name in roles:

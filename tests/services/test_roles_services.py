@@ -50,8 +50,9 @@ def _manager_granting(tenant: Tenant) -> Actor:
 def test_nobody_grants_a_role_holding_a_permission_they_lack(app: Flask, a: Tenant) -> None:
     with app.app_context():
         with pytest.raises(Forbidden, match="to grant the role account-admin"):
-            services.assign_role(_user(a.member), _role(a, "account-admin"), is_default=True,
-                                 actor=_manager_granting(a))
+            services.assign_role(
+                _user(a.member), _role(a, "account-admin"), is_default=True, actor=_manager_granting(a)
+            )
         assert not _holds(a.member, _role(a, "account-admin"))
 
 
@@ -74,7 +75,7 @@ def test_a_grant_within_rank_is_made_and_audited_as_role_grant(app: Flask, a: Te
 
 
 def test_an_admin_cannot_take_their_last_roles_write_away(app: Flask, portal: Portal, a: Tenant) -> None:
-    """"Keeps roles:write" (_ensure_keeps_roles_write): not by removing the role, replacing their roles,
+    """ "Keeps roles:write" (_ensure_keeps_roles_write): not by removing the role, replacing their roles,
     editing the role or deleting it."""
     with app.app_context():
         admin, role = actor_of(a.admin.id), _role(a, "account-admin")
@@ -88,14 +89,26 @@ def test_an_admin_cannot_take_their_last_roles_write_away(app: Flask, portal: Po
         actor, role = actor_of(a.role_admin.id), db.session.get(Role, custom.id)
         assert role is not None
         with pytest.raises(Invalid, match="roles:write permission away from you"):
-            services.update_role(role, name=role.name, description="", permissions=frozenset({Permission.ROLES_READ}),
-                                 expected_version=role.version, actor=actor)
+            services.update_role(
+                role,
+                name=role.name,
+                description="",
+                permissions=frozenset({Permission.ROLES_READ}),
+                expected_version=role.version,
+                actor=actor,
+            )
         with pytest.raises(Invalid, match="roles:write permission away from you"):
             services.delete_role(role, actor=actor)
         # Another source of roles:write keeps them able to: then the edit goes through.
         make_role(portal, a.account, "Second", ("roles:write",), holders=(a.role_admin,))
-        services.update_role(role, name=role.name, description="", permissions=frozenset({Permission.ROLES_READ}),
-                             expected_version=role.version, actor=actor_of(a.role_admin.id))
+        services.update_role(
+            role,
+            name=role.name,
+            description="",
+            permissions=frozenset({Permission.ROLES_READ}),
+            expected_version=role.version,
+            actor=actor_of(a.role_admin.id),
+        )
 
 
 def test_the_owner_may_drop_roles_write_they_hold_anyway(app: Flask, a: Tenant) -> None:
@@ -127,8 +140,12 @@ def test_an_edit_that_loses_the_race_is_a_conflict_and_the_request_goes_on(app: 
     with app.app_context():
         member = _user(a.member)
         seen = member.version
-        db.session.execute(update(User).where(User.id == member.id).values(version=User.version + 1)
-                           .execution_options(synchronize_session=False))  # someone else saved meanwhile
+        db.session.execute(
+            update(User)
+            .where(User.id == member.id)
+            .values(version=User.version + 1)
+            .execution_options(synchronize_session=False)
+        )  # someone else saved meanwhile
         db.session.add(Group(account_id=a.id, name="Made earlier in the request", description=""))
         with pytest.raises(StaleEdit):
             update_profile(member, {"first_name": "Changed"}, seen, actor=actor_of(a.admin.id))

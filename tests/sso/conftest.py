@@ -46,10 +46,17 @@ def provider() -> Iterator[Provider]:
 def connect(app: Flask, account: Account, issuer: str, *, active: bool = True, **fields: Any) -> None:
     """Give the account an SSO connection to the provider (tested and active unless told otherwise)."""
     with app.test_request_context():
-        connection = SsoConnection(account_id=account.id, display_name="Mock IdP", discovery_url=issuer,
-                                   client_id=fields.pop("client_id", CLIENT_ID),
-                                   client_secret_sealed=sso.seal(CLIENT_SECRET), settings_version=1,
-                                   tested_version=1 if active else None, active=active, **fields)
+        connection = SsoConnection(
+            account_id=account.id,
+            display_name="Mock IdP",
+            discovery_url=issuer,
+            client_id=fields.pop("client_id", CLIENT_ID),
+            client_secret_sealed=sso.seal(CLIENT_SECRET),
+            settings_version=1,
+            tested_version=1 if active else None,
+            active=active,
+            **fields,
+        )
         db.session.add(connection)
         db.session.commit()
 

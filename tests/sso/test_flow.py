@@ -41,8 +41,9 @@ def test_invited_person_links_on_proven_email_and_returns_by_sub(portal: Portal,
     again = portal.client()
     assert sso_sign_in(again, account.sign_in_name, "ada-sub").status_code == 303
     assert _signed_in_as(again, user.login)
-    session = portal.scalar(select(LoginSession).where(LoginSession.user_id == user.id)
-                            .order_by(LoginSession.created_at.desc()).limit(1))
+    session = portal.scalar(
+        select(LoginSession).where(LoginSession.user_id == user.id).order_by(LoginSession.created_at.desc()).limit(1)
+    )
     assert session.auth_method == "sso" and session.expires_at is not None
 
 
@@ -77,8 +78,9 @@ def test_active_user_links_only_after_password_reauthentication(portal: Portal, 
     assert replay.status_code == 400
 
 
-def test_email_change_at_the_provider_is_a_pending_change_never_a_second_user(portal: Portal,
-                                                                            provider: Provider) -> None:
+def test_email_change_at_the_provider_is_a_pending_change_never_a_second_user(
+    portal: Portal, provider: Provider
+) -> None:
     account, owner = portal.account()
     connect(portal.app, account, provider.issuer, jit_enabled=True)
     provider.set_user("dan-sub", email="dan@example.com", email_verified=True)
@@ -153,8 +155,9 @@ def test_provider_down_is_a_400(portal: Portal) -> None:
     assert response.status_code == 400 and "could not be reached" in response.get_data(as_text=True)
 
 
-def test_pkce_s256_on_authorize_and_the_verifier_on_the_token_request(portal: Portal, provider: Provider,
-                                                                      monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_pkce_s256_on_authorize_and_the_verifier_on_the_token_request(
+    portal: Portal, provider: Provider, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     import base64
     import hashlib
 
@@ -203,6 +206,7 @@ def test_tenant_isolation_state_issuer_and_sub_of_another_account(portal: Portal
     state_a = query_of(url_a)["state"]
     mixed = client2.raw.get(f"/a/{account_a.sign_in_name}/sso/callback?code={b_code}&state={state_a}")
     assert mixed.status_code == 400 and client2.get("/me").status_code == 302
-    b_identity = portal.scalar(select(SsoIdentity).join(User, User.id == SsoIdentity.user_id)
-                               .where(User.account_id == account_b.id))
+    b_identity = portal.scalar(
+        select(SsoIdentity).join(User, User.id == SsoIdentity.user_id).where(User.account_id == account_b.id)
+    )
     assert b_identity is not None and b_identity.subject == "kim-sub"

@@ -29,13 +29,17 @@ def _age_sessions(portal: Portal, user_id: object, minutes: int = 11) -> None:
         from portal import db
         from portal.db import utcnow
 
-        db.session.execute(update(LoginSession).where(LoginSession.user_id == user_id)
-                           .values(authenticated_at=utcnow() - timedelta(minutes=minutes)))
+        db.session.execute(
+            update(LoginSession)
+            .where(LoginSession.user_id == user_id)
+            .values(authenticated_at=utcnow() - timedelta(minutes=minutes))
+        )
         db.session.commit()
 
 
-def test_sso_only_person_confirms_through_the_provider_then_makes_an_api_key(portal: Portal,
-                                                                               provider: Provider) -> None:
+def test_sso_only_person_confirms_through_the_provider_then_makes_an_api_key(
+    portal: Portal, provider: Provider
+) -> None:
     account, user, client = _sso_only_member(portal, provider)
     _age_sessions(portal, user.id)
     asked = client.post("/me/api-keys", {"name": "ci"})
@@ -102,8 +106,9 @@ def _sso_only_member_in(portal: Portal, provider: Provider, account: object) -> 
     return account, portal.scalar(select(User).where(User.email == "liv@example.com")), client
 
 
-def test_password_confirmation_is_refused_while_sso_is_required_for_a_non_owner(portal: Portal,
-                                                                                 provider: Provider) -> None:
+def test_password_confirmation_is_refused_while_sso_is_required_for_a_non_owner(
+    portal: Portal, provider: Provider
+) -> None:
     account, _owner = portal.account()
     member = portal.user(account, "ned")
     client = portal.client(member)

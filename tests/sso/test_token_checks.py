@@ -43,8 +43,7 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 def _claims(**overrides: Any) -> dict[str, Any]:
     now = int(time.time())
-    return {"iss": ISSUER, "aud": CLIENT, "sub": "alice", "nonce": NONCE, "iat": now, "exp": now + 300,
-            **overrides}
+    return {"iss": ISSUER, "aud": CLIENT, "sub": "alice", "nonce": NONCE, "iat": now, "exp": now + 300, **overrides}
 
 
 def _token(key: Any, alg: str = "RS256", **overrides: Any) -> str:
@@ -60,13 +59,16 @@ def test_a_good_token_passes_rs256_and_es256(keys: dict[str, Any]) -> None:
     assert _check(_token(keys["ec"], "ES256"))["sub"] == "alice"
 
 
-@pytest.mark.parametrize(("overrides", "code"), [
-    ({"iss": "https://evil.example.com"}, "bad_iss"),
-    ({"iss": ISSUER + "/"}, "bad_iss"),  # exact, not a prefix
-    ({"aud": "another-client"}, "bad_aud"),
-    ({"nonce": "replayed"}, "bad_nonce"),
-    ({"exp": int(time.time()) - 121}, "bad_exp"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ({"iss": "https://evil.example.com"}, "bad_iss"),
+        ({"iss": ISSUER + "/"}, "bad_iss"),  # exact, not a prefix
+        ({"aud": "another-client"}, "bad_aud"),
+        ({"nonce": "replayed"}, "bad_nonce"),
+        ({"exp": int(time.time()) - 121}, "bad_exp"),
+    ],
+)
 def test_wrong_claims_are_refused(keys: dict[str, Any], overrides: dict[str, Any], code: str) -> None:
     with pytest.raises(SsoFailure) as failure:
         _check(_token(keys["rsa"], **overrides))
@@ -122,8 +124,9 @@ def test_a_fresh_sign_in_needs_an_auth_time_after_the_request_began(keys: dict[s
     began = time.time()
 
     def check(token: str) -> dict[str, Any]:
-        return oidc.validate_id_token(token, issuer=ISSUER, client_id=CLIENT, nonce=NONCE, jwks_uri=JWKS,
-                                      authenticated_after=began)
+        return oidc.validate_id_token(
+            token, issuer=ISSUER, client_id=CLIENT, nonce=NONCE, jwks_uri=JWKS, authenticated_after=began
+        )
 
     assert check(_token(keys["rsa"], auth_time=int(began) + 1))
     assert check(_token(keys["rsa"], auth_time=int(began) - 60))  # clocks differ: the leeway

@@ -18,11 +18,15 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 
 # Each test module of this folder carries it: `pytestmark = needs_postgresql_and_redis`.
 needs_postgresql_and_redis = [
-    pytest.mark.skipif(not DATABASE_URL.startswith("postgresql"),
-                       reason="the topology tests need PostgreSQL (DATABASE_URL=postgresql+psycopg://…; "
-                              ".ci/run's second pass)"),
-    pytest.mark.skipif(not REDIS_URL, reason="the topology tests need Redis (TEST_REDIS_URL=redis://…; .ci/run "
-                                             "starts Debian's redis-server for its PostgreSQL pass)"),
+    pytest.mark.skipif(
+        not DATABASE_URL.startswith("postgresql"),
+        reason="the topology tests need PostgreSQL (DATABASE_URL=postgresql+psycopg://…; .ci/run's second pass)",
+    ),
+    pytest.mark.skipif(
+        not REDIS_URL,
+        reason="the topology tests need Redis (TEST_REDIS_URL=redis://…; .ci/run "
+        "starts Debian's redis-server for its PostgreSQL pass)",
+    ),
 ]
 
 
@@ -46,8 +50,7 @@ def fresh_database() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def redis_binary() -> str:
     """Debian's redis-server, for a test that stops and starts a Redis of its own."""
-    found = shutil.which("redis-server") or ("/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server")
-                                             else "")
+    found = shutil.which("redis-server") or ("/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else "")
     if not found:
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
     return found

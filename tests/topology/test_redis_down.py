@@ -34,16 +34,22 @@ def _reset_requests(url: str, login: str, times: int) -> list[int]:
     return [client.post("/password-reset", {"account": "acme", "login": login}).status for _ in range(times)]
 
 
-def test_the_portal_serves_through_a_redis_outage_and_recovers(fresh_database: str, redis_binary: str,
-                                                              tmp_path: Path) -> None:
+def test_the_portal_serves_through_a_redis_outage_and_recovers(
+    fresh_database: str, redis_binary: str, tmp_path: Path
+) -> None:
     app = make_test_app(fresh_database)
     migrate.upgrade(app)
     portal = Portal(app)
     account, _owner = portal.account("Acme")
     portal.user(account, "during-outage")
     redis = RedisServer(tmp_path / "redis.log", redis_binary)
-    server = Gunicorn("gunicorn", portal_env(fresh_database, REDIS_URL=redis.url, TRUSTED_PROXIES="1",
-                                             RATELIMIT_PER_LOGIN=f"{PER_LOGIN} per minute"), tmp_path / "gunicorn.log")
+    server = Gunicorn(
+        "gunicorn",
+        portal_env(
+            fresh_database, REDIS_URL=redis.url, TRUSTED_PROXIES="1", RATELIMIT_PER_LOGIN=f"{PER_LOGIN} per minute"
+        ),
+        tmp_path / "gunicorn.log",
+    )
     try:
         with running(server, redis):
             redis.start()
@@ -54,7 +60,10 @@ def test_the_portal_serves_through_a_redis_outage_and_recovers(fresh_database: s
             ready = Browser(server.url).get("/readyz")
             assert ready.status == 503
             assert json.loads(ready.body)["checks"]["rate_limit_store"] == {
-                "ok": False, "store": "redis", "error": "unreachable"}
+                "ok": False,
+                "store": "redis",
+                "error": "unreachable",
+            }
             assert Browser(server.url).get("/healthz").status == 200
 
             started = time.monotonic()
@@ -74,9 +83,15 @@ def test_the_portal_serves_through_a_redis_outage_and_recovers(fresh_database: s
 
             # Each process that fell back goes back to Redis at its next guarded request after its backoff.
             probe = iter(range(1000))
-            wait_until(lambda: _reset_requests(server.url, f"probe-{next(probe)}", 1) and
-                       _events(server, "rate_limit_store_recovered") >= _events(server, "rate_limit_store_unreachable"),
-                       60, "every worker back on Redis", every=0.3)
+            wait_until(
+                lambda: (
+                    _reset_requests(server.url, f"probe-{next(probe)}", 1)
+                    and _events(server, "rate_limit_store_recovered") >= _events(server, "rate_limit_store_unreachable")
+                ),
+                60,
+                "every worker back on Redis",
+                every=0.3,
+            )
             statuses = _reset_requests(server.url, "after-outage", 2 * PER_LOGIN + 1)
             assert statuses.count(429) == PER_LOGIN + 1, statuses  # one count again, shared by both workers
     finally:

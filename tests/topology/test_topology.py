@@ -53,8 +53,11 @@ class Topology:
 
     def audit(self, action: str, target_id: object = None) -> int:
         """Audit events of the account with this action (and target)."""
-        statement = select(func.count()).select_from(AuditEvent).where(
-            AuditEvent.account_id == self.account.id, AuditEvent.action == action)
+        statement = (
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.account_id == self.account.id, AuditEvent.action == action)
+        )
         if target_id is not None:
             statement = statement.where(AuditEvent.target_id == str(target_id))
         return int(self.portal.scalar(statement))
@@ -74,9 +77,17 @@ def topology(fresh_database: str, tmp_path_factory: pytest.TempPathFactory) -> I
     smtp = SmtpServer()
     smtp.start()
     _flush_redis()
-    env = portal_env(fresh_database, REDIS_URL=REDIS_URL, TRUSTED_PROXIES="1", METRICS_TOKEN=METRICS_TOKEN,
-                     RATELIMIT_PER_LOGIN=f"{PER_LOGIN} per minute", RATELIMIT_PER_ADDRESS="1000 per minute",
-                     SMTP_HOST=smtp.host, SMTP_PORT=str(smtp.port), MAIL_FROM="Portal <portal@example.com>")
+    env = portal_env(
+        fresh_database,
+        REDIS_URL=REDIS_URL,
+        TRUSTED_PROXIES="1",
+        METRICS_TOKEN=METRICS_TOKEN,
+        RATELIMIT_PER_LOGIN=f"{PER_LOGIN} per minute",
+        RATELIMIT_PER_ADDRESS="1000 per minute",
+        SMTP_HOST=smtp.host,
+        SMTP_PORT=str(smtp.port),
+        MAIL_FROM="Portal <portal@example.com>",
+    )
 
     # A deploy script's steps: the check says "behind" (exit 1), the migration runs, the schema is current.
     behind = flask_command(env, "portal", "migrate", "--check")
@@ -90,8 +101,9 @@ def topology(fresh_database: str, tmp_path_factory: pytest.TempPathFactory) -> I
     account, _owner = portal.account("Topology", login="owner", password=OWNER_PASSWORD)
     sign_in_name = portal.scalar(select(Account.sign_in_name).where(Account.id == account.id))
     a, b = Gunicorn("gunicorn-a", env, logs / "a.log"), Gunicorn("gunicorn-b", env, logs / "b.log")
-    workers = [worker(f"worker-{n}", env, logs / f"worker-{n}.log", "--interval", "0.2", "--batch", "10")
-               for n in (1, 2)]
+    workers = [
+        worker(f"worker-{n}", env, logs / f"worker-{n}.log", "--interval", "0.2", "--batch", "10") for n in (1, 2)
+    ]
     try:
         with running(a, b, *workers):
             for process in (a, b, *workers):  # all at once: each takes seconds to import the portal
@@ -167,12 +179,13 @@ def test_two_hundred_invitations_made_across_both_are_delivered_exactly_once(top
     instances = _instances(topology)
     addresses = [f"invitee-{i:03d}@example.com" for i in range(200)]
     for start in range(0, 200, 20):
-        form = {"emails": "\n".join(addresses[start:start + 20])}
+        form = {"emails": "\n".join(addresses[start : start + 20])}
         review = owner.on(next(instances)).post(f"/accounts/{topology.account.id}/invitations", form)
         reviewed = re.search(r'name="reviewed" type="hidden" value="([0-9a-f]+)"', review.body)
         assert review.status == 200 and reviewed, review.body[:500]  # several invitations are reviewed first
-        answer = owner.on(next(instances)).post(f"/accounts/{topology.account.id}/invitations",
-                                                {**form, "reviewed": reviewed.group(1)})
+        answer = owner.on(next(instances)).post(
+            f"/accounts/{topology.account.id}/invitations", {**form, "reviewed": reviewed.group(1)}
+        )
         assert answer.status == 303, answer.body[:500]
 
     received = topology.smtp.wait_for(200, timeout=60)
@@ -187,8 +200,9 @@ def test_two_hundred_invitations_made_across_both_are_delivered_exactly_once(top
         ).all()
     assert [tuple(row) for row in rows] == [("sent", 200, 1)]
     assert topology.audit("invitation.create") == 200
-    delivered = [line for process in topology.workers for line in process.output().splitlines()
-                 if line.startswith("sent ")]
+    delivered = [
+        line for process in topology.workers for line in process.output().splitlines() if line.startswith("sent ")
+    ]
     assert sum(int(line.split()[1].rstrip(",")) for line in delivered) == 200
 
 
@@ -217,7 +231,8 @@ def _edit(browser: Browser, account_id: object, user_id: object) -> tuple[str, d
 
 
 def test_two_edits_of_one_user_through_different_instances_give_one_success_and_one_conflict(
-        topology: Topology) -> None:
+    topology: Topology,
+) -> None:
     admin_a, admin_b = topology.browser("203.0.113.5"), topology.browser("203.0.113.6").on(topology.b.url)
     for admin in (admin_a, admin_b):
         assert admin.sign_in(topology.sign_in_name, "owner", OWNER_PASSWORD).status == 303
@@ -226,8 +241,10 @@ def test_two_edits_of_one_user_through_different_instances_give_one_success_and_
         path, form_a = _edit(admin_a, topology.account.id, person.id)
         _, form_b = _edit(admin_b, topology.account.id, person.id)
         form_a["first_name"], form_b["first_name"] = "Alpha", "Bravo"
-        status_a, status_b = _at_once(lambda: admin_a.request("POST", path, form=form_a).status,  # noqa: B023
-                                      lambda: admin_b.request("POST", path, form=form_b).status)  # noqa: B023
+        status_a, status_b = _at_once(
+            lambda: admin_a.request("POST", path, form=form_a).status,  # noqa: B023
+            lambda: admin_b.request("POST", path, form=form_b).status,  # noqa: B023
+        )
         statuses = {"a": status_a, "b": status_b}
         assert sorted(statuses.values()) == [303, 409], statuses
         saved = topology.portal.get(User, person.id)
@@ -243,8 +260,16 @@ def _metrics(url: str) -> str:
 
 
 def test_metrics_add_up_every_worker_of_an_instance_and_probes_stay_out(topology: Topology) -> None:
-    before = sample(_metrics(topology.b.url), "portal_request_duration_seconds_count", endpoint="auth.find_accounts",
-                    method="GET", status="200") or 0
+    before = (
+        sample(
+            _metrics(topology.b.url),
+            "portal_request_duration_seconds_count",
+            endpoint="auth.find_accounts",
+            method="GET",
+            status="200",
+        )
+        or 0
+    )
     results: list[int] = []
 
     def load() -> None:
@@ -259,10 +284,13 @@ def test_metrics_add_up_every_worker_of_an_instance_and_probes_stay_out(topology
         assert Browser(topology.b.url).get("/readyz").status == 200
     text = _metrics(topology.b.url)
     assert results == [200] * 30
-    assert sample(text, "portal_request_duration_seconds_count", endpoint="auth.find_accounts", method="GET",
-                  status="200") == before + 30
-    assert sample(text, "portal_request_duration_seconds_count", endpoint="ops.readyz", method="GET",
-                  status="200") is None
+    assert (
+        sample(text, "portal_request_duration_seconds_count", endpoint="auth.find_accounts", method="GET", status="200")
+        == before + 30
+    )
+    assert (
+        sample(text, "portal_request_duration_seconds_count", endpoint="ops.readyz", method="GET", status="200") is None
+    )
     assert sample(text, "portal_dependency_up", dependency="rate_limit_store") == 1
     assert sample(text, "portal_dependency_up", dependency="database") == 1
     assert sample(text, "portal_outbox_emails", status="queued") is not None

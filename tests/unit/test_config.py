@@ -34,8 +34,15 @@ def test_defaults_to_sqlite_in_instance(tmp_path: Path) -> None:
 
 
 def test_production_cookies_are_secure_with_the_host_prefix(tmp_path: Path) -> None:
-    config = load_config(tmp_path, {"PORTAL_ENV": "production", "SECRET_KEY": "k" * 40,
-                                    "DATABASE_URL": "postgresql://u@h/db", "REDIS_URL": "redis://r:6379/0"})
+    config = load_config(
+        tmp_path,
+        {
+            "PORTAL_ENV": "production",
+            "SECRET_KEY": "k" * 40,
+            "DATABASE_URL": "postgresql://u@h/db",
+            "REDIS_URL": "redis://r:6379/0",
+        },
+    )
     assert config["SESSION_COOKIE_SECURE"] is True
     assert config["SESSION_COOKIE_NAME"] == "__Host-portal"
     assert config["DATABASE_URL"] == "postgresql+psycopg://u@h/db"
@@ -62,15 +69,17 @@ def test_redis_url_holds_the_rate_limit_counts_unless_a_store_is_named(tmp_path:
 def test_retention_defaults_and_zero_keeps_forever(tmp_path: Path) -> None:
     config = load_config(tmp_path, {"AUDIT_RETENTION_DAYS": "0"})
     assert config["AUDIT_RETENTION_DAYS"] == 0
-    assert [load_config(tmp_path, {})[key] for key in ("AUDIT_RETENTION_DAYS", "OUTBOX_RETENTION_DAYS",
-                                                        "SESSION_RETENTION_DAYS", "TOKEN_RETENTION_DAYS")] == [
-        400, 30, 30, 30]
+    assert [
+        load_config(tmp_path, {})[key]
+        for key in ("AUDIT_RETENTION_DAYS", "OUTBOX_RETENTION_DAYS", "SESSION_RETENTION_DAYS", "TOKEN_RETENTION_DAYS")
+    ] == [400, 30, 30, 30]
     with pytest.raises(ConfigError, match="TOKEN_RETENTION_DAYS"):
         load_config(tmp_path, {"TOKEN_RETENTION_DAYS": "-1"})
 
 
-def test_production_with_memory_counts_on_purpose_starts_with_a_warning(tmp_path: Path,
-                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_production_with_memory_counts_on_purpose_starts_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import os
     from unittest import mock
 

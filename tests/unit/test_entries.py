@@ -7,14 +7,17 @@ import pytest
 from portal.entries import split_entries
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("a@x, b@y\nc@z", ["a@x", "b@y", "c@z"]),
-    ("a@x;b@y ; c@z\r\n\td@w", ["a@x", "b@y", "c@z", "d@w"]),
-    (" ,;\n a@x ,, ", ["a@x"]),
-    ("", []),
-    (None, []),
-    (",;  \n", []),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a@x, b@y\nc@z", ["a@x", "b@y", "c@z"]),
+        ("a@x;b@y ; c@z\r\n\td@w", ["a@x", "b@y", "c@z", "d@w"]),
+        (" ,;\n a@x ,, ", ["a@x"]),
+        ("", []),
+        (None, []),
+        (",;  \n", []),
+    ],
+)
 def test_commas_semicolons_spaces_and_new_lines_separate(text: str | None, expected: list[str]) -> None:
     assert split_entries(text) == expected
 

@@ -11,8 +11,12 @@ from portal.permissions import public
 
 def test_a_limit_on_a_method_the_view_does_not_answer_fails_at_start() -> None:
     app = Flask(__name__)
-    app.config.update(SECRET_KEY="x" * 40, RATELIMIT_PER_ADDRESS="3 per minute", RATELIMIT_PER_LOGIN="2 per minute",
-                      RATELIMIT_STORAGE_URI="memory://")
+    app.config.update(
+        SECRET_KEY="x" * 40,
+        RATELIMIT_PER_ADDRESS="3 per minute",
+        RATELIMIT_PER_LOGIN="2 per minute",
+        RATELIMIT_STORAGE_URI="memory://",
+    )
 
     @app.get("/only-get")
     @public

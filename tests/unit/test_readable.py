@@ -14,15 +14,23 @@ from portal.templating import ago, short_day
 from portal.user_agents import describe
 
 
-@pytest.mark.parametrize(("header", "said"), [
-    ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
-     "Chrome on Linux"),
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0", "Firefox on Windows"),
-    ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36",
-     "Chrome (headless) on Linux"),
-    ("curl/8.5.0", "curl"),
-    ("", "Unknown browser"),
-])
+@pytest.mark.parametrize(
+    ("header", "said"),
+    [
+        (
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+            "Chrome on Linux",
+        ),
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0", "Firefox on Windows"),
+        (
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "HeadlessChrome/131.0.0.0 Safari/537.36",
+            "Chrome (headless) on Linux",
+        ),
+        ("curl/8.5.0", "curl"),
+        ("", "Unknown browser"),
+    ],
+)
 def test_browsers_in_words(header: str, said: str) -> None:
     assert describe(header) == said
 
@@ -49,11 +57,21 @@ def test_audit_events_in_words_with_names_and_plain_times() -> None:
     assert phrase(_event("role.grant", "ada")) == "Gave ada the role …"  # a change missing: still readable
     assert phrase(_event("some.new_thing")) == "some.new_thing"  # no phrase yet: the code itself
     known, gone = str(uuid.uuid4()), str(uuid.uuid4())
-    event = _event("invitation.create", "ada@example.com", user_id=known, expires_at="2026-12-08T22:14:59.799527+00:00",
-                   roles=["member"], other_id=gone)
+    event = _event(
+        "invitation.create",
+        "ada@example.com",
+        user_id=known,
+        expires_at="2026-12-08T22:14:59.799527+00:00",
+        roles=["member"],
+        other_id=gone,
+    )
     described = dict(describe_changes(event, {known: "Ada Lovelace (ada)"}))
-    assert described == {"user": "Ada Lovelace (ada)", "expires_at": "2026-12-08 22:14 UTC", "roles": "member",
-                         "other": "no longer in the account"}
+    assert described == {
+        "user": "Ada Lovelace (ada)",
+        "expires_at": "2026-12-08 22:14 UTC",
+        "roles": "member",
+        "other": "no longer in the account",
+    }
 
 
 def _recorded_actions() -> set[str]:
@@ -80,10 +98,14 @@ def test_every_recorded_action_has_words() -> None:
 def test_single_sign_on_events_in_words() -> None:
     assert phrase(_event("sso.activated", "Acme")) == "Turned single sign-on on"
     assert phrase(_event("sso.identity_linked", "Ada Lovelace", how="proven email")) == (
-        "Linked Ada Lovelace to the identity provider (proven email)")
+        "Linked Ada Lovelace to the identity provider (proven email)"
+    )
     assert phrase(_event("sso.sign_in_failed", "", reason="replayed")) == (
-        "Failed to sign in through the identity provider (replayed)")
+        "Failed to sign in through the identity provider (replayed)"
+    )
     assert phrase(_event("sso.break_glass", "Olga", how="recovery code")) == (
-        "Signed in by break-glass while single sign-on is required (recovery code)")
+        "Signed in by break-glass while single sign-on is required (recovery code)"
+    )
     assert phrase(_event("sso.recovery_codes_regenerated", "Acme", codes=10)) == (
-        "Made new single sign-on recovery codes")
+        "Made new single sign-on recovery codes"
+    )

@@ -6,8 +6,21 @@ import pytest
 
 from portal.auth.redirects import safe_next
 
-BAD = ["//e.com", "////e.com", "/\\e.com", "/\t/e.com", "https:e.com", "javascript:alert(1)",
-       "/%2F%2Fe.com", "/%5Ce.com", "http://e.com/x", "e.com", "/\n/e.com", "/%09/e.com", ""]
+BAD = [
+    "//e.com",
+    "////e.com",
+    "/\\e.com",
+    "/\t/e.com",
+    "https:e.com",
+    "javascript:alert(1)",
+    "/%2F%2Fe.com",
+    "/%5Ce.com",
+    "http://e.com/x",
+    "e.com",
+    "/\n/e.com",
+    "/%09/e.com",
+    "",
+]
 
 
 @pytest.mark.parametrize("target", BAD)
