@@ -82,14 +82,6 @@ class AddMembersForm(UntilForm):
         self.account_id = account_id
         self.users: list[User] = []
 
-    @property
-    def step(self) -> ReplaceStep:
-        """The step the button pressed asks for."""
-        try:
-            return ReplaceStep(self.action.data)
-        except ValueError:
-            return ReplaceStep.PREVIEW
-
     def validate_members(self, field: MembersField) -> None:
         if not field.data:
             raise ValidationError("Choose at least one person.")

@@ -526,7 +526,7 @@ def _role_names_statement() -> Any:
         .where(
             Invitation.user_id.in_(ids),
             Invitation.status == InvitationStatus.PENDING.value,
-            in_force(InvitationRole.expires_at, utcnow()),
+            in_force(InvitationRole.expires_at, bindparam("now", type_=UTCDateTime())),
         )
     )
     both = union_all(held, invited).subquery()
