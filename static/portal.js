@@ -44,7 +44,10 @@ function ask(question, label) {
   box.querySelector('button[value="cancel"]').focus();
   return new Promise((resolve) => {
     box.addEventListener("close", () => {
-      if (opener && opener.isConnected) opener.focus();
+      // "close" is queued after the dialog has closed (and the browser has put the focus back): only a focus
+      // still lost is returned to the opener, never one the person has since moved elsewhere.
+      const lost = !document.activeElement || document.activeElement === document.body || box.contains(document.activeElement);
+      if (lost && opener && opener.isConnected) opener.focus();
       resolve(box.returnValue === "ok");
     }, { once: true });
   });
