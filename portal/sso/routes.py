@@ -22,6 +22,7 @@ from portal.db import utcnow
 from portal.errors import NotFound
 from portal.models import Account, SsoConnection, SsoIdentity, User
 from portal.permissions import public
+from portal.rate_limits import rate_limited
 from portal.rendering import redirect_to, render
 from portal.sso import services as sso
 from portal.sso.forms import LinkForm, StartForm
@@ -227,6 +228,7 @@ def _finish_sign_in(
 
 @bp.route("/link", methods=["GET", "POST"])
 @public
+@rate_limited()
 def link(sign_in_name: str) -> ResponseReturnValue:
     """Branch 3: the provider's email is an active user's; they prove it is them once (password, and their
     two-step code when they have one), then the identity is linked and they are signed in."""

@@ -210,3 +210,19 @@ def test_tenant_isolation_state_issuer_and_sub_of_another_account(portal: Portal
         select(SsoIdentity).join(User, User.id == SsoIdentity.user_id).where(User.account_id == account_b.id)
     )
     assert b_identity is not None and b_identity.subject == "kim-sub"
+
+
+def test_password_reauthentication_to_link_is_rate_limited(portal: Portal, provider: Provider) -> None:
+    """The link step checks a password, so it is limited like the sign-in form (SECURITY L4): past the
+    per-address limit the next attempt is 429, even with the right password, before any password check."""
+    portal.app.config.update(RATELIMIT_PER_LOGIN="2 per minute", RATELIMIT_PER_ADDRESS="3 per minute")
+    account, _owner = portal.account()
+    user = portal.user(account, "dora", email="dora@example.com")
+    connect(portal.app, account, provider.issuer)
+    provider.set_user("dora-sub", email="dora@example.com")
+    client = portal.client()
+    assert sso_sign_in(client, account.sign_in_name, "dora-sub").headers["Location"].endswith("/sso/link")
+    link = f"/a/{account.sign_in_name}/sso/link"
+    assert [client.post(link, {"password": "not-it"}).status_code for _ in range(2)] == [401, 401]
+    refused = client.post(link, {"password": "correct-horse-battery-staple"})
+    assert refused.status_code == 429 and _identity(portal, user.id) is None
