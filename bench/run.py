@@ -4,6 +4,7 @@ round after round; then medians and ratios."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import platform
@@ -351,6 +352,9 @@ def print_config(config: dict[str, Any], log: Log) -> None:
                     f" p99 {theirs['p99_ms']:>8.2f} ms  SQL {pp.get('statements', '?'):>3}  {pp.get('bytes', 0):>6} B"
                     f"  in-process {pp.get('ms', '?')} ms  RSS {theirs['rss_mb']} MB  {theirs['url']}"
                 )
+    for peer, pages in config.get("peer_unanswered", {}).items():
+        for name, problem in pages.items():
+            log(f"  {peers.LABELS[peer] + ' ' + name:<22} {problem}: no ratio")
     for p in config["probes"]:
         if p["name"] not in config["summary"]:
             log(
@@ -437,16 +441,27 @@ def _check_and_warm(
     return sizes
 
 
-def _check_and_warm_peers(others: list[peers.Peer], warmup: int) -> None:
-    """Each peer signs in through its own form; each of its pages answers 200 (its size noted) and is warmed."""
+def _check_and_warm_peers(others: list[peers.Peer], warmup: int, log: Any) -> dict[str, dict[str, str]]:
+    """Each peer signs in through its own form; each of its pages answers 200 (its size noted) and is warmed.
+    A page that does not answer (an error, or no answer before gunicorn's timeout kills the worker) is left
+    out of the rounds and returned, per peer, with what happened: the run goes on with the others."""
+    unanswered: dict[str, dict[str, str]] = {}
     for peer in others:
         peer.sign_in_now()
-        for name, path in peer.pages.items():
-            answer = load.fetch(peer.server.port, path, peer.cookie)
-            if answer.status != 200:
-                raise RuntimeError(f"{peer.label} {name} {path} answered {answer.status} over HTTP")
+        for name, path in list(peer.pages.items()):
+            try:
+                answer = load.fetch(peer.server.port, path, peer.cookie)
+                problem = "" if answer.status == 200 else f"answered {answer.status}"
+            except (OSError, http.client.HTTPException) as error:
+                problem = f"no answer ({type(error).__name__}: the worker was killed at its timeout or failed)"
+            if problem:
+                log(f"  {peer.label} {name} {path}: {problem}; left out of the rounds")
+                unanswered.setdefault(peer.name, {})[name] = problem
+                del peer.pages[name]
+                continue
             peer.sizes[name] = len(answer.body)
             warm(peer.server, path, peer.cookie, warmup)
+    return unanswered
 
 
 def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: SeedInfo) -> dict[str, Any]:
@@ -502,7 +517,7 @@ def _measure(options: Options, db: str, n: int, cluster: Cluster | None, info: S
 
         sizes = _check_and_warm(portal, servers["ceiling"], pages, credential, options.warmup)
         config["sizes"] = sizes
-        _check_and_warm_peers(others, options.warmup)
+        config["peer_unanswered"] = _check_and_warm_peers(others, options.warmup, log)
         config["peer_sizes"] = {peer.name: peer.sizes for peer in others}
         for round_no in range(1, options.rounds + 1):
             log(f"  round {round_no}/{options.rounds}")
