@@ -209,7 +209,7 @@ SEARCH_STATEMENTS_KEPT = 256
 
 def _at_now(f: UserFilter) -> bool:
     """Whether the filter's conditions depend on the time now (its statements are then built each time)."""
-    return bool(f.dormant_days or f.expiring_days)
+    return bool(f.dormant_days or f.expiring_days or f.role_id)
 
 
 @lru_cache(maxsize=SEARCH_STATEMENTS_KEPT)
@@ -245,9 +245,13 @@ def _build_filtered(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -
         statement = statement.where(or_(*person_options(f.q)))
     if f.status:
         statement = statement.where(User.status == f.status)
-    if f.role_id:
+    if f.role_id:  # held now: a grant whose end has passed counts for nothing, swept or not (in_force)
         statement = statement.where(
-            User.id.in_(select(RoleAssignment.user_id).where(RoleAssignment.role_id == f.role_id))
+            User.id.in_(
+                select(RoleAssignment.user_id).where(
+                    RoleAssignment.role_id == f.role_id, in_force(RoleAssignment.expires_at, utcnow())
+                )
+            )
         )
     if f.mfa == "on":
         statement = statement.where(User.mfa_enabled.is_(True))

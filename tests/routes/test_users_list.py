@@ -252,6 +252,26 @@ def test_filters_by_status_role_and_dormancy(portal: Portal, owner_client) -> No
     assert logins(status="bogus") == {"old", "fresh", "never", "invited", "off"}
 
 
+def test_the_role_filter_leaves_out_a_grant_whose_end_has_passed(portal: Portal, owner_client) -> None:  # type: ignore[no-untyped-def]
+    """An expired grant the worker has not swept yet counts for nothing (in_force): not in the role's list either,
+    nor in its count or its export, with a search too (whose statements are otherwise kept and reused)."""
+    account, _owner, client = owner_client
+    portal.user(account, "lapsed", roles=("auditor",))
+    portal.user(account, "lasting", roles=("auditor",))
+    with portal.app.app_context():
+        auditor = db.session.scalar(select(Role.id).where(Role.account_id == account.id, Role.name == "auditor"))
+        lapsed = db.session.scalar(select(User.id).where(User.account_id == account.id, User.login == "lapsed"))
+        assignment = db.session.get_one(RoleAssignment, (lapsed, auditor))
+        assignment.expires_at = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+    for query in ({"role": str(auditor)}, {"role": str(auditor), "q": "la"}):
+        body = client.get(f"/accounts/{account.id}/users", query_string=query).get_data(as_text=True)
+        assert set(re.findall(r'<td class="email">([a-z]+)@example.com</td>', body)) == {"lasting"}, query
+        assert "1 user" in " ".join(body.split())
+        exported = client.get(f"/accounts/{account.id}/users.csv", query_string=query).get_data(as_text=True)
+        assert [row["login"] for row in csv.DictReader(io.StringIO(exported))] == ["lasting"]
+
+
 def test_csv_export_streams_the_filtered_list(portal: Portal, owner_client) -> None:  # type: ignore[no-untyped-def]
     account, _owner, client = owner_client
     seed_users(portal.app, account, 25)
