@@ -437,7 +437,9 @@ def _fetch(
     tail = statement.where(sort.in_tail())
     if in_tail and key is not None:
         tail = tail.where(_beyond(sort.columns[1:], key[1:], ascending))
-    tail = tail.order_by(*(c.desc() if descending else c.asc() for c in sort.columns[1:]))
+    # By the whole key, though its first column is the same all along the tail: the index's own order, which
+    # PostgreSQL otherwise does not see (it walked the primary key for an OFFSET into the tail).
+    tail = tail.order_by(*(c.desc() if descending else c.asc() for c in sort.columns))
     if key is None:
         parts = [head, tail] if forward else [tail, head]
     else:
