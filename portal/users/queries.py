@@ -31,15 +31,12 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.types import Uuid
 
 from portal import db
-from portal.db import UTCDateTime, utcnow
+from portal.db import utcnow
 from portal.errors import NotFound
 from portal.models import (
     AccountUserCount,
     Group,
     GroupMember,
-    Invitation,
-    InvitationRole,
-    InvitationStatus,
     Role,
     RoleAssignment,
     User,
@@ -48,6 +45,7 @@ from portal.models import (
 from portal.models.role import in_force
 from portal.models.user import full_name_of
 from portal.pagination import COUNT_CAP, END, Page, decode_cursor, encode_cursor, utc_datetime
+from portal.roles import policy
 from portal.search import clean, person_options
 from portal.templating import until_day
 from portal.uuids import parse_uuid
@@ -556,37 +554,6 @@ class UserRow:
         return [held.label for held in self.roles]
 
 
-def _role_names_statement() -> Any:
-    """Held roles of some users, and a pending user's invited ones, by name: built once, bound per call."""
-    ids = bindparam("ids", type_=Uuid(), expanding=True)
-    held = (
-        select(
-            RoleAssignment.user_id.label("user_id"),
-            Role.name.label("name"),
-            RoleAssignment.is_default.label("is_default"),
-            literal(False).label("invited"),
-            RoleAssignment.expires_at.label("expires_at"),
-        )
-        .join(Role, Role.id == RoleAssignment.role_id)
-        .where(
-            RoleAssignment.user_id.in_(ids), in_force(RoleAssignment.expires_at, bindparam("now", type_=UTCDateTime()))
-        )
-    )
-    invited = (
-        select(Invitation.user_id, Role.name, literal(True), literal(True), InvitationRole.expires_at)
-        .join(InvitationRole, InvitationRole.invitation_id == Invitation.id)
-        .join(Role, Role.id == InvitationRole.role_id)
-        .where(
-            Invitation.user_id.in_(ids),
-            Invitation.status == InvitationStatus.PENDING.value,
-            in_force(InvitationRole.expires_at, bindparam("now", type_=UTCDateTime())),
-        )
-    )
-    both = union_all(held, invited).subquery()
-    return select(both).order_by(both.c.name)
-
-
-_ROLE_NAMES = _role_names_statement()
 _GROUP_COUNTS = (
     select(GroupMember.user_id, func.count())
     .where(GroupMember.user_id.in_(bindparam("ids", type_=Uuid(), expanding=True)))
@@ -596,13 +563,16 @@ _GROUP_COUNTS = (
 
 def role_names_by_user(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[HeldRoleName]]:
     """The roles of each user by name, in one statement: held ones, and a pending user's invited ones (which
-    become default roles on accepting: what they rank by until then)."""
+    become default roles on accepting: what they rank by until then). The statement is the rank's
+    (roles.policy.grants_of): a page that needs both reads them once, with names_from(grants)."""
+    return names_from(policy.grants_of(ids))
+
+
+def names_from(grants: Iterable[policy.Grant]) -> dict[uuid.UUID, list[HeldRoleName]]:
+    """role_names_by_user from grants read already."""
     roles: dict[uuid.UUID, list[HeldRoleName]] = defaultdict(list)
-    if not ids:
-        return roles
-    rows = db.session.connection().execute(_ROLE_NAMES, {"ids": list(ids), "now": utcnow()})
-    for user_id, name, is_default, is_invited, expires_at in rows:
-        roles[user_id].append(HeldRoleName(name, bool(is_default), bool(is_invited), expires_at))
+    for grant in grants:
+        roles[grant.user_id].append(HeldRoleName(grant.name, grant.is_default, grant.invited, grant.expires_at))
     return roles
 
 
