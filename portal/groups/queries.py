@@ -205,6 +205,13 @@ class MembersPage:
         return count_label(self.count, "member", "members")
 
 
+def _nth_position(group_id: uuid.UUID, n: int) -> Any:
+    """The (created_at, id) of the group's n-th membership newest first (0-based), as a subquery."""
+    newest_first = (GroupMember.created_at.desc(), GroupMember.id.desc())
+    keys = select(GroupMember.created_at, GroupMember.id).where(GroupMember.group_id == group_id)
+    return keys.order_by(*newest_first).offset(n).limit(1).scalar_subquery()
+
+
 def members_page(
     group: Group,
     q: str = "",
@@ -217,8 +224,8 @@ def members_page(
 
     With `after` or `before` (cursors of a neighbouring page's last or first row) the page is found
     by keyset on (created_at, id), which an index on group_members (group_id, created_at, id) serves
-    at any depth; `start` is then only the position shown. Without a cursor, `start` is an offset
-    (seed 002's `from`), for links from elsewhere.
+    at any depth; `start` is then only the position shown. Without a cursor, `start` is seed 002's `from`
+    (links from elsewhere): the page's first key found by an OFFSET over that index, then the same keyset.
     """
     q = clean(q)
     base = _member_columns().where(GroupMember.group_id == group.id)
@@ -241,8 +248,15 @@ def members_page(
         has_prev, has_next, start = True, True, max(start, take)
     else:
         query = base.order_by(*newest_first)
-        # Keyset when a cursor is given; seed 002's `from` as an offset otherwise.
-        query = query.where(position < tuple_(*after_key)) if after_key is not None else query.offset(start)
+        # Keyset when a cursor is given; seed 002's `from` otherwise: without a search, the keyset from the
+        # start-th membership, which an OFFSET over the group_members index alone finds (every membership has
+        # its user: the join drops none); a search's matches are skipped by offset.
+        if after_key is not None:
+            query = query.where(position < tuple_(*after_key))
+        elif start and not q:
+            query = query.where(position <= _nth_position(group.id, start))
+        else:
+            query = query.offset(start)
         rows = list(db.session.execute(query.limit(take + 1)).all())
         has_next = len(rows) > take
         rows = rows[:take]

@@ -48,11 +48,13 @@ class User(UserMixin, Base):
         # Sign-in looks a login or email up across accounts.
         Index("ix_users_email", "email"),
         Index("ix_users_login", "login"),
-        # Keyset paging of the users list, one index per sort order (id breaks ties).
-        Index("ix_users_account_id_created_at", "account_id", "created_at", "id"),
+        # The users list, one index per sort order (id breaks ties), each holding the owner flag and the status
+        # after its key, so that `from` alone is an index-only OFFSET (migration 4906e5f20d5c).
+        Index("ix_users_account_id_created_at_list", "account_id", "created_at", "id", "is_owner", "status"),
+        Index("ix_users_account_id_email_list", "account_id", "email", "id", "is_owner", "status"),
         # The name order also holds what a search reads, so that a broad search walks it index-only.
         Index(
-            "ix_users_account_id_first_name_search",
+            "ix_users_account_id_first_name_list",
             "account_id",
             "first_name",
             "last_name",
@@ -60,8 +62,9 @@ class User(UserMixin, Base):
             "email",
             "login",
             "is_owner",
+            "status",
         ),
-        Index("ix_users_account_id_last_login_at", "account_id", "last_login_at", "id"),
+        Index("ix_users_account_id_last_login_at_list", "account_id", "last_login_at", "id", "is_owner", "status"),
         # Case-insensitive prefix search on names (emails and logins are stored lower-cased).
         Index("ix_users_account_id_lower_first_name", "account_id", func.lower(text("first_name"))),
         Index("ix_users_account_id_lower_last_name", "account_id", func.lower(text("last_name"))),

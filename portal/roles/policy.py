@@ -11,46 +11,111 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import cast
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select, union_all
+from sqlalchemy import Subquery, bindparam, literal, select, union_all
+from sqlalchemy.types import Uuid
 
 from portal import db
-from portal.db import utcnow
+from portal.db import UTCDateTime, utcnow
 from portal.errors import Forbidden
 from portal.models import Invitation, InvitationRole, InvitationStatus, Role, RoleAssignment, User
 from portal.models.role import in_force
 from portal.permissions import Permission, parse_permissions
 
 
+def _grants() -> Subquery:
+    """The roles some users hold now (in_force), and those their pending (possibly expired: resending revives it)
+    invitation grants on accepting, by role id: what they rank by. Built once, bound per call (`ids`, `now`)."""
+    ids = bindparam("ids", type_=Uuid(), expanding=True)
+    now = bindparam("now", type_=UTCDateTime())
+    held = select(
+        RoleAssignment.user_id.label("user_id"),
+        RoleAssignment.role_id.label("role_id"),
+        RoleAssignment.is_default.label("is_default"),
+        literal(False).label("invited"),
+        RoleAssignment.expires_at.label("expires_at"),
+    ).where(RoleAssignment.user_id.in_(ids), in_force(RoleAssignment.expires_at, now))
+    invited = (
+        select(Invitation.user_id, InvitationRole.role_id, literal(True), literal(True), InvitationRole.expires_at)
+        .join(InvitationRole, InvitationRole.invitation_id == Invitation.id)
+        .where(
+            Invitation.user_id.in_(ids),
+            Invitation.status == InvitationStatus.PENDING.value,
+            in_force(InvitationRole.expires_at, now),
+        )
+    )
+    return union_all(held, invited).subquery("grants")
+
+
+# Every read of "who holds which role" that ranks or names them joins this: the users list's and the API's role
+# names, held_permissions, the user page's roles panel (bound with {"ids": [...], "now": utcnow()}).
+GRANTS = _grants()
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A role a user holds (or, while invited, will hold): its name and permissions, as of now."""
+
+    user_id: uuid.UUID
+    name: str
+    permissions: list[str]
+    is_default: bool
+    invited: bool = False
+    expires_at: datetime | None = None
+
+
+_GRANTS_BY_NAME = (
+    select(
+        GRANTS.c.user_id,
+        Role.name,
+        Role.permissions,
+        GRANTS.c.is_default,
+        GRANTS.c.invited,
+        GRANTS.c.expires_at,
+    )
+    .join(Role, Role.id == GRANTS.c.role_id)
+    .order_by(Role.name)
+)
+
+
+def grants_of(user_ids: Sequence[uuid.UUID]) -> list[Grant]:
+    """The held and invited roles of these users by name (one statement): what their rank (held_permissions)
+    and the lists' role names are both read from, so a page needing both reads them once."""
+    if not user_ids:
+        return []
+    rows = db.session.connection().execute(_GRANTS_BY_NAME, {"ids": list(user_ids), "now": utcnow()})
+    return [
+        Grant(user_id, name, permissions, bool(is_default), bool(invited), expires_at)
+        for user_id, name, permissions, is_default, invited, expires_at in rows
+    ]
+
+
+def rank_of(permission_lists: Iterable[list[str]]) -> frozenset[Permission]:
+    """The permissions a user ranks by: every permission of the roles they hold or are invited to."""
+    held: set[Permission] = set()
+    for permissions in permission_lists:
+        held |= parse_permissions(permissions)
+    return frozenset(held)
+
+
+def ranks_from(user_ids: Iterable[uuid.UUID], grants: Iterable[Grant]) -> dict[uuid.UUID, frozenset[Permission]]:
+    """held_permissions of these users from their grants (grants_of), read already."""
+    lists: dict[uuid.UUID, list[list[str]]] = defaultdict(list)
+    for grant in grants:
+        lists[grant.user_id].append(grant.permissions)
+    return {user_id: rank_of(lists.get(user_id, ())) for user_id in user_ids}
+
+
 def held_permissions(user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, frozenset[Permission]]:
     """Every permission each user holds through any of their roles, or, while they are invited, through the
     roles their pending (possibly expired: resending revives it) invitation grants (one query for all)."""
     ids = list(user_ids)
-    held: dict[uuid.UUID, set[Permission]] = defaultdict(set)
-    if ids:
-        assigned = (
-            select(RoleAssignment.user_id.label("user_id"), Role.permissions.label("permissions"))
-            .join(Role, Role.id == RoleAssignment.role_id)
-            .where(RoleAssignment.user_id.in_(ids), in_force(RoleAssignment.expires_at, utcnow()))
-        )
-        invited = (
-            select(Invitation.user_id.label("user_id"), Role.permissions.label("permissions"))
-            .join(InvitationRole, InvitationRole.invitation_id == Invitation.id)
-            .join(Role, Role.id == InvitationRole.role_id)
-            .where(
-                Invitation.user_id.in_(ids),
-                Invitation.status == InvitationStatus.PENDING.value,
-                in_force(InvitationRole.expires_at, utcnow()),
-            )
-        )
-        rows = cast(Iterable[tuple[uuid.UUID, list[str]]], db.session.execute(union_all(assigned, invited)))
-        for user_id, permissions in rows:
-            held[user_id] |= parse_permissions(permissions)
-    return {user_id: frozenset(held.get(user_id, ())) for user_id in ids}
+    return ranks_from(ids, grants_of(ids))
 
 
 def refusal_to_act_on(

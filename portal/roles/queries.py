@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import contains_eager
@@ -14,7 +15,7 @@ from werkzeug.datastructures import MultiDict
 from portal import db
 from portal.db import utcnow
 from portal.errors import NotFound
-from portal.models import LoginSession, Role, RoleAssignment, User, UserStatus
+from portal.models import LoginSession, Role, RoleAssignment, User
 from portal.models.role import in_force
 from portal.pagination import Page, decode_cursor, encode_cursor, parse_from, parse_take
 from portal.permissions import ALL_PERMISSIONS, Permission, parse_permissions
@@ -115,15 +116,6 @@ def roles_with_member_counts(account_id: uuid.UUID) -> list[RoleRow]:
         .order_by(Role.is_builtin.desc(), func.lower(Role.name), Role.id)
     ).all()
     return [RoleRow(role, count) for role, count in rows]
-
-
-def account_roles(account_id: uuid.UUID) -> list[Role]:
-    """The account's roles by name, built-in ones first."""
-    return list(
-        db.session.scalars(
-            select(Role).where(Role.account_id == account_id).order_by(Role.is_builtin.desc(), func.lower(Role.name))
-        )
-    )
 
 
 def role_in_account(account_id: uuid.UUID, role_id: uuid.UUID) -> Role:
@@ -261,6 +253,7 @@ class RolesPanel:
     grantable: list[Role]  # not held, and the actor may grant them
     ungrantable: list[RefusedRole]
     permissions: list[PermissionSource]
+    rank_refusal: str | None = None  # why the actor may not act on this user at all (policy.refusal_for's answer)
     notice: str | None = None  # set by a route after a change that worked
     error: str | None = None  # set by a route when the last change was refused
 
@@ -270,28 +263,50 @@ class RolesPanel:
         return self.refusal is None
 
 
+def _roles_and_grants(account_id: uuid.UUID, user_id: uuid.UUID) -> list[tuple[Role, Any, Any, Any]]:
+    """The account's roles by name (built-in first), each with the user's grant of it (is_default, invited,
+    expires_at; None where they hold none; a role both held and invited comes twice): one statement, on the
+    rank's own read (policy.GRANTS)."""
+    grants = policy.GRANTS
+    statement = (
+        select(Role, grants.c.is_default, grants.c.invited, grants.c.expires_at)
+        .outerjoin(grants, grants.c.role_id == Role.id)
+        .where(Role.account_id == account_id)
+        .order_by(Role.is_builtin.desc(), func.lower(Role.name))
+    )
+    rows = db.session.execute(statement, {"ids": [user_id], "now": utcnow()})
+    return [(role, is_default, invited, expires_at) for role, is_default, invited, expires_at in rows]
+
+
 def user_roles_panel(
     account_id: uuid.UUID, user: User, actor: User, actor_permissions: frozenset[Permission]
 ) -> RolesPanel:
-    """The user page's roles panel, as the actor sees it, in two statements (the user's assignments and the
-    account's roles)."""
-    assignments = held_roles(user.id)
-    held_ids = {a.role_id for a in assignments}
-    user_permissions = frozenset().union(*(permissions_of(a.role) for a in assignments))
+    """The user page's roles panel, as the actor sees it, in one statement (the account's roles with the user's
+    grants and invited roles): the rank (policy.held_permissions' rule) comes from it too, so the page reads it
+    from here (rank_refusal) rather than again."""
+    rows = _roles_and_grants(account_id, user.id)
+    assignments = [
+        (role, bool(default), expires)
+        for role, default, invited, expires in rows
+        if invited is not None and not invited
+    ]
+    held_ids = {role.id for role, _default, _expires in assignments}
+    ranked_ids = {role.id for role, _default, invited, _expires in rows if invited is not None}
+    user_permissions = frozenset().union(*(permissions_of(role) for role, _default, _expires in assignments))
     may_write = Permission.ROLES_WRITE in actor_permissions
-    refusal = None if may_write else "You need the roles:write permission to change roles."
-    # The rank rule (portal.roles.policy): the held roles, loaded above; a pending user's invited ones.
-    rank = policy.held_permissions([user.id])[user.id] if user.status == UserStatus.PENDING else user_permissions
-    refusal = refusal or policy.refusal_to_act_on(actor, actor_permissions, user, rank)
+    # The rank rule (portal.roles.policy): every role held or, while invited, to be held.
+    rank = policy.rank_of(role.permissions for role, *_grant in rows if role.id in ranked_ids)
+    rank_refusal = policy.refusal_to_act_on(actor, actor_permissions, user, rank)
+    refusal = rank_refusal if may_write else "You need the roles:write permission to change roles."
 
     held: list[HeldRole] = []
-    for assignment in assignments:
-        reason = refusal or policy.refusal_to_grant(actor_permissions, assignment.role)
-        held.append(HeldRole(assignment.role, assignment.is_default, reason, assignment.expires_at))
+    for role, is_default, expires_at in assignments:
+        reason = refusal or policy.refusal_to_grant(actor_permissions, role)
+        held.append(HeldRole(role, is_default, reason, expires_at))
 
     grantable: list[Role] = []
     ungrantable: list[RefusedRole] = []
-    for role in account_roles(account_id):
+    for role in dict.fromkeys(role for role, *_grant in rows):  # each role once, in order
         if role.id in held_ids:
             continue
         reason = policy.refusal_to_grant(actor_permissions, role)
@@ -313,6 +328,7 @@ def user_roles_panel(
         is_owner=user.is_owner,
         may_write=may_write,
         refusal=refusal,
+        rank_refusal=rank_refusal,
         assignments=held,
         grantable=grantable,
         ungrantable=ungrantable,

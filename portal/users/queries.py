@@ -31,15 +31,12 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.types import Uuid
 
 from portal import db
-from portal.db import UTCDateTime, utcnow
+from portal.db import utcnow
 from portal.errors import NotFound
 from portal.models import (
     AccountUserCount,
     Group,
     GroupMember,
-    Invitation,
-    InvitationRole,
-    InvitationStatus,
     Role,
     RoleAssignment,
     User,
@@ -48,6 +45,7 @@ from portal.models import (
 from portal.models.role import in_force
 from portal.models.user import full_name_of
 from portal.pagination import COUNT_CAP, END, Page, decode_cursor, encode_cursor, utc_datetime
+from portal.roles import policy
 from portal.search import clean, person_options
 from portal.templating import until_day
 from portal.uuids import parse_uuid
@@ -209,7 +207,7 @@ SEARCH_STATEMENTS_KEPT = 256
 
 def _at_now(f: UserFilter) -> bool:
     """Whether the filter's conditions depend on the time now (its statements are then built each time)."""
-    return bool(f.dormant_days or f.expiring_days)
+    return bool(f.dormant_days or f.expiring_days or f.role_id)
 
 
 @lru_cache(maxsize=SEARCH_STATEMENTS_KEPT)
@@ -245,9 +243,13 @@ def _build_filtered(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -
         statement = statement.where(or_(*person_options(f.q)))
     if f.status:
         statement = statement.where(User.status == f.status)
-    if f.role_id:
+    if f.role_id:  # held now: a grant whose end has passed counts for nothing, swept or not (in_force)
         statement = statement.where(
-            User.id.in_(select(RoleAssignment.user_id).where(RoleAssignment.role_id == f.role_id))
+            User.id.in_(
+                select(RoleAssignment.user_id).where(
+                    RoleAssignment.role_id == f.role_id, in_force(RoleAssignment.expires_at, utcnow())
+                )
+            )
         )
     if f.mfa == "on":
         statement = statement.where(User.mfa_enabled.is_(True))
@@ -348,16 +350,36 @@ def _beyond(
     return row > bound if ascending else row < bound
 
 
-def _seek(statement: Select[tuple[User]], sort: Sort, key: tuple[Any, ...], forward: bool) -> Select[tuple[User]]:
-    """Rows strictly after (forward) or before (backward) the key, in the sort's order."""
-    ascending = forward != sort.descending
-    if not sort.tail:
-        return statement.where(_beyond(sort.columns, key, ascending))
-    if sort.key_in_tail(key):  # the key is in the tail, which comes after every other row
-        in_tail = and_(sort.in_tail(), _beyond(sort.columns[1:], key[1:], ascending))
-        return statement.where(in_tail if forward else or_(in_tail, sort.before_tail()))
-    head = and_(sort.before_tail(), _beyond(sort.columns, key, ascending))
-    return statement.where(or_(head, sort.in_tail()) if forward else head)
+@dataclass(frozen=True)
+class Where:
+    """Where a page starts in the list: after or before a cursor's key (keyset), or at the n-th row (`from` alone)."""
+
+    key: tuple[Any, ...] | None = None
+    skip: int = 0  # with no key: the index of the first row read
+
+
+def _head(sort: Sort, condition: ColumnElement[bool] | None, ascending: bool) -> ColumnElement[bool]:
+    """The rows before the tail within a key range; the tail's own bound only where the range leaves tail rows in
+    (an empty name sorts below every other, NULL compares with nothing): two bounds on the index's first column
+    make SQLite walk from the tail's edge instead of seeking the key."""
+    if condition is None:
+        return sort.before_tail()
+    return and_(sort.before_tail(), condition) if sort.tail == "empty" and not ascending else condition
+
+
+def _nth_key(statement: Select[tuple[User]], sort: Sort, n: int) -> Any:
+    """The sort key of the statement's n-th row (0-based), forward: an OFFSET over the sort's index, reading only
+    index entries where the index holds the filter's columns (migration 4906e5f20d5c), as a subquery."""
+    keys = _ordered(statement, sort, True).with_only_columns(*sort.columns)
+    return keys.offset(n).limit(1).scalar_subquery()
+
+
+def _from_nth(rows: Select[tuple[User]], sort: Sort, n: int) -> ColumnElement[bool]:
+    """The rows from the n-th of `rows` (0-based, forward) on: a keyset range from that row's key."""
+    bound = _nth_key(rows, sort, n)
+    row = tuple_(*sort.columns)
+    condition: ColumnElement[bool] = row <= bound if sort.descending else row >= bound
+    return condition
 
 
 def _fetch(
@@ -367,17 +389,20 @@ def _fetch(
     limit: int,
     columns: Sequence[Any] = (),
     *,
+    where: Where = Where(),
     walk: bool = False,
     sorted_matches: bool = False,
 ) -> list[Any]:
-    """Users in the sort's order (or, given columns, plain rows of those columns: no ORM objects).
+    """Users in the sort's order (or, given columns, plain rows of those columns: no ORM objects): after (forward)
+    or before (backward) where.key, or from row where.skip (forward only).
 
     walk: a broad search walking the sort's index; the page's keys are chosen from the index alone
-    (ix_users_account_id_first_name_search holds every column a search reads: an index-only scan on
+    (ix_users_account_id_first_name_list holds every column a search reads: an index-only scan on
     PostgreSQL, no table row read for the entries that do not match on SQLite), then only their rows read.
     sorted_matches: a narrow search, whose matches are sorted whatever the order: the tail in the same
-    statement."""
+    statement, and `from` a plain OFFSET over them."""
     descending = sort.descending == forward
+    ascending = not descending
 
     def rows(select_: Select[tuple[User]], n: int) -> list[Any]:
         if walk:
@@ -389,16 +414,53 @@ def _fetch(
             return list(db.session.connection().execute(select_.with_only_columns(*columns).limit(n)).all())
         return list(db.session.scalars(select_.limit(n)))
 
-    if not sort.tail or sorted_matches:
-        return rows(_ordered(statement, sort, forward, tail=sorted_matches), limit)
-    # The other rows, then the tail: two index-friendly queries rather than one that is not.
-    head = _ordered(statement.where(sort.before_tail()), sort, forward)
-    tail = statement.where(sort.in_tail()).order_by(*(c.desc() if descending else c.asc() for c in sort.columns[1:]))
-    first, second = (head, tail) if forward else (tail, head)
-    found = rows(first, limit)
-    if len(found) < limit:
-        found += rows(second, limit - len(found))
+    key = where.key
+    if sorted_matches:
+        ordered = _ordered(statement, sort, forward, tail=True).offset(where.skip or None)
+        return rows(ordered if key is None else _seek(ordered, sort, key, forward), limit)
+    if not sort.tail:
+        if key is not None:
+            statement = statement.where(_beyond(sort.columns, key, ascending))
+        elif where.skip:
+            statement = statement.where(_from_nth(statement, sort, where.skip))
+        return rows(_ordered(statement, sort, forward), limit)
+    # The other rows and the tail, each a range of the sort's index, read in turn: only the part the key is in
+    # and the one after it, and the second only when the first falls short.
+    in_tail = key is not None and sort.key_in_tail(key)
+    head_rows = statement.where(sort.before_tail())
+    bound = _beyond(sort.columns, key, ascending) if key is not None and not in_tail else None
+    if where.skip:
+        bound = _from_nth(head_rows, sort, where.skip)
+    head = _ordered(statement.where(_head(sort, bound, ascending)), sort, forward)
+    tail = statement.where(sort.in_tail())
+    if in_tail and key is not None:
+        tail = tail.where(_beyond(sort.columns[1:], key[1:], ascending))
+    # By the whole key, though its first column is the same all along the tail: the index's own order, which
+    # PostgreSQL otherwise does not see (it walked the primary key for an OFFSET into the tail).
+    tail = tail.order_by(*(c.desc() if descending else c.asc() for c in sort.columns))
+    if key is None:
+        parts = [head, tail] if forward else [tail, head]
+    else:
+        parts = ([tail] if in_tail else [head, tail]) if forward else ([tail, head] if in_tail else [head])
+    found = rows(parts[0], limit)
+    if len(found) < limit and len(parts) > 1:
+        if where.skip and not found:  # `from` is past the other rows: as far into the tail as it is beyond them
+            passed = head_rows.with_only_columns(literal(1)).limit(where.skip).subquery()
+            parts[1] = parts[1].offset(where.skip - select(func.count()).select_from(passed).scalar_subquery())
+        found += rows(parts[1], limit - len(found))
     return found
+
+
+def _seek(statement: Select[tuple[User]], sort: Sort, key: tuple[Any, ...], forward: bool) -> Select[tuple[User]]:
+    """Rows strictly after (forward) or before (backward) the key, in the order the tail goes last in."""
+    ascending = forward != sort.descending
+    if not sort.tail:
+        return statement.where(_beyond(sort.columns, key, ascending))
+    if sort.key_in_tail(key):  # the key is in the tail, which comes after every other row
+        in_tail = and_(sort.in_tail(), _beyond(sort.columns[1:], key[1:], ascending))
+        return statement.where(in_tail if forward else or_(in_tail, sort.before_tail()))
+    head = and_(sort.before_tail(), _beyond(sort.columns, key, ascending))
+    return statement.where(or_(head, sort.in_tail()) if forward else head)
 
 
 def _key(user: Any, sort: Sort) -> tuple[Any, ...]:
@@ -421,35 +483,24 @@ def list_users(
     before: str | None = None,
     columns: Sequence[Any] = (),
 ) -> Page[Any]:
-    """One page of the account's users (owner aside): by cursor when the link carries one, else by offset.
+    """One page of the account's users (owner aside): by cursor when the link carries one, else from row `start`
+    (the n-th row's key found by an OFFSET over the sort's index, then read by keyset as a cursor's page).
     Users, or given columns (the list page's LIST_COLUMNS), plain rows of them: no ORM objects."""
     sort = f.order
     counted = _count(account_id, f, take)
     total, capped = counted.total, counted.capped
     base = _filtered(account_id, f, counted.broad)
     # A broad search walks the sort's index, reading rows only for the page; a narrow one sorts its matches.
-    walk, joined = counted.broad, bool(f.q) and not counted.broad
+    how = {"walk": counted.broad, "sorted_matches": bool(f.q) and not counted.broad}
     after_key = decode_cursor(after, sort.converters)
     before_key = decode_cursor(before, sort.converters)
     if after_key is None and (before == END or before_key is not None):
-        if before_key is not None:
-            statement, limit = _seek(base, sort, before_key, forward=False), take
-        else:  # the last page: read the list from its end
-            statement, limit = base, (total - start if not capped and total > start else take)
-        rows = _fetch(statement, sort, False, max(1, min(limit, take)), columns, walk=walk, sorted_matches=joined)[::-1]
+        # by the cursor, or the last page: read the list from its end
+        limit = take if before_key is not None else (total - start if not capped and total > start else take)
+        rows = _fetch(base, sort, False, max(1, min(limit, take)), columns, where=Where(before_key), **how)[::-1]
         return _page(rows, start, take, total, capped, sort, has_more=start + len(rows) < total or capped)
-    if after_key is not None:
-        statement = _seek(base, sort, after_key, forward=True)
-        rows = _fetch(statement, sort, True, take + 1, columns, walk=walk, sorted_matches=joined)
-    elif start:
-        by_offset = _ordered(base, sort, True, tail=True).offset(start).limit(take + 1)
-        rows = (
-            list(db.session.connection().execute(by_offset.with_only_columns(*columns)))
-            if columns
-            else list(db.session.scalars(by_offset))
-        )
-    else:
-        rows = _fetch(base, sort, True, take + 1, columns, walk=walk, sorted_matches=joined)
+    where = Where(after_key) if after_key is not None else Where(skip=start)
+    rows = _fetch(base, sort, True, take + 1, columns, where=where, **how)
     return _page(rows[:take], start, take, total, capped, sort, has_more=len(rows) > take)
 
 
@@ -503,37 +554,6 @@ class UserRow:
         return [held.label for held in self.roles]
 
 
-def _role_names_statement() -> Any:
-    """Held roles of some users, and a pending user's invited ones, by name: built once, bound per call."""
-    ids = bindparam("ids", type_=Uuid(), expanding=True)
-    held = (
-        select(
-            RoleAssignment.user_id.label("user_id"),
-            Role.name.label("name"),
-            RoleAssignment.is_default.label("is_default"),
-            literal(False).label("invited"),
-            RoleAssignment.expires_at.label("expires_at"),
-        )
-        .join(Role, Role.id == RoleAssignment.role_id)
-        .where(
-            RoleAssignment.user_id.in_(ids), in_force(RoleAssignment.expires_at, bindparam("now", type_=UTCDateTime()))
-        )
-    )
-    invited = (
-        select(Invitation.user_id, Role.name, literal(True), literal(True), InvitationRole.expires_at)
-        .join(InvitationRole, InvitationRole.invitation_id == Invitation.id)
-        .join(Role, Role.id == InvitationRole.role_id)
-        .where(
-            Invitation.user_id.in_(ids),
-            Invitation.status == InvitationStatus.PENDING.value,
-            in_force(InvitationRole.expires_at, bindparam("now", type_=UTCDateTime())),
-        )
-    )
-    both = union_all(held, invited).subquery()
-    return select(both).order_by(both.c.name)
-
-
-_ROLE_NAMES = _role_names_statement()
 _GROUP_COUNTS = (
     select(GroupMember.user_id, func.count())
     .where(GroupMember.user_id.in_(bindparam("ids", type_=Uuid(), expanding=True)))
@@ -543,13 +563,16 @@ _GROUP_COUNTS = (
 
 def role_names_by_user(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[HeldRoleName]]:
     """The roles of each user by name, in one statement: held ones, and a pending user's invited ones (which
-    become default roles on accepting: what they rank by until then)."""
+    become default roles on accepting: what they rank by until then). The statement is the rank's
+    (roles.policy.grants_of): a page that needs both reads them once, with names_from(grants)."""
+    return names_from(policy.grants_of(ids))
+
+
+def names_from(grants: Iterable[policy.Grant]) -> dict[uuid.UUID, list[HeldRoleName]]:
+    """role_names_by_user from grants read already."""
     roles: dict[uuid.UUID, list[HeldRoleName]] = defaultdict(list)
-    if not ids:
-        return roles
-    rows = db.session.connection().execute(_ROLE_NAMES, {"ids": list(ids), "now": utcnow()})
-    for user_id, name, is_default, is_invited, expires_at in rows:
-        roles[user_id].append(HeldRoleName(name, bool(is_default), bool(is_invited), expires_at))
+    for grant in grants:
+        roles[grant.user_id].append(HeldRoleName(grant.name, grant.is_default, grant.invited, grant.expires_at))
     return roles
 
 
@@ -757,8 +780,7 @@ def iter_users(account_id: uuid.UUID, f: UserFilter, chunk: int = 1000) -> Itera
     base = _filtered(account_id, f, _broad_past(account_id, f, chunk) is not None)
     key: tuple[Any, ...] | None = None
     while True:
-        statement = base if key is None else _seek(base, sort, key, forward=True)
-        rows = _fetch(statement, sort, True, chunk, EXPORT_COLUMNS)
+        rows = _fetch(base, sort, True, chunk, EXPORT_COLUMNS, where=Where(key))
         if not rows:
             return
         yield from with_details(rows)
@@ -775,8 +797,7 @@ def export_chunk(
     sort = f.order
     base = _filtered(account_id, f, _broad_past(account_id, f, chunk) is not None)
     key = decode_cursor(after, sort.converters) if after else None
-    statement = base if key is None else _seek(base, sort, key, forward=True)
-    rows = _fetch(statement, sort, True, chunk, EXPORT_COLUMNS)
+    rows = _fetch(base, sort, True, chunk, EXPORT_COLUMNS, where=Where(key))
     following = encode_cursor(_key(rows[-1], sort)) if len(rows) == chunk else None
     return with_details(rows), following
 

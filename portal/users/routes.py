@@ -28,7 +28,6 @@ from portal.models import Role, User, UserStatus
 from portal.pagination import parse_from, parse_take
 from portal.permissions import Permission, can, require
 from portal.rendering import redirect_after_post, redirect_or_render, render, wants_fragment
-from portal.roles import policy
 from portal.roles.queries import user_roles_panel
 from portal.users import bulk as bulk_actions
 from portal.users import imports, queries, services
@@ -184,7 +183,8 @@ def create() -> ResponseReturnValue:
 def _show_context(user_id: uuid.UUID) -> dict[str, Any]:
     user = queries.user_in_account(g.account.id, user_id)
     pending = user.status == UserStatus.PENDING
-    refusal = policy.refusal_for(current_user, g.permissions, user)  # None: the viewer may act on them
+    roles_panel = user_roles_panel(g.account.id, user, current_user, g.permissions)
+    refusal = roles_panel.rank_refusal  # None: the viewer may act on them (the panel read their rank)
     groups_panel = user_groups_panel(g.account.id, user) if can(Permission.GROUPS_READ) else None
     return {
         "user": user,
@@ -195,7 +195,7 @@ def _show_context(user_id: uuid.UUID) -> dict[str, Any]:
         "group_count": len(groups_panel.memberships)
         if groups_panel is not None
         else queries.group_counts([user.id]).get(user.id, 0),
-        "roles_panel": user_roles_panel(g.account.id, user, current_user, g.permissions),
+        "roles_panel": roles_panel,
         "groups_panel": groups_panel,
         "lockout": lockout_status(user) if current_user.is_owner else None,
         "may_sign_out": (

@@ -556,3 +556,43 @@ def test_replace_steps_are_the_buttons_values_and_anything_else_previews(
     assert "2 to remove" in preview
     assert f'value="{ReplaceStep.APPLY}"' in preview and f'value="{ReplaceStep.EDIT}"' in preview
     assert _member_emails(portal, group.id) == {"member-a@example.com", "auditor-a@example.com"}  # not applied
+
+
+def test_from_alone_finds_its_first_member_in_the_index_then_reads_the_page_by_keyset(
+    portal: Portal, a: Tenant, admin: Client
+) -> None:
+    """Issue 20: `?from=N` without a cursor skipped N joined rows (each a user read); now an OFFSET over the
+    group_members index alone finds the page's first key (a covering index on SQLite), and the page follows."""
+    from typing import Any
+
+    from sqlalchemy import event
+
+    group = make_group(portal, a.account, "Big")
+    add_many_members(portal, a.account, group, 45)
+    url = f"/accounts/{a.id}/groups/{group.id}/members"
+    every = _rows(_body(admin.get(f"{url}?take=100")))
+    assert len(every) == 45
+    for start in (1, 7, 20, 38, 44, 45, 60):
+        assert _rows(_body(admin.get(f"{url}?from={start}&take=7"))) == every[start : start + 7], start
+    engine = portal.app.extensions["portal.engine"]
+    if engine.dialect.name != "sqlite":
+        return
+    sent: list[tuple[str, Any]] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_rest: Any) -> None:
+        if "FROM group_members JOIN users" in statement:
+            sent.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        assert admin.get(f"{url}?from=30&take=7").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    with engine.connect() as connection:
+        plans = [
+            " | ".join(
+                str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            )
+            for statement, parameters in sent
+        ]
+    assert plans and all("COVERING INDEX ix_group_members_group_id_created_at" in plan for plan in plans), plans
