@@ -599,9 +599,12 @@ def role_and_group_choices(account_id: uuid.UUID) -> tuple[list[Choice], list[Ch
     return roles, groups
 
 
+_OWNER = select(User).where(User.account_id == bindparam("account_id"), User.is_owner)  # built once: every list
+
+
 def owner_of(account_id: uuid.UUID) -> User | None:
     """The account's owner (seed 000 returns the owner apart from the other users)."""
-    return db.session.scalars(select(User).where(User.account_id == account_id, User.is_owner)).first()
+    return db.session.scalars(_OWNER, {"account_id": account_id}).first()
 
 
 def user_in_account(account_id: uuid.UUID, user_id: uuid.UUID) -> User:
