@@ -283,9 +283,17 @@ def _account_size_of(account_id: uuid.UUID, status: str = "") -> Select[Any]:
     return statement.where(AccountUserCount.status == status) if status else statement
 
 
+# The same two statements, built once and bound per call: the unfiltered list counts on every load (issue 20).
+_SIZE = select(func.coalesce(func.sum(AccountUserCount.n), 0)).where(
+    AccountUserCount.account_id == bindparam("account_id")
+)
+_SIZE_BY_STATUS = _SIZE.where(AccountUserCount.status == bindparam("status"))
+
+
 def _account_size(account_id: uuid.UUID, status: str = "") -> int:
     """How many users the account has (owner aside), from the trigger-kept counts: no scan."""
-    return int(db.session.scalar(_account_size_of(account_id, status)) or 0)
+    statement, params = (_SIZE_BY_STATUS, {"status": status}) if status else (_SIZE, {})
+    return int(db.session.scalar(statement, {"account_id": account_id, **params}) or 0)
 
 
 def account_total(account_id: uuid.UUID) -> int:
