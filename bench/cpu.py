@@ -63,8 +63,8 @@ def profile(users: int, loops: int, out: Path | None) -> None:
     text = io.StringIO()
     text.write(f"GET {url} x {loops} under cProfile: {spent:.2f} ms a page (profiled, so slower than measured)\n")
     stats = pstats.Stats(profiler, stream=text)
-    stats.sort_stats("tottime").print_stats(40)
-    stats.sort_stats("cumulative").print_stats(60)
+    stats.sort_stats("tottime").print_stats(30)
+    stats.sort_stats("cumulative").print_stats(35)
     result = re.sub(r"/\S*/(site-packages|wt-[a-z]+|cpu-main|main)/", "", text.getvalue())
     if out:
         out.write_text(result)
@@ -104,7 +104,7 @@ def loop(users: int, seconds: float) -> None:
     print(f"{n} pages, {seconds / n * 1000:.2f} ms each")
 
 
-def spy(users: int, seconds: float, out: Path | None, top: int = 45) -> None:
+def spy(users: int, seconds: float, out: Path | None, top: int = 30) -> None:
     """py-spy samples of the loop, only those inside a request, summed by function (not by line)."""
     from bench.profile import py_spy
 
@@ -137,7 +137,7 @@ def spy(users: int, seconds: float, out: Path | None, top: int = 45) -> None:
     lines += ["own time (share of the request samples):"]
     lines += [f"  {n / total:6.1%}  {name}" for name, n in own.most_common(top)]
     lines += ["", "inclusive time:"]
-    lines += [f"  {n / total:6.1%}  {name}" for name, n in inclusive.most_common(top + 25)]
+    lines += [f"  {n / total:6.1%}  {name}" for name, n in inclusive.most_common(top + 15)]
     text = "\n".join(re.sub(str(Path.cwd()) + "/", "", line) for line in lines)
     if out:
         out.write_text(text + "\n")
