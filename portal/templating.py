@@ -22,11 +22,15 @@ def day(value: datetime | None, empty: str = "—") -> str:
     return value.strftime("%Y-%m-%d") if value else empty
 
 
+# strftime's %b in the C locale (the portal never sets another), without a strftime per date.
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def short_day(value: datetime | None, empty: str = "never") -> str:
     """A UTC timestamp's date, short: "29 Nov" this year, "29 Nov 2025" before (the list's columns)."""
     if not value:
         return empty
-    label = f"{value.day} {value:%b}"
+    label = f"{value.day} {MONTHS[value.month - 1]}"
     return label if value.year == utcnow().year else f"{label} {value.year}"
 
 
@@ -58,18 +62,16 @@ def ago(value: datetime | None, empty: str = "never") -> str:
 
 
 def moment(value: datetime | None, short: bool = False, empty: str = "never") -> Markup:
-    """A moment in time as HTML (the macro of _macros/time.html, and the users list's per-row call): short,
+    """A moment in time as HTML (the macro of _macros/time.html, and the users list's per-row filter): short,
     the list's "29 Nov" with the full time on hover; otherwise "2026-11-29 08:14 UTC", which portal.js rewrites
     in the viewer's own time zone. Its parts are digits, month names and punctuation: nothing to escape."""
     if not value:
         return escape(empty)
+    iso = value.isoformat()  # "2026-11-29T08:14:05.123456+00:00": full_time's fields, without a strftime
+    title = f"{iso[:10]} {iso[11:19]} UTC"
     if short:
-        return Markup(
-            f'<time datetime="{value.isoformat()}" title="{full_time(value)}" data-local>{short_day(value)}</time>'
-        )
-    return Markup(
-        f'<time datetime="{value.isoformat()}" title="{full_time(value)}" data-local="full">{when(value)} UTC</time>'
-    )
+        return Markup(f'<time datetime="{iso}" title="{title}" data-local>{short_day(value)}</time>')
+    return Markup(f'<time datetime="{iso}" title="{title}" data-local="full">{when(value)} UTC</time>')
 
 
 def init_app(app: Flask) -> None:
@@ -84,3 +86,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["audit_phrase"] = phrase  # the audit log's words, on the user page too
     app.jinja_env.globals["now"] = utcnow
     app.jinja_env.globals["moment_html"] = moment
+    app.jinja_env.filters["moment"] = moment  # a filter is called directly, a global through Jinja's Context.call

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from portal import db
 from portal.actors import Actor
@@ -57,15 +57,17 @@ def eligible_new_owners(account_id: uuid.UUID) -> list[User]:
     )
 
 
+# Built once, bound per call: the users page asks on every load (issue 20).
+_PENDING = select(OwnershipTransfer).where(
+    OwnershipTransfer.account_id == bindparam("account_id"),
+    OwnershipTransfer.status == "pending",
+    OwnershipTransfer.expires_at > bindparam("now"),
+)
+
+
 def pending_transfer(account_id: uuid.UUID) -> OwnershipTransfer | None:
     """The account's live proposal, if any."""
-    return db.session.scalar(
-        select(OwnershipTransfer).where(
-            OwnershipTransfer.account_id == account_id,
-            OwnershipTransfer.status == "pending",
-            OwnershipTransfer.expires_at > utcnow(),
-        )
-    )
+    return db.session.scalar(_PENDING, {"account_id": account_id, "now": utcnow()})
 
 
 def proposed_owner(transfer: OwnershipTransfer | None) -> User | None:

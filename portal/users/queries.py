@@ -285,9 +285,17 @@ def _account_size_of(account_id: uuid.UUID, status: str = "") -> Select[Any]:
     return statement.where(AccountUserCount.status == status) if status else statement
 
 
+# The same two statements, built once and bound per call: the unfiltered list counts on every load (issue 20).
+_SIZE = select(func.coalesce(func.sum(AccountUserCount.n), 0)).where(
+    AccountUserCount.account_id == bindparam("account_id")
+)
+_SIZE_BY_STATUS = _SIZE.where(AccountUserCount.status == bindparam("status"))
+
+
 def _account_size(account_id: uuid.UUID, status: str = "") -> int:
     """How many users the account has (owner aside), from the trigger-kept counts: no scan."""
-    return int(db.session.scalar(_account_size_of(account_id, status)) or 0)
+    statement, params = (_SIZE_BY_STATUS, {"status": status}) if status else (_SIZE, {})
+    return int(db.session.scalar(statement, {"account_id": account_id, **params}) or 0)
 
 
 def account_total(account_id: uuid.UUID) -> int:
@@ -622,9 +630,12 @@ def role_and_group_choices(account_id: uuid.UUID) -> tuple[list[Choice], list[Ch
     return roles, groups
 
 
+_OWNER = select(User).where(User.account_id == bindparam("account_id"), User.is_owner)  # built once: every list
+
+
 def owner_of(account_id: uuid.UUID) -> User | None:
     """The account's owner (seed 000 returns the owner apart from the other users)."""
-    return db.session.scalars(select(User).where(User.account_id == account_id, User.is_owner)).first()
+    return db.session.scalars(_OWNER, {"account_id": account_id}).first()
 
 
 def user_in_account(account_id: uuid.UUID, user_id: uuid.UUID) -> User:

@@ -16,7 +16,7 @@ from sqlalchemy import func, insert, select
 from portal import db
 from portal.db import utcnow
 from portal.models import Account, AccountUserCount, Group, GroupMember, Role, RoleAssignment, User
-from tests.helpers import Portal
+from tests.helpers import CallCounter, Portal
 
 NAMES = ["Ada", "Grace", "alan", "Barbara", "Edsger", "Donald", "Ken", "Dennis", "Margaret", "Frances"]
 
@@ -117,6 +117,34 @@ def test_list_statement_count_does_not_grow_with_users(portal: Portal, owner_cli
     assert len(page_ids(body)) == 100
     # (A short list may read the name sort's tail too: one statement more, never more than that.)
     assert large.count <= small.count <= 9  # 12 before the one-statement sign-in check (issue 20)
+
+
+def test_a_row_of_the_list_costs_a_bounded_number_of_python_calls(portal: Portal, owner_client) -> None:  # type: ignore[no-untyped-def]
+    """The list is the hottest page (issue 20): what a row adds is counted in Python function calls, not timed.
+    Rows with a role (default or not), a group and their dates; 30 rows against 10."""
+    account, _owner, client = owner_client
+    ids = seed_users(portal.app, account, 40)
+    with portal.app.app_context():
+        roles = db.session.scalars(select(Role).where(Role.account_id == account.id)).all()
+        group = Group(account_id=account.id, name="Navy")
+        db.session.add(group)
+        db.session.flush()
+        for n, user_id in enumerate(ids):
+            db.session.add(RoleAssignment(user_id=user_id, role_id=roles[n % len(roles)].id, is_default=n % 2 == 0))
+            db.session.add(GroupMember(group_id=group.id, user_id=user_id))
+        db.session.commit()
+    counts = {}
+    for take in (10, 30):
+        url = f"/accounts/{account.id}/users?take={take}"
+        client.get(url)
+        with CallCounter() as calls:
+            body = client.get(url).get_data(as_text=True)
+        assert len(page_ids(body)) == take
+        counts[take] = calls
+    per_row = (counts[30].count - counts[10].count) / 20  # 275 before issue 20's work on the template, 108 after
+    added = counts[30].by_function - counts[10].by_function
+    assert per_row <= 120, f"{per_row} calls a row: {added.most_common(12)}"
+    assert not any(name.endswith(":url_for") for name in added)  # links are worked out once a page
 
 
 @pytest.mark.parametrize("sort", ["name", "email", "created", "last_sign_in"])

@@ -10,7 +10,7 @@ import pytest
 from portal.audit.wording import describe_changes, phrase
 from portal.db import utcnow
 from portal.models import AuditEvent
-from portal.templating import ago, short_day
+from portal.templating import ago, full_time, moment, short_day, when
 from portal.user_agents import describe
 
 
@@ -45,6 +45,24 @@ def test_times_in_words() -> None:
     assert ago(None) == "never"
     assert short_day(datetime(2020, 2, 3, tzinfo=UTC)) == "3 Feb 2020"
     assert short_day(now.replace(month=1, day=9)) == "9 Jan"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2020, 2, 3, tzinfo=UTC),
+        datetime(2026, 11, 29, 8, 14, 5, 123456, tzinfo=UTC),
+        datetime(2024, 12, 31, 23, 59, 59),  # a naive one, as some columns are
+        utcnow(),
+    ],
+)
+def test_moment_says_what_strftime_says(value: datetime) -> None:
+    """moment() reads the hover title off isoformat() and the month from a table (issue 20): the same words."""
+    iso, title = value.isoformat(), full_time(value)
+    short = f"{value.day} {value:%b}" + ("" if value.year == utcnow().year else f" {value.year}")
+    assert moment(value, short=True) == f'<time datetime="{iso}" title="{title}" data-local>{short}</time>'
+    assert moment(value) == f'<time datetime="{iso}" title="{title}" data-local="full">{when(value)} UTC</time>'
+    assert moment(None) == "never" and moment(None, short=True, empty="—") == "—"
 
 
 def _event(action: str, target: str = "", **changes: object) -> AuditEvent:
