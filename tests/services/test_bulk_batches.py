@@ -95,3 +95,35 @@ def test_an_import_batch_of_400_rows_sends_as_many_statements_as_one_of_50(
     small = _import_statements(app, portal, a, 50, dry_run)
     large = _import_statements(app, portal, a, 400, dry_run)
     assert small == large, (small, large)
+
+
+def test_a_row_refused_as_the_batch_is_applied_sends_the_batch_row_by_row(
+    app: Flask, portal: Portal, a: Tenant
+) -> None:
+    """The same person on two rows (by id, then by email: two keys) makes the batch's one UPDATE lose its race
+    with itself: the batch is undone and applied row by row, as before, each row through the single services."""
+    from tests.helpers import run_jobs
+
+    member = a.member
+    data = (
+        "id,email,first_name,roles\n"
+        f"{member.id},{member.email},First,auditor\n"
+        f",{member.email},Second,\n"
+        ",someone.new@example.com,New,auditor\n"
+    ).encode()
+    with app.app_context():
+        version = db.session.get(User, member.id).version  # type: ignore[union-attr]
+        imports.start_import(a.id, data, dry_run=False, send_invitations=False, actor=actor_of(a.admin.id))
+        db.session.commit()
+    run_jobs(portal)
+    with app.app_context():
+        job = db.session.scalar(select(Job).order_by(Job.created_at.desc()).limit(1))
+        assert job is not None and job.result == {"created": 1, "updated": 2, "skipped": 0, "refused": 0}
+        user = db.session.get(User, member.id)
+        assert user is not None and (user.first_name, user.version) == ("Second", version + 2)
+        actions = db.session.scalars(
+            select(AuditEvent.action).where(AuditEvent.target_id == str(member.id)).order_by(AuditEvent.created_at)
+        ).all()
+        assert sorted(actions) == ["role.grant", "user.update", "user.update"]
+        invited = db.session.scalar(select(User).where(User.email == "someone.new@example.com"))
+        assert invited is not None and invited.status == "pending"
