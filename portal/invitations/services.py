@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from portal import db, tokens
@@ -304,8 +304,8 @@ def _create_all(
     """
     firsts = {invitee.address: invitee for invitee in reversed(invitees)}  # an address named twice: once
     batch = [invitee for invitee in invitees if firsts[invitee.address] is invitee]
-    users = _insert_pending_users(account, batch)
-    if users is None:
+    user_ids = _insert_pending_users(account, batch)
+    if user_ids is None:
         if len(invitees) == 1:
             return [None]
         one_by_one = {
@@ -315,12 +315,12 @@ def _create_all(
     sso = send and _sso_active(account)
     made: dict[int, Invitation] = {}
     emails: list[OutboxEmail] = []
-    for invitee, user in zip(batch, users, strict=True):
+    for invitee, user_id in zip(batch, user_ids, strict=True):
         token, digest = tokens.new_token_and_digest()
         invitation = Invitation(
             id=uuid.uuid4(),
             account_id=account.id,
-            user_id=user.id,
+            user_id=user_id,
             email=invitee.address,
             token_hash=digest,
             status=InvitationStatus.PENDING.value,
@@ -338,37 +338,38 @@ def _create_all(
         db.session.flush()  # the email rows first: the invitations point at them
     db.session.add_all(made.values())
     db.session.flush()  # rows below refer to them and have no ORM relationship to order them by
-    for invitee, user in zip(batch, users, strict=True):
-        _add_grants(made[id(invitee)], user, invitee, actor=actor)
+    for invitee, user_id in zip(batch, user_ids, strict=True):
+        _add_grants(made[id(invitee)], user_id, invitee, actor=actor)
     return [made.get(id(invitee)) for invitee in invitees]
 
 
-def _insert_pending_users(account: Account, invitees: Sequence[Invitee]) -> list[User] | None:
-    """The invitees' pending users, inserted in a savepoint; None when an address or login was taken meanwhile."""
+def _insert_pending_users(account: Account, invitees: Sequence[Invitee]) -> list[uuid.UUID] | None:
+    """The invitees' pending users, inserted in a savepoint (one statement: no User object is built, nothing
+    reads them back); their ids, or None when an address or login was taken meanwhile."""
     logins = _placeholder_logins(account.id, [i.address for i in invitees if not i.profile.get("login")])
-    users = [
-        User(
-            id=uuid.uuid4(),
-            account_id=account.id,
-            # SCIM or an import may name the login
-            login=invitee.profile.get("login") or logins[invitee.address],
-            email=invitee.address,
-            status=UserStatus.PENDING.value,
-            password_hash=None,
+    ids = [uuid.uuid4() for _ in invitees]
+    rows = [
+        {
             **{k: v for k, v in invitee.profile.items() if k != "login"},
-        )
-        for invitee in invitees
+            "id": user_id,
+            "account_id": account.id,
+            # SCIM or an import may name the login
+            "login": invitee.profile.get("login") or logins[invitee.address],
+            "email": invitee.address,
+            "status": UserStatus.PENDING.value,
+            "password_hash": None,
+        }
+        for invitee, user_id in zip(invitees, ids, strict=True)
     ]
     try:
         with db.session.begin_nested():
-            db.session.add_all(users)
-            db.session.flush()  # rows below refer to them and have no ORM relationship to order them by
+            db.session.execute(insert(User), rows)  # rows below refer to them
     except IntegrityError:
         return None
-    return users
+    return ids
 
 
-def _add_grants(invitation: Invitation, user: User, invitee: Invitee, *, actor: Actor) -> None:
+def _add_grants(invitation: Invitation, user_id: uuid.UUID, invitee: Invitee, *, actor: Actor) -> None:
     """The invitation's roles and groups, the pending user's memberships, and its audit event."""
     grants = invitee.grants
     db.session.add_all(
@@ -378,7 +379,7 @@ def _add_grants(invitation: Invitation, user: User, invitee: Invitee, *, actor: 
     db.session.add_all(InvitationGroup(invitation_id=invitation.id, group_id=group.id) for group in grants.groups)
     # The memberships exist from now on; they are "pending" while their user is.
     db.session.add_all(
-        GroupMember(group_id=group.id, user_id=user.id, expires_at=grants.access_expires_at) for group in grants.groups
+        GroupMember(group_id=group.id, user_id=user_id, expires_at=grants.access_expires_at) for group in grants.groups
     )
     profile = {k: v for k, v in invitee.profile.items() if k != "login"}
     record(
@@ -387,7 +388,7 @@ def _add_grants(invitation: Invitation, user: User, invitee: Invitee, *, actor: 
         actor=actor,
         changes={
             "email": invitee.address,
-            "user_id": str(user.id),
+            "user_id": str(user_id),
             "roles": [r.name for r in grants.roles],
             "groups": [g.name for g in grants.groups],
             "expires_at": invitation.expires_at.isoformat(),
