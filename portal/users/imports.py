@@ -551,9 +551,9 @@ class ImportUsers:
             self._handle(job, ctx, items, dry, taken)
         return job.cursor >= job.total
 
-    def _handle(self, job: Job, ctx: Context, items: list[Any], dry: bool, taken: dict[str, set[uuid.UUID]]) -> None:
-        # The items' outcomes and the job's progress are set once the batch is through: each row's savepoint
-        # flushes whatever is pending, and set along the way they would cost two UPDATEs per row.
+    def _handle(
+        self, job: Job, ctx: Context, items: list[jobs.PendingItem], dry: bool, taken: dict[str, set[uuid.UUID]]
+    ) -> None:
         planned: dict[int, Plan] = {}
         for item in items:
             if item.outcome is None and item.payload is not None:
@@ -564,13 +564,10 @@ class ImportUsers:
                     )
         if not dry:
             planned = dict(zip(planned, apply_plans(ctx, list(planned.values())), strict=True))
-        outcomes = {seq: (plan.outcome, plan.message[:500]) for seq, plan in planned.items()}
         for item in items:
-            if item.seq in outcomes:
-                item.outcome, item.message = outcomes[item.seq]
-            job.done += 1
-            job.refused += item.outcome == "refused"
-            job.cursor = item.seq
+            if item.seq in planned:
+                item.outcome, item.message = planned[item.seq].outcome, planned[item.seq].message
+        jobs.save_items(job, items)
 
     def finish(self, job: Job) -> None:
         from portal.models import JobItem
