@@ -198,7 +198,7 @@ class Context:
     groups: dict[str, Group]
     send_invitations: bool = False
     known: Known | None = None  # the batch's users, read ahead
-    forms: dict[type, Any] = field(default_factory=dict)  # _filled_form's, one of each class
+    forms: dict[type, Any] = field(default_factory=dict)  # Context.form's, one of each class
 
     def form(self, cls: type[F], values: dict[str, str], **attributes: Any) -> F:
         """A form of the class filled in with these values, as cls(formdata=values, **attributes) would be: one
