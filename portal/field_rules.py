@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -51,6 +52,7 @@ def login_problem(login: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)  # an import's batch asks twice for each address (its form, then the invitation)
 def email_problem(email: str) -> str | None:
     """An email address of at most 90 characters (seed 003), checked for form only, not DNS."""
     if len(email) > EMAIL_MAX:

@@ -22,7 +22,7 @@ from portal import db
 from portal.actors import Actor
 from portal.audit.services import record
 from portal.db import utcnow
-from portal.errors import Conflict, Invalid, NotFound
+from portal.errors import Conflict, DomainError, Invalid, NotFound
 from portal.groups import queries
 from portal.models import Group, GroupMember, User
 from portal.versioning import ensure_version, saving
@@ -158,17 +158,36 @@ def _check_same_account(group: Group, users: Iterable[User]) -> None:
 
 def _insert_members(group: Group, users: Sequence[User], expires_at: datetime | None = None) -> None:
     """Insert memberships; one added at the same moment by someone else is skipped, not an error."""
-    if not users:
+    _insert_rows([(group.id, user.id, expires_at) for user in users])
+
+
+def _insert_rows(memberships: Sequence[tuple[uuid.UUID, uuid.UUID, datetime | None]]) -> None:
+    """Insert (group id, user id, expires at) memberships, skipping any added meanwhile by someone else."""
+    if not memberships:
         return
     dialect = db.session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     now = utcnow()
     rows = [
-        {"id": uuid.uuid4(), "group_id": group.id, "user_id": user.id, "created_at": now, "expires_at": expires_at}
-        for user in users
+        {"id": uuid.uuid4(), "group_id": group_id, "user_id": user_id, "created_at": now, "expires_at": expires_at}
+        for group_id, user_id, expires_at in memberships
     ]
     for i in range(0, len(rows), _CHUNK):
         db.session.execute(insert(GroupMember).values(rows[i : i + _CHUNK]).on_conflict_do_nothing())
+
+
+def _existing_pairs(keys: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> set[tuple[uuid.UUID, uuid.UUID]]:
+    """Which (group id, user id) memberships exist already (a query for each _CHUNK of them)."""
+    found: set[tuple[uuid.UUID, uuid.UUID]] = set()
+    for i in range(0, len(keys), _CHUNK):
+        chunk = set(keys[i : i + _CHUNK])
+        rows = db.session.execute(
+            select(GroupMember.group_id, GroupMember.user_id).where(
+                GroupMember.group_id.in_({g for g, _u in chunk}), GroupMember.user_id.in_({u for _g, u in chunk})
+            )
+        )
+        found.update((g, u) for g, u in rows if (g, u) in chunk)
+    return found
 
 
 def _existing(group: Group, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
@@ -182,14 +201,22 @@ def _existing(group: Group, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     return found
 
 
+def _add_problem(group: Group, users: Sequence[User], expires_at: datetime | None) -> DomainError | None:
+    if any(user.account_id != group.account_id for user in users):
+        return NotFound("No such user in this account.")
+    if expires_at is not None and expires_at <= utcnow():
+        return Invalid("The expiry must be in the future.", field="expires_at")
+    return None
+
+
 def add_members(
     group: Group, users: Sequence[User], expires_at: datetime | None = None, *, actor: Actor
 ) -> MembersChange:
     """Add people to a group; those already in it are left as they are (not an error). With `expires_at`
     the new memberships are time-bound: the worker removes them then (portal.expiry)."""
-    _check_same_account(group, users)
-    if expires_at is not None and expires_at <= utcnow():
-        raise Invalid("The expiry must be in the future.", field="expires_at")
+    problem = _add_problem(group, users, expires_at)
+    if problem is not None:
+        raise problem
     already = _existing(group, [user.id for user in users])
     change = MembersChange(added=[u for u in users if u.id not in already], unchanged=len(already))
     _insert_members(group, change.added, expires_at)
@@ -202,6 +229,41 @@ def add_members(
             changes={"added": _emails(change.added), "added_count": len(change.added), **until},
         )
     return change
+
+
+@dataclass(frozen=True)
+class Joining:
+    """A person to add to a group, time-bound when `expires_at` is given (add_each)."""
+
+    group: Group
+    user: User
+    expires_at: datetime | None = None
+
+    @property
+    def key(self) -> tuple[uuid.UUID, uuid.UUID]:
+        return self.group.id, self.user.id
+
+
+def add_each(joinings: Sequence[Joining], *, actor: Actor) -> dict[tuple[uuid.UUID, uuid.UUID], DomainError]:
+    """add_members of one person at a time, for a batch (a bulk action, an import's rows): the same checks and
+    one "group.members.add" event for each person added, in a constant number of statements. The refused
+    ones, by (group id, user id), change nothing."""
+    refusals: dict[tuple[uuid.UUID, uuid.UUID], DomainError] = {}
+    allowed: dict[tuple[uuid.UUID, uuid.UUID], Joining] = {}
+    for joining in joinings:
+        problem = _add_problem(joining.group, [joining.user], joining.expires_at)
+        if problem is not None:
+            refusals[joining.key] = problem
+        else:
+            allowed.setdefault(joining.key, joining)
+    already = _existing_pairs(list(allowed))
+    added = [joining for key, joining in allowed.items() if key not in already]
+    _insert_rows([(j.group.id, j.user.id, j.expires_at) for j in added])
+    for joining in added:
+        until = {"expires_at": joining.expires_at.isoformat()} if joining.expires_at else {}
+        changes = {"added": _emails([joining.user]), "added_count": 1, **until}
+        record("group.members.add", joining.group, actor=actor, changes=changes)
+    return refusals
 
 
 def replace_members(group: Group, users: Sequence[User], expected: str | None = None, *, actor: Actor) -> MembersChange:

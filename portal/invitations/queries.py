@@ -291,6 +291,13 @@ def login_taken(account_id: uuid.UUID, login: str, except_user_id: uuid.UUID | N
     return db.session.scalar(statement.limit(1)) is not None
 
 
+def logins_taken(account_id: uuid.UUID, logins: Sequence[str]) -> set[str]:
+    """Which of these logins users of the account have already (one statement)."""
+    if not logins:
+        return set()
+    return set(db.session.scalars(select(User.login).where(User.account_id == account_id, User.login.in_(logins))))
+
+
 def sent_in_last_day(account_id: uuid.UUID, now: datetime) -> int:
     """Invitation emails (new and resent) the account queued in the last 24 hours: what the daily limit counts."""
     return (

@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from portal import db, tokens
@@ -104,46 +105,73 @@ _LOGIN_NOISE = re.compile(r"[^a-z0-9._-]+")
 
 
 def _placeholder_login(account_id: uuid.UUID, address: str) -> str:
-    """A login for the pending user, from the address; the person chooses their own on accepting."""
-    stem = _LOGIN_NOISE.sub("", address.partition("@")[0].lower()).lstrip("0123456789._-")[:20] or "invited"
+    """A login for a new user, from the address (_placeholder_logins of one)."""
+    return _placeholder_logins(account_id, [address])[address]
+
+
+def _placeholder_logins(account_id: uuid.UUID, addresses: Sequence[str]) -> dict[str, str]:
+    """A login for each pending user, from the address (a query for all of them, rarely two); the person chooses
+    their own on accepting."""
+    stems = {
+        a: _LOGIN_NOISE.sub("", a.partition("@")[0].lower()).lstrip("0123456789._-")[:20] or "invited"
+        for a in addresses
+    }
+    chosen: dict[str, str] = {}
+    left = list(stems)
     for _ in range(10):
-        login = f"{stem}-{secrets.token_hex(3)}"
-        if not queries.login_taken(account_id, login):
-            return login
-    raise Conflict("Could not find a free login for the invited user; try again.")  # pragma: no cover
+        if not left:
+            break
+        candidates = {address: f"{stems[address]}-{secrets.token_hex(3)}" for address in left}
+        taken = queries.logins_taken(account_id, list(candidates.values())) | set(chosen.values())
+        for address, login in candidates.items():
+            if login not in taken:
+                chosen[address] = login
+                taken.add(login)
+        left = [address for address in left if address not in chosen]
+    if left:
+        raise Conflict("Could not find a free login for the invited user; try again.")  # pragma: no cover
+    return chosen
+
+
+def _sso_active(account: Account) -> bool:
+    from portal.sso.services import is_active
+
+    return is_active(account)
 
 
 def _send(invitation: Invitation, token: str, account: Account, inviter: User) -> OutboxEmail:
-    """The invitation's email: the link to choose a login and password, or, while the account signs in
-    through its identity provider, only where to sign in (no password: they link at their first SSO sign-in)."""
-    from portal.sso.services import is_active as sso_active
+    """The invitation's email, queued (_email)."""
+    email = _email(invitation, token, account, inviter, sso=_sso_active(account))
+    db.session.flush()  # the email row first: the invitation points at it
+    invitation.email_id = email.id
+    return email
 
-    if sso_active(account):
-        email = outbox.enqueue(
+
+def _email(invitation: Invitation, token: str, account: Account, inviter: User, *, sso: bool) -> OutboxEmail:
+    """The invitation's email, added to the session: the link to choose a login and password, or, while the
+    account signs in through its identity provider (`sso`), only where to sign in (no password: they link at
+    their first SSO sign-in). The caller flushes it before the invitation that points at it."""
+    subject = f"{inviter.full_name} invited you to {account.name} on Account Portal"
+    if sso:
+        return outbox.enqueue(
             "sso_invitation",
             invitation.email,
-            f"{inviter.full_name} invited you to {account.name} on Account Portal",
+            subject,
             account_id=account.id,
             sso_url=outbox.external_url("sso.start_page", sign_in_name=account.sign_in_name),
             account_name=account.name,
             inviter_name=inviter.full_name,
         )
-        db.session.flush()
-        invitation.email_id = email.id
-        return email
-    email = outbox.enqueue(
+    return outbox.enqueue(
         "invitation",
         invitation.email,
-        f"{inviter.full_name} invited you to {account.name} on Account Portal",
+        subject,
         account_id=account.id,
         accept_url=outbox.external_url("invitation_accept.accept", token=token),
         account_name=account.name,
         inviter_name=inviter.full_name,
         expires_at=invitation.expires_at,
     )
-    db.session.flush()  # the email row first: the invitation points at it
-    invitation.email_id = email.id
-    return email
 
 
 def _remaining_today(account_id: uuid.UUID, now: datetime) -> int:
@@ -180,28 +208,64 @@ def invite(
     for role in roles:
         ensure_may_grant(actor.permissions, role)  # no escalation by inviting (A4): 403
     groups = queries.groups_by_id(account.id, group_ids)
-    grants = _Grants(roles, groups, access_expires_at)
+    grants = Grants(roles, groups, access_expires_at)
+    return invite_each(account, [Invitee(address, grants, profile or {}) for address in addresses], send, actor=actor)
+
+
+@dataclass(frozen=True)
+class Grants:
+    """What an invitation grants: roles on acceptance, group memberships (pending until then), both time-bound
+    when access_expires_at is given."""
+
+    roles: list[Role]
+    groups: list[Group]
+    access_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Invitee:
+    """An address to invite, what its invitation grants, and the person's profile (invite_each)."""
+
+    address: str
+    grants: Grants
+    profile: dict[str, str] = field(default_factory=dict)
+
+
+def invite_each(account: Account, invitees: Sequence[Invitee], send: bool = True, *, actor: Actor) -> InviteOutcome:
+    """invite, each address with its own grants and profile (an import's rows), in a constant number of
+    statements however many there are: the same checks and refusals (Forbidden for a role the actor may not
+    grant: no escalation by inviting, A4)."""
+    for role in {role.id: role for invitee in invitees for role in invitee.grants.roles}.values():
+        ensure_may_grant(actor.permissions, role)
     now = clock.now()
-    remaining = _remaining_today(account.id, now) if send else len(addresses)
-    outcome = InviteOutcome()
-    problems = {address: email_problem(address) for address in addresses}
+    remaining = _remaining_today(account.id, now) if send else len(invitees)
+    problems = {invitee.address: email_problem(invitee.address) for invitee in invitees}
     users = queries.users_by_email(account.id, [a for a, problem in problems.items() if problem is None])
     pending = queries.pending_invitations_by_user([u.id for u in users.values() if u.status == UserStatus.PENDING])
-    for address in addresses:
-        user = users.get(address)
+    answers: list[Refusal | Invitee] = []
+    for invitee in invitees:
+        address, user = invitee.address, users.get(invitee.address)
         if problems[address]:
-            outcome.refused.append(Refusal(address, f"Not a valid address: {problems[address]}", kind="invalid"))
+            answers.append(Refusal(address, f"Not a valid address: {problems[address]}", kind="invalid"))
         elif user is not None:
-            outcome.refused.append(_refusal_for_holder(address, user, pending))
+            answers.append(_refusal_for_holder(address, user, pending))
         elif remaining <= 0:
-            outcome.refused.append(
+            answers.append(
                 Refusal(address, f"The account's limit of {_daily_limit()} invitations a day is reached.", kind="limit")
             )
-        elif (invitation := _create(account, address, grants, now, profile or {}, send=send, actor=actor)) is not None:
-            outcome.invited.append(invitation)
+        else:
+            answers.append(invitee)
             remaining -= 1
+    creating = [answer for answer in answers if isinstance(answer, Invitee)]
+    made = dict(zip(map(id, creating), _create_all(account, creating, now, send=send, actor=actor), strict=True))
+    outcome = InviteOutcome()
+    for answer in answers:
+        if isinstance(answer, Refusal):
+            outcome.refused.append(answer)
+        elif (invitation := made[id(answer)]) is not None:
+            outcome.invited.append(invitation)
         else:  # someone invited (or added) the address a moment ago, in a request running alongside this one
-            outcome.refused.append(_refusal_taken_meanwhile(account.id, address))
+            outcome.refused.append(_refusal_taken_meanwhile(account.id, answer.address))
     return outcome
 
 
@@ -221,93 +285,117 @@ def _refusal_taken_meanwhile(account_id: uuid.UUID, address: str) -> Refusal:
     return _refusal_for_holder(address, user, pending)
 
 
-@dataclass(frozen=True)
-class _Grants:
-    """What an invitation grants: roles on acceptance, group memberships (pending until then), both time-bound
-    when access_expires_at is given."""
-
-    roles: list[Role]
-    groups: list[Group]
-    access_expires_at: datetime | None = None
-
-
-def _create(
+def _create_all(
     account: Account,
-    address: str,
-    grants: _Grants,
+    invitees: Sequence[Invitee],
     now: datetime,
-    profile: dict[str, str],
     *,
     send: bool = True,
     provisioned: bool = False,
     actor: Actor,
-) -> Invitation | None:
-    """The pending user, the invitation and its email; None when the address was taken meanwhile.
+) -> list[Invitation | None]:
+    """The pending users, their invitations and emails (a constant number of statements for them all); None
+    for an address taken meanwhile (or named twice).
 
     The check before (users_by_email) and this insert are not atomic: two requests inviting one address
-    at once both pass the check, and the database's unique (account, email) decides. The insert runs in
-    a savepoint so that the loser's transaction stays usable and the address is simply refused.
+    at once both pass the check, and the database's unique (account, email) decides. The users are inserted
+    in a savepoint so that the loser's transaction stays usable; when that happens among several, they are
+    inserted again one at a time, and the address taken is simply refused.
     """
-    roles, groups = grants.roles, grants.groups
-    profile = dict(profile)
-    login = profile.pop("login", "") or _placeholder_login(account.id, address)  # SCIM or an import may name it
-    user = User(
-        id=uuid.uuid4(),
-        account_id=account.id,
-        login=login,
-        email=address,
-        status=UserStatus.PENDING.value,
-        password_hash=None,
-        **{k: v for k, v in profile.items() if k != "login"},
-    )
+    firsts = {invitee.address: invitee for invitee in reversed(invitees)}  # an address named twice: once
+    batch = [invitee for invitee in invitees if firsts[invitee.address] is invitee]
+    user_ids = _insert_pending_users(account, batch)
+    if user_ids is None:
+        if len(invitees) == 1:
+            return [None]
+        one_by_one = {
+            id(i): _create_all(account, [i], now, send=send, provisioned=provisioned, actor=actor)[0] for i in batch
+        }
+        return [one_by_one.get(id(invitee)) for invitee in invitees]
+    sso = send and _sso_active(account)
+    made: dict[int, Invitation] = {}
+    emails: list[OutboxEmail] = []
+    for invitee, user_id in zip(batch, user_ids, strict=True):
+        token, digest = tokens.new_token_and_digest()
+        invitation = Invitation(
+            id=uuid.uuid4(),
+            account_id=account.id,
+            user_id=user_id,
+            email=invitee.address,
+            token_hash=digest,
+            status=InvitationStatus.PENDING.value,
+            expires_at=now + _ttl(),
+            invited_by_id=actor.user.id,
+            sent_count=1 if send else 0,
+            last_sent_at=now,
+            provisioned=provisioned,
+        )
+        if send:
+            emails.append(_email(invitation, token, account, actor.user, sso=sso))
+            invitation.email_id = emails[-1].id
+        made[id(invitee)] = invitation
+    if emails:
+        db.session.flush()  # the email rows first: the invitations point at them
+    db.session.add_all(made.values())
+    db.session.flush()  # rows below refer to them and have no ORM relationship to order them by
+    for invitee, user_id in zip(batch, user_ids, strict=True):
+        _add_grants(made[id(invitee)], user_id, invitee, actor=actor)
+    return [made.get(id(invitee)) for invitee in invitees]
+
+
+def _insert_pending_users(account: Account, invitees: Sequence[Invitee]) -> list[uuid.UUID] | None:
+    """The invitees' pending users, inserted in a savepoint (one statement: no User object is built, nothing
+    reads them back); their ids, or None when an address or login was taken meanwhile."""
+    logins = _placeholder_logins(account.id, [i.address for i in invitees if not i.profile.get("login")])
+    ids = [uuid.uuid4() for _ in invitees]
+    rows = [
+        {
+            **{k: v for k, v in invitee.profile.items() if k != "login"},
+            "id": user_id,
+            "account_id": account.id,
+            # SCIM or an import may name the login
+            "login": invitee.profile.get("login") or logins[invitee.address],
+            "email": invitee.address,
+            "status": UserStatus.PENDING.value,
+            "password_hash": None,
+        }
+        for invitee, user_id in zip(invitees, ids, strict=True)
+    ]
     try:
         with db.session.begin_nested():
-            db.session.add(user)
-            db.session.flush()  # rows below refer to it and have no ORM relationship to order them by
+            db.session.execute(insert(User), rows)  # rows below refer to them
     except IntegrityError:
         return None
-    token, digest = tokens.new_token_and_digest()
-    invitation = Invitation(
-        id=uuid.uuid4(),
-        account_id=account.id,
-        user_id=user.id,
-        email=address,
-        token_hash=digest,
-        status=InvitationStatus.PENDING.value,
-        expires_at=now + _ttl(),
-        invited_by_id=actor.user.id,
-        sent_count=1 if send else 0,
-        last_sent_at=now,
-        provisioned=provisioned,
-    )
-    db.session.add(invitation)
-    db.session.flush()
+    return ids
+
+
+def _add_grants(invitation: Invitation, user_id: uuid.UUID, invitee: Invitee, *, actor: Actor) -> None:
+    """The invitation's roles and groups, the pending user's memberships, and its audit event."""
+    grants = invitee.grants
     db.session.add_all(
         InvitationRole(invitation_id=invitation.id, role_id=role.id, expires_at=grants.access_expires_at)
-        for role in roles
+        for role in grants.roles
     )
-    db.session.add_all(InvitationGroup(invitation_id=invitation.id, group_id=group.id) for group in groups)
+    db.session.add_all(InvitationGroup(invitation_id=invitation.id, group_id=group.id) for group in grants.groups)
     # The memberships exist from now on; they are "pending" while their user is.
     db.session.add_all(
-        GroupMember(group_id=group.id, user_id=user.id, expires_at=grants.access_expires_at) for group in groups
+        GroupMember(group_id=group.id, user_id=user_id, expires_at=grants.access_expires_at) for group in grants.groups
     )
-    if send:
-        _send(invitation, token, account, actor.user)
+    profile = {k: v for k, v in invitee.profile.items() if k != "login"}
     record(
         "invitation.create",
         invitation,
         actor=actor,
         changes={
-            "email": address,
-            "user_id": str(user.id),
-            "roles": [r.name for r in roles],
-            "groups": [g.name for g in groups],
+            "email": invitee.address,
+            "user_id": str(user_id),
+            "roles": [r.name for r in grants.roles],
+            "groups": [g.name for g in grants.groups],
             "expires_at": invitation.expires_at.isoformat(),
             **({"access_expires_at": grants.access_expires_at.isoformat()} if grants.access_expires_at else {}),
             **{k: v for k, v in profile.items() if v},
         },
     )
-    return invitation
 
 
 def provision(account: Account, profile: dict[str, str], *, actor: Actor) -> User:
@@ -318,7 +406,8 @@ def provision(account: Account, profile: dict[str, str], *, actor: Actor) -> Use
     was taken meanwhile (the caller checked it just before)."""
     profile = dict(profile)
     address = profile.pop("email")
-    invitation = _create(account, address, _Grants([], []), clock.now(), profile, provisioned=True, actor=actor)
+    invitee = Invitee(address, Grants([], []), profile)
+    [invitation] = _create_all(account, [invitee], clock.now(), provisioned=True, actor=actor)
     if invitation is None or invitation.user_id is None:
         raise Conflict("This email is already taken in this account.")
     user = db.session.get(User, invitation.user_id)

@@ -17,8 +17,7 @@ from portal.csv_cells import cell
 from portal.errors import NotFound
 from portal.jobs import services as jobs
 from portal.jobs.services import JobFailed
-from portal.models import Job, JobItem, User
-from portal.roles import policy
+from portal.models import Job, User
 from portal.users import bulk
 from portal.users import queries as user_queries
 
@@ -59,28 +58,28 @@ class BulkUsers:
             u.id: u
             for u in user_queries.users_in_account(job.account_id, [i.subject_id for i in items if i.subject_id])
         }
-        with policy.ranks_read_ahead(policy.held_permissions(users)):  # the batch's ranks in one statement
-            self._act(job, items, users, action, actor)
+        self._act(job, items, users, action, actor)  # the batch services rank the batch's users in one statement
         return job.cursor >= job.total
 
     def _act(
-        self, job: Job, items: list[JobItem], users: dict[uuid.UUID, User], action: bulk.BulkAction, actor: Actor
+        self,
+        job: Job,
+        items: list[jobs.PendingItem],
+        users: dict[uuid.UUID, User],
+        action: bulk.BulkAction,
+        actor: Actor,
     ) -> None:
         labels = {user_id: f"{user.full_name} ({user.email})" for user_id, user in users.items()}
         present = [users[item.subject_id] for item in items if item.subject_id in users]
         outcomes = {o.user.id: o for o in bulk.apply(present, action, actor=actor)}
-        # The items and the job's progress are set once the batch is through: each user's savepoint flushes
-        # whatever is pending, and set along the way they would cost two UPDATEs per user.
         for item in items:
             outcome = outcomes.get(item.subject_id) if item.subject_id else None
             if outcome is None:
                 item.outcome, item.message = "refused", "No longer a user of this account."
             else:
                 item.label = labels[outcome.user.id]
-                item.outcome, item.message = ("done" if outcome.done else "refused"), outcome.message[:500]
-            job.done += 1
-            job.refused += item.outcome == "refused"
-            job.cursor = item.seq
+                item.outcome, item.message = ("done" if outcome.done else "refused"), outcome.message
+        jobs.save_items(job, items)
 
     def finish(self, job: Job) -> None:
         job.result = {"changed": job.done - job.refused, "refused": job.refused}

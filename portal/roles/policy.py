@@ -146,13 +146,27 @@ def ranks_read_ahead(ranks: dict[uuid.UUID, frozenset[Permission]]) -> Iterator[
         _RANKS_AHEAD.reset(token)
 
 
+def ranks_of(targets: Iterable[User]) -> dict[uuid.UUID, frozenset[Permission]]:
+    """Each target's rank now: read ahead (ranks_read_ahead) or, for those not, held_permissions in one query."""
+    ahead = _RANKS_AHEAD.get() or {}
+    ranks = {target.id: ahead[target.id] for target in targets if target.id in ahead}
+    missing = [target.id for target in targets if target.id not in ranks]
+    return ranks | (held_permissions(missing) if missing else {})
+
+
+def refusals_for(
+    actor: User, actor_permissions: frozenset[Permission], targets: Iterable[User]
+) -> dict[uuid.UUID, str]:
+    """refusal_for over a batch of targets (ranked in one query at most): the refused ones, with why."""
+    listed = list(targets)
+    ranks = ranks_of(listed)
+    refusals = {target.id: refusal_to_act_on(actor, actor_permissions, target, ranks[target.id]) for target in listed}
+    return {user_id: reason for user_id, reason in refusals.items() if reason is not None}
+
+
 def refusal_for(actor: User, actor_permissions: frozenset[Permission], target: User) -> str | None:
     """Why the actor may not act on the target as ranked now (invited roles count for a pending user), or None."""
-    ahead = _RANKS_AHEAD.get()
-    ranks = ahead.get(target.id) if ahead is not None else None
-    if ranks is None:
-        ranks = held_permissions([target.id])[target.id]
-    return refusal_to_act_on(actor, actor_permissions, target, ranks)
+    return refusals_for(actor, actor_permissions, [target]).get(target.id)
 
 
 def may_act_on(actor: User, actor_permissions: frozenset[Permission], target: User) -> bool:

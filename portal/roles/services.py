@@ -15,8 +15,9 @@ The rules, in one place for every caller (pages, bulk actions, the API):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import delete, select
@@ -26,7 +27,7 @@ from portal import db
 from portal.actors import Actor
 from portal.audit.services import record
 from portal.db import utcnow
-from portal.errors import Conflict, Forbidden, Invalid, NotFound
+from portal.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from portal.models import LoginSession, Role, RoleAssignment, User, UserStatus
 from portal.permissions import Permission
 from portal.roles import policy, queries
@@ -187,15 +188,45 @@ def delete_role(role: Role, *, actor: Actor) -> int:
 # --- Who holds which role ------------------------------------------------------------------------
 
 
-def _ensure_may_assign(user: User, role: Role, actor: Actor) -> None:
+def _assign_problem(user: User, role: Role, actor: Actor, rank_refusal: str | None) -> DomainError | None:
+    """Why the actor may not grant or take away the role of the user (`rank_refusal`: policy's, for the user)."""
     if role.account_id != user.account_id:
-        raise NotFound("No such role.")
-    policy.ensure_may_act_on(actor.user, actor.permissions, user)
-    policy.ensure_may_grant(actor.permissions, role)
+        return NotFound("No such role.")
+    if rank_refusal is not None:
+        return Forbidden(rank_refusal)
+    refusal = policy.refusal_to_grant(actor.permissions, role)
+    return Forbidden(refusal) if refusal else None
+
+
+def _ensure_may_assign(user: User, role: Role, actor: Actor) -> None:
+    problem = _assign_problem(user, role, actor, policy.refusal_for(actor.user, actor.permissions, user))
+    if problem is not None:
+        raise problem
 
 
 def _assignment(user: User, role: Role) -> RoleAssignment | None:
     return db.session.get(RoleAssignment, (user.id, role.id))
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A role to grant to a user, time-bound when `expires_at` is given (assign_roles, grant_all)."""
+
+    user: User
+    role: Role
+    expires_at: datetime | None = None
+
+    @property
+    def key(self) -> tuple[uuid.UUID, uuid.UUID]:
+        return self.user.id, self.role.id
+
+
+@dataclass
+class Assigned:
+    """What assign_roles did: the assignment of each grant made or kept, and each refused grant's error."""
+
+    assignments: dict[tuple[uuid.UUID, uuid.UUID], RoleAssignment] = field(default_factory=dict)
+    refusals: dict[tuple[uuid.UUID, uuid.UUID], DomainError] = field(default_factory=dict)
 
 
 def assign_role(
@@ -214,16 +245,62 @@ def assign_role(
     grant time-bound (it stops counting then; the worker removes it); a held role gets the new expiry.
     `keep_default`: a held role keeps its default flag (bulk grants and imports only add).
     """
-    _ensure_may_assign(user, role, actor)
-    if expires_at is not None and expires_at <= utcnow():
-        raise Invalid("The expiry must be in the future.", field="expires_at")
-    assignment = _assignment(user, role)
-    if assignment is not None and assignment.expires_at is not None and assignment.expires_at <= utcnow():
-        db.session.delete(assignment)  # expired, awaiting the sweep: granting it again starts afresh
+    grant_ = Grant(user, role, expires_at)
+    assigned = assign_roles([grant_], is_default=is_default, keep_default=keep_default, actor=actor)
+    for error in assigned.refusals.values():
+        raise error
+    return assigned.assignments[grant_.key]
+
+
+def assign_roles(grants: Sequence[Grant], *, is_default: bool, actor: Actor, keep_default: bool = False) -> Assigned:
+    """assign_role for a batch of grants (bulk grants, imports), in a constant number of statements: the refused
+    ones (by (user id, role id)) change nothing; a grant named twice is made once."""
+    now = utcnow()
+    ranked = policy.refusals_for(actor.user, actor.permissions, list({g.user.id: g.user for g in grants}.values()))
+    assigned = Assigned()
+    allowed: dict[tuple[uuid.UUID, uuid.UUID], Grant] = {}
+    for grant_ in grants:
+        problem = _assign_problem(grant_.user, grant_.role, actor, ranked.get(grant_.user.id))
+        if problem is None and grant_.expires_at is not None and grant_.expires_at <= now:
+            problem = Invalid("The expiry must be in the future.", field="expires_at")
+        if problem is not None:
+            assigned.refusals[grant_.key] = problem
+        else:
+            allowed.setdefault(grant_.key, grant_)
+    held = _held(list(allowed.values()), now)
+    made = grant_all([g for key, g in allowed.items() if key not in held], is_default=is_default, actor=actor)
+    assigned.assignments.update(zip([k for k in allowed if k not in held], made, strict=True))
+    for key, assignment in held.items():
+        _change_held(assignment, allowed[key], is_default=is_default, keep_default=keep_default, actor=actor)
+        assigned.assignments[key] = assignment
+    return assigned
+
+
+def _held(grants: Sequence[Grant], now: datetime) -> dict[tuple[uuid.UUID, uuid.UUID], RoleAssignment]:
+    """The assignments the grants' users hold of the grants' roles (one query); expired ones, awaiting the sweep,
+    are deleted: granting them again starts afresh."""
+    if not grants:
+        return {}
+    keys = {g.key for g in grants}
+    found = db.session.scalars(
+        select(RoleAssignment).where(
+            RoleAssignment.user_id.in_({g.user.id for g in grants}),
+            RoleAssignment.role_id.in_({g.role.id for g in grants}),
+        )
+    )
+    held = {(a.user_id, a.role_id): a for a in found if (a.user_id, a.role_id) in keys}
+    expired = [key for key, a in held.items() if a.expires_at is not None and a.expires_at <= now]
+    for key in expired:
+        db.session.delete(held.pop(key))
+    if expired:
         db.session.flush()
-        assignment = None
-    if assignment is None:
-        return grant(user, role, is_default=is_default, expires_at=expires_at, actor=actor)
+    return held
+
+
+def _change_held(
+    assignment: RoleAssignment, grant_: Grant, *, is_default: bool, keep_default: bool, actor: Actor
+) -> None:
+    user, role, expires_at = grant_.user, grant_.role, grant_.expires_at
     if assignment.is_default != is_default and not keep_default:
         assignment.is_default = is_default
         record("role.default", user, actor=actor, changes={"role": role.name, "default": is_default})
@@ -236,7 +313,6 @@ def assign_role(
             actor=actor,
             changes={"role": role.name, "expires_at": [before, expires_at.isoformat()]},
         )
-    return assignment
 
 
 def grant(
@@ -247,11 +323,22 @@ def grant(
     what the inviter may grant *now* and reports the rest as withheld (the invited person ranks by every
     invited role until then, so the rank check of assign_role would refuse them all), and single sign-on
     grants what the owner's group mapping names (checked when it was mapped) and JIT's least role (member)."""
-    assignment = RoleAssignment(user_id=user.id, role_id=role.id, is_default=is_default, expires_at=expires_at)
-    db.session.add(assignment)
-    until = {"expires_at": expires_at.isoformat()} if expires_at else {}
-    record("role.grant", user, actor=actor, changes={"role": role.name, "default": is_default, **until})
-    return assignment
+    return grant_all([Grant(user, role, expires_at)], is_default=is_default, actor=actor)[0]
+
+
+def grant_all(grants: Sequence[Grant], *, is_default: bool = True, actor: Actor) -> list[RoleAssignment]:
+    """grant for a batch (its rows and audit events are written together at the next flush)."""
+    made = []
+    for grant_ in grants:
+        assignment = RoleAssignment(
+            user_id=grant_.user.id, role_id=grant_.role.id, is_default=is_default, expires_at=grant_.expires_at
+        )
+        db.session.add(assignment)
+        until = {"expires_at": grant_.expires_at.isoformat()} if grant_.expires_at else {}
+        changes = {"role": grant_.role.name, "default": is_default, **until}
+        record("role.grant", grant_.user, actor=actor, changes=changes)
+        made.append(assignment)
+    return made
 
 
 def set_default(user: User, role: Role, is_default: bool | None, *, actor: Actor) -> RoleAssignment:

@@ -1,9 +1,10 @@
 """Bulk actions over users: one dispatch for the users page, the jobs worker (portal.jobs.kinds) and imports.
 
-A bulk action is the single action, applied to each user in turn with the single action's rules and its
-audit event: disabling, enabling and deleting are portal.users.services'; granting a role is
-portal.roles.services.assign_role (audited "role.grant"); adding to a group is
-portal.groups.services.add_members (audited "group.members.add"). Refusals are reported per user, not raised.
+A bulk action is the single action, applied to a batch of users at once by the batch form of its service
+(the single service is that batch of one): the same rules, the same audit event for each user, in a constant
+number of statements for the batch. Disabling, enabling and deleting are portal.users.services'; granting a
+role is portal.roles.services.assign_roles (audited "role.grant"); adding to a group is
+portal.groups.services.add_each (audited "group.members.add"). Refusals are reported per user, not raised.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from portal import db, references
+from portal import references
 from portal.actors import Actor
 from portal.errors import DomainError, Forbidden
 from portal.groups import services as groups
@@ -86,21 +87,40 @@ def ensure_may_start(name: str, *, actor: Actor) -> None:
         raise Forbidden("You need the groups:write permission to change groups.")
 
 
+def refusals(targets: Sequence[User], action: BulkAction, *, actor: Actor) -> users.Refusals:
+    """Apply the action to the users as one batch, through the batch form of each single service (a constant
+    number of statements for the batch); the refused users, with the error the single action raises, are left
+    as they were."""
+    if action.role is not None:
+        granted = grant_each([roles.Grant(user, action.role, action.expires_at) for user in targets], actor=actor)
+        return {user_id: error for (user_id, _role_id), error in granted.items()}
+    if action.group is not None:
+        added = add_each([groups.Joining(action.group, user, action.expires_at) for user in targets], actor=actor)
+        return {user_id: error for (_group_id, user_id), error in added.items()}
+    batch = {"disable": users.disable_users, "enable": users.enable_users, "delete": users.delete_users}
+    return batch[action.name](targets, actor=actor)
+
+
+Keyed = dict[tuple[uuid.UUID, uuid.UUID], DomainError]
+
+
+def grant_each(grants: Sequence[roles.Grant], *, actor: Actor) -> Keyed:
+    """Grant each role to its user (bulk grants and imports): a held role keeps its default flag, as they only
+    add; the refused ones by (user id, role id)."""
+    return roles.assign_roles(grants, is_default=True, keep_default=True, actor=actor).refusals
+
+
+def add_each(joinings: Sequence[groups.Joining], *, actor: Actor) -> Keyed:
+    """Add each person to their group (bulk adds and imports): as every user action, within rank; the refused
+    ones by (group id, user id)."""
+    ranked = policy.refusals_for(actor.user, actor.permissions, [joining.user for joining in joinings])
+    refused: Keyed = {j.key: Forbidden(ranked[j.user.id]) for j in joinings if j.user.id in ranked}
+    return refused | groups.add_each([j for j in joinings if j.key not in refused], actor=actor)
+
+
 def apply_one(user: User, action: BulkAction, *, actor: Actor) -> None:
     """The single action on one user (raises its refusal)."""
-    if action.role is not None:  # a held role keeps its default flag: bulk grants and imports only add
-        roles.assign_role(
-            user, action.role, is_default=True, expires_at=action.expires_at, keep_default=True, actor=actor
-        )
-    elif action.group is not None:  # adding to a group over users is, as every user action, within rank
-        policy.ensure_may_act_on(actor.user, actor.permissions, user)
-        groups.add_members(action.group, [user], action.expires_at, actor=actor)
-    elif action.name == "disable":
-        users.disable_user(user, actor=actor)
-    elif action.name == "enable":
-        users.enable_user(user, actor=actor)
-    else:
-        users.delete_user(user, actor=actor)
+    users.raise_refusal(refusals([user], action, actor=actor))
 
 
 @dataclass
@@ -113,16 +133,14 @@ class BulkOutcome:
 
 
 def apply(targets: Sequence[User], action: BulkAction, *, actor: Actor) -> list[BulkOutcome]:
-    """Apply the action to each user, each in a savepoint; refusals are reported, not raised."""
-    outcomes = []
-    for user in targets:
-        try:
-            with db.session.begin_nested():
-                apply_one(user, action, actor=actor)
-            outcomes.append(BulkOutcome(user, True, action.past))
-        except DomainError as error:
-            outcomes.append(BulkOutcome(user, False, error.message))
-    return outcomes
+    """Apply the action to the users as one batch; refusals are reported per user, not raised."""
+    refused = refusals(targets, action, actor=actor)
+    return [
+        BulkOutcome(user, False, refused[user.id].message)
+        if user.id in refused
+        else BulkOutcome(user, True, action.past)
+        for user in targets
+    ]
 
 
 def title(action: BulkAction, total: int, *, matching: bool = True) -> str:

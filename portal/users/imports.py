@@ -21,11 +21,14 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.datastructures import MultiDict
 from wtforms import EmailField, StringField, ValidationError
+from wtforms.form import BaseForm
 from wtforms.validators import DataRequired, Optional
 
 from portal import db
@@ -34,15 +37,18 @@ from portal.db import utcnow
 from portal.errors import Conflict, DomainError, Invalid, NotFound
 from portal.field_rules import login_problem
 from portal.forms import PROFILE_FIELDS, ProfileFieldsForm, check, lower, valid_email
+from portal.groups import services as groups
 from portal.jobs import services as jobs
 from portal.models import Account, Group, GroupMember, Job, Role, RoleAssignment, User, UserStatus
 from portal.models.role import in_force
 from portal.permissions import Permission
 from portal.roles import policy
+from portal.roles import services as roles
 from portal.users import bulk, queries
 from portal.users import services as user_services
 from portal.users.forms import UserProfileForm
 from portal.uuids import parse_uuid, parse_uuids
+from portal.versioning import saving
 
 IMPORT = "import_users"
 INPUT = "input"
@@ -52,6 +58,7 @@ EXPIRES_COLUMN = "access_expires"
 COLUMNS = (*queries.EXPORT_HEADER, EXPIRES_COLUMN)
 _ROLE_NOTE = re.compile(r"(\s*\((not default|invited|until [^)]*)\))+\s*$")  # the export's notes
 OUTCOMES = ("created", "updated", "skipped", "refused")
+F = TypeVar("F", bound=BaseForm)
 
 
 class FileProblem(Exception):
@@ -191,6 +198,20 @@ class Context:
     groups: dict[str, Group]
     send_invitations: bool = False
     known: Known | None = None  # the batch's users, read ahead
+    forms: dict[type, Any] = field(default_factory=dict)  # Context.form's, one of each class
+
+    def form(self, cls: type[F], values: dict[str, str], **attributes: Any) -> F:
+        """A form of the class filled in with these values, as cls(formdata=values, **attributes) would be: one
+        instance of each class, filled in again for each row (building a form costs more than planning a row)."""
+        form: F | None = self.forms.get(cls)
+        if form is None:
+            built: F = cls(formdata=MultiDict(values), meta={"csrf": False}, **attributes)
+            self.forms[cls] = built
+            return built
+        for name, value in attributes.items():
+            setattr(form, name, value)
+        form.process(MultiDict(values))
+        return form
 
     @classmethod
     def load(cls, account: Account, actor: Actor, send_invitations: bool) -> Context:
@@ -308,7 +329,7 @@ def _plan_new(
 ) -> Plan:
     if Permission.INVITATIONS_WRITE not in ctx.actor.permissions:
         return _refused("Adding people needs the invitations:write permission.", email)
-    form = InviteeForm(formdata=MultiDict(values), account_id=ctx.account.id, meta={"csrf": False})
+    form = ctx.form(InviteeForm, values, account_id=ctx.account.id)
     if not form.validate():
         return _refused(_form_problem(form), email)
     note = "invited" + ("" if ctx.send_invitations else " (the invitation is not sent until you resend it)")
@@ -334,7 +355,7 @@ def _plan_update(
     merged = {name: values.get(name, value) for name, value in current.items()}
     if not merged["login"].strip():
         merged["login"] = user.login
-    form = UserProfileForm(formdata=MultiDict(merged), account_id=ctx.account.id, user_id=user.id, meta={"csrf": False})
+    form = ctx.form(UserProfileForm, merged, account_id=ctx.account.id, user_id=user.id)
     if not form.validate():
         return _refused(_form_problem(form), user.email)
     profile = form.profile()
@@ -366,35 +387,71 @@ def _plan_update(
 
 
 def apply_plan(ctx: Context, plan: Plan) -> Plan:
-    """Carry the plan out through the pages' services (in the caller's transaction); DomainError refuses."""
-    from portal.invitations.services import invite
-
-    if plan.outcome == "created":
-        outcome = invite(
-            ctx.account,
-            [plan.email],
-            [r.id for r in plan.roles],
-            [g.id for g in plan.groups],
-            plan.profile,
-            send=ctx.send_invitations,
-            access_expires_at=plan.expires_at,
-            actor=ctx.actor,
-        )
-        if outcome.refused:
-            raise Invalid(outcome.refused[0].reason)
-    elif plan.outcome == "updated":
-        assert plan.user is not None
-        if plan.changed:
-            user_services.update_profile(plan.user, plan.profile, plan.user.version, actor=ctx.actor)
-        for role in plan.roles:
-            bulk.apply_one(
-                plan.user, bulk.BulkAction("grant_role", role=role, expires_at=plan.expires_at), actor=ctx.actor
-            )
-        for group in plan.groups:
-            bulk.apply_one(
-                plan.user, bulk.BulkAction("add_to_group", group=group, expires_at=plan.expires_at), actor=ctx.actor
-            )
+    """Carry one row's plan out through the pages' services (in the caller's transaction); DomainError refuses
+    (StaleEdit when the user changed since the plan read them)."""
+    if plan.user is None:
+        problem = _apply_together(ctx, [plan])
+    else:
+        with saving(plan.user, submitted=plan.profile):
+            problem = _apply_together(ctx, [plan])
+    if problem is not None:
+        raise problem
     return plan
+
+
+class _Refused(Exception):
+    """A row of the batch was refused as it was carried out: the batch is carried out again row by row."""
+
+
+def apply_plans(ctx: Context, plans: list[Plan]) -> list[Plan]:
+    """Carry the batch's plans out together, in a constant number of statements for the batch (the batch forms
+    of the pages' services); each plan's outcome, a row refused now (a race: the plans checked the rules
+    already) undoing the batch, which is then carried out row by row, each row's refusal its own."""
+    acting = [plan for plan in plans if plan.outcome in ("created", "updated")]
+    try:
+        with db.session.begin_nested():
+            if _apply_together(ctx, acting) is not None:
+                raise _Refused
+    except (_Refused, DomainError, StaleDataError, IntegrityError):
+        for plan in acting:
+            if plan.user is not None:
+                db.session.expire(plan.user)  # the batch's writes are undone: read them again
+        return [_apply_alone(ctx, plan) for plan in plans]
+    return plans
+
+
+def _apply_alone(ctx: Context, plan: Plan) -> Plan:
+    if plan.outcome not in ("created", "updated"):
+        return plan
+    try:
+        with db.session.begin_nested():
+            return apply_plan(ctx, plan)
+    except DomainError as error:
+        return _refused(error.message, plan.email)
+
+
+def _apply_together(ctx: Context, plans: list[Plan]) -> DomainError | None:
+    """Invite the plans' new people, then update the others' profiles, grant their roles and add them to their
+    groups, each a batch; the first refusal, if any (what was written stays: the caller undoes it)."""
+    from portal.invitations.services import Grants, Invitee, invite_each
+
+    created = [plan for plan in plans if plan.outcome == "created"]
+    if created:
+        invitees = [Invitee(p.email, Grants(p.roles, p.groups, p.expires_at), p.profile) for p in created]
+        outcome = invite_each(ctx.account, invitees, ctx.send_invitations, actor=ctx.actor)
+        if outcome.refused:
+            return Invalid(outcome.refused[0].reason)
+    updated = [plan for plan in plans if plan.outcome == "updated" and plan.user is not None]
+    edits = [user_services.ProfileEdit(p.user, p.profile, p.user.version) for p in updated if p.user and p.changed]
+    _updates, refused = user_services.update_profiles(edits, actor=ctx.actor)
+    grants = [roles.Grant(p.user, role, p.expires_at) for p in updated if p.user for role in p.roles]
+    joinings = [groups.Joining(group, p.user, p.expires_at) for p in updated if p.user for group in p.groups]
+    problems = [
+        *refused.values(),
+        *bulk.grant_each(grants, actor=ctx.actor).values(),
+        *bulk.add_each(joinings, actor=ctx.actor).values(),
+    ]
+    return problems[0] if problems else None
 
 
 # --- Starting ---------------------------------------------------------------------------------------------
@@ -494,30 +551,23 @@ class ImportUsers:
             self._handle(job, ctx, items, dry, taken)
         return job.cursor >= job.total
 
-    def _handle(self, job: Job, ctx: Context, items: list[Any], dry: bool, taken: dict[str, set[uuid.UUID]]) -> None:
-        # The items' outcomes and the job's progress are set once the batch is through: each row's savepoint
-        # flushes whatever is pending, and set along the way they would cost two UPDATEs per row.
-        outcomes: dict[int, tuple[str, str]] = {}
+    def _handle(
+        self, job: Job, ctx: Context, items: list[jobs.PendingItem], dry: bool, taken: dict[str, set[uuid.UUID]]
+    ) -> None:
+        planned: dict[int, Plan] = {}
         for item in items:
             if item.outcome is None and item.payload is not None:
-                plan = plan_row(ctx, item.payload)
-                if not dry and plan.outcome in ("created", "updated"):
-                    try:
-                        with db.session.begin_nested():
-                            apply_plan(ctx, plan)
-                    except DomainError as error:
-                        plan = _refused(error.message, plan.email)
+                plan = planned[item.seq] = plan_row(ctx, item.payload)
                 if plan.outcome == "created" or plan.changed:  # later rows of the batch see it taken
                     queries.note_taken(
                         taken, plan.user.id if plan.user else uuid.uuid4(), plan.email, plan.profile.get("login", "")
                     )
-                outcomes[item.seq] = (plan.outcome, plan.message[:500])
+        if not dry:
+            planned = dict(zip(planned, apply_plans(ctx, list(planned.values())), strict=True))
         for item in items:
-            if item.seq in outcomes:
-                item.outcome, item.message = outcomes[item.seq]
-            job.done += 1
-            job.refused += item.outcome == "refused"
-            job.cursor = item.seq
+            if item.seq in planned:
+                item.outcome, item.message = planned[item.seq].outcome, planned[item.seq].message
+        jobs.save_items(job, items)
 
     def finish(self, job: Job) -> None:
         from portal.models import JobItem

@@ -8,7 +8,7 @@ themselves. Each writes one audit event; none commits.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from portal.audit.services import record
 from portal.auth import login_sessions, mfa
 from portal.auth.passwords import hash_password
 from portal.email_changes import services as email_changes
-from portal.errors import Conflict, Forbidden, Invalid, NotFound
+from portal.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from portal.mail.notices import security_notice
 from portal.me import credentials
 from portal.models import (
@@ -37,7 +37,7 @@ from portal.models import (
 from portal.permissions import Permission
 from portal.roles import policy
 from portal.uuids import parse_uuids
-from portal.versioning import ensure_version, saving
+from portal.versioning import ensure_version, saving, write_all
 
 
 class InvitedUser(Conflict):
@@ -58,15 +58,21 @@ def ensure_may_edit(user: User, actor: Actor) -> None:
     """Forbidden unless the actor outranks the user; InvitedUser while the user is pending (their address is
     the invitation's, and their sign-in is theirs to choose on accepting)."""
     _ensure_may_act_on(actor, user)
-    if user.status == UserStatus.PENDING and not actor.provisioning:
-        raise InvitedUser(user)
+    problem = _invited_problem(user, actor)
+    if problem is not None:
+        raise problem
 
 
-def _ensure_not_owner_or_self(actor: Actor, target: User, verb: str) -> None:
+def _invited_problem(user: User, actor: Actor) -> InvitedUser | None:
+    return InvitedUser(user) if user.status == UserStatus.PENDING and not actor.provisioning else None
+
+
+def _owner_or_self_problem(actor: Actor, target: User, verb: str) -> Invalid | None:
     if target.is_owner:
-        raise Invalid(f"The account owner cannot be {verb}d.")
+        return Invalid(f"The account owner cannot be {verb}d.")
     if target.id == actor.user.id:
-        raise Invalid(f"You cannot {verb} yourself.")
+        return Invalid(f"You cannot {verb} yourself.")
+    return None
 
 
 def password_context(user: User) -> list[str]:
@@ -165,21 +171,59 @@ def update_profile(user: User, profile: dict[str, str], expected_version: int | 
     StaleEdit when the user changed since the form was read (`expected_version`; None: the change applies to
     the current version), or between our read and our write: nothing is saved or requested then.
     """
-    ensure_may_edit(user, actor)
-    ensure_version(user, expected_version, submitted=profile)
-    new_email = profile.get("email", user.email)
-    fields = {k: v for k, v in profile.items() if k != "email" or actor.provisioning}
-    ensure_free(user.account_id, fields, user.id)
-    changes = {k: [getattr(user, k), v] for k, v in fields.items() if getattr(user, k) != v}
     with saving(user, submitted=profile):
-        for key, (_old, new) in changes.items():
-            setattr(user, key, new)
-    email_change = None
-    if new_email != user.email:  # one audit event for the whole save: the request names the other changes too
-        email_change = email_changes.request_change(user, new_email, also_changed=changes, actor=actor)
-    elif changes:
-        record("user.update", user, actor=actor, changes=changes)
-    return ProfileUpdate(changes, email_change)
+        updates, refusals = update_profiles([ProfileEdit(user, profile, expected_version)], actor=actor)
+    raise_refusal(refusals)
+    return updates[user.id]
+
+
+@dataclass(frozen=True)
+class ProfileEdit:
+    """A profile to save for a user (update_profiles), against the version the editor read (None: the current)."""
+
+    user: User
+    profile: dict[str, str]
+    expected_version: int | None = None
+
+
+def _profile_problem(edit: ProfileEdit, fields: dict[str, str], actor: Actor) -> DomainError | None:
+    invited = _invited_problem(edit.user, actor)
+    if invited is not None:
+        return invited
+    try:
+        ensure_version(edit.user, edit.expected_version, submitted=edit.profile)
+        ensure_free(edit.user.account_id, fields, edit.user.id)
+    except DomainError as error:
+        return error
+    return None
+
+
+def update_profiles(edits: Sequence[ProfileEdit], *, actor: Actor) -> tuple[dict[uuid.UUID, ProfileUpdate], Refusals]:
+    """update_profile for a batch (an import's rows): the same checks, one UPDATE sent for the batch's rows
+    (portal.versioning.write_all: StaleDataError when one changed meanwhile), one audit event each; an email
+    change is requested row by row (its confirmation link is the new address's own)."""
+    ranked = policy.refusals_for(actor.user, actor.permissions, [edit.user for edit in edits])
+    refusals: Refusals = {}
+    planned: list[tuple[ProfileEdit, dict[str, list[Any]]]] = []
+    for edit in edits:
+        user = edit.user
+        fields = {k: v for k, v in edit.profile.items() if k != "email" or actor.provisioning}
+        problem = Forbidden(ranked[user.id]) if user.id in ranked else _profile_problem(edit, fields, actor)
+        if problem is not None:
+            refusals[user.id] = problem
+        else:
+            planned.append((edit, {k: [getattr(user, k), v] for k, v in fields.items() if getattr(user, k) != v}))
+    write_all([(edit.user, {key: new for key, (_old, new) in changes.items()}) for edit, changes in planned])
+    updates: dict[uuid.UUID, ProfileUpdate] = {}
+    for edit, changes in planned:
+        user, new_email = edit.user, edit.profile.get("email", edit.user.email)
+        email_change = None
+        if new_email != user.email:  # one audit event for the whole save: the request names the other changes too
+            email_change = email_changes.request_change(user, new_email, also_changed=changes, actor=actor)
+        elif changes:
+            record("user.update", user, actor=actor, changes=changes)
+        updates[user.id] = ProfileUpdate(changes, email_change)
+    return updates, refusals
 
 
 def set_password(user: User, password: str, temporary: bool, *, actor: Actor) -> None:
@@ -223,29 +267,65 @@ def reset_mfa(user: User, reason: str, *, actor: Actor) -> None:
     )
 
 
+Refusals = dict[uuid.UUID, DomainError]
+"""What a batch service refused, by user id: the error the single service raises for that user."""
+
+
+def raise_refusal(refusals: Refusals) -> None:
+    """The single service's way: raise the refusal of its one user, if any."""
+    for error in refusals.values():
+        raise error
+
+
+def _refusals(actor: Actor, users: Sequence[User], rule: Callable[[User], DomainError | None]) -> Refusals:
+    """Each user the actor may not act on (the rank rule, ranked in one query) or whom `rule` refuses."""
+    ranked = policy.refusals_for(actor.user, actor.permissions, users)
+    refusals: Refusals = {}
+    for user in users:
+        problem = Forbidden(ranked[user.id]) if user.id in ranked else rule(user)
+        if problem is not None:
+            refusals[user.id] = problem
+    return refusals
+
+
+def _disable_problem(actor: Actor, user: User) -> DomainError | None:
+    problem = _owner_or_self_problem(actor, user, "disable")
+    if problem is None and user.status == UserStatus.PENDING and not actor.provisioning:
+        return Invalid(f"{user.full_name} has not accepted their invitation; revoke it instead.")
+    return problem
+
+
 def disable_user(user: User, *, actor: Actor) -> None:
     """A disabled user cannot sign in, is signed out everywhere and loses their API keys for good (K1).
 
     A pending user is disabled only by the identity provider (which deactivates whoever leaves, invited
     or not): their invitation link dies with it. Anyone else revokes the invitation instead."""
-    _ensure_may_act_on(actor, user)
-    _ensure_not_owner_or_self(actor, user, "disable")
-    if user.status == UserStatus.PENDING and not actor.provisioning:
-        raise Invalid(f"{user.full_name} has not accepted their invitation; revoke it instead.")
-    if user.status != UserStatus.DISABLED:
-        was = user.status
-        user.status = UserStatus.DISABLED.value
-        login_sessions.end_all(user.id)
-        revoked = credentials.revoke_all_api_keys(user.id)
-        if was == UserStatus.PENDING:
-            db.session.execute(
-                update(Invitation)
-                .where(Invitation.user_id == user.id, Invitation.status == InvitationStatus.PENDING.value)
-                .values(status=InvitationStatus.REVOKED.value, version=Invitation.version + 1)
-                .execution_options(synchronize_session=False)
-            )
+    raise_refusal(disable_users([user], actor=actor))
+
+
+def disable_users(users: Sequence[User], *, actor: Actor) -> Refusals:
+    """disable_user for a batch, in a constant number of statements; the refused ones are left as they are."""
+    refusals = _refusals(actor, users, lambda user: _disable_problem(actor, user))
+    changing = [user for user in users if user.id not in refusals and user.status != UserStatus.DISABLED]
+    if not changing:
+        return refusals
+    ids = [user.id for user in changing]
+    login_sessions.end_all_of(ids)
+    revoked = credentials.revoke_all_api_keys_of(ids)
+    pending = [user.id for user in changing if user.status == UserStatus.PENDING]
+    if pending:
+        db.session.execute(
+            update(Invitation)
+            .where(Invitation.user_id.in_(pending), Invitation.status == InvitationStatus.PENDING.value)
+            .values(status=InvitationStatus.REVOKED.value, version=Invitation.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+    for user in changing:
         # The keys' names, under a field name without "key" (the audit log hides the values of those).
-        record("user.disable", user, actor=actor, changes={"status": [was, "disabled"], "revoked_api_access": revoked})
+        changes = {"status": [user.status, "disabled"], "revoked_api_access": revoked.get(user.id, [])}
+        record("user.disable", user, actor=actor, changes=changes)
+    write_all([(user, {"status": UserStatus.DISABLED.value}) for user in changing])
+    return refusals
 
 
 def sign_out_everywhere(user: User, keep: uuid.UUID | None = None, *, actor: Actor) -> int:
@@ -256,19 +336,37 @@ def sign_out_everywhere(user: User, keep: uuid.UUID | None = None, *, actor: Act
     return ended
 
 
+def _enable_problem(user: User) -> DomainError | None:
+    if user.status == UserStatus.PENDING:
+        return Invalid(f"{user.full_name} has not accepted their invitation yet.")
+    return None
+
+
 def enable_user(user: User, *, actor: Actor) -> None:
     """A disabled user may sign in again."""
-    _ensure_may_act_on(actor, user)
-    if user.status == UserStatus.PENDING:
-        raise Invalid(f"{user.full_name} has not accepted their invitation yet.")
-    if user.status != UserStatus.ACTIVE:
-        user.status = UserStatus.ACTIVE.value
+    raise_refusal(enable_users([user], actor=actor))
+
+
+def enable_users(users: Sequence[User], *, actor: Actor) -> Refusals:
+    """enable_user for a batch, in a constant number of statements; the refused ones are left as they are."""
+    refusals = _refusals(actor, users, _enable_problem)
+    changing = [user for user in users if user.id not in refusals and user.status != UserStatus.ACTIVE]
+    for user in changing:
         record("user.enable", user, actor=actor, changes={"status": ["disabled", "active"]})
+    write_all([(user, {"status": UserStatus.ACTIVE.value}) for user in changing])
+    return refusals
 
 
 def delete_user(user: User, *, actor: Actor) -> None:
     """Remove the user; roles, group memberships and sessions go with them."""
-    _ensure_may_act_on(actor, user)
-    _ensure_not_owner_or_self(actor, user, "delete")
-    record("user.delete", user, actor=actor, changes={"login": user.login, "email": user.email})
-    db.session.delete(user)
+    raise_refusal(delete_users([user], actor=actor))
+
+
+def delete_users(users: Sequence[User], *, actor: Actor) -> Refusals:
+    """delete_user for a batch, in a constant number of statements; the refused ones are left as they are."""
+    refusals = _refusals(actor, users, lambda user: _owner_or_self_problem(actor, user, "delete"))
+    for user in users:
+        if user.id not in refusals:
+            record("user.delete", user, actor=actor, changes={"login": user.login, "email": user.email})
+            db.session.delete(user)
+    return refusals
