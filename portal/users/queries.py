@@ -21,14 +21,17 @@ from sqlalchemy import (
     case,
     func,
     literal,
+    null,
     or_,
     select,
     tuple_,
+    type_coerce,
     union,
     union_all,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import InstrumentedAttribute
-from sqlalchemy.types import Integer, Uuid
+from sqlalchemy.types import Integer, TypeDecorator, Uuid
 
 from portal import db
 from portal.db import utcnow
@@ -670,15 +673,66 @@ def group_counts(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
     return {user_id: n for user_id, n in db.session.connection().execute(_GROUP_COUNTS, {"ids": list(ids)})}
 
 
+class _RawUuid(TypeDecorator[Any]):
+    """A UUID column read as the driver gives it (SQLite: its stored hex; PostgreSQL: a UUID already), not turned
+    into a UUID object per row: what with_details matches the page's ids by (_raw_id)."""
+
+    impl = Uuid
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> None:  # noqa: ARG002 (the parent's signature)
+        return None
+
+
+@lru_cache(maxsize=4)
+def _raw_id(dialect: Dialect) -> Callable[[uuid.UUID], Any]:
+    """A UUID as _RawUuid reads it back: the column's own bind processing (SQLite: its hex), else the UUID."""
+    process = Uuid().bind_processor(dialect)
+    return process if process is not None else (lambda value: value)
+
+
+def _details_statement() -> Any:
+    """with_details' one statement: the users' roles by name (roles.policy.GRANTS, as role_names_by_user reads
+    them, without the permissions) and their group counts, united (`n` NULL on the roles' rows). Bound per call
+    with {"ids": [...], "now": utcnow()}."""
+    raw = _RawUuid()
+    grants = policy.GRANTS
+    names = select(
+        type_coerce(grants.c.user_id, raw).label("user_id"),
+        Role.name.label("name"),
+        grants.c.is_default,
+        grants.c.invited,
+        grants.c.expires_at,
+        null().label("n"),
+    ).join(Role, Role.id == grants.c.role_id)
+    counts = (
+        select(type_coerce(GroupMember.user_id, raw), null(), null(), null(), null(), func.count())
+        .where(GroupMember.user_id.in_(bindparam("ids", type_=Uuid(), expanding=True)))
+        .group_by(GroupMember.user_id)
+    )
+    both = union_all(names, counts)
+    return both.order_by(both.selected_columns.name)
+
+
+_DETAILS = _details_statement()
+
+
 def with_details(users: Sequence[Any]) -> list[UserRow]:
-    """Roles and group counts for a page of users: two queries, whatever the page size. A pending user's roles
+    """Roles and group counts for a page of users: one statement, whatever the page size. A pending user's roles
     are those of their invitation, marked "(invited)": what they rank by until they accept."""
-    ids = [u.id for u in users]
-    if not ids:
+    if not users:
         return []
-    roles = role_names_by_user(ids)
-    groups = group_counts(ids)
-    return [UserRow(u, tuple(roles.get(u.id, ())), groups.get(u.id, 0)) for u in users]
+    connection = db.session.connection()
+    roles: dict[Any, list[HeldRoleName]] = defaultdict(list)
+    groups: dict[Any, int] = {}
+    rows = connection.execute(_DETAILS, {"ids": [u.id for u in users], "now": utcnow()})
+    for user_id, name, is_default, invited, expires_at, n in rows:
+        if n is None:
+            roles[user_id].append(HeldRoleName(name, bool(is_default), bool(invited), expires_at))
+        else:
+            groups[user_id] = n
+    raw = _raw_id(connection.dialect)
+    return [UserRow(u, tuple(roles.get(key, ())), groups.get(key, 0)) for u in users for key in (raw(u.id),)]
 
 
 def _choices_statement() -> Any:
