@@ -21,14 +21,17 @@ from sqlalchemy import (
     case,
     func,
     literal,
+    null,
     or_,
     select,
     tuple_,
+    type_coerce,
     union,
     union_all,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import InstrumentedAttribute
-from sqlalchemy.types import Uuid
+from sqlalchemy.types import Integer, TypeDecorator, Uuid
 
 from portal import db
 from portal.db import utcnow
@@ -280,6 +283,30 @@ def _build_filtered(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -
 _kept_filtered = lru_cache(maxsize=SEARCH_STATEMENTS_KEPT)(_build_filtered)
 
 
+# The list unfiltered, or by status alone (what most loads ask for): _build_filtered's statements, built once and
+# bound per call, so that the reads of its pages are built once too (_kept_reads).
+_PLAIN = select(User).where(User.account_id == bindparam("account_id"), User.is_owner.is_(False))
+_PLAIN_BY_STATUS = _PLAIN.where(User.status == bindparam("status"))
+
+
+class _Base(NamedTuple):
+    """What a page is read from: the filter's statement, its parameters, and whether it is one of the constant
+    ones (its reads then kept)."""
+
+    statement: Select[tuple[User]]
+    params: dict[str, Any]
+    kept: bool = False
+
+
+def _base(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -> _Base:
+    """The statement the filter's pages are read from (see _filtered)."""
+    if f.narrows_beyond_status:
+        return _Base(_filtered(account_id, f, broad), {})
+    if f.status:
+        return _Base(_PLAIN_BY_STATUS, {"account_id": account_id, "status": f.status}, kept=True)
+    return _Base(_PLAIN, {"account_id": account_id}, kept=True)
+
+
 def _account_size_of(account_id: uuid.UUID, status: str = "") -> Select[Any]:
     statement = select(func.coalesce(func.sum(AccountUserCount.n), 0)).where(AccountUserCount.account_id == account_id)
     return statement.where(AccountUserCount.status == status) if status else statement
@@ -350,12 +377,16 @@ def _ordered(statement: Select[tuple[User]], sort: Sort, forward: bool, tail: bo
     return statement.order_by(*clauses)
 
 
-def _beyond(
-    columns: Sequence[InstrumentedAttribute[Any]], values: Sequence[Any], ascending: bool
-) -> ColumnElement[bool]:
+def _beyond(columns: Sequence[InstrumentedAttribute[Any]], ascending: bool) -> ColumnElement[bool]:
+    """The rows after (ascending) or before the cursor's key, its values bound per call (_key_values)."""
     row = tuple_(*columns)
-    bound = tuple_(*(literal(v, c.type) for c, v in zip(columns, values, strict=True)))
+    bound = tuple_(*(bindparam(f"key_{c.key}", type_=c.type) for c in columns))
     return row > bound if ascending else row < bound
+
+
+def _key_values(sort: Sort, key: Sequence[Any]) -> dict[str, Any]:
+    """A cursor's key as the parameters _beyond binds."""
+    return {f"key_{c.key}": v for c, v in zip(sort.columns, key, strict=True)}
 
 
 @dataclass(frozen=True)
@@ -375,23 +406,101 @@ def _head(sort: Sort, condition: ColumnElement[bool] | None, ascending: bool) ->
     return and_(sort.before_tail(), condition) if sort.tail == "empty" and not ascending else condition
 
 
-def _nth_key(statement: Select[tuple[User]], sort: Sort, n: int) -> Any:
-    """The sort key of the statement's n-th row (0-based), forward: an OFFSET over the sort's index, reading only
-    index entries where the index holds the filter's columns (migration 4906e5f20d5c), as a subquery."""
+_LIMIT = bindparam("limit", type_=Integer())  # the rows a read returns, bound per call
+_SKIP = bindparam("skip", type_=Integer())  # `from`: the index of the first row read, bound per call
+
+
+def _nth_key(statement: Select[tuple[User]], sort: Sort) -> Any:
+    """The sort key of the statement's n-th row (0-based, `skip`), forward: an OFFSET over the sort's index, reading
+    only index entries where the index holds the filter's columns (migration 4906e5f20d5c), as a subquery."""
     keys = _ordered(statement, sort, True).with_only_columns(*sort.columns)
-    return keys.offset(n).limit(1).scalar_subquery()
+    return keys.offset(_SKIP).limit(1).scalar_subquery()
 
 
-def _from_nth(rows: Select[tuple[User]], sort: Sort, n: int) -> ColumnElement[bool]:
-    """The rows from the n-th of `rows` (0-based, forward) on: a keyset range from that row's key."""
-    bound = _nth_key(rows, sort, n)
+def _from_nth(rows: Select[tuple[User]], sort: Sort) -> ColumnElement[bool]:
+    """The rows from the n-th of `rows` (0-based, forward, `skip`) on: a keyset range from that row's key."""
+    bound = _nth_key(rows, sort)
     row = tuple_(*sort.columns)
     condition: ColumnElement[bool] = row <= bound if sort.descending else row >= bound
     return condition
 
 
-def _fetch(
+class _Reads(NamedTuple):
+    """A page's statements, bound per call (the base's own parameters, `limit`, `skip`, the key's values): the
+    first read; the one after it, when the first falls short; and that one when `from` is past the first's rows."""
+
+    first: Select[Any]
+    then: Select[Any] | None = None
+    then_past_first: Select[Any] | None = None
+
+
+def _reads(
     statement: Select[tuple[User]],
+    sort: Sort,
+    forward: bool,
+    columns: tuple[Any, ...],
+    start: str,
+    walk: bool,
+    sorted_matches: bool,
+) -> _Reads:
+    """The statements _fetch reads a page with, from its start: "" (the first row), "key" (after or before a
+    key), "key_in_tail" (a key in the sort's tail) or "skip" (row `skip`); see _fetch for walk and sorted_matches."""
+    keyed, in_tail, skip = start.startswith("key"), start == "key_in_tail", start == "skip"
+    descending = sort.descending == forward
+    ascending = not descending
+
+    def rows(select_: Select[tuple[User]]) -> Select[Any]:
+        if walk:
+            keys = select_.with_only_columns(User.id, *(c for c in sort.columns if c is not User.id)).limit(_LIMIT)
+            chosen = keys.subquery("chosen")
+            order = [chosen.c[c.key].desc() if descending else chosen.c[c.key].asc() for c in sort.columns]
+            select_ = select(User).join(chosen, chosen.c.id == User.id).order_by(*order)
+        return (select_.with_only_columns(*columns) if columns else select_).limit(_LIMIT)
+
+    if sorted_matches:
+        ordered = _ordered(statement, sort, forward, tail=True)
+        if skip:
+            ordered = ordered.offset(_SKIP)
+        return _Reads(rows(_seek(ordered, sort, in_tail, forward) if keyed else ordered))
+    if not sort.tail:
+        if keyed:
+            statement = statement.where(_beyond(sort.columns, ascending))
+        elif skip:
+            statement = statement.where(_from_nth(statement, sort))
+        return _Reads(rows(_ordered(statement, sort, forward)))
+    # The other rows and the tail, each a range of the sort's index, read in turn: only the part the key is in
+    # and the one after it, and the second only when the first falls short.
+    head_rows = statement.where(sort.before_tail())
+    bound = _beyond(sort.columns, ascending) if keyed and not in_tail else None
+    if skip:
+        bound = _from_nth(head_rows, sort)
+    head = _ordered(statement.where(_head(sort, bound, ascending)), sort, forward)
+    tail = statement.where(sort.in_tail())
+    if in_tail:
+        tail = tail.where(_beyond(sort.columns[1:], ascending))
+    # By the whole key, though its first column is the same all along the tail: the index's own order, which
+    # PostgreSQL otherwise does not see (it walked the primary key for an OFFSET into the tail).
+    tail = tail.order_by(*(c.desc() if descending else c.asc() for c in sort.columns))
+    if not keyed:
+        parts = [head, tail] if forward else [tail, head]
+    else:
+        parts = ([tail] if in_tail else [head, tail]) if forward else ([tail, head] if in_tail else [head])
+    if len(parts) == 1:
+        return _Reads(rows(parts[0]))
+    past: Select[Any] | None = None
+    if skip:  # `from` is past the other rows: as far into the tail as it is beyond them
+        passed = head_rows.with_only_columns(literal(1)).limit(_SKIP).subquery()
+        past = rows(parts[1].offset(_SKIP - select(func.count()).select_from(passed).scalar_subquery()))
+    return _Reads(rows(parts[0]), rows(parts[1]), past)
+
+
+# The unfiltered list's reads (the base's statement a constant, bound per call): built once for each sort, direction,
+# columns and kind of start (issue 20: building them, and SQLAlchemy's cache key for them, cost ~5-8 % of the page).
+_kept_reads = lru_cache(maxsize=128)(_reads)
+
+
+def _fetch(
+    base: _Base,
     sort: Sort,
     forward: bool,
     limit: int,
@@ -409,65 +518,40 @@ def _fetch(
     PostgreSQL, no table row read for the entries that do not match on SQLite), then only their rows read.
     sorted_matches: a narrow search, whose matches are sorted whatever the order: the tail in the same
     statement, and `from` a plain OFFSET over them."""
-    descending = sort.descending == forward
-    ascending = not descending
-
-    def rows(select_: Select[tuple[User]], n: int) -> list[Any]:
-        if walk:
-            keys = select_.with_only_columns(User.id, *(c for c in sort.columns if c is not User.id)).limit(n)
-            chosen = keys.subquery("chosen")
-            order = [chosen.c[c.key].desc() if descending else chosen.c[c.key].asc() for c in sort.columns]
-            select_ = select(User).join(chosen, chosen.c.id == User.id).order_by(*order)
-        if columns:  # through the connection: Core rows, none of the ORM's loading
-            return list(db.session.connection().execute(select_.with_only_columns(*columns).limit(n)).all())
-        return list(db.session.scalars(select_.limit(n)))
-
     key = where.key
-    if sorted_matches:
-        ordered = _ordered(statement, sort, forward, tail=True).offset(where.skip or None)
-        return rows(ordered if key is None else _seek(ordered, sort, key, forward), limit)
-    if not sort.tail:
-        if key is not None:
-            statement = statement.where(_beyond(sort.columns, key, ascending))
-        elif where.skip:
-            statement = statement.where(_from_nth(statement, sort, where.skip))
-        return rows(_ordered(statement, sort, forward), limit)
-    # The other rows and the tail, each a range of the sort's index, read in turn: only the part the key is in
-    # and the one after it, and the second only when the first falls short.
-    in_tail = key is not None and sort.key_in_tail(key)
-    head_rows = statement.where(sort.before_tail())
-    bound = _beyond(sort.columns, key, ascending) if key is not None and not in_tail else None
-    if where.skip:
-        bound = _from_nth(head_rows, sort, where.skip)
-    head = _ordered(statement.where(_head(sort, bound, ascending)), sort, forward)
-    tail = statement.where(sort.in_tail())
-    if in_tail and key is not None:
-        tail = tail.where(_beyond(sort.columns[1:], key[1:], ascending))
-    # By the whole key, though its first column is the same all along the tail: the index's own order, which
-    # PostgreSQL otherwise does not see (it walked the primary key for an OFFSET into the tail).
-    tail = tail.order_by(*(c.desc() if descending else c.asc() for c in sort.columns))
-    if key is None:
-        parts = [head, tail] if forward else [tail, head]
-    else:
-        parts = ([tail] if in_tail else [head, tail]) if forward else ([tail, head] if in_tail else [head])
-    found = rows(parts[0], limit)
-    if len(found) < limit and len(parts) > 1:
-        if where.skip and not found:  # `from` is past the other rows: as far into the tail as it is beyond them
-            passed = head_rows.with_only_columns(literal(1)).limit(where.skip).subquery()
-            parts[1] = parts[1].offset(where.skip - select(func.count()).select_from(passed).scalar_subquery())
-        found += rows(parts[1], limit - len(found))
+    skip = key is None and bool(where.skip)
+    start = "skip" if skip else "" if key is None else "key_in_tail" if sort.key_in_tail(key) else "key"
+    build = _kept_reads if base.kept else _reads
+    reads = build(base.statement, sort, forward, tuple(columns), start, walk, sorted_matches)
+    params = dict(base.params)
+    if key is not None:
+        params.update(_key_values(sort, key))
+    if skip:
+        params["skip"] = where.skip
+
+    def rows(statement: Select[Any], n: int) -> list[Any]:
+        bound = {**params, "limit": n}
+        if columns:  # through the connection: Core rows, none of the ORM's loading
+            return list(db.session.connection().execute(statement, bound).all())
+        return list(db.session.scalars(statement, bound))
+
+    found = rows(reads.first, limit)
+    if len(found) < limit and reads.then is not None:
+        then = reads.then_past_first if skip and not found and reads.then_past_first is not None else reads.then
+        found += rows(then, limit - len(found))
     return found
 
 
-def _seek(statement: Select[tuple[User]], sort: Sort, key: tuple[Any, ...], forward: bool) -> Select[tuple[User]]:
-    """Rows strictly after (forward) or before (backward) the key, in the order the tail goes last in."""
+def _seek(statement: Select[tuple[User]], sort: Sort, in_tail: bool, forward: bool) -> Select[tuple[User]]:
+    """Rows strictly after (forward) or before (backward) the key (in_tail: the key is in the tail), in the order
+    the tail goes last in."""
     ascending = forward != sort.descending
     if not sort.tail:
-        return statement.where(_beyond(sort.columns, key, ascending))
-    if sort.key_in_tail(key):  # the key is in the tail, which comes after every other row
-        in_tail = and_(sort.in_tail(), _beyond(sort.columns[1:], key[1:], ascending))
-        return statement.where(in_tail if forward else or_(in_tail, sort.before_tail()))
-    head = and_(sort.before_tail(), _beyond(sort.columns, key, ascending))
+        return statement.where(_beyond(sort.columns, ascending))
+    if in_tail:  # the key is in the tail, which comes after every other row
+        in_tail_rows = and_(sort.in_tail(), _beyond(sort.columns[1:], ascending))
+        return statement.where(in_tail_rows if forward else or_(in_tail_rows, sort.before_tail()))
+    head = and_(sort.before_tail(), _beyond(sort.columns, ascending))
     return statement.where(or_(head, sort.in_tail()) if forward else head)
 
 
@@ -497,7 +581,7 @@ def list_users(
     sort = f.order
     counted = _count(account_id, f, take)
     total, capped = counted.total, counted.capped
-    base = _filtered(account_id, f, counted.broad)
+    base = _base(account_id, f, counted.broad)
     # A broad search walks the sort's index, reading rows only for the page; a narrow one sorts its matches.
     how = {"walk": counted.broad, "sorted_matches": bool(f.q) and not counted.broad}
     after_key = decode_cursor(after, sort.converters)
@@ -589,15 +673,66 @@ def group_counts(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
     return {user_id: n for user_id, n in db.session.connection().execute(_GROUP_COUNTS, {"ids": list(ids)})}
 
 
+class _RawUuid(TypeDecorator[Any]):
+    """A UUID column read as the driver gives it (SQLite: its stored hex; PostgreSQL: a UUID already), not turned
+    into a UUID object per row: what with_details matches the page's ids by (_raw_id)."""
+
+    impl = Uuid
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> None:  # noqa: ARG002 (the parent's signature)
+        return None
+
+
+@lru_cache(maxsize=4)
+def _raw_id(dialect: Dialect) -> Callable[[uuid.UUID], Any]:
+    """A UUID as _RawUuid reads it back: the column's own bind processing (SQLite: its hex), else the UUID."""
+    process = Uuid().bind_processor(dialect)
+    return process if process is not None else (lambda value: value)
+
+
+def _details_statement() -> Any:
+    """with_details' one statement: the users' roles by name (roles.policy.GRANTS, as role_names_by_user reads
+    them, without the permissions) and their group counts, united (`n` NULL on the roles' rows). Bound per call
+    with {"ids": [...], "now": utcnow()}."""
+    raw = _RawUuid()
+    grants = policy.GRANTS
+    names = select(
+        type_coerce(grants.c.user_id, raw).label("user_id"),
+        Role.name.label("name"),
+        grants.c.is_default,
+        grants.c.invited,
+        grants.c.expires_at,
+        null().label("n"),
+    ).join(Role, Role.id == grants.c.role_id)
+    counts = (
+        select(type_coerce(GroupMember.user_id, raw), null(), null(), null(), null(), func.count())
+        .where(GroupMember.user_id.in_(bindparam("ids", type_=Uuid(), expanding=True)))
+        .group_by(GroupMember.user_id)
+    )
+    both = union_all(names, counts)
+    return both.order_by(both.selected_columns.name)
+
+
+_DETAILS = _details_statement()
+
+
 def with_details(users: Sequence[Any]) -> list[UserRow]:
-    """Roles and group counts for a page of users: two queries, whatever the page size. A pending user's roles
+    """Roles and group counts for a page of users: one statement, whatever the page size. A pending user's roles
     are those of their invitation, marked "(invited)": what they rank by until they accept."""
-    ids = [u.id for u in users]
-    if not ids:
+    if not users:
         return []
-    roles = role_names_by_user(ids)
-    groups = group_counts(ids)
-    return [UserRow(u, tuple(roles.get(u.id, ())), groups.get(u.id, 0)) for u in users]
+    connection = db.session.connection()
+    roles: dict[Any, list[HeldRoleName]] = defaultdict(list)
+    groups: dict[Any, int] = {}
+    rows = connection.execute(_DETAILS, {"ids": [u.id for u in users], "now": utcnow()})
+    for user_id, name, is_default, invited, expires_at, n in rows:
+        if n is None:
+            roles[user_id].append(HeldRoleName(name, bool(is_default), bool(invited), expires_at))
+        else:
+            groups[user_id] = n
+    raw = _raw_id(connection.dialect)
+    return [UserRow(u, tuple(roles.get(key, ())), groups.get(key, 0)) for u in users for key in (raw(u.id),)]
 
 
 def _choices_statement() -> Any:
@@ -789,7 +924,7 @@ def iter_users(account_id: uuid.UUID, f: UserFilter, chunk: int = 1000) -> Itera
     """Every user the filter matches, in sort order, read a chunk at a time (for the CSV export); each
     row's user is a plain row of EXPORT_COLUMNS."""
     sort = f.order
-    base = _filtered(account_id, f, _broad_past(account_id, f, chunk) is not None)
+    base = _base(account_id, f, _broad_past(account_id, f, chunk) is not None)
     key: tuple[Any, ...] | None = None
     while True:
         rows = _fetch(base, sort, True, chunk, EXPORT_COLUMNS, where=Where(key))
@@ -807,7 +942,7 @@ def export_chunk(
     """One chunk of the export in sort order after the cursor (None: from the start), and the cursor after it
     (None when this was the last chunk): how the export job resumes where its last commit stopped."""
     sort = f.order
-    base = _filtered(account_id, f, _broad_past(account_id, f, chunk) is not None)
+    base = _base(account_id, f, _broad_past(account_id, f, chunk) is not None)
     key = decode_cursor(after, sort.converters) if after else None
     rows = _fetch(base, sort, True, chunk, EXPORT_COLUMNS, where=Where(key))
     following = encode_cursor(_key(rows[-1], sort)) if len(rows) == chunk else None

@@ -116,7 +116,8 @@ def test_list_statement_count_does_not_grow_with_users(portal: Portal, owner_cli
         body = client.get(url).get_data(as_text=True)
     assert len(page_ids(body)) == 100
     # (A short list may read the name sort's tail too: one statement more, never more than that.)
-    assert large.count <= small.count <= 9  # 12 before the one-statement sign-in check (issue 20)
+    # 12 before the one-statement sign-in check (issue 20), 9 before with_details' one statement
+    assert large.count <= small.count <= 8
 
 
 def test_a_row_of_the_list_costs_a_bounded_number_of_python_calls(portal: Portal, owner_client) -> None:  # type: ignore[no-untyped-def]
@@ -141,9 +142,10 @@ def test_a_row_of_the_list_costs_a_bounded_number_of_python_calls(portal: Portal
             body = client.get(url).get_data(as_text=True)
         assert len(page_ids(body)) == take
         counts[take] = calls
-    per_row = (counts[30].count - counts[10].count) / 20  # 275 before issue 20's work on the template, 108 after
+    # 275 before issue 20's work on the template, 108 after; 114 before with_details' one statement, 98 after
+    per_row = (counts[30].count - counts[10].count) / 20
     added = counts[30].by_function - counts[10].by_function
-    assert per_row <= 120, f"{per_row} calls a row: {added.most_common(12)}"
+    assert per_row <= 105, f"{per_row} calls a row: {added.most_common(12)}"
     assert not any(name.endswith(":url_for") for name in added)  # links are worked out once a page
 
 
