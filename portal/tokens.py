@@ -12,10 +12,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
+from sqlalchemy import ColumnElement
 
 TOKEN_BYTES = 32  # 256 bits from the operating system's CSPRNG
+LAST_USED_EVERY = timedelta(minutes=1)  # a credential's last use is written at most this often
 
 
 def new_token(prefix: str = "") -> str:
@@ -44,3 +48,14 @@ def keyed_digest(purpose: str, value: str) -> str:
 def same_secret(given: str, expected: str) -> bool:
     """Whether two secrets are equal, in time that does not tell how much of them matched."""
     return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def last_use_due(last_used: datetime | None, now: datetime) -> bool:
+    """Whether a credential's (an API key's, a provisioning token's) last use is due to be written: at most once
+    a minute, so that a burst of requests writes it once and most reads stay reads."""
+    return last_used is None or last_used < now - LAST_USED_EVERY
+
+
+def last_use_stale(column: Any, now: datetime) -> ColumnElement[bool]:
+    """last_use_due as the UPDATE's condition, so that requests racing past the check still write once."""
+    return column.is_(None) | (column < now - LAST_USED_EVERY)  # type: ignore[no-any-return]

@@ -187,7 +187,7 @@ def revoke_all_api_keys_of(user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, lis
 
 
 def authenticate_api_key(key: str) -> tuple[ApiKey, User] | None:
-    """A usable key and its active owner (touching the key's last-used time), or None."""
+    """A usable key and its active owner (writing the key's last use when due: tokens.last_use_due), or None."""
     if not key.startswith(API_KEY_PREFIX):
         return None
     row = db.session.execute(
@@ -199,5 +199,10 @@ def authenticate_api_key(key: str) -> tuple[ApiKey, User] | None:
     now = utcnow()
     if not api_key.is_usable(now) or not user.is_active_user:
         return None
-    db.session.execute(update(ApiKey).where(ApiKey.id == api_key.id).values(last_used_at=now))
+    if tokens.last_use_due(api_key.last_used_at, now):
+        db.session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == api_key.id, tokens.last_use_stale(ApiKey.last_used_at, now))
+            .values(last_used_at=now)
+        )
     return api_key, user

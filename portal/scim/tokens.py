@@ -26,7 +26,6 @@ GRACE = timedelta(hours=24)
 LOG_SIZE = 20  # the provisioning page shows the last 20 requests
 TRIM_EVERY = 16  # older rows are deleted by one request in TRIM_EVERY (at random): the table stays small, and
 # a request seldom pays for the delete
-USED_EVERY = timedelta(minutes=1)  # last used is written at most this often
 
 
 def _new(account: Account, actor: Actor) -> tuple[str, ProvisioningToken]:
@@ -106,14 +105,11 @@ def mark_used(token_id: uuid.UUID, last_used: datetime | None = None) -> None:
     """Last used: at most once a minute per token, so that a burst of requests writes it once (the value the
     bearer check read says whether it is due, so most requests do not write at all)."""
     now = utcnow()
-    if last_used is not None and last_used >= now - USED_EVERY:
+    if not tokens.last_use_due(last_used, now):
         return
     db.session.execute(
         update(ProvisioningToken)
-        .where(
-            ProvisioningToken.id == token_id,
-            (ProvisioningToken.last_used_at.is_(None)) | (ProvisioningToken.last_used_at < now - USED_EVERY),
-        )
+        .where(ProvisioningToken.id == token_id, tokens.last_use_stale(ProvisioningToken.last_used_at, now))
         .values(last_used_at=now)
         .execution_options(synchronize_session=False)
     )

@@ -191,3 +191,25 @@ def test_permissions_list_the_catalogue(portal: Portal, a: Tenant) -> None:
 
 def test_a_bare_api_client_is_usable(app: Flask) -> None:
     assert Api(app, None).get("/api/v1/me").status_code == 401
+
+
+def test_last_used_is_written_at_most_once_a_minute(portal: Portal, a: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key's last use is bookkeeping: a burst of reads writes it once (the same rule as SCIM's tokens), so a
+    GET stays a read and the workers do not queue on one row's write."""
+    from portal.me import credentials
+
+    start = utcnow().replace(microsecond=0)
+    monkeypatch.setattr(credentials, "utcnow", lambda: start)
+    api = api_for(portal, a.admin)
+    url = f"/api/v1/accounts/{a.id}/users"
+    assert api.get(url).status_code == 200
+    assert portal.scalar(select(ApiKey.last_used_at)) == start
+    monkeypatch.setattr(credentials, "utcnow", lambda: start + timedelta(seconds=30))
+    with portal.count_statements() as burst:
+        assert api.get(url).status_code == 200
+    assert portal.scalar(select(ApiKey.last_used_at)) == start
+    monkeypatch.setattr(credentials, "utcnow", lambda: start + timedelta(minutes=2))
+    with portal.count_statements() as due:
+        assert api.get(url).status_code == 200
+    assert portal.scalar(select(ApiKey.last_used_at)) == start + timedelta(minutes=2)
+    assert due.count == burst.count + 1
