@@ -96,6 +96,7 @@ def portal_database(options: Options, db: str, n: int, cluster: Cluster | None) 
         assert cluster is not None
         options.log(f"  seeding the portal on PostgreSQL with {n:,} users…")
         return seed(cluster.create_database(f"portal_{n}"), n, log=options.log)
+    options.data_dir.mkdir(parents=True, exist_ok=True)  # breakdown and profile come here first on a new clone
     path = options.data_dir / f"portal-sqlite-{n}.db"
     meta = path.with_suffix(".json")
     info = SeedInfo.load(meta)
