@@ -11,6 +11,7 @@ Command-line flags win over what is set here (e.g. --workers, --bind, --timeout)
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -32,6 +33,13 @@ timeout = 300
 graceful_timeout = 90
 # gunicorn's own access log would print invitation and reset links: the portal logs requests itself.
 accesslog = None
+
+
+def post_worker_init(_worker: Any) -> None:
+    """The app is loaded: move everything it made so far (modules, the app, its statements) out of the cyclic
+    garbage collector's reach, which otherwise walks those ~185,000 objects at each full collection (issue 20:
+    the users page 7-9 % less CPU by mean in interleaved runs; a request's own garbage is collected as before)."""
+    gc.freeze()
 
 
 def child_exit(_server: Any, worker: Any) -> None:
