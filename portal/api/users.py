@@ -40,12 +40,12 @@ def _invitation_status(status: InvitationStatus | None) -> schemas.InvitationSta
 def user_models(users: Sequence[User]) -> list[schemas.User]:
     """The API's User for each user: three statements for all of them (roles, invitations, groups)."""
     ids = [user.id for user in users]
-    held = queries.role_names_by_user(ids)
+    details = queries.with_details(users)  # the roles by name, as the users list reads them
     invitation = invitation_status_by_user(ids, clock.now())
     groups = memberships_by_user(ids)
     models = []
-    for user in users:
-        names = held.get(user.id, [])
+    for user, row in zip(users, details, strict=True):
+        names = row.roles
         status = member_status(user.status)
         models.append(
             schemas.User(

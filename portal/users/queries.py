@@ -646,33 +646,6 @@ class UserRow:
         return [held.label for held in self.roles]
 
 
-_GROUP_COUNTS = (
-    select(GroupMember.user_id, func.count())
-    .where(GroupMember.user_id.in_(bindparam("ids", type_=Uuid(), expanding=True)))
-    .group_by(GroupMember.user_id)
-)
-
-
-def role_names_by_user(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[HeldRoleName]]:
-    """The roles of each user by name, in one statement: held ones, and a pending user's invited ones (which
-    become default roles on accepting: what they rank by until then). The statement is the rank's
-    (roles.policy.grants_of): a page that needs both reads them once, with names_from(grants)."""
-    return names_from(policy.grants_of(ids))
-
-
-def names_from(grants: Iterable[policy.Grant]) -> dict[uuid.UUID, list[HeldRoleName]]:
-    """role_names_by_user from grants read already."""
-    roles: dict[uuid.UUID, list[HeldRoleName]] = defaultdict(list)
-    for grant in grants:
-        roles[grant.user_id].append(HeldRoleName(grant.name, grant.is_default, grant.invited, grant.expires_at))
-    return roles
-
-
-def group_counts(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
-    """How many groups each of these users is in (one statement); users in none are missing."""
-    return {user_id: n for user_id, n in db.session.connection().execute(_GROUP_COUNTS, {"ids": list(ids)})}
-
-
 class _RawUuid(TypeDecorator[Any]):
     """A UUID column read as the driver gives it (SQLite: its stored hex; PostgreSQL: a UUID already), not turned
     into a UUID object per row: what with_details matches the page's ids by (_raw_id)."""
@@ -692,8 +665,8 @@ def _raw_id(dialect: Dialect) -> Callable[[uuid.UUID], Any]:
 
 
 def _details_statement() -> Any:
-    """with_details' one statement: the users' roles by name (roles.policy.GRANTS, as role_names_by_user reads
-    them, without the permissions) and their group counts, united (`n` NULL on the roles' rows). Bound per call
+    """with_details' one statement: the users' roles by name (roles.policy.GRANTS, the grants the ranks are read
+    from, without the permissions) and their group counts, united (`n` NULL on the roles' rows). Bound per call
     with {"ids": [...], "now": utcnow()}."""
     raw = _RawUuid()
     grants = policy.GRANTS

@@ -194,7 +194,7 @@ def _show_context(user_id: uuid.UUID) -> dict[str, Any]:
         # The panel lists every group of theirs: counted from it rather than read again.
         "group_count": len(groups_panel.memberships)
         if groups_panel is not None
-        else queries.group_counts([user.id]).get(user.id, 0),
+        else queries.with_details([user])[0].group_count,
         "roles_panel": roles_panel,
         "groups_panel": groups_panel,
         "lockout": lockout_status(user) if current_user.is_owner else None,

@@ -1,5 +1,6 @@
-"""users.queries.role_names_by_user: its statement is built once, so "now" must be bound per call, for the
-held roles and the invited ones alike (an invited role whose end passed after start-up no longer shows)."""
+"""users.queries.with_details (the roles by name of the users list, the export and the API): its statement is built
+once, so "now" must be bound per call, for the held roles and the invited ones alike (an invited role whose end
+passed after start-up no longer shows)."""
 
 from __future__ import annotations
 
@@ -20,12 +21,13 @@ def test_an_invited_role_whose_end_passed_since_start_up_is_not_listed(portal: P
     assert client.post(
         f"/accounts/{a.id}/invitations", {"emails": "ada@example.com", "roles": str(auditor.id)}
     ).status_code in (200, 303)
-    from portal.users.queries import role_names_by_user
+    from portal.users.queries import with_details
 
     with portal.app.app_context():
-        user_id = db.session.scalar(select(User.id).where(User.email == "ada@example.com"))
-        assert user_id is not None
-        assert [r.name for r in role_names_by_user([user_id])[user_id]] == ["auditor"]
+        user = db.session.scalar(select(User).where(User.email == "ada@example.com"))
+        assert user is not None
+        user_id = user.id
+        assert [r.name for r in with_details([user])[0].roles] == ["auditor"]
         invitation_id = db.session.scalar(select(Invitation.id).where(Invitation.user_id == user_id))
         db.session.execute(
             update(InvitationRole)
@@ -33,4 +35,4 @@ def test_an_invited_role_whose_end_passed_since_start_up_is_not_listed(portal: P
             .values(expires_at=utcnow() - timedelta(seconds=1))
         )
         db.session.commit()
-        assert role_names_by_user([user_id]).get(user_id, []) == []
+        assert with_details([user])[0].roles == ()
