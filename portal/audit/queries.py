@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_, union_all
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, func, literal, select, tuple_, union_all
 from sqlalchemy.orm import aliased
 
 from portal import db
@@ -187,18 +187,30 @@ def iter_events(account_id: uuid.UUID, f: AuditFilter, chunk: int = 1000) -> Ite
             return
 
 
+def _recent_events_statement() -> EventSelect:
+    """recent_events_for's statement, bound per call with account_id, user_id, target_id (the id as text) and
+    limit."""
+    account_id = AuditEvent.account_id == bindparam("account_id")
+    as_actor = select(AuditEvent).where(account_id, AuditEvent.actor_id == bindparam("user_id"))
+    as_target = select(AuditEvent).where(
+        account_id, AuditEvent.target_id == bindparam("target_id"), AuditEvent.target_type == "user"
+    )
+    limit = bindparam("limit", type_=Integer())
+    seeks = [_newest_first(statement).limit(limit).subquery() for statement in (as_actor, as_target)]
+    both = union_all(*(select(seek) for seek in seeks)).subquery()
+    return select(aliased(AuditEvent, both))
+
+
+_RECENT_EVENTS = _recent_events_statement()  # built once: every user page reads it
+
+
 def recent_events_for(account_id: uuid.UUID, user_id: uuid.UUID, limit: int = 10) -> list[AuditEvent]:
     """A user's latest events in the account, as actor or as target, newest first (the user page).
 
     Two index seeks (actor_id, created_at) and (account_id, target_id, created_at), in one statement, merged.
     """
-    as_actor = select(AuditEvent).where(AuditEvent.account_id == account_id, AuditEvent.actor_id == user_id)
-    as_target = select(AuditEvent).where(
-        AuditEvent.account_id == account_id, AuditEvent.target_id == str(user_id), AuditEvent.target_type == "user"
-    )
-    seeks = [_newest_first(statement).limit(limit).subquery() for statement in (as_actor, as_target)]
-    both = union_all(*(select(seek) for seek in seeks)).subquery()
+    params = {"account_id": account_id, "user_id": user_id, "target_id": str(user_id), "limit": limit}
     events: dict[uuid.UUID, AuditEvent] = {}
-    for event in db.session.scalars(select(aliased(AuditEvent, both))):
+    for event in db.session.scalars(_RECENT_EVENTS, params):
         events[event.id] = event
     return sorted(events.values(), key=_key, reverse=True)[:limit]

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import bindparam, case, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -190,8 +190,11 @@ def _user_keys(user: User) -> list[str]:
     return [identifier_key(account, "", user.login), identifier_key(account, "", user.email), user_key(user)]
 
 
+_BY_KEYS = select(LoginThrottle).where(LoginThrottle.key.in_(bindparam("keys", expanding=True)))  # built once
+
+
 def _rows(keys: Iterable[str]) -> list[LoginThrottle]:
-    return list(db.session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(list(keys)))))
+    return list(db.session.scalars(_BY_KEYS, {"keys": list(keys)}))
 
 
 def lockout_status(user: User) -> LockoutStatus | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import aliased
 
 from portal import db, tokens
@@ -22,13 +22,14 @@ class PendingEmail:
     by_themselves: bool
 
 
+_UNFINISHED = select(EmailChange).where(  # built once: every user page and /me read it
+    EmailChange.user_id == bindparam("user_id"), EmailChange.confirmed_at.is_(None), EmailChange.cancelled_at.is_(None)
+)
+
+
 def open_change(user_id: uuid.UUID) -> EmailChange | None:
     """The user's open change (neither confirmed, cancelled nor expired), if any."""
-    change = db.session.scalars(
-        select(EmailChange).where(
-            EmailChange.user_id == user_id, EmailChange.confirmed_at.is_(None), EmailChange.cancelled_at.is_(None)
-        )
-    ).first()
+    change = db.session.scalars(_UNFINISHED, {"user_id": user_id}).first()
     return change if change is not None and change.is_open(utcnow()) else None
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, bindparam, exists, func, literal, or_, select, tuple_
 
 from portal import db
 from portal.errors import NotFound
@@ -482,26 +482,31 @@ class GroupsPanel:
     more_groups: bool  # there are more such groups than listed
 
 
+# The user page's groups panel: built once (read on every load of a user's page), bound per call.
+_MEMBERSHIPS = (
+    select(GroupMember.id, Group.id, Group.name, GroupMember.created_at)
+    .join(Group, Group.id == GroupMember.group_id)
+    .where(GroupMember.user_id == bindparam("user_id"), Group.account_id == bindparam("account_id"))
+    .order_by(Group.name)
+)
+_OTHER_GROUPS = (
+    select(Group.id, Group.name)
+    .where(
+        Group.account_id == bindparam("account_id"),
+        ~exists().where(GroupMember.group_id == Group.id, GroupMember.user_id == bindparam("user_id")),
+    )
+    .order_by(Group.name)
+    .limit(PANEL_GROUPS_LIMIT + 1)
+)
+
+
 def user_groups_panel(account_id: uuid.UUID, user: User) -> GroupsPanel:
     """The user page's groups panel, in two statements."""
     status = member_status(user.status)
+    params = {"user_id": user.id, "account_id": account_id}
     memberships = [
         Membership(member_id, group_id, name, added, status)
-        for member_id, group_id, name, added in db.session.execute(
-            select(GroupMember.id, Group.id, Group.name, GroupMember.created_at)
-            .join(Group, Group.id == GroupMember.group_id)
-            .where(GroupMember.user_id == user.id, Group.account_id == account_id)
-            .order_by(Group.name)
-        )
+        for member_id, group_id, name, added in db.session.execute(_MEMBERSHIPS, params)
     ]
-    in_group = exists().where(GroupMember.group_id == Group.id, GroupMember.user_id == user.id)
-    others = [
-        GroupChoice(group_id, name)
-        for group_id, name in db.session.execute(
-            select(Group.id, Group.name)
-            .where(Group.account_id == account_id, ~in_group)
-            .order_by(Group.name)
-            .limit(PANEL_GROUPS_LIMIT + 1)
-        )
-    ]
+    others = [GroupChoice(group_id, name) for group_id, name in db.session.execute(_OTHER_GROUPS, params)]
     return GroupsPanel(memberships, others[:PANEL_GROUPS_LIMIT], len(others) > PANEL_GROUPS_LIMIT)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import bindparam, func, select, tuple_
 from sqlalchemy.orm import contains_eager
 from werkzeug.datastructures import MultiDict
 
@@ -263,18 +263,19 @@ class RolesPanel:
         return self.refusal is None
 
 
+_ROLES_AND_GRANTS = (  # built once (the user page reads it on every load), bound per call
+    select(Role, policy.GRANTS.c.is_default, policy.GRANTS.c.invited, policy.GRANTS.c.expires_at)
+    .outerjoin(policy.GRANTS, policy.GRANTS.c.role_id == Role.id)
+    .where(Role.account_id == bindparam("account_id"))
+    .order_by(Role.is_builtin.desc(), func.lower(Role.name))
+)
+
+
 def _roles_and_grants(account_id: uuid.UUID, user_id: uuid.UUID) -> list[tuple[Role, Any, Any, Any]]:
     """The account's roles by name (built-in first), each with the user's grant of it (is_default, invited,
     expires_at; None where they hold none; a role both held and invited comes twice): one statement, on the
     rank's own read (policy.GRANTS)."""
-    grants = policy.GRANTS
-    statement = (
-        select(Role, grants.c.is_default, grants.c.invited, grants.c.expires_at)
-        .outerjoin(grants, grants.c.role_id == Role.id)
-        .where(Role.account_id == account_id)
-        .order_by(Role.is_builtin.desc(), func.lower(Role.name))
-    )
-    rows = db.session.execute(statement, {"ids": [user_id], "now": utcnow()})
+    rows = db.session.execute(_ROLES_AND_GRANTS, {"account_id": account_id, "ids": [user_id], "now": utcnow()})
     return [(role, is_default, invited, expires_at) for role, is_default, invited, expires_at in rows]
 
 

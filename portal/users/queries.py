@@ -746,9 +746,12 @@ def owner_of(account_id: uuid.UUID) -> User | None:
     return db.session.scalars(_OWNER, {"account_id": account_id}).first()
 
 
+_IN_ACCOUNT = select(User).where(User.id == bindparam("user_id"), User.account_id == bindparam("account_id"))
+
+
 def user_in_account(account_id: uuid.UUID, user_id: uuid.UUID) -> User:
     """The user with this id in this account; NotFound when missing or in another account."""
-    user = db.session.scalars(select(User).where(User.id == user_id, User.account_id == account_id)).first()
+    user = db.session.scalars(_IN_ACCOUNT, {"user_id": user_id, "account_id": account_id}).first()
     if user is None:
         raise NotFound("No such user in this account.")
     return user
