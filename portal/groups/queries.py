@@ -12,9 +12,10 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, exists, func, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, exists, func, literal, or_, select, tuple_
 
 from portal import db
 from portal.errors import NotFound
@@ -46,9 +47,12 @@ def count_label(count: int, singular: str, plural: str) -> str:
 # --- groups -------------------------------------------------------------------------------------
 
 
+_IN_ACCOUNT = select(Group).where(Group.id == bindparam("group_id"), Group.account_id == bindparam("account_id"))
+
+
 def group_in_account(account_id: uuid.UUID, group_id: uuid.UUID) -> Group:
     """The group, or NotFound when it is missing or belongs to another account."""
-    group = db.session.scalar(select(Group).where(Group.id == group_id, Group.account_id == account_id))
+    group = db.session.scalar(_IN_ACCOUNT, {"group_id": group_id, "account_id": account_id})
     if group is None:
         raise NotFound("No such group.")
     return group
@@ -68,14 +72,22 @@ def name_taken(account_id: uuid.UUID, name: str, except_group_id: uuid.UUID | No
     return db.session.scalar(query.limit(1)) is not None
 
 
-def _capped_count(query: Select[Any]) -> int:
+def _capped(query: Select[Any]) -> Select[Any]:
     """COUNT(*) of the query's rows, reading at most COUNT_CAP + 1 of them."""
-    return db.session.scalar(select(func.count()).select_from(query.limit(COUNT_CAP + 1).subquery())) or 0
+    return select(func.count()).select_from(query.limit(COUNT_CAP + 1).subquery())
+
+
+def _capped_count(query: Select[Any], params: dict[str, Any] | None = None) -> int:
+    return db.session.scalar(_capped(query), params or {}) or 0
+
+
+_GROUP_ID = bindparam("group_id", type_=GroupMember.group_id.type)
+_MEMBER_COUNT = _capped(select(literal(1)).where(GroupMember.group_id == _GROUP_ID))  # built once, bound per call
 
 
 def member_count(group_id: uuid.UUID) -> int:
     """How many members the group has, capped at COUNT_CAP + 1 (see count_label)."""
-    return _capped_count(select(literal(1)).where(GroupMember.group_id == group_id))
+    return int(db.session.scalar(_MEMBER_COUNT, {"group_id": group_id}) or 0)
 
 
 def _member_count_column() -> Any:
@@ -205,11 +217,41 @@ class MembersPage:
         return count_label(self.count, "member", "members")
 
 
-def _nth_position(group_id: uuid.UUID, n: int) -> Any:
-    """The (created_at, id) of the group's n-th membership newest first (0-based), as a subquery."""
-    newest_first = (GroupMember.created_at.desc(), GroupMember.id.desc())
-    keys = select(GroupMember.created_at, GroupMember.id).where(GroupMember.group_id == group_id)
-    return keys.order_by(*newest_first).offset(n).limit(1).scalar_subquery()
+_NEWEST_FIRST = (GroupMember.created_at.desc(), GroupMember.id.desc())
+_POSITION = tuple_(GroupMember.created_at, GroupMember.id)
+_KEY = tuple_(
+    bindparam("key_created_at", type_=GroupMember.created_at.type), bindparam("key_id", type_=GroupMember.id.type)
+)
+_LIMIT = bindparam("limit", type_=Integer())
+_SKIP = bindparam("skip", type_=Integer())
+
+
+def _nth_position() -> Any:
+    """The (created_at, id) of the group's n-th membership newest first (0-based, `skip`), as a subquery."""
+    keys = select(GroupMember.created_at, GroupMember.id).where(GroupMember.group_id == _GROUP_ID)
+    return keys.order_by(*_NEWEST_FIRST).offset(_SKIP).limit(1).scalar_subquery()
+
+
+def _members_read(base: Select[Any], start: str) -> Select[Any]:
+    """A members page's statement from base, by where it starts: "before" (oldest first after the key: the page
+    before a cursor), "after" (newest first past the key), "nth" (from the `skip`-th membership, by keyset), or
+    "offset" (a search's matches skipped by `skip`). Bound per call: group_id, limit, skip, key_created_at, key_id."""
+    if start == "before":
+        return base.where(_POSITION > _KEY).order_by(GroupMember.created_at, GroupMember.id).limit(_LIMIT)
+    query = base.order_by(*_NEWEST_FIRST)
+    if start == "after":
+        query = query.where(_POSITION < _KEY)
+    elif start == "nth":
+        query = query.where(_POSITION <= _nth_position())  # noqa: SIM300 (a column tuple, not a constant)
+    elif start == "offset":
+        query = query.offset(_SKIP)
+    return query.limit(_LIMIT)
+
+
+@lru_cache(maxsize=8)
+def _kept_members_read(start: str) -> Select[Any]:
+    """The unsearched pages' statements (most loads): built once for each kind of start."""
+    return _members_read(_member_columns().where(GroupMember.group_id == _GROUP_ID), start)
 
 
 def members_page(
@@ -228,36 +270,38 @@ def members_page(
     (links from elsewhere): the page's first key found by an OFFSET over that index, then the same keyset.
     """
     q = clean(q)
-    base = _member_columns().where(GroupMember.group_id == group.id)
+    params: dict[str, Any] = {"group_id": group.id, "limit": take + 1, "skip": start}
     if q:
         # The account condition lets the users' (account_id, …) indexes find the matches first.
-        base = base.where(User.account_id == group.account_id, person_matches(q))
-        count = _capped_count(base.with_only_columns(literal(1)))
+        base = _member_columns().where(
+            GroupMember.group_id == _GROUP_ID, User.account_id == group.account_id, person_matches(q)
+        )
+        count = _capped_count(base.with_only_columns(literal(1)), params)
     else:
         count = member_count(group.id)  # the group_members index alone, no join
-    position = tuple_(GroupMember.created_at, GroupMember.id)
-    newest_first = (GroupMember.created_at.desc(), GroupMember.id.desc())
+
+    def read(start_kind: str, key: tuple[Any, ...] | None = None) -> list[Any]:
+        statement = _members_read(base, start_kind) if q else _kept_members_read(start_kind)
+        keyed = {} if key is None else {"key_created_at": key[0], "key_id": key[1]}
+        return list(db.session.execute(statement, {**params, **keyed}).all())
+
     after_key, before_key = decode_cursor(after, _MEMBER_CURSOR), decode_cursor(before, _MEMBER_CURSOR)
     if before_key is not None:
-        rows = db.session.execute(
-            base.where(position > tuple_(*before_key)).order_by(GroupMember.created_at, GroupMember.id).limit(take + 1)
-        ).all()
+        rows = read("before", before_key)
         if len(rows) <= take:  # reached the first page: show it whole
             return members_page(group, q, take)
         rows = list(reversed(rows[:take]))
         has_prev, has_next, start = True, True, max(start, take)
     else:
-        query = base.order_by(*newest_first)
         # Keyset when a cursor is given; seed 002's `from` otherwise: without a search, the keyset from the
         # start-th membership, which an OFFSET over the group_members index alone finds (every membership has
         # its user: the join drops none); a search's matches are skipped by offset.
         if after_key is not None:
-            query = query.where(position < tuple_(*after_key))
+            rows = read("after", after_key)
         elif start and not q:
-            query = query.where(position <= _nth_position(group.id, start))
+            rows = read("nth")
         else:
-            query = query.offset(start)
-        rows = list(db.session.execute(query.limit(take + 1)).all())
+            rows = read("offset" if start else "first")
         has_next = len(rows) > take
         rows = rows[:take]
         has_prev = after_key is not None or start > 0
@@ -441,16 +485,19 @@ class Membership:
     status: str
 
 
+_MEMBERSHIPS_OF = (  # built once: every page of the API's users list reads it
+    select(GroupMember.user_id, Group.id, Group.name, GroupMember.created_at)
+    .join(Group, Group.id == GroupMember.group_id)
+    .where(GroupMember.user_id.in_(bindparam("user_ids", type_=GroupMember.user_id.type, expanding=True)))
+    .order_by(Group.name)
+)
+
+
 def memberships_by_user(user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[tuple[uuid.UUID, str, datetime]]]:
     """Each user's groups as (group id, name, date added), by group name, in one statement."""
     found: dict[uuid.UUID, list[tuple[uuid.UUID, str, datetime]]] = {}
     if user_ids:
-        for user_id, group_id, name, added in db.session.execute(
-            select(GroupMember.user_id, Group.id, Group.name, GroupMember.created_at)
-            .join(Group, Group.id == GroupMember.group_id)
-            .where(GroupMember.user_id.in_(user_ids))
-            .order_by(Group.name)
-        ):
+        for user_id, group_id, name, added in db.session.execute(_MEMBERSHIPS_OF, {"user_ids": list(user_ids)}):
             found.setdefault(user_id, []).append((group_id, name, added))
     return found
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, literal, select, tuple_
+from sqlalchemy import Select, bindparam, func, literal, select, tuple_
 from sqlalchemy.orm import aliased
 
 from portal import db, tokens
@@ -255,15 +255,20 @@ def pending_invitations_by_user(user_ids: list[uuid.UUID]) -> dict[uuid.UUID, In
     return {invitation.user_id: invitation for invitation in invitations if invitation.user_id is not None}
 
 
+_INVITATIONS_OF = (  # built once: every page of the API's users list reads it
+    select(Invitation)
+    .where(Invitation.user_id.in_(bindparam("user_ids", type_=Invitation.user_id.type, expanding=True)))
+    .order_by(Invitation.created_at)
+)
+
+
 def invitation_status_by_user(user_ids: Sequence[uuid.UUID], now: datetime) -> dict[uuid.UUID, InvitationStatus]:
     """The status of each user's latest invitation (pending, expired or accepted), for those who had one
     (one statement; a revoked invitation has no user any more)."""
     if not user_ids:
         return {}
     found: dict[uuid.UUID, InvitationStatus] = {}
-    for invitation in db.session.scalars(
-        select(Invitation).where(Invitation.user_id.in_(user_ids)).order_by(Invitation.created_at)
-    ):
+    for invitation in db.session.scalars(_INVITATIONS_OF, {"user_ids": list(user_ids)}):
         if invitation.user_id is not None:
             found[invitation.user_id] = invitation.effective_status(now)
     return found

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from portal import db, tokens, user_agents
 from portal.actors import Actor
@@ -186,13 +186,16 @@ def revoke_all_api_keys_of(user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, lis
     return names
 
 
+_KEY_AND_OWNER = (  # built once: every API request reads it
+    select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.key_hash == bindparam("key_hash"))
+)
+
+
 def authenticate_api_key(key: str) -> tuple[ApiKey, User] | None:
     """A usable key and its active owner (writing the key's last use when due: tokens.last_use_due), or None."""
     if not key.startswith(API_KEY_PREFIX):
         return None
-    row = db.session.execute(
-        select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.key_hash == tokens.digest(key))
-    ).first()
+    row = db.session.execute(_KEY_AND_OWNER, {"key_hash": tokens.digest(key)}).first()
     if row is None:
         return None
     api_key, user = row

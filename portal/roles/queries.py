@@ -54,21 +54,24 @@ def permissions_until(
     return frozenset(held), until
 
 
+_DEFAULT_ROLES_PERMISSIONS = (  # built once: every API request reads it
+    select(Role.permissions)
+    .join(RoleAssignment, RoleAssignment.role_id == Role.id)
+    .where(
+        RoleAssignment.user_id == bindparam("user_id"),
+        RoleAssignment.is_default.is_(True),
+        in_force(RoleAssignment.expires_at, bindparam("now", type_=RoleAssignment.expires_at.type)),
+    )
+)
+
+
 def default_role_permissions(user: User) -> frozenset[Permission]:
     """What the user holds at sign-in: everything for the owner, else what their default roles grant (one statement).
 
     An API key acts with its scopes intersected with this, read on every request (SECURITY A6)."""
     if user.is_owner:
         return ALL_PERMISSIONS
-    rows = db.session.scalars(
-        select(Role.permissions)
-        .join(RoleAssignment, RoleAssignment.role_id == Role.id)
-        .where(
-            RoleAssignment.user_id == user.id,
-            RoleAssignment.is_default.is_(True),
-            in_force(RoleAssignment.expires_at, utcnow()),
-        )
-    ).all()
+    rows = db.session.scalars(_DEFAULT_ROLES_PERMISSIONS, {"user_id": user.id, "now": utcnow()}).all()
     return frozenset().union(*(parse_permissions(permissions) for permissions in rows))
 
 

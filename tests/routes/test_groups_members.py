@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select, update
 from portal import db
 from portal.groups.queries import GroupsPanel, user_groups_panel
 from portal.models import GroupMember, User
-from tests.helpers import Client, Portal, Tenant, add_many_members, events, make_group
+from tests.helpers import CallCounter, Client, Portal, Tenant, add_many_members, events, make_group
 
 
 @pytest.fixture
@@ -169,6 +169,22 @@ def test_members_page_runs_the_same_statements_at_10_and_1000_members(portal: Po
     for key, (at_10, at_1000) in counts.items():
         assert at_10 == at_1000, (key, counts)
     assert counts["page"][0] <= 4, counts  # 6 before the one-statement sign-in check
+
+
+def test_members_pages_build_no_statement_of_their_own(portal: Portal, a: Tenant, admin: Client) -> None:
+    """Issue 20: a members page's statements (the group, its count, the page by keyset or from a position) are
+    built once and bound per call; a search's are still built per query."""
+    group = make_group(portal, a.account, "Everyone")
+    add_many_members(portal, a.account, group, 30)
+    members = f"/accounts/{a.id}/groups/{group.id}/members"
+    first = _body(admin.get(f"{members}?take=5"))
+    after = re.search(r'href="([^"]+)"[^>]*>Next ›<', first).group(1).replace("&amp;", "&")
+    before = re.search(r'href="([^"]+)"[^>]*>‹ Previous<', _body(admin.get(after))).group(1).replace("&amp;", "&")
+    for url in (members, f"{members}?take=5", after, before, f"{members}?from=12&take=5"):
+        admin.get(url)
+        with CallCounter() as calls:
+            assert admin.get(url, hx=True).status_code == 200
+        assert not calls.statements_built, (url, calls.statements_built)  # 7 select() and where() before
 
 
 def test_member_counts_are_capped(portal: Portal, a: Tenant, admin: Client, monkeypatch: pytest.MonkeyPatch) -> None:
