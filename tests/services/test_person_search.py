@@ -157,3 +157,31 @@ def test_a_search_of_a_shape_seen_before_builds_no_statement(
         assert {row.login for row in [*page.items, *following.items]} == logins
         assert counted == len(logins)
         assert _list(other.id, then) == logins
+
+
+@pytest.mark.parametrize(
+    ("q", "logins"),
+    [("\U0010ffff", {"max"}), ("a\U0010ffff", {"amax"}), ("a\U0010ffff\U0010ffff", {"amax"}), ("b", {"b"})],
+)
+def test_a_query_ending_in_the_last_code_point_is_still_a_prefix(
+    portal: Portal, monkeypatch: pytest.MonkeyPatch, q: str, logins: set[str]
+) -> None:
+    """No code point comes after U+10FFFF to end the range with: the range ends past the prefix without it (a
+    query of nothing else has no end), and every caller finds the same people."""
+    account, _owner = portal.account()
+    made = [
+        portal.user(account, "max", first_name="\U0010ffff\U0010ffffx", last_name="M", email="max@example.com"),
+        portal.user(account, "amax", first_name="a\U0010ffff\U0010ffff", last_name="M", email="amax@example.com"),
+        portal.user(account, "a", first_name="A", last_name="M", email="a@example.com"),
+        portal.user(account, "b", first_name="B", last_name="M", email="b@example.com"),
+    ]
+    group = make_group(portal, account, "Everyone", members=tuple(made))
+    with portal.app.test_request_context():
+        found_group = db.session.get(Group, group.id)
+        assert found_group is not None
+        assert _list(account.id, q) == logins, "users list"
+        assert {row.login for row in groups.members_page(found_group, q, take=100).rows} == logins, "group members"
+        picked = groups.picker(account.id, group.id, q, [])
+        assert {candidate.user.login for candidate in picked.matches} == logins, "picker"
+        monkeypatch.setattr(users, "BROAD_STEPS", (0,))
+        assert _list(account.id, q) == logins, "users list, walked"
