@@ -49,7 +49,7 @@ from portal.models.role import in_force
 from portal.models.user import full_name_of
 from portal.pagination import COUNT_CAP, END, Page, decode_cursor, encode_cursor, utc_datetime
 from portal.roles import policy
-from portal.search import clean, person_options
+from portal.search import Shape, clean, person_search, shaped_options
 from portal.templating import until_day
 from portal.uuids import parse_uuid
 
@@ -154,10 +154,24 @@ class UserFilter:
         return self.order.descending
 
 
-def _search(account_id: uuid.UUID, q: str) -> Any:
+class _Shape(NamedTuple):
+    """What a filter's statements are built for, and kept by: its search's shape (portal.search.Shape; None
+    without one), whether it narrows by status, its MFA state. The account, the search's bounds and the status
+    are bound per call (_filtered's params)."""
+
+    search: Shape | None = None
+    by_status: bool = False
+    mfa: str = ""
+
+
+def _account() -> Any:
+    return bindparam("account_id")  # the account: bound per call, in every statement kept here
+
+
+def _search(options: tuple[ColumnElement[bool], ...]) -> Any:
     """The matches as a subquery to join: one indexed range scan per option, united (a single WHERE
     with OR, or an IN over the union, makes SQLite walk the whole account in sort order instead)."""
-    ranges = [select(User.id).where(User.account_id == account_id, option) for option in person_options(q)]
+    ranges = [select(User.id).where(User.account_id == _account(), option) for option in options]
     return union(*ranges).subquery("matches")
 
 
@@ -172,10 +186,11 @@ def _search(account_id: uuid.UUID, q: str) -> Any:
 BROAD_STEPS = (500, 1_000, 2_000, 5_000, 10_000)
 
 
-def broad_threshold(account_id: uuid.UUID, rows_wanted: int, steps: tuple[int, ...]) -> ColumnElement[int]:
+def broad_threshold(account_id: Any, rows_wanted: int, steps: tuple[int, ...]) -> ColumnElement[int]:
     """The step (of BROAD_STEPS) nearest √(users × (rows_wanted + 1) ÷ 2), in SQL from the trigger-kept counts
     (so that it costs no statement of its own): users × (rows_wanted + 1) ÷ 2 ≥ k² is users ≥ ⌈2k² ÷
-    (rows_wanted + 1)⌉, k the first whole number nearer the higher of two steps (a tie goes to the lower)."""
+    (rows_wanted + 1)⌉, k the first whole number nearer the higher of two steps (a tie goes to the lower).
+    account_id: the account's id, or a bound parameter standing for it."""
     users = _account_size_of(account_id).scalar_subquery()
     whens = []
     for low, high in reversed(list(zip(steps, steps[1:], strict=False))):
@@ -184,9 +199,9 @@ def broad_threshold(account_id: uuid.UUID, rows_wanted: int, steps: tuple[int, .
     return case(*whens, else_=steps[0]) if whens else literal(steps[0])
 
 
-def _past(account_id: uuid.UUID, option: ColumnElement[bool], threshold: ColumnElement[int]) -> ColumnElement[bool]:
+def _past(option: ColumnElement[bool], threshold: ColumnElement[int]) -> ColumnElement[bool]:
     """Whether the option matches more than threshold users, reading at most threshold + 1 index entries."""
-    first = select(literal(1)).where(User.account_id == account_id, option).limit(threshold + 1).subquery()
+    first = select(literal(1)).where(User.account_id == _account(), option).limit(threshold + 1).subquery()
     return select(func.count()).select_from(first).scalar_subquery() > threshold
 
 
@@ -198,13 +213,18 @@ def _plan(account_id: uuid.UUID, f: UserFilter, rows_wanted: int, count: bool) -
     that; else, when count is set, the filter's matches counted up to COUNT_CAP + 1 (else 0). One statement:
     the options are probed in turn and the first that passes the threshold ends it (CASE stops there; the
     count is never run then)."""
-    build = _plan_statement.__wrapped__ if _at_now(f) else _plan_statement
-    row = db.session.execute(build(account_id, f, rows_wanted, count, BROAD_STEPS)).one()
+    base = _filtered(account_id, f)
+    if base.kept:
+        statement = _kept_plan(base.shape, rows_wanted, count, BROAD_STEPS)
+    else:
+        statement = _plan_statement(base.shape, rows_wanted, count, BROAD_STEPS, base.statement)
+    row = db.session.execute(statement, base.params).one()
     return int(row[0]), int(row[1] or 0)
 
 
-# A search's statements take several times the list's Python work to build (five index ranges, their
-# union, the probes): those that do not depend on the time now are kept, by their inputs, and reused.
+# A search's statements take several times the list's Python work to build (four or five index ranges, their
+# union, the probes): those that do not depend on the time now are built once for each shape (_Shape: the query's
+# bounds, the account and the status bound per call) and kept, like the unfiltered list's (issue 20).
 SEARCH_STATEMENTS_KEPT = 256
 
 
@@ -213,39 +233,71 @@ def _at_now(f: UserFilter) -> bool:
     return bool(f.dormant_days or f.expiring_days or f.role_id)
 
 
-@lru_cache(maxsize=SEARCH_STATEMENTS_KEPT)
 def _plan_statement(
-    account_id: uuid.UUID, f: UserFilter, rows_wanted: int, count: bool, steps: tuple[int, ...]
+    shape: _Shape, rows_wanted: int, count: bool, steps: tuple[int, ...], counted_from: Select[tuple[User]]
 ) -> Select[Any]:
+    """_plan's statement; counted_from: the filter's statement (joined, not walked) whose matches it counts."""
     # Worked out once (a common table expression), read by each probe.
-    once = select(broad_threshold(account_id, rows_wanted, steps).label("n")).cte("threshold")
+    once = select(broad_threshold(_account(), rows_wanted, steps).label("n")).cte("threshold")
     threshold: ColumnElement[int] = select(once.c.n).scalar_subquery()
     counted: Any = literal(0)
     if count:
-        capped = _filtered(account_id, f).with_only_columns(User.id).limit(COUNT_CAP + 1).subquery()
+        capped = counted_from.with_only_columns(User.id).limit(COUNT_CAP + 1).subquery()
         counted = select(func.count()).select_from(capped).scalar_subquery()
-    verdict = case(*((_past(account_id, option, threshold), BROAD) for option in person_options(f.q)), else_=counted)
+    options = shaped_options(shape.search) if shape.search else ()
+    verdict = case(*((_past(option, threshold), BROAD) for option in options), else_=counted)
     return select(threshold, verdict)
 
 
-def _filtered(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -> Select[tuple[User]]:
+@lru_cache(maxsize=SEARCH_STATEMENTS_KEPT)
+def _kept_plan(shape: _Shape, rows_wanted: int, count: bool, steps: tuple[int, ...]) -> Select[Any]:
+    return _plan_statement(shape, rows_wanted, count, steps, _kept_filtered(shape, False))
+
+
+class _Base(NamedTuple):
+    """What a page is read from: the filter's statement, its parameters (the account, the search's bounds, the
+    status), its shape, and whether it is one of the kept ones (its reads then kept too: _kept_reads)."""
+
+    statement: Select[tuple[User]]
+    params: dict[str, Any]
+    shape: _Shape = _Shape()
+    kept: bool = False
+
+
+def _filtered(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -> _Base:
     """The account's users (owner aside) that the filter matches, unordered; broad: a search as a condition on
-    each row (for a walk of the sort's index), else as the union of its index ranges joined."""
-    if f.q and not _at_now(f):
-        return _kept_filtered(account_id, f, broad)
-    return _build_filtered(account_id, f, broad)
-
-
-def _build_filtered(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -> Select[tuple[User]]:
-    statement = select(User)
-    if f.q and not broad:  # the matches drive the query: a few index ranges, then their rows by primary key
-        matches = _search(account_id, f.q)
-        statement = statement.join(matches, matches.c.id == User.id)
-    statement = statement.where(User.account_id == account_id, User.is_owner.is_(False))
-    if f.q and broad:  # the sort's index drives the query; rows that do not match are skipped
-        statement = statement.where(or_(*person_options(f.q)))
+    each row (for a walk of the sort's index), else as the union of its index ranges joined. Built once for
+    each shape and bound per call, unless the filter depends on the time now."""
+    search = person_search(f.q)
+    shape = _Shape(search.shape if search else None, bool(f.status), f.mfa)
+    params: dict[str, Any] = {"account_id": account_id}
+    if search:
+        params.update(search.params)
     if f.status:
-        statement = statement.where(User.status == f.status)
+        params["status"] = f.status
+    if _at_now(f):
+        return _Base(_build_filtered(shape, broad, f), params, shape)
+    return _Base(_kept_filtered(shape, broad), params, shape, kept=True)
+
+
+def _build_filtered(shape: _Shape, broad: bool = False, f: UserFilter | None = None) -> Select[tuple[User]]:
+    """_filtered's statement for the shape; f: the filter's conditions on the time now (role, expiring, dormant)."""
+    options = shaped_options(shape.search) if shape.search else ()
+    statement = select(User)
+    if options and not broad:  # the matches drive the query: a few index ranges, then their rows by primary key
+        matches = _search(options)
+        statement = statement.join(matches, matches.c.id == User.id)
+    statement = statement.where(User.account_id == _account(), User.is_owner.is_(False))
+    if options and broad:  # the sort's index drives the query; rows that do not match are skipped
+        statement = statement.where(or_(*options))
+    if shape.by_status:
+        statement = statement.where(User.status == bindparam("status"))
+    if shape.mfa == "on":
+        statement = statement.where(User.mfa_enabled.is_(True))
+    elif shape.mfa == "off":  # who still has to set it up: an invitee cannot yet
+        statement = statement.where(User.mfa_enabled.is_(False), User.status != UserStatus.PENDING.value)
+    if f is None:
+        return statement
     if f.role_id:  # held now: a grant whose end has passed counts for nothing, swept or not (in_force)
         statement = statement.where(
             User.id.in_(
@@ -254,10 +306,6 @@ def _build_filtered(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -
                 )
             )
         )
-    if f.mfa == "on":
-        statement = statement.where(User.mfa_enabled.is_(True))
-    elif f.mfa == "off":  # who still has to set it up: an invitee cannot yet
-        statement = statement.where(User.mfa_enabled.is_(False), User.status != UserStatus.PENDING.value)
     if f.expiring_days:
         now = utcnow()
         until = now + timedelta(days=f.expiring_days)
@@ -280,31 +328,30 @@ def _build_filtered(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -
     return statement
 
 
-_kept_filtered = lru_cache(maxsize=SEARCH_STATEMENTS_KEPT)(_build_filtered)
-
-
-# The list unfiltered, or by status alone (what most loads ask for): _build_filtered's statements, built once and
-# bound per call, so that the reads of its pages are built once too (_kept_reads).
-_PLAIN = select(User).where(User.account_id == bindparam("account_id"), User.is_owner.is_(False))
-_PLAIN_BY_STATUS = _PLAIN.where(User.status == bindparam("status"))
-
-
-class _Base(NamedTuple):
-    """What a page is read from: the filter's statement, its parameters, and whether it is one of the constant
-    ones (its reads then kept)."""
-
-    statement: Select[tuple[User]]
-    params: dict[str, Any]
-    kept: bool = False
+# The filters that do not depend on the time now (the list unfiltered, by status, a search, MFA): built once for
+# each shape and bound per call, so that the reads of their pages are built once too (_kept_reads).
+@lru_cache(maxsize=SEARCH_STATEMENTS_KEPT)
+def _kept_filtered(shape: _Shape, broad: bool) -> Select[tuple[User]]:
+    return _build_filtered(shape, broad)
 
 
 def _base(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -> _Base:
     """The statement the filter's pages are read from (see _filtered)."""
-    if f.narrows_beyond_status:
-        return _Base(_filtered(account_id, f, broad), {})
-    if f.status:
-        return _Base(_PLAIN_BY_STATUS, {"account_id": account_id, "status": f.status}, kept=True)
-    return _Base(_PLAIN, {"account_id": account_id}, kept=True)
+    return _filtered(account_id, f, broad)
+
+
+def _capped_count(base: _Base, at_most: int) -> int:
+    """How many rows the base has, counted up to at_most + 1."""
+    build = _kept_count if base.kept else _count_statement
+    return int(db.session.scalar(build(base.statement), {**base.params, "cap": at_most + 1}) or 0)
+
+
+def _count_statement(statement: Select[tuple[User]]) -> Select[Any]:
+    capped = statement.with_only_columns(User.id).limit(bindparam("cap", type_=Integer())).subquery()
+    return select(func.count()).select_from(capped)
+
+
+_kept_count = lru_cache(maxsize=64)(_count_statement)
 
 
 def _account_size_of(account_id: uuid.UUID, status: str = "") -> Select[Any]:
@@ -361,8 +408,7 @@ def _count(account_id: uuid.UUID, f: UserFilter, rows_wanted: int) -> Counted:
             return Counted(threshold, capped=True, broad=True)
     broad = n == BROAD
     if n is None or broad:
-        capped = _filtered(account_id, f).with_only_columns(User.id).limit(COUNT_CAP + 1).subquery()
-        n = int(db.session.scalar(select(func.count()).select_from(capped)) or 0)
+        n = _capped_count(_filtered(account_id, f), COUNT_CAP)
     return Counted(min(n, COUNT_CAP), n > COUNT_CAP, broad=broad)
 
 
@@ -836,8 +882,9 @@ def users_in_account(account_id: uuid.UUID, user_ids: Sequence[uuid.UUID]) -> li
 def matching_ids(account_id: uuid.UUID, f: UserFilter, limit: int) -> list[uuid.UUID]:
     """Ids of the users the filter matches ("select all N matching"), at most limit of them."""
     broad = _broad_past(account_id, f, limit) is not None
-    statement = _ordered(_filtered(account_id, f, broad), f.order, True, tail=True)
-    return list(db.session.scalars(statement.with_only_columns(User.id).limit(limit)))
+    base = _filtered(account_id, f, broad)
+    statement = _ordered(base.statement, f.order, True, tail=True)
+    return list(db.session.scalars(statement.with_only_columns(User.id).limit(limit), base.params))
 
 
 class ExportColumn(NamedTuple):
@@ -929,5 +976,4 @@ def count_matching(account_id: uuid.UUID, f: UserFilter, at_most: int) -> int:
     """How many users the filter matches, counted up to at_most (+1 tells "more than")."""
     if not f.narrows_beyond_status:
         return min(_account_size(account_id, f.status), at_most + 1)  # as the list counts (_count)
-    capped = _filtered(account_id, f).with_only_columns(User.id).limit(at_most + 1).subquery()
-    return int(db.session.scalar(select(func.count()).select_from(capped)) or 0)
+    return _capped_count(_filtered(account_id, f), at_most)

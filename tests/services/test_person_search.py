@@ -9,7 +9,7 @@ from portal import db
 from portal.groups import queries as groups
 from portal.models import Group
 from portal.users import queries as users
-from tests.helpers import Portal, make_group
+from tests.helpers import CallCounter, Portal, make_group
 
 PEOPLE = {  # login: (first name, last name, email)
     "ada": ("Ada", "Lovelace", "ada.lovelace@example.com"),
@@ -98,3 +98,90 @@ def test_the_broad_threshold_is_the_step_nearest_the_break_even(portal: Portal, 
             .values(n=size)
         )
         assert db.session.scalar(select(queries.broad_threshold(account.id, 20, queries.BROAD_STEPS))) == expected
+
+
+# What builds a search's statements (issue 20): none of it should run for a search whose shape was seen before.
+_BUILDERS = (
+    "portal/users/queries.py:_build_filtered",
+    "portal/users/queries.py:_plan_statement",
+    "portal/users/queries.py:_reads",
+    "portal/users/queries.py:_count_statement",
+    "sqlalchemy/sql/_selectable_constructors.py:select",
+)
+
+
+def _built(calls: CallCounter) -> dict[str, int]:
+    return {name: n for name, n in calls.by_function.items() if name.endswith(_BUILDERS)}
+
+
+@pytest.mark.parametrize("broad", [False, True], ids=["joined", "walked"])
+@pytest.mark.parametrize("sort", ["name", "email", "created", "last_sign_in"])
+@pytest.mark.parametrize(
+    ("first", "then", "logins"),
+    [("ada", "gra", {"grace", "graham"}), ("ada lov", "gr ho", {"grace", "greg"})],
+    ids=["one word", "two words"],
+)
+def test_a_search_of_a_shape_seen_before_builds_no_statement(
+    portal: Portal,
+    people: tuple[object, Group],
+    monkeypatch: pytest.MonkeyPatch,
+    broad: bool,
+    sort: str,
+    first: str,
+    then: str,
+    logins: set[str],
+) -> None:
+    """Issue 20: a search's statements were built again for every new query and every account (and its page reads
+    on every request); now once for each shape, the account and the query's bounds bound per call. Another query
+    in another account builds nothing, and finds that account's people only."""
+    account, _group = people
+    other, _owner = portal.account()
+    portal.user(other, "grace", first_name="Grace", last_name="Hopper", email="grace@other.example")
+    portal.user(other, "graham", first_name="Graham", last_name="Green", email="graham@other.example")
+    portal.user(other, "greg", first_name="Gregory", last_name="Holt", email="greg@other.example")
+    portal.user(other, "ada2", first_name="Ada", last_name="Lovelace", email="ada@other.example")
+    if broad:
+        monkeypatch.setattr(users, "BROAD_STEPS", (0,))  # every search is broad: the sort index walked
+    with portal.app.test_request_context():
+        account_id = account.id  # type: ignore[attr-defined]
+        f = users.UserFilter.from_args({"q": first, "sort": sort})
+        page = users.list_users(account_id, f, 0, 1, columns=users.LIST_COLUMNS)  # the first page, then the next
+        users.list_users(account_id, f, 1, 1, after=page.next_cursor, columns=users.LIST_COLUMNS)
+        users.count_matching(account_id, f, 100)
+        f = users.UserFilter.from_args({"q": then, "sort": sort})
+        with CallCounter() as calls:
+            page = users.list_users(other.id, f, 0, 1, columns=users.LIST_COLUMNS)
+            following = users.list_users(other.id, f, 1, 1, after=page.next_cursor, columns=users.LIST_COLUMNS)
+            counted = users.count_matching(other.id, f, 100)
+        assert _built(calls) == {}
+        assert {row.login for row in [*page.items, *following.items]} == logins
+        assert counted == len(logins)
+        assert _list(other.id, then) == logins
+
+
+@pytest.mark.parametrize(
+    ("q", "logins"),
+    [("\U0010ffff", {"max"}), ("a\U0010ffff", {"amax"}), ("a\U0010ffff\U0010ffff", {"amax"}), ("b", {"b"})],
+)
+def test_a_query_ending_in_the_last_code_point_is_still_a_prefix(
+    portal: Portal, monkeypatch: pytest.MonkeyPatch, q: str, logins: set[str]
+) -> None:
+    """No code point comes after U+10FFFF to end the range with: the range ends past the prefix without it (a
+    query of nothing else has no end), and every caller finds the same people."""
+    account, _owner = portal.account()
+    made = [
+        portal.user(account, "max", first_name="\U0010ffff\U0010ffffx", last_name="M", email="max@example.com"),
+        portal.user(account, "amax", first_name="a\U0010ffff\U0010ffff", last_name="M", email="amax@example.com"),
+        portal.user(account, "a", first_name="A", last_name="M", email="a@example.com"),
+        portal.user(account, "b", first_name="B", last_name="M", email="b@example.com"),
+    ]
+    group = make_group(portal, account, "Everyone", members=tuple(made))
+    with portal.app.test_request_context():
+        found_group = db.session.get(Group, group.id)
+        assert found_group is not None
+        assert _list(account.id, q) == logins, "users list"
+        assert {row.login for row in groups.members_page(found_group, q, take=100).rows} == logins, "group members"
+        picked = groups.picker(account.id, group.id, q, [])
+        assert {candidate.user.login for candidate in picked.matches} == logins, "picker"
+        monkeypatch.setattr(users, "BROAD_STEPS", (0,))
+        assert _list(account.id, q) == logins, "users list, walked"
