@@ -22,6 +22,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         rate_limits,
         request_log,
         security_headers,
+        session_cookie,
         templating,
     )
     from portal.accounts.routes import bp as accounts_bp
@@ -50,6 +51,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.permanent_session_lifetime = app.config["SESSION_MAX_HOURS"] * 3600
 
     db.init_app(app)
+    session_cookie.init_app(app)
     app.before_request(check_request)  # before the CSRF check reads the form, and before any query
     csrf.init_app(app)
     htmx.init_app(app)

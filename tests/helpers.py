@@ -6,6 +6,7 @@ import re
 import sys
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -183,16 +184,26 @@ class CallCounter:
     """Counts the Python function calls made while the block runs, by function: the CPU work of a page measured
     without a clock, so that a test can say how much a row costs (`with CallCounter() as calls: ...`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, outside: Callable[..., Any] | None = None) -> None:
         self.by_function: Counter[str] = Counter()
+        # Calls made inside this function (a view, say) are not counted: what a request costs around it.
+        self._skipped = outside.__code__ if outside is not None else None
+        self._inside: FrameType | None = None
 
     @property
     def count(self) -> int:
         return sum(self.by_function.values())
 
     def _on_event(self, frame: FrameType, event_name: str, _arg: object) -> None:
+        if self._inside is not None:
+            if event_name == "return" and frame is self._inside:
+                self._inside = None
+            return
         if event_name == "call":
             code = frame.f_code
+            if code is self._skipped:
+                self._inside = frame
+                return
             self.by_function[f"{code.co_filename}:{code.co_name}"] += 1
 
     def __enter__(self) -> CallCounter:

@@ -59,14 +59,16 @@ def start(
     return token, login_session
 
 
-# Built once (the sign-in check runs on every request), bound per request.
+# Built once (the sign-in check runs on every request), bound per request. A job is finished when its state is
+# none of the open ones, said as one `!=` each: NOT IN (…) is an expanding parameter, which SQLAlchemy renders into
+# the SQL again on every execution (~20 % of this statement's CPU, issue 20).
 _SIGNED_IN = (
     select(
         LoginSession,
         User,
         Account,
         select(Job.id)
-        .where(Job.started_by_id == User.id, Job.notified.is_(False), Job.state.not_in(OPEN_STATES))
+        .where(Job.started_by_id == User.id, Job.notified.is_(False), *(Job.state != state for state in OPEN_STATES))
         .exists(),
     )
     .join(User, User.id == LoginSession.user_id)

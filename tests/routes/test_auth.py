@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from email.utils import parsedate_to_datetime
 
 import pytest
 from sqlalchemy import func, select, update
@@ -271,6 +272,28 @@ def test_activity_keeps_the_session_alive(portal: Portal) -> None:
     assert client.get(f"/accounts/{account.id}/users").status_code == 200
     seen = portal.scalar(select(LoginSession.last_seen_at))
     assert utcnow() - seen < timedelta(minutes=1)
+
+
+def _session_cookies(response: object) -> list[str]:
+    return [value for key, value in response.headers if key == "Set-Cookie" and value.startswith("portal=")]  # type: ignore[attr-defined]
+
+
+def test_the_session_cookie_is_set_at_sign_in_for_the_absolute_timeout_and_not_re_signed_on_each_page(
+    portal: Portal,
+) -> None:
+    """S4 is the server's: a page that changes nothing in the session sends no new cookie (issue 20: re-signing
+    it cost every page ~0.2 ms); the one set at sign-in lasts as long as the server-side session can."""
+    account, owner = portal.account()
+    client = portal.client()
+    signed_in = client.sign_in(owner.login)
+    (cookie,) = _session_cookies(signed_in)
+    expires = parsedate_to_datetime(re.search(r"Expires=([^;]+)", cookie).group(1))  # type: ignore[union-attr]
+    assert abs(expires - (utcnow() + timedelta(hours=12))) < timedelta(minutes=1)
+    client.get(signed_in.headers["Location"])  # the first page stores the new session's CSRF token: a change
+    for url in (f"/accounts/{account.id}/users", f"/accounts/{account.id}/users/{owner.id}", "/me"):
+        page = client.get(url)
+        assert page.status_code == 200 and _session_cookies(page) == [], url
+    assert client.get(f"/accounts/{account.id}/users").status_code == 200  # still signed in
 
 
 def test_disabling_a_user_signs_them_out_everywhere(portal: Portal) -> None:

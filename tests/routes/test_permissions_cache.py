@@ -138,3 +138,27 @@ def test_a_computation_that_raced_with_a_change_is_never_written_back(
     monkeypatch.setattr(login_sessions, "permissions_until", real)
     assert _cached(portal, tenant.member) == [None]  # the stale set was not cached
     assert victim.get(url).status_code == 403
+
+
+def test_the_sign_in_statement_renders_no_parameter_again_on_each_request() -> None:
+    """An expanding parameter (`IN (…)` of a list) is rendered into the SQL on every execution: the sign-in
+    check runs on every request, so its statement has none (issue 20)."""
+    compiled = login_sessions._SIGNED_IN.compile()
+    assert not compiled.post_compile_params and not compiled.literal_execute_params
+
+
+@pytest.mark.parametrize(("state", "told"), [("queued", False), ("running", False), ("done", True), ("failed", True)])
+def test_the_sign_in_check_tells_of_a_finished_job(portal: Portal, state: str, told: bool) -> None:
+    from portal.models import Job
+
+    account, owner = portal.account()
+    client = portal.client(owner)
+    with portal.app.app_context():
+        db.session.add(Job(account_id=account.id, kind="bulk_users", title="T", started_by_id=owner.id, state=state))
+        db.session.commit()
+        (token,) = db.session.scalars(select(LoginSession.token_hash)).all()
+    with portal.app.app_context():
+        row = db.session.execute(login_sessions._SIGNED_IN, {"token_hash": token}).one()
+    assert bool(row[3]) is told
+    page = client.get("/me").get_data(as_text=True)
+    assert ("its report is on the Jobs page" in page) is told
