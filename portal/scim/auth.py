@@ -6,7 +6,6 @@ from __future__ import annotations
 from flask import Response, g, request
 
 from portal import db
-from portal.models import Account
 from portal.scim import tokens
 from portal.scim.errors import ScimError, from_scim_error
 
@@ -22,11 +21,12 @@ def authenticate() -> Response | None:
         )
         response.headers["WWW-Authenticate"] = 'Bearer realm="SCIM"'
         return response
-    g.scim_token_id = found.id
-    g.scim_account_id = found.account_id
-    g.scim_token_last_used = found.last_used_at
+    row, account = found
+    g.scim_token_id = row.id
+    g.scim_account_id = row.account_id
+    g.scim_token_last_used = row.last_used_at
     g.audit_via = "scim"
-    state = tokens.count_request(found.id)
+    state = tokens.count_request(row.id)
     if not state.allowed:
         return from_scim_error(
             ScimError(
@@ -35,9 +35,6 @@ def authenticate() -> Response | None:
                 headers={"Retry-After": str(state.retry_after)},
             )
         )
-    account = db.session.get(Account, found.account_id)
-    if account is None:  # pragma: no cover - the token's row goes with its account
-        return from_scim_error(ScimError(401, "No such account."))
     g.account = account
     return None
 
