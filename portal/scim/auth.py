@@ -39,13 +39,20 @@ def authenticate() -> Response | None:
     return None
 
 
+_READS = frozenset({"GET", "HEAD"})
+
+
 def log_answer(response: Response) -> Response:
     """Keep the request for the provisioning page (method, path, status, time) and the token's last use."""
     token_id = g.get("scim_token_id")
     if token_id is None:
         return response
     try:
-        db.session.rollback()  # whatever the view left uncommitted was not meant to be kept
+        if request.method not in _READS or response.status_code >= 400:
+            # Whatever the view left uncommitted was not meant to be kept. A read that succeeded left nothing:
+            # its log row goes in on the connection it used (not returned to the pool, checked out and pinged
+            # again on PostgreSQL).
+            db.session.rollback()
         tokens.relax_durability()
         tokens.log_request(g.scim_account_id, request.method, request.path, response.status_code)
         tokens.mark_used(token_id, g.get("scim_token_last_used"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from sqlalchemy import event
 
 from portal.scim import tokens
 from tests.helpers import CallCounter, Portal
@@ -119,8 +120,14 @@ def test_a_lookup_is_a_handful_of_statements(portal: Portal, scim: Scim, monkeyp
     monkeypatch.setattr(tokens, "random", SimpleNamespace(randrange=lambda _n: 1))  # not the trimming one
     window_stats: list[object] = []
     monkeypatch.setattr(tokens.limiter.limiter, "get_window_stats", lambda *args: window_stats.append(args))
+    checkouts: list[object] = []
+    engine = portal.app.extensions["portal.engine"]
+    on_checkout = lambda *args: checkouts.append(args)  # noqa: E731
+    event.listen(engine, "checkout", on_checkout)
     with portal.count_statements() as statements:
         found = scim.get('/Users?filter=userName eq "ada@example.com"').get_json()
+    event.remove(engine, "checkout", on_checkout)
+    assert len(checkouts) == 1  # the log row goes in on the lookup's connection (a checkout pings on PostgreSQL)
     assert found["totalResults"] == 1
     assert [g["display"] for g in found["Resources"][0]["groups"]] == ["Engineers", "Pilots"]  # by name
     assert statements.count <= (4 if portal.app.extensions["portal.engine"].dialect.name == "postgresql" else 3)
@@ -130,8 +137,9 @@ def test_a_lookup_is_a_handful_of_statements(portal: Portal, scim: Scim, monkeyp
 
 def test_a_lookup_costs_few_python_calls(scim: Scim, monkeypatch: pytest.MonkeyPatch) -> None:
     """The CPU a lookup costs, counted without a clock (the test client's own calls included): the request log
-    is one Core INSERT (no ORM object and unit of work), the token and account, the user and groups one
-    statement each. Main before issue 20's SCIM work: 3,309 calls here; with the ORM log row 3,157; now 2,918."""
+    is one Core INSERT (no ORM object and unit of work) on the lookup's own connection, the token and account, the
+    user and groups one statement each. Main before issue 20's SCIM work: 3,309 calls here (PostgreSQL 3,959);
+    now 2,756 (PostgreSQL 3,219)."""
     scim.post("/Users", {"userName": "ada@example.com"})
     monkeypatch.setattr(tokens, "random", SimpleNamespace(randrange=lambda _n: 1))  # not the trimming one
     lookup = '/Users?filter=userName eq "ada@example.com"'
@@ -139,4 +147,6 @@ def test_a_lookup_costs_few_python_calls(scim: Scim, monkeypatch: pytest.MonkeyP
         scim.get(lookup)
     with CallCounter() as calls:
         assert scim.get(lookup).status_code == 200
-    assert calls.count <= 3000
+    assert calls.count <= (
+        3400 if scim.client.application.extensions["portal.engine"].dialect.name == "postgresql" else 2900
+    )
