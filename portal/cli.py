@@ -8,7 +8,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from portal import db, migrate
+from portal import db
 
 portal_cli = AppGroup("portal", help="Account Portal operations.")
 
@@ -19,6 +19,8 @@ portal_cli = AppGroup("portal", help="Account Portal operations.")
 )
 def migrate_command(check: bool) -> None:
     """Bring the database schema up to date (or, with --check, say whether it is)."""
+    from portal import migrate  # Alembic: loaded by the commands that migrate, not by every web worker
+
     if not check:
         migrate.upgrade(current_app)
         click.echo("Database is up to date.")
@@ -47,6 +49,7 @@ def create_account_command(
     name: str, sign_in_name: str | None, login: str, email: str, first_name: str, last_name: str, password: str
 ) -> None:
     """Create an account with its owner."""
+    from portal import migrate
     from portal.accounts import sign_in_names
     from portal.accounts.services import OwnerDetails, create_account
     from portal.auth.passwords import password_problems
@@ -72,6 +75,7 @@ def create_account_command(
 @click.option("--users", "user_count", default=50, show_default=True, help="How many users besides the owner.")
 def demo_command(user_count: int) -> None:
     """Seed a demo account (kept if it exists) and print how to sign in."""
+    from portal import migrate
     from portal.demo import DEMO_LOGIN, DEMO_PASSWORD, seed_demo
     from portal.mail.outbox import external_url
 

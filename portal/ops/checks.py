@@ -8,7 +8,6 @@ from typing import Any, cast
 from flask import current_app
 from limits.storage import Storage, storage_from_string
 
-from portal import migrate
 from portal.config import MEMORY_STORAGE
 from portal.rate_limits import storage_options
 
@@ -43,6 +42,8 @@ def database() -> Check:
 
 def schema() -> Check:
     """The schema is at this code's migration head, or ahead of it (an expand step of a newer release)."""
+    from portal import migrate  # Alembic: loaded by the first readiness probe, not by every worker at start
+
     try:
         with current_app.extensions["portal.engine"].connect() as connection:
             state = migrate.schema_state(connection)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from flask import Response, g, request
 
 from portal import db
-from portal.models import Account
 from portal.scim import tokens
 from portal.scim.errors import ScimError, from_scim_error
 
@@ -22,11 +21,12 @@ def authenticate() -> Response | None:
         )
         response.headers["WWW-Authenticate"] = 'Bearer realm="SCIM"'
         return response
-    g.scim_token_id = found.id
-    g.scim_account_id = found.account_id
-    g.scim_token_last_used = found.last_used_at
+    row, account = found
+    g.scim_token_id = row.id
+    g.scim_account_id = row.account_id
+    g.scim_token_last_used = row.last_used_at
     g.audit_via = "scim"
-    state = tokens.count_request(found.id)
+    state = tokens.count_request(row.id)
     if not state.allowed:
         return from_scim_error(
             ScimError(
@@ -35,11 +35,11 @@ def authenticate() -> Response | None:
                 headers={"Retry-After": str(state.retry_after)},
             )
         )
-    account = db.session.get(Account, found.account_id)
-    if account is None:  # pragma: no cover - the token's row goes with its account
-        return from_scim_error(ScimError(401, "No such account."))
     g.account = account
     return None
+
+
+_READS = frozenset({"GET", "HEAD"})
 
 
 def log_answer(response: Response) -> Response:
@@ -48,7 +48,11 @@ def log_answer(response: Response) -> Response:
     if token_id is None:
         return response
     try:
-        db.session.rollback()  # whatever the view left uncommitted was not meant to be kept
+        if request.method not in _READS or response.status_code >= 400:
+            # Whatever the view left uncommitted was not meant to be kept. A read that succeeded left nothing:
+            # its log row goes in on the connection it used (not returned to the pool, checked out and pinged
+            # again on PostgreSQL).
+            db.session.rollback()
         tokens.relax_durability()
         tokens.log_request(g.scim_account_id, request.method, request.path, response.status_code)
         tokens.mark_used(token_id, g.get("scim_token_last_used"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Select, func, select
 
@@ -40,6 +40,22 @@ GROUP_SORTS: dict[str, tuple[Any, ...]] = {
 Resource = TypeVar("Resource", User, Group)
 
 
+class GroupRef(NamedTuple):
+    """A group as a user's resource names it: its id and name."""
+
+    id: uuid.UUID
+    name: str
+
+
+@dataclass(frozen=True)
+class UserPage:
+    """A window of users, each one's groups by name (when asked for), and totalResults."""
+
+    users: list[User]
+    groups: dict[uuid.UUID, list[GroupRef]]
+    total: int
+
+
 @dataclass(frozen=True)
 class Listing:
     """What a list request asks for: a filter (None: all), sortBy ("" : by creation), the order, and the
@@ -60,15 +76,23 @@ def _sorted(
     tiebreak: Any,
     default: tuple[Any, ...],
 ) -> Select[Any]:
+    return statement.order_by(*_order(listing, sorts, urn, tiebreak, default))
+
+
+def _order(
+    listing: Listing, sorts: dict[str, tuple[Any, ...]], urn: str, tiebreak: Any, default: tuple[Any, ...]
+) -> list[Any]:
+    """sortBy and sortOrder as ORDER BY terms, the id last (400 invalidValue for an attribute that cannot be
+    sorted by)."""
     if not listing.sort_by:
-        return statement.order_by(*default, tiebreak)
+        return [*default, tiebreak]
     key = listing.sort_by.lower()
     for prefix in (urn.lower() + ":", ENTERPRISE_URN.lower() + ":"):
         key = key.removeprefix(prefix)
     columns = sorts.get(key)
     if columns is None:
         raise ScimError(400, f"Cannot sort by {listing.sort_by!r}.", "invalidValue")
-    return statement.order_by(*[c.desc() if listing.descending else c.asc() for c in columns], tiebreak)
+    return [*[c.desc() if listing.descending else c.asc() for c in columns], tiebreak]
 
 
 def _total(statement: Select[Any], listing: Listing, found: int) -> int:
@@ -79,18 +103,46 @@ def _total(statement: Select[Any], listing: Listing, found: int) -> int:
     return int(db.session.scalar(select(func.count()).select_from(statement.subquery())) or 0)
 
 
-def list_users(account_id: uuid.UUID, listing: Listing) -> tuple[list[User], int]:
-    """The account's users, the owner included, filtered in SQL, sorted and windowed; and totalResults."""
+def list_users(account_id: uuid.UUID, listing: Listing, *, with_groups: bool = True) -> UserPage:
+    """The account's users, the owner included, filtered in SQL, sorted and windowed, with their groups (in
+    the same statement: the window's ids joined to the users, their memberships and the groups' names); and
+    totalResults."""
     statement = select(User).where(User.account_id == account_id)
     if listing.filter:
         statement = statement.where(compile_filter(listing.filter, "User"))
-    rows: list[User] = []
+    users: list[User] = []
+    groups: dict[uuid.UUID, list[GroupRef]] = {}
     if listing.count:
-        ordered = _sorted(statement, listing, USER_SORTS, USER_URN, User.id, (User.created_at,))
-        rows = list(db.session.scalars(ordered.offset(listing.start - 1).limit(listing.count)))
+        window = _sorted(statement, listing, USER_SORTS, USER_URN, User.id, (User.created_at,))
+        window = window.offset(listing.start - 1).limit(listing.count)
+        if with_groups:
+            users, groups = _with_groups(window, listing)
+        else:
+            users = list(db.session.scalars(window))
     # The whole account: the trigger-kept counts, never a count(*) over a million rows.
-    total = _total(statement, listing, len(rows)) if listing.filter else user_queries.account_total(account_id)
-    return rows, total
+    total = _total(statement, listing, len(users)) if listing.filter else user_queries.account_total(account_id)
+    return UserPage(users, groups, total)
+
+
+def _with_groups(window: Select[Any], listing: Listing) -> tuple[list[User], dict[uuid.UUID, list[GroupRef]]]:
+    """The window's users in its order, and each one's groups by name, in one statement."""
+    page = window.with_only_columns(User.id).subquery()
+    rows = (
+        select(User, Group.id, Group.name)
+        .join(page, page.c.id == User.id)
+        .outerjoin(GroupMember, GroupMember.user_id == User.id)
+        .outerjoin(Group, Group.id == GroupMember.group_id)
+        .order_by(*_order(listing, USER_SORTS, USER_URN, User.id, (User.created_at,)), Group.name)
+    )
+    users: list[User] = []
+    groups: dict[uuid.UUID, list[GroupRef]] = {}
+    for user, group_id, group_name in db.session.execute(rows):
+        if user.id not in groups:
+            users.append(user)
+            groups[user.id] = []
+        if group_id is not None:
+            groups[user.id].append(GroupRef(group_id, group_name))
+    return users, groups
 
 
 def list_groups(account_id: uuid.UUID, listing: Listing) -> tuple[list[Group], int]:
@@ -105,19 +157,15 @@ def list_groups(account_id: uuid.UUID, listing: Listing) -> tuple[list[Group], i
     return rows, _total(statement, listing, len(rows))
 
 
-def groups_by_user(user_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Group]]:
-    """The groups of each user, by name."""
-    found: dict[uuid.UUID, list[Group]] = defaultdict(list)
-    if user_ids:
-        rows = db.session.execute(
-            select(GroupMember.user_id, Group)
-            .join(Group, Group.id == GroupMember.group_id)
-            .where(GroupMember.user_id.in_(user_ids))
-            .order_by(Group.name)
-        )
-        for user_id, group in rows:
-            found[user_id].append(group)
-    return found
+def groups_of(user_id: uuid.UUID) -> list[GroupRef]:
+    """The user's groups, by name."""
+    rows = db.session.execute(
+        select(Group.id, Group.name)
+        .join(GroupMember, GroupMember.group_id == Group.id)
+        .where(GroupMember.user_id == user_id)
+        .order_by(Group.name)
+    )
+    return [GroupRef(group_id, name) for group_id, name in rows]
 
 
 def members_by_group(group_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:

@@ -14,6 +14,7 @@ from scim2_models import User as ScimUser
 
 from portal.models import Group, User, UserStatus
 from portal.scim.filters import ENTERPRISE_URN, GROUP_URN, USER_URN
+from portal.scim.queries import GroupRef
 
 LIST_URN = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 MAX_RESULTS = 100
@@ -35,7 +36,7 @@ def _base(account_id: Any) -> str:
     return url_for("scim.base", account_id=account_id, _external=True).rstrip("/")
 
 
-def user_resource(user: User, groups: Iterable[Group] = ()) -> dict[str, Any]:
+def user_resource(user: User, groups: Iterable[GroupRef] = ()) -> dict[str, Any]:
     """A user as SCIM's User with the enterprise extension.
 
     The portal keeps one email, one phone and one address, and only their values: they are answered as

@@ -183,28 +183,24 @@ def _listing(start: int, count: int) -> queries.Listing:
     )
 
 
-def _user_answer(users: list[User]) -> list[dict[str, Any]]:
-    wants_groups = resources.wanted(_param("excludedAttributes"), USER_URN, "groups")
-    groups = queries.groups_by_user([u.id for u in users]) if wants_groups else {}
-    return [
-        resources.select_attributes(
-            resources.user_resource(u, groups.get(u.id, [])),
-            _param("attributes"),
-            _param("excludedAttributes"),
-            USER_URN,
-        )
-        for u in users
-    ]
-
-
 @bp.get("/Users")
 @bp.post("/Users/.search")
 @require_scim_token
 def users(account_id: uuid.UUID) -> Response:
-    """Users, the owner included, filtered in SQL, sorted and paged (startIndex is 1-based, count ≤ 100)."""
+    """Users, the owner included, filtered in SQL, sorted and paged (startIndex is 1-based, count ≤ 100), with
+    their groups unless excluded."""
     start, count = _window()
-    rows, total = queries.list_users(g.account.id, _listing(start, count))
-    return answer(resources.list_response(_user_answer(rows), total, start))
+    attributes, excluded = _param("attributes"), _param("excludedAttributes")
+    page = queries.list_users(
+        g.account.id, _listing(start, count), with_groups=resources.wanted(excluded, USER_URN, "groups")
+    )
+    found = [
+        resources.select_attributes(
+            resources.user_resource(u, page.groups.get(u.id, ())), attributes, excluded, USER_URN
+        )
+        for u in page.users
+    ]
+    return answer(resources.list_response(found, page.total, start))
 
 
 def _group_answer(groups: list[Group]) -> list[dict[str, Any]]:
@@ -248,7 +244,7 @@ def _user(user_id: str) -> User:
 
 
 def _user_out(user: User, status: int = 200) -> Response:
-    groups = [] if status == 201 else queries.groups_by_user([user.id]).get(user.id, [])  # a new user is in none
+    groups = [] if status == 201 else queries.groups_of(user.id)  # a new user is in none
     return _one(resources.user_resource(user, groups), resources.version_of_user(user), status)
 
 

@@ -25,6 +25,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, KeySetSerialization
 from requests.adapters import HTTPAdapter
 
+from portal.sso.failures import SsoFailure
+
 ALGORITHMS = ("RS256", "ES256")
 LEEWAY = 120
 HTTP_TIMEOUT = 5.0
@@ -32,15 +34,6 @@ METADATA_TTL = 3600.0
 JWKS_MIN_REFRESH = 10.0
 SCOPE = "openid email profile"
 WELL_KNOWN = "/.well-known/openid-configuration"
-
-
-class SsoFailure(Exception):
-    """A step of the flow failed; `reason` is shown on the 400 page and kept in the audit log."""
-
-    def __init__(self, reason: str, code: str = "failed") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.code = code
 
 
 @dataclass(frozen=True)

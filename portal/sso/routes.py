@@ -25,8 +25,8 @@ from portal.permissions import public
 from portal.rate_limits import rate_limited
 from portal.rendering import redirect_to, render
 from portal.sso import services as sso
+from portal.sso.failures import SsoFailure
 from portal.sso.forms import LinkForm, StartForm
-from portal.sso.oidc import SsoFailure
 
 bp = Blueprint("sso", __name__, url_prefix="/a/<sign_in_name>/sso")
 LINK_KEY = "sso_link"

@@ -49,8 +49,7 @@ from portal.models import (
 )
 from portal.permissions import Permission
 from portal.roles import services as role_services
-from portal.sso import oidc
-from portal.sso.oidc import SsoFailure
+from portal.sso.failures import SsoFailure
 from portal.uuids import parse_uuid
 
 REQUEST_LIFETIME = timedelta(minutes=10)
@@ -481,6 +480,8 @@ def allow_form_redirect(connection: SsoConnection) -> None:
 
     from flask import g
 
+    from portal.sso import oidc  # Authlib, requests, joserfc: loaded by the first SSO sign-in, not by every worker
+
     try:
         url = oidc.metadata(connection.discovery_url, connection.issuer or None).authorization_endpoint
     except SsoFailure:
@@ -502,6 +503,8 @@ def begin(
     connection: SsoConnection, account: Account, purpose: str, user: User | None = None, next_path: str = ""
 ) -> str:
     """A new one-time request (state, nonce, PKCE verifier), bound to this browser; the provider's URL."""
+    from portal.sso import oidc  # Authlib, requests, joserfc: loaded by the first SSO sign-in, not by every worker
+
     meta = oidc.metadata(connection.discovery_url, connection.issuer or None)
     state, nonce, verifier = tokens.new_token(), secrets.token_urlsafe(24), secrets.token_urlsafe(48)
     db.session.add(
@@ -534,6 +537,8 @@ class Callback:
 def finish(account: Account, args: dict[str, str]) -> Callback:
     """Check the callback: the state is this browser's, this account's, unused and recent; the provider
     said yes; the code gives an ID token that passes every check. Consumes the state either way."""
+    from portal.sso import oidc  # Authlib, requests, joserfc: loaded by the first SSO sign-in, not by every worker
+
     connection = connection_of(account.id)
     if connection is None or not connection.client_id:
         raise SsoFailure("This account has no single sign-on connection.", "no_connection")
