@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from flask import g, has_request_context, request
+from sqlalchemy import Table, insert
 
 from portal import db
 from portal.actors import VIAS, Actor
@@ -36,6 +37,58 @@ def _scrub(changes: dict[str, Any]) -> dict[str, Any]:
     return {key: "[changed]" if _SECRET.search(key) else value for key, value in changes.items()}
 
 
+def _rows(
+    action: str, entries: Sequence[tuple[Any, dict[str, Any] | None]], actor: Actor, account_id: uuid.UUID | None
+) -> list[dict[str, Any]]:
+    """The audit_events rows of the action on each (target, changes): the one rule of what an event holds."""
+    assert isinstance(actor, Actor), actor  # a User is no actor (its untyped base hides that from mypy)
+    in_request = has_request_context()
+    if actor.via is not None:
+        via = actor.via
+    elif in_request:  # SCIM sets g.audit_via; a request with an API key is the API's
+        via = g.get("audit_via") or ("api" if g.get("api_key") is not None else "web")
+    else:
+        via = "cli"
+    assert via in VIAS, via
+    common: dict[str, Any] = {
+        "actor_id": actor.user.id,
+        "actor_label": actor.user.login,
+        "action": action,
+        "via": via,
+        "api_key_id": None,
+        "api_key_name": "",
+        "ip_address": "",
+        "user_agent": "",
+        "correlation_id": "",
+    }
+    api_key = actor.api_key or (g.get("api_key") if in_request else None)
+    if api_key is not None and via == "api":
+        common["api_key_id"], common["api_key_name"] = api_key.id, api_key.name
+    if in_request:
+        common["ip_address"] = (request.remote_addr or "")[:45]
+        common["user_agent"] = request.user_agent.string[:255]
+        common["correlation_id"] = g.get("correlation_id", "")
+    rows = []
+    for target, changes in entries:
+        target_type, target_id, target_label = _describe(target)
+        rows.append(
+            common
+            | {
+                "account_id": account_id or getattr(target, "account_id", None) or actor.user.account_id,
+                "target_type": target_type,
+                "target_id": target_id,
+                "target_label": target_label,
+                "changes": _scrub(changes or {}),
+            }
+        )
+    return rows
+
+
+def _collecting() -> list[AuditEvent] | None:
+    """The events one_event() is gathering in this request, if it is."""
+    return g.get("audit_collected") if has_request_context() else None
+
+
 def record(
     action: str,
     target: Any = None,
@@ -47,43 +100,39 @@ def record(
     """Add an audit event to the session: the actor (portal.actors: every caller names one), action, target,
     changes, address, correlation id, and how the change came in — the actor's `via`, else the request's
     (SCIM sets g.audit_via; a page is "web"), else "cli" outside any request. An API key's id and name
-    are kept when the actor acted with one."""
-    assert isinstance(actor, Actor), actor  # a User is no actor (its untyped base hides that from mypy)
-    in_request = has_request_context()
-    if actor.via is not None:
-        via = actor.via
-    elif in_request:  # SCIM sets g.audit_via; a request with an API key is the API's
-        via = g.get("audit_via") or ("api" if g.get("api_key") is not None else "web")
+    are kept when the actor acted with one. (record_all is the same for a batch.)"""
+    event = AuditEvent(**_rows(action, [(target, changes)], actor, account_id)[0])
+    collected = _collecting()
+    if collected is not None:  # inside one_event(): written as one when the block ends
+        collected.append(event)
     else:
-        via = "cli"
-    assert via in VIAS, via
-    target_type, target_id, target_label = _describe(target)
-    if account_id is None:
-        account_id = getattr(target, "account_id", None) or actor.user.account_id
-    event = AuditEvent(
-        account_id=account_id,
-        actor_id=actor.user.id,
-        actor_label=actor.user.login,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        target_label=target_label,
-        changes=_scrub(changes or {}),
-        via=via,
-    )
-    api_key = actor.api_key or (g.get("api_key") if in_request else None)
-    if api_key is not None and via == "api":
-        event.api_key_id, event.api_key_name = api_key.id, api_key.name
-    if in_request:
-        event.ip_address = (request.remote_addr or "")[:45]
-        event.user_agent = request.user_agent.string[:255]
-        event.correlation_id = g.get("correlation_id", "")
-        collected: list[AuditEvent] | None = g.get("audit_collected")
-        if collected is not None:  # inside one_event(): written as one when the block ends
-            collected.append(event)
-            return event
-    db.session.add(event)
+        db.session.add(event)
     return event
+
+
+def record_all(
+    action: str,
+    entries: Iterable[tuple[Any, dict[str, Any] | None]],
+    *,
+    actor: Actor,
+    account_id: uuid.UUID | None = None,
+) -> None:
+    """record() of the action on each (target, changes) of a batch (a bulk action's users, an import's rows):
+    the same events, sent as one INSERT for the batch now, without an ORM object each (inside one_event() they
+    are gathered as record() gathers them)."""
+    rows = _rows(action, list(entries), actor, account_id)
+    if not rows:
+        return
+    collected = _collecting()
+    if collected is not None:
+        collected.extend(AuditEvent(**row) for row in rows)
+        return
+    if any(isinstance(obj, AuditEvent) for obj in db.session.new):
+        db.session.flush()  # events recorded before these are written first, as they were recorded
+    db.session.execute(insert(_TABLE), rows)
+
+
+_TABLE = cast(Table, AuditEvent.__table__)
 
 
 # Which of several events gathered by one_event() names the whole: the first of these actions present, else the

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal import db
 from portal.actors import Actor
-from portal.audit.services import record
+from portal.audit.services import record, record_all
 from portal.db import utcnow
 from portal.errors import Conflict, DomainError, Invalid, NotFound
 from portal.groups import queries
@@ -259,10 +259,21 @@ def add_each(joinings: Sequence[Joining], *, actor: Actor) -> dict[tuple[uuid.UU
     already = _existing_pairs(list(allowed))
     added = [joining for key, joining in allowed.items() if key not in already]
     _insert_rows([(j.group.id, j.user.id, j.expires_at) for j in added])
-    for joining in added:
-        until = {"expires_at": joining.expires_at.isoformat()} if joining.expires_at else {}
-        changes = {"added": _emails([joining.user]), "added_count": 1, **until}
-        record("group.members.add", joining.group, actor=actor, changes=changes)
+    record_all(
+        "group.members.add",
+        (
+            (
+                joining.group,
+                {
+                    "added": _emails([joining.user]),
+                    "added_count": 1,
+                    **({"expires_at": joining.expires_at.isoformat()} if joining.expires_at else {}),
+                },
+            )
+            for joining in added
+        ),
+        actor=actor,
+    )
     return refusals
 
 

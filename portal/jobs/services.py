@@ -334,6 +334,7 @@ class PendingItem:
     payload: dict[str, Any] | None
     outcome: str | None
     message: str
+    keep: dict[str, Any] | None = None  # added to the payload by save_items, for a later job to read
 
 
 def pending_items(job: Job, limit: int) -> list[PendingItem]:
@@ -348,7 +349,8 @@ def pending_items(job: Job, limit: int) -> list[PendingItem]:
 
 
 def save_items(job: Job, items: Sequence[PendingItem]) -> None:
-    """Write the batch's items (outcome, message, label) in one statement, and move the job's progress past them.
+    """Write the batch's items (outcome, message, label; and what an item keeps) in one statement each, and move
+    the job's progress past them.
 
     Once the batch is through: set along the way, the savepoints of the batch's work would write them a row
     at a time."""
@@ -365,6 +367,15 @@ def save_items(job: Job, items: Sequence[PendingItem]) -> None:
             for i in items
         ],
     )
+    kept = [i for i in items if i.keep]
+    if kept:  # an import's dry run keeps what its apply may reuse (portal.users.imports)
+        db.session.execute(
+            update(table)
+            .where(table.c.job_id == bindparam("_job"), table.c.seq == bindparam("_seq"))
+            .values(payload=bindparam("_payload"))
+            .execution_options(synchronize_session=False),
+            [{"_job": job.id, "_seq": i.seq, "_payload": {**(i.payload or {}), **(i.keep or {})}} for i in kept],
+        )
     for item in items:
         job.done += 1
         job.refused += item.outcome == "refused"

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal import db
 from portal.actors import Actor
-from portal.audit.services import record
+from portal.audit.services import record, record_all
 from portal.db import utcnow
 from portal.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from portal.models import LoginSession, Role, RoleAssignment, User, UserStatus
@@ -327,17 +327,29 @@ def grant(
 
 
 def grant_all(grants: Sequence[Grant], *, is_default: bool = True, actor: Actor) -> list[RoleAssignment]:
-    """grant for a batch (its rows and audit events are written together at the next flush)."""
+    """grant for a batch (its rows at the next flush; their audit events, one INSERT, at once)."""
     made = []
     for grant_ in grants:
         assignment = RoleAssignment(
             user_id=grant_.user.id, role_id=grant_.role.id, is_default=is_default, expires_at=grant_.expires_at
         )
         db.session.add(assignment)
-        until = {"expires_at": grant_.expires_at.isoformat()} if grant_.expires_at else {}
-        changes = {"role": grant_.role.name, "default": is_default, **until}
-        record("role.grant", grant_.user, actor=actor, changes=changes)
         made.append(assignment)
+    record_all(
+        "role.grant",
+        (
+            (
+                grant_.user,
+                {
+                    "role": grant_.role.name,
+                    "default": is_default,
+                    **({"expires_at": grant_.expires_at.isoformat()} if grant_.expires_at else {}),
+                },
+            )
+            for grant_ in grants
+        ),
+        actor=actor,
+    )
     return made
 
 

@@ -16,7 +16,9 @@ The dry run and the apply share `plan_row`; the dry run stops there and writes n
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -39,7 +41,7 @@ from portal.field_rules import login_problem
 from portal.forms import PROFILE_FIELDS, ProfileFieldsForm, check, lower, valid_email
 from portal.groups import services as groups
 from portal.jobs import services as jobs
-from portal.models import Account, Group, GroupMember, Job, Role, RoleAssignment, User, UserStatus
+from portal.models import Account, Group, GroupMember, Job, JobItem, Role, RoleAssignment, User, UserStatus
 from portal.models.role import in_force
 from portal.permissions import Permission
 from portal.roles import policy
@@ -199,6 +201,7 @@ class Context:
     send_invitations: bool = False
     known: Known | None = None  # the batch's users, read ahead
     forms: dict[type, Any] = field(default_factory=dict)  # Context.form's, one of each class
+    checked: dict[str, dict[str, Any]] = field(default_factory=dict)  # the dry run's passed forms (Context.check)
 
     def form(self, cls: type[F], values: dict[str, str], **attributes: Any) -> F:
         """A form of the class filled in with these values, as cls(formdata=values, **attributes) would be: one
@@ -213,11 +216,52 @@ class Context:
         form.process(MultiDict(values))
         return form
 
+    def check(
+        self, cls: type[F], values: dict[str, str], unique: tuple[str, ...], user_id: uuid.UUID | None = None
+    ) -> tuple[dict[str, Any] | None, str, Checked | None]:
+        """The form's data when the values pass it, else its problem as the row's message; and what a dry run
+        keeps of a form passed (Checked), for its apply.
+
+        A form's own rules are a function of the values alone; only its uniqueness checks (`unique`: its
+        fields checked against the other users of the account, those of `user_id` excepted) read the
+        database. Values the dry run saw pass (`checked`, by digest) are checked for uniqueness only."""
+        digest = _digest(cls, values)
+        data = self.checked.get(digest)
+        if data is not None:
+            problems = [
+                f"{name.replace('_', ' ')}: {problem}"
+                for name in unique
+                if data.get(name) and (problem := queries.taken_problem(self.account.id, name, data[name], user_id))
+            ]
+            return (None, "; ".join(problems), None) if problems else (data, "", None)
+        form = self.form(cls, values, account_id=self.account.id, **({"user_id": user_id} if user_id else {}))
+        if not form.validate():
+            return None, _form_problem(form), None
+        data = {name: f.data for name, f in form._fields.items() if isinstance(f.data, str) or f.data is None}
+        return data, "", Checked(digest, data)
+
     @classmethod
     def load(cls, account: Account, actor: Actor, send_invitations: bool) -> Context:
         roles = {r.name.lower(): r for r in db.session.scalars(select(Role).where(Role.account_id == account.id))}
         groups = {g.name.lower(): g for g in db.session.scalars(select(Group).where(Group.account_id == account.id))}
         return cls(account, actor, roles, groups, send_invitations)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A form the values of a row passed in the dry run: the digest of the form and values, and its data."""
+
+    digest: str
+    data: dict[str, Any]
+
+
+_CHECKED = "_checked"  # where a dry run's item keeps its Checked (beside the row's columns: none starts with _)
+
+
+def _digest(cls: type, values: dict[str, str]) -> str:
+    return hashlib.blake2b(
+        json.dumps([cls.__name__, sorted(values.items())]).encode(), digest_size=16, usedforsecurity=False
+    ).hexdigest()
 
 
 @dataclass
@@ -231,6 +275,7 @@ class Plan:
     roles: list[Role] = field(default_factory=list)
     groups: list[Group] = field(default_factory=list)
     expires_at: datetime | None = None
+    checked: Checked | None = None  # the form the row passed (kept by a dry run for its apply)
 
 
 def _refused(message: str, email: str = "") -> Plan:
@@ -329,12 +374,12 @@ def _plan_new(
 ) -> Plan:
     if Permission.INVITATIONS_WRITE not in ctx.actor.permissions:
         return _refused("Adding people needs the invitations:write permission.", email)
-    form = ctx.form(InviteeForm, values, account_id=ctx.account.id)
-    if not form.validate():
-        return _refused(_form_problem(form), email)
+    data, problem, checked = ctx.check(InviteeForm, values, ("login",))
+    if data is None:
+        return _refused(problem, email)
     note = "invited" + ("" if ctx.send_invitations else " (the invitation is not sent until you resend it)")
-    profile = form.profile_fields() | ({"login": form.login.data} if form.login.data else {})
-    return Plan("created", note, form.email.data or email, None, profile, [], roles, groups, expires_at)
+    profile = {name: data[name] or "" for name in PROFILE_FIELDS} | ({"login": data["login"]} if data["login"] else {})
+    return Plan("created", note, data["email"] or email, None, profile, [], roles, groups, expires_at, checked)
 
 
 def _plan_update(
@@ -355,17 +400,17 @@ def _plan_update(
     merged = {name: values.get(name, value) for name, value in current.items()}
     if not merged["login"].strip():
         merged["login"] = user.login
-    form = ctx.form(UserProfileForm, merged, account_id=ctx.account.id, user_id=user.id)
-    if not form.validate():
-        return _refused(_form_problem(form), user.email)
-    profile = form.profile()
+    data, problem, checked = ctx.check(UserProfileForm, merged, ("login", "email"), user.id)
+    if data is None:
+        return _refused(problem, user.email)
+    profile = {"login": data["login"] or "", "email": data["email"] or ""} | {n: data[n] or "" for n in PROFILE_FIELDS}
     changed = [name for name, value in profile.items() if current[name] != value]
     held = known.roles.get(user.id, set())
     member_of = known.groups.get(user.id, set())
     new_roles = [role for role in roles if role.id not in held]
     new_groups = [group for group in groups if group.id not in member_of]
     if not (changed or new_roles or new_groups):
-        return Plan("skipped", "Nothing to change.", user.email, user)
+        return Plan("skipped", "Nothing to change.", user.email, user, checked=checked)
     if changed and user.status == UserStatus.PENDING:
         return _refused(user_services.InvitedUser(user).message, user.email)
     words = (
@@ -383,6 +428,7 @@ def _plan_update(
         new_roles,
         new_groups,
         expires_at,
+        checked,
     )
 
 
@@ -458,9 +504,17 @@ def _apply_together(ctx: Context, plans: list[Plan]) -> DomainError | None:
 
 
 def start_import(
-    account_id: uuid.UUID, data: bytes, *, dry_run: bool, send_invitations: bool, actor: Actor, name: str = ""
+    account_id: uuid.UUID,
+    data: bytes,
+    *,
+    dry_run: bool,
+    send_invitations: bool,
+    actor: Actor,
+    name: str = "",
+    dry_run_job: uuid.UUID | None = None,
 ) -> Job:
-    """Queue a dry run (or an apply) of the file; FileProblem, before any job, when the file is unusable."""
+    """Queue a dry run (or an apply) of the file; FileProblem, before any job, when the file is unusable.
+    `dry_run_job`: the dry run of this file that the apply follows (its rows' forms are not checked again)."""
     _header, rows = parse(data)
     if not rows:
         raise FileProblem("The file has a header but no rows.")
@@ -470,7 +524,12 @@ def start_import(
         account_id,
         IMPORT,
         title,
-        {"dry_run": dry_run, "send_invitations": send_invitations, "name": name[:100]},
+        {
+            "dry_run": dry_run,
+            "send_invitations": send_invitations,
+            "name": name[:100],
+            **({"dry_run_job": str(dry_run_job)} if dry_run_job else {}),
+        },
         files={INPUT: data},
         actor=actor,
     )
@@ -490,7 +549,13 @@ def apply_dry_run(account_id: uuid.UUID, raw_job_id: str, send_invitations: bool
         raise Conflict("The dry run has not finished.")
     data = b"".join(jobs.read_file(dry.id, INPUT))
     return start_import(
-        account_id, data, dry_run=False, send_invitations=send_invitations, actor=actor, name=dry.params.get("name", "")
+        account_id,
+        data,
+        dry_run=False,
+        send_invitations=send_invitations,
+        actor=actor,
+        name=dry.params.get("name", ""),
+        dry_run_job=dry.id,
     )
 
 
@@ -538,6 +603,8 @@ class ImportUsers:
         ctx = Context.load(account, actor, bool(job.params.get("send_invitations")))
         dry = bool(job.params.get("dry_run"))
         rows = [item.payload for item in items if item.payload is not None]
+        if job.params.get("dry_run_job"):
+            ctx.checked = _checked_by(uuid.UUID(job.params["dry_run_job"]), [item.seq for item in items])
         ctx.known = Known.load(account.id, rows)
         # The batch's uniqueness checks and ranks, read ahead in a few statements: the forms and services ask
         # the same questions as on the pages, and get their answers without a statement per row.
@@ -562,7 +629,12 @@ class ImportUsers:
                     queries.note_taken(
                         taken, plan.user.id if plan.user else uuid.uuid4(), plan.email, plan.profile.get("login", "")
                     )
-        if not dry:
+        if dry:
+            for item in items:
+                checked = planned[item.seq].checked if item.seq in planned else None
+                if checked is not None:
+                    item.keep = {_CHECKED: [checked.digest, checked.data]}
+        else:
             planned = dict(zip(planned, apply_plans(ctx, list(planned.values())), strict=True))
         for item in items:
             if item.seq in planned:
@@ -570,14 +642,24 @@ class ImportUsers:
         jobs.save_items(job, items)
 
     def finish(self, job: Job) -> None:
-        from portal.models import JobItem
-
         counts = dict(
             db.session.execute(
                 select(JobItem.outcome, func.count()).where(JobItem.job_id == job.id).group_by(JobItem.outcome)
             ).all()
         )
         job.result = {outcome: int(counts.get(outcome, 0)) for outcome in OUTCOMES}
+
+
+def _checked_by(dry_run_id: uuid.UUID, seqs: list[int]) -> dict[str, dict[str, Any]]:
+    """The forms the dry run's rows of these numbers passed (the same file: the same rows), by digest."""
+    checked: dict[str, dict[str, Any]] = {}
+    for (payload,) in db.session.execute(
+        select(JobItem.payload).where(JobItem.job_id == dry_run_id, JobItem.seq.in_(seqs))
+    ):
+        kept = (payload or {}).get(_CHECKED)
+        if kept:
+            checked[kept[0]] = kept[1]
+    return checked
 
 
 jobs.register(IMPORT, ImportUsers())

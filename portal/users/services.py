@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from portal import db
 from portal.actors import Actor as Actor  # its home is portal.actors; older callers import it from here
-from portal.audit.services import record
+from portal.audit.services import record, record_all
 from portal.auth import login_sessions, mfa
 from portal.auth.passwords import hash_password
 from portal.email_changes import services as email_changes
@@ -215,14 +215,16 @@ def update_profiles(edits: Sequence[ProfileEdit], *, actor: Actor) -> tuple[dict
             planned.append((edit, {k: [getattr(user, k), v] for k, v in fields.items() if getattr(user, k) != v}))
     write_all([(edit.user, {key: new for key, (_old, new) in changes.items()}) for edit, changes in planned])
     updates: dict[uuid.UUID, ProfileUpdate] = {}
+    updated: list[tuple[User, dict[str, Any]]] = []
     for edit, changes in planned:
         user, new_email = edit.user, edit.profile.get("email", edit.user.email)
         email_change = None
         if new_email != user.email:  # one audit event for the whole save: the request names the other changes too
             email_change = email_changes.request_change(user, new_email, also_changed=changes, actor=actor)
         elif changes:
-            record("user.update", user, actor=actor, changes=changes)
+            updated.append((user, changes))
         updates[user.id] = ProfileUpdate(changes, email_change)
+    record_all("user.update", updated, actor=actor)
     return updates, refusals
 
 
@@ -320,10 +322,15 @@ def disable_users(users: Sequence[User], *, actor: Actor) -> Refusals:
             .values(status=InvitationStatus.REVOKED.value, version=Invitation.version + 1)
             .execution_options(synchronize_session=False)
         )
-    for user in changing:
-        # The keys' names, under a field name without "key" (the audit log hides the values of those).
-        changes = {"status": [user.status, "disabled"], "revoked_api_access": revoked.get(user.id, [])}
-        record("user.disable", user, actor=actor, changes=changes)
+    # The keys' names, under a field name without "key" (the audit log hides the values of those).
+    record_all(
+        "user.disable",
+        (
+            (user, {"status": [user.status, "disabled"], "revoked_api_access": revoked.get(user.id, [])})
+            for user in changing
+        ),
+        actor=actor,
+    )
     write_all([(user, {"status": UserStatus.DISABLED.value}) for user in changing])
     return refusals
 
@@ -351,8 +358,7 @@ def enable_users(users: Sequence[User], *, actor: Actor) -> Refusals:
     """enable_user for a batch, in a constant number of statements; the refused ones are left as they are."""
     refusals = _refusals(actor, users, _enable_problem)
     changing = [user for user in users if user.id not in refusals and user.status != UserStatus.ACTIVE]
-    for user in changing:
-        record("user.enable", user, actor=actor, changes={"status": ["disabled", "active"]})
+    record_all("user.enable", ((user, {"status": ["disabled", "active"]}) for user in changing), actor=actor)
     write_all([(user, {"status": UserStatus.ACTIVE.value}) for user in changing])
     return refusals
 
@@ -365,8 +371,8 @@ def delete_user(user: User, *, actor: Actor) -> None:
 def delete_users(users: Sequence[User], *, actor: Actor) -> Refusals:
     """delete_user for a batch, in a constant number of statements; the refused ones are left as they are."""
     refusals = _refusals(actor, users, lambda user: _owner_or_self_problem(actor, user, "delete"))
-    for user in users:
-        if user.id not in refusals:
-            record("user.delete", user, actor=actor, changes={"login": user.login, "email": user.email})
-            db.session.delete(user)
+    deleting = [user for user in users if user.id not in refusals]
+    record_all("user.delete", ((user, {"login": user.login, "email": user.email}) for user in deleting), actor=actor)
+    for user in deleting:
+        db.session.delete(user)
     return refusals

@@ -267,3 +267,59 @@ def test_access_expires_bounds_the_roles_of_created_and_updated_people(portal):
             1,
             13,
         )
+
+
+def test_the_apply_checks_again_only_what_changed_since_the_dry_run(portal, monkeypatch):
+    """The apply of a dry run does not run the forms again for rows whose values (a matched user's own included)
+    the dry run saw pass: it asks only the uniqueness checks, which read the database. Every row's outcome and
+    message are what checking everything again gives: a login taken since is refused, a user changed since is
+    checked in full."""
+    account, owner = portal.account()
+    kept = portal.user(account, "kept")
+    changed = portal.user(account, "changed")
+    renamed = portal.user(account, "renamed")
+    data = (
+        "email,login,city\n"
+        f"{kept.email},,Oslo\n"
+        f"{changed.email},,Bergen\n"
+        "new.one@example.com,newone,Tromsø\n"
+        "new.two@example.com,grabbed,Bodø\n"
+        "new.three@example.com,,Molde\n"
+        f"{renamed.email},wanted,Hamar\n"
+    ).encode()
+    client = portal.client(owner)
+    assert _upload(client, account, data).status_code == 303
+    run_jobs(portal)
+    dry = _latest_job(portal)
+    assert dry.result == {"created": 3, "updated": 3, "skipped": 0, "refused": 0}
+    with portal.app.app_context():  # since the dry run: someone took a login, someone edited a user
+        db.session.get(User, changed.id).last_name = "Edited"
+        db.session.commit()
+    portal.user(account, "grabbed")
+    portal.user(account, "wanted")
+    assert client.post(account_url(account, "/users/import"), {"dry_run_job": str(dry.id)}).status_code == 303
+    filled: list[str] = []
+    fill = imports.Context.form
+    monkeypatch.setattr(
+        imports.Context, "form", lambda ctx, cls, *a, **k: filled.append(cls.__name__) or fill(ctx, cls, *a, **k)
+    )
+    run_jobs(portal)
+    job = _latest_job(portal)
+    assert _report(portal, job.id) == [
+        ("updated", "changes city"),
+        ("updated", "changes city"),
+        ("created", "invited (the invitation is not sent until you resend it)"),
+        ("refused", "login: This login is already taken in this account."),
+        ("created", "invited (the invitation is not sent until you resend it)"),
+        ("refused", "login: This login is already taken in this account."),
+    ]
+    assert filled == ["UserProfileForm"]  # the changed user's row only (before: every row's form again)
+    with portal.app.app_context():
+        assert db.session.get(User, kept.id).city == "Oslo"
+        assert (db.session.get(User, changed.id).city, db.session.get(User, changed.id).last_name) == (
+            "Bergen",
+            "Edited",
+        )
+        created = db.session.scalar(select(User).where(User.email == "new.one@example.com"))
+        assert (created.login, created.city, created.status) == ("newone", "Tromsø", "pending")
+        assert db.session.scalar(select(User).where(User.email == "new.two@example.com")) is None
