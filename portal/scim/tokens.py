@@ -12,7 +12,7 @@ from typing import cast
 
 from flask import current_app
 from limits import parse
-from sqlalchemy import Table, delete, insert, select, text, update
+from sqlalchemy import Table, bindparam, delete, insert, select, text, update
 
 from portal import db, tokens
 from portal.actors import Actor
@@ -92,16 +92,19 @@ def revoke_token(account: Account, token_id: uuid.UUID, *, actor: Actor) -> None
     record("provisioning_token.revoke", account, actor=actor, changes={"prefix": row.prefix})
 
 
+_TOKEN_AND_ACCOUNT = (  # built once: every SCIM request reads it
+    select(ProvisioningToken, Account)
+    .join(Account, Account.id == ProvisioningToken.account_id)
+    .where(ProvisioningToken.token_hash == bindparam("token_hash"))
+)
+
+
 def authenticate(account_id: uuid.UUID, token: str) -> tuple[ProvisioningToken, Account] | None:
     """The token of this account that the bearer holds, if it works, with its account, in one statement
     (another account's: None, so a 401)."""
     if not token.startswith(PREFIX):
         return None
-    found = db.session.execute(
-        select(ProvisioningToken, Account)
-        .join(Account, Account.id == ProvisioningToken.account_id)
-        .where(ProvisioningToken.token_hash == tokens.digest(token))
-    ).first()
+    found = db.session.execute(_TOKEN_AND_ACCOUNT, {"token_hash": tokens.digest(token)}).first()
     if found is None:
         return None
     row, account = found
