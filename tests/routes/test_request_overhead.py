@@ -31,5 +31,6 @@ def test_a_signed_in_page_costs_a_bounded_number_of_calls_around_its_view(
     assert sum(n for name, n in spent.items() if name.endswith("datastructures/headers.py:set")) == 2
     # Around the view, with the test client's own work: 2,065 calls before issue 20's cuts (limiter hooks, the
     # cookie re-signed, eight header scans, the sign-in statement's expanding parameter, the cookie's serializer
-    # made twice a request), 1,549 after.
-    assert calls.count <= 1650, spent.most_common(25)
+    # made twice a request), 1,549 after on SQLite; psycopg's own calls make ~1,860 on PostgreSQL.
+    bound = 1950 if portal.app.extensions["portal.engine"].dialect.name == "postgresql" else 1650
+    assert calls.count <= bound, spent.most_common(25)
