@@ -11,6 +11,7 @@ from typing import Any, NamedTuple, TypeVar
 from sqlalchemy import Select, func, select
 
 from portal import db
+from portal.groups.queries import memberships_by_user
 from portal.models import Group, GroupMember, User
 from portal.scim.errors import ScimError
 from portal.scim.filters import ENTERPRISE_URN, GROUP_URN, USER_URN, compile_filter
@@ -158,14 +159,9 @@ def list_groups(account_id: uuid.UUID, listing: Listing) -> tuple[list[Group], i
 
 
 def groups_of(user_id: uuid.UUID) -> list[GroupRef]:
-    """The user's groups, by name."""
-    rows = db.session.execute(
-        select(Group.id, Group.name)
-        .join(GroupMember, GroupMember.group_id == Group.id)
-        .where(GroupMember.user_id == user_id)
-        .order_by(Group.name)
-    )
-    return [GroupRef(group_id, name) for group_id, name in rows]
+    """The user's groups, by name (the memberships the API's users show: groups.queries.memberships_by_user)."""
+    memberships = memberships_by_user([user_id]).get(user_id, [])
+    return [GroupRef(group_id, name) for group_id, name, _added in memberships]
 
 
 def members_by_group(group_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
