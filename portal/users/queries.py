@@ -335,11 +335,6 @@ def _kept_filtered(shape: _Shape, broad: bool) -> Select[tuple[User]]:
     return _build_filtered(shape, broad)
 
 
-def _base(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -> _Base:
-    """The statement the filter's pages are read from (see _filtered)."""
-    return _filtered(account_id, f, broad)
-
-
 def _capped_count(base: _Base, at_most: int) -> int:
     """How many rows the base has, counted up to at_most + 1."""
     build = _kept_count if base.kept else _count_statement
@@ -627,7 +622,7 @@ def list_users(
     sort = f.order
     counted = _count(account_id, f, take)
     total, capped = counted.total, counted.capped
-    base = _base(account_id, f, counted.broad)
+    base = _filtered(account_id, f, counted.broad)
     # A broad search walks the sort's index, reading rows only for the page; a narrow one sorts its matches.
     how = {"walk": counted.broad, "sorted_matches": bool(f.q) and not counted.broad}
     after_key = decode_cursor(after, sort.converters)
@@ -947,7 +942,7 @@ def iter_users(account_id: uuid.UUID, f: UserFilter, chunk: int = 1000) -> Itera
     """Every user the filter matches, in sort order, read a chunk at a time (for the CSV export); each
     row's user is a plain row of EXPORT_COLUMNS."""
     sort = f.order
-    base = _base(account_id, f, _broad_past(account_id, f, chunk) is not None)
+    base = _filtered(account_id, f, _broad_past(account_id, f, chunk) is not None)
     key: tuple[Any, ...] | None = None
     while True:
         rows = _fetch(base, sort, True, chunk, EXPORT_COLUMNS, where=Where(key))
@@ -965,7 +960,7 @@ def export_chunk(
     """One chunk of the export in sort order after the cursor (None: from the start), and the cursor after it
     (None when this was the last chunk): how the export job resumes where its last commit stopped."""
     sort = f.order
-    base = _base(account_id, f, _broad_past(account_id, f, chunk) is not None)
+    base = _filtered(account_id, f, _broad_past(account_id, f, chunk) is not None)
     key = decode_cursor(after, sort.converters) if after else None
     rows = _fetch(base, sort, True, chunk, EXPORT_COLUMNS, where=Where(key))
     following = encode_cursor(_key(rows[-1], sort)) if len(rows) == chunk else None
