@@ -282,13 +282,13 @@ def _filtered(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -> _Bas
 
 def _build_filtered(shape: _Shape, broad: bool = False, f: UserFilter | None = None) -> Select[tuple[User]]:
     """_filtered's statement for the shape; f: the filter's conditions on the time now (role, expiring, dormant)."""
-    options = shaped_options(shape.search) if shape.search else ()
+    options = shaped_options(shape.search, walk=broad) if shape.search else ()
     statement = select(User)
     if options and not broad:  # the matches drive the query: a few index ranges, then their rows by primary key
         matches = _search(options)
         statement = statement.join(matches, matches.c.id == User.id)
     statement = statement.where(User.account_id == _account(), User.is_owner.is_(False))
-    if options and broad:  # the sort's index drives the query; rows that do not match are skipped
+    if options and broad:  # the sort's index drives the query; rows that do not match are skipped (the walk's options)
         statement = statement.where(or_(*options))
     if shape.by_status:
         statement = statement.where(User.status == bindparam("status"))
