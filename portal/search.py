@@ -91,8 +91,8 @@ def person_search(q: str) -> PersonSearch | None:
     open_ended = [False, False, False]
     for i, (name, start) in enumerate(zip(_RANGES, starts, strict=False)):
         params[f"{name}_lo"] = start
-        params[f"{name}_caps"] = _capitals(start)  # the byte ranges (_byte_ranges): from the first character's
-        params[f"{name}_small"] = start[0] + _capitals(start[1:])  # capital, then from the character itself
+        params[f"{name}_caps"] = _capitals(start)  # the walk's byte ranges (_byte_ranges)
+        params[f"{name}_small"] = start[0] + _capitals(start[1:])
         after = _after(start)
         if after is None:  # start is U+10FFFF only: no letter, one range with no end
             open_ended[i] = True
@@ -117,15 +117,16 @@ def _prefix(column: Any, name: str, open_ended: bool, values: dict[str, str] | N
 
 def _byte_ranges(column: Any, name: str, open_ended: bool, values: dict[str, str] | None) -> ColumnElement[bool]:
     """Byte-order ranges holding every value that SQLite's lower() makes start with the start bound as `name`_lo:
-    those whose first character is its capital (`name`_caps up to `name`_caps_hi), and those whose first character
-    is itself (`name`_small up to `name`_hi). Each character of such a value is the start's, or the capital of an
-    ASCII letter of it, and no capital sorts after its letter: so the value is at least the start with those letters
-    capitalised, and before the first string past the start with only its first letter capitalised (or none)."""
+    each character of such a value is the start's, or the capital of an ASCII letter of it, and no capital sorts
+    after its letter. So the value is at least the start with those letters capitalised (`name`_caps) and before
+    the end of the start's own range (`name`_hi); and, its first character the capital or the character itself,
+    it is before the first string past the start with only that capital (`name`_caps_hi) or at least the start
+    with all but its first character capitalised (`name`_small). The outer range first: one comparison turns
+    away most values below it."""
     if open_ended:  # U+10FFFF only: no letter to capitalise, no end
         return column >= _bound(f"{name}_caps", values)  # type: ignore[no-any-return]
-    capital = and_(column >= _bound(f"{name}_caps", values), column < _bound(f"{name}_caps_hi", values))
-    small = and_(column >= _bound(f"{name}_small", values), column < _bound(f"{name}_hi", values))
-    return or_(capital, small)
+    first_character = or_(column < _bound(f"{name}_caps_hi", values), column >= _bound(f"{name}_small", values))
+    return and_(column >= _bound(f"{name}_caps", values), column < _bound(f"{name}_hi", values), first_character)
 
 
 class _SQLiteFirst(ColumnElement[bool]):

@@ -171,3 +171,33 @@ def test_a_walked_search_calls_lower_on_few_of_the_entries_it_passes(
         # 154 "Xiao" that "xu"'s range lets by.
         assert 0 < calls[0] <= SEEDED // 5, calls[0]
         assert db.session.connection().exec_driver_sql("SELECT lower('ÉA')").scalar() == "Éa"  # the built-in again
+
+
+def test_the_walks_byte_ranges_turn_away_no_name_that_sqlite_lowers_to_a_match() -> None:
+    """Every query of one or two characters, against every name of up to three, drawn from letters, their capitals
+    and their neighbours in byte order (also the Kelvin sign, accented letters and the last code point): the walk's
+    first-name option (byte ranges, then lower()) finds on SQLite exactly the names lower() alone finds."""
+    import sqlite3
+    from itertools import product
+
+    from sqlalchemy import select
+    from sqlalchemy.dialects import sqlite
+
+    from portal.search import person_search, shaped_options
+
+    alphabet = "@AKZ[`akz{'3éÉ\u212a\U0010ffff"
+    names = ["".join(chars) for n in range(4) for chars in product(alphabet, repeat=n)]
+    connection = sqlite3.connect(":memory:")
+    connection.execute("CREATE TABLE users (first_name TEXT)")
+    connection.executemany("INSERT INTO users VALUES (?)", [(name,) for name in names])
+    lowered = [(name, _ascii_lower(name)) for name in names]
+    for q in names[1 : 1 + len(alphabet) + len(alphabet) ** 2]:
+        search = person_search(q)
+        assert search is not None
+        walked = select(User.first_name).where(shaped_options(search.shape, walk=True)[2])
+        compiled = walked.compile(dialect=sqlite.dialect())
+        parameters = [search.params[key] for key in compiled.positiontup or ()]
+        assert "lower(users.first_name) >=" in str(compiled)
+        found = {row[0] for row in connection.execute(str(compiled), parameters)}
+        start = search.params["q_lo"]
+        assert found == {name for name, folded in lowered if folded.startswith(start)}, q
