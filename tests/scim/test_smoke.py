@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -150,3 +151,91 @@ def test_a_lookup_costs_few_python_calls(scim: Scim, monkeypatch: pytest.MonkeyP
     assert calls.count <= (
         3400 if scim.client.application.extensions["portal.engine"].dialect.name == "postgresql" else 2900
     )
+
+
+@pytest.mark.parametrize(
+    ("warm", "lookup"),
+    [
+        ('userName eq "someone@example.com"', 'userName eq "ada@example.com"'),
+        ('externalId eq "00u0"', 'externalId eq "00u1"'),
+        ('emails[value eq "x@example.com"]', 'emails[value eq "ada@example.com"]'),
+    ],
+)
+def test_a_lookup_builds_no_statement(scim: Scim, monkeypatch: pytest.MonkeyPatch, warm: str, lookup: str) -> None:
+    """Issue 20: a filter's statements are built once per shape (its attribute and operator) and bound per call:
+    a lookup of another value of a shape already seen builds none (main: 4 select() and 3 where() each)."""
+    scim.post("/Users", {"userName": "ada@example.com", "externalId": "00u1"})
+    monkeypatch.setattr(tokens, "random", SimpleNamespace(randrange=lambda _n: 1))  # not the trimming one
+    for query in (warm, f"{warm}&excludedAttributes=groups", f"{warm}&sortBy=userName&sortOrder=descending"):
+        assert scim.get(f"/Users?filter={query}").get_json()["totalResults"] == 0
+    builders = ("sql/selectable.py:order_by", "sql/selectable.py:join", "sql/selectable.py:outerjoin")
+    for query in (lookup, f"{lookup}&excludedAttributes=groups", f"{lookup}&sortBy=userName&sortOrder=descending"):
+        with CallCounter() as calls:
+            found = scim.get(f"/Users?filter={query}").get_json()
+        assert [r["userName"] for r in found["Resources"]] == ["ada@example.com"] and found["totalResults"] == 1
+        assert not calls.statements_built, (query, calls.statements_built)
+        assert not [name for name in calls.by_function if name.endswith(builders)], query
+
+
+def test_a_lookup_answers_exactly_these_bytes(portal: Portal, scim: Scim) -> None:
+    """The answer of a lookup, byte for byte (the order of its keys included), for a user with every attribute the
+    portal keeps and two groups."""
+    made = scim.post(
+        "/Users",
+        {
+            "schemas": [
+                "urn:ietf:params:scim:schemas:core:2.0:User",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+            ],
+            "userName": "Ada@Example.com",
+            "externalId": "00u1",
+            "name": {"givenName": "Ada", "familyName": "Lovelace"},
+            "emails": [{"value": "ada@example.com"}],
+            "phoneNumbers": [{"value": "+44 20 7946 0000"}],
+            "addresses": [{"streetAddress": "12 St James's Square", "locality": "London", "country": "GB"}],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"organization": "Analytical Engines"},
+        },
+    ).get_json()
+    groups = {}
+    for name in ("Pilots", "Engineers"):
+        group = scim.post("/Groups", {"displayName": name, "members": [{"value": made["id"]}]}).get_json()
+        groups[name] = group["id"]
+    base = f"http://localhost/scim/v2/{scim.account_id}"
+    read = scim.get(f"/Users/{made['id']}").get_json()["meta"]
+    user = {
+        "schemas": [
+            "urn:ietf:params:scim:schemas:core:2.0:User",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+        ],
+        "id": made["id"],
+        "userName": "ada@example.com",
+        "displayName": "Ada Lovelace",
+        "emails": [{"value": "ada@example.com"}],
+        "active": True,
+        "groups": [
+            {"value": groups[name], "display": name, "$ref": f"{base}/Groups/{groups[name]}"}
+            for name in ("Engineers", "Pilots")
+        ],
+        "meta": {
+            "resourceType": "User",
+            "created": read["created"],
+            "lastModified": read["lastModified"],
+            "location": f"{base}/Users/{made['id']}",
+            "version": read["version"],
+        },
+        "externalId": "00u1",
+        "phoneNumbers": [{"value": "+44 20 7946 0000"}],
+        "addresses": [{"streetAddress": "12 St James's Square", "locality": "London", "country": "GB"}],
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"organization": "Analytical Engines"},
+        "name": {"givenName": "Ada", "familyName": "Lovelace"},  # last: name.formatted left out (on request only)
+    }
+    expected = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": 1,
+        "startIndex": 1,
+        "itemsPerPage": 1,
+        "Resources": [user],
+    }
+    for _ in range(2):  # the statement's first use and a kept one
+        answer = scim.get('/Users?filter=userName eq "ada@example.com"')
+        assert answer.get_data() == json.dumps(expected, separators=(",", ":")).encode(), answer.get_data()
