@@ -8,6 +8,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import cast
 
 from flask import current_app
@@ -135,6 +136,9 @@ def relax_durability() -> None:
         db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
 
+_limit = lru_cache(maxsize=8)(parse)  # RATELIMIT_SCIM parsed once (it is read per request: tests change it)
+
+
 @dataclass(frozen=True)
 class RateState:
     allowed: bool
@@ -145,7 +149,7 @@ def count_request(token_id: uuid.UUID) -> RateState:
     """Count one request of the token against RATELIMIT_SCIM (the portal's one limiter and its storage). The
     window's reset is asked for only when the request is refused (its Retry-After): an allowed request costs
     the storage one call."""
-    item = parse(str(current_app.config["RATELIMIT_SCIM"]))
+    item = _limit(str(current_app.config["RATELIMIT_SCIM"]))
     try:
         if limiter.limiter.hit(item, "scim", str(token_id)):
             return RateState(True, 0)
@@ -157,6 +161,17 @@ def count_request(token_id: uuid.UUID) -> RateState:
 
 
 _LOG_INSERT = insert(cast(Table, ScimRequest.__table__))  # a Core INSERT: no ORM object, no unit of work to flush
+_KEPT = (  # the account's last LOG_SIZE requests
+    select(ScimRequest.id)
+    .where(ScimRequest.account_id == bindparam("account_id"))
+    .order_by(ScimRequest.created_at.desc(), ScimRequest.id.desc())
+    .limit(LOG_SIZE)
+)
+_TRIM = (  # built once: the trim runs in one request in TRIM_EVERY
+    delete(ScimRequest)
+    .where(ScimRequest.account_id == bindparam("account_id"), ScimRequest.id.not_in(_KEPT.scalar_subquery()))
+    .execution_options(synchronize_session=False)
+)
 
 
 def log_request(account_id: uuid.UUID, method: str, path: str, status: int) -> None:
@@ -174,17 +189,7 @@ def log_request(account_id: uuid.UUID, method: str, path: str, status: int) -> N
     )
     if random.randrange(TRIM_EVERY):  # noqa: S311 - which request trims is no secret
         return
-    keep = (
-        select(ScimRequest.id)
-        .where(ScimRequest.account_id == account_id)
-        .order_by(ScimRequest.created_at.desc(), ScimRequest.id.desc())
-        .limit(LOG_SIZE)
-    )
-    db.session.execute(
-        delete(ScimRequest)
-        .where(ScimRequest.account_id == account_id, ScimRequest.id.not_in(keep.scalar_subquery()))
-        .execution_options(synchronize_session=False)
-    )
+    db.session.execute(_TRIM, {"account_id": account_id})
 
 
 def recent_requests(account_id: uuid.UUID) -> list[ScimRequest]:
