@@ -13,7 +13,7 @@ from typing import cast
 
 from flask import current_app
 from limits import parse
-from sqlalchemy import Table, bindparam, delete, insert, select, text, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, true, update
 
 from portal import db, tokens
 from portal.actors import Actor
@@ -128,14 +128,6 @@ def mark_used(token_id: uuid.UUID, last_used: datetime | None = None) -> None:
     )
 
 
-def relax_durability() -> None:
-    """The request log and last used are bookkeeping: on PostgreSQL their commit does not wait for the WAL to
-    reach the disk (a crash may lose the last few rows, never corrupt anything). SQLite runs with
-    synchronous=NORMAL in WAL mode already."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-
-
 _limit = lru_cache(maxsize=8)(parse)  # RATELIMIT_SCIM parsed once (it is read per request: tests change it)
 
 
@@ -160,7 +152,16 @@ def count_request(token_id: uuid.UUID) -> RateState:
     return RateState(False, max(1, int(reset - time.time())))
 
 
-_LOG_INSERT = insert(cast(Table, ScimRequest.__table__))  # a Core INSERT: no ORM object, no unit of work to flush
+_LOG = cast(Table, ScimRequest.__table__)
+_LOG_INSERT = insert(_LOG)  # a Core INSERT: no ORM object, no unit of work to flush
+_LOG_COLUMNS = ("id", "account_id", "method", "path", "status", "created_at")
+# On PostgreSQL the same row, and `SET LOCAL synchronous_commit TO OFF` in the same statement (set_config(…, true)
+# in a CTE the row is selected from): the request's commit does not wait for the WAL to reach the disk, at no
+# extra round trip.
+_RELAXED = select(func.set_config("synchronous_commit", "off", true()).label("relaxed")).cte("relaxed")
+_LOG_INSERT_RELAXED = insert(_LOG).from_select(
+    _LOG_COLUMNS, select(*(bindparam(name, type_=_LOG.c[name].type) for name in _LOG_COLUMNS)).select_from(_RELAXED)
+)
 _KEPT = (  # the account's last LOG_SIZE requests
     select(ScimRequest.id)
     .where(ScimRequest.account_id == bindparam("account_id"))
@@ -175,9 +176,14 @@ _TRIM = (  # built once: the trim runs in one request in TRIM_EVERY
 
 
 def log_request(account_id: uuid.UUID, method: str, path: str, status: int) -> None:
-    """Keep the request (no body, no token) for the provisioning page, and only the last LOG_SIZE of them."""
+    """Keep the request (no body, no token) for the provisioning page, and only the last LOG_SIZE of them.
+
+    The request log and last used are bookkeeping: on PostgreSQL the commit that keeps them does not wait for the
+    WAL to reach the disk (a crash may lose the last few rows, never corrupt anything), set by the INSERT itself.
+    SQLite runs with synchronous=NORMAL in WAL mode already."""
+    relaxed = db.session.get_bind().dialect.name == "postgresql"
     db.session.execute(
-        _LOG_INSERT,
+        _LOG_INSERT_RELAXED if relaxed else _LOG_INSERT,
         {
             "id": uuid.uuid4(),
             "account_id": account_id,

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from portal import db
 from portal.models import Account, ProvisioningToken, ScimRequest, User
@@ -141,6 +141,26 @@ def test_the_request_log_keeps_the_last_requests_of_each_account(
     assert len(paths) == tokens.LOG_SIZE and paths.count(base) == 1
     assert f"{base}/5" not in paths and f"{base}/6" in paths  # the 6 oldest went, the last 20 stay
     assert len(others) == 3
+
+
+def test_the_request_log_commits_without_waiting_for_the_wal_on_postgresql(app: Flask, scim: Scim) -> None:
+    """On PostgreSQL the log row's INSERT also sets synchronous_commit off for the request's transaction (no
+    statement of its own); the row is kept all the same."""
+    engine = app.extensions["portal.engine"]
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite runs with synchronous=NORMAL in WAL mode")
+    sent: list[tuple[str, object]] = []
+    on_execute = lambda _conn, _cursor, statement, params, *_rest: sent.append((statement, params))  # noqa: E731
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        assert scim.get("/Users").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+    inserts = [(statement, params) for statement, params in sent if "INSERT INTO scim_requests" in statement]
+    assert len(inserts) == 1 and "set_config(" in inserts[0][0] and "synchronous_commit" in str(inserts[0][1])
+    assert not [statement for statement, _params in sent if "SET LOCAL" in statement]
+    with app.app_context():
+        assert db.session.scalar(select(ScimRequest.path).where(ScimRequest.account_id == scim.account_id))
 
 
 def test_the_page_with_htmx_and_its_refusals(app: Flask, portal: Portal, scim: Scim) -> None:
