@@ -53,7 +53,6 @@ def log_answer(response: Response) -> Response:
             # its log row goes in on the connection it used (not returned to the pool, checked out and pinged
             # again on PostgreSQL).
             db.session.rollback()
-        tokens.relax_durability()
         tokens.log_request(g.scim_account_id, request.method, request.path, response.status_code)
         tokens.mark_used(token_id, g.get("scim_token_last_used"))
         db.session.commit()

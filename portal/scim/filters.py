@@ -7,6 +7,12 @@ emails are stored lower-cased, so `userName eq`, `emails.value eq` and `external
 column and are index seeks ((account_id, login), (account_id, email), (account_id, external_id)). Anything
 else — an unknown attribute, an operator the type does not take, a value of the wrong type — is
 `invalidFilter`, never a guess.
+
+A filter is compiled in two steps, so that its SQL is built once per shape (CONTRIBUTING: building a statement
+costs more Python than running it): the walk of the parsed tree checks everything and gives the filter's
+`Shape` (its attributes, operators and what the values decide, such as `active eq false`) and its values in
+order; `condition(shape)` builds the SQL of a shape with each value a bindparam (`filter_0`, `filter_1`, …), and
+the statements that hold it are kept per shape (portal.scim.queries) and bound per call.
 """
 
 from __future__ import annotations
@@ -29,7 +35,20 @@ from scim2_models.path import (
     Present,
     ValuePath,
 )
-from sqlalchemy import ColumnElement, and_, exists, false, func, literal, not_, or_, select, true
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    and_,
+    bindparam,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import InstrumentedAttribute
 
 from portal.models import Group, GroupMember, User, UserStatus
@@ -121,35 +140,75 @@ def _boolean(value: Any) -> bool:
     raise invalid("A boolean is compared with true or false.")
 
 
-class _Compiler(FilterVisitor[ColumnElement[bool]]):
+# A filter's shape: nested tuples naming what its SQL is made of, the values left out (each leaf that compares
+# a value holds its index in the values, bound as `filter_<index>`). Leaves:
+#   ("true",), ("false",)                   a condition known without the database
+#   ("present", key)                        `key pr`
+#   ("members_present",)                    the group has a member
+#   ("active", wanted)                      `active eq true` (wanted) or `active eq false`
+#   ("null", key, eq)                       `key eq null` (eq) or `key ne null`
+#   ("cmp", key, op, index)                 an id or a dateTime compared with a value
+#   ("str", key, op, folded, index)         a string compared (co, sw and ew bind a LIKE pattern); folded: the
+#                                           column is lower-cased in SQL (it is not stored lower-cased)
+#   ("member", leaf)                        the leaf on the group's members (EXISTS)
+#   ("and", *terms), ("or", *terms), ("not", term)
+Shape: TypeAlias = tuple[Any, ...]
+_LIKE_ESCAPE = "/"
+_LIKE = {
+    CompareOperator.co: ("%", "%"),
+    CompareOperator.sw: ("", "%"),
+    CompareOperator.ew: ("%", ""),
+}
+
+
+def _like_pattern(op: CompareOperator, value: str) -> str:
+    """co, sw and ew as a LIKE pattern, its wildcards escaped (what SQLAlchemy's autoescape=True does)."""
+    escaped = value.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2).replace("%", "/%").replace("_", "/_")
+    before, after = _LIKE[op]
+    return before + escaped + after
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A filter's shape and its values by bindparam name (`filter_0`, …)."""
+
+    shape: Shape
+    params: dict[str, Any]
+
+
+class _Compiler(FilterVisitor[Shape]):
+    """The walk of a filter's tree: every check (invalidFilter), the shape, and the values in order."""
+
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.attributes = USER_ATTRIBUTES if kind == "User" else GROUP_ATTRIBUTES
         self.urns = (USER_URN, ENTERPRISE_URN) if kind == "User" else (GROUP_URN,)
+        self.values: list[Any] = []
+
+    def _value(self, value: Any) -> int:
+        self.values.append(value)
+        return len(self.values) - 1
 
     # --- the tree ---
-    def visit_logical_expr(self, node: LogicalExpr) -> ColumnElement[bool]:
+    def visit_logical_expr(self, node: LogicalExpr) -> Shape:
         terms = [self.visit(term) for term in node.terms]
-        return and_(*terms) if node.op == LogicalOperator.and_ else or_(*terms)
+        return ("and" if node.op == LogicalOperator.and_ else "or", *terms)
 
-    def visit_not(self, node: Not) -> ColumnElement[bool]:
-        return not_(self.visit(node.expr))
+    def visit_not(self, node: Not) -> Shape:
+        return ("not", self.visit(node.expr))
 
-    def visit_present(self, node: Present) -> ColumnElement[bool]:
+    def visit_present(self, node: Present) -> Shape:
         key = attribute_key(node.attr_path, self.urns)
-        attribute = self._attribute(key)
+        self._attribute(key)
         if self._is_member(key):
-            return self.members_present()
-        column = self._column(attribute)
-        if attribute.type == "string":
-            return and_(column.is_not(None), column != "")
-        return column.is_not(None)
+            return ("members_present",)
+        return ("present", key)
 
-    def visit_comparison(self, node: Comparison) -> ColumnElement[bool]:
+    def visit_comparison(self, node: Comparison) -> Shape:
         key = attribute_key(node.attr_path, self.urns)
         return self.compare(key, node.op, node.value)
 
-    def visit_value_path(self, node: ValuePath) -> ColumnElement[bool]:
+    def visit_value_path(self, node: ValuePath) -> Shape:
         key = attribute_key(node.attr_path, self.urns)
         if self.kind == "User" and key == "emails":
             return _EmailCompiler(self).visit(node.val_filter)
@@ -164,54 +223,108 @@ class _Compiler(FilterVisitor[ColumnElement[bool]]):
             raise invalid(f"The portal cannot filter {self.kind} resources on {key!r}.")
         return attribute
 
-    def members_present(self) -> ColumnElement[bool]:
-        return exists(select(GroupMember.id).where(GroupMember.group_id == Group.id))
-
     def _is_member(self, key: str) -> bool:
         return self.kind == "Group" and key in {"members", "members.value"}
 
-    def _column(self, attribute: Attribute) -> Column:
-        if attribute.column is None:  # the user's display name: first and last joined
-            return _display_name()
-        return attribute.column
-
-    def compare(self, key: str, op: CompareOperator, value: Any) -> ColumnElement[bool]:
+    def compare(self, key: str, op: CompareOperator, value: Any) -> Shape:
         attribute = self._attribute(key)
         condition = self._condition(key, attribute, op, value)
         if self._is_member(key):
-            return exists(select(GroupMember.id).where(GroupMember.group_id == Group.id, condition))
+            return ("member", condition)
         return condition
 
-    def _condition(self, key: str, attribute: Attribute, op: CompareOperator, value: Any) -> ColumnElement[bool]:
-        column = self._column(attribute)
+    def _condition(self, key: str, attribute: Attribute, op: CompareOperator, value: Any) -> Shape:
         if attribute.type == "boolean":  # active: status is not 'disabled'
             if op not in (CompareOperator.eq, CompareOperator.ne):
                 raise invalid(f"{key} is a boolean: only eq and ne compare it.")
-            wanted = _boolean(value) == (op == CompareOperator.eq)
-            return column != UserStatus.DISABLED.value if wanted else column == UserStatus.DISABLED.value
+            return ("active", _boolean(value) == (op == CompareOperator.eq))
         if attribute.type == "reference":
             if op not in (CompareOperator.eq, CompareOperator.ne) or not isinstance(value, str):
                 raise invalid(f"{key} is an id: only eq and ne compare it, with a string.")
             wanted_id = parse_uuid(value)
-            if wanted_id is None:
-                return false() if op == CompareOperator.eq else true()  # no resource has such an id
-            return column == wanted_id if op == CompareOperator.eq else column != wanted_id
+            if wanted_id is None:  # no resource has such an id
+                return ("false",) if op == CompareOperator.eq else ("true",)
+            return ("cmp", key, op, self._value(wanted_id))
         if attribute.type == "dateTime":
             if op in (CompareOperator.co, CompareOperator.sw, CompareOperator.ew):
                 raise invalid(f"{key} is a dateTime: co, sw and ew do not compare it.")
-            return _ordered(column, op, _parse_datetime(value))
+            return ("cmp", key, op, self._value(_parse_datetime(value)))
         if not isinstance(value, str):
             if value is None and op in (CompareOperator.eq, CompareOperator.ne) and attribute.nullable:
-                return column.is_(None) if op == CompareOperator.eq else column.is_not(None)
+                return ("null", key, op == CompareOperator.eq)
             raise invalid(f"{key} is a string: compare it with a quoted value.")
-        if attribute.lowered:
+        folded = not attribute.lowered and not attribute.case_exact
+        if attribute.lowered or folded:
             value = value.lower()
-        elif not attribute.case_exact:
-            column, value = func.lower(column), value.lower()
-        condition = _string(column, op, value)
-        if attribute.nullable:  # NULL is no value: it matches nothing, and `not (…)` then matches it
+        if op in _LIKE:
+            value = _like_pattern(op, value)
+        return ("str", key, op, folded, self._value(value))
+
+    def compiled(self, shape: Shape) -> Compiled:
+        return Compiled((self.kind, shape), {_param_name(i): value for i, value in enumerate(self.values)})
+
+
+def _param_name(index: int) -> str:
+    return f"filter_{index}"
+
+
+class _Builder:
+    """The SQL of a shape, each value a bindparam (holding its value when given one: a statement not kept)."""
+
+    def __init__(self, kind: str, params: dict[str, Any] | None = None) -> None:
+        self.attributes = USER_ATTRIBUTES if kind == "User" else GROUP_ATTRIBUTES
+        self.params = params
+
+    def _bind(self, index: int) -> BindParameter[Any]:
+        name = _param_name(index)
+        return bindparam(name) if self.params is None else bindparam(name, self.params[name])
+
+    def _column(self, key: str) -> Column:
+        column = self.attributes[key].column
+        if column is None:  # the user's display name: first and last joined
+            return _display_name()
+        return column
+
+    def build(self, shape: Shape) -> ColumnElement[bool]:  # noqa: PLR0911 - one return per kind of node
+        tag = shape[0]
+        if tag in ("and", "or"):
+            terms = [self.build(term) for term in shape[1:]]
+            return and_(*terms) if tag == "and" else or_(*terms)
+        if tag == "not":
+            return not_(self.build(shape[1]))
+        if tag == "true":
+            return true()
+        if tag == "false":
+            return false()
+        if tag == "members_present":
+            return _members_exist()
+        if tag == "member":
+            return _members_exist(self.build(shape[1]))
+        if tag == "present":
+            column = self._column(shape[1])
+            if self.attributes[shape[1]].type == "string":
+                return and_(column.is_not(None), column != "")
+            return column.is_not(None)
+        if tag == "active":
+            column = self._column("active")
+            return column != UserStatus.DISABLED.value if shape[1] else column == UserStatus.DISABLED.value
+        if tag == "null":
+            column = self._column(shape[1])
+            return column.is_(None) if shape[2] else column.is_not(None)
+        if tag == "cmp":
+            _tag, key, op, index = shape
+            return _ordered(self._column(key), op, self._bind(index))
+        _tag, key, op, folded, index = shape
+        column = func.lower(self._column(key)) if folded else self._column(key)
+        value = self._bind(index)
+        condition = column.like(value, escape=_LIKE_ESCAPE) if op in _LIKE else _ordered(column, op, value)
+        if self.attributes[key].nullable:  # NULL is no value: it matches nothing, and `not (…)` then matches it
             condition = and_(column.is_not(None), condition)
         return condition
+
+
+def _members_exist(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    return exists(select(GroupMember.id).where(GroupMember.group_id == Group.id, *conditions))
 
 
 def _ordered(column: Column, op: CompareOperator, value: Any) -> ColumnElement[bool]:
@@ -226,36 +339,26 @@ def _ordered(column: Column, op: CompareOperator, value: Any) -> ColumnElement[b
     return comparisons[op](column, value)
 
 
-def _string(column: Column, op: CompareOperator, value: str) -> ColumnElement[bool]:
-    if op == CompareOperator.co:
-        return column.contains(value, autoescape=True)
-    if op == CompareOperator.sw:
-        return column.startswith(value, autoescape=True)
-    if op == CompareOperator.ew:
-        return column.endswith(value, autoescape=True)
-    return _ordered(column, op, value)
-
-
-class _EmailCompiler(FilterVisitor[ColumnElement[bool]]):
+class _EmailCompiler(FilterVisitor[Shape]):
     """Inside emails[…]: `value` is the address; `type` is "work" and `primary` true for the one address."""
 
     def __init__(self, outer: _Compiler) -> None:
         self.outer = outer
 
-    def visit_logical_expr(self, node: LogicalExpr) -> ColumnElement[bool]:
+    def visit_logical_expr(self, node: LogicalExpr) -> Shape:
         terms = [self.visit(term) for term in node.terms]
-        return and_(*terms) if node.op == LogicalOperator.and_ else or_(*terms)
+        return ("and" if node.op == LogicalOperator.and_ else "or", *terms)
 
-    def visit_not(self, node: Not) -> ColumnElement[bool]:
-        return not_(self.visit(node.expr))
+    def visit_not(self, node: Not) -> Shape:
+        return ("not", self.visit(node.expr))
 
-    def visit_present(self, node: Present) -> ColumnElement[bool]:
+    def visit_present(self, node: Present) -> Shape:
         name = node.attr_path.attr.lower()
         if name not in EMAIL_SUBATTRIBUTES:
             raise invalid(f"emails have no {node.attr_path.attr!r}.")
-        return true()
+        return ("true",)
 
-    def visit_comparison(self, node: Comparison) -> ColumnElement[bool]:
+    def visit_comparison(self, node: Comparison) -> Shape:
         name = node.attr_path.attr.lower()
         if node.attr_path.sub_attr is not None or name not in EMAIL_SUBATTRIBUTES:
             raise invalid(f"emails have no {node.attr_path!s}.")
@@ -265,25 +368,25 @@ class _EmailCompiler(FilterVisitor[ColumnElement[bool]]):
         if isinstance(constant, bool):
             if node.op not in (CompareOperator.eq, CompareOperator.ne):
                 raise invalid("primary is a boolean: only eq and ne compare it.")
-            return true() if (_boolean(node.value) == constant) == (node.op == CompareOperator.eq) else false()
+            return ("true",) if (_boolean(node.value) == constant) == (node.op == CompareOperator.eq) else ("false",)
         if not isinstance(node.value, str):
             raise invalid("type is a string: compare it with a quoted value.")
         matched = _python_string(str(constant), node.op, node.value.lower())
-        return true() if matched else false()
+        return ("true",) if matched else ("false",)
 
-    def visit_value_path(self, _node: ValuePath) -> ColumnElement[bool]:  # FilterVisitor.visit passes it positionally
+    def visit_value_path(self, _node: ValuePath) -> Shape:  # FilterVisitor.visit passes it positionally
         raise invalid("A value filter cannot hold another one.")
 
 
 class _MemberCompiler(_EmailCompiler):
     """Inside members[…]: `value` is the member's id."""
 
-    def visit_present(self, node: Present) -> ColumnElement[bool]:
+    def visit_present(self, node: Present) -> Shape:
         if node.attr_path.attr.lower() not in {"value", "display", "type", "$ref"}:
             raise invalid(f"members have no {node.attr_path.attr!r}.")
-        return self.outer.members_present()
+        return ("members_present",)
 
-    def visit_comparison(self, node: Comparison) -> ColumnElement[bool]:
+    def visit_comparison(self, node: Comparison) -> Shape:
         if node.attr_path.attr.lower() != "value" or node.attr_path.sub_attr is not None:
             raise invalid("Members are filtered on their value (the user's id) only.")
         return self.outer.compare("members.value", node.op, node.value)
@@ -292,10 +395,10 @@ class _MemberCompiler(_EmailCompiler):
 class _MemberRowCompiler(_MemberCompiler):
     """Inside members[…] of a PATCH path: a condition on group_members rows themselves (no EXISTS)."""
 
-    def visit_present(self, _node: Present) -> ColumnElement[bool]:  # FilterVisitor.visit passes it positionally
-        return true()
+    def visit_present(self, _node: Present) -> Shape:  # FilterVisitor.visit passes it positionally
+        return ("true",)
 
-    def visit_comparison(self, node: Comparison) -> ColumnElement[bool]:
+    def visit_comparison(self, node: Comparison) -> Shape:
         if node.attr_path.attr.lower() != "value" or node.attr_path.sub_attr is not None:
             raise invalid("Members are filtered on their value (the user's id) only.")
         attribute = self.outer.attributes["members.value"]
@@ -304,7 +407,9 @@ class _MemberRowCompiler(_MemberCompiler):
 
 def member_condition(val_filter: FilterNode) -> ColumnElement[bool]:
     """The condition on group_members rows of a members[…] value filter (a PATCH path)."""
-    return _MemberRowCompiler(_Compiler("Group")).visit(val_filter)
+    outer = _Compiler("Group")
+    compiled = outer.compiled(_MemberRowCompiler(outer).visit(val_filter))
+    return _Builder("Group", compiled.params).build(compiled.shape[1])
 
 
 def _python_string(constant: str, op: CompareOperator, value: str) -> bool:
@@ -332,6 +437,15 @@ def parse(text: str) -> FilterNode:
         raise invalid(f"The filter does not parse: {error}") from None
 
 
-def compile_filter(text: str, kind: str) -> ColumnElement[bool]:
-    """The SQL condition of a SCIM filter on Users or Groups (kind "User" or "Group")."""
-    return _Compiler(kind).visit(parse(text))
+def compile_filter(text: str, kind: str) -> Compiled:
+    """A SCIM filter on Users or Groups (kind "User" or "Group") checked, as its shape and its values: the SQL is
+    `condition(shape)`, bound with the values (invalidFilter when the portal cannot evaluate it)."""
+    compiler = _Compiler(kind)
+    return compiler.compiled(compiler.visit(parse(text)))
+
+
+def condition(shape: Shape) -> ColumnElement[bool]:
+    """The SQL condition of a filter's shape (from compile_filter), each value a bindparam named as in its params.
+    Built anew each call: the statements that hold it are kept per shape."""
+    kind, tree = shape
+    return _Builder(kind).build(tree)

@@ -6,15 +6,16 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Integer, Select, Uuid, bindparam, func, select
 
 from portal import db
 from portal.groups.queries import memberships_by_user
 from portal.models import Group, GroupMember, User
 from portal.scim.errors import ScimError
-from portal.scim.filters import ENTERPRISE_URN, GROUP_URN, USER_URN, compile_filter
+from portal.scim.filters import ENTERPRISE_URN, GROUP_URN, USER_URN, Compiled, Shape, compile_filter, condition
 from portal.users import queries as user_queries
 from portal.uuids import parse_uuid
 
@@ -69,75 +70,111 @@ class Listing:
     count: int
 
 
-def _sorted(
-    statement: Select[Any],
-    listing: Listing,
-    sorts: dict[str, tuple[Any, ...]],
-    urn: str,
-    tiebreak: Any,
-    default: tuple[Any, ...],
-) -> Select[Any]:
-    return statement.order_by(*_order(listing, sorts, urn, tiebreak, default))
+STATEMENTS_KEPT = 128  # statements kept per filter shape, sort and kind of answer: an identity provider sends few
+_ACCOUNT = bindparam("account_id", type_=Uuid())  # what varies is bound per call: the account, the window, the
+_OFFSET = bindparam("offset", type_=Integer())  # filter's values (portal.scim.filters: filter_0, …)
+_LIMIT = bindparam("limit", type_=Integer())
 
 
-def _order(
-    listing: Listing, sorts: dict[str, tuple[Any, ...]], urn: str, tiebreak: Any, default: tuple[Any, ...]
-) -> list[Any]:
-    """sortBy and sortOrder as ORDER BY terms, the id last (400 invalidValue for an attribute that cannot be
-    sorted by)."""
+def _sort_key(listing: Listing, sorts: dict[str, tuple[Any, ...]], urn: str) -> tuple[str, bool]:
+    """sortBy and sortOrder as a key of sorts and whether descending (("", False): the default order); 400
+    invalidValue for an attribute that cannot be sorted by."""
     if not listing.sort_by:
-        return [*default, tiebreak]
+        return "", False
     key = listing.sort_by.lower()
     for prefix in (urn.lower() + ":", ENTERPRISE_URN.lower() + ":"):
         key = key.removeprefix(prefix)
-    columns = sorts.get(key)
-    if columns is None:
+    if key not in sorts:
         raise ScimError(400, f"Cannot sort by {listing.sort_by!r}.", "invalidValue")
-    return [*[c.desc() if listing.descending else c.asc() for c in columns], tiebreak]
+    return key, listing.descending
 
 
-def _total(statement: Select[Any], listing: Listing, found: int) -> int:
+def _order(
+    sort: tuple[str, bool], sorts: dict[str, tuple[Any, ...]], tiebreak: Any, default: tuple[Any, ...]
+) -> list[Any]:
+    """The sort's ORDER BY terms, the id last."""
+    key, descending = sort
+    if not key:
+        return [*default, tiebreak]
+    return [*[c.desc() if descending else c.asc() for c in sorts[key]], tiebreak]
+
+
+def _params(account_id: uuid.UUID, compiled: Compiled | None, listing: Listing) -> dict[str, Any]:
+    params = {"account_id": account_id, "offset": listing.start - 1, "limit": listing.count}
+    if compiled is not None:
+        params.update(compiled.params)
+    return params
+
+
+@lru_cache(maxsize=STATEMENTS_KEPT)
+def _matching(model: type[User] | type[Group], shape: Shape | None) -> Select[Any]:
+    """The account's users or groups that a filter's shape matches (None: all of them)."""
+    statement = select(model).where(model.account_id == _ACCOUNT)
+    return statement if shape is None else statement.where(condition(shape))
+
+
+@lru_cache(maxsize=STATEMENTS_KEPT)
+def _counted(model: type[User] | type[Group], shape: Shape | None) -> Select[Any]:
+    return select(func.count()).select_from(_matching(model, shape).subquery())
+
+
+def _total(model: type[User] | type[Group], compiled: Compiled | None, params: dict[str, Any], found: int) -> int:
     """totalResults of a filtered list: a first page that is not full is the whole answer (a lookup by
     userName or externalId costs no second query); otherwise the matching rows are counted."""
-    if listing.start == 1 and listing.count > 0 and found < listing.count:
+    if params["offset"] == 0 and params["limit"] > 0 and found < params["limit"]:
         return found
-    return int(db.session.scalar(select(func.count()).select_from(statement.subquery())) or 0)
+    shape = None if compiled is None else compiled.shape
+    return int(db.session.scalar(_counted(model, shape), params) or 0)
 
 
-def list_users(account_id: uuid.UUID, listing: Listing, *, with_groups: bool = True) -> UserPage:
-    """The account's users, the owner included, filtered in SQL, sorted and windowed, with their groups (in
-    the same statement: the window's ids joined to the users, their memberships and the groups' names); and
-    totalResults."""
-    statement = select(User).where(User.account_id == account_id)
-    if listing.filter:
-        statement = statement.where(compile_filter(listing.filter, "User"))
-    users: list[User] = []
-    groups: dict[uuid.UUID, list[GroupRef]] = {}
-    if listing.count:
-        window = _sorted(statement, listing, USER_SORTS, USER_URN, User.id, (User.created_at,))
-        window = window.offset(listing.start - 1).limit(listing.count)
-        if with_groups:
-            users, groups = _with_groups(window, listing)
-        else:
-            users = list(db.session.scalars(window))
-    # The whole account: the trigger-kept counts, never a count(*) over a million rows.
-    total = _total(statement, listing, len(users)) if listing.filter else user_queries.account_total(account_id)
-    return UserPage(users, groups, total)
+@lru_cache(maxsize=STATEMENTS_KEPT)
+def _users_window(shape: Shape | None, sort: tuple[str, bool]) -> Select[User]:
+    """A window of the users the shape matches, sorted."""
+    order = _order(sort, USER_SORTS, User.id, (User.created_at,))
+    return _matching(User, shape).order_by(*order).offset(_OFFSET).limit(_LIMIT)
 
 
-def _with_groups(window: Select[Any], listing: Listing) -> tuple[list[User], dict[uuid.UUID, list[GroupRef]]]:
-    """The window's users in its order, and each one's groups by name, in one statement."""
-    page = window.with_only_columns(User.id).subquery()
-    rows = (
+@lru_cache(maxsize=STATEMENTS_KEPT)
+def _users_with_groups(shape: Shape | None, sort: tuple[str, bool]) -> Select[User, uuid.UUID, str]:
+    """The window's users and each one's groups by name in one statement: the window's ids joined to the users,
+    their memberships and the groups' names."""
+    page = _users_window(shape, sort).with_only_columns(User.id).subquery()
+    return (
         select(User, Group.id, Group.name)
         .join(page, page.c.id == User.id)
         .outerjoin(GroupMember, GroupMember.user_id == User.id)
         .outerjoin(Group, Group.id == GroupMember.group_id)
-        .order_by(*_order(listing, USER_SORTS, USER_URN, User.id, (User.created_at,)), Group.name)
+        .order_by(*_order(sort, USER_SORTS, User.id, (User.created_at,)), Group.name)
     )
+
+
+def list_users(account_id: uuid.UUID, listing: Listing, *, with_groups: bool = True) -> UserPage:
+    """The account's users, the owner included, filtered in SQL, sorted and windowed, with their groups (in
+    the same statement); and totalResults. Each statement is built once per filter shape and sort, and bound
+    per call."""
+    compiled = compile_filter(listing.filter, "User") if listing.filter else None
+    sort = _sort_key(listing, USER_SORTS, USER_URN)
+    params = _params(account_id, compiled, listing)
     users: list[User] = []
     groups: dict[uuid.UUID, list[GroupRef]] = {}
-    for user, group_id, group_name in db.session.execute(rows):
+    if listing.count:
+        shape = None if compiled is None else compiled.shape
+        if with_groups:
+            users, groups = _with_groups(_users_with_groups(shape, sort), params)
+        else:
+            users = list(db.session.scalars(_users_window(shape, sort), params))
+    # The whole account: the trigger-kept counts, never a count(*) over a million rows.
+    total = _total(User, compiled, params, len(users)) if compiled else user_queries.account_total(account_id)
+    return UserPage(users, groups, total)
+
+
+def _with_groups(
+    rows: Select[User, uuid.UUID, str], params: dict[str, Any]
+) -> tuple[list[User], dict[uuid.UUID, list[GroupRef]]]:
+    """The window's users in its order, and each one's groups by name, from one statement."""
+    users: list[User] = []
+    groups: dict[uuid.UUID, list[GroupRef]] = {}
+    for user, group_id, group_name in db.session.execute(rows, params):
         if user.id not in groups:
             users.append(user)
             groups[user.id] = []
@@ -146,16 +183,22 @@ def _with_groups(window: Select[Any], listing: Listing) -> tuple[list[User], dic
     return users, groups
 
 
+@lru_cache(maxsize=STATEMENTS_KEPT)
+def _groups_window(shape: Shape | None, sort: tuple[str, bool]) -> Select[Any]:
+    order = _order(sort, GROUP_SORTS, Group.id, (Group.created_at,))
+    return _matching(Group, shape).order_by(*order).offset(_OFFSET).limit(_LIMIT)
+
+
 def list_groups(account_id: uuid.UUID, listing: Listing) -> tuple[list[Group], int]:
-    """The account's groups, filtered in SQL, sorted and windowed; and totalResults."""
-    statement = select(Group).where(Group.account_id == account_id)
-    if listing.filter:
-        statement = statement.where(compile_filter(listing.filter, "Group"))
+    """The account's groups, filtered in SQL, sorted and windowed; and totalResults (statements built once per
+    filter shape and sort, as the users')."""
+    compiled = compile_filter(listing.filter, "Group") if listing.filter else None
+    sort = _sort_key(listing, GROUP_SORTS, GROUP_URN)
+    params = _params(account_id, compiled, listing)
     rows: list[Group] = []
     if listing.count:
-        ordered = _sorted(statement, listing, GROUP_SORTS, GROUP_URN, Group.id, (Group.created_at,))
-        rows = list(db.session.scalars(ordered.offset(listing.start - 1).limit(listing.count)))
-    return rows, _total(statement, listing, len(rows))
+        rows = list(db.session.scalars(_groups_window(None if compiled is None else compiled.shape, sort), params))
+    return rows, _total(Group, compiled, params, len(rows))
 
 
 def groups_of(user_id: uuid.UUID) -> list[GroupRef]:

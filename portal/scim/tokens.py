@@ -8,11 +8,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import cast
 
 from flask import current_app
 from limits import parse
-from sqlalchemy import Table, bindparam, delete, insert, select, text, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, true, update
 
 from portal import db, tokens
 from portal.actors import Actor
@@ -127,12 +128,7 @@ def mark_used(token_id: uuid.UUID, last_used: datetime | None = None) -> None:
     )
 
 
-def relax_durability() -> None:
-    """The request log and last used are bookkeeping: on PostgreSQL their commit does not wait for the WAL to
-    reach the disk (a crash may lose the last few rows, never corrupt anything). SQLite runs with
-    synchronous=NORMAL in WAL mode already."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+_limit = lru_cache(maxsize=8)(parse)  # RATELIMIT_SCIM parsed once (it is read per request: tests change it)
 
 
 @dataclass(frozen=True)
@@ -145,7 +141,7 @@ def count_request(token_id: uuid.UUID) -> RateState:
     """Count one request of the token against RATELIMIT_SCIM (the portal's one limiter and its storage). The
     window's reset is asked for only when the request is refused (its Retry-After): an allowed request costs
     the storage one call."""
-    item = parse(str(current_app.config["RATELIMIT_SCIM"]))
+    item = _limit(str(current_app.config["RATELIMIT_SCIM"]))
     try:
         if limiter.limiter.hit(item, "scim", str(token_id)):
             return RateState(True, 0)
@@ -156,13 +152,38 @@ def count_request(token_id: uuid.UUID) -> RateState:
     return RateState(False, max(1, int(reset - time.time())))
 
 
-_LOG_INSERT = insert(cast(Table, ScimRequest.__table__))  # a Core INSERT: no ORM object, no unit of work to flush
+_LOG = cast(Table, ScimRequest.__table__)
+_LOG_INSERT = insert(_LOG)  # a Core INSERT: no ORM object, no unit of work to flush
+_LOG_COLUMNS = ("id", "account_id", "method", "path", "status", "created_at")
+# On PostgreSQL the same row, and `SET LOCAL synchronous_commit TO OFF` in the same statement (set_config(…, true)
+# in a CTE the row is selected from): the request's commit does not wait for the WAL to reach the disk, at no
+# extra round trip.
+_RELAXED = select(func.set_config("synchronous_commit", "off", true()).label("relaxed")).cte("relaxed")
+_LOG_INSERT_RELAXED = insert(_LOG).from_select(
+    _LOG_COLUMNS, select(*(bindparam(name, type_=_LOG.c[name].type) for name in _LOG_COLUMNS)).select_from(_RELAXED)
+)
+_KEPT = (  # the account's last LOG_SIZE requests
+    select(ScimRequest.id)
+    .where(ScimRequest.account_id == bindparam("account_id"))
+    .order_by(ScimRequest.created_at.desc(), ScimRequest.id.desc())
+    .limit(LOG_SIZE)
+)
+_TRIM = (  # built once: the trim runs in one request in TRIM_EVERY
+    delete(ScimRequest)
+    .where(ScimRequest.account_id == bindparam("account_id"), ScimRequest.id.not_in(_KEPT.scalar_subquery()))
+    .execution_options(synchronize_session=False)
+)
 
 
 def log_request(account_id: uuid.UUID, method: str, path: str, status: int) -> None:
-    """Keep the request (no body, no token) for the provisioning page, and only the last LOG_SIZE of them."""
+    """Keep the request (no body, no token) for the provisioning page, and only the last LOG_SIZE of them.
+
+    The request log and last used are bookkeeping: on PostgreSQL the commit that keeps them does not wait for the
+    WAL to reach the disk (a crash may lose the last few rows, never corrupt anything), set by the INSERT itself.
+    SQLite runs with synchronous=NORMAL in WAL mode already."""
+    relaxed = db.session.get_bind().dialect.name == "postgresql"
     db.session.execute(
-        _LOG_INSERT,
+        _LOG_INSERT_RELAXED if relaxed else _LOG_INSERT,
         {
             "id": uuid.uuid4(),
             "account_id": account_id,
@@ -174,17 +195,7 @@ def log_request(account_id: uuid.UUID, method: str, path: str, status: int) -> N
     )
     if random.randrange(TRIM_EVERY):  # noqa: S311 - which request trims is no secret
         return
-    keep = (
-        select(ScimRequest.id)
-        .where(ScimRequest.account_id == account_id)
-        .order_by(ScimRequest.created_at.desc(), ScimRequest.id.desc())
-        .limit(LOG_SIZE)
-    )
-    db.session.execute(
-        delete(ScimRequest)
-        .where(ScimRequest.account_id == account_id, ScimRequest.id.not_in(keep.scalar_subquery()))
-        .execution_options(synchronize_session=False)
-    )
+    db.session.execute(_TRIM, {"account_id": account_id})
 
 
 def recent_requests(account_id: uuid.UUID) -> list[ScimRequest]:

@@ -51,6 +51,13 @@ TABLE = [
     ('meta.lastModified lt "2000-01-01T00:00:00Z"', set()),
     ('id eq "not-a-uuid"', set()),
     ('userName eq "50%_off"', set()),
+    ('userName co "_"', set()),  # LIKE's wildcards are matched as themselves
+    ('userName co "%"', set()),
+    ('userName sw "ALAN+"', {"alan+t@example.com"}),
+    ('displayName co "ace h"', {"grace.hopper"}),
+    ("externalId eq null", {"owner", "alan+t@example.com"}),
+    ("externalId ne null", {"ada@example.com", "grace.hopper"}),
+    ('not (userName eq "owner") and emails[value ew "example.com"]', {"ada@example.com", "alan+t@example.com"}),
 ]
 INVALID = [
     "userName eq",

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from portal import db
 from portal.models import Account, ProvisioningToken, ScimRequest, User
 from portal.scim import tokens
-from tests.helpers import Portal, actor_of
-from tests.scim.conftest import Scim
+from tests.helpers import CallCounter, Portal, actor_of
+from tests.scim.conftest import Scim, make_token
 
 START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -116,6 +117,50 @@ def test_the_page_without_javascript(app: Flask, portal: Portal, scim: Scim) -> 
     assert scim.get("/Users").status_code == 401  # making a token ends the ones that worked
     rotated = admin.post(f"{url}/rotate")
     assert rotated.status_code == 200 and "(rotated)" in rotated.get_data(as_text=True)
+
+
+def test_the_request_log_keeps_the_last_requests_of_each_account(
+    app: Flask, portal: Portal, scim: Scim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trim (one request in TRIM_EVERY; here every one) keeps the account's last LOG_SIZE requests, the newest,
+    and no other account's; its statement is built once."""
+    other, other_owner = portal.account("Other", login="boss")
+    other_scim = Scim(app.test_client(), other.id, make_token(app, other, other_owner))
+    for _ in range(3):
+        assert other_scim.get("/Users").status_code == 200
+    monkeypatch.setattr(tokens, "random", SimpleNamespace(randrange=lambda _n: 0))  # every request trims
+    for n in range(tokens.LOG_SIZE + 5):
+        scim.get(f"/Users/{n}")  # 404s are logged too
+    with CallCounter() as calls:
+        assert scim.get("/Users").status_code == 200
+    assert not calls.statements_built
+    with app.app_context():
+        paths = db.session.scalars(select(ScimRequest.path).where(ScimRequest.account_id == scim.account_id)).all()
+        others = db.session.scalars(select(ScimRequest.id).where(ScimRequest.account_id == other.id)).all()
+    base = f"/scim/v2/{scim.account_id}/Users"
+    assert len(paths) == tokens.LOG_SIZE and paths.count(base) == 1
+    assert f"{base}/5" not in paths and f"{base}/6" in paths  # the 6 oldest went, the last 20 stay
+    assert len(others) == 3
+
+
+def test_the_request_log_commits_without_waiting_for_the_wal_on_postgresql(app: Flask, scim: Scim) -> None:
+    """On PostgreSQL the log row's INSERT also sets synchronous_commit off for the request's transaction (no
+    statement of its own); the row is kept all the same."""
+    engine = app.extensions["portal.engine"]
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite runs with synchronous=NORMAL in WAL mode")
+    sent: list[tuple[str, object]] = []
+    on_execute = lambda _conn, _cursor, statement, params, *_rest: sent.append((statement, params))  # noqa: E731
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        assert scim.get("/Users").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+    inserts = [(statement, params) for statement, params in sent if "INSERT INTO scim_requests" in statement]
+    assert len(inserts) == 1 and "set_config(" in inserts[0][0] and "synchronous_commit" in str(inserts[0][1])
+    assert not [statement for statement, _params in sent if "SET LOCAL" in statement]
+    with app.app_context():
+        assert db.session.scalar(select(ScimRequest.path).where(ScimRequest.account_id == scim.account_id))
 
 
 def test_the_page_with_htmx_and_its_refusals(app: Flask, portal: Portal, scim: Scim) -> None:
