@@ -76,7 +76,7 @@ def seed_demo(user_count: int = 50, seed: int = 7) -> Account:
             phone=f"+1 555 {rng.randint(1000, 9999)}",
             password_hash=None if status == UserStatus.PENDING else password_hash,
             status=status.value,
-            mfa_enabled=rng.random() < 0.3,
+            mfa_enabled=rng.random() < 0.3 and status != UserStatus.PENDING,  # an invitee cannot set MFA up yet
             created_at=now - timedelta(days=rng.randint(1, 700)),
             last_login_at=None if status == UserStatus.PENDING else now - timedelta(hours=rng.randint(1, 2000)),
         )

@@ -85,6 +85,9 @@ def test_demo_command_seeds_once_and_prints_how_to_sign_in(app: Flask, portal: P
     assert portal.scalar(select(func.count()).select_from(User)) == 51
     assert portal.scalar(select(func.count()).select_from(Group)) == 4
     assert portal.scalar(select(func.count()).select_from(GroupMember)) > 10
+    # An invitee has not set a password yet, let alone MFA: the demo shows none with MFA on.
+    pending_with_mfa = select(func.count()).where(User.status == "pending", User.mfa_enabled.is_(True))
+    assert portal.scalar(pending_with_mfa) == 0
     owner = portal.scalar(select(User).where(User.login == DEMO_LOGIN))
     page = portal.client(owner, password=DEMO_PASSWORD).get(f"/accounts/{owner.account_id}/users")
     assert page.status_code == 200 and "50 users" in page.get_data(as_text=True)
