@@ -89,14 +89,17 @@ def _sort_key(listing: Listing, sorts: dict[str, tuple[Any, ...]], urn: str) -> 
     return key, listing.descending
 
 
-def _order(
-    sort: tuple[str, bool], sorts: dict[str, tuple[Any, ...]], tiebreak: Any, default: tuple[Any, ...]
-) -> list[Any]:
-    """The sort's ORDER BY terms, the id last."""
+def _order(model: type[User] | type[Group], sort: tuple[str, bool]) -> list[Any]:
+    """The sort's ORDER BY terms (by default the time made), the id last."""
     key, descending = sort
     if not key:
-        return [*default, tiebreak]
-    return [*[c.desc() if descending else c.asc() for c in sorts[key]], tiebreak]
+        return [model.created_at, model.id]
+    sorts = USER_SORTS if model is User else GROUP_SORTS
+    return [*[c.desc() if descending else c.asc() for c in sorts[key]], model.id]
+
+
+def _shape(compiled: Compiled | None) -> Shape | None:
+    return None if compiled is None else compiled.shape
 
 
 def _params(account_id: uuid.UUID, compiled: Compiled | None, listing: Listing) -> dict[str, Any]:
@@ -123,28 +126,26 @@ def _total(model: type[User] | type[Group], compiled: Compiled | None, params: d
     userName or externalId costs no second query); otherwise the matching rows are counted."""
     if params["offset"] == 0 and params["limit"] > 0 and found < params["limit"]:
         return found
-    shape = None if compiled is None else compiled.shape
-    return int(db.session.scalar(_counted(model, shape), params) or 0)
+    return int(db.session.scalar(_counted(model, _shape(compiled)), params) or 0)
 
 
 @lru_cache(maxsize=STATEMENTS_KEPT)
-def _users_window(shape: Shape | None, sort: tuple[str, bool]) -> Select[User]:
-    """A window of the users the shape matches, sorted."""
-    order = _order(sort, USER_SORTS, User.id, (User.created_at,))
-    return _matching(User, shape).order_by(*order).offset(_OFFSET).limit(_LIMIT)
+def _window(model: type[User] | type[Group], shape: Shape | None, sort: tuple[str, bool]) -> Select[Any]:
+    """A window of the users or groups the shape matches, sorted."""
+    return _matching(model, shape).order_by(*_order(model, sort)).offset(_OFFSET).limit(_LIMIT)
 
 
 @lru_cache(maxsize=STATEMENTS_KEPT)
 def _users_with_groups(shape: Shape | None, sort: tuple[str, bool]) -> Select[User, uuid.UUID, str]:
     """The window's users and each one's groups by name in one statement: the window's ids joined to the users,
     their memberships and the groups' names."""
-    page = _users_window(shape, sort).with_only_columns(User.id).subquery()
+    page = _window(User, shape, sort).with_only_columns(User.id).subquery()
     return (
         select(User, Group.id, Group.name)
         .join(page, page.c.id == User.id)
         .outerjoin(GroupMember, GroupMember.user_id == User.id)
         .outerjoin(Group, Group.id == GroupMember.group_id)
-        .order_by(*_order(sort, USER_SORTS, User.id, (User.created_at,)), Group.name)
+        .order_by(*_order(User, sort), Group.name)
     )
 
 
@@ -158,11 +159,11 @@ def list_users(account_id: uuid.UUID, listing: Listing, *, with_groups: bool = T
     users: list[User] = []
     groups: dict[uuid.UUID, list[GroupRef]] = {}
     if listing.count:
-        shape = None if compiled is None else compiled.shape
+        shape = _shape(compiled)
         if with_groups:
             users, groups = _with_groups(_users_with_groups(shape, sort), params)
         else:
-            users = list(db.session.scalars(_users_window(shape, sort), params))
+            users = list(db.session.scalars(_window(User, shape, sort), params))
     # The whole account: the trigger-kept counts, never a count(*) over a million rows.
     total = _total(User, compiled, params, len(users)) if compiled else user_queries.account_total(account_id)
     return UserPage(users, groups, total)
@@ -183,12 +184,6 @@ def _with_groups(
     return users, groups
 
 
-@lru_cache(maxsize=STATEMENTS_KEPT)
-def _groups_window(shape: Shape | None, sort: tuple[str, bool]) -> Select[Any]:
-    order = _order(sort, GROUP_SORTS, Group.id, (Group.created_at,))
-    return _matching(Group, shape).order_by(*order).offset(_OFFSET).limit(_LIMIT)
-
-
 def list_groups(account_id: uuid.UUID, listing: Listing) -> tuple[list[Group], int]:
     """The account's groups, filtered in SQL, sorted and windowed; and totalResults (statements built once per
     filter shape and sort, as the users')."""
@@ -197,7 +192,7 @@ def list_groups(account_id: uuid.UUID, listing: Listing) -> tuple[list[Group], i
     params = _params(account_id, compiled, listing)
     rows: list[Group] = []
     if listing.count:
-        rows = list(db.session.scalars(_groups_window(None if compiled is None else compiled.shape, sort), params))
+        rows = list(db.session.scalars(_window(Group, _shape(compiled), sort), params))
     return rows, _total(Group, compiled, params, len(rows))
 
 
