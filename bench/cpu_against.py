@@ -17,27 +17,17 @@ import contextlib
 import io
 import json
 import logging
-import re
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+
+from bench.inprocess import _TOKEN, page_urls  # neither imports portal: the other tree's is imported below
+from bench.seed import SECRET_KEY, SeedInfo
 
 HERE = Path(__file__).resolve().parents[1]
-_CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
-
-
-def _pages(info: dict[str, Any]) -> dict[str, str]:
-    base = f"/accounts/{info['account_id']}"
-    return {
-        "users": f"{base}/users",
-        "search": f"{base}/users?q=user12",
-        "search narrow": f"{base}/users?q=user12345",
-        "user": f"{base}/users/{info['sample_user_id']}",
-        "members": f"{base}/groups/{info['big_group_id']}/members",
-    }
+PAGES = ("users", "search", "search narrow", "user", "members")
 
 
 def measure(root: str, seed_json: str, runs: int) -> dict[str, float]:
@@ -48,15 +38,16 @@ def measure(root: str, seed_json: str, runs: int) -> dict[str, float]:
 
     assert str(Path(portal.__file__).resolve()).startswith(root), portal.__file__
 
-    info = json.loads(Path(seed_json).read_text())
+    info = SeedInfo.load(Path(seed_json))
+    assert info is not None, f"no seeded database: {seed_json} (python -m bench breakdown --users N seeds it)"
     logging.disable(logging.CRITICAL)
-    app = create_app({"DATABASE_URL": info["database_url"], "SECRET_KEY": "bench-secret-key-0123456789abcdef"})
+    app = create_app({"DATABASE_URL": info.database_url, "SECRET_KEY": SECRET_KEY})
     client = app.test_client()
-    token = _CSRF.search(client.get("/login").get_data(as_text=True))
+    token = _TOKEN.search(client.get("/login").get_data(as_text=True))
     assert token, "the login page carries no CSRF token"
-    sign_in = {"account": info["owner_account"], "login": info["owner_login"], "password": info["owner_password"]}
-    client.post("/login", data={**sign_in, "csrf_token": token.group(1)})
-    pages = _pages(info)
+    client.post("/login", data={**info.sign_in_fields(), "csrf_token": token.group(1)})
+    urls = page_urls(info, has_members_page=True)
+    pages = {name: str(urls[name]) for name in PAGES}
     spent: dict[str, list[float]] = {name: [] for name in pages}
     with contextlib.redirect_stderr(io.StringIO()):  # the request log
         for name, url in pages.items():
